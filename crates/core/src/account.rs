@@ -137,8 +137,13 @@ pub struct Phone(String);
 impl Phone {
     /// Validates a phone number; spaces, dashes and parentheses are ignored.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
-        let digits = compact.strip_prefix('+').ok_or(ValidationError::InvalidPhone)?;
+        let compact: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+            .collect();
+        let digits = compact
+            .strip_prefix('+')
+            .ok_or(ValidationError::InvalidPhone)?;
         let valid = (7..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
@@ -226,12 +231,26 @@ mod tests {
 
     #[test]
     fn phones_and_emails() {
-        assert_eq!(Phone::parse("+1 (555) 123-4567").map(|p| p.0), Ok("+15551234567".into()));
+        assert_eq!(
+            Phone::parse("+1 (555) 123-4567").map(|p| p.0),
+            Ok("+15551234567".into())
+        );
         assert!(Phone::parse("5551234567").is_err());
         assert!(Phone::parse("+0123456789").is_err());
         assert!(Phone::parse("+1234567890123456").is_err());
-        assert_eq!(Email::parse(" Bob@Example.COM ").map(|e| e.0), Ok("bob@example.com".into()));
-        for bad in ["bob", "bob@", "@x.com", "a@b", "a@@b.com", "a b@c.com", "a@.com"] {
+        assert_eq!(
+            Email::parse(" Bob@Example.COM ").map(|e| e.0),
+            Ok("bob@example.com".into())
+        );
+        for bad in [
+            "bob",
+            "bob@",
+            "@x.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -239,7 +258,10 @@ mod tests {
     #[test]
     fn memos_and_levels() {
         assert!(Memo::parse(&"é".repeat(1_000)).is_ok());
-        assert_eq!(Memo::parse(&"x".repeat(1_001)), Err(ValidationError::MemoTooLong));
+        assert_eq!(
+            Memo::parse(&"x".repeat(1_001)),
+            Err(ValidationError::MemoTooLong)
+        );
         assert_eq!(AccountLevel::from_number(2), Ok(AccountLevel::Two));
         assert!(AccountLevel::from_number(4).is_err());
         assert_eq!("LOCKED".parse::<AccountStatus>(), Ok(AccountStatus::Locked));

@@ -192,17 +192,32 @@ impl JournalRequest {
     /// A canonical text of everything that makes two requests "the same" for idempotency.
     pub fn fingerprint(&self) -> String {
         let op = match &self.op {
-            LedgerOp::Transfer { from, to, amount, fee, fee_to } => format!(
+            LedgerOp::Transfer {
+                from,
+                to,
+                amount,
+                fee,
+                fee_to,
+            } => format!(
                 "transfer:{from}>{to}:{amount}:{fee}:{}",
                 fee_to.as_ref().map(LedgerAccountId::as_str).unwrap_or("")
             ),
-            LedgerOp::HoldOpen { hold, wallet, pending, amount } => {
+            LedgerOp::HoldOpen {
+                hold,
+                wallet,
+                pending,
+                amount,
+            } => {
                 format!("hold_open:{hold}:{wallet}>{pending}:{amount}")
             }
             LedgerOp::HoldSettle { hold, to, used } => format!("hold_settle:{hold}>{to}:{used}"),
             LedgerOp::HoldReverse { hold } => format!("hold_reverse:{hold}"),
         };
-        format!("{}|{op}|{}", self.kind.as_str(), self.memo.as_deref().unwrap_or(""))
+        format!(
+            "{}|{op}|{}",
+            self.kind.as_str(),
+            self.memo.as_deref().unwrap_or("")
+        )
     }
 }
 
@@ -371,7 +386,7 @@ pub struct Needs {
 }
 
 /// Lists what `batch` touches.
-pub fn needs(batch: &[JournalRequest]) -> Needs {
+pub fn needs<'a>(batch: impl IntoIterator<Item = &'a JournalRequest>) -> Needs {
     let mut n = Needs::default();
     for r in batch {
         n.keys.insert(r.idempotency.clone());
@@ -379,14 +394,21 @@ pub fn needs(batch: &[JournalRequest]) -> Needs {
             n.limits.insert((l.subject.clone(), l.kind));
         }
         match &r.op {
-            LedgerOp::Transfer { from, to, fee_to, .. } => {
+            LedgerOp::Transfer {
+                from, to, fee_to, ..
+            } => {
                 n.accounts.insert(from.clone());
                 n.accounts.insert(to.clone());
                 if let Some(f) = fee_to {
                     n.accounts.insert(f.clone());
                 }
             }
-            LedgerOp::HoldOpen { hold, wallet, pending, .. } => {
+            LedgerOp::HoldOpen {
+                hold,
+                wallet,
+                pending,
+                ..
+            } => {
                 n.holds.insert(hold.clone());
                 n.accounts.insert(wallet.clone());
                 n.accounts.insert(pending.clone());
@@ -501,15 +523,15 @@ impl WriteSet {
 
 /// Decides each request of `batch` in order against `snapshot` (which is updated), posting
 /// at `now_ms` with ids from `next_id`.
-pub fn apply_batch(
+pub fn apply_batch<'a>(
     snapshot: &mut Snapshot,
-    batch: &[JournalRequest],
+    batch: impl IntoIterator<Item = &'a JournalRequest>,
     now_ms: i64,
     mut next_id: impl FnMut() -> JournalId,
 ) -> (Vec<Outcome>, WriteSet) {
     let mut writes = WriteSet::default();
     let outcomes = batch
-        .iter()
+        .into_iter()
         .map(|r| apply_one(snapshot, r, now_ms, &mut next_id, &mut writes))
         .collect();
     (outcomes, writes)
@@ -558,7 +580,10 @@ fn apply_one(
     }
     for (id, delta) in &deltas {
         let acc = account(snap, id)?;
-        let after = acc.balance.checked_add(*delta).ok_or(LedgerError::InvalidAmount(*delta))?;
+        let after = acc
+            .balance
+            .checked_add(*delta)
+            .ok_or(LedgerError::InvalidAmount(*delta))?;
         if acc.kind == AccountKind::Wallet && after < 0 {
             return Err(LedgerError::InsufficientBalance {
                 available: acc.balance,
@@ -583,19 +608,31 @@ fn apply_one(
     match plan.hold_change {
         Some(HoldChange::Open(hold_id, state)) => {
             snap.holds.insert(hold_id.clone(), state.clone());
-            writes.holds_opened.push(NewHold { id: hold_id, state, journal: id });
+            writes.holds_opened.push(NewHold {
+                id: hold_id,
+                state,
+                journal: id,
+            });
         }
         Some(HoldChange::Close(hold_id, status)) => {
             if let Some(h) = snap.holds.get_mut(&hold_id) {
                 h.status = status;
             }
-            writes.holds_closed.push(HoldClosure { id: hold_id, status, journal: id });
+            writes.holds_closed.push(HoldClosure {
+                id: hold_id,
+                status,
+                journal: id,
+            });
         }
         None => {}
     }
     snap.replays.insert(
         req.idempotency.clone(),
-        Replay { fingerprint: fingerprint.clone(), journal_id: id, created_at_ms: now_ms },
+        Replay {
+            fingerprint: fingerprint.clone(),
+            journal_id: id,
+            created_at_ms: now_ms,
+        },
     );
     writes.journals.push(NewJournal {
         id,
@@ -612,7 +649,11 @@ fn apply_one(
         created_at_ms: now_ms,
         entries: plan.entries,
     });
-    Ok(Posted { journal_id: id, created_at_ms: now_ms, replayed: false })
+    Ok(Posted {
+        journal_id: id,
+        created_at_ms: now_ms,
+        replayed: false,
+    })
 }
 
 enum HoldChange {
@@ -640,7 +681,9 @@ fn check_amount(amount: i64) -> Result<(), LedgerError> {
 }
 
 fn account<'a>(snap: &'a Snapshot, id: &LedgerAccountId) -> Result<&'a AccountState, LedgerError> {
-    snap.accounts.get(id).ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
+    snap.accounts
+        .get(id)
+        .ok_or_else(|| LedgerError::UnknownAccount(id.to_string()))
 }
 
 fn currency_of(snap: &Snapshot, ids: &[&LedgerAccountId]) -> Result<Currency, LedgerError> {
@@ -655,20 +698,36 @@ fn currency_of(snap: &Snapshot, ids: &[&LedgerAccountId]) -> Result<Currency, Le
 }
 
 fn entry(account: &LedgerAccountId, currency: Currency, amount: i64) -> Entry {
-    Entry { account: account.clone(), currency, amount }
+    Entry {
+        account: account.clone(),
+        currency,
+        amount,
+    }
 }
 
 fn pending_hold<'a>(snap: &'a Snapshot, hold: &HoldId) -> Result<&'a HoldState, LedgerError> {
-    let h = snap.holds.get(hold).ok_or_else(|| LedgerError::UnknownHold(hold.to_string()))?;
+    let h = snap
+        .holds
+        .get(hold)
+        .ok_or_else(|| LedgerError::UnknownHold(hold.to_string()))?;
     if h.status != HoldStatus::Pending {
-        return Err(LedgerError::HoldClosed { id: hold.to_string(), status: h.status.as_str() });
+        return Err(LedgerError::HoldClosed {
+            id: hold.to_string(),
+            status: h.status.as_str(),
+        });
     }
     Ok(h)
 }
 
 fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
     match op {
-        LedgerOp::Transfer { from, to, amount, fee, fee_to } => {
+        LedgerOp::Transfer {
+            from,
+            to,
+            amount,
+            fee,
+            fee_to,
+        } => {
             check_amount(*amount)?;
             if *fee < 0 || *fee > MAX_SATS {
                 return Err(LedgerError::InvalidAmount(*fee));
@@ -686,7 +745,10 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 (_, None) => return Err(LedgerError::Internal("fee without fee account".into())),
             };
             let currency = currency_of(snap, &ids)?;
-            let mut entries = vec![entry(from, currency, -(amount + fee)), entry(to, currency, *amount)];
+            let mut entries = vec![
+                entry(from, currency, -(amount + fee)),
+                entry(to, currency, *amount),
+            ];
             if let Some(f) = fee_account {
                 entries.push(entry(f, currency, *fee));
             }
@@ -701,7 +763,12 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 hold_change: None,
             })
         }
-        LedgerOp::HoldOpen { hold, wallet, pending, amount } => {
+        LedgerOp::HoldOpen {
+            hold,
+            wallet,
+            pending,
+            amount,
+        } => {
             check_amount(*amount)?;
             if wallet == pending {
                 return Err(LedgerError::SelfPayment);
@@ -724,7 +791,10 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 fee: 0,
                 currency,
                 hold: Some(hold.clone()),
-                entries: vec![entry(wallet, currency, -amount), entry(pending, currency, *amount)],
+                entries: vec![
+                    entry(wallet, currency, -amount),
+                    entry(pending, currency, *amount),
+                ],
                 hold_change: Some(HoldChange::Open(hold.clone(), state)),
             })
         }
@@ -732,13 +802,19 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
             check_amount(*used)?;
             let h = pending_hold(snap, hold)?;
             if *used > h.amount {
-                return Err(LedgerError::HoldExceeded { used: *used, held: h.amount });
+                return Err(LedgerError::HoldExceeded {
+                    used: *used,
+                    held: h.amount,
+                });
             }
             if to == &h.pending || to == &h.wallet {
                 return Err(LedgerError::SelfPayment);
             }
             let currency = currency_of(snap, &[&h.wallet, &h.pending, to])?;
-            let mut entries = vec![entry(&h.pending, currency, -h.amount), entry(to, currency, *used)];
+            let mut entries = vec![
+                entry(&h.pending, currency, -h.amount),
+                entry(to, currency, *used),
+            ];
             if h.amount > *used {
                 entries.push(entry(&h.wallet, currency, h.amount - used));
             }
@@ -779,7 +855,9 @@ fn check_balanced(entries: &[Entry]) -> Result<(), LedgerError> {
         *sums.entry(e.currency).or_insert(0) += i128::from(e.amount);
     }
     if entries.len() < 2 || sums.values().any(|s| *s != 0) {
-        return Err(LedgerError::Internal(format!("unbalanced journal: {entries:?}")));
+        return Err(LedgerError::Internal(format!(
+            "unbalanced journal: {entries:?}"
+        )));
     }
     Ok(())
 }

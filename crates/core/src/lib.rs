@@ -16,7 +16,9 @@ pub mod money;
 pub mod ports;
 
 pub use account::{AccountLevel, AccountStatus, Email, Memo, Phone, Username, ValidationError};
-pub use ids::{AccountId, ApiKeyId, HoldId, JournalId, LedgerAccountId, SystemAccount, UserId, WalletId};
+pub use ids::{
+    AccountId, ApiKeyId, HoldId, JournalId, LedgerAccountId, SystemAccount, UserId, WalletId,
+};
 pub use ledger::{
     AccountKind, HoldStatus, IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp,
     LimitCheck, Posted,

@@ -21,19 +21,34 @@ fn snapshot(balances: &[i64]) -> Snapshot {
     let mut total = 0;
     for (i, b) in balances.iter().enumerate() {
         total += b;
-        let state = AccountState { currency: Currency::Btc, balance: *b, kind: AccountKind::Wallet };
+        let state = AccountState {
+            currency: Currency::Btc,
+            balance: *b,
+            kind: AccountKind::Wallet,
+        };
         s.accounts.insert(wallet(i as u8), state);
     }
-    let sys = AccountState { currency: Currency::Btc, balance: -total, kind: AccountKind::System };
+    let sys = AccountState {
+        currency: Currency::Btc,
+        balance: -total,
+        kind: AccountKind::System,
+    };
     s.accounts.insert(system(), sys);
-    let pend = AccountState { currency: Currency::Btc, balance: 0, kind: AccountKind::System };
+    let pend = AccountState {
+        currency: Currency::Btc,
+        balance: 0,
+        kind: AccountKind::System,
+    };
     s.accounts.insert(pending(), pend);
     s
 }
 
 fn req(key: &str, op: LedgerOp) -> JournalRequest {
     JournalRequest {
-        idempotency: IdempotencyKey { scope: "t".into(), key: key.into() },
+        idempotency: IdempotencyKey {
+            scope: "t".into(),
+            key: key.into(),
+        },
         kind: JournalKind::IntraLedger,
         op,
         memo: None,
@@ -42,7 +57,13 @@ fn req(key: &str, op: LedgerOp) -> JournalRequest {
 }
 
 fn transfer(from: u8, to: u8, amount: i64) -> LedgerOp {
-    LedgerOp::Transfer { from: wallet(from), to: wallet(to), amount, fee: 0, fee_to: None }
+    LedgerOp::Transfer {
+        from: wallet(from),
+        to: wallet(to),
+        amount,
+        fee: 0,
+        fee_to: None,
+    }
 }
 
 fn run(snap: &mut Snapshot, batch: &[JournalRequest]) -> (Vec<Outcome>, WriteSet) {
@@ -52,12 +73,18 @@ fn run(snap: &mut Snapshot, batch: &[JournalRequest]) -> (Vec<Outcome>, WriteSet
 #[test]
 fn a_batch_cannot_overdraw_a_wallet() {
     let mut snap = snapshot(&[10, 0]);
-    let batch: Vec<_> = (0..20).map(|i| req(&i.to_string(), transfer(0, 1, 1))).collect();
+    let batch: Vec<_> = (0..20)
+        .map(|i| req(&i.to_string(), transfer(0, 1, 1)))
+        .collect();
     let (outcomes, writes) = run(&mut snap, &batch);
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 10);
-    assert!(outcomes[10..]
-        .iter()
-        .all(|o| matches!(o, Err(LedgerError::InsufficientBalance { available: 0, required: 1 }))));
+    assert!(outcomes[10..].iter().all(|o| matches!(
+        o,
+        Err(LedgerError::InsufficientBalance {
+            available: 0,
+            required: 1
+        })
+    )));
     assert_eq!(writes.journals.len(), 10);
     assert_eq!(writes.balance_deltas.get(&wallet(0)), Some(&-10));
     assert_eq!(snap.accounts[&wallet(1)].balance, 10);
@@ -91,10 +118,18 @@ fn bad_requests_change_nothing() {
         req("c", transfer(0, 0, 3)),
         req("d", transfer(0, 9, 3)),
         req("e", transfer(0, 1, MAX_SATS + 1)),
-        req("f", LedgerOp::HoldReverse { hold: HoldId::new("nope") }),
+        req(
+            "f",
+            LedgerOp::HoldReverse {
+                hold: HoldId::new("nope"),
+            },
+        ),
     ];
     let (outcomes, writes) = run(&mut snap, &batch);
-    let codes: Vec<_> = outcomes.iter().map(|o| o.as_ref().map_err(LedgerError::code).err()).collect();
+    let codes: Vec<_> = outcomes
+        .iter()
+        .map(|o| o.as_ref().map_err(LedgerError::code).err())
+        .collect();
     assert_eq!(
         codes,
         vec![
@@ -114,8 +149,17 @@ fn bad_requests_change_nothing() {
 fn holds_settle_or_reverse_exactly_once() {
     let mut snap = snapshot(&[100]);
     let hold = HoldId::new("ln:abc");
-    let open = LedgerOp::HoldOpen { hold: hold.clone(), wallet: wallet(0), pending: pending(), amount: 60 };
-    let settle = LedgerOp::HoldSettle { hold: hold.clone(), to: system(), used: 50 };
+    let open = LedgerOp::HoldOpen {
+        hold: hold.clone(),
+        wallet: wallet(0),
+        pending: pending(),
+        amount: 60,
+    };
+    let settle = LedgerOp::HoldSettle {
+        hold: hold.clone(),
+        to: system(),
+        used: 50,
+    };
     let batch = vec![
         req("open", open.clone()),
         req("open2", open),
@@ -127,7 +171,13 @@ fn holds_settle_or_reverse_exactly_once() {
     assert!(outcomes[0].is_ok());
     assert_eq!(outcomes[1], Err(LedgerError::HoldExists("ln:abc".into())));
     assert!(outcomes[2].is_ok());
-    assert!(matches!(outcomes[3], Err(LedgerError::HoldClosed { status: "settled", .. })));
+    assert!(matches!(
+        outcomes[3],
+        Err(LedgerError::HoldClosed {
+            status: "settled",
+            ..
+        })
+    ));
     assert!(matches!(outcomes[4], Err(LedgerError::HoldClosed { .. })));
     assert_eq!(writes.holds_opened.len(), 1);
     assert_eq!(writes.holds_closed.len(), 1);
@@ -139,34 +189,72 @@ fn holds_settle_or_reverse_exactly_once() {
 #[test]
 fn limits_count_within_the_batch() {
     let mut snap = snapshot(&[1_000, 0]);
-    snap.usage.insert(("acct".into(), LimitKind::IntraLedger), 70);
+    snap.usage
+        .insert(("acct".into(), LimitKind::IntraLedger), 70);
     let limited = |key: &str, amount| JournalRequest {
-        limit: Some(LimitCheck { subject: "acct".into(), kind: LimitKind::IntraLedger, max: 100, amount }),
+        limit: Some(LimitCheck {
+            subject: "acct".into(),
+            kind: LimitKind::IntraLedger,
+            max: 100,
+            amount,
+        }),
         ..req(key, transfer(0, 1, amount))
     };
-    let (outcomes, writes) = run(&mut snap, &[limited("a", 20), limited("b", 20), limited("c", 10)]);
+    let (outcomes, writes) = run(
+        &mut snap,
+        &[limited("a", 20), limited("b", 20), limited("c", 10)],
+    );
     assert!(outcomes[0].is_ok());
     assert_eq!(
         outcomes[1],
-        Err(LedgerError::LimitExceeded { kind: LimitKind::IntraLedger, limit: 100, remaining: 10 })
+        Err(LedgerError::LimitExceeded {
+            kind: LimitKind::IntraLedger,
+            limit: 100,
+            remaining: 10
+        })
     );
     assert!(outcomes[2].is_ok());
-    assert_eq!(writes.usage.get(&("acct".into(), LimitKind::IntraLedger)), Some(&30));
+    assert_eq!(
+        writes.usage.get(&("acct".into(), LimitKind::IntraLedger)),
+        Some(&30)
+    );
 }
 
 #[derive(Clone, Debug)]
 enum Action {
-    Transfer { from: u8, to: u8, amount: i64, key: u8 },
-    Open { wallet: u8, hold: u8, amount: i64 },
-    Settle { hold: u8, used: i64 },
-    Reverse { hold: u8 },
+    Transfer {
+        from: u8,
+        to: u8,
+        amount: i64,
+        key: u8,
+    },
+    Open {
+        wallet: u8,
+        hold: u8,
+        amount: i64,
+    },
+    Settle {
+        hold: u8,
+        used: i64,
+    },
+    Reverse {
+        hold: u8,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        (0..4u8, 0..4u8, -2..40i64, 0..30u8)
-            .prop_map(|(from, to, amount, key)| Action::Transfer { from, to, amount, key }),
-        (0..4u8, 0..6u8, 1..40i64).prop_map(|(wallet, hold, amount)| Action::Open { wallet, hold, amount }),
+        (0..4u8, 0..4u8, -2..40i64, 0..30u8).prop_map(|(from, to, amount, key)| Action::Transfer {
+            from,
+            to,
+            amount,
+            key
+        }),
+        (0..4u8, 0..6u8, 1..40i64).prop_map(|(wallet, hold, amount)| Action::Open {
+            wallet,
+            hold,
+            amount
+        }),
         (0..6u8, 1..40i64).prop_map(|(hold, used)| Action::Settle { hold, used }),
         (0..6u8).prop_map(|hold| Action::Reverse { hold }),
     ]
@@ -184,7 +272,12 @@ struct Auditor {
 impl Auditor {
     fn check(&mut self, a: &Action, outcome: &Outcome) {
         match *a {
-            Action::Transfer { from, to, amount, key } => {
+            Action::Transfer {
+                from,
+                to,
+                amount,
+                key,
+            } => {
                 if let Some(&(f, t, amt, id)) = self.keys.get(&key) {
                     if (f, t, amt) == (from, to, amount) {
                         assert_eq!(outcome.as_ref().map(|p| p.journal_id), Ok(id));
@@ -202,30 +295,45 @@ impl Auditor {
                     self.keys.insert(key, (from, to, amount, p.journal_id));
                 }
             }
-            Action::Open { wallet, hold, amount } => {
+            Action::Open {
+                wallet,
+                hold,
+                amount,
+            } => {
                 let should = !self.holds.contains_key(&hold) && self.balances[&wallet] >= amount;
                 assert_eq!(outcome.is_ok(), should, "{a:?} {outcome:?}");
                 if outcome.is_ok() {
                     *self.balances.entry(wallet).or_default() -= amount;
-                    self.holds.insert(hold, (wallet, amount, HoldStatus::Pending));
+                    self.holds
+                        .insert(hold, (wallet, amount, HoldStatus::Pending));
                 }
             }
             Action::Settle { hold, used } => {
-                let open = self.holds.get(&hold).filter(|h| h.2 == HoldStatus::Pending).copied();
+                let open = self
+                    .holds
+                    .get(&hold)
+                    .filter(|h| h.2 == HoldStatus::Pending)
+                    .copied();
                 let should = open.is_some_and(|(_, amount, _)| used <= amount);
                 assert_eq!(outcome.is_ok(), should, "{a:?} {outcome:?}");
                 if let (Ok(_), Some((wallet, amount, _))) = (outcome, open) {
                     *self.balances.entry(wallet).or_default() += amount - used;
                     self.external += used;
-                    self.holds.insert(hold, (wallet, amount, HoldStatus::Settled));
+                    self.holds
+                        .insert(hold, (wallet, amount, HoldStatus::Settled));
                 }
             }
             Action::Reverse { hold } => {
-                let open = self.holds.get(&hold).filter(|h| h.2 == HoldStatus::Pending).copied();
+                let open = self
+                    .holds
+                    .get(&hold)
+                    .filter(|h| h.2 == HoldStatus::Pending)
+                    .copied();
                 assert_eq!(outcome.is_ok(), open.is_some(), "{a:?} {outcome:?}");
                 if let (Ok(_), Some((wallet, amount, _))) = (outcome, open) {
                     *self.balances.entry(wallet).or_default() += amount;
-                    self.holds.insert(hold, (wallet, amount, HoldStatus::Reversed));
+                    self.holds
+                        .insert(hold, (wallet, amount, HoldStatus::Reversed));
                 }
             }
         }
@@ -235,15 +343,36 @@ impl Auditor {
 fn to_request(i: usize, a: &Action) -> JournalRequest {
     let hold = |h: u8| HoldId::new(format!("h{h}"));
     match *a {
-        Action::Transfer { from, to, amount, key } => req(&format!("t{key}"), transfer(from, to, amount)),
-        Action::Open { wallet: w, hold: h, amount } => req(
+        Action::Transfer {
+            from,
+            to,
+            amount,
+            key,
+        } => req(&format!("t{key}"), transfer(from, to, amount)),
+        Action::Open {
+            wallet: w,
+            hold: h,
+            amount,
+        } => req(
             &format!("op{i}"),
-            LedgerOp::HoldOpen { hold: hold(h), wallet: wallet(w), pending: pending(), amount },
+            LedgerOp::HoldOpen {
+                hold: hold(h),
+                wallet: wallet(w),
+                pending: pending(),
+                amount,
+            },
         ),
-        Action::Settle { hold: h, used } => {
-            req(&format!("op{i}"), LedgerOp::HoldSettle { hold: hold(h), to: system(), used })
+        Action::Settle { hold: h, used } => req(
+            &format!("op{i}"),
+            LedgerOp::HoldSettle {
+                hold: hold(h),
+                to: system(),
+                used,
+            },
+        ),
+        Action::Reverse { hold: h } => {
+            req(&format!("op{i}"), LedgerOp::HoldReverse { hold: hold(h) })
         }
-        Action::Reverse { hold: h } => req(&format!("op{i}"), LedgerOp::HoldReverse { hold: hold(h) }),
     }
 }
 

@@ -1,0 +1,148 @@
+//! Flash's storage: SQLite (rusqlite, the embedded default) and PostgreSQL (tokio-postgres)
+//! behind one [`Store`]. This is the only crate that writes SQL.
+//!
+//! Two paths reach the database:
+//! - ordinary reads and writes go through [`Db`], a dialect-neutral `query` / `execute` /
+//!   `script` interface; statements are written once with `$N` placeholders;
+//! - ledger postings go through one writer per database ([`ledger`]) that collects
+//!   requests into batches and commits each batch in one durable transaction (group commit),
+//!   deciding every request with the pure engine in `flash_core::ledger`. A request is
+//!   answered only after its batch has committed.
+
+mod accounts;
+mod auth;
+mod db;
+mod ledger;
+mod postgres;
+mod sql;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use flash_core::ports::Clock;
+
+pub use accounts::{
+    AccountRecord, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord,
+};
+pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
+pub use db::Db;
+pub use ledger::{
+    HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, PostRequest, BATCH_MAX,
+};
+pub use sql::{Row, Value};
+
+/// Where the data lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// A SQLite file (created if missing).
+    Sqlite {
+        /// Path of the database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database.
+    Postgres {
+        /// `postgres://user@host:port/db`.
+        url: String,
+    },
+}
+
+impl StoreConfig {
+    /// Which backend, for logs and `/healthz`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            StoreConfig::Sqlite { .. } => "sqlite",
+            StoreConfig::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// A storage failure. Domain refusals (insufficient balance, …) are not errors here: they
+/// are the `Err` side of a ledger [`flash_core::ledger::Outcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection could be had.
+    #[error("database pool: {0}")]
+    Pool(String),
+    /// Migrations failed.
+    #[error("migration: {0}")]
+    Migration(String),
+    /// A stored value could not be read back.
+    #[error("decode: {0}")]
+    Decode(String),
+    /// The store is shutting down or a worker died.
+    #[error("store unavailable: {0}")]
+    Unavailable(&'static str),
+    /// A write broke an invariant the database enforces (a bug if it ever happens).
+    #[error("invariant violated: {0}")]
+    Invariant(String),
+}
+
+impl StoreError {
+    /// True when the error is a unique-constraint violation (a duplicate).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            }
+            StoreError::Postgres(e) => {
+                e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The store: a database plus its ledger writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    writer: ledger::WriterHandle,
+    clock: Arc<dyn Clock>,
+    backend: &'static str,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, and starts its ledger writer.
+    pub async fn open(config: &StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
+        let (db, writer) = match config {
+            StoreConfig::Sqlite { path } => sqlite::open(path, clock.clone())?,
+            StoreConfig::Postgres { url } => postgres::open(url, clock.clone()).await?,
+        };
+        Ok(Store {
+            db,
+            writer,
+            clock,
+            backend: config.backend_name(),
+        })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// The dialect-neutral query interface.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Now, from the store's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.query("SELECT 1", vec![]).await.map(|_| ())
+    }
+}

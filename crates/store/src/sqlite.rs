@@ -1,0 +1,350 @@
+//! SQLite backend: WAL, `synchronous=FULL`, a few connection threads for ordinary work and one
+//! dedicated ledger writer thread that commits batches.
+
+use std::path::Path;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flash_core::ledger::{self, Needs, Outcome, Snapshot, WriteSet};
+use flash_core::ports::Clock;
+use flash_core::LedgerAccountId;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Db;
+use crate::ledger::{self as store_ledger, PostRequest, WriteJob, WriterHandle};
+use crate::sql::{sqlite_row, to_sqlite, Row, Value};
+use crate::StoreError;
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// Connection threads serving [`Db`] calls.
+const POOL_THREADS: usize = 4;
+/// How long a connection waits for SQLite's write lock before failing.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A pool of connection threads; each job runs on whichever thread is free.
+#[derive(Clone)]
+pub struct Pool {
+    jobs: std_mpsc::Sender<Job>,
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Opens the file, migrates it, and starts the pool and the ledger writer.
+pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHandle), StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Pool(format!("create {}: {e}", dir.display())))?;
+    }
+    let mut conn = connect(path)?;
+    embedded::migrations::runner()
+        .run(&mut conn)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+
+    let (tx, rx) = std_mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..POOL_THREADS {
+        let conn = connect(path)?;
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("flash-sqlite-{i}"))
+            .spawn(move || serve(conn, &rx))
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+    }
+
+    let (writer, jobs) = mpsc::channel(store_ledger::QUEUE_MAX);
+    std::thread::Builder::new()
+        .name("flash-sqlite-ledger".into())
+        .spawn(move || write_loop(conn, jobs, clock))
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
+    Ok((Db::Sqlite(Pool { jobs: tx }), WriterHandle::new(writer)))
+}
+
+fn serve(mut conn: Connection, rx: &Mutex<std_mpsc::Receiver<Job>>) {
+    loop {
+        let job = match rx.lock() {
+            Ok(guard) => guard.recv(),
+            Err(_) => return,
+        };
+        match job {
+            // A panicking job must not take the thread (and its connection) with it.
+            Ok(job) => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+impl Pool {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("sqlite pool stopped"))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("sqlite job failed"))?
+    }
+
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let sql = to_sqlite(sql).into_owned();
+        self.run(move |conn| query(conn, &sql, &params)).await
+    }
+
+    pub(crate) async fn snapshot(
+        &self,
+        queries: Vec<(String, Vec<Value>)>,
+    ) -> Result<Vec<Vec<Row>>, StoreError> {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let rows = queries
+                .iter()
+                .map(|(sql, params)| query(&tx, &to_sqlite(sql), params))
+                .collect();
+            tx.commit()?;
+            rows
+        })
+        .await
+    }
+
+    pub(crate) async fn script(
+        &self,
+        statements: Vec<(String, Vec<Value>)>,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut changed = Vec::with_capacity(statements.len());
+            for (sql, params) in &statements {
+                let mut stmt = tx.prepare_cached(&to_sqlite(sql))?;
+                changed.push(stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64);
+            }
+            tx.commit()?;
+            Ok(changed)
+        })
+        .await
+    }
+}
+
+fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let columns = stmt.column_count();
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+        sqlite_row(r, columns)
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<dyn Clock>) {
+    let mut batches = 0u64;
+    while let Some(first) = jobs.blocking_recv() {
+        let batch = store_ledger::drain(first, &mut jobs);
+        let now_ms = clock.now_ms();
+        store_ledger::answer(batch, |reqs| execute_batch(&mut conn, reqs, now_ms));
+        batches += 1;
+        if batches % store_ledger::PRUNE_EVERY_BATCHES == 0 {
+            if let Err(e) = conn.execute(
+                store_ledger::PRUNE_USAGE_SQL_SQLITE,
+                [store_ledger::prune_before(now_ms)],
+            ) {
+                tracing::warn!(error = %e, "pruning limit usage failed");
+            }
+        }
+    }
+}
+
+/// Decides and commits one batch in one IMMEDIATE transaction.
+fn execute_batch(
+    conn: &mut Connection,
+    reqs: &[&PostRequest],
+    now_ms: i64,
+) -> Result<Vec<Outcome>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let needs = ledger::needs(reqs.iter().map(|r| &r.journal));
+    let mut snap = load(&tx, &needs, now_ms)?;
+    let (outcomes, writes) = ledger::apply_batch(
+        &mut snap,
+        reqs.iter().map(|r| &r.journal),
+        now_ms,
+        flash_core::JournalId::generate,
+    );
+    if !writes.is_empty() {
+        write(
+            &tx,
+            &writes,
+            &store_ledger::contacts(reqs, &outcomes),
+            now_ms,
+        )?;
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn one(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: &[Value],
+) -> Result<Option<Row>, StoreError> {
+    let mut stmt = tx.prepare_cached(sql)?;
+    let columns = stmt.column_count();
+    Ok(stmt
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| {
+            sqlite_row(r, columns)
+        })
+        .optional()?)
+}
+
+fn load(
+    tx: &rusqlite::Transaction<'_>,
+    needs: &Needs,
+    now_ms: i64,
+) -> Result<Snapshot, StoreError> {
+    let mut snap = Snapshot::default();
+    for id in &needs.holds {
+        let sql = "SELECT id, wallet_id, pending_account, amount, currency, status FROM holds WHERE id = ?1";
+        if let Some(row) = one(tx, sql, &[Value::from(id.as_str())])? {
+            let (id, hold) = store_ledger::decode_hold(&row)?;
+            snap.holds.insert(id, hold);
+        }
+    }
+    let accounts = needs
+        .accounts
+        .iter()
+        .cloned()
+        .chain(ledger::hold_accounts(&snap));
+    for id in accounts.collect::<std::collections::BTreeSet<LedgerAccountId>>() {
+        let sql = "SELECT id, currency, balance, kind FROM ledger_accounts WHERE id = ?1";
+        if let Some(row) = one(tx, sql, &[Value::from(id.as_str())])? {
+            let (id, acc) = store_ledger::decode_account(&row)?;
+            snap.accounts.insert(id, acc);
+        }
+    }
+    for key in &needs.keys {
+        let sql = "SELECT idem_scope, idem_key, fingerprint, id, created_at FROM journals \
+                   WHERE idem_scope = ?1 AND idem_key = ?2";
+        if let Some(row) = one(
+            tx,
+            sql,
+            &[key.scope.as_str().into(), key.key.as_str().into()],
+        )? {
+            let (key, replay) = store_ledger::decode_replay(&row)?;
+            snap.replays.insert(key, replay);
+        }
+    }
+    for (subject, kind) in &needs.limits {
+        let sql = "SELECT COALESCE(SUM(amount), 0) FROM limit_usage \
+                   WHERE subject = ?1 AND kind = ?2 AND minute > ?3";
+        let params = [
+            subject.as_str().into(),
+            kind.as_str().into(),
+            store_ledger::window_floor(now_ms).into(),
+        ];
+        let used = one(tx, sql, &params)?
+            .map(|r| r.int(0))
+            .transpose()?
+            .unwrap_or(0);
+        snap.usage.insert((subject.clone(), *kind), used);
+    }
+    Ok(snap)
+}
+
+fn write(
+    tx: &rusqlite::Transaction<'_>,
+    w: &WriteSet,
+    contacts: &[(String, String, i64)],
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut journal = tx.prepare_cached(store_ledger::INSERT_JOURNAL_SQLITE)?;
+    let mut entry = tx.prepare_cached(
+        "INSERT INTO entries (journal_id, account_id, currency, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for j in &w.journals {
+        journal.execute(rusqlite::params_from_iter(store_ledger::journal_values(j)))?;
+        for e in &j.entries {
+            entry.execute(rusqlite::params![
+                j.id.to_string(),
+                e.account.as_str(),
+                e.currency.code(),
+                e.amount,
+                j.created_at_ms
+            ])?;
+        }
+    }
+    let mut balance = tx.prepare_cached(
+        "UPDATE ledger_accounts SET balance = balance + ?2 WHERE id = ?1 AND (kind = 'system' OR balance + ?2 >= 0)",
+    )?;
+    for (id, delta) in &w.balance_deltas {
+        if balance.execute(rusqlite::params![id.as_str(), delta])? != 1 {
+            return Err(StoreError::Invariant(format!(
+                "balance update refused for {id}"
+            )));
+        }
+    }
+    let mut hold = tx.prepare_cached(
+        "INSERT INTO holds (id, wallet_id, pending_account, amount, currency, status, open_journal_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
+    )?;
+    for h in &w.holds_opened {
+        hold.execute(rusqlite::params![
+            h.id.as_str(),
+            h.state.wallet.as_str(),
+            h.state.pending.as_str(),
+            h.state.amount,
+            h.state.currency.code(),
+            h.journal.to_string(),
+            now_ms
+        ])?;
+    }
+    let mut closure = tx.prepare_cached(
+        "INSERT INTO hold_closures (hold_id, outcome, journal_id, closed_at) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut close =
+        tx.prepare_cached("UPDATE holds SET status = ?2 WHERE id = ?1 AND status = 'pending'")?;
+    for c in &w.holds_closed {
+        closure.execute(rusqlite::params![
+            c.id.as_str(),
+            c.status.as_str(),
+            c.journal.to_string(),
+            now_ms
+        ])?;
+        if close.execute(rusqlite::params![c.id.as_str(), c.status.as_str()])? != 1 {
+            return Err(StoreError::Invariant(format!("hold {} closed twice", c.id)));
+        }
+    }
+    let mut usage = tx.prepare_cached(store_ledger::UPSERT_USAGE_SQLITE)?;
+    for ((subject, kind), amount) in &w.usage {
+        usage.execute(rusqlite::params![
+            subject,
+            kind.as_str(),
+            now_ms / 60_000,
+            amount
+        ])?;
+    }
+    let mut contact = tx.prepare_cached(store_ledger::UPSERT_CONTACT_SQLITE)?;
+    for (account, other, count) in contacts {
+        contact.execute(rusqlite::params![account, other, count, now_ms])?;
+    }
+    Ok(())
+}

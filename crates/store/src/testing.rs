@@ -1,0 +1,120 @@
+//! Test support (feature `testing`): a fresh SQLite file or a fresh PostgreSQL database per
+//! call, so every test starts from an empty, migrated store.
+//!
+//! PostgreSQL comes from `FLASH_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each call creates `flash_test_<secs>_<id>`
+//! and drops such databases older than an hour, so runs do not accumulate them.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use flash_core::ports::{Clock, SystemClock};
+use flash_core::Currency;
+use tokio_postgres::NoTls;
+
+use crate::{Store, StoreConfig};
+
+/// Which backend a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the temp dir.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const STALE_SECS: u64 = 3_600;
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The admin URL tests create databases through.
+pub fn postgres_admin_url() -> String {
+    std::env::var("FLASH_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
+}
+
+/// A config for a fresh store on `backend`. Panics with a clear message when PostgreSQL is
+/// unreachable: tests must not silently skip a backend.
+pub async fn fresh_config(backend: Backend) -> StoreConfig {
+    let name = format!(
+        "flash_test_{}_{}",
+        unix_secs(),
+        uuid::Uuid::new_v4().simple()
+    );
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(name);
+            StoreConfig::Sqlite {
+                path: dir.join("flash.db"),
+            }
+        }
+        Backend::Postgres => {
+            let admin = postgres_admin_url();
+            let (client, conn) = tokio_postgres::connect(&admin, NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL for tests at {admin} is unreachable ({e}); set FLASH_TEST_POSTGRES_URL"));
+            tokio::spawn(conn);
+            drop_stale(&client).await;
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin.clone());
+            StoreConfig::Postgres {
+                url: format!("{base}/{name}"),
+            }
+        }
+    }
+}
+
+async fn drop_stale(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'flash_test_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    let cutoff = unix_secs().saturating_sub(STALE_SECS);
+    for row in rows {
+        let name: String = row.get(0);
+        let secs = name
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        if secs < cutoff {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+/// A fresh, migrated store with BTC system accounts, on the system clock.
+pub async fn fresh_store(backend: Backend) -> Store {
+    fresh_store_with_clock(backend, Arc::new(SystemClock)).await
+}
+
+/// A fresh store on a given clock.
+pub async fn fresh_store_with_clock(backend: Backend, clock: Arc<dyn Clock>) -> Store {
+    let config = fresh_config(backend).await;
+    let store = Store::open(&config, clock)
+        .await
+        .unwrap_or_else(|e| panic!("open {config:?}: {e}"));
+    store
+        .ensure_system_accounts(Currency::Btc)
+        .await
+        .unwrap_or_else(|e| panic!("system accounts: {e}"));
+    store
+}
