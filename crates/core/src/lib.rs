@@ -13,6 +13,7 @@ pub mod ids;
 pub mod ledger;
 pub mod limits;
 pub mod money;
+pub mod network;
 pub mod ports;
 
 pub use account::{AccountLevel, AccountStatus, Email, Memo, Phone, Username, ValidationError};
@@ -25,3 +26,4 @@ pub use ledger::{
 };
 pub use limits::{LevelLimits, LimitKind, LimitPolicy};
 pub use money::{Currency, MoneyError, Sats, MAX_SATS};
+pub use network::Network;

@@ -76,7 +76,7 @@ impl Sats {
     /// A strictly positive payment amount; zero, negative and oversized amounts are refused.
     pub fn positive(value: i64) -> Result<Sats, MoneyError> {
         match value {
-            v if v == 0 => Err(MoneyError::Zero),
+            0 => Err(MoneyError::Zero),
             v if v < 0 => Err(MoneyError::Negative),
             v if v > MAX_SATS => Err(MoneyError::TooLarge),
             v => Ok(Sats(v)),

@@ -492,6 +492,20 @@ impl Store {
         row.as_ref().map(decode_history).transpose()
     }
 
+    /// How much of a limit `subject` used in the rolling window ending now.
+    pub async fn limit_usage(&self, subject: &str, kind: LimitKind) -> Result<i64, StoreError> {
+        let sql = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM limit_usage \
+                   WHERE subject = $1 AND kind = $2 AND minute > $3";
+        let row = self
+            .db
+            .query_opt(
+                sql,
+                params![subject, kind.as_str(), window_floor(self.now_ms())],
+            )
+            .await?;
+        Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0))
+    }
+
     /// A journal and its entries.
     pub async fn journal(&self, id: JournalId) -> Result<Option<JournalRecord>, StoreError> {
         let sql = "SELECT id, kind, memo, debit_account, credit_account, amount, fee, currency, hold_id, created_at \

@@ -139,7 +139,7 @@ async fn write_loop(pool: Pool, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<d
             store_ledger::deliver(alone, result);
         }
         batches += 1;
-        if batches % store_ledger::PRUNE_EVERY_BATCHES == 0 {
+        if batches.is_multiple_of(store_ledger::PRUNE_EVERY_BATCHES) {
             let prune = "DELETE FROM limit_usage WHERE minute <= $1";
             if let Err(e) = script(
                 &pool,

@@ -164,7 +164,7 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, clock: A
         let now_ms = clock.now_ms();
         store_ledger::answer(batch, |reqs| execute_batch(&mut conn, reqs, now_ms));
         batches += 1;
-        if batches % store_ledger::PRUNE_EVERY_BATCHES == 0 {
+        if batches.is_multiple_of(store_ledger::PRUNE_EVERY_BATCHES) {
             if let Err(e) = conn.execute(
                 store_ledger::PRUNE_USAGE_SQL_SQLITE,
                 [store_ledger::prune_before(now_ms)],

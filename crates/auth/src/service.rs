@@ -1,0 +1,499 @@
+//! The [`Auth`] service: codes, sessions, API keys and operator keys.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use flash_core::ports::{CodeChannel, CodeSender};
+use flash_core::{AccountId, ApiKeyId, Email, Phone, UserId};
+use flash_store::{ApiKeyRecord, CodeCheck, NewApiKey, Store};
+use serde::Deserialize;
+
+use crate::ratelimit::{defaults, RateLimit, RateLimiter};
+use crate::scope::{Scope, Scopes};
+use crate::secret::{self, CodeHasher};
+use crate::{AuthError, IpAllowlist};
+
+/// Auth settings. Defaults follow Galoy/Blink.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// How long a login code lives.
+    pub code_ttl_secs: i64,
+    /// Wrong guesses allowed per code.
+    pub code_max_attempts: i64,
+    /// How long a session lives.
+    pub session_ttl_secs: i64,
+    /// Live API keys per account.
+    pub api_keys_max: i64,
+    /// Requests per minute per API key.
+    pub api_key_requests_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            code_ttl_secs: 600,
+            code_max_attempts: 5,
+            session_ttl_secs: 30 * 24 * 3600,
+            api_keys_max: 10,
+            api_key_requests_per_minute: defaults::API_KEY_REQUESTS.max,
+        }
+    }
+}
+
+/// What a login code is sent to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Identifier {
+    /// A phone number (SMS).
+    Phone(Phone),
+    /// An email address.
+    Email(Email),
+}
+
+impl Identifier {
+    /// Namespaced key for codes and rate limits.
+    fn key(&self) -> String {
+        match self {
+            Identifier::Phone(p) => format!("phone:{}", p.as_str()),
+            Identifier::Email(e) => format!("email:{}", e.as_str()),
+        }
+    }
+    fn channel(&self) -> (CodeChannel, &str) {
+        match self {
+            Identifier::Phone(p) => (CodeChannel::Sms, p.as_str()),
+            Identifier::Email(e) => (CodeChannel::Email, e.as_str()),
+        }
+    }
+}
+
+/// How a request authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A login session: every scope.
+    Session {
+        /// Hash of the session token (logout revokes it).
+        token_hash: String,
+    },
+    /// An API key: its scopes only.
+    ApiKey {
+        /// The key.
+        id: ApiKeyId,
+        /// Its scopes.
+        scopes: Scopes,
+    },
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub user_id: UserId,
+    /// Their account: everything they may see or move belongs to it.
+    pub account_id: AccountId,
+    /// How they authenticated.
+    pub credential: Credential,
+}
+
+impl Principal {
+    /// Fails unless the credential carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), AuthError> {
+        match &self.credential {
+            Credential::Session { .. } => Ok(()),
+            Credential::ApiKey { scopes, .. } if scopes.allows(scope) => Ok(()),
+            Credential::ApiKey { .. } => Err(AuthError::MissingScope(scope.as_str())),
+        }
+    }
+}
+
+/// Parameters of a new API key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApiKeyRequest {
+    /// A name for the owner's benefit (1–100 characters).
+    pub name: String,
+    /// Scopes; at least one.
+    pub scopes: Vec<String>,
+    /// Days until it expires (1–3,650), or never.
+    pub expire_in_days: Option<i64>,
+    /// Addresses or CIDR networks it may be used from (empty: anywhere).
+    pub ip_allowlist: Vec<String>,
+}
+
+/// Don't write `last_used_at` more often than this per key.
+const TOUCH_INTERVAL_MS: i64 = 60_000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The authentication service.
+#[derive(Clone)]
+pub struct Auth {
+    store: Store,
+    sender: Arc<dyn CodeSender>,
+    hasher: CodeHasher,
+    limiter: Arc<RateLimiter>,
+    config: AuthConfig,
+}
+
+fn limited(
+    limiter: &RateLimiter,
+    key: &str,
+    limit: RateLimit,
+    count: bool,
+) -> Result<(), AuthError> {
+    let now = Instant::now();
+    let result = if count {
+        limiter.check(key, limit, now)
+    } else {
+        limiter.peek(key, limit, now)
+    };
+    result.map_err(|r| AuthError::RateLimited {
+        retry_after_secs: r.secs,
+    })
+}
+
+impl Auth {
+    /// An auth service; `code_secret` keys the login-code HMACs.
+    pub fn new(
+        store: Store,
+        sender: Arc<dyn CodeSender>,
+        code_secret: [u8; 32],
+        config: AuthConfig,
+    ) -> Auth {
+        Auth {
+            store,
+            sender,
+            hasher: CodeHasher::new(code_secret),
+            limiter: Arc::new(RateLimiter::new()),
+            config,
+        }
+    }
+
+    /// Sends a fresh code (4 per hour per identifier, 16 per hour per IP).
+    pub async fn request_code(&self, identifier: &Identifier, ip: IpAddr) -> Result<(), AuthError> {
+        let key = identifier.key();
+        limited(
+            &self.limiter,
+            &format!("code:ip:{ip}"),
+            defaults::CODE_REQUEST_PER_IP,
+            false,
+        )?;
+        limited(
+            &self.limiter,
+            &format!("code:id:{key}"),
+            defaults::CODE_REQUEST_PER_IDENTIFIER,
+            true,
+        )?;
+        limited(
+            &self.limiter,
+            &format!("code:ip:{ip}"),
+            defaults::CODE_REQUEST_PER_IP,
+            true,
+        )?;
+        self.issue_code(&key, identifier).await
+    }
+
+    async fn issue_code(&self, key: &str, identifier: &Identifier) -> Result<(), AuthError> {
+        let code = secret::login_code();
+        let expires = self.store.now_ms() + self.config.code_ttl_secs * 1000;
+        self.store
+            .put_login_code(key, &self.hasher.hash(key, &code), expires)
+            .await?;
+        let (channel, to) = identifier.channel();
+        self.sender
+            .send_code(channel, to, &code)
+            .await
+            .map_err(|e| AuthError::Delivery(e.to_string()))
+    }
+
+    /// Checks a code (failed logins: 8 per 20 min per identifier, 20 per 6 h per IP). The
+    /// code is single-use.
+    pub async fn verify_code(
+        &self,
+        identifier: &Identifier,
+        code: &str,
+        ip: IpAddr,
+    ) -> Result<(), AuthError> {
+        self.check_code(&identifier.key(), code, ip).await
+    }
+
+    async fn check_code(&self, key: &str, code: &str, ip: IpAddr) -> Result<(), AuthError> {
+        let (by_id, by_ip) = (format!("fail:id:{key}"), format!("fail:ip:{ip}"));
+        limited(
+            &self.limiter,
+            &by_id,
+            defaults::FAILED_LOGIN_PER_IDENTIFIER,
+            false,
+        )?;
+        limited(&self.limiter, &by_ip, defaults::FAILED_LOGIN_PER_IP, false)?;
+        let well_formed =
+            code.len() == secret::LOGIN_CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit());
+        let outcome = match self
+            .store
+            .check_login_code(key, self.config.code_max_attempts)
+            .await?
+        {
+            CodeCheck::Candidate { code_hash }
+                if well_formed && self.hasher.verify(key, code, &code_hash) =>
+            {
+                Ok(())
+            }
+            CodeCheck::Candidate { .. } | CodeCheck::Missing => Err(AuthError::InvalidCode),
+            CodeCheck::Expired => Err(AuthError::CodeExpired),
+            CodeCheck::Exhausted => Err(AuthError::TooManyAttempts),
+        };
+        match outcome {
+            Ok(()) => {
+                self.store.delete_login_code(key).await?;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.limiter.check(
+                    &by_id,
+                    defaults::FAILED_LOGIN_PER_IDENTIFIER,
+                    Instant::now(),
+                );
+                let _ = self
+                    .limiter
+                    .check(&by_ip, defaults::FAILED_LOGIN_PER_IP, Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a session for `user` and returns its token (shown once, stored hashed).
+    pub async fn create_session(&self, user: UserId) -> Result<String, AuthError> {
+        let token = secret::session_token();
+        let expires = self.store.now_ms() + self.config.session_ttl_secs * 1000;
+        self.store
+            .create_session(&secret::hash_token(&token), user, expires)
+            .await?;
+        Ok(token)
+    }
+
+    /// Revokes the session behind `token`. Logging out twice is not an error.
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        self.store
+            .revoke_session(&secret::hash_token(token))
+            .await?;
+        Ok(())
+    }
+
+    /// Authenticates a bearer token: an API key (`flash_…`) or a session token.
+    pub async fn authenticate(&self, token: &str, ip: IpAddr) -> Result<Principal, AuthError> {
+        let hash = secret::hash_token(token);
+        let now = self.store.now_ms();
+        if token.starts_with(secret::API_KEY_PREFIX) {
+            let key = self
+                .store
+                .api_key_by_hash(&hash)
+                .await?
+                .ok_or(AuthError::Unauthenticated)?;
+            return self.api_key_principal(key, ip, now).await;
+        }
+        let session = self
+            .store
+            .session(&hash)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        if session.revoked_at_ms.is_some() {
+            return Err(AuthError::TokenRevoked);
+        }
+        if session.expires_at_ms <= now {
+            return Err(AuthError::TokenExpired);
+        }
+        let account = self
+            .store
+            .account_of_user(session.user_id)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        Ok(Principal {
+            user_id: session.user_id,
+            account_id: account.id,
+            credential: Credential::Session { token_hash: hash },
+        })
+    }
+
+    async fn api_key_principal(
+        &self,
+        key: ApiKeyRecord,
+        ip: IpAddr,
+        now: i64,
+    ) -> Result<Principal, AuthError> {
+        if key.revoked_at_ms.is_some() {
+            return Err(AuthError::TokenRevoked);
+        }
+        if key.expires_at_ms.is_some_and(|t| t <= now) {
+            return Err(AuthError::TokenExpired);
+        }
+        let allowlist: IpAllowlist = key
+            .ip_allowlist
+            .parse()
+            .map_err(|_| AuthError::IpNotAllowed)?;
+        if !allowlist.allows(ip) {
+            return Err(AuthError::IpNotAllowed);
+        }
+        let per_minute = RateLimit::per_secs(self.config.api_key_requests_per_minute, 60);
+        limited(
+            &self.limiter,
+            &format!("apikey:{}", key.id),
+            per_minute,
+            true,
+        )?;
+        let scopes: Scopes = key.scopes.parse().map_err(|_| AuthError::Unauthenticated)?;
+        if key
+            .last_used_at_ms
+            .is_none_or(|t| now - t >= TOUCH_INTERVAL_MS)
+        {
+            self.store.touch_api_key(key.id).await?;
+        }
+        let account = self
+            .store
+            .account(key.account_id)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        Ok(Principal {
+            user_id: account.user_id,
+            account_id: account.id,
+            credential: Credential::ApiKey { id: key.id, scopes },
+        })
+    }
+
+    /// Creates an API key for `account`; returns it and its secret (shown once).
+    pub async fn create_api_key(
+        &self,
+        account: AccountId,
+        req: &ApiKeyRequest,
+    ) -> Result<(ApiKeyRecord, String), AuthError> {
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AuthError::InvalidApiKey(
+                "name must be 1 to 100 characters".into(),
+            ));
+        }
+        let scopes: Scopes = req
+            .scopes
+            .iter()
+            .map(|s| s.parse::<Scope>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| AuthError::InvalidApiKey(e.to_string()))?;
+        if scopes.is_empty() {
+            return Err(AuthError::InvalidApiKey(
+                "at least one scope is required".into(),
+            ));
+        }
+        let expires_at_ms = match req.expire_in_days {
+            None => None,
+            Some(d) if (1..=3_650).contains(&d) => Some(self.store.now_ms() + d * DAY_MS),
+            Some(_) => {
+                return Err(AuthError::InvalidApiKey(
+                    "expireInDays must be 1 to 3650".into(),
+                ))
+            }
+        };
+        let allowlist = IpAllowlist::parse(&req.ip_allowlist)
+            .map_err(|e| AuthError::InvalidApiKey(e.to_string()))?;
+        let secret = secret::api_key_secret();
+        let new = NewApiKey {
+            account_id: account,
+            name: name.to_string(),
+            key_hash: secret::hash_token(&secret),
+            scopes: scopes.to_string(),
+            ip_allowlist: allowlist.to_string(),
+            expires_at_ms,
+        };
+        let record = self
+            .store
+            .create_api_key(&new, self.config.api_keys_max)
+            .await?;
+        let record = record.ok_or(AuthError::ApiKeyLimit(self.config.api_keys_max))?;
+        Ok((record, secret))
+    }
+
+    /// The account's API keys.
+    pub async fn api_keys(&self, account: AccountId) -> Result<Vec<ApiKeyRecord>, AuthError> {
+        Ok(self.store.api_keys(account).await?)
+    }
+
+    /// Revokes one of the account's API keys.
+    pub async fn revoke_api_key(
+        &self,
+        account: AccountId,
+        id: ApiKeyId,
+    ) -> Result<ApiKeyRecord, AuthError> {
+        self.store
+            .revoke_api_key(account, id)
+            .await?
+            .ok_or(AuthError::ApiKeyNotFound)
+    }
+
+    /// Starts adding an email to a user: sends a code, returns the registration id.
+    pub async fn start_email_registration(
+        &self,
+        user: UserId,
+        email: &Email,
+        ip: IpAddr,
+    ) -> Result<String, AuthError> {
+        let identifier = Identifier::Email(email.clone());
+        limited(
+            &self.limiter,
+            &format!("code:ip:{ip}"),
+            defaults::CODE_REQUEST_PER_IP,
+            true,
+        )?;
+        limited(
+            &self.limiter,
+            &format!("code:id:{}", identifier.key()),
+            defaults::CODE_REQUEST_PER_IDENTIFIER,
+            true,
+        )?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store
+            .create_email_registration(&id, user, email.as_str())
+            .await?;
+        self.issue_code(&format!("emailreg:{id}"), &identifier)
+            .await?;
+        Ok(id)
+    }
+
+    /// Finishes an email registration of `user`: checks the code, returns the email.
+    pub async fn finish_email_registration(
+        &self,
+        user: UserId,
+        registration: &str,
+        code: &str,
+        ip: IpAddr,
+    ) -> Result<Email, AuthError> {
+        let (owner, email) = self
+            .store
+            .email_registration(registration)
+            .await?
+            .ok_or(AuthError::InvalidCode)?;
+        if owner != user {
+            return Err(AuthError::InvalidCode);
+        }
+        self.check_code(&format!("emailreg:{registration}"), code, ip)
+            .await?;
+        Ok(Email::parse(&email)?)
+    }
+
+    /// Creates an operator key and returns its secret (shown once).
+    pub async fn create_admin_key(&self, label: &str) -> Result<String, AuthError> {
+        let secret = secret::admin_key_secret();
+        self.store
+            .create_admin_key(&secret::hash_token(&secret), label)
+            .await?;
+        Ok(secret)
+    }
+
+    /// Whether any operator key exists.
+    pub async fn has_admin_key(&self) -> Result<bool, AuthError> {
+        Ok(self.store.admin_key_count().await? > 0)
+    }
+
+    /// The label of the operator key `token`, or `Unauthenticated`.
+    pub async fn authenticate_admin(&self, token: &str) -> Result<String, AuthError> {
+        self.store
+            .admin_key(&secret::hash_token(token))
+            .await?
+            .ok_or(AuthError::Unauthenticated)
+    }
+}

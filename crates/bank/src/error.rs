@@ -1,0 +1,87 @@
+//! The bank's one error type, with stable codes.
+
+use flash_core::ledger::LedgerError;
+use flash_core::{MoneyError, ValidationError};
+use flash_store::StoreError;
+
+/// Why the bank refused or failed a request. [`BankError::code`] is the stable wire code.
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    /// A malformed field.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// A bad amount.
+    #[error("invalid amount: {0}")]
+    Amount(#[from] MoneyError),
+    /// The ledger refused.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// No such wallet among the caller's.
+    #[error("wallet not found")]
+    WalletNotFound,
+    /// No such account.
+    #[error("account not found")]
+    AccountNotFound,
+    /// The recipient does not exist.
+    #[error("recipient not found")]
+    RecipientNotFound,
+    /// Exactly one of recipient wallet / username must be given.
+    #[error("give exactly one of recipientWalletId or recipientUsername")]
+    AmbiguousRecipient,
+    /// The caller's account may not move money.
+    #[error("account is {0}")]
+    AccountNotActive(&'static str),
+    /// The recipient's account may not receive.
+    #[error("recipient account is not active")]
+    RecipientNotActive,
+    /// A dev-only operation on mainnet.
+    #[error("not available on mainnet")]
+    NotOnMainnet,
+    /// The username is taken.
+    #[error("username is already taken")]
+    UsernameTaken,
+    /// Usernames are set once.
+    #[error("username is already set and cannot be changed")]
+    UsernameAlreadySet,
+    /// The email belongs to another user.
+    #[error("email is already in use")]
+    EmailTaken,
+    /// An idempotency key that is empty or too long.
+    #[error("idempotency key must be 1 to 128 characters")]
+    InvalidIdempotencyKey,
+    /// Bad pagination arguments.
+    #[error("invalid page: {0}")]
+    InvalidPage(&'static str),
+    /// The database failed.
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl BankError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BankError::Validation(ValidationError::InvalidUsername) => "INVALID_USERNAME",
+            BankError::Validation(ValidationError::InvalidPhone) => "INVALID_PHONE",
+            BankError::Validation(ValidationError::InvalidEmail) => "INVALID_EMAIL",
+            BankError::Validation(ValidationError::MemoTooLong) => "MEMO_TOO_LONG",
+            BankError::Validation(ValidationError::InvalidLevel) => "INVALID_LEVEL",
+            BankError::Validation(ValidationError::InvalidStatus) => "INVALID_STATUS",
+            BankError::Amount(_) => "INVALID_AMOUNT",
+            BankError::Ledger(e) => e.code(),
+            BankError::WalletNotFound => "WALLET_NOT_FOUND",
+            BankError::AccountNotFound => "ACCOUNT_NOT_FOUND",
+            BankError::RecipientNotFound => "RECIPIENT_NOT_FOUND",
+            BankError::AmbiguousRecipient => "INVALID_RECIPIENT",
+            BankError::AccountNotActive(_) => "ACCOUNT_NOT_ACTIVE",
+            BankError::RecipientNotActive => "RECIPIENT_NOT_ACTIVE",
+            BankError::NotOnMainnet => "NOT_AVAILABLE_ON_MAINNET",
+            BankError::UsernameTaken => "USERNAME_TAKEN",
+            BankError::UsernameAlreadySet => "USERNAME_ALREADY_SET",
+            BankError::EmailTaken => "EMAIL_TAKEN",
+            BankError::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
+            BankError::InvalidPage(_) => "INVALID_PAGE",
+            BankError::Store(_) => "INTERNAL_ERROR",
+        }
+    }
+}

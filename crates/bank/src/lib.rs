@@ -1,0 +1,76 @@
+//! Flash's application services: accounts and wallets, intraledger payments, limits,
+//! history, and the events that tell clients a balance changed.
+//!
+//! The bank decides; the store records. Every movement of money is one journal request to
+//! the store's group-commit writer, with an idempotency key scoped to the paying account, so a
+//! retried request returns the first answer. Rails (Lightning, on-chain) will report events
+//! to the bank through core's ports; they never touch the ledger themselves.
+
+mod accounts;
+mod error;
+mod events;
+mod history;
+mod payments;
+
+use std::sync::Arc;
+
+use flash_core::{LimitPolicy, Network};
+use flash_store::Store;
+
+pub use accounts::{Identity, WalletView};
+pub use error::BankError;
+pub use events::WalletEvent;
+pub use history::{Direction, HistoryPageRequest, Transaction, TransactionPage, TxStatus};
+pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
+
+/// The bank's settings.
+#[derive(Clone, Debug)]
+pub struct BankConfig {
+    /// The network served; dev-only features are refused on mainnet.
+    pub network: Network,
+    /// Per-level limits and the reference rate.
+    pub limits: LimitPolicy,
+}
+
+impl Default for BankConfig {
+    fn default() -> Self {
+        BankConfig {
+            network: Network::Regtest,
+            limits: LimitPolicy::default(),
+        }
+    }
+}
+
+/// The bank: cheap to clone, shared by every API handler.
+#[derive(Clone)]
+pub struct Bank {
+    store: Store,
+    config: Arc<BankConfig>,
+    events: events::EventBus,
+}
+
+impl Bank {
+    /// A bank over `store`.
+    pub fn new(store: Store, config: BankConfig) -> Bank {
+        Bank {
+            store,
+            config: Arc::new(config),
+            events: events::EventBus::new(),
+        }
+    }
+
+    /// The store underneath (for readiness checks and admin reads).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BankConfig {
+        &self.config
+    }
+
+    /// Subscribes to wallet events (every balance change).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<WalletEvent> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,222 @@
+//! Intraledger payments, the dev faucet, and limits.
+
+use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp, LimitCheck};
+use flash_core::limits::LIMIT_WINDOW_SECS;
+use flash_core::{
+    AccountId, AccountStatus, Currency, JournalId, LedgerAccountId, LimitKind, Memo, Sats,
+    SystemAccount, WalletId,
+};
+use flash_store::{AccountRecord, PostRequest, WalletRecord};
+
+use crate::events::WalletEvent;
+use crate::history::Transaction;
+use crate::{Bank, BankError};
+
+/// Longest idempotency key accepted.
+const IDEMPOTENCY_KEY_MAX_CHARS: usize = 128;
+/// Idempotency scope of operator actions.
+const ADMIN_SCOPE: &str = "admin";
+
+/// Who is paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// A wallet id.
+    Wallet(WalletId),
+    /// A username (its account's default wallet).
+    Username(String),
+}
+
+/// An intraledger payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendRequest {
+    /// The paying account (the caller).
+    pub account: AccountId,
+    /// The paying wallet; must be the account's.
+    pub from: WalletId,
+    /// Who is paid.
+    pub to: Recipient,
+    /// Amount in the wallet's minor unit.
+    pub amount: i64,
+    /// Memo, at most 1,000 characters.
+    pub memo: Option<String>,
+    /// Makes the request safe to retry; a fresh one is generated when absent.
+    pub idempotency_key: Option<String>,
+}
+
+/// A payment's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentOutcome {
+    /// The journal.
+    pub journal_id: JournalId,
+    /// True when this repeats an earlier request's answer.
+    pub replayed: bool,
+    /// The payer's view of the payment.
+    pub transaction: Transaction,
+}
+
+/// One limit as the account sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitView {
+    /// Which limit.
+    pub kind: LimitKind,
+    /// The limit in satoshis.
+    pub total_sats: i64,
+    /// What remains in the window, satoshis.
+    pub remaining_sats: i64,
+    /// The limit in US cents (as configured).
+    pub total_cents: i64,
+    /// What remains, in cents at the reference rate.
+    pub remaining_cents: i64,
+    /// The rolling window, seconds.
+    pub interval_secs: i64,
+}
+
+fn idempotency(scope: String, key: Option<String>) -> Result<IdempotencyKey, BankError> {
+    let key = match key {
+        Some(k) if k.is_empty() || k.chars().count() > IDEMPOTENCY_KEY_MAX_CHARS => {
+            return Err(BankError::InvalidIdempotencyKey)
+        }
+        Some(k) => k,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    Ok(IdempotencyKey { scope, key })
+}
+
+fn ensure_active(account: &AccountRecord) -> Result<(), BankError> {
+    match account.status {
+        AccountStatus::Active => Ok(()),
+        other => Err(BankError::AccountNotActive(other.as_str())),
+    }
+}
+
+impl Bank {
+    /// Pays another Flash wallet: no fee, no network. Checks, in order: input, the payer's
+    /// wallet and status, the recipient, then (in the ledger, atomically) the idempotency
+    /// key, the limit and the balance.
+    pub async fn send_intraledger(&self, req: SendRequest) -> Result<PaymentOutcome, BankError> {
+        let amount = Sats::positive(req.amount)?;
+        let memo = req.memo.as_deref().map(Memo::parse).transpose()?;
+        let idempotency = idempotency(req.account.to_string(), req.idempotency_key)?;
+
+        let payer = self.account(req.account).await?;
+        ensure_active(&payer)?;
+        let from = self.own_wallet(payer.id, req.from).await?;
+        let to = self.recipient_wallet(&req.to).await?;
+        let recipient = self.account(to.account_id).await?;
+        if recipient.status != AccountStatus::Active {
+            return Err(BankError::RecipientNotActive);
+        }
+        let other_account = recipient.id != payer.id;
+        let limit = other_account.then(|| LimitCheck {
+            subject: payer.id.to_string(),
+            kind: LimitKind::IntraLedger,
+            max: self.config.limits.sats(payer.level, LimitKind::IntraLedger),
+            amount: amount.get(),
+        });
+        let journal = JournalRequest {
+            idempotency,
+            kind: JournalKind::IntraLedger,
+            op: LedgerOp::Transfer {
+                from: from.id.into(),
+                to: to.id.into(),
+                amount: amount.get(),
+                fee: 0,
+                fee_to: None,
+            },
+            memo: memo.map(|m| m.as_str().to_string()),
+            limit,
+        };
+        let contact = other_account.then_some((payer.id, recipient.id));
+        let posted = self.store.post(PostRequest { journal, contact }).await??;
+        if !posted.replayed {
+            self.publish(&from, posted.journal_id);
+            self.publish(&to, posted.journal_id);
+        }
+        let transaction = self.transaction(from.id, posted.journal_id).await?;
+        Ok(PaymentOutcome {
+            journal_id: posted.journal_id,
+            replayed: posted.replayed,
+            transaction,
+        })
+    }
+
+    async fn recipient_wallet(&self, to: &Recipient) -> Result<WalletRecord, BankError> {
+        match to {
+            Recipient::Wallet(id) => self
+                .store
+                .wallet(*id)
+                .await?
+                .ok_or(BankError::RecipientNotFound),
+            Recipient::Username(name) => self.default_wallet_of(name).await,
+        }
+    }
+
+    fn publish(&self, wallet: &WalletRecord, journal_id: JournalId) {
+        self.events.publish(WalletEvent {
+            account_id: wallet.account_id,
+            wallet_id: wallet.id,
+            journal_id,
+        });
+    }
+
+    /// Dev/regtest faucet: credits `wallet` from the `dev:faucet` account. Refused on mainnet.
+    pub async fn wallet_fund(
+        &self,
+        wallet: WalletId,
+        amount: i64,
+        idempotency_key: Option<String>,
+    ) -> Result<Transaction, BankError> {
+        if !self.config.network.allows_dev_features() {
+            return Err(BankError::NotOnMainnet);
+        }
+        let amount = Sats::positive(amount)?;
+        let idempotency = idempotency(ADMIN_SCOPE.to_string(), idempotency_key)?;
+        let target = self
+            .store
+            .wallet(wallet)
+            .await?
+            .ok_or(BankError::WalletNotFound)?;
+        let faucet: LedgerAccountId = SystemAccount::DevFaucet.ledger_id(Currency::Btc);
+        let journal = JournalRequest {
+            idempotency,
+            kind: JournalKind::DevFaucet,
+            op: LedgerOp::Transfer {
+                from: faucet,
+                to: target.id.into(),
+                amount: amount.get(),
+                fee: 0,
+                fee_to: None,
+            },
+            memo: Some("dev faucet".into()),
+            limit: None,
+        };
+        let posted = self.store.post(journal).await??;
+        if !posted.replayed {
+            self.publish(&target, posted.journal_id);
+        }
+        self.transaction(target.id, posted.journal_id).await
+    }
+
+    /// The account's limits and what remains of them.
+    pub async fn limits(&self, account: &AccountRecord) -> Result<Vec<LimitView>, BankError> {
+        let policy = &self.config.limits;
+        let mut views = Vec::new();
+        for kind in [LimitKind::Withdrawal, LimitKind::IntraLedger] {
+            let used = self
+                .store
+                .limit_usage(&account.id.to_string(), kind)
+                .await?;
+            let total_sats = policy.sats(account.level, kind);
+            let remaining_sats = (total_sats - used).max(0);
+            views.push(LimitView {
+                kind,
+                total_sats,
+                remaining_sats,
+                total_cents: policy.cents(account.level, kind),
+                remaining_cents: policy.sats_to_cents(remaining_sats),
+                interval_secs: LIMIT_WINDOW_SECS,
+            });
+        }
+        Ok(views)
+    }
+}

@@ -1,0 +1,562 @@
+//! The async SDK client for a Flash server.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ClientError;
+use crate::graphql::{self, mutation_payload, response_data};
+use crate::types::{
+    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, CreatedApiKey,
+    Destination, IdOnly, Journal, LedgerVerification, Me, PayRequest, PaymentResult, PublicWallet,
+    RevokedApiKey, TransactionConnection, UserSummary,
+};
+
+/// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
+/// Longest response body quoted in an error message.
+const MAX_BODY_IN_ERROR: usize = 500;
+
+/// A client for one Flash server. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    base_url: String,
+    http: reqwest::Client,
+    token: Option<String>,
+    admin_key: Option<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("token", &redact(&self.token))
+            .field("admin_key", &redact(&self.admin_key))
+            .finish()
+    }
+}
+
+/// The `{"error": {...}}` body of a failed REST call.
+#[derive(Deserialize)]
+struct RestErrorBody {
+    error: RestError,
+}
+
+/// Structured REST error.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RestError {
+    code: String,
+    message: String,
+    #[serde(default)]
+    retry_after_secs: Option<u64>,
+}
+
+/// Decodes a JSON value into a typed result, naming `what` on failure.
+fn decode<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, ClientError> {
+    serde_json::from_value(value).map_err(|e| ClientError::Decode(format!("{what}: {e}")))
+}
+
+/// Takes `value[key]`, failing if it is missing or null.
+fn field(mut value: Value, key: &str) -> Result<Value, ClientError> {
+    match value.get_mut(key).map(Value::take) {
+        Some(v) if !v.is_null() => Ok(v),
+        _ => Err(ClientError::Decode(format!("missing `{key}` in response"))),
+    }
+}
+
+/// Cuts a response body down for an error message.
+fn truncate(body: &str) -> String {
+    if body.len() <= MAX_BODY_IN_ERROR {
+        return body.to_owned();
+    }
+    let mut end = MAX_BODY_IN_ERROR;
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &body[..end])
+}
+
+/// A fresh random idempotency key (a UUID v4).
+pub fn new_idempotency_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Client {
+    /// Creates a client for `base_url` (e.g. `http://127.0.0.1:8080`), without a token.
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let base_url = crate::credentials::normalize_server(base_url);
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(ClientError::InvalidInput(format!(
+                "server URL `{base_url}` must start with http:// or https://"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("flash-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| ClientError::Request {
+                url: base_url.clone(),
+                source,
+            })?;
+        Ok(Client {
+            base_url,
+            http,
+            token: None,
+            admin_key: None,
+        })
+    }
+
+    /// Returns the client with a session token or API key attached.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Returns the client with an admin key attached (for `/admin/graphql`).
+    pub fn with_admin_key(mut self, key: impl Into<String>) -> Self {
+        self.admin_key = Some(key.into());
+        self
+    }
+
+    /// Replaces (or clears) the session token.
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
+    }
+
+    /// The current session token, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The normalised server URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    // ---- transport -------------------------------------------------------
+
+    /// POSTs `body` as JSON to `path`, returning status and body text.
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        bearer: Option<&str>,
+    ) -> Result<(reqwest::StatusCode, String), ClientError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut req = self.http.post(&url).json(body);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        let to_err = |source| ClientError::Request {
+            url: url.clone(),
+            source,
+        };
+        let resp = req.send().await.map_err(to_err)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(to_err)?;
+        Ok((status, text))
+    }
+
+    /// Calls a REST route; non-2xx answers become [`ClientError::Api`] or
+    /// [`ClientError::Http`].
+    async fn rest(
+        &self,
+        path: &str,
+        body: Value,
+        bearer: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let (status, text) = self.post(path, &body, bearer).await?;
+        if !status.is_success() {
+            if let Ok(RestErrorBody { error }) = serde_json::from_str::<RestErrorBody>(&text) {
+                return Err(ClientError::Api {
+                    status: status.as_u16(),
+                    code: error.code,
+                    message: error.message,
+                    retry_after_secs: error.retry_after_secs,
+                });
+            }
+            return Err(ClientError::Http {
+                status: status.as_u16(),
+                body: truncate(&text),
+            });
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Decode(format!("{path}: invalid JSON: {e}")))
+    }
+
+    /// Sends a GraphQL document to `path` and returns its `data`.
+    async fn graphql_at(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Result<Value, ClientError> {
+        let body = json!({ "query": query, "variables": variables });
+        let (status, text) = self.post(path, &body, bearer).await?;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(v) if v.get("data").is_some() || v.get("errors").is_some() => response_data(v),
+            Ok(v) if !status.is_success() => {
+                if let Ok(RestErrorBody { error }) = serde_json::from_value::<RestErrorBody>(v) {
+                    return Err(ClientError::Api {
+                        status: status.as_u16(),
+                        code: error.code,
+                        message: error.message,
+                        retry_after_secs: error.retry_after_secs,
+                    });
+                }
+                Err(ClientError::Http {
+                    status: status.as_u16(),
+                    body: truncate(&text),
+                })
+            }
+            _ if status == reqwest::StatusCode::UNAUTHORIZED => Err(ClientError::NotAuthenticated),
+            _ if !status.is_success() => Err(ClientError::Http {
+                status: status.as_u16(),
+                body: truncate(&text),
+            }),
+            _ => Err(ClientError::Decode(format!(
+                "{path}: not a GraphQL response: {}",
+                truncate(&text)
+            ))),
+        }
+    }
+
+    /// Runs any query or mutation against `/graphql` with the session token,
+    /// returning `data` (top-level `errors` become [`ClientError::GraphQl`]).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ClientError> {
+        self.graphql_at("/graphql", self.token.as_deref(), query, variables)
+            .await
+    }
+
+    /// Runs any query or mutation against `/admin/graphql` with the admin key.
+    pub async fn admin_graphql(&self, query: &str, variables: Value) -> Result<Value, ClientError> {
+        let key = self.admin_key.as_deref().ok_or(ClientError::NoAdminKey)?;
+        self.graphql_at("/admin/graphql", Some(key), query, variables)
+            .await
+    }
+
+    // ---- auth (REST) -----------------------------------------------------
+
+    /// Asks the server to send a login code by SMS.
+    pub async fn login_phone_code(&self, phone: &str) -> Result<(), ClientError> {
+        self.rest("/auth/phone/code", json!({ "phone": phone }), None)
+            .await
+            .map(drop)
+    }
+
+    /// Logs in with a phone number and code; stores and returns the session token.
+    pub async fn login_phone(&mut self, phone: &str, code: &str) -> Result<String, ClientError> {
+        let v = self
+            .rest(
+                "/auth/phone/login",
+                json!({ "phone": phone, "code": code }),
+                None,
+            )
+            .await?;
+        self.take_token(v)
+    }
+
+    /// Asks the server to send a login code by email.
+    pub async fn login_email_code(&self, email: &str) -> Result<(), ClientError> {
+        self.rest("/auth/email/code", json!({ "email": email }), None)
+            .await
+            .map(drop)
+    }
+
+    /// Logs in with an email address and code; stores and returns the session token.
+    pub async fn login_email(&mut self, email: &str, code: &str) -> Result<String, ClientError> {
+        let v = self
+            .rest(
+                "/auth/email/login",
+                json!({ "email": email, "code": code }),
+                None,
+            )
+            .await?;
+        self.take_token(v)
+    }
+
+    /// Creates an anonymous device account; stores and returns its session token.
+    pub async fn create_device_account(
+        &mut self,
+        device_id: Option<&str>,
+    ) -> Result<String, ClientError> {
+        let body = match device_id {
+            Some(id) => json!({ "deviceId": id }),
+            None => json!({}),
+        };
+        let v = self.rest("/auth/create/device-account", body, None).await?;
+        self.take_token(v)
+    }
+
+    /// Ends the current session on the server and forgets the token.
+    pub async fn logout(&mut self) -> Result<(), ClientError> {
+        let token = self.token.clone().ok_or_else(|| ClientError::NotLoggedIn {
+            server: self.base_url.clone(),
+        })?;
+        self.rest("/auth/logout", json!({}), Some(&token)).await?;
+        self.token = None;
+        Ok(())
+    }
+
+    /// Reads `authToken` from a login response and keeps it.
+    fn take_token(&mut self, v: Value) -> Result<String, ClientError> {
+        let token = field(v, "authToken")?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Decode("`authToken` is not a string".into()))?;
+        self.token = Some(token.clone());
+        Ok(token)
+    }
+
+    // ---- app API (GraphQL) -----------------------------------------------
+
+    /// The authenticated user with the default account and wallets.
+    pub async fn me(&self) -> Result<Me, ClientError> {
+        let data = self.graphql(graphql::ME_QUERY, json!({})).await?;
+        let me = data.get("me").cloned().unwrap_or(Value::Null);
+        if me.is_null() {
+            return Err(ClientError::NotAuthenticated);
+        }
+        decode(me, "me")
+    }
+
+    /// One page of transactions, newest first; `wallet_id = None` for all wallets.
+    pub async fn history(
+        &self,
+        wallet_id: Option<&str>,
+        first: Option<u32>,
+        after: Option<&str>,
+    ) -> Result<TransactionConnection, ClientError> {
+        let mut vars = json!({ "first": first, "after": after });
+        if let (Some(id), Some(map)) = (wallet_id, vars.as_object_mut()) {
+            map.insert("walletId".into(), json!(id));
+        }
+        let query = graphql::transactions_query(wallet_id.is_some());
+        let data = self.graphql(&query, vars).await?;
+        let me = field(data, "me").map_err(|_| ClientError::NotAuthenticated)?;
+        let txs = field(field(me, "defaultAccount")?, "transactions")?;
+        decode(txs, "transactions")
+    }
+
+    /// The default wallet of `username`.
+    pub async fn account_default_wallet(
+        &self,
+        username: &str,
+    ) -> Result<PublicWallet, ClientError> {
+        let data = self
+            .graphql(
+                graphql::ACCOUNT_DEFAULT_WALLET_QUERY,
+                json!({ "username": username }),
+            )
+            .await?;
+        decode(field(data, "accountDefaultWallet")?, "accountDefaultWallet")
+    }
+
+    /// Sends an intraledger payment. Payload `errors` become
+    /// [`ClientError::GraphQl`]; a `FAILURE` status without errors is returned
+    /// as-is for the caller to judge.
+    pub async fn pay(&self, req: &PayRequest) -> Result<PaymentResult, ClientError> {
+        if req.amount == 0 {
+            return Err(ClientError::InvalidInput(
+                "amount must be at least 1 sat".into(),
+            ));
+        }
+        let mut input = json!({ "walletId": req.wallet_id, "amount": req.amount });
+        if let Some(map) = input.as_object_mut() {
+            match &req.destination {
+                Destination::WalletId(id) => map.insert("recipientWalletId".into(), json!(id)),
+                Destination::Username(u) => map.insert("recipientUsername".into(), json!(u)),
+            };
+            if let Some(memo) = &req.memo {
+                map.insert("memo".into(), json!(memo));
+            }
+            if let Some(key) = &req.idempotency_key {
+                map.insert("idempotencyKey".into(), json!(key));
+            }
+        }
+        let data = self
+            .graphql(
+                graphql::INTRA_LEDGER_PAYMENT_SEND,
+                json!({ "input": input }),
+            )
+            .await?;
+        decode(
+            mutation_payload(data, "intraLedgerPaymentSend")?,
+            "intraLedgerPaymentSend",
+        )
+    }
+
+    /// Sets the caller's username.
+    pub async fn set_username(&self, username: &str) -> Result<UserSummary, ClientError> {
+        let data = self
+            .graphql(
+                graphql::USER_UPDATE_USERNAME,
+                json!({ "input": { "username": username } }),
+            )
+            .await?;
+        let payload = mutation_payload(data, "userUpdateUsername")?;
+        decode(field(payload, "user")?, "userUpdateUsername.user")
+    }
+
+    /// Creates an API key; the secret in the result is shown only this once.
+    pub async fn api_key_create(
+        &self,
+        input: &ApiKeyCreateInput,
+    ) -> Result<CreatedApiKey, ClientError> {
+        let data = self
+            .graphql(graphql::API_KEY_CREATE, json!({ "input": input }))
+            .await?;
+        decode(mutation_payload(data, "apiKeyCreate")?, "apiKeyCreate")
+    }
+
+    /// Lists the caller's API keys.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKey>, ClientError> {
+        let data = self.graphql(graphql::API_KEYS_QUERY, json!({})).await?;
+        let me = field(data, "me").map_err(|_| ClientError::NotAuthenticated)?;
+        match me.get("apiKeys") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(keys) => decode(keys.clone(), "apiKeys"),
+        }
+    }
+
+    /// Revokes an API key by id.
+    pub async fn api_key_revoke(&self, id: &str) -> Result<RevokedApiKey, ClientError> {
+        let data = self
+            .graphql(graphql::API_KEY_REVOKE, json!({ "input": { "id": id } }))
+            .await?;
+        let payload = mutation_payload(data, "apiKeyRevoke")?;
+        decode(field(payload, "apiKey")?, "apiKeyRevoke.apiKey")
+    }
+
+    // ---- admin API -------------------------------------------------------
+
+    /// Admin: verifies the ledger.
+    pub async fn ledger_verify(&self) -> Result<LedgerVerification, ClientError> {
+        let data = self
+            .admin_graphql(graphql::LEDGER_VERIFY_QUERY, json!({}))
+            .await?;
+        decode(field(data, "ledgerVerify")?, "ledgerVerify")
+    }
+
+    /// Admin: credits `amount` sats to a wallet; returns the transaction id if any.
+    pub async fn wallet_fund(
+        &self,
+        wallet_id: &str,
+        amount: u64,
+    ) -> Result<Option<IdOnly>, ClientError> {
+        let data = self
+            .admin_graphql(
+                graphql::WALLET_FUND,
+                json!({ "input": { "walletId": wallet_id, "amount": amount } }),
+            )
+            .await?;
+        let payload = mutation_payload(data, "walletFund")?;
+        match payload.get("transaction") {
+            None | Some(Value::Null) => Ok(None),
+            Some(t) => decode(t.clone(), "walletFund.transaction").map(Some),
+        }
+    }
+
+    /// Admin: sets an account's level.
+    pub async fn account_update_level(
+        &self,
+        account_id: &str,
+        level: AccountLevel,
+    ) -> Result<AccountDetails, ClientError> {
+        let data = self
+            .admin_graphql(
+                graphql::ACCOUNT_UPDATE_LEVEL,
+                json!({ "input": { "accountId": account_id, "level": level } }),
+            )
+            .await?;
+        let payload = mutation_payload(data, "accountUpdateLevel")?;
+        decode(field(payload, "accountDetails")?, "accountDetails")
+    }
+
+    /// Admin: sets an account's status, with an optional audit comment.
+    pub async fn account_update_status(
+        &self,
+        account_id: &str,
+        status: AccountStatus,
+        comment: Option<&str>,
+    ) -> Result<AccountDetails, ClientError> {
+        let mut input = json!({ "accountId": account_id, "status": status });
+        if let (Some(c), Some(map)) = (comment, input.as_object_mut()) {
+            map.insert("comment".into(), json!(c));
+        }
+        let data = self
+            .admin_graphql(graphql::ACCOUNT_UPDATE_STATUS, json!({ "input": input }))
+            .await?;
+        let payload = mutation_payload(data, "accountUpdateStatus")?;
+        decode(field(payload, "accountDetails")?, "accountDetails")
+    }
+
+    /// Admin: reads a ledger journal.
+    pub async fn journal(&self, id: &str) -> Result<Journal, ClientError> {
+        let data = self
+            .admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id }))
+            .await?;
+        decode(field(data, "journal")?, "journal")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_normalises_and_validates_url() {
+        let c = Client::new("http://127.0.0.1:8080/").map(|c| c.base_url().to_owned());
+        assert_eq!(c.ok().as_deref(), Some("http://127.0.0.1:8080"));
+        assert!(matches!(
+            Client::new("127.0.0.1:8080"),
+            Err(ClientError::InvalidInput(_))
+        ));
+    }
+
+    #[test]
+    fn debug_redacts_secrets() -> Result<(), ClientError> {
+        let c = Client::new(DEFAULT_SERVER)?
+            .with_token("sess-secret")
+            .with_admin_key("admin-secret");
+        let s = format!("{c:?}");
+        assert!(!s.contains("sess-secret"));
+        assert!(!s.contains("admin-secret"));
+        Ok(())
+    }
+
+    #[test]
+    fn idempotency_keys_are_fresh_uuids() {
+        let a = new_idempotency_key();
+        let b = new_idempotency_key();
+        assert_ne!(a, b);
+        assert!(uuid::Uuid::try_parse(&a).is_ok());
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        let long = "é".repeat(400);
+        let t = truncate(&long);
+        assert!(t.ends_with('…'));
+        assert!(t.len() <= MAX_BODY_IN_ERROR + '…'.len_utf8());
+        assert_eq!(truncate("short"), "short");
+    }
+
+    #[tokio::test]
+    async fn admin_calls_need_a_key() -> Result<(), ClientError> {
+        let c = Client::new(DEFAULT_SERVER)?;
+        assert!(matches!(
+            c.ledger_verify().await,
+            Err(ClientError::NoAdminKey)
+        ));
+        Ok(())
+    }
+}

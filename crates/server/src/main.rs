@@ -1,0 +1,2 @@
+//! flashd
+fn main() {}
