@@ -1,1 +1,77 @@
-//! placeholder
+//! Flash's HTTP surface: the GraphQL app API (`/graphql`, Galoy/Blink names and shapes,
+//! websocket subscriptions), the operator API (`/admin/graphql`), the auth routes
+//! (`/auth/...`, as Blink's auth server), and health, readiness and metrics.
+//!
+//! Handlers are thin: they authenticate, call `flash-auth` or `flash-bank`, and map typed
+//! errors to stable codes ([`error`]). Nothing here touches the database directly.
+
+mod error;
+mod graphql;
+mod health;
+mod metrics;
+mod rest;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+
+use axum::Router;
+use flash_auth::Auth;
+use flash_bank::Bank;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use metrics::Metrics;
+
+/// Largest request body accepted, in bytes.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// What `/healthz` reports about this server.
+#[derive(Clone, Debug)]
+pub struct ServerInfo {
+    /// The storage backend (`sqlite` / `postgres`).
+    pub backend: &'static str,
+    /// Rails that are simulators (named in `/healthz` so nobody mistakes them for real ones).
+    pub simulated_rails: Vec<&'static str>,
+}
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The bank.
+    pub bank: Bank,
+    /// Authentication.
+    pub auth: Auth,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+    /// Facts for `/healthz`.
+    pub info: Arc<ServerInfo>,
+}
+
+/// The peer's address, as seen by the listener. Serve the router with
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
+pub type Peer = axum::extract::ConnectInfo<SocketAddr>;
+
+/// Builds the whole router.
+pub fn router(state: ApiState) -> Router {
+    let public = graphql::public_schema(state.clone());
+    let admin = graphql::admin_schema(state.clone());
+    let public = Router::new()
+        .route("/graphql", post(graphql::public_http).get(graphql::public_get))
+        .with_state((state.clone(), public));
+    let admin = Router::new()
+        .route("/admin/graphql", post(graphql::admin_http).get(graphql::admin_get))
+        .with_state((state.clone(), admin));
+    Router::<()>::new()
+        .merge(public)
+        .merge(admin)
+        .merge(rest::routes(state.clone()))
+        .merge(health::routes(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+}

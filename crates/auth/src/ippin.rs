@@ -86,9 +86,7 @@ impl IpAllowlist {
             return true;
         }
         let canonical = ip.to_canonical();
-        self.0
-            .iter()
-            .any(|net| net.contains(&ip) || net.contains(&canonical))
+        self.0.iter().any(|net| net.contains(&ip) || net.contains(&canonical))
     }
 
     /// Whether the list is empty (allows everything).
@@ -139,9 +137,7 @@ fn parse_entry(raw: &str) -> Result<IpNet, IpAllowlistError> {
     if let Ok(ip) = entry.parse::<IpAddr>() {
         return Ok(normalize(IpNet::from(ip)));
     }
-    Err(IpAllowlistError::Invalid {
-        entry: shorten(entry),
-    })
+    Err(IpAllowlistError::Invalid { entry: shorten(entry) })
 }
 
 /// Clear host bits; turn IPv4-mapped IPv6 networks into IPv4 networks.
@@ -189,10 +185,7 @@ mod tests {
         assert!(l.is_empty());
         assert!(l.allows(ip("1.2.3.4")));
         assert!(l.allows(ip("::1")));
-        assert_eq!(
-            IpAllowlist::parse(Vec::<String>::new()),
-            Ok(IpAllowlist::default())
-        );
+        assert_eq!(IpAllowlist::parse(Vec::<String>::new()), Ok(IpAllowlist::default()));
         assert_eq!("".parse::<IpAllowlist>(), Ok(IpAllowlist::default()));
     }
 
@@ -287,20 +280,13 @@ mod tests {
             IpAllowlist::parse(&too_many),
             Err(IpAllowlistError::TooMany { count: 17, max: 16 })
         );
-        let nets: Vec<IpNet> = (0..17)
-            .map(|_| IpNet::from(IpAddr::V6(Ipv6Addr::LOCALHOST)))
-            .collect();
-        assert!(matches!(
-            IpAllowlist::new(nets),
-            Err(IpAllowlistError::TooMany { .. })
-        ));
+        let nets: Vec<IpNet> = (0..17).map(|_| IpNet::from(IpAddr::V6(Ipv6Addr::LOCALHOST))).collect();
+        assert!(matches!(IpAllowlist::new(nets), Err(IpAllowlistError::TooMany { .. })));
     }
 
     #[test]
     fn from_str_and_display_roundtrip() {
-        let l: IpAllowlist = "10.0.0.0/8, 192.0.2.1\n2001:db8::/32"
-            .parse()
-            .unwrap_or_default();
+        let l: IpAllowlist = "10.0.0.0/8, 192.0.2.1\n2001:db8::/32".parse().unwrap_or_default();
         assert_eq!(l.nets().len(), 3);
         assert_eq!(l.to_string(), "10.0.0.0/8,192.0.2.1/32,2001:db8::/32");
         assert_eq!(l.to_string().parse::<IpAllowlist>(), Ok(l.clone()));

@@ -135,11 +135,8 @@ impl Inner {
         if excess == 0 {
             return;
         }
-        let mut by_remaining: Vec<(Duration, String)> = self
-            .map
-            .iter()
-            .map(|(k, w)| (w.remaining(now), k.clone()))
-            .collect();
+        let mut by_remaining: Vec<(Duration, String)> =
+            self.map.iter().map(|(k, w)| (w.remaining(now), k.clone())).collect();
         if excess < by_remaining.len() {
             by_remaining.select_nth_unstable_by_key(excess, |(rem, _)| *rem);
         }
@@ -179,9 +176,7 @@ impl RateLimiter {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the map inconsistent
         // in a way that matters for counting, so recover from poisoning.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Count one attempt for `key`; `Err` when the limit is already reached
@@ -304,9 +299,7 @@ mod tests {
         for _ in 0..3 {
             assert!(rl.check("k", L3, t).is_ok());
         }
-        assert!(rl
-            .check("k", L3, t + Duration::from_millis(59_999))
-            .is_err());
+        assert!(rl.check("k", L3, t + Duration::from_millis(59_999)).is_err());
         assert!(rl.check("k", L3, t + Duration::from_secs(60)).is_ok());
         assert!(rl.check("k", L3, t + Duration::from_secs(61)).is_ok());
         assert!(rl.check("k", L3, t + Duration::from_secs(62)).is_ok());

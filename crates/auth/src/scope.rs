@@ -17,9 +17,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// One permission.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "&'static str")]
 pub enum Scope {
     /// Queries only.
@@ -113,9 +111,7 @@ fn truncate(s: &str) -> String {
 }
 
 /// A set of scopes (a 3-bit set). Displays as `"read,write"`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Scopes(u8);
 
@@ -278,17 +274,10 @@ mod tests {
             assert_eq!(s.to_string(), s.as_str());
         }
         assert_eq!(" Write ".parse::<Scope>(), Ok(Write));
-        assert_eq!(
-            "admin".parse::<Scope>(),
-            Err(ParseScopeError("admin".into()))
-        );
+        assert_eq!("admin".parse::<Scope>(), Err(ParseScopeError("admin".into())));
         assert!("".parse::<Scope>().is_err());
         let long = "x".repeat(1000);
-        let err = long
-            .parse::<Scope>()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = long.parse::<Scope>().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.len() < 100, "{err}");
     }
 
@@ -302,10 +291,7 @@ mod tests {
         assert_eq!("read,receive,write".parse::<Scopes>(), Ok(Scopes::all()));
         assert_eq!("".parse::<Scopes>(), Ok(Scopes::empty()));
         assert_eq!(Scopes::empty().to_string(), "");
-        assert_eq!(
-            "read,pay".parse::<Scopes>(),
-            Err(ParseScopeError("pay".into()))
-        );
+        assert_eq!("read,pay".parse::<Scopes>(), Err(ParseScopeError("pay".into())));
     }
 
     #[test]
@@ -323,10 +309,7 @@ mod tests {
         s.remove(Read);
         assert_eq!(s, Scopes::from(Receive));
         assert_eq!(Scopes::all().len(), 3);
-        assert_eq!(
-            Scopes::all().iter().collect::<Vec<_>>(),
-            Scope::ALL.to_vec()
-        );
+        assert_eq!(Scopes::all().iter().collect::<Vec<_>>(), Scope::ALL.to_vec());
     }
 
     #[test]

@@ -37,12 +37,7 @@ const CODE_HASH_DOMAIN: &[u8] = b"flash/login-code/v1";
 pub fn random_token(prefix: &str, len: usize) -> String {
     let mut out = String::with_capacity(prefix.len() + len);
     out.push_str(prefix);
-    out.extend(
-        rand::thread_rng()
-            .sample_iter(&Alphanumeric)
-            .take(len)
-            .map(char::from),
-    );
+    out.extend(rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from));
     out
 }
 
@@ -280,10 +275,7 @@ mod tests {
         plain.update(&3u64.to_be_bytes());
         plain.update(b"abc");
         plain.update(b"123456");
-        assert_eq!(
-            h.hash("abc", "123456"),
-            to_hex(&plain.finalize().into_bytes())
-        );
+        assert_eq!(h.hash("abc", "123456"), to_hex(&plain.finalize().into_bytes()));
     }
 
     #[test]

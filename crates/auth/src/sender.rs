@@ -150,10 +150,7 @@ impl SmtpCodeSender {
         let mut builder = builder.port(config.port).timeout(Some(SMTP_TIMEOUT));
         match (&config.username, &config.password) {
             (Some(user), password) => {
-                builder = builder.credentials(Credentials::new(
-                    user.clone(),
-                    password.clone().unwrap_or_default(),
-                ));
+                builder = builder.credentials(Credentials::new(user.clone(), password.clone().unwrap_or_default()));
             }
             (None, Some(_)) => return Err(SmtpConfigError::PasswordWithoutUsername),
             (None, None) => {}
@@ -301,14 +298,8 @@ mod tests {
     #[tokio::test]
     async fn smtp_sender_refuses_sms() {
         let sender = SmtpCodeSender::new(&local_config(SmtpTls::None)).expect("config");
-        let err = sender
-            .send_code(CodeChannel::Sms, "+15551234567", "123456")
-            .await
-            .err();
-        assert!(
-            matches!(err, Some(CodeSendError::Unsupported("sms"))),
-            "{err:?}"
-        );
+        let err = sender.send_code(CodeChannel::Sms, "+15551234567", "123456").await.err();
+        assert!(matches!(err, Some(CodeSendError::Unsupported("sms"))), "{err:?}");
     }
 
     #[tokio::test]
@@ -337,10 +328,7 @@ mod tests {
     fn smtp_config_errors() {
         let mut cfg = local_config(SmtpTls::None);
         cfg.from = "nobody".into();
-        assert!(matches!(
-            SmtpCodeSender::new(&cfg),
-            Err(SmtpConfigError::From { .. })
-        ));
+        assert!(matches!(SmtpCodeSender::new(&cfg), Err(SmtpConfigError::From { .. })));
         let mut cfg = local_config(SmtpTls::None);
         cfg.password = Some("x".into());
         assert!(matches!(
@@ -356,19 +344,10 @@ mod tests {
         let env = msg.envelope();
         assert_eq!(env.to().len(), 1);
         assert_eq!(env.to()[0].to_string(), "alice@example.com");
-        assert_eq!(
-            env.from().map(|a| a.to_string()).as_deref(),
-            Some("login@example.com")
-        );
+        assert_eq!(env.from().map(|a| a.to_string()).as_deref(), Some("login@example.com"));
         let text = String::from_utf8_lossy(&msg.formatted()).into_owned();
-        assert!(
-            text.contains("Subject: Your Flash login code\r\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("Content-Type: text/plain; charset=utf-8"),
-            "{text}"
-        );
+        assert!(text.contains("Subject: Your Flash login code\r\n"), "{text}");
+        assert!(text.contains("Content-Type: text/plain; charset=utf-8"), "{text}");
         assert!(text.contains("Your Flash login code is: 004217"), "{text}");
         assert!(text.contains("valid for 10 minutes"), "{text}");
     }
@@ -376,17 +355,9 @@ mod tests {
     #[test]
     fn code_email_rejects_bad_or_injected_addresses() {
         let from: Mailbox = "login@example.com".parse().expect("from");
-        for bad in [
-            "",
-            "alice",
-            "alice@example.com\r\nBcc: eve@example.com",
-            "a@b@c",
-        ] {
+        for bad in ["", "alice", "alice@example.com\r\nBcc: eve@example.com", "a@b@c"] {
             assert!(
-                matches!(
-                    build_code_email(&from, bad, "123456"),
-                    Err(CodeSendError::Failed(_))
-                ),
+                matches!(build_code_email(&from, bad, "123456"), Err(CodeSendError::Failed(_))),
                 "{bad:?}"
             );
         }

@@ -133,12 +133,7 @@ pub struct Auth {
     config: AuthConfig,
 }
 
-fn limited(
-    limiter: &RateLimiter,
-    key: &str,
-    limit: RateLimit,
-    count: bool,
-) -> Result<(), AuthError> {
+fn limited(limiter: &RateLimiter, key: &str, limit: RateLimit, count: bool) -> Result<(), AuthError> {
     let now = Instant::now();
     let result = if count {
         limiter.check(key, limit, now)
@@ -152,12 +147,7 @@ fn limited(
 
 impl Auth {
     /// An auth service; `code_secret` keys the login-code HMACs.
-    pub fn new(
-        store: Store,
-        sender: Arc<dyn CodeSender>,
-        code_secret: [u8; 32],
-        config: AuthConfig,
-    ) -> Auth {
+    pub fn new(store: Store, sender: Arc<dyn CodeSender>, code_secret: [u8; 32], config: AuthConfig) -> Auth {
         Auth {
             store,
             sender,
@@ -204,38 +194,29 @@ impl Auth {
             .map_err(|e| AuthError::Delivery(e.to_string()))
     }
 
+    /// Counts an account creation without a code (device accounts): 16 per hour per IP.
+    pub fn check_signup_rate(&self, ip: IpAddr) -> Result<(), AuthError> {
+        limited(
+            &self.limiter,
+            &format!("signup:ip:{ip}"),
+            defaults::CODE_REQUEST_PER_IP,
+            true,
+        )
+    }
+
     /// Checks a code (failed logins: 8 per 20 min per identifier, 20 per 6 h per IP). The
     /// code is single-use.
-    pub async fn verify_code(
-        &self,
-        identifier: &Identifier,
-        code: &str,
-        ip: IpAddr,
-    ) -> Result<(), AuthError> {
+    pub async fn verify_code(&self, identifier: &Identifier, code: &str, ip: IpAddr) -> Result<(), AuthError> {
         self.check_code(&identifier.key(), code, ip).await
     }
 
     async fn check_code(&self, key: &str, code: &str, ip: IpAddr) -> Result<(), AuthError> {
         let (by_id, by_ip) = (format!("fail:id:{key}"), format!("fail:ip:{ip}"));
-        limited(
-            &self.limiter,
-            &by_id,
-            defaults::FAILED_LOGIN_PER_IDENTIFIER,
-            false,
-        )?;
+        limited(&self.limiter, &by_id, defaults::FAILED_LOGIN_PER_IDENTIFIER, false)?;
         limited(&self.limiter, &by_ip, defaults::FAILED_LOGIN_PER_IP, false)?;
-        let well_formed =
-            code.len() == secret::LOGIN_CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit());
-        let outcome = match self
-            .store
-            .check_login_code(key, self.config.code_max_attempts)
-            .await?
-        {
-            CodeCheck::Candidate { code_hash }
-                if well_formed && self.hasher.verify(key, code, &code_hash) =>
-            {
-                Ok(())
-            }
+        let well_formed = code.len() == secret::LOGIN_CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit());
+        let outcome = match self.store.check_login_code(key, self.config.code_max_attempts).await? {
+            CodeCheck::Candidate { code_hash } if well_formed && self.hasher.verify(key, code, &code_hash) => Ok(()),
             CodeCheck::Candidate { .. } | CodeCheck::Missing => Err(AuthError::InvalidCode),
             CodeCheck::Expired => Err(AuthError::CodeExpired),
             CodeCheck::Exhausted => Err(AuthError::TooManyAttempts),
@@ -246,11 +227,9 @@ impl Auth {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.limiter.check(
-                    &by_id,
-                    defaults::FAILED_LOGIN_PER_IDENTIFIER,
-                    Instant::now(),
-                );
+                let _ = self
+                    .limiter
+                    .check(&by_id, defaults::FAILED_LOGIN_PER_IDENTIFIER, Instant::now());
                 let _ = self
                     .limiter
                     .check(&by_ip, defaults::FAILED_LOGIN_PER_IP, Instant::now());
@@ -271,9 +250,7 @@ impl Auth {
 
     /// Revokes the session behind `token`. Logging out twice is not an error.
     pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
-        self.store
-            .revoke_session(&secret::hash_token(token))
-            .await?;
+        self.store.revoke_session(&secret::hash_token(token)).await?;
         Ok(())
     }
 
@@ -289,11 +266,7 @@ impl Auth {
                 .ok_or(AuthError::Unauthenticated)?;
             return self.api_key_principal(key, ip, now).await;
         }
-        let session = self
-            .store
-            .session(&hash)
-            .await?
-            .ok_or(AuthError::Unauthenticated)?;
+        let session = self.store.session(&hash).await?.ok_or(AuthError::Unauthenticated)?;
         if session.revoked_at_ms.is_some() {
             return Err(AuthError::TokenRevoked);
         }
@@ -312,37 +285,21 @@ impl Auth {
         })
     }
 
-    async fn api_key_principal(
-        &self,
-        key: ApiKeyRecord,
-        ip: IpAddr,
-        now: i64,
-    ) -> Result<Principal, AuthError> {
+    async fn api_key_principal(&self, key: ApiKeyRecord, ip: IpAddr, now: i64) -> Result<Principal, AuthError> {
         if key.revoked_at_ms.is_some() {
             return Err(AuthError::TokenRevoked);
         }
         if key.expires_at_ms.is_some_and(|t| t <= now) {
             return Err(AuthError::TokenExpired);
         }
-        let allowlist: IpAllowlist = key
-            .ip_allowlist
-            .parse()
-            .map_err(|_| AuthError::IpNotAllowed)?;
+        let allowlist: IpAllowlist = key.ip_allowlist.parse().map_err(|_| AuthError::IpNotAllowed)?;
         if !allowlist.allows(ip) {
             return Err(AuthError::IpNotAllowed);
         }
         let per_minute = RateLimit::per_secs(self.config.api_key_requests_per_minute, 60);
-        limited(
-            &self.limiter,
-            &format!("apikey:{}", key.id),
-            per_minute,
-            true,
-        )?;
+        limited(&self.limiter, &format!("apikey:{}", key.id), per_minute, true)?;
         let scopes: Scopes = key.scopes.parse().map_err(|_| AuthError::Unauthenticated)?;
-        if key
-            .last_used_at_ms
-            .is_none_or(|t| now - t >= TOUCH_INTERVAL_MS)
-        {
+        if key.last_used_at_ms.is_none_or(|t| now - t >= TOUCH_INTERVAL_MS) {
             self.store.touch_api_key(key.id).await?;
         }
         let account = self
@@ -365,9 +322,7 @@ impl Auth {
     ) -> Result<(ApiKeyRecord, String), AuthError> {
         let name = req.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(AuthError::InvalidApiKey(
-                "name must be 1 to 100 characters".into(),
-            ));
+            return Err(AuthError::InvalidApiKey("name must be 1 to 100 characters".into()));
         }
         let scopes: Scopes = req
             .scopes
@@ -376,21 +331,14 @@ impl Auth {
             .collect::<Result<_, _>>()
             .map_err(|e| AuthError::InvalidApiKey(e.to_string()))?;
         if scopes.is_empty() {
-            return Err(AuthError::InvalidApiKey(
-                "at least one scope is required".into(),
-            ));
+            return Err(AuthError::InvalidApiKey("at least one scope is required".into()));
         }
         let expires_at_ms = match req.expire_in_days {
             None => None,
             Some(d) if (1..=3_650).contains(&d) => Some(self.store.now_ms() + d * DAY_MS),
-            Some(_) => {
-                return Err(AuthError::InvalidApiKey(
-                    "expireInDays must be 1 to 3650".into(),
-                ))
-            }
+            Some(_) => return Err(AuthError::InvalidApiKey("expireInDays must be 1 to 3650".into())),
         };
-        let allowlist = IpAllowlist::parse(&req.ip_allowlist)
-            .map_err(|e| AuthError::InvalidApiKey(e.to_string()))?;
+        let allowlist = IpAllowlist::parse(&req.ip_allowlist).map_err(|e| AuthError::InvalidApiKey(e.to_string()))?;
         let secret = secret::api_key_secret();
         let new = NewApiKey {
             account_id: account,
@@ -400,10 +348,7 @@ impl Auth {
             ip_allowlist: allowlist.to_string(),
             expires_at_ms,
         };
-        let record = self
-            .store
-            .create_api_key(&new, self.config.api_keys_max)
-            .await?;
+        let record = self.store.create_api_key(&new, self.config.api_keys_max).await?;
         let record = record.ok_or(AuthError::ApiKeyLimit(self.config.api_keys_max))?;
         Ok((record, secret))
     }
@@ -414,11 +359,7 @@ impl Auth {
     }
 
     /// Revokes one of the account's API keys.
-    pub async fn revoke_api_key(
-        &self,
-        account: AccountId,
-        id: ApiKeyId,
-    ) -> Result<ApiKeyRecord, AuthError> {
+    pub async fn revoke_api_key(&self, account: AccountId, id: ApiKeyId) -> Result<ApiKeyRecord, AuthError> {
         self.store
             .revoke_api_key(account, id)
             .await?
@@ -426,12 +367,7 @@ impl Auth {
     }
 
     /// Starts adding an email to a user: sends a code, returns the registration id.
-    pub async fn start_email_registration(
-        &self,
-        user: UserId,
-        email: &Email,
-        ip: IpAddr,
-    ) -> Result<String, AuthError> {
+    pub async fn start_email_registration(&self, user: UserId, email: &Email, ip: IpAddr) -> Result<String, AuthError> {
         let identifier = Identifier::Email(email.clone());
         limited(
             &self.limiter,
@@ -446,11 +382,8 @@ impl Auth {
             true,
         )?;
         let id = uuid::Uuid::new_v4().to_string();
-        self.store
-            .create_email_registration(&id, user, email.as_str())
-            .await?;
-        self.issue_code(&format!("emailreg:{id}"), &identifier)
-            .await?;
+        self.store.create_email_registration(&id, user, email.as_str()).await?;
+        self.issue_code(&format!("emailreg:{id}"), &identifier).await?;
         Ok(id)
     }
 
@@ -470,17 +403,14 @@ impl Auth {
         if owner != user {
             return Err(AuthError::InvalidCode);
         }
-        self.check_code(&format!("emailreg:{registration}"), code, ip)
-            .await?;
+        self.check_code(&format!("emailreg:{registration}"), code, ip).await?;
         Ok(Email::parse(&email)?)
     }
 
     /// Creates an operator key and returns its secret (shown once).
     pub async fn create_admin_key(&self, label: &str) -> Result<String, AuthError> {
         let secret = secret::admin_key_secret();
-        self.store
-            .create_admin_key(&secret::hash_token(&secret), label)
-            .await?;
+        self.store.create_admin_key(&secret::hash_token(&secret), label).await?;
         Ok(secret)
     }
 

@@ -1,12 +1,7 @@
 //! Users, accounts, wallets and contacts.
 
-use flash_core::{
-    AccountId, AccountLevel, AccountStatus, Email, LedgerAccountId, Phone, UserId, Username,
-    WalletId,
-};
-use flash_store::{
-    AccountRecord, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord,
-};
+use flash_core::{AccountId, AccountLevel, AccountStatus, Email, LedgerAccountId, Phone, UserId, Username, WalletId};
+use flash_store::{AccountRecord, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord};
 
 use crate::{Bank, BankError};
 
@@ -37,10 +32,7 @@ pub struct WalletView {
 impl Bank {
     /// Finds the user with this identity, creating user, account and BTC wallet on first
     /// login. Safe under concurrent first logins (the unique constraint decides).
-    pub async fn user_for_identity(
-        &self,
-        identity: &Identity,
-    ) -> Result<(UserRecord, AccountRecord), BankError> {
+    pub async fn user_for_identity(&self, identity: &Identity) -> Result<(UserRecord, AccountRecord), BankError> {
         if let Some(found) = self.find_identity(identity).await? {
             return Ok(found);
         }
@@ -66,18 +58,12 @@ impl Bank {
         };
         match self.store.create_user(&new).await {
             Ok((user, account, _)) => Ok((user, account)),
-            Err(e) if e.is_unique_violation() => self
-                .find_identity(identity)
-                .await?
-                .ok_or(BankError::AccountNotFound),
+            Err(e) if e.is_unique_violation() => self.find_identity(identity).await?.ok_or(BankError::AccountNotFound),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn find_identity(
-        &self,
-        identity: &Identity,
-    ) -> Result<Option<(UserRecord, AccountRecord)>, BankError> {
+    async fn find_identity(&self, identity: &Identity) -> Result<Option<(UserRecord, AccountRecord)>, BankError> {
         let user = match identity {
             Identity::Phone(p) => self.store.user_by_phone(p).await?,
             Identity::Email(e) => self.store.user_by_email(e).await?,
@@ -99,10 +85,7 @@ impl Bank {
 
     /// An account.
     pub async fn account(&self, id: AccountId) -> Result<AccountRecord, BankError> {
-        self.store
-            .account(id)
-            .await?
-            .ok_or(BankError::AccountNotFound)
+        self.store.account(id).await?.ok_or(BankError::AccountNotFound)
     }
 
     /// A user's account.
@@ -130,11 +113,7 @@ impl Bank {
     }
 
     /// One of `account`'s wallets; another account's wallet is reported as not found.
-    pub async fn own_wallet(
-        &self,
-        account: AccountId,
-        wallet: WalletId,
-    ) -> Result<WalletRecord, BankError> {
+    pub async fn own_wallet(&self, account: AccountId, wallet: WalletId) -> Result<WalletRecord, BankError> {
         match self.store.wallet(wallet).await? {
             Some(w) if w.account_id == account => Ok(w),
             _ => Err(BankError::WalletNotFound),
@@ -143,23 +122,12 @@ impl Bank {
 
     /// Whether a username is free (invalid names are an error, not "unavailable").
     pub async fn username_available(&self, username: &str) -> Result<bool, BankError> {
-        Ok(self
-            .store
-            .username_available(&Username::parse(username)?)
-            .await?)
+        Ok(self.store.username_available(&Username::parse(username)?).await?)
     }
 
     /// Sets the user's username (once).
-    pub async fn set_username(
-        &self,
-        user: UserId,
-        username: &str,
-    ) -> Result<UserRecord, BankError> {
-        match self
-            .store
-            .set_username(user, &Username::parse(username)?)
-            .await?
-        {
+    pub async fn set_username(&self, user: UserId, username: &str) -> Result<UserRecord, BankError> {
+        match self.store.set_username(user, &Username::parse(username)?).await? {
             UsernameUpdate::Set => self.user(user).await,
             UsernameUpdate::Taken => Err(BankError::UsernameTaken),
             UsernameUpdate::AlreadySet => Err(BankError::UsernameAlreadySet),
@@ -188,11 +156,7 @@ impl Bank {
     }
 
     /// Makes one of the account's wallets its default.
-    pub async fn set_default_wallet(
-        &self,
-        account: AccountId,
-        wallet: WalletId,
-    ) -> Result<AccountRecord, BankError> {
+    pub async fn set_default_wallet(&self, account: AccountId, wallet: WalletId) -> Result<AccountRecord, BankError> {
         if !self.store.set_default_wallet(account, wallet).await? {
             return Err(BankError::WalletNotFound);
         }
@@ -202,10 +166,7 @@ impl Bank {
     /// The account's contacts (those with a username).
     pub async fn contacts(&self, account: AccountId) -> Result<Vec<ContactRecord>, BankError> {
         let contacts = self.store.contacts(account).await?;
-        Ok(contacts
-            .into_iter()
-            .filter(|c| c.username.is_some())
-            .collect())
+        Ok(contacts.into_iter().filter(|c| c.username.is_some()).collect())
     }
 
     /// Sets a contact's alias.
@@ -217,11 +178,7 @@ impl Bank {
     ) -> Result<ContactRecord, BankError> {
         let username = Username::parse(username)?;
         let alias = flash_core::Memo::parse(alias)?;
-        if !self
-            .store
-            .set_contact_alias(account, &username, alias.as_str())
-            .await?
-        {
+        if !self.store.set_contact_alias(account, &username, alias.as_str()).await? {
             return Err(BankError::RecipientNotFound);
         }
         let contacts = self.store.contacts(account).await?;

@@ -3,7 +3,7 @@
 
 use flash_core::ledger::{HoldStatus, JournalKind};
 use flash_core::{AccountId, Currency, JournalId, LedgerAccountId, WalletId};
-use flash_store::{HistoryItem, HistoryQuery};
+use flash_store::{HistoryItem, HistoryQuery, PageStart};
 
 use crate::{Bank, BankError};
 
@@ -73,10 +73,7 @@ impl From<HistoryItem> for Transaction {
         Transaction {
             cursor: i.cursor.to_string(),
             journal_id: i.journal_id,
-            wallet_id: i
-                .account
-                .wallet()
-                .unwrap_or_else(|| WalletId::from(uuid::Uuid::nil())),
+            wallet_id: i.account.wallet().unwrap_or_else(|| WalletId::from(uuid::Uuid::nil())),
             direction: if i.amount < 0 {
                 Direction::Send
             } else {
@@ -151,27 +148,29 @@ impl Bank {
             .filter(|w| wallet_ids.is_none_or(|ids| ids.contains(&w.id)))
             .map(|w| w.id.into())
             .collect();
-        let backward = page.last.is_some() || page.before.is_some();
         if page.first.is_some() && page.last.is_some() {
-            return Err(BankError::InvalidPage(
-                "use either first/after or last/before",
-            ));
+            return Err(BankError::InvalidPage("use either first/after or last/before"));
         }
+        let backward = page.last.is_some() || page.before.is_some();
+        let start = match (backward, cursor(&page.after)?, cursor(&page.before)?) {
+            (true, _, Some(before)) => PageStart::Before(before),
+            (true, _, None) => PageStart::Oldest,
+            (false, Some(after), _) => PageStart::After(after),
+            (false, None, _) => PageStart::Newest,
+        };
         let query = HistoryQuery {
             accounts,
             limit: size(if backward { page.last } else { page.first })?,
-            after: if backward { None } else { cursor(&page.after)? },
-            before: if backward {
-                cursor(&page.before)?
-            } else {
-                None
-            },
+            start,
         };
         let result = self.store.history(&query).await?;
-        let (has_next_page, has_previous_page) = if backward {
-            (query.before.is_some(), result.has_more)
-        } else {
-            (result.has_more, query.after.is_some())
+        // Relay flags: "next" is older, "previous" is newer. Past a cursor we only know that
+        // the cursor's own side is non-empty.
+        let (has_next_page, has_previous_page) = match start {
+            PageStart::Newest => (result.has_more, false),
+            PageStart::After(_) => (result.has_more, true),
+            PageStart::Before(_) => (true, result.has_more),
+            PageStart::Oldest => (false, result.has_more),
         };
         Ok(TransactionPage {
             items: result.items.into_iter().map(Transaction::from).collect(),
@@ -181,11 +180,7 @@ impl Bank {
     }
 
     /// One journal as `wallet` sees it.
-    pub async fn transaction(
-        &self,
-        wallet: WalletId,
-        journal: JournalId,
-    ) -> Result<Transaction, BankError> {
+    pub async fn transaction(&self, wallet: WalletId, journal: JournalId) -> Result<Transaction, BankError> {
         let item = self.store.history_item(&wallet.into(), journal).await?;
         item.map(Transaction::from).ok_or(BankError::WalletNotFound)
     }

@@ -3,8 +3,7 @@
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp, LimitCheck};
 use flash_core::limits::LIMIT_WINDOW_SECS;
 use flash_core::{
-    AccountId, AccountStatus, Currency, JournalId, LedgerAccountId, LimitKind, Memo, Sats,
-    SystemAccount, WalletId,
+    AccountId, AccountStatus, Currency, JournalId, LedgerAccountId, LimitKind, Memo, Sats, SystemAccount, WalletId,
 };
 use flash_store::{AccountRecord, PostRequest, WalletRecord};
 
@@ -92,18 +91,24 @@ fn ensure_active(account: &AccountRecord) -> Result<(), BankError> {
 impl Bank {
     /// Pays another Flash wallet: no fee, no network. Checks, in order: input, the payer's
     /// wallet and status, the recipient, then (in the ledger, atomically) the idempotency
-    /// key, the limit and the balance.
+    /// key, the limit and the balance. A retry of a posted request skips the status checks.
     pub async fn send_intraledger(&self, req: SendRequest) -> Result<PaymentOutcome, BankError> {
         let amount = Sats::positive(req.amount)?;
         let memo = req.memo.as_deref().map(Memo::parse).transpose()?;
         let idempotency = idempotency(req.account.to_string(), req.idempotency_key)?;
 
+        // A retry of a request that already posted gets the first answer whatever happened
+        // since (an account locked in between must not turn a success into a refusal); the
+        // ledger still checks that it is the same request.
+        let retry = self.store.journal_for_key(&idempotency).await?.is_some();
         let payer = self.account(req.account).await?;
-        ensure_active(&payer)?;
+        if !retry {
+            ensure_active(&payer)?;
+        }
         let from = self.own_wallet(payer.id, req.from).await?;
         let to = self.recipient_wallet(&req.to).await?;
         let recipient = self.account(to.account_id).await?;
-        if recipient.status != AccountStatus::Active {
+        if !retry && recipient.status != AccountStatus::Active {
             return Err(BankError::RecipientNotActive);
         }
         let other_account = recipient.id != payer.id;
@@ -142,11 +147,7 @@ impl Bank {
 
     async fn recipient_wallet(&self, to: &Recipient) -> Result<WalletRecord, BankError> {
         match to {
-            Recipient::Wallet(id) => self
-                .store
-                .wallet(*id)
-                .await?
-                .ok_or(BankError::RecipientNotFound),
+            Recipient::Wallet(id) => self.store.wallet(*id).await?.ok_or(BankError::RecipientNotFound),
             Recipient::Username(name) => self.default_wallet_of(name).await,
         }
     }
@@ -171,11 +172,7 @@ impl Bank {
         }
         let amount = Sats::positive(amount)?;
         let idempotency = idempotency(ADMIN_SCOPE.to_string(), idempotency_key)?;
-        let target = self
-            .store
-            .wallet(wallet)
-            .await?
-            .ok_or(BankError::WalletNotFound)?;
+        let target = self.store.wallet(wallet).await?.ok_or(BankError::WalletNotFound)?;
         let faucet: LedgerAccountId = SystemAccount::DevFaucet.ledger_id(Currency::Btc);
         let journal = JournalRequest {
             idempotency,
@@ -202,10 +199,7 @@ impl Bank {
         let policy = &self.config.limits;
         let mut views = Vec::new();
         for kind in [LimitKind::Withdrawal, LimitKind::IntraLedger] {
-            let used = self
-                .store
-                .limit_usage(&account.id.to_string(), kind)
-                .await?;
+            let used = self.store.limit_usage(&account.id.to_string(), kind).await?;
             let total_sats = policy.sats(account.level, kind);
             let remaining_sats = (total_sats - used).max(0);
             views.push(LimitView {

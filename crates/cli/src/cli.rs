@@ -340,11 +340,7 @@ mod tests {
         match cli {
             Ok(Cli {
                 admin_key,
-                command:
-                    Command::Admin(AdminCommand::Account(AdminAccountCommand::Level {
-                        account_id,
-                        level,
-                    })),
+                command: Command::Admin(AdminCommand::Account(AdminAccountCommand::Level { account_id, level })),
                 ..
             }) => {
                 assert_eq!(admin_key.as_deref(), Some("k"));
@@ -355,35 +351,23 @@ mod tests {
         }
         assert!(parse(&["admin", "account", "level", "acc1", "4"]).is_err());
         assert!(matches!(
-            parse(&[
-                "admin",
-                "account",
-                "status",
-                "a",
-                "locked",
-                "--comment",
-                "fraud"
-            ])
-            .map(|c| c.command),
-            Ok(Command::Admin(AdminCommand::Account(
-                AdminAccountCommand::Status {
-                    status: AccountStatus::Locked,
-                    comment: Some(_),
-                    ..
-                }
-            )))
+            parse(&["admin", "account", "status", "a", "locked", "--comment", "fraud"]).map(|c| c.command),
+            Ok(Command::Admin(AdminCommand::Account(AdminAccountCommand::Status {
+                status: AccountStatus::Locked,
+                comment: Some(_),
+                ..
+            })))
         ));
         assert!(matches!(
             parse(&["admin", "wallet", "fund", "w1", "5000"]).map(|c| c.command),
-            Ok(Command::Admin(AdminCommand::Wallet(
-                AdminWalletCommand::Fund { sats: 5000, .. }
-            )))
+            Ok(Command::Admin(AdminCommand::Wallet(AdminWalletCommand::Fund {
+                sats: 5000,
+                ..
+            })))
         ));
         assert!(matches!(
             parse(&["admin", "ledger", "verify"]).map(|c| c.command),
-            Ok(Command::Admin(AdminCommand::Ledger(
-                AdminLedgerCommand::Verify
-            )))
+            Ok(Command::Admin(AdminCommand::Ledger(AdminLedgerCommand::Verify)))
         ));
         assert!(matches!(
             parse(&["admin", "journal", "j1"]).map(|c| c.command),

@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use crate::error::ClientError;
 use crate::graphql::{self, mutation_payload, response_data};
 use crate::types::{
-    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, CreatedApiKey,
-    Destination, IdOnly, Journal, LedgerVerification, Me, PayRequest, PaymentResult, PublicWallet,
-    RevokedApiKey, TransactionConnection, UserSummary,
+    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, CreatedApiKey, Destination, IdOnly,
+    Journal, LedgerVerification, Me, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, TransactionConnection,
+    UserSummary,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -166,12 +166,7 @@ impl Client {
 
     /// Calls a REST route; non-2xx answers become [`ClientError::Api`] or
     /// [`ClientError::Http`].
-    async fn rest(
-        &self,
-        path: &str,
-        body: Value,
-        bearer: Option<&str>,
-    ) -> Result<Value, ClientError> {
+    async fn rest(&self, path: &str, body: Value, bearer: Option<&str>) -> Result<Value, ClientError> {
         let (status, text) = self.post(path, &body, bearer).await?;
         if !status.is_success() {
             if let Ok(RestErrorBody { error }) = serde_json::from_str::<RestErrorBody>(&text) {
@@ -187,8 +182,7 @@ impl Client {
                 body: truncate(&text),
             });
         }
-        serde_json::from_str(&text)
-            .map_err(|e| ClientError::Decode(format!("{path}: invalid JSON: {e}")))
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode(format!("{path}: invalid JSON: {e}")))
     }
 
     /// Sends a GraphQL document to `path` and returns its `data`.
@@ -239,8 +233,7 @@ impl Client {
     /// Runs any query or mutation against `/admin/graphql` with the admin key.
     pub async fn admin_graphql(&self, query: &str, variables: Value) -> Result<Value, ClientError> {
         let key = self.admin_key.as_deref().ok_or(ClientError::NoAdminKey)?;
-        self.graphql_at("/admin/graphql", Some(key), query, variables)
-            .await
+        self.graphql_at("/admin/graphql", Some(key), query, variables).await
     }
 
     // ---- auth (REST) -----------------------------------------------------
@@ -255,11 +248,7 @@ impl Client {
     /// Logs in with a phone number and code; stores and returns the session token.
     pub async fn login_phone(&mut self, phone: &str, code: &str) -> Result<String, ClientError> {
         let v = self
-            .rest(
-                "/auth/phone/login",
-                json!({ "phone": phone, "code": code }),
-                None,
-            )
+            .rest("/auth/phone/login", json!({ "phone": phone, "code": code }), None)
             .await?;
         self.take_token(v)
     }
@@ -274,20 +263,13 @@ impl Client {
     /// Logs in with an email address and code; stores and returns the session token.
     pub async fn login_email(&mut self, email: &str, code: &str) -> Result<String, ClientError> {
         let v = self
-            .rest(
-                "/auth/email/login",
-                json!({ "email": email, "code": code }),
-                None,
-            )
+            .rest("/auth/email/login", json!({ "email": email, "code": code }), None)
             .await?;
         self.take_token(v)
     }
 
     /// Creates an anonymous device account; stores and returns its session token.
-    pub async fn create_device_account(
-        &mut self,
-        device_id: Option<&str>,
-    ) -> Result<String, ClientError> {
+    pub async fn create_device_account(&mut self, device_id: Option<&str>) -> Result<String, ClientError> {
         let body = match device_id {
             Some(id) => json!({ "deviceId": id }),
             None => json!({}),
@@ -347,15 +329,9 @@ impl Client {
     }
 
     /// The default wallet of `username`.
-    pub async fn account_default_wallet(
-        &self,
-        username: &str,
-    ) -> Result<PublicWallet, ClientError> {
+    pub async fn account_default_wallet(&self, username: &str) -> Result<PublicWallet, ClientError> {
         let data = self
-            .graphql(
-                graphql::ACCOUNT_DEFAULT_WALLET_QUERY,
-                json!({ "username": username }),
-            )
+            .graphql(graphql::ACCOUNT_DEFAULT_WALLET_QUERY, json!({ "username": username }))
             .await?;
         decode(field(data, "accountDefaultWallet")?, "accountDefaultWallet")
     }
@@ -365,9 +341,7 @@ impl Client {
     /// as-is for the caller to judge.
     pub async fn pay(&self, req: &PayRequest) -> Result<PaymentResult, ClientError> {
         if req.amount == 0 {
-            return Err(ClientError::InvalidInput(
-                "amount must be at least 1 sat".into(),
-            ));
+            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
         let mut input = json!({ "walletId": req.wallet_id, "amount": req.amount });
         if let Some(map) = input.as_object_mut() {
@@ -383,10 +357,7 @@ impl Client {
             }
         }
         let data = self
-            .graphql(
-                graphql::INTRA_LEDGER_PAYMENT_SEND,
-                json!({ "input": input }),
-            )
+            .graphql(graphql::INTRA_LEDGER_PAYMENT_SEND, json!({ "input": input }))
             .await?;
         decode(
             mutation_payload(data, "intraLedgerPaymentSend")?,
@@ -407,13 +378,8 @@ impl Client {
     }
 
     /// Creates an API key; the secret in the result is shown only this once.
-    pub async fn api_key_create(
-        &self,
-        input: &ApiKeyCreateInput,
-    ) -> Result<CreatedApiKey, ClientError> {
-        let data = self
-            .graphql(graphql::API_KEY_CREATE, json!({ "input": input }))
-            .await?;
+    pub async fn api_key_create(&self, input: &ApiKeyCreateInput) -> Result<CreatedApiKey, ClientError> {
+        let data = self.graphql(graphql::API_KEY_CREATE, json!({ "input": input })).await?;
         decode(mutation_payload(data, "apiKeyCreate")?, "apiKeyCreate")
     }
 
@@ -440,18 +406,12 @@ impl Client {
 
     /// Admin: verifies the ledger.
     pub async fn ledger_verify(&self) -> Result<LedgerVerification, ClientError> {
-        let data = self
-            .admin_graphql(graphql::LEDGER_VERIFY_QUERY, json!({}))
-            .await?;
+        let data = self.admin_graphql(graphql::LEDGER_VERIFY_QUERY, json!({})).await?;
         decode(field(data, "ledgerVerify")?, "ledgerVerify")
     }
 
     /// Admin: credits `amount` sats to a wallet; returns the transaction id if any.
-    pub async fn wallet_fund(
-        &self,
-        wallet_id: &str,
-        amount: u64,
-    ) -> Result<Option<IdOnly>, ClientError> {
+    pub async fn wallet_fund(&self, wallet_id: &str, amount: u64) -> Result<Option<IdOnly>, ClientError> {
         let data = self
             .admin_graphql(
                 graphql::WALLET_FUND,
@@ -501,9 +461,7 @@ impl Client {
 
     /// Admin: reads a ledger journal.
     pub async fn journal(&self, id: &str) -> Result<Journal, ClientError> {
-        let data = self
-            .admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id }))
-            .await?;
+        let data = self.admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id })).await?;
         decode(field(data, "journal")?, "journal")
     }
 }
@@ -553,10 +511,7 @@ mod tests {
     #[tokio::test]
     async fn admin_calls_need_a_key() -> Result<(), ClientError> {
         let c = Client::new(DEFAULT_SERVER)?;
-        assert!(matches!(
-            c.ledger_verify().await,
-            Err(ClientError::NoAdminKey)
-        ));
+        assert!(matches!(c.ledger_verify().await, Err(ClientError::NoAdminKey)));
         Ok(())
     }
 }

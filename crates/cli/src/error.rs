@@ -28,11 +28,7 @@ fn join_errors(errors: &[GraphQlError]) -> String {
     if errors.is_empty() {
         return "unknown error".to_owned();
     }
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 /// Formats the optional "retry after" hint of a rate-limit error.

@@ -38,17 +38,14 @@ pub const INTRA_LEDGER_PAYMENT_SEND: &str = "mutation($input: IntraLedgerPayment
 intraLedgerPaymentSend(input: $input) { status errors { message code } transaction { id } } }";
 
 /// Creates an API key.
-pub const API_KEY_CREATE: &str =
-    "mutation($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) \
+pub const API_KEY_CREATE: &str = "mutation($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) \
 { errors { message code } apiKey { id name scopes createdAt expiresAt } apiKeySecret } }";
 
 /// Lists the caller's API keys.
-pub const API_KEYS_QUERY: &str =
-    "query { me { apiKeys { id name scopes createdAt expiresAt revoked lastUsedAt } } }";
+pub const API_KEYS_QUERY: &str = "query { me { apiKeys { id name scopes createdAt expiresAt revoked lastUsedAt } } }";
 
 /// Revokes an API key.
-pub const API_KEY_REVOKE: &str =
-    "mutation($input: ApiKeyRevokeInput!) { apiKeyRevoke(input: $input) \
+pub const API_KEY_REVOKE: &str = "mutation($input: ApiKeyRevokeInput!) { apiKeyRevoke(input: $input) \
 { errors { message code } apiKey { id revoked } } }";
 
 /// Sets the caller's username.
@@ -120,12 +117,9 @@ pub fn payload_errors(payload: &Value) -> Vec<GraphQlError> {
 pub fn response_data(response: Value) -> Result<Value, ClientError> {
     let errors = top_level_errors(&response);
     if !errors.is_empty() {
-        let unauthenticated = errors.iter().all(|e| {
-            matches!(
-                e.code.as_deref(),
-                Some("UNAUTHENTICATED") | Some("NOT_AUTHENTICATED")
-            )
-        });
+        let unauthenticated = errors
+            .iter()
+            .all(|e| matches!(e.code.as_deref(), Some("UNAUTHENTICATED") | Some("NOT_AUTHENTICATED")));
         if unauthenticated {
             return Err(ClientError::NotAuthenticated);
         }
@@ -136,9 +130,7 @@ pub fn response_data(response: Value) -> Result<Value, ClientError> {
             Some(data) if !data.is_null() => Ok(data),
             _ => Err(ClientError::Decode("GraphQL response has no data".into())),
         },
-        _ => Err(ClientError::Decode(
-            "GraphQL response is not an object".into(),
-        )),
+        _ => Err(ClientError::Decode("GraphQL response is not an object".into())),
     }
 }
 
@@ -184,12 +176,8 @@ mod tests {
 
     #[test]
     fn unauthenticated_is_recognised() {
-        let resp =
-            json!({"errors": [{"message": "nope", "extensions": {"code": "UNAUTHENTICATED"}}]});
-        assert!(matches!(
-            response_data(resp),
-            Err(ClientError::NotAuthenticated)
-        ));
+        let resp = json!({"errors": [{"message": "nope", "extensions": {"code": "UNAUTHENTICATED"}}]});
+        assert!(matches!(response_data(resp), Err(ClientError::NotAuthenticated)));
     }
 
     #[test]

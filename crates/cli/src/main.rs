@@ -9,10 +9,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use flash_cli::{
-    new_idempotency_key, normalize_server, AdminAccountCommand, AdminCommand, AdminLedgerCommand,
-    AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, Command,
-    CredentialStore, Destination, HistoryArgs, LoginArgs, PayArgs, PayRequest, Scope, Timestamp,
-    UsernameCommand,
+    new_idempotency_key, normalize_server, AdminAccountCommand, AdminCommand, AdminLedgerCommand, AdminWalletCommand,
+    ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, Command, CredentialStore, Destination, HistoryArgs,
+    LoginArgs, PayArgs, PayRequest, Scope, Timestamp, UsernameCommand,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -97,8 +96,7 @@ fn unit(currency: &str) -> &'static str {
 
 /// Formats an optional timestamp.
 fn ts(t: &Option<Timestamp>) -> String {
-    t.as_ref()
-        .map_or_else(|| "-".to_owned(), ToString::to_string)
+    t.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -120,10 +118,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&user)?;
             } else {
-                println!(
-                    "Username set to {}.",
-                    user.username.as_deref().unwrap_or(&name)
-                );
+                println!("Username set to {}.", user.username.as_deref().unwrap_or(&name));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -153,9 +148,7 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> Result<ExitCode> {
     let mut store = CredentialStore::load_default()?;
     let mut client = ctx.client()?;
     let token = if args.device {
-        client
-            .create_device_account(args.device_id.as_deref())
-            .await?
+        client.create_device_account(args.device_id.as_deref()).await?
     } else if let Some(email) = &args.email {
         let code = match args.code {
             Some(c) => c,
@@ -213,8 +206,7 @@ async fn logout(ctx: &Ctx) -> Result<ExitCode> {
         Ok(()) | Err(ClientError::NotAuthenticated) => {}
         Err(ClientError::Api { status: 401, .. }) => {}
         Err(e) => {
-            return Err(anyhow::Error::new(e)
-                .context("the local token was removed, but the server logout failed"))
+            return Err(anyhow::Error::new(e).context("the local token was removed, but the server logout failed"))
         }
     }
     if ctx.json {
@@ -257,11 +249,7 @@ async fn balance(ctx: &Ctx) -> Result<ExitCode> {
         "WALLET", "CURRENCY", "BALANCE", "PENDING IN"
     );
     for w in &account.wallets {
-        let mark = if w.id == account.default_wallet_id {
-            "*"
-        } else {
-            " "
-        };
+        let mark = if w.id == account.default_wallet_id { "*" } else { " " };
         let u = unit(&w.wallet_currency);
         println!(
             "{:<38} {:<8} {:>16} {:>16}",
@@ -311,9 +299,7 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
             "idempotencyKey": key,
         }))?;
     } else {
-        let tx_note = tx
-            .map(|t| format!(" (transaction {t})"))
-            .unwrap_or_default();
+        let tx_note = tx.map(|t| format!(" (transaction {t})")).unwrap_or_default();
         match result.status.as_str() {
             "SUCCESS" => println!("Paid {} sats to {}{tx_note}.", req.amount, req.destination),
             "ALREADY_PAID" => println!("Already paid with idempotency key {key}{tx_note}."),
@@ -432,11 +418,7 @@ async fn apikey(ctx: &Ctx, cmd: ApiKeyCommand) -> Result<ExitCode> {
                         k.scopes.join(","),
                         ts(&k.created_at),
                         ts(&k.expires_at),
-                        if k.revoked.unwrap_or(false) {
-                            "yes"
-                        } else {
-                            "no"
-                        },
+                        if k.revoked.unwrap_or(false) { "yes" } else { "no" },
                         ts(&k.last_used_at)
                     );
                 }
@@ -478,20 +460,14 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
                     }
                 }
             }
-            return Ok(if v.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            });
+            return Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
         AdminCommand::Wallet(AdminWalletCommand::Fund { wallet_id, sats }) => {
             let tx = client.wallet_fund(&wallet_id, sats).await?;
             if ctx.json {
                 print_json(&json!({ "walletId": wallet_id, "amount": sats, "transaction": tx }))?;
             } else {
-                let note = tx
-                    .map(|t| format!(" (transaction {})", t.id))
-                    .unwrap_or_default();
+                let note = tx.map(|t| format!(" (transaction {})", t.id)).unwrap_or_default();
                 println!("Funded wallet {wallet_id} with {sats} sats{note}.");
             }
         }

@@ -455,9 +455,7 @@ mod tests {
         let d = Destination::parse("3F2504E0-4F89-41D3-9A0C-0305E82C3301").ok();
         assert_eq!(
             d,
-            Some(Destination::WalletId(
-                "3f2504e0-4f89-41d3-9a0c-0305e82c3301".into()
-            ))
+            Some(Destination::WalletId("3f2504e0-4f89-41d3-9a0c-0305e82c3301".into()))
         );
     }
 
@@ -474,9 +472,7 @@ mod tests {
         // 32 hex digits without hyphens could be a username, so it stays one.
         assert_eq!(
             Destination::parse("3f2504e04f8941d39a0c0305e82c3301").ok(),
-            Some(Destination::Username(
-                "3f2504e04f8941d39a0c0305e82c3301".into()
-            ))
+            Some(Destination::Username("3f2504e04f8941d39a0c0305e82c3301".into()))
         );
         // Almost a UUID (bad hex digit) is a username too.
         assert!(matches!(
@@ -519,10 +515,7 @@ mod tests {
         let t: Result<Transaction, _> = serde_json::from_value(v);
         let t = t.map_err(|e| e.to_string());
         assert_eq!(
-            t.map(|t| (
-                t.created_at,
-                t.settlement_via.map(|s| s.counter_party_username)
-            )),
+            t.map(|t| (t.created_at, t.settlement_via.map(|s| s.counter_party_username))),
             Ok((Timestamp::Secs(1_700_000_000), Some(Some("bob".into()))))
         );
     }

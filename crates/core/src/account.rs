@@ -137,16 +137,10 @@ pub struct Phone(String);
 impl Phone {
     /// Validates a phone number; spaces, dashes and parentheses are ignored.
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
-        let compact: String = s
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-            .collect();
-        let digits = compact
-            .strip_prefix('+')
-            .ok_or(ValidationError::InvalidPhone)?;
-        let valid = (7..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+        let digits = compact.strip_prefix('+').ok_or(ValidationError::InvalidPhone)?;
+        let valid =
+            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         if valid {
             Ok(Phone(compact))
         } else {
@@ -242,15 +236,7 @@ mod tests {
             Email::parse(" Bob@Example.COM ").map(|e| e.0),
             Ok("bob@example.com".into())
         );
-        for bad in [
-            "bob",
-            "bob@",
-            "@x.com",
-            "a@b",
-            "a@@b.com",
-            "a b@c.com",
-            "a@.com",
-        ] {
+        for bad in ["bob", "bob@", "@x.com", "a@b", "a@@b.com", "a b@c.com", "a@.com"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -258,10 +244,7 @@ mod tests {
     #[test]
     fn memos_and_levels() {
         assert!(Memo::parse(&"é".repeat(1_000)).is_ok());
-        assert_eq!(
-            Memo::parse(&"x".repeat(1_001)),
-            Err(ValidationError::MemoTooLong)
-        );
+        assert_eq!(Memo::parse(&"x".repeat(1_001)), Err(ValidationError::MemoTooLong));
         assert_eq!(AccountLevel::from_number(2), Ok(AccountLevel::Two));
         assert!(AccountLevel::from_number(4).is_err());
         assert_eq!("LOCKED".parse::<AccountStatus>(), Ok(AccountStatus::Locked));

@@ -213,11 +213,7 @@ impl JournalRequest {
             LedgerOp::HoldSettle { hold, to, used } => format!("hold_settle:{hold}>{to}:{used}"),
             LedgerOp::HoldReverse { hold } => format!("hold_reverse:{hold}"),
         };
-        format!(
-            "{}|{op}|{}",
-            self.kind.as_str(),
-            self.memo.as_deref().unwrap_or("")
-        )
+        format!("{}|{op}|{}", self.kind.as_str(), self.memo.as_deref().unwrap_or(""))
     }
 }
 
@@ -394,9 +390,7 @@ pub fn needs<'a>(batch: impl IntoIterator<Item = &'a JournalRequest>) -> Needs {
             n.limits.insert((l.subject.clone(), l.kind));
         }
         match &r.op {
-            LedgerOp::Transfer {
-                from, to, fee_to, ..
-            } => {
+            LedgerOp::Transfer { from, to, fee_to, .. } => {
                 n.accounts.insert(from.clone());
                 n.accounts.insert(to.clone());
                 if let Some(f) = fee_to {
@@ -404,10 +398,7 @@ pub fn needs<'a>(batch: impl IntoIterator<Item = &'a JournalRequest>) -> Needs {
                 }
             }
             LedgerOp::HoldOpen {
-                hold,
-                wallet,
-                pending,
-                ..
+                hold, wallet, pending, ..
             } => {
                 n.holds.insert(hold.clone());
                 n.accounts.insert(wallet.clone());
@@ -745,10 +736,7 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 (_, None) => return Err(LedgerError::Internal("fee without fee account".into())),
             };
             let currency = currency_of(snap, &ids)?;
-            let mut entries = vec![
-                entry(from, currency, -(amount + fee)),
-                entry(to, currency, *amount),
-            ];
+            let mut entries = vec![entry(from, currency, -(amount + fee)), entry(to, currency, *amount)];
             if let Some(f) = fee_account {
                 entries.push(entry(f, currency, *fee));
             }
@@ -791,10 +779,7 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 fee: 0,
                 currency,
                 hold: Some(hold.clone()),
-                entries: vec![
-                    entry(wallet, currency, -amount),
-                    entry(pending, currency, *amount),
-                ],
+                entries: vec![entry(wallet, currency, -amount), entry(pending, currency, *amount)],
                 hold_change: Some(HoldChange::Open(hold.clone(), state)),
             })
         }
@@ -811,10 +796,7 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 return Err(LedgerError::SelfPayment);
             }
             let currency = currency_of(snap, &[&h.wallet, &h.pending, to])?;
-            let mut entries = vec![
-                entry(&h.pending, currency, -h.amount),
-                entry(to, currency, *used),
-            ];
+            let mut entries = vec![entry(&h.pending, currency, -h.amount), entry(to, currency, *used)];
             if h.amount > *used {
                 entries.push(entry(&h.wallet, currency, h.amount - used));
             }
@@ -855,9 +837,7 @@ fn check_balanced(entries: &[Entry]) -> Result<(), LedgerError> {
         *sums.entry(e.currency).or_insert(0) += i128::from(e.amount);
     }
     if entries.len() < 2 || sums.values().any(|s| *s != 0) {
-        return Err(LedgerError::Internal(format!(
-            "unbalanced journal: {entries:?}"
-        )));
+        return Err(LedgerError::Internal(format!("unbalanced journal: {entries:?}")));
     }
     Ok(())
 }

@@ -17,12 +17,9 @@ pub mod network;
 pub mod ports;
 
 pub use account::{AccountLevel, AccountStatus, Email, Memo, Phone, Username, ValidationError};
-pub use ids::{
-    AccountId, ApiKeyId, HoldId, JournalId, LedgerAccountId, SystemAccount, UserId, WalletId,
-};
+pub use ids::{AccountId, ApiKeyId, HoldId, JournalId, LedgerAccountId, SystemAccount, UserId, WalletId};
 pub use ledger::{
-    AccountKind, HoldStatus, IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp,
-    LimitCheck, Posted,
+    AccountKind, HoldStatus, IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck, Posted,
 };
 pub use limits::{LevelLimits, LimitKind, LimitPolicy};
 pub use money::{Currency, MoneyError, Sats, MAX_SATS};

@@ -105,9 +105,7 @@ impl LimitPolicy {
 
     /// The limit in satoshis (rounded down, saturating).
     pub fn sats(&self, level: AccountLevel, kind: LimitKind) -> i64 {
-        self.cents(level, kind)
-            .saturating_mul(self.reference_sats_per_usd)
-            / 100
+        self.cents(level, kind).saturating_mul(self.reference_sats_per_usd) / 100
     }
 
     /// Satoshis converted back to cents at the reference rate (rounded down).
@@ -129,10 +127,7 @@ mod tests {
         assert_eq!(p.sats(AccountLevel::Zero, LimitKind::IntraLedger), 125_000);
         assert_eq!(p.sats(AccountLevel::One, LimitKind::IntraLedger), 2_000_000);
         assert_eq!(p.sats(AccountLevel::One, LimitKind::Withdrawal), 1_000_000);
-        assert_eq!(
-            p.sats(AccountLevel::Three, LimitKind::Withdrawal),
-            100_000_000
-        );
+        assert_eq!(p.sats(AccountLevel::Three, LimitKind::Withdrawal), 100_000_000);
         assert_eq!(p.sats_to_cents(125_000), 12_500);
     }
 }

@@ -138,10 +138,7 @@ mod tests {
         assert_eq!(Sats(1_000).fee(50, floor).map(Sats::get), Ok(10));
         assert_eq!(Sats(100_001).fee(50, floor).map(Sats::get), Ok(501));
         assert_eq!(Sats(100_000).fee(50, floor).map(Sats::get), Ok(500));
-        assert_eq!(
-            Sats(MAX_SATS).fee(10_000, Sats::ZERO).map(Sats::get),
-            Ok(MAX_SATS)
-        );
+        assert_eq!(Sats(MAX_SATS).fee(10_000, Sats::ZERO).map(Sats::get), Ok(MAX_SATS));
     }
 
     #[test]

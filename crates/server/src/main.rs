@@ -1,2 +1,166 @@
-//! flashd
-fn main() {}
+//! `flashd`: the Flash server. With no configuration it runs the embedded tier: SQLite in
+//! `./flash-data`, regtest, codes written to the log, an operator key printed once.
+
+mod config;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use flash_api::{ApiState, Metrics, ServerInfo};
+use flash_auth::{Auth, LogCodeSender, SmtpCodeSender};
+use flash_bank::{Bank, BankConfig};
+use flash_core::ports::{BoxFuture, CodeChannel, CodeSendError, CodeSender, SystemClock};
+use flash_core::{Currency, Network};
+use flash_store::Store;
+use rand::RngCore;
+
+use crate::config::{Args, Config, LogFormat};
+
+/// Email through SMTP when configured; on non-mainnet networks anything else goes to the log
+/// (there is no SMS gateway yet), and on mainnet it is refused rather than logged.
+struct CodeRouter {
+    smtp: Option<SmtpCodeSender>,
+    log: Option<LogCodeSender>,
+}
+
+impl CodeSender for CodeRouter {
+    fn send_code<'a>(
+        &'a self,
+        channel: CodeChannel,
+        identifier: &'a str,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<(), CodeSendError>> {
+        match (channel, &self.smtp, &self.log) {
+            (CodeChannel::Email, Some(smtp), _) => smtp.send_code(channel, identifier, code),
+            (_, _, Some(log)) => log.send_code(channel, identifier, code),
+            _ => Box::pin(async { Err(CodeSendError::Unsupported("no sender for this channel")) }),
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// The login-code HMAC secret: 32 random bytes in `DATA_DIR/auth.key` (mode 0600), made on
+/// first start.
+fn code_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("auth.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{} must hold exactly 32 bytes", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            file.write_all(&secret)?;
+            file.sync_all()?;
+            Ok(secret)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot listen for SIGTERM"),
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::resolve(Args::parse())?;
+    init_logging(config.log_format);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+
+    let store = Store::open(&config.store, Arc::new(SystemClock))
+        .await
+        .context("opening the database")?;
+    store.ensure_system_accounts(Currency::Btc).await?;
+    tracing::info!(database = store.backend(), network = %config.network, "storage ready");
+
+    let sender = CodeRouter {
+        smtp: config
+            .smtp
+            .as_ref()
+            .map(SmtpCodeSender::new)
+            .transpose()
+            .context("SMTP configuration")?,
+        log: config.network.allows_dev_features().then(LogCodeSender::new),
+    };
+    let auth = Auth::new(
+        store.clone(),
+        Arc::new(sender),
+        code_secret(&config.data_dir)?,
+        config.auth.clone(),
+    );
+    if !auth.has_admin_key().await? {
+        let key = auth.create_admin_key("initial").await?;
+        println!("Operator (admin) key, shown once — keep it safe: {key}");
+    }
+    let bank = Bank::new(
+        store.clone(),
+        BankConfig {
+            network: config.network,
+            limits: config.limits.clone(),
+        },
+    );
+    let info = ServerInfo {
+        backend: store.backend(),
+        simulated_rails: Vec::new(),
+    };
+    let state = ApiState {
+        bank,
+        auth,
+        metrics: Arc::new(Metrics::default()),
+        info: Arc::new(info),
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.network == Network::Mainnet {
+        tracing::warn!("running on mainnet: dev features are disabled");
+    }
+    println!("flashd listening on http://{addr}");
+    println!("  GraphQL:   http://{addr}/graphql");
+    println!("  Admin:     http://{addr}/admin/graphql");
+    println!("  Health:    http://{addr}/healthz");
+    let app = flash_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,8 +1,7 @@
 //! Users, accounts, wallets and contacts.
 
 use flash_core::{
-    AccountId, AccountLevel, AccountStatus, Currency, Email, LedgerAccountId, Phone, UserId,
-    Username, WalletId,
+    AccountId, AccountLevel, AccountStatus, Currency, Email, LedgerAccountId, Phone, UserId, Username, WalletId,
 };
 
 use crate::sql::{params, Row};
@@ -93,8 +92,7 @@ pub enum UsernameUpdate {
 }
 
 const USER_COLUMNS: &str = "SELECT id, phone, email, device_id, username, created_at FROM users";
-const ACCOUNT_COLUMNS: &str =
-    "SELECT id, user_id, level, status, default_wallet_id, created_at FROM accounts";
+const ACCOUNT_COLUMNS: &str = "SELECT id, user_id, level, status, default_wallet_id, created_at FROM accounts";
 const WALLET_COLUMNS: &str = "SELECT id, account_id, currency, created_at FROM wallets";
 
 fn user(r: &Row) -> Result<UserRecord, StoreError> {
@@ -112,8 +110,7 @@ fn account(r: &Row) -> Result<AccountRecord, StoreError> {
     Ok(AccountRecord {
         id: r.parse(0)?,
         user_id: r.parse(1)?,
-        level: AccountLevel::from_number(r.int(2)?)
-            .map_err(|e| StoreError::Decode(e.to_string()))?,
+        level: AccountLevel::from_number(r.int(2)?).map_err(|e| StoreError::Decode(e.to_string()))?,
         status: r.parse(3)?,
         default_wallet_id: r.parse(4)?,
         created_at_ms: r.int(5)?,
@@ -132,16 +129,9 @@ fn wallet(r: &Row) -> Result<WalletRecord, StoreError> {
 impl Store {
     /// Creates a user with an account (at `new.level`, active) and a BTC wallet, atomically.
     /// A duplicate phone, email or device id fails with a unique violation.
-    pub async fn create_user(
-        &self,
-        new: &NewUser,
-    ) -> Result<(UserRecord, AccountRecord, WalletRecord), StoreError> {
+    pub async fn create_user(&self, new: &NewUser) -> Result<(UserRecord, AccountRecord, WalletRecord), StoreError> {
         let now = self.now_ms();
-        let (user_id, account_id, wallet_id) = (
-            UserId::generate(),
-            AccountId::generate(),
-            WalletId::generate(),
-        );
+        let (user_id, account_id, wallet_id) = (UserId::generate(), AccountId::generate(), WalletId::generate());
         let currency = Currency::Btc;
         let u = UserRecord {
             id: user_id,
@@ -169,13 +159,25 @@ impl Store {
             .script(vec![
                 (
                     "INSERT INTO users (id, phone, email, device_id, created_at) VALUES ($1, $2, $3, $4, $5)".into(),
-                    params![user_id.to_string(), u.phone.clone(), u.email.clone(), u.device_id.clone(), now],
+                    params![
+                        user_id.to_string(),
+                        u.phone.clone(),
+                        u.email.clone(),
+                        u.device_id.clone(),
+                        now
+                    ],
                 ),
                 (
                     "INSERT INTO accounts (id, user_id, level, status, default_wallet_id, created_at) \
                      VALUES ($1, $2, $3, 'active', $4, $5)"
                         .into(),
-                    params![account_id.to_string(), user_id.to_string(), a.level.number(), wallet_id.to_string(), now],
+                    params![
+                        account_id.to_string(),
+                        user_id.to_string(),
+                        a.level.number(),
+                        wallet_id.to_string(),
+                        now
+                    ],
                 ),
                 (
                     "INSERT INTO ledger_accounts (id, currency, kind, balance, created_at) \
@@ -248,10 +250,7 @@ impl Store {
     }
 
     /// A user's account.
-    pub async fn account_of_user(
-        &self,
-        user_id: UserId,
-    ) -> Result<Option<AccountRecord>, StoreError> {
+    pub async fn account_of_user(&self, user_id: UserId) -> Result<Option<AccountRecord>, StoreError> {
         let sql = format!("{ACCOUNT_COLUMNS} WHERE user_id = $1");
         self.db
             .query_opt(&sql, params![user_id.to_string()])
@@ -262,10 +261,7 @@ impl Store {
     }
 
     /// The account whose user has this username (case-insensitive).
-    pub async fn account_by_username(
-        &self,
-        username: &Username,
-    ) -> Result<Option<AccountRecord>, StoreError> {
+    pub async fn account_by_username(&self, username: &Username) -> Result<Option<AccountRecord>, StoreError> {
         let sql = "SELECT a.id, a.user_id, a.level, a.status, a.default_wallet_id, a.created_at \
                    FROM accounts a JOIN users u ON u.id = a.user_id WHERE u.username_key = $1";
         self.db
@@ -280,28 +276,17 @@ impl Store {
     pub async fn username_available(&self, username: &Username) -> Result<bool, StoreError> {
         let row = self
             .db
-            .query_opt(
-                "SELECT 1 FROM users WHERE username_key = $1",
-                params![username.key()],
-            )
+            .query_opt("SELECT 1 FROM users WHERE username_key = $1", params![username.key()])
             .await?;
         Ok(row.is_none())
     }
 
     /// Sets a user's username once.
-    pub async fn set_username(
-        &self,
-        user_id: UserId,
-        username: &Username,
-    ) -> Result<UsernameUpdate, StoreError> {
-        let sql =
-            "UPDATE users SET username = $1, username_key = $2 WHERE id = $3 AND username IS NULL";
+    pub async fn set_username(&self, user_id: UserId, username: &Username) -> Result<UsernameUpdate, StoreError> {
+        let sql = "UPDATE users SET username = $1, username_key = $2 WHERE id = $3 AND username IS NULL";
         match self
             .db
-            .execute(
-                sql,
-                params![username.as_str(), username.key(), user_id.to_string()],
-            )
+            .execute(sql, params![username.as_str(), username.key(), user_id.to_string()])
             .await
         {
             Ok(1) => Ok(UsernameUpdate::Set),
@@ -361,11 +346,7 @@ impl Store {
     }
 
     /// Sets an account's level; `false` if no such account.
-    pub async fn set_account_level(
-        &self,
-        id: AccountId,
-        level: AccountLevel,
-    ) -> Result<bool, StoreError> {
+    pub async fn set_account_level(&self, id: AccountId, level: AccountLevel) -> Result<bool, StoreError> {
         let n = self.db.execute(
             "UPDATE accounts SET level = $1 WHERE id = $2",
             params![level.number(), id.to_string()],
@@ -374,25 +355,13 @@ impl Store {
     }
 
     /// Sets an account's status; `false` if no such account.
-    pub async fn set_account_status(
-        &self,
-        id: AccountId,
-        status: AccountStatus,
-    ) -> Result<bool, StoreError> {
+    pub async fn set_account_status(&self, id: AccountId, status: AccountStatus) -> Result<bool, StoreError> {
         let sql = "UPDATE accounts SET status = $1 WHERE id = $2";
-        Ok(self
-            .db
-            .execute(sql, params![status.as_str(), id.to_string()])
-            .await?
-            == 1)
+        Ok(self.db.execute(sql, params![status.as_str(), id.to_string()]).await? == 1)
     }
 
     /// Makes one of the account's wallets its default; `false` if the wallet is not the account's.
-    pub async fn set_default_wallet(
-        &self,
-        id: AccountId,
-        wallet: WalletId,
-    ) -> Result<bool, StoreError> {
+    pub async fn set_default_wallet(&self, id: AccountId, wallet: WalletId) -> Result<bool, StoreError> {
         let sql = "UPDATE accounts SET default_wallet_id = $1 WHERE id = $2 \
                    AND EXISTS (SELECT 1 FROM wallets w WHERE w.id = $1 AND w.account_id = $2)";
         Ok(self
@@ -437,13 +406,7 @@ impl Store {
     }
 
     /// Appends to the audit log.
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        detail: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
         let sql = "INSERT INTO audit_log (actor, action, subject, detail, created_at) VALUES ($1, $2, $3, $4, $5)";
         self.db
             .execute(sql, params![actor, action, subject, detail, self.now_ms()])

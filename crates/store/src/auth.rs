@@ -73,8 +73,7 @@ pub struct ApiKeyRecord {
     pub last_used_at_ms: Option<i64>,
 }
 
-const API_KEY_COLUMNS: &str =
-    "SELECT id, account_id, name, scopes, ip_allowlist, expires_at, created_at, \
+const API_KEY_COLUMNS: &str = "SELECT id, account_id, name, scopes, ip_allowlist, expires_at, created_at, \
     revoked_at, last_used_at FROM api_keys";
 
 fn api_key(r: &Row) -> Result<ApiKeyRecord, StoreError> {
@@ -104,20 +103,13 @@ impl Store {
                    DO UPDATE SET code_hash = excluded.code_hash, attempts = 0, expires_at = excluded.expires_at, \
                    created_at = excluded.created_at";
         self.db
-            .execute(
-                sql,
-                params![identifier, code_hash, expires_at_ms, self.now_ms()],
-            )
+            .execute(sql, params![identifier, code_hash, expires_at_ms, self.now_ms()])
             .await
             .map(|_| ())
     }
 
     /// Counts an attempt on `identifier`'s code and says whether it may be compared.
-    pub async fn check_login_code(
-        &self,
-        identifier: &str,
-        max_attempts: i64,
-    ) -> Result<CodeCheck, StoreError> {
+    pub async fn check_login_code(&self, identifier: &str, max_attempts: i64) -> Result<CodeCheck, StoreError> {
         let sql = "UPDATE login_codes SET attempts = attempts + 1 WHERE identifier = $1 \
                    RETURNING code_hash, attempts, expires_at";
         let Some(row) = self.db.query_opt(sql, params![identifier]).await? else {
@@ -137,10 +129,7 @@ impl Store {
     /// Deletes a used code.
     pub async fn delete_login_code(&self, identifier: &str) -> Result<(), StoreError> {
         self.db
-            .execute(
-                "DELETE FROM login_codes WHERE identifier = $1",
-                params![identifier],
-            )
+            .execute("DELETE FROM login_codes WHERE identifier = $1", params![identifier])
             .await
             .map(|_| ())
     }
@@ -156,12 +145,7 @@ impl Store {
         self.db
             .execute(
                 sql,
-                params![
-                    token_hash,
-                    user_id.to_string(),
-                    self.now_ms(),
-                    expires_at_ms
-                ],
+                params![token_hash, user_id.to_string(), self.now_ms(), expires_at_ms],
             )
             .await
             .map(|_| ())
@@ -183,22 +167,13 @@ impl Store {
 
     /// Revokes a session; `false` if it was not live.
     pub async fn revoke_session(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let sql =
-            "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
-        Ok(self
-            .db
-            .execute(sql, params![self.now_ms(), token_hash])
-            .await?
-            == 1)
+        let sql = "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL";
+        Ok(self.db.execute(sql, params![self.now_ms(), token_hash]).await? == 1)
     }
 
     /// Creates an API key unless the account already has `max_live` unrevoked keys
     /// (`Ok(None)` then).
-    pub async fn create_api_key(
-        &self,
-        new: &NewApiKey,
-        max_live: i64,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+    pub async fn create_api_key(&self, new: &NewApiKey, max_live: i64) -> Result<Option<ApiKeyRecord>, StoreError> {
         let id = ApiKeyId::generate();
         let now = self.now_ms();
         let sql = "INSERT INTO api_keys (id, account_id, name, key_hash, scopes, ip_allowlist, expires_at, created_at) \
@@ -243,10 +218,7 @@ impl Store {
     }
 
     /// An API key by the hash of its secret.
-    pub async fn api_key_by_hash(
-        &self,
-        key_hash: &str,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let sql = format!("{API_KEY_COLUMNS} WHERE key_hash = $1");
         self.db
             .query_opt(&sql, params![key_hash])
@@ -264,10 +236,7 @@ impl Store {
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
         let sql = "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL";
         self.db
-            .execute(
-                sql,
-                params![self.now_ms(), id.to_string(), account_id.to_string()],
-            )
+            .execute(sql, params![self.now_ms(), id.to_string(), account_id.to_string()])
             .await?;
         let sql = format!("{API_KEY_COLUMNS} WHERE id = $1 AND account_id = $2");
         self.db
@@ -310,21 +279,13 @@ impl Store {
     pub async fn admin_key_count(&self) -> Result<i64, StoreError> {
         let row = self
             .db
-            .query_opt(
-                "SELECT COUNT(*) FROM admin_keys WHERE revoked_at IS NULL",
-                vec![],
-            )
+            .query_opt("SELECT COUNT(*) FROM admin_keys WHERE revoked_at IS NULL", vec![])
             .await?;
         row.map(|r| r.int(0)).transpose().map(|n| n.unwrap_or(0))
     }
 
     /// Records a pending email registration.
-    pub async fn create_email_registration(
-        &self,
-        id: &str,
-        user_id: UserId,
-        email: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn create_email_registration(&self, id: &str, user_id: UserId, email: &str) -> Result<(), StoreError> {
         let sql = "INSERT INTO email_registrations (id, user_id, email, created_at) VALUES ($1, $2, $3, $4)";
         self.db
             .execute(sql, params![id, user_id.to_string(), email, self.now_ms()])
@@ -333,10 +294,7 @@ impl Store {
     }
 
     /// A pending email registration: `(user, email)`.
-    pub async fn email_registration(
-        &self,
-        id: &str,
-    ) -> Result<Option<(UserId, String)>, StoreError> {
+    pub async fn email_registration(&self, id: &str) -> Result<Option<(UserId, String)>, StoreError> {
         let sql = "SELECT user_id, email FROM email_registrations WHERE id = $1";
         self.db
             .query_opt(sql, params![id])

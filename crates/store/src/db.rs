@@ -23,11 +23,7 @@ impl Db {
     }
 
     /// Runs a query expected to return at most one row.
-    pub async fn query_opt(
-        &self,
-        sql: &str,
-        params: Vec<Value>,
-    ) -> Result<Option<Row>, StoreError> {
+    pub async fn query_opt(&self, sql: &str, params: Vec<Value>) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params).await?.into_iter().next())
     }
 
@@ -40,10 +36,7 @@ impl Db {
 
     /// Runs several queries against one consistent snapshot (a read-only transaction), so
     /// cross-table checks are not fooled by concurrent commits.
-    pub async fn snapshot(
-        &self,
-        queries: Vec<(String, Vec<Value>)>,
-    ) -> Result<Vec<Vec<Row>>, StoreError> {
+    pub async fn snapshot(&self, queries: Vec<(String, Vec<Value>)>) -> Result<Vec<Vec<Row>>, StoreError> {
         match self {
             Db::Sqlite(pool) => pool.snapshot(queries).await,
             Db::Postgres(pool) => postgres::snapshot(pool, queries).await,
@@ -51,10 +44,7 @@ impl Db {
     }
 
     /// Runs statements in one transaction: all or nothing. Returns rows changed per statement.
-    pub async fn script(
-        &self,
-        statements: Vec<(String, Vec<Value>)>,
-    ) -> Result<Vec<u64>, StoreError> {
+    pub async fn script(&self, statements: Vec<(String, Vec<Value>)>) -> Result<Vec<u64>, StoreError> {
         match self {
             Db::Sqlite(pool) => pool.script(statements).await,
             Db::Postgres(pool) => postgres::script(pool, statements).await,

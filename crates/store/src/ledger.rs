@@ -10,15 +10,15 @@
 //! fail its neighbours.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flash_core::ledger::{
-    AccountKind, AccountState, HoldState, HoldStatus, IdempotencyKey, JournalKind, JournalRequest,
-    LimitKey, NewJournal, Outcome, Replay,
+    AccountKind, AccountState, HoldState, HoldStatus, IdempotencyKey, JournalKind, JournalRequest, LimitKey,
+    NewJournal, Outcome, Replay,
 };
 use flash_core::limits::LIMIT_WINDOW_SECS;
-use flash_core::{
-    AccountId, Currency, HoldId, JournalId, LedgerAccountId, LimitKind, SystemAccount,
-};
+use flash_core::{AccountId, Currency, HoldId, JournalId, LedgerAccountId, LimitKind, SystemAccount};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::{params, placeholders, Row, Value};
@@ -42,10 +42,7 @@ pub struct PostRequest {
 
 impl From<JournalRequest> for PostRequest {
     fn from(journal: JournalRequest) -> Self {
-        PostRequest {
-            journal,
-            contact: None,
-        }
+        PostRequest { journal, contact: None }
     }
 }
 
@@ -55,13 +52,34 @@ pub(crate) struct WriteJob {
     reply: oneshot::Sender<Result<Outcome, StoreError>>,
 }
 
+/// Counters kept by a ledger writer, for metrics.
+#[derive(Debug, Default)]
+pub struct LedgerStats {
+    batches: AtomicU64,
+    journals: AtomicU64,
+}
+
+impl LedgerStats {
+    /// Batches committed.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+    /// Journals posted (replays not counted).
+    pub fn journals(&self) -> u64 {
+        self.journals.load(Ordering::Relaxed)
+    }
+}
+
 /// The sending side of a backend's ledger writer.
 #[derive(Clone)]
-pub(crate) struct WriterHandle(mpsc::Sender<WriteJob>);
+pub(crate) struct WriterHandle {
+    jobs: mpsc::Sender<WriteJob>,
+    stats: Arc<LedgerStats>,
+}
 
 impl WriterHandle {
-    pub(crate) fn new(tx: mpsc::Sender<WriteJob>) -> Self {
-        WriterHandle(tx)
+    pub(crate) fn new(jobs: mpsc::Sender<WriteJob>, stats: Arc<LedgerStats>) -> Self {
+        WriterHandle { jobs, stats }
     }
 }
 
@@ -85,11 +103,15 @@ pub(crate) fn requests(batch: &[WriteJob]) -> Vec<&PostRequest> {
 /// Answers a batch from its result. On a whole-batch failure of several jobs, returns them
 /// for one-by-one retry instead of failing them all.
 pub(crate) fn deliver(
+    stats: &LedgerStats,
     batch: Vec<WriteJob>,
     result: Result<Vec<Outcome>, StoreError>,
 ) -> Vec<WriteJob> {
     match result {
         Ok(outcomes) => {
+            let posted = outcomes.iter().filter(|o| matches!(o, Ok(p) if !p.replayed)).count();
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.journals.fetch_add(posted as u64, Ordering::Relaxed);
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.reply.send(Ok(outcome));
             }
@@ -110,13 +132,14 @@ pub(crate) fn deliver(
 
 /// Runs a batch through a synchronous executor, with the one-by-one fallback.
 pub(crate) fn answer(
+    stats: &LedgerStats,
     batch: Vec<WriteJob>,
     mut exec: impl FnMut(&[&PostRequest]) -> Result<Vec<Outcome>, StoreError>,
 ) {
     let result = exec(&requests(&batch));
-    for job in deliver(batch, result) {
+    for job in deliver(stats, batch, result) {
         let result = exec(&[&job.req]);
-        deliver(vec![job], result);
+        deliver(stats, vec![job], result);
     }
 }
 
@@ -146,8 +169,7 @@ pub(crate) fn prune_before(now_ms: i64) -> i64 {
 }
 
 pub(crate) const PRUNE_USAGE_SQL_SQLITE: &str = "DELETE FROM limit_usage WHERE minute <= ?1";
-pub(crate) const INSERT_JOURNAL_SQLITE: &str =
-    "INSERT INTO journals (id, kind, memo, idem_scope, idem_key, \
+pub(crate) const INSERT_JOURNAL_SQLITE: &str = "INSERT INTO journals (id, kind, memo, idem_scope, idem_key, \
     fingerprint, debit_account, credit_account, amount, fee, currency, hold_id, created_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 pub(crate) const UPSERT_USAGE_SQLITE: &str = "INSERT INTO limit_usage (subject, kind, minute, amount) \
@@ -189,8 +211,7 @@ pub(crate) fn decode_hold(row: &Row) -> Result<(HoldId, HoldState), StoreError> 
             pending: LedgerAccountId::from_stored(row.text(2)?),
             amount: row.int(3)?,
             currency: row.parse(4)?,
-            status: HoldStatus::from_stored(&status)
-                .ok_or_else(|| decode_err("hold status", &status))?,
+            status: HoldStatus::from_stored(&status).ok_or_else(|| decode_err("hold status", &status))?,
         },
     ))
 }
@@ -234,6 +255,28 @@ pub(crate) fn decode_usage(row: &Row) -> Result<(LimitKey, i64), StoreError> {
     Ok(((row.text(0)?, kind), row.int(2)?))
 }
 
+/// Where a history page starts. History is ordered newest first; "forward" goes to older
+/// entries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PageStart {
+    /// The newest entries.
+    #[default]
+    Newest,
+    /// Entries older than this cursor.
+    After(i64),
+    /// Entries newer than this cursor, the ones closest to it.
+    Before(i64),
+    /// The oldest entries.
+    Oldest,
+}
+
+impl PageStart {
+    /// True when the page is read towards newer entries.
+    pub fn backward(self) -> bool {
+        matches!(self, PageStart::Before(_) | PageStart::Oldest)
+    }
+}
+
 /// Which page of a history.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
@@ -241,10 +284,8 @@ pub struct HistoryQuery {
     pub accounts: Vec<LedgerAccountId>,
     /// Page size.
     pub limit: usize,
-    /// Forward (newest first) after this cursor; mutually exclusive with `before`.
-    pub after: Option<i64>,
-    /// Backward: entries newer than this cursor, the `limit` closest to it.
-    pub before: Option<i64>,
+    /// Where the page starts.
+    pub start: PageStart,
 }
 
 /// One history line: a wallet's side of a journal.
@@ -390,17 +431,31 @@ impl Store {
     /// Posts a journal through the group-commit writer; answers once its batch is durable.
     pub async fn post(&self, req: impl Into<PostRequest>) -> Result<Outcome, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let job = WriteJob {
-            req: req.into(),
-            reply,
-        };
+        let job = WriteJob { req: req.into(), reply };
         self.writer
-            .0
+            .jobs
             .send(job)
             .await
             .map_err(|_| StoreError::Unavailable("ledger writer stopped"))?;
         rx.await
             .map_err(|_| StoreError::Unavailable("ledger writer dropped the request"))?
+    }
+
+    /// The ledger writer's counters.
+    pub fn ledger_stats(&self) -> &LedgerStats {
+        &self.writer.stats
+    }
+
+    /// Total wallet balances (what the bank owes its users) per currency.
+    pub async fn wallet_totals(&self) -> Result<Vec<(Currency, i64)>, StoreError> {
+        let sql = "SELECT currency, CAST(SUM(balance) AS BIGINT) FROM ledger_accounts WHERE kind = 'wallet' \
+                   GROUP BY currency ORDER BY currency";
+        self.db
+            .query(sql, vec![])
+            .await?
+            .iter()
+            .map(|r| Ok((r.parse(0)?, r.int(1)?)))
+            .collect()
     }
 
     /// Creates the system accounts for `currency` if they do not exist.
@@ -421,10 +476,7 @@ impl Store {
     }
 
     /// Balances of ledger accounts (absent ids are left out).
-    pub async fn balances(
-        &self,
-        ids: &[LedgerAccountId],
-    ) -> Result<BTreeMap<LedgerAccountId, i64>, StoreError> {
+    pub async fn balances(&self, ids: &[LedgerAccountId]) -> Result<BTreeMap<LedgerAccountId, i64>, StoreError> {
         if ids.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -448,17 +500,15 @@ impl Store {
         }
         let n = q.accounts.len();
         let mut params: Vec<Value> = q.accounts.iter().map(|a| Value::from(a.as_str())).collect();
-        let (cursor, order) = match (q.after, q.before) {
-            (_, Some(before)) => {
-                params.push(before.into());
-                (format!("AND e.id > ${}", n + 1), "ASC")
+        let cursor = match q.start {
+            PageStart::Before(c) | PageStart::After(c) => {
+                params.push(c.into());
+                let op = if q.start.backward() { ">" } else { "<" };
+                format!("AND e.id {op} ${}", n + 1)
             }
-            (Some(after), None) => {
-                params.push(after.into());
-                (format!("AND e.id < ${}", n + 1), "DESC")
-            }
-            (None, None) => (String::new(), "DESC"),
+            PageStart::Newest | PageStart::Oldest => String::new(),
         };
+        let order = if q.start.backward() { "ASC" } else { "DESC" };
         params.push(i64::try_from(q.limit + 1).unwrap_or(i64::MAX).into());
         let sql = format!(
             "{HISTORY_COLUMNS} WHERE e.account_id IN ({}) {cursor} ORDER BY e.id {order} LIMIT ${}",
@@ -466,13 +516,10 @@ impl Store {
             params.len()
         );
         let rows = self.db.query(&sql, params).await?;
-        let mut items = rows
-            .iter()
-            .map(decode_history)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = rows.iter().map(decode_history).collect::<Result<Vec<_>, _>>()?;
         let has_more = items.len() > q.limit;
         items.truncate(q.limit);
-        if order == "ASC" {
+        if q.start.backward() {
             items.reverse();
         }
         Ok(HistoryPage { items, has_more })
@@ -492,16 +539,23 @@ impl Store {
         row.as_ref().map(decode_history).transpose()
     }
 
+    /// The journal an idempotency key already posted, if any.
+    pub async fn journal_for_key(&self, key: &IdempotencyKey) -> Result<Option<JournalId>, StoreError> {
+        let sql = "SELECT id FROM journals WHERE idem_scope = $1 AND idem_key = $2";
+        let row = self
+            .db
+            .query_opt(sql, params![key.scope.as_str(), key.key.as_str()])
+            .await?;
+        row.map(|r| r.parse(0)).transpose()
+    }
+
     /// How much of a limit `subject` used in the rolling window ending now.
     pub async fn limit_usage(&self, subject: &str, kind: LimitKind) -> Result<i64, StoreError> {
         let sql = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM limit_usage \
                    WHERE subject = $1 AND kind = $2 AND minute > $3";
         let row = self
             .db
-            .query_opt(
-                sql,
-                params![subject, kind.as_str(), window_floor(self.now_ms())],
-            )
+            .query_opt(sql, params![subject, kind.as_str(), window_floor(self.now_ms())])
             .await?;
         Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0))
     }
@@ -540,17 +594,10 @@ impl Store {
 
     /// Checks every global ledger invariant against one consistent snapshot of the store.
     pub async fn verify(&self) -> Result<LedgerReport, StoreError> {
-        let queries = VERIFY_QUERIES
-            .iter()
-            .map(|q| (q.to_string(), vec![]))
-            .collect();
+        let queries = VERIFY_QUERIES.iter().map(|q| (q.to_string(), vec![])).collect();
         let results = self.db.snapshot(queries).await?;
-        let [totals, drift, unbalanced, partial, negative, pending, holds, journals] =
-            results.as_slice()
-        else {
-            return Err(StoreError::Decode(
-                "verify: wrong number of result sets".into(),
-            ));
+        let [totals, drift, unbalanced, partial, negative, pending, holds, journals] = results.as_slice() else {
+            return Err(StoreError::Decode("verify: wrong number of result sets".into()));
         };
         let mut report = LedgerReport::default();
         for r in totals {
@@ -598,10 +645,9 @@ impl Store {
             ));
         }
         for r in holds {
-            report.problems.push(format!(
-                "hold {} status disagrees with its closure",
-                r.text(0)?
-            ));
+            report
+                .problems
+                .push(format!("hold {} status disagrees with its closure", r.text(0)?));
         }
         report.journals_checked = journals.first().map(|r| r.int(0)).transpose()?.unwrap_or(0);
         Ok(report)

@@ -24,13 +24,11 @@ use std::sync::Arc;
 
 use flash_core::ports::Clock;
 
-pub use accounts::{
-    AccountRecord, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord,
-};
+pub use accounts::{AccountRecord, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord};
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
 pub use db::Db;
 pub use ledger::{
-    HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, PostRequest, BATCH_MAX,
+    HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, LedgerStats, PageStart, PostRequest, BATCH_MAX,
 };
 pub use sql::{Row, Value};
 
@@ -94,9 +92,7 @@ impl StoreError {
                 e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                     || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
             }
-            StoreError::Postgres(e) => {
-                e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-            }
+            StoreError::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION),
             _ => false,
         }
     }

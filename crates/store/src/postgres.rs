@@ -16,7 +16,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
 use crate::db::Db;
-use crate::ledger::{self as store_ledger, PostRequest, WriteJob, WriterHandle};
+use crate::ledger::{self as store_ledger, LedgerStats, PostRequest, WriteJob, WriterHandle};
 use crate::sql::{pg_row, Row, Value};
 use crate::StoreError;
 
@@ -30,10 +30,7 @@ const POOL_SIZE: usize = 16;
 type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// Connects, migrates and starts the ledger writer.
-pub(crate) async fn open(
-    url: &str,
-    clock: Arc<dyn Clock>,
-) -> Result<(Db, WriterHandle), StoreError> {
+pub(crate) async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<(Db, WriterHandle), StoreError> {
     let mut config = tokio_postgres::Config::from_str(url)?;
     config.options("-c synchronous_commit=on");
     let manager = Manager::from_config(
@@ -56,39 +53,26 @@ pub(crate) async fn open(
             .map_err(|e| StoreError::Migration(e.to_string()))?;
     }
     let (writer, jobs) = mpsc::channel(store_ledger::QUEUE_MAX);
-    tokio::spawn(write_loop(pool.clone(), jobs, clock));
-    Ok((Db::Postgres(pool), WriterHandle::new(writer)))
+    let stats = Arc::new(LedgerStats::default());
+    tokio::spawn(write_loop(pool.clone(), jobs, clock, stats.clone()));
+    Ok((Db::Postgres(pool), WriterHandle::new(writer, stats)))
 }
 
 async fn get(pool: &Pool) -> Result<Object, StoreError> {
-    pool.get()
-        .await
-        .map_err(|e| StoreError::Pool(e.to_string()))
+    pool.get().await.map_err(|e| StoreError::Pool(e.to_string()))
 }
 
 fn refs(params: &[Value]) -> Vec<Param<'_>> {
     params.iter().map(|p| p as Param<'_>).collect()
 }
 
-pub(crate) async fn query(
-    pool: &Pool,
-    sql: &str,
-    params: &[Value],
-) -> Result<Vec<Row>, StoreError> {
+pub(crate) async fn query(pool: &Pool, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
     let client = get(pool).await?;
     let stmt = client.prepare_cached(sql).await?;
-    client
-        .query(&stmt, &refs(params))
-        .await?
-        .iter()
-        .map(pg_row)
-        .collect()
+    client.query(&stmt, &refs(params)).await?.iter().map(pg_row).collect()
 }
 
-pub(crate) async fn script(
-    pool: &Pool,
-    statements: Vec<(String, Vec<Value>)>,
-) -> Result<Vec<u64>, StoreError> {
+pub(crate) async fn script(pool: &Pool, statements: Vec<(String, Vec<Value>)>) -> Result<Vec<u64>, StoreError> {
     let mut client = get(pool).await?;
     let tx = client.transaction().await?;
     let mut changed = Vec::with_capacity(statements.len());
@@ -100,10 +84,7 @@ pub(crate) async fn script(
     Ok(changed)
 }
 
-pub(crate) async fn snapshot(
-    pool: &Pool,
-    queries: Vec<(String, Vec<Value>)>,
-) -> Result<Vec<Vec<Row>>, StoreError> {
+pub(crate) async fn snapshot(pool: &Pool, queries: Vec<(String, Vec<Value>)>) -> Result<Vec<Vec<Row>>, StoreError> {
     let mut client = get(pool).await?;
     let tx = client
         .build_transaction()
@@ -126,27 +107,24 @@ pub(crate) async fn snapshot(
     Ok(out)
 }
 
-async fn write_loop(pool: Pool, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<dyn Clock>) {
+async fn write_loop(pool: Pool, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<dyn Clock>, stats: Arc<LedgerStats>) {
     let mut conn: Option<Object> = None;
     let mut batches = 0u64;
     while let Some(first) = jobs.recv().await {
         let batch = store_ledger::drain(first, &mut jobs);
         let now_ms = clock.now_ms();
         let result = run(&pool, &mut conn, &store_ledger::requests(&batch), now_ms).await;
-        for job in store_ledger::deliver(batch, result) {
+        for job in store_ledger::deliver(&stats, batch, result) {
             let alone = vec![job];
             let result = run(&pool, &mut conn, &store_ledger::requests(&alone), now_ms).await;
-            store_ledger::deliver(alone, result);
+            store_ledger::deliver(&stats, alone, result);
         }
         batches += 1;
         if batches.is_multiple_of(store_ledger::PRUNE_EVERY_BATCHES) {
             let prune = "DELETE FROM limit_usage WHERE minute <= $1";
             if let Err(e) = script(
                 &pool,
-                vec![(
-                    prune.into(),
-                    vec![store_ledger::prune_before(now_ms).into()],
-                )],
+                vec![(prune.into(), vec![store_ledger::prune_before(now_ms).into()])],
             )
             .await
             {
@@ -179,38 +157,20 @@ async fn rows(
     tx.query(&stmt, params).await?.iter().map(pg_row).collect()
 }
 
-async fn execute_batch(
-    client: &mut Object,
-    reqs: &[&PostRequest],
-    now_ms: i64,
-) -> Result<Vec<Outcome>, StoreError> {
+async fn execute_batch(client: &mut Object, reqs: &[&PostRequest], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
     let tx = client.transaction().await?;
     let needs = ledger::needs(reqs.iter().map(|r| &r.journal));
     let mut snap = load(&tx, &needs, now_ms).await?;
-    let (outcomes, writes) = ledger::apply_batch(
-        &mut snap,
-        reqs.iter().map(|r| &r.journal),
-        now_ms,
-        JournalId::generate,
-    );
+    let (outcomes, writes) =
+        ledger::apply_batch(&mut snap, reqs.iter().map(|r| &r.journal), now_ms, JournalId::generate);
     if !writes.is_empty() {
-        write(
-            &tx,
-            &writes,
-            &store_ledger::contacts(reqs, &outcomes),
-            now_ms,
-        )
-        .await?;
+        write(&tx, &writes, &store_ledger::contacts(reqs, &outcomes), now_ms).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
 }
 
-async fn load(
-    tx: &deadpool_postgres::Transaction<'_>,
-    needs: &Needs,
-    now_ms: i64,
-) -> Result<Snapshot, StoreError> {
+async fn load(tx: &deadpool_postgres::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Snapshot, StoreError> {
     let mut snap = Snapshot::default();
     if !needs.holds.is_empty() {
         let ids: Vec<&str> = needs.holds.iter().map(|h| h.as_str()).collect();
@@ -260,11 +220,7 @@ async fn load(
     Ok(snap)
 }
 
-async fn exec(
-    tx: &deadpool_postgres::Transaction<'_>,
-    sql: &str,
-    params: Vec<Param<'_>>,
-) -> Result<u64, StoreError> {
+async fn exec(tx: &deadpool_postgres::Transaction<'_>, sql: &str, params: Vec<Param<'_>>) -> Result<u64, StoreError> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.execute(&stmt, &params).await?)
 }
@@ -297,10 +253,7 @@ async fn write(
     let j_amount: Vec<i64> = js.iter().map(|j| j.amount).collect();
     let j_fee: Vec<i64> = js.iter().map(|j| j.fee).collect();
     let j_currency: Vec<&str> = js.iter().map(|j| j.currency.code()).collect();
-    let j_hold: Vec<Option<&str>> = js
-        .iter()
-        .map(|j| j.hold.as_ref().map(|h| h.as_str()))
-        .collect();
+    let j_hold: Vec<Option<&str>> = js.iter().map(|j| j.hold.as_ref().map(|h| h.as_str())).collect();
     let j_at: Vec<i64> = js.iter().map(|j| j.created_at_ms).collect();
 
     let es: Vec<(&str, &flash_core::ledger::Entry)> = js
@@ -313,43 +266,19 @@ async fn write(
     let e_currency: Vec<&str> = es.iter().map(|(_, e)| e.currency.code()).collect();
     let e_amount: Vec<i64> = es.iter().map(|(_, e)| e.amount).collect();
 
-    let b_id: Vec<&str> = w
-        .balance_deltas
-        .keys()
-        .map(LedgerAccountId::as_str)
-        .collect();
+    let b_id: Vec<&str> = w.balance_deltas.keys().map(LedgerAccountId::as_str).collect();
     let b_delta: Vec<i64> = w.balance_deltas.values().copied().collect();
 
     let h_id: Vec<&str> = w.holds_opened.iter().map(|h| h.id.as_str()).collect();
-    let h_wallet: Vec<&str> = w
-        .holds_opened
-        .iter()
-        .map(|h| h.state.wallet.as_str())
-        .collect();
-    let h_pending: Vec<&str> = w
-        .holds_opened
-        .iter()
-        .map(|h| h.state.pending.as_str())
-        .collect();
+    let h_wallet: Vec<&str> = w.holds_opened.iter().map(|h| h.state.wallet.as_str()).collect();
+    let h_pending: Vec<&str> = w.holds_opened.iter().map(|h| h.state.pending.as_str()).collect();
     let h_amount: Vec<i64> = w.holds_opened.iter().map(|h| h.state.amount).collect();
-    let h_currency: Vec<&str> = w
-        .holds_opened
-        .iter()
-        .map(|h| h.state.currency.code())
-        .collect();
-    let h_journal: Vec<String> = w
-        .holds_opened
-        .iter()
-        .map(|h| h.journal.to_string())
-        .collect();
+    let h_currency: Vec<&str> = w.holds_opened.iter().map(|h| h.state.currency.code()).collect();
+    let h_journal: Vec<String> = w.holds_opened.iter().map(|h| h.journal.to_string()).collect();
 
     let c_id: Vec<&str> = w.holds_closed.iter().map(|c| c.id.as_str()).collect();
     let c_status: Vec<&str> = w.holds_closed.iter().map(|c| c.status.as_str()).collect();
-    let c_journal: Vec<String> = w
-        .holds_closed
-        .iter()
-        .map(|c| c.journal.to_string())
-        .collect();
+    let c_journal: Vec<String> = w.holds_closed.iter().map(|c| c.journal.to_string()).collect();
 
     let u_subject: Vec<&str> = w.usage.keys().map(|(s, _)| s.as_str()).collect();
     let u_kind: Vec<&str> = w.usage.keys().map(|(_, k)| k.as_str()).collect();
@@ -368,8 +297,19 @@ async fn write(
          $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], \
          $12::text[], $13::bigint[])",
         vec![
-            &j_id, &j_kind, &j_memo, &j_scope, &j_key, &j_fp, &j_from, &j_to, &j_amount, &j_fee, &j_currency,
-            &j_hold, &j_at,
+            &j_id,
+            &j_kind,
+            &j_memo,
+            &j_scope,
+            &j_key,
+            &j_fp,
+            &j_from,
+            &j_to,
+            &j_amount,
+            &j_fee,
+            &j_currency,
+            &j_hold,
+            &j_at,
         ],
     );
     let entries = exec(
@@ -390,7 +330,15 @@ async fn write(
         "INSERT INTO holds (id, wallet_id, pending_account, amount, currency, status, open_journal_id, created_at) \
          SELECT i, w, p, a, c, 'pending', j, $7 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], \
          $5::text[], $6::text[]) AS h(i, w, p, a, c, j)",
-        vec![&h_id, &h_wallet, &h_pending, &h_amount, &h_currency, &h_journal, &now_ms],
+        vec![
+            &h_id,
+            &h_wallet,
+            &h_pending,
+            &h_amount,
+            &h_currency,
+            &h_journal,
+            &now_ms,
+        ],
     );
     let closures = exec(
         tx,

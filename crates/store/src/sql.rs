@@ -68,9 +68,7 @@ impl Row {
         match self.at(i)? {
             Value::Int(v) => Ok(Some(*v)),
             Value::Null => Ok(None),
-            Value::Text(_) => Err(StoreError::Decode(format!(
-                "column {i} is text, not integer"
-            ))),
+            Value::Text(_) => Err(StoreError::Decode(format!("column {i} is text, not integer"))),
         }
     }
     /// A non-null text column.
@@ -83,9 +81,7 @@ impl Row {
         match self.at(i)? {
             Value::Text(v) => Ok(Some(v.clone())),
             Value::Null => Ok(None),
-            Value::Int(_) => Err(StoreError::Decode(format!(
-                "column {i} is integer, not text"
-            ))),
+            Value::Int(_) => Err(StoreError::Decode(format!("column {i} is integer, not text"))),
         }
     }
     /// A non-null text column parsed with `FromStr`.
@@ -108,18 +104,11 @@ pub(crate) fn to_sqlite(sql: &str) -> Cow<'_, str> {
 
 /// `$from, $from+1, …` for `n` values: the body of an `IN (…)` list.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 impl ToSql for Value {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         match self {
             Value::Null => Ok(IsNull::Yes),
             Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
@@ -174,14 +163,11 @@ pub(crate) fn pg_row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
         let v = if *t == Type::INT8 {
             row.try_get::<_, Option<i64>>(i)?.map(Value::Int)
         } else if *t == Type::INT4 {
-            row.try_get::<_, Option<i32>>(i)?
-                .map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<i32>>(i)?.map(|v| Value::Int(v.into()))
         } else if *t == Type::INT2 {
-            row.try_get::<_, Option<i16>>(i)?
-                .map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<i16>>(i)?.map(|v| Value::Int(v.into()))
         } else if *t == Type::BOOL {
-            row.try_get::<_, Option<bool>>(i)?
-                .map(|v| Value::Int(v.into()))
+            row.try_get::<_, Option<bool>>(i)?.map(|v| Value::Int(v.into()))
         } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(t) {
             row.try_get::<_, Option<String>>(i)?.map(Value::Text)
         } else {

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
-use crate::ledger::{self as store_ledger, PostRequest, WriteJob, WriterHandle};
+use crate::ledger::{self as store_ledger, LedgerStats, PostRequest, WriteJob, WriterHandle};
 use crate::sql::{sqlite_row, to_sqlite, Row, Value};
 use crate::StoreError;
 
@@ -46,8 +46,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 /// Opens the file, migrates it, and starts the pool and the ledger writer.
 pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHandle), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Pool(format!("create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Pool(format!("create {}: {e}", dir.display())))?;
     }
     let mut conn = connect(path)?;
     embedded::migrations::runner()
@@ -66,11 +65,13 @@ pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHand
     }
 
     let (writer, jobs) = mpsc::channel(store_ledger::QUEUE_MAX);
+    let stats = Arc::new(LedgerStats::default());
+    let loop_stats = stats.clone();
     std::thread::Builder::new()
         .name("flash-sqlite-ledger".into())
-        .spawn(move || write_loop(conn, jobs, clock))
+        .spawn(move || write_loop(conn, jobs, clock, &loop_stats))
         .map_err(|e| StoreError::Pool(e.to_string()))?;
-    Ok((Db::Sqlite(Pool { jobs: tx }), WriterHandle::new(writer)))
+    Ok((Db::Sqlite(Pool { jobs: tx }), WriterHandle::new(writer, stats)))
 }
 
 fn serve(mut conn: Connection, rx: &Mutex<std_mpsc::Receiver<Job>>) {
@@ -101,23 +102,15 @@ impl Pool {
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Unavailable("sqlite pool stopped"))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("sqlite job failed"))?
+        rx.await.map_err(|_| StoreError::Unavailable("sqlite job failed"))?
     }
 
-    pub(crate) async fn query(
-        &self,
-        sql: &str,
-        params: Vec<Value>,
-    ) -> Result<Vec<Row>, StoreError> {
+    pub(crate) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         let sql = to_sqlite(sql).into_owned();
         self.run(move |conn| query(conn, &sql, &params)).await
     }
 
-    pub(crate) async fn snapshot(
-        &self,
-        queries: Vec<(String, Vec<Value>)>,
-    ) -> Result<Vec<Vec<Row>>, StoreError> {
+    pub(crate) async fn snapshot(&self, queries: Vec<(String, Vec<Value>)>) -> Result<Vec<Vec<Row>>, StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let rows = queries
@@ -130,10 +123,7 @@ impl Pool {
         .await
     }
 
-    pub(crate) async fn script(
-        &self,
-        statements: Vec<(String, Vec<Value>)>,
-    ) -> Result<Vec<u64>, StoreError> {
+    pub(crate) async fn script(&self, statements: Vec<(String, Vec<Value>)>) -> Result<Vec<u64>, StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut changed = Vec::with_capacity(statements.len());
@@ -151,18 +141,16 @@ impl Pool {
 fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let columns = stmt.column_count();
-    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| {
-        sqlite_row(r, columns)
-    })?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), |r| sqlite_row(r, columns))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<dyn Clock>) {
+fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<dyn Clock>, stats: &LedgerStats) {
     let mut batches = 0u64;
     while let Some(first) = jobs.blocking_recv() {
         let batch = store_ledger::drain(first, &mut jobs);
         let now_ms = clock.now_ms();
-        store_ledger::answer(batch, |reqs| execute_batch(&mut conn, reqs, now_ms));
+        store_ledger::answer(stats, batch, |reqs| execute_batch(&mut conn, reqs, now_ms));
         batches += 1;
         if batches.is_multiple_of(store_ledger::PRUNE_EVERY_BATCHES) {
             if let Err(e) = conn.execute(
@@ -176,11 +164,7 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, clock: A
 }
 
 /// Decides and commits one batch in one IMMEDIATE transaction.
-fn execute_batch(
-    conn: &mut Connection,
-    reqs: &[&PostRequest],
-    now_ms: i64,
-) -> Result<Vec<Outcome>, StoreError> {
+fn execute_batch(conn: &mut Connection, reqs: &[&PostRequest], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let needs = ledger::needs(reqs.iter().map(|r| &r.journal));
     let mut snap = load(&tx, &needs, now_ms)?;
@@ -191,36 +175,21 @@ fn execute_batch(
         flash_core::JournalId::generate,
     );
     if !writes.is_empty() {
-        write(
-            &tx,
-            &writes,
-            &store_ledger::contacts(reqs, &outcomes),
-            now_ms,
-        )?;
+        write(&tx, &writes, &store_ledger::contacts(reqs, &outcomes), now_ms)?;
     }
     tx.commit()?;
     Ok(outcomes)
 }
 
-fn one(
-    tx: &rusqlite::Transaction<'_>,
-    sql: &str,
-    params: &[Value],
-) -> Result<Option<Row>, StoreError> {
+fn one(tx: &rusqlite::Transaction<'_>, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
     let mut stmt = tx.prepare_cached(sql)?;
     let columns = stmt.column_count();
     Ok(stmt
-        .query_row(rusqlite::params_from_iter(params.iter()), |r| {
-            sqlite_row(r, columns)
-        })
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| sqlite_row(r, columns))
         .optional()?)
 }
 
-fn load(
-    tx: &rusqlite::Transaction<'_>,
-    needs: &Needs,
-    now_ms: i64,
-) -> Result<Snapshot, StoreError> {
+fn load(tx: &rusqlite::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Snapshot, StoreError> {
     let mut snap = Snapshot::default();
     for id in &needs.holds {
         let sql = "SELECT id, wallet_id, pending_account, amount, currency, status FROM holds WHERE id = ?1";
@@ -229,11 +198,7 @@ fn load(
             snap.holds.insert(id, hold);
         }
     }
-    let accounts = needs
-        .accounts
-        .iter()
-        .cloned()
-        .chain(ledger::hold_accounts(&snap));
+    let accounts = needs.accounts.iter().cloned().chain(ledger::hold_accounts(&snap));
     for id in accounts.collect::<std::collections::BTreeSet<LedgerAccountId>>() {
         let sql = "SELECT id, currency, balance, kind FROM ledger_accounts WHERE id = ?1";
         if let Some(row) = one(tx, sql, &[Value::from(id.as_str())])? {
@@ -244,11 +209,7 @@ fn load(
     for key in &needs.keys {
         let sql = "SELECT idem_scope, idem_key, fingerprint, id, created_at FROM journals \
                    WHERE idem_scope = ?1 AND idem_key = ?2";
-        if let Some(row) = one(
-            tx,
-            sql,
-            &[key.scope.as_str().into(), key.key.as_str().into()],
-        )? {
+        if let Some(row) = one(tx, sql, &[key.scope.as_str().into(), key.key.as_str().into()])? {
             let (key, replay) = store_ledger::decode_replay(&row)?;
             snap.replays.insert(key, replay);
         }
@@ -261,10 +222,7 @@ fn load(
             kind.as_str().into(),
             store_ledger::window_floor(now_ms).into(),
         ];
-        let used = one(tx, sql, &params)?
-            .map(|r| r.int(0))
-            .transpose()?
-            .unwrap_or(0);
+        let used = one(tx, sql, &params)?.map(|r| r.int(0)).transpose()?.unwrap_or(0);
         snap.usage.insert((subject.clone(), *kind), used);
     }
     Ok(snap)
@@ -297,9 +255,7 @@ fn write(
     )?;
     for (id, delta) in &w.balance_deltas {
         if balance.execute(rusqlite::params![id.as_str(), delta])? != 1 {
-            return Err(StoreError::Invariant(format!(
-                "balance update refused for {id}"
-            )));
+            return Err(StoreError::Invariant(format!("balance update refused for {id}")));
         }
     }
     let mut hold = tx.prepare_cached(
@@ -320,8 +276,7 @@ fn write(
     let mut closure = tx.prepare_cached(
         "INSERT INTO hold_closures (hold_id, outcome, journal_id, closed_at) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    let mut close =
-        tx.prepare_cached("UPDATE holds SET status = ?2 WHERE id = ?1 AND status = 'pending'")?;
+    let mut close = tx.prepare_cached("UPDATE holds SET status = ?2 WHERE id = ?1 AND status = 'pending'")?;
     for c in &w.holds_closed {
         closure.execute(rusqlite::params![
             c.id.as_str(),
@@ -335,12 +290,7 @@ fn write(
     }
     let mut usage = tx.prepare_cached(store_ledger::UPSERT_USAGE_SQLITE)?;
     for ((subject, kind), amount) in &w.usage {
-        usage.execute(rusqlite::params![
-            subject,
-            kind.as_str(),
-            now_ms / 60_000,
-            amount
-        ])?;
+        usage.execute(rusqlite::params![subject, kind.as_str(), now_ms / 60_000, amount])?;
     }
     let mut contact = tx.prepare_cached(store_ledger::UPSERT_CONTACT_SQLITE)?;
     for (account, other, count) in contacts {

@@ -41,11 +41,7 @@ pub fn postgres_admin_url() -> String {
 /// A config for a fresh store on `backend`. Panics with a clear message when PostgreSQL is
 /// unreachable: tests must not silently skip a backend.
 pub async fn fresh_config(backend: Backend) -> StoreConfig {
-    let name = format!(
-        "flash_test_{}_{}",
-        unix_secs(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let name = format!("flash_test_{}_{}", unix_secs(), uuid::Uuid::new_v4().simple());
     match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(name);
@@ -55,9 +51,9 @@ pub async fn fresh_config(backend: Backend) -> StoreConfig {
         }
         Backend::Postgres => {
             let admin = postgres_admin_url();
-            let (client, conn) = tokio_postgres::connect(&admin, NoTls)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL for tests at {admin} is unreachable ({e}); set FLASH_TEST_POSTGRES_URL"));
+            let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.unwrap_or_else(|e| {
+                panic!("PostgreSQL for tests at {admin} is unreachable ({e}); set FLASH_TEST_POSTGRES_URL")
+            });
             tokio::spawn(conn);
             drop_stale(&client).await;
             client
@@ -77,10 +73,7 @@ pub async fn fresh_config(backend: Backend) -> StoreConfig {
 
 async fn drop_stale(client: &tokio_postgres::Client) {
     let Ok(rows) = client
-        .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'flash_test_%'",
-            &[],
-        )
+        .query("SELECT datname FROM pg_database WHERE datname LIKE 'flash_test_%'", &[])
         .await
     else {
         return;

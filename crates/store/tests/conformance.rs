@@ -1,15 +1,12 @@
 //! The store conformance suite: every test runs on SQLite and on PostgreSQL.
 
-use flash_core::ledger::{
-    IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck,
-};
+use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck};
 use flash_core::{
-    AccountLevel, Currency, HoldId, LedgerAccountId, LimitKind, Phone, SystemAccount, Username,
-    WalletId,
+    AccountLevel, Currency, HoldId, LedgerAccountId, LimitKind, Phone, SystemAccount, Username, WalletId,
 };
 use flash_store::testing::{fresh_store, Backend};
 use flash_store::{
-    CodeCheck, HistoryQuery, NewApiKey, NewUser, PostRequest, Store, UsernameUpdate, WalletRecord,
+    CodeCheck, HistoryQuery, NewApiKey, NewUser, PageStart, PostRequest, Store, UsernameUpdate, WalletRecord,
 };
 use proptest::prelude::*;
 
@@ -142,26 +139,15 @@ async fn users_accounts_and_usernames(backend: Backend) {
         store.set_username(other_user, &shouty).await.expect("set"),
         UsernameUpdate::Taken
     );
-    let found = store
-        .account_by_username(&shouty)
-        .await
-        .expect("q")
-        .map(|a| a.id);
+    let found = store.account_by_username(&shouty).await.expect("q").map(|a| a.id);
     assert_eq!(found, Some(account.id));
 
     assert!(store
         .set_account_level(account.id, AccountLevel::Three)
         .await
         .expect("level"));
-    assert!(!store
-        .set_default_wallet(account.id, other.id)
-        .await
-        .expect("not ours"));
-    let account = store
-        .account(account.id)
-        .await
-        .expect("q")
-        .expect("account");
+    assert!(!store.set_default_wallet(account.id, other.id).await.expect("not ours"));
+    let account = store.account(account.id).await.expect("q").expect("account");
     assert_eq!(account.level, AccountLevel::Three);
     assert_eq!(account.default_wallet_id, wallet.id);
 }
@@ -172,11 +158,7 @@ async fn concurrent_sends_cannot_overdraw(backend: Backend) {
     fund(&store, payer.id, 10).await;
     let sends = (0..1_000).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .post(transfer(&format!("send-{i}"), payer.id, payee.id, 1))
-                .await
-        })
+        tokio::spawn(async move { store.post(transfer(&format!("send-{i}"), payer.id, payee.id, 1)).await })
     });
     let outcomes: Vec<_> = futures_util::future::join_all(sends).await;
     let mut ok = 0;
@@ -202,11 +184,7 @@ async fn concurrent_retries_post_one_journal(backend: Backend) {
     fund(&store, payer.id, 1_000).await;
     let retries = (0..50).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .post(transfer("same-key", payer.id, payee.id, 7))
-                .await
-        })
+        tokio::spawn(async move { store.post(transfer("same-key", payer.id, payee.id, 7)).await })
     });
     let outcomes: Vec<_> = futures_util::future::join_all(retries).await;
     let posted: Vec<_> = outcomes
@@ -214,9 +192,7 @@ async fn concurrent_retries_post_one_journal(backend: Backend) {
         .map(|o| o.expect("task").expect("store").expect("posted"))
         .collect();
     assert!(posted.iter().all(|p| p.journal_id == posted[0].journal_id));
-    assert!(posted
-        .iter()
-        .all(|p| p.created_at_ms == posted[0].created_at_ms));
+    assert!(posted.iter().all(|p| p.created_at_ms == posted[0].created_at_ms));
     assert_eq!(posted.iter().filter(|p| !p.replayed).count(), 1);
     assert_eq!(store.wallet_balance(payee.id).await.expect("balance"), 7);
     let different = store
@@ -265,10 +241,7 @@ async fn holds_close_exactly_once_under_concurrency(backend: Backend) {
         tokio::spawn(async move { store.post(req).await })
     });
     let outcomes: Vec<_> = futures_util::future::join_all(attempts).await;
-    let closed = outcomes
-        .into_iter()
-        .filter(|o| matches!(o, Ok(Ok(Ok(_)))))
-        .count();
+    let closed = outcomes.into_iter().filter(|o| matches!(o, Ok(Ok(Ok(_))))).count();
     assert_eq!(closed, 1);
     let balance = store.wallet_balance(wallet.id).await.expect("balance");
     assert!(
@@ -292,11 +265,7 @@ async fn limits_hold_across_batches(backend: Backend) {
         ..transfer(&format!("lim-{i}"), payer.id, payee.id, 30)
     };
     for i in 0..3 {
-        store
-            .post(limited(i))
-            .await
-            .expect("store")
-            .expect("within limit");
+        store.post(limited(i)).await.expect("store").expect("within limit");
     }
     let refused = store.post(limited(3)).await.expect("store");
     assert_eq!(
@@ -321,13 +290,12 @@ async fn history_pages_both_ways(backend: Backend) {
             .expect("store")
             .expect("posted");
     }
-    let q = |limit, after, before| HistoryQuery {
+    let q = |limit, start| HistoryQuery {
         accounts: vec![a.id.into()],
         limit,
-        after,
-        before,
+        start,
     };
-    let first = store.history(&q(4, None, None)).await.expect("history");
+    let first = store.history(&q(4, PageStart::Newest)).await.expect("history");
     assert!(first.has_more);
     let amounts: Vec<i64> = first.items.iter().map(|i| i.amount).collect();
     assert_eq!(amounts, vec![-5, -4, -3, -2]);
@@ -335,19 +303,23 @@ async fn history_pages_both_ways(backend: Backend) {
     assert_eq!(first.items[0].memo.as_deref(), Some("memo h4"));
     let last_cursor = first.items[3].cursor;
     let second = store
-        .history(&q(4, Some(last_cursor), None))
+        .history(&q(4, PageStart::After(last_cursor)))
         .await
         .expect("history");
     let amounts: Vec<i64> = second.items.iter().map(|i| i.amount).collect();
     assert_eq!(amounts, vec![-1, 100]);
     assert!(!second.has_more);
     let back = store
-        .history(&q(2, None, Some(second.items[0].cursor)))
+        .history(&q(2, PageStart::Before(second.items[0].cursor)))
         .await
         .expect("history");
     let amounts: Vec<i64> = back.items.iter().map(|i| i.amount).collect();
     assert_eq!(amounts, vec![-3, -2]);
     assert!(back.has_more);
+    let oldest = store.history(&q(2, PageStart::Oldest)).await.expect("history");
+    let amounts: Vec<i64> = oldest.items.iter().map(|i| i.amount).collect();
+    assert_eq!(amounts, vec![-1, 100], "the oldest two, newest first");
+    assert!(oldest.has_more);
     let received_query = HistoryQuery {
         accounts: vec![b.id.into()],
         limit: 10,
@@ -362,12 +334,7 @@ async fn contacts_follow_payments(backend: Backend) {
     let store = fresh_store(backend).await;
     let (a, b) = (new_wallet(&store).await, new_wallet(&store).await);
     fund(&store, a.id, 100).await;
-    let b_user = store
-        .account(b.account_id)
-        .await
-        .expect("q")
-        .expect("b")
-        .user_id;
+    let b_user = store.account(b.account_id).await.expect("q").expect("b").user_id;
     let bob = Username::parse("bob").expect("name");
     store.set_username(b_user, &bob).await.expect("set");
     for i in 0..2 {
@@ -375,11 +342,7 @@ async fn contacts_follow_payments(backend: Backend) {
             journal: transfer(&format!("c{i}"), a.id, b.id, 1),
             contact: Some((a.account_id, b.account_id)),
         };
-        store
-            .post(req.clone())
-            .await
-            .expect("store")
-            .expect("posted");
+        store.post(req.clone()).await.expect("store").expect("posted");
         store.post(req).await.expect("store").expect("replayed");
     }
     let contacts = store.contacts(a.account_id).await.expect("contacts");
@@ -391,9 +354,7 @@ async fn contacts_follow_payments(backend: Backend) {
         .await
         .expect("alias"));
     assert_eq!(
-        store.contacts(a.account_id).await.expect("q")[0]
-            .alias
-            .as_deref(),
+        store.contacts(a.account_id).await.expect("q")[0].alias.as_deref(),
         Some("Bobby")
     );
     assert_eq!(store.contacts(b.account_id).await.expect("q").len(), 1);
@@ -407,10 +368,7 @@ async fn login_codes_sessions_and_api_keys(backend: Backend) {
         .await
         .expect("put");
     for _ in 0..5 {
-        let check = store
-            .check_login_code("+15550002222", 5)
-            .await
-            .expect("check");
+        let check = store.check_login_code("+15550002222", 5).await.expect("check");
         assert_eq!(
             check,
             CodeCheck::Candidate {
@@ -419,10 +377,7 @@ async fn login_codes_sessions_and_api_keys(backend: Backend) {
         );
     }
     assert_eq!(
-        store
-            .check_login_code("+15550002222", 5)
-            .await
-            .expect("check"),
+        store.check_login_code("+15550002222", 5).await.expect("check"),
         CodeCheck::Exhausted
     );
     assert_eq!(
@@ -445,23 +400,13 @@ async fn login_codes_sessions_and_api_keys(backend: Backend) {
         .expect("q")
         .expect("account")
         .user_id;
-    store
-        .create_session("tokenhash", user, expires)
-        .await
-        .expect("session");
+    store.create_session("tokenhash", user, expires).await.expect("session");
     assert_eq!(
-        store
-            .session("tokenhash")
-            .await
-            .expect("q")
-            .map(|s| s.user_id),
+        store.session("tokenhash").await.expect("q").map(|s| s.user_id),
         Some(user)
     );
     assert!(store.revoke_session("tokenhash").await.expect("revoke"));
-    assert!(!store
-        .revoke_session("tokenhash")
-        .await
-        .expect("revoke twice"));
+    assert!(!store.revoke_session("tokenhash").await.expect("revoke twice"));
     assert!(store
         .session("tokenhash")
         .await
@@ -486,10 +431,7 @@ async fn login_codes_sessions_and_api_keys(backend: Backend) {
             .expect("under max");
         first.get_or_insert(created.id);
     }
-    assert_eq!(
-        store.create_api_key(&key(10), 10).await.expect("create"),
-        None
-    );
+    assert_eq!(store.create_api_key(&key(10), 10).await.expect("create"), None);
     let first = first.expect("created");
     let revoked = store
         .revoke_api_key(wallet.account_id, first)
@@ -497,31 +439,17 @@ async fn login_codes_sessions_and_api_keys(backend: Backend) {
         .expect("revoke")
         .expect("found");
     assert!(revoked.revoked_at_ms.is_some());
-    assert!(store
-        .create_api_key(&key(11), 10)
-        .await
-        .expect("create")
-        .is_some());
+    assert!(store.create_api_key(&key(11), 10).await.expect("create").is_some());
     let other = new_wallet(&store).await;
     assert_eq!(
-        store
-            .revoke_api_key(other.account_id, first)
-            .await
-            .expect("revoke"),
+        store.revoke_api_key(other.account_id, first).await.expect("revoke"),
         None
     );
     assert_eq!(
-        store
-            .api_key_by_hash("keyhash3")
-            .await
-            .expect("q")
-            .map(|k| k.name),
+        store.api_key_by_hash("keyhash3").await.expect("q").map(|k| k.name),
         Some("k3".into())
     );
-    assert_eq!(
-        store.api_keys(wallet.account_id).await.expect("list").len(),
-        11
-    );
+    assert_eq!(store.api_keys(wallet.account_id).await.expect("list").len(), 11);
 }
 
 async fn verify_detects_tampering(backend: Backend) {
@@ -610,12 +538,7 @@ async fn run_ops(store: &Store, ops: Vec<Op>) {
         let hold = |h: usize| HoldId::new(format!("{run}:{h}"));
         let base = transfer(&format!("{run}:{i}"), faucet(), faucet(), 1);
         let (kind, op) = match *op {
-            Op::Send {
-                from,
-                to,
-                amount,
-                key,
-            } => {
+            Op::Send { from, to, amount, key } => {
                 requests.push(JournalRequest {
                     idempotency: IdempotencyKey {
                         scope: "test".into(),
@@ -642,10 +565,7 @@ async fn run_ops(store: &Store, ops: Vec<Op>) {
                     used,
                 },
             ),
-            Op::Reverse { hold: h } => (
-                JournalKind::HoldReverse,
-                LedgerOp::HoldReverse { hold: hold(h) },
-            ),
+            Op::Reverse { hold: h } => (JournalKind::HoldReverse, LedgerOp::HoldReverse { hold: hold(h) }),
         };
         requests.push(JournalRequest { kind, op, ..base });
     }

@@ -73,9 +73,7 @@ fn run(snap: &mut Snapshot, batch: &[JournalRequest]) -> (Vec<Outcome>, WriteSet
 #[test]
 fn a_batch_cannot_overdraw_a_wallet() {
     let mut snap = snapshot(&[10, 0]);
-    let batch: Vec<_> = (0..20)
-        .map(|i| req(&i.to_string(), transfer(0, 1, 1)))
-        .collect();
+    let batch: Vec<_> = (0..20).map(|i| req(&i.to_string(), transfer(0, 1, 1))).collect();
     let (outcomes, writes) = run(&mut snap, &batch);
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 10);
     assert!(outcomes[10..].iter().all(|o| matches!(
@@ -173,10 +171,7 @@ fn holds_settle_or_reverse_exactly_once() {
     assert!(outcomes[2].is_ok());
     assert!(matches!(
         outcomes[3],
-        Err(LedgerError::HoldClosed {
-            status: "settled",
-            ..
-        })
+        Err(LedgerError::HoldClosed { status: "settled", .. })
     ));
     assert!(matches!(outcomes[4], Err(LedgerError::HoldClosed { .. })));
     assert_eq!(writes.holds_opened.len(), 1);
@@ -189,8 +184,7 @@ fn holds_settle_or_reverse_exactly_once() {
 #[test]
 fn limits_count_within_the_batch() {
     let mut snap = snapshot(&[1_000, 0]);
-    snap.usage
-        .insert(("acct".into(), LimitKind::IntraLedger), 70);
+    snap.usage.insert(("acct".into(), LimitKind::IntraLedger), 70);
     let limited = |key: &str, amount| JournalRequest {
         limit: Some(LimitCheck {
             subject: "acct".into(),
@@ -200,10 +194,7 @@ fn limits_count_within_the_batch() {
         }),
         ..req(key, transfer(0, 1, amount))
     };
-    let (outcomes, writes) = run(
-        &mut snap,
-        &[limited("a", 20), limited("b", 20), limited("c", 10)],
-    );
+    let (outcomes, writes) = run(&mut snap, &[limited("a", 20), limited("b", 20), limited("c", 10)]);
     assert!(outcomes[0].is_ok());
     assert_eq!(
         outcomes[1],
@@ -214,32 +205,15 @@ fn limits_count_within_the_batch() {
         })
     );
     assert!(outcomes[2].is_ok());
-    assert_eq!(
-        writes.usage.get(&("acct".into(), LimitKind::IntraLedger)),
-        Some(&30)
-    );
+    assert_eq!(writes.usage.get(&("acct".into(), LimitKind::IntraLedger)), Some(&30));
 }
 
 #[derive(Clone, Debug)]
 enum Action {
-    Transfer {
-        from: u8,
-        to: u8,
-        amount: i64,
-        key: u8,
-    },
-    Open {
-        wallet: u8,
-        hold: u8,
-        amount: i64,
-    },
-    Settle {
-        hold: u8,
-        used: i64,
-    },
-    Reverse {
-        hold: u8,
-    },
+    Transfer { from: u8, to: u8, amount: i64, key: u8 },
+    Open { wallet: u8, hold: u8, amount: i64 },
+    Settle { hold: u8, used: i64 },
+    Reverse { hold: u8 },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -250,11 +224,7 @@ fn action() -> impl Strategy<Value = Action> {
             amount,
             key
         }),
-        (0..4u8, 0..6u8, 1..40i64).prop_map(|(wallet, hold, amount)| Action::Open {
-            wallet,
-            hold,
-            amount
-        }),
+        (0..4u8, 0..6u8, 1..40i64).prop_map(|(wallet, hold, amount)| Action::Open { wallet, hold, amount }),
         (0..6u8, 1..40i64).prop_map(|(hold, used)| Action::Settle { hold, used }),
         (0..6u8).prop_map(|hold| Action::Reverse { hold }),
     ]
@@ -272,12 +242,7 @@ struct Auditor {
 impl Auditor {
     fn check(&mut self, a: &Action, outcome: &Outcome) {
         match *a {
-            Action::Transfer {
-                from,
-                to,
-                amount,
-                key,
-            } => {
+            Action::Transfer { from, to, amount, key } => {
                 if let Some(&(f, t, amt, id)) = self.keys.get(&key) {
                     if (f, t, amt) == (from, to, amount) {
                         assert_eq!(outcome.as_ref().map(|p| p.journal_id), Ok(id));
@@ -295,45 +260,30 @@ impl Auditor {
                     self.keys.insert(key, (from, to, amount, p.journal_id));
                 }
             }
-            Action::Open {
-                wallet,
-                hold,
-                amount,
-            } => {
+            Action::Open { wallet, hold, amount } => {
                 let should = !self.holds.contains_key(&hold) && self.balances[&wallet] >= amount;
                 assert_eq!(outcome.is_ok(), should, "{a:?} {outcome:?}");
                 if outcome.is_ok() {
                     *self.balances.entry(wallet).or_default() -= amount;
-                    self.holds
-                        .insert(hold, (wallet, amount, HoldStatus::Pending));
+                    self.holds.insert(hold, (wallet, amount, HoldStatus::Pending));
                 }
             }
             Action::Settle { hold, used } => {
-                let open = self
-                    .holds
-                    .get(&hold)
-                    .filter(|h| h.2 == HoldStatus::Pending)
-                    .copied();
+                let open = self.holds.get(&hold).filter(|h| h.2 == HoldStatus::Pending).copied();
                 let should = open.is_some_and(|(_, amount, _)| used <= amount);
                 assert_eq!(outcome.is_ok(), should, "{a:?} {outcome:?}");
                 if let (Ok(_), Some((wallet, amount, _))) = (outcome, open) {
                     *self.balances.entry(wallet).or_default() += amount - used;
                     self.external += used;
-                    self.holds
-                        .insert(hold, (wallet, amount, HoldStatus::Settled));
+                    self.holds.insert(hold, (wallet, amount, HoldStatus::Settled));
                 }
             }
             Action::Reverse { hold } => {
-                let open = self
-                    .holds
-                    .get(&hold)
-                    .filter(|h| h.2 == HoldStatus::Pending)
-                    .copied();
+                let open = self.holds.get(&hold).filter(|h| h.2 == HoldStatus::Pending).copied();
                 assert_eq!(outcome.is_ok(), open.is_some(), "{a:?} {outcome:?}");
                 if let (Ok(_), Some((wallet, amount, _))) = (outcome, open) {
                     *self.balances.entry(wallet).or_default() += amount;
-                    self.holds
-                        .insert(hold, (wallet, amount, HoldStatus::Reversed));
+                    self.holds.insert(hold, (wallet, amount, HoldStatus::Reversed));
                 }
             }
         }
@@ -343,12 +293,7 @@ impl Auditor {
 fn to_request(i: usize, a: &Action) -> JournalRequest {
     let hold = |h: u8| HoldId::new(format!("h{h}"));
     match *a {
-        Action::Transfer {
-            from,
-            to,
-            amount,
-            key,
-        } => req(&format!("t{key}"), transfer(from, to, amount)),
+        Action::Transfer { from, to, amount, key } => req(&format!("t{key}"), transfer(from, to, amount)),
         Action::Open {
             wallet: w,
             hold: h,
@@ -370,9 +315,7 @@ fn to_request(i: usize, a: &Action) -> JournalRequest {
                 used,
             },
         ),
-        Action::Reverse { hold: h } => {
-            req(&format!("op{i}"), LedgerOp::HoldReverse { hold: hold(h) })
-        }
+        Action::Reverse { hold: h } => req(&format!("op{i}"), LedgerOp::HoldReverse { hold: hold(h) }),
     }
 }
 

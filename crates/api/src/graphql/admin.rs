@@ -1,0 +1,326 @@
+//! The operator API (`/admin/graphql`), behind an admin key. Names follow Blink's admin
+//! schema where the operation exists there.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use flash_bank::BankError;
+use flash_core::{AccountId, JournalId};
+use flash_store::AccountRecord;
+
+use super::types::*;
+use super::{gql, operator, state};
+use crate::error::ApiError;
+
+/// An account as operators see it.
+pub struct AuditedAccount(AccountRecord);
+
+#[Object]
+impl AuditedAccount {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn level(&self) -> AccountLevel {
+        self.0.level.into()
+    }
+    async fn status(&self) -> AccountStatus {
+        self.0.status.into()
+    }
+    async fn created_at(&self) -> Timestamp {
+        ts(self.0.created_at_ms)
+    }
+    async fn default_wallet_id(&self) -> WalletId {
+        WalletId(self.0.default_wallet_id.to_string())
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<AuditedUser> {
+        let user = gql(state(ctx).bank.user(self.0.user_id).await)?;
+        Ok(AuditedUser {
+            id: ID(user.id.to_string()),
+            phone: user.phone.map(Phone),
+            email: user.email.map(|e| EmailGql {
+                address: Some(e),
+                verified: Some(true),
+            }),
+            username: user.username.map(Username),
+            created_at: ts(user.created_at_ms),
+        })
+    }
+    async fn wallets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WalletIface>> {
+        let wallets = gql(state(ctx).bank.wallets(self.0.id).await)?;
+        Ok(wallets.into_iter().map(|w| WalletIface::Btc(BtcWallet(w))).collect())
+    }
+}
+
+/// An account's owner.
+#[derive(SimpleObject)]
+pub struct AuditedUser {
+    /// Id.
+    pub id: ID,
+    /// Phone.
+    pub phone: Option<Phone>,
+    /// Email.
+    pub email: Option<EmailGql>,
+    /// Username.
+    pub username: Option<Username>,
+    /// Created.
+    pub created_at: Timestamp,
+}
+
+/// An account or errors.
+#[derive(SimpleObject)]
+pub struct AccountDetailPayload {
+    /// The account.
+    pub account_details: Option<AuditedAccount>,
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+}
+
+/// Sum of all balances of one currency.
+#[derive(SimpleObject)]
+pub struct CurrencyTotal {
+    /// Currency.
+    pub currency: WalletCurrency,
+    /// Sum of balances (must be 0).
+    pub total: SignedAmount,
+}
+
+/// The global ledger invariant check.
+#[derive(SimpleObject)]
+pub struct LedgerVerification {
+    /// No invariant broken.
+    pub ok: bool,
+    /// Per-currency totals.
+    pub currencies: Vec<CurrencyTotal>,
+    /// Ledger accounts checked.
+    pub accounts_checked: i64,
+    /// Journals checked.
+    pub journals_checked: i64,
+    /// What is wrong, if anything.
+    pub problems: Vec<String>,
+}
+
+/// One ledger entry.
+#[derive(SimpleObject)]
+pub struct JournalEntry {
+    /// Ledger account.
+    pub account_id: String,
+    /// Currency.
+    pub currency: WalletCurrency,
+    /// Signed amount.
+    pub amount: SignedAmount,
+}
+
+/// A journal.
+#[derive(SimpleObject)]
+pub struct Journal {
+    /// Id.
+    pub id: ID,
+    /// Kind.
+    pub kind: String,
+    /// Memo.
+    pub memo: Option<String>,
+    /// The hold it opened or closed.
+    pub hold_id: Option<String>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Entries (sum to zero).
+    pub entries: Vec<JournalEntry>,
+}
+
+fn account_id(id: &str) -> Result<AccountId, BankError> {
+    id.parse().map_err(|_| BankError::AccountNotFound)
+}
+
+/// Operator queries.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Checks every global ledger invariant.
+    async fn ledger_verify(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerVerification> {
+        operator(ctx)?;
+        let report = gql(state(ctx).bank.store().verify().await.map_err(BankError::from))?;
+        Ok(LedgerVerification {
+            ok: report.ok(),
+            currencies: report
+                .totals
+                .iter()
+                .map(|(c, t)| CurrencyTotal {
+                    currency: (*c).into(),
+                    total: SignedAmount(*t),
+                })
+                .collect(),
+            accounts_checked: report.accounts_checked,
+            journals_checked: report.journals_checked,
+            problems: report.problems,
+        })
+    }
+
+    /// A journal with its entries.
+    async fn journal(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Journal>> {
+        operator(ctx)?;
+        let Ok(id) = id.parse::<JournalId>() else {
+            return Ok(None);
+        };
+        let journal = gql(state(ctx).bank.store().journal(id).await.map_err(BankError::from))?;
+        Ok(journal.map(|j| Journal {
+            id: ID(j.id.to_string()),
+            kind: j.kind,
+            memo: j.memo,
+            hold_id: j.hold,
+            created_at: ts(j.created_at_ms),
+            entries: j
+                .entries
+                .into_iter()
+                .map(|(account, amount)| JournalEntry {
+                    account_id: account.to_string(),
+                    currency: j.currency.into(),
+                    amount: SignedAmount(amount),
+                })
+                .collect(),
+        }))
+    }
+
+    /// An account by id.
+    async fn account_details_by_account_id(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+    ) -> async_graphql::Result<AuditedAccount> {
+        operator(ctx)?;
+        let id = gql(self::account_id(&account_id))?;
+        Ok(AuditedAccount(gql(state(ctx).bank.account(id).await)?))
+    }
+
+    /// An account by its user's username.
+    async fn account_details_by_username(
+        &self,
+        ctx: &Context<'_>,
+        username: Username,
+    ) -> async_graphql::Result<AuditedAccount> {
+        operator(ctx)?;
+        let bank = &state(ctx).bank;
+        let wallet = gql(bank.default_wallet_of(&username.0).await)?;
+        Ok(AuditedAccount(gql(bank.account(wallet.account_id).await)?))
+    }
+}
+
+/// `accountUpdateLevel` input.
+#[derive(InputObject)]
+pub struct AccountUpdateLevelInput {
+    /// The account.
+    pub account_id: ID,
+    /// New level.
+    pub level: AccountLevel,
+}
+
+/// `accountUpdateStatus` input.
+#[derive(InputObject)]
+pub struct AccountUpdateStatusInput {
+    /// The account.
+    pub account_id: ID,
+    /// Why (goes to the audit log).
+    pub comment: Option<String>,
+    /// New status.
+    pub status: AccountStatus,
+}
+
+/// `walletFund` input.
+#[derive(InputObject)]
+pub struct WalletFundInput {
+    /// The wallet to credit.
+    pub wallet_id: WalletId,
+    /// Satoshis.
+    pub amount: SatAmount,
+    /// Makes the request safe to retry.
+    pub idempotency_key: Option<String>,
+}
+
+/// The funded wallet's transaction or errors.
+#[derive(SimpleObject)]
+pub struct WalletFundPayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// The wallet's transaction.
+    pub transaction: Option<TransactionGql>,
+}
+
+fn detail(result: Result<AccountRecord, BankError>) -> AccountDetailPayload {
+    match result {
+        Ok(a) => AccountDetailPayload {
+            account_details: Some(AuditedAccount(a)),
+            errors: vec![],
+        },
+        Err(e) => AccountDetailPayload {
+            account_details: None,
+            errors: vec![ApiError::from(e).into()],
+        },
+    }
+}
+
+/// Operator mutations.
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Sets an account's level (audited).
+    async fn account_update_level(
+        &self,
+        ctx: &Context<'_>,
+        input: AccountUpdateLevelInput,
+    ) -> async_graphql::Result<AccountDetailPayload> {
+        let actor = operator(ctx)?;
+        let result = match account_id(&input.account_id) {
+            Ok(id) => state(ctx).bank.set_account_level(actor, id, input.level.into()).await,
+            Err(e) => Err(e),
+        };
+        Ok(detail(result))
+    }
+
+    /// Sets an account's status (audited).
+    async fn account_update_status(
+        &self,
+        ctx: &Context<'_>,
+        input: AccountUpdateStatusInput,
+    ) -> async_graphql::Result<AccountDetailPayload> {
+        let actor = operator(ctx)?;
+        let result = match account_id(&input.account_id) {
+            Ok(id) => {
+                state(ctx)
+                    .bank
+                    .set_account_status(actor, id, input.status.into(), input.comment.as_deref())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        Ok(detail(result))
+    }
+
+    /// Dev/regtest faucet: credits a wallet from `dev:faucet`. Refused on mainnet.
+    async fn wallet_fund(&self, ctx: &Context<'_>, input: WalletFundInput) -> async_graphql::Result<WalletFundPayload> {
+        let actor = operator(ctx)?;
+        let bank = &state(ctx).bank;
+        let result = match input.wallet_id.0.parse() {
+            Ok(w) => bank.wallet_fund(w, input.amount.0, input.idempotency_key).await,
+            Err(_) => Err(BankError::WalletNotFound),
+        };
+        Ok(match result {
+            Ok(t) => {
+                let detail = format!("{} sats, journal {}", t.amount, t.journal_id);
+                if let Err(e) = bank
+                    .store()
+                    .audit(actor, "wallet.fund", &t.wallet_id.to_string(), &detail)
+                    .await
+                {
+                    tracing::error!(error = %e, "audit log write failed");
+                }
+                WalletFundPayload {
+                    errors: vec![],
+                    transaction: Some(TransactionGql(t)),
+                }
+            }
+            Err(e) => WalletFundPayload {
+                errors: vec![ApiError::from(e).into()],
+                transaction: None,
+            },
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! `/healthz`, `/readyz`, `/metrics` and the landing page.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::ApiState;
+
+pub(crate) fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Liveness, and what this server is running on. Simulated rails are named here.
+async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "network": state.bank.config().network.as_str(),
+        "database": state.info.backend,
+        "simulated": state.info.simulated_rails,
+    }))
+}
+
+/// Readiness: the database answers.
+async fn readyz(State(state): State<ApiState>) -> Response {
+    match state.bank.store().ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            let body = serde_json::json!({ "status": "unavailable", "reason": "database unreachable" });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let mut out = String::new();
+    state.metrics.render(&mut out);
+    let stats = state.bank.store().ledger_stats();
+    out.push_str(
+        "# HELP flash_ledger_journals_total Journals posted since start.\n# TYPE flash_ledger_journals_total counter\n",
+    );
+    let _ = writeln!(out, "flash_ledger_journals_total {}", stats.journals());
+    out.push_str("# HELP flash_ledger_batches_total Ledger batches committed since start.\n# TYPE flash_ledger_batches_total counter\n");
+    let _ = writeln!(out, "flash_ledger_batches_total {}", stats.batches());
+    match state.bank.store().wallet_totals().await {
+        Ok(totals) => {
+            out.push_str("# HELP flash_wallet_balance_total Sum of user wallet balances (minor units).\n");
+            out.push_str("# TYPE flash_wallet_balance_total gauge\n");
+            for (currency, total) in totals {
+                let _ = writeln!(out, "flash_wallet_balance_total{{currency=\"{currency}\"}} {total}");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: wallet totals unavailable"),
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// The page a browser sees at `/`.
+async fn landing(State(state): State<ApiState>) -> Html<String> {
+    let simulated = if state.info.simulated_rails.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p><strong>Simulated rails:</strong> {}</p>",
+            state.info.simulated_rails.join(", ")
+        )
+    };
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Flash</title></head><body>\
+         <h1>Flash</h1><p>A Bitcoin bank on {network} ({db}).</p>{simulated}\
+         <ul><li><a href=\"/graphql\">GraphQL app API (GraphiQL)</a></li>\
+         <li><a href=\"/admin/graphql\">Operator API</a></li>\
+         <li><a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, <a href=\"/metrics\">/metrics</a></li></ul>\
+         </body></html>",
+        network = state.bank.config().network,
+        db = state.info.backend,
+    ))
+}

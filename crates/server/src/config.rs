@@ -1,0 +1,202 @@
+//! `flashd` configuration: defaults, then a TOML file, then `FLASH_*` environment variables,
+//! then flags. Every key is documented in `docs/config.md`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use flash_auth::{AuthConfig, SmtpConfig};
+use flash_core::{LimitPolicy, Network};
+use flash_store::StoreConfig;
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./flash-data";
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Command-line flags; each also reads a `FLASH_*` environment variable.
+#[derive(Parser, Debug)]
+#[command(name = "flashd", version, about = "Flash: a Bitcoin bank server")]
+pub struct Args {
+    /// TOML configuration file.
+    #[arg(long, env = "FLASH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "FLASH_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite database and secrets [default: ./flash-data].
+    #[arg(long, env = "FLASH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL, `sqlite:PATH` for another SQLite file
+    /// [default: SQLite at DATA_DIR/flash.db].
+    #[arg(long, env = "FLASH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// mainnet, testnet, signet or regtest [default: regtest].
+    #[arg(long, env = "FLASH_NETWORK")]
+    pub network: Option<Network>,
+    /// text or json [default: text].
+    #[arg(long, env = "FLASH_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The TOML file: the same top-level keys as the flags, plus sections.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    network: Option<Network>,
+    log_format: Option<LogFormat>,
+    #[serde(default)]
+    limits: LimitPolicy,
+    #[serde(default)]
+    auth: AuthConfig,
+    smtp: Option<SmtpConfig>,
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Database.
+    pub store: StoreConfig,
+    /// Network.
+    pub network: Network,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Limits.
+    pub limits: LimitPolicy,
+    /// Auth settings.
+    pub auth: AuthConfig,
+    /// SMTP for email codes.
+    pub smtp: Option<SmtpConfig>,
+}
+
+fn store_config(url: Option<String>, data_dir: &Path) -> anyhow::Result<StoreConfig> {
+    Ok(match url {
+        None => StoreConfig::Sqlite {
+            path: data_dir.join("flash.db"),
+        },
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => StoreConfig::Postgres { url: u },
+        Some(u) => match u.strip_prefix("sqlite:") {
+            Some(path) if !path.is_empty() => StoreConfig::Sqlite {
+                path: PathBuf::from(path),
+            },
+            _ => bail!("database URL must start with postgres:// or sqlite: (got {u:?})"),
+        },
+    })
+}
+
+impl Config {
+    /// Resolves flags and environment over the file over the defaults.
+    pub fn resolve(args: Args) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let store = store_config(args.database_url.or(file.database_url), &data_dir)?;
+        let default_listen: SocketAddr = DEFAULT_LISTEN.parse().context("default listen address")?;
+        if file.limits.reference_sats_per_usd <= 0 {
+            bail!("limits.reference_sats_per_usd must be positive");
+        }
+        Ok(Config {
+            listen: args.listen.or(file.listen).unwrap_or(default_listen),
+            data_dir,
+            store,
+            network: args.network.or(file.network).unwrap_or(Network::Regtest),
+            log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
+            limits: file.limits,
+            auth: file.auth,
+            smtp: file.smtp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["flashd"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).expect("args")
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_tier() {
+        let c = Config::resolve(args(&[])).expect("config");
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            c.store,
+            StoreConfig::Sqlite {
+                path: PathBuf::from("./flash-data/flash.db")
+            }
+        );
+        assert_eq!(c.network, Network::Regtest);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("flashd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("flash.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nnetwork = \"signet\"\n[limits]\nreference_sats_per_usd = 2000\n",
+        )
+        .expect("write");
+        let path = file.to_string_lossy().to_string();
+        let c = Config::resolve(args(&["--config", &path, "--listen", "127.0.0.1:9001"])).expect("config");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(c.network, Network::Signet);
+        assert_eq!(c.limits.reference_sats_per_usd, 2000);
+        std::fs::write(&file, "bogus = 1\n").expect("write");
+        assert!(
+            Config::resolve(args(&["--config", &path])).is_err(),
+            "unknown keys are refused"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn database_urls() {
+        let pg = store_config(Some("postgres://u@h/db".into()), Path::new("d")).expect("pg");
+        assert_eq!(
+            pg,
+            StoreConfig::Postgres {
+                url: "postgres://u@h/db".into()
+            }
+        );
+        let lite = store_config(Some("sqlite:/tmp/x.db".into()), Path::new("d")).expect("sqlite");
+        assert_eq!(
+            lite,
+            StoreConfig::Sqlite {
+                path: PathBuf::from("/tmp/x.db")
+            }
+        );
+        assert!(store_config(Some("mysql://x".into()), Path::new("d")).is_err());
+    }
+}
