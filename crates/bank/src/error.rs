@@ -49,6 +49,18 @@ pub enum BankError {
     /// An idempotency key that is empty or too long.
     #[error("idempotency key must be 1 to 128 characters")]
     InvalidIdempotencyKey,
+    /// Over a rolling 24-hour limit.
+    #[error("{kind} limit of {limit_sats} sats (${limit_usd}) per 24 hours exceeded: {remaining_sats} sats remaining")]
+    LimitExceeded {
+        /// Which limit.
+        kind: flash_core::LimitKind,
+        /// The limit, sats.
+        limit_sats: i64,
+        /// The limit in dollars, as configured.
+        limit_usd: String,
+        /// What remains in the window, sats.
+        remaining_sats: i64,
+    },
     /// Bad pagination arguments.
     #[error("invalid page: {0}")]
     InvalidPage(&'static str),
@@ -80,6 +92,7 @@ impl BankError {
             BankError::UsernameAlreadySet => "USERNAME_ALREADY_SET",
             BankError::EmailTaken => "EMAIL_TAKEN",
             BankError::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
+            BankError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             BankError::InvalidPage(_) => "INVALID_PAGE",
             BankError::Store(_) => "INTERNAL_ERROR",
         }

@@ -1,6 +1,6 @@
 //! Intraledger payments, the dev faucet, and limits.
 
-use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp, LimitCheck};
+use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck};
 use flash_core::limits::LIMIT_WINDOW_SECS;
 use flash_core::{
     AccountId, AccountStatus, Currency, JournalId, LedgerAccountId, LimitKind, Memo, Sats, SystemAccount, WalletId,
@@ -81,13 +81,6 @@ fn idempotency(scope: String, key: Option<String>) -> Result<IdempotencyKey, Ban
     Ok(IdempotencyKey { scope, key })
 }
 
-fn ensure_active(account: &AccountRecord) -> Result<(), BankError> {
-    match account.status {
-        AccountStatus::Active => Ok(()),
-        other => Err(BankError::AccountNotActive(other.as_str())),
-    }
-}
-
 impl Bank {
     /// Pays another Flash wallet: no fee, no network. Checks, in order: input, the payer's
     /// wallet and status, the recipient, then (in the ledger, atomically) the idempotency
@@ -97,33 +90,44 @@ impl Bank {
         let memo = req.memo.as_deref().map(Memo::parse).transpose()?;
         let idempotency = idempotency(req.account.to_string(), req.idempotency_key)?;
 
+        let (to_wallet, to_username) = match &req.to {
+            Recipient::Wallet(w) => (Some(*w), None),
+            Recipient::Username(name) => (None, Some(flash_core::Username::parse(name)?)),
+        };
+        let parties = self
+            .store
+            .payment_parties(req.from, to_wallet, to_username.as_ref(), &idempotency)
+            .await?;
+        let from = parties
+            .payer
+            .filter(|p| p.wallet.account_id == req.account)
+            .ok_or(BankError::WalletNotFound)?;
+        let to = parties.payee.ok_or(BankError::RecipientNotFound)?;
         // A retry of a request that already posted gets the first answer whatever happened
         // since (an account locked in between must not turn a success into a refusal); the
         // ledger still checks that it is the same request.
-        let retry = self.store.journal_for_key(&idempotency).await?.is_some();
-        let payer = self.account(req.account).await?;
-        if !retry {
-            ensure_active(&payer)?;
+        if parties.prior.is_none() {
+            if from.status != AccountStatus::Active {
+                return Err(BankError::AccountNotActive(from.status.as_str()));
+            }
+            if to.status != AccountStatus::Active {
+                return Err(BankError::RecipientNotActive);
+            }
         }
-        let from = self.own_wallet(payer.id, req.from).await?;
-        let to = self.recipient_wallet(&req.to).await?;
-        let recipient = self.account(to.account_id).await?;
-        if !retry && recipient.status != AccountStatus::Active {
-            return Err(BankError::RecipientNotActive);
-        }
-        let other_account = recipient.id != payer.id;
+        let (payer, recipient) = (from.wallet.account_id, to.wallet.account_id);
+        let other_account = recipient != payer;
         let limit = other_account.then(|| LimitCheck {
-            subject: payer.id.to_string(),
+            subject: payer.to_string(),
             kind: LimitKind::IntraLedger,
-            max: self.config.limits.sats(payer.level, LimitKind::IntraLedger),
+            max: self.config.limits.sats(from.level, LimitKind::IntraLedger),
             amount: amount.get(),
         });
         let journal = JournalRequest {
             idempotency,
             kind: JournalKind::IntraLedger,
             op: LedgerOp::Transfer {
-                from: from.id.into(),
-                to: to.id.into(),
+                from: from.wallet.id.into(),
+                to: to.wallet.id.into(),
                 amount: amount.get(),
                 fee: 0,
                 fee_to: None,
@@ -131,25 +135,22 @@ impl Bank {
             memo: memo.map(|m| m.as_str().to_string()),
             limit,
         };
-        let contact = other_account.then_some((payer.id, recipient.id));
-        let posted = self.store.post(PostRequest { journal, contact }).await??;
+        let contact = other_account.then_some((payer, recipient));
+        let posted = self
+            .store
+            .post(PostRequest { journal, contact })
+            .await?
+            .map_err(|e| self.limit_error(e))?;
         if !posted.replayed {
-            self.publish(&from, posted.journal_id);
-            self.publish(&to, posted.journal_id);
+            self.publish(&from.wallet, posted.journal_id);
+            self.publish(&to.wallet, posted.journal_id);
         }
-        let transaction = self.transaction(from.id, posted.journal_id).await?;
+        let transaction = self.transaction(from.wallet.id, posted.journal_id).await?;
         Ok(PaymentOutcome {
             journal_id: posted.journal_id,
             replayed: posted.replayed,
             transaction,
         })
-    }
-
-    async fn recipient_wallet(&self, to: &Recipient) -> Result<WalletRecord, BankError> {
-        match to {
-            Recipient::Wallet(id) => self.store.wallet(*id).await?.ok_or(BankError::RecipientNotFound),
-            Recipient::Username(name) => self.default_wallet_of(name).await,
-        }
     }
 
     fn publish(&self, wallet: &WalletRecord, journal_id: JournalId) {
@@ -158,6 +159,22 @@ impl Bank {
             wallet_id: wallet.id,
             journal_id,
         });
+    }
+
+    /// Turns the ledger's limit refusal into one that names the units.
+    fn limit_error(&self, e: LedgerError) -> BankError {
+        match e {
+            LedgerError::LimitExceeded { kind, limit, remaining } => {
+                let cents = self.config.limits.sats_to_cents(limit);
+                BankError::LimitExceeded {
+                    kind,
+                    limit_sats: limit,
+                    limit_usd: format!("{}.{:02}", cents / 100, cents % 100),
+                    remaining_sats: remaining,
+                }
+            }
+            other => other.into(),
+        }
     }
 
     /// Dev/regtest faucet: credits `wallet` from the `dev:faucet` account. Refused on mainnet.

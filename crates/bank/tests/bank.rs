@@ -552,7 +552,7 @@ async fn bad_input_changes_nothing(backend: Backend) {
                 account: AccountId::generate(),
                 ..to_bob()
             },
-            "ACCOUNT_NOT_FOUND",
+            "WALLET_NOT_FOUND",
         ),
         (
             "self by wallet",
@@ -817,14 +817,19 @@ async fn limits_follow_the_account_level(backend: Backend) {
 
     // One sat over what remains is refused, with what remains.
     let err = refused(bank.send_intraledger(payment(&alice, bob.by_wallet(), 25_001)).await);
+    assert_eq!(
+        err.to_string(),
+        "intraledger limit of 125000 sats ($125.00) per 24 hours exceeded: 25000 sats remaining"
+    );
     assert!(
         matches!(
             err,
-            BankError::Ledger(LedgerError::LimitExceeded {
+            BankError::LimitExceeded {
                 kind: LimitKind::IntraLedger,
-                limit: 125_000,
-                remaining: 25_000
-            })
+                limit_sats: 125_000,
+                remaining_sats: 25_000,
+                ..
+            }
         ),
         "{err:?}"
     );
@@ -841,11 +846,12 @@ async fn limits_follow_the_account_level(backend: Backend) {
     assert!(
         matches!(
             err,
-            BankError::Ledger(LedgerError::LimitExceeded {
+            BankError::LimitExceeded {
                 kind: LimitKind::IntraLedger,
-                limit: 125_000,
-                remaining: 0
-            })
+                limit_sats: 125_000,
+                remaining_sats: 0,
+                ..
+            }
         ),
         "{err:?}"
     );

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::error::{ClientError, GraphQlError};
 
 /// `me` with the default account and its wallets.
-pub const ME_QUERY: &str = "query { me { id username phone email defaultAccount { id level \
+pub const ME_QUERY: &str = "query { me { id username phone email { address } defaultAccount { id level \
 defaultWalletId wallets { id walletCurrency balance pendingIncomingBalance } } } }";
 
 /// The selection set of one transaction node.

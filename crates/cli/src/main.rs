@@ -227,7 +227,10 @@ async fn whoami(ctx: &Ctx) -> Result<ExitCode> {
     println!("User:           {}", me.id);
     println!("Username:       {}", or_none(&me.username));
     println!("Phone:          {}", or_none(&me.phone));
-    println!("Email:          {}", or_none(&me.email));
+    println!(
+        "Email:          {}",
+        or_none(&me.email.as_ref().and_then(|e| e.address.clone()))
+    );
     if let Some(account) = &me.default_account {
         println!("Account:        {} (level {})", account.id, account.level);
         println!("Default wallet: {}", account.default_wallet_id);

@@ -65,10 +65,17 @@ pub struct Me {
     pub username: Option<String>,
     /// Phone number, if the user logged in by phone.
     pub phone: Option<String>,
-    /// Email address, if the user logged in by email.
-    pub email: Option<String>,
+    /// Email, if the user has one.
+    pub email: Option<EmailAddress>,
     /// The user's default account.
     pub default_account: Option<Account>,
+}
+
+/// A user's email.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailAddress {
+    /// The address.
+    pub address: Option<String>,
 }
 
 /// An account and its wallets.

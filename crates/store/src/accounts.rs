@@ -91,6 +91,33 @@ pub enum UsernameUpdate {
     AlreadySet,
 }
 
+/// A wallet with what a payment needs to know about its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletOwner {
+    /// The wallet.
+    pub wallet: WalletRecord,
+    /// The owning account's level.
+    pub level: AccountLevel,
+    /// The owning account's status.
+    pub status: AccountStatus,
+    /// The owner's username.
+    pub username: Option<String>,
+}
+
+/// Both sides of a payment, read in one query.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PaymentParties {
+    /// The paying wallet, if it exists.
+    pub payer: Option<WalletOwner>,
+    /// The receiving wallet (by id, or the username's default wallet), if it exists.
+    pub payee: Option<WalletOwner>,
+    /// The journal this request's idempotency key already posted, if any.
+    pub prior: Option<flash_core::JournalId>,
+}
+
+const OWNER_COLUMNS: &str = "SELECT w.id, w.account_id, w.currency, w.created_at, a.level, a.status, u.username, \
+    (SELECT j.id FROM journals j WHERE j.idem_scope = $3 AND j.idem_key = $4)";
+
 const USER_COLUMNS: &str = "SELECT id, phone, email, device_id, username, created_at FROM users";
 const ACCOUNT_COLUMNS: &str = "SELECT id, user_id, level, status, default_wallet_id, created_at FROM accounts";
 const WALLET_COLUMNS: &str = "SELECT id, account_id, currency, created_at FROM wallets";
@@ -192,6 +219,53 @@ impl Store {
             ])
             .await?;
         Ok((u, a, w))
+    }
+
+    /// Reads both sides of a payment and the idempotency key's prior journal in one query.
+    /// The payee is `to_wallet` or, when given, the default wallet of `to_username`.
+    pub async fn payment_parties(
+        &self,
+        from: WalletId,
+        to_wallet: Option<WalletId>,
+        to_username: Option<&Username>,
+        key: &flash_core::IdempotencyKey,
+    ) -> Result<PaymentParties, StoreError> {
+        let sql = format!(
+            "{OWNER_COLUMNS} FROM wallets w JOIN accounts a ON a.id = w.account_id JOIN users u ON u.id = a.user_id \
+             WHERE w.id IN ($1, $2) UNION ALL \
+             {OWNER_COLUMNS} FROM users u JOIN accounts a ON a.user_id = u.id JOIN wallets w ON w.id = a.default_wallet_id \
+             WHERE u.username_key = $5"
+        );
+        let params = params![
+            from.to_string(),
+            to_wallet.map(|w| w.to_string()),
+            key.scope.as_str(),
+            key.key.as_str(),
+            to_username.map(Username::key),
+        ];
+        let mut parties = PaymentParties::default();
+        for r in self.db.query(&sql, params).await? {
+            let owner = WalletOwner {
+                wallet: wallet(&r)?,
+                level: AccountLevel::from_number(r.int(4)?).map_err(|e| StoreError::Decode(e.to_string()))?,
+                status: r.parse(5)?,
+                username: r.opt_text(6)?,
+            };
+            parties.prior = r
+                .opt_text(7)?
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(|_| StoreError::Decode("journal id".into()))?;
+            let by_name =
+                to_username.is_some_and(|u| owner.username.as_deref().map(str::to_ascii_lowercase) == Some(u.key()));
+            if owner.wallet.id == from {
+                parties.payer = Some(owner.clone());
+            }
+            if Some(owner.wallet.id) == to_wallet || by_name {
+                parties.payee = Some(owner);
+            }
+        }
+        Ok(parties)
     }
 
     /// The user with this phone.

@@ -24,7 +24,9 @@ use std::sync::Arc;
 
 use flash_core::ports::Clock;
 
-pub use accounts::{AccountRecord, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord};
+pub use accounts::{
+    AccountRecord, ContactRecord, NewUser, PaymentParties, UserRecord, UsernameUpdate, WalletOwner, WalletRecord,
+};
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
 pub use db::Db;
 pub use ledger::{

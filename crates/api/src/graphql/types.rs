@@ -628,6 +628,7 @@ pub enum AccountIface {
 
 /// An email on a user.
 #[derive(SimpleObject)]
+#[graphql(name = "Email")]
 pub struct EmailGql {
     /// The address.
     pub address: Option<String>,
