@@ -5,6 +5,9 @@
 //! Handlers are thin: they authenticate, call `flash-auth` or `flash-bank`, and map typed
 //! errors to stable codes ([`error`]). Nothing here touches the database directly.
 
+// async-graphql's interface attributes repeat `ty = …` per field, which this lint misreads.
+#![allow(clippy::duplicated_attributes)]
+
 mod error;
 mod graphql;
 mod health;

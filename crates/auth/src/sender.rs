@@ -69,6 +69,7 @@ pub enum SmtpTls {
 
 /// SMTP settings for [`SmtpCodeSender`].
 #[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// Server host name; also the name checked against its TLS certificate.
     pub host: String,

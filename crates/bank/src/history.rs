@@ -35,8 +35,6 @@ pub enum TxStatus {
 /// One line of a wallet's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transaction {
-    /// Page cursor.
-    pub cursor: String,
     /// The journal.
     pub journal_id: JournalId,
     /// The wallet this line belongs to.
@@ -63,6 +61,31 @@ pub struct Transaction {
     pub created_at_ms: i64,
 }
 
+/// A transaction in a page, with its cursor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paged {
+    /// Where a page continues from this item.
+    pub cursor: String,
+    /// The transaction.
+    pub transaction: Transaction,
+}
+
+impl std::ops::Deref for Paged {
+    type Target = Transaction;
+    fn deref(&self) -> &Transaction {
+        &self.transaction
+    }
+}
+
+impl From<HistoryItem> for Paged {
+    fn from(i: HistoryItem) -> Self {
+        Paged {
+            cursor: i.cursor.to_string(),
+            transaction: i.into(),
+        }
+    }
+}
+
 impl From<HistoryItem> for Transaction {
     fn from(i: HistoryItem) -> Self {
         let status = match i.hold_status {
@@ -71,7 +94,6 @@ impl From<HistoryItem> for Transaction {
             Some(HoldStatus::Settled) | None => TxStatus::Success,
         };
         Transaction {
-            cursor: i.cursor.to_string(),
             journal_id: i.journal_id,
             wallet_id: i.account.wallet().unwrap_or_else(|| WalletId::from(uuid::Uuid::nil())),
             direction: if i.amount < 0 {
@@ -109,7 +131,7 @@ pub struct HistoryPageRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransactionPage {
     /// Newest first.
-    pub items: Vec<Transaction>,
+    pub items: Vec<Paged>,
     /// More older items exist.
     pub has_next_page: bool,
     /// More newer items exist.
@@ -173,7 +195,7 @@ impl Bank {
             PageStart::Oldest => (false, result.has_more),
         };
         Ok(TransactionPage {
-            items: result.items.into_iter().map(Transaction::from).collect(),
+            items: result.items.into_iter().map(Paged::from).collect(),
             has_next_page,
             has_previous_page,
         })

@@ -20,7 +20,7 @@ use flash_store::Store;
 pub use accounts::{Identity, WalletView};
 pub use error::BankError;
 pub use events::WalletEvent;
-pub use history::{Direction, HistoryPageRequest, Transaction, TransactionPage, TxStatus};
+pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 
 /// The bank's settings.

@@ -8,7 +8,7 @@ use flash_core::{
 use flash_store::{AccountRecord, PostRequest, WalletRecord};
 
 use crate::events::WalletEvent;
-use crate::history::Transaction;
+use crate::history::{Direction, Transaction, TxStatus};
 use crate::{Bank, BankError};
 
 /// Longest idempotency key accepted.
@@ -76,7 +76,8 @@ fn idempotency(scope: String, key: Option<String>) -> Result<IdempotencyKey, Ban
             return Err(BankError::InvalidIdempotencyKey)
         }
         Some(k) => k,
-        None => uuid::Uuid::new_v4().to_string(),
+        // Time-ordered, so generated keys land together in the idempotency index.
+        None => uuid::Uuid::now_v7().to_string(),
     };
     Ok(IdempotencyKey { scope, key })
 }
@@ -115,6 +116,7 @@ impl Bank {
             }
         }
         let (payer, recipient) = (from.wallet.account_id, to.wallet.account_id);
+        let journal_memo = memo.map(|m| m.as_str().to_string());
         let other_account = recipient != payer;
         let limit = other_account.then(|| LimitCheck {
             subject: payer.to_string(),
@@ -132,7 +134,7 @@ impl Bank {
                 fee: 0,
                 fee_to: None,
             },
-            memo: memo.map(|m| m.as_str().to_string()),
+            memo: journal_memo.clone(),
             limit,
         };
         let contact = other_account.then_some((payer, recipient));
@@ -145,7 +147,20 @@ impl Bank {
             self.publish(&from.wallet, posted.journal_id);
             self.publish(&to.wallet, posted.journal_id);
         }
-        let transaction = self.transaction(from.wallet.id, posted.journal_id).await?;
+        let transaction = Transaction {
+            journal_id: posted.journal_id,
+            wallet_id: from.wallet.id,
+            direction: Direction::Send,
+            amount: -amount.get(),
+            fee: 0,
+            currency: from.wallet.currency,
+            status: TxStatus::Success,
+            kind: JournalKind::IntraLedger,
+            memo: journal_memo,
+            counterparty_wallet_id: Some(to.wallet.id),
+            counterparty_username: to.username.clone(),
+            created_at_ms: posted.created_at_ms,
+        };
         Ok(PaymentOutcome {
             journal_id: posted.journal_id,
             replayed: posted.replayed,

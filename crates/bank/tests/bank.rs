@@ -152,7 +152,7 @@ async fn history(bank: &Bank, m: &Member) -> Vec<Transaction> {
         .await
         .expect("history");
     assert!(!all.has_next_page, "test histories fit one page");
-    all.items
+    all.items.into_iter().map(|p| p.transaction).collect()
 }
 
 async fn journal_count(bank: &Bank) -> i64 {

@@ -47,6 +47,7 @@ impl fmt::Display for LimitKind {
 
 /// One level's limits in US cents per rolling 24 hours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LevelLimits {
     /// Intraledger sends.
     pub intraledger_cents: i64,

@@ -45,7 +45,10 @@ impl CodeSender for CodeRouter {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr; stdout carries only the start-up banner (URLs, the admin key).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -76,6 +79,11 @@ fn code_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Prints a banner line; a closed stdout (e.g. `flashd | head`) is not a reason to die.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 async fn shutdown_signal() {
@@ -126,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     );
     if !auth.has_admin_key().await? {
         let key = auth.create_admin_key("initial").await?;
-        println!("Operator (admin) key, shown once — keep it safe: {key}");
+        say(&format!("Operator (admin) key, shown once — keep it safe: {key}"));
     }
     let bank = Bank::new(
         store.clone(),
@@ -153,10 +161,10 @@ async fn main() -> anyhow::Result<()> {
     if config.network == Network::Mainnet {
         tracing::warn!("running on mainnet: dev features are disabled");
     }
-    println!("flashd listening on http://{addr}");
-    println!("  GraphQL:   http://{addr}/graphql");
-    println!("  Admin:     http://{addr}/admin/graphql");
-    println!("  Health:    http://{addr}/healthz");
+    say(&format!("flashd listening on http://{addr}"));
+    say(&format!("  GraphQL:   http://{addr}/graphql"));
+    say(&format!("  Admin:     http://{addr}/admin/graphql"));
+    say(&format!("  Health:    http://{addr}/healthz"));
     let app = flash_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -25,6 +25,10 @@ mod embedded {
 const POOL_THREADS: usize = 4;
 /// How long a connection waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Page cache of the ledger writer's connection, KiB (hot index pages stay in memory).
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// How often the WAL is checkpointed into the database file, off the writer's thread.
+const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -64,14 +68,39 @@ pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHand
             .map_err(|e| StoreError::Pool(e.to_string()))?;
     }
 
+    // The writer never checkpoints (that would stall commits); a helper thread does, passively.
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let checkpointer = connect(path)?;
+    let (writer_alive, writer_gone) = std_mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("flash-sqlite-checkpoint".into())
+        .spawn(move || checkpoint_loop(&checkpointer, &writer_gone))
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
+
     let (writer, jobs) = mpsc::channel(store_ledger::QUEUE_MAX);
     let stats = Arc::new(LedgerStats::default());
     let loop_stats = stats.clone();
     std::thread::Builder::new()
         .name("flash-sqlite-ledger".into())
-        .spawn(move || write_loop(conn, jobs, clock, &loop_stats))
+        .spawn(move || {
+            write_loop(conn, jobs, clock, &loop_stats);
+            drop(writer_alive);
+        })
         .map_err(|e| StoreError::Pool(e.to_string()))?;
     Ok((Db::Sqlite(Pool { jobs: tx }), WriterHandle::new(writer, stats)))
+}
+
+/// Copies committed WAL frames into the database file so the WAL stays short. PASSIVE never
+/// blocks the writer or readers; it does what it can and tries again next time. Stops when the
+/// writer stops.
+fn checkpoint_loop(conn: &Connection, writer_gone: &std_mpsc::Receiver<()>) {
+    let interval = Duration::from_millis(CHECKPOINT_INTERVAL_MS);
+    while let Err(std_mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(interval) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 fn serve(mut conn: Connection, rx: &Mutex<std_mpsc::Receiver<Job>>) {

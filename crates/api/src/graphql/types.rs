@@ -309,8 +309,8 @@ impl From<TransactionPage> for TransactionConnection {
             .items
             .into_iter()
             .map(|t| TransactionEdge {
-                cursor: t.cursor.clone(),
-                node: TransactionGql(t),
+                cursor: t.cursor,
+                node: TransactionGql(t.transaction),
             })
             .collect();
         TransactionConnection {

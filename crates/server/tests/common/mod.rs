@@ -1,0 +1,621 @@
+//! Shared helpers of the `flashd` process tests: spawning the real binary, reading its banner,
+//! killing it on drop, and small HTTP/GraphQL helpers that talk to it over 127.0.0.1.
+//!
+//! Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+/// The line flashd prints once, on first start, before the key.
+pub const ADMIN_KEY_PREFIX: &str = "Operator (admin) key, shown once — keep it safe: ";
+/// The line flashd prints once it is bound.
+pub const LISTENING_PREFIX: &str = "flashd listening on http://";
+/// How long a start may take (PostgreSQL migrations on a busy 2-core machine included).
+pub const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Every `FLASH_*` variable flashd reads: removed from spawned processes so the caller's
+/// environment cannot change what a test means.
+const FLASH_ENV: [&str; 6] = [
+    "FLASH_CONFIG",
+    "FLASH_LISTEN",
+    "FLASH_DATA_DIR",
+    "FLASH_DATABASE_URL",
+    "FLASH_NETWORK",
+    "FLASH_LOG_FORMAT",
+];
+
+/// A unique suffix for names within this test run.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{tag}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh directory in the temp dir, removed on drop (kept when the test panicked, for
+/// post-mortems).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates it.
+    pub fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("flashd-test-{}", unique(tag)));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released: another process may take it before
+/// flashd binds it, so callers retry on a bind failure).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// How to start flashd.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// Flags after the binary name.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// The usual start: a data dir, an ephemeral port, and optionally a database URL.
+    pub fn new(data_dir: &Path, database_url: Option<&str>) -> Launch {
+        let mut args = vec![
+            "--data-dir".to_string(),
+            data_dir.display().to_string(),
+            "--listen".to_string(),
+            "127.0.0.1:0".to_string(),
+        ];
+        if let Some(url) = database_url {
+            args.push("--database-url".to_string());
+            args.push(url.to_string());
+        }
+        Launch { args, env: Vec::new() }
+    }
+
+    /// Adds flags.
+    pub fn arg(mut self, a: &str) -> Launch {
+        self.args.push(a.to_string());
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, k: &str, v: &str) -> Launch {
+        self.env.push((k.to_string(), v.to_string()));
+        self
+    }
+}
+
+/// Lines a child printed, collected by reader threads.
+#[derive(Clone, Default)]
+pub struct Output(Arc<Mutex<Vec<String>>>);
+
+impl Output {
+    /// A copy of every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, line: String) {
+        if let Ok(mut l) = self.0.lock() {
+            l.push(line);
+        }
+    }
+}
+
+fn pump(stream: impl Read + Send + 'static, out: Output) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            match line {
+                Ok(l) => out.push(l),
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+/// A running flashd. Dropping it kills it (SIGKILL) and reaps it, even on panic.
+pub struct Flashd {
+    child: Option<Child>,
+    /// stdout lines.
+    pub stdout: Output,
+    /// stderr lines.
+    pub stderr: Output,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The admin key, when this start printed one.
+    pub admin_key: Option<String>,
+    /// Spawn to "listening".
+    pub startup: Duration,
+}
+
+/// flashd exited (or never got ready) instead of listening.
+#[derive(Debug)]
+pub struct StartFailure {
+    /// Exit status, if it exited.
+    pub status: Option<ExitStatus>,
+    /// Everything it printed.
+    pub stdout: Vec<String>,
+    /// Everything it printed on stderr.
+    pub stderr: Vec<String>,
+}
+
+impl StartFailure {
+    /// stdout and stderr together.
+    pub fn text(&self) -> String {
+        let mut all = self.stdout.clone();
+        all.extend(self.stderr.iter().cloned());
+        all.join("\n")
+    }
+}
+
+/// Spawns flashd without waiting for anything.
+pub fn spawn_raw(launch: &Launch) -> (Child, Output, Output, Vec<std::thread::JoinHandle<()>>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flashd"));
+    cmd.args(&launch.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    for k in FLASH_ENV {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &launch.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn flashd");
+    let (stdout, stderr) = (Output::default(), Output::default());
+    let mut readers = Vec::new();
+    if let Some(s) = child.stdout.take() {
+        readers.push(pump(s, stdout.clone()));
+    }
+    if let Some(s) = child.stderr.take() {
+        readers.push(pump(s, stderr.clone()));
+    }
+    (child, stdout, stderr, readers)
+}
+
+/// Waits (bounded) for a child to exit; kills it if it does not.
+pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+impl Flashd {
+    /// Starts flashd and waits until it listens; panics with its output if it does not.
+    pub async fn start(launch: &Launch) -> Flashd {
+        match Flashd::try_start(launch).await {
+            Ok(f) => f,
+            Err(e) => panic!(
+                "flashd did not start (status {:?}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                e.status,
+                e.stdout.join("\n"),
+                e.stderr.join("\n")
+            ),
+        }
+    }
+
+    /// Starts flashd; `Err` when it exits (or hangs) before listening.
+    pub async fn try_start(launch: &Launch) -> Result<Flashd, StartFailure> {
+        let started = Instant::now();
+        let (child, stdout, stderr, readers) = spawn_raw(launch);
+        let mut f = Flashd {
+            child: Some(child),
+            stdout,
+            stderr,
+            readers,
+            base: String::new(),
+            admin_key: None,
+            startup: Duration::ZERO,
+        };
+        let deadline = started + START_TIMEOUT;
+        loop {
+            let lines = f.stdout.lines();
+            if let Some(addr) = lines.iter().find_map(|l| l.strip_prefix(LISTENING_PREFIX)) {
+                f.base = format!("http://{}", addr.trim());
+                f.admin_key = lines
+                    .iter()
+                    .find_map(|l| l.strip_prefix(ADMIN_KEY_PREFIX))
+                    .map(|k| k.trim().to_string());
+                f.startup = started.elapsed();
+                return Ok(f);
+            }
+            let exited = f.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                let status = f.kill_and_wait();
+                return Err(StartFailure {
+                    status: exited.or(status),
+                    stdout: f.stdout.lines(),
+                    stderr: f.stderr.lines(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("flashd still owned")
+    }
+
+    /// SIGKILL (what `Child::kill` sends on unix) and reap.
+    pub fn kill_and_wait(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = child.kill();
+        let status = child.wait().ok();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        status
+    }
+
+    /// SIGTERM via `kill -TERM`.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits (bounded) for the process to exit by itself, then joins the output readers.
+    /// `None` when it did not exit in time (it is then killed).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let status = wait_exit(&mut child, timeout);
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        status
+    }
+
+    /// Every stdout and stderr line so far.
+    pub fn all_output(&self) -> Vec<String> {
+        let mut all = self.stdout.lines();
+        all.extend(self.stderr.lines());
+        all
+    }
+}
+
+impl Drop for Flashd {
+    fn drop(&mut self) {
+        self.kill_and_wait();
+    }
+}
+
+/// A reqwest client for tests: short connect timeout, bounded request time.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("reqwest client")
+}
+
+/// How [`Api::post`] errors start when no connection was made (the request never left).
+pub const CONNECT_FAILED: &str = "connect failed";
+
+/// A thin GraphQL/REST caller for one server.
+#[derive(Clone)]
+pub struct Api {
+    /// Base URL.
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// One user of the tests: session token, account and default wallet.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Device secret.
+    pub device_id: String,
+    /// Session token.
+    pub token: String,
+    /// Account id.
+    pub account_id: String,
+    /// Default (BTC) wallet id.
+    pub wallet_id: String,
+}
+
+/// The `me` query the helpers use.
+pub const ME: &str = "query { me { id username defaultAccount { id level defaultWalletId \
+wallets { id walletCurrency balance } } } }";
+
+/// The payment mutation the load tests use.
+pub const PAY: &str = "mutation($input: IntraLedgerPaymentSendInput!) { intraLedgerPaymentSend(input: $input) \
+{ status errors { code message } transaction { id settlementAmount status } } }";
+
+/// Admin: a journal.
+pub const JOURNAL: &str = "query($id: ID!) { journal(id: $id) { id kind entries { accountId currency amount } } }";
+
+/// Admin: ledger check.
+pub const LEDGER_VERIFY: &str =
+    "query { ledgerVerify { ok currencies { currency total } accountsChecked journalsChecked problems } }";
+
+impl Api {
+    /// For a started flashd.
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            http: http(),
+        }
+    }
+
+    /// POSTs JSON; the status and parsed body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Result<(u16, Value), String> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_connect() {
+                format!("{CONNECT_FAILED}: {e}")
+            } else {
+                format!("send: {e:?}")
+            }
+        })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| format!("body: {e:?}"))?;
+        let value = serde_json::from_str(&text).map_err(|e| format!("HTTP {status}, not JSON ({e}): {text}"))?;
+        Ok((status, value))
+    }
+
+    /// GETs JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await.expect("GET");
+        resp.json().await.expect("JSON body")
+    }
+
+    /// A GraphQL call on `/graphql` that must return 200 and `data` without top-level errors.
+    pub async fn gql(&self, token: &str, query: &str, vars: Value) -> Value {
+        self.gql_at("/graphql", token, query, vars).await
+    }
+
+    /// The same on `/admin/graphql`.
+    pub async fn admin(&self, key: &str, query: &str, vars: Value) -> Value {
+        self.gql_at("/admin/graphql", key, query, vars).await
+    }
+
+    async fn gql_at(&self, path: &str, token: &str, query: &str, vars: Value) -> Value {
+        let body = json!({ "query": query, "variables": vars });
+        let (status, v) = self.post(path, Some(token), &body).await.expect("GraphQL call");
+        assert_eq!(status, 200, "{path}: {v}");
+        assert!(
+            v.get("errors").is_none_or(|e| e.as_array().is_none_or(Vec::is_empty)),
+            "{path}: errors in {v}"
+        );
+        v["data"].clone()
+    }
+
+    /// Logs in (or signs up) a device account and reads its account and wallet.
+    pub async fn device_user(&self, device_id: &str) -> User {
+        let (status, v) = self
+            .post("/auth/create/device-account", None, &json!({ "deviceId": device_id }))
+            .await
+            .expect("device account");
+        assert_eq!(status, 200, "device account: {v}");
+        let token = v["authToken"].as_str().expect("authToken").to_string();
+        let me = self.gql(&token, ME, json!({})).await;
+        let account = &me["me"]["defaultAccount"];
+        User {
+            device_id: device_id.to_string(),
+            token,
+            account_id: account["id"].as_str().expect("account id").to_string(),
+            wallet_id: account["defaultWalletId"].as_str().expect("wallet id").to_string(),
+        }
+    }
+
+    /// The balance of a user's default wallet.
+    pub async fn balance(&self, user: &User) -> i64 {
+        let me = self.gql(&user.token, ME, json!({})).await;
+        let wallets = me["me"]["defaultAccount"]["wallets"]
+            .as_array()
+            .expect("wallets")
+            .clone();
+        wallets
+            .iter()
+            .find(|w| w["id"] == json!(user.wallet_id))
+            .and_then(|w| w["balance"].as_i64())
+            .expect("default wallet balance")
+    }
+
+    /// Admin faucet with a fixed idempotency key; returns the journal id.
+    pub async fn fund(&self, admin_key: &str, wallet_id: &str, sats: i64, key: &str) -> String {
+        let data = self
+            .admin(
+                admin_key,
+                "mutation($input: WalletFundInput!) { walletFund(input: $input) \
+                 { errors { code message } transaction { id settlementAmount } } }",
+                json!({ "input": { "walletId": wallet_id, "amount": sats, "idempotencyKey": key } }),
+            )
+            .await;
+        let p = &data["walletFund"];
+        assert_eq!(p["errors"], json!([]), "walletFund: {p}");
+        assert_eq!(p["transaction"]["settlementAmount"], json!(sats), "walletFund: {p}");
+        p["transaction"]["id"].as_str().expect("fund journal").to_string()
+    }
+
+    /// Admin: raises an account's level (limits out of the way of load tests).
+    pub async fn set_level(&self, admin_key: &str, account_id: &str, level: &str) {
+        let data = self
+            .admin(
+                admin_key,
+                "mutation($input: AccountUpdateLevelInput!) { accountUpdateLevel(input: $input) \
+                 { errors { code message } accountDetails { id level } } }",
+                json!({ "input": { "accountId": account_id, "level": level } }),
+            )
+            .await;
+        let p = &data["accountUpdateLevel"];
+        assert_eq!(p["errors"], json!([]), "accountUpdateLevel: {p}");
+        assert_eq!(p["accountDetails"]["level"], json!(level));
+    }
+
+    /// Admin `ledgerVerify`, asserted clean; returns `journalsChecked`.
+    pub async fn assert_ledger_ok(&self, admin_key: &str) -> i64 {
+        let data = self.admin(admin_key, LEDGER_VERIFY, json!({})).await;
+        let v = &data["ledgerVerify"];
+        assert_eq!(v["ok"], json!(true), "ledgerVerify: {v}");
+        assert_eq!(v["problems"], json!([]), "ledgerVerify: {v}");
+        for c in v["currencies"].as_array().expect("currencies") {
+            assert_eq!(c["total"], json!(0), "ledgerVerify total: {v}");
+        }
+        v["journalsChecked"].as_i64().expect("journalsChecked")
+    }
+}
+
+/// A payment request as sent (so that it can be replayed with the same key).
+#[derive(Clone, Debug)]
+pub struct Payment {
+    /// Idempotency key.
+    pub key: String,
+    /// Payer index.
+    pub from: usize,
+    /// Payee index.
+    pub to: usize,
+    /// Sats.
+    pub amount: i64,
+}
+
+/// What the client learned about a payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// HTTP 200, status SUCCESS: the journal (transaction) id.
+    Ok(String),
+    /// A complete answer that refused it (payload error code).
+    Refused(String),
+    /// No complete answer (connection error, reset, non-JSON).
+    Unknown(String),
+}
+
+/// Sends one intraledger payment; never panics.
+pub async fn pay(api: &Api, users: &[User], p: &Payment) -> Outcome {
+    let input = json!({
+        "walletId": users[p.from].wallet_id,
+        "recipientWalletId": users[p.to].wallet_id,
+        "amount": p.amount,
+        "idempotencyKey": p.key,
+    });
+    let body = json!({ "query": PAY, "variables": { "input": input } });
+    match api.post("/graphql", Some(&users[p.from].token), &body).await {
+        Err(e) => Outcome::Unknown(e),
+        Ok((200, v)) => {
+            let payload = &v["data"]["intraLedgerPaymentSend"];
+            match (payload["status"].as_str(), payload["transaction"]["id"].as_str()) {
+                (Some("SUCCESS"), Some(id)) => {
+                    if payload["transaction"]["settlementAmount"] != json!(-p.amount) {
+                        return Outcome::Refused(format!("wrong settlementAmount: {payload}"));
+                    }
+                    Outcome::Ok(id.to_string())
+                }
+                _ => Outcome::Refused(
+                    payload["errors"][0]["code"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                ),
+            }
+        }
+        Ok((status, v)) => Outcome::Unknown(format!("HTTP {status}: {v}")),
+    }
+}
+
+impl Outcome {
+    /// Unanswered although the connection was made: the request may have reached the server.
+    pub fn in_flight(&self) -> bool {
+        matches!(self, Outcome::Unknown(e) if !e.starts_with(CONNECT_FAILED))
+    }
+}
+
+/// A tiny xorshift generator (no `rand` among the allowed dev-dependencies).
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded; a zero seed is replaced.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Next value.
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform-ish in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Checks a journal as the admin API shows it: two entries summing to zero, `-amount` on
+/// the payer's wallet and `+amount` on the payee's.
+pub async fn check_journal(api: &Api, admin_key: &str, id: &str, from_wallet: &str, to_wallet: &str, amount: i64) {
+    let data = api.admin(admin_key, JOURNAL, json!({ "id": id })).await;
+    let j = &data["journal"];
+    assert!(!j.is_null(), "journal {id} acknowledged before the crash is missing");
+    let entries = j["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2, "journal {id}: {j}");
+    let sum: i64 = entries.iter().map(|e| e["amount"].as_i64().expect("amount")).sum();
+    assert_eq!(sum, 0, "journal {id} does not balance: {j}");
+    let by_account: HashMap<&str, i64> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["accountId"].as_str().expect("accountId"),
+                e["amount"].as_i64().expect("amount"),
+            )
+        })
+        .collect();
+    assert_eq!(by_account.get(from_wallet), Some(&-amount), "journal {id}: {j}");
+    assert_eq!(by_account.get(to_wallet), Some(&amount), "journal {id}: {j}");
+}
