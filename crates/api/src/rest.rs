@@ -146,6 +146,12 @@ async fn device_account(State(state): State<ApiState>, peer: Peer, body: Bytes) 
 
 async fn logout(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let token = bearer(&headers).ok_or_else(|| ApiError::new("UNAUTHENTICATED", "no token"))?;
+    if token.starts_with(flash_auth::API_KEY_PREFIX) {
+        return Err(ApiError::new(
+            "INVALID_INPUT",
+            "API keys are revoked with apiKeyRevoke, not logout",
+        ));
+    }
     state.auth.logout(&token).await?;
     Ok(Json(json!({ "success": true })))
 }

@@ -190,7 +190,17 @@ impl Store {
             now,
             max_live,
         ];
-        if self.db.execute(sql, params).await? == 0 {
+        // Lock the account row first (a no-op update) so concurrent creations count in turn;
+        // SQLite's write transactions are serialized already.
+        let lock = "UPDATE accounts SET level = level WHERE id = $1";
+        let changed = self
+            .db
+            .script(vec![
+                (lock.into(), params![new.account_id.to_string()]),
+                (sql.into(), params),
+            ])
+            .await?;
+        if changed.get(1).copied().unwrap_or(0) == 0 {
             return Ok(None);
         }
         Ok(Some(ApiKeyRecord {
@@ -208,7 +218,7 @@ impl Store {
 
     /// An account's API keys, newest first.
     pub async fn api_keys(&self, account_id: AccountId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let sql = format!("{API_KEY_COLUMNS} WHERE account_id = $1 ORDER BY created_at DESC, id");
+        let sql = format!("{API_KEY_COLUMNS} WHERE account_id = $1 ORDER BY created_at DESC, id DESC");
         self.db
             .query(&sql, params![account_id.to_string()])
             .await?

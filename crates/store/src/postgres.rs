@@ -24,8 +24,11 @@ mod embedded {
     refinery::embed_migrations!("migrations/postgres");
 }
 
-/// Connections in the pool for ordinary work (the ledger writer holds one more).
+/// Connections in the pool for ordinary work (each ledger writer holds one more).
 const POOL_SIZE: usize = 16;
+/// Ledger writers. Concurrent batches are safe: each locks its rows in id order, and a
+/// conflict on an idempotency key fails one batch, whose requests are then retried alone.
+const WRITERS: usize = 2;
 
 type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -41,7 +44,7 @@ pub(crate) async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<(Db, Writer
         },
     );
     let pool = Pool::builder(manager)
-        .max_size(POOL_SIZE + 1)
+        .max_size(POOL_SIZE + WRITERS)
         .build()
         .map_err(|e| StoreError::Pool(e.to_string()))?;
     {
@@ -54,7 +57,10 @@ pub(crate) async fn open(url: &str, clock: Arc<dyn Clock>) -> Result<(Db, Writer
     }
     let (writer, jobs) = mpsc::channel(store_ledger::QUEUE_MAX);
     let stats = Arc::new(LedgerStats::default());
-    tokio::spawn(write_loop(pool.clone(), jobs, clock, stats.clone()));
+    let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+    for _ in 0..WRITERS {
+        tokio::spawn(write_loop(pool.clone(), jobs.clone(), clock.clone(), stats.clone()));
+    }
     Ok((Db::Postgres(pool), WriterHandle::new(writer, stats)))
 }
 
@@ -107,11 +113,22 @@ pub(crate) async fn snapshot(pool: &Pool, queries: Vec<(String, Vec<Value>)>) ->
     Ok(out)
 }
 
-async fn write_loop(pool: Pool, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<dyn Clock>, stats: Arc<LedgerStats>) {
+/// One of [`WRITERS`] ledger writers: takes the next batch off the shared queue and commits it
+/// on its own connection, so one batch's commit overlaps the next one's work.
+async fn write_loop(
+    pool: Pool,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<WriteJob>>>,
+    clock: Arc<dyn Clock>,
+    stats: Arc<LedgerStats>,
+) {
     let mut conn: Option<Object> = None;
     let mut batches = 0u64;
-    while let Some(first) = jobs.recv().await {
-        let batch = store_ledger::drain(first, &mut jobs);
+    loop {
+        let batch = {
+            let mut queue = jobs.lock().await;
+            let Some(first) = queue.recv().await else { break };
+            store_ledger::drain(first, &mut queue)
+        };
         let now_ms = clock.now_ms();
         let result = run(&pool, &mut conn, &store_ledger::requests(&batch), now_ms).await;
         for job in store_ledger::deliver(&stats, batch, result) {

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::{Context, Data, EmptySubscription, Schema};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::FromRequestParts;
@@ -87,10 +88,17 @@ pub(crate) async fn public_http(
     State((state, schema)): State<(ApiState, PublicSchema)>,
     peer: Peer,
     headers: HeaderMap,
-    req: GraphQLRequest,
-) -> GraphQLResponse {
+    body: Bytes,
+) -> Result<GraphQLResponse, ApiError> {
+    let req = parse_request(&body)?;
     let caller = Caller::from_token(&state, bearer(&headers), peer.0.ip()).await;
-    schema.execute(req.into_inner().data(caller)).await.into()
+    Ok(schema.execute(req.data(caller)).await.into())
+}
+
+/// A GraphQL request from a JSON body. Reading the body through `Bytes` keeps the size limit's
+/// answer a 413; malformed JSON is a 400 with code `INVALID_INPUT`.
+fn parse_request(body: &Bytes) -> Result<async_graphql::Request, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::new("INVALID_INPUT", format!("invalid GraphQL request: {e}")))
 }
 
 /// GET `/graphql`: a websocket upgrade runs subscriptions (graphql-ws / graphql-transport-ws,
@@ -141,13 +149,14 @@ pub(crate) fn operator<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a str> 
 pub(crate) async fn admin_http(
     State((state, schema)): State<(ApiState, AdminSchema)>,
     headers: HeaderMap,
-    req: GraphQLRequest,
-) -> GraphQLResponse {
+    body: Bytes,
+) -> Result<GraphQLResponse, ApiError> {
+    let req = parse_request(&body)?;
     let op = match bearer(&headers) {
         Some(token) => state.auth.authenticate_admin(&token).await.map_err(ApiError::from),
         None => Err(ApiError::new("UNAUTHENTICATED", "admin key required")),
     };
-    schema.execute(req.into_inner().data(Operator(op))).await.into()
+    Ok(schema.execute(req.data(Operator(op))).await.into())
 }
 
 pub(crate) async fn admin_get() -> Html<String> {

@@ -205,8 +205,9 @@ pub enum TxStatusGql {
     Success,
 }
 
-/// What kind of update `myUpdates` delivers.
+/// What kind of update `myUpdates` delivers (Galoy spells these in PascalCase).
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+#[graphql(rename_items = "PascalCase")]
 pub enum TxNotificationType {
     /// Sent to another Flash user.
     IntraLedgerPayment,
@@ -609,7 +610,9 @@ impl ConsumerAccount {
     field(name = "id", ty = "ID"),
     field(name = "level", ty = "AccountLevel"),
     field(name = "default_wallet_id", ty = "WalletId"),
+    field(name = "default_wallet", ty = "PublicWallet"),
     field(name = "wallets", ty = "Vec<WalletIface>"),
+    field(name = "wallet_by_id", ty = "WalletIface", arg(name = "wallet_id", ty = "WalletId")),
     field(name = "limits", ty = "AccountLimits"),
     field(
         name = "transactions",
