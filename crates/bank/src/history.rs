@@ -80,7 +80,7 @@ impl std::ops::Deref for Paged {
 impl From<HistoryItem> for Paged {
     fn from(i: HistoryItem) -> Self {
         Paged {
-            cursor: i.cursor.to_string(),
+            cursor: i.journal_id.to_string(),
             transaction: i.into(),
         }
     }
@@ -138,10 +138,10 @@ pub struct TransactionPage {
     pub has_previous_page: bool,
 }
 
-fn cursor(c: &Option<String>) -> Result<Option<i64>, BankError> {
+fn cursor(c: &Option<String>) -> Result<Option<JournalId>, BankError> {
     c.as_deref()
         .map(|s| {
-            s.parse::<i64>()
+            s.parse::<JournalId>()
                 .map_err(|_| BankError::InvalidPage("cursor is not one this server issued"))
         })
         .transpose()

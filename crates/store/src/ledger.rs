@@ -262,10 +262,10 @@ pub enum PageStart {
     /// The newest entries.
     #[default]
     Newest,
-    /// Entries older than this cursor.
-    After(i64),
-    /// Entries newer than this cursor, the ones closest to it.
-    Before(i64),
+    /// Entries older than this journal.
+    After(JournalId),
+    /// Entries newer than this journal, the ones closest to it.
+    Before(JournalId),
     /// The oldest entries.
     Oldest,
 }
@@ -291,8 +291,6 @@ pub struct HistoryQuery {
 /// One history line: a wallet's side of a journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryItem {
-    /// The entry's id: the cursor.
-    pub cursor: i64,
     /// The wallet's ledger account.
     pub account: LedgerAccountId,
     /// Signed change to the wallet (negative for sends, fee included).
@@ -301,7 +299,7 @@ pub struct HistoryItem {
     pub fee: i64,
     /// Currency.
     pub currency: Currency,
-    /// The journal.
+    /// The journal; also the item's page cursor.
     pub journal_id: JournalId,
     /// Its kind.
     pub kind: JournalKind,
@@ -373,7 +371,7 @@ impl LedgerReport {
     }
 }
 
-const HISTORY_COLUMNS: &str = "SELECT e.id, e.account_id, e.amount, j.fee, j.debit_account, j.currency, j.id, j.kind, \
+const HISTORY_COLUMNS: &str = "SELECT e.journal_id, e.account_id, e.amount, j.fee, j.debit_account, j.currency, j.kind, \
     j.memo, h.status, CASE WHEN e.account_id = j.debit_account THEN j.credit_account ELSE j.debit_account END, \
     cu.username, j.created_at \
     FROM entries e JOIN journals j ON j.id = e.journal_id \
@@ -393,7 +391,7 @@ const VERIFY_QUERIES: [&str; 8] = [
     "SELECT journal_id, currency, CAST(SUM(amount) AS BIGINT) FROM entries GROUP BY journal_id, currency \
      HAVING SUM(amount) <> 0",
     // No journal is partial.
-    "SELECT j.id FROM journals j LEFT JOIN entries e ON e.journal_id = j.id GROUP BY j.id HAVING COUNT(e.id) < 2",
+    "SELECT j.id FROM journals j LEFT JOIN entries e ON e.journal_id = j.id GROUP BY j.id HAVING COUNT(e.account_id) < 2",
     // No wallet is negative.
     "SELECT id, balance FROM ledger_accounts WHERE kind = 'wallet' AND balance < 0",
     // Pending accounts hold exactly their open holds.
@@ -409,21 +407,20 @@ const VERIFY_QUERIES: [&str; 8] = [
 fn decode_history(row: &Row) -> Result<HistoryItem, StoreError> {
     let account = LedgerAccountId::from_stored(row.text(1)?);
     let payer = row.text(4)? == account.as_str();
-    let kind = row.text(7)?;
-    let hold_status = row.opt_text(9)?;
+    let kind = row.text(6)?;
+    let hold_status = row.opt_text(8)?;
     Ok(HistoryItem {
-        cursor: row.int(0)?,
+        journal_id: row.parse(0)?,
         amount: row.int(2)?,
         fee: if payer { row.int(3)? } else { 0 },
         account,
         currency: row.parse(5)?,
-        journal_id: row.parse(6)?,
         kind: JournalKind::from_stored(&kind).ok_or_else(|| decode_err("journal kind", &kind))?,
-        memo: row.opt_text(8)?,
+        memo: row.opt_text(7)?,
         hold_status: hold_status.as_deref().and_then(HoldStatus::from_stored),
-        counterparty: LedgerAccountId::from_stored(row.text(10)?),
-        counterparty_username: row.opt_text(11)?,
-        created_at_ms: row.int(12)?,
+        counterparty: LedgerAccountId::from_stored(row.text(9)?),
+        counterparty_username: row.opt_text(10)?,
+        created_at_ms: row.int(11)?,
     })
 }
 
@@ -502,16 +499,16 @@ impl Store {
         let mut params: Vec<Value> = q.accounts.iter().map(|a| Value::from(a.as_str())).collect();
         let cursor = match q.start {
             PageStart::Before(c) | PageStart::After(c) => {
-                params.push(c.into());
+                params.push(c.to_string().into());
                 let op = if q.start.backward() { ">" } else { "<" };
-                format!("AND e.id {op} ${}", n + 1)
+                format!("AND e.journal_id {op} ${}", n + 1)
             }
             PageStart::Newest | PageStart::Oldest => String::new(),
         };
         let order = if q.start.backward() { "ASC" } else { "DESC" };
         params.push(i64::try_from(q.limit + 1).unwrap_or(i64::MAX).into());
         let sql = format!(
-            "{HISTORY_COLUMNS} WHERE e.account_id IN ({}) {cursor} ORDER BY e.id {order} LIMIT ${}",
+            "{HISTORY_COLUMNS} WHERE e.account_id IN ({}) {cursor} ORDER BY e.journal_id {order} LIMIT ${}",
             placeholders(1, n),
             params.len()
         );
@@ -570,7 +567,7 @@ impl Store {
         let entries = self
             .db
             .query(
-                "SELECT account_id, amount FROM entries WHERE journal_id = $1 ORDER BY id",
+                "SELECT account_id, amount FROM entries WHERE journal_id = $1 ORDER BY amount, account_id",
                 params![id.to_string()],
             )
             .await?

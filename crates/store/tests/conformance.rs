@@ -301,7 +301,7 @@ async fn history_pages_both_ways(backend: Backend) {
     assert_eq!(amounts, vec![-5, -4, -3, -2]);
     assert_eq!(first.items[0].counterparty, LedgerAccountId::from(b.id));
     assert_eq!(first.items[0].memo.as_deref(), Some("memo h4"));
-    let last_cursor = first.items[3].cursor;
+    let last_cursor = first.items[3].journal_id;
     let second = store
         .history(&q(4, PageStart::After(last_cursor)))
         .await
@@ -310,7 +310,7 @@ async fn history_pages_both_ways(backend: Backend) {
     assert_eq!(amounts, vec![-1, 100]);
     assert!(!second.has_more);
     let back = store
-        .history(&q(2, PageStart::Before(second.items[0].cursor)))
+        .history(&q(2, PageStart::Before(second.items[0].journal_id)))
         .await
         .expect("history");
     let amounts: Vec<i64> = back.items.iter().map(|i| i.amount).collect();

@@ -1,5 +1,5 @@
 -- Core bank schema. Times are Unix milliseconds; flags are integers; amounts are integer
--- minor units. Same columns as ../sqlite/V1__core_bank.sql (only the row-id syntax differs).
+-- minor units. Same columns as ../sqlite/V1__core_bank.sql (only table options and row-id syntax differ).
 
 CREATE TABLE users (
     id           TEXT PRIMARY KEY,
@@ -52,18 +52,20 @@ CREATE TABLE journals (
     currency       TEXT NOT NULL,
     hold_id        TEXT,
     created_at     BIGINT NOT NULL,
-    UNIQUE (idem_scope, idem_key)
+    -- Key first: time-ordered keys then share index pages (scope still makes keys per account).
+    UNIQUE (idem_key, idem_scope)
 );
 
+-- One leg per account per journal. The primary key orders a ledger account's entries by
+-- journal id (UUIDv7, so by time): it is both the history index and the history cursor.
 CREATE TABLE entries (
-    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    journal_id TEXT NOT NULL REFERENCES journals (id),
     account_id TEXT NOT NULL REFERENCES ledger_accounts (id),
+    journal_id TEXT NOT NULL REFERENCES journals (id),
     currency   TEXT NOT NULL,
     amount     BIGINT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, journal_id)
 );
-CREATE INDEX entries_by_account ON entries (account_id, id);
 CREATE INDEX entries_by_journal ON entries (journal_id);
 
 CREATE TABLE holds (
