@@ -3,7 +3,8 @@
 //!
 //! PostgreSQL comes from `FLASH_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); each call creates `flash_test_<secs>_<id>`
-//! and drops such databases older than an hour, so runs do not accumulate them.
+//! and drops such databases older than an hour; SQLite files live in
+//! `$TMPDIR/flash_test_<secs>_<id>/` and are pruned the same way, so runs do not accumulate.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,6 +45,7 @@ pub async fn fresh_config(backend: Backend) -> StoreConfig {
     let name = format!("flash_test_{}_{}", unix_secs(), uuid::Uuid::new_v4().simple());
     match backend {
         Backend::Sqlite => {
+            drop_stale_dirs();
             let dir = std::env::temp_dir().join(name);
             StoreConfig::Sqlite {
                 path: dir.join("flash.db"),
@@ -71,6 +73,28 @@ pub async fn fresh_config(backend: Backend) -> StoreConfig {
     }
 }
 
+/// The creation time encoded in a test database or directory name.
+fn created_secs(name: &str) -> u64 {
+    name.split('_')
+        .nth(2)
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Removes SQLite test directories older than an hour.
+fn drop_stale_dirs() {
+    let cutoff = unix_secs().saturating_sub(STALE_SECS);
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("flash_test_") && created_secs(&name) < cutoff {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 async fn drop_stale(client: &tokio_postgres::Client) {
     let Ok(rows) = client
         .query("SELECT datname FROM pg_database WHERE datname LIKE 'flash_test_%'", &[])
@@ -81,12 +105,7 @@ async fn drop_stale(client: &tokio_postgres::Client) {
     let cutoff = unix_secs().saturating_sub(STALE_SECS);
     for row in rows {
         let name: String = row.get(0);
-        let secs = name
-            .split('_')
-            .nth(2)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(u64::MAX);
-        if secs < cutoff {
+        if created_secs(&name) < cutoff {
             let _ = client
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .await;
