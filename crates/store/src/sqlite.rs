@@ -30,7 +30,7 @@ const PAGE_SIZE_BYTES: i64 = 2048;
 /// Page cache of the ledger writer's connection, KiB (hot index pages stay in memory).
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// How often the WAL is checkpointed into the database file, off the writer's thread.
-const CHECKPOINT_INTERVAL_MS: u64 = 1_000;
+const CHECKPOINT_INTERVAL_MS: u64 = 200;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
