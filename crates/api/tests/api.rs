@@ -13,24 +13,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-/// Runs each listed async test fn on both backends; attributes (such as `#[ignore]`) given
-/// before a name apply to both of its tests.
-macro_rules! on_both_backends {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            $(#[$attr])*
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            $(#[$attr])*
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+flash_store::on_both_backends!(
     phone_and_email_logins_open_sessions,
     wrong_expired_and_exhausted_codes_are_refused,
     code_requests_are_rate_limited_per_identifier,

@@ -145,6 +145,17 @@ fn limited(limiter: &RateLimiter, key: &str, limit: RateLimit, count: bool) -> R
     })
 }
 
+/// A credential is usable until it is revoked or expires.
+fn ensure_live(revoked_at_ms: Option<i64>, expires_at_ms: Option<i64>, now: i64) -> Result<(), AuthError> {
+    if revoked_at_ms.is_some() {
+        return Err(AuthError::TokenRevoked);
+    }
+    if expires_at_ms.is_some_and(|t| t <= now) {
+        return Err(AuthError::TokenExpired);
+    }
+    Ok(())
+}
+
 impl Auth {
     /// An auth service; `code_secret` keys the login-code HMACs.
     pub fn new(store: Store, sender: Arc<dyn CodeSender>, code_secret: [u8; 32], config: AuthConfig) -> Auth {
@@ -267,12 +278,7 @@ impl Auth {
             return self.api_key_principal(key, ip, now).await;
         }
         let session = self.store.session(&hash).await?.ok_or(AuthError::Unauthenticated)?;
-        if session.revoked_at_ms.is_some() {
-            return Err(AuthError::TokenRevoked);
-        }
-        if session.expires_at_ms <= now {
-            return Err(AuthError::TokenExpired);
-        }
+        ensure_live(session.revoked_at_ms, Some(session.expires_at_ms), now)?;
         let account = self
             .store
             .account_of_user(session.user_id)
@@ -286,12 +292,7 @@ impl Auth {
     }
 
     async fn api_key_principal(&self, key: ApiKeyRecord, ip: IpAddr, now: i64) -> Result<Principal, AuthError> {
-        if key.revoked_at_ms.is_some() {
-            return Err(AuthError::TokenRevoked);
-        }
-        if key.expires_at_ms.is_some_and(|t| t <= now) {
-            return Err(AuthError::TokenExpired);
-        }
+        ensure_live(key.revoked_at_ms, key.expires_at_ms, now)?;
         let allowlist: IpAllowlist = key.ip_allowlist.parse().map_err(|_| AuthError::IpNotAllowed)?;
         if !allowlist.allows(ip) {
             return Err(AuthError::IpNotAllowed);

@@ -19,24 +19,7 @@ use flash_store::{AccountRecord, UserRecord};
 use proptest::prelude::*;
 use tokio::sync::broadcast::error::TryRecvError;
 
-/// Runs each listed async test fn on both backends; attributes (such as `#[ignore]`) given
-/// before a name apply to both of its tests.
-macro_rules! on_both_backends {
-    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            $(#[$attr])*
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            $(#[$attr])*
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+flash_store::on_both_backends!(
     sign_up_sets_levels_and_reuses_identities,
     concurrent_first_logins_create_one_user,
     intraledger_payment_by_wallet_and_username,

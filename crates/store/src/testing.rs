@@ -15,6 +15,25 @@ use tokio_postgres::NoTls;
 
 use crate::{Store, StoreConfig};
 
+/// Runs each listed `async fn name(backend: Backend)` as two tests, `sqlite::name` and
+/// `postgres::name`: the one conformance-suite shape every storage-backed test uses.
+/// Attributes (such as `#[ignore]`) given before a name apply to both.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            $(#[$attr])*
+            async fn $name() { super::$name($crate::testing::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            $(#[$attr])*
+            async fn $name() { super::$name($crate::testing::Backend::Postgres).await })*
+        }
+    };
+}
+
 /// Which backend a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

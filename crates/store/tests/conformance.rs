@@ -10,21 +10,7 @@ use flash_store::{
 };
 use proptest::prelude::*;
 
-/// Runs each listed async test fn on both backends.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both_backends!(
+flash_store::on_both_backends!(
     users_accounts_and_usernames,
     concurrent_sends_cannot_overdraw,
     concurrent_retries_post_one_journal,
