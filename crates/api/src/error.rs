@@ -61,6 +61,7 @@ impl From<BankError> for ApiError {
     fn from(e: BankError) -> Self {
         match e {
             BankError::Store(s) => ApiError::internal(&s),
+            BankError::Ledger(e @ flash_core::ledger::LedgerError::Internal(_)) => ApiError::internal(&e),
             e => ApiError::new(e.code(), e.to_string()),
         }
     }

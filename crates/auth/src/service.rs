@@ -301,7 +301,10 @@ impl Auth {
         limited(&self.limiter, &format!("apikey:{}", key.id), per_minute, true)?;
         let scopes: Scopes = key.scopes.parse().map_err(|_| AuthError::Unauthenticated)?;
         if key.last_used_at_ms.is_none_or(|t| now - t >= TOUCH_INTERVAL_MS) {
-            self.store.touch_api_key(key.id).await?;
+            // Bookkeeping only: a failure to record it must not fail the request.
+            if let Err(e) = self.store.touch_api_key(key.id).await {
+                tracing::warn!(error = %e, key = %key.id, "could not record API key use");
+            }
         }
         let account = self
             .store
@@ -322,8 +325,10 @@ impl Auth {
         req: &ApiKeyRequest,
     ) -> Result<(ApiKeyRecord, String), AuthError> {
         let name = req.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(AuthError::InvalidApiKey("name must be 1 to 100 characters".into()));
+        if name.is_empty() || name.chars().count() > 100 || flash_core::account::has_control_chars(name) {
+            return Err(AuthError::InvalidApiKey(
+                "name must be 1 to 100 printable characters".into(),
+            ));
         }
         let scopes: Scopes = req
             .scopes

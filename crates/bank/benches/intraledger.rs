@@ -41,7 +41,7 @@ async fn run(backend: Backend, payers: usize, secs: u64) -> (f64, Duration, Dura
         bank.set_account_level("bench", account.id, AccountLevel::Three)
             .await
             .expect("level");
-        bank.wallet_fund(account.default_wallet_id, 100_000_000, None)
+        bank.wallet_fund("bench", account.default_wallet_id, 100_000_000, None)
             .await
             .expect("fund");
         wallets.push((account.id, account.default_wallet_id));

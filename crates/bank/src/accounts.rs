@@ -1,7 +1,7 @@
 //! Users, accounts, wallets and contacts.
 
 use flash_core::{AccountId, AccountLevel, AccountStatus, Email, LedgerAccountId, Phone, UserId, Username, WalletId};
-use flash_store::{AccountRecord, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord};
+use flash_store::{AccountRecord, Audit, ContactRecord, NewUser, UserRecord, UsernameUpdate, WalletRecord};
 
 use crate::{Bank, BankError};
 
@@ -195,17 +195,15 @@ impl Bank {
         account: AccountId,
         level: AccountLevel,
     ) -> Result<AccountRecord, BankError> {
-        if !self.store.set_account_level(account, level).await? {
+        let audit = Audit {
+            actor: actor.to_string(),
+            action: "account.level".into(),
+            subject: account.to_string(),
+            detail: level.number().to_string(),
+        };
+        if !self.store.set_account_level(account, level, &audit).await? {
             return Err(BankError::AccountNotFound);
         }
-        self.store
-            .audit(
-                actor,
-                "account.level",
-                &account.to_string(),
-                &level.number().to_string(),
-            )
-            .await?;
         self.account(account).await
     }
 
@@ -217,13 +215,16 @@ impl Bank {
         status: AccountStatus,
         comment: Option<&str>,
     ) -> Result<AccountRecord, BankError> {
-        if !self.store.set_account_status(account, status).await? {
+        let detail = format!("{} {}", status.as_str(), comment.unwrap_or_default());
+        let audit = Audit {
+            actor: actor.to_string(),
+            action: "account.status".into(),
+            subject: account.to_string(),
+            detail: detail.trim().to_string(),
+        };
+        if !self.store.set_account_status(account, status, &audit).await? {
             return Err(BankError::AccountNotFound);
         }
-        let detail = format!("{} {}", status.as_str(), comment.unwrap_or_default());
-        self.store
-            .audit(actor, "account.status", &account.to_string(), detail.trim())
-            .await?;
         self.account(account).await
     }
 }

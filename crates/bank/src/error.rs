@@ -46,8 +46,8 @@ pub enum BankError {
     /// The email belongs to another user.
     #[error("email is already in use")]
     EmailTaken,
-    /// An idempotency key that is empty or too long.
-    #[error("idempotency key must be 1 to 128 characters")]
+    /// An idempotency key that is empty, too long or has control characters.
+    #[error("idempotency key must be 1 to 128 printable characters")]
     InvalidIdempotencyKey,
     /// Over a rolling 24-hour limit.
     #[error("{kind} limit of {limit_sats} sats (${limit_usd}) per 24 hours exceeded: {remaining_sats} sats remaining")]
@@ -79,6 +79,7 @@ impl BankError {
             BankError::Validation(ValidationError::MemoTooLong) => "MEMO_TOO_LONG",
             BankError::Validation(ValidationError::InvalidLevel) => "INVALID_LEVEL",
             BankError::Validation(ValidationError::InvalidStatus) => "INVALID_STATUS",
+            BankError::Validation(ValidationError::ControlCharacters) => "INVALID_INPUT",
             BankError::Amount(_) => "INVALID_AMOUNT",
             BankError::Ledger(e) => e.code(),
             BankError::WalletNotFound => "WALLET_NOT_FOUND",

@@ -5,7 +5,7 @@ use flash_core::limits::LIMIT_WINDOW_SECS;
 use flash_core::{
     AccountId, AccountStatus, Currency, JournalId, LedgerAccountId, LimitKind, Memo, Sats, SystemAccount, WalletId,
 };
-use flash_store::{AccountRecord, PostRequest, WalletRecord};
+use flash_store::{AccountRecord, Audit, PostRequest, WalletRecord};
 
 use crate::events::WalletEvent;
 use crate::history::{Direction, Transaction, TxStatus};
@@ -72,7 +72,7 @@ pub struct LimitView {
 
 fn idempotency(scope: String, key: Option<String>) -> Result<IdempotencyKey, BankError> {
     let key = match key {
-        Some(k) if k.is_empty() || k.chars().count() > IDEMPOTENCY_KEY_MAX_CHARS => {
+        Some(k) if k.is_empty() || k.chars().count() > IDEMPOTENCY_KEY_MAX_CHARS || k.chars().any(char::is_control) => {
             return Err(BankError::InvalidIdempotencyKey)
         }
         Some(k) => k,
@@ -140,7 +140,11 @@ impl Bank {
         let contact = other_account.then_some((payer, recipient));
         let posted = self
             .store
-            .post(PostRequest { journal, contact })
+            .post(PostRequest {
+                journal,
+                contact,
+                audit: None,
+            })
             .await?
             .map_err(|e| self.limit_error(e))?;
         if !posted.replayed {
@@ -192,9 +196,11 @@ impl Bank {
         }
     }
 
-    /// Dev/regtest faucet: credits `wallet` from the `dev:faucet` account. Refused on mainnet.
+    /// Dev/regtest faucet: credits `wallet` from the `dev:faucet` account, recorded in the
+    /// audit log under `actor`. Refused on mainnet.
     pub async fn wallet_fund(
         &self,
+        actor: &str,
         wallet: WalletId,
         amount: i64,
         idempotency_key: Option<String>,
@@ -219,7 +225,20 @@ impl Bank {
             memo: Some("dev faucet".into()),
             limit: None,
         };
-        let posted = self.store.post(journal).await??;
+        let audit = Audit {
+            actor: actor.to_string(),
+            action: "wallet.fund".into(),
+            subject: target.id.to_string(),
+            detail: format!("{} sats", amount.get()),
+        };
+        let posted = self
+            .store
+            .post(PostRequest {
+                journal,
+                contact: None,
+                audit: Some(audit),
+            })
+            .await??;
         if !posted.replayed {
             self.publish(&target, posted.journal_id);
         }

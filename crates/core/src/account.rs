@@ -20,6 +20,9 @@ pub enum ValidationError {
     /// Memo longer than [`Memo::MAX_CHARS`].
     #[error("memo is longer than {} characters", Memo::MAX_CHARS)]
     MemoTooLong,
+    /// Text with control characters (other than newline and tab).
+    #[error("text must not contain control characters")]
+    ControlCharacters,
     /// Account level outside 0–3.
     #[error("account level must be 0, 1, 2 or 3")]
     InvalidLevel,
@@ -194,10 +197,13 @@ impl Memo {
     /// The longest memo accepted, in characters.
     pub const MAX_CHARS: usize = 1_000;
 
-    /// Validates a memo.
+    /// Validates a memo: at most [`Memo::MAX_CHARS`] characters, no control characters
+    /// except newline and tab (a NUL, for one, cannot be stored in PostgreSQL text).
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         if s.chars().count() > Self::MAX_CHARS {
             Err(ValidationError::MemoTooLong)
+        } else if has_control_chars(s) {
+            Err(ValidationError::ControlCharacters)
         } else {
             Ok(Memo(s.to_string()))
         }
@@ -206,6 +212,11 @@ impl Memo {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// True when `s` has a control character other than newline and tab.
+pub fn has_control_chars(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
 #[cfg(test)]
@@ -245,6 +256,8 @@ mod tests {
     fn memos_and_levels() {
         assert!(Memo::parse(&"é".repeat(1_000)).is_ok());
         assert_eq!(Memo::parse(&"x".repeat(1_001)), Err(ValidationError::MemoTooLong));
+        assert_eq!(Memo::parse("bad\u{0}x"), Err(ValidationError::ControlCharacters));
+        assert!(Memo::parse("two\nlines\tok").is_ok());
         assert_eq!(AccountLevel::from_number(2), Ok(AccountLevel::Two));
         assert!(AccountLevel::from_number(4).is_err());
         assert_eq!("LOCKED".parse::<AccountStatus>(), Ok(AccountStatus::Locked));

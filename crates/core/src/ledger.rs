@@ -231,8 +231,9 @@ pub struct Posted {
 /// A request's answer.
 pub type Outcome = Result<Posted, LedgerError>;
 
-/// Why the ledger refused a request. Ordered by the precedence in which they are checked;
-/// each has a stable [`LedgerError::code`].
+/// Why the ledger refused a request; each has a stable [`LedgerError::code`]. A request is
+/// checked in this order: idempotency key, then the operation's own validity (amounts,
+/// accounts, holds), then the limit, then balances.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
     /// The key was used before for a different request.
@@ -574,7 +575,7 @@ fn apply_one(
         let after = acc
             .balance
             .checked_add(*delta)
-            .ok_or(LedgerError::InvalidAmount(*delta))?;
+            .ok_or_else(|| LedgerError::Internal(format!("balance of {id} would overflow")))?;
         if acc.kind == AccountKind::Wallet && after < 0 {
             return Err(LedgerError::InsufficientBalance {
                 available: acc.balance,

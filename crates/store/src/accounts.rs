@@ -4,7 +4,7 @@ use flash_core::{
     AccountId, AccountLevel, AccountStatus, Currency, Email, LedgerAccountId, Phone, UserId, Username, WalletId,
 };
 
-use crate::sql::{params, Row};
+use crate::sql::{params, Row, Value};
 use crate::{Store, StoreError};
 
 /// A stored user.
@@ -89,6 +89,20 @@ pub enum UsernameUpdate {
     Taken,
     /// This user already has a username; usernames cannot change.
     AlreadySet,
+}
+
+/// An operator action for the append-only audit log, written in the same transaction as the
+/// action itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// Who acted (the operator key's label).
+    pub actor: String,
+    /// What was done, e.g. `account.level`.
+    pub action: String,
+    /// What it was done to (an account or wallet id).
+    pub subject: String,
+    /// Details.
+    pub detail: String,
 }
 
 /// A wallet with what a payment needs to know about its owner.
@@ -420,18 +434,47 @@ impl Store {
     }
 
     /// Sets an account's level; `false` if no such account.
-    pub async fn set_account_level(&self, id: AccountId, level: AccountLevel) -> Result<bool, StoreError> {
-        let n = self.db.execute(
-            "UPDATE accounts SET level = $1 WHERE id = $2",
+    pub async fn set_account_level(
+        &self,
+        id: AccountId,
+        level: AccountLevel,
+        audit: &Audit,
+    ) -> Result<bool, StoreError> {
+        let update = (
+            "UPDATE accounts SET level = $1 WHERE id = $2".to_string(),
             params![level.number(), id.to_string()],
         );
-        Ok(n.await? == 1)
+        self.update_account_audited(update, audit).await
     }
 
     /// Sets an account's status; `false` if no such account.
-    pub async fn set_account_status(&self, id: AccountId, status: AccountStatus) -> Result<bool, StoreError> {
-        let sql = "UPDATE accounts SET status = $1 WHERE id = $2";
-        Ok(self.db.execute(sql, params![status.as_str(), id.to_string()]).await? == 1)
+    pub async fn set_account_status(
+        &self,
+        id: AccountId,
+        status: AccountStatus,
+        audit: &Audit,
+    ) -> Result<bool, StoreError> {
+        let update = (
+            "UPDATE accounts SET status = $1 WHERE id = $2".to_string(),
+            params![status.as_str(), id.to_string()],
+        );
+        self.update_account_audited(update, audit).await
+    }
+
+    /// Runs an account update and its audit record in one transaction (the audit row only if
+    /// the account, `audit.subject`, exists).
+    async fn update_account_audited(&self, update: (String, Vec<Value>), audit: &Audit) -> Result<bool, StoreError> {
+        let record = "INSERT INTO audit_log (actor, action, subject, detail, created_at) \
+                      SELECT $1, $2, $3, $4, CAST($5 AS BIGINT) WHERE EXISTS (SELECT 1 FROM accounts WHERE id = $3)";
+        let params = params![
+            audit.actor.as_str(),
+            audit.action.as_str(),
+            audit.subject.as_str(),
+            audit.detail.as_str(),
+            self.now_ms(),
+        ];
+        let changed = self.db.script(vec![update, (record.to_string(), params)]).await?;
+        Ok(changed.first() == Some(&1))
     }
 
     /// Makes one of the account's wallets its default; `false` if the wallet is not the account's.
@@ -477,14 +520,5 @@ impl Store {
             .execute(sql, params![alias, account_id.to_string(), contact.key()])
             .await?
             == 1)
-    }
-
-    /// Appends to the audit log.
-    pub async fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
-        let sql = "INSERT INTO audit_log (actor, action, subject, detail, created_at) VALUES ($1, $2, $3, $4, $5)";
-        self.db
-            .execute(sql, params![actor, action, subject, detail, self.now_ms()])
-            .await
-            .map(|_| ())
     }
 }

@@ -22,7 +22,7 @@ use flash_core::{AccountId, Currency, HoldId, JournalId, LedgerAccountId, LimitK
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::{params, placeholders, Row, Value};
-use crate::{Store, StoreError};
+use crate::{Audit, Store, StoreError};
 
 /// Most requests committed in one transaction.
 pub const BATCH_MAX: usize = flash_core::ledger::BATCH_REQUESTS_MAX;
@@ -38,11 +38,18 @@ pub struct PostRequest {
     pub journal: JournalRequest,
     /// Two accounts that become each other's contacts if the journal posts (first time).
     pub contact: Option<(AccountId, AccountId)>,
+    /// An operator action to record if the journal posts (first time); the journal id is
+    /// appended to its detail.
+    pub audit: Option<Audit>,
 }
 
 impl From<JournalRequest> for PostRequest {
     fn from(journal: JournalRequest) -> Self {
-        PostRequest { journal, contact: None }
+        PostRequest {
+            journal,
+            contact: None,
+            audit: None,
+        }
     }
 }
 
@@ -158,14 +165,26 @@ pub(crate) fn contacts(reqs: &[&PostRequest], outcomes: &[Outcome]) -> Vec<(Stri
     pairs.into_iter().map(|((a, b), n)| (a, b, n)).collect()
 }
 
-/// The first minute bucket outside the rolling window ending at `now_ms`.
-pub(crate) fn window_floor(now_ms: i64) -> i64 {
-    now_ms / 60_000 - LIMIT_WINDOW_SECS / 60
+/// Audit rows `(actor, action, subject, detail)` for requests that posted a new journal.
+pub(crate) fn audits(reqs: &[&PostRequest], outcomes: &[Outcome]) -> Vec<[String; 4]> {
+    reqs.iter()
+        .zip(outcomes)
+        .filter_map(|(r, o)| match (o, &r.audit) {
+            (Ok(p), Some(a)) if !p.replayed => Some([
+                a.actor.clone(),
+                a.action.clone(),
+                a.subject.clone(),
+                format!("{} (journal {})", a.detail, p.journal_id),
+            ]),
+            _ => None,
+        })
+        .collect()
 }
 
-/// Buckets older than this can be deleted.
-pub(crate) fn prune_before(now_ms: i64) -> i64 {
-    window_floor(now_ms)
+/// The first minute bucket outside the rolling window ending at `now_ms` (it and older
+/// buckets can be deleted).
+pub(crate) fn window_floor(now_ms: i64) -> i64 {
+    now_ms / 60_000 - LIMIT_WINDOW_SECS / 60
 }
 
 pub(crate) const PRUNE_USAGE_SQL_SQLITE: &str = "DELETE FROM limit_usage WHERE minute <= ?1";
@@ -534,16 +553,6 @@ impl Store {
             .query_opt(&sql, params![account.as_str(), journal.to_string()])
             .await?;
         row.as_ref().map(decode_history).transpose()
-    }
-
-    /// The journal an idempotency key already posted, if any.
-    pub async fn journal_for_key(&self, key: &IdempotencyKey) -> Result<Option<JournalId>, StoreError> {
-        let sql = "SELECT id FROM journals WHERE idem_scope = $1 AND idem_key = $2";
-        let row = self
-            .db
-            .query_opt(sql, params![key.scope.as_str(), key.key.as_str()])
-            .await?;
-        row.map(|r| r.parse(0)).transpose()
     }
 
     /// How much of a limit `subject` used in the rolling window ending now.

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use flash_core::ports::Clock;
 
 pub use accounts::{
-    AccountRecord, ContactRecord, NewUser, PaymentParties, UserRecord, UsernameUpdate, WalletOwner, WalletRecord,
+    AccountRecord, Audit, ContactRecord, NewUser, PaymentParties, UserRecord, UsernameUpdate, WalletOwner, WalletRecord,
 };
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
 pub use db::Db;

@@ -141,7 +141,7 @@ async fn write_loop(
             let prune = "DELETE FROM limit_usage WHERE minute <= $1";
             if let Err(e) = script(
                 &pool,
-                vec![(prune.into(), vec![store_ledger::prune_before(now_ms).into()])],
+                vec![(prune.into(), vec![store_ledger::window_floor(now_ms).into()])],
             )
             .await
             {
@@ -181,7 +181,8 @@ async fn execute_batch(client: &mut Object, reqs: &[&PostRequest], now_ms: i64) 
     let (outcomes, writes) =
         ledger::apply_batch(&mut snap, reqs.iter().map(|r| &r.journal), now_ms, JournalId::generate);
     if !writes.is_empty() {
-        write(&tx, &writes, &store_ledger::contacts(reqs, &outcomes), now_ms).await?;
+        let audits = store_ledger::audits(reqs, &outcomes);
+        write(&tx, &writes, &store_ledger::contacts(reqs, &outcomes), &audits, now_ms).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -256,6 +257,7 @@ async fn write(
     tx: &deadpool_postgres::Transaction<'_>,
     w: &WriteSet,
     contacts: &[(String, String, i64)],
+    audits: &[[String; 4]],
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let js = &w.journals;
@@ -384,6 +386,14 @@ async fn write(
          DO UPDATE SET transactions_count = contacts.transactions_count + excluded.transactions_count",
         vec![&k_account, &k_other, &k_count, &now_ms],
     );
+    let a_col = |i: usize| audits.iter().map(|a| a[i].as_str()).collect::<Vec<&str>>();
+    let (a_actor, a_action, a_subject, a_detail) = (a_col(0), a_col(1), a_col(2), a_col(3));
+    let audit = exec(
+        tx,
+        "INSERT INTO audit_log (actor, action, subject, detail, created_at) \
+         SELECT a, b, s, d, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(a, b, s, d)",
+        vec![&a_actor, &a_action, &a_subject, &a_detail, &now_ms],
+    );
     let changed = try_join_all([
         Box::pin(journals) as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>>,
         Box::pin(entries),
@@ -393,6 +403,7 @@ async fn write(
         Box::pin(closed),
         Box::pin(usage),
         Box::pin(contacts_written),
+        Box::pin(audit),
     ])
     .await?;
     expect("journals", changed[0], js.len())?;

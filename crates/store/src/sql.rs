@@ -142,7 +142,14 @@ pub(crate) fn sqlite_row(row: &rusqlite::Row<'_>, columns: usize) -> rusqlite::R
             ValueRef::Null => Value::Null,
             ValueRef::Integer(v) => Value::Int(v),
             ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-            ValueRef::Real(f) => Value::Int(f as i64),
+            // Money is never stored as floating point: a REAL here is corruption, not a value.
+            ValueRef::Real(_) => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    i,
+                    "real".into(),
+                    rusqlite::types::Type::Real,
+                ))
+            }
             ValueRef::Blob(_) => {
                 return Err(rusqlite::Error::InvalidColumnType(
                     i,

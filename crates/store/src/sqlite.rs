@@ -189,12 +189,18 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, clock: A
         if batches.is_multiple_of(store_ledger::PRUNE_EVERY_BATCHES) {
             if let Err(e) = conn.execute(
                 store_ledger::PRUNE_USAGE_SQL_SQLITE,
-                [store_ledger::prune_before(now_ms)],
+                [store_ledger::window_floor(now_ms)],
             ) {
                 tracing::warn!(error = %e, "pruning limit usage failed");
             }
         }
     }
+}
+
+/// Bookkeeping that commits with a batch's journals.
+struct Side {
+    contacts: Vec<(String, String, i64)>,
+    audits: Vec<[String; 4]>,
 }
 
 /// Decides and commits one batch in one IMMEDIATE transaction.
@@ -209,7 +215,11 @@ fn execute_batch(conn: &mut Connection, reqs: &[&PostRequest], now_ms: i64) -> R
         flash_core::JournalId::generate,
     );
     if !writes.is_empty() {
-        write(&tx, &writes, &store_ledger::contacts(reqs, &outcomes), now_ms)?;
+        let side = Side {
+            contacts: store_ledger::contacts(reqs, &outcomes),
+            audits: store_ledger::audits(reqs, &outcomes),
+        };
+        write(&tx, &writes, &side, now_ms)?;
     }
     tx.commit()?;
     Ok(outcomes)
@@ -262,12 +272,7 @@ fn load(tx: &rusqlite::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Sn
     Ok(snap)
 }
 
-fn write(
-    tx: &rusqlite::Transaction<'_>,
-    w: &WriteSet,
-    contacts: &[(String, String, i64)],
-    now_ms: i64,
-) -> Result<(), StoreError> {
+fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side, now_ms: i64) -> Result<(), StoreError> {
     let mut journal = tx.prepare_cached(store_ledger::INSERT_JOURNAL_SQLITE)?;
     let mut entry = tx.prepare_cached(
         "INSERT INTO entries (journal_id, account_id, currency, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -327,8 +332,14 @@ fn write(
         usage.execute(rusqlite::params![subject, kind.as_str(), now_ms / 60_000, amount])?;
     }
     let mut contact = tx.prepare_cached(store_ledger::UPSERT_CONTACT_SQLITE)?;
-    for (account, other, count) in contacts {
+    for (account, other, count) in &side.contacts {
         contact.execute(rusqlite::params![account, other, count, now_ms])?;
+    }
+    let mut audit = tx.prepare_cached(
+        "INSERT INTO audit_log (actor, action, subject, detail, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for [actor, action, subject, detail] in &side.audits {
+        audit.execute(rusqlite::params![actor, action, subject, detail, now_ms])?;
     }
     Ok(())
 }

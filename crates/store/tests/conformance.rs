@@ -6,7 +6,7 @@ use flash_core::{
 };
 use flash_store::testing::{fresh_store, Backend};
 use flash_store::{
-    CodeCheck, HistoryQuery, NewApiKey, NewUser, PageStart, PostRequest, Store, UsernameUpdate, WalletRecord,
+    Audit, CodeCheck, HistoryQuery, NewApiKey, NewUser, PageStart, PostRequest, Store, UsernameUpdate, WalletRecord,
 };
 use proptest::prelude::*;
 
@@ -128,10 +128,32 @@ async fn users_accounts_and_usernames(backend: Backend) {
     let found = store.account_by_username(&shouty).await.expect("q").map(|a| a.id);
     assert_eq!(found, Some(account.id));
 
+    let audit = |subject: String| Audit {
+        actor: "ops".into(),
+        action: "account.level".into(),
+        subject,
+        detail: "3".into(),
+    };
     assert!(store
-        .set_account_level(account.id, AccountLevel::Three)
+        .set_account_level(account.id, AccountLevel::Three, &audit(account.id.to_string()))
         .await
         .expect("level"));
+    let nobody = flash_core::AccountId::generate();
+    assert!(!store
+        .set_account_level(nobody, AccountLevel::Three, &audit(nobody.to_string()))
+        .await
+        .expect("level"));
+    let audited = store
+        .db()
+        .query("SELECT subject FROM audit_log", vec![])
+        .await
+        .expect("audit");
+    let subjects: Vec<String> = audited.iter().map(|r| r.text(0).expect("subject")).collect();
+    assert_eq!(
+        subjects,
+        vec![account.id.to_string()],
+        "audited with the change, and only if it happened"
+    );
     assert!(!store.set_default_wallet(account.id, other.id).await.expect("not ours"));
     let account = store.account(account.id).await.expect("q").expect("account");
     assert_eq!(account.level, AccountLevel::Three);
@@ -325,6 +347,7 @@ async fn contacts_follow_payments(backend: Backend) {
     store.set_username(b_user, &bob).await.expect("set");
     for i in 0..2 {
         let req = PostRequest {
+            audit: None,
             journal: transfer(&format!("c{i}"), a.id, b.id, 1),
             contact: Some((a.account_id, b.account_id)),
         };

@@ -299,24 +299,14 @@ impl Mutation {
         let actor = operator(ctx)?;
         let bank = &state(ctx).bank;
         let result = match input.wallet_id.0.parse() {
-            Ok(w) => bank.wallet_fund(w, input.amount.0, input.idempotency_key).await,
+            Ok(w) => bank.wallet_fund(actor, w, input.amount.0, input.idempotency_key).await,
             Err(_) => Err(BankError::WalletNotFound),
         };
         Ok(match result {
-            Ok(t) => {
-                let detail = format!("{} sats, journal {}", t.amount, t.journal_id);
-                if let Err(e) = bank
-                    .store()
-                    .audit(actor, "wallet.fund", &t.wallet_id.to_string(), &detail)
-                    .await
-                {
-                    tracing::error!(error = %e, "audit log write failed");
-                }
-                WalletFundPayload {
-                    errors: vec![],
-                    transaction: Some(TransactionGql(t)),
-                }
-            }
+            Ok(t) => WalletFundPayload {
+                errors: vec![],
+                transaction: Some(TransactionGql(t)),
+            },
             Err(e) => WalletFundPayload {
                 errors: vec![ApiError::from(e).into()],
                 transaction: None,
