@@ -34,10 +34,13 @@ const CHECKPOINT_INTERVAL_MS: u64 = 200;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// A pool of connection threads; each job runs on whichever thread is free.
+/// Reads run on a pool of connection threads, whichever is free; every write runs on the one
+/// writer thread, in turn with the ledger's batches, so writers never compete for SQLite's
+/// write lock (no busy waits, no starved writes).
 #[derive(Clone)]
 pub struct Pool {
-    jobs: std_mpsc::Sender<Job>,
+    reads: std_mpsc::Sender<Job>,
+    writes: mpsc::UnboundedSender<Job>,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -84,16 +87,20 @@ pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHand
         .map_err(|e| StoreError::Pool(e.to_string()))?;
 
     let (writer, jobs) = mpsc::channel(store_ledger::QUEUE_MAX);
+    let (writes, scripts) = mpsc::unbounded_channel();
     let stats = Arc::new(LedgerStats::default());
     let loop_stats = stats.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| StoreError::Pool(e.to_string()))?;
     std::thread::Builder::new()
         .name("flash-sqlite-ledger".into())
         .spawn(move || {
-            write_loop(conn, jobs, clock, &loop_stats);
+            write_loop(&runtime, conn, jobs, scripts, clock, &loop_stats);
             drop(writer_alive);
         })
         .map_err(|e| StoreError::Pool(e.to_string()))?;
-    Ok((Db::Sqlite(Pool { jobs: tx }), WriterHandle::new(writer, stats)))
+    Ok((Db::Sqlite(Pool { reads: tx, writes }), WriterHandle::new(writer, stats)))
 }
 
 /// Copies committed WAL frames into the database file so the WAL stays short. PASSIVE never
@@ -125,27 +132,37 @@ fn serve(mut conn: Connection, rx: &Mutex<std_mpsc::Receiver<Job>>) {
 }
 
 impl Pool {
+    /// Runs `f` on a reader thread, or on the writer thread when `write` is set.
     async fn run<T: Send + 'static>(
         &self,
+        write: bool,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let _ = tx.send(f(conn));
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| StoreError::Unavailable("sqlite pool stopped"))?;
+        let sent = if write {
+            self.writes.send(job).is_ok()
+        } else {
+            self.reads.send(job).is_ok()
+        };
+        if !sent {
+            return Err(StoreError::Unavailable("sqlite connections stopped"));
+        }
         rx.await.map_err(|_| StoreError::Unavailable("sqlite job failed"))?
     }
 
     pub(crate) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
+        // `UPDATE … RETURNING` and friends are writes: they go to the writer thread.
+        let head = sql.trim_start().get(..6).unwrap_or_default().to_ascii_uppercase();
+        let write = !matches!(head.as_str(), "SELECT" | "WITH ");
         let sql = to_sqlite(sql).into_owned();
-        self.run(move |conn| query(conn, &sql, &params)).await
+        self.run(write, move |conn| query(conn, &sql, &params)).await
     }
 
     pub(crate) async fn snapshot(&self, queries: Vec<(String, Vec<Value>)>) -> Result<Vec<Vec<Row>>, StoreError> {
-        self.run(move |conn| {
+        self.run(false, move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let rows = queries
                 .iter()
@@ -158,7 +175,7 @@ impl Pool {
     }
 
     pub(crate) async fn script(&self, statements: Vec<(String, Vec<Value>)>) -> Result<Vec<u64>, StoreError> {
-        self.run(move |conn| {
+        self.run(true, move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut changed = Vec::with_capacity(statements.len());
             for (sql, params) in &statements {
@@ -179,9 +196,42 @@ fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, Sto
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriteJob>, clock: Arc<dyn Clock>, stats: &LedgerStats) {
+/// What the writer thread does next.
+enum Work {
+    /// An ordinary write (its own transaction).
+    Script(Job),
+    /// The first ledger request of a batch.
+    Post(Box<WriteJob>),
+}
+
+/// The writer thread: ordinary writes one by one, ledger requests in batches. Stops when the
+/// store is dropped.
+fn write_loop(
+    runtime: &tokio::runtime::Runtime,
+    mut conn: Connection,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    mut scripts: mpsc::UnboundedReceiver<Job>,
+    clock: Arc<dyn Clock>,
+    stats: &LedgerStats,
+) {
     let mut batches = 0u64;
-    while let Some(first) = jobs.blocking_recv() {
+    loop {
+        let next = runtime.block_on(async {
+            tokio::select! {
+                biased;
+                script = scripts.recv() => script.map(Work::Script),
+                job = jobs.recv() => job.map(|j| Work::Post(Box::new(j))),
+            }
+        });
+        let first = match next {
+            None => return,
+            Some(Work::Script(job)) => {
+                // A panicking job must not take the writer (and its connection) with it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                continue;
+            }
+            Some(Work::Post(first)) => *first,
+        };
         let batch = store_ledger::drain(first, &mut jobs);
         let now_ms = clock.now_ms();
         store_ledger::answer(stats, batch, |reqs| execute_batch(&mut conn, reqs, now_ms));
