@@ -145,6 +145,21 @@ fn limited(limiter: &RateLimiter, key: &str, limit: RateLimit, count: bool) -> R
     })
 }
 
+/// The rate-limit key of an address: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64, since
+/// one client usually holds a whole /64 and could otherwise rotate through it.
+fn ip_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// A credential is usable until it is revoked or expires.
 fn ensure_live(revoked_at_ms: Option<i64>, expires_at_ms: Option<i64>, now: i64) -> Result<(), AuthError> {
     if revoked_at_ms.is_some() {
@@ -173,7 +188,7 @@ impl Auth {
         let key = identifier.key();
         limited(
             &self.limiter,
-            &format!("code:ip:{ip}"),
+            &format!("code:ip:{}", ip_key(ip)),
             defaults::CODE_REQUEST_PER_IP,
             false,
         )?;
@@ -185,7 +200,7 @@ impl Auth {
         )?;
         limited(
             &self.limiter,
-            &format!("code:ip:{ip}"),
+            &format!("code:ip:{}", ip_key(ip)),
             defaults::CODE_REQUEST_PER_IP,
             true,
         )?;
@@ -209,7 +224,7 @@ impl Auth {
     pub fn check_signup_rate(&self, ip: IpAddr) -> Result<(), AuthError> {
         limited(
             &self.limiter,
-            &format!("signup:ip:{ip}"),
+            &format!("signup:ip:{}", ip_key(ip)),
             defaults::CODE_REQUEST_PER_IP,
             true,
         )
@@ -222,7 +237,7 @@ impl Auth {
     }
 
     async fn check_code(&self, key: &str, code: &str, ip: IpAddr) -> Result<(), AuthError> {
-        let (by_id, by_ip) = (format!("fail:id:{key}"), format!("fail:ip:{ip}"));
+        let (by_id, by_ip) = (format!("fail:id:{key}"), format!("fail:ip:{}", ip_key(ip)));
         limited(&self.limiter, &by_id, defaults::FAILED_LOGIN_PER_IDENTIFIER, false)?;
         limited(&self.limiter, &by_ip, defaults::FAILED_LOGIN_PER_IP, false)?;
         let well_formed = code.len() == secret::LOGIN_CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit());
@@ -377,7 +392,7 @@ impl Auth {
         let identifier = Identifier::Email(email.clone());
         limited(
             &self.limiter,
-            &format!("code:ip:{ip}"),
+            &format!("code:ip:{}", ip_key(ip)),
             defaults::CODE_REQUEST_PER_IP,
             true,
         )?;
@@ -431,5 +446,21 @@ impl Auth {
             .admin_key(&secret::hash_token(token))
             .await?
             .ok_or(AuthError::Unauthenticated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_keys_group_ipv6_by_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(ip_key(a), ip_key(b));
+        assert_ne!(ip_key(a), ip_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(ip_key(mapped), "192.0.2.7");
     }
 }
