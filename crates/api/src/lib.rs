@@ -3,7 +3,8 @@
 //! (`/auth/...`, as Blink's auth server), and health, readiness and metrics.
 //!
 //! Handlers are thin: they authenticate, call `flash-auth` or `flash-bank`, and map typed
-//! errors to stable codes ([`error`]). Nothing here touches the database directly.
+//! errors to stable codes ([`error`]). Nothing here writes SQL; what it reads of the store
+//! (readiness, metrics, ledger verification) goes through the store's typed methods.
 
 // async-graphql's interface attributes repeat `ty = …` per field, which this lint misreads.
 #![allow(clippy::duplicated_attributes)]

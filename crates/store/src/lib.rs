@@ -129,7 +129,9 @@ impl Store {
         self.backend
     }
 
-    /// The dialect-neutral query interface.
+    /// Raw SQL, for tests that inspect or tamper with what is stored (feature `testing`).
+    /// Everything else goes through the store's typed methods.
+    #[cfg(feature = "testing")]
     pub fn db(&self) -> &Db {
         &self.db
     }
