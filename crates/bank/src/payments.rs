@@ -146,7 +146,7 @@ impl Bank {
                 audit: None,
             })
             .await?
-            .map_err(|e| self.limit_error(e))?;
+            .map_err(|e| self.payment_error(e, req.from))?;
         if !posted.replayed {
             self.publish(&from.wallet, posted.journal_id);
             self.publish(&to.wallet, posted.journal_id);
@@ -180,9 +180,14 @@ impl Bank {
         });
     }
 
-    /// Turns the ledger's limit refusal into one that names the units.
-    fn limit_error(&self, e: LedgerError) -> BankError {
+    /// Turns the ledger's refusals into the payment's own terms: a limit with its units, an
+    /// inactive account as the payer's or the recipient's.
+    fn payment_error(&self, e: LedgerError, payer_wallet: WalletId) -> BankError {
         match e {
+            LedgerError::AccountNotActive(wallet) if wallet == payer_wallet.to_string() => {
+                BankError::AccountNotActive("locked or closed")
+            }
+            LedgerError::AccountNotActive(_) => BankError::RecipientNotActive,
             LedgerError::LimitExceeded { kind, limit, remaining } => {
                 let cents = self.config.limits.sats_to_cents(limit);
                 BankError::LimitExceeded {

@@ -251,6 +251,9 @@ pub enum LedgerError {
     /// The accounts of one journal do not share a currency.
     #[error("currency mismatch between accounts")]
     CurrencyMismatch,
+    /// A wallet of a locked or closed account would pay or be paid.
+    #[error("account of wallet {0} is not active")]
+    AccountNotActive(String),
     /// No hold with this id.
     #[error("unknown hold {0}")]
     UnknownHold(String),
@@ -305,6 +308,7 @@ impl LedgerError {
             LedgerError::SelfPayment => "SELF_PAYMENT",
             LedgerError::UnknownAccount(_) => "WALLET_NOT_FOUND",
             LedgerError::CurrencyMismatch => "CURRENCY_MISMATCH",
+            LedgerError::AccountNotActive(_) => "ACCOUNT_NOT_ACTIVE",
             LedgerError::UnknownHold(_) => "HOLD_NOT_FOUND",
             LedgerError::HoldExists(_) => "HOLD_EXISTS",
             LedgerError::HoldClosed { .. } => "HOLD_CLOSED",
@@ -325,6 +329,8 @@ pub struct AccountState {
     pub balance: i64,
     /// Wallet or system.
     pub kind: AccountKind,
+    /// Whether the owner may move money: false for the wallets of a locked or closed account.
+    pub active: bool,
 }
 
 /// A hold as loaded for a batch.
@@ -551,6 +557,15 @@ fn apply_one(
 
     let plan = plan(snap, &req.op)?;
     check_balanced(&plan.entries)?;
+    // New movements need every wallet's owner active; settling or reversing a hold finishes
+    // one already under way.
+    if matches!(req.op, LedgerOp::Transfer { .. } | LedgerOp::HoldOpen { .. }) {
+        for e in &plan.entries {
+            if !account(snap, &e.account)?.active {
+                return Err(LedgerError::AccountNotActive(e.account.to_string()));
+            }
+        }
+    }
 
     if let Some(limit) = &req.limit {
         check_amount(limit.amount)?;

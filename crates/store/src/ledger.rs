@@ -107,8 +107,8 @@ pub(crate) fn requests(batch: &[WriteJob]) -> Vec<&PostRequest> {
     batch.iter().map(|j| &j.req).collect()
 }
 
-/// Answers a batch from its result. On a whole-batch failure of several jobs, returns them
-/// for one-by-one retry instead of failing them all.
+/// Answers a batch from its result. If the batch failed as a whole (a database error, never
+/// a refusal), returns its jobs to be retried one by one instead of failing them all.
 pub(crate) fn deliver(
     stats: &LedgerStats,
     batch: Vec<WriteJob>,
@@ -124,15 +124,26 @@ pub(crate) fn deliver(
             }
             Vec::new()
         }
-        Err(e) if batch.len() == 1 => {
-            if let Some(job) = batch.into_iter().next() {
-                let _ = job.reply.send(Err(e));
-            }
-            Vec::new()
-        }
         Err(e) => {
             tracing::warn!(error = %e, jobs = batch.len(), "ledger batch failed; retrying its requests one by one");
             batch
+        }
+    }
+}
+
+/// Answers requests retried alone, failure included.
+pub(crate) fn deliver_final(stats: &LedgerStats, alone: Vec<WriteJob>, result: Result<Vec<Outcome>, StoreError>) {
+    match result {
+        Ok(outcomes) => {
+            deliver(stats, alone, Ok(outcomes));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "ledger request failed");
+            let mut error = Some(e);
+            for job in alone {
+                let e = error.take().unwrap_or(StoreError::Unavailable("ledger write failed"));
+                let _ = job.reply.send(Err(e));
+            }
         }
     }
 }
@@ -146,7 +157,7 @@ pub(crate) fn answer(
     let result = exec(&requests(&batch));
     for job in deliver(stats, batch, result) {
         let result = exec(&[&job.req]);
-        deliver(stats, vec![job], result);
+        deliver_final(stats, vec![job], result);
     }
 }
 
@@ -186,6 +197,11 @@ pub(crate) fn audits(reqs: &[&PostRequest], outcomes: &[Outcome]) -> Vec<[String
 pub(crate) fn window_floor(now_ms: i64) -> i64 {
     now_ms / 60_000 - LIMIT_WINDOW_SECS / 60
 }
+
+/// Ledger accounts with their owner's status (`active` for system accounts), by id.
+pub(crate) const ACCOUNT_STATE_COLUMNS: &str = "SELECT la.id, la.currency, la.balance, la.kind, \
+    COALESCE(a.status, 'active') FROM ledger_accounts la \
+    LEFT JOIN wallets w ON w.id = la.id LEFT JOIN accounts a ON a.id = w.account_id";
 
 pub(crate) const PRUNE_USAGE_SQL_SQLITE: &str = "DELETE FROM limit_usage WHERE minute <= ?1";
 pub(crate) const INSERT_JOURNAL_SQLITE: &str = "INSERT INTO journals (id, kind, memo, idem_scope, idem_key, \
@@ -235,7 +251,7 @@ pub(crate) fn decode_hold(row: &Row) -> Result<(HoldId, HoldState), StoreError> 
     ))
 }
 
-/// `id, currency, balance, kind` → account.
+/// `id, currency, balance, kind, owner status` → account.
 pub(crate) fn decode_account(row: &Row) -> Result<(LedgerAccountId, AccountState), StoreError> {
     let kind = match row.text(3)?.as_str() {
         "wallet" => AccountKind::Wallet,
@@ -248,6 +264,7 @@ pub(crate) fn decode_account(row: &Row) -> Result<(LedgerAccountId, AccountState
             currency: row.parse(1)?,
             balance: row.int(2)?,
             kind,
+            active: row.text(4)? == "active",
         },
     ))
 }

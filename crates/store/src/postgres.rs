@@ -26,6 +26,8 @@ mod embedded {
 
 /// Connections in the pool for ordinary work (each ledger writer holds one more).
 const POOL_SIZE: usize = 16;
+/// Times a request is retried alone after a unique-key conflict with a concurrent batch.
+const CONFLICT_RETRIES: usize = 3;
 /// Ledger writers. Concurrent batches are safe: each locks its rows in id order, and a
 /// conflict on an idempotency key fails one batch, whose requests are then retried alone.
 const WRITERS: usize = 2;
@@ -133,8 +135,16 @@ async fn write_loop(
         let result = run(&pool, &mut conn, &store_ledger::requests(&batch), now_ms).await;
         for job in store_ledger::deliver(&stats, batch, result) {
             let alone = vec![job];
-            let result = run(&pool, &mut conn, &store_ledger::requests(&alone), now_ms).await;
-            store_ledger::deliver(&stats, alone, result);
+            let mut result = run(&pool, &mut conn, &store_ledger::requests(&alone), now_ms).await;
+            // A unique-key conflict means another writer's batch created the same hold or used
+            // the same idempotency key; it has committed by now, so a fresh read decides.
+            for _ in 0..CONFLICT_RETRIES {
+                if !matches!(&result, Err(e) if e.is_unique_violation()) {
+                    break;
+                }
+                result = run(&pool, &mut conn, &store_ledger::requests(&alone), now_ms).await;
+            }
+            store_ledger::deliver_final(&stats, alone, result);
         }
         batches += 1;
         if batches.is_multiple_of(store_ledger::PRUNE_EVERY_BATCHES) {
@@ -189,6 +199,13 @@ async fn execute_batch(client: &mut Object, reqs: &[&PostRequest], now_ms: i64) 
 }
 
 async fn load(tx: &deadpool_postgres::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Snapshot, StoreError> {
+    // Share-lock the owners of the wallets that would pay or be paid, before reading their
+    // status: an operator's lock (an update of the account row) then either commits before
+    // this batch reads it or waits until the batch has committed.
+    let wallets: Vec<&str> = needs.accounts.iter().map(LedgerAccountId::as_str).collect();
+    let owners = "SELECT a.id FROM wallets w JOIN accounts a ON a.id = w.account_id \
+                  WHERE w.id = ANY($1) ORDER BY a.id FOR SHARE OF a";
+    rows(tx, owners, &[&wallets]).await?;
     let mut snap = Snapshot::default();
     if !needs.holds.is_empty() {
         let ids: Vec<&str> = needs.holds.iter().map(|h| h.as_str()).collect();
@@ -207,8 +224,11 @@ async fn load(tx: &deadpool_postgres::Transaction<'_>, needs: &Needs, now_ms: i6
         .chain(ledger::hold_accounts(&snap))
         .collect();
     let ids: Vec<&str> = accounts.iter().map(LedgerAccountId::as_str).collect();
-    let sql = "SELECT id, currency, balance, kind FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE";
-    for row in rows(tx, sql, &[&ids]).await? {
+    let sql = format!(
+        "{} WHERE la.id = ANY($1) ORDER BY la.id FOR UPDATE OF la",
+        store_ledger::ACCOUNT_STATE_COLUMNS
+    );
+    for row in rows(tx, &sql, &[&ids]).await? {
         let (id, acc) = store_ledger::decode_account(&row)?;
         snap.accounts.insert(id, acc);
     }

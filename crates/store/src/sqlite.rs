@@ -294,8 +294,8 @@ fn load(tx: &rusqlite::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Sn
     }
     let accounts = needs.accounts.iter().cloned().chain(ledger::hold_accounts(&snap));
     for id in accounts.collect::<std::collections::BTreeSet<LedgerAccountId>>() {
-        let sql = "SELECT id, currency, balance, kind FROM ledger_accounts WHERE id = ?1";
-        if let Some(row) = one(tx, sql, &[Value::from(id.as_str())])? {
+        let sql = format!("{} WHERE la.id = ?1", store_ledger::ACCOUNT_STATE_COLUMNS);
+        if let Some(row) = one(tx, &sql, &[Value::from(id.as_str())])? {
             let (id, acc) = store_ledger::decode_account(&row)?;
             snap.accounts.insert(id, acc);
         }

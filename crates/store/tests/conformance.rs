@@ -20,6 +20,7 @@ flash_store::on_both_backends!(
     contacts_follow_payments,
     login_codes_sessions_and_api_keys,
     verify_detects_tampering,
+    locked_accounts_cannot_move_money,
     random_operations_keep_invariants,
 );
 
@@ -459,6 +460,40 @@ async fn login_codes_sessions_and_api_keys(backend: Backend) {
         Some("k3".into())
     );
     assert_eq!(store.api_keys(wallet.account_id).await.expect("list").len(), 11);
+}
+
+async fn locked_accounts_cannot_move_money(backend: Backend) {
+    let store = fresh_store(backend).await;
+    let (a, b) = (new_wallet(&store).await, new_wallet(&store).await);
+    fund(&store, a.id, 100).await;
+    let lock = |status| {
+        let store = store.clone();
+        let audit = Audit {
+            actor: "ops".into(),
+            action: "account.status".into(),
+            subject: b.account_id.to_string(),
+            detail: String::new(),
+        };
+        async move {
+            store
+                .set_account_status(b.account_id, status, &audit)
+                .await
+                .expect("status")
+        }
+    };
+    assert!(lock(flash_core::AccountStatus::Locked).await);
+    let to_locked = store.post(transfer("to-locked", a.id, b.id, 5)).await.expect("store");
+    assert_eq!(to_locked, Err(LedgerError::AccountNotActive(b.id.to_string())));
+    let from_locked = store.post(transfer("from-locked", b.id, a.id, 1)).await.expect("store");
+    assert_eq!(from_locked, Err(LedgerError::AccountNotActive(b.id.to_string())));
+    assert!(lock(flash_core::AccountStatus::Active).await);
+    store
+        .post(transfer("to-active", a.id, b.id, 5))
+        .await
+        .expect("store")
+        .expect("posted");
+    assert_eq!(store.wallet_balance(b.id).await.expect("balance"), 5);
+    assert_verified(&store).await;
 }
 
 async fn verify_detects_tampering(backend: Backend) {

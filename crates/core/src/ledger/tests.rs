@@ -25,6 +25,7 @@ fn snapshot(balances: &[i64]) -> Snapshot {
             currency: Currency::Btc,
             balance: *b,
             kind: AccountKind::Wallet,
+            active: true,
         };
         s.accounts.insert(wallet(i as u8), state);
     }
@@ -32,12 +33,14 @@ fn snapshot(balances: &[i64]) -> Snapshot {
         currency: Currency::Btc,
         balance: -total,
         kind: AccountKind::System,
+        active: true,
     };
     s.accounts.insert(system(), sys);
     let pend = AccountState {
         currency: Currency::Btc,
         balance: 0,
         kind: AccountKind::System,
+        active: true,
     };
     s.accounts.insert(pending(), pend);
     s
@@ -141,6 +144,35 @@ fn bad_requests_change_nothing() {
     );
     assert!(writes.is_empty());
     assert_eq!(snap.accounts, before);
+}
+
+#[test]
+fn inactive_wallets_neither_pay_nor_receive_but_holds_finish() {
+    let mut snap = snapshot(&[100, 50]);
+    let hold = HoldId::new("ln:x");
+    let open = LedgerOp::HoldOpen {
+        hold: hold.clone(),
+        wallet: wallet(0),
+        pending: pending(),
+        amount: 10,
+    };
+    let (outcomes, _) = run(&mut snap, &[req("open", open)]);
+    assert!(outcomes[0].is_ok());
+    if let Some(a) = snap.accounts.get_mut(&wallet(0)) {
+        a.active = false;
+    }
+    let (outcomes, writes) = run(
+        &mut snap,
+        &[
+            req("pay", transfer(0, 1, 5)),
+            req("receive", transfer(1, 0, 1)),
+            req("reverse", LedgerOp::HoldReverse { hold }),
+        ],
+    );
+    assert_eq!(outcomes[0], Err(LedgerError::AccountNotActive("w0".into())));
+    assert_eq!(outcomes[1], Err(LedgerError::AccountNotActive("w0".into())));
+    assert!(outcomes[2].is_ok(), "a hold still returns to a locked wallet");
+    assert_eq!(writes.journals.len(), 1);
 }
 
 #[test]
