@@ -1,5 +1,7 @@
--- Core bank schema. Times are Unix milliseconds; flags are integers; amounts are integer
--- minor units. Same columns as ../postgres/V1__core_bank.sql (only table options and row-id syntax differ).
+-- Core bank schema, shared by both dialects: each dialect's V1__core_bank.rs fills in the two
+-- placeholders in braces (an auto-numbered primary key; SQLite keeps entries in primary-key
+-- order, WITHOUT ROWID). Times are Unix milliseconds; flags are integers; amounts are integer
+-- minor units.
 
 CREATE TABLE users (
     id           TEXT PRIMARY KEY,
@@ -57,7 +59,7 @@ CREATE TABLE journals (
 );
 
 -- One leg per account per journal. The primary key orders a ledger account's entries by
--- journal id (UUIDv7, so by time): it is both the history index and the history cursor (and, WITHOUT ROWID, the table's own order).
+-- journal id (UUIDv7, so by time): it is both the history index and the history cursor.
 CREATE TABLE entries (
     account_id TEXT NOT NULL REFERENCES ledger_accounts (id),
     journal_id TEXT NOT NULL REFERENCES journals (id),
@@ -65,7 +67,8 @@ CREATE TABLE entries (
     amount     BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (account_id, journal_id)
-) WITHOUT ROWID;
+)
+{clustered};
 CREATE INDEX entries_by_journal ON entries (journal_id);
 
 CREATE TABLE holds (
@@ -152,7 +155,7 @@ CREATE TABLE admin_keys (
 
 -- Append-only record of operator actions.
 CREATE TABLE audit_log (
-    id         INTEGER PRIMARY KEY,
+    id         {row_id},
     actor      TEXT NOT NULL,
     action     TEXT NOT NULL,
     subject    TEXT NOT NULL,
