@@ -11,6 +11,7 @@
 pub mod account;
 pub mod ids;
 pub mod ledger;
+pub mod lightning;
 pub mod limits;
 pub mod money;
 pub mod network;
