@@ -109,6 +109,15 @@ pub struct PayRequest {
     pub timeout_secs: u64,
 }
 
+/// A request to estimate the routing fee of a payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeeEstimateRequest {
+    /// The invoice.
+    pub payment_request: String,
+    /// The amount, required for a no-amount invoice.
+    pub amount_msat: Option<u64>,
+}
+
 /// Where a payment stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PaymentState {
@@ -204,6 +213,12 @@ pub enum LightningError {
     /// No such invoice or payment.
     #[error("not found")]
     NotFound,
+    /// The invoice was already paid.
+    #[error("invoice already paid")]
+    AlreadyPaid,
+    /// No route to the payee (within the fee limit).
+    #[error("no route: {0}")]
+    NoRoute(String),
     /// This node does not do that.
     #[error("not supported by this node: {0}")]
     Unsupported(&'static str),
@@ -219,6 +234,14 @@ pub trait LightningNode: Send + Sync {
 
     /// Decodes (and checks the signature and network of) an invoice.
     fn decode_invoice<'a>(&'a self, payment_request: &'a str) -> BoxFuture<'a, Result<Invoice, LightningError>>;
+
+    /// Cancels an unpaid invoice of ours so it can no longer be paid (done when a Flash user
+    /// paid it intraledger). Cancelling a paid invoice is refused.
+    fn cancel_invoice(&self, hash: PaymentHash) -> BoxFuture<'_, Result<(), LightningError>>;
+
+    /// The routing fee the node expects for paying an invoice (`amount_msat` for a no-amount
+    /// invoice), without paying it.
+    fn estimate_fee(&self, req: FeeEstimateRequest) -> BoxFuture<'_, Result<u64, LightningError>>;
 
     /// Pays an invoice, waiting until the payment is final or `timeout_secs` passes
     /// (then [`PaymentState::InFlight`]). Paying the same hash twice never pays twice.

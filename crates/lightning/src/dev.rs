@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use flash_core::lightning::{
-    ChannelInfo, Hash32, Invoice, InvoiceRequest, LightningError, LightningNode, NodeInfo, OpenChannelRequest,
-    PayRequest, PaymentHash, PaymentState, SettledInvoice,
+    ChannelInfo, FeeEstimateRequest, Hash32, Invoice, InvoiceRequest, LightningError, LightningNode, NodeInfo,
+    OpenChannelRequest, PayRequest, PaymentHash, PaymentState, SettledInvoice,
 };
 use flash_core::ports::BoxFuture;
 use flash_core::Network;
@@ -43,9 +43,16 @@ pub enum DevOutcome {
 /// Longest memo a BOLT11 description holds.
 const MEMO_MAX_BYTES: usize = 639;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InvoiceStatus {
+    Open,
+    Settled,
+    Cancelled,
+}
+
 struct OwnInvoice {
     invoice: Invoice,
-    settled: bool,
+    status: InvoiceStatus,
 }
 
 #[derive(Default)]
@@ -133,8 +140,10 @@ impl DevNode {
             .invoices
             .get_mut(&decoded.payment_hash)
             .ok_or(LightningError::NotFound)?;
-        if own.settled {
-            return Err(LightningError::InvalidInput("invoice already paid".into()));
+        match own.status {
+            InvoiceStatus::Open => {}
+            InvoiceStatus::Settled => return Err(LightningError::AlreadyPaid),
+            InvoiceStatus::Cancelled => return Err(LightningError::InvalidInput("invoice cancelled".into())),
         }
         if own.invoice.expired_at(now().as_secs()) {
             return Err(LightningError::InvalidInput("invoice expired".into()));
@@ -150,7 +159,7 @@ impl DevNode {
                 ))
             }
         };
-        own.settled = true;
+        own.status = InvoiceStatus::Settled;
         let settled = SettledInvoice {
             payment_hash: decoded.payment_hash,
             amount_received_msat: amount,
@@ -170,16 +179,7 @@ impl DevNode {
 
     async fn pay_external(&self, req: PayRequest) -> Result<PaymentState, LightningError> {
         let invoice = bolt11::decode(&req.payment_request, self.network)?;
-        let amount = match (invoice.amount_msat, req.amount_msat) {
-            (Some(a), None) => a,
-            (None, Some(b)) if b > 0 => b,
-            (Some(_), Some(_)) => return Err(LightningError::InvalidInput("the invoice has an amount".into())),
-            _ => {
-                return Err(LightningError::InvalidInput(
-                    "a no-amount invoice needs an amount".into(),
-                ))
-            }
-        };
+        let amount = amount_to_pay(&invoice, req.amount_msat)?;
         if invoice.payee == self.pubkey.to_string() {
             return Ok(PaymentState::Failed {
                 reason: "cannot pay an invoice of this node".into(),
@@ -247,6 +247,18 @@ impl DevNode {
     }
 }
 
+/// The amount a payment sends: the invoice's own, or the payer's for a no-amount invoice.
+fn amount_to_pay(invoice: &Invoice, amount_msat: Option<u64>) -> Result<u64, LightningError> {
+    match (invoice.amount_msat, amount_msat) {
+        (Some(a), None) => Ok(a),
+        (None, Some(b)) if b > 0 => Ok(b),
+        (Some(_), Some(_)) => Err(LightningError::InvalidInput("the invoice has an amount".into())),
+        _ => Err(LightningError::InvalidInput(
+            "a no-amount invoice needs an amount".into(),
+        )),
+    }
+}
+
 impl LightningNode for DevNode {
     fn create_invoice(&self, req: InvoiceRequest) -> BoxFuture<'_, Result<Invoice, LightningError>> {
         Box::pin(async move {
@@ -276,7 +288,7 @@ impl LightningNode for DevNode {
             )?;
             let own = OwnInvoice {
                 invoice: invoice.clone(),
-                settled: false,
+                status: InvoiceStatus::Open,
             };
             self.state
                 .lock()
@@ -289,6 +301,32 @@ impl LightningNode for DevNode {
 
     fn decode_invoice<'a>(&'a self, payment_request: &'a str) -> BoxFuture<'a, Result<Invoice, LightningError>> {
         Box::pin(async move { bolt11::decode(payment_request, self.network) })
+    }
+
+    fn cancel_invoice(&self, hash: PaymentHash) -> BoxFuture<'_, Result<(), LightningError>> {
+        Box::pin(async move {
+            let mut state = self.state.lock().map_err(unavailable)?;
+            let own = state.invoices.get_mut(&hash).ok_or(LightningError::NotFound)?;
+            match own.status {
+                InvoiceStatus::Settled => Err(LightningError::AlreadyPaid),
+                InvoiceStatus::Open | InvoiceStatus::Cancelled => {
+                    own.status = InvoiceStatus::Cancelled;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn estimate_fee(&self, req: FeeEstimateRequest) -> BoxFuture<'_, Result<u64, LightningError>> {
+        Box::pin(async move {
+            let invoice = bolt11::decode(&req.payment_request, self.network)?;
+            let amount = amount_to_pay(&invoice, req.amount_msat)?;
+            match *self.outcome.lock().map_err(unavailable)? {
+                DevOutcome::Succeed { fee_ppm, .. } => Ok(amount.saturating_mul(fee_ppm) / 1_000_000),
+                DevOutcome::Fail { .. } => Err(LightningError::NoRoute("simulated network has no route".into())),
+                DevOutcome::Hang => Ok(0),
+            }
+        })
     }
 
     fn pay(&self, req: PayRequest) -> BoxFuture<'_, Result<PaymentState, LightningError>> {
