@@ -141,9 +141,8 @@ impl Bank {
         let posted = self
             .store
             .post(PostRequest {
-                journal,
                 contact,
-                audit: None,
+                ..PostRequest::from(journal)
             })
             .await?
             .map_err(|e| self.payment_error(e, req.from))?;
@@ -239,9 +238,8 @@ impl Bank {
         let posted = self
             .store
             .post(PostRequest {
-                journal,
-                contact: None,
                 audit: Some(audit),
+                ..PostRequest::from(journal)
             })
             .await??;
         if !posted.replayed {

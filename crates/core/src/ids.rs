@@ -91,15 +91,19 @@ pub enum SystemAccount {
     LightningPending,
     /// Outgoing on-chain payouts in flight (holds).
     OnchainPending,
+    /// The bank's Lightning node (an asset: what the node holds for Flash's users). Receipts
+    /// credit wallets from it; settled sends pay into it.
+    LightningNode,
 }
 
 impl SystemAccount {
     /// Every system account.
-    pub const ALL: [SystemAccount; 4] = [
+    pub const ALL: [SystemAccount; 5] = [
         SystemAccount::DevFaucet,
         SystemAccount::FeesRevenue,
         SystemAccount::LightningPending,
         SystemAccount::OnchainPending,
+        SystemAccount::LightningNode,
     ];
 
     /// The account's name, as in DESIGN.md.
@@ -109,6 +113,7 @@ impl SystemAccount {
             SystemAccount::FeesRevenue => "fees:revenue",
             SystemAccount::LightningPending => "lightning:pending",
             SystemAccount::OnchainPending => "onchain:pending",
+            SystemAccount::LightningNode => "lightning:node",
         }
     }
 

@@ -49,6 +49,8 @@ pub enum JournalKind {
     HoldSettle,
     /// A hold's funds returned to the wallet.
     HoldReverse,
+    /// A Lightning payment received from outside Flash.
+    LnReceive,
 }
 
 impl JournalKind {
@@ -60,7 +62,14 @@ impl JournalKind {
             JournalKind::HoldOpen => "hold_open",
             JournalKind::HoldSettle => "hold_settle",
             JournalKind::HoldReverse => "hold_reverse",
+            JournalKind::LnReceive => "ln_receive",
         }
+    }
+
+    /// True for money that already arrived from outside the bank (a Lightning receipt): the
+    /// liability must be recorded even when the receiving account is locked or closed.
+    pub fn receives_from_outside(self) -> bool {
+        matches!(self, JournalKind::LnReceive)
     }
 
     /// Parses the stored form.
@@ -71,6 +80,7 @@ impl JournalKind {
             "hold_open" => JournalKind::HoldOpen,
             "hold_settle" => JournalKind::HoldSettle,
             "hold_reverse" => JournalKind::HoldReverse,
+            "ln_receive" => JournalKind::LnReceive,
             _ => return None,
         })
     }
@@ -151,6 +161,9 @@ pub enum LedgerOp {
         to: LedgerAccountId,
         /// How much of the hold was used (≤ the hold's amount).
         used: i64,
+        /// The part of `used` that is fees (routing fees of a Lightning payment), recorded on
+        /// the journal so history shows amount and fee apart; `0 ≤ fee < used`.
+        fee: i64,
     },
     /// Returns the whole hold to the wallet.
     HoldReverse {
@@ -210,7 +223,7 @@ impl JournalRequest {
             } => {
                 format!("hold_open:{hold}:{wallet}>{pending}:{amount}")
             }
-            LedgerOp::HoldSettle { hold, to, used } => format!("hold_settle:{hold}>{to}:{used}"),
+            LedgerOp::HoldSettle { hold, to, used, fee } => format!("hold_settle:{hold}>{to}:{used}:{fee}"),
             LedgerOp::HoldReverse { hold } => format!("hold_reverse:{hold}"),
         };
         format!("{}|{op}|{}", self.kind.as_str(), self.memo.as_deref().unwrap_or(""))
@@ -558,10 +571,12 @@ fn apply_one(
     let plan = plan(snap, &req.op)?;
     check_balanced(&plan.entries)?;
     // New movements need every wallet's owner active; settling or reversing a hold finishes
-    // one already under way.
+    // one already under way, and money that already arrived from outside is recorded whoever
+    // it is for.
     if matches!(req.op, LedgerOp::Transfer { .. } | LedgerOp::HoldOpen { .. }) {
         for e in &plan.entries {
-            if !account(snap, &e.account)?.active {
+            let arrived = e.amount > 0 && req.kind.receives_from_outside();
+            if !arrived && !account(snap, &e.account)?.active {
                 return Err(LedgerError::AccountNotActive(e.account.to_string()));
             }
         }
@@ -799,8 +814,11 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 hold_change: Some(HoldChange::Open(hold.clone(), state)),
             })
         }
-        LedgerOp::HoldSettle { hold, to, used } => {
+        LedgerOp::HoldSettle { hold, to, used, fee } => {
             check_amount(*used)?;
+            if *fee < 0 || *fee >= *used {
+                return Err(LedgerError::InvalidAmount(*fee));
+            }
             let h = pending_hold(snap, hold)?;
             if *used > h.amount {
                 return Err(LedgerError::HoldExceeded {
@@ -819,8 +837,8 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
             Ok(Plan {
                 from: h.wallet.clone(),
                 to: to.clone(),
-                amount: *used,
-                fee: 0,
+                amount: used - fee,
+                fee: *fee,
                 currency,
                 hold: Some(hold.clone()),
                 entries,

@@ -9,7 +9,7 @@
 //! insufficient balance), each of its requests is retried alone so one bad request cannot
 //! fail its neighbours.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -41,6 +41,11 @@ pub struct PostRequest {
     /// An operator action to record if the journal posts (first time); the journal id is
     /// appended to its detail.
     pub audit: Option<Audit>,
+    /// The rail's reference stored on the journal (`ln:<payment hash>`), shown in history.
+    pub reference: Option<String>,
+    /// A rail's state changes that commit with the journal if it posts (first time): the
+    /// saga step and the money move are one transaction.
+    pub records: Vec<Record>,
 }
 
 impl From<JournalRequest> for PostRequest {
@@ -49,7 +54,51 @@ impl From<JournalRequest> for PostRequest {
             journal,
             contact: None,
             audit: None,
+            reference: None,
+            records: Vec::new(),
         }
+    }
+}
+
+/// A row change a rail commits together with a journal. Built by the store's rail modules
+/// (the bank never writes SQL); it must change exactly its expected number of rows, or the
+/// whole batch rolls back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub(crate) sql: &'static str,
+    pub(crate) params: Vec<Value>,
+    pub(crate) rows: u64,
+}
+
+/// The references and records of the requests that posted a new journal.
+pub(crate) fn posted_extras<'a>(
+    reqs: &[&'a PostRequest],
+    outcomes: &[Outcome],
+) -> (HashMap<JournalId, &'a str>, Vec<&'a Record>) {
+    let mut references = HashMap::new();
+    let mut records = Vec::new();
+    for (req, outcome) in reqs.iter().zip(outcomes) {
+        if let Ok(p) = outcome {
+            if !p.replayed {
+                if let Some(r) = &req.reference {
+                    references.insert(p.journal_id, r.as_str());
+                }
+                records.extend(&req.records);
+            }
+        }
+    }
+    (references, records)
+}
+
+/// Fails unless a record changed the rows it expected to.
+pub(crate) fn check_record(record: &Record, changed: u64) -> Result<(), StoreError> {
+    if changed == record.rows {
+        Ok(())
+    } else {
+        Err(StoreError::Invariant(format!(
+            "rail record changed {changed} rows, {} expected: {}",
+            record.rows, record.sql
+        )))
     }
 }
 
@@ -205,8 +254,8 @@ pub(crate) const ACCOUNT_STATE_COLUMNS: &str = "SELECT la.id, la.currency, la.ba
 
 pub(crate) const PRUNE_USAGE_SQL_SQLITE: &str = "DELETE FROM limit_usage WHERE minute <= ?1";
 pub(crate) const INSERT_JOURNAL_SQLITE: &str = "INSERT INTO journals (id, kind, memo, idem_scope, idem_key, \
-    fingerprint, debit_account, credit_account, amount, fee, currency, hold_id, created_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    fingerprint, debit_account, credit_account, amount, fee, currency, hold_id, created_at, reference) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 pub(crate) const UPSERT_USAGE_SQLITE: &str = "INSERT INTO limit_usage (subject, kind, minute, amount) \
     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (subject, kind, minute) DO UPDATE SET amount = limit_usage.amount + excluded.amount";
 pub(crate) const UPSERT_CONTACT_SQLITE: &str = "INSERT INTO contacts (account_id, contact_account_id, alias, \
@@ -214,7 +263,7 @@ pub(crate) const UPSERT_CONTACT_SQLITE: &str = "INSERT INTO contacts (account_id
     DO UPDATE SET transactions_count = contacts.transactions_count + excluded.transactions_count";
 
 /// A journal's column values in `INSERT_JOURNAL_*` order.
-pub(crate) fn journal_values(j: &NewJournal) -> Vec<Value> {
+pub(crate) fn journal_values(j: &NewJournal, reference: Option<&str>) -> Vec<Value> {
     params![
         j.id.to_string(),
         j.kind.as_str(),
@@ -229,6 +278,7 @@ pub(crate) fn journal_values(j: &NewJournal) -> Vec<Value> {
         j.currency.code(),
         j.hold.as_ref().map(HoldId::as_str),
         j.created_at_ms,
+        reference,
     ]
 }
 
@@ -349,6 +399,8 @@ pub struct HistoryItem {
     pub counterparty_username: Option<String>,
     /// Unix ms.
     pub created_at_ms: i64,
+    /// The rail's reference (`ln:<payment hash>`), if a rail posted it.
+    pub reference: Option<String>,
 }
 
 /// A page of history, newest first, and whether more lie in the direction of travel.
@@ -407,14 +459,26 @@ impl LedgerReport {
     }
 }
 
-const HISTORY_COLUMNS: &str = "SELECT e.journal_id, e.account_id, e.amount, j.fee, j.debit_account, j.currency, j.kind, \
+/// A wallet's side of each journal. A hold's opening line stands for the whole payment: once
+/// settled it shows what was used and the fee, and the closing journal's return to the wallet
+/// is not listed apart (it is part of the same payment).
+const HISTORY_COLUMNS: &str = "SELECT e.journal_id, e.account_id, \
+    CASE WHEN c.outcome = 'settled' THEN -(cj.amount + cj.fee) ELSE e.amount END, \
+    CASE WHEN c.outcome = 'settled' THEN cj.fee ELSE j.fee END, \
+    j.debit_account, j.currency, j.kind, \
     j.memo, h.status, CASE WHEN e.account_id = j.debit_account THEN j.credit_account ELSE j.debit_account END, \
-    cu.username, j.created_at \
+    cu.username, j.created_at, j.reference \
     FROM entries e JOIN journals j ON j.id = e.journal_id \
     LEFT JOIN holds h ON h.id = j.hold_id AND j.kind = 'hold_open' \
+    LEFT JOIN hold_closures c ON c.hold_id = h.id \
+    LEFT JOIN journals cj ON cj.id = c.journal_id \
     LEFT JOIN wallets cw ON cw.id = (CASE WHEN e.account_id = j.debit_account THEN j.credit_account ELSE j.debit_account END) \
     LEFT JOIN accounts ca ON ca.id = cw.account_id \
     LEFT JOIN users cu ON cu.id = ca.user_id";
+
+/// Leaves out a hold's return to its own wallet (see [`HISTORY_COLUMNS`]).
+const HISTORY_VISIBLE: &str = "NOT (j.kind IN ('hold_settle', 'hold_reverse') \
+    AND e.account_id = (SELECT wallet_id FROM holds WHERE id = j.hold_id))";
 
 /// The invariant checks, in the order `verify` reads them.
 const VERIFY_QUERIES: [&str; 8] = [
@@ -457,6 +521,7 @@ fn decode_history(row: &Row) -> Result<HistoryItem, StoreError> {
         counterparty: LedgerAccountId::from_stored(row.text(9)?),
         counterparty_username: row.opt_text(10)?,
         created_at_ms: row.int(11)?,
+        reference: row.opt_text(12)?,
     })
 }
 
@@ -544,7 +609,7 @@ impl Store {
         let order = if q.start.backward() { "ASC" } else { "DESC" };
         params.push(i64::try_from(q.limit + 1).unwrap_or(i64::MAX).into());
         let sql = format!(
-            "{HISTORY_COLUMNS} WHERE e.account_id IN ({}) {cursor} ORDER BY e.journal_id {order} LIMIT ${}",
+            "{HISTORY_COLUMNS} WHERE e.account_id IN ({}) AND {HISTORY_VISIBLE} {cursor} ORDER BY e.journal_id {order} LIMIT ${}",
             placeholders(1, n),
             params.len()
         );

@@ -13,6 +13,7 @@ mod accounts;
 mod auth;
 mod db;
 mod ledger;
+mod lightning;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -30,7 +31,11 @@ pub use accounts::{
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
 pub use db::Db;
 pub use ledger::{
-    HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, LedgerStats, PageStart, PostRequest, BATCH_MAX,
+    HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, LedgerStats, PageStart, PostRequest, Record,
+    BATCH_MAX,
+};
+pub use lightning::{
+    LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus, NewLnInvoice, NewLnPayment, PaidVia,
 };
 pub use sql::{Row, Value};
 

@@ -2,7 +2,7 @@
 //! connection that commits batches with a handful of array statements (`unnest`), pipelined,
 //! whatever the batch size. `synchronous_commit=on`, so a commit is durable when answered.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -191,8 +191,12 @@ async fn execute_batch(client: &mut Object, reqs: &[&PostRequest], now_ms: i64) 
     let (outcomes, writes) =
         ledger::apply_batch(&mut snap, reqs.iter().map(|r| &r.journal), now_ms, JournalId::generate);
     if !writes.is_empty() {
-        let audits = store_ledger::audits(reqs, &outcomes);
-        write(&tx, &writes, &store_ledger::contacts(reqs, &outcomes), &audits, now_ms).await?;
+        let side = Side {
+            contacts: store_ledger::contacts(reqs, &outcomes),
+            audits: store_ledger::audits(reqs, &outcomes),
+            extras: store_ledger::posted_extras(reqs, &outcomes),
+        };
+        write(&tx, &writes, &side, now_ms).await?;
     }
     tx.commit().await?;
     Ok(outcomes)
@@ -273,13 +277,21 @@ fn expect(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
     }
 }
 
+/// Bookkeeping that commits with a batch's journals.
+struct Side<'a> {
+    contacts: Vec<(String, String, i64)>,
+    audits: Vec<[String; 4]>,
+    extras: (HashMap<JournalId, &'a str>, Vec<&'a store_ledger::Record>),
+}
+
 async fn write(
     tx: &deadpool_postgres::Transaction<'_>,
     w: &WriteSet,
-    contacts: &[(String, String, i64)],
-    audits: &[[String; 4]],
+    side: &Side<'_>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    let (contacts, audits) = (&side.contacts, &side.audits);
+    let (references, records) = &side.extras;
     let js = &w.journals;
     let j_id: Vec<String> = js.iter().map(|j| j.id.to_string()).collect();
     let j_kind: Vec<&str> = js.iter().map(|j| j.kind.as_str()).collect();
@@ -294,6 +306,7 @@ async fn write(
     let j_currency: Vec<&str> = js.iter().map(|j| j.currency.code()).collect();
     let j_hold: Vec<Option<&str>> = js.iter().map(|j| j.hold.as_ref().map(|h| h.as_str())).collect();
     let j_at: Vec<i64> = js.iter().map(|j| j.created_at_ms).collect();
+    let j_reference: Vec<Option<&str>> = js.iter().map(|j| references.get(&j.id).copied()).collect();
 
     let es: Vec<(&str, &flash_core::ledger::Entry)> = js
         .iter()
@@ -332,9 +345,9 @@ async fn write(
     let journals = exec(
         tx,
         "INSERT INTO journals (id, kind, memo, idem_scope, idem_key, fingerprint, debit_account, credit_account, \
-         amount, fee, currency, hold_id, created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], \
-         $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[], \
-         $12::text[], $13::bigint[])",
+         amount, fee, currency, hold_id, created_at, reference) SELECT * FROM unnest($1::text[], $2::text[], \
+         $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], \
+         $11::text[], $12::text[], $13::bigint[], $14::text[])",
         vec![
             &j_id,
             &j_kind,
@@ -349,6 +362,7 @@ async fn write(
             &j_currency,
             &j_hold,
             &j_at,
+            &j_reference,
         ],
     );
     let entries = exec(
@@ -430,5 +444,11 @@ async fn write(
     expect("entries", changed[1], es.len())?;
     expect("balances", changed[2], b_id.len())?;
     expect("holds closed", changed[5], c_id.len())?;
+    // Rail records after the journals they belong to (they may refer to the holds).
+    for record in records {
+        let params: Vec<Param<'_>> = record.params.iter().map(|v| v as Param<'_>).collect();
+        let changed = exec(tx, record.sql, params).await?;
+        store_ledger::check_record(record, changed)?;
+    }
     Ok(())
 }

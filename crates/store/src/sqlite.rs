@@ -248,9 +248,11 @@ fn write_loop(
 }
 
 /// Bookkeeping that commits with a batch's journals.
-struct Side {
+struct Side<'a> {
     contacts: Vec<(String, String, i64)>,
     audits: Vec<[String; 4]>,
+    references: std::collections::HashMap<flash_core::JournalId, &'a str>,
+    records: Vec<&'a store_ledger::Record>,
 }
 
 /// Decides and commits one batch in one IMMEDIATE transaction.
@@ -265,9 +267,12 @@ fn execute_batch(conn: &mut Connection, reqs: &[&PostRequest], now_ms: i64) -> R
         flash_core::JournalId::generate,
     );
     if !writes.is_empty() {
+        let (references, records) = store_ledger::posted_extras(reqs, &outcomes);
         let side = Side {
             contacts: store_ledger::contacts(reqs, &outcomes),
             audits: store_ledger::audits(reqs, &outcomes),
+            references,
+            records,
         };
         write(&tx, &writes, &side, now_ms)?;
     }
@@ -322,13 +327,14 @@ fn load(tx: &rusqlite::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Sn
     Ok(snap)
 }
 
-fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side, now_ms: i64) -> Result<(), StoreError> {
+fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side<'_>, now_ms: i64) -> Result<(), StoreError> {
     let mut journal = tx.prepare_cached(store_ledger::INSERT_JOURNAL_SQLITE)?;
     let mut entry = tx.prepare_cached(
         "INSERT INTO entries (journal_id, account_id, currency, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for j in &w.journals {
-        journal.execute(rusqlite::params_from_iter(store_ledger::journal_values(j)))?;
+        let reference = side.references.get(&j.id).copied();
+        journal.execute(rusqlite::params_from_iter(store_ledger::journal_values(j, reference)))?;
         for e in &j.entries {
             entry.execute(rusqlite::params![
                 j.id.to_string(),
@@ -390,6 +396,12 @@ fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side, now_ms: i64)
     )?;
     for [actor, action, subject, detail] in &side.audits {
         audit.execute(rusqlite::params![actor, action, subject, detail, now_ms])?;
+    }
+    for record in &side.records {
+        let changed = tx
+            .prepare_cached(&to_sqlite(record.sql))?
+            .execute(rusqlite::params_from_iter(record.params.iter()))?;
+        store_ledger::check_record(record, changed as u64)?;
     }
     Ok(())
 }

@@ -238,6 +238,7 @@ async fn holds_close_exactly_once_under_concurrency(backend: Backend) {
                 hold,
                 to: SystemAccount::FeesRevenue.ledger_id(Currency::Btc),
                 used: 55,
+                fee: 0,
             }
         } else {
             LedgerOp::HoldReverse { hold }
@@ -348,9 +349,8 @@ async fn contacts_follow_payments(backend: Backend) {
     store.set_username(b_user, &bob).await.expect("set");
     for i in 0..2 {
         let req = PostRequest {
-            audit: None,
-            journal: transfer(&format!("c{i}"), a.id, b.id, 1),
             contact: Some((a.account_id, b.account_id)),
+            ..PostRequest::from(transfer(&format!("c{i}"), a.id, b.id, 1))
         };
         store.post(req.clone()).await.expect("store").expect("posted");
         store.post(req).await.expect("store").expect("replayed");
@@ -607,6 +607,7 @@ async fn run_ops(store: &Store, ops: Vec<Op>) {
                     hold: hold(h),
                     to: revenue.clone(),
                     used,
+                    fee: 0,
                 },
             ),
             Op::Reverse { hold: h } => (JournalKind::HoldReverse, LedgerOp::HoldReverse { hold: hold(h) }),

@@ -173,6 +173,27 @@ fn inactive_wallets_neither_pay_nor_receive_but_holds_finish() {
     assert_eq!(outcomes[1], Err(LedgerError::AccountNotActive("w0".into())));
     assert!(outcomes[2].is_ok(), "a hold still returns to a locked wallet");
     assert_eq!(writes.journals.len(), 1);
+
+    // Money that already arrived from outside is recorded for a locked wallet, but a locked
+    // wallet still cannot pay out under the same kind.
+    let receipt = |key: &str, op| JournalRequest {
+        kind: JournalKind::LnReceive,
+        ..req(key, op)
+    };
+    let from_node = LedgerOp::Transfer {
+        from: system(),
+        to: wallet(0),
+        amount: 7,
+        fee: 0,
+        fee_to: None,
+    };
+    let (outcomes, _) = run(
+        &mut snap,
+        &[receipt("ln-in", from_node), receipt("ln-out", transfer(0, 1, 1))],
+    );
+    assert!(outcomes[0].is_ok(), "a Lightning receipt credits a locked wallet");
+    assert_eq!(outcomes[1], Err(LedgerError::AccountNotActive("w0".into())));
+    assert_eq!(snap.accounts[&wallet(0)].balance, 107);
 }
 
 #[test]
@@ -189,6 +210,7 @@ fn holds_settle_or_reverse_exactly_once() {
         hold: hold.clone(),
         to: system(),
         used: 50,
+        fee: 0,
     };
     let batch = vec![
         req("open", open.clone()),
@@ -211,6 +233,37 @@ fn holds_settle_or_reverse_exactly_once() {
     // 60 held, 50 used, 10 returned.
     assert_eq!(snap.accounts[&wallet(0)].balance, 50);
     assert_eq!(snap.accounts[&pending()].balance, 0);
+}
+
+#[test]
+fn a_settlement_records_its_fee_apart_and_refuses_a_fee_beyond_the_amount() {
+    let mut snap = snapshot(&[100]);
+    let hold = HoldId::new("ln:fee");
+    let open = LedgerOp::HoldOpen {
+        hold: hold.clone(),
+        wallet: wallet(0),
+        pending: pending(),
+        amount: 60,
+    };
+    let settle = |used, fee| LedgerOp::HoldSettle {
+        hold: hold.clone(),
+        to: system(),
+        used,
+        fee,
+    };
+    let batch = vec![
+        req("open", open),
+        req("fee-too-big", settle(50, 50)),
+        req("negative-fee", settle(50, -1)),
+        req("settle", settle(53, 3)),
+    ];
+    let (outcomes, writes) = run(&mut snap, &batch);
+    assert_eq!(outcomes[1], Err(LedgerError::InvalidAmount(50)));
+    assert_eq!(outcomes[2], Err(LedgerError::InvalidAmount(-1)));
+    assert!(outcomes[3].is_ok());
+    let journal = &writes.journals[1];
+    assert_eq!((journal.amount, journal.fee), (50, 3));
+    assert_eq!(snap.accounts[&wallet(0)].balance, 47);
 }
 
 #[test]
@@ -345,6 +398,7 @@ fn to_request(i: usize, a: &Action) -> JournalRequest {
                 hold: hold(h),
                 to: system(),
                 used,
+                fee: 0,
             },
         ),
         Action::Reverse { hold: h } => req(&format!("op{i}"), LedgerOp::HoldReverse { hold: hold(h) }),

@@ -1,0 +1,318 @@
+//! Lightning rail storage: invoices issued to Flash wallets, outgoing payments (sagas whose
+//! rows commit with their holds), and the node's settle cursor.
+
+use flash_core::{AccountId, AccountStatus, HoldId, WalletId};
+
+use crate::ledger::Record;
+use crate::sql::{params, Row};
+use crate::{Store, StoreError};
+
+/// An invoice to record when it is issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLnInvoice {
+    /// Payment hash, hex.
+    pub payment_hash: String,
+    /// The wallet it pays into.
+    pub wallet_id: WalletId,
+    /// The BOLT11 text.
+    pub payment_request: String,
+    /// Amount in satoshis, or none for a no-amount invoice.
+    pub amount_sat: Option<i64>,
+    /// Memo shown to the payer.
+    pub memo: Option<String>,
+    /// Description hash (hex), for LNURL-pay and zaps.
+    pub description_hash: Option<String>,
+    /// Who asked for it: `app`, `lnurlp`.
+    pub origin: &'static str,
+    /// Expiry, Unix ms.
+    pub expires_at_ms: i64,
+}
+
+/// How an invoice was paid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaidVia {
+    /// By the network, through our node.
+    Lightning,
+    /// By another Flash wallet, inside the ledger.
+    IntraLedger,
+}
+
+impl PaidVia {
+    fn as_str(self) -> &'static str {
+        match self {
+            PaidVia::Lightning => "lightning",
+            PaidVia::IntraLedger => "intraledger",
+        }
+    }
+}
+
+/// A stored invoice, with its wallet's owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LnInvoiceRecord {
+    /// The invoice as issued.
+    pub invoice: NewLnInvoice,
+    /// The wallet's account.
+    pub account_id: AccountId,
+    /// That account's status.
+    pub account_status: AccountStatus,
+    /// What was received, once paid.
+    pub paid_sat: Option<i64>,
+    /// When it was paid, Unix ms.
+    pub paid_at_ms: Option<i64>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+}
+
+/// Where an outgoing payment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LnPaymentStatus {
+    /// Held, in flight or not yet tried.
+    Pending,
+    /// Paid; the hold settled.
+    Succeeded,
+    /// Not paid; the hold reversed.
+    Failed,
+}
+
+impl LnPaymentStatus {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LnPaymentStatus::Pending => "pending",
+            LnPaymentStatus::Succeeded => "succeeded",
+            LnPaymentStatus::Failed => "failed",
+        }
+    }
+    fn from_stored(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "pending" => LnPaymentStatus::Pending,
+            "succeeded" => LnPaymentStatus::Succeeded,
+            "failed" => LnPaymentStatus::Failed,
+            other => return Err(StoreError::Decode(format!("unexpected payment status {other:?}"))),
+        })
+    }
+}
+
+/// An outgoing payment to record with its hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewLnPayment {
+    /// The payment's id, which is also its hold's.
+    pub id: HoldId,
+    /// Payment hash, hex.
+    pub payment_hash: String,
+    /// The paying wallet.
+    pub wallet_id: WalletId,
+    /// The BOLT11 text.
+    pub payment_request: String,
+    /// Amount paid to the payee, satoshis.
+    pub amount_sat: i64,
+    /// Most the routing may cost, satoshis (held on top of the amount).
+    pub max_fee_sat: i64,
+}
+
+/// A stored outgoing payment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LnPaymentRecord {
+    /// What was recorded when it started.
+    pub payment: NewLnPayment,
+    /// Where it stands.
+    pub status: LnPaymentStatus,
+    /// Routing fee charged, once succeeded.
+    pub fee_sat: Option<i64>,
+    /// Preimage (hex), when the node learned one.
+    pub preimage: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+}
+
+/// How a payment ended, to record with the journal that settles or reverses its hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LnPaymentEnd {
+    /// Paid with this routing fee.
+    Succeeded {
+        /// Fee charged, satoshis.
+        fee_sat: i64,
+        /// Preimage (hex), if known.
+        preimage: Option<String>,
+    },
+    /// Not paid.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+const INVOICE_COLUMNS: &str = "SELECT i.payment_hash, i.wallet_id, i.payment_request, i.amount_sat, i.memo, \
+    i.description_hash, i.origin, i.expires_at, i.paid_sat, i.paid_at, i.created_at, a.id, a.status \
+    FROM ln_invoices i JOIN wallets w ON w.id = i.wallet_id JOIN accounts a ON a.id = w.account_id";
+
+const PAYMENT_COLUMNS: &str = "SELECT id, payment_hash, wallet_id, payment_request, amount_sat, max_fee_sat, \
+    status, fee_sat, preimage, failure, created_at FROM ln_payments";
+
+/// Origins an invoice may have, so a stored one maps back to a `&'static str`.
+const ORIGINS: [&str; 2] = ["app", "lnurlp"];
+
+fn decode_invoice(r: &Row) -> Result<LnInvoiceRecord, StoreError> {
+    let origin = r.text(6)?;
+    let origin = ORIGINS
+        .iter()
+        .find(|o| **o == origin)
+        .ok_or_else(|| StoreError::Decode(format!("unexpected invoice origin {origin:?}")))?;
+    Ok(LnInvoiceRecord {
+        invoice: NewLnInvoice {
+            payment_hash: r.text(0)?,
+            wallet_id: r.parse(1)?,
+            payment_request: r.text(2)?,
+            amount_sat: r.opt_int(3)?,
+            memo: r.opt_text(4)?,
+            description_hash: r.opt_text(5)?,
+            origin,
+            expires_at_ms: r.int(7)?,
+        },
+        paid_sat: r.opt_int(8)?,
+        paid_at_ms: r.opt_int(9)?,
+        created_at_ms: r.int(10)?,
+        account_id: r.parse(11)?,
+        account_status: r.parse(12)?,
+    })
+}
+
+fn decode_payment(r: &Row) -> Result<LnPaymentRecord, StoreError> {
+    Ok(LnPaymentRecord {
+        payment: NewLnPayment {
+            id: HoldId::new(r.text(0)?),
+            payment_hash: r.text(1)?,
+            wallet_id: r.parse(2)?,
+            payment_request: r.text(3)?,
+            amount_sat: r.int(4)?,
+            max_fee_sat: r.int(5)?,
+        },
+        status: LnPaymentStatus::from_stored(&r.text(6)?)?,
+        fee_sat: r.opt_int(7)?,
+        preimage: r.opt_text(8)?,
+        failure: r.opt_text(9)?,
+        created_at_ms: r.int(10)?,
+    })
+}
+
+impl Record {
+    /// Marks an invoice paid; commits with the journal that credits it (exactly once).
+    pub fn ln_invoice_paid(payment_hash: &str, paid_sat: i64, via: PaidVia, now_ms: i64) -> Record {
+        Record {
+            sql: "UPDATE ln_invoices SET paid_sat = $2, paid_via = $3, paid_at = $4 \
+                  WHERE payment_hash = $1 AND paid_at IS NULL",
+            params: params![payment_hash, paid_sat, via.as_str(), now_ms],
+            rows: 1,
+        }
+    }
+
+    /// Records an outgoing payment; commits with the journal that opens its hold.
+    pub fn ln_payment_started(p: &NewLnPayment, now_ms: i64) -> Record {
+        Record {
+            sql: "INSERT INTO ln_payments (id, payment_hash, wallet_id, payment_request, amount_sat, max_fee_sat, \
+                  status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
+            params: params![
+                p.id.as_str(),
+                p.payment_hash.as_str(),
+                p.wallet_id.to_string(),
+                p.payment_request.as_str(),
+                p.amount_sat,
+                p.max_fee_sat,
+                now_ms,
+            ],
+            rows: 1,
+        }
+    }
+
+    /// Ends a pending payment; commits with the journal that settles or reverses its hold.
+    pub fn ln_payment_ended(id: &HoldId, end: &LnPaymentEnd, now_ms: i64) -> Record {
+        let (status, fee, preimage, failure) = match end {
+            LnPaymentEnd::Succeeded { fee_sat, preimage } => {
+                (LnPaymentStatus::Succeeded, Some(*fee_sat), preimage.clone(), None)
+            }
+            LnPaymentEnd::Failed { reason } => (LnPaymentStatus::Failed, None, None, Some(reason.clone())),
+        };
+        Record {
+            sql: "UPDATE ln_payments SET status = $2, fee_sat = $3, preimage = $4, failure = $5, updated_at = $6 \
+                  WHERE id = $1 AND status = 'pending'",
+            params: params![id.as_str(), status.as_str(), fee, preimage, failure, now_ms],
+            rows: 1,
+        }
+    }
+}
+
+impl Store {
+    /// Records an invoice just issued.
+    pub async fn insert_ln_invoice(&self, i: &NewLnInvoice) -> Result<(), StoreError> {
+        let sql = "INSERT INTO ln_invoices (payment_hash, wallet_id, payment_request, amount_sat, memo, \
+                   description_hash, origin, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let params = params![
+            i.payment_hash.as_str(),
+            i.wallet_id.to_string(),
+            i.payment_request.as_str(),
+            i.amount_sat,
+            i.memo.clone(),
+            i.description_hash.clone(),
+            i.origin,
+            i.expires_at_ms,
+            self.now_ms(),
+        ];
+        self.db.execute(sql, params).await.map(|_| ())
+    }
+
+    /// An invoice issued by this Flash, by payment hash.
+    pub async fn ln_invoice(&self, payment_hash: &str) -> Result<Option<LnInvoiceRecord>, StoreError> {
+        let sql = format!("{INVOICE_COLUMNS} WHERE i.payment_hash = $1");
+        let row = self.db.query_opt(&sql, params![payment_hash]).await?;
+        row.as_ref().map(decode_invoice).transpose()
+    }
+
+    /// An outgoing payment by id.
+    pub async fn ln_payment(&self, id: &HoldId) -> Result<Option<LnPaymentRecord>, StoreError> {
+        let sql = format!("{PAYMENT_COLUMNS} WHERE id = $1");
+        let row = self.db.query_opt(&sql, params![id.as_str()]).await?;
+        row.as_ref().map(decode_payment).transpose()
+    }
+
+    /// The payment of `payment_hash` that is in flight or done, if any.
+    pub async fn live_ln_payment(&self, payment_hash: &str) -> Result<Option<LnPaymentRecord>, StoreError> {
+        let sql = format!("{PAYMENT_COLUMNS} WHERE payment_hash = $1 AND status <> 'failed'");
+        let row = self.db.query_opt(&sql, params![payment_hash]).await?;
+        row.as_ref().map(decode_payment).transpose()
+    }
+
+    /// Pending payments, oldest first, at most `limit`.
+    pub async fn pending_ln_payments(&self, limit: i64) -> Result<Vec<LnPaymentRecord>, StoreError> {
+        let sql = format!("{PAYMENT_COLUMNS} WHERE status = 'pending' ORDER BY created_at LIMIT $1");
+        self.db
+            .query(&sql, params![limit])
+            .await?
+            .iter()
+            .map(decode_payment)
+            .collect()
+    }
+
+    /// The node's settle index up to which every settlement has been credited.
+    pub async fn ln_settle_cursor(&self, node: &str) -> Result<u64, StoreError> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT settle_index FROM ln_settle_cursor WHERE node = $1",
+                params![node],
+            )
+            .await?;
+        let index = row.map(|r| r.int(0)).transpose()?.unwrap_or(0);
+        u64::try_from(index).map_err(|_| StoreError::Decode(format!("negative settle index {index}")))
+    }
+
+    /// Moves the settle cursor forward (never back).
+    pub async fn advance_ln_settle_cursor(&self, node: &str, index: u64) -> Result<(), StoreError> {
+        let index = i64::try_from(index).map_err(|_| StoreError::Decode(format!("settle index {index} too large")))?;
+        let sql = "INSERT INTO ln_settle_cursor (node, settle_index) VALUES ($1, $2) ON CONFLICT (node) \
+                   DO UPDATE SET settle_index = excluded.settle_index \
+                   WHERE ln_settle_cursor.settle_index < excluded.settle_index";
+        self.db.execute(sql, params![node, index]).await.map(|_| ())
+    }
+}
