@@ -64,6 +64,44 @@ pub enum BankError {
     /// Bad pagination arguments.
     #[error("invalid page: {0}")]
     InvalidPage(&'static str),
+    /// Not a valid invoice.
+    #[error("invalid invoice: {0}")]
+    InvalidInvoice(String),
+    /// An invoice for another network.
+    #[error("invoice is for {found}, this Flash runs on {expected}")]
+    WrongNetwork {
+        /// Ours.
+        expected: flash_core::Network,
+        /// The invoice's.
+        found: flash_core::Network,
+    },
+    /// The invoice expired.
+    #[error("invoice has expired")]
+    InvoiceExpired,
+    /// The amount given does not fit the invoice.
+    #[error("amount mismatch: {0}")]
+    AmountMismatch(String),
+    /// An invoice expiry out of range.
+    #[error("invoice expiry must be 1 to {max_mins} minutes")]
+    InvalidExpiry {
+        /// Longest allowed.
+        max_mins: i64,
+    },
+    /// No invoice of this Flash has that hash.
+    #[error("invoice not found")]
+    InvoiceNotFound,
+    /// The invoice is paid already.
+    #[error("invoice is already paid")]
+    InvoiceAlreadyPaid,
+    /// A payment of this invoice is already under way.
+    #[error("a payment of this invoice is already in flight")]
+    PaymentInFlight,
+    /// The node found no route.
+    #[error("no route to the payee: {0}")]
+    NoRoute(String),
+    /// The Lightning node could not be used.
+    #[error("lightning unavailable: {0}")]
+    LightningUnavailable(String),
     /// The database failed.
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
@@ -95,6 +133,16 @@ impl BankError {
             BankError::InvalidIdempotencyKey => "INVALID_IDEMPOTENCY_KEY",
             BankError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
             BankError::InvalidPage(_) => "INVALID_PAGE",
+            BankError::InvalidInvoice(_) => "INVALID_INVOICE",
+            BankError::WrongNetwork { .. } => "WRONG_NETWORK",
+            BankError::InvoiceExpired => "INVOICE_EXPIRED",
+            BankError::AmountMismatch(_) => "AMOUNT_MISMATCH",
+            BankError::InvalidExpiry { .. } => "INVALID_EXPIRY",
+            BankError::InvoiceNotFound => "INVOICE_NOT_FOUND",
+            BankError::InvoiceAlreadyPaid => "INVOICE_ALREADY_PAID",
+            BankError::PaymentInFlight => "PAYMENT_IN_FLIGHT",
+            BankError::NoRoute(_) => "NO_ROUTE",
+            BankError::LightningUnavailable(_) => "LIGHTNING_UNAVAILABLE",
             BankError::Store(_) => "INTERNAL_ERROR",
         }
     }

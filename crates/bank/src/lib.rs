@@ -10,10 +10,12 @@ mod accounts;
 mod error;
 mod events;
 mod history;
+mod lightning;
 mod payments;
 
 use std::sync::Arc;
 
+use flash_core::lightning::{LightningNode, SimulatorControls};
 use flash_core::{LimitPolicy, Network};
 use flash_store::Store;
 
@@ -21,6 +23,10 @@ pub use accounts::{Identity, WalletView};
 pub use error::BankError;
 pub use events::WalletEvent;
 pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};
+pub use lightning::{
+    InvoiceCreate, InvoiceFor, InvoiceStatus, LightningConfig, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus,
+    ReconcileReport,
+};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 
 /// The bank's settings.
@@ -30,6 +36,8 @@ pub struct BankConfig {
     pub network: Network,
     /// Per-level limits and the reference rate.
     pub limits: LimitPolicy,
+    /// Lightning fees, timeouts and invoice expiries.
+    pub lightning: LightningConfig,
 }
 
 impl Default for BankConfig {
@@ -37,6 +45,7 @@ impl Default for BankConfig {
         BankConfig {
             network: Network::Regtest,
             limits: LimitPolicy::default(),
+            lightning: LightningConfig::default(),
         }
     }
 }
@@ -47,6 +56,7 @@ pub struct Bank {
     store: Store,
     config: Arc<BankConfig>,
     events: events::EventBus,
+    lightning: Option<Arc<lightning::Rail>>,
 }
 
 impl Bank {
@@ -56,7 +66,19 @@ impl Bank {
             store,
             config: Arc::new(config),
             events: events::EventBus::new(),
+            lightning: None,
         }
+    }
+
+    /// The same bank paying and receiving over `node`; `simulator` is the node's dev-only
+    /// controls when it is the `dev` simulator.
+    pub fn with_lightning(
+        mut self,
+        node: Arc<dyn LightningNode>,
+        simulator: Option<Arc<dyn SimulatorControls>>,
+    ) -> Bank {
+        self.lightning = Some(Arc::new(lightning::Rail::new(node, simulator)));
+        self
     }
 
     /// The store underneath (for readiness checks and admin reads).

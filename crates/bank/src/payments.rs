@@ -5,9 +5,8 @@ use flash_core::limits::LIMIT_WINDOW_SECS;
 use flash_core::{
     AccountId, AccountStatus, Currency, JournalId, LedgerAccountId, LimitKind, Memo, Sats, SystemAccount, WalletId,
 };
-use flash_store::{AccountRecord, Audit, PostRequest, WalletRecord};
+use flash_store::{AccountRecord, Audit, PostRequest};
 
-use crate::events::WalletEvent;
 use crate::history::{Direction, Transaction, TxStatus};
 use crate::{Bank, BankError};
 
@@ -70,7 +69,7 @@ pub struct LimitView {
     pub interval_secs: i64,
 }
 
-fn idempotency(scope: String, key: Option<String>) -> Result<IdempotencyKey, BankError> {
+pub(crate) fn idempotency(scope: String, key: Option<String>) -> Result<IdempotencyKey, BankError> {
     let key = match key {
         Some(k) if k.is_empty() || k.chars().count() > IDEMPOTENCY_KEY_MAX_CHARS || k.chars().any(char::is_control) => {
             return Err(BankError::InvalidIdempotencyKey)
@@ -147,8 +146,8 @@ impl Bank {
             .await?
             .map_err(|e| self.payment_error(e, req.from))?;
         if !posted.replayed {
-            self.publish(&from.wallet, posted.journal_id);
-            self.publish(&to.wallet, posted.journal_id);
+            self.publish_journal(payer, from.wallet.id, posted.journal_id);
+            self.publish_journal(recipient, to.wallet.id, posted.journal_id);
         }
         let transaction = Transaction {
             journal_id: posted.journal_id,
@@ -171,17 +170,9 @@ impl Bank {
         })
     }
 
-    fn publish(&self, wallet: &WalletRecord, journal_id: JournalId) {
-        self.events.publish(WalletEvent {
-            account_id: wallet.account_id,
-            wallet_id: wallet.id,
-            journal_id,
-        });
-    }
-
     /// Turns the ledger's refusals into the payment's own terms: a limit with its units, an
     /// inactive account as the payer's or the recipient's.
-    fn payment_error(&self, e: LedgerError, payer_wallet: WalletId) -> BankError {
+    pub(crate) fn payment_error(&self, e: LedgerError, payer_wallet: WalletId) -> BankError {
         match e {
             LedgerError::AccountNotActive(wallet) if wallet == payer_wallet.to_string() => {
                 BankError::AccountNotActive("locked or closed")
@@ -243,7 +234,7 @@ impl Bank {
             })
             .await??;
         if !posted.replayed {
-            self.publish(&target, posted.journal_id);
+            self.publish_journal(target.account_id, target.id, posted.journal_id);
         }
         self.transaction(target.id, posted.journal_id).await
     }

@@ -50,6 +50,7 @@ fn config(network: Network) -> BankConfig {
             reference_sats_per_usd: 1_000,
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

@@ -227,6 +227,40 @@ pub enum LightningError {
     Unavailable(String),
 }
 
+/// How a simulated network treats payments to other nodes (the `dev` backend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DevOutcome {
+    /// Paid after `delay_ms`, with `fee_ppm` of the amount as routing fee (within the cap).
+    Succeed {
+        /// Simulated routing time.
+        delay_ms: u64,
+        /// Routing fee, parts per million.
+        fee_ppm: u64,
+    },
+    /// Fails after `delay_ms` ("no route").
+    Fail {
+        /// Simulated routing time.
+        delay_ms: u64,
+    },
+    /// Never resolves: stays in flight (to exercise reconciliation).
+    Hang,
+}
+
+/// What only a simulator offers, for development and tests on regtest: paying one of our
+/// invoices "from outside", and choosing how payments to other nodes end.
+pub trait SimulatorControls: Send + Sync {
+    /// Pays one of this node's invoices from the simulated outside world. `amount_msat` is
+    /// required for a no-amount invoice and must match otherwise.
+    fn pay_from_outside(
+        &self,
+        payment_request: &str,
+        amount_msat: Option<u64>,
+    ) -> Result<SettledInvoice, LightningError>;
+
+    /// Changes how payments to other nodes turn out from now on.
+    fn set_outcome(&self, outcome: DevOutcome) -> Result<(), LightningError>;
+}
+
 /// A Lightning node, as the bank uses it.
 pub trait LightningNode: Send + Sync {
     /// Creates an invoice.

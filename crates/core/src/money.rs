@@ -113,6 +113,27 @@ impl Sats {
     }
 }
 
+impl Sats {
+    /// Whole satoshis for `msat` the bank pays out, rounded up: the wallet always covers what
+    /// the node sends. With [`Sats::from_msat_down`], the one rule for millisatoshis.
+    pub fn from_msat_up(msat: u64) -> Result<Sats, MoneyError> {
+        let sats = i64::try_from(msat.div_ceil(1_000)).map_err(|_| MoneyError::TooLarge)?;
+        Sats::non_negative(sats)
+    }
+
+    /// Whole satoshis credited for `msat` received, rounded down: the bank never owes more
+    /// than it got.
+    pub fn from_msat_down(msat: u64) -> Result<Sats, MoneyError> {
+        let sats = i64::try_from(msat / 1_000).map_err(|_| MoneyError::TooLarge)?;
+        Sats::non_negative(sats)
+    }
+
+    /// Millisatoshis, for the wire.
+    pub fn msat(self) -> u64 {
+        self.0.unsigned_abs().saturating_mul(1_000)
+    }
+}
+
 impl fmt::Display for Sats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} sats", self.0)
@@ -139,6 +160,17 @@ mod tests {
         assert_eq!(Sats(100_001).fee(50, floor).map(Sats::get), Ok(501));
         assert_eq!(Sats(100_000).fee(50, floor).map(Sats::get), Ok(500));
         assert_eq!(Sats(MAX_SATS).fee(10_000, Sats::ZERO).map(Sats::get), Ok(MAX_SATS));
+    }
+
+    #[test]
+    fn millisatoshis_round_in_the_banks_favour() {
+        assert_eq!(Sats::from_msat_up(1).map(Sats::get), Ok(1));
+        assert_eq!(Sats::from_msat_up(2_000).map(Sats::get), Ok(2));
+        assert_eq!(Sats::from_msat_up(2_001).map(Sats::get), Ok(3));
+        assert_eq!(Sats::from_msat_down(2_999).map(Sats::get), Ok(2));
+        assert_eq!(Sats::from_msat_down(999).map(Sats::get), Ok(0));
+        assert_eq!(Sats::from_msat_up(u64::MAX), Err(MoneyError::TooLarge));
+        assert_eq!(Sats(21).msat(), 21_000);
     }
 
     #[test]

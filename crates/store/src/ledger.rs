@@ -680,6 +680,28 @@ impl Store {
         }))
     }
 
+    /// The journal an idempotency key posted, if any.
+    pub async fn journal_for_key(&self, key: &IdempotencyKey) -> Result<Option<JournalId>, StoreError> {
+        let sql = "SELECT id FROM journals WHERE idem_scope = $1 AND idem_key = $2";
+        let row = self
+            .db
+            .query_opt(sql, params![key.scope.as_str(), key.key.as_str()])
+            .await?;
+        row.map(|r| r.parse(0)).transpose()
+    }
+
+    /// The journal that opened a hold.
+    pub async fn hold_journal(&self, hold: &HoldId) -> Result<Option<JournalId>, StoreError> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT open_journal_id FROM holds WHERE id = $1",
+                params![hold.as_str()],
+            )
+            .await?;
+        row.map(|r| r.parse(0)).transpose()
+    }
+
     /// Checks every global ledger invariant against one consistent snapshot of the store.
     pub async fn verify(&self) -> Result<LedgerReport, StoreError> {
         let queries = VERIFY_QUERIES.iter().map(|q| (q.to_string(), vec![])).collect();

@@ -22,7 +22,8 @@ pub struct NewLnInvoice {
     pub memo: Option<String>,
     /// Description hash (hex), for LNURL-pay and zaps.
     pub description_hash: Option<String>,
-    /// Who asked for it: `app`, `lnurlp`.
+    /// Who asked for it: `app` (the wallet's owner) or `recipient` (anyone, on the owner's
+    /// behalf: `…OnBehalfOfRecipient`, LNURL-pay).
     pub origin: &'static str,
     /// Expiry, Unix ms.
     pub expires_at_ms: i64,
@@ -152,7 +153,7 @@ const PAYMENT_COLUMNS: &str = "SELECT id, payment_hash, wallet_id, payment_reque
     status, fee_sat, preimage, failure, created_at FROM ln_payments";
 
 /// Origins an invoice may have, so a stored one maps back to a `&'static str`.
-const ORIGINS: [&str; 2] = ["app", "lnurlp"];
+const ORIGINS: [&str; 2] = ["app", "recipient"];
 
 fn decode_invoice(r: &Row) -> Result<LnInvoiceRecord, StoreError> {
     let origin = r.text(6)?;
