@@ -1,6 +1,7 @@
 //! Flash's HTTP surface: the GraphQL app API (`/graphql`, Galoy/Blink names and shapes,
 //! websocket subscriptions), the operator API (`/admin/graphql`), the auth routes
-//! (`/auth/...`, as Blink's auth server), and health, readiness and metrics.
+//! (`/auth/...`, as Blink's auth server), Lightning addresses (`/.well-known/lnurlp/...`), and
+//! health, readiness and metrics.
 //!
 //! Handlers are thin: they authenticate, call `flash-auth` or `flash-bank`, and map typed
 //! errors to stable codes ([`error`]). Nothing here writes SQL; what it reads of the store
@@ -12,6 +13,7 @@
 mod error;
 mod graphql;
 mod health;
+mod lnurl;
 mod metrics;
 mod rest;
 
@@ -38,6 +40,8 @@ pub struct ServerInfo {
     pub backend: &'static str,
     /// Rails that are simulators (named in `/healthz` so nobody mistakes them for real ones).
     pub simulated_rails: Vec<&'static str>,
+    /// The URL clients reach this server at, without a trailing slash (LNURL callbacks).
+    pub public_url: String,
 }
 
 /// Everything the handlers share.
@@ -71,6 +75,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(public)
         .merge(admin)
         .merge(rest::routes(state.clone()))
+        .merge(lnurl::routes(state.clone()))
         .merge(health::routes(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -99,6 +99,9 @@ pub enum BankError {
     /// The node found no route.
     #[error("no route to the payee: {0}")]
     NoRoute(String),
+    /// Another service's LNURL could not be paid.
+    #[error(transparent)]
+    Lnurl(#[from] flash_core::lnurl::LnurlError),
     /// The Lightning node could not be used.
     #[error("lightning unavailable: {0}")]
     LightningUnavailable(String),
@@ -143,6 +146,10 @@ impl BankError {
             BankError::PaymentInFlight => "PAYMENT_IN_FLIGHT",
             BankError::NoRoute(_) => "NO_ROUTE",
             BankError::LightningUnavailable(_) => "LIGHTNING_UNAVAILABLE",
+            BankError::Lnurl(flash_core::lnurl::LnurlError::InvalidTarget(_)) => "INVALID_LNURL",
+            BankError::Lnurl(flash_core::lnurl::LnurlError::Unreachable(_)) => "LNURL_UNREACHABLE",
+            BankError::Lnurl(flash_core::lnurl::LnurlError::BadResponse(_)) => "LNURL_BAD_RESPONSE",
+            BankError::Lnurl(flash_core::lnurl::LnurlError::Refused(_)) => "LNURL_REFUSED",
             BankError::Store(_) => "INTERNAL_ERROR",
         }
     }

@@ -59,6 +59,8 @@ pub struct Transaction {
     pub counterparty_username: Option<String>,
     /// Unix ms.
     pub created_at_ms: i64,
+    /// The Lightning payment hash, when the payment was made or received with an invoice.
+    pub payment_hash: Option<String>,
 }
 
 /// A transaction in a page, with its cursor.
@@ -110,6 +112,11 @@ impl From<HistoryItem> for Transaction {
             counterparty_wallet_id: i.counterparty.wallet(),
             counterparty_username: i.counterparty_username,
             created_at_ms: i.created_at_ms,
+            payment_hash: i
+                .reference
+                .as_deref()
+                .and_then(|r| r.strip_prefix("ln:"))
+                .map(str::to_string),
         }
     }
 }

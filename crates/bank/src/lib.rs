@@ -11,11 +11,13 @@ mod error;
 mod events;
 mod history;
 mod lightning;
+mod lnurl;
 mod payments;
 
 use std::sync::Arc;
 
 use flash_core::lightning::{LightningNode, SimulatorControls};
+use flash_core::lnurl::LnurlClient;
 use flash_core::{LimitPolicy, Network};
 use flash_store::Store;
 
@@ -24,9 +26,10 @@ pub use error::BankError;
 pub use events::WalletEvent;
 pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};
 pub use lightning::{
-    InvoiceCreate, InvoiceFor, InvoiceStatus, LightningConfig, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus,
-    ReconcileReport,
+    InvoiceCreate, InvoiceFor, InvoiceStatus, LightningConfig, LnDetails, LnInvoice, LnPayOutcome, LnPayRequest,
+    PaymentStatus, ReconcileReport,
 };
+pub use lnurl::{AddressOffer, LnurlPayRequest};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 
 /// The bank's settings.
@@ -38,6 +41,8 @@ pub struct BankConfig {
     pub limits: LimitPolicy,
     /// Lightning fees, timeouts and invoice expiries.
     pub lightning: LightningConfig,
+    /// The host of this Flash's Lightning addresses (`name@host`), paid inside the ledger.
+    pub lightning_address_domain: Option<String>,
 }
 
 impl Default for BankConfig {
@@ -46,6 +51,7 @@ impl Default for BankConfig {
             network: Network::Regtest,
             limits: LimitPolicy::default(),
             lightning: LightningConfig::default(),
+            lightning_address_domain: None,
         }
     }
 }
@@ -57,6 +63,7 @@ pub struct Bank {
     config: Arc<BankConfig>,
     events: events::EventBus,
     lightning: Option<Arc<lightning::Rail>>,
+    lnurl: Option<Arc<dyn LnurlClient>>,
 }
 
 impl Bank {
@@ -67,7 +74,14 @@ impl Bank {
             config: Arc::new(config),
             events: events::EventBus::new(),
             lightning: None,
+            lnurl: None,
         }
+    }
+
+    /// The same bank paying other services' LNURLs and Lightning addresses through `client`.
+    pub fn with_lnurl(mut self, client: Arc<dyn LnurlClient>) -> Bank {
+        self.lnurl = Some(client);
+        self
     }
 
     /// The same bank paying and receiving over `node`; `simulator` is the node's dev-only

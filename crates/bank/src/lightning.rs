@@ -44,8 +44,9 @@ const INVOICE_MEMO_MAX_BYTES: usize = 639;
 /// Most pending payments one reconciliation pass looks at.
 const RECONCILE_BATCH: i64 = 500;
 
-/// Lightning settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Lightning settings (`[lightning.payments]` in `flashd`'s file).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LightningConfig {
     /// Fee cap on outgoing payments, basis points of the amount …
     pub fee_cap_bps: u32,
@@ -64,6 +65,10 @@ pub struct LightningConfig {
     /// How old a pending payment must be before reconciliation may decide it (it may still be
     /// on its way to the node).
     pub reconcile_grace_secs: u64,
+    /// Largest amount a Lightning address of this Flash accepts, satoshis.
+    pub lnurl_max_sendable_sats: i64,
+    /// Longest comment a payer may attach through a Lightning address (LUD-12).
+    pub lnurl_comment_max_chars: u32,
 }
 
 impl Default for LightningConfig {
@@ -77,6 +82,8 @@ impl Default for LightningConfig {
             invoice_expiry_max_mins: 1_440,
             reconcile_interval_secs: 30,
             reconcile_grace_secs: 90,
+            lnurl_max_sendable_sats: 10_000_000,
+            lnurl_comment_max_chars: 255,
         }
     }
 }
@@ -189,7 +196,7 @@ impl LnInvoice {
             amount: r.invoice.amount_sat,
             wallet_id: r.invoice.wallet_id,
             status,
-            created_at_ms: r.created_at_ms,
+            created_at_ms: r.invoice.created_at_ms,
             expires_at_ms: r.invoice.expires_at_ms,
         }
     }
@@ -244,6 +251,15 @@ impl LnPayOutcome {
             failure: None,
         }
     }
+}
+
+/// The invoice and proof of a Lightning transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LnDetails {
+    /// The BOLT11 text.
+    pub payment_request: Option<String>,
+    /// The preimage (hex), for a send the node learned it for.
+    pub preimage: Option<String>,
 }
 
 /// What a reconciliation pass did.
@@ -364,6 +380,7 @@ impl Bank {
                 InvoiceFor::Recipient => "recipient",
             },
             expires_at_ms: created_at_ms.saturating_add(mins * 60_000),
+            created_at_ms,
         };
         self.store.insert_ln_invoice(&record).await?;
         Ok(LnInvoice {
@@ -579,10 +596,14 @@ impl Bank {
         prior: Option<JournalId>,
     ) -> Result<LnPayOutcome, BankError> {
         if let Some(prior) = prior {
-            return self.prior_payment(payer.wallet.id, prior, &target.invoice).await;
+            return self.prior_payment(payer.wallet.id, prior, Some(&target.invoice)).await;
         }
         let hash = target.invoice.payment_hash;
         if let Some(live) = self.store.live_ln_payment(&hash.to_string()).await? {
+            // It may be this very request's first attempt, posted since it was looked up.
+            if let Some(prior) = self.store.journal_for_key(&idempotency).await? {
+                return self.prior_payment(payer.wallet.id, prior, Some(&target.invoice)).await;
+            }
             return match live.status {
                 LnPaymentStatus::Succeeded => Ok(LnPayOutcome::already_paid()),
                 _ => Err(BankError::PaymentInFlight),
@@ -629,7 +650,7 @@ impl Bank {
                 // A concurrent retry with the same key won: answer as it will.
                 let prior = self.store.journal_for_key(&idempotency).await?;
                 return match prior {
-                    Some(prior) => self.prior_payment(payer.wallet.id, prior, &target.invoice).await,
+                    Some(prior) => self.prior_payment(payer.wallet.id, prior, Some(&target.invoice)).await,
                     None => Err(LedgerError::IdempotencyKeyReused.into()),
                 };
             }
@@ -672,11 +693,11 @@ impl Bank {
     }
 
     /// The answer for a retry of a payment that already started.
-    async fn prior_payment(
+    pub(crate) async fn prior_payment(
         &self,
         wallet: WalletId,
         prior: JournalId,
-        invoice: &Invoice,
+        invoice: Option<&Invoice>,
     ) -> Result<LnPayOutcome, BankError> {
         let journal = self.store.journal(prior).await?;
         let hold = journal.and_then(|j| j.hold).map(HoldId::new);
@@ -686,7 +707,7 @@ impl Bank {
         let record = record
             .await?
             .ok_or(BankError::Ledger(LedgerError::IdempotencyKeyReused))?;
-        if record.payment.payment_hash != invoice.payment_hash.to_string() {
+        if invoice.is_some_and(|i| record.payment.payment_hash != i.payment_hash.to_string()) {
             return Err(LedgerError::IdempotencyKeyReused.into());
         }
         let state = match record.status {
@@ -942,6 +963,23 @@ impl Bank {
                 _ = tokio::time::sleep(every) => {}
             }
         }
+    }
+
+    /// The invoice text and preimage behind a wallet's Lightning transaction (its journal and
+    /// payment hash): the invoice this Flash issued, or the one the wallet paid in that
+    /// attempt.
+    pub async fn ln_details(&self, journal: JournalId, payment_hash: &str) -> Result<LnDetails, BankError> {
+        if let Some(invoice) = self.store.ln_invoice(payment_hash).await? {
+            return Ok(LnDetails {
+                payment_request: Some(invoice.invoice.payment_request),
+                preimage: None,
+            });
+        }
+        let payment = self.store.ln_payment_opened_by(journal).await?;
+        Ok(LnDetails {
+            payment_request: payment.as_ref().map(|p| p.payment.payment_request.clone()),
+            preimage: payment.and_then(|p| p.preimage),
+        })
     }
 
     /// Dev/regtest: pays one of our invoices from the simulated outside world. Refused on

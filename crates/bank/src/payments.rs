@@ -162,6 +162,7 @@ impl Bank {
             counterparty_wallet_id: Some(to.wallet.id),
             counterparty_username: to.username.clone(),
             created_at_ms: posted.created_at_ms,
+            payment_hash: None,
         };
         Ok(PaymentOutcome {
             journal_id: posted.journal_id,

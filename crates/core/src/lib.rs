@@ -13,6 +13,7 @@ pub mod ids;
 pub mod ledger;
 pub mod lightning;
 pub mod limits;
+pub mod lnurl;
 pub mod money;
 pub mod network;
 pub mod ports;

@@ -2,43 +2,33 @@
 //!
 //! What is real: the invoices (BOLT11, signed with this node's key, checked on decode) and the
 //! bookkeeping a node does (settle indexes, one payment per hash). What is simulated: the
-//! network. Our invoices are settled by [`DevNode::pay_from_outside`]; other nodes' invoices are
-//! "paid" with the configured [`DevOutcome`] and no real preimage.
+//! network. Our invoices are settled by `SimulatorControls::pay_from_outside`; other nodes'
+//! invoices are "paid" with the configured [`DevOutcome`] and no real preimage. The outcome of
+//! a payment is decided when it is sent and delivered after its delay, whether or not the payer
+//! is still waiting, like a real network.
+//!
+//! [`DevNode::open`] keeps the node's key and an append-only event log in a directory, so its
+//! invoices, settlements and payments survive a restart (or a `kill -9`) of `flashd`.
 
 use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use flash_core::lightning::{
-    ChannelInfo, FeeEstimateRequest, Hash32, Invoice, InvoiceRequest, LightningError, LightningNode, NodeInfo,
-    OpenChannelRequest, PayRequest, PaymentHash, PaymentState, SettledInvoice,
+    ChannelInfo, DevOutcome, FeeEstimateRequest, Hash32, Invoice, InvoiceRequest, LightningError, LightningNode,
+    NodeInfo, OpenChannelRequest, PayRequest, PaymentHash, PaymentState, SettledInvoice, SimulatorControls,
 };
 use flash_core::ports::BoxFuture;
 use flash_core::Network;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::bolt11::{self, NewInvoice};
-
-/// How the simulated network treats payments to other nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DevOutcome {
-    /// Paid after `delay_ms`, with `fee_ppm` of the amount as routing fee (within the cap).
-    Succeed {
-        /// Simulated routing time.
-        delay_ms: u64,
-        /// Routing fee, parts per million.
-        fee_ppm: u64,
-    },
-    /// Fails after `delay_ms` ("no route").
-    Fail {
-        /// Simulated routing time.
-        delay_ms: u64,
-    },
-    /// Never resolves: stays in flight (to exercise reconciliation).
-    Hang,
-}
 
 /// Longest memo a BOLT11 description holds.
 const MEMO_MAX_BYTES: usize = 639;
@@ -60,8 +50,128 @@ struct State {
     invoices: HashMap<PaymentHash, OwnInvoice>,
     settled: Vec<SettledInvoice>,
     payments: HashMap<PaymentHash, PaymentState>,
-    /// Results the simulated network delivers after the payer stopped waiting: (when, what).
+    /// Results the simulated network delivers once their time comes: (when, what).
     late: HashMap<PaymentHash, (Duration, PaymentState)>,
+    /// Where events are appended, for a node opened on a directory.
+    log: Option<File>,
+}
+
+/// One change of a node's state, as logged (one JSON object per line).
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum Event {
+    /// The first line: the network the log belongs to.
+    Opened { network: String },
+    /// An invoice was issued.
+    Invoice { payment_request: String },
+    /// An invoice was paid; its settle index is its position among settlements.
+    Settled { payment_hash: String, msat: u64 },
+    /// An invoice was cancelled.
+    Cancelled { payment_hash: String },
+    /// A payment was sent; `state` is delivered at `at_ms`.
+    Payment {
+        payment_hash: String,
+        at_ms: u64,
+        state: LoggedState,
+    },
+}
+
+/// A payment outcome, as logged.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum LoggedState {
+    InFlight,
+    Succeeded { fee_msat: u64 },
+    Failed { reason: String },
+}
+
+impl From<&PaymentState> for LoggedState {
+    fn from(s: &PaymentState) -> Self {
+        match s {
+            PaymentState::InFlight => LoggedState::InFlight,
+            PaymentState::Succeeded { fee_msat, .. } => LoggedState::Succeeded { fee_msat: *fee_msat },
+            PaymentState::Failed { reason } => LoggedState::Failed { reason: reason.clone() },
+        }
+    }
+}
+
+impl From<LoggedState> for PaymentState {
+    fn from(s: LoggedState) -> Self {
+        match s {
+            LoggedState::InFlight => PaymentState::InFlight,
+            LoggedState::Succeeded { fee_msat } => PaymentState::Succeeded {
+                preimage: None,
+                fee_msat,
+            },
+            LoggedState::Failed { reason } => PaymentState::Failed { reason },
+        }
+    }
+}
+
+fn log_error(e: impl std::fmt::Display) -> LightningError {
+    LightningError::Unavailable(format!("dev node log: {e}"))
+}
+
+impl State {
+    /// Appends an event to the log (if any). Called with the state locked, before the change
+    /// is applied, so the log never lags what callers were told.
+    fn record(&mut self, event: &Event) -> Result<(), LightningError> {
+        let Some(log) = self.log.as_mut() else {
+            return Ok(());
+        };
+        let mut line = serde_json::to_vec(event).map_err(log_error)?;
+        line.push(b'\n');
+        log.write_all(&line).map_err(log_error)
+    }
+
+    /// Applies a logged event while loading.
+    fn replay(&mut self, event: Event, network: Network) -> Result<(), LightningError> {
+        let hash = |h: &str| h.parse::<Hash32>();
+        match event {
+            Event::Opened { network: logged } if logged != network.as_str() => {
+                return Err(LightningError::InvalidInput(format!(
+                    "the dev node's data is for {logged}, not {network}"
+                )))
+            }
+            Event::Opened { .. } => {}
+            Event::Invoice { payment_request } => {
+                let invoice = bolt11::decode(&payment_request, network)?;
+                let own = OwnInvoice {
+                    invoice,
+                    status: InvoiceStatus::Open,
+                };
+                self.invoices.insert(own.invoice.payment_hash, own);
+            }
+            Event::Settled { payment_hash, msat } => {
+                let payment_hash = hash(&payment_hash)?;
+                if let Some(own) = self.invoices.get_mut(&payment_hash) {
+                    own.status = InvoiceStatus::Settled;
+                }
+                let settle_index = self.settled.len() as u64 + 1;
+                self.settled.push(SettledInvoice {
+                    payment_hash,
+                    amount_received_msat: msat,
+                    settle_index,
+                });
+            }
+            Event::Cancelled { payment_hash } => {
+                if let Some(own) = self.invoices.get_mut(&hash(&payment_hash)?) {
+                    own.status = InvoiceStatus::Cancelled;
+                }
+            }
+            Event::Payment {
+                payment_hash,
+                at_ms,
+                state,
+            } => {
+                let payment_hash = hash(&payment_hash)?;
+                self.payments.insert(payment_hash, PaymentState::InFlight);
+                self.late
+                    .insert(payment_hash, (Duration::from_millis(at_ms), state.into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A simulated Lightning node. See the module docs for what is real and what is not.
@@ -92,6 +202,57 @@ impl DevNode {
     /// A simulated node on `network` with the 32-byte secret `key` (keep it to keep the node's
     /// identity across restarts). Refused on mainnet.
     pub fn new(network: Network, key: [u8; 32], outcome: DevOutcome) -> Result<DevNode, LightningError> {
+        DevNode::with_state(network, key, outcome, State::default())
+    }
+
+    /// A simulated node kept in `dir`: its key (`dev-node.key`, created on first use, owner
+    /// read/write only) and its event log (`dev-node.log`), replayed on open.
+    pub fn open(dir: &Path, network: Network, outcome: DevOutcome) -> Result<DevNode, LightningError> {
+        if !network.allows_dev_features() {
+            return Err(LightningError::Unsupported(
+                "the dev Lightning simulator does not run on mainnet",
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(log_error)?;
+        let key = load_or_create_key(&dir.join("dev-node.key"))?;
+        let log_path = dir.join("dev-node.log");
+        let mut state = State::default();
+        let existing = match File::open(&log_path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(log_error(e)),
+        };
+        if let Some(f) = existing.as_ref() {
+            for line in BufReader::new(f).lines() {
+                let line = line.map_err(log_error)?;
+                // A line cut short by a crash is the last one: what it recorded never happened.
+                let Ok(event) = serde_json::from_str::<Event>(&line) else {
+                    tracing::warn!("dev node log: ignoring an incomplete last line");
+                    break;
+                };
+                state.replay(event, network)?;
+            }
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(log_error)?;
+        state.log = Some(log);
+        if existing.is_none() {
+            state.record(&Event::Opened {
+                network: network.as_str().to_string(),
+            })?;
+        }
+        DevNode::with_state(network, key, outcome, state)
+    }
+
+    fn with_state(
+        network: Network,
+        key: [u8; 32],
+        outcome: DevOutcome,
+        state: State,
+    ) -> Result<DevNode, LightningError> {
         if !network.allows_dev_features() {
             return Err(LightningError::Unsupported(
                 "the dev Lightning simulator does not run on mainnet",
@@ -105,7 +266,7 @@ impl DevNode {
             pubkey,
             network,
             outcome: Mutex::new(outcome),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             settlements: Notify::new(),
         })
     }
@@ -120,15 +281,124 @@ impl DevNode {
         }
     }
 
-    /// Changes how payments to other nodes turn out.
-    pub fn set_outcome(&self, outcome: DevOutcome) -> Result<(), LightningError> {
-        *self.outcome.lock().map_err(unavailable)? = outcome;
-        Ok(())
+    fn first_settled_after(&self, after_index: u64) -> Result<Option<SettledInvoice>, LightningError> {
+        let state = self.state.lock().map_err(unavailable)?;
+        let from = usize::try_from(after_index).unwrap_or(usize::MAX);
+        Ok(state.settled.get(from).cloned())
     }
 
-    /// Pays one of this node's invoices "from outside" (the dev-only way to see a receive).
-    /// `amount_msat` is required for a no-amount invoice and must match otherwise.
-    pub fn pay_from_outside(
+    async fn pay_external(&self, req: PayRequest) -> Result<PaymentState, LightningError> {
+        let invoice = bolt11::decode(&req.payment_request, self.network)?;
+        let amount = amount_to_pay(&invoice, req.amount_msat)?;
+        if invoice.payee == self.pubkey.to_string() {
+            return Ok(PaymentState::Failed {
+                reason: "cannot pay an invoice of this node".into(),
+            });
+        }
+        if invoice.expired_at(now().as_secs()) {
+            return Ok(PaymentState::Failed {
+                reason: "invoice expired".into(),
+            });
+        }
+        let outcome = *self.outcome.lock().map_err(unavailable)?;
+        let (delay, result) = match outcome {
+            DevOutcome::Succeed { delay_ms, fee_ppm } => {
+                let fee = amount.saturating_mul(fee_ppm) / 1_000_000;
+                let result = if fee > req.max_fee_msat {
+                    PaymentState::Failed {
+                        reason: "no route within the fee limit".into(),
+                    }
+                } else {
+                    PaymentState::Succeeded {
+                        preimage: None,
+                        fee_msat: fee,
+                    }
+                };
+                (Duration::from_millis(delay_ms), result)
+            }
+            DevOutcome::Fail { delay_ms } => (
+                Duration::from_millis(delay_ms),
+                PaymentState::Failed {
+                    reason: "no route".into(),
+                },
+            ),
+            DevOutcome::Hang => (Duration::MAX, PaymentState::InFlight),
+        };
+        let hash = invoice.payment_hash;
+        {
+            let mut state = self.state.lock().map_err(unavailable)?;
+            // One payment per hash at a time, and none after a success; a failed one may be
+            // tried again, as on a real node.
+            if state.payments.contains_key(&hash) {
+                drop(state);
+                match self.track(hash)? {
+                    PaymentState::Failed { .. } => {}
+                    live => return Ok(live),
+                }
+                state = self.state.lock().map_err(unavailable)?;
+            }
+            let at = now().saturating_add(delay);
+            state.record(&Event::Payment {
+                payment_hash: hash.to_string(),
+                at_ms: u64::try_from(at.as_millis()).unwrap_or(u64::MAX),
+                state: (&result).into(),
+            })?;
+            state.payments.insert(hash, PaymentState::InFlight);
+            state.late.insert(hash, (at, result));
+        }
+        tokio::time::sleep(delay.min(Duration::from_secs(req.timeout_secs))).await;
+        self.track(hash)
+    }
+
+    /// Where a payment stands now: its result once its time has come.
+    fn track(&self, hash: PaymentHash) -> Result<PaymentState, LightningError> {
+        let mut state = self.state.lock().map_err(unavailable)?;
+        if state.late.get(&hash).is_some_and(|(at, _)| now() >= *at) {
+            if let Some((_, result)) = state.late.remove(&hash) {
+                state.payments.insert(hash, result);
+            }
+        }
+        state.payments.get(&hash).cloned().ok_or(LightningError::NotFound)
+    }
+}
+
+fn load_or_create_key(path: &Path) -> Result<[u8; 32], LightningError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let h = text.trim().parse::<Hash32>().map_err(|_| {
+                LightningError::InvalidInput(format!("{} is not a 64-hex-character key", path.display()))
+            })?;
+            Ok(h.0)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = DevNode::generate_key();
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(log_error)?;
+            file.write_all(Hash32(key).to_string().as_bytes()).map_err(log_error)?;
+            file.sync_all().map_err(log_error)?;
+            Ok(key)
+        }
+        Err(e) => Err(log_error(e)),
+    }
+}
+
+/// The amount a payment sends: the invoice's own, or the payer's for a no-amount invoice.
+fn amount_to_pay(invoice: &Invoice, amount_msat: Option<u64>) -> Result<u64, LightningError> {
+    match (invoice.amount_msat, amount_msat) {
+        (Some(a), None) => Ok(a),
+        (None, Some(b)) if b > 0 => Ok(b),
+        (Some(_), Some(_)) => Err(LightningError::InvalidInput("the invoice has an amount".into())),
+        _ => Err(LightningError::InvalidInput(
+            "a no-amount invoice needs an amount".into(),
+        )),
+    }
+}
+
+impl SimulatorControls for DevNode {
+    fn pay_from_outside(
         &self,
         payment_request: &str,
         amount_msat: Option<u64>,
@@ -165,97 +435,19 @@ impl DevNode {
             amount_received_msat: amount,
             settle_index: next_index,
         };
+        state.record(&Event::Settled {
+            payment_hash: decoded.payment_hash.to_string(),
+            msat: amount,
+        })?;
         state.settled.push(settled.clone());
         drop(state);
         self.settlements.notify_waiters();
         Ok(settled)
     }
 
-    fn first_settled_after(&self, after_index: u64) -> Result<Option<SettledInvoice>, LightningError> {
-        let state = self.state.lock().map_err(unavailable)?;
-        let from = usize::try_from(after_index).unwrap_or(usize::MAX);
-        Ok(state.settled.get(from).cloned())
-    }
-
-    async fn pay_external(&self, req: PayRequest) -> Result<PaymentState, LightningError> {
-        let invoice = bolt11::decode(&req.payment_request, self.network)?;
-        let amount = amount_to_pay(&invoice, req.amount_msat)?;
-        if invoice.payee == self.pubkey.to_string() {
-            return Ok(PaymentState::Failed {
-                reason: "cannot pay an invoice of this node".into(),
-            });
-        }
-        if invoice.expired_at(now().as_secs()) {
-            return Ok(PaymentState::Failed {
-                reason: "invoice expired".into(),
-            });
-        }
-        {
-            let mut state = self.state.lock().map_err(unavailable)?;
-            if let Some(existing) = state.payments.get(&invoice.payment_hash) {
-                return Ok(existing.clone());
-            }
-            state.payments.insert(invoice.payment_hash, PaymentState::InFlight);
-        }
-        let outcome = *self.outcome.lock().map_err(unavailable)?;
-        let timeout = Duration::from_secs(req.timeout_secs);
-        let (delay, result) = match outcome {
-            DevOutcome::Succeed { delay_ms, fee_ppm } => {
-                let fee = amount.saturating_mul(fee_ppm) / 1_000_000;
-                let result = if fee > req.max_fee_msat {
-                    PaymentState::Failed {
-                        reason: "no route within the fee limit".into(),
-                    }
-                } else {
-                    PaymentState::Succeeded {
-                        preimage: None,
-                        fee_msat: fee,
-                    }
-                };
-                (Duration::from_millis(delay_ms), result)
-            }
-            DevOutcome::Fail { delay_ms } => (
-                Duration::from_millis(delay_ms),
-                PaymentState::Failed {
-                    reason: "no route".into(),
-                },
-            ),
-            DevOutcome::Hang => return Ok(PaymentState::InFlight),
-        };
-        if delay > timeout {
-            // The simulated network answers after the caller stopped waiting.
-            tokio::time::sleep(timeout).await;
-            self.record_later(invoice.payment_hash, delay - timeout, result)?;
-            return Ok(PaymentState::InFlight);
-        }
-        tokio::time::sleep(delay).await;
-        self.state
-            .lock()
-            .map_err(unavailable)?
-            .payments
-            .insert(invoice.payment_hash, result.clone());
-        Ok(result)
-    }
-
-    /// The simulated network answers after the caller stopped waiting; the answer shows on the
-    /// next `track_payment` from `after` on.
-    fn record_later(&self, hash: PaymentHash, after: Duration, result: PaymentState) -> Result<(), LightningError> {
-        let mut state = self.state.lock().map_err(unavailable)?;
-        state.payments.insert(hash, PaymentState::InFlight);
-        state.late.insert(hash, (now() + after, result));
+    fn set_outcome(&self, outcome: DevOutcome) -> Result<(), LightningError> {
+        *self.outcome.lock().map_err(unavailable)? = outcome;
         Ok(())
-    }
-}
-
-/// The amount a payment sends: the invoice's own, or the payer's for a no-amount invoice.
-fn amount_to_pay(invoice: &Invoice, amount_msat: Option<u64>) -> Result<u64, LightningError> {
-    match (invoice.amount_msat, amount_msat) {
-        (Some(a), None) => Ok(a),
-        (None, Some(b)) if b > 0 => Ok(b),
-        (Some(_), Some(_)) => Err(LightningError::InvalidInput("the invoice has an amount".into())),
-        _ => Err(LightningError::InvalidInput(
-            "a no-amount invoice needs an amount".into(),
-        )),
     }
 }
 
@@ -290,11 +482,11 @@ impl LightningNode for DevNode {
                 invoice: invoice.clone(),
                 status: InvoiceStatus::Open,
             };
-            self.state
-                .lock()
-                .map_err(unavailable)?
-                .invoices
-                .insert(payment_hash, own);
+            let mut state = self.state.lock().map_err(unavailable)?;
+            state.record(&Event::Invoice {
+                payment_request: invoice.payment_request.clone(),
+            })?;
+            state.invoices.insert(payment_hash, own);
             Ok(invoice)
         })
     }
@@ -306,11 +498,17 @@ impl LightningNode for DevNode {
     fn cancel_invoice(&self, hash: PaymentHash) -> BoxFuture<'_, Result<(), LightningError>> {
         Box::pin(async move {
             let mut state = self.state.lock().map_err(unavailable)?;
-            let own = state.invoices.get_mut(&hash).ok_or(LightningError::NotFound)?;
-            match own.status {
-                InvoiceStatus::Settled => Err(LightningError::AlreadyPaid),
-                InvoiceStatus::Open | InvoiceStatus::Cancelled => {
-                    own.status = InvoiceStatus::Cancelled;
+            match state.invoices.get(&hash).map(|o| o.status) {
+                None => Err(LightningError::NotFound),
+                Some(InvoiceStatus::Settled) => Err(LightningError::AlreadyPaid),
+                Some(InvoiceStatus::Cancelled) => Ok(()),
+                Some(InvoiceStatus::Open) => {
+                    state.record(&Event::Cancelled {
+                        payment_hash: hash.to_string(),
+                    })?;
+                    if let Some(own) = state.invoices.get_mut(&hash) {
+                        own.status = InvoiceStatus::Cancelled;
+                    }
                     Ok(())
                 }
             }
@@ -334,15 +532,7 @@ impl LightningNode for DevNode {
     }
 
     fn track_payment(&self, hash: PaymentHash) -> BoxFuture<'_, Result<PaymentState, LightningError>> {
-        Box::pin(async move {
-            let mut state = self.state.lock().map_err(unavailable)?;
-            if state.late.get(&hash).is_some_and(|(at, _)| now() >= *at) {
-                if let Some((_, result)) = state.late.remove(&hash) {
-                    state.payments.insert(hash, result);
-                }
-            }
-            state.payments.get(&hash).cloned().ok_or(LightningError::NotFound)
-        })
+        Box::pin(async move { self.track(hash) })
     }
 
     fn wait_settled(&self, after_index: u64) -> BoxFuture<'_, Result<SettledInvoice, LightningError>> {

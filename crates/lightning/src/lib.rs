@@ -5,8 +5,17 @@
 //!   signed with a key it keeps, settles them when "paid from outside" (the dev-only way to see a
 //!   receive), and pays other nodes' invoices with a configured outcome. It refuses mainnet and
 //!   says it is simulated in [`NodeInfo`](flash_core::lightning::NodeInfo).
+//! - [`LndNode`]: an external LND node over gRPC (TLS with its pinned certificate, a macaroon),
+//!   configured by [`LndConfig`]. It refuses to start when LND runs on another network.
+//! - [`HttpLnurlClient`]: pays other services' LNURL-pay links and Lightning addresses, over a
+//!   hardened HTTP client.
 
 mod bolt11;
 mod dev;
+pub mod lnd;
+mod lnurl;
 
-pub use dev::{DevNode, DevOutcome};
+pub use dev::DevNode;
+pub use flash_core::lightning::DevOutcome;
+pub use lnd::{LndConfig, LndNode};
+pub use lnurl::{HttpLnurlClient, LnurlClientConfig};

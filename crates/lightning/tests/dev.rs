@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use flash_core::lightning::{
     Hash32, InvoiceDescription, InvoiceRequest, LightningError, LightningNode, PayRequest, PaymentState,
+    SimulatorControls,
 };
 use flash_core::Network;
 use flash_lightning::{DevNode, DevOutcome};
@@ -215,4 +216,68 @@ async fn outgoing_payments_follow_the_configured_outcome_once_per_hash() {
         payer.track_payment(Hash32([0; 32])).await,
         Err(LightningError::NotFound)
     );
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!("flash-{name}-{}-{nanos}", std::process::id()))
+}
+
+#[tokio::test]
+async fn a_node_opened_on_a_directory_survives_a_restart() {
+    let dir = temp_dir("dev-node");
+    let outside = node(Network::Regtest, INSTANT);
+    let slow = DevOutcome::Succeed {
+        delay_ms: 1_500,
+        fee_ppm: 2_000,
+    };
+    let (pubkey, paid, open, cancelled, sent) = {
+        let n = DevNode::open(&dir, Network::Regtest, slow).expect("open");
+        let paid = n.create_invoice(memo_invoice(Some(5_000))).await.expect("invoice");
+        let open = n.create_invoice(memo_invoice(None)).await.expect("invoice");
+        let cancelled = n.create_invoice(memo_invoice(Some(1_000))).await.expect("invoice");
+        n.pay_from_outside(&paid.payment_request, None).expect("paid");
+        n.cancel_invoice(cancelled.payment_hash).await.expect("cancelled");
+        let external = outside
+            .create_invoice(memo_invoice(Some(1_000_000)))
+            .await
+            .expect("external");
+        let mut req = pay(&external.payment_request, None);
+        req.timeout_secs = 0;
+        assert_eq!(n.pay(req).await, Ok(PaymentState::InFlight), "still on its way");
+        let pubkey = n.node_info().await.expect("info").pubkey;
+        (pubkey, paid, open, cancelled, external)
+    };
+    // The process "dies" here; the network keeps going.
+    let n = DevNode::open(&dir, Network::Regtest, INSTANT).expect("reopen");
+    assert_eq!(n.node_info().await.expect("info").pubkey, pubkey, "same identity");
+    let settled = n.wait_settled(0).await.expect("settled before the restart");
+    assert_eq!((settled.payment_hash, settled.settle_index), (paid.payment_hash, 1));
+    assert_eq!(
+        n.pay_from_outside(&paid.payment_request, None),
+        Err(LightningError::AlreadyPaid)
+    );
+    assert!(n.pay_from_outside(&cancelled.payment_request, None).is_err());
+    assert_eq!(n.track_payment(sent.payment_hash).await, Ok(PaymentState::InFlight));
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    assert_eq!(
+        n.track_payment(sent.payment_hash).await,
+        Ok(PaymentState::Succeeded {
+            preimage: None,
+            fee_msat: 2_000
+        }),
+        "the result the network decided before the restart"
+    );
+    let next = n
+        .pay_from_outside(&open.payment_request, Some(7_000))
+        .expect("open invoice still payable");
+    assert_eq!(next.settle_index, 2, "settle indexes continue");
+    assert!(
+        DevNode::open(&dir, Network::Signet, INSTANT).is_err(),
+        "a log of another network is refused"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

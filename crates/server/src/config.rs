@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use flash_auth::{AuthConfig, SmtpConfig};
+use flash_bank::LightningConfig;
 use flash_core::{LimitPolicy, Network};
 use flash_store::StoreConfig;
 use serde::Deserialize;
@@ -49,6 +50,10 @@ pub struct Args {
     /// text or json [default: text].
     #[arg(long, env = "FLASH_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// The URL clients reach this server at; its host names Lightning addresses
+    /// (`name@host`) [default: http://LISTEN].
+    #[arg(long, env = "FLASH_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The TOML file: the same top-level keys as the flags, plus sections.
@@ -60,11 +65,90 @@ struct FileConfig {
     database_url: Option<String>,
     network: Option<Network>,
     log_format: Option<LogFormat>,
+    public_url: Option<String>,
     #[serde(default)]
     limits: LimitPolicy,
     #[serde(default)]
     auth: AuthConfig,
     smtp: Option<SmtpConfig>,
+    #[serde(default)]
+    lightning: LightningSection,
+}
+
+/// Which Lightning node backs the bank.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LightningBackend {
+    /// The simulator (regtest, signet, testnet only).
+    #[default]
+    Dev,
+    /// No Lightning: its API answers LIGHTNING_UNAVAILABLE.
+    None,
+}
+
+/// How the dev simulator's payments to other nodes end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DevOutcomeKind {
+    /// Paid.
+    #[default]
+    Succeed,
+    /// Not paid.
+    Fail,
+    /// Never resolved.
+    Hang,
+}
+
+/// `[lightning.dev]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevLightningSection {
+    /// How payments to other nodes end.
+    pub outcome: DevOutcomeKind,
+    /// Simulated routing time, milliseconds.
+    pub delay_ms: u64,
+    /// Simulated routing fee, parts per million.
+    pub fee_ppm: u64,
+}
+
+impl Default for DevLightningSection {
+    fn default() -> Self {
+        DevLightningSection {
+            outcome: DevOutcomeKind::Succeed,
+            delay_ms: 200,
+            fee_ppm: 1_000,
+        }
+    }
+}
+
+impl DevLightningSection {
+    /// The simulator's outcome setting.
+    pub fn outcome(&self) -> flash_core::lightning::DevOutcome {
+        use flash_core::lightning::DevOutcome;
+        match self.outcome {
+            DevOutcomeKind::Succeed => DevOutcome::Succeed {
+                delay_ms: self.delay_ms,
+                fee_ppm: self.fee_ppm,
+            },
+            DevOutcomeKind::Fail => DevOutcome::Fail {
+                delay_ms: self.delay_ms,
+            },
+            DevOutcomeKind::Hang => DevOutcome::Hang,
+        }
+    }
+}
+
+/// `[lightning]`: the node, and (`[lightning.payments]`) the bank's fee cap, timeouts, invoice
+/// expiries and reconciliation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LightningSection {
+    /// The node.
+    pub backend: LightningBackend,
+    /// The bank's Lightning policy.
+    pub payments: LightningConfig,
+    /// The simulator's settings.
+    pub dev: DevLightningSection,
 }
 
 /// The resolved configuration.
@@ -72,6 +156,9 @@ struct FileConfig {
 pub struct Config {
     /// Listen address.
     pub listen: SocketAddr,
+    /// The URL clients reach this server at, without a trailing slash; `http://` and the
+    /// bound address when not configured.
+    pub public_url: Option<String>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Database.
@@ -86,6 +173,21 @@ pub struct Config {
     pub auth: AuthConfig,
     /// SMTP for email codes.
     pub smtp: Option<SmtpConfig>,
+    /// Lightning backend and policy.
+    pub lightning: LightningSection,
+}
+
+/// The host (and port) of a public URL: the domain of this server's Lightning addresses.
+pub fn address_domain(public_url: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(public_url).with_context(|| format!("public_url {public_url:?}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" || parsed.query().is_some() {
+        bail!("public_url must be http(s)://host[:port] without a path (got {public_url:?})");
+    }
+    match (parsed.host_str(), parsed.port()) {
+        (Some(host), Some(port)) => Ok(format!("{host}:{port}")),
+        (Some(host), None) => Ok(host.to_string()),
+        (None, _) => bail!("public_url needs a host (got {public_url:?})"),
+    }
 }
 
 fn store_config(url: Option<String>, data_dir: &Path) -> anyhow::Result<StoreConfig> {
@@ -122,8 +224,17 @@ impl Config {
         if file.limits.reference_sats_per_usd <= 0 {
             bail!("limits.reference_sats_per_usd must be positive");
         }
+        let listen = args.listen.or(file.listen).unwrap_or(default_listen);
+        let public_url = args
+            .public_url
+            .or(file.public_url)
+            .map(|u| u.trim_end_matches('/').to_string());
+        if let Some(u) = &public_url {
+            address_domain(u)?;
+        }
         Ok(Config {
-            listen: args.listen.or(file.listen).unwrap_or(default_listen),
+            listen,
+            public_url,
             data_dir,
             store,
             network: args.network.or(file.network).unwrap_or(Network::Regtest),
@@ -131,6 +242,7 @@ impl Config {
             limits: file.limits,
             auth: file.auth,
             smtp: file.smtp,
+            lightning: file.lightning,
         })
     }
 }

@@ -13,12 +13,14 @@ use clap::Parser;
 use flash_api::{ApiState, Metrics, ServerInfo};
 use flash_auth::{Auth, LogCodeSender, SmtpCodeSender};
 use flash_bank::{Bank, BankConfig};
+use flash_core::lightning::{LightningNode, SimulatorControls};
 use flash_core::ports::{BoxFuture, CodeChannel, CodeSendError, CodeSender, SystemClock};
 use flash_core::{Currency, Network};
+use flash_lightning::{DevNode, HttpLnurlClient, LnurlClientConfig};
 use flash_store::Store;
 use rand::RngCore;
 
-use crate::config::{Args, Config, LogFormat};
+use crate::config::{Args, Config, LightningBackend, LogFormat};
 
 /// Email through SMTP when configured; on non-mainnet networks anything else goes to the log
 /// (there is no SMS gateway yet), and on mainnet it is refused rather than logged.
@@ -81,6 +83,40 @@ fn code_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
     }
 }
 
+/// The node a configuration names, with the simulator's controls (dev only) and the rails to
+/// report as simulated.
+type LightningWiring = (
+    Option<Arc<dyn LightningNode>>,
+    Option<Arc<dyn SimulatorControls>>,
+    Vec<&'static str>,
+);
+
+/// The Lightning node the configuration names.
+fn lightning_node(config: &Config) -> anyhow::Result<LightningWiring> {
+    match config.lightning.backend {
+        LightningBackend::Dev => {
+            if !config.network.allows_dev_features() {
+                anyhow::bail!(
+                    "the dev Lightning simulator does not run on {}: set [lightning] backend = \"lnd\" \
+                     (or \"none\" to run without Lightning)",
+                    config.network
+                );
+            }
+            // One simulated node per network: its invoices are only valid there.
+            let dir = config.data_dir.join("lightning-dev").join(config.network.as_str());
+            let node = Arc::new(
+                DevNode::open(&dir, config.network, config.lightning.dev.outcome())
+                    .context("starting the dev Lightning simulator")?,
+            );
+            Ok((Some(node.clone()), Some(node), vec!["lightning"]))
+        }
+        LightningBackend::None => {
+            tracing::warn!("Lightning is off ([lightning] backend = \"none\")");
+            Ok((None, None, Vec::new()))
+        }
+    }
+}
+
 /// Prints a banner line; a closed stdout (e.g. `flashd | head`) is not a reason to die.
 fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
@@ -111,6 +147,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
 
+    // Before anything is created: a configuration that cannot run must not half-start.
+    let (node, simulator, simulated_rails) = lightning_node(&config)?;
     let store = Store::open(&config.store, Arc::new(SystemClock))
         .await
         .context("opening the database")?;
@@ -136,17 +174,50 @@ async fn main() -> anyhow::Result<()> {
         let key = auth.create_admin_key("initial").await?;
         say(&format!("Operator (admin) key, shown once — keep it safe: {key}"));
     }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let address_domain = config::address_domain(&public_url)?;
     let bank = Bank::new(
         store.clone(),
         BankConfig {
             network: config.network,
             limits: config.limits.clone(),
+            lightning: config.lightning.payments.clone(),
+            lightning_address_domain: Some(address_domain.clone()),
         },
     );
+    let bank = match node {
+        Some(node) => bank.with_lightning(node, simulator),
+        None => bank,
+    }
+    .with_lnurl(Arc::new(
+        HttpLnurlClient::new(LnurlClientConfig::for_network(config.network)).context("LNURL client")?,
+    ));
     let info = ServerInfo {
         backend: store.backend(),
-        simulated_rails: Vec::new(),
+        simulated_rails,
+        public_url,
     };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let workers = [
+        tokio::spawn({
+            let (bank, stop) = (bank.clone(), until_stopped());
+            async move { bank.run_ln_settlements(stop).await }
+        }),
+        tokio::spawn({
+            let (bank, stop) = (bank.clone(), until_stopped());
+            async move { bank.run_ln_reconciler(stop).await }
+        }),
+    ];
     let state = ApiState {
         bank,
         auth,
@@ -154,10 +225,6 @@ async fn main() -> anyhow::Result<()> {
         info: Arc::new(info),
     };
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
     if config.network == Network::Mainnet {
         tracing::warn!("running on mainnet: dev features are disabled");
     }
@@ -165,10 +232,19 @@ async fn main() -> anyhow::Result<()> {
     say(&format!("  GraphQL:   http://{addr}/graphql"));
     say(&format!("  Admin:     http://{addr}/admin/graphql"));
     say(&format!("  Health:    http://{addr}/healthz"));
+    say(&format!("  Lightning addresses: username@{address_domain}"));
     let app = flash_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        })
         .await?;
+    for worker in workers {
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "a background worker failed");
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -461,7 +461,20 @@ async fn config_unknown_key_in_level_limits_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mainnet_refuses_faucet() {
     let dir = TempDir::new("mainnet");
-    let server = Flashd::start(&Launch::new(dir.path(), None).arg("--network").arg("mainnet")).await;
+    // The dev Lightning simulator refuses mainnet, and says what to configure instead.
+    let refused = Flashd::try_start(&Launch::new(dir.path(), None).arg("--network").arg("mainnet"))
+        .await
+        .err()
+        .expect("the default (dev) Lightning backend refuses mainnet");
+    assert!(refused.text().contains("backend = \"lnd\""), "{}", refused.text());
+    let config = dir.path().join("flash.toml");
+    std::fs::write(&config, "[lightning]\nbackend = \"none\"\n").expect("config");
+    let launch = Launch::new(dir.path(), None)
+        .arg("--network")
+        .arg("mainnet")
+        .arg("--config")
+        .arg(&config.display().to_string());
+    let server = Flashd::start(&launch).await;
     let admin_key = server.admin_key.clone().expect("admin key");
     let api = Api::new(&server.base);
     assert_eq!(api.get_json("/healthz").await["network"], json!("mainnet"));
@@ -501,12 +514,13 @@ async fn mainnet_refuses_faucet() {
 }
 
 /// Lines flashd prints for people rather than as logs.
-const BANNER: [&str; 5] = [
+const BANNER: [&str; 6] = [
     ADMIN_KEY_PREFIX,
     LISTENING_PREFIX,
     "  GraphQL:",
     "  Admin:",
     "  Health:",
+    "  Lightning addresses:",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

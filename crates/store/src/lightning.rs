@@ -1,7 +1,7 @@
 //! Lightning rail storage: invoices issued to Flash wallets, outgoing payments (sagas whose
 //! rows commit with their holds), and the node's settle cursor.
 
-use flash_core::{AccountId, AccountStatus, HoldId, WalletId};
+use flash_core::{AccountId, AccountStatus, HoldId, JournalId, WalletId};
 
 use crate::ledger::Record;
 use crate::sql::{params, Row};
@@ -27,6 +27,8 @@ pub struct NewLnInvoice {
     pub origin: &'static str,
     /// Expiry, Unix ms.
     pub expires_at_ms: i64,
+    /// When it was issued (the invoice's own timestamp), Unix ms.
+    pub created_at_ms: i64,
 }
 
 /// How an invoice was paid.
@@ -60,8 +62,6 @@ pub struct LnInvoiceRecord {
     pub paid_sat: Option<i64>,
     /// When it was paid, Unix ms.
     pub paid_at_ms: Option<i64>,
-    /// Unix ms.
-    pub created_at_ms: i64,
 }
 
 /// Where an outgoing payment stands.
@@ -171,10 +171,10 @@ fn decode_invoice(r: &Row) -> Result<LnInvoiceRecord, StoreError> {
             description_hash: r.opt_text(5)?,
             origin,
             expires_at_ms: r.int(7)?,
+            created_at_ms: r.int(10)?,
         },
         paid_sat: r.opt_int(8)?,
         paid_at_ms: r.opt_int(9)?,
-        created_at_ms: r.int(10)?,
         account_id: r.parse(11)?,
         account_status: r.parse(12)?,
     })
@@ -258,7 +258,7 @@ impl Store {
             i.description_hash.clone(),
             i.origin,
             i.expires_at_ms,
-            self.now_ms(),
+            i.created_at_ms,
         ];
         self.db.execute(sql, params).await.map(|_| ())
     }
@@ -281,6 +281,13 @@ impl Store {
     pub async fn live_ln_payment(&self, payment_hash: &str) -> Result<Option<LnPaymentRecord>, StoreError> {
         let sql = format!("{PAYMENT_COLUMNS} WHERE payment_hash = $1 AND status <> 'failed'");
         let row = self.db.query_opt(&sql, params![payment_hash]).await?;
+        row.as_ref().map(decode_payment).transpose()
+    }
+
+    /// The payment whose hold `journal` opened.
+    pub async fn ln_payment_opened_by(&self, journal: JournalId) -> Result<Option<LnPaymentRecord>, StoreError> {
+        let sql = format!("{PAYMENT_COLUMNS} WHERE id = (SELECT id FROM holds WHERE open_journal_id = $1)");
+        let row = self.db.query_opt(&sql, params![journal.to_string()]).await?;
         row.as_ref().map(decode_payment).transpose()
     }
 

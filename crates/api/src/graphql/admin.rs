@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use flash_bank::BankError;
+use flash_core::lightning::DevOutcome;
 use flash_core::{AccountId, JournalId};
 use flash_store::AccountRecord;
 
@@ -134,6 +135,39 @@ pub struct Query;
 
 #[Object]
 impl Query {
+    /// The Lightning node: identity, chain state and channels.
+    async fn lightning_node(&self, ctx: &Context<'_>) -> async_graphql::Result<LightningNodeView> {
+        operator(ctx)?;
+        let node = state(ctx)
+            .bank
+            .lightning_node()
+            .ok_or_else(|| ApiError::new("LIGHTNING_UNAVAILABLE", "no Lightning node is configured").to_graphql())?;
+        let unavailable = |e: flash_core::lightning::LightningError| {
+            ApiError::new("LIGHTNING_UNAVAILABLE", e.to_string()).to_graphql()
+        };
+        let info = node.node_info().await.map_err(unavailable)?;
+        let channels = node.channels().await.map_err(unavailable)?;
+        Ok(LightningNodeView {
+            pubkey: info.pubkey,
+            alias: info.alias,
+            network: info.network.as_str().to_string(),
+            block_height: i64::from(info.block_height),
+            synced: info.synced,
+            simulated: info.simulated,
+            channels: channels
+                .into_iter()
+                .map(|c| LightningChannel {
+                    id: c.id,
+                    peer: c.peer,
+                    capacity: SatAmount(i64::try_from(c.capacity_sat).unwrap_or(i64::MAX)),
+                    local_balance: SatAmount(i64::try_from(c.local_sat).unwrap_or(i64::MAX)),
+                    remote_balance: SatAmount(i64::try_from(c.remote_sat).unwrap_or(i64::MAX)),
+                    active: c.active,
+                })
+                .collect(),
+        })
+    }
+
     /// Checks every global ledger invariant.
     async fn ledger_verify(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerVerification> {
         operator(ctx)?;
@@ -256,6 +290,112 @@ fn detail(result: Result<AccountRecord, BankError>) -> AccountDetailPayload {
     }
 }
 
+/// The Lightning node as operators see it.
+#[derive(SimpleObject)]
+pub struct LightningNodeView {
+    /// Public key.
+    pub pubkey: String,
+    /// Alias.
+    pub alias: String,
+    /// Network.
+    pub network: String,
+    /// Best block known.
+    pub block_height: i64,
+    /// Synced to the chain.
+    pub synced: bool,
+    /// True for the `dev` simulator.
+    pub simulated: bool,
+    /// Channels.
+    pub channels: Vec<LightningChannel>,
+}
+
+/// One channel.
+#[derive(SimpleObject)]
+pub struct LightningChannel {
+    /// Channel id.
+    pub id: String,
+    /// Peer public key.
+    pub peer: String,
+    /// Capacity.
+    pub capacity: SatAmount,
+    /// Our side.
+    pub local_balance: SatAmount,
+    /// Their side.
+    pub remote_balance: SatAmount,
+    /// Usable now.
+    pub active: bool,
+}
+
+/// `devLightningPayInvoice` input.
+#[derive(InputObject)]
+pub struct DevLightningPayInvoiceInput {
+    /// An invoice this Flash issued.
+    pub payment_request: String,
+    /// Amount for a no-amount invoice, satoshis.
+    pub amount: Option<SatAmount>,
+}
+
+/// How the simulator's payments to other nodes end.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum DevLightningOutcomeKind {
+    /// Paid after the delay, with the fee rate.
+    Succeed,
+    /// Fails after the delay.
+    Fail,
+    /// Never resolves.
+    Hang,
+}
+
+/// `devLightningSetOutcome` input.
+#[derive(InputObject)]
+pub struct DevLightningSetOutcomeInput {
+    /// What happens.
+    pub outcome: DevLightningOutcomeKind,
+    /// Simulated routing time, milliseconds (default 0).
+    pub delay_ms: Option<i64>,
+    /// Routing fee, parts per million (default 1,000).
+    pub fee_ppm: Option<i64>,
+}
+
+/// What a reconciliation pass did.
+#[derive(SimpleObject)]
+pub struct LightningReconcilePayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// Pending payments looked at.
+    pub checked: i64,
+    /// Settled.
+    pub succeeded: i64,
+    /// Reversed.
+    pub failed: i64,
+    /// Still pending.
+    pub pending: i64,
+}
+
+/// Done, or errors.
+#[derive(SimpleObject)]
+pub struct DevLightningPayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// Whether it worked.
+    pub success: bool,
+}
+
+impl From<Result<(), BankError>> for DevLightningPayload {
+    fn from(r: Result<(), BankError>) -> Self {
+        match r {
+            Ok(()) => DevLightningPayload {
+                errors: vec![],
+                success: true,
+            },
+            Err(e) => DevLightningPayload {
+                errors: vec![ApiError::from(e).into()],
+                success: false,
+            },
+        }
+    }
+}
+
 /// Operator mutations.
 pub struct Mutation;
 
@@ -310,6 +450,64 @@ impl Mutation {
             Err(e) => WalletFundPayload {
                 errors: vec![ApiError::from(e).into()],
                 transaction: None,
+            },
+        })
+    }
+
+    /// Dev/regtest: pays an invoice of this Flash from the simulated outside world, so a
+    /// receive can be seen without a real network. Refused on mainnet and on a real node.
+    async fn dev_lightning_pay_invoice(
+        &self,
+        ctx: &Context<'_>,
+        input: DevLightningPayInvoiceInput,
+    ) -> async_graphql::Result<DevLightningPayload> {
+        operator(ctx)?;
+        let bank = &state(ctx).bank;
+        let amount = input.amount.map(|a| a.0);
+        Ok(bank
+            .dev_ln_pay_from_outside(&input.payment_request, amount)
+            .await
+            .into())
+    }
+
+    /// Dev/regtest: how the simulator's payments to other nodes end from now on.
+    async fn dev_lightning_set_outcome(
+        &self,
+        ctx: &Context<'_>,
+        input: DevLightningSetOutcomeInput,
+    ) -> async_graphql::Result<DevLightningPayload> {
+        operator(ctx)?;
+        let delay_ms = u64::try_from(input.delay_ms.unwrap_or(0)).unwrap_or(0);
+        let outcome = match input.outcome {
+            DevLightningOutcomeKind::Succeed => DevOutcome::Succeed {
+                delay_ms,
+                fee_ppm: u64::try_from(input.fee_ppm.unwrap_or(1_000)).unwrap_or(0),
+            },
+            DevLightningOutcomeKind::Fail => DevOutcome::Fail { delay_ms },
+            DevLightningOutcomeKind::Hang => DevOutcome::Hang,
+        };
+        Ok(state(ctx).bank.dev_ln_set_outcome(outcome).into())
+    }
+
+    /// Resolves pending Lightning payments from the node's truth now (it also runs on its own
+    /// every few seconds).
+    async fn lightning_reconcile(&self, ctx: &Context<'_>) -> async_graphql::Result<LightningReconcilePayload> {
+        operator(ctx)?;
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        Ok(match state(ctx).bank.ln_reconcile().await {
+            Ok(r) => LightningReconcilePayload {
+                errors: vec![],
+                checked: count(r.checked),
+                succeeded: count(r.succeeded),
+                failed: count(r.failed),
+                pending: count(r.pending),
+            },
+            Err(e) => LightningReconcilePayload {
+                errors: vec![ApiError::from(e).into()],
+                checked: 0,
+                succeeded: 0,
+                failed: 0,
+                pending: 0,
             },
         })
     }

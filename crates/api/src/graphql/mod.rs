@@ -2,13 +2,14 @@
 //! per-request caller context.
 
 mod admin;
+mod lightning;
 mod public;
 mod types;
 
 use std::net::IpAddr;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql::{Context, Data, EmptySubscription, Schema};
+use async_graphql::{Context, Data, EmptySubscription, MergedObject, MergedSubscription, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -28,15 +29,31 @@ const QUERY_DEPTH_MAX: usize = 12;
 /// Most complex query accepted.
 const QUERY_COMPLEXITY_MAX: usize = 500;
 
-pub(crate) type PublicSchema = Schema<public::Query, public::Mutation, public::Subscription>;
+/// The app API's queries: the core bank's and each rail's.
+#[derive(MergedObject, Default)]
+pub(crate) struct PublicQuery(public::Query, lightning::LightningQuery);
+
+/// The app API's mutations.
+#[derive(MergedObject, Default)]
+pub(crate) struct PublicMutation(public::Mutation, lightning::LightningMutation);
+
+/// The app API's subscriptions.
+#[derive(MergedSubscription, Default)]
+pub(crate) struct PublicSubscription(public::Subscription, lightning::LightningSubscription);
+
+pub(crate) type PublicSchema = Schema<PublicQuery, PublicMutation, PublicSubscription>;
 pub(crate) type AdminSchema = Schema<admin::Query, admin::Mutation, EmptySubscription>;
 
 pub(crate) fn public_schema(state: ApiState) -> PublicSchema {
-    Schema::build(public::Query, public::Mutation, public::Subscription)
-        .data(state)
-        .limit_depth(QUERY_DEPTH_MAX)
-        .limit_complexity(QUERY_COMPLEXITY_MAX)
-        .finish()
+    Schema::build(
+        PublicQuery::default(),
+        PublicMutation::default(),
+        PublicSubscription::default(),
+    )
+    .data(state)
+    .limit_depth(QUERY_DEPTH_MAX)
+    .limit_complexity(QUERY_COMPLEXITY_MAX)
+    .finish()
 }
 
 pub(crate) fn admin_schema(state: ApiState) -> AdminSchema {

@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::rest::session_for;
 
 /// Queries.
+#[derive(Default)]
 pub struct Query;
 
 #[Object]
@@ -267,6 +268,7 @@ fn require_session(p: &flash_auth::Principal) -> async_graphql::Result<()> {
 }
 
 /// Mutations.
+#[derive(Default)]
 pub struct Mutation;
 
 #[Object]
@@ -567,11 +569,28 @@ pub struct IntraLedgerUpdate {
     pub amount: SatAmount,
 }
 
+/// A Lightning payment touched one of the caller's wallets: an invoice paid (to it or by
+/// it, also inside Flash), or a send that settled or failed.
+#[derive(SimpleObject)]
+pub struct LnUpdate {
+    /// The invoice's payment hash.
+    pub payment_hash: PaymentHash,
+    /// `PAID` once the money moved; `PENDING` while a send is in flight or after it failed
+    /// (see `transaction.status`).
+    pub status: super::lightning::InvoicePaymentStatus,
+    /// The wallet's transaction.
+    pub transaction: TransactionGql,
+    /// The wallet.
+    pub wallet_id: WalletId,
+}
+
 /// What changed.
 #[derive(Union)]
 pub enum UserUpdate {
     /// A payment inside Flash.
     IntraLedgerUpdate(IntraLedgerUpdate),
+    /// A Lightning payment.
+    LnUpdate(LnUpdate),
 }
 
 /// One update for the caller.
@@ -584,6 +603,7 @@ pub struct MyUpdatesPayload {
 }
 
 /// Subscriptions.
+#[derive(Default)]
 pub struct Subscription;
 
 #[Subscription]
@@ -619,6 +639,23 @@ impl Subscription {
 }
 
 fn update(t: Transaction) -> MyUpdatesPayload {
+    if let Some(hash) = t.payment_hash.clone() {
+        let status = if t.status == flash_bank::TxStatus::Success {
+            super::lightning::InvoicePaymentStatus::Paid
+        } else {
+            super::lightning::InvoicePaymentStatus::Pending
+        };
+        let wallet_id = WalletId(t.wallet_id.to_string());
+        return MyUpdatesPayload {
+            errors: vec![],
+            update: Some(UserUpdate::LnUpdate(LnUpdate {
+                payment_hash: PaymentHash(hash),
+                status,
+                transaction: TransactionGql(t),
+                wallet_id,
+            })),
+        };
+    }
     let kind = if t.amount < 0 {
         TxNotificationType::IntraLedgerPayment
     } else {

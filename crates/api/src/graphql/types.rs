@@ -72,6 +72,15 @@ string_scalar!(
     "EmailRegistrationId",
     "Identifier of an email registration in progress."
 );
+string_scalar!(LnPaymentRequest, "LnPaymentRequest", "A BOLT11 invoice.");
+string_scalar!(PaymentHash, "PaymentHash", "A payment hash, 64 hex characters.");
+string_scalar!(Hex32Bytes, "Hex32Bytes", "32 bytes as 64 hex characters.");
+string_scalar!(
+    LnPaymentPreImage,
+    "LnPaymentPreImage",
+    "A payment preimage, 64 hex characters."
+);
+int_scalar!(Minutes, "Minutes", "A whole number of minutes.");
 int_scalar!(SatAmount, "SatAmount", "An amount in satoshis.");
 int_scalar!(
     SignedAmount,
@@ -213,6 +222,9 @@ pub enum TxNotificationType {
     IntraLedgerPayment,
     /// Received from another Flash user.
     IntraLedgerReceipt,
+    /// Received over Lightning (Galoy's spelling).
+    #[graphql(name = "LigtningReceipt")]
+    LigtningReceipt,
 }
 
 /// An API key scope.
@@ -332,11 +344,20 @@ pub struct SettlementViaIntraLedger {
     pub pre_image: Option<String>,
 }
 
+/// Settlement over the Lightning network.
+#[derive(SimpleObject)]
+pub struct SettlementViaLn {
+    /// The preimage, proof of payment, when the node learned it.
+    pub pre_image: Option<LnPaymentPreImage>,
+}
+
 /// How a transaction settled.
 #[derive(Union)]
 pub enum SettlementVia {
     /// Inside Flash.
     SettlementViaIntraLedger(SettlementViaIntraLedger),
+    /// Over Lightning.
+    SettlementViaLn(SettlementViaLn),
 }
 
 /// Initiation of a payment inside Flash.
@@ -348,11 +369,22 @@ pub struct InitiationViaIntraLedger {
     pub counter_party_wallet_id: Option<String>,
 }
 
+/// A payment started with a Lightning invoice.
+#[derive(SimpleObject)]
+pub struct InitiationViaLn {
+    /// The invoice's payment hash.
+    pub payment_hash: PaymentHash,
+    /// The invoice.
+    pub payment_request: LnPaymentRequest,
+}
+
 /// How a transaction started.
 #[derive(Union)]
 pub enum InitiationVia {
     /// Inside Flash.
     InitiationViaIntraLedger(InitiationViaIntraLedger),
+    /// With a Lightning invoice.
+    InitiationViaLn(InitiationViaLn),
 }
 
 /// A transaction (one wallet's side of a journal).
@@ -391,18 +423,37 @@ impl TransactionGql {
             TxStatus::Failure => TxStatusGql::Failure,
         }
     }
-    async fn settlement_via(&self) -> SettlementVia {
-        SettlementVia::SettlementViaIntraLedger(SettlementViaIntraLedger {
-            counter_party_username: self.0.counterparty_username.clone(),
-            counter_party_wallet_id: self.0.counterparty_wallet_id.map(|w| w.to_string()),
-            pre_image: None,
-        })
+    /// Inside Flash when the other side is a Flash wallet (an invoice of this Flash paid by a
+    /// Flash user settles there too), otherwise over Lightning.
+    async fn settlement_via(&self, ctx: &Context<'_>) -> async_graphql::Result<SettlementVia> {
+        match (&self.0.payment_hash, self.0.counterparty_wallet_id) {
+            (Some(hash), None) => {
+                let details = gql(state(ctx).bank.ln_details(self.0.journal_id, hash).await)?;
+                Ok(SettlementVia::SettlementViaLn(SettlementViaLn {
+                    pre_image: details.preimage.map(LnPaymentPreImage),
+                }))
+            }
+            _ => Ok(SettlementVia::SettlementViaIntraLedger(SettlementViaIntraLedger {
+                counter_party_username: self.0.counterparty_username.clone(),
+                counter_party_wallet_id: self.0.counterparty_wallet_id.map(|w| w.to_string()),
+                pre_image: None,
+            })),
+        }
     }
-    async fn initiation_via(&self) -> InitiationVia {
-        InitiationVia::InitiationViaIntraLedger(InitiationViaIntraLedger {
-            counter_party_username: self.0.counterparty_username.clone(),
-            counter_party_wallet_id: self.0.counterparty_wallet_id.map(|w| w.to_string()),
-        })
+    async fn initiation_via(&self, ctx: &Context<'_>) -> async_graphql::Result<InitiationVia> {
+        match &self.0.payment_hash {
+            Some(hash) => {
+                let details = gql(state(ctx).bank.ln_details(self.0.journal_id, hash).await)?;
+                Ok(InitiationVia::InitiationViaLn(InitiationViaLn {
+                    payment_hash: PaymentHash(hash.clone()),
+                    payment_request: LnPaymentRequest(details.payment_request.unwrap_or_default()),
+                }))
+            }
+            None => Ok(InitiationVia::InitiationViaIntraLedger(InitiationViaIntraLedger {
+                counter_party_username: self.0.counterparty_username.clone(),
+                counter_party_wallet_id: self.0.counterparty_wallet_id.map(|w| w.to_string()),
+            })),
+        }
     }
 }
 

@@ -13,8 +13,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flash_api::{ApiState, Metrics, ServerInfo};
 use flash_auth::{Auth, AuthConfig};
-use flash_bank::{Bank, BankConfig};
+use flash_bank::{Bank, BankConfig, LightningConfig};
+use flash_core::lightning::DevOutcome;
 use flash_core::ports::{BoxFuture, Clock, CodeChannel, CodeSendError, CodeSender};
+use flash_core::Network;
+use flash_lightning::{DevNode, HttpLnurlClient, LnurlClientConfig};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -25,6 +28,12 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 pub use flash_store::testing::Backend;
+
+/// The simulator's default: payments to other nodes succeed at once with a 0.1% fee.
+pub const INSTANT: DevOutcome = DevOutcome::Succeed {
+    delay_ms: 0,
+    fee_ppm: 1_000,
+};
 
 /// How long a test waits for a websocket message before failing.
 pub const WS_TIMEOUT: Duration = Duration::from_secs(15);
@@ -117,6 +126,8 @@ pub struct TestServer {
     pub admin_key: String,
     /// The state the router was built from (for assertions only).
     pub state: ApiState,
+    /// The bank's Lightning node: the dev simulator.
+    pub node: Arc<DevNode>,
     clock: Arc<AtomicI64>,
     codes: CapturedCodes,
     task: JoinHandle<()>,
@@ -199,18 +210,32 @@ impl TestServer {
             AuthConfig::default(),
         );
         let admin_key = auth.create_admin_key("tests").await.expect("admin key");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
         let info = ServerInfo {
             backend: store.backend(),
-            simulated_rails: Vec::new(),
+            simulated_rails: vec!["lightning"],
+            public_url: format!("http://{addr}"),
         };
+        let node = Arc::new(DevNode::new(Network::Regtest, DevNode::generate_key(), INSTANT).expect("dev node"));
+        let config = BankConfig {
+            lightning: LightningConfig {
+                pay_timeout_secs: 1,
+                reconcile_grace_secs: 0,
+                ..LightningConfig::default()
+            },
+            lightning_address_domain: Some(addr.to_string()),
+            ..BankConfig::default()
+        };
+        let lnurl = HttpLnurlClient::new(LnurlClientConfig::for_network(Network::Regtest)).expect("lnurl client");
         let state = ApiState {
-            bank: Bank::new(store, BankConfig::default()),
+            bank: Bank::new(store, config)
+                .with_lightning(node.clone(), Some(node.clone()))
+                .with_lnurl(Arc::new(lnurl)),
             auth,
             metrics: Arc::new(Metrics::default()),
             info: Arc::new(info),
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("server failed");
@@ -226,6 +251,7 @@ impl TestServer {
             http,
             admin_key,
             state,
+            node,
             clock,
             codes,
             task,

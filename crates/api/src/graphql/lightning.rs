@@ -1,0 +1,669 @@
+//! The Lightning part of the app API, with Galoy/Blink names: invoices, sends, fee probes and
+//! the invoice-status subscription.
+
+use std::time::Duration;
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription};
+use flash_auth::Scope as AuthScope;
+use flash_bank::{
+    Bank, BankError, InvoiceCreate, InvoiceFor, InvoiceStatus, LnInvoice as BankInvoice, LnPayOutcome, LnPayRequest,
+    LnurlPayRequest, PaymentStatus, WalletEvent,
+};
+use flash_core::lightning::Hash32;
+use flash_core::WalletId as CoreWalletId;
+use futures_util::Stream;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+
+use super::public::PaymentSendPayload;
+use super::types::*;
+use super::{principal, state};
+use crate::error::ApiError;
+
+fn errors(e: impl Into<ApiError>) -> Vec<ErrorIface> {
+    vec![e.into().into()]
+}
+
+fn wallet(id: &WalletId) -> Result<CoreWalletId, BankError> {
+    id.0.parse().map_err(|_| BankError::WalletNotFound)
+}
+
+/// An invoice's payment status.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum InvoicePaymentStatus {
+    /// Expired unpaid.
+    Expired,
+    /// Paid.
+    Paid,
+    /// Waiting for payment.
+    Pending,
+}
+
+impl From<InvoiceStatus> for InvoicePaymentStatus {
+    fn from(s: InvoiceStatus) -> Self {
+        match s {
+            InvoiceStatus::Pending => InvoicePaymentStatus::Pending,
+            InvoiceStatus::Paid => InvoicePaymentStatus::Paid,
+            InvoiceStatus::Expired => InvoicePaymentStatus::Expired,
+        }
+    }
+}
+
+/// An invoice with an amount.
+pub struct LnInvoice(BankInvoice);
+
+#[Object]
+impl LnInvoice {
+    async fn payment_hash(&self) -> PaymentHash {
+        PaymentHash(self.0.payment_hash.to_string())
+    }
+    async fn payment_request(&self) -> LnPaymentRequest {
+        LnPaymentRequest(self.0.payment_request.clone())
+    }
+    async fn payment_status(&self) -> InvoicePaymentStatus {
+        self.0.status.into()
+    }
+    async fn satoshis(&self) -> SatAmount {
+        SatAmount(self.0.amount.unwrap_or(0))
+    }
+    async fn created_at(&self) -> Timestamp {
+        ts(self.0.created_at_ms)
+    }
+    /// When it expires (Flash extension).
+    async fn expires_at(&self) -> Timestamp {
+        ts(self.0.expires_at_ms)
+    }
+}
+
+/// An invoice the payer chooses the amount of.
+pub struct LnNoAmountInvoice(BankInvoice);
+
+#[Object]
+impl LnNoAmountInvoice {
+    async fn payment_hash(&self) -> PaymentHash {
+        PaymentHash(self.0.payment_hash.to_string())
+    }
+    async fn payment_request(&self) -> LnPaymentRequest {
+        LnPaymentRequest(self.0.payment_request.clone())
+    }
+    async fn payment_status(&self) -> InvoicePaymentStatus {
+        self.0.status.into()
+    }
+    async fn created_at(&self) -> Timestamp {
+        ts(self.0.created_at_ms)
+    }
+    /// When it expires (Flash extension).
+    async fn expires_at(&self) -> Timestamp {
+        ts(self.0.expires_at_ms)
+    }
+}
+
+/// `lnInvoiceCreate` result.
+#[derive(SimpleObject)]
+pub struct LnInvoicePayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// The invoice.
+    pub invoice: Option<LnInvoice>,
+}
+
+/// `lnNoAmountInvoiceCreate` result.
+#[derive(SimpleObject)]
+pub struct LnNoAmountInvoicePayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// The invoice.
+    pub invoice: Option<LnNoAmountInvoice>,
+}
+
+/// An amount or errors.
+#[derive(SimpleObject)]
+pub struct SatAmountPayload {
+    /// The amount.
+    pub amount: Option<SatAmount>,
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+}
+
+/// An invoice's status or errors.
+#[derive(SimpleObject)]
+pub struct LnInvoicePaymentStatusPayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// The status.
+    pub status: Option<InvoicePaymentStatus>,
+    /// The invoice's payment hash.
+    pub payment_hash: Option<PaymentHash>,
+    /// The invoice.
+    pub payment_request: Option<LnPaymentRequest>,
+}
+
+impl LnInvoicePaymentStatusPayload {
+    fn from_result(r: Result<BankInvoice, BankError>) -> Self {
+        match r {
+            Ok(i) => LnInvoicePaymentStatusPayload {
+                errors: vec![],
+                status: Some(i.status.into()),
+                payment_hash: Some(PaymentHash(i.payment_hash.to_string())),
+                payment_request: Some(LnPaymentRequest(i.payment_request)),
+            },
+            Err(e) => LnInvoicePaymentStatusPayload {
+                errors: errors(e),
+                status: None,
+                payment_hash: None,
+                payment_request: None,
+            },
+        }
+    }
+}
+
+/// `lnInvoiceCreate` input.
+#[derive(InputObject)]
+pub struct LnInvoiceCreateInput {
+    /// One of the caller's BTC wallets.
+    pub wallet_id: WalletId,
+    /// Amount in satoshis.
+    pub amount: SatAmount,
+    /// Memo shown to the payer.
+    pub memo: Option<Memo>,
+    /// Minutes until it expires (default 240, at most 1,440).
+    pub expires_in: Option<Minutes>,
+}
+
+/// `lnNoAmountInvoiceCreate` input.
+#[derive(InputObject)]
+pub struct LnNoAmountInvoiceCreateInput {
+    /// One of the caller's BTC wallets.
+    pub wallet_id: WalletId,
+    /// Memo shown to the payer.
+    pub memo: Option<Memo>,
+    /// Minutes until it expires (default 120, at most 1,440).
+    pub expires_in: Option<Minutes>,
+}
+
+/// `lnInvoiceCreateOnBehalfOfRecipient` input.
+#[derive(InputObject)]
+pub struct LnInvoiceCreateOnBehalfOfRecipientInput {
+    /// Any account's BTC wallet.
+    pub recipient_wallet_id: WalletId,
+    /// Amount in satoshis.
+    pub amount: SatAmount,
+    /// Memo shown to the payer.
+    pub memo: Option<Memo>,
+    /// Committed to in the invoice instead of the memo.
+    pub description_hash: Option<Hex32Bytes>,
+    /// Minutes until it expires.
+    pub expires_in: Option<Minutes>,
+}
+
+/// `lnNoAmountInvoiceCreateOnBehalfOfRecipient` input.
+#[derive(InputObject)]
+pub struct LnNoAmountInvoiceCreateOnBehalfOfRecipientInput {
+    /// Any account's BTC wallet.
+    pub recipient_wallet_id: WalletId,
+    /// Memo shown to the payer.
+    pub memo: Option<Memo>,
+    /// Minutes until it expires.
+    pub expires_in: Option<Minutes>,
+}
+
+/// `lnInvoicePaymentSend` input.
+#[derive(InputObject)]
+pub struct LnInvoicePaymentInput {
+    /// The paying wallet, the caller's.
+    pub wallet_id: WalletId,
+    /// The invoice.
+    pub payment_request: LnPaymentRequest,
+    /// Memo for the payer's history.
+    pub memo: Option<Memo>,
+    /// Makes the request safe to retry (Flash extension).
+    pub idempotency_key: Option<String>,
+}
+
+/// `lnNoAmountInvoicePaymentSend` input.
+#[derive(InputObject)]
+pub struct LnNoAmountInvoicePaymentInput {
+    /// The paying wallet, the caller's.
+    pub wallet_id: WalletId,
+    /// The invoice (without an amount).
+    pub payment_request: LnPaymentRequest,
+    /// Amount in satoshis.
+    pub amount: SatAmount,
+    /// Memo for the payer's history.
+    pub memo: Option<Memo>,
+    /// Makes the request safe to retry (Flash extension).
+    pub idempotency_key: Option<String>,
+}
+
+/// `lnurlPaymentSend` input.
+#[derive(InputObject)]
+pub struct LnurlPaymentSendInput {
+    /// The paying wallet, the caller's.
+    pub wallet_id: WalletId,
+    /// An LNURL-pay link (`lnurl1…` or `lnurlp://…`).
+    pub lnurl: String,
+    /// Amount in satoshis.
+    pub amount: SatAmount,
+    /// A comment for the payee, if the service accepts one (Flash extension).
+    pub comment: Option<Memo>,
+    /// Makes the request safe to retry (Flash extension).
+    pub idempotency_key: Option<String>,
+}
+
+/// `lnAddressPaymentSend` input.
+#[derive(InputObject)]
+pub struct LnAddressPaymentSendInput {
+    /// The paying wallet, the caller's.
+    pub wallet_id: WalletId,
+    /// A Lightning address, `name@host`.
+    pub ln_address: String,
+    /// Amount in satoshis.
+    pub amount: SatAmount,
+    /// A comment for the payee, if the service accepts one (Flash extension).
+    pub comment: Option<Memo>,
+    /// Makes the request safe to retry (Flash extension).
+    pub idempotency_key: Option<String>,
+}
+
+/// `lnInvoiceFeeProbe` input.
+#[derive(InputObject)]
+pub struct LnInvoiceFeeProbeInput {
+    /// The paying wallet.
+    pub wallet_id: WalletId,
+    /// The invoice.
+    pub payment_request: LnPaymentRequest,
+}
+
+/// `lnNoAmountInvoiceFeeProbe` input.
+#[derive(InputObject)]
+pub struct LnNoAmountInvoiceFeeProbeInput {
+    /// The paying wallet.
+    pub wallet_id: WalletId,
+    /// The invoice.
+    pub payment_request: LnPaymentRequest,
+    /// Amount in satoshis.
+    pub amount: SatAmount,
+}
+
+/// `lnInvoicePaymentStatus` input.
+#[derive(InputObject)]
+pub struct LnInvoicePaymentStatusInput {
+    /// An invoice this Flash issued.
+    pub payment_request: LnPaymentRequest,
+}
+
+pub(crate) fn pay_payload(r: Result<LnPayOutcome, BankError>) -> PaymentSendPayload {
+    match r {
+        Ok(o) => {
+            let status = match o.status {
+                PaymentStatus::Success => PaymentSendResult::Success,
+                PaymentStatus::Failure => PaymentSendResult::Failure,
+                PaymentStatus::Pending => PaymentSendResult::Pending,
+                PaymentStatus::AlreadyPaid => PaymentSendResult::AlreadyPaid,
+            };
+            let errors = o
+                .failure
+                .map(|reason| errors(ApiError::new("PAYMENT_FAILED", reason)))
+                .unwrap_or_default();
+            PaymentSendPayload {
+                errors,
+                status: Some(status),
+                transaction: o.transaction.map(TransactionGql),
+            }
+        }
+        Err(e) => PaymentSendPayload {
+            errors: errors(e),
+            status: Some(PaymentSendResult::Failure),
+            transaction: None,
+        },
+    }
+}
+
+async fn create(bank: &Bank, who: InvoiceFor, req: InvoiceCreate) -> Result<BankInvoice, BankError> {
+    bank.ln_invoice_create(who, req).await
+}
+
+fn description_hash(h: Option<Hex32Bytes>) -> Result<Option<Hash32>, BankError> {
+    h.map(|h| {
+        h.0.parse::<Hash32>()
+            .map_err(|_| BankError::InvalidInvoice("descriptionHash must be 64 hex characters".into()))
+    })
+    .transpose()
+}
+
+fn invoice_payload(r: Result<BankInvoice, BankError>) -> LnInvoicePayload {
+    match r {
+        Ok(i) => LnInvoicePayload {
+            errors: vec![],
+            invoice: Some(LnInvoice(i)),
+        },
+        Err(e) => LnInvoicePayload {
+            errors: errors(e),
+            invoice: None,
+        },
+    }
+}
+
+fn no_amount_payload(r: Result<BankInvoice, BankError>) -> LnNoAmountInvoicePayload {
+    match r {
+        Ok(i) => LnNoAmountInvoicePayload {
+            errors: vec![],
+            invoice: Some(LnNoAmountInvoice(i)),
+        },
+        Err(e) => LnNoAmountInvoicePayload {
+            errors: errors(e),
+            invoice: None,
+        },
+    }
+}
+
+fn amount_payload(r: Result<i64, BankError>) -> SatAmountPayload {
+    match r {
+        Ok(a) => SatAmountPayload {
+            amount: Some(SatAmount(a)),
+            errors: vec![],
+        },
+        Err(e) => SatAmountPayload {
+            amount: None,
+            errors: errors(e),
+        },
+    }
+}
+
+/// Lightning queries.
+#[derive(Default)]
+pub struct LightningQuery;
+
+#[Object]
+impl LightningQuery {
+    /// The payment status of an invoice this Flash issued (no login needed).
+    async fn ln_invoice_payment_status(
+        &self,
+        ctx: &Context<'_>,
+        input: LnInvoicePaymentStatusInput,
+    ) -> LnInvoicePaymentStatusPayload {
+        let bank = &state(ctx).bank;
+        LnInvoicePaymentStatusPayload::from_result(bank.ln_invoice_by_request(&input.payment_request.0).await)
+    }
+}
+
+/// Lightning mutations.
+#[derive(Default)]
+pub struct LightningMutation;
+
+#[Object]
+impl LightningMutation {
+    /// An invoice for an amount, paying into one of the caller's wallets (scope `receive`).
+    async fn ln_invoice_create(
+        &self,
+        ctx: &Context<'_>,
+        input: LnInvoiceCreateInput,
+    ) -> async_graphql::Result<LnInvoicePayload> {
+        let p = principal(ctx, AuthScope::Receive)?;
+        let result = async {
+            let req = InvoiceCreate {
+                wallet_id: wallet(&input.wallet_id)?,
+                amount: Some(input.amount.0),
+                memo: input.memo.map(|m| m.0),
+                description_hash: None,
+                expires_in_mins: input.expires_in.map(|m| m.0),
+            };
+            create(&state(ctx).bank, InvoiceFor::Owner(p.account_id), req).await
+        };
+        Ok(invoice_payload(result.await))
+    }
+
+    /// An invoice the payer chooses the amount of (scope `receive`).
+    async fn ln_no_amount_invoice_create(
+        &self,
+        ctx: &Context<'_>,
+        input: LnNoAmountInvoiceCreateInput,
+    ) -> async_graphql::Result<LnNoAmountInvoicePayload> {
+        let p = principal(ctx, AuthScope::Receive)?;
+        let result = async {
+            let req = InvoiceCreate {
+                wallet_id: wallet(&input.wallet_id)?,
+                amount: None,
+                memo: input.memo.map(|m| m.0),
+                description_hash: None,
+                expires_in_mins: input.expires_in.map(|m| m.0),
+            };
+            create(&state(ctx).bank, InvoiceFor::Owner(p.account_id), req).await
+        };
+        Ok(no_amount_payload(result.await))
+    }
+
+    /// An invoice paying into anyone's wallet (no login needed).
+    async fn ln_invoice_create_on_behalf_of_recipient(
+        &self,
+        ctx: &Context<'_>,
+        input: LnInvoiceCreateOnBehalfOfRecipientInput,
+    ) -> LnInvoicePayload {
+        let result = async {
+            let req = InvoiceCreate {
+                wallet_id: wallet(&input.recipient_wallet_id)?,
+                amount: Some(input.amount.0),
+                memo: input.memo.map(|m| m.0),
+                description_hash: description_hash(input.description_hash)?,
+                expires_in_mins: input.expires_in.map(|m| m.0),
+            };
+            create(&state(ctx).bank, InvoiceFor::Recipient, req).await
+        };
+        invoice_payload(result.await)
+    }
+
+    /// A no-amount invoice paying into anyone's wallet (no login needed).
+    async fn ln_no_amount_invoice_create_on_behalf_of_recipient(
+        &self,
+        ctx: &Context<'_>,
+        input: LnNoAmountInvoiceCreateOnBehalfOfRecipientInput,
+    ) -> LnNoAmountInvoicePayload {
+        let result = async {
+            let req = InvoiceCreate {
+                wallet_id: wallet(&input.recipient_wallet_id)?,
+                amount: None,
+                memo: input.memo.map(|m| m.0),
+                description_hash: None,
+                expires_in_mins: input.expires_in.map(|m| m.0),
+            };
+            create(&state(ctx).bank, InvoiceFor::Recipient, req).await
+        };
+        no_amount_payload(result.await)
+    }
+
+    /// Pays an invoice with an amount (scope `write`). An invoice of this Flash settles
+    /// intraledger with no fee.
+    async fn ln_invoice_payment_send(
+        &self,
+        ctx: &Context<'_>,
+        input: LnInvoicePaymentInput,
+    ) -> async_graphql::Result<PaymentSendPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let result = async {
+            let req = LnPayRequest {
+                account: p.account_id,
+                wallet_id: wallet(&input.wallet_id)?,
+                payment_request: input.payment_request.0,
+                amount: None,
+                memo: input.memo.map(|m| m.0),
+                idempotency_key: input.idempotency_key,
+            };
+            state(ctx).bank.ln_pay(req).await
+        };
+        Ok(pay_payload(result.await))
+    }
+
+    /// Pays a no-amount invoice the given amount (scope `write`).
+    async fn ln_no_amount_invoice_payment_send(
+        &self,
+        ctx: &Context<'_>,
+        input: LnNoAmountInvoicePaymentInput,
+    ) -> async_graphql::Result<PaymentSendPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let result = async {
+            let req = LnPayRequest {
+                account: p.account_id,
+                wallet_id: wallet(&input.wallet_id)?,
+                payment_request: input.payment_request.0,
+                amount: Some(input.amount.0),
+                memo: input.memo.map(|m| m.0),
+                idempotency_key: input.idempotency_key,
+            };
+            state(ctx).bank.ln_pay(req).await
+        };
+        Ok(pay_payload(result.await))
+    }
+
+    /// Pays an LNURL-pay link (scope `write`).
+    async fn lnurl_payment_send(
+        &self,
+        ctx: &Context<'_>,
+        input: LnurlPaymentSendInput,
+    ) -> async_graphql::Result<PaymentSendPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let result = async {
+            let req = LnurlPayRequest {
+                account: p.account_id,
+                wallet_id: wallet(&input.wallet_id)?,
+                target: input.lnurl,
+                amount: input.amount.0,
+                comment: input.comment.map(|m| m.0),
+                idempotency_key: input.idempotency_key,
+            };
+            state(ctx).bank.lnurl_pay(req).await
+        };
+        Ok(pay_payload(result.await))
+    }
+
+    /// Pays a Lightning address (scope `write`); an address of this Flash is paid inside the
+    /// ledger.
+    async fn ln_address_payment_send(
+        &self,
+        ctx: &Context<'_>,
+        input: LnAddressPaymentSendInput,
+    ) -> async_graphql::Result<PaymentSendPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let result = async {
+            if !input.ln_address.contains('@') {
+                return Err(BankError::Lnurl(flash_core::lnurl::LnurlError::InvalidTarget(
+                    "a Lightning address looks like name@host".into(),
+                )));
+            }
+            let req = LnurlPayRequest {
+                account: p.account_id,
+                wallet_id: wallet(&input.wallet_id)?,
+                target: input.ln_address,
+                amount: input.amount.0,
+                comment: input.comment.map(|m| m.0),
+                idempotency_key: input.idempotency_key,
+            };
+            state(ctx).bank.lnurl_pay(req).await
+        };
+        Ok(pay_payload(result.await))
+    }
+
+    /// The routing fee paying an invoice would cost (scope `read`).
+    async fn ln_invoice_fee_probe(
+        &self,
+        ctx: &Context<'_>,
+        input: LnInvoiceFeeProbeInput,
+    ) -> async_graphql::Result<SatAmountPayload> {
+        let p = principal(ctx, AuthScope::Read)?;
+        let result = async {
+            let w = wallet(&input.wallet_id)?;
+            state(ctx)
+                .bank
+                .ln_fee_probe(p.account_id, w, &input.payment_request.0, None)
+                .await
+        };
+        Ok(amount_payload(result.await))
+    }
+
+    /// The routing fee paying a no-amount invoice would cost (scope `read`).
+    async fn ln_no_amount_invoice_fee_probe(
+        &self,
+        ctx: &Context<'_>,
+        input: LnNoAmountInvoiceFeeProbeInput,
+    ) -> async_graphql::Result<SatAmountPayload> {
+        let p = principal(ctx, AuthScope::Read)?;
+        let result = async {
+            let w = wallet(&input.wallet_id)?;
+            state(ctx)
+                .bank
+                .ln_fee_probe(p.account_id, w, &input.payment_request.0, Some(input.amount.0))
+                .await
+        };
+        Ok(amount_payload(result.await))
+    }
+}
+
+/// Lightning subscriptions.
+#[derive(Default)]
+pub struct LightningSubscription;
+
+#[Subscription]
+impl LightningSubscription {
+    /// The status of an invoice this Flash issued: now, then on every change until it is paid
+    /// or expired (no login needed).
+    async fn ln_invoice_payment_status(
+        &self,
+        ctx: &Context<'_>,
+        input: LnInvoicePaymentStatusInput,
+    ) -> impl Stream<Item = LnInvoicePaymentStatusPayload> {
+        let bank = state(ctx).bank.clone();
+        let events = bank.subscribe();
+        let first = bank.ln_invoice_by_request(&input.payment_request.0).await;
+        futures_util::stream::unfold(Watch::Report(first, events), move |watch| {
+            let bank = bank.clone();
+            async move {
+                let (report, events) = match watch {
+                    Watch::Done => return None,
+                    Watch::Report(report, events) => (report, events),
+                    Watch::Wait(invoice, events) => wait_for_change(&bank, invoice, events).await?,
+                };
+                let next = match &report {
+                    Ok(i) if i.status == InvoiceStatus::Pending => Watch::Wait(i.clone(), events),
+                    _ => Watch::Done,
+                };
+                Some((LnInvoicePaymentStatusPayload::from_result(report), next))
+            }
+        })
+    }
+}
+
+/// Where an invoice-status subscription stands.
+enum Watch {
+    /// Report this, then decide.
+    Report(Result<BankInvoice, BankError>, Receiver<WalletEvent>),
+    /// Pending: wait for a change.
+    Wait(BankInvoice, Receiver<WalletEvent>),
+    /// Paid, expired or failed: the stream ends.
+    Done,
+}
+
+/// Waits until the invoice's wallet changes in a way that changes the invoice, or it expires.
+async fn wait_for_change(
+    bank: &Bank,
+    invoice: BankInvoice,
+    mut events: Receiver<WalletEvent>,
+) -> Option<(Result<BankInvoice, BankError>, Receiver<WalletEvent>)> {
+    let until_expiry = u64::try_from(invoice.expires_at_ms - bank.store().now_ms()).unwrap_or(0);
+    let expiry = tokio::time::sleep(Duration::from_millis(until_expiry));
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            _ = &mut expiry => break,
+            event = events.recv() => match event {
+                Ok(e) if e.wallet_id == invoice.wallet_id => {
+                    let now = bank.ln_invoice_by_hash(invoice.payment_hash).await;
+                    if !matches!(&now, Ok(i) if i.status == InvoiceStatus::Pending) {
+                        return Some((now, events));
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+    Some((bank.ln_invoice_by_hash(invoice.payment_hash).await, events))
+}

@@ -1,0 +1,310 @@
+//! Lightning addresses and LNURL-pay over real HTTP: this Flash serving `name@host`, users
+//! paying addresses of this Flash (inside the ledger) and of another Flash (the full LUD-06
+//! round trip, then a Lightning payment), and misbehaving LNURL services refused with
+//! nothing held. Every scenario runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::get;
+use axum::Router;
+use common::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+flash_store::on_both_backends!(
+    an_address_of_this_flash_serves_lud06_and_issues_committed_invoices,
+    paying_an_address_of_this_flash_stays_in_the_ledger,
+    paying_another_flashs_address_goes_over_lnurl_and_lightning,
+    misbehaving_lnurl_services_are_refused_and_nothing_is_held,
+);
+
+const ADDRESS_PAY: &str = "mutation($input: LnAddressPaymentSendInput!) { lnAddressPaymentSend(input: $input) { \
+    status errors { code message } transaction { settlementAmount settlementFee status \
+    settlementVia { __typename } initiationVia { __typename ... on InitiationViaLn { paymentRequest } } } } }";
+
+const LNURL_PAY: &str = "mutation($input: LnurlPaymentSendInput!) { lnurlPaymentSend(input: $input) { \
+    status errors { code message } transaction { settlementAmount settlementFee status } } }";
+
+async fn pay_address(s: &TestServer, m: &Member, address: &str, amount: i64) -> Value {
+    let input = json!({ "walletId": m.wallet_id, "lnAddress": address, "amount": amount, "comment": "thanks" });
+    let r = s.gql(Some(&m.token), ADDRESS_PAY, json!({ "input": input })).await;
+    data(&r, "lnAddressPaymentSend").clone()
+}
+
+async fn get_json(s: &TestServer, path: &str) -> (u16, Value, Option<String>) {
+    let r = s.get(path, &[]).await;
+    let cors = r
+        .headers
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (r.status, r.json(), cors)
+}
+
+async fn an_address_of_this_flash_serves_lud06_and_issues_committed_invoices(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let bob = s.named_member("Bob_1").await;
+    let (status, offer, cors) = get_json(&s, "/.well-known/lnurlp/bob_1").await;
+    assert_eq!(status, 200, "{offer}");
+    assert_eq!(cors.as_deref(), Some("*"));
+    assert_eq!(offer["tag"], "payRequest");
+    assert_eq!(offer["minSendable"], 1_000);
+    assert_eq!(offer["commentAllowed"], 255);
+    let callback = offer["callback"].as_str().expect("callback");
+    assert_eq!(callback, s.url("/lnurl/pay/bob_1"));
+    let metadata = offer["metadata"].as_str().expect("metadata");
+    let entries: Vec<Vec<String>> = serde_json::from_str(metadata).expect("metadata is a JSON array");
+    assert!(entries.contains(&vec!["text/plain".to_string(), "Payment to Bob_1".to_string()]));
+    assert!(entries.contains(&vec!["text/identifier".to_string(), format!("bob_1@{}", s.addr)]));
+
+    let (status, inv, _) = get_json(&s, "/lnurl/pay/bob_1?amount=21000&comment=hello").await;
+    assert_eq!(status, 200, "{inv}");
+    let pr = inv["pr"].as_str().expect("pr");
+    let decoded: lightning_invoice::Bolt11Invoice = pr.parse().expect("a BOLT11 invoice");
+    assert_eq!(decoded.amount_milli_satoshis(), Some(21_000));
+    let expected: [u8; 32] = Sha256::digest(metadata.as_bytes()).into();
+    match decoded.description() {
+        lightning_invoice::Bolt11InvoiceDescriptionRef::Hash(h) => {
+            assert_eq!(h.0.as_ref() as &[u8], expected.as_slice(), "commits to the metadata")
+        }
+        other => panic!("expected a description hash, got {other:?}"),
+    }
+
+    // Paid from outside, it credits Bob with the amount and the payer's comment as memo.
+    let r = s
+        .admin(
+            "mutation($input: DevLightningPayInvoiceInput!) { devLightningPayInvoice(input: $input) { success errors { code } } }",
+            json!({ "input": { "paymentRequest": pr } }),
+        )
+        .await;
+    assert_eq!(data(&r, "devLightningPayInvoice")["success"], true, "{r}");
+    assert_eq!(s.balance(&bob).await, 21);
+
+    for (path, status) in [
+        ("/lnurl/pay/bob_1?amount=21500", 400),      // not whole satoshis
+        ("/lnurl/pay/bob_1?amount=0", 400),          // below minSendable
+        ("/lnurl/pay/bob_1", 400),                   // no amount
+        ("/lnurl/pay/bob_1?amount=abc", 400),        // not a number
+        ("/lnurl/pay/nobody_here?amount=1000", 404), // no such user
+        ("/.well-known/lnurlp/nobody_here", 404),
+        ("/.well-known/lnurlp/bad%20name", 404),
+    ] {
+        let (got, body, cors) = get_json(&s, path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["status"], "ERROR", "{path}: {body}");
+        assert!(body["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(cors.as_deref(), Some("*"));
+    }
+    let long = "x".repeat(256);
+    let (got, body, _) = get_json(&s, &format!("/lnurl/pay/bob_1?amount=1000&comment={long}")).await;
+    assert_eq!(
+        (got, body["status"].as_str()),
+        (400, Some("ERROR")),
+        "comment over 255: {body}"
+    );
+    s.journals().await;
+}
+
+async fn paying_an_address_of_this_flash_stays_in_the_ledger(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.named_member("alice_2").await;
+    let bob = s.named_member("bob_2").await;
+    s.fund(&alice.wallet_id, 10_000).await;
+    let address = format!("BOB_2@{}", s.addr);
+    let paid = pay_address(&s, &alice, &address, 2_500).await;
+    assert_eq!(paid["status"], "SUCCESS", "{paid}");
+    assert_eq!(paid["transaction"]["settlementFee"], 0);
+    assert_eq!(
+        paid["transaction"]["settlementVia"]["__typename"],
+        "SettlementViaIntraLedger"
+    );
+    assert_eq!((s.balance(&alice).await, s.balance(&bob).await), (7_500, 2_500));
+    let missing = pay_address(&s, &alice, &format!("nobody_2@{}", s.addr), 1).await;
+    assert_eq!(payload_code(&missing), "RECIPIENT_NOT_FOUND");
+    let broke = pay_address(&s, &bob, &format!("alice_2@{}", s.addr), 1_000_000).await;
+    assert_eq!(payload_code(&broke), "INSUFFICIENT_BALANCE");
+    assert_eq!((s.balance(&alice).await, s.balance(&bob).await), (7_500, 2_500));
+    s.journals().await;
+}
+
+async fn paying_another_flashs_address_goes_over_lnurl_and_lightning(backend: Backend) {
+    let here = TestServer::start(backend).await;
+    let there = TestServer::start(backend).await;
+    let alice = here.named_member("alice_3").await;
+    let carol = there.named_member("carol_3").await;
+    here.fund(&alice.wallet_id, 100_000).await;
+
+    // Alice pays carol@there: LUD-16 → invoice from there → paid by here's node (simulated
+    // network, 0.1% fee) → there credits carol when its node settles.
+    let paid = pay_address(&here, &alice, &format!("carol_3@{}", there.addr), 20_000).await;
+    assert_eq!(paid["status"], "SUCCESS", "{paid}");
+    let fee = paid["transaction"]["settlementFee"].as_i64().expect("fee");
+    assert_eq!(fee, 20, "0.1% routing fee");
+    assert_eq!(paid["transaction"]["settlementVia"]["__typename"], "SettlementViaLn");
+    assert_eq!(paid["transaction"]["initiationVia"]["__typename"], "InitiationViaLn");
+    assert_eq!(here.balance(&alice).await, 100_000 - 20_000 - fee);
+    // The two simulators are not one network: the receive is settled on there's node by hand,
+    // as the network would.
+    let invoice = paid["transaction"]["initiationVia"]["paymentRequest"]
+        .as_str()
+        .expect("the invoice alice paid");
+    let r = there
+        .admin(
+            "mutation($input: DevLightningPayInvoiceInput!) { devLightningPayInvoice(input: $input) { success errors { code } } }",
+            json!({ "input": { "paymentRequest": invoice } }),
+        )
+        .await;
+    assert_eq!(data(&r, "devLightningPayInvoice")["success"], true, "{r}");
+    assert_eq!(there.balance(&carol).await, 20_000);
+
+    // The same address as a bech32 LNURL.
+    let url = there.url("/.well-known/lnurlp/carol_3");
+    let hrp = bitcoin::bech32::Hrp::parse("lnurl").expect("hrp");
+    let lnurl = bitcoin::bech32::encode::<bitcoin::bech32::Bech32>(hrp, url.as_bytes()).expect("encode");
+    let input = json!({ "walletId": alice.wallet_id, "lnurl": lnurl.to_uppercase(), "amount": 1_000 });
+    let r = here.gql(Some(&alice.token), LNURL_PAY, json!({ "input": input })).await;
+    assert_eq!(data(&r, "lnurlPaymentSend")["status"], "SUCCESS", "{r}");
+
+    // Outside the range the service offers: refused before any invoice is asked for.
+    let too_much = pay_address(&here, &alice, &format!("carol_3@{}", there.addr), 20_000_000).await;
+    assert_eq!(payload_code(&too_much), "AMOUNT_MISMATCH");
+    here.journals().await;
+    there.journals().await;
+}
+
+/// A scripted LNURL service on 127.0.0.1.
+async fn service(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("127.0.0.1:{}", addr.port())
+}
+
+async fn misbehaving_lnurl_services_are_refused_and_nothing_is_held(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.named_member("alice_4").await;
+    s.fund(&alice.wallet_id, 50_000).await;
+    let journals = s.journals().await;
+
+    let slow = service(Router::new().route(
+        "/.well-known/lnurlp/{name}",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "{}"
+        }),
+    ))
+    .await;
+    let garbage = service(Router::new().route("/.well-known/lnurlp/{name}", get(|| async { "<html>hi</html>" }))).await;
+    let huge = service(Router::new().route(
+        "/.well-known/lnurlp/{name}",
+        get(|| async { format!("{{\"tag\":\"payRequest\",\"x\":\"{}\"}}", "a".repeat(200_000)) }),
+    ))
+    .await;
+    let elsewhere = service(Router::new().route(
+        "/.well-known/lnurlp/{name}",
+        get(|| async { Redirect::temporary("http://localhost:1/.well-known/lnurlp/x") }),
+    ))
+    .await;
+    let refuses = service(Router::new().route(
+        "/.well-known/lnurlp/{name}",
+        get(|| async { axum::Json(json!({ "status": "ERROR", "reason": "closed for holidays" })) }),
+    ))
+    .await;
+    let error_page = service(Router::new().route(
+        "/.well-known/lnurlp/{name}",
+        get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "oops").into_response() }),
+    ))
+    .await;
+    // A service whose invoice does not commit to its metadata (here: Flash's own invoice for
+    // another description), and one whose invoice is for another amount.
+    let real = s.named_member("real_4").await;
+    let real_offer = get_json(&s, "/.well-known/lnurlp/real_4").await.1;
+    let callback = real_offer["callback"].as_str().expect("callback").to_string();
+    let swapped = {
+        let callback = callback.clone();
+        service(Router::new().route(
+            "/.well-known/lnurlp/{name}",
+            get(move || {
+                let callback = callback.clone();
+                async move {
+                    let mut offer = json!({
+                        "tag": "payRequest", "minSendable": 1000, "maxSendable": 100000000,
+                        "metadata": "[[\"text/plain\",\"something else\"]]", "callback": callback,
+                    });
+                    offer["commentAllowed"] = json!(0);
+                    axum::Json(offer)
+                }
+            }),
+        ))
+        .await
+    };
+    let other_amount = {
+        let base = s.url("/lnurl/pay/real_4");
+        let metadata = real_offer["metadata"].clone();
+        let own = service(Router::new().route(
+            "/cb",
+            get(move || {
+                let base = base.clone();
+                async move {
+                    let r: Value = reqwest::get(format!("{base}?amount=5000"))
+                        .await
+                        .expect("inner")
+                        .json()
+                        .await
+                        .expect("json");
+                    axum::Json(r)
+                }
+            }),
+        ))
+        .await;
+        let cb = format!("http://{own}/cb");
+        service(Router::new().route(
+            "/.well-known/lnurlp/{name}",
+            get(move || {
+                let (cb, metadata) = (cb.clone(), metadata.clone());
+                async move {
+                    axum::Json(json!({
+                        "tag": "payRequest", "minSendable": 1000, "maxSendable": 100000000,
+                        "metadata": metadata, "callback": cb,
+                    }))
+                }
+            }),
+        ))
+        .await
+    };
+
+    let cases = [
+        (format!("x@{slow}"), "LNURL_UNREACHABLE"),
+        (format!("x@{garbage}"), "LNURL_BAD_RESPONSE"),
+        (format!("x@{huge}"), "LNURL_BAD_RESPONSE"),
+        (format!("x@{elsewhere}"), "LNURL_UNREACHABLE"),
+        (format!("x@{refuses}"), "LNURL_REFUSED"),
+        (format!("x@{error_page}"), "LNURL_BAD_RESPONSE"),
+        (format!("x@{swapped}"), "LNURL_BAD_RESPONSE"),
+        (format!("x@{other_amount}"), "LNURL_BAD_RESPONSE"),
+        ("x@127.0.0.1:1".to_string(), "LNURL_UNREACHABLE"),
+        ("not an address".to_string(), "INVALID_LNURL"),
+        ("x@evil.example/path".to_string(), "INVALID_LNURL"),
+    ];
+    for (address, code) in cases {
+        let started = std::time::Instant::now();
+        let r = pay_address(&s, &alice, &address, 2_000).await;
+        assert_eq!(payload_code(&r), code, "{address}: {r}");
+        assert!(
+            started.elapsed() < Duration::from_secs(25),
+            "{address}: the deadline held"
+        );
+    }
+    let lnurl = json!({ "walletId": alice.wallet_id, "lnurl": "lnurl1notvalid", "amount": 1 });
+    let r = s.gql(Some(&alice.token), LNURL_PAY, json!({ "input": lnurl })).await;
+    assert_eq!(payload_code(data(&r, "lnurlPaymentSend")), "INVALID_LNURL");
+    assert_eq!(s.balance(&alice).await, 50_000, "nothing held");
+    assert_eq!(s.balance(&real).await, 0);
+    assert_eq!(s.journals().await, journals, "nothing posted");
+}

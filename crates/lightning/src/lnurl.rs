@@ -1,0 +1,271 @@
+//! [`HttpLnurlClient`]: the `LnurlClient` port over HTTPS, hardened for a bank that fetches
+//! URLs other people chose. Every request has a deadline; bodies are capped; only HTTPS is
+//! spoken (plain HTTP only to the local machine, and only when allowed, for development);
+//! redirects may not leave the host; answers are checked against LUD-06 before anything is
+//! paid, including that the invoice commits to the metadata's hash and the requested amount.
+
+use std::time::Duration;
+
+use bitcoin::hashes::{sha256, Hash};
+use flash_core::lightning::{Hash32, InvoiceDescription};
+use flash_core::lnurl::{LnurlClient, LnurlError, LnurlPayParams};
+use flash_core::ports::BoxFuture;
+use flash_core::Network;
+use reqwest::{redirect, Url};
+use serde::Deserialize;
+
+use crate::bolt11;
+
+/// Largest response body read.
+const BODY_MAX_BYTES: usize = 64 * 1024;
+/// Most redirects followed (all on the same host).
+const REDIRECTS_MAX: usize = 3;
+/// Longest LNURL text accepted.
+const TARGET_MAX_CHARS: usize = 2_048;
+
+/// How the client behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LnurlClientConfig {
+    /// The network invoices must be for.
+    pub network: Network,
+    /// Deadline of each request.
+    pub timeout: Duration,
+    /// Whether plain HTTP to `localhost`/loopback addresses is allowed (development only).
+    pub allow_local_http: bool,
+}
+
+impl LnurlClientConfig {
+    /// Defaults for `network`: a 10-second deadline; local HTTP allowed off mainnet.
+    pub fn for_network(network: Network) -> Self {
+        LnurlClientConfig {
+            network,
+            timeout: Duration::from_secs(10),
+            allow_local_http: network.allows_dev_features(),
+        }
+    }
+}
+
+/// Pays LNURL-pay links and Lightning addresses of other services.
+pub struct HttpLnurlClient {
+    http: reqwest::Client,
+    config: LnurlClientConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PayResponse {
+    tag: Option<String>,
+    callback: Option<String>,
+    min_sendable: Option<u64>,
+    max_sendable: Option<u64>,
+    metadata: Option<String>,
+    comment_allowed: Option<u32>,
+    status: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InvoiceResponse {
+    pr: Option<String>,
+    status: Option<String>,
+    reason: Option<String>,
+}
+
+fn bad(what: impl Into<String>) -> LnurlError {
+    LnurlError::BadResponse(what.into())
+}
+
+fn is_local(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A refusal in the LNURL error shape, if the body is one.
+fn refusal(status: &Option<String>, reason: &Option<String>) -> Option<LnurlError> {
+    status
+        .as_deref()
+        .filter(|s| s.eq_ignore_ascii_case("ERROR"))
+        .map(|_| LnurlError::Refused(reason.clone().unwrap_or_else(|| "no reason given".into())))
+}
+
+impl HttpLnurlClient {
+    /// A client with `config`.
+    pub fn new(config: LnurlClientConfig) -> Result<HttpLnurlClient, LnurlError> {
+        let policy = redirect::Policy::custom(|attempt| {
+            let same_host = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.host_str() == attempt.url().host_str());
+            if attempt.previous().len() > REDIRECTS_MAX {
+                attempt.error("too many redirects")
+            } else if !same_host {
+                attempt.error("redirect to another host")
+            } else if attempt.url().scheme() != "https" && !is_local(attempt.url()) {
+                attempt.error("redirect away from https")
+            } else {
+                attempt.follow()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .redirect(policy)
+            .no_proxy()
+            .user_agent(concat!("flash/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LnurlError::Unreachable(format!("HTTP client: {e}")))?;
+        Ok(HttpLnurlClient { http, config })
+    }
+
+    /// The URL a target names: `name@host`, `lnurl1…` (bech32) or `lnurlp://host/path`.
+    pub fn target_url(&self, target: &str) -> Result<Url, LnurlError> {
+        let invalid = || LnurlError::InvalidTarget(target.chars().take(80).collect());
+        let text = target.trim();
+        if text.is_empty() || text.chars().count() > TARGET_MAX_CHARS {
+            return Err(invalid());
+        }
+        let text = text
+            .get(..10)
+            .filter(|p| p.eq_ignore_ascii_case("lightning:"))
+            .map_or(text, |_| &text[10..]);
+        let url = if let Some((name, host)) = text.split_once('@') {
+            let name_ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+            if !name_ok || host.is_empty() || host.contains(['/', '@', '?', '#']) {
+                return Err(invalid());
+            }
+            let probe = Url::parse(&format!("http://{host}/")).map_err(|_| invalid())?;
+            let scheme = if self.config.allow_local_http && is_local(&probe) {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{host}/.well-known/lnurlp/{}", name.to_ascii_lowercase())
+        } else if text.len() > 6 && text[..6].eq_ignore_ascii_case("lnurl1") {
+            let (hrp, data) = bitcoin::bech32::decode(text).map_err(|_| invalid())?;
+            if !hrp.as_str().eq_ignore_ascii_case("lnurl") {
+                return Err(invalid());
+            }
+            String::from_utf8(data).map_err(|_| invalid())?
+        } else if let Some(rest) = text.strip_prefix("lnurlp://") {
+            format!("https://{rest}")
+        } else {
+            return Err(invalid());
+        };
+        let url = Url::parse(&url).map_err(|_| invalid())?;
+        self.check_url(&url).map_err(|_| invalid())?;
+        Ok(url)
+    }
+
+    /// HTTPS, or plain HTTP to the local machine when allowed.
+    fn check_url(&self, url: &Url) -> Result<(), LnurlError> {
+        match url.scheme() {
+            "https" => Ok(()),
+            "http" if self.config.allow_local_http && is_local(url) => Ok(()),
+            other => Err(bad(format!("{other}:// URLs are not followed, only https"))),
+        }
+    }
+
+    /// GETs `url` and parses its JSON body, read up to [`BODY_MAX_BYTES`].
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: Url) -> Result<T, LnurlError> {
+        let unreachable = |e: reqwest::Error| LnurlError::Unreachable(e.without_url().to_string());
+        let mut response = self.http.get(url).send().await.map_err(unreachable)?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > BODY_MAX_BYTES {
+                return Err(bad(format!("response over {BODY_MAX_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|_| {
+            if status.is_success() {
+                bad("not JSON")
+            } else {
+                bad(format!("HTTP {status}"))
+            }
+        })
+    }
+}
+
+impl LnurlClient for HttpLnurlClient {
+    fn pay_params<'a>(&'a self, target: &'a str) -> BoxFuture<'a, Result<LnurlPayParams, LnurlError>> {
+        Box::pin(async move {
+            let url = self.target_url(target)?;
+            let domain = url.host_str().unwrap_or_default().to_string();
+            let r: PayResponse = self.get_json(url).await?;
+            if let Some(e) = refusal(&r.status, &r.reason) {
+                return Err(e);
+            }
+            if r.tag.as_deref() != Some("payRequest") {
+                return Err(bad("not a payRequest"));
+            }
+            let callback = r.callback.ok_or_else(|| bad("no callback"))?;
+            let callback_url = Url::parse(&callback).map_err(|_| bad("callback is not a URL"))?;
+            self.check_url(&callback_url)?;
+            let (min, max) = (r.min_sendable.unwrap_or(0), r.max_sendable.unwrap_or(0));
+            if min == 0 || min > max {
+                return Err(bad(format!("sendable range {min}..{max} msat is not valid")));
+            }
+            let metadata = r.metadata.ok_or_else(|| bad("no metadata"))?;
+            let entries: Vec<Vec<serde_json::Value>> =
+                serde_json::from_str(&metadata).map_err(|_| bad("metadata is not a JSON array of entries"))?;
+            if !entries
+                .iter()
+                .any(|e| e.first().and_then(|v| v.as_str()) == Some("text/plain"))
+            {
+                return Err(bad("metadata has no text/plain entry"));
+            }
+            Ok(LnurlPayParams {
+                callback,
+                min_sendable_msat: min,
+                max_sendable_msat: max,
+                metadata,
+                comment_allowed: r.comment_allowed.unwrap_or(0),
+                domain,
+            })
+        })
+    }
+
+    fn invoice<'a>(
+        &'a self,
+        params: &'a LnurlPayParams,
+        amount_msat: u64,
+        comment: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<String, LnurlError>> {
+        Box::pin(async move {
+            let mut url = Url::parse(&params.callback).map_err(|_| bad("callback is not a URL"))?;
+            self.check_url(&url)?;
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("amount", &amount_msat.to_string());
+                if let Some(c) = comment.filter(|c| !c.is_empty()) {
+                    query.append_pair("comment", c);
+                }
+            }
+            let r: InvoiceResponse = self.get_json(url).await?;
+            if let Some(e) = refusal(&r.status, &r.reason) {
+                return Err(e);
+            }
+            let pr = r.pr.ok_or_else(|| bad("no invoice (pr)"))?;
+            let invoice = bolt11::decode(&pr, self.config.network).map_err(|e| bad(e.to_string()))?;
+            if invoice.amount_msat != Some(amount_msat) {
+                return Err(bad(format!(
+                    "invoice is for {:?} msat, {amount_msat} were asked",
+                    invoice.amount_msat
+                )));
+            }
+            let expected = Hash32(sha256::Hash::hash(params.metadata.as_bytes()).to_byte_array());
+            if invoice.description != InvoiceDescription::Hash(expected) {
+                return Err(bad("invoice does not commit to the metadata"));
+            }
+            Ok(invoice.payment_request)
+        })
+    }
+}
