@@ -62,6 +62,40 @@ async fn metrics(State(state): State<ApiState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "metrics: wallet totals unavailable"),
     }
+    if let Some(r) = state.bank.liquidity_report() {
+        let gauges = [
+            (
+                "flash_lightning_outbound_sats",
+                "Satoshis the node can send.",
+                r.outbound_sats,
+            ),
+            (
+                "flash_lightning_inbound_sats",
+                "Satoshis the node can receive.",
+                r.inbound_sats,
+            ),
+            (
+                "flash_lightning_active_channels",
+                "Usable channels.",
+                r.active_channels as u64,
+            ),
+            (
+                "flash_lightning_liquidity_in_policy",
+                "1 when liquidity is within policy.",
+                u64::from(r.in_policy()),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        if let Some(onchain) = r.onchain_sats {
+            let name = "flash_lightning_onchain_sats";
+            let _ = writeln!(
+                out,
+                "# HELP {name} The node's confirmed on-chain funds.\n# TYPE {name} gauge\n{name} {onchain}"
+            );
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

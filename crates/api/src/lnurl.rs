@@ -1,14 +1,17 @@
-//! Lightning addresses of this Flash: `/.well-known/lnurlp/{username}` (LUD-06, LUD-16) and
-//! its callback `/lnurl/pay/{username}?amount=…&comment=…` (LUD-12). Errors use the LNURL
-//! shape `{"status":"ERROR","reason":…}`; every answer allows any origin, as wallets on the
-//! web fetch them directly.
+//! LNURL endpoints of this Flash. Errors use the LNURL shape `{"status":"ERROR","reason":…}`;
+//! every answer allows any origin, as wallets on the web fetch them directly.
+//!
+//! - Lightning addresses: `/.well-known/lnurlp/{username}` (LUD-06, LUD-16) and its callback
+//!   `/lnurl/pay/{username}?amount=…&comment=…` (LUD-12).
+//! - Withdraw links: `/lnurl/withdraw/{secret}` (LUD-03) and its callback
+//!   `/lnurl/withdraw/{secret}/callback?k1=…&pr=…`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use flash_bank::BankError;
+use flash_bank::{BankError, PaymentStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,7 +21,22 @@ pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/.well-known/lnurlp/{username}", get(offer))
         .route("/lnurl/pay/{username}", get(invoice))
+        .route("/lnurl/withdraw/{secret}", get(withdraw_offer))
+        .route("/lnurl/withdraw/{secret}/callback", get(withdraw))
         .with_state(state)
+}
+
+/// The URL of a withdraw link.
+pub(crate) fn withdraw_url(public_url: &str, secret: &str) -> String {
+    format!("{public_url}/lnurl/withdraw/{secret}")
+}
+
+/// A URL as a bech32 LNURL (LUD-01), upper case for QR codes.
+pub(crate) fn encode_lnurl(url: &str) -> String {
+    let hrp = bech32::Hrp::parse_unchecked("lnurl");
+    // Only over 1,023 characters can this fail; this server's URLs are its public URL plus a
+    // 64-character secret.
+    bech32::encode_upper::<bech32::Bech32>(hrp, url.as_bytes()).unwrap_or_default()
 }
 
 /// A JSON answer anyone's browser may read.
@@ -32,7 +50,7 @@ fn answer(status: StatusCode, body: Value) -> Response {
 
 fn refusal(e: BankError) -> Response {
     let status = match e {
-        BankError::RecipientNotFound => StatusCode::NOT_FOUND,
+        BankError::RecipientNotFound | BankError::WithdrawLinkNotFound => StatusCode::NOT_FOUND,
         BankError::Store(_) | BankError::LightningUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
@@ -85,6 +103,52 @@ async fn invoice(
         .await
     {
         Ok(i) => answer(StatusCode::OK, json!({ "pr": i.payment_request, "routes": [] })),
+        Err(e) => refusal(e),
+    }
+}
+
+async fn withdraw_offer(State(state): State<ApiState>, Path(secret): Path<String>) -> Response {
+    match state.bank.lnurl_withdraw_offer(&secret).await {
+        Ok(link) => answer(
+            StatusCode::OK,
+            json!({
+                "tag": "withdrawRequest",
+                "callback": format!("{}/callback", withdraw_url(&state.info.public_url, &secret)),
+                "k1": secret,
+                "defaultDescription": link.link.title,
+                "minWithdrawable": link.link.min_sat.saturating_mul(1_000),
+                "maxWithdrawable": link.link.max_sat.saturating_mul(1_000),
+            }),
+        ),
+        Err(e) => refusal(e),
+    }
+}
+
+/// The withdraw callback's query.
+#[derive(Deserialize)]
+struct WithdrawQuery {
+    k1: Option<String>,
+    pr: Option<String>,
+}
+
+async fn withdraw(
+    State(state): State<ApiState>,
+    Path(secret): Path<String>,
+    Query(q): Query<WithdrawQuery>,
+) -> Response {
+    let error = |reason: &str| answer(StatusCode::BAD_REQUEST, json!({ "status": "ERROR", "reason": reason }));
+    if q.k1.as_deref() != Some(secret.as_str()) {
+        return error("k1 does not match this link");
+    }
+    let Some(pr) = q.pr.filter(|p| !p.is_empty()) else {
+        return error("pr (a BOLT11 invoice) is required");
+    };
+    match state.bank.lnurl_withdraw(&secret, &pr).await {
+        Ok(o) => match (o.status, o.failure) {
+            (PaymentStatus::Failure, reason) => error(&reason.unwrap_or_else(|| "payment failed".into())),
+            (PaymentStatus::AlreadyPaid, _) => error("that invoice is already paid"),
+            (PaymentStatus::Success | PaymentStatus::Pending, _) => answer(StatusCode::OK, json!({ "status": "OK" })),
+        },
         Err(e) => refusal(e),
     }
 }

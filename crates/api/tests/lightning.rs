@@ -1305,7 +1305,7 @@ async fn operator_and_health_show_the_simulator(backend: Backend) {
 
     let r = s
         .admin(
-            "{ lightningNode { pubkey alias network blockHeight synced simulated channels { id } } }",
+            "{ lightningNode { pubkey alias network blockHeight synced simulated channels { id capacity localBalance remoteBalance active } } }",
             json!({}),
         )
         .await;
@@ -1313,7 +1313,12 @@ async fn operator_and_health_show_the_simulator(backend: Backend) {
     assert_eq!(node["simulated"], true, "{node}");
     assert_eq!(node["network"], "regtest");
     assert_eq!(node["synced"], true);
-    assert_eq!(node["channels"], json!([]));
+    // The simulator starts with one channel, half on each side.
+    let half = flash_lightning::DEV_CHANNEL_SATS / 2;
+    assert_eq!(
+        node["channels"],
+        json!([{ "id": "sim:0:0", "capacity": half * 2, "localBalance": half, "remoteBalance": half, "active": true }])
+    );
     let info = s.node.node_info().await.expect("node info");
     assert_eq!(node["pubkey"], info.pubkey.as_str());
     // The bank's invoices are signed by that node.

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
 use axum::Router;
 use common::*;
+use flash_core::lightning::SimulatorControls;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -20,6 +21,7 @@ flash_store::on_both_backends!(
     paying_an_address_of_this_flash_stays_in_the_ledger,
     paying_another_flashs_address_goes_over_lnurl_and_lightning,
     misbehaving_lnurl_services_are_refused_and_nothing_is_held,
+    withdraw_links_pay_within_their_limits_and_uses,
 );
 
 const ADDRESS_PAY: &str = "mutation($input: LnAddressPaymentSendInput!) { lnAddressPaymentSend(input: $input) { \
@@ -307,4 +309,182 @@ async fn misbehaving_lnurl_services_are_refused_and_nothing_is_held(backend: Bac
     assert_eq!(s.balance(&alice).await, 50_000, "nothing held");
     assert_eq!(s.balance(&real).await, 0);
     assert_eq!(s.journals().await, journals, "nothing posted");
+}
+
+const WITHDRAW_CREATE: &str = "mutation($input: LnurlWithdrawCreateInput!) { lnurlWithdrawCreate(input: $input) { \
+    errors { code message } lnurl url link { id minAmount maxAmount usesTotal usesLeft title revoked } } }";
+
+async fn uses_left(s: &TestServer, m: &Member) -> Vec<i64> {
+    let r = s
+        .gql(Some(&m.token), "{ lnurlWithdrawLinks { usesLeft } }", json!({}))
+        .await;
+    data(&r, "lnurlWithdrawLinks")
+        .as_array()
+        .expect("links")
+        .iter()
+        .map(|l| l["usesLeft"].as_i64().expect("usesLeft"))
+        .collect()
+}
+
+async fn withdraw_links_pay_within_their_limits_and_uses(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.named_member("alice_5").await;
+    let bob = s.named_member("bob_5").await;
+    s.fund(&alice.wallet_id, 50_000).await;
+    let input = json!({ "maxAmount": 5_000, "minAmount": 100, "uses": 2, "title": "Voucher" });
+    let r = s
+        .gql(Some(&alice.token), WITHDRAW_CREATE, json!({ "input": input }))
+        .await;
+    let created = data(&r, "lnurlWithdrawCreate");
+    assert_no_payload_errors(created);
+    let url = created["url"].as_str().expect("url").to_string();
+    let (hrp, bytes) = bitcoin::bech32::decode(created["lnurl"].as_str().expect("lnurl")).expect("bech32");
+    assert!(hrp.as_str().eq_ignore_ascii_case("lnurl"), "{hrp}");
+    assert_eq!(String::from_utf8(bytes).expect("utf-8"), url, "the LNURL is the URL");
+    let path = url.trim_start_matches(&s.url(""));
+    let (status, offer, cors) = get_json(&s, path).await;
+    assert_eq!((status, cors.as_deref()), (200, Some("*")), "{offer}");
+    assert_eq!(offer["tag"], "withdrawRequest");
+    assert_eq!(
+        (offer["minWithdrawable"].as_i64(), offer["maxWithdrawable"].as_i64()),
+        (Some(100_000), Some(5_000_000))
+    );
+    assert_eq!(offer["defaultDescription"], "Voucher");
+    let k1 = offer["k1"].as_str().expect("k1").to_string();
+    let callback = offer["callback"]
+        .as_str()
+        .expect("callback")
+        .trim_start_matches(&s.url(""))
+        .to_string();
+    let withdraw = |pr: String, k1: String| {
+        let callback = callback.clone();
+        let s = &s;
+        async move {
+            let q = format!("{callback}?k1={k1}&pr={pr}");
+            get_json(s, &q).await
+        }
+    };
+
+    // Bob withdraws into his Flash wallet: inside the ledger.
+    let r = s
+        .gql(
+            Some(&bob.token),
+            "mutation($input: LnInvoiceCreateInput!) { lnInvoiceCreate(input: $input) { errors { code } invoice { paymentRequest } } }",
+            json!({ "input": { "walletId": bob.wallet_id, "amount": 3_000 } }),
+        )
+        .await;
+    let bobs = data(&r, "lnInvoiceCreate")["invoice"]["paymentRequest"]
+        .as_str()
+        .expect("pr")
+        .to_string();
+    let (status, body, _) = withdraw(bobs.clone(), k1.clone()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("OK")), "{body}");
+    assert_eq!((s.balance(&alice).await, s.balance(&bob).await), (47_000, 3_000));
+    assert_eq!(uses_left(&s, &alice).await, vec![1]);
+    // The same invoice again: refused, and no use taken.
+    let (status, body, _) = withdraw(bobs, k1.clone()).await;
+    assert_eq!((status, body["status"].as_str()), (400, Some("ERROR")), "{body}");
+    assert_eq!(uses_left(&s, &alice).await, vec![1]);
+
+    // Refusals that take nothing: wrong k1, out of range, no amount, garbage.
+    let outside = flash_lightning::DevNode::new(
+        flash_core::Network::Regtest,
+        flash_lightning::DevNode::generate_key(),
+        INSTANT,
+    )
+    .expect("node");
+    let external = |msat: Option<u64>| {
+        let outside = &outside;
+        async move {
+            use flash_core::lightning::{InvoiceDescription, InvoiceRequest, LightningNode};
+            let req = InvoiceRequest {
+                amount_msat: msat,
+                description: InvoiceDescription::Memo("withdraw".into()),
+                expiry_secs: 600,
+            };
+            outside.create_invoice(req).await.expect("invoice").payment_request
+        }
+    };
+    for (pr, key) in [
+        (external(Some(1_000_000)).await, "0".repeat(64)),
+        (external(Some(6_000_000)).await, k1.clone()),
+        (external(Some(50_000)).await, k1.clone()),
+        (external(None).await, k1.clone()),
+        ("lnbcrt1garbage".to_string(), k1.clone()),
+    ] {
+        let (status, body, _) = withdraw(pr, key).await;
+        assert_eq!((status, body["status"].as_str()), (400, Some("ERROR")), "{body}");
+    }
+    assert_eq!(uses_left(&s, &alice).await, vec![1]);
+    assert_eq!(s.balance(&alice).await, 47_000);
+
+    // A failed payment out gives its use back; then a good one takes the last use.
+    s.node
+        .set_outcome(flash_core::lightning::DevOutcome::Fail { delay_ms: 0 })
+        .expect("outcome");
+    let (status, body, _) = withdraw(external(Some(2_000_000)).await, k1.clone()).await;
+    assert_eq!((status, body["status"].as_str()), (400, Some("ERROR")), "{body}");
+    assert_eq!(
+        uses_left(&s, &alice).await,
+        vec![1],
+        "the failed withdrawal's use came back"
+    );
+    assert_eq!(s.balance(&alice).await, 47_000);
+    s.node.set_outcome(INSTANT).expect("outcome");
+    let (status, body, _) = withdraw(external(Some(2_000_000)).await, k1.clone()).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("OK")), "{body}");
+    assert_eq!(uses_left(&s, &alice).await, vec![0]);
+    assert_eq!(
+        s.balance(&alice).await,
+        47_000 - 2_000 - 2,
+        "amount and the 0.1% routing fee"
+    );
+    let (status, body, _) = withdraw(external(Some(1_000_000)).await, k1.clone()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (400, Some("ERROR")),
+        "used up: {body}"
+    );
+    let (status, _, _) = get_json(&s, path).await;
+    assert_eq!(status, 400, "a used-up link offers nothing");
+
+    // Revoked links offer nothing either; someone else cannot revoke yours.
+    let input = json!({ "maxAmount": 1_000 });
+    let r = s
+        .gql(Some(&alice.token), WITHDRAW_CREATE, json!({ "input": input }))
+        .await;
+    let second = data(&r, "lnurlWithdrawCreate");
+    let id = second["link"]["id"].as_str().expect("id").to_string();
+    let second_path = second["url"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches(&s.url(""))
+        .to_string();
+    let revoke = "mutation($input: LnurlWithdrawRevokeInput!) { lnurlWithdrawRevoke(input: $input) { success errors { code } } }";
+    let r = s.gql(Some(&bob.token), revoke, json!({ "input": { "id": id } })).await;
+    assert_eq!(payload_code(data(&r, "lnurlWithdrawRevoke")), "WITHDRAW_LINK_NOT_FOUND");
+    assert_eq!(get_json(&s, &second_path).await.0, 200);
+    let r = s
+        .gql(Some(&alice.token), revoke, json!({ "input": { "id": id } }))
+        .await;
+    assert_eq!(data(&r, "lnurlWithdrawRevoke")["success"], true);
+    assert_eq!(get_json(&s, &second_path).await.0, 400);
+    assert_eq!(get_json(&s, "/lnurl/withdraw/not-a-secret").await.0, 404);
+
+    // Bad settings are refused.
+    for (input, code) in [
+        (json!({ "maxAmount": 0 }), "INVALID_AMOUNT"),
+        (json!({ "maxAmount": 10, "minAmount": 20 }), "AMOUNT_MISMATCH"),
+        (json!({ "maxAmount": 10, "uses": 0 }), "INVALID_WITHDRAW_LINK"),
+        (
+            json!({ "maxAmount": 10, "walletId": bob.wallet_id }),
+            "WALLET_NOT_FOUND",
+        ),
+    ] {
+        let r = s
+            .gql(Some(&alice.token), WITHDRAW_CREATE, json!({ "input": input }))
+            .await;
+        assert_eq!(payload_code(data(&r, "lnurlWithdrawCreate")), code, "{input}");
+    }
+    s.journals().await;
 }

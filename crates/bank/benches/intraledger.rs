@@ -6,27 +6,15 @@
 //! default 5; `FLASH_BENCH_BACKENDS=sqlite,postgres`; `FLASH_BENCH_PAYERS=1,16,256`).
 //! PostgreSQL comes from `FLASH_TEST_POSTGRES_URL` as in the tests.
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::{env_list, percentile};
 
 use flash_bank::{Bank, BankConfig, Identity, Recipient, SendRequest};
 use flash_core::AccountLevel;
 use flash_store::testing::{fresh_store, Backend};
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
 
 /// Throughput, p50, p99 and the mean number of transfers per committed batch.
 async fn run(backend: Backend, payers: usize, secs: u64) -> (f64, Duration, Duration, f64) {

@@ -105,9 +105,27 @@ pub enum BankError {
     /// The Lightning node could not be used.
     #[error("lightning unavailable: {0}")]
     LightningUnavailable(String),
+    /// No such withdraw link.
+    #[error("withdraw link not found")]
+    WithdrawLinkNotFound,
+    /// Bad withdraw-link settings.
+    #[error("invalid withdraw link: {0}")]
+    InvalidLink(String),
+    /// A condition checked as the money moved did not hold (e.g. a withdraw link used up).
+    #[error("{0}")]
+    Refused(&'static str),
     /// The database failed.
     #[error("storage failure: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for BankError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Refused(reason) => BankError::Refused(reason),
+            other => BankError::Store(other),
+        }
+    }
 }
 
 impl BankError {
@@ -150,6 +168,9 @@ impl BankError {
             BankError::Lnurl(flash_core::lnurl::LnurlError::Unreachable(_)) => "LNURL_UNREACHABLE",
             BankError::Lnurl(flash_core::lnurl::LnurlError::BadResponse(_)) => "LNURL_BAD_RESPONSE",
             BankError::Lnurl(flash_core::lnurl::LnurlError::Refused(_)) => "LNURL_REFUSED",
+            BankError::WithdrawLinkNotFound => "WITHDRAW_LINK_NOT_FOUND",
+            BankError::InvalidLink(_) => "INVALID_WITHDRAW_LINK",
+            BankError::Refused(_) => "REFUSED",
             BankError::Store(_) => "INTERNAL_ERROR",
         }
     }

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod history;
 mod lightning;
+mod liquidity;
 mod lnurl;
 mod payments;
 
@@ -29,7 +30,8 @@ pub use lightning::{
     InvoiceCreate, InvoiceFor, InvoiceStatus, LightningConfig, LnDetails, LnInvoice, LnPayOutcome, LnPayRequest,
     PaymentStatus, ReconcileReport,
 };
-pub use lnurl::{AddressOffer, LnurlPayRequest};
+pub use liquidity::{assess, LiquidityConfig, LiquidityIssue, LiquidityReport, OpenPlan, PreferredPeer};
+pub use lnurl::{AddressOffer, CreatedWithdrawLink, LnurlPayRequest, WithdrawLinkCreate};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 
 /// The bank's settings.
@@ -43,6 +45,8 @@ pub struct BankConfig {
     pub lightning: LightningConfig,
     /// The host of this Flash's Lightning addresses (`name@host`), paid inside the ledger.
     pub lightning_address_domain: Option<String>,
+    /// The Lightning liquidity policy.
+    pub liquidity: LiquidityConfig,
 }
 
 impl Default for BankConfig {
@@ -52,6 +56,7 @@ impl Default for BankConfig {
             limits: LimitPolicy::default(),
             lightning: LightningConfig::default(),
             lightning_address_domain: None,
+            liquidity: LiquidityConfig::default(),
         }
     }
 }
@@ -64,6 +69,7 @@ pub struct Bank {
     events: events::EventBus,
     lightning: Option<Arc<lightning::Rail>>,
     lnurl: Option<Arc<dyn LnurlClient>>,
+    liquidity: Arc<liquidity::LiquidityState>,
 }
 
 impl Bank {
@@ -75,6 +81,7 @@ impl Bank {
             events: events::EventBus::new(),
             lightning: None,
             lnurl: None,
+            liquidity: Arc::default(),
         }
     }
 

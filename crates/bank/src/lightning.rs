@@ -275,6 +275,18 @@ pub struct ReconcileReport {
     pub pending: usize,
 }
 
+/// How a payment made for a withdraw link is marked (`origin`).
+const WITHDRAW_ORIGIN: &str = "lnurlw:";
+
+/// What a payment out starts with, besides the invoice.
+struct Start {
+    memo: Option<String>,
+    idempotency: IdempotencyKey,
+    prior: Option<JournalId>,
+    origin: Option<String>,
+    taken: Option<Record>,
+}
+
 /// A decoded invoice and the amount the payer sends, satoshis.
 struct Target {
     invoice: Invoice,
@@ -410,7 +422,7 @@ impl Bank {
         Ok(LnInvoice::from_record(&record, hash, self.store.now_ms()))
     }
 
-    async fn decode(&self, payment_request: &str) -> Result<Invoice, BankError> {
+    pub(crate) async fn decode(&self, payment_request: &str) -> Result<Invoice, BankError> {
         let text = payment_request.trim();
         let text = text
             .get(..10)
@@ -490,6 +502,13 @@ impl Bank {
 
     /// Pays an invoice: intraledger if this Flash issued it, otherwise over Lightning.
     pub async fn ln_pay(&self, req: LnPayRequest) -> Result<LnPayOutcome, BankError> {
+        self.ln_pay_for(req, None).await
+    }
+
+    /// [`Bank::ln_pay`], on behalf of a withdraw link when `link` is given: one of its uses is
+    /// taken in the transaction that moves (or holds) the money, and given back if the
+    /// payment fails.
+    pub(crate) async fn ln_pay_for(&self, req: LnPayRequest, link: Option<&str>) -> Result<LnPayOutcome, BankError> {
         let target = self.target(&req.payment_request, req.amount).await?;
         let memo = req.memo.as_deref().map(Memo::parse).transpose()?;
         let idempotency = idempotency(req.account.to_string(), req.idempotency_key.clone())?;
@@ -511,12 +530,23 @@ impl Bank {
             return Err(BankError::AccountNotActive(payer.status.as_str()));
         }
         let memo = memo.map(|m| m.as_str().to_string());
+        let taken = link.map(|l| Record::lnurl_withdraw_use_taken(l, self.store.now_ms()));
         match own {
             Some(own) => {
                 let payee = parties.payee.ok_or(BankError::RecipientNotFound)?;
-                self.pay_own_invoice(&payer, &payee, &own, target, memo).await
+                self.pay_own_invoice(&payer, &payee, &own, target, memo, taken).await
             }
-            None => self.pay_out(&payer, target, memo, idempotency, parties.prior).await,
+            None => {
+                let origin = link.map(|l| format!("{WITHDRAW_ORIGIN}{l}"));
+                let start = Start {
+                    memo,
+                    idempotency,
+                    prior: parties.prior,
+                    origin,
+                    taken,
+                };
+                self.pay_out(&payer, target, start).await
+            }
         }
     }
 
@@ -527,6 +557,7 @@ impl Bank {
         own: &LnInvoiceRecord,
         target: Target,
         memo: Option<String>,
+        taken: Option<Record>,
     ) -> Result<LnPayOutcome, BankError> {
         if own.paid_at_ms.is_some() {
             return Ok(LnPayOutcome::already_paid());
@@ -559,12 +590,14 @@ impl Bank {
         let post = PostRequest {
             contact: (from != to).then_some((from, to)),
             reference: Some(reference(&hash)),
-            records: vec![Record::ln_invoice_paid(
+            records: std::iter::once(Record::ln_invoice_paid(
                 &hash.to_string(),
                 target.amount.get(),
                 PaidVia::IntraLedger,
                 now,
-            )],
+            ))
+            .chain(taken)
+            .collect(),
             ..PostRequest::from(journal)
         };
         let posted = match self.store.post(post).await? {
@@ -587,14 +620,14 @@ impl Bank {
         })
     }
 
-    async fn pay_out(
-        &self,
-        payer: &WalletOwner,
-        target: Target,
-        memo: Option<String>,
-        idempotency: IdempotencyKey,
-        prior: Option<JournalId>,
-    ) -> Result<LnPayOutcome, BankError> {
+    async fn pay_out(&self, payer: &WalletOwner, target: Target, start: Start) -> Result<LnPayOutcome, BankError> {
+        let Start {
+            memo,
+            idempotency,
+            prior,
+            origin,
+            taken,
+        } = start;
         if let Some(prior) = prior {
             return self.prior_payment(payer.wallet.id, prior, Some(&target.invoice)).await;
         }
@@ -618,6 +651,7 @@ impl Bank {
             payment_request: target.invoice.payment_request.clone(),
             amount_sat: target.amount.get(),
             max_fee_sat: max_fee.get(),
+            origin,
         };
         let journal = JournalRequest {
             idempotency: idempotency.clone(),
@@ -638,7 +672,9 @@ impl Bank {
         };
         let post = PostRequest {
             reference: Some(reference(&hash)),
-            records: vec![Record::ln_payment_started(&payment, self.store.now_ms())],
+            records: std::iter::once(Record::ln_payment_started(&payment, self.store.now_ms()))
+                .chain(taken)
+                .collect(),
             ..PostRequest::from(journal)
         };
         let rail = self.rail()?;
@@ -768,6 +804,11 @@ impl Bank {
                 (op, JournalKind::HoldReverse, end)
             }
         };
+        // A failed withdrawal gives its link's use back.
+        let returned = match (&end, p.origin.as_deref().and_then(|o| o.strip_prefix(WITHDRAW_ORIGIN))) {
+            (LnPaymentEnd::Failed { .. }, Some(link)) => Some(Record::lnurl_withdraw_use_returned(link)),
+            _ => None,
+        };
         let journal = JournalRequest {
             idempotency: IdempotencyKey {
                 scope: PAYMENT_SCOPE.into(),
@@ -781,7 +822,9 @@ impl Bank {
         let hash: Option<Hash32> = p.payment_hash.parse().ok();
         let post = PostRequest {
             reference: hash.as_ref().map(reference),
-            records: vec![Record::ln_payment_ended(&p.id, &end, self.store.now_ms())],
+            records: std::iter::once(Record::ln_payment_ended(&p.id, &end, self.store.now_ms()))
+                .chain(returned)
+                .collect(),
             ..PostRequest::from(journal)
         };
         match self.store.post(post).await? {

@@ -3,10 +3,18 @@
 //!
 //! The metadata an address serves is built from the username and host alone, so the first
 //! response and the invoice's description hash always agree.
+//!
+//! Withdraw links (LUD-03) let whoever holds a link's secret take money from its owner's
+//! wallet, within the amounts, uses and time the owner set: the base of vouchers, rewards and
+//! Bolt Cards. Only the secret's hash is stored; each withdrawal takes a use in the same
+//! transaction as its money, and a failed one gives it back.
 
 use flash_core::lightning::Hash32;
 use flash_core::{AccountId, AccountStatus, Memo, Sats, Username, ValidationError, WalletId};
 use sha2::{Digest, Sha256};
+
+use flash_store::{NewWithdrawLink, WithdrawLinkRecord};
+use rand::RngCore;
 
 use crate::lightning::{InvoiceCreate, InvoiceFor, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus};
 use crate::payments::idempotency;
@@ -27,6 +35,46 @@ pub struct LnurlPayRequest {
     pub comment: Option<String>,
     /// Makes the request safe to retry.
     pub idempotency_key: Option<String>,
+}
+
+/// Most withdrawals one link allows.
+const LINK_USES_MAX: i64 = 10_000;
+/// Longest title of a link.
+const LINK_TITLE_MAX_CHARS: usize = 200;
+/// Why a link cannot be used now.
+const LINK_UNUSABLE: &str = "the withdraw link is used up, expired or revoked";
+
+/// A withdraw link to create.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WithdrawLinkCreate {
+    /// The wallet it pays from; the caller's.
+    pub wallet_id: Option<WalletId>,
+    /// Smallest withdrawal, satoshis (default 1).
+    pub min_amount: Option<i64>,
+    /// Largest withdrawal per use, satoshis.
+    pub max_amount: i64,
+    /// Withdrawals allowed (default 1).
+    pub uses: Option<i64>,
+    /// Minutes until it stops working (default: never).
+    pub expires_in_mins: Option<i64>,
+    /// Shown to whoever withdraws.
+    pub title: Option<String>,
+}
+
+/// A link just created, with its secret (shown once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedWithdrawLink {
+    /// The link.
+    pub link: WithdrawLinkRecord,
+    /// The secret that makes the link's URL; never stored.
+    pub secret: String,
+}
+
+fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What a Lightning address of this Flash offers (the first LNURL-pay response).
@@ -187,6 +235,121 @@ impl Bank {
             idempotency_key: Some(idempotency.key),
         })
         .await
+    }
+
+    /// Creates a withdraw link on one of the account's wallets.
+    pub async fn lnurl_withdraw_create(
+        &self,
+        account: AccountId,
+        req: WithdrawLinkCreate,
+    ) -> Result<CreatedWithdrawLink, BankError> {
+        let max = Sats::positive(req.max_amount)?;
+        let min = Sats::positive(req.min_amount.unwrap_or(1))?;
+        if min > max {
+            return Err(BankError::AmountMismatch("minAmount is above maxAmount".into()));
+        }
+        let uses = req.uses.unwrap_or(1);
+        if !(1..=LINK_USES_MAX).contains(&uses) {
+            return Err(BankError::InvalidLink(format!("uses must be 1 to {LINK_USES_MAX}")));
+        }
+        let max_mins = self.config.lightning.invoice_expiry_max_mins * 365;
+        let expires_at_ms = match req.expires_in_mins {
+            None => None,
+            Some(m) if (1..=max_mins).contains(&m) => Some(self.store.now_ms() + m * 60_000),
+            Some(_) => return Err(BankError::InvalidExpiry { max_mins }),
+        };
+        let title = req.title.unwrap_or_else(|| "Flash withdrawal".into());
+        Memo::parse(&title)?;
+        if title.trim().is_empty() || title.chars().count() > LINK_TITLE_MAX_CHARS {
+            return Err(BankError::InvalidLink(format!(
+                "title must be 1 to {LINK_TITLE_MAX_CHARS} characters"
+            )));
+        }
+        let account_record = self.store.account(account).await?.ok_or(BankError::AccountNotFound)?;
+        if account_record.status != AccountStatus::Active {
+            return Err(BankError::AccountNotActive(account_record.status.as_str()));
+        }
+        let wallet_id = req.wallet_id.unwrap_or(account_record.default_wallet_id);
+        let wallet = self.store.wallet(wallet_id).await?;
+        if wallet.is_none_or(|w| w.account_id != account) {
+            return Err(BankError::WalletNotFound);
+        }
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let link = NewWithdrawLink {
+            id: uuid::Uuid::now_v7().to_string(),
+            secret_hash: secret_hash(&secret),
+            account_id: account,
+            wallet_id,
+            title,
+            min_sat: min.get(),
+            max_sat: max.get(),
+            uses,
+            expires_at_ms,
+        };
+        self.store.insert_withdraw_link(&link).await?;
+        let link = self
+            .store
+            .withdraw_link_by_secret(&link.secret_hash)
+            .await?
+            .ok_or(BankError::WithdrawLinkNotFound)?;
+        Ok(CreatedWithdrawLink { link, secret })
+    }
+
+    /// The account's withdraw links, newest first.
+    pub async fn lnurl_withdraw_links(&self, account: AccountId) -> Result<Vec<WithdrawLinkRecord>, BankError> {
+        Ok(self.store.withdraw_links_of(account).await?)
+    }
+
+    /// Revokes one of the account's withdraw links (for good).
+    pub async fn lnurl_withdraw_revoke(&self, account: AccountId, id: &str) -> Result<(), BankError> {
+        if self.store.revoke_withdraw_link(account, id).await? {
+            Ok(())
+        } else {
+            Err(BankError::WithdrawLinkNotFound)
+        }
+    }
+
+    /// The link a secret opens, if it can be used now.
+    pub async fn lnurl_withdraw_offer(&self, secret: &str) -> Result<WithdrawLinkRecord, BankError> {
+        let link = self
+            .store
+            .withdraw_link_by_secret(&secret_hash(secret))
+            .await?
+            .ok_or(BankError::WithdrawLinkNotFound)?;
+        let expired = link.link.expires_at_ms.is_some_and(|t| t <= self.store.now_ms());
+        if link.uses_left == 0 || link.revoked_at_ms.is_some() || expired {
+            return Err(BankError::Refused(LINK_UNUSABLE));
+        }
+        Ok(link)
+    }
+
+    /// Withdraws through a link: pays `payment_request` (for an amount within the link's
+    /// range) from the link's wallet. Repeating the call with the same invoice answers with
+    /// the first attempt and takes no other use.
+    pub async fn lnurl_withdraw(&self, secret: &str, payment_request: &str) -> Result<LnPayOutcome, BankError> {
+        let link = self.lnurl_withdraw_offer(secret).await?;
+        let invoice = self.decode(payment_request).await?;
+        let msat = invoice
+            .amount_msat
+            .ok_or_else(|| BankError::AmountMismatch("the invoice must have an amount".into()))?;
+        let amount = Sats::from_msat_up(msat)?.get();
+        if !(link.link.min_sat..=link.link.max_sat).contains(&amount) {
+            return Err(BankError::AmountMismatch(format!(
+                "this link pays {} to {} sats",
+                link.link.min_sat, link.link.max_sat
+            )));
+        }
+        let req = LnPayRequest {
+            account: link.link.account_id,
+            wallet_id: link.link.wallet_id,
+            payment_request: invoice.payment_request.clone(),
+            amount: None,
+            memo: Some(link.link.title.clone()),
+            idempotency_key: Some(format!("lnurlw:{}:{}", link.link.id, invoice.payment_hash)),
+        };
+        self.ln_pay_for(req, Some(&link.link.id)).await
     }
 
     /// The username of a Lightning address of this Flash (`name@our-host`).

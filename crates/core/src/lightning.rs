@@ -64,7 +64,7 @@ pub struct InvoiceRequest {
     pub amount_msat: Option<u64>,
     /// Memo or description hash.
     pub description: InvoiceDescription,
-    /// Seconds until it expires.
+    /// Seconds until it expires; more than 0 (nodes differ on what 0 means).
     pub expiry_secs: u64,
 }
 
@@ -279,6 +279,10 @@ pub trait LightningNode: Send + Sync {
 
     /// Pays an invoice, waiting until the payment is final or `timeout_secs` passes
     /// (then [`PaymentState::InFlight`]). Paying the same hash twice never pays twice.
+    ///
+    /// `Err` means the payment certainly did not start (bad invoice, refused request, node
+    /// unreachable before sending); whenever it may have started, the answer is a state, and
+    /// an unknown one is `InFlight`, to be resolved with `track_payment`.
     fn pay(&self, req: PayRequest) -> BoxFuture<'_, Result<PaymentState, LightningError>>;
 
     /// Where an outgoing payment stands.
@@ -292,6 +296,11 @@ pub trait LightningNode: Send + Sync {
 
     /// Open channels.
     fn channels(&self) -> BoxFuture<'_, Result<Vec<ChannelInfo>, LightningError>>;
+
+    /// The node's confirmed on-chain balance, satoshis: what channel opens can spend.
+    fn onchain_balance(&self) -> BoxFuture<'_, Result<u64, LightningError>> {
+        Box::pin(async { Err(LightningError::Unsupported("on-chain balance")) })
+    }
 
     /// Opens a channel; returns its id.
     fn open_channel(&self, req: OpenChannelRequest) -> BoxFuture<'_, Result<String, LightningError>>;

@@ -9,6 +9,12 @@
 //!
 //! [`DevNode::open`] keeps the node's key and an append-only event log in a directory, so its
 //! invoices, settlements and payments survive a restart (or a `kill -9`) of `flashd`.
+//!
+//! Liquidity is simulated too, so a liquidity manager has something to manage: the node starts
+//! with on-chain funds and one channel to a simulated peer ([`DEV_ONCHAIN_SATS`],
+//! [`DEV_CHANNEL_SATS`], half on each side); a payment out needs outbound capacity in one
+//! channel and moves it to the other side, a receipt needs inbound capacity, and opening a
+//! channel spends on-chain funds and is usable at once.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -29,6 +35,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::bolt11::{self, NewInvoice};
+
+/// On-chain funds a new simulated node starts with, satoshis.
+pub const DEV_ONCHAIN_SATS: u64 = 100_000_000;
+/// Capacity of the channel a new simulated node starts with, satoshis (half on each side).
+pub const DEV_CHANNEL_SATS: u64 = 200_000_000;
+/// The simulated peer of the starting channel.
+const DEV_PEER: &str = "02000000000000000000000000000000000000000000000000000000000000dev0";
 
 /// Longest memo a BOLT11 description holds.
 const MEMO_MAX_BYTES: usize = 639;
@@ -54,6 +67,78 @@ struct State {
     late: HashMap<PaymentHash, (Duration, PaymentState)>,
     /// Where events are appended, for a node opened on a directory.
     log: Option<File>,
+    /// Simulated channels.
+    channels: Vec<SimChannel>,
+    /// Simulated confirmed on-chain funds, satoshis.
+    onchain_sat: u64,
+}
+
+/// A simulated channel.
+#[derive(Clone)]
+struct SimChannel {
+    id: String,
+    peer: String,
+    capacity_msat: u64,
+    local_msat: u64,
+}
+
+impl State {
+    /// A node's starting liquidity.
+    fn fresh() -> State {
+        State {
+            onchain_sat: DEV_ONCHAIN_SATS,
+            channels: vec![SimChannel {
+                id: "sim:0:0".into(),
+                peer: DEV_PEER.into(),
+                capacity_msat: DEV_CHANNEL_SATS * 1_000,
+                local_msat: DEV_CHANNEL_SATS * 500,
+            }],
+            ..State::default()
+        }
+    }
+
+    /// Moves `msat` out through the channel with the most outbound capacity, if one can.
+    fn spend(&mut self, msat: u64) -> bool {
+        let best = self.channels.iter_mut().max_by_key(|c| c.local_msat);
+        match best {
+            Some(c) if c.local_msat >= msat => {
+                c.local_msat -= msat;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes `msat` in through the channel with the most inbound capacity, if one can.
+    fn take_in(&mut self, msat: u64) -> bool {
+        let best = self.channels.iter_mut().max_by_key(|c| c.capacity_msat - c.local_msat);
+        match best {
+            Some(c) if c.capacity_msat - c.local_msat >= msat => {
+                c.local_msat += msat;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Opens a channel funded on chain.
+    fn open(&mut self, peer: &str, sat: u64) -> Result<String, LightningError> {
+        if sat > self.onchain_sat {
+            return Err(LightningError::InvalidInput(format!(
+                "{sat} sats exceed the {} sats on chain",
+                self.onchain_sat
+            )));
+        }
+        self.onchain_sat -= sat;
+        let id = format!("sim:{}:0", self.channels.len());
+        self.channels.push(SimChannel {
+            id: id.clone(),
+            peer: peer.to_string(),
+            capacity_msat: sat.saturating_mul(1_000),
+            local_msat: sat.saturating_mul(1_000),
+        });
+        Ok(id)
+    }
 }
 
 /// One change of a node's state, as logged (one JSON object per line).
@@ -68,12 +153,17 @@ enum Event {
     Settled { payment_hash: String, msat: u64 },
     /// An invoice was cancelled.
     Cancelled { payment_hash: String },
-    /// A payment was sent; `state` is delivered at `at_ms`.
+    /// A payment was sent; `state` is delivered at `at_ms`. A success spent `spent_msat`
+    /// (amount and fee) of outbound capacity when it was sent.
     Payment {
         payment_hash: String,
         at_ms: u64,
         state: LoggedState,
+        #[serde(default)]
+        spent_msat: u64,
     },
+    /// A channel was opened with on-chain funds.
+    ChannelOpened { peer: String, sat: u64 },
 }
 
 /// A payment outcome, as logged.
@@ -143,6 +233,7 @@ impl State {
                 self.invoices.insert(own.invoice.payment_hash, own);
             }
             Event::Settled { payment_hash, msat } => {
+                self.take_in(msat);
                 let payment_hash = hash(&payment_hash)?;
                 if let Some(own) = self.invoices.get_mut(&payment_hash) {
                     own.status = InvoiceStatus::Settled;
@@ -163,11 +254,16 @@ impl State {
                 payment_hash,
                 at_ms,
                 state,
+                spent_msat,
             } => {
+                self.spend(spent_msat);
                 let payment_hash = hash(&payment_hash)?;
                 self.payments.insert(payment_hash, PaymentState::InFlight);
                 self.late
                     .insert(payment_hash, (Duration::from_millis(at_ms), state.into()));
+            }
+            Event::ChannelOpened { peer, sat } => {
+                self.open(&peer, sat)?;
             }
         }
         Ok(())
@@ -202,7 +298,7 @@ impl DevNode {
     /// A simulated node on `network` with the 32-byte secret `key` (keep it to keep the node's
     /// identity across restarts). Refused on mainnet.
     pub fn new(network: Network, key: [u8; 32], outcome: DevOutcome) -> Result<DevNode, LightningError> {
-        DevNode::with_state(network, key, outcome, State::default())
+        DevNode::with_state(network, key, outcome, State::fresh())
     }
 
     /// A simulated node kept in `dir`: its key (`dev-node.key`, created on first use, owner
@@ -216,7 +312,7 @@ impl DevNode {
         std::fs::create_dir_all(dir).map_err(log_error)?;
         let key = load_or_create_key(&dir.join("dev-node.key"))?;
         let log_path = dir.join("dev-node.log");
-        let mut state = State::default();
+        let mut state = State::fresh();
         let existing = match File::open(&log_path) {
             Ok(f) => Some(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -337,12 +433,27 @@ impl DevNode {
                 }
                 state = self.state.lock().map_err(unavailable)?;
             }
+            // A success needs outbound capacity for the amount and the fee, taken as it is sent.
+            let (result, spent_msat) = match result {
+                PaymentState::Succeeded { fee_msat, .. } => {
+                    let spent = amount.saturating_add(fee_msat);
+                    if state.channels.iter().any(|c| c.local_msat >= spent) {
+                        (result, spent)
+                    } else {
+                        let reason = "no route: not enough outbound liquidity".to_string();
+                        (PaymentState::Failed { reason }, 0)
+                    }
+                }
+                other => (other, 0),
+            };
             let at = now().saturating_add(delay);
             state.record(&Event::Payment {
                 payment_hash: hash.to_string(),
                 at_ms: u64::try_from(at.as_millis()).unwrap_or(u64::MAX),
                 state: (&result).into(),
+                spent_msat,
             })?;
+            state.spend(spent_msat);
             state.payments.insert(hash, PaymentState::InFlight);
             state.late.insert(hash, (at, result));
         }
@@ -408,7 +519,7 @@ impl SimulatorControls for DevNode {
         let next_index = state.settled.len() as u64 + 1;
         let own = state
             .invoices
-            .get_mut(&decoded.payment_hash)
+            .get(&decoded.payment_hash)
             .ok_or(LightningError::NotFound)?;
         match own.status {
             InvoiceStatus::Open => {}
@@ -429,7 +540,12 @@ impl SimulatorControls for DevNode {
                 ))
             }
         };
-        own.status = InvoiceStatus::Settled;
+        if !state.channels.iter().any(|c| c.capacity_msat - c.local_msat >= amount) {
+            return Err(LightningError::NoRoute("not enough inbound liquidity".into()));
+        }
+        if let Some(own) = state.invoices.get_mut(&decoded.payment_hash) {
+            own.status = InvoiceStatus::Settled;
+        }
         let settled = SettledInvoice {
             payment_hash: decoded.payment_hash,
             amount_received_msat: amount,
@@ -439,6 +555,7 @@ impl SimulatorControls for DevNode {
             payment_hash: decoded.payment_hash.to_string(),
             msat: amount,
         })?;
+        state.take_in(amount);
         state.settled.push(settled.clone());
         drop(state);
         self.settlements.notify_waiters();
@@ -563,10 +680,46 @@ impl LightningNode for DevNode {
     }
 
     fn channels(&self) -> BoxFuture<'_, Result<Vec<ChannelInfo>, LightningError>> {
-        Box::pin(async { Ok(Vec::new()) })
+        Box::pin(async move {
+            let state = self.state.lock().map_err(unavailable)?;
+            Ok(state
+                .channels
+                .iter()
+                .map(|c| ChannelInfo {
+                    id: c.id.clone(),
+                    peer: c.peer.clone(),
+                    capacity_sat: c.capacity_msat / 1_000,
+                    local_sat: c.local_msat / 1_000,
+                    remote_sat: (c.capacity_msat - c.local_msat) / 1_000,
+                    active: true,
+                })
+                .collect())
+        })
     }
 
-    fn open_channel(&self, _req: OpenChannelRequest) -> BoxFuture<'_, Result<String, LightningError>> {
-        Box::pin(async { Err(LightningError::Unsupported("the dev simulator has no channels")) })
+    fn onchain_balance(&self) -> BoxFuture<'_, Result<u64, LightningError>> {
+        Box::pin(async move { Ok(self.state.lock().map_err(unavailable)?.onchain_sat) })
+    }
+
+    fn open_channel(&self, req: OpenChannelRequest) -> BoxFuture<'_, Result<String, LightningError>> {
+        Box::pin(async move {
+            if req.amount_sat == 0 || req.peer.len() != 66 || !req.peer.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(LightningError::InvalidInput(
+                    "a channel needs a positive amount and a 33-byte hex peer key".into(),
+                ));
+            }
+            let mut state = self.state.lock().map_err(unavailable)?;
+            if req.amount_sat > state.onchain_sat {
+                return Err(LightningError::InvalidInput(format!(
+                    "{} sats exceed the {} sats on chain",
+                    req.amount_sat, state.onchain_sat
+                )));
+            }
+            state.record(&Event::ChannelOpened {
+                peer: req.peer.clone(),
+                sat: req.amount_sat,
+            })?;
+            state.open(&req.peer, req.amount_sat)
+        })
     }
 }

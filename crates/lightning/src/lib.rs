@@ -15,7 +15,7 @@ mod dev;
 pub mod lnd;
 mod lnurl;
 
-pub use dev::DevNode;
+pub use dev::{DevNode, DEV_CHANNEL_SATS, DEV_ONCHAIN_SATS};
 pub use flash_core::lightning::DevOutcome;
 pub use lnd::{LndConfig, LndNode};
 pub use lnurl::{HttpLnurlClient, LnurlClientConfig};

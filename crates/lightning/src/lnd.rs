@@ -1,5 +1,7 @@
 //! The `lnd` backend: an external LND node over gRPC (TLS with LND's pinned certificate, a
-//! macaroon for authorisation), through the `fedimint-tonic-lnd` client.
+//! macaroon for authorisation), through a tonic client generated from LND's own protos (the
+//! subset in `proto/lnd`; the generated code is committed in `lnd/rpc`, so building needs no
+//! `protoc`).
 //!
 //! How each port method maps to LND:
 //!
@@ -16,6 +18,8 @@
 //! | `channels` | `Lightning.ListChannels` |
 //! | `open_channel` | `Lightning.ConnectPeer` (when an address is given), then `Lightning.OpenChannelSync` |
 //!
+//! Beyond the port, for the liquidity manager: [`LndNode::onchain_balance`] (`Lightning.WalletBalance`).
+//!
 //! Errors: transport failures are [`LightningError::Unavailable`], LND's `InvalidArgument` is
 //! [`LightningError::InvalidInput`], `NotFound` is [`LightningError::NotFound`], a refused
 //! macaroon is `Unavailable` saying so. LND reports most failures with gRPC code `Unknown` and a
@@ -30,6 +34,9 @@
 // `tonic::Status`, the gRPC client's own error, is large; it is passed on as it comes.
 #![allow(clippy::result_large_err)]
 
+mod rpc;
+mod tls;
+
 use std::error::Error as _;
 use std::fmt;
 use std::future::Future;
@@ -40,15 +47,6 @@ use std::time::Duration;
 use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::Txid;
-use fedimint_tonic_lnd::invoicesrpc::CancelInvoiceMsg;
-use fedimint_tonic_lnd::lnrpc::{
-    self, channel_point::FundingTxid, invoice::InvoiceState, payment::PaymentStatus, ConnectPeerRequest,
-    GetInfoRequest, GetInfoResponse, InvoiceSubscription, LightningAddress, ListChannelsRequest, ListInvoiceRequest,
-    PaymentFailureReason,
-};
-use fedimint_tonic_lnd::routerrpc::{RouteFeeRequest, SendPaymentRequest, TrackPaymentRequest};
-use fedimint_tonic_lnd::tonic::{Code, Response, Status, Streaming};
-use fedimint_tonic_lnd::Client;
 use flash_core::lightning::{
     ChannelInfo, FeeEstimateRequest, Hash32, Invoice, InvoiceDescription, InvoiceRequest, LightningError,
     LightningNode, NodeInfo, OpenChannelRequest, PayRequest, PaymentHash, PaymentState, SettledInvoice,
@@ -56,7 +54,18 @@ use flash_core::lightning::{
 use flash_core::ports::BoxFuture;
 use flash_core::Network;
 use tokio::time::{timeout, timeout_at, Instant};
+use tonic::codegen::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status, Streaming};
 
+use self::rpc::invoicesrpc::{invoices_client::InvoicesClient, CancelInvoiceMsg};
+use self::rpc::lnrpc::{
+    self, channel_point::FundingTxid, invoice::InvoiceState, lightning_client::LightningClient, payment::PaymentStatus,
+    ConnectPeerRequest, GetInfoRequest, GetInfoResponse, InvoiceSubscription, LightningAddress, ListChannelsRequest,
+    ListInvoiceRequest, PaymentFailureReason, WalletBalanceRequest,
+};
+use self::rpc::routerrpc::{router_client::RouterClient, RouteFeeRequest, SendPaymentRequest, TrackPaymentRequest};
+use self::tls::Macaroon;
 use crate::bolt11;
 
 /// How long a unary call may take before it counts as unanswered.
@@ -94,6 +103,43 @@ pub struct LndConfig {
     pub network: Network,
 }
 
+/// The gRPC clients of the LND services used, over one channel.
+#[derive(Clone)]
+struct Client {
+    lightning: LightningClient<Service>,
+    router: RouterClient<Service>,
+    invoices: InvoicesClient<Service>,
+}
+
+type Service = InterceptedService<Channel, Macaroon>;
+
+impl Client {
+    /// Sets the clients up; the channel connects on the first call.
+    fn new(address: &str, cert_pem: &[u8], macaroon: &[u8]) -> Result<Client, LightningError> {
+        let settings = |e: String| LightningError::InvalidInput(format!("LND connection settings: {e}"));
+        let macaroon = Macaroon::new(macaroon).map_err(settings)?;
+        let channel = tls::channel(address, cert_pem).map_err(settings)?;
+        let service = InterceptedService::new(channel, macaroon);
+        Ok(Client {
+            lightning: LightningClient::new(service.clone()),
+            router: RouterClient::new(service.clone()),
+            invoices: InvoicesClient::new(service),
+        })
+    }
+
+    fn lightning(&mut self) -> &mut LightningClient<Service> {
+        &mut self.lightning
+    }
+
+    fn router(&mut self) -> &mut RouterClient<Service> {
+        &mut self.router
+    }
+
+    fn invoices(&mut self) -> &mut InvoicesClient<Service> {
+        &mut self.invoices
+    }
+}
+
 /// A [`LightningNode`] backed by an LND node over gRPC.
 pub struct LndNode {
     client: Client,
@@ -123,21 +169,12 @@ impl LndNode {
                 config.address
             )));
         }
-        check_files(&config).await?;
+        let (cert, macaroon) = read_files(&config).await?;
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             // Losing a race to another installer is fine: a provider is installed either way.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = fedimint_tonic_lnd::connect(
-            config.address.clone(),
-            config.tls_cert_path.clone(),
-            config.macaroon_path.clone(),
-        )
-        .await
-        .map_err(|e| {
-            let detail = e.source().map(|s| format!(": {s}")).unwrap_or_default();
-            LightningError::InvalidInput(format!("LND connection settings: {e}{detail}"))
-        })?;
+        let client = Client::new(&config.address, &cert, &macaroon)?;
         let node = LndNode {
             client,
             network: config.network,
@@ -163,6 +200,21 @@ impl LndNode {
             "Lightning: connected to LND"
         );
         Ok(node)
+    }
+
+    /// The confirmed balance of LND's on-chain wallet, in satoshis: LND's
+    /// `WalletBalance.confirmed_balance` (outputs with at least one confirmation, default account).
+    /// LND may keep part of it locked or in reserve for anchor channels; unconfirmed outputs are
+    /// not counted.
+    async fn wallet_balance(&self) -> Result<u64, LightningError> {
+        let mut client = self.client.clone();
+        let balance = within(
+            RPC_TIMEOUT_SECS,
+            client.lightning().wallet_balance(WalletBalanceRequest::default()),
+        )
+        .await
+        .map_err(|s| map_status("WalletBalance", &s))?;
+        non_negative(balance.confirmed_balance, "confirmed on-chain balance")
     }
 
     async fn get_info(&self) -> Result<GetInfoResponse, LightningError> {
@@ -642,6 +694,10 @@ impl LightningNode for LndNode {
         Box::pin(self.list_channels())
     }
 
+    fn onchain_balance(&self) -> BoxFuture<'_, Result<u64, LightningError>> {
+        Box::pin(self.wallet_balance())
+    }
+
     fn open_channel(&self, req: OpenChannelRequest) -> BoxFuture<'_, Result<String, LightningError>> {
         Box::pin(self.open(req))
     }
@@ -693,8 +749,8 @@ impl From<Broken> for LightningError {
 /// Texts LND uses when there is no route.
 const NO_ROUTE_WORDS: &[&str] = &["unable to find a path", "no route", "insufficient"];
 
-/// Reads the certificate and macaroon up front, for clear errors (the client's are terse).
-async fn check_files(config: &LndConfig) -> Result<(), LightningError> {
+/// Reads the certificate (PEM) and the macaroon, with clear errors.
+async fn read_files(config: &LndConfig) -> Result<(Vec<u8>, Vec<u8>), LightningError> {
     let cert = tokio::fs::read(&config.tls_cert_path).await.map_err(|e| {
         LightningError::InvalidInput(format!(
             "cannot read LND's TLS certificate {}: {e}",
@@ -719,7 +775,7 @@ async fn check_files(config: &LndConfig) -> Result<(), LightningError> {
             config.macaroon_path.display()
         )));
     }
-    Ok(())
+    Ok((cert, macaroon))
 }
 
 /// Awaits a unary call for at most `secs`; no answer by then is `DeadlineExceeded`.
@@ -740,25 +796,28 @@ fn from_lnd(status: &Status) -> bool {
     status.source().is_none()
 }
 
-/// Whether a transport error happened before the request could leave (no connection).
+/// Whether a transport error happened before the request could leave (no connection: the
+/// channel reports a failed connection attempt as tonic's `ConnectError`).
 fn never_sent(status: &Status) -> bool {
     let mut next = status.source();
     while let Some(err) = next {
-        if let Some(client) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
-            return client.is_connect();
+        if err.is::<tonic::ConnectError>() {
+            return true;
         }
         next = err.source();
     }
     false
 }
 
-/// A transport error with its causes ("client error (Connect): ...: invalid peer certificate").
+/// A transport error with its causes ("TLS handshake: ...: Server certificates do not match
+/// ours"), each said once.
 fn transport_detail(status: &Status) -> String {
     let mut parts = vec![status.message().to_string()];
     let mut next = status.source();
     while let Some(err) = next {
         let text = err.to_string();
-        if parts.last().is_none_or(|last| !last.contains(&text)) {
+        // tonic's own wrapper only says "transport error".
+        if !err.is::<tonic::transport::Error>() && !parts.iter().any(|part| part.contains(&text)) {
             parts.push(text);
         }
         next = err.source();

@@ -281,3 +281,71 @@ async fn a_node_opened_on_a_directory_survives_a_restart() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn liquidity_is_simulated_and_survives_a_restart() {
+    use flash_core::lightning::OpenChannelRequest;
+    use flash_lightning::{DEV_CHANNEL_SATS, DEV_ONCHAIN_SATS};
+    let dir = temp_dir("dev-liquidity");
+    let half = DEV_CHANNEL_SATS / 2;
+    let outside = node(Network::Regtest, INSTANT);
+    {
+        let n = DevNode::open(&dir, Network::Regtest, INSTANT).expect("open");
+        let channels = n.channels().await.expect("channels");
+        assert_eq!(channels.len(), 1);
+        assert_eq!((channels[0].local_sat, channels[0].remote_sat), (half, half));
+        assert_eq!(n.onchain_balance().await, Ok(DEV_ONCHAIN_SATS));
+
+        // 1,000,000 sats out with a 0.1% fee, 300,000 in.
+        let external = outside
+            .create_invoice(memo_invoice(Some(1_000_000_000)))
+            .await
+            .expect("invoice");
+        let mut req = pay(&external.payment_request, None);
+        req.max_fee_msat = 10_000_000;
+        assert!(matches!(n.pay(req).await, Ok(PaymentState::Succeeded { .. })));
+        let ours = n
+            .create_invoice(memo_invoice(Some(300_000_000)))
+            .await
+            .expect("invoice");
+        n.pay_from_outside(&ours.payment_request, None).expect("received");
+        let c = &n.channels().await.expect("channels")[0];
+        assert_eq!(c.local_sat, half - 1_001_000 + 300_000);
+        assert_eq!(c.remote_sat, half + 1_001_000 - 300_000);
+
+        // More than any channel holds: no route, nothing moves.
+        let too_big = outside
+            .create_invoice(memo_invoice(Some(DEV_CHANNEL_SATS * 1_000)))
+            .await
+            .expect("invoice");
+        let mut req = pay(&too_big.payment_request, None);
+        req.max_fee_msat = u64::MAX;
+        assert!(matches!(n.pay(req).await, Ok(PaymentState::Failed { .. })));
+
+        // A new channel spends on-chain funds and adds outbound capacity.
+        let peer = format!("03{}", "ab".repeat(32));
+        let open = |amount_sat| OpenChannelRequest {
+            peer: peer.clone(),
+            address: None,
+            amount_sat,
+        };
+        assert!(
+            n.open_channel(open(DEV_ONCHAIN_SATS + 1)).await.is_err(),
+            "not enough on chain"
+        );
+        let id = n.open_channel(open(5_000_000)).await.expect("opened");
+        assert_eq!(n.onchain_balance().await, Ok(DEV_ONCHAIN_SATS - 5_000_000));
+        let channels = n.channels().await.expect("channels");
+        let opened = channels.iter().find(|c| c.id == id).expect("listed");
+        assert_eq!(
+            (opened.local_sat, opened.remote_sat, opened.peer.as_str()),
+            (5_000_000, 0, peer.as_str())
+        );
+    }
+    let n = DevNode::open(&dir, Network::Regtest, INSTANT).expect("reopen");
+    let channels = n.channels().await.expect("channels");
+    assert_eq!(channels.len(), 2, "the opened channel is still there");
+    assert_eq!(channels[0].local_sat, half - 1_001_000 + 300_000, "balances replayed");
+    assert_eq!(n.onchain_balance().await, Ok(DEV_ONCHAIN_SATS - 5_000_000));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use flash_auth::{AuthConfig, SmtpConfig};
-use flash_bank::LightningConfig;
+use flash_bank::{LightningConfig, LiquidityConfig};
 use flash_core::{LimitPolicy, Network};
 use flash_store::StoreConfig;
 use serde::Deserialize;
@@ -82,8 +82,22 @@ pub enum LightningBackend {
     /// The simulator (regtest, signet, testnet only).
     #[default]
     Dev,
+    /// An LND node over gRPC (`[lightning.lnd]`).
+    Lnd,
     /// No Lightning: its API answers LIGHTNING_UNAVAILABLE.
     None,
+}
+
+/// `[lightning.lnd]`: how to reach LND.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LndSection {
+    /// gRPC address, `https://host:port` (LND's `rpclisten`, usually port 10009).
+    pub address: String,
+    /// LND's `tls.cert`; the node must present exactly this certificate.
+    pub tls_cert: PathBuf,
+    /// A macaroon with invoice, offchain, onchain and peer permissions (e.g. `admin.macaroon`).
+    pub macaroon: PathBuf,
 }
 
 /// How the dev simulator's payments to other nodes end.
@@ -149,6 +163,10 @@ pub struct LightningSection {
     pub payments: LightningConfig,
     /// The simulator's settings.
     pub dev: DevLightningSection,
+    /// LND, when `backend = "lnd"`.
+    pub lnd: Option<LndSection>,
+    /// The liquidity manager's policy.
+    pub liquidity: LiquidityConfig,
 }
 
 /// The resolved configuration.

@@ -16,7 +16,7 @@ use flash_bank::{Bank, BankConfig};
 use flash_core::lightning::{LightningNode, SimulatorControls};
 use flash_core::ports::{BoxFuture, CodeChannel, CodeSendError, CodeSender, SystemClock};
 use flash_core::{Currency, Network};
-use flash_lightning::{DevNode, HttpLnurlClient, LnurlClientConfig};
+use flash_lightning::{DevNode, HttpLnurlClient, LndConfig, LndNode, LnurlClientConfig};
 use flash_store::Store;
 use rand::RngCore;
 
@@ -91,8 +91,9 @@ type LightningWiring = (
     Vec<&'static str>,
 );
 
-/// The Lightning node the configuration names.
-fn lightning_node(config: &Config) -> anyhow::Result<LightningWiring> {
+/// The Lightning node the configuration names (connecting to LND checks its credentials and
+/// network).
+async fn lightning_node(config: &Config) -> anyhow::Result<LightningWiring> {
     match config.lightning.backend {
         LightningBackend::Dev => {
             if !config.network.allows_dev_features() {
@@ -109,6 +110,20 @@ fn lightning_node(config: &Config) -> anyhow::Result<LightningWiring> {
                     .context("starting the dev Lightning simulator")?,
             );
             Ok((Some(node.clone()), Some(node), vec!["lightning"]))
+        }
+        LightningBackend::Lnd => {
+            let lnd = config.lightning.lnd.as_ref().context(
+                "[lightning] backend = \"lnd\" needs a [lightning.lnd] section (address, tls_cert, macaroon)",
+            )?;
+            let node = LndNode::connect(LndConfig {
+                address: lnd.address.clone(),
+                tls_cert_path: lnd.tls_cert.clone(),
+                macaroon_path: lnd.macaroon.clone(),
+                network: config.network,
+            })
+            .await
+            .context("connecting to LND")?;
+            Ok((Some(Arc::new(node)), None, Vec::new()))
         }
         LightningBackend::None => {
             tracing::warn!("Lightning is off ([lightning] backend = \"none\")");
@@ -148,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
 
     // Before anything is created: a configuration that cannot run must not half-start.
-    let (node, simulator, simulated_rails) = lightning_node(&config)?;
+    let (node, simulator, simulated_rails) = lightning_node(&config).await?;
     let store = Store::open(&config.store, Arc::new(SystemClock))
         .await
         .context("opening the database")?;
@@ -187,6 +202,7 @@ async fn main() -> anyhow::Result<()> {
             limits: config.limits.clone(),
             lightning: config.lightning.payments.clone(),
             lightning_address_domain: Some(address_domain.clone()),
+            liquidity: config.lightning.liquidity.clone(),
         },
     );
     let bank = match node {
@@ -216,6 +232,10 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn({
             let (bank, stop) = (bank.clone(), until_stopped());
             async move { bank.run_ln_reconciler(stop).await }
+        }),
+        tokio::spawn({
+            let (bank, stop) = (bank.clone(), until_stopped());
+            async move { bank.run_liquidity_manager(stop).await }
         }),
     ];
     let state = ApiState {

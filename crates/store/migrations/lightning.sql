@@ -35,6 +35,8 @@ CREATE TABLE ln_payments (
     fee_sat         BIGINT,
     preimage        TEXT,
     failure         TEXT,
+    -- What started it, when not the wallet's owner directly: `lnurlw:<link id>`.
+    origin          TEXT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL
 );
@@ -47,3 +49,35 @@ CREATE TABLE ln_settle_cursor (
     node         TEXT PRIMARY KEY,
     settle_index BIGINT NOT NULL
 );
+
+-- LNURL-withdraw links (LUD-03): whoever holds the link's secret may withdraw from the wallet,
+-- within the amounts, uses and time the owner set. Only the secret's hash is kept. A use is
+-- taken in the transaction that holds the payment's funds, and given back if it fails.
+CREATE TABLE lnurl_withdraw_links (
+    id          TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    account_id  TEXT NOT NULL REFERENCES accounts (id),
+    wallet_id   TEXT NOT NULL REFERENCES wallets (id),
+    title       TEXT NOT NULL,
+    min_sat     BIGINT NOT NULL CHECK (min_sat > 0),
+    max_sat     BIGINT NOT NULL CHECK (max_sat >= min_sat),
+    uses_total  BIGINT NOT NULL CHECK (uses_total > 0),
+    uses_left   BIGINT NOT NULL CHECK (uses_left >= 0 AND uses_left <= uses_total),
+    expires_at  BIGINT,
+    revoked_at  BIGINT,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX lnurl_withdraw_links_by_account ON lnurl_withdraw_links (account_id, created_at);
+
+-- What the liquidity manager did: alerts when the node's liquidity left its policy, and the
+-- channels it opened (the amounts count against its daily budget).
+CREATE TABLE ln_liquidity_actions (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('alert', 'channel_open')),
+    peer       TEXT,
+    amount_sat BIGINT NOT NULL DEFAULT 0,
+    outcome    TEXT NOT NULL CHECK (outcome IN ('ok', 'failed')),
+    detail     TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX ln_liquidity_actions_by_time ON ln_liquidity_actions (created_at);

@@ -68,6 +68,9 @@ pub struct Record {
     pub(crate) sql: &'static str,
     pub(crate) params: Vec<Value>,
     pub(crate) rows: u64,
+    /// When set, changing other than `rows` rows is a refusal with this reason (a condition the
+    /// record checks), not a broken invariant.
+    pub(crate) refusal: Option<&'static str>,
 }
 
 /// The references and records of the requests that posted a new journal.
@@ -92,13 +95,13 @@ pub(crate) fn posted_extras<'a>(
 
 /// Fails unless a record changed the rows it expected to.
 pub(crate) fn check_record(record: &Record, changed: u64) -> Result<(), StoreError> {
-    if changed == record.rows {
-        Ok(())
-    } else {
-        Err(StoreError::Invariant(format!(
+    match record.refusal {
+        _ if changed == record.rows => Ok(()),
+        Some(reason) => Err(StoreError::Refused(reason)),
+        None => Err(StoreError::Invariant(format!(
             "rail record changed {changed} rows, {} expected: {}",
             record.rows, record.sql
-        )))
+        ))),
     }
 }
 

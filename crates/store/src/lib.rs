@@ -35,7 +35,8 @@ pub use ledger::{
     BATCH_MAX,
 };
 pub use lightning::{
-    LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus, NewLnInvoice, NewLnPayment, PaidVia,
+    LiquidityAction, LiquidityActionKind, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus,
+    NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
 };
 pub use sql::{Row, Value};
 
@@ -89,6 +90,10 @@ pub enum StoreError {
     /// A write broke an invariant the database enforces (a bug if it ever happens).
     #[error("invariant violated: {0}")]
     Invariant(String),
+    /// A rail record's condition did not hold (e.g. a withdraw link with no use left), so
+    /// nothing was written.
+    #[error("refused: {0}")]
+    Refused(&'static str),
 }
 
 impl StoreError {

@@ -109,6 +109,8 @@ pub struct NewLnPayment {
     pub amount_sat: i64,
     /// Most the routing may cost, satoshis (held on top of the amount).
     pub max_fee_sat: i64,
+    /// What started it, when not the wallet's owner directly: `lnurlw:<link id>`.
+    pub origin: Option<String>,
 }
 
 /// A stored outgoing payment.
@@ -150,7 +152,7 @@ const INVOICE_COLUMNS: &str = "SELECT i.payment_hash, i.wallet_id, i.payment_req
     FROM ln_invoices i JOIN wallets w ON w.id = i.wallet_id JOIN accounts a ON a.id = w.account_id";
 
 const PAYMENT_COLUMNS: &str = "SELECT id, payment_hash, wallet_id, payment_request, amount_sat, max_fee_sat, \
-    status, fee_sat, preimage, failure, created_at FROM ln_payments";
+    status, fee_sat, preimage, failure, created_at, origin FROM ln_payments";
 
 /// Origins an invoice may have, so a stored one maps back to a `&'static str`.
 const ORIGINS: [&str; 2] = ["app", "recipient"];
@@ -189,6 +191,7 @@ fn decode_payment(r: &Row) -> Result<LnPaymentRecord, StoreError> {
             payment_request: r.text(3)?,
             amount_sat: r.int(4)?,
             max_fee_sat: r.int(5)?,
+            origin: r.opt_text(11)?,
         },
         status: LnPaymentStatus::from_stored(&r.text(6)?)?,
         fee_sat: r.opt_int(7)?,
@@ -206,6 +209,7 @@ impl Record {
                   WHERE payment_hash = $1 AND paid_at IS NULL",
             params: params![payment_hash, paid_sat, via.as_str(), now_ms],
             rows: 1,
+            refusal: None,
         }
     }
 
@@ -213,7 +217,7 @@ impl Record {
     pub fn ln_payment_started(p: &NewLnPayment, now_ms: i64) -> Record {
         Record {
             sql: "INSERT INTO ln_payments (id, payment_hash, wallet_id, payment_request, amount_sat, max_fee_sat, \
-                  status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
+                  status, origin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8)",
             params: params![
                 p.id.as_str(),
                 p.payment_hash.as_str(),
@@ -221,9 +225,32 @@ impl Record {
                 p.payment_request.as_str(),
                 p.amount_sat,
                 p.max_fee_sat,
+                p.origin.clone(),
                 now_ms,
             ],
             rows: 1,
+            refusal: None,
+        }
+    }
+
+    /// Takes one use of a withdraw link that is live at `now_ms`; refused when none is left.
+    pub fn lnurl_withdraw_use_taken(link: &str, now_ms: i64) -> Record {
+        Record {
+            sql: "UPDATE lnurl_withdraw_links SET uses_left = uses_left - 1 WHERE id = $1 AND uses_left > 0 \
+                  AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+            params: params![link, now_ms],
+            rows: 1,
+            refusal: Some("the withdraw link is used up, expired or revoked"),
+        }
+    }
+
+    /// Gives back the use a failed withdrawal took.
+    pub fn lnurl_withdraw_use_returned(link: &str) -> Record {
+        Record {
+            sql: "UPDATE lnurl_withdraw_links SET uses_left = uses_left + 1 WHERE id = $1 AND uses_left < uses_total",
+            params: params![link],
+            rows: 1,
+            refusal: None,
         }
     }
 
@@ -240,6 +267,7 @@ impl Record {
                   WHERE id = $1 AND status = 'pending'",
             params: params![id.as_str(), status.as_str(), fee, preimage, failure, now_ms],
             rows: 1,
+            refusal: None,
         }
     }
 }
@@ -322,5 +350,215 @@ impl Store {
                    DO UPDATE SET settle_index = excluded.settle_index \
                    WHERE ln_settle_cursor.settle_index < excluded.settle_index";
         self.db.execute(sql, params![node, index]).await.map(|_| ())
+    }
+}
+
+/// An LNURL-withdraw link to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewWithdrawLink {
+    /// Public id (for listing and revoking).
+    pub id: String,
+    /// SHA-256 (hex) of the link's secret; the secret itself is never stored.
+    pub secret_hash: String,
+    /// The owner.
+    pub account_id: AccountId,
+    /// The wallet it pays from.
+    pub wallet_id: WalletId,
+    /// Shown to whoever withdraws (`defaultDescription`).
+    pub title: String,
+    /// Smallest withdrawal, satoshis.
+    pub min_sat: i64,
+    /// Largest withdrawal per use, satoshis.
+    pub max_sat: i64,
+    /// How many withdrawals it allows.
+    pub uses: i64,
+    /// When it stops working, Unix ms.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// A stored withdraw link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithdrawLinkRecord {
+    /// The link as created.
+    pub link: NewWithdrawLink,
+    /// Withdrawals left.
+    pub uses_left: i64,
+    /// When its owner revoked it.
+    pub revoked_at_ms: Option<i64>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+}
+
+const LINK_COLUMNS: &str = "SELECT id, secret_hash, account_id, wallet_id, title, min_sat, max_sat, uses_total, \
+    expires_at, uses_left, revoked_at, created_at FROM lnurl_withdraw_links";
+
+fn decode_link(r: &Row) -> Result<WithdrawLinkRecord, StoreError> {
+    Ok(WithdrawLinkRecord {
+        link: NewWithdrawLink {
+            id: r.text(0)?,
+            secret_hash: r.text(1)?,
+            account_id: r.parse(2)?,
+            wallet_id: r.parse(3)?,
+            title: r.text(4)?,
+            min_sat: r.int(5)?,
+            max_sat: r.int(6)?,
+            uses: r.int(7)?,
+            expires_at_ms: r.opt_int(8)?,
+        },
+        uses_left: r.int(9)?,
+        revoked_at_ms: r.opt_int(10)?,
+        created_at_ms: r.int(11)?,
+    })
+}
+
+impl Store {
+    /// Records a new withdraw link.
+    pub async fn insert_withdraw_link(&self, l: &NewWithdrawLink) -> Result<(), StoreError> {
+        let sql = "INSERT INTO lnurl_withdraw_links (id, secret_hash, account_id, wallet_id, title, min_sat, max_sat, \
+                   uses_total, uses_left, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)";
+        let params = params![
+            l.id.as_str(),
+            l.secret_hash.as_str(),
+            l.account_id.to_string(),
+            l.wallet_id.to_string(),
+            l.title.as_str(),
+            l.min_sat,
+            l.max_sat,
+            l.uses,
+            l.expires_at_ms,
+            self.now_ms(),
+        ];
+        self.db.execute(sql, params).await.map(|_| ())
+    }
+
+    /// The link whose secret hashes to `secret_hash`.
+    pub async fn withdraw_link_by_secret(&self, secret_hash: &str) -> Result<Option<WithdrawLinkRecord>, StoreError> {
+        let sql = format!("{LINK_COLUMNS} WHERE secret_hash = $1");
+        let row = self.db.query_opt(&sql, params![secret_hash]).await?;
+        row.as_ref().map(decode_link).transpose()
+    }
+
+    /// An account's links, newest first.
+    pub async fn withdraw_links_of(&self, account: AccountId) -> Result<Vec<WithdrawLinkRecord>, StoreError> {
+        let sql = format!("{LINK_COLUMNS} WHERE account_id = $1 ORDER BY created_at DESC, id LIMIT 200");
+        let rows = self.db.query(&sql, params![account.to_string()]).await?;
+        rows.iter().map(decode_link).collect()
+    }
+
+    /// Revokes one of an account's links; false when it has no such link.
+    pub async fn revoke_withdraw_link(&self, account: AccountId, id: &str) -> Result<bool, StoreError> {
+        let sql = "UPDATE lnurl_withdraw_links SET revoked_at = COALESCE(revoked_at, $3) \
+                   WHERE id = $1 AND account_id = $2";
+        let changed = self
+            .db
+            .execute(sql, params![id, account.to_string(), self.now_ms()])
+            .await?;
+        Ok(changed == 1)
+    }
+}
+
+/// What the liquidity manager did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiquidityActionKind {
+    /// Liquidity left its policy.
+    Alert,
+    /// A channel was opened (or tried).
+    ChannelOpen,
+}
+
+impl LiquidityActionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            LiquidityActionKind::Alert => "alert",
+            LiquidityActionKind::ChannelOpen => "channel_open",
+        }
+    }
+    fn from_stored(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "alert" => Ok(LiquidityActionKind::Alert),
+            "channel_open" => Ok(LiquidityActionKind::ChannelOpen),
+            other => Err(StoreError::Decode(format!("unexpected liquidity action {other:?}"))),
+        }
+    }
+}
+
+/// One liquidity-manager action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiquidityAction {
+    /// What.
+    pub kind: LiquidityActionKind,
+    /// The peer of a channel open.
+    pub peer: Option<String>,
+    /// The channel's size, satoshis (0 for an alert).
+    pub amount_sat: i64,
+    /// Whether it worked.
+    pub ok: bool,
+    /// In words.
+    pub detail: String,
+    /// Unix ms.
+    pub created_at_ms: i64,
+}
+
+impl Store {
+    /// Records a liquidity-manager action, in its own table and in the audit log.
+    pub async fn record_liquidity_action(&self, a: &LiquidityAction) -> Result<(), StoreError> {
+        let outcome = if a.ok { "ok" } else { "failed" };
+        let statements = vec![
+            (
+                "INSERT INTO ln_liquidity_actions (id, kind, peer, amount_sat, outcome, detail, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    .to_string(),
+                params![
+                    uuid::Uuid::now_v7().to_string(),
+                    a.kind.as_str(),
+                    a.peer.clone(),
+                    a.amount_sat,
+                    outcome,
+                    a.detail.as_str(),
+                    a.created_at_ms,
+                ],
+            ),
+            (
+                "INSERT INTO audit_log (actor, action, subject, detail, created_at) VALUES ($1, $2, $3, $4, $5)"
+                    .to_string(),
+                params![
+                    "liquidity-manager",
+                    format!("lightning.{}", a.kind.as_str()),
+                    a.peer.clone().unwrap_or_else(|| "node".into()),
+                    format!("{outcome}: {}", a.detail),
+                    a.created_at_ms,
+                ],
+            ),
+        ];
+        self.db.script(statements).await.map(|_| ())
+    }
+
+    /// The latest liquidity-manager actions, newest first.
+    pub async fn liquidity_actions(&self, limit: i64) -> Result<Vec<LiquidityAction>, StoreError> {
+        let sql = "SELECT kind, peer, amount_sat, outcome, detail, created_at FROM ln_liquidity_actions \
+                   ORDER BY created_at DESC, id DESC LIMIT $1";
+        self.db
+            .query(sql, params![limit])
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(LiquidityAction {
+                    kind: LiquidityActionKind::from_stored(&r.text(0)?)?,
+                    peer: r.opt_text(1)?,
+                    amount_sat: r.int(2)?,
+                    ok: r.text(3)? == "ok",
+                    detail: r.text(4)?,
+                    created_at_ms: r.int(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Satoshis put into channels the manager opened since `since_ms`.
+    pub async fn liquidity_opened_since(&self, since_ms: i64) -> Result<i64, StoreError> {
+        let sql = "SELECT CAST(COALESCE(SUM(amount_sat), 0) AS BIGINT) FROM ln_liquidity_actions \
+                   WHERE kind = 'channel_open' AND outcome = 'ok' AND created_at > $1";
+        let row = self.db.query_opt(sql, params![since_ms]).await?;
+        Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0))
     }
 }

@@ -168,6 +168,18 @@ impl Query {
         })
     }
 
+    /// The Lightning liquidity manager: policy, the latest check and its recent actions.
+    async fn lightning_liquidity(&self, ctx: &Context<'_>) -> async_graphql::Result<LightningLiquidity> {
+        operator(ctx)?;
+        let bank = &state(ctx).bank;
+        let actions = gql(bank.liquidity_actions(50).await)?;
+        Ok(LightningLiquidity::new(
+            bank.liquidity_report(),
+            bank.liquidity_policy(),
+            actions,
+        ))
+    }
+
     /// Checks every global ledger invariant.
     async fn ledger_verify(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerVerification> {
         operator(ctx)?;
@@ -324,6 +336,100 @@ pub struct LightningChannel {
     pub remote_balance: SatAmount,
     /// Usable now.
     pub active: bool,
+}
+
+/// The liquidity manager's view.
+#[derive(SimpleObject)]
+pub struct LightningLiquidity {
+    /// Whether the latest check found everything within policy (null before the first).
+    pub in_policy: Option<bool>,
+    /// When it ran.
+    pub checked_at: Option<Timestamp>,
+    /// Usable channels.
+    pub active_channels: i64,
+    /// What the node can send.
+    pub outbound: SatAmount,
+    /// What it can receive.
+    pub inbound: SatAmount,
+    /// Outbound share of capacity, percent.
+    pub outbound_percent: i64,
+    /// Inbound share, percent.
+    pub inbound_percent: i64,
+    /// Confirmed on-chain funds, if the node tells.
+    pub onchain: Option<SatAmount>,
+    /// Codes of what is out of policy (NO_CHANNELS, OUTBOUND_LOW, INBOUND_LOW, NODE_UNAVAILABLE).
+    pub issues: Vec<String>,
+    /// The policy's minimum outbound share, percent.
+    pub min_outbound_percent: i64,
+    /// The policy's minimum inbound share, percent.
+    pub min_inbound_percent: i64,
+    /// Recent actions, newest first.
+    pub actions: Vec<LiquidityActionView>,
+}
+
+impl LightningLiquidity {
+    fn new(
+        report: Option<flash_bank::LiquidityReport>,
+        policy: &flash_bank::LiquidityConfig,
+        actions: Vec<flash_store::LiquidityAction>,
+    ) -> Self {
+        let sats = |v: u64| SatAmount(i64::try_from(v).unwrap_or(i64::MAX));
+        let pct = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let r = report.clone().unwrap_or_default();
+        LightningLiquidity {
+            in_policy: report.as_ref().map(|r| r.in_policy()),
+            checked_at: report.as_ref().map(|r| ts(r.checked_at_ms)),
+            active_channels: i64::try_from(r.active_channels).unwrap_or(i64::MAX),
+            outbound: sats(r.outbound_sats),
+            inbound: sats(r.inbound_sats),
+            outbound_percent: pct(r.outbound_percent),
+            inbound_percent: pct(r.inbound_percent),
+            onchain: r.onchain_sats.map(sats),
+            issues: r.issues.iter().map(|i| i.code().to_string()).collect(),
+            min_outbound_percent: pct(policy.min_outbound_percent),
+            min_inbound_percent: pct(policy.min_inbound_percent),
+            actions: actions
+                .into_iter()
+                .map(|a| LiquidityActionView {
+                    kind: match a.kind {
+                        flash_store::LiquidityActionKind::Alert => "ALERT".into(),
+                        flash_store::LiquidityActionKind::ChannelOpen => "CHANNEL_OPEN".into(),
+                    },
+                    peer: a.peer,
+                    amount: SatAmount(a.amount_sat),
+                    ok: a.ok,
+                    detail: a.detail,
+                    created_at: ts(a.created_at_ms),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One liquidity-manager action.
+#[derive(SimpleObject)]
+pub struct LiquidityActionView {
+    /// ALERT or CHANNEL_OPEN.
+    pub kind: String,
+    /// The peer of a channel open.
+    pub peer: Option<String>,
+    /// The channel's size.
+    pub amount: SatAmount,
+    /// Whether it worked.
+    pub ok: bool,
+    /// In words.
+    pub detail: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// A liquidity check's result.
+#[derive(SimpleObject)]
+pub struct LightningLiquidityPayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// The manager's view after the check.
+    pub liquidity: Option<LightningLiquidity>,
 }
 
 /// `devLightningPayInvoice` input.
@@ -487,6 +593,24 @@ impl Mutation {
             DevLightningOutcomeKind::Hang => DevOutcome::Hang,
         };
         Ok(state(ctx).bank.dev_ln_set_outcome(outcome).into())
+    }
+
+    /// Runs a liquidity check now (and acts on it, as the manager would).
+    async fn lightning_liquidity_check(&self, ctx: &Context<'_>) -> async_graphql::Result<LightningLiquidityPayload> {
+        operator(ctx)?;
+        let bank = &state(ctx).bank;
+        let result = bank.liquidity_check().await;
+        let actions = gql(bank.liquidity_actions(50).await)?;
+        Ok(match result {
+            Ok(report) => LightningLiquidityPayload {
+                errors: vec![],
+                liquidity: Some(LightningLiquidity::new(Some(report), bank.liquidity_policy(), actions)),
+            },
+            Err(e) => LightningLiquidityPayload {
+                errors: vec![ApiError::from(e).into()],
+                liquidity: None,
+            },
+        })
     }
 
     /// Resolves pending Lightning payments from the node's truth now (it also runs on its own

@@ -1,13 +1,14 @@
 //! The Lightning part of the app API, with Galoy/Blink names: invoices, sends, fee probes and
-//! the invoice-status subscription.
+//! the invoice-status subscription; Lightning addresses and LNURL links (paying them, and
+//! the caller's own withdraw links).
 
 use std::time::Duration;
 
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
 use flash_auth::Scope as AuthScope;
 use flash_bank::{
     Bank, BankError, InvoiceCreate, InvoiceFor, InvoiceStatus, LnInvoice as BankInvoice, LnPayOutcome, LnPayRequest,
-    LnurlPayRequest, PaymentStatus, WalletEvent,
+    LnurlPayRequest, PaymentStatus, WalletEvent, WithdrawLinkCreate,
 };
 use flash_core::lightning::Hash32;
 use flash_core::WalletId as CoreWalletId;
@@ -265,6 +266,81 @@ pub struct LnAddressPaymentSendInput {
     pub idempotency_key: Option<String>,
 }
 
+/// `lnurlWithdrawCreate` input (Flash extension).
+#[derive(InputObject)]
+pub struct LnurlWithdrawCreateInput {
+    /// The wallet it pays from (default: the account's default wallet).
+    pub wallet_id: Option<WalletId>,
+    /// Smallest withdrawal, satoshis (default 1).
+    pub min_amount: Option<SatAmount>,
+    /// Largest withdrawal per use, satoshis.
+    pub max_amount: SatAmount,
+    /// Withdrawals allowed (default 1).
+    pub uses: Option<i32>,
+    /// Minutes until it stops working (default: never).
+    pub expires_in: Option<Minutes>,
+    /// Shown to whoever withdraws.
+    pub title: Option<String>,
+}
+
+/// `lnurlWithdrawRevoke` input.
+#[derive(InputObject)]
+pub struct LnurlWithdrawRevokeInput {
+    /// The link's id.
+    pub id: ID,
+}
+
+/// An LNURL-withdraw link (LUD-03): whoever has it may withdraw from the wallet, within its
+/// limits.
+pub struct LnurlWithdrawLink(flash_store::WithdrawLinkRecord);
+
+#[Object]
+impl LnurlWithdrawLink {
+    async fn id(&self) -> ID {
+        ID(self.0.link.id.clone())
+    }
+    async fn wallet_id(&self) -> WalletId {
+        WalletId(self.0.link.wallet_id.to_string())
+    }
+    async fn title(&self) -> &str {
+        &self.0.link.title
+    }
+    async fn min_amount(&self) -> SatAmount {
+        SatAmount(self.0.link.min_sat)
+    }
+    async fn max_amount(&self) -> SatAmount {
+        SatAmount(self.0.link.max_sat)
+    }
+    async fn uses_total(&self) -> i64 {
+        self.0.link.uses
+    }
+    async fn uses_left(&self) -> i64 {
+        self.0.uses_left
+    }
+    async fn expires_at(&self) -> Option<Timestamp> {
+        self.0.link.expires_at_ms.map(ts)
+    }
+    async fn revoked(&self) -> bool {
+        self.0.revoked_at_ms.is_some()
+    }
+    async fn created_at(&self) -> Timestamp {
+        ts(self.0.created_at_ms)
+    }
+}
+
+/// A new withdraw link and its secret URL, shown once.
+#[derive(SimpleObject)]
+pub struct LnurlWithdrawCreatePayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// The link.
+    pub link: Option<LnurlWithdrawLink>,
+    /// The bech32 LNURL to share or print as a QR code (shown once: only a hash is kept).
+    pub lnurl: Option<String>,
+    /// The same as a URL.
+    pub url: Option<String>,
+}
+
 /// `lnInvoiceFeeProbe` input.
 #[derive(InputObject)]
 pub struct LnInvoiceFeeProbeInput {
@@ -384,6 +460,13 @@ impl LightningQuery {
     ) -> LnInvoicePaymentStatusPayload {
         let bank = &state(ctx).bank;
         LnInvoicePaymentStatusPayload::from_result(bank.ln_invoice_by_request(&input.payment_request.0).await)
+    }
+
+    /// The caller's LNURL-withdraw links, newest first (scope `read`; Flash extension).
+    async fn lnurl_withdraw_links(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<LnurlWithdrawLink>> {
+        let p = principal(ctx, AuthScope::Read)?;
+        let links = super::gql(state(ctx).bank.lnurl_withdraw_links(p.account_id).await)?;
+        Ok(links.into_iter().map(LnurlWithdrawLink).collect())
     }
 }
 
@@ -560,6 +643,66 @@ impl LightningMutation {
             state(ctx).bank.lnurl_pay(req).await
         };
         Ok(pay_payload(result.await))
+    }
+
+    /// Creates an LNURL-withdraw link on one of the caller's wallets (scope `write`; Flash
+    /// extension).
+    async fn lnurl_withdraw_create(
+        &self,
+        ctx: &Context<'_>,
+        input: LnurlWithdrawCreateInput,
+    ) -> async_graphql::Result<LnurlWithdrawCreatePayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let st = state(ctx);
+        let result = async {
+            let req = WithdrawLinkCreate {
+                wallet_id: input.wallet_id.as_ref().map(wallet).transpose()?,
+                min_amount: input.min_amount.map(|a| a.0),
+                max_amount: input.max_amount.0,
+                uses: input.uses.map(i64::from),
+                expires_in_mins: input.expires_in.map(|m| m.0),
+                title: input.title,
+            };
+            st.bank.lnurl_withdraw_create(p.account_id, req).await
+        };
+        Ok(match result.await {
+            Ok(created) => {
+                let url = crate::lnurl::withdraw_url(&st.info.public_url, &created.secret);
+                LnurlWithdrawCreatePayload {
+                    errors: vec![],
+                    link: Some(LnurlWithdrawLink(created.link)),
+                    lnurl: Some(crate::lnurl::encode_lnurl(&url)),
+                    url: Some(url),
+                }
+            }
+            Err(e) => LnurlWithdrawCreatePayload {
+                errors: errors(e),
+                link: None,
+                lnurl: None,
+                url: None,
+            },
+        })
+    }
+
+    /// Revokes one of the caller's withdraw links (scope `write`).
+    async fn lnurl_withdraw_revoke(
+        &self,
+        ctx: &Context<'_>,
+        input: LnurlWithdrawRevokeInput,
+    ) -> async_graphql::Result<super::public::SuccessPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        Ok(
+            match state(ctx).bank.lnurl_withdraw_revoke(p.account_id, &input.id.0).await {
+                Ok(()) => super::public::SuccessPayload {
+                    errors: vec![],
+                    success: Some(true),
+                },
+                Err(e) => super::public::SuccessPayload {
+                    errors: errors(e),
+                    success: Some(false),
+                },
+            },
+        )
     }
 
     /// The routing fee paying an invoice would cost (scope `read`).

@@ -199,6 +199,11 @@ pub fn pay_mutation() -> String {
 impl TestServer {
     /// Starts a server over a fresh store on `backend`.
     pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server whose bank settings `adjust` changes first.
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut BankConfig)) -> TestServer {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("time after epoch");
         let clock = Arc::new(AtomicI64::new(i64::try_from(now.as_millis()).expect("now fits in i64")));
         let store = flash_store::testing::fresh_store_with_clock(backend, Arc::new(TestClock(clock.clone()))).await;
@@ -218,7 +223,7 @@ impl TestServer {
             public_url: format!("http://{addr}"),
         };
         let node = Arc::new(DevNode::new(Network::Regtest, DevNode::generate_key(), INSTANT).expect("dev node"));
-        let config = BankConfig {
+        let mut config = BankConfig {
             lightning: LightningConfig {
                 pay_timeout_secs: 1,
                 reconcile_grace_secs: 0,
@@ -227,6 +232,7 @@ impl TestServer {
             lightning_address_domain: Some(addr.to_string()),
             ..BankConfig::default()
         };
+        adjust(&mut config);
         let lnurl = HttpLnurlClient::new(LnurlClientConfig::for_network(Network::Regtest)).expect("lnurl client");
         let state = ApiState {
             bank: Bank::new(store, config)
