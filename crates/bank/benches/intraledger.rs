@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{env_list, percentile};
+use common::{backends, env_list, env_number, percentile};
 
 use flash_bank::{Bank, BankConfig, Identity, Recipient, SendRequest};
 use flash_core::AccountLevel;
@@ -79,21 +79,13 @@ async fn run(backend: Backend, payers: usize, secs: u64) -> (f64, Duration, Dura
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let secs: u64 = std::env::var("FLASH_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let secs = env_number("FLASH_BENCH_SECS", 5);
     println!("durable intraledger transfers, {secs} s per run");
     println!(
         "{:<9} {:>7} {:>12} {:>10} {:>10} {:>12}",
         "backend", "payers", "transfers/s", "p50 ms", "p99 ms", "avg batch"
     );
-    for backend in env_list("FLASH_BENCH_BACKENDS", "sqlite,postgres") {
-        let b = match backend.as_str() {
-            "sqlite" => Backend::Sqlite,
-            "postgres" => Backend::Postgres,
-            other => panic!("unknown backend {other}"),
-        };
+    for (backend, b) in backends() {
         for payers in env_list("FLASH_BENCH_PAYERS", "1,16,256") {
             let payers: usize = payers.parse().expect("payers");
             let (tps, p50, p99, avg_batch) = run(b, payers, secs).await;

@@ -19,7 +19,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{env_list, percentile};
+use common::{backends, env_list, env_number, percentile};
 use flash_bank::{Bank, BankConfig, Identity, InvoiceCreate, InvoiceFor, LnPayRequest, PaymentStatus};
 use flash_core::lightning::{DevOutcome, InvoiceDescription, InvoiceRequest, LightningNode};
 use flash_core::{AccountId, AccountLevel, Network, WalletId};
@@ -133,22 +133,14 @@ async fn run(backend: Backend, path: Path, payers: usize, per_payer: usize) -> (
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let per_payer: usize = std::env::var("FLASH_BENCH_INVOICES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let per_payer = env_number("FLASH_BENCH_INVOICES", 300) as usize;
     println!("Lightning payments, {per_payer} per payer");
     println!(
         "{:<14} {:<9} {:>7} {:>12} {:>10} {:>10}",
         "path", "backend", "payers", "payments/s", "p50 ms", "p99 ms"
     );
     for (name, path) in [("flash-invoice", Path::FlashInvoice), ("dev-rail", Path::DevRail)] {
-        for backend in env_list("FLASH_BENCH_BACKENDS", "sqlite,postgres") {
-            let b = match backend.as_str() {
-                "sqlite" => Backend::Sqlite,
-                "postgres" => Backend::Postgres,
-                other => panic!("unknown backend {other}"),
-            };
+        for (backend, b) in backends() {
             for payers in env_list("FLASH_BENCH_PAYERS", "16,64") {
                 let payers: usize = payers.parse().expect("payers");
                 let (pps, p50, p99) = run(b, path, payers, per_payer).await;

@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::DEFAULT_SERVER;
-use crate::types::{AccountLevel, AccountStatus, Scope};
+use crate::error::ClientError;
+use crate::types::{AccountLevel, AccountStatus, Destination, Scope};
 
 /// flash — command-line client for a Flash bank server.
 #[derive(Debug, Parser)]
@@ -37,8 +38,52 @@ pub enum Command {
     Whoami,
     /// Show the balance of each wallet.
     Balance,
-    /// Pay a user or wallet of this bank.
+    /// Pay a user or wallet of this bank, a Lightning invoice, a Lightning address or an LNURL
+    ///
+    /// DESTINATION is one of:
+    ///   name, @name            a username of this bank (SATS required)
+    ///   UUID                   a wallet id of this bank (SATS required)
+    ///   lnbc…, lntb…, lntbs…, lnbcrt…
+    ///                          a BOLT11 invoice, optionally as lightning:INVOICE, any case;
+    ///                          without SATS the invoice's own amount is paid, with SATS it must
+    ///                          be an invoice without an amount (the server checks)
+    ///   name@host              a Lightning address (SATS required; --memo is sent as comment)
+    ///   lnurl1…, lnurlp://…    an LNURL-pay link (SATS required; --memo is sent as comment)
+    ///
+    /// Prints the status, the fee and the transaction id. Exits 0 on SUCCESS, PENDING (in
+    /// flight: the outcome shows in `flash history`) and ALREADY_PAID, 1 on FAILURE. If the
+    /// connection fails the payment may or may not have gone through: retry with the
+    /// printed --idempotency-key to avoid paying twice.
+    ///
+    /// With --json, prints one object:
+    ///   {"status": "SUCCESS" | "PENDING" | "ALREADY_PAID" | "FAILURE",
+    ///    "destination": {"kind": "USERNAME" | "WALLET_ID" | "LN_INVOICE" | "LN_ADDRESS" | "LNURL",
+    ///                    "value": STRING},
+    ///    "amount": SATS | null (sent, fee excluded; null when unknown), "fee": SATS | null,
+    ///    "transaction": {"id", "status", "direction", "settlementAmount", "settlementFee",
+    ///                    "settlementCurrency", "memo"} | null,
+    ///    "errors": [{"message", "code"}], "idempotencyKey": STRING}
+    #[command(verbatim_doc_comment)]
     Pay(PayArgs),
+    /// Create a Lightning invoice, or check one with `flash invoice status`
+    ///
+    /// `flash invoice [SATS]` creates an invoice on the default wallet (or --wallet): for
+    /// SATS, or without SATS one the payer chooses the amount of. It prints the payment
+    /// request alone on stdout (so that `PR=$(flash invoice 1000)` works) and its details on
+    /// stderr.
+    ///
+    /// With --json, prints the invoice:
+    ///   {"paymentHash", "paymentRequest", "paymentStatus": "PENDING" | "PAID" | "EXPIRED",
+    ///    "satoshis": SATS | null, "createdAt": UNIX_SECS, "expiresAt": UNIX_SECS}
+    #[command(verbatim_doc_comment)]
+    Invoice(InvoiceArgs),
+    /// Show the fee paying a Lightning invoice would cost
+    ///
+    /// Give SATS for an invoice without an amount. Paying an invoice of this bank is free.
+    ///
+    /// With --json, prints {"fee": SATS}.
+    #[command(verbatim_doc_comment)]
+    Fee(FeeArgs),
     /// List transactions, newest first.
     History(HistoryArgs),
     /// Manage the username.
@@ -76,12 +121,12 @@ pub struct LoginArgs {
 /// `flash pay`.
 #[derive(Debug, Args)]
 pub struct PayArgs {
-    /// Recipient: a username, or a wallet id (UUID).
+    /// Recipient: a username, a wallet id, a Lightning invoice, a Lightning address or an LNURL.
     pub destination: String,
-    /// Amount in sats.
+    /// Amount in sats (optional only for an invoice that carries its amount).
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
-    pub sats: u64,
-    /// Memo shown to both sides.
+    pub sats: Option<u64>,
+    /// Memo for the history (the comment sent to a Lightning address or LNURL).
     #[arg(long)]
     pub memo: Option<String>,
     /// Paying wallet (default: the account's default wallet).
@@ -90,6 +135,65 @@ pub struct PayArgs {
     /// Idempotency key (default: a fresh random one).
     #[arg(long, value_name = "K")]
     pub idempotency_key: Option<String>,
+}
+
+impl PayArgs {
+    /// Classifies the destination and checks the amount against it (required except for an
+    /// invoice).
+    pub fn destination(&self) -> Result<Destination, ClientError> {
+        let destination = Destination::parse(&self.destination)?;
+        destination.check_amount(self.sats)?;
+        Ok(destination)
+    }
+}
+
+/// `flash invoice`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InvoiceArgs {
+    /// Checking an invoice instead of creating one.
+    #[command(subcommand)]
+    pub command: Option<InvoiceCommand>,
+    /// Amount in sats (omit for an invoice the payer chooses the amount of).
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub sats: Option<u64>,
+    /// Memo shown to the payer.
+    #[arg(long)]
+    pub memo: Option<String>,
+    /// Minutes until the invoice expires (server default otherwise).
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(1..))]
+    pub expires_in: Option<u32>,
+    /// Receiving wallet (default: the account's default wallet).
+    #[arg(long, value_name = "WALLET_ID")]
+    pub wallet: Option<String>,
+}
+
+/// `flash invoice ...`.
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCommand {
+    /// Show whether an invoice of this bank was paid (no login needed)
+    ///
+    /// Prints PENDING, PAID or EXPIRED.
+    ///
+    /// With --json, prints {"status", "paymentHash", "paymentRequest"}.
+    #[command(verbatim_doc_comment)]
+    Status {
+        /// The invoice (payment request), optionally as lightning:INVOICE.
+        payment_request: String,
+    },
+}
+
+/// `flash fee`.
+#[derive(Debug, Args)]
+pub struct FeeArgs {
+    /// The invoice (payment request), optionally as lightning:INVOICE.
+    pub invoice: String,
+    /// Amount in sats, for an invoice without an amount.
+    #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+    pub sats: Option<u64>,
+    /// Paying wallet (default: the account's default wallet).
+    #[arg(long, value_name = "WALLET_ID")]
+    pub wallet: Option<String>,
 }
 
 /// `flash history`.
@@ -160,6 +264,54 @@ pub enum AdminCommand {
         /// Journal id.
         id: String,
     },
+    /// Lightning node operations.
+    #[command(subcommand)]
+    Lightning(AdminLightningCommand),
+}
+
+/// `flash admin lightning ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminLightningCommand {
+    /// Pay an invoice of this bank from the simulated outside world (dev simulator only)
+    ///
+    /// Give SATS for an invoice without an amount. The receiving wallet is credited at once.
+    ///
+    /// With --json, prints {"paid": true, "paymentRequest": STRING}.
+    #[command(verbatim_doc_comment)]
+    Pay {
+        /// The invoice (payment request), optionally as lightning:INVOICE.
+        invoice: String,
+        /// Amount in sats, for an invoice without an amount.
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        sats: Option<u64>,
+    },
+    /// Show the node: identity, chain state and channels
+    ///
+    /// With --json, prints
+    ///   {"pubkey", "alias", "network", "blockHeight", "synced", "simulated",
+    ///    "channels": [{"id", "peer", "capacity", "localBalance", "remoteBalance", "active"}]}
+    #[command(verbatim_doc_comment)]
+    Node,
+    /// Show the liquidity manager's latest check and recent actions
+    ///
+    /// With --check, runs a check now and exits 1 when it finds the liquidity out of policy.
+    ///
+    /// With --json, prints
+    ///   {"inPolicy": BOOL | null, "checkedAt": UNIX_SECS | null, "activeChannels",
+    ///    "outbound", "inbound", "outboundPercent", "inboundPercent", "onchain": SATS | null,
+    ///    "issues": ["CODE"], "minOutboundPercent", "minInboundPercent",
+    ///    "actions": [{"kind", "peer", "amount", "ok", "detail", "createdAt"}]}
+    #[command(verbatim_doc_comment)]
+    Liquidity {
+        /// Run a check now (and act on it) instead of showing the latest one.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Resolve pending Lightning payments from the node now (also runs on its own)
+    ///
+    /// With --json, prints {"checked", "succeeded", "failed", "pending"}.
+    #[command(verbatim_doc_comment)]
+    Reconcile,
 }
 
 /// `flash admin ledger ...`.
@@ -270,7 +422,7 @@ mod tests {
                 assert_eq!(server, "http://x:1");
                 assert!(json);
                 assert_eq!(p.destination, "alice");
-                assert_eq!(p.sats, 1000);
+                assert_eq!(p.sats, Some(1000));
                 assert_eq!(p.memo.as_deref(), Some("hi"));
                 assert_eq!(p.idempotency_key.as_deref(), Some("k1"));
                 assert_eq!(p.wallet, None);
@@ -280,7 +432,187 @@ mod tests {
         assert!(parse(&["pay", "alice", "0"]).is_err());
         assert!(parse(&["pay", "alice", "-5"]).is_err());
         assert!(parse(&["pay", "alice", "lots"]).is_err());
-        assert!(parse(&["pay", "alice"]).is_err());
+        assert!(parse(&["pay"]).is_err());
+        // The amount is optional for clap; the destination decides whether it is needed.
+        let no_amount = pay_args(&["pay", "alice"]).map(|p| p.destination());
+        assert!(
+            matches!(no_amount, Some(Err(ClientError::InvalidInput(_)))),
+            "{no_amount:?}"
+        );
+    }
+
+    /// A synthetic (well-shaped, not checksummed) BOLT11 invoice with `hrp`.
+    fn invoice(hrp: &str) -> String {
+        format!("{hrp}1{}", "qpzry9x8gf2tvdw0s3jn54khce6mua7l".repeat(8))
+    }
+
+    fn pay_args(args: &[&str]) -> Option<PayArgs> {
+        match parse(args).map(|c| c.command) {
+            Ok(Command::Pay(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn pay_classifies_lightning_destinations() {
+        let pr = invoice("lnbcrt15u");
+        // An invoice with its own amount: no sats.
+        let p = pay_args(&["pay", &pr, "--idempotency-key", "k"]);
+        assert_eq!(
+            p.as_ref().map(PayArgs::destination).and_then(Result::ok),
+            Some(Destination::Invoice(pr.clone()))
+        );
+        assert_eq!(p.and_then(|p| p.sats), None);
+        // A no-amount invoice with sats, upper case and a `lightning:` prefix.
+        let upper = format!("LIGHTNING:{}", pr.to_ascii_uppercase());
+        let p = pay_args(&["pay", &upper, "700"]);
+        assert_eq!(p.as_ref().and_then(|p| p.sats), Some(700));
+        assert_eq!(
+            p.as_ref().map(PayArgs::destination).and_then(Result::ok),
+            Some(Destination::Invoice(pr))
+        );
+        // A Lightning address and an LNURL need sats; --memo goes along.
+        let p = pay_args(&["pay", "alice@127.0.0.1:8080", "100", "--memo", "hi"]);
+        assert_eq!(
+            p.as_ref().map(PayArgs::destination).and_then(Result::ok),
+            Some(Destination::LightningAddress("alice@127.0.0.1:8080".into()))
+        );
+        assert_eq!(p.and_then(|p| p.memo).as_deref(), Some("hi"));
+        for needs_sats in ["alice@example.com", "lnurlp://example.com/pay/alice"] {
+            let r = pay_args(&["pay", needs_sats]).map(|p| p.destination());
+            assert!(
+                matches!(r, Some(Err(ClientError::InvalidInput(_)))),
+                "{needs_sats}: {r:?}"
+            );
+        }
+        let r = pay_args(&["pay", "lnurlp://example.com/pay/alice", "21"]).map(|p| p.destination());
+        assert!(matches!(r, Some(Ok(Destination::Lnurl(_)))), "{r:?}");
+    }
+
+    #[test]
+    fn invoice_create_and_status() {
+        match parse(&["invoice", "1500", "--memo", "tea", "--expires-in", "30"]).map(|c| c.command) {
+            Ok(Command::Invoice(i)) => {
+                assert!(i.command.is_none());
+                assert_eq!(i.sats, Some(1500));
+                assert_eq!(i.memo.as_deref(), Some("tea"));
+                assert_eq!(i.expires_in, Some(30));
+                assert_eq!(i.wallet, None);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parse(&["invoice", "--wallet", "w1"]).map(|c| c.command),
+            Ok(Command::Invoice(InvoiceArgs { sats: None, command: None, wallet: Some(ref w), .. })) if w == "w1"
+        ));
+        assert!(matches!(
+            parse(&["invoice", "status", "lnbc1x"]).map(|c| c.command),
+            Ok(Command::Invoice(InvoiceArgs {
+                command: Some(InvoiceCommand::Status { ref payment_request }),
+                sats: None,
+                ..
+            })) if payment_request == "lnbc1x"
+        ));
+        assert!(parse(&["invoice", "0"]).is_err());
+        assert!(parse(&["invoice", "10", "--expires-in", "0"]).is_err());
+        assert!(parse(&["invoice", "status"]).is_err());
+        assert!(parse(&["invoice", "100", "status", "lnbc1x"]).is_err());
+        assert!(parse(&["invoice", "--memo", "x", "status", "lnbc1x"]).is_err());
+    }
+
+    #[test]
+    fn fee_arguments() {
+        assert!(matches!(
+            parse(&["fee", "lnbc1x"]).map(|c| c.command),
+            Ok(Command::Fee(FeeArgs { ref invoice, sats: None, wallet: None })) if invoice == "lnbc1x"
+        ));
+        assert!(matches!(
+            parse(&["fee", "lnbc1x", "250", "--wallet", "w"]).map(|c| c.command),
+            Ok(Command::Fee(FeeArgs {
+                sats: Some(250),
+                wallet: Some(_),
+                ..
+            }))
+        ));
+        assert!(parse(&["fee"]).is_err());
+        assert!(parse(&["fee", "lnbc1x", "0"]).is_err());
+    }
+
+    #[test]
+    fn admin_lightning_commands() {
+        let lightning = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Admin(AdminCommand::Lightning(l))) => Some(l),
+            _ => None,
+        };
+        assert!(matches!(
+            lightning(&["admin", "lightning", "pay", "lnbc1x"]),
+            Some(AdminLightningCommand::Pay { ref invoice, sats: None }) if invoice == "lnbc1x"
+        ));
+        assert!(matches!(
+            lightning(&["admin", "lightning", "pay", "lnbc1x", "42"]),
+            Some(AdminLightningCommand::Pay { sats: Some(42), .. })
+        ));
+        assert!(matches!(
+            lightning(&["admin", "lightning", "node"]),
+            Some(AdminLightningCommand::Node)
+        ));
+        assert!(matches!(
+            lightning(&["admin", "lightning", "liquidity"]),
+            Some(AdminLightningCommand::Liquidity { check: false })
+        ));
+        assert!(matches!(
+            lightning(&["admin", "lightning", "liquidity", "--check"]),
+            Some(AdminLightningCommand::Liquidity { check: true })
+        ));
+        assert!(matches!(
+            lightning(&["admin", "lightning", "reconcile"]),
+            Some(AdminLightningCommand::Reconcile)
+        ));
+        assert!(parse(&["admin", "lightning", "pay"]).is_err());
+        assert!(parse(&["admin", "lightning", "pay", "lnbc1x", "0"]).is_err());
+        assert!(parse(&["admin", "lightning"]).is_err());
+    }
+
+    #[test]
+    fn help_documents_json_output() {
+        let mut cmd = Cli::command();
+        let mut long_help = |path: &[&str]| {
+            let mut c = &mut cmd;
+            for name in path {
+                c = c.find_subcommand_mut(name).expect("subcommand exists");
+            }
+            c.render_long_help().to_string()
+        };
+        let pay = long_help(&["pay"]);
+        for needle in [
+            "lnurlp://",
+            "name@host",
+            "\"idempotencyKey\"",
+            "\"fee\"",
+            "LN_INVOICE",
+            "PENDING",
+        ] {
+            assert!(pay.contains(needle), "`flash pay --help` lacks {needle}:\n{pay}");
+        }
+        let invoice = long_help(&["invoice"]);
+        assert!(
+            invoice.contains("\"paymentRequest\"") && invoice.contains("--expires-in"),
+            "{invoice}"
+        );
+        assert!(long_help(&["invoice", "status"]).contains("PAID"));
+        assert!(long_help(&["fee"]).contains("{\"fee\": SATS}"));
+        for (sub, needle) in [
+            ("pay", "\"paid\""),
+            ("node", "\"channels\""),
+            ("liquidity", "\"inPolicy\""),
+            ("reconcile", "\"succeeded\""),
+        ] {
+            let help = long_help(&["admin", "lightning", sub]);
+            assert!(
+                help.contains(needle),
+                "`flash admin lightning {sub} --help` lacks {needle}:\n{help}"
+            );
+        }
     }
 
     #[test]

@@ -8,11 +8,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ClientError;
-use crate::graphql::{self, mutation_payload, response_data};
+use crate::graphql::{self, mutation_payload, payload_errors, response_data};
 use crate::types::{
     AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, CreatedApiKey, Destination, IdOnly,
-    Journal, LedgerVerification, Me, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, TransactionConnection,
-    UserSummary,
+    InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity, LightningNode,
+    LightningReconcile, LnInvoice, Me, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, SendRequest,
+    TransactionConnection, UserSummary,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -80,6 +81,24 @@ fn truncate(body: &str) -> String {
         end -= 1;
     }
     format!("{}…", &body[..end])
+}
+
+/// Reads a payment payload `data[field]`: returned as-is when it has a status (a `FAILURE`
+/// keeps its errors), an error when it has none.
+fn payment_result(mut data: Value, field: &str) -> Result<PaymentResult, ClientError> {
+    let payload = data
+        .get_mut(field)
+        .map(Value::take)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| ClientError::Decode(format!("missing `{field}` in response")))?;
+    if payload.get("status").is_none_or(Value::is_null) {
+        let errors = payload_errors(&payload);
+        if errors.is_empty() {
+            return Err(ClientError::Decode(format!("missing `status` in `{field}`")));
+        }
+        return Err(ClientError::GraphQl(errors));
+    }
+    decode(payload, field)
 }
 
 /// A fresh random idempotency key (a UUID v4).
@@ -336,33 +355,138 @@ impl Client {
         decode(field(data, "accountDefaultWallet")?, "accountDefaultWallet")
     }
 
-    /// Sends an intraledger payment. Payload `errors` become
-    /// [`ClientError::GraphQl`]; a `FAILURE` status without errors is returned
-    /// as-is for the caller to judge.
+    /// Sends a payment with a fixed amount to any [`Destination`] (an invoice is paid as a
+    /// no-amount invoice). Payload `errors` become [`ClientError::GraphQl`]; a `FAILURE`
+    /// status without errors is returned as-is for the caller to judge. See [`Client::send`]
+    /// for the full outcome of a failed payment.
     pub async fn pay(&self, req: &PayRequest) -> Result<PaymentResult, ClientError> {
-        if req.amount == 0 {
+        let result = self.send(&SendRequest::from(req.clone())).await?;
+        if !result.errors.is_empty() {
+            return Err(ClientError::GraphQl(result.errors));
+        }
+        Ok(result)
+    }
+
+    /// Sends a payment to any destination: `intraLedgerPaymentSend` for a username or wallet
+    /// id, `lnInvoicePaymentSend` for an invoice without `amount` and
+    /// `lnNoAmountInvoicePaymentSend` with one, `lnAddressPaymentSend` for a Lightning address
+    /// and `lnurlPaymentSend` for an LNURL (the memo goes as their `comment`).
+    ///
+    /// The payload is returned as-is, a `FAILURE` with its `errors` and (for a Lightning
+    /// payment that was attempted) its transaction; only a payload without a status becomes
+    /// an error. A [`ClientError::Request`] means the outcome is unknown: retry with the same
+    /// idempotency key.
+    pub async fn send(&self, req: &SendRequest) -> Result<PaymentResult, ClientError> {
+        req.destination.check_amount(req.amount)?;
+        let mut input = serde_json::Map::new();
+        input.insert("walletId".into(), json!(req.wallet_id));
+        if let Some(amount) = req.amount {
+            input.insert("amount".into(), json!(amount));
+        }
+        if let Some(key) = &req.idempotency_key {
+            input.insert("idempotencyKey".into(), json!(key));
+        }
+        let memo_key = match &req.destination {
+            Destination::LightningAddress(_) | Destination::Lnurl(_) => "comment",
+            _ => "memo",
+        };
+        if let Some(memo) = &req.memo {
+            input.insert(memo_key.into(), json!(memo));
+        }
+        let (document, field) = match &req.destination {
+            Destination::WalletId(id) => {
+                input.insert("recipientWalletId".into(), json!(id));
+                (graphql::INTRA_LEDGER_PAYMENT_SEND, "intraLedgerPaymentSend")
+            }
+            Destination::Username(u) => {
+                input.insert("recipientUsername".into(), json!(u));
+                (graphql::INTRA_LEDGER_PAYMENT_SEND, "intraLedgerPaymentSend")
+            }
+            Destination::Invoice(pr) => {
+                input.insert("paymentRequest".into(), json!(pr));
+                match req.amount {
+                    None => (graphql::LN_INVOICE_PAYMENT_SEND, "lnInvoicePaymentSend"),
+                    Some(_) => (
+                        graphql::LN_NO_AMOUNT_INVOICE_PAYMENT_SEND,
+                        "lnNoAmountInvoicePaymentSend",
+                    ),
+                }
+            }
+            Destination::LightningAddress(address) => {
+                input.insert("lnAddress".into(), json!(address));
+                (graphql::LN_ADDRESS_PAYMENT_SEND, "lnAddressPaymentSend")
+            }
+            Destination::Lnurl(lnurl) => {
+                input.insert("lnurl".into(), json!(lnurl));
+                (graphql::LNURL_PAYMENT_SEND, "lnurlPaymentSend")
+            }
+        };
+        let data = self.graphql(document, json!({ "input": input })).await?;
+        payment_result(data, field)
+    }
+
+    /// Creates a Lightning invoice on one of the caller's wallets: `lnInvoiceCreate` with an
+    /// amount, `lnNoAmountInvoiceCreate` without.
+    pub async fn ln_invoice_create(&self, req: &InvoiceCreateRequest) -> Result<LnInvoice, ClientError> {
+        if req.amount == Some(0) {
             return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
-        let mut input = json!({ "walletId": req.wallet_id, "amount": req.amount });
-        if let Some(map) = input.as_object_mut() {
-            match &req.destination {
-                Destination::WalletId(id) => map.insert("recipientWalletId".into(), json!(id)),
-                Destination::Username(u) => map.insert("recipientUsername".into(), json!(u)),
-            };
-            if let Some(memo) = &req.memo {
-                map.insert("memo".into(), json!(memo));
-            }
-            if let Some(key) = &req.idempotency_key {
-                map.insert("idempotencyKey".into(), json!(key));
-            }
+        let mut input = serde_json::Map::new();
+        input.insert("walletId".into(), json!(req.wallet_id));
+        if let Some(amount) = req.amount {
+            input.insert("amount".into(), json!(amount));
         }
+        if let Some(memo) = &req.memo {
+            input.insert("memo".into(), json!(memo));
+        }
+        if let Some(minutes) = req.expires_in_mins {
+            input.insert("expiresIn".into(), json!(minutes));
+        }
+        let (document, name) = match req.amount {
+            Some(_) => (graphql::LN_INVOICE_CREATE, "lnInvoiceCreate"),
+            None => (graphql::LN_NO_AMOUNT_INVOICE_CREATE, "lnNoAmountInvoiceCreate"),
+        };
+        let data = self.graphql(document, json!({ "input": input })).await?;
+        let payload = mutation_payload(data, name)?;
+        decode(field(payload, "invoice")?, &format!("{name}.invoice"))
+    }
+
+    /// The payment status of an invoice this bank issued (no login needed).
+    pub async fn ln_invoice_payment_status(&self, payment_request: &str) -> Result<InvoicePaymentStatus, ClientError> {
         let data = self
-            .graphql(graphql::INTRA_LEDGER_PAYMENT_SEND, json!({ "input": input }))
+            .graphql(
+                graphql::LN_INVOICE_PAYMENT_STATUS,
+                json!({ "input": { "paymentRequest": payment_request.trim() } }),
+            )
             .await?;
         decode(
-            mutation_payload(data, "intraLedgerPaymentSend")?,
-            "intraLedgerPaymentSend",
+            mutation_payload(data, "lnInvoicePaymentStatus")?,
+            "lnInvoicePaymentStatus",
         )
+    }
+
+    /// The fee, in sats, paying an invoice from `wallet_id` would cost: `lnInvoiceFeeProbe`
+    /// without `amount`, `lnNoAmountInvoiceFeeProbe` with one.
+    pub async fn ln_fee_probe(
+        &self,
+        wallet_id: &str,
+        payment_request: &str,
+        amount: Option<u64>,
+    ) -> Result<i64, ClientError> {
+        let mut input = json!({ "walletId": wallet_id, "paymentRequest": payment_request.trim() });
+        let (document, name) = match amount {
+            Some(0) => return Err(ClientError::InvalidInput("amount must be at least 1 sat".into())),
+            Some(a) => {
+                if let Some(map) = input.as_object_mut() {
+                    map.insert("amount".into(), json!(a));
+                }
+                (graphql::LN_NO_AMOUNT_INVOICE_FEE_PROBE, "lnNoAmountInvoiceFeeProbe")
+            }
+            None => (graphql::LN_INVOICE_FEE_PROBE, "lnInvoiceFeeProbe"),
+        };
+        let data = self.graphql(document, json!({ "input": input })).await?;
+        let fee = field(mutation_payload(data, name)?, "amount")?;
+        decode(fee, &format!("{name}.amount"))
     }
 
     /// Sets the caller's username.
@@ -459,6 +583,58 @@ impl Client {
         decode(field(payload, "accountDetails")?, "accountDetails")
     }
 
+    /// Admin (dev simulator only): pays an invoice of this bank from the simulated outside
+    /// world; `amount` is for a no-amount invoice.
+    pub async fn dev_lightning_pay_invoice(
+        &self,
+        payment_request: &str,
+        amount: Option<u64>,
+    ) -> Result<(), ClientError> {
+        if amount == Some(0) {
+            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
+        }
+        let data = self
+            .admin_graphql(
+                graphql::DEV_LIGHTNING_PAY_INVOICE,
+                json!({ "input": { "paymentRequest": payment_request.trim(), "amount": amount } }),
+            )
+            .await?;
+        let payload = mutation_payload(data, "devLightningPayInvoice")?;
+        match payload.get("success").and_then(Value::as_bool) {
+            Some(true) => Ok(()),
+            _ => Err(ClientError::Decode("devLightningPayInvoice did not succeed".into())),
+        }
+    }
+
+    /// Admin: the Lightning node, its chain state and channels.
+    pub async fn lightning_node(&self) -> Result<LightningNode, ClientError> {
+        let data = self.admin_graphql(graphql::LIGHTNING_NODE_QUERY, json!({})).await?;
+        decode(field(data, "lightningNode")?, "lightningNode")
+    }
+
+    /// Admin: the liquidity manager's latest view (`lightningLiquidity`).
+    pub async fn lightning_liquidity(&self) -> Result<LightningLiquidity, ClientError> {
+        let data = self
+            .admin_graphql(graphql::LIGHTNING_LIQUIDITY_QUERY, json!({}))
+            .await?;
+        decode(field(data, "lightningLiquidity")?, "lightningLiquidity")
+    }
+
+    /// Admin: runs a liquidity check now and acts on it (`lightningLiquidityCheck`).
+    pub async fn lightning_liquidity_check(&self) -> Result<LightningLiquidity, ClientError> {
+        let data = self
+            .admin_graphql(graphql::LIGHTNING_LIQUIDITY_CHECK, json!({}))
+            .await?;
+        let payload = mutation_payload(data, "lightningLiquidityCheck")?;
+        decode(field(payload, "liquidity")?, "lightningLiquidityCheck.liquidity")
+    }
+
+    /// Admin: resolves pending Lightning payments from the node's truth now.
+    pub async fn lightning_reconcile(&self) -> Result<LightningReconcile, ClientError> {
+        let data = self.admin_graphql(graphql::LIGHTNING_RECONCILE, json!({})).await?;
+        decode(mutation_payload(data, "lightningReconcile")?, "lightningReconcile")
+    }
+
     /// Admin: reads a ledger journal.
     pub async fn journal(&self, id: &str) -> Result<Journal, ClientError> {
         let data = self.admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id })).await?;
@@ -508,10 +684,88 @@ mod tests {
         assert_eq!(truncate("short"), "short");
     }
 
+    #[test]
+    fn payment_payloads_keep_failures_and_reject_statusless_errors() {
+        let failed = json!({"lnInvoicePaymentSend": {
+            "status": "FAILURE",
+            "errors": [{"message": "no route", "code": "PAYMENT_FAILED"}],
+            "transaction": {"id": "t1", "settlementFee": 0}
+        }});
+        match payment_result(failed, "lnInvoicePaymentSend") {
+            Ok(r) => {
+                assert_eq!(r.status, "FAILURE");
+                assert_eq!(r.errors.first().and_then(|e| e.code.as_deref()), Some("PAYMENT_FAILED"));
+                assert_eq!(r.transaction.map(|t| t.id).as_deref(), Some("t1"));
+            }
+            other => panic!("expected the failure as a result, got {other:?}"),
+        }
+        let statusless = json!({"lnurlPaymentSend": {
+            "status": null, "errors": [{"message": "bad", "code": "X"}], "transaction": null
+        }});
+        assert!(matches!(
+            payment_result(statusless, "lnurlPaymentSend"),
+            Err(ClientError::GraphQl(_))
+        ));
+        assert!(matches!(
+            payment_result(json!({"lnurlPaymentSend": {"errors": []}}), "lnurlPaymentSend"),
+            Err(ClientError::Decode(_))
+        ));
+        assert!(matches!(
+            payment_result(json!({}), "lnurlPaymentSend"),
+            Err(ClientError::Decode(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn sends_are_checked_before_anything_is_sent() -> Result<(), ClientError> {
+        // Port 9 (discard) on localhost: nothing listens, so a request would be a Request error.
+        let c = Client::new("http://127.0.0.1:9")?.with_token("t");
+        let base = SendRequest {
+            wallet_id: "w".into(),
+            destination: Destination::Username("bob".into()),
+            amount: None,
+            memo: None,
+            idempotency_key: None,
+        };
+        assert!(matches!(c.send(&base).await, Err(ClientError::InvalidInput(_))));
+        let zero = SendRequest {
+            amount: Some(0),
+            destination: Destination::Invoice("lnbc1x".into()),
+            ..base.clone()
+        };
+        assert!(matches!(c.send(&zero).await, Err(ClientError::InvalidInput(_))));
+        let address = SendRequest {
+            destination: Destination::LightningAddress("a@b.c".into()),
+            ..base
+        };
+        assert!(matches!(c.send(&address).await, Err(ClientError::InvalidInput(_))));
+        let invoice = InvoiceCreateRequest {
+            wallet_id: "w".into(),
+            amount: Some(0),
+            memo: None,
+            expires_in_mins: None,
+        };
+        assert!(matches!(
+            c.ln_invoice_create(&invoice).await,
+            Err(ClientError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            c.ln_fee_probe("w", "lnbc1x", Some(0)).await,
+            Err(ClientError::InvalidInput(_))
+        ));
+        Ok(())
+    }
+
     #[tokio::test]
     async fn admin_calls_need_a_key() -> Result<(), ClientError> {
         let c = Client::new(DEFAULT_SERVER)?;
         assert!(matches!(c.ledger_verify().await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(c.lightning_node().await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(
+            c.dev_lightning_pay_invoice("lnbc1x", None).await,
+            Err(ClientError::NoAdminKey)
+        ));
+        assert!(matches!(c.lightning_reconcile().await, Err(ClientError::NoAdminKey)));
         Ok(())
     }
 }

@@ -6,11 +6,14 @@ use std::path::PathBuf;
 /// One error reported by the server inside a GraphQL response, either at the
 /// top level (`errors[].message` + `errors[].extensions.code`) or inside a
 /// mutation payload (`payload.errors[].message` + `payload.errors[].code`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serialises as the payload form, `{"message": …, "code": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GraphQlError {
     /// Human-readable message.
     pub message: String,
     /// Stable machine-readable code, when the server sent one.
+    #[serde(default)]
     pub code: Option<String>,
 }
 

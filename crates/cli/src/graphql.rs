@@ -33,9 +33,65 @@ pageInfo {{ hasNextPage endCursor }} }} }} }} }}"
 pub const ACCOUNT_DEFAULT_WALLET_QUERY: &str = "query($username: Username!) { \
 accountDefaultWallet(username: $username) { id walletCurrency } }";
 
+/// The selection set of every payment payload (`PaymentSendPayload`).
+macro_rules! payment_payload {
+    () => {
+        "{ status errors { message code } transaction { id status direction settlementAmount \
+settlementFee settlementCurrency memo } }"
+    };
+}
+
+/// Builds a payment mutation document from its input type and field name.
+macro_rules! payment_mutation {
+    ($input:literal, $field:literal) => {
+        concat!(
+            "mutation($input: ",
+            $input,
+            "!) { ",
+            $field,
+            "(input: $input) ",
+            payment_payload!(),
+            " }"
+        )
+    };
+}
+
 /// Sends sats to another wallet of this bank.
-pub const INTRA_LEDGER_PAYMENT_SEND: &str = "mutation($input: IntraLedgerPaymentSendInput!) { \
-intraLedgerPaymentSend(input: $input) { status errors { message code } transaction { id } } }";
+pub const INTRA_LEDGER_PAYMENT_SEND: &str = payment_mutation!("IntraLedgerPaymentSendInput", "intraLedgerPaymentSend");
+
+/// Pays a BOLT11 invoice that carries its amount.
+pub const LN_INVOICE_PAYMENT_SEND: &str = payment_mutation!("LnInvoicePaymentInput", "lnInvoicePaymentSend");
+
+/// Pays a BOLT11 invoice without an amount, choosing the amount.
+pub const LN_NO_AMOUNT_INVOICE_PAYMENT_SEND: &str =
+    payment_mutation!("LnNoAmountInvoicePaymentInput", "lnNoAmountInvoicePaymentSend");
+
+/// Pays a Lightning address.
+pub const LN_ADDRESS_PAYMENT_SEND: &str = payment_mutation!("LnAddressPaymentSendInput", "lnAddressPaymentSend");
+
+/// Pays an LNURL-pay link.
+pub const LNURL_PAYMENT_SEND: &str = payment_mutation!("LnurlPaymentSendInput", "lnurlPaymentSend");
+
+/// Creates an invoice with an amount.
+pub const LN_INVOICE_CREATE: &str = "mutation($input: LnInvoiceCreateInput!) { lnInvoiceCreate(input: $input) \
+{ errors { message code } invoice { paymentHash paymentRequest paymentStatus satoshis createdAt expiresAt } } }";
+
+/// Creates an invoice the payer chooses the amount of.
+pub const LN_NO_AMOUNT_INVOICE_CREATE: &str = "mutation($input: LnNoAmountInvoiceCreateInput!) { \
+lnNoAmountInvoiceCreate(input: $input) { errors { message code } invoice { paymentHash paymentRequest \
+paymentStatus createdAt expiresAt } } }";
+
+/// The payment status of an invoice this bank issued.
+pub const LN_INVOICE_PAYMENT_STATUS: &str = "query($input: LnInvoicePaymentStatusInput!) { \
+lnInvoicePaymentStatus(input: $input) { errors { message code } status paymentHash paymentRequest } }";
+
+/// The fee paying an invoice with an amount would cost.
+pub const LN_INVOICE_FEE_PROBE: &str = "mutation($input: LnInvoiceFeeProbeInput!) { \
+lnInvoiceFeeProbe(input: $input) { errors { message code } amount } }";
+
+/// The fee paying a no-amount invoice a given amount would cost.
+pub const LN_NO_AMOUNT_INVOICE_FEE_PROBE: &str = "mutation($input: LnNoAmountInvoiceFeeProbeInput!) { \
+lnNoAmountInvoiceFeeProbe(input: $input) { errors { message code } amount } }";
 
 /// Creates an API key.
 pub const API_KEY_CREATE: &str = "mutation($input: ApiKeyCreateInput!) { apiKeyCreate(input: $input) \
@@ -71,6 +127,36 @@ accountUpdateStatus(input: $input) { errors { message code } accountDetails { id
 /// Admin: reads one ledger journal.
 pub const JOURNAL_QUERY: &str = "query($id: ID!) { journal(id: $id) { id kind memo createdAt \
 entries { accountId currency amount } } }";
+
+/// Admin (dev simulator): pays an invoice of this bank from the simulated outside world.
+pub const DEV_LIGHTNING_PAY_INVOICE: &str = "mutation($input: DevLightningPayInvoiceInput!) { \
+devLightningPayInvoice(input: $input) { errors { message code } success } }";
+
+/// Admin: the Lightning node and its channels.
+pub const LIGHTNING_NODE_QUERY: &str = "query { lightningNode { pubkey alias network blockHeight synced \
+simulated channels { id peer capacity localBalance remoteBalance active } } }";
+
+/// The selection set of `LightningLiquidity`.
+macro_rules! liquidity_fields {
+    () => {
+        "{ inPolicy checkedAt activeChannels outbound inbound outboundPercent inboundPercent onchain \
+issues minOutboundPercent minInboundPercent actions { kind peer amount ok detail createdAt } }"
+    };
+}
+
+/// Admin: the liquidity manager's latest view.
+pub const LIGHTNING_LIQUIDITY_QUERY: &str = concat!("query { lightningLiquidity ", liquidity_fields!(), " }");
+
+/// Admin: runs a liquidity check now.
+pub const LIGHTNING_LIQUIDITY_CHECK: &str = concat!(
+    "mutation { lightningLiquidityCheck { errors { message code } liquidity ",
+    liquidity_fields!(),
+    " } }"
+);
+
+/// Admin: resolves pending Lightning payments now.
+pub const LIGHTNING_RECONCILE: &str = "mutation { lightningReconcile { errors { message code } checked \
+succeeded failed pending } }";
 
 /// Reads a list of `{message, code}` errors; `code_at` says where the code is
 /// (`["extensions", "code"]` at the top level, `["code"]` in payloads).
@@ -219,6 +305,48 @@ mod tests {
             mutation_payload(json!({"walletFund": null}), "walletFund"),
             Err(ClientError::Decode(_))
         ));
+    }
+
+    #[test]
+    fn payment_documents_select_the_fee() {
+        for (doc, input, field) in [
+            (
+                INTRA_LEDGER_PAYMENT_SEND,
+                "IntraLedgerPaymentSendInput!",
+                "intraLedgerPaymentSend(input: $input)",
+            ),
+            (
+                LN_INVOICE_PAYMENT_SEND,
+                "LnInvoicePaymentInput!",
+                "lnInvoicePaymentSend(input: $input)",
+            ),
+            (
+                LN_NO_AMOUNT_INVOICE_PAYMENT_SEND,
+                "LnNoAmountInvoicePaymentInput!",
+                "lnNoAmountInvoicePaymentSend(input: $input)",
+            ),
+            (
+                LN_ADDRESS_PAYMENT_SEND,
+                "LnAddressPaymentSendInput!",
+                "lnAddressPaymentSend(input: $input)",
+            ),
+            (
+                LNURL_PAYMENT_SEND,
+                "LnurlPaymentSendInput!",
+                "lnurlPaymentSend(input: $input)",
+            ),
+        ] {
+            assert!(doc.starts_with("mutation($input: "), "{doc}");
+            assert!(doc.contains(input) && doc.contains(field), "{doc}");
+            assert!(doc.contains("settlementFee settlementCurrency"), "{doc}");
+            assert!(doc.contains("status errors { message code }"), "{doc}");
+            let opens = doc.matches('{').count();
+            assert_eq!(opens, doc.matches('}').count(), "unbalanced braces in {doc}");
+        }
+        for doc in [LIGHTNING_LIQUIDITY_QUERY, LIGHTNING_LIQUIDITY_CHECK] {
+            assert!(doc.contains("minInboundPercent actions { kind"), "{doc}");
+            assert_eq!(doc.matches('{').count(), doc.matches('}').count(), "{doc}");
+        }
     }
 
     #[test]

@@ -9,9 +9,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use flash_cli::{
-    new_idempotency_key, normalize_server, AdminAccountCommand, AdminCommand, AdminLedgerCommand, AdminWalletCommand,
-    ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, Command, CredentialStore, Destination, HistoryArgs,
-    LoginArgs, PayArgs, PayRequest, Scope, Timestamp, UsernameCommand,
+    new_idempotency_key, normalize_server, parse_invoice_arg, AdminAccountCommand, AdminCommand, AdminLedgerCommand,
+    AdminLightningCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, Command,
+    CredentialStore, FeeArgs, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity,
+    LoginArgs, PayArgs, PaymentResult, Scope, SendRequest, Timestamp, UsernameCommand,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -112,6 +113,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Whoami => whoami(&ctx).await,
         Command::Balance => balance(&ctx).await,
         Command::Pay(args) => pay(&ctx, args).await,
+        Command::Invoice(args) => invoice(&ctx, args).await,
+        Command::Fee(args) => fee(&ctx, args).await,
         Command::History(args) => history(&ctx, args).await,
         Command::Username(UsernameCommand::Set { name }) => {
             let user = ctx.authed()?.set_username(&name).await?;
@@ -266,25 +269,41 @@ async fn balance(ctx: &Ctx) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
-    let destination = Destination::parse(&args.destination)?;
-    let client = ctx.authed()?;
-    let wallet_id = match args.wallet {
-        Some(w) => w,
+/// The wallet given with `--wallet`, else the account's default wallet.
+async fn wallet_or_default(client: &Client, wallet: Option<String>) -> Result<String> {
+    match wallet {
+        Some(w) => Ok(w),
         None => match client.me().await?.default_account {
-            Some(a) => a.default_wallet_id,
+            Some(a) => Ok(a.default_wallet_id),
             None => bail!("this user has no account; pass --wallet"),
         },
-    };
+    }
+}
+
+/// What was paid, in sats: the amount asked for, else (an invoice's own amount) what a
+/// successful transaction sent.
+fn amount_paid(req: &SendRequest, result: &PaymentResult) -> Option<i64> {
+    match req.amount {
+        Some(a) => i64::try_from(a).ok(),
+        None if result.status == "SUCCESS" => result.amount_sent(),
+        None => None,
+    }
+}
+
+/// `flash pay`: classifies the destination and sends the payment.
+async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
+    let destination = args.destination()?;
+    let client = ctx.authed()?;
+    let wallet_id = wallet_or_default(&client, args.wallet).await?;
     let key = args.idempotency_key.unwrap_or_else(new_idempotency_key);
-    let req = PayRequest {
+    let req = SendRequest {
         wallet_id,
         destination,
         amount: args.sats,
         memo: args.memo,
         idempotency_key: Some(key.clone()),
     };
-    let result = match client.pay(&req).await {
+    let result = match client.send(&req).await {
         Ok(r) => r,
         Err(e @ ClientError::Request { .. }) => {
             return Err(anyhow::Error::new(e).context(format!(
@@ -294,29 +313,108 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let tx = result.transaction.as_ref().map(|t| t.id.as_str());
+    let fee = result.fee();
+    let amount = amount_paid(&req, &result);
     if ctx.json {
         print_json(&json!({
             "status": result.status,
+            "destination": req.destination,
+            "amount": amount,
+            "fee": fee,
             "transaction": result.transaction,
+            "errors": result.errors,
             "idempotencyKey": key,
         }))?;
+    } else if result.status == "FAILURE" {
+        let why = if result.errors.is_empty() {
+            "status FAILURE".to_owned()
+        } else {
+            ClientError::GraphQl(result.errors.clone()).to_string()
+        };
+        eprintln!("Payment to {} failed: {why}", req.destination);
+        if let Some(tx) = &result.transaction {
+            eprintln!("Transaction: {}", tx.id);
+        }
     } else {
-        let tx_note = tx.map(|t| format!(" (transaction {t})")).unwrap_or_default();
+        println!("Status:      {}", result.status);
+        println!("Destination: {}", req.destination);
+        if let Some(amount) = amount {
+            println!("Amount:      {amount} sats");
+        }
+        if let Some(fee) = fee {
+            println!("Fee:         {fee} sats");
+        }
+        if let Some(tx) = &result.transaction {
+            println!("Transaction: {}", tx.id);
+        }
         match result.status.as_str() {
-            "SUCCESS" => println!("Paid {} sats to {}{tx_note}.", req.amount, req.destination),
-            "ALREADY_PAID" => println!("Already paid with idempotency key {key}{tx_note}."),
-            "PENDING" => println!(
-                "Payment of {} sats to {} is pending{tx_note}.",
-                req.amount, req.destination
-            ),
-            other => eprintln!("Payment to {} failed: status {other}.", req.destination),
+            "PENDING" => println!("The payment is in flight; its outcome will show in `flash history`."),
+            "ALREADY_PAID" => println!("The invoice was already paid; nothing was sent this time."),
+            "SUCCESS" => {}
+            other => println!("(unknown status {other}; check `flash history`)"),
         }
     }
-    Ok(match result.status.as_str() {
-        "SUCCESS" | "ALREADY_PAID" | "PENDING" => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+    Ok(if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
+}
+
+/// `flash invoice`: creates an invoice, or shows one's status.
+async fn invoice(ctx: &Ctx, args: InvoiceArgs) -> Result<ExitCode> {
+    if let Some(InvoiceCommand::Status { payment_request }) = args.command {
+        let payment_request = parse_invoice_arg(&payment_request)?;
+        // No login needed: anyone holding the invoice may ask.
+        let status = ctx.client()?.ln_invoice_payment_status(&payment_request).await?;
+        if ctx.json {
+            print_json(&status)?;
+        } else {
+            println!("{}", status.status);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = ctx.authed()?;
+    let wallet_id = wallet_or_default(&client, args.wallet).await?;
+    let req = InvoiceCreateRequest {
+        wallet_id,
+        amount: args.sats,
+        memo: args.memo,
+        expires_in_mins: args.expires_in,
+    };
+    let invoice = client.ln_invoice_create(&req).await?;
+    if ctx.json {
+        print_json(&invoice)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", invoice.payment_request);
+    let amount = invoice
+        .satoshis
+        .filter(|_| req.amount.is_some())
+        .map_or_else(|| "any amount".to_owned(), |s| format!("{s} sats"));
+    let memo = req
+        .memo
+        .as_deref()
+        .map(|m| format!(", memo \"{m}\""))
+        .unwrap_or_default();
+    eprintln!("Invoice for {amount}{memo}, expires {}.", ts(&invoice.expires_at));
+    eprintln!("Payment hash: {}", invoice.payment_hash);
+    eprintln!("Check it with: flash invoice status <payment request>");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash fee`: probes the fee of paying an invoice.
+async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
+    let payment_request = parse_invoice_arg(&args.invoice)?;
+    let client = ctx.authed()?;
+    let wallet_id = wallet_or_default(&client, args.wallet).await?;
+    let fee = client.ln_fee_probe(&wallet_id, &payment_request, args.sats).await?;
+    if ctx.json {
+        print_json(&json!({ "fee": fee }))?;
+    } else {
+        println!("Fee: {fee} sats");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
@@ -498,6 +596,7 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
                 );
             }
         }
+        AdminCommand::Lightning(cmd) => return admin_lightning(ctx, &client, cmd).await,
         AdminCommand::Journal { id } => {
             let j = client.journal(&id).await?;
             if ctx.json {
@@ -511,6 +610,120 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
                 for e in &j.entries {
                     println!("{:<40} {:<8} {:>16}", e.account_id, e.currency, e.amount);
                 }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the liquidity manager's view.
+fn print_liquidity(l: &LightningLiquidity) {
+    let policy = match l.in_policy {
+        Some(true) => "in policy",
+        Some(false) => "OUT OF POLICY",
+        None => "not checked yet",
+    };
+    println!("Liquidity:       {policy} (checked {})", ts(&l.checked_at));
+    println!("Active channels: {}", l.active_channels);
+    println!(
+        "Outbound:        {} sats ({}%, minimum {}%)",
+        l.outbound, l.outbound_percent, l.min_outbound_percent
+    );
+    println!(
+        "Inbound:         {} sats ({}%, minimum {}%)",
+        l.inbound, l.inbound_percent, l.min_inbound_percent
+    );
+    if let Some(onchain) = l.onchain {
+        println!("On-chain:        {onchain} sats");
+    }
+    if !l.issues.is_empty() {
+        println!("Issues:          {}", l.issues.join(", "));
+    }
+    if !l.actions.is_empty() {
+        println!("Recent actions:");
+        for a in &l.actions {
+            println!(
+                "  {:<23} {:<12} {:>12} {:<4} {}",
+                a.created_at.to_string(),
+                a.kind,
+                format!("{} sats", a.amount),
+                if a.ok { "ok" } else { "FAIL" },
+                a.detail
+            );
+        }
+    }
+}
+
+/// `flash admin lightning ...`.
+async fn admin_lightning(ctx: &Ctx, client: &Client, cmd: AdminLightningCommand) -> Result<ExitCode> {
+    match cmd {
+        AdminLightningCommand::Pay { invoice, sats } => {
+            let payment_request = parse_invoice_arg(&invoice)?;
+            client.dev_lightning_pay_invoice(&payment_request, sats).await?;
+            if ctx.json {
+                print_json(&json!({ "paid": true, "paymentRequest": payment_request }))?;
+            } else {
+                println!("Paid the invoice from the simulated outside world.");
+            }
+        }
+        AdminLightningCommand::Node => {
+            let node = client.lightning_node().await?;
+            if ctx.json {
+                print_json(&node)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("Node:     {} ({})", node.pubkey, node.alias);
+            println!(
+                "Network:  {}, block {}, {}{}",
+                node.network,
+                node.block_height,
+                if node.synced { "synced" } else { "NOT synced" },
+                if node.simulated { ", simulated" } else { "" }
+            );
+            println!("Channels: {}", node.channels.len());
+            if !node.channels.is_empty() {
+                println!(
+                    "  {:<20} {:<20} {:>14} {:>14} {:>14} ACTIVE",
+                    "ID", "PEER", "CAPACITY", "LOCAL", "REMOTE"
+                );
+            }
+            for c in &node.channels {
+                let peer: String = c.peer.chars().take(20).collect();
+                println!(
+                    "  {:<20} {:<20} {:>14} {:>14} {:>14} {}",
+                    c.id,
+                    peer,
+                    c.capacity,
+                    c.local_balance,
+                    c.remote_balance,
+                    if c.active { "yes" } else { "no" }
+                );
+            }
+        }
+        AdminLightningCommand::Liquidity { check } => {
+            let liquidity = if check {
+                client.lightning_liquidity_check().await?
+            } else {
+                client.lightning_liquidity().await?
+            };
+            if ctx.json {
+                print_json(&liquidity)?;
+            } else {
+                print_liquidity(&liquidity);
+            }
+            if check && liquidity.in_policy == Some(false) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        AdminLightningCommand::Reconcile => {
+            let r = client.lightning_reconcile().await?;
+            if ctx.json {
+                print_json(&r)?;
+            } else {
+                println!(
+                    "Reconciled {} pending payments: {} succeeded, {} failed, {} still pending.",
+                    r.checked, r.succeeded, r.failed, r.pending
+                );
             }
         }
     }

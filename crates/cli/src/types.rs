@@ -188,37 +188,269 @@ pub struct SettlementVia {
     pub counter_party_wallet_id: Option<String>,
 }
 
+/// Data characters of bech32 (BOLT11 invoices and bech32 LNURLs).
+const BECH32_CHARSET: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+/// Network prefixes of BOLT11 invoices, longest first: regtest, signet, mainnet, testnet.
+const INVOICE_PREFIXES: [&str; 4] = ["lnbcrt", "lntbs", "lnbc", "lntb"];
+
+/// Fewest data characters of a BOLT11 invoice: timestamp (7), signature (104), checksum (6).
+const MIN_INVOICE_DATA: usize = 117;
+
+/// Fewest data characters of a bech32 LNURL: a ten-byte URL (16) and the checksum (6).
+const MIN_LNURL_DATA: usize = 22;
+
+/// The URI scheme that may precede an invoice, an LNURL or a Lightning address.
+const LIGHTNING_SCHEME: &str = "lightning:";
+
+/// The URI scheme of an LNURL-pay link written as a URL (LUD-17).
+const LNURLP_SCHEME: &str = "lnurlp://";
+
 /// Who to pay.
+///
+/// Serialises as `{"kind": KIND, "value": VALUE}` with the kinds of [`Destination::kind`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value")]
 pub enum Destination {
-    /// A wallet id (anything that parses as a hyphenated UUID).
+    /// A wallet of this bank (anything that parses as a hyphenated UUID).
+    #[serde(rename = "WALLET_ID")]
     WalletId(String),
-    /// A username (an optional leading `@` is dropped).
+    /// A username of this bank (an optional leading `@` is dropped).
+    #[serde(rename = "USERNAME")]
     Username(String),
+    /// A BOLT11 invoice, lowercased, without a `lightning:` prefix.
+    #[serde(rename = "LN_INVOICE")]
+    Invoice(String),
+    /// A Lightning address `name@host`, lowercased.
+    #[serde(rename = "LN_ADDRESS")]
+    LightningAddress(String),
+    /// An LNURL-pay link: a bech32 `lnurl1…` (lowercased) or an `lnurlp://…` URL.
+    #[serde(rename = "LNURL")]
+    Lnurl(String),
+}
+
+/// An invalid-input error.
+fn invalid(msg: impl Into<String>) -> crate::ClientError {
+    crate::ClientError::InvalidInput(msg.into())
+}
+
+/// `s` without `prefix`, compared case-insensitively (ASCII).
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+/// Whether `s` could be a username of this bank: 3 to 50 ASCII letters, digits or `_`.
+fn could_be_username(s: &str) -> bool {
+    (3..=50).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Shortens a long string for display: its first 24 characters and `…`.
+fn abbreviate(s: &str) -> String {
+    match s.char_indices().nth(24) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+/// Splits a bech32 string into its human-readable part and its data part, checking that it
+/// is not mixed-case, that the data characters are bech32 ones and that there are at least
+/// `min_data` of them. Returns the lowercased parts.
+fn bech32_parts(s: &str, min_data: usize) -> Result<(String, String), String> {
+    if s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("it mixes upper and lower case".into());
+    }
+    let lower = s.to_ascii_lowercase();
+    let Some((hrp, data)) = lower.rsplit_once('1') else {
+        return Err("it has no `1` separator".into());
+    };
+    if let Some(bad) = data.chars().find(|c| !BECH32_CHARSET.contains(*c)) {
+        return Err(format!("`{bad}` is not a bech32 character"));
+    }
+    if data.len() < min_data {
+        return Err("it is too short".into());
+    }
+    Ok((hrp.to_owned(), data.to_owned()))
+}
+
+/// Whether `hrp` is a BOLT11 human-readable part: a network prefix, then an optional amount
+/// (digits with an optional `m`, `u`, `n` or `p` multiplier).
+fn is_invoice_hrp(hrp: &str) -> bool {
+    INVOICE_PREFIXES.iter().any(|prefix| {
+        hrp.strip_prefix(prefix).is_some_and(|amount| {
+            let digits = amount.strip_suffix(['m', 'u', 'n', 'p']).unwrap_or(amount);
+            digits.bytes().all(|b| b.is_ascii_digit()) && (digits.len() == amount.len() || !digits.is_empty())
+        })
+    })
+}
+
+/// Checks the shape of a BOLT11 invoice (not its checksum or signature: the server does);
+/// returns it lowercased.
+fn parse_invoice(s: &str) -> Result<String, String> {
+    let (hrp, data) = bech32_parts(s, MIN_INVOICE_DATA)?;
+    if !is_invoice_hrp(&hrp) {
+        return Err(format!(
+            "`{hrp}` is not an invoice prefix (lnbc, lntb, lntbs or lnbcrt)"
+        ));
+    }
+    Ok(format!("{hrp}1{data}"))
+}
+
+/// Checks the shape of a bech32 LNURL; returns it lowercased.
+fn parse_bech32_lnurl(s: &str) -> Result<String, String> {
+    let (hrp, data) = bech32_parts(s, MIN_LNURL_DATA)?;
+    if hrp != "lnurl" {
+        return Err(format!("`{hrp}` is not the LNURL prefix `lnurl`"));
+    }
+    Ok(format!("{hrp}1{data}"))
+}
+
+/// Checks the shape of a Lightning address `name@host` (LUD-16; a port is allowed in the
+/// host); returns it lowercased.
+fn parse_lightning_address(s: &str) -> Result<String, String> {
+    let Some((name, host)) = s.split_once('@') else {
+        return Err("it has no `@`".into());
+    };
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'+'));
+    if !name_ok {
+        return Err(format!(
+            "`{name}` is not a valid name (letters, digits, `-`, `_`, `.`, `+`)"
+        ));
+    }
+    let host_ok = !host.is_empty()
+        && !host.starts_with(['.', ':'])
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'[' | b']'));
+    if !host_ok {
+        return Err(format!("`{host}` is not a valid host"));
+    }
+    Ok(s.to_ascii_lowercase())
 }
 
 impl Destination {
-    /// Classifies a destination: a hyphenated UUID is a wallet id, anything
-    /// else a username.
+    /// Classifies a destination, trimmed:
+    ///
+    /// * `@name` is always a username;
+    /// * an optional `lightning:` prefix (any case) is dropped; what follows must be one of
+    ///   the next three;
+    /// * `lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…` (any single case) is a BOLT11 invoice;
+    /// * `lnurl1…` (any single case) or `lnurlp://…` is an LNURL-pay link;
+    /// * `name@host` is a Lightning address;
+    /// * a hyphenated UUID is a wallet id;
+    /// * anything else a username.
+    ///
+    /// A short string that only starts like an invoice or LNURL but could be a username
+    /// (`lnbcfan`) stays a username; anything longer must be well-formed.
     pub fn parse(input: &str) -> Result<Self, crate::ClientError> {
         let s = input.trim();
+        if let Some(name) = s.strip_prefix('@') {
+            return Self::username(name);
+        }
+        let (s, explicit) = match strip_prefix_ignore_case(s, LIGHTNING_SCHEME) {
+            Some(rest) => (rest.trim(), true),
+            None => (s, false),
+        };
+        let lower = s.to_ascii_lowercase();
+        // Strings that could still be a username fall through when malformed.
+        let strict = explicit || !could_be_username(s);
+        if INVOICE_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+            match parse_invoice(s) {
+                Ok(invoice) => return Ok(Destination::Invoice(invoice)),
+                Err(why) if strict => {
+                    return Err(invalid(format!(
+                        "`{}` is not a valid Lightning invoice: {why}",
+                        abbreviate(s)
+                    )))
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(rest) = strip_prefix_ignore_case(s, LNURLP_SCHEME) {
+            if rest.is_empty() || rest.starts_with('/') || rest.chars().any(char::is_whitespace) {
+                return Err(invalid(format!("`{s}` is not a valid lnurlp:// link")));
+            }
+            return Ok(Destination::Lnurl(format!("{LNURLP_SCHEME}{rest}")));
+        }
+        if lower.starts_with("lnurl") {
+            match parse_bech32_lnurl(s) {
+                Ok(lnurl) => return Ok(Destination::Lnurl(lnurl)),
+                Err(why) if strict => return Err(invalid(format!("`{}` is not a valid LNURL: {why}", abbreviate(s)))),
+                Err(_) => {}
+            }
+        }
+        if s.contains('@') {
+            return parse_lightning_address(s)
+                .map(Destination::LightningAddress)
+                .map_err(|why| invalid(format!("`{s}` is not a valid Lightning address: {why}")));
+        }
+        if explicit {
+            return Err(invalid(format!(
+                "`{}` is not a Lightning invoice, an LNURL or a Lightning address",
+                abbreviate(input.trim())
+            )));
+        }
         if s.len() == 36 {
             if let Ok(uuid) = uuid::Uuid::try_parse(s) {
                 return Ok(Destination::WalletId(uuid.hyphenated().to_string()));
             }
         }
-        let name = s.strip_prefix('@').unwrap_or(s);
+        Self::username(s)
+    }
+
+    /// A username destination, checked for emptiness and whitespace.
+    fn username(name: &str) -> Result<Self, crate::ClientError> {
         if name.is_empty() {
-            return Err(crate::ClientError::InvalidInput(
-                "destination must be a username or a wallet id".into(),
+            return Err(invalid(
+                "destination must be a username, a wallet id, a Lightning invoice, a Lightning address or an LNURL",
             ));
         }
-        if name.chars().any(char::is_whitespace) {
-            return Err(crate::ClientError::InvalidInput(format!(
-                "`{name}` is neither a wallet id nor a valid username"
-            )));
+        if name.chars().any(|c| c.is_whitespace() || c == '@') {
+            return Err(invalid(format!("`{name}` is neither a wallet id nor a valid username")));
         }
         Ok(Destination::Username(name.to_owned()))
+    }
+
+    /// The kind as in `--json` output: `WALLET_ID`, `USERNAME`, `LN_INVOICE`, `LN_ADDRESS` or
+    /// `LNURL`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Destination::WalletId(_) => "WALLET_ID",
+            Destination::Username(_) => "USERNAME",
+            Destination::Invoice(_) => "LN_INVOICE",
+            Destination::LightningAddress(_) => "LN_ADDRESS",
+            Destination::Lnurl(_) => "LNURL",
+        }
+    }
+
+    /// The wallet id, username, invoice, address or LNURL itself.
+    pub fn value(&self) -> &str {
+        match self {
+            Destination::WalletId(v)
+            | Destination::Username(v)
+            | Destination::Invoice(v)
+            | Destination::LightningAddress(v)
+            | Destination::Lnurl(v) => v,
+        }
+    }
+
+    /// Whether paying it takes an amount: everything but an invoice, which may carry its own.
+    pub fn needs_amount(&self) -> bool {
+        !matches!(self, Destination::Invoice(_))
+    }
+
+    /// Checks an amount for this destination: never 0, and present unless it is an invoice
+    /// (for an invoice, the server checks that an amount is given exactly when the invoice
+    /// has none).
+    pub fn check_amount(&self, amount: Option<u64>) -> Result<(), crate::ClientError> {
+        match amount {
+            Some(0) => Err(invalid("amount must be at least 1 sat")),
+            None if self.needs_amount() => Err(invalid(format!("paying {self} needs an amount in sats"))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -227,11 +459,22 @@ impl fmt::Display for Destination {
         match self {
             Destination::WalletId(id) => write!(f, "wallet {id}"),
             Destination::Username(name) => write!(f, "@{name}"),
+            Destination::Invoice(invoice) => write!(f, "invoice {}", abbreviate(invoice)),
+            Destination::LightningAddress(address) => f.write_str(address),
+            Destination::Lnurl(lnurl) => write!(f, "LNURL {}", abbreviate(lnurl)),
         }
     }
 }
 
-/// An intraledger payment to send.
+/// Reads a BOLT11 invoice (optionally with a `lightning:` prefix, any single case); returns it
+/// lowercased, or an error if it is not one.
+pub fn parse_invoice_arg(input: &str) -> Result<String, crate::ClientError> {
+    let s = input.trim();
+    let s = strip_prefix_ignore_case(s, LIGHTNING_SCHEME).map_or(s, str::trim);
+    parse_invoice(s).map_err(|why| invalid(format!("`{}` is not a valid Lightning invoice: {why}", abbreviate(s))))
+}
+
+/// An intraledger payment to send (see [`SendRequest`] for every kind of destination).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayRequest {
     /// The paying wallet.
@@ -246,14 +489,90 @@ pub struct PayRequest {
     pub idempotency_key: Option<String>,
 }
 
-/// Result of an intraledger payment.
+/// A payment to any destination: a user or wallet of this bank, an invoice, a Lightning
+/// address or an LNURL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    /// The paying wallet.
+    pub wallet_id: String,
+    /// The recipient.
+    pub destination: Destination,
+    /// Amount in sats: required except for an invoice that carries its own amount.
+    pub amount: Option<u64>,
+    /// Memo for the history (sent as the payee's comment to addresses and LNURLs).
+    pub memo: Option<String>,
+    /// Makes retries safe: the server pays at most once per key.
+    pub idempotency_key: Option<String>,
+}
+
+impl From<PayRequest> for SendRequest {
+    fn from(r: PayRequest) -> Self {
+        SendRequest {
+            wallet_id: r.wallet_id,
+            destination: r.destination,
+            amount: Some(r.amount),
+            memo: r.memo,
+            idempotency_key: r.idempotency_key,
+        }
+    }
+}
+
+/// Result of a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentResult {
     /// `SUCCESS`, `FAILURE`, `PENDING` or `ALREADY_PAID`.
     pub status: String,
-    /// The transaction, when one was recorded.
-    pub transaction: Option<IdOnly>,
+    /// Why it failed (a `FAILURE` status), as the server said.
+    #[serde(default)]
+    pub errors: Vec<crate::GraphQlError>,
+    /// The payer's transaction, when one was recorded.
+    pub transaction: Option<PaymentTransaction>,
+}
+
+impl PaymentResult {
+    /// The fee charged (`settlementFee`), when a transaction was recorded.
+    pub fn fee(&self) -> Option<i64> {
+        self.transaction.as_ref().and_then(|t| t.settlement_fee)
+    }
+
+    /// What the transaction sent to the payee, in sats: what left the wallet less the fee.
+    pub fn amount_sent(&self) -> Option<i64> {
+        let tx = self.transaction.as_ref()?;
+        let total = tx.settlement_amount?.checked_abs()?;
+        Some(total.saturating_sub(tx.settlement_fee.unwrap_or(0)))
+    }
+
+    /// Whether the payment went through or may still (`SUCCESS`, `PENDING`, `ALREADY_PAID`).
+    pub fn is_ok(&self) -> bool {
+        matches!(self.status.as_str(), "SUCCESS" | "PENDING" | "ALREADY_PAID")
+    }
+}
+
+/// The payer's side of a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentTransaction {
+    /// Transaction id.
+    pub id: String,
+    /// `SUCCESS`, `PENDING` or `FAILURE`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `SEND` or `RECEIVE`.
+    #[serde(default)]
+    pub direction: Option<String>,
+    /// Signed change to the wallet, fee included.
+    #[serde(default)]
+    pub settlement_amount: Option<i64>,
+    /// Fee charged.
+    #[serde(default)]
+    pub settlement_fee: Option<i64>,
+    /// `BTC` or `USD`.
+    #[serde(default)]
+    pub settlement_currency: Option<String>,
+    /// Memo.
+    #[serde(default)]
+    pub memo: Option<String>,
 }
 
 /// An object of which only the id was requested.
@@ -261,6 +580,157 @@ pub struct PaymentResult {
 pub struct IdOnly {
     /// The id.
     pub id: String,
+}
+
+/// A Lightning invoice to create on one of the caller's wallets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceCreateRequest {
+    /// The receiving wallet.
+    pub wallet_id: String,
+    /// Amount in sats; `None` for an invoice the payer chooses the amount of.
+    pub amount: Option<u64>,
+    /// Memo shown to the payer.
+    pub memo: Option<String>,
+    /// Minutes until it expires (`None` for the server default).
+    pub expires_in_mins: Option<u32>,
+}
+
+/// A Lightning invoice this bank issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LnInvoice {
+    /// Payment hash, 64 hex characters.
+    pub payment_hash: String,
+    /// The BOLT11 text to pay.
+    pub payment_request: String,
+    /// `PENDING`, `PAID` or `EXPIRED`.
+    pub payment_status: String,
+    /// Amount in sats; `None` for a no-amount invoice.
+    #[serde(default)]
+    pub satoshis: Option<i64>,
+    /// When it was created.
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    /// When it expires.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The payment status of an invoice this bank issued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoicePaymentStatus {
+    /// `PENDING`, `PAID` or `EXPIRED`.
+    pub status: String,
+    /// Payment hash.
+    #[serde(default)]
+    pub payment_hash: Option<String>,
+    /// The invoice.
+    #[serde(default)]
+    pub payment_request: Option<String>,
+}
+
+/// Admin: the Lightning node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningNode {
+    /// Public key.
+    pub pubkey: String,
+    /// Alias.
+    pub alias: String,
+    /// Network, e.g. `regtest`.
+    pub network: String,
+    /// Best block known.
+    pub block_height: i64,
+    /// Synced to the chain.
+    pub synced: bool,
+    /// True for the dev simulator.
+    pub simulated: bool,
+    /// Channels.
+    #[serde(default)]
+    pub channels: Vec<LightningChannel>,
+}
+
+/// Admin: one channel of the node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningChannel {
+    /// Channel id.
+    pub id: String,
+    /// Peer public key.
+    pub peer: String,
+    /// Capacity, sats.
+    pub capacity: i64,
+    /// Our side, sats.
+    pub local_balance: i64,
+    /// Their side, sats.
+    pub remote_balance: i64,
+    /// Usable now.
+    pub active: bool,
+}
+
+/// Admin: the liquidity manager's view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningLiquidity {
+    /// Whether the latest check found everything within policy (`None` before the first).
+    pub in_policy: Option<bool>,
+    /// When the latest check ran.
+    pub checked_at: Option<Timestamp>,
+    /// Usable channels.
+    pub active_channels: i64,
+    /// What the node can send, sats.
+    pub outbound: i64,
+    /// What it can receive, sats.
+    pub inbound: i64,
+    /// Outbound share of capacity, percent.
+    pub outbound_percent: i64,
+    /// Inbound share of capacity, percent.
+    pub inbound_percent: i64,
+    /// Confirmed on-chain funds, sats, if the node tells.
+    pub onchain: Option<i64>,
+    /// Codes of what is out of policy, e.g. `OUTBOUND_LOW`.
+    #[serde(default)]
+    pub issues: Vec<String>,
+    /// The policy's minimum outbound share, percent.
+    pub min_outbound_percent: i64,
+    /// The policy's minimum inbound share, percent.
+    pub min_inbound_percent: i64,
+    /// Recent actions, newest first.
+    #[serde(default)]
+    pub actions: Vec<LiquidityAction>,
+}
+
+/// Admin: one action of the liquidity manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiquidityAction {
+    /// `ALERT` or `CHANNEL_OPEN`.
+    pub kind: String,
+    /// The peer of a channel open.
+    pub peer: Option<String>,
+    /// The channel's size, sats.
+    pub amount: i64,
+    /// Whether it worked.
+    pub ok: bool,
+    /// In words.
+    pub detail: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// Admin: what a Lightning reconciliation pass did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LightningReconcile {
+    /// Pending payments looked at.
+    pub checked: i64,
+    /// Settled.
+    pub succeeded: i64,
+    /// Reversed.
+    pub failed: i64,
+    /// Still pending.
+    pub pending: i64,
 }
 
 /// API key scope.
@@ -493,6 +963,256 @@ mod tests {
         assert!(Destination::parse("").is_err());
         assert!(Destination::parse("@").is_err());
         assert!(Destination::parse("a b").is_err());
+    }
+
+    /// The BOLT11 specification's example invoice (2500 µBTC, mainnet).
+    const SPEC_INVOICE: &str = "lnbc2500u1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdq5xy\
+sxxatsyp3k7enxv4jsxqzpuaztrnwngzn3kdzw5hydlzf03qdgm2hdq27cqv3agm2awhz5se903vruatfhq77w3ls4evs3ch9zw97j25emud\
+upq63nyw24cg27h2rspfj9srp";
+
+    /// The LNURL of the LUD-01 example, upper case as in a QR code.
+    const SPEC_LNURL: &str =
+        "LNURL1DP68GURN8GHJ7UM9WFMXJCM99E3K7MF0V9CXJ0M385EKVCENXC6R2C35XVUKXEFCV5MKVV34X5EKZD3EV56\
+NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
+
+    /// A well-shaped (not checksummed) invoice with human-readable part `hrp`.
+    fn invoice(hrp: &str) -> String {
+        format!("{hrp}1{}", "qpzry9x8gf2tvdw0s3jn54khce6mua7l".repeat(5))
+    }
+
+    fn parsed(input: &str) -> Option<Destination> {
+        Destination::parse(input).ok()
+    }
+
+    #[test]
+    fn invoices_of_every_network_and_case() {
+        assert_eq!(parsed(SPEC_INVOICE), Some(Destination::Invoice(SPEC_INVOICE.into())));
+        for hrp in [
+            "lnbc",
+            "lntb",
+            "lntbs",
+            "lnbcrt",
+            "lnbc2500u",
+            "lntb1m",
+            "lnbcrt15u",
+            "lntbs10n",
+            "lnbc20",
+        ] {
+            let pr = invoice(hrp);
+            let expected = Some(Destination::Invoice(pr.clone()));
+            assert_eq!(parsed(&pr), expected, "{hrp}");
+            assert_eq!(parsed(&pr.to_ascii_uppercase()), expected, "{hrp} upper case");
+            assert_eq!(parsed(&format!("lightning:{pr}")), expected, "{hrp} with lightning:");
+            assert_eq!(
+                parsed(&format!("  LIGHTNING:{}\n", pr.to_ascii_uppercase())),
+                expected,
+                "{hrp} as an upper-case URI"
+            );
+            assert_eq!(parsed(&format!("Lightning:{pr}")), expected);
+        }
+        let d = Destination::Invoice(SPEC_INVOICE.into());
+        assert_eq!(d.kind(), "LN_INVOICE");
+        assert_eq!(d.value(), SPEC_INVOICE);
+        assert!(!d.needs_amount());
+        assert!(d.check_amount(None).is_ok());
+        assert!(d.check_amount(Some(10)).is_ok());
+        assert!(d.check_amount(Some(0)).is_err());
+        assert_eq!(d.to_string(), "invoice lnbc2500u1pvjluezpp5qqqs…");
+    }
+
+    #[test]
+    fn malformed_invoices_are_refused_or_stay_usernames() {
+        // Mixed case, a character outside bech32, a wrong prefix, too short after lightning:.
+        let mut mixed = invoice("lnbc");
+        mixed.replace_range(..4, "LNbc");
+        let err = Destination::parse(&mixed).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("mixes upper and lower case")),
+            "{err:?}"
+        );
+        let bad_char = format!("{}b", invoice("lnbc"));
+        assert!(Destination::parse(&bad_char).is_err());
+        assert!(Destination::parse(&invoice("lnbcx")).is_err());
+        assert!(Destination::parse(&invoice("lnbc25x")).is_err());
+        assert!(Destination::parse(&invoice("lnbcu")).is_err());
+        assert!(Destination::parse("lightning:lnbc1qqqq").is_err());
+        assert!(Destination::parse("lightning:alice").is_err());
+        assert!(Destination::parse("lightning:").is_err());
+        // Short names that only start like an invoice or an LNURL are usernames.
+        for name in ["lnbcfan", "lntb_bob", "lnbc1qqq", "lnurl_fan", "lnurl1qq"] {
+            assert_eq!(parsed(name), Some(Destination::Username(name.into())), "{name}");
+        }
+        // `@` always means a username.
+        let pr = invoice("lnbc");
+        assert!(matches!(parsed(&format!("@{pr}")), Some(Destination::Username(_))));
+    }
+
+    #[test]
+    fn lnurls() {
+        let lower = SPEC_LNURL.to_ascii_lowercase();
+        assert_eq!(parsed(SPEC_LNURL), Some(Destination::Lnurl(lower.clone())));
+        assert_eq!(parsed(&lower), Some(Destination::Lnurl(lower.clone())));
+        assert_eq!(
+            parsed(&format!("lightning:{SPEC_LNURL}")),
+            Some(Destination::Lnurl(lower.clone()))
+        );
+        assert_eq!(
+            parsed("lnurlp://example.com/.well-known/lnurlp/Alice"),
+            Some(Destination::Lnurl(
+                "lnurlp://example.com/.well-known/lnurlp/Alice".into()
+            ))
+        );
+        assert_eq!(
+            parsed("LNURLP://example.com/pay"),
+            Some(Destination::Lnurl("lnurlp://example.com/pay".into()))
+        );
+        assert!(Destination::parse("lnurlp://").is_err());
+        assert!(Destination::parse("lnurlp:///path").is_err());
+        assert!(Destination::parse(&format!("{lower}b")).is_err());
+        let d = Destination::Lnurl(lower);
+        assert_eq!(d.kind(), "LNURL");
+        assert!(d.needs_amount());
+        assert!(d.check_amount(None).is_err());
+        assert!(d.check_amount(Some(1)).is_ok());
+    }
+
+    #[test]
+    fn lightning_addresses() {
+        assert_eq!(
+            parsed("alice@example.com"),
+            Some(Destination::LightningAddress("alice@example.com".into()))
+        );
+        assert_eq!(
+            parsed(" Alice.B-c_d+e@Pay.Example.COM:8443 "),
+            Some(Destination::LightningAddress(
+                "alice.b-c_d+e@pay.example.com:8443".into()
+            ))
+        );
+        assert_eq!(
+            parsed("lightning:bob@127.0.0.1:8080"),
+            Some(Destination::LightningAddress("bob@127.0.0.1:8080".into()))
+        );
+        for bad in [
+            "alice@",
+            "a b@example.com",
+            "alice@exa mple.com",
+            "alice@ex/ample",
+            "a@b@c",
+            "alice@.com",
+        ] {
+            assert!(Destination::parse(bad).is_err(), "{bad}");
+        }
+        // A leading `@` is a username, and then there may be no second one.
+        assert_eq!(parsed("@alice"), Some(Destination::Username("alice".into())));
+        assert!(Destination::parse("@alice@example.com").is_err());
+        let d = Destination::LightningAddress("alice@example.com".into());
+        assert_eq!(
+            (d.kind(), d.to_string()),
+            ("LN_ADDRESS", "alice@example.com".to_owned())
+        );
+        let err = d.check_amount(None).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("invalid input: paying alice@example.com needs an amount in sats")
+        );
+    }
+
+    #[test]
+    fn destinations_serialize_with_kind_and_value() {
+        assert_eq!(
+            json!(Destination::Username("bob".into())),
+            json!({"kind": "USERNAME", "value": "bob"})
+        );
+        assert_eq!(
+            json!(Destination::WalletId("w".into())),
+            json!({"kind": "WALLET_ID", "value": "w"})
+        );
+        let d = Destination::Invoice(SPEC_INVOICE.into());
+        assert_eq!(json!(d), json!({"kind": d.kind(), "value": SPEC_INVOICE}));
+        let d = Destination::LightningAddress("a@b.c".into());
+        assert_eq!(json!(d), json!({"kind": "LN_ADDRESS", "value": "a@b.c"}));
+        let d = Destination::Lnurl("lnurlp://b.c/x".into());
+        assert_eq!(json!(d), json!({"kind": "LNURL", "value": "lnurlp://b.c/x"}));
+    }
+
+    #[test]
+    fn intraledger_destinations_need_an_amount() {
+        let d = Destination::Username("bob".into());
+        assert!(d.needs_amount());
+        assert!(d.check_amount(None).is_err());
+        assert!(d.check_amount(Some(0)).is_err());
+        assert!(d.check_amount(Some(1)).is_ok());
+        assert_eq!(Destination::WalletId("w".into()).kind(), "WALLET_ID");
+    }
+
+    #[test]
+    fn invoice_arguments() {
+        assert_eq!(parse_invoice_arg(SPEC_INVOICE).ok().as_deref(), Some(SPEC_INVOICE));
+        assert_eq!(
+            parse_invoice_arg(&format!("LIGHTNING:{}", SPEC_INVOICE.to_ascii_uppercase()))
+                .ok()
+                .as_deref(),
+            Some(SPEC_INVOICE)
+        );
+        for bad in ["alice", "alice@example.com", SPEC_LNURL, "lnbc1qqq", ""] {
+            assert!(parse_invoice_arg(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn payment_results_decode_with_fee_and_errors() {
+        let ok: Result<PaymentResult, _> = serde_json::from_value(json!({
+            "status": "SUCCESS", "errors": [],
+            "transaction": {"id": "t1", "status": "SUCCESS", "direction": "SEND",
+                "settlementAmount": -1_503, "settlementFee": 3, "settlementCurrency": "BTC", "memo": null}
+        }));
+        let ok = ok.map_err(|e| e.to_string());
+        assert_eq!(ok.as_ref().map(PaymentResult::fee), Ok(Some(3)));
+        assert_eq!(ok.as_ref().map(PaymentResult::amount_sent), Ok(Some(1_500)));
+        assert_eq!(ok.as_ref().map(PaymentResult::is_ok), Ok(true));
+        // An older server's `transaction { id }` still decodes.
+        let bare: Result<PaymentResult, _> =
+            serde_json::from_value(json!({"status": "PENDING", "transaction": {"id": "t2"}}));
+        let bare = bare.map_err(|e| e.to_string());
+        assert_eq!(
+            bare.as_ref().map(|r| (r.fee(), r.amount_sent(), r.is_ok())),
+            Ok((None, None, true))
+        );
+        let failed: Result<PaymentResult, _> = serde_json::from_value(json!({
+            "status": "FAILURE", "transaction": null,
+            "errors": [{"message": "no route", "code": "PAYMENT_FAILED"}]
+        }));
+        let failed = failed.map_err(|e| e.to_string());
+        assert_eq!(failed.as_ref().map(PaymentResult::is_ok), Ok(false));
+        assert_eq!(
+            failed.map(|r| r.errors),
+            Ok(vec![crate::GraphQlError {
+                message: "no route".into(),
+                code: Some("PAYMENT_FAILED".into())
+            }])
+        );
+    }
+
+    #[test]
+    fn admin_lightning_views_decode() {
+        let node: Result<LightningNode, _> = serde_json::from_value(json!({
+            "pubkey": "02ab", "alias": "dev", "network": "regtest", "blockHeight": 101,
+            "synced": true, "simulated": true,
+            "channels": [{"id": "c1", "peer": "03cd", "capacity": 1_000_000,
+                "localBalance": 600_000, "remoteBalance": 400_000, "active": true}]
+        }));
+        assert_eq!(node.map(|n| n.channels.len()).map_err(|e| e.to_string()), Ok(1));
+        let liquidity: Result<LightningLiquidity, _> = serde_json::from_value(json!({
+            "inPolicy": null, "checkedAt": null, "activeChannels": 0, "outbound": 0, "inbound": 0,
+            "outboundPercent": 0, "inboundPercent": 0, "onchain": null, "issues": [],
+            "minOutboundPercent": 20, "minInboundPercent": 20, "actions": []
+        }));
+        assert_eq!(
+            liquidity
+                .map(|l| (l.in_policy, l.min_inbound_percent))
+                .map_err(|e| e.to_string()),
+            Ok((None, 20))
+        );
     }
 
     #[test]

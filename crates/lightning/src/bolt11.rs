@@ -102,3 +102,15 @@ fn to_core(invoice: &Bolt11Invoice) -> Invoice {
         network: network(invoice.currency()),
     }
 }
+
+/// The amount a payment sends: the invoice's own, or the payer's for a no-amount invoice.
+pub(crate) fn amount_to_pay(invoice: &Invoice, amount_msat: Option<u64>) -> Result<u64, LightningError> {
+    match (invoice.amount_msat, amount_msat) {
+        (Some(a), None) => Ok(a),
+        (None, Some(b)) if b > 0 => Ok(b),
+        (Some(_), Some(_)) => Err(LightningError::InvalidInput("the invoice has an amount".into())),
+        _ => Err(LightningError::InvalidInput(
+            "a no-amount invoice needs an amount".into(),
+        )),
+    }
+}

@@ -34,7 +34,7 @@ use flash_core::Network;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use crate::bolt11::{self, NewInvoice};
+use crate::bolt11::{self, amount_to_pay, NewInvoice};
 
 /// On-chain funds a new simulated node starts with, satoshis.
 pub const DEV_ONCHAIN_SATS: u64 = 100_000_000;
@@ -493,18 +493,6 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], LightningError> {
             Ok(key)
         }
         Err(e) => Err(log_error(e)),
-    }
-}
-
-/// The amount a payment sends: the invoice's own, or the payer's for a no-amount invoice.
-fn amount_to_pay(invoice: &Invoice, amount_msat: Option<u64>) -> Result<u64, LightningError> {
-    match (invoice.amount_msat, amount_msat) {
-        (Some(a), None) => Ok(a),
-        (None, Some(b)) if b > 0 => Ok(b),
-        (Some(_), Some(_)) => Err(LightningError::InvalidInput("the invoice has an amount".into())),
-        _ => Err(LightningError::InvalidInput(
-            "a no-amount invoice needs an amount".into(),
-        )),
     }
 }
 

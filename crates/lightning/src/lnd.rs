@@ -66,7 +66,7 @@ use self::rpc::lnrpc::{
 };
 use self::rpc::routerrpc::{router_client::RouterClient, RouteFeeRequest, SendPaymentRequest, TrackPaymentRequest};
 use self::tls::Macaroon;
-use crate::bolt11;
+use crate::bolt11::{self, amount_to_pay};
 
 /// How long a unary call may take before it counts as unanswered.
 const RPC_TIMEOUT_SECS: u64 = 60;
@@ -936,18 +936,6 @@ fn settled_invoice(invoice: &lnrpc::Invoice) -> Result<SettledInvoice, Lightning
         amount_received_msat: non_negative(invoice.amt_paid_msat, "amount paid")?,
         settle_index: invoice.settle_index,
     })
-}
-
-/// The amount a payment sends: the invoice's own, or the payer's for a no-amount invoice.
-fn amount_to_pay(invoice: &Invoice, amount_msat: Option<u64>) -> Result<u64, LightningError> {
-    match (invoice.amount_msat, amount_msat) {
-        (Some(a), None) => Ok(a),
-        (None, Some(b)) if b > 0 => Ok(b),
-        (Some(_), Some(_)) => Err(LightningError::InvalidInput("the invoice has an amount".into())),
-        _ => Err(LightningError::InvalidInput(
-            "a no-amount invoice needs an amount".into(),
-        )),
-    }
 }
 
 fn to_i64(value: u64, what: &str) -> Result<i64, LightningError> {

@@ -584,3 +584,134 @@ async fn json_logs() {
         );
     }
 }
+
+/// The Lightning commands of the `flash` binary against the real flashd and its dev simulator:
+/// invoices, the operator paying one from the simulated outside world, paying an invoice of
+/// this bank and a Lightning address of it (both inside the ledger, without a fee).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_lightning_walkthrough() {
+    let bin = match flash_binary() {
+        Ok(bin) => bin,
+        Err(why) => {
+            println!("skipping the `flash` binary checks: {why}");
+            return;
+        }
+    };
+    let dir = TempDir::new("ln-walkthrough");
+    let server = Flashd::start(&Launch::new(dir.path(), None)).await;
+    let admin_key = server.admin_key.clone().expect("admin key on first start");
+    let host = server
+        .all_output()
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("  Lightning addresses: username@")
+                .map(|h| h.trim().to_string())
+        })
+        .expect("the Lightning address banner line");
+    let (alice_dir, bob_dir) = (TempDir::new("flash-alice"), TempDir::new("flash-bob"));
+    let operator_dir = TempDir::new("flash-operator");
+    let flash = |profile: &Path, args: &[&str]| {
+        let mut all = vec!["--server", server.base.as_str()];
+        all.extend_from_slice(args);
+        run_flash(&bin, profile, &all)
+    };
+    let alice = |args: &[&str]| flash(alice_dir.path(), args);
+    let bob = |args: &[&str]| flash(bob_dir.path(), args);
+    let operator = |args: &[&str]| {
+        let mut all = vec!["--admin-key", admin_key.as_str(), "admin"];
+        all.extend_from_slice(args);
+        flash(operator_dir.path(), &all)
+    };
+    let json_of = |out: String| -> Value { serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}")) };
+    let balance_of = |out: String| json_of(out)[0]["balance"].clone();
+    // The value of a `Key:  value` line of `flash pay`.
+    let line = |out: &str, key: &str| -> String {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no `{key}` line in:\n{out}"))
+    };
+
+    alice(&["login", "--device"]);
+    alice(&["username", "set", "alice"]);
+    bob(&["login", "--device"]);
+    bob(&["username", "set", "bob"]);
+
+    // Alice asks for 1,500 sats; the operator pays the invoice from the outside world.
+    let pr = alice(&["invoice", "1500", "--memo", "tea"]).trim().to_string();
+    assert!(
+        matches!(Destination::parse(&pr), Ok(Destination::Invoice(ref i)) if *i == pr),
+        "not an invoice: {pr}"
+    );
+    assert_eq!(alice(&["invoice", "status", &pr]).trim(), "PENDING");
+    let out = operator(&["lightning", "pay", &pr]);
+    assert!(out.contains("Paid"), "{out}");
+    assert_eq!(balance_of(alice(&["--json", "balance"])), json!(1_500));
+    let table = alice(&["balance"]);
+    assert!(table.contains("1500 sats"), "{table}");
+    assert_eq!(alice(&["invoice", "status", &pr]).trim(), "PAID");
+    let status = json_of(alice(&["--json", "invoice", "status", &format!("lightning:{pr}")]));
+    assert_eq!(
+        (&status["status"], &status["paymentRequest"]),
+        (&json!("PAID"), &json!(pr))
+    );
+
+    // Bob, funded by the operator, pays Alice's second invoice: inside the ledger, no fee.
+    let wallets = json_of(bob(&["--json", "balance"]));
+    let bob_wallet = wallets[0]["id"].as_str().expect("bob's wallet").to_string();
+    operator(&["wallet", "fund", &bob_wallet, "5000"]);
+    let invoice = json_of(alice(&["--json", "invoice", "700", "--expires-in", "30"]));
+    assert_eq!(
+        (&invoice["satoshis"], &invoice["paymentStatus"]),
+        (&json!(700), &json!("PENDING"))
+    );
+    let pr2 = invoice["paymentRequest"].as_str().expect("paymentRequest").to_string();
+    assert_eq!(bob(&["fee", &pr2]).trim(), "Fee: 0 sats");
+    let out = bob(&["pay", &pr2]);
+    assert_eq!(line(&out, "Status:"), "SUCCESS", "{out}");
+    assert_eq!(line(&out, "Amount:"), "700 sats", "{out}");
+    assert_eq!(line(&out, "Fee:"), "0 sats", "{out}");
+    assert!(!line(&out, "Transaction:").is_empty(), "{out}");
+    assert_eq!(alice(&["invoice", "status", &pr2]).trim(), "PAID");
+    // Paying it again takes nothing.
+    let again = bob(&["pay", &pr2]);
+    assert_eq!(line(&again, "Status:"), "ALREADY_PAID", "{again}");
+
+    // Bob pays Alice's Lightning address; without an amount it is refused before sending.
+    let address = format!("alice@{host}");
+    let refused = Command::new(&bin)
+        .args(["--server", server.base.as_str(), "pay", &address])
+        .env("FLASH_CONFIG_DIR", bob_dir.path())
+        .env_remove("FLASH_SERVER")
+        .env_remove("FLASH_TOKEN")
+        .env_remove("FLASH_ADMIN_KEY")
+        .output()
+        .expect("run flash");
+    assert!(!refused.status.success(), "paying an address needs an amount");
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("needs an amount"), "{why}");
+    let paid = json_of(bob(&["--json", "pay", &address, "100", "--memo", "biscuits"]));
+    assert_eq!(paid["status"], json!("SUCCESS"), "{paid}");
+    assert_eq!(
+        paid["destination"],
+        json!({ "kind": "LN_ADDRESS", "value": address.to_ascii_lowercase() })
+    );
+    assert_eq!((&paid["amount"], &paid["fee"]), (&json!(100), &json!(0)), "{paid}");
+    assert_eq!(paid["transaction"]["settlementAmount"], json!(-100), "{paid}");
+    assert_eq!(paid["errors"], json!([]), "{paid}");
+    assert!(paid["idempotencyKey"].is_string(), "{paid}");
+    assert_eq!(balance_of(alice(&["--json", "balance"])), json!(2_300));
+    assert_eq!(balance_of(bob(&["--json", "balance"])), json!(4_200));
+    let history = alice(&["history"]);
+    assert!(history.contains("biscuits") && history.contains("tea"), "{history}");
+
+    // The operator's Lightning views, and a clean ledger.
+    let node = json_of(operator(&["--json", "lightning", "node"]));
+    assert_eq!(node["simulated"], json!(true), "{node}");
+    let liquidity = json_of(operator(&["--json", "lightning", "liquidity"]));
+    assert!(liquidity["issues"].is_array(), "{liquidity}");
+    let reconciled = json_of(operator(&["--json", "lightning", "reconcile"]));
+    assert_eq!(reconciled["pending"], json!(0), "{reconciled}");
+    let out = operator(&["ledger", "verify"]);
+    assert!(out.contains("Ledger OK"), "{out}");
+    println!("checked the `flash` Lightning commands at {}", bin.display());
+}

@@ -50,53 +50,56 @@ impl From<InvoiceStatus> for InvoicePaymentStatus {
     }
 }
 
-/// An invoice with an amount.
-pub struct LnInvoice(BankInvoice);
-
-#[Object]
-impl LnInvoice {
-    async fn payment_hash(&self) -> PaymentHash {
-        PaymentHash(self.0.payment_hash.to_string())
-    }
-    async fn payment_request(&self) -> LnPaymentRequest {
-        LnPaymentRequest(self.0.payment_request.clone())
-    }
-    async fn payment_status(&self) -> InvoicePaymentStatus {
-        self.0.status.into()
-    }
-    async fn satoshis(&self) -> SatAmount {
-        SatAmount(self.0.amount.unwrap_or(0))
-    }
-    async fn created_at(&self) -> Timestamp {
-        ts(self.0.created_at_ms)
-    }
+/// What every invoice shows (Galoy's `Invoice` interface fields).
+#[derive(SimpleObject)]
+pub struct InvoiceFields {
+    /// Its payment hash.
+    pub payment_hash: PaymentHash,
+    /// The BOLT11 text to pay.
+    pub payment_request: LnPaymentRequest,
+    /// Pending, paid or expired.
+    pub payment_status: InvoicePaymentStatus,
+    /// When it was issued.
+    pub created_at: Timestamp,
     /// When it expires (Flash extension).
-    async fn expires_at(&self) -> Timestamp {
-        ts(self.0.expires_at_ms)
+    pub expires_at: Timestamp,
+}
+
+impl From<&BankInvoice> for InvoiceFields {
+    fn from(i: &BankInvoice) -> Self {
+        InvoiceFields {
+            payment_hash: PaymentHash(i.payment_hash.to_string()),
+            payment_request: LnPaymentRequest(i.payment_request.clone()),
+            payment_status: i.status.into(),
+            created_at: ts(i.created_at_ms),
+            expires_at: ts(i.expires_at_ms),
+        }
+    }
+}
+
+/// An invoice with an amount.
+#[derive(SimpleObject)]
+pub struct LnInvoice {
+    #[graphql(flatten)]
+    fields: InvoiceFields,
+    /// Its amount.
+    satoshis: SatAmount,
+}
+
+impl From<BankInvoice> for LnInvoice {
+    fn from(i: BankInvoice) -> Self {
+        LnInvoice {
+            fields: (&i).into(),
+            satoshis: SatAmount(i.amount.unwrap_or(0)),
+        }
     }
 }
 
 /// An invoice the payer chooses the amount of.
-pub struct LnNoAmountInvoice(BankInvoice);
-
-#[Object]
-impl LnNoAmountInvoice {
-    async fn payment_hash(&self) -> PaymentHash {
-        PaymentHash(self.0.payment_hash.to_string())
-    }
-    async fn payment_request(&self) -> LnPaymentRequest {
-        LnPaymentRequest(self.0.payment_request.clone())
-    }
-    async fn payment_status(&self) -> InvoicePaymentStatus {
-        self.0.status.into()
-    }
-    async fn created_at(&self) -> Timestamp {
-        ts(self.0.created_at_ms)
-    }
-    /// When it expires (Flash extension).
-    async fn expires_at(&self) -> Timestamp {
-        ts(self.0.expires_at_ms)
-    }
+#[derive(SimpleObject)]
+pub struct LnNoAmountInvoice {
+    #[graphql(flatten)]
+    fields: InvoiceFields,
 }
 
 /// `lnInvoiceCreate` result.
@@ -411,7 +414,7 @@ fn invoice_payload(r: Result<BankInvoice, BankError>) -> LnInvoicePayload {
     match r {
         Ok(i) => LnInvoicePayload {
             errors: vec![],
-            invoice: Some(LnInvoice(i)),
+            invoice: Some(i.into()),
         },
         Err(e) => LnInvoicePayload {
             errors: errors(e),
@@ -424,7 +427,7 @@ fn no_amount_payload(r: Result<BankInvoice, BankError>) -> LnNoAmountInvoicePayl
     match r {
         Ok(i) => LnNoAmountInvoicePayload {
             errors: vec![],
-            invoice: Some(LnNoAmountInvoice(i)),
+            invoice: Some(LnNoAmountInvoice { fields: (&i).into() }),
         },
         Err(e) => LnNoAmountInvoicePayload {
             errors: errors(e),
