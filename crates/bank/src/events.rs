@@ -32,3 +32,14 @@ impl EventBus {
         let _ = self.0.send(event);
     }
 }
+
+impl crate::Bank {
+    /// Tells subscribers that `journal_id` changed `wallet_id` (of `account_id`).
+    pub(crate) fn publish_journal(&self, account_id: AccountId, wallet_id: WalletId, journal_id: JournalId) {
+        self.events.publish(WalletEvent {
+            account_id,
+            wallet_id,
+            journal_id,
+        });
+    }
+}

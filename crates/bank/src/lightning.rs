@@ -28,7 +28,6 @@ use flash_store::{
     Record, WalletOwner,
 };
 
-use crate::events::WalletEvent;
 use crate::history::Transaction;
 use crate::payments::idempotency;
 use crate::{Bank, BankError};
@@ -1059,13 +1058,5 @@ impl Bank {
             .as_ref()
             .ok_or_else(|| BankError::LightningUnavailable("the Lightning backend is not a simulator".into()))?;
         simulator.set_outcome(outcome).map_err(lightning_error)
-    }
-
-    pub(crate) fn publish_journal(&self, account_id: AccountId, wallet_id: WalletId, journal_id: JournalId) {
-        self.events.publish(WalletEvent {
-            account_id,
-            wallet_id,
-            journal_id,
-        });
     }
 }
