@@ -15,7 +15,7 @@ use flash_bank::{BankError, PaymentStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::ApiState;
+use crate::{ApiState, Peer};
 
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
@@ -88,11 +88,29 @@ struct InvoiceQuery {
     comment: Option<String>,
 }
 
+/// Counts a request against the caller's address; the refusal to send when over the limit.
+fn over_limit(state: &ApiState, peer: &Peer) -> Option<Response> {
+    let retry = match state.auth.check_public_lightning_rate(peer.0.ip()) {
+        Ok(()) => return None,
+        Err(flash_auth::AuthError::RateLimited { retry_after_secs }) => retry_after_secs,
+        Err(_) => 60,
+    };
+    let reason = format!("too many requests: retry in {retry} s");
+    Some(answer(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({ "status": "ERROR", "reason": reason }),
+    ))
+}
+
 async fn invoice(
     State(state): State<ApiState>,
+    peer: Peer,
     Path(username): Path<String>,
     Query(q): Query<InvoiceQuery>,
 ) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
     let Some(amount) = q.amount.as_deref().and_then(|a| a.parse::<u64>().ok()) else {
         let reason = "amount (millisatoshis) is required";
         return answer(StatusCode::BAD_REQUEST, json!({ "status": "ERROR", "reason": reason }));

@@ -108,6 +108,26 @@ async fn an_address_of_this_flash_serves_lud06_and_issues_committed_invoices(bac
         (400, Some("ERROR")),
         "comment over 255: {body}"
     );
+    // Invoices for anyone are limited per client address.
+    let mut refused = None;
+    for n in 1..=700 {
+        let (status, body, _) = get_json(&s, "/lnurl/pay/bob_1?amount=1000").await;
+        if status != 200 {
+            refused = Some((n, status, body));
+            break;
+        }
+    }
+    let (n, status, body) = refused.expect("the per-address limit applies");
+    assert_eq!((status, body["status"].as_str()), (429, Some("ERROR")), "{body}");
+    assert!(n > 550, "well-behaved callers get hundreds a minute: refused at {n}");
+    let r = s
+        .gql(
+            None,
+            "mutation($input: LnInvoiceCreateOnBehalfOfRecipientInput!) { lnInvoiceCreateOnBehalfOfRecipient(input: $input) { errors { code } } }",
+            json!({ "input": { "recipientWalletId": bob.wallet_id, "amount": 1 } }),
+        )
+        .await;
+    assert_eq!(top_code(&r), "RATE_LIMITED", "the GraphQL way shares the limit: {r}");
     s.journals().await;
 }
 

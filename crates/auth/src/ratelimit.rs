@@ -77,6 +77,10 @@ pub mod defaults {
     pub const FAILED_LOGIN_PER_IP: RateLimit = RateLimit::per_secs(20, 6 * 60 * 60);
     /// Requests authenticated by one API key: 120 per minute.
     pub const API_KEY_REQUESTS: RateLimit = RateLimit::per_secs(120, 60);
+    /// Invoices anyone may ask for on a user's behalf (no login: `…OnBehalfOfRecipient`,
+    /// Lightning addresses), and withdraw-link attempts, per client IP: 600 per minute (a
+    /// wallet service pays many addresses from few addresses of its own).
+    pub const PUBLIC_LIGHTNING_PER_IP: RateLimit = RateLimit::per_secs(600, 60);
 }
 
 #[derive(Debug)]

@@ -230,6 +230,17 @@ impl Auth {
         )
     }
 
+    /// Counts one unauthenticated Lightning request (an invoice on someone's behalf, a
+    /// withdraw-link attempt) from `ip`; refused over the per-IP limit.
+    pub fn check_public_lightning_rate(&self, ip: IpAddr) -> Result<(), AuthError> {
+        limited(
+            &self.limiter,
+            &format!("public-ln:ip:{}", ip_key(ip)),
+            defaults::PUBLIC_LIGHTNING_PER_IP,
+            true,
+        )
+    }
+
     /// Checks a code (failed logins: 8 per 20 min per identifier, 20 per 6 h per IP). The
     /// code is single-use.
     pub async fn verify_code(&self, identifier: &Identifier, code: &str, ip: IpAddr) -> Result<(), AuthError> {

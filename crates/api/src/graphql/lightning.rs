@@ -18,7 +18,7 @@ use tokio::sync::broadcast::Receiver;
 
 use super::public::PaymentSendPayload;
 use super::types::*;
-use super::{principal, state};
+use super::{principal, public_lightning_rate, state};
 use crate::error::ApiError;
 
 fn errors(e: impl Into<ApiError>) -> Vec<ErrorIface> {
@@ -524,7 +524,8 @@ impl LightningMutation {
         &self,
         ctx: &Context<'_>,
         input: LnInvoiceCreateOnBehalfOfRecipientInput,
-    ) -> LnInvoicePayload {
+    ) -> async_graphql::Result<LnInvoicePayload> {
+        public_lightning_rate(ctx)?;
         let result = async {
             let req = InvoiceCreate {
                 wallet_id: wallet(&input.recipient_wallet_id)?,
@@ -535,7 +536,7 @@ impl LightningMutation {
             };
             create(&state(ctx).bank, InvoiceFor::Recipient, req).await
         };
-        invoice_payload(result.await)
+        Ok(invoice_payload(result.await))
     }
 
     /// A no-amount invoice paying into anyone's wallet (no login needed).
@@ -543,7 +544,8 @@ impl LightningMutation {
         &self,
         ctx: &Context<'_>,
         input: LnNoAmountInvoiceCreateOnBehalfOfRecipientInput,
-    ) -> LnNoAmountInvoicePayload {
+    ) -> async_graphql::Result<LnNoAmountInvoicePayload> {
+        public_lightning_rate(ctx)?;
         let result = async {
             let req = InvoiceCreate {
                 wallet_id: wallet(&input.recipient_wallet_id)?,
@@ -554,7 +556,7 @@ impl LightningMutation {
             };
             create(&state(ctx).bank, InvoiceFor::Recipient, req).await
         };
-        no_amount_payload(result.await)
+        Ok(no_amount_payload(result.await))
     }
 
     /// Pays an invoice with an amount (scope `write`). An invoice of this Flash settles

@@ -96,6 +96,15 @@ pub(crate) fn principal<'a>(ctx: &Context<'a>, scope: Scope) -> async_graphql::R
     Ok(p)
 }
 
+/// Counts an unauthenticated Lightning request against the caller's address.
+pub(crate) fn public_lightning_rate(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    let ip = caller(ctx)?.ip;
+    state(ctx)
+        .auth
+        .check_public_lightning_rate(ip)
+        .map_err(|e| ApiError::from(e).to_graphql())
+}
+
 /// Maps a bank result to a top-level GraphQL error.
 pub(crate) fn gql<T>(r: Result<T, flash_bank::BankError>) -> async_graphql::Result<T> {
     r.map_err(|e| ApiError::from(e).to_graphql())
