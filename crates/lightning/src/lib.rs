@@ -7,11 +7,15 @@
 //!   says it is simulated in [`NodeInfo`](flash_core::lightning::NodeInfo).
 //! - [`LndNode`]: an external LND node over gRPC (TLS with its pinned certificate, a macaroon),
 //!   configured by [`LndConfig`]. It refuses to start when LND runs on another network.
+//! - `ldk::LdkNode` (cargo feature `ldk`): the embedded LDK node (ldk-node), its chain from
+//!   bitcoind, Electrum or Esplora, with an optional LSPS2 client for just-in-time inbound.
 //! - [`HttpLnurlClient`]: pays other services' LNURL-pay links and Lightning addresses, over a
 //!   hardened HTTP client.
 
 mod bolt11;
 mod dev;
+#[cfg(feature = "ldk")]
+pub mod ldk;
 pub mod lnd;
 mod lnurl;
 

@@ -84,6 +84,8 @@ pub enum LightningBackend {
     Dev,
     /// An LND node over gRPC (`[lightning.lnd]`).
     Lnd,
+    /// The embedded LDK node (`[lightning.ldk]`; flashd built with `--features ldk`).
+    Ldk,
     /// No Lightning: its API answers LIGHTNING_UNAVAILABLE.
     None,
 }
@@ -98,6 +100,87 @@ pub struct LndSection {
     pub tls_cert: PathBuf,
     /// A macaroon with invoice, offchain, onchain and peer permissions (e.g. `admin.macaroon`).
     pub macaroon: PathBuf,
+}
+
+/// `[lightning.ldk.chain]`: where the embedded LDK node reads the chain, chosen by `source`.
+// Read by main.rs only in a build with the `ldk` feature.
+#[cfg_attr(not(feature = "ldk"), allow(dead_code))]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "source", rename_all = "lowercase", deny_unknown_fields)]
+pub enum LdkChainSection {
+    /// `source = "bitcoind"`: bitcoind's JSON-RPC.
+    Bitcoind {
+        /// RPC host.
+        host: String,
+        /// RPC port.
+        port: u16,
+        /// RPC user.
+        user: String,
+        /// RPC password.
+        password: String,
+    },
+    /// `source = "electrum"`: an Electrum server, `ssl://host:port`.
+    Electrum {
+        /// Server URL.
+        url: String,
+    },
+    /// `source = "esplora"`: an Esplora API, `https://host/api`.
+    Esplora {
+        /// Base URL.
+        url: String,
+    },
+}
+
+impl std::fmt::Debug for LdkChainSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LdkChainSection::Bitcoind { host, port, user, .. } => f
+                .debug_struct("Bitcoind")
+                .field("host", host)
+                .field("port", port)
+                .field("user", user)
+                .finish_non_exhaustive(),
+            LdkChainSection::Electrum { url } => f.debug_struct("Electrum").field("url", url).finish(),
+            LdkChainSection::Esplora { url } => f.debug_struct("Esplora").field("url", url).finish(),
+        }
+    }
+}
+
+/// `[lightning.ldk.lsps2]`: an LSPS2 service for just-in-time inbound channels.
+// Read by main.rs only in a build with the `ldk` feature.
+#[cfg_attr(not(feature = "ldk"), allow(dead_code))]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdkLsps2Section {
+    /// The LSP's node public key (hex).
+    pub node_id: String,
+    /// Its `host:port`.
+    pub address: String,
+    /// Its access token, if it wants one.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for LdkLsps2Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LdkLsps2Section")
+            .field("node_id", &self.node_id)
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[lightning.ldk]`: the embedded LDK node (its data lives in `DATA_DIR/ldk`).
+// Read by main.rs only in a build with the `ldk` feature.
+#[cfg_attr(not(feature = "ldk"), allow(dead_code))]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdkSection {
+    /// Where it reads the chain.
+    pub chain: LdkChainSection,
+    /// `host:port` to accept Lightning peers on, if any.
+    pub listen: Option<String>,
+    /// An LSPS2 service, if any.
+    pub lsps2: Option<LdkLsps2Section>,
 }
 
 /// How the dev simulator's payments to other nodes end.
@@ -165,6 +248,8 @@ pub struct LightningSection {
     pub dev: DevLightningSection,
     /// LND, when `backend = "lnd"`.
     pub lnd: Option<LndSection>,
+    /// The embedded LDK node, when `backend = "ldk"`.
+    pub ldk: Option<LdkSection>,
     /// The liquidity manager's policy.
     pub liquidity: LiquidityConfig,
 }
@@ -309,6 +394,39 @@ mod tests {
             "unknown keys are refused"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn ldk_section_parses_each_chain_source() {
+        let parsed: FileConfig = toml::from_str(
+            "[lightning]\nbackend = \"ldk\"\n[lightning.ldk]\nlisten = \"0.0.0.0:9735\"\n\
+             [lightning.ldk.chain]\nsource = \"bitcoind\"\nhost = \"127.0.0.1\"\nport = 8332\n\
+             user = \"u\"\npassword = \"secret\"\n[lightning.ldk.lsps2]\nnode_id = \"02ab\"\n\
+             address = \"lsp.example:9735\"\ntoken = \"t\"\n",
+        )
+        .expect("ldk section");
+        assert_eq!(parsed.lightning.backend, LightningBackend::Ldk);
+        let ldk = parsed.lightning.ldk.expect("ldk");
+        assert!(matches!(ldk.chain, LdkChainSection::Bitcoind { port: 8332, .. }));
+        assert_eq!(ldk.listen.as_deref(), Some("0.0.0.0:9735"));
+        assert!(
+            !format!("{ldk:?}").contains("secret"),
+            "the RPC password stays out of logs"
+        );
+        let esplora: FileConfig =
+            toml::from_str("[lightning.ldk.chain]\nsource = \"esplora\"\nurl = \"https://blockstream.info/api\"\n")
+                .expect("esplora");
+        assert!(matches!(
+            esplora.lightning.ldk.map(|l| l.chain),
+            Some(LdkChainSection::Esplora { .. })
+        ));
+        assert!(
+            toml::from_str::<FileConfig>(
+                "[lightning.ldk.chain]\nsource = \"electrum\"\nurl = \"ssl://e:1\"\nport = 1\n"
+            )
+            .is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]

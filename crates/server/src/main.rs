@@ -125,11 +125,63 @@ async fn lightning_node(config: &Config) -> anyhow::Result<LightningWiring> {
             .context("connecting to LND")?;
             Ok((Some(Arc::new(node)), None, Vec::new()))
         }
+        LightningBackend::Ldk => ldk_node(config).await,
         LightningBackend::None => {
             tracing::warn!("Lightning is off ([lightning] backend = \"none\")");
             Ok((None, None, Vec::new()))
         }
     }
+}
+
+/// The embedded LDK node, with its data (seed included) in `DATA_DIR/ldk`.
+#[cfg(feature = "ldk")]
+async fn ldk_node(config: &Config) -> anyhow::Result<LightningWiring> {
+    use flash_lightning::ldk::{LdkChainSource, LdkConfig, LdkNode, Lsps2Config};
+
+    use crate::config::LdkChainSection;
+
+    let ldk =
+        config.lightning.ldk.as_ref().context(
+            "[lightning] backend = \"ldk\" needs a [lightning.ldk] section with a [lightning.ldk.chain] source",
+        )?;
+    let chain = match &ldk.chain {
+        LdkChainSection::Bitcoind {
+            host,
+            port,
+            user,
+            password,
+        } => LdkChainSource::BitcoindRpc {
+            host: host.clone(),
+            port: *port,
+            user: user.clone(),
+            password: password.clone(),
+        },
+        LdkChainSection::Electrum { url } => LdkChainSource::Electrum { url: url.clone() },
+        LdkChainSection::Esplora { url } => LdkChainSource::Esplora { url: url.clone() },
+    };
+    let node = LdkNode::start(LdkConfig {
+        data_dir: config.data_dir.join("ldk"),
+        network: config.network,
+        chain,
+        listen: ldk.listen.clone(),
+        lsps2: ldk.lsps2.as_ref().map(|l| Lsps2Config {
+            node_id: l.node_id.clone(),
+            address: l.address.clone(),
+            token: l.token.clone(),
+        }),
+    })
+    .await
+    .context("starting the embedded LDK node")?;
+    Ok((Some(Arc::new(node)), None, Vec::new()))
+}
+
+/// Without the `ldk` feature there is no embedded LDK node to start.
+#[cfg(not(feature = "ldk"))]
+async fn ldk_node(_config: &Config) -> anyhow::Result<LightningWiring> {
+    anyhow::bail!(
+        "[lightning] backend = \"ldk\": this flashd was built without the embedded LDK node; \
+         rebuild with --features ldk (cargo build -p flashd --features ldk)"
+    )
 }
 
 /// Prints a banner line; a closed stdout (e.g. `flashd | head`) is not a reason to die.
