@@ -320,7 +320,7 @@ impl Bank {
 
     /// Issues an invoice paying into `req.wallet_id`.
     pub async fn ln_invoice_create(&self, who: InvoiceFor, req: InvoiceCreate) -> Result<LnInvoice, BankError> {
-        let rail = self.rail()?;
+        self.rail()?;
         let cfg = &self.config.lightning;
         let amount = req.amount.map(Sats::positive).transpose()?;
         let memo = req.memo.as_deref().map(Memo::parse).transpose()?;
@@ -367,9 +367,8 @@ impl Bank {
             (None, None) => InvoiceDescription::Memo(String::new()),
         };
         let expiry_secs = u64::try_from(mins * 60).unwrap_or(0);
-        let invoice = rail
-            .node
-            .create_invoice(InvoiceRequest {
+        let invoice = self
+            .issue_invoice(InvoiceRequest {
                 amount_msat: amount.map(Sats::msat),
                 description,
                 expiry_secs,

@@ -6,10 +6,12 @@
 //!
 //! Judging is a pure function ([`assess`]) so the policy is tested apart from any node.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use flash_core::lightning::{ChannelInfo, LightningError, OpenChannelRequest};
+use flash_core::lightning::{ChannelInfo, Invoice, InvoiceRequest, LightningError, OpenChannelRequest};
+use flash_core::Sats;
 use flash_store::{LiquidityAction, LiquidityActionKind};
 use serde::Deserialize;
 
@@ -49,6 +51,13 @@ pub struct LiquidityConfig {
     pub onchain_reserve_sats: u64,
     /// Most it puts into new channels per 24 hours, satoshis.
     pub daily_budget_sats: u64,
+    /// Whether an invoice larger than the inbound capacity is issued through a just-in-time
+    /// channel from the node's LSPS2 service (nodes with one: LDK).
+    pub jit_inbound: bool,
+    /// The LSP's fee a just-in-time invoice may cost at most, basis points of its amount …
+    pub jit_max_fee_bps: u32,
+    /// … but at least this many satoshis (LSPs charge a minimum for opening a channel).
+    pub jit_max_fee_min_sats: i64,
 }
 
 impl Default for LiquidityConfig {
@@ -64,6 +73,9 @@ impl Default for LiquidityConfig {
             min_channel_sats: 100_000,
             onchain_reserve_sats: 50_000,
             daily_budget_sats: 20_000_000,
+            jit_inbound: true,
+            jit_max_fee_bps: 100,
+            jit_max_fee_min_sats: 5_000,
         }
     }
 }
@@ -197,6 +209,8 @@ pub fn assess(
 #[derive(Default)]
 pub(crate) struct LiquidityState {
     latest: Mutex<Option<LiquidityReport>>,
+    /// Set once the node answered that it has no just-in-time channels.
+    no_jit: AtomicBool,
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1_000;
@@ -297,6 +311,62 @@ impl Bank {
             *latest = Some(report.clone());
         }
         Ok(report)
+    }
+
+    /// An invoice for `req`: through a just-in-time channel when its amount exceeds the
+    /// node's inbound capacity and the node has an LSP (recorded as a liquidity action),
+    /// otherwise an ordinary one.
+    pub(crate) async fn issue_invoice(&self, req: InvoiceRequest) -> Result<Invoice, LightningError> {
+        let node = self
+            .lightning_node()
+            .ok_or(LightningError::Unsupported("no Lightning node is configured"))?;
+        let policy = &self.config.liquidity;
+        let wanted = match req.amount_msat {
+            Some(msat) if policy.jit_inbound && !self.liquidity.no_jit.load(Ordering::Relaxed) => msat,
+            _ => return node.create_invoice(req).await,
+        };
+        let inbound_msat: u64 = node
+            .channels()
+            .await?
+            .iter()
+            .filter(|c| c.active)
+            .map(|c| c.remote_sat.saturating_mul(1_000))
+            .sum();
+        if wanted <= inbound_msat {
+            return node.create_invoice(req).await;
+        }
+        let sats = Sats::from_msat_up(wanted).map_err(|e| LightningError::InvalidInput(e.to_string()))?;
+        let floor =
+            Sats::non_negative(policy.jit_max_fee_min_sats).map_err(|e| LightningError::InvalidInput(e.to_string()))?;
+        let max_fee = sats
+            .fee(policy.jit_max_fee_bps, floor)
+            .map_err(|e| LightningError::InvalidInput(e.to_string()))?;
+        match node.create_jit_invoice(req.clone(), max_fee.msat()).await {
+            Ok(invoice) => {
+                let action = LiquidityAction {
+                    kind: LiquidityActionKind::JitInvoice,
+                    peer: None,
+                    amount_sat: sats.get(),
+                    ok: true,
+                    detail: format!(
+                        "invoice of {} sats through a just-in-time channel (inbound {} sats, LSP fee at most {} sats)",
+                        sats.get(),
+                        inbound_msat / 1_000,
+                        max_fee.get()
+                    ),
+                    created_at_ms: self.store.now_ms(),
+                };
+                if let Err(e) = self.store.record_liquidity_action(&action).await {
+                    tracing::warn!(error = %e, "could not record a just-in-time invoice");
+                }
+                Ok(invoice)
+            }
+            Err(LightningError::Unsupported(_)) => {
+                self.liquidity.no_jit.store(true, Ordering::Relaxed);
+                node.create_invoice(req).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Checks liquidity every configured interval until `shutdown` (if enabled and a node is

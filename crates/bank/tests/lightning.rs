@@ -52,6 +52,7 @@ flash_store::on_both_backends!(
     concurrent_payers_of_one_invoice_pay_it_once,
     concurrent_retries_with_one_key_hold_once,
     reconciliation_refunds_a_payment_the_node_never_received,
+    invoices_beyond_inbound_capacity_use_a_just_in_time_channel,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +373,47 @@ impl LightningNode for LosesPayments {
     }
     fn track_payment(&self, _hash: PaymentHash) -> BoxFuture<'_, Result<PaymentState, LightningError>> {
         Box::pin(async { Err(LightningError::NotFound) })
+    }
+    fn wait_settled(&self, after_index: u64) -> BoxFuture<'_, Result<SettledInvoice, LightningError>> {
+        self.0.wait_settled(after_index)
+    }
+    fn node_info(&self) -> BoxFuture<'_, Result<NodeInfo, LightningError>> {
+        self.0.node_info()
+    }
+    fn channels(&self) -> BoxFuture<'_, Result<Vec<ChannelInfo>, LightningError>> {
+        self.0.channels()
+    }
+    fn open_channel(&self, req: OpenChannelRequest) -> BoxFuture<'_, Result<String, LightningError>> {
+        self.0.open_channel(req)
+    }
+}
+
+/// A node with an LSP: its just-in-time invoices are the simulator's own, counted.
+struct WithLsp(Arc<DevNode>, AtomicU64);
+
+impl LightningNode for WithLsp {
+    fn create_invoice(&self, req: InvoiceRequest) -> BoxFuture<'_, Result<Invoice, LightningError>> {
+        self.0.create_invoice(req)
+    }
+    fn create_jit_invoice(&self, req: InvoiceRequest, max_fee: u64) -> BoxFuture<'_, Result<Invoice, LightningError>> {
+        assert!(max_fee > 0, "the LSP's fee is capped");
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.create_invoice(req)
+    }
+    fn decode_invoice<'a>(&'a self, payment_request: &'a str) -> BoxFuture<'a, Result<Invoice, LightningError>> {
+        self.0.decode_invoice(payment_request)
+    }
+    fn cancel_invoice(&self, hash: PaymentHash) -> BoxFuture<'_, Result<(), LightningError>> {
+        self.0.cancel_invoice(hash)
+    }
+    fn estimate_fee(&self, req: FeeEstimateRequest) -> BoxFuture<'_, Result<u64, LightningError>> {
+        self.0.estimate_fee(req)
+    }
+    fn pay(&self, req: PayRequest) -> BoxFuture<'_, Result<PaymentState, LightningError>> {
+        self.0.pay(req)
+    }
+    fn track_payment(&self, hash: PaymentHash) -> BoxFuture<'_, Result<PaymentState, LightningError>> {
+        self.0.track_payment(hash)
     }
     fn wait_settled(&self, after_index: u64) -> BoxFuture<'_, Result<SettledInvoice, LightningError>> {
         self.0.wait_settled(after_index)
@@ -1750,4 +1792,59 @@ async fn reconciliation_refunds_a_payment_the_node_never_received(backend: Backe
     assert_eq!(balance(&bank, &alice).await, 10_000);
     assert_eq!(holds(&bank).await, 1);
     assert_verified(&bank).await;
+}
+
+async fn invoices_beyond_inbound_capacity_use_a_just_in_time_channel(backend: Backend) {
+    let dev = dev_node(Network::Regtest);
+    let inbound = flash_lightning::DEV_CHANNEL_SATS as i64 / 2;
+    let lsp = Arc::new(WithLsp(dev.clone(), AtomicU64::new(0)));
+    let bank = Bank::new(fresh_store(backend).await, config()).with_lightning(lsp.clone(), Some(dev.clone()));
+    let alice = member(&bank).await;
+    let who = InvoiceFor::Owner(alice.id());
+    bank.ln_invoice_create(who, invoice_for(&alice, Some(inbound)))
+        .await
+        .expect("within inbound");
+    assert_eq!(lsp.1.load(Ordering::SeqCst), 0, "enough inbound: an ordinary invoice");
+    bank.ln_invoice_create(who, invoice_for(&alice, None))
+        .await
+        .expect("no amount");
+    assert_eq!(
+        lsp.1.load(Ordering::SeqCst),
+        0,
+        "no amount: nothing to size a channel for"
+    );
+    let big = bank
+        .ln_invoice_create(who, invoice_for(&alice, Some(inbound + 1)))
+        .await
+        .expect("beyond inbound");
+    assert_eq!(lsp.1.load(Ordering::SeqCst), 1, "a just-in-time invoice");
+    let actions = bank.liquidity_actions(10).await.expect("actions");
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].kind, flash_store::LiquidityActionKind::JitInvoice);
+    assert_eq!(actions[0].amount_sat, inbound + 1);
+    assert_eq!(big.amount, Some(inbound + 1));
+    let off = BankConfig {
+        liquidity: flash_bank::LiquidityConfig {
+            jit_inbound: false,
+            ..Default::default()
+        },
+        ..config()
+    };
+    let bank = Bank::new(fresh_store(backend).await, off).with_lightning(lsp.clone(), Some(dev.clone()));
+    let bob = member(&bank).await;
+    bank.ln_invoice_create(InvoiceFor::Owner(bob.id()), invoice_for(&bob, Some(inbound + 1)))
+        .await
+        .expect("ordinary");
+    assert_eq!(lsp.1.load(Ordering::SeqCst), 1, "just-in-time channels switched off");
+
+    // A node without an LSP: the ordinary invoice, and the bank stops asking.
+    let plain = dev_node(Network::Regtest);
+    let bank = Bank::new(fresh_store(backend).await, config()).with_lightning(plain.clone(), Some(plain));
+    let carol = member(&bank).await;
+    let invoice = bank
+        .ln_invoice_create(InvoiceFor::Owner(carol.id()), invoice_for(&carol, Some(inbound * 3)))
+        .await
+        .expect("falls back to an ordinary invoice");
+    assert_eq!(invoice.amount, Some(inbound * 3));
+    assert!(bank.liquidity_actions(10).await.expect("actions").is_empty());
 }

@@ -266,6 +266,19 @@ pub trait LightningNode: Send + Sync {
     /// Creates an invoice.
     fn create_invoice(&self, req: InvoiceRequest) -> BoxFuture<'_, Result<Invoice, LightningError>>;
 
+    /// Creates an invoice paid through a just-in-time channel an LSP (LSPS2) opens when the
+    /// payment arrives: inbound liquidity on demand. The LSP keeps its fee, at most
+    /// `max_lsp_fee_msat`, out of the payment; the settlement reports what arrived. Nodes
+    /// without an LSP answer `Unsupported`.
+    fn create_jit_invoice(
+        &self,
+        req: InvoiceRequest,
+        max_lsp_fee_msat: u64,
+    ) -> BoxFuture<'_, Result<Invoice, LightningError>> {
+        let _ = (req, max_lsp_fee_msat);
+        Box::pin(async { Err(LightningError::Unsupported("just-in-time channels")) })
+    }
+
     /// Decodes (and checks the signature and network of) an invoice.
     fn decode_invoice<'a>(&'a self, payment_request: &'a str) -> BoxFuture<'a, Result<Invoice, LightningError>>;
 

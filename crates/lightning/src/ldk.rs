@@ -1218,6 +1218,20 @@ fn estimate_on_graph(node: &Node, invoice: &Bolt11Invoice, amount_msat: u64) -> 
 }
 
 impl LightningNode for LdkNode {
+    fn create_jit_invoice(
+        &self,
+        req: InvoiceRequest,
+        max_lsp_fee_msat: u64,
+    ) -> BoxFuture<'_, Result<Invoice, LightningError>> {
+        Box::pin(async move {
+            let amount = req
+                .amount_msat
+                .ok_or_else(|| invalid("a just-in-time invoice needs an amount"))?;
+            self.create_jit_invoice(amount, req.description, req.expiry_secs, Some(max_lsp_fee_msat))
+                .await
+        })
+    }
+
     fn create_invoice(&self, req: InvoiceRequest) -> BoxFuture<'_, Result<Invoice, LightningError>> {
         Box::pin(self.issue_invoice(req, None))
     }

@@ -69,11 +69,12 @@ CREATE TABLE lnurl_withdraw_links (
 );
 CREATE INDEX lnurl_withdraw_links_by_account ON lnurl_withdraw_links (account_id, created_at);
 
--- What the liquidity manager did: alerts when the node's liquidity left its policy, and the
--- channels it opened (the amounts count against its daily budget).
+-- What the liquidity manager did: alerts when the node's liquidity left its policy, the
+-- channels it opened (the amounts count against its daily budget), and invoices issued through
+-- just-in-time channels.
 CREATE TABLE ln_liquidity_actions (
     id         TEXT PRIMARY KEY,
-    kind       TEXT NOT NULL CHECK (kind IN ('alert', 'channel_open')),
+    kind       TEXT NOT NULL CHECK (kind IN ('alert', 'channel_open', 'jit_invoice')),
     peer       TEXT,
     amount_sat BIGINT NOT NULL DEFAULT 0,
     outcome    TEXT NOT NULL CHECK (outcome IN ('ok', 'failed')),

@@ -464,6 +464,8 @@ pub enum LiquidityActionKind {
     Alert,
     /// A channel was opened (or tried).
     ChannelOpen,
+    /// An invoice was issued through a just-in-time channel (inbound bought from an LSP).
+    JitInvoice,
 }
 
 impl LiquidityActionKind {
@@ -471,12 +473,14 @@ impl LiquidityActionKind {
         match self {
             LiquidityActionKind::Alert => "alert",
             LiquidityActionKind::ChannelOpen => "channel_open",
+            LiquidityActionKind::JitInvoice => "jit_invoice",
         }
     }
     fn from_stored(s: &str) -> Result<Self, StoreError> {
         match s {
             "alert" => Ok(LiquidityActionKind::Alert),
             "channel_open" => Ok(LiquidityActionKind::ChannelOpen),
+            "jit_invoice" => Ok(LiquidityActionKind::JitInvoice),
             other => Err(StoreError::Decode(format!("unexpected liquidity action {other:?}"))),
         }
     }

@@ -394,6 +394,7 @@ impl LightningLiquidity {
                     kind: match a.kind {
                         flash_store::LiquidityActionKind::Alert => "ALERT".into(),
                         flash_store::LiquidityActionKind::ChannelOpen => "CHANNEL_OPEN".into(),
+                        flash_store::LiquidityActionKind::JitInvoice => "JIT_INVOICE".into(),
                     },
                     peer: a.peer,
                     amount: SatAmount(a.amount_sat),
@@ -409,7 +410,7 @@ impl LightningLiquidity {
 /// One liquidity-manager action.
 #[derive(SimpleObject)]
 pub struct LiquidityActionView {
-    /// ALERT or CHANNEL_OPEN.
+    /// ALERT, CHANNEL_OPEN or JIT_INVOICE.
     pub kind: String,
     /// The peer of a channel open.
     pub peer: Option<String>,
