@@ -305,7 +305,8 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
     };
     let result = match client.send(&req).await {
         Ok(r) => r,
-        Err(e @ ClientError::Request { .. }) => {
+        // No answer, or one that is not the payment's: it may have gone through.
+        Err(e @ (ClientError::Request { .. } | ClientError::Http { .. })) => {
             return Err(anyhow::Error::new(e).context(format!(
                 "the payment may or may not have gone through; retry with \
                  --idempotency-key {key} to avoid paying twice"

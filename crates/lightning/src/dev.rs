@@ -211,7 +211,13 @@ impl State {
         };
         let mut line = serde_json::to_vec(event).map_err(log_error)?;
         line.push(b'\n');
-        log.write_all(&line).map_err(log_error)
+        let before = log.metadata().map_err(log_error)?.len();
+        if let Err(e) = log.write_all(&line) {
+            // A partial line would swallow the next event on replay: take it back.
+            let _ = log.set_len(before);
+            return Err(log_error(e));
+        }
+        Ok(())
     }
 
     /// Applies a logged event while loading.
@@ -318,15 +324,31 @@ impl DevNode {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(log_error(e)),
         };
+        let mut good_len = 0u64;
         if let Some(f) = existing.as_ref() {
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(log_error)?;
-                // A line cut short by a crash is the last one: what it recorded never happened.
-                let Ok(event) = serde_json::from_str::<Event>(&line) else {
-                    tracing::warn!("dev node log: ignoring an incomplete last line");
+            let mut reader = BufReader::new(f);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let read = reader.read_line(&mut line).map_err(log_error)?;
+                if read == 0 {
+                    break;
+                }
+                // A line cut short by a crash (no newline, or not an event) must be the last
+                // one: what it recorded never happened, and it is cut off below.
+                let event = line
+                    .strip_suffix('\n')
+                    .and_then(|l| serde_json::from_str::<Event>(l).ok());
+                let Some(event) = event else {
+                    let rest = reader.fill_buf().map_err(log_error)?;
+                    if !rest.is_empty() {
+                        return Err(log_error("an unreadable event in the middle of the log"));
+                    }
+                    tracing::warn!("dev node log: cutting off an incomplete last line");
                     break;
                 };
                 state.replay(event, network)?;
+                good_len += read as u64;
             }
         }
         let log = OpenOptions::new()
@@ -334,6 +356,8 @@ impl DevNode {
             .append(true)
             .open(&log_path)
             .map_err(log_error)?;
+        // Appends go after the last whole event.
+        log.set_len(good_len).map_err(log_error)?;
         state.log = Some(log);
         if existing.is_none() {
             state.record(&Event::Opened {

@@ -81,7 +81,7 @@ use tokio::time::Instant;
 
 use self::receipts::{Arrival, Receipts};
 use self::route::{Edge, NodeKey};
-use crate::bolt11;
+use crate::bolt11::{self, amount_to_pay};
 
 /// Longest memo a BOLT11 description holds.
 const MEMO_MAX_BYTES: usize = 639;
@@ -463,16 +463,6 @@ fn join_error(what: &str, e: tokio::task::JoinError) -> LightningError {
 /// The port's channel id for ldk-node's `UserChannelId`: stable from the open on.
 fn channel_id(id: &UserChannelId) -> String {
     format!("{:032x}", id.0)
-}
-
-/// The amount a payment sends: the invoice's own, or the payer's for a no-amount invoice.
-fn amount_to_pay(invoice: &Invoice, amount_msat: Option<u64>) -> Result<u64, LightningError> {
-    match (invoice.amount_msat, amount_msat) {
-        (Some(a), None) => Ok(a),
-        (None, Some(b)) if b > 0 => Ok(b),
-        (Some(_), Some(_)) => Err(invalid("the invoice has an amount")),
-        _ => Err(invalid("a no-amount invoice needs an amount")),
-    }
 }
 
 /// The description to put into an invoice, checked.

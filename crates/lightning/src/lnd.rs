@@ -342,7 +342,10 @@ impl LndNode {
             timeout_seconds: i32::try_from(req.timeout_secs).unwrap_or(i32::MAX).max(1),
             ..Default::default()
         };
-        let deadline = Instant::now() + Duration::from_secs(req.timeout_secs);
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(Duration::from_secs(req.timeout_secs))
+            .unwrap_or(now + Duration::from_secs(24 * 60 * 60));
         let mut client = self.client.clone();
         let mut updates = match timeout_at(deadline, client.router().send_payment_v2(request)).await {
             // No answer yet: LND may well be paying.
@@ -383,12 +386,10 @@ impl LndNode {
             if never_sent(&status) {
                 return Err(map_status("SendPaymentV2", &status));
             }
-            // The connection failed after the request may have left: ask LND what it knows.
-            return match self.track(hash).await {
-                Ok(state) => Ok(state),
-                Err(LightningError::NotFound) => Err(map_status("SendPaymentV2", &status)),
-                Err(_) => Ok(PaymentState::InFlight),
-            };
+            // The connection failed after the request may have left. LND may record the
+            // payment only after this track arrives, so "not found" proves nothing yet: in
+            // flight, and reconciliation (after its grace period) decides.
+            return Ok(self.state_or_in_flight(hash).await);
         }
         match status.code() {
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
@@ -398,10 +399,15 @@ impl LndNode {
                 Err(map_status("SendPaymentV2", &status))
             }
             _ if refused_credentials(&status) => Err(map_status("SendPaymentV2", &status)),
-            // LND checked the payment and refused to start it (expired invoice, self-payment...).
-            _ => Ok(PaymentState::Failed {
-                reason: format!("LND refused the payment: {}", status.message()),
-            }),
+            // Anything else may come after LND recorded the payment (a failed subscription,
+            // a shutdown): only its record can say it never started.
+            _ => match self.track(hash).await {
+                Err(LightningError::NotFound) => Ok(PaymentState::Failed {
+                    reason: format!("LND refused the payment: {}", status.message()),
+                }),
+                Ok(state) => Ok(state),
+                Err(_) => Ok(PaymentState::InFlight),
+            },
         }
     }
 

@@ -30,17 +30,19 @@ pub struct LnurlClientConfig {
     pub network: Network,
     /// Deadline of each request.
     pub timeout: Duration,
-    /// Whether plain HTTP to `localhost`/loopback addresses is allowed (development only).
+    /// Whether plain HTTP to `localhost`/loopback addresses, and private addresses at all, are
+    /// allowed (development only).
     pub allow_local_http: bool,
 }
 
 impl LnurlClientConfig {
-    /// Defaults for `network`: a 10-second deadline; local HTTP allowed off mainnet.
+    /// Defaults for `network`: a 10-second deadline; plain HTTP to this machine (and private
+    /// addresses) only on regtest, for development and tests.
     pub fn for_network(network: Network) -> Self {
         LnurlClientConfig {
             network,
             timeout: Duration::from_secs(10),
-            allow_local_http: network.allows_dev_features(),
+            allow_local_http: network == Network::Regtest,
         }
     }
 }
@@ -84,6 +86,22 @@ fn is_local(url: &Url) -> bool {
     }
 }
 
+/// Whether a URL names this machine or a private network by address or as `localhost`. (A
+/// public name that resolves to a private address is not caught here.)
+fn is_private(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback() || ip.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+        None => true,
+    }
+}
+
 /// A refusal in the LNURL error shape, if the body is one.
 fn refusal(status: &Option<String>, reason: &Option<String>) -> Option<LnurlError> {
     status
@@ -95,16 +113,18 @@ fn refusal(status: &Option<String>, reason: &Option<String>) -> Option<LnurlErro
 impl HttpLnurlClient {
     /// A client with `config`.
     pub fn new(config: LnurlClientConfig) -> Result<HttpLnurlClient, LnurlError> {
-        let policy = redirect::Policy::custom(|attempt| {
+        let allow_local_http = config.allow_local_http;
+        let policy = redirect::Policy::custom(move |attempt| {
             let same_host = attempt
                 .previous()
                 .first()
                 .is_some_and(|first| first.host_str() == attempt.url().host_str());
+            let plain_allowed = allow_local_http && is_local(attempt.url());
             if attempt.previous().len() > REDIRECTS_MAX {
                 attempt.error("too many redirects")
             } else if !same_host {
                 attempt.error("redirect to another host")
-            } else if attempt.url().scheme() != "https" && !is_local(attempt.url()) {
+            } else if attempt.url().scheme() != "https" && !plain_allowed {
                 attempt.error("redirect away from https")
             } else {
                 attempt.follow()
@@ -147,7 +167,7 @@ impl HttpLnurlClient {
                 "https"
             };
             format!("{scheme}://{host}/.well-known/lnurlp/{}", name.to_ascii_lowercase())
-        } else if text.len() > 6 && text[..6].eq_ignore_ascii_case("lnurl1") {
+        } else if text.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("lnurl1")) {
             let (hrp, data) = bitcoin::bech32::decode(text).map_err(|_| invalid())?;
             if !hrp.as_str().eq_ignore_ascii_case("lnurl") {
                 return Err(invalid());
@@ -163,8 +183,12 @@ impl HttpLnurlClient {
         Ok(url)
     }
 
-    /// HTTPS, or plain HTTP to the local machine when allowed.
+    /// HTTPS, or plain HTTP to the local machine when allowed; never an address of this
+    /// machine or its private networks otherwise (the URL is someone else's choice).
     fn check_url(&self, url: &Url) -> Result<(), LnurlError> {
+        if !self.config.allow_local_http && is_private(url) {
+            return Err(bad("private and local addresses are not followed"));
+        }
         match url.scheme() {
             "https" => Ok(()),
             "http" if self.config.allow_local_http && is_local(url) => Ok(()),
@@ -267,5 +291,61 @@ impl LnurlClient for HttpLnurlClient {
             }
             Ok(invoice.payment_request)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(allow_local_http: bool) -> HttpLnurlClient {
+        HttpLnurlClient::new(LnurlClientConfig {
+            network: Network::Mainnet,
+            timeout: Duration::from_secs(1),
+            allow_local_http,
+        })
+        .expect("client")
+    }
+
+    fn lnurl(url: &str) -> String {
+        let hrp = bitcoin::bech32::Hrp::parse("lnurl").expect("hrp");
+        bitcoin::bech32::encode::<bitcoin::bech32::Bech32>(hrp, url.as_bytes()).expect("bech32")
+    }
+
+    #[test]
+    fn targets_map_to_https_urls() {
+        let c = client(false);
+        let url = c.target_url("Alice@pay.example.com").expect("address");
+        assert_eq!(url.as_str(), "https://pay.example.com/.well-known/lnurlp/alice");
+        let url = c
+            .target_url(&lnurl("https://pay.example.com/lnurlp/x"))
+            .expect("bech32");
+        assert_eq!(url.as_str(), "https://pay.example.com/lnurlp/x");
+        let url = c.target_url("lnurlp://pay.example.com/p").expect("lnurlp");
+        assert_eq!(url.as_str(), "https://pay.example.com/p");
+        for bad in ["", "nobody", "a@", "@host", "a@h/p", "abcde€x", "lnurl1€€", "ftp://x"] {
+            assert!(c.target_url(bad).is_err(), "{bad:?} is refused");
+        }
+    }
+
+    #[test]
+    fn private_and_local_addresses_are_refused_outside_development() {
+        let strict = client(false);
+        for target in [
+            "x@127.0.0.1:8080".to_string(),
+            "x@localhost".to_string(),
+            "x@10.1.2.3".to_string(),
+            "x@192.168.0.10".to_string(),
+            "x@[::1]".to_string(),
+            "x@[fd00::1]".to_string(),
+            lnurl("http://127.0.0.1:3000/lnurlp/x"),
+            lnurl("https://169.254.169.254/latest"),
+        ] {
+            assert!(strict.target_url(&target).is_err(), "{target} is refused");
+        }
+        let dev = client(true);
+        let url = dev.target_url("x@127.0.0.1:8080").expect("local in development");
+        assert_eq!(url.scheme(), "http");
+        assert!(dev.target_url("x@pay.example.com").is_ok());
     }
 }

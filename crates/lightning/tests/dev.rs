@@ -349,3 +349,39 @@ async fn liquidity_is_simulated_and_survives_a_restart() {
     assert_eq!(n.onchain_balance().await, Ok(DEV_ONCHAIN_SATS - 5_000_000));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_torn_last_line_is_cut_off_and_later_events_survive() {
+    use std::io::Write as _;
+    let dir = temp_dir("dev-torn");
+    let first = {
+        let n = DevNode::open(&dir, Network::Regtest, INSTANT).expect("open");
+        let invoice = n.create_invoice(memo_invoice(Some(1_000))).await.expect("invoice");
+        n.pay_from_outside(&invoice.payment_request, None).expect("paid");
+        invoice
+    };
+    // A crash in the middle of writing an event.
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("dev-node.log"))
+        .expect("log");
+    log.write_all(b"{\"event\":\"settled\",\"payment_ha")
+        .expect("torn write");
+    drop(log);
+    let second = {
+        let n = DevNode::open(&dir, Network::Regtest, INSTANT).expect("reopen after a torn line");
+        let invoice = n.create_invoice(memo_invoice(Some(2_000))).await.expect("invoice");
+        let settled = n.pay_from_outside(&invoice.payment_request, None).expect("paid");
+        assert_eq!(settled.settle_index, 2, "the torn event never happened");
+        invoice
+    };
+    let n = DevNode::open(&dir, Network::Regtest, INSTANT).expect("reopen");
+    assert_eq!(n.wait_settled(0).await.expect("first").payment_hash, first.payment_hash);
+    let later = n.wait_settled(1).await.expect("second");
+    assert_eq!(
+        (later.payment_hash, later.settle_index),
+        (second.payment_hash, 2),
+        "nothing after the tear was lost"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
