@@ -220,6 +220,16 @@ impl State {
         Ok(())
     }
 
+    /// Where a payment stands now: its result once its time has come.
+    fn current(&mut self, hash: PaymentHash) -> Option<PaymentState> {
+        if self.late.get(&hash).is_some_and(|(at, _)| now() >= *at) {
+            if let Some((_, result)) = self.late.remove(&hash) {
+                self.payments.insert(hash, result);
+            }
+        }
+        self.payments.get(&hash).cloned()
+    }
+
     /// Applies a logged event while loading.
     fn replay(&mut self, event: Event, network: Network) -> Result<(), LightningError> {
         let hash = |h: &str| h.parse::<Hash32>();
@@ -449,13 +459,10 @@ impl DevNode {
             let mut state = self.state.lock().map_err(unavailable)?;
             // One payment per hash at a time, and none after a success; a failed one may be
             // tried again, as on a real node.
-            if state.payments.contains_key(&hash) {
-                drop(state);
-                match self.track(hash)? {
-                    PaymentState::Failed { .. } => {}
-                    live => return Ok(live),
-                }
-                state = self.state.lock().map_err(unavailable)?;
+            // Decided under the same lock as the new attempt, so two retries cannot both go.
+            match state.current(hash) {
+                None | Some(PaymentState::Failed { .. }) => {}
+                Some(live) => return Ok(live),
             }
             // A success needs outbound capacity for the amount and the fee, taken as it is sent.
             let (result, spent_msat) = match result {
@@ -488,12 +495,7 @@ impl DevNode {
     /// Where a payment stands now: its result once its time has come.
     fn track(&self, hash: PaymentHash) -> Result<PaymentState, LightningError> {
         let mut state = self.state.lock().map_err(unavailable)?;
-        if state.late.get(&hash).is_some_and(|(at, _)| now() >= *at) {
-            if let Some((_, result)) = state.late.remove(&hash) {
-                state.payments.insert(hash, result);
-            }
-        }
-        state.payments.get(&hash).cloned().ok_or(LightningError::NotFound)
+        state.current(hash).ok_or(LightningError::NotFound)
     }
 }
 
