@@ -389,14 +389,19 @@ async fn withdraw_links_pay_within_their_limits_and_uses(backend: Backend) {
     let r = s
         .gql(
             Some(&bob.token),
-            "mutation($input: LnInvoiceCreateInput!) { lnInvoiceCreate(input: $input) { errors { code } invoice { paymentRequest } } }",
+            "mutation($input: LnInvoiceCreateInput!) { lnInvoiceCreate(input: $input) { errors { code } invoice { paymentRequest paymentSecret } } }",
             json!({ "input": { "walletId": bob.wallet_id, "amount": 3_000 } }),
         )
         .await;
-    let bobs = data(&r, "lnInvoiceCreate")["invoice"]["paymentRequest"]
-        .as_str()
-        .expect("pr")
-        .to_string();
+    let created = &data(&r, "lnInvoiceCreate")["invoice"];
+    let bobs = created["paymentRequest"].as_str().expect("pr").to_string();
+    let decoded: lightning_invoice::Bolt11Invoice = bobs.parse().expect("bolt11");
+    let secret: String = decoded.payment_secret().0.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        created["paymentSecret"],
+        secret.as_str(),
+        "the invoice's own payment secret"
+    );
     let (status, body, _) = withdraw(bobs.clone(), k1.clone()).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("OK")), "{body}");
     assert_eq!((s.balance(&alice).await, s.balance(&bob).await), (47_000, 3_000));

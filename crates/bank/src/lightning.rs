@@ -168,6 +168,8 @@ pub struct LnInvoice {
     pub payment_hash: Hash32,
     /// The BOLT11 text.
     pub payment_request: String,
+    /// Its payment secret, hex (not the preimage).
+    pub payment_secret: String,
     /// Amount, satoshis, if it has one.
     pub amount: Option<i64>,
     /// The wallet it pays into.
@@ -192,6 +194,7 @@ impl LnInvoice {
         LnInvoice {
             payment_hash,
             payment_request: r.invoice.payment_request.clone(),
+            payment_secret: r.invoice.payment_secret.clone(),
             amount: r.invoice.amount_sat,
             wallet_id: r.invoice.wallet_id,
             status,
@@ -382,6 +385,7 @@ impl Bank {
             payment_hash: invoice.payment_hash.to_string(),
             wallet_id: wallet.id,
             payment_request: invoice.payment_request.clone(),
+            payment_secret: invoice.payment_secret.to_string(),
             amount_sat: amount.map(Sats::get),
             memo: memo.map(|m| m.as_str().to_string()),
             description_hash: req.description_hash.map(|h| h.to_string()),
@@ -396,6 +400,7 @@ impl Bank {
         Ok(LnInvoice {
             payment_hash: invoice.payment_hash,
             payment_request: invoice.payment_request,
+            payment_secret: record.payment_secret.clone(),
             amount: record.amount_sat,
             wallet_id: wallet.id,
             status: InvoiceStatus::Pending,

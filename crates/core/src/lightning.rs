@@ -75,6 +75,8 @@ pub struct Invoice {
     pub payment_request: String,
     /// Its payment hash.
     pub payment_hash: PaymentHash,
+    /// Its payment secret (not the preimage): what a payer must present with the payment.
+    pub payment_secret: Hash32,
     /// Its amount, if it has one.
     pub amount_msat: Option<u64>,
     /// Memo or description hash.

@@ -94,6 +94,7 @@ fn to_core(invoice: &Bolt11Invoice) -> Invoice {
     Invoice {
         payment_request: invoice.to_string(),
         payment_hash: Hash32(invoice.payment_hash().to_byte_array()),
+        payment_secret: Hash32(invoice.payment_secret().0),
         amount_msat: invoice.amount_milli_satoshis(),
         description,
         payee: invoice.get_payee_pub_key().to_string(),

@@ -10,6 +10,7 @@ CREATE TABLE ln_invoices (
     payment_hash     TEXT PRIMARY KEY,
     wallet_id        TEXT NOT NULL REFERENCES wallets (id),
     payment_request  TEXT NOT NULL,
+    payment_secret   TEXT NOT NULL,
     amount_sat       BIGINT CHECK (amount_sat > 0),
     memo             TEXT,
     description_hash TEXT,

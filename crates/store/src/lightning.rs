@@ -16,6 +16,8 @@ pub struct NewLnInvoice {
     pub wallet_id: WalletId,
     /// The BOLT11 text.
     pub payment_request: String,
+    /// Its payment secret, hex.
+    pub payment_secret: String,
     /// Amount in satoshis, or none for a no-amount invoice.
     pub amount_sat: Option<i64>,
     /// Memo shown to the payer.
@@ -148,7 +150,7 @@ pub enum LnPaymentEnd {
 }
 
 const INVOICE_COLUMNS: &str = "SELECT i.payment_hash, i.wallet_id, i.payment_request, i.amount_sat, i.memo, \
-    i.description_hash, i.origin, i.expires_at, i.paid_sat, i.paid_at, i.created_at, a.id, a.status \
+    i.description_hash, i.origin, i.expires_at, i.paid_sat, i.paid_at, i.created_at, a.id, a.status, i.payment_secret \
     FROM ln_invoices i JOIN wallets w ON w.id = i.wallet_id JOIN accounts a ON a.id = w.account_id";
 
 const PAYMENT_COLUMNS: &str = "SELECT id, payment_hash, wallet_id, payment_request, amount_sat, max_fee_sat, \
@@ -168,6 +170,7 @@ fn decode_invoice(r: &Row) -> Result<LnInvoiceRecord, StoreError> {
             payment_hash: r.text(0)?,
             wallet_id: r.parse(1)?,
             payment_request: r.text(2)?,
+            payment_secret: r.text(13)?,
             amount_sat: r.opt_int(3)?,
             memo: r.opt_text(4)?,
             description_hash: r.opt_text(5)?,
@@ -276,7 +279,8 @@ impl Store {
     /// Records an invoice just issued.
     pub async fn insert_ln_invoice(&self, i: &NewLnInvoice) -> Result<(), StoreError> {
         let sql = "INSERT INTO ln_invoices (payment_hash, wallet_id, payment_request, amount_sat, memo, \
-                   description_hash, origin, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+                   description_hash, origin, expires_at, created_at, payment_secret) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         let params = params![
             i.payment_hash.as_str(),
             i.wallet_id.to_string(),
@@ -287,6 +291,7 @@ impl Store {
             i.origin,
             i.expires_at_ms,
             i.created_at_ms,
+            i.payment_secret.as_str(),
         ];
         self.db.execute(sql, params).await.map(|_| ())
     }

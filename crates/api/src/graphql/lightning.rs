@@ -57,6 +57,8 @@ pub struct InvoiceFields {
     pub payment_hash: PaymentHash,
     /// The BOLT11 text to pay.
     pub payment_request: LnPaymentRequest,
+    /// Its payment secret (not the preimage).
+    pub payment_secret: LnPaymentSecret,
     /// Pending, paid or expired.
     pub payment_status: InvoicePaymentStatus,
     /// When it was issued.
@@ -70,6 +72,7 @@ impl From<&BankInvoice> for InvoiceFields {
         InvoiceFields {
             payment_hash: PaymentHash(i.payment_hash.to_string()),
             payment_request: LnPaymentRequest(i.payment_request.clone()),
+            payment_secret: LnPaymentSecret(i.payment_secret.clone()),
             payment_status: i.status.into(),
             created_at: ts(i.created_at_ms),
             expires_at: ts(i.expires_at_ms),

@@ -76,6 +76,11 @@ string_scalar!(LnPaymentRequest, "LnPaymentRequest", "A BOLT11 invoice.");
 string_scalar!(PaymentHash, "PaymentHash", "A payment hash, 64 hex characters.");
 string_scalar!(Hex32Bytes, "Hex32Bytes", "32 bytes as 64 hex characters.");
 string_scalar!(
+    LnPaymentSecret,
+    "LnPaymentSecret",
+    "An invoice's payment secret, 64 hex characters."
+);
+string_scalar!(
     LnPaymentPreImage,
     "LnPaymentPreImage",
     "A payment preimage, 64 hex characters."
