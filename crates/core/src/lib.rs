@@ -16,7 +16,9 @@ pub mod limits;
 pub mod lnurl;
 pub mod money;
 pub mod network;
+pub mod onchain;
 pub mod ports;
+pub mod secrets;
 
 pub use account::{AccountLevel, AccountStatus, Email, Memo, Phone, Username, ValidationError};
 pub use ids::{AccountId, ApiKeyId, HoldId, JournalId, LedgerAccountId, SystemAccount, UserId, WalletId};

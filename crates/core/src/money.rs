@@ -128,6 +128,16 @@ impl Sats {
         Sats::non_negative(sats)
     }
 
+    /// The on-chain amount (as the `bitcoin` crate counts it).
+    pub fn to_amount(self) -> bitcoin::Amount {
+        bitcoin::Amount::from_sat(self.0.unsigned_abs())
+    }
+
+    /// Satoshis of an on-chain amount; refused above [`MAX_SATS`].
+    pub fn from_amount(amount: bitcoin::Amount) -> Result<Sats, MoneyError> {
+        Sats::non_negative(i64::try_from(amount.to_sat()).map_err(|_| MoneyError::TooLarge)?)
+    }
+
     /// Millisatoshis, for the wire.
     pub fn msat(self) -> u64 {
         self.0.unsigned_abs().saturating_mul(1_000)

@@ -1,0 +1,80 @@
+//! The hot wallet's keys: one BIP32 seed, BIP84 (`wpkh`) accounts. The wallet itself only ever
+//! sees the public descriptors; private keys stay with the signer.
+
+use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv, Xpub};
+use bitcoin::secp256k1::Secp256k1;
+use flash_core::onchain::{bitcoin_network, ChainError};
+use flash_core::Network;
+
+/// Length of a freshly generated seed, bytes.
+pub const SEED_LEN: usize = 32;
+
+/// The hot wallet's watch-only descriptors: deposits on the external chain (`/0/*`), change on
+/// the internal one (`/1/*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HotDescriptors {
+    /// `wpkh([fingerprint/84'/coin'/0']xpub/0/*)`.
+    pub external: String,
+    /// `wpkh([fingerprint/84'/coin'/0']xpub/1/*)`.
+    pub internal: String,
+}
+
+/// A fresh random seed.
+pub fn generate_seed() -> [u8; SEED_LEN] {
+    let mut seed = [0u8; SEED_LEN];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut seed);
+    seed
+}
+
+/// The BIP84 account path for `network`: `m/84'/0'/0'` on mainnet, `m/84'/1'/0'` elsewhere.
+fn account_path(network: Network) -> DerivationPath {
+    let coin = u32::from(network != Network::Mainnet);
+    [84, coin, 0]
+        .into_iter()
+        .map(|i| ChildNumber::Hardened { index: i })
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// The watch-only descriptors of `seed` on `network`.
+pub fn hot_descriptors(seed: &[u8], network: Network) -> Result<HotDescriptors, ChainError> {
+    let secp = Secp256k1::new();
+    let master = Xpriv::new_master(bitcoin_network(network), seed)
+        .map_err(|e| ChainError::InvalidInput(format!("unusable wallet seed: {e}")))?;
+    let path = account_path(network);
+    let account = master
+        .derive_priv(&secp, &path)
+        .map_err(|e| ChainError::InvalidInput(format!("cannot derive the wallet account: {e}")))?;
+    let xpub = Xpub::from_priv(&secp, &account);
+    let origin = format!(
+        "[{}/{}]",
+        master.fingerprint(&secp),
+        path.to_string().trim_start_matches("m/")
+    );
+    Ok(HotDescriptors {
+        external: format!("wpkh({origin}{xpub}/0/*)"),
+        internal: format!("wpkh({origin}{xpub}/1/*)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_follow_bip84_for_the_network() {
+        let seed = [1u8; 32];
+        let regtest = hot_descriptors(&seed, Network::Regtest).expect("descriptors");
+        assert!(regtest.external.starts_with("wpkh(["), "{}", regtest.external);
+        assert!(regtest.external.contains("/84'/1'/0']tpub"), "{}", regtest.external);
+        assert!(regtest.external.ends_with("/0/*)"));
+        assert!(regtest.internal.ends_with("/1/*)"));
+        let mainnet = hot_descriptors(&seed, Network::Mainnet).expect("descriptors");
+        assert!(mainnet.external.contains("/84'/0'/0']xpub"), "{}", mainnet.external);
+        assert_eq!(regtest, hot_descriptors(&seed, Network::Regtest).expect("descriptors"));
+        assert_ne!(
+            regtest,
+            hot_descriptors(&[2u8; 32], Network::Regtest).expect("descriptors")
+        );
+    }
+}

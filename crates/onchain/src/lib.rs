@@ -1,0 +1,15 @@
+//! Flash's on-chain adapters. They implement `flash-core`'s on-chain ports and nothing else:
+//! the bank decides and posts; these only talk to the chain and derive addresses.
+//!
+//! - [`wallet::BdkHotWallet`]: the hot wallet, BDK's wallet engine over any chain source, its
+//!   state kept in the Flash store;
+//! - [`dev::DevChain`]: the simulated chain of the embedded tier;
+//! - [`keys`]: the hot wallet's BIP84 descriptors from its seed.
+
+pub mod dev;
+pub mod keys;
+pub mod wallet;
+
+pub use dev::DevChain;
+pub use keys::{generate_seed, hot_descriptors, HotDescriptors};
+pub use wallet::BdkHotWallet;

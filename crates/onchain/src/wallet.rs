@@ -1,0 +1,231 @@
+//! The hot wallet: BDK's wallet engine (descriptors, address derivation, the transaction graph
+//! and its canonical view across reorgs) over any [`ChainSource`], its changes kept through a
+//! [`WalletStateStore`] (the Flash store). Watch-only: it never holds a private key.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bdk_wallet::chain::local_chain::CannotConnectError;
+use bdk_wallet::chain::{BlockId, CheckPoint, ConfirmationBlockTime, TxUpdate};
+use bdk_wallet::{ChangeSet, KeychainKind, Update, Wallet};
+use bitcoin::Address;
+use flash_core::onchain::{
+    bitcoin_network, BlockRef, ChainError, ChainSource, ChainSyncRequest, ChainUpdate, HotWallet, ReceivedOutput,
+    TxPosition, WalletSnapshot, WalletStateStore,
+};
+use flash_core::ports::BoxFuture;
+use flash_core::{Network, Sats};
+use tokio::sync::Mutex;
+
+use crate::keys::HotDescriptors;
+
+/// How many of the wallet's most recent blocks a sync sends as its known chain (plus genesis):
+/// a reorganisation deeper than this is answered from genesis, which still connects.
+const KNOWN_CHAIN_LEN: usize = 64;
+
+/// Transactions confirmed less than this many blocks deep are re-checked on every sync, so a
+/// reorganisation that drops one is noticed.
+const RECHECK_DEPTH: u32 = 144;
+
+/// The BDK hot wallet over a chain source.
+pub struct BdkHotWallet {
+    name: String,
+    network: Network,
+    wallet: Mutex<Wallet>,
+    chain: Arc<dyn ChainSource>,
+    state: Arc<dyn WalletStateStore>,
+}
+
+fn storage(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Storage(e.to_string())
+}
+
+impl BdkHotWallet {
+    /// Opens wallet `name` with `descriptors`: loads its recorded state, or creates it (and
+    /// records that). Refuses state recorded for other descriptors or another network.
+    pub async fn open(
+        name: &str,
+        descriptors: &HotDescriptors,
+        chain: Arc<dyn ChainSource>,
+        state: Arc<dyn WalletStateStore>,
+    ) -> Result<BdkHotWallet, ChainError> {
+        let network = chain.network();
+        let mut merged = ChangeSet::default();
+        for change in state.load_wallet_state(name).await? {
+            let change: ChangeSet = serde_json::from_str(&change).map_err(storage)?;
+            bdk_wallet::chain::Merge::merge(&mut merged, change);
+        }
+        let loaded = Wallet::load()
+            .descriptor(KeychainKind::External, Some(descriptors.external.clone()))
+            .descriptor(KeychainKind::Internal, Some(descriptors.internal.clone()))
+            .check_network(bitcoin_network(network))
+            .load_wallet_no_persist(merged)
+            .map_err(|e| ChainError::Storage(format!("recorded wallet state does not match this wallet: {e}")))?;
+        let wallet = match loaded {
+            Some(wallet) => wallet,
+            None => Wallet::create(descriptors.external.clone(), descriptors.internal.clone())
+                .network(bitcoin_network(network))
+                .create_wallet_no_persist()
+                .map_err(|e| ChainError::InvalidInput(format!("bad wallet descriptor: {e}")))?,
+        };
+        let hot = BdkHotWallet {
+            name: name.to_string(),
+            network,
+            wallet: Mutex::new(wallet),
+            chain,
+            state,
+        };
+        hot.persist(&mut *hot.wallet.lock().await).await?;
+        Ok(hot)
+    }
+
+    /// Records the wallet's staged changes; they stay staged if recording fails, so nothing is
+    /// lost.
+    async fn persist(&self, wallet: &mut Wallet) -> Result<(), ChainError> {
+        let Some(staged) = wallet.staged() else { return Ok(()) };
+        let change = serde_json::to_string(staged).map_err(storage)?;
+        self.state.append_wallet_state(&self.name, change).await?;
+        wallet.take_staged();
+        Ok(())
+    }
+
+    /// What to ask the chain source.
+    fn sync_request(wallet: &Wallet) -> ChainSyncRequest {
+        let tip = wallet.latest_checkpoint();
+        let mut known_chain: Vec<BlockRef> = tip
+            .iter()
+            .take(KNOWN_CHAIN_LEN)
+            .map(|cp| block_ref(cp.block_id()))
+            .collect();
+        if let Some(genesis) = tip.get(0) {
+            known_chain.push(block_ref(genesis.block_id()));
+        }
+        let recheck_from = tip.height().saturating_sub(RECHECK_DEPTH);
+        let txids = wallet
+            .transactions()
+            .filter(|tx| match tx.chain_position.confirmation_height_upper_bound() {
+                Some(height) => height >= recheck_from,
+                None => true,
+            })
+            .map(|tx| tx.tx_node.txid)
+            .collect();
+        ChainSyncRequest {
+            known_chain,
+            scripts: wallet.spk_index().revealed_spks(..).map(|(_, spk)| spk).collect(),
+            outpoints: wallet.list_unspent().map(|o| o.outpoint).collect(),
+            txids,
+        }
+    }
+
+    fn snapshot(&self, wallet: &Wallet, from_height: u32) -> WalletSnapshot {
+        let received = wallet
+            .list_output()
+            .filter(|o| o.keychain == KeychainKind::External)
+            .filter_map(|o| {
+                let confirmed_height = o.chain_position.confirmation_height_upper_bound();
+                if confirmed_height.is_some_and(|h| h < from_height) {
+                    return None;
+                }
+                let address = Address::from_script(&o.txout.script_pubkey, bitcoin_network(self.network)).ok()?;
+                Some(ReceivedOutput {
+                    outpoint: o.outpoint,
+                    address: address.to_string(),
+                    amount: Sats::from_amount(o.txout.value).ok()?,
+                    confirmed_height,
+                })
+            })
+            .collect();
+        let balance = wallet.balance();
+        let sats = |a: bitcoin::Amount| Sats::from_amount(a).unwrap_or(Sats::ZERO);
+        WalletSnapshot {
+            tip: block_ref(wallet.latest_checkpoint().block_id()),
+            received,
+            confirmed_balance: sats(balance.confirmed),
+            unconfirmed_balance: sats(balance.trusted_pending + balance.untrusted_pending),
+        }
+    }
+}
+
+fn block_ref(b: BlockId) -> BlockRef {
+    BlockRef {
+        height: b.height,
+        hash: b.hash,
+    }
+}
+
+/// The chain source's answer in BDK's terms.
+fn to_bdk_update(update: ChainUpdate) -> Update {
+    let mut tx_update = TxUpdate::<ConfirmationBlockTime>::default();
+    for chain_tx in update.transactions {
+        let txid = chain_tx.tx.compute_txid();
+        match chain_tx.position {
+            TxPosition::Confirmed { block, time } => {
+                let anchor = ConfirmationBlockTime {
+                    block_id: BlockId {
+                        height: block.height,
+                        hash: block.hash,
+                    },
+                    confirmation_time: time,
+                };
+                tx_update.anchors.insert((anchor, txid));
+            }
+            TxPosition::Mempool { seen_at } => {
+                tx_update.seen_ats.insert((txid, seen_at));
+            }
+        }
+        tx_update.txs.push(chain_tx.tx);
+    }
+    tx_update.evicted_ats = update.missing.into_iter().collect::<HashSet<_>>();
+    let chain = CheckPoint::from_block_ids(update.chain.iter().map(|b| BlockId {
+        height: b.height,
+        hash: b.hash,
+    }))
+    .ok();
+    Update {
+        last_active_indices: BTreeMap::new(),
+        tx_update,
+        chain,
+    }
+}
+
+impl HotWallet for BdkHotWallet {
+    fn network(&self) -> Network {
+        self.network
+    }
+
+    fn source_kind(&self) -> &'static str {
+        self.chain.kind()
+    }
+
+    fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {
+        Box::pin(async move {
+            let mut wallet = self.wallet.lock().await;
+            // Revealing is what makes a sync watch the address.
+            let _ = wallet.reveal_addresses_to(KeychainKind::External, index).count();
+            let address = wallet.peek_address(KeychainKind::External, index).address.to_string();
+            self.persist(&mut wallet).await?;
+            Ok(address)
+        })
+    }
+
+    fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
+        Box::pin(async move {
+            // The chain source is asked without the lock held: address requests go on meanwhile.
+            let request = Self::sync_request(&*self.wallet.lock().await);
+            let update = self.chain.sync(request).await?;
+            let mut wallet = self.wallet.lock().await;
+            wallet
+                .apply_update(to_bdk_update(update))
+                .map_err(|e: CannotConnectError| {
+                    ChainError::Unavailable(format!("the chain moved during the sync, try again: {e}"))
+                })?;
+            self.persist(&mut wallet).await?;
+            Ok(self.snapshot(&wallet, from_height))
+        })
+    }
+
+    fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()> {
+        self.chain.wait_for_activity(timeout)
+    }
+}

@@ -1,0 +1,190 @@
+//! The BDK hot wallet on the dev chain: deposits seen in the mempool, confirmed, reorganised
+//! away or re-confirmed, and everything surviving a restart of both.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bitcoin::absolute::LockTime;
+use bitcoin::transaction::Version;
+use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+use flash_core::onchain::{ChainError, ChainSimulator, ChainSource, HotWallet, WalletStateStore};
+use flash_core::ports::BoxFuture;
+use flash_core::{Network, Sats};
+use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain};
+
+/// Wallet state in memory, shared across "restarts".
+#[derive(Default)]
+struct MemoryState(Mutex<HashMap<String, Vec<String>>>);
+
+impl WalletStateStore for MemoryState {
+    fn load_wallet_state<'a>(&'a self, wallet: &'a str) -> BoxFuture<'a, Result<Vec<String>, ChainError>> {
+        let changes = self
+            .0
+            .lock()
+            .map(|m| m.get(wallet).cloned().unwrap_or_default())
+            .map_err(|e| ChainError::Storage(e.to_string()));
+        Box::pin(async move { changes })
+    }
+    fn append_wallet_state<'a>(&'a self, wallet: &'a str, change: String) -> BoxFuture<'a, Result<(), ChainError>> {
+        let done = self
+            .0
+            .lock()
+            .map(|mut m| m.entry(wallet.to_string()).or_default().push(change))
+            .map_err(|e| ChainError::Storage(e.to_string()));
+        Box::pin(async move { done })
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flash-onchain-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+async fn open(dir: &PathBuf, state: &Arc<MemoryState>) -> (Arc<DevChain>, BdkHotWallet) {
+    let chain = Arc::new(DevChain::open(dir, Network::Regtest, 2_000).expect("dev chain"));
+    let descriptors = hot_descriptors(&[9u8; 32], Network::Regtest).expect("descriptors");
+    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), state.clone())
+        .await
+        .expect("wallet");
+    (chain, wallet)
+}
+
+fn sats(n: i64) -> Sats {
+    Sats::positive(n).expect("amount")
+}
+
+#[tokio::test]
+async fn deposits_confirm_reorganise_and_survive_a_restart() {
+    let dir = temp_dir("deposits");
+    let state = Arc::new(MemoryState::default());
+    let (chain, wallet) = open(&dir, &state).await;
+
+    let a0 = wallet.deposit_address(0).await.expect("address");
+    let a1 = wallet.deposit_address(1).await.expect("address");
+    assert_ne!(a0, a1);
+    assert_eq!(
+        wallet.deposit_address(0).await.expect("address"),
+        a0,
+        "an index always gives the same address"
+    );
+    assert!(a0.starts_with("bcrt1q"), "{a0}");
+
+    let tx0 = chain.deposit(&a0, sats(50_000)).await.expect("deposit");
+    let snap = wallet.sync(0).await.expect("sync");
+    assert_eq!(snap.tip.height, 0);
+    assert_eq!(snap.received.len(), 1);
+    assert_eq!(snap.received[0].outpoint.txid, tx0);
+    assert_eq!(snap.received[0].address, a0);
+    assert_eq!(snap.received[0].amount, sats(50_000));
+    assert_eq!(snap.received[0].confirmed_height, None, "in the mempool");
+
+    let tip = chain.mine(2).await.expect("mine");
+    assert_eq!(tip.height, 2);
+    let snap = wallet.sync(0).await.expect("sync");
+    assert_eq!(snap.tip, tip);
+    assert_eq!(snap.received[0].confirmed_height, Some(1));
+    assert_eq!(snap.confirmed_balance, sats(50_000));
+
+    // A reorganisation that puts the deposit in a new block at the same height.
+    chain.reorg(2, false).await.expect("reorg");
+    let snap = wallet.sync(0).await.expect("sync");
+    assert_eq!(snap.tip.height, 3);
+    assert_eq!(snap.received.len(), 1);
+    assert_eq!(
+        snap.received[0].confirmed_height,
+        Some(1),
+        "re-mined in the first new block"
+    );
+
+    // A second deposit, confirmed, then dropped by a reorganisation (as if double-spent).
+    let tx1 = chain.deposit(&a1, sats(7_000)).await.expect("deposit");
+    chain.mine(1).await.expect("mine");
+    let snap = wallet.sync(0).await.expect("sync");
+    let confirmed: Vec<_> = snap
+        .received
+        .iter()
+        .map(|r| (r.outpoint.txid, r.confirmed_height))
+        .collect();
+    assert!(confirmed.contains(&(tx1, Some(4))), "{confirmed:?}");
+    chain.reorg(1, true).await.expect("reorg");
+    let snap = wallet.sync(0).await.expect("sync");
+    assert!(
+        snap.received.iter().all(|r| r.outpoint.txid != tx1),
+        "the dropped deposit is gone: {:?}",
+        snap.received
+    );
+    assert_eq!(snap.confirmed_balance, sats(50_000));
+
+    // `from_height` leaves out what confirmed below it.
+    assert!(wallet.sync(2).await.expect("sync").received.is_empty());
+
+    // Restart both: the chain from its file, the wallet from its recorded state.
+    drop(wallet);
+    drop(chain);
+    let (chain, wallet) = open(&dir, &state).await;
+    assert_eq!(chain.height(), 5);
+    let before_sync = wallet.sync(0).await.expect("sync");
+    assert_eq!(before_sync.tip.height, 5);
+    assert_eq!(before_sync.received.len(), 1);
+    assert_eq!(before_sync.received[0].outpoint.txid, tx0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_dev_chain_relays_only_valid_spends() {
+    let dir = temp_dir("relay");
+    let state = Arc::new(MemoryState::default());
+    let (chain, wallet) = open(&dir, &state).await;
+    let address = wallet.deposit_address(0).await.expect("address");
+    let txid = chain.deposit(&address, sats(10_000)).await.expect("deposit");
+    chain.mine(1).await.expect("mine");
+    let spend = |vout: u32, value: u64| Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint { txid, vout },
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(value),
+            script_pubkey: ScriptBuf::new_op_return([]),
+        }],
+    };
+    assert!(
+        matches!(chain.broadcast(&spend(1, 1_000)).await, Err(ChainError::Refused(_))),
+        "no such output"
+    );
+    assert!(
+        matches!(chain.broadcast(&spend(0, 10_001)).await, Err(ChainError::Refused(_))),
+        "creates money"
+    );
+    assert!(chain.mempool().is_empty(), "refusals change nothing");
+    let good = spend(0, 9_000);
+    chain.broadcast(&good).await.expect("a valid spend is relayed");
+    assert_eq!(chain.mempool(), vec![good.compute_txid()]);
+    assert!(
+        matches!(chain.broadcast(&good).await, Err(ChainError::Refused(_))),
+        "already known"
+    );
+    assert!(
+        matches!(chain.broadcast(&spend(0, 8_000)).await, Err(ChainError::Refused(_))),
+        "double spend"
+    );
+    assert!(matches!(
+        chain
+            .deposit("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", sats(1))
+            .await,
+        Err(ChainError::WrongNetwork(..))
+    ));
+    assert!(matches!(chain.mine(0).await, Err(ChainError::InvalidInput(_))));
+    assert!(matches!(chain.reorg(5, false).await, Err(ChainError::InvalidInput(_))));
+    assert!(
+        DevChain::open(&dir, Network::Mainnet, 1_000).is_err(),
+        "never on mainnet"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
