@@ -42,7 +42,7 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-async fn open(dir: &PathBuf, state: &Arc<MemoryState>) -> (Arc<DevChain>, BdkHotWallet) {
+async fn open(dir: &std::path::Path, state: &Arc<MemoryState>) -> (Arc<DevChain>, BdkHotWallet) {
     let chain = Arc::new(DevChain::open(dir, Network::Regtest, 2_000).expect("dev chain"));
     let descriptors = hot_descriptors(&[9u8; 32], Network::Regtest).expect("descriptors");
     let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), state.clone())
