@@ -270,37 +270,6 @@ fn status_of(msg: &Value) -> Value {
     msg["payload"]["data"]["lnInvoicePaymentStatus"].clone()
 }
 
-/// The `myUpdates.update` of a `next` message for subscription `id`.
-fn update_of(msg: &Value, id: &str) -> Value {
-    assert_eq!(msg["type"], "next", "{msg}");
-    assert_eq!(msg["id"], id, "{msg}");
-    assert!(msg["payload"]["errors"].is_null(), "{msg}");
-    let updates = &msg["payload"]["data"]["myUpdates"];
-    assert_eq!(updates["errors"], json!([]), "{msg}");
-    updates["update"].clone()
-}
-
-/// Opens `myUpdates` for `m` and makes sure it is live: funds the wallet with 1, 2, 3… sats
-/// until one of those credits arrives, then drains the rest. Returns the connection.
-async fn live_updates(s: &TestServer, m: &Member, id: &str) -> WsClient {
-    let mut ws = s.ws_connect(Some(&m.token)).await;
-    ws.subscribe(id, &my_updates_subscription()).await;
-    let mut sent = 0;
-    loop {
-        sent += 1;
-        assert!(sent <= 20, "the subscription never delivered a probe");
-        s.fund(&m.wallet_id, sent).await;
-        if let Some(msg) = ws.next_within(Duration::from_millis(500)).await {
-            let first = update_of(&msg, id)["amount"].as_i64().expect("probe amount");
-            for expected in first + 1..=sent {
-                let msg = ws.next().await;
-                assert_eq!(update_of(&msg, id)["amount"], expected, "{msg}");
-            }
-            return ws;
-        }
-    }
-}
-
 /// Asserts a transaction is a Lightning one for this invoice: settled over Lightning, started
 /// with the invoice.
 fn assert_ln_tx(tx: &Value, payment_request: &str, payment_hash: &str) {
@@ -327,7 +296,7 @@ async fn hash_of(s: &TestServer, payment_request: &str) -> String {
 async fn receive_from_outside_is_credited_once_and_reported(backend: Backend) {
     let s = TestServer::start(backend).await;
     let a = s.member().await;
-    let mut updates = live_updates(&s, &a, "u").await;
+    let mut updates = live_updates_with(&s, &my_updates_subscription(), &a, "u").await;
     let before = s.balance(&a).await;
     let history_before = history(&s, &a).await.len();
 
@@ -746,7 +715,7 @@ async fn failed_invoice_can_be_paid_again(backend: Backend) {
 async fn slow_send_stays_pending_until_reconciled(backend: Backend) {
     let s = TestServer::start(backend).await;
     let a = s.member().await;
-    let mut updates = live_updates(&s, &a, "u").await;
+    let mut updates = live_updates_with(&s, &my_updates_subscription(), &a, "u").await;
     s.fund(&a.wallet_id, 50_000).await;
     let funded = update_of(&updates.next().await, "u");
     assert_eq!(funded["amount"], 50_000, "{funded}");

@@ -24,8 +24,7 @@ pub struct WalletView {
     pub wallet: WalletRecord,
     /// Settled balance, minor units.
     pub balance: i64,
-    /// Incoming funds not yet settled (on-chain deposits awaiting confirmations). No rail
-    /// produces these yet, so it is 0 until the on-chain service lands.
+    /// Incoming funds not yet settled: on-chain deposits awaiting their confirmations.
     pub pending_incoming: i64,
 }
 
@@ -101,15 +100,15 @@ impl Bank {
         let wallets = self.store.wallets_of(account).await?;
         let ids: Vec<LedgerAccountId> = wallets.iter().map(|w| w.id.into()).collect();
         let balances = self.store.balances(&ids).await?;
-        Ok(wallets
-            .into_iter()
-            .zip(ids)
-            .map(|(wallet, id)| WalletView {
+        let mut views = Vec::with_capacity(wallets.len());
+        for (wallet, id) in wallets.into_iter().zip(ids) {
+            views.push(WalletView {
                 balance: balances.get(&id).copied().unwrap_or(0),
-                pending_incoming: 0,
+                pending_incoming: self.store.onchain_pending_incoming(wallet.id).await?,
                 wallet,
-            })
-            .collect())
+            });
+        }
+        Ok(views)
     }
 
     /// One of `account`'s wallets; another account's wallet is reported as not found.

@@ -114,6 +114,15 @@ pub enum BankError {
     /// A condition checked as the money moved did not hold (e.g. a withdraw link used up).
     #[error("{0}")]
     Refused(&'static str),
+    /// A request that cannot be carried out as asked (a value out of range).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Not a usable Bitcoin address for this network.
+    #[error("invalid address: {0}")]
+    InvalidAddress(String),
+    /// The on-chain wallet could not be used.
+    #[error("on-chain wallet unavailable: {0}")]
+    OnchainUnavailable(String),
     /// The database failed.
     #[error("storage failure: {0}")]
     Store(StoreError),
@@ -171,6 +180,9 @@ impl BankError {
             BankError::WithdrawLinkNotFound => "WITHDRAW_LINK_NOT_FOUND",
             BankError::InvalidLink(_) => "INVALID_WITHDRAW_LINK",
             BankError::Refused(_) => "REFUSED",
+            BankError::InvalidInput(_) => "INVALID_INPUT",
+            BankError::InvalidAddress(_) => "INVALID_ADDRESS",
+            BankError::OnchainUnavailable(_) => "ONCHAIN_UNAVAILABLE",
             BankError::Store(_) => "INTERNAL_ERROR",
         }
     }

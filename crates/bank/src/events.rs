@@ -6,15 +6,29 @@ use tokio::sync::broadcast;
 /// Events a slow subscriber may fall behind by before it misses some.
 const EVENT_BUFFER: usize = 4_096;
 
-/// A wallet's balance changed because `journal` posted.
+/// A wallet's balance, or what is on its way to it, changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalletEvent {
     /// The wallet's account (subscribers filter on it).
     pub account_id: AccountId,
     /// The wallet.
     pub wallet_id: WalletId,
-    /// The journal that changed it.
-    pub journal_id: JournalId,
+    /// What changed.
+    pub change: WalletChange,
+}
+
+/// What changed in a wallet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WalletChange {
+    /// This journal posted.
+    Journal(JournalId),
+    /// An on-chain deposit to it was seen (pending) or left the chain before it was credited.
+    Deposit {
+        /// `txid:vout`.
+        outpoint: String,
+        /// Its value, satoshis.
+        amount_sat: i64,
+    },
 }
 
 #[derive(Clone)]
@@ -39,7 +53,19 @@ impl crate::Bank {
         self.events.publish(WalletEvent {
             account_id,
             wallet_id,
-            journal_id,
+            change: WalletChange::Journal(journal_id),
+        });
+    }
+
+    /// Tells subscribers that a deposit to `wallet_id` (of `account_id`) was seen or dropped.
+    pub(crate) fn publish_deposit(&self, account_id: AccountId, wallet_id: WalletId, outpoint: &str, amount_sat: i64) {
+        self.events.publish(WalletEvent {
+            account_id,
+            wallet_id,
+            change: WalletChange::Deposit {
+                outpoint: outpoint.to_string(),
+                amount_sat,
+            },
         });
     }
 }

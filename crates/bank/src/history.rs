@@ -61,6 +61,8 @@ pub struct Transaction {
     pub created_at_ms: i64,
     /// The Lightning payment hash, when the payment was made or received with an invoice.
     pub payment_hash: Option<String>,
+    /// The deposit (`txid:vout`), when the transaction is an on-chain receipt or its review.
+    pub onchain_outpoint: Option<String>,
 }
 
 /// A transaction in a page, with its cursor.
@@ -116,6 +118,11 @@ impl From<HistoryItem> for Transaction {
                 .reference
                 .as_deref()
                 .and_then(|r| r.strip_prefix("ln:"))
+                .map(str::to_string),
+            onchain_outpoint: i
+                .reference
+                .as_deref()
+                .and_then(|r| r.strip_prefix("onchain:"))
                 .map(str::to_string),
         }
     }

@@ -13,18 +13,20 @@ mod history;
 mod lightning;
 mod liquidity;
 mod lnurl;
+mod onchain;
 mod payments;
 
 use std::sync::Arc;
 
 use flash_core::lightning::{LightningNode, SimulatorControls};
 use flash_core::lnurl::LnurlClient;
+use flash_core::onchain::{ChainSimulator, HotWallet};
 use flash_core::{LimitPolicy, Network};
 use flash_store::Store;
 
 pub use accounts::{Identity, WalletView};
 pub use error::BankError;
-pub use events::WalletEvent;
+pub use events::{WalletChange, WalletEvent};
 pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};
 pub use lightning::{
     InvoiceCreate, InvoiceFor, InvoiceStatus, LightningConfig, LnDetails, LnInvoice, LnPayOutcome, LnPayRequest,
@@ -32,6 +34,7 @@ pub use lightning::{
 };
 pub use liquidity::{assess, LiquidityConfig, LiquidityIssue, LiquidityReport, OpenPlan, PreferredPeer};
 pub use lnurl::{AddressOffer, CreatedWithdrawLink, LnurlPayRequest, WithdrawLinkCreate};
+pub use onchain::{DepositReport, OnchainConfig};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 
 /// The bank's settings.
@@ -47,6 +50,8 @@ pub struct BankConfig {
     pub lightning_address_domain: Option<String>,
     /// The Lightning liquidity policy.
     pub liquidity: LiquidityConfig,
+    /// On-chain confirmations and deposit fees.
+    pub onchain: OnchainConfig,
 }
 
 impl Default for BankConfig {
@@ -57,6 +62,7 @@ impl Default for BankConfig {
             lightning: LightningConfig::default(),
             lightning_address_domain: None,
             liquidity: LiquidityConfig::default(),
+            onchain: OnchainConfig::default(),
         }
     }
 }
@@ -70,6 +76,7 @@ pub struct Bank {
     lightning: Option<Arc<lightning::Rail>>,
     lnurl: Option<Arc<dyn LnurlClient>>,
     liquidity: Arc<liquidity::LiquidityState>,
+    onchain: Option<Arc<onchain::ChainRail>>,
 }
 
 impl Bank {
@@ -82,6 +89,7 @@ impl Bank {
             lightning: None,
             lnurl: None,
             liquidity: Arc::default(),
+            onchain: None,
         }
     }
 
@@ -99,6 +107,13 @@ impl Bank {
         simulator: Option<Arc<dyn SimulatorControls>>,
     ) -> Bank {
         self.lightning = Some(Arc::new(lightning::Rail::new(node, simulator)));
+        self
+    }
+
+    /// The same bank receiving on-chain deposits through `wallet`; `simulator` is the chain's
+    /// dev-only controls when it is the `dev` simulator.
+    pub fn with_onchain(mut self, wallet: Arc<dyn HotWallet>, simulator: Option<Arc<dyn ChainSimulator>>) -> Bank {
+        self.onchain = Some(Arc::new(onchain::ChainRail::new(wallet, simulator)));
         self
     }
 

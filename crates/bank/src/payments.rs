@@ -163,6 +163,7 @@ impl Bank {
             counterparty_username: to.username.clone(),
             created_at_ms: posted.created_at_ms,
             payment_hash: None,
+            onchain_outpoint: None,
         };
         Ok(PaymentOutcome {
             journal_id: posted.journal_id,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use flash_bank::{
     Bank, BankConfig, BankError, Direction, HistoryPageRequest, Identity, PaymentOutcome, Recipient, SendRequest,
-    Transaction, TransactionPage, TxStatus, WalletEvent,
+    Transaction, TransactionPage, TxStatus, WalletChange, WalletEvent,
 };
 use flash_core::{
     AccountId, AccountLevel, AccountStatus, Currency, Email, JournalId, JournalKind, LedgerError, LimitKind,
@@ -1262,7 +1262,7 @@ async fn events_announce_each_posted_payment_once(backend: Backend) {
         WalletEvent {
             account_id: alice.id(),
             wallet_id: alice.wallet(),
-            journal_id: funded.journal_id,
+            change: WalletChange::Journal(funded.journal_id),
         }
     );
     assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
@@ -1282,12 +1282,12 @@ async fn events_announce_each_posted_payment_once(backend: Backend) {
         WalletEvent {
             account_id: alice.id(),
             wallet_id: alice.wallet(),
-            journal_id: paid.journal_id,
+            change: WalletChange::Journal(paid.journal_id),
         },
         WalletEvent {
             account_id: bob.id(),
             wallet_id: bob.wallet(),
-            journal_id: paid.journal_id,
+            change: WalletChange::Journal(paid.journal_id),
         },
     ];
     want.sort_by_key(|e| e.wallet_id);
@@ -1310,7 +1310,9 @@ async fn events_announce_each_posted_payment_once(backend: Backend) {
         .expect("pay back");
     for receiver in [&mut rx, &mut late] {
         let events = [receiver.try_recv().expect("event"), receiver.try_recv().expect("event")];
-        assert!(events.iter().all(|e| e.journal_id == next.journal_id));
+        assert!(events
+            .iter()
+            .all(|e| e.change == WalletChange::Journal(next.journal_id)));
         assert!(matches!(receiver.try_recv(), Err(TryRecvError::Empty)));
     }
 }

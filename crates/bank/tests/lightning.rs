@@ -16,7 +16,7 @@ use std::time::Duration;
 use flash_bank::{
     Bank, BankConfig, BankError, Direction, HistoryPageRequest, Identity, InvoiceCreate, InvoiceFor, InvoiceStatus,
     LightningConfig, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus, ReconcileReport, Transaction, TxStatus,
-    WalletEvent,
+    WalletChange, WalletEvent,
 };
 use flash_core::lightning::{
     ChannelInfo, DevOutcome, FeeEstimateRequest, Hash32, Invoice, InvoiceDescription, InvoiceRequest, LightningError,
@@ -509,7 +509,7 @@ async fn receiving_credits_the_wallet_exactly_once(backend: Backend) {
         vec![WalletEvent {
             account_id: alice.id(),
             wallet_id: alice.wallet(),
-            journal_id: line.journal_id,
+            change: WalletChange::Journal(line.journal_id),
         }],
         "one wallet event for one credit"
     );
@@ -953,7 +953,10 @@ async fn paying_a_flash_invoice_settles_intraledger(backend: Backend) {
     assert_eq!(bob_lines[0].counterparty_wallet_id, Some(alice.wallet()));
     let published: BTreeSet<(WalletId, JournalId)> = events(&mut rx)
         .into_iter()
-        .map(|e| (e.wallet_id, e.journal_id))
+        .filter_map(|e| match e.change {
+            WalletChange::Journal(journal) => Some((e.wallet_id, journal)),
+            WalletChange::Deposit { .. } => None,
+        })
         .collect();
     assert_eq!(
         published,
@@ -1101,7 +1104,7 @@ async fn external_payment_is_charged_amount_and_actual_fee(backend: Backend) {
     assert!(
         published
             .iter()
-            .all(|e| e.wallet_id == alice.wallet() && e.journal_id == tx.journal_id),
+            .all(|e| e.wallet_id == alice.wallet() && e.change == WalletChange::Journal(tx.journal_id)),
         "events name the payment's line: {published:?}"
     );
 
@@ -1283,7 +1286,10 @@ async fn slow_payments_stay_pending_until_reconciled(backend: Backend) {
     assert_eq!(bob_line.status, TxStatus::Failure);
     let published: BTreeSet<(WalletId, JournalId)> = events(&mut rx)
         .into_iter()
-        .map(|e| (e.wallet_id, e.journal_id))
+        .filter_map(|e| match e.change {
+            WalletChange::Journal(journal) => Some((e.wallet_id, journal)),
+            WalletChange::Deposit { .. } => None,
+        })
         .collect();
     assert_eq!(
         published,
@@ -1774,7 +1780,7 @@ async fn reconciliation_refunds_a_payment_the_node_never_received(backend: Backe
         vec![WalletEvent {
             account_id: alice.id(),
             wallet_id: alice.wallet(),
-            journal_id: opened,
+            change: WalletChange::Journal(opened),
         }],
         "one refund, one event"
     );

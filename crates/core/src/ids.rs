@@ -94,16 +94,22 @@ pub enum SystemAccount {
     /// The bank's Lightning node (an asset: what the node holds for Flash's users). Receipts
     /// credit wallets from it; settled sends pay into it.
     LightningNode,
+    /// The on-chain hot wallet (an asset): confirmed deposits credit wallets from it.
+    OnchainHot,
+    /// Holds on wallets whose credited deposit left the chain, until an operator decides.
+    OnchainReview,
 }
 
 impl SystemAccount {
     /// Every system account.
-    pub const ALL: [SystemAccount; 5] = [
+    pub const ALL: [SystemAccount; 7] = [
         SystemAccount::DevFaucet,
         SystemAccount::FeesRevenue,
         SystemAccount::LightningPending,
         SystemAccount::OnchainPending,
         SystemAccount::LightningNode,
+        SystemAccount::OnchainHot,
+        SystemAccount::OnchainReview,
     ];
 
     /// The account's name, as in DESIGN.md.
@@ -114,6 +120,8 @@ impl SystemAccount {
             SystemAccount::LightningPending => "lightning:pending",
             SystemAccount::OnchainPending => "onchain:pending",
             SystemAccount::LightningNode => "lightning:node",
+            SystemAccount::OnchainHot => "onchain:hot",
+            SystemAccount::OnchainReview => "onchain:review",
         }
     }
 

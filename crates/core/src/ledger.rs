@@ -51,6 +51,8 @@ pub enum JournalKind {
     HoldReverse,
     /// A Lightning payment received from outside Flash.
     LnReceive,
+    /// An on-chain deposit, credited after its confirmations.
+    OnchainReceive,
 }
 
 impl JournalKind {
@@ -63,13 +65,15 @@ impl JournalKind {
             JournalKind::HoldSettle => "hold_settle",
             JournalKind::HoldReverse => "hold_reverse",
             JournalKind::LnReceive => "ln_receive",
+            JournalKind::OnchainReceive => "onchain_receive",
         }
     }
 
-    /// True for money that already arrived from outside the bank (a Lightning receipt): the
-    /// liability must be recorded even when the receiving account is locked or closed.
+    /// True for money that already arrived from outside the bank (a Lightning receipt, a
+    /// confirmed deposit): the liability must be recorded even when the receiving account is
+    /// locked or closed.
     pub fn receives_from_outside(self) -> bool {
-        matches!(self, JournalKind::LnReceive)
+        matches!(self, JournalKind::LnReceive | JournalKind::OnchainReceive)
     }
 
     /// Parses the stored form.
@@ -81,6 +85,7 @@ impl JournalKind {
             "hold_settle" => JournalKind::HoldSettle,
             "hold_reverse" => JournalKind::HoldReverse,
             "ln_receive" => JournalKind::LnReceive,
+            "onchain_receive" => JournalKind::OnchainReceive,
             _ => return None,
         })
     }

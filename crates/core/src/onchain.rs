@@ -128,9 +128,10 @@ pub trait ChainSimulator: Send + Sync {
     fn deposit<'a>(&'a self, address: &'a str, amount: Sats) -> BoxFuture<'a, Result<Txid, ChainError>>;
     /// Mines `blocks` blocks (the mempool goes into the first). Returns the new tip.
     fn mine(&self, blocks: u32) -> BoxFuture<'_, Result<BlockRef, ChainError>>;
-    /// Replaces the top `depth` blocks with `depth + 1` new ones. Their transactions go back to
-    /// the mempool and into the new blocks, unless `drop_transactions`, in which case they
-    /// vanish (as if double-spent). Returns the new tip.
+    /// Replaces the top `depth` blocks with `depth + 1` new, empty ones (a longer competing
+    /// chain). Their transactions go back to the mempool, unconfirmed, or with
+    /// `drop_transactions` vanish with their descendants (as if double-spent). Returns the new
+    /// tip.
     fn reorg(&self, depth: u32, drop_transactions: bool) -> BoxFuture<'_, Result<BlockRef, ChainError>>;
 }
 

@@ -455,22 +455,27 @@ impl ChainSimulator for DevChain {
                     .flat_map(|b| b.txdata.into_iter().skip(1))
                     .map(|tx| (Arc::new(tx), now_secs()))
                     .collect();
+                // The replacement blocks are mined first, empty: a competing chain that did not
+                // have these transactions. They go back to the mempool ahead of what was there.
+                let mempool = std::mem::take(&mut state.mempool);
+                (0..=depth).for_each(|_| state.mine_one());
                 if drop_transactions {
                     // As if double-spent: the dropped transactions and their descendants go.
                     let mut gone: HashSet<Txid> = returned.iter().map(|(tx, _)| tx.compute_txid()).collect();
-                    state.mempool.retain(|(tx, _)| {
-                        let spends_gone = tx.input.iter().any(|i| gone.contains(&i.previous_output.txid));
-                        if spends_gone {
-                            gone.insert(tx.compute_txid());
-                        }
-                        !spends_gone
-                    });
+                    state.mempool = mempool
+                        .into_iter()
+                        .filter(|(tx, _)| {
+                            let spends_gone = tx.input.iter().any(|i| gone.contains(&i.previous_output.txid));
+                            if spends_gone {
+                                gone.insert(tx.compute_txid());
+                            }
+                            !spends_gone
+                        })
+                        .collect();
                 } else {
-                    let mut mempool = returned;
-                    mempool.append(&mut state.mempool);
-                    state.mempool = mempool;
+                    state.mempool = returned;
+                    state.mempool.extend(mempool);
                 }
-                (0..=depth).for_each(|_| state.mine_one());
                 Ok(state.tip())
             })?;
             tracing::info!(depth, drop_transactions, height = tip.height, "dev chain: reorganised");

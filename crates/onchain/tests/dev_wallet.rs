@@ -87,16 +87,16 @@ async fn deposits_confirm_reorganise_and_survive_a_restart() {
     assert_eq!(snap.received[0].confirmed_height, Some(1));
     assert_eq!(snap.confirmed_balance, sats(50_000));
 
-    // A reorganisation that puts the deposit in a new block at the same height.
+    // A reorganisation that sends the deposit back to the mempool; mined again later.
     chain.reorg(2, false).await.expect("reorg");
     let snap = wallet.sync(0).await.expect("sync");
     assert_eq!(snap.tip.height, 3);
     assert_eq!(snap.received.len(), 1);
-    assert_eq!(
-        snap.received[0].confirmed_height,
-        Some(1),
-        "re-mined in the first new block"
-    );
+    assert_eq!(snap.received[0].confirmed_height, None, "back in the mempool");
+    assert_eq!(snap.confirmed_balance, Sats::ZERO);
+    chain.mine(1).await.expect("mine");
+    let snap = wallet.sync(0).await.expect("sync");
+    assert_eq!(snap.received[0].confirmed_height, Some(4), "confirmed in a new block");
 
     // A second deposit, confirmed, then dropped by a reorganisation (as if double-spent).
     let tx1 = chain.deposit(&a1, sats(7_000)).await.expect("deposit");
@@ -107,7 +107,7 @@ async fn deposits_confirm_reorganise_and_survive_a_restart() {
         .iter()
         .map(|r| (r.outpoint.txid, r.confirmed_height))
         .collect();
-    assert!(confirmed.contains(&(tx1, Some(4))), "{confirmed:?}");
+    assert!(confirmed.contains(&(tx1, Some(5))), "{confirmed:?}");
     chain.reorg(1, true).await.expect("reorg");
     let snap = wallet.sync(0).await.expect("sync");
     assert!(
@@ -118,15 +118,15 @@ async fn deposits_confirm_reorganise_and_survive_a_restart() {
     assert_eq!(snap.confirmed_balance, sats(50_000));
 
     // `from_height` leaves out what confirmed below it.
-    assert!(wallet.sync(2).await.expect("sync").received.is_empty());
+    assert!(wallet.sync(5).await.expect("sync").received.is_empty());
 
     // Restart both: the chain from its file, the wallet from its recorded state.
     drop(wallet);
     drop(chain);
     let (chain, wallet) = open(&dir, &state).await;
-    assert_eq!(chain.height(), 5);
+    assert_eq!(chain.height(), 6);
     let before_sync = wallet.sync(0).await.expect("sync");
-    assert_eq!(before_sync.tip.height, 5);
+    assert_eq!(before_sync.tip.height, 6);
     assert_eq!(before_sync.received.len(), 1);
     assert_eq!(before_sync.received[0].outpoint.txid, tx0);
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use flash_auth::{AuthConfig, SmtpConfig};
-use flash_bank::{LightningConfig, LiquidityConfig};
+use flash_bank::{LightningConfig, LiquidityConfig, OnchainConfig};
 use flash_core::{LimitPolicy, Network};
 use flash_store::StoreConfig;
 use serde::Deserialize;
@@ -73,6 +73,8 @@ struct FileConfig {
     smtp: Option<SmtpConfig>,
     #[serde(default)]
     lightning: LightningSection,
+    #[serde(default)]
+    onchain: OnchainSection,
 }
 
 /// Which Lightning node backs the bank.
@@ -254,6 +256,44 @@ pub struct LightningSection {
     pub liquidity: LiquidityConfig,
 }
 
+/// Which chain backend the hot wallet reads and broadcasts through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnchainBackend {
+    /// The simulated chain (regtest, signet, testnet only).
+    #[default]
+    Dev,
+    /// No on-chain wallet: its API answers ONCHAIN_UNAVAILABLE.
+    None,
+}
+
+/// `[onchain.dev]`: the simulated chain.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DevChainSection {
+    /// The fee rate it quotes, satoshis per virtual byte.
+    pub fee_rate_sat_per_vb: u64,
+}
+
+impl Default for DevChainSection {
+    fn default() -> Self {
+        DevChainSection { fee_rate_sat_per_vb: 2 }
+    }
+}
+
+/// `[onchain]`: the hot wallet's chain backend, and (`[onchain.deposits]`) confirmations and
+/// deposit fees.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnchainSection {
+    /// The chain backend.
+    pub backend: OnchainBackend,
+    /// The bank's deposit policy.
+    pub deposits: OnchainConfig,
+    /// The simulator's settings.
+    pub dev: DevChainSection,
+}
+
 /// The resolved configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -278,6 +318,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Lightning backend and policy.
     pub lightning: LightningSection,
+    /// On-chain backend and policy.
+    pub onchain: OnchainSection,
 }
 
 /// The host (and port) of a public URL: the domain of this server's Lightning addresses.
@@ -346,6 +388,7 @@ impl Config {
             auth: file.auth,
             smtp: file.smtp,
             lightning: file.lightning,
+            onchain: file.onchain,
         })
     }
 }

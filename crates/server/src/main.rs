@@ -14,13 +14,16 @@ use flash_api::{ApiState, Metrics, ServerInfo};
 use flash_auth::{Auth, LogCodeSender, SmtpCodeSender};
 use flash_bank::{Bank, BankConfig};
 use flash_core::lightning::{LightningNode, SimulatorControls};
+use flash_core::onchain::{ChainSimulator, ChainSource, HotWallet};
 use flash_core::ports::{BoxFuture, CodeChannel, CodeSendError, CodeSender, SystemClock};
+use flash_core::secrets::KeyEncryptionKey;
 use flash_core::{Currency, Network};
 use flash_lightning::{DevNode, HttpLnurlClient, LndConfig, LndNode, LnurlClientConfig};
+use flash_onchain::{BdkHotWallet, DevChain};
 use flash_store::Store;
 use rand::RngCore;
 
-use crate::config::{Args, Config, LightningBackend, LogFormat};
+use crate::config::{Args, Config, LightningBackend, LogFormat, OnchainBackend};
 
 /// Email through SMTP when configured; on non-mainnet networks anything else goes to the log
 /// (there is no SMS gateway yet), and on mainnet it is refused rather than logged.
@@ -57,11 +60,11 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// The login-code HMAC secret: 32 random bytes in `DATA_DIR/auth.key` (mode 0600), made on
-/// first start.
-fn code_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+/// A 32-byte key in `DATA_DIR/name` (mode 0600), made on first start: `auth.key` (the
+/// login-code HMAC secret) and `master.key` (the key-encryption key of sealed secrets).
+fn key_file(data_dir: &Path, name: &str) -> anyhow::Result<[u8; 32]> {
     use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join("auth.key");
+    let path = data_dir.join(name);
     match std::fs::read(&path) {
         Ok(bytes) => bytes
             .try_into()
@@ -81,6 +84,56 @@ fn code_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// The hot wallet and the simulator's controls (dev only), and the rails to report as
+/// simulated.
+type OnchainWiring = (
+    Option<Arc<dyn HotWallet>>,
+    Option<Arc<dyn ChainSimulator>>,
+    Vec<&'static str>,
+);
+
+/// Purpose of the sealed hot wallet seed.
+const HOT_SEED_PURPOSE: &str = "onchain-hot-seed";
+
+/// The chain backend the configuration names, and the hot wallet on it: its seed sealed in the
+/// store under `DATA_DIR/master.key` (made on first start), its state in the store.
+async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWiring> {
+    let chain = match config.onchain.backend {
+        OnchainBackend::None => {
+            tracing::warn!("the on-chain wallet is off ([onchain] backend = \"none\")");
+            return Ok((None, None, vec![]));
+        }
+        OnchainBackend::Dev => {
+            if !config.network.allows_dev_features() {
+                anyhow::bail!(
+                    "the dev chain simulator does not run on {}: set [onchain] backend = \"none\"",
+                    config.network
+                );
+            }
+            let dir = config.data_dir.join("onchain-dev").join(config.network.as_str());
+            let fee_rate = config.onchain.dev.fee_rate_sat_per_vb.saturating_mul(1_000);
+            Arc::new(DevChain::open(&dir, config.network, fee_rate).context("opening the dev chain")?)
+        }
+    };
+    let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
+    let sealed = store
+        .sealed_secret(HOT_SEED_PURPOSE, || {
+            kek.seal(HOT_SEED_PURPOSE, &flash_onchain::generate_seed())
+        })
+        .await?;
+    let seed = kek.open(HOT_SEED_PURPOSE, &sealed).context(
+        "the hot wallet seed in the database does not open with DATA_DIR/master.key (every node needs the same key)",
+    )?;
+    let descriptors = flash_onchain::hot_descriptors(&seed, config.network)?;
+    // Named by network: a database moved to another network starts a fresh wallet state.
+    let name = format!("hot-{}", config.network);
+    let wallet = BdkHotWallet::open(&name, &descriptors, chain.clone(), Arc::new(store.clone()))
+        .await
+        .context("opening the hot wallet")?;
+    tracing::info!(source = chain.kind(), "hot wallet ready");
+    Ok((Some(Arc::new(wallet)), Some(chain), vec!["onchain"]))
 }
 
 /// The node a configuration names, with the simulator's controls (dev only) and the rails to
@@ -215,11 +268,13 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
 
     // Before anything is created: a configuration that cannot run must not half-start.
-    let (node, simulator, simulated_rails) = lightning_node(&config).await?;
+    let (node, simulator, mut simulated_rails) = lightning_node(&config).await?;
     let store = Store::open(&config.store, Arc::new(SystemClock))
         .await
         .context("opening the database")?;
     store.ensure_system_accounts(Currency::Btc).await?;
+    let (hot, chain_simulator, simulated_chain) = hot_wallet(&config, &store).await?;
+    simulated_rails.extend(simulated_chain);
     tracing::info!(database = store.backend(), network = %config.network, "storage ready");
 
     let sender = CodeRouter {
@@ -234,7 +289,7 @@ async fn main() -> anyhow::Result<()> {
     let auth = Auth::new(
         store.clone(),
         Arc::new(sender),
-        code_secret(&config.data_dir)?,
+        key_file(&config.data_dir, "auth.key")?,
         config.auth.clone(),
     );
     if !auth.has_admin_key().await? {
@@ -255,6 +310,7 @@ async fn main() -> anyhow::Result<()> {
             lightning: config.lightning.payments.clone(),
             lightning_address_domain: Some(address_domain.clone()),
             liquidity: config.lightning.liquidity.clone(),
+            onchain: config.onchain.deposits.clone(),
         },
     );
     let bank = match node {
@@ -264,6 +320,10 @@ async fn main() -> anyhow::Result<()> {
     .with_lnurl(Arc::new(
         HttpLnurlClient::new(LnurlClientConfig::for_network(config.network)).context("LNURL client")?,
     ));
+    let bank = match hot {
+        Some(wallet) => bank.with_onchain(wallet, chain_simulator),
+        None => bank,
+    };
     let info = ServerInfo {
         backend: store.backend(),
         simulated_rails,
@@ -288,6 +348,10 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn({
             let (bank, stop) = (bank.clone(), until_stopped());
             async move { bank.run_liquidity_manager(stop).await }
+        }),
+        tokio::spawn({
+            let (bank, stop) = (bank.clone(), until_stopped());
+            async move { bank.run_onchain_watcher(stop).await }
         }),
     ];
     let state = ApiState {

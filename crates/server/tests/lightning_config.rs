@@ -47,7 +47,11 @@ async fn without_lightning_the_bank_runs_and_says_so() {
     let dir = TempDir::new("no-lightning");
     let server = Flashd::start(&with_config(&dir, "[lightning]\nbackend = \"none\"\n")).await;
     let api = Api::new(&server.base);
-    assert_eq!(api.get_json("/healthz").await["simulated"], json!([]));
+    assert_eq!(
+        api.get_json("/healthz").await["simulated"],
+        json!(["onchain"]),
+        "only the (default) dev chain"
+    );
     let user = api.device_user(&unique("no-ln")).await;
     let data = api
         .gql(

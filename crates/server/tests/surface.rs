@@ -468,13 +468,26 @@ async fn mainnet_refuses_faucet() {
         .expect("the default (dev) Lightning backend refuses mainnet");
     assert!(refused.text().contains("backend = \"lnd\""), "{}", refused.text());
     let config = dir.path().join("flash.toml");
+    // So does the dev chain simulator.
     std::fs::write(&config, "[lightning]\nbackend = \"none\"\n").expect("config");
-    let launch = Launch::new(dir.path(), None)
-        .arg("--network")
-        .arg("mainnet")
-        .arg("--config")
-        .arg(&config.display().to_string());
-    let server = Flashd::start(&launch).await;
+    let with_config = |config: &std::path::Path| {
+        Launch::new(dir.path(), None)
+            .arg("--network")
+            .arg("mainnet")
+            .arg("--config")
+            .arg(&config.display().to_string())
+    };
+    let refused = Flashd::try_start(&with_config(&config))
+        .await
+        .err()
+        .expect("the default (dev) chain backend refuses mainnet");
+    assert!(refused.text().contains("[onchain] backend"), "{}", refused.text());
+    std::fs::write(
+        &config,
+        "[lightning]\nbackend = \"none\"\n[onchain]\nbackend = \"none\"\n",
+    )
+    .expect("config");
+    let server = Flashd::start(&with_config(&config)).await;
     let admin_key = server.admin_key.clone().expect("admin key");
     let api = Api::new(&server.base);
     assert_eq!(api.get_json("/healthz").await["network"], json!("mainnet"));

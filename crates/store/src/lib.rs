@@ -14,6 +14,7 @@ mod auth;
 mod db;
 mod ledger;
 mod lightning;
+mod onchain;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -38,6 +39,7 @@ pub use lightning::{
     LiquidityAction, LiquidityActionKind, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus,
     NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
 };
+pub use onchain::{AddressOwner, DepositRecord, DepositStatus, SeenDeposit};
 pub use sql::{Row, Value};
 
 /// Where the data lives.

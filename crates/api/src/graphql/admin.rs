@@ -504,6 +504,7 @@ impl From<Result<(), BankError>> for DevLightningPayload {
 }
 
 /// Operator mutations.
+#[derive(Default)]
 pub struct Mutation;
 
 #[Object]

@@ -3,6 +3,7 @@
 
 mod admin;
 mod lightning;
+mod onchain;
 mod public;
 mod types;
 
@@ -35,14 +36,18 @@ pub(crate) struct PublicQuery(public::Query, lightning::LightningQuery);
 
 /// The app API's mutations.
 #[derive(MergedObject, Default)]
-pub(crate) struct PublicMutation(public::Mutation, lightning::LightningMutation);
+pub(crate) struct PublicMutation(public::Mutation, lightning::LightningMutation, onchain::OnchainMutation);
 
 /// The app API's subscriptions.
 #[derive(MergedSubscription, Default)]
 pub(crate) struct PublicSubscription(public::Subscription, lightning::LightningSubscription);
 
 pub(crate) type PublicSchema = Schema<PublicQuery, PublicMutation, PublicSubscription>;
-pub(crate) type AdminSchema = Schema<admin::Query, admin::Mutation, EmptySubscription>;
+/// The operator API's mutations.
+#[derive(MergedObject, Default)]
+pub(crate) struct AdminMutation(admin::Mutation, onchain::OnchainAdminMutation);
+
+pub(crate) type AdminSchema = Schema<admin::Query, AdminMutation, EmptySubscription>;
 
 pub(crate) fn public_schema(state: ApiState) -> PublicSchema {
     Schema::build(
@@ -57,7 +62,7 @@ pub(crate) fn public_schema(state: ApiState) -> PublicSchema {
 }
 
 pub(crate) fn admin_schema(state: ApiState) -> AdminSchema {
-    Schema::build(admin::Query, admin::Mutation, EmptySubscription)
+    Schema::build(admin::Query, AdminMutation::default(), EmptySubscription)
         .data(state)
         .limit_depth(QUERY_DEPTH_MAX)
         .limit_complexity(QUERY_COMPLEXITY_MAX)

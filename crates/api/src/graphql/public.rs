@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription, Union, ID};
 use flash_auth::{ApiKeyRequest, Credential, Identifier, Scope as AuthScope};
-use flash_bank::{BankError, Identity, Recipient, SendRequest, Transaction};
+use flash_bank::{BankError, Identity, Recipient, SendRequest, Transaction, WalletChange};
 use flash_core::{ApiKeyId, Email as CoreEmail, Phone as CorePhone, WalletId as CoreWalletId};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -584,13 +584,33 @@ pub struct LnUpdate {
     pub wallet_id: WalletId,
 }
 
+/// An on-chain deposit to one of the caller's wallets was seen (pending), credited, or
+/// dropped before it was credited (pending, with `pendingIncomingBalance` lower again).
+#[derive(SimpleObject)]
+pub struct OnChainUpdate {
+    /// Pending or credited.
+    pub tx_notification_type: TxNotificationType,
+    /// The deposit's transaction.
+    pub tx_hash: OnChainTxHash,
+    /// Its value in satoshis.
+    pub amount: SatAmount,
+    /// The wallet.
+    pub wallet_id: WalletId,
+    /// The wallet's transaction once credited (none while pending: nothing has moved yet).
+    pub transaction: Option<TransactionGql>,
+}
+
 /// What changed.
 #[derive(Union)]
+// The variants are GraphQL type names, fixed by Galoy's schema.
+#[allow(clippy::enum_variant_names)]
 pub enum UserUpdate {
     /// A payment inside Flash.
     IntraLedgerUpdate(IntraLedgerUpdate),
     /// A Lightning payment.
     LnUpdate(LnUpdate),
+    /// An on-chain deposit.
+    OnChainUpdate(OnChainUpdate),
 }
 
 /// One update for the caller.
@@ -619,7 +639,14 @@ impl Subscription {
                 loop {
                     match events.recv().await {
                         Ok(e) if e.account_id == account => {
-                            let payload = match bank.transaction(e.wallet_id, e.journal_id).await {
+                            let journal = match e.change {
+                                WalletChange::Journal(journal) => journal,
+                                WalletChange::Deposit { outpoint, amount_sat } => {
+                                    let update = pending_deposit(e.wallet_id, &outpoint, amount_sat);
+                                    return Some((update, events));
+                                }
+                            };
+                            let payload = match bank.transaction(e.wallet_id, journal).await {
                                 Ok(t) => update(t),
                                 Err(err) => MyUpdatesPayload {
                                     errors: errors(err),
@@ -638,7 +665,43 @@ impl Subscription {
     }
 }
 
+fn pending_deposit(wallet_id: flash_core::WalletId, outpoint: &str, amount_sat: i64) -> MyUpdatesPayload {
+    let txid = outpoint.split_once(':').map_or(outpoint, |(txid, _)| txid);
+    MyUpdatesPayload {
+        errors: vec![],
+        update: Some(UserUpdate::OnChainUpdate(OnChainUpdate {
+            tx_notification_type: TxNotificationType::OnchainReceiptPending,
+            tx_hash: OnChainTxHash(txid.to_string()),
+            amount: SatAmount(amount_sat),
+            wallet_id: WalletId(wallet_id.to_string()),
+            transaction: None,
+        })),
+    }
+}
+
 fn update(t: Transaction) -> MyUpdatesPayload {
+    if let Some(outpoint) = t.onchain_outpoint.clone() {
+        let txid = outpoint
+            .split_once(':')
+            .map_or(outpoint.as_str(), |(txid, _)| txid)
+            .to_string();
+        // A credit, or the hold of a review that takes it back for now.
+        let kind = if t.amount > 0 {
+            TxNotificationType::OnchainReceipt
+        } else {
+            TxNotificationType::OnchainReceiptPending
+        };
+        return MyUpdatesPayload {
+            errors: vec![],
+            update: Some(UserUpdate::OnChainUpdate(OnChainUpdate {
+                tx_notification_type: kind,
+                tx_hash: OnChainTxHash(txid),
+                amount: SatAmount(t.amount.abs()),
+                wallet_id: WalletId(t.wallet_id.to_string()),
+                transaction: Some(TransactionGql(t)),
+            })),
+        };
+    }
     if let Some(hash) = t.payment_hash.clone() {
         let status = if t.status == flash_bank::TxStatus::Success {
             super::lightning::InvoicePaymentStatus::Paid

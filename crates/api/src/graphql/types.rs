@@ -73,6 +73,8 @@ string_scalar!(
     "Identifier of an email registration in progress."
 );
 string_scalar!(LnPaymentRequest, "LnPaymentRequest", "A BOLT11 invoice.");
+string_scalar!(OnChainAddress, "OnChainAddress", "A Bitcoin address.");
+string_scalar!(OnChainTxHash, "OnChainTxHash", "A Bitcoin transaction id (hex).");
 string_scalar!(PaymentHash, "PaymentHash", "A payment hash, 64 hex characters.");
 string_scalar!(Hex32Bytes, "Hex32Bytes", "32 bytes as 64 hex characters.");
 string_scalar!(
@@ -230,6 +232,10 @@ pub enum TxNotificationType {
     /// Received over Lightning (Galoy's spelling).
     #[graphql(name = "LigtningReceipt")]
     LigtningReceipt,
+    /// An on-chain deposit, credited.
+    OnchainReceipt,
+    /// An on-chain deposit seen, waiting for its confirmations.
+    OnchainReceiptPending,
 }
 
 /// An API key scope.
@@ -356,13 +362,26 @@ pub struct SettlementViaLn {
     pub pre_image: Option<LnPaymentPreImage>,
 }
 
+/// Settlement on the Bitcoin chain.
+#[derive(SimpleObject)]
+pub struct SettlementViaOnChain {
+    /// The transaction.
+    pub transaction_hash: Option<OnChainTxHash>,
+    /// Its output that paid the wallet.
+    pub vout: Option<i32>,
+}
+
 /// How a transaction settled.
 #[derive(Union)]
+// The variants are GraphQL type names, fixed by Galoy's schema.
+#[allow(clippy::enum_variant_names)]
 pub enum SettlementVia {
     /// Inside Flash.
     SettlementViaIntraLedger(SettlementViaIntraLedger),
     /// Over Lightning.
     SettlementViaLn(SettlementViaLn),
+    /// On chain.
+    SettlementViaOnChain(SettlementViaOnChain),
 }
 
 /// Initiation of a payment inside Flash.
@@ -383,13 +402,32 @@ pub struct InitiationViaLn {
     pub payment_request: LnPaymentRequest,
 }
 
+/// A payment to or from a Bitcoin address.
+#[derive(SimpleObject)]
+pub struct InitiationViaOnChain {
+    /// The address.
+    pub address: OnChainAddress,
+}
+
 /// How a transaction started.
 #[derive(Union)]
+// The variants are GraphQL type names, fixed by Galoy's schema.
+#[allow(clippy::enum_variant_names)]
 pub enum InitiationVia {
     /// Inside Flash.
     InitiationViaIntraLedger(InitiationViaIntraLedger),
     /// With a Lightning invoice.
     InitiationViaLn(InitiationViaLn),
+    /// With a Bitcoin address.
+    InitiationViaOnChain(InitiationViaOnChain),
+}
+
+/// `txid:vout` split into its parts.
+fn split_outpoint(outpoint: &str) -> (Option<OnChainTxHash>, Option<i32>) {
+    match outpoint.split_once(':') {
+        Some((txid, vout)) => (Some(OnChainTxHash(txid.to_string())), vout.parse().ok()),
+        None => (None, None),
+    }
 }
 
 /// A transaction (one wallet's side of a journal).
@@ -431,6 +469,13 @@ impl TransactionGql {
     /// Inside Flash when the other side is a Flash wallet (an invoice of this Flash paid by a
     /// Flash user settles there too), otherwise over Lightning.
     async fn settlement_via(&self, ctx: &Context<'_>) -> async_graphql::Result<SettlementVia> {
+        if let Some(outpoint) = &self.0.onchain_outpoint {
+            let (transaction_hash, vout) = split_outpoint(outpoint);
+            return Ok(SettlementVia::SettlementViaOnChain(SettlementViaOnChain {
+                transaction_hash,
+                vout,
+            }));
+        }
         match (&self.0.payment_hash, self.0.counterparty_wallet_id) {
             (Some(hash), None) => {
                 let details = gql(state(ctx).bank.ln_details(self.0.journal_id, hash).await)?;
@@ -446,6 +491,13 @@ impl TransactionGql {
         }
     }
     async fn initiation_via(&self, ctx: &Context<'_>) -> async_graphql::Result<InitiationVia> {
+        if let Some(outpoint) = &self.0.onchain_outpoint {
+            let deposit = gql(state(ctx).bank.onchain_deposit(outpoint).await)?;
+            let address = deposit.map(|d| d.address).unwrap_or_default();
+            return Ok(InitiationVia::InitiationViaOnChain(InitiationViaOnChain {
+                address: OnChainAddress(address),
+            }));
+        }
         match &self.0.payment_hash {
             Some(hash) => {
                 let details = gql(state(ctx).bank.ln_details(self.0.journal_id, hash).await)?;
@@ -513,6 +565,39 @@ impl BtcWallet {
             .history(self.0.wallet.account_id, Some(&ids), &page)
             .await;
         Ok(Some(gql(result)?.into()))
+    }
+    /// The credited deposits to one of this wallet's addresses, newest first (`first`, at most
+    /// 100; pending deposits show in `pendingIncomingBalance` until credited).
+    async fn transactions_by_address(
+        &self,
+        ctx: &Context<'_>,
+        address: OnChainAddress,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Option<TransactionConnection>> {
+        let limit = i64::from(first.unwrap_or(20).clamp(1, 100));
+        let w = &self.0.wallet;
+        let result = state(ctx)
+            .bank
+            .onchain_transactions_by_address(w.account_id, w.id, &address.0, limit + 1)
+            .await;
+        let mut found = gql(result)?;
+        let has_next_page = found.len() > limit as usize;
+        found.truncate(limit as usize);
+        let items = found
+            .into_iter()
+            .map(|t| flash_bank::Paged {
+                cursor: t.journal_id.to_string(),
+                transaction: t,
+            })
+            .collect();
+        Ok(Some(
+            TransactionPage {
+                items,
+                has_next_page,
+                has_previous_page: false,
+            }
+            .into(),
+        ))
     }
 }
 

@@ -18,6 +18,7 @@ use flash_core::lightning::DevOutcome;
 use flash_core::ports::{BoxFuture, Clock, CodeChannel, CodeSendError, CodeSender};
 use flash_core::Network;
 use flash_lightning::{DevNode, HttpLnurlClient, LnurlClientConfig};
+use flash_onchain::{BdkHotWallet, DevChain};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
@@ -114,6 +115,9 @@ pub fn unique_phone() -> String {
     format!("+1555{:03}{n:04}", std::process::id() % 1000)
 }
 
+/// Numbers the dev chains' directories.
+static NEXT_CHAIN: AtomicU64 = AtomicU64::new(1);
+
 /// A running server and the handles a test needs.
 pub struct TestServer {
     /// The backend under test.
@@ -128,6 +132,9 @@ pub struct TestServer {
     pub state: ApiState,
     /// The bank's Lightning node: the dev simulator.
     pub node: Arc<DevNode>,
+    /// The hot wallet's chain: the dev simulator, in `chain_dir`.
+    pub chain: Arc<DevChain>,
+    chain_dir: std::path::PathBuf,
     clock: Arc<AtomicI64>,
     codes: CapturedCodes,
     task: JoinHandle<()>,
@@ -136,6 +143,7 @@ pub struct TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.chain_dir);
     }
 }
 
@@ -219,7 +227,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let info = ServerInfo {
             backend: store.backend(),
-            simulated_rails: vec!["lightning"],
+            simulated_rails: vec!["lightning", "onchain"],
             public_url: format!("http://{addr}"),
         };
         let node = Arc::new(DevNode::new(Network::Regtest, DevNode::generate_key(), INSTANT).expect("dev node"));
@@ -234,9 +242,21 @@ impl TestServer {
         };
         adjust(&mut config);
         let lnurl = HttpLnurlClient::new(LnurlClientConfig::for_network(Network::Regtest)).expect("lnurl client");
+        let chain_dir = std::env::temp_dir().join(format!(
+            "flash-api-chain-{}-{}",
+            std::process::id(),
+            NEXT_CHAIN.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&chain_dir);
+        let chain = Arc::new(DevChain::open(&chain_dir, Network::Regtest, 2_000).expect("dev chain"));
+        let descriptors = flash_onchain::hot_descriptors(&[7u8; 32], Network::Regtest).expect("descriptors");
+        let hot = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()))
+            .await
+            .expect("hot wallet");
         let state = ApiState {
             bank: Bank::new(store, config)
                 .with_lightning(node.clone(), Some(node.clone()))
+                .with_onchain(Arc::new(hot), Some(chain.clone()))
                 .with_lnurl(Arc::new(lnurl)),
             auth,
             metrics: Arc::new(Metrics::default()),
@@ -258,6 +278,8 @@ impl TestServer {
             admin_key,
             state,
             node,
+            chain,
+            chain_dir,
             clock,
             codes,
             task,
@@ -642,6 +664,38 @@ impl TestServer {
         let ack = client.next().await;
         assert_eq!(ack["type"], "connection_ack", "expected connection_ack, got {ack}");
         client
+    }
+}
+
+/// The `myUpdates.update` of a `next` message for subscription `id`.
+pub fn update_of(msg: &Value, id: &str) -> Value {
+    assert_eq!(msg["type"], "next", "{msg}");
+    assert_eq!(msg["id"], id, "{msg}");
+    assert!(msg["payload"]["errors"].is_null(), "{msg}");
+    let updates = &msg["payload"]["data"]["myUpdates"];
+    assert_eq!(updates["errors"], json!([]), "{msg}");
+    updates["update"].clone()
+}
+
+/// Opens `myUpdates` (as `query`, whose `IntraLedgerUpdate` fragment must select `amount`) for
+/// `m` and makes sure it is live: funds the wallet with 1, 2, 3… sats until one of those
+/// credits arrives, then drains the rest. Returns the connection.
+pub async fn live_updates_with(s: &TestServer, query: &str, m: &Member, id: &str) -> WsClient {
+    let mut ws = s.ws_connect(Some(&m.token)).await;
+    ws.subscribe(id, query).await;
+    let mut sent = 0;
+    loop {
+        sent += 1;
+        assert!(sent <= 20, "the subscription never delivered a probe");
+        s.fund(&m.wallet_id, sent).await;
+        if let Some(msg) = ws.next_within(Duration::from_millis(500)).await {
+            let first = update_of(&msg, id)["amount"].as_i64().expect("probe amount");
+            for expected in first + 1..=sent {
+                let msg = ws.next().await;
+                assert_eq!(update_of(&msg, id)["amount"], expected, "{msg}");
+            }
+            return ws;
+        }
     }
 }
 

@@ -1,0 +1,500 @@
+//! The bank's on-chain deposits against the BDK hot wallet on the `dev` chain: the address
+//! index, pending deposits, crediting after confirmations exactly once, reorganisations before
+//! and after crediting, deposit fees, refusals, restarts and concurrent watchers. Every test
+//! runs on SQLite and on PostgreSQL.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use flash_bank::{Bank, BankConfig, BankError, Identity, OnchainConfig, WalletChange};
+use flash_core::onchain::HotWallet;
+use flash_core::{AccountStatus, Currency, JournalKind, Network, Phone, SystemAccount, WalletId};
+use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain};
+use flash_store::testing::{fresh_store, Backend};
+use flash_store::{AccountRecord, DepositStatus, Store};
+
+flash_store::on_both_backends!(
+    deposits_are_pending_then_credited_once_after_confirmations,
+    a_deposit_dropped_before_its_confirmations_credits_nothing,
+    a_credited_deposit_that_leaves_the_chain_goes_to_review,
+    a_review_holds_only_what_the_wallet_still_has,
+    deposit_fees_go_to_revenue,
+    addresses_are_per_wallet_and_refused_to_others,
+    a_restarted_bank_credits_nothing_twice,
+    concurrent_watchers_credit_once,
+);
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// A bank with a hot wallet on its own dev chain.
+struct Lab {
+    bank: Bank,
+    chain: Arc<DevChain>,
+    dir: PathBuf,
+    store: Store,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn config(confirmations: u32) -> BankConfig {
+    BankConfig {
+        onchain: OnchainConfig {
+            confirmations,
+            ..OnchainConfig::default()
+        },
+        ..BankConfig::default()
+    }
+}
+
+async fn hot_wallet(store: &Store, chain: &Arc<DevChain>) -> Arc<dyn HotWallet> {
+    let descriptors = hot_descriptors(&[42u8; 32], Network::Regtest).expect("descriptors");
+    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()))
+        .await
+        .expect("hot wallet");
+    Arc::new(wallet)
+}
+
+async fn lab_with(backend: Backend, config: BankConfig) -> Lab {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("flash-bank-onchain-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let chain = Arc::new(DevChain::open(&dir, Network::Regtest, 2_000).expect("dev chain"));
+    let store = fresh_store(backend).await;
+    let wallet = hot_wallet(&store, &chain).await;
+    let bank = Bank::new(store.clone(), config).with_onchain(wallet, Some(chain.clone()));
+    Lab {
+        bank,
+        chain,
+        dir,
+        store,
+    }
+}
+
+async fn lab(backend: Backend) -> Lab {
+    lab_with(backend, config(2)).await
+}
+
+async fn member(bank: &Bank) -> AccountRecord {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let phone = Phone::parse(&format!("+1557{n:07}")).expect("phone");
+    bank.user_for_identity(&Identity::Phone(phone))
+        .await
+        .expect("sign up")
+        .1
+}
+
+async fn balance(bank: &Bank, wallet: WalletId) -> i64 {
+    bank.store().wallet_balance(wallet).await.expect("balance")
+}
+
+async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
+    let id = account.ledger_id(Currency::Btc);
+    let balances = bank
+        .store()
+        .balances(std::slice::from_ref(&id))
+        .await
+        .expect("balances");
+    balances.get(&id).copied().unwrap_or(0)
+}
+
+async fn pending_incoming(bank: &Bank, account: &AccountRecord) -> i64 {
+    let wallets = bank.wallets(account.id).await.expect("wallets");
+    wallets[0].pending_incoming
+}
+
+async fn status(bank: &Bank, outpoint: &str) -> DepositStatus {
+    bank.store()
+        .onchain_deposit(outpoint)
+        .await
+        .expect("deposit")
+        .expect("recorded")
+        .status
+}
+
+async fn receive_journals(bank: &Bank) -> i64 {
+    let rows = bank
+        .store()
+        .db()
+        .query(
+            "SELECT COUNT(*) FROM journals WHERE kind = $1",
+            vec![JournalKind::OnchainReceive.as_str().into()],
+        )
+        .await
+        .expect("count");
+    rows[0].int(0).expect("count")
+}
+
+/// The ledger balances and sums to zero.
+async fn assert_ledger_ok(bank: &Bank) {
+    let report = bank.store().verify().await.expect("verify");
+    assert!(report.ok(), "{report:?}");
+}
+
+async fn deposit(lab: &Lab, account: &AccountRecord, sats: i64) -> String {
+    let address = lab
+        .bank
+        .onchain_address_current(account.id, account.default_wallet_id)
+        .await
+        .expect("address");
+    let txid = lab.bank.dev_chain_deposit(&address, sats).await.expect("deposit");
+    format!("{txid}:0")
+}
+
+async fn deposits_are_pending_then_credited_once_after_confirmations(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank).await;
+    let mut events = lab.bank.subscribe();
+    let outpoint = deposit(&lab, &alice, 80_000).await;
+
+    // The dev deposit ran a pass that saw it; the next pass has nothing new.
+    let report = lab.bank.onchain_sync().await.expect("sync");
+    assert_eq!((report.seen, report.credited, report.tip_height), (0, 0, 0));
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Pending);
+    assert_eq!(pending_incoming(&lab.bank, &alice).await, 80_000);
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0);
+    let event = events.try_recv().expect("a pending event");
+    assert_eq!(
+        event.change,
+        WalletChange::Deposit {
+            outpoint: outpoint.clone(),
+            amount_sat: 80_000
+        }
+    );
+
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(
+        status(&lab.bank, &outpoint).await,
+        DepositStatus::Pending,
+        "1 of 2 confirmations"
+    );
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0);
+
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 80_000);
+    assert_eq!(pending_incoming(&lab.bank, &alice).await, 0);
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainHot).await, -80_000);
+    assert!(matches!(
+        events.try_recv().map(|e| e.change),
+        Ok(WalletChange::Journal(_))
+    ));
+
+    for _ in 0..3 {
+        lab.bank.onchain_sync().await.expect("sync");
+        lab.bank.dev_chain_mine(1).await.expect("mine");
+    }
+    assert_eq!(
+        balance(&lab.bank, alice.default_wallet_id).await,
+        80_000,
+        "credited once"
+    );
+    assert_eq!(receive_journals(&lab.bank).await, 1);
+    let history = lab
+        .bank
+        .history(alice.id, None, &Default::default())
+        .await
+        .expect("history");
+    assert_eq!(history.items.len(), 1);
+    assert_eq!(history.items[0].kind, JournalKind::OnchainReceive);
+    assert_eq!(history.items[0].amount, 80_000);
+    assert_eq!(history.items[0].onchain_outpoint.as_deref(), Some(outpoint.as_str()));
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_deposit_dropped_before_its_confirmations_credits_nothing(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank).await;
+    let outpoint = deposit(&lab, &alice, 30_000).await;
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(pending_incoming(&lab.bank, &alice).await, 30_000);
+
+    let report_tip = lab.bank.dev_chain_reorg(1, true).await.expect("reorg");
+    assert_eq!(report_tip.height, 2);
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Dropped);
+    assert_eq!(pending_incoming(&lab.bank, &alice).await, 0);
+    lab.bank.dev_chain_mine(5).await.expect("mine");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Dropped);
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0);
+    assert_eq!(receive_journals(&lab.bank).await, 0);
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainHot).await, 0);
+
+    // A deposit sent back to the mempool (not dropped) before its confirmations stays pending
+    // and is credited once it has them again.
+    let second = deposit(&lab, &alice, 12_000).await;
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    lab.bank.dev_chain_reorg(1, false).await.expect("reorg");
+    assert_eq!(status(&lab.bank, &second).await, DepositStatus::Pending);
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(
+        balance(&lab.bank, alice.default_wallet_id).await,
+        0,
+        "1 confirmation after the reorg"
+    );
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 12_000);
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_credited_deposit_that_leaves_the_chain_goes_to_review(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank).await;
+
+    // Back to the mempool: under review with a hold, released when it confirms again.
+    let outpoint = deposit(&lab, &alice, 40_000).await;
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 40_000);
+    lab.bank.dev_chain_reorg(2, false).await.expect("reorg");
+    let record = lab
+        .store
+        .onchain_deposit(&outpoint)
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(record.status, DepositStatus::Review);
+    assert!(
+        record
+            .review_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("unconfirmed")),
+        "{record:?}"
+    );
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0, "held for review");
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainReview).await, 40_000);
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(
+        status(&lab.bank, &outpoint).await,
+        DepositStatus::Review,
+        "1 of 2 confirmations"
+    );
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
+    assert_eq!(
+        balance(&lab.bank, alice.default_wallet_id).await,
+        40_000,
+        "hold released"
+    );
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainReview).await, 0);
+
+    // Dropped (double-spent): stays under review for an operator, the hold in place.
+    let outpoint = deposit(&lab, &alice, 5_000).await;
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 45_000);
+    lab.bank.dev_chain_reorg(2, true).await.expect("reorg");
+    let record = lab
+        .store
+        .onchain_deposit(&outpoint)
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(record.status, DepositStatus::Review);
+    assert!(record.review_hold.is_some());
+    lab.bank.dev_chain_mine(10).await.expect("mine");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Review);
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 40_000);
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainReview).await, 5_000);
+    assert_eq!(receive_journals(&lab.bank).await, 2, "no credit is taken back silently");
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_review_holds_only_what_the_wallet_still_has(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank).await;
+    let bob = member(&lab.bank).await;
+    let outpoint = deposit(&lab, &alice, 10_000).await;
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+    let send = flash_bank::SendRequest {
+        account: alice.id,
+        from: alice.default_wallet_id,
+        to: flash_bank::Recipient::Wallet(bob.default_wallet_id),
+        amount: 9_000,
+        memo: None,
+        idempotency_key: None,
+    };
+    lab.bank.send_intraledger(send).await.expect("alice spends most of it");
+    lab.bank.dev_chain_reorg(2, true).await.expect("reorg");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Review);
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0);
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainReview).await, 1_000);
+    assert_eq!(
+        balance(&lab.bank, bob.default_wallet_id).await,
+        9_000,
+        "bob is not touched"
+    );
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn deposit_fees_go_to_revenue(backend: Backend) {
+    let lab = lab_with(
+        backend,
+        BankConfig {
+            onchain: OnchainConfig {
+                confirmations: 1,
+                deposit_fee_flat_sats: 100,
+                deposit_fee_bps: 50,
+                ..OnchainConfig::default()
+            },
+            ..BankConfig::default()
+        },
+    )
+    .await;
+    let alice = member(&lab.bank).await;
+    deposit(&lab, &alice, 20_001).await;
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    // 50 bps of 20,001 is 100.005, rounded up to 101; plus 100 flat.
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 20_001 - 201);
+    assert_eq!(system_balance(&lab.bank, SystemAccount::FeesRevenue).await, 201);
+    // A deposit no larger than its fee (here 1 + 100) goes to revenue whole.
+    deposit(&lab, &alice, 100).await;
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 20_001 - 201);
+    assert_eq!(system_balance(&lab.bank, SystemAccount::FeesRevenue).await, 301);
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn addresses_are_per_wallet_and_refused_to_others(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank).await;
+    let bob = member(&lab.bank).await;
+    let a1 = lab
+        .bank
+        .onchain_address_current(alice.id, alice.default_wallet_id)
+        .await
+        .expect("address");
+    assert!(a1.starts_with("bcrt1q"), "{a1}");
+    let again = lab
+        .bank
+        .onchain_address_current(alice.id, alice.default_wallet_id)
+        .await;
+    assert_eq!(again.expect("address"), a1, "current is stable");
+    let a2 = lab
+        .bank
+        .onchain_address_create(alice.id, alice.default_wallet_id)
+        .await
+        .expect("address");
+    assert_ne!(a1, a2);
+    let current = lab
+        .bank
+        .onchain_address_current(alice.id, alice.default_wallet_id)
+        .await;
+    assert_eq!(current.expect("address"), a2, "the newest is current");
+    let b1 = lab
+        .bank
+        .onchain_address_create(bob.id, bob.default_wallet_id)
+        .await
+        .expect("address");
+    assert!(![a1.as_str(), a2.as_str()].contains(&b1.as_str()));
+    let owner = lab
+        .store
+        .onchain_address_owner(&b1)
+        .await
+        .expect("index")
+        .expect("indexed");
+    assert_eq!(owner.wallet_id, bob.default_wallet_id);
+
+    // Deposits to both of alice's addresses are hers; bob's is his.
+    lab.bank.dev_chain_deposit(&a1, 1_000).await.expect("deposit");
+    lab.bank.dev_chain_deposit(&a2, 2_000).await.expect("deposit");
+    lab.bank.dev_chain_deposit(&b1, 4_000).await.expect("deposit");
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 3_000);
+    assert_eq!(balance(&lab.bank, bob.default_wallet_id).await, 4_000);
+    let to_a2 = lab
+        .bank
+        .onchain_deposits(alice.id, alice.default_wallet_id, Some(&a2), 10)
+        .await
+        .expect("deposits");
+    assert_eq!(to_a2.len(), 1);
+    assert_eq!(to_a2[0].amount_sat, 2_000);
+
+    // Refusals.
+    let err = lab.bank.onchain_address_create(alice.id, bob.default_wallet_id).await;
+    assert!(matches!(err, Err(BankError::WalletNotFound)), "{err:?}");
+    let err = lab
+        .bank
+        .dev_chain_deposit("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", 1_000)
+        .await;
+    assert!(matches!(err, Err(BankError::InvalidAddress(_))), "{err:?}");
+    let err = lab.bank.dev_chain_deposit("not an address", 1_000).await;
+    assert!(matches!(err, Err(BankError::InvalidAddress(_))), "{err:?}");
+    let err = lab.bank.dev_chain_deposit(&a1, 0).await;
+    assert!(matches!(err, Err(BankError::Amount(_))), "{err:?}");
+    lab.bank
+        .set_account_status("test", bob.id, AccountStatus::Locked, None)
+        .await
+        .expect("lock");
+    let err = lab.bank.onchain_address_create(bob.id, bob.default_wallet_id).await;
+    assert!(matches!(err, Err(BankError::AccountNotActive(_))), "{err:?}");
+
+    let no_chain = Bank::new(lab.store.clone(), config(2));
+    let err = no_chain.onchain_address_create(alice.id, alice.default_wallet_id).await;
+    assert!(matches!(err, Err(BankError::OnchainUnavailable(_))), "{err:?}");
+    let mainnet = Bank::new(
+        lab.store.clone(),
+        BankConfig {
+            network: Network::Mainnet,
+            ..config(2)
+        },
+    )
+    .with_onchain(hot_wallet(&lab.store, &lab.chain).await, Some(lab.chain.clone()));
+    assert!(matches!(mainnet.dev_chain_mine(1).await, Err(BankError::NotOnMainnet)));
+}
+
+async fn a_restarted_bank_credits_nothing_twice(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank).await;
+    let first = deposit(&lab, &alice, 7_000).await;
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+    let second = deposit(&lab, &alice, 3_000).await;
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+
+    // A new bank and wallet over the same store and chain, as after a restart.
+    let restarted =
+        Bank::new(lab.store.clone(), config(2)).with_onchain(hot_wallet(&lab.store, &lab.chain).await, None);
+    let report = restarted.onchain_sync().await.expect("sync");
+    assert_eq!((report.seen, report.credited), (0, 0));
+    lab.chain_mine(1).await;
+    let report = restarted.onchain_sync().await.expect("sync");
+    assert_eq!(report.credited, 1);
+    assert_eq!(status(&restarted, &first).await, DepositStatus::Credited);
+    assert_eq!(status(&restarted, &second).await, DepositStatus::Credited);
+    assert_eq!(balance(&restarted, alice.default_wallet_id).await, 10_000);
+    assert_eq!(receive_journals(&restarted).await, 2);
+    assert_ledger_ok(&restarted).await;
+}
+
+async fn concurrent_watchers_credit_once(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank).await;
+    for i in 0..5 {
+        deposit(&lab, &alice, 1_000 + i).await;
+    }
+    lab.chain_mine(2).await;
+    // Two "nodes" (banks with their own wallets over one store) and several passes each.
+    let other = Bank::new(lab.store.clone(), config(2)).with_onchain(hot_wallet(&lab.store, &lab.chain).await, None);
+    let mut passes = Vec::new();
+    for i in 0..8 {
+        let bank = if i % 2 == 0 { lab.bank.clone() } else { other.clone() };
+        passes.push(tokio::spawn(async move { bank.onchain_sync().await }));
+    }
+    for pass in passes {
+        // A pass may lose a race on the wallet state and fail; it changes nothing then.
+        let _ = pass.await.expect("task");
+    }
+    lab.bank.onchain_sync().await.expect("sync");
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 5_000 + 10);
+    assert_eq!(receive_journals(&lab.bank).await, 5);
+    assert_ledger_ok(&lab.bank).await;
+}
+
+impl Lab {
+    async fn chain_mine(&self, blocks: u32) {
+        flash_core::onchain::ChainSimulator::mine(&*self.chain, blocks)
+            .await
+            .expect("mine");
+    }
+}
