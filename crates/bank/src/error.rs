@@ -117,6 +117,12 @@ pub enum BankError {
     /// A request that cannot be carried out as asked (a value out of range).
     #[error("{0}")]
     InvalidInput(String),
+    /// An on-chain payout below the dust threshold.
+    #[error("on-chain payouts must be at least {min_sats} sats")]
+    AmountBelowDust {
+        /// The threshold.
+        min_sats: i64,
+    },
     /// Not a usable Bitcoin address for this network.
     #[error("invalid address: {0}")]
     InvalidAddress(String),
@@ -182,6 +188,7 @@ impl BankError {
             BankError::Refused(_) => "REFUSED",
             BankError::InvalidInput(_) => "INVALID_INPUT",
             BankError::InvalidAddress(_) => "INVALID_ADDRESS",
+            BankError::AmountBelowDust { .. } => "AMOUNT_BELOW_DUST",
             BankError::OnchainUnavailable(_) => "ONCHAIN_UNAVAILABLE",
             BankError::Store(_) => "INTERNAL_ERROR",
         }

@@ -63,6 +63,8 @@ pub struct Transaction {
     pub payment_hash: Option<String>,
     /// The deposit (`txid:vout`), when the transaction is an on-chain receipt or its review.
     pub onchain_outpoint: Option<String>,
+    /// The payout's id, when the transaction is an on-chain send.
+    pub onchain_payout: Option<String>,
 }
 
 /// A transaction in a page, with its cursor.
@@ -123,6 +125,11 @@ impl From<HistoryItem> for Transaction {
                 .reference
                 .as_deref()
                 .and_then(|r| r.strip_prefix("onchain:"))
+                .map(str::to_string),
+            onchain_payout: i
+                .reference
+                .as_deref()
+                .and_then(|r| r.strip_prefix("onchain-payout:"))
                 .map(str::to_string),
         }
     }

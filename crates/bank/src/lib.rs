@@ -15,6 +15,7 @@ mod liquidity;
 mod lnurl;
 mod onchain;
 mod payments;
+mod payouts;
 
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ pub use liquidity::{assess, LiquidityConfig, LiquidityIssue, LiquidityReport, Op
 pub use lnurl::{AddressOffer, CreatedWithdrawLink, LnurlPayRequest, WithdrawLinkCreate};
 pub use onchain::{DepositReport, OnchainConfig};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
+pub use payouts::{OnchainSend, OnchainSendOutcome, PayoutDetails, PayoutReport, Speed};
 
 /// The bank's settings.
 #[derive(Clone, Debug)]
@@ -77,6 +79,8 @@ pub struct Bank {
     lnurl: Option<Arc<dyn LnurlClient>>,
     liquidity: Arc<liquidity::LiquidityState>,
     onchain: Option<Arc<onchain::ChainRail>>,
+    /// Wakes the payout batcher (an immediate payout was queued).
+    payouts_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Bank {
@@ -90,6 +94,7 @@ impl Bank {
             lnurl: None,
             liquidity: Arc::default(),
             onchain: None,
+            payouts_wake: Arc::default(),
         }
     }
 

@@ -38,6 +38,22 @@ pub struct OnchainConfig {
     pub deposit_fee_bps: u32,
     /// How often the watcher looks at the chain when the backend sends no notification.
     pub poll_interval_secs: u64,
+    /// Seconds between payout batches.
+    pub batch_interval_secs: u64,
+    /// Most payouts in one batch.
+    pub max_batch_payouts: u32,
+    /// Confirmation target of batches, blocks (for the fee estimate).
+    pub batch_target_blocks: u16,
+    /// Confirmation target of fast (immediate) payouts and fee bumps, blocks.
+    pub fast_target_blocks: u16,
+    /// Lowest fee rate paid, satoshis per vbyte.
+    pub fee_rate_floor_sat_per_vb: u64,
+    /// Highest fee rate paid, satoshis per vbyte.
+    pub fee_rate_ceiling_sat_per_vb: u64,
+    /// Smallest payout, satoshis.
+    pub dust_sats: i64,
+    /// Blocks a payout transaction may stay unconfirmed before its fee is bumped (0: never).
+    pub rbf_after_blocks: u32,
 }
 
 impl Default for OnchainConfig {
@@ -47,6 +63,14 @@ impl Default for OnchainConfig {
             deposit_fee_flat_sats: 0,
             deposit_fee_bps: 0,
             poll_interval_secs: 10,
+            batch_interval_secs: 60,
+            max_batch_payouts: 100,
+            batch_target_blocks: 6,
+            fast_target_blocks: 2,
+            fee_rate_floor_sat_per_vb: 1,
+            fee_rate_ceiling_sat_per_vb: 500,
+            dust_sats: 5_000,
+            rbf_after_blocks: 6,
         }
     }
 }
@@ -67,6 +91,8 @@ pub(crate) struct ChainRail {
     pub(crate) simulator: Option<Arc<dyn ChainSimulator>>,
     /// One watcher pass at a time.
     pass: tokio::sync::Mutex<()>,
+    /// One payout batcher pass at a time.
+    pub(crate) payouts: tokio::sync::Mutex<()>,
 }
 
 impl ChainRail {
@@ -75,6 +101,7 @@ impl ChainRail {
             wallet,
             simulator,
             pass: tokio::sync::Mutex::new(()),
+            payouts: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -281,6 +308,7 @@ impl Bank {
                 _ => {}
             }
         }
+        self.track_batches(&snapshot.spending).await?;
         self.store.set_onchain_cursor(tip).await?;
         Ok(report)
     }

@@ -164,6 +164,7 @@ impl Bank {
             created_at_ms: posted.created_at_ms,
             payment_hash: None,
             onchain_outpoint: None,
+            onchain_payout: None,
         };
         Ok(PaymentOutcome {
             journal_id: posted.journal_id,

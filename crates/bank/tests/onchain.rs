@@ -5,14 +5,19 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use flash_bank::{Bank, BankConfig, BankError, Identity, OnchainConfig, WalletChange};
-use flash_core::onchain::HotWallet;
+use bitcoin::Txid;
+use flash_bank::{
+    Bank, BankConfig, BankError, Identity, OnchainConfig, OnchainSend, PaymentStatus, Speed, TxStatus, WalletChange,
+};
+use flash_core::onchain::{ChainError, HotWallet, PayoutOutput, SignedTx, WalletSnapshot};
+use flash_core::ports::BoxFuture;
 use flash_core::{AccountStatus, Currency, JournalKind, Network, Phone, SystemAccount, WalletId};
-use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain};
+use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain, SoftwareSigner};
 use flash_store::testing::{fresh_store, Backend};
-use flash_store::{AccountRecord, DepositStatus, Store};
+use flash_store::{AccountRecord, BatchStatus, DepositStatus, PayoutStatus, Store};
 
 flash_store::on_both_backends!(
     deposits_are_pending_then_credited_once_after_confirmations,
@@ -23,14 +28,88 @@ flash_store::on_both_backends!(
     addresses_are_per_wallet_and_refused_to_others,
     a_restarted_bank_credits_nothing_twice,
     concurrent_watchers_credit_once,
+    twenty_withdrawals_go_out_in_one_batch,
+    a_fast_withdrawal_gets_its_own_transaction,
+    withdrawals_to_flash_addresses_stay_inside,
+    refused_withdrawals_hold_nothing,
+    a_batch_is_recorded_before_it_is_broadcast,
+    a_refused_batch_returns_its_payouts_to_the_queue,
+    a_stuck_batch_is_replaced_at_a_higher_fee,
+    an_underfunded_hot_wallet_keeps_payouts_queued,
 );
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// What the hot wallet's broadcasts do (failure injection around the real wallet).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Broadcasts {
+    /// Go to the dev chain.
+    Relay,
+    /// Fail as if the chain backend were down.
+    Unreachable,
+    /// Are refused by the network.
+    Refuse,
+}
+
+/// The real BDK hot wallet, with broadcasts the test controls.
+struct TestWallet {
+    inner: Arc<dyn HotWallet>,
+    broadcasts: Mutex<Broadcasts>,
+}
+
+impl TestWallet {
+    fn set(&self, mode: Broadcasts) {
+        *self.broadcasts.lock().expect("lock") = mode;
+    }
+}
+
+impl HotWallet for TestWallet {
+    fn network(&self) -> Network {
+        self.inner.network()
+    }
+    fn source_kind(&self) -> &'static str {
+        self.inner.source_kind()
+    }
+    fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {
+        self.inner.deposit_address(index)
+    }
+    fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
+        self.inner.sync(from_height)
+    }
+    fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()> {
+        self.inner.wait_for_activity(timeout)
+    }
+    fn fee_rate(&self, target_blocks: u16) -> BoxFuture<'_, Result<u64, ChainError>> {
+        self.inner.fee_rate(target_blocks)
+    }
+    fn build_payout<'a>(
+        &'a self,
+        outputs: &'a [PayoutOutput],
+        rate: u64,
+    ) -> BoxFuture<'a, Result<SignedTx, ChainError>> {
+        self.inner.build_payout(outputs, rate)
+    }
+    fn bump_fee(&self, txid: Txid, rate: u64) -> BoxFuture<'_, Result<SignedTx, ChainError>> {
+        self.inner.bump_fee(txid, rate)
+    }
+    fn broadcast<'a>(&'a self, tx: &'a bitcoin::Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
+        let mode = *self.broadcasts.lock().expect("lock");
+        match mode {
+            Broadcasts::Relay => self.inner.broadcast(tx),
+            Broadcasts::Unreachable => Box::pin(async { Err(ChainError::Unavailable("connection refused".into())) }),
+            Broadcasts::Refuse => Box::pin(async { Err(ChainError::Refused("min relay fee not met".into())) }),
+        }
+    }
+    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>> {
+        self.inner.forget(txid)
+    }
+}
 
 /// A bank with a hot wallet on its own dev chain.
 struct Lab {
     bank: Bank,
     chain: Arc<DevChain>,
+    wallet: Arc<TestWallet>,
     dir: PathBuf,
     store: Store,
 }
@@ -53,7 +132,8 @@ fn config(confirmations: u32) -> BankConfig {
 
 async fn hot_wallet(store: &Store, chain: &Arc<DevChain>) -> Arc<dyn HotWallet> {
     let descriptors = hot_descriptors(&[42u8; 32], Network::Regtest).expect("descriptors");
-    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()))
+    let signer = Arc::new(SoftwareSigner::new(&[42u8; 32], Network::Regtest).expect("signer"));
+    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()), signer)
         .await
         .expect("hot wallet");
     Arc::new(wallet)
@@ -65,11 +145,15 @@ async fn lab_with(backend: Backend, config: BankConfig) -> Lab {
     let _ = std::fs::remove_dir_all(&dir);
     let chain = Arc::new(DevChain::open(&dir, Network::Regtest, 2_000).expect("dev chain"));
     let store = fresh_store(backend).await;
-    let wallet = hot_wallet(&store, &chain).await;
-    let bank = Bank::new(store.clone(), config).with_onchain(wallet, Some(chain.clone()));
+    let wallet = Arc::new(TestWallet {
+        inner: hot_wallet(&store, &chain).await,
+        broadcasts: Mutex::new(Broadcasts::Relay),
+    });
+    let bank = Bank::new(store.clone(), config).with_onchain(wallet.clone(), Some(chain.clone()));
     Lab {
         bank,
         chain,
+        wallet,
         dir,
         store,
     }
@@ -497,4 +581,386 @@ impl Lab {
             .await
             .expect("mine");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Withdrawals
+// ---------------------------------------------------------------------------------------------
+
+/// Addresses outside Flash (another wallet's).
+fn outside(index: u32) -> String {
+    let other = hot_descriptors(&[77u8; 32], Network::Regtest).expect("descriptors");
+    let descriptor: bdk_wallet::descriptor::ExtendedDescriptor = other.external.parse().expect("descriptor");
+    let script = descriptor.at_derivation_index(index).expect("index").script_pubkey();
+    bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
+        .expect("address")
+        .to_string()
+}
+
+/// Gives the hot wallet `sats` of confirmed coins (a deposit credited to a bystander).
+async fn fund_hot_wallet(lab: &Lab, sats: i64) {
+    let whale = member(&lab.bank).await;
+    deposit(lab, &whale, sats).await;
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+}
+
+/// A member with `sats` from the faucet.
+async fn funded(lab: &Lab, sats: i64) -> AccountRecord {
+    let m = member(&lab.bank).await;
+    lab.bank
+        .wallet_fund("test", m.default_wallet_id, sats, None)
+        .await
+        .expect("faucet");
+    m
+}
+
+fn send(from: &AccountRecord, address: &str, amount: Option<i64>, speed: Speed) -> OnchainSend {
+    OnchainSend {
+        account: from.id,
+        wallet_id: from.default_wallet_id,
+        address: address.to_string(),
+        amount,
+        speed,
+        memo: None,
+        idempotency_key: None,
+    }
+}
+
+/// The hot wallet's confirmed balance on chain, after a sync.
+async fn hot_wallet_balance(lab: &Lab) -> i64 {
+    lab.bank.onchain_sync().await.expect("sync");
+    lab.wallet.sync(0).await.expect("sync").confirmed_balance.get()
+}
+
+/// The ledger's `onchain:hot` mirrors the hot wallet: minus its confirmed coins.
+async fn assert_hot_account_matches_chain(lab: &Lab) {
+    let on_chain = hot_wallet_balance(lab).await;
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainHot).await, -on_chain);
+}
+
+async fn twenty_withdrawals_go_out_in_one_batch(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 2_000_000).await;
+    let mut members = Vec::new();
+    for i in 0..20 {
+        let m = funded(&lab, 30_000).await;
+        let outcome = lab
+            .bank
+            .onchain_send(send(&m, &outside(i), Some(10_000), Speed::Medium))
+            .await
+            .expect("queued");
+        assert_eq!(outcome.status, PaymentStatus::Pending);
+        assert_eq!(outcome.transaction.status, TxStatus::Pending);
+        members.push(m);
+    }
+    let reserve = 30_000 - 10_000 - balance(&lab.bank, members[0].default_wallet_id).await;
+    assert!(reserve > 0, "amount + fee reserve held");
+    assert_eq!(lab.bank.onchain_payout_queue(100).await.expect("queue").len(), 20);
+    assert!(lab.chain.mempool().is_empty(), "nothing leaves before the batch");
+
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!((report.broadcast, report.settled), (1, 20), "{report:?}");
+    assert_eq!(lab.chain.mempool().len(), 1, "one transaction for twenty payouts");
+    let batches = lab.bank.onchain_batch_history(10).await.expect("batches");
+    assert_eq!(batches.len(), 1);
+    let batch = &batches[0];
+    assert_eq!(batch.status, BatchStatus::Broadcast);
+    let tx: bitcoin::Transaction =
+        bitcoin::consensus::encode::deserialize_hex(&batch.batch.tx_hex).expect("recorded transaction");
+    assert_eq!(tx.output.len(), 21, "twenty payouts and change");
+    let mut charged = 0;
+    for m in &members {
+        let left = balance(&lab.bank, m.default_wallet_id).await;
+        let share = 30_000 - 10_000 - left;
+        assert!(share > 0 && share <= reserve, "share {share} of a {reserve} reserve");
+        charged += share;
+    }
+    // Shares split the fee by output size, rounded up: together at least the fee.
+    assert!(
+        charged >= batch.batch.fee_sat && charged <= batch.batch.fee_sat + 20,
+        "{charged} for {}",
+        batch.batch.fee_sat
+    );
+    assert!(lab.bank.onchain_payout_queue(100).await.expect("queue").is_empty());
+
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let batch = lab
+        .store
+        .onchain_batch(&batch.batch.id)
+        .await
+        .expect("read")
+        .expect("batch");
+    assert_eq!(batch.status, BatchStatus::Confirmed);
+    // The fee paid is squared with the shares charged; the hot account mirrors the chain.
+    assert_eq!(
+        system_balance(&lab.bank, SystemAccount::FeesRevenue).await,
+        charged - batch.batch.fee_sat
+    );
+    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainPending).await, 0);
+    assert_hot_account_matches_chain(&lab).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_fast_withdrawal_gets_its_own_transaction(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let slow = funded(&lab, 50_000).await;
+    let fast = funded(&lab, 50_000).await;
+    lab.bank
+        .onchain_send(send(&slow, &outside(1), Some(20_000), Speed::Slow))
+        .await
+        .expect("queued");
+    lab.bank
+        .onchain_send(send(&fast, &outside(2), Some(20_000), Speed::Fast))
+        .await
+        .expect("queued");
+    // A pass between batches sends only the fast one.
+    let report = lab.bank.onchain_payout_pass(false).await.expect("pass");
+    assert_eq!((report.broadcast, report.settled), (1, 1));
+    assert_eq!(lab.chain.mempool().len(), 1);
+    let queue = lab.bank.onchain_payout_queue(10).await.expect("queue");
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].payout.wallet_id, slow.default_wallet_id);
+    // Send all: the whole balance less the fee, nothing left.
+    let all = lab
+        .bank
+        .onchain_send(send(&fast, &outside(3), None, Speed::Fast))
+        .await
+        .expect("send all");
+    assert_eq!(all.status, PaymentStatus::Pending);
+    assert_eq!(balance(&lab.bank, fast.default_wallet_id).await, 0);
+    lab.bank.onchain_payout_pass(true).await.expect("pass");
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert!(balance(&lab.bank, fast.default_wallet_id).await >= 0);
+    assert_hot_account_matches_chain(&lab).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn withdrawals_to_flash_addresses_stay_inside(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = funded(&lab, 40_000).await;
+    let bob = member(&lab.bank).await;
+    let bobs = lab
+        .bank
+        .onchain_address_create(bob.id, bob.default_wallet_id)
+        .await
+        .expect("address");
+    let fee = lab
+        .bank
+        .onchain_fee(alice.id, alice.default_wallet_id, &bobs, 15_000, Speed::Fast)
+        .await
+        .expect("fee");
+    assert_eq!(fee.get(), 0);
+    let paid = lab
+        .bank
+        .onchain_send(send(&alice, &bobs, Some(15_000), Speed::Fast))
+        .await
+        .expect("paid inside");
+    assert_eq!(paid.status, PaymentStatus::Success);
+    assert_eq!(paid.transaction.kind, JournalKind::IntraLedger);
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 25_000);
+    assert_eq!(balance(&lab.bank, bob.default_wallet_id).await, 15_000);
+    assert!(lab.chain.mempool().is_empty(), "no network hop");
+    assert!(lab.bank.onchain_payout_queue(10).await.expect("queue").is_empty());
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn refused_withdrawals_hold_nothing(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = funded(&lab, 20_000).await;
+    let cases: Vec<(OnchainSend, &str)> = vec![
+        (
+            send(&alice, &outside(1), Some(4_999), Speed::Medium),
+            "AMOUNT_BELOW_DUST",
+        ),
+        (
+            send(
+                &alice,
+                "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+                Some(10_000),
+                Speed::Medium,
+            ),
+            "INVALID_ADDRESS",
+        ),
+        (send(&alice, "nonsense", Some(10_000), Speed::Medium), "INVALID_ADDRESS"),
+        (
+            send(&alice, &outside(1), Some(19_990), Speed::Medium),
+            "INSUFFICIENT_BALANCE",
+        ),
+        (send(&alice, &outside(1), Some(0), Speed::Medium), "INVALID_AMOUNT"),
+        (
+            send(&alice, &outside(1), Some(2_000_000), Speed::Medium),
+            "LIMIT_EXCEEDED",
+        ),
+    ];
+    for (req, code) in cases {
+        let err = lab.bank.onchain_send(req.clone()).await.expect_err("refused");
+        assert_eq!(err.code(), code, "{req:?}: {err}");
+    }
+    let mut stranger = send(&alice, &outside(1), Some(10_000), Speed::Medium);
+    stranger.wallet_id = member(&lab.bank).await.default_wallet_id;
+    let err = lab.bank.onchain_send(stranger).await.expect_err("not hers");
+    assert_eq!(err.code(), "WALLET_NOT_FOUND");
+    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 20_000);
+    assert!(lab.bank.onchain_payout_queue(10).await.expect("queue").is_empty());
+
+    // The same idempotency key twice: one payout, the same answer.
+    let mut keyed = send(&alice, &outside(2), Some(10_000), Speed::Medium);
+    keyed.idempotency_key = Some("withdraw-1".into());
+    let first = lab.bank.onchain_send(keyed.clone()).await.expect("queued");
+    let again = lab.bank.onchain_send(keyed).await.expect("replayed");
+    assert_eq!(first.transaction.journal_id, again.transaction.journal_id);
+    assert_eq!(lab.bank.onchain_payout_queue(10).await.expect("queue").len(), 1);
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_batch_is_recorded_before_it_is_broadcast(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
+        .await
+        .expect("queued");
+    lab.wallet.set(Broadcasts::Unreachable);
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!((report.broadcast, report.settled), (0, 0));
+    let signed = lab
+        .store
+        .onchain_batches(BatchStatus::Signed, 10)
+        .await
+        .expect("batches");
+    assert_eq!(signed.len(), 1, "recorded, signed, not yet out");
+    let payouts = lab
+        .store
+        .onchain_batch_payouts(&signed[0].batch.id)
+        .await
+        .expect("payouts");
+    assert_eq!(payouts[0].status, PayoutStatus::Batched);
+    assert!(balance(&lab.bank, alice.default_wallet_id).await < 30_000, "still held");
+    // As after a restart: a new bank over the same store finishes the job.
+    lab.wallet.set(Broadcasts::Relay);
+    let restarted = Bank::new(lab.store.clone(), config(2)).with_onchain(lab.wallet.clone(), None);
+    let report = restarted.onchain_payout_pass(false).await.expect("pass");
+    assert_eq!((report.broadcast, report.settled), (1, 1));
+    assert_eq!(
+        lab.chain.mempool(),
+        vec![signed[0].batch.txid.parse::<Txid>().expect("txid")]
+    );
+    let again = restarted.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!(again, flash_bank::PayoutReport::default(), "nothing twice");
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_refused_batch_returns_its_payouts_to_the_queue(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
+        .await
+        .expect("queued");
+    lab.wallet.set(Broadcasts::Refuse);
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!(report.refused, 1);
+    assert_eq!(
+        lab.store
+            .onchain_batches(BatchStatus::Failed, 10)
+            .await
+            .expect("batches")
+            .len(),
+        1
+    );
+    assert_eq!(
+        lab.bank.onchain_payout_queue(10).await.expect("queue").len(),
+        1,
+        "queued again"
+    );
+    lab.wallet.set(Broadcasts::Relay);
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!(
+        (report.broadcast, report.settled),
+        (1, 1),
+        "the coins were freed for a new batch"
+    );
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_hot_account_matches_chain(&lab).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_stuck_batch_is_replaced_at_a_higher_fee(backend: Backend) {
+    let lab = lab_with(
+        backend,
+        BankConfig {
+            onchain: OnchainConfig {
+                rbf_after_blocks: 2,
+                ..config(2).onchain
+            },
+            ..config(2)
+        },
+    )
+    .await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
+        .await
+        .expect("queued");
+    // Miners want 2.5 sat/vB; the batch pays 2 and stays in the mempool (the bump pays 3).
+    lab.chain.set_mining_floor(2_500);
+    lab.bank.onchain_payout_pass(true).await.expect("pass");
+    let after_send = balance(&lab.bank, alice.default_wallet_id).await;
+    let original = lab
+        .store
+        .onchain_batches(BatchStatus::Broadcast, 10)
+        .await
+        .expect("batches")[0]
+        .clone();
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_eq!(lab.chain.mempool().len(), 1, "stuck");
+    assert_eq!(
+        lab.bank.onchain_payout_pass(false).await.expect("pass").bumped,
+        0,
+        "not yet"
+    );
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let report = lab.bank.onchain_payout_pass(false).await.expect("pass");
+    assert_eq!(report.bumped, 1, "{report:?}");
+    let mempool = lab.chain.mempool();
+    assert_eq!(mempool.len(), 1);
+    assert_ne!(mempool[0].to_string(), original.batch.txid);
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let group = lab.store.onchain_batch_group(&original.batch.id).await.expect("group");
+    let statuses: Vec<BatchStatus> = group.iter().map(|b| b.status).collect();
+    assert_eq!(statuses, vec![BatchStatus::Replaced, BatchStatus::Confirmed]);
+    assert!(group[1].batch.fee_sat > original.batch.fee_sat);
+    let payouts = lab
+        .store
+        .onchain_batch_payouts(&group[1].batch.id)
+        .await
+        .expect("payouts");
+    assert_eq!(payouts.len(), 1, "the payout moved to the replacement");
+    assert_eq!(
+        balance(&lab.bank, alice.default_wallet_id).await,
+        after_send,
+        "the bank pays the bump"
+    );
+    assert_hot_account_matches_chain(&lab).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn an_underfunded_hot_wallet_keeps_payouts_queued(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = funded(&lab, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
+        .await
+        .expect("queued");
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!(report, flash_bank::PayoutReport::default());
+    assert_eq!(lab.bank.onchain_payout_queue(10).await.expect("queue").len(), 1);
+    fund_hot_wallet(&lab, 100_000).await;
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!((report.broadcast, report.settled), (1, 1));
+    assert_ledger_ok(&lab.bank).await;
 }

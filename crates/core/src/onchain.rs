@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::{Address, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
+use bitcoin::{Address, BlockHash, OutPoint, Psbt, ScriptBuf, Transaction, Txid};
 
 use crate::ports::BoxFuture;
 use crate::{Network, Sats};
@@ -31,6 +31,9 @@ pub enum ChainError {
     /// An address or transaction of another network.
     #[error("{0} is for another network than {1}")]
     WrongNetwork(String, Network),
+    /// The wallet's confirmed coins do not cover the payouts and their fee.
+    #[error("the hot wallet cannot cover this: {0}")]
+    InsufficientFunds(String),
     /// The wallet's state could not be read or written.
     #[error("wallet state storage failed: {0}")]
     Storage(String),
@@ -111,7 +114,8 @@ pub trait ChainSource: Send + Sync {
     fn kind(&self) -> &'static str;
     /// What changed since `request.known_chain`.
     fn sync(&self, request: ChainSyncRequest) -> BoxFuture<'_, Result<ChainUpdate, ChainError>>;
-    /// Hands a signed transaction to the network.
+    /// Hands a signed transaction to the network. A transaction the backend already has (in
+    /// its mempool or chain) is a success, so a broadcast can be repeated safely.
     fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>>;
     /// The fee rate, in satoshis per 1,000 virtual bytes, for confirmation within
     /// `target_blocks`.
@@ -148,6 +152,16 @@ pub struct ReceivedOutput {
     pub confirmed_height: Option<u32>,
 }
 
+/// A transaction of the wallet that spends its coins (a payout batch, a sweep), as of one
+/// sync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpendingTx {
+    /// Its txid.
+    pub txid: Txid,
+    /// The height of the block that confirmed it, if confirmed.
+    pub confirmed_height: Option<u32>,
+}
+
 /// The hot wallet as of one sync.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalletSnapshot {
@@ -160,6 +174,41 @@ pub struct WalletSnapshot {
     pub confirmed_balance: Sats,
     /// What unconfirmed transactions would add to or take from it.
     pub unconfirmed_balance: Sats,
+    /// The wallet's own spending transactions that are unconfirmed or confirmed at or above
+    /// the height asked for. One it made that is missing here is in neither the chain nor the
+    /// mempool.
+    pub spending: Vec<SpendingTx>,
+}
+
+/// One output of a payout transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutOutput {
+    /// Where to (already checked for the network).
+    pub address: String,
+    /// How much.
+    pub amount: Sats,
+}
+
+/// A signed transaction the wallet built (not yet broadcast).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    /// The transaction, ready to broadcast.
+    pub tx: Transaction,
+    /// Its txid.
+    pub txid: Txid,
+    /// The fee it pays.
+    pub fee: Sats,
+    /// Its size, virtual bytes.
+    pub vsize: u64,
+    /// For each payout output asked for, in order, its index in the transaction.
+    pub payout_vouts: Vec<u32>,
+}
+
+/// Signs the hot wallet's transactions: a software key in the embedded default, an HSM later.
+pub trait Signer: Send + Sync {
+    /// Signs every input of `psbt` it holds the key for (found by the inputs' BIP32
+    /// derivations) and returns it; inputs it cannot sign are left as they are.
+    fn sign_psbt(&self, psbt: Psbt) -> BoxFuture<'_, Result<Psbt, ChainError>>;
 }
 
 /// The bank's hot wallet: deposit addresses and what arrived on them.
@@ -176,6 +225,25 @@ pub trait HotWallet: Send + Sync {
     fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>>;
     /// Waits until the chain may have changed, or `timeout` passes.
     fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()>;
+    /// The chain's fee rate for confirmation within `target_blocks`, satoshis per 1,000
+    /// virtual bytes.
+    fn fee_rate(&self, target_blocks: u16) -> BoxFuture<'_, Result<u64, ChainError>>;
+    /// Builds and signs a transaction paying `outputs` at `fee_rate_sat_per_kvb` from the
+    /// wallet's confirmed coins, change back to the wallet (or to its fee when below dust).
+    /// The wallet counts its coins as spent from now on; [`HotWallet::forget`] gives them back.
+    fn build_payout<'a>(
+        &'a self,
+        outputs: &'a [PayoutOutput],
+        fee_rate_sat_per_kvb: u64,
+    ) -> BoxFuture<'a, Result<SignedTx, ChainError>>;
+    /// Builds and signs a replacement of unconfirmed `txid` (BIP125) paying
+    /// `fee_rate_sat_per_kvb`: same payouts, less change.
+    fn bump_fee(&self, txid: Txid, fee_rate_sat_per_kvb: u64) -> BoxFuture<'_, Result<SignedTx, ChainError>>;
+    /// Hands a signed transaction to the network. Already known to the network is success.
+    fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>>;
+    /// Drops a transaction the wallet built that will never be broadcast, so its coins can
+    /// be spent again.
+    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>>;
 }
 
 /// Where a wallet adapter keeps its state: an append-only list of changes per wallet, read

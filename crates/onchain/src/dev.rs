@@ -70,6 +70,8 @@ pub struct DevChain {
     network: Network,
     path: PathBuf,
     fee_rate_sat_per_kvb: u64,
+    /// Mempool transactions paying less than this (satoshis per 1,000 vbytes) are not mined.
+    mining_floor: std::sync::atomic::AtomicU64,
     state: Mutex<State>,
     activity: Notify,
 }
@@ -117,6 +119,7 @@ impl DevChain {
             network,
             path,
             fee_rate_sat_per_kvb,
+            mining_floor: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State { blocks, mempool }),
             activity: Notify::new(),
         })
@@ -164,6 +167,14 @@ impl DevChain {
         Ok(out)
     }
 
+    /// From now on, blocks leave out mempool transactions paying less than
+    /// `sat_per_kvb` (they stay in the mempool, stuck, until replaced or the floor drops).
+    /// Simulated deposits always get in.
+    pub fn set_mining_floor(&self, sat_per_kvb: u64) {
+        self.mining_floor
+            .store(sat_per_kvb, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The height of the tip.
     pub fn height(&self) -> u32 {
         u32::try_from(self.lock().blocks.len().saturating_sub(1)).unwrap_or(u32::MAX)
@@ -186,9 +197,11 @@ impl State {
         BlockRef { height, hash }
     }
 
-    /// Mines one block holding the whole mempool. A random extra nonce in the coinbase makes
-    /// every block new, also when it replaces one with the same transactions.
-    fn mine_one(&mut self) {
+    /// Mines one block holding the mempool's transactions that pay at least `floor` (satoshis
+    /// per 1,000 vbytes; those whose fee is unknown, the simulated deposits, always). A random
+    /// extra nonce in the coinbase makes every block new, also when it replaces one with the
+    /// same transactions.
+    fn mine_one(&mut self, floor: u64) {
         let mut extra_nonce = [0u8; 8];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut extra_nonce);
         let tip = self.tip();
@@ -212,8 +225,18 @@ impl State {
                 script_pubkey: ScriptBuf::new_op_return([]),
             }],
         };
+        let pays = |state: &State, tx: &Transaction| {
+            let vsize = u64::try_from(tx.vsize()).unwrap_or(u64::MAX);
+            state
+                .fee_of(tx)
+                .is_none_or(|fee| u128::from(fee.to_sat()) * 1_000 >= u128::from(floor) * u128::from(vsize))
+        };
+        let (mined, stuck): (Vec<_>, Vec<_>) = std::mem::take(&mut self.mempool)
+            .into_iter()
+            .partition(|(tx, _)| pays(self, tx));
+        self.mempool = stuck;
         let mut txdata = vec![coinbase];
-        txdata.extend(self.mempool.drain(..).map(|(tx, _)| Arc::unwrap_or_clone(tx)));
+        txdata.extend(mined.into_iter().map(|(tx, _)| Arc::unwrap_or_clone(tx)));
         let mut block = Block {
             header: Header {
                 version: BlockVersion::TWO,
@@ -257,18 +280,81 @@ impl State {
         unspent
     }
 
-    /// Checks `tx` as a node would before relaying it: known, unspent inputs worth at least
-    /// its outputs, and not already known.
-    fn accept(&self, tx: &Transaction) -> Result<(), ChainError> {
-        let txid = tx.compute_txid();
-        let known = self
+    /// The fee `tx` pays, when all its inputs are outputs the chain or mempool created.
+    fn fee_of(&self, tx: &Transaction) -> Option<Amount> {
+        let created: HashMap<OutPoint, Amount> = self
+            .blocks
+            .iter()
+            .flat_map(|b| b.txdata.iter())
+            .chain(self.mempool.iter().map(|(t, _)| &**t))
+            .flat_map(|t| {
+                let txid = t.compute_txid();
+                t.output.iter().enumerate().map(move |(vout, o)| {
+                    let vout = u32::try_from(vout).unwrap_or(u32::MAX);
+                    (OutPoint { txid, vout }, o.value)
+                })
+            })
+            .collect();
+        let value_in = tx
+            .input
+            .iter()
+            .map(|i| created.get(&i.previous_output).copied())
+            .try_fold(Amount::ZERO, |sum, v| sum.checked_add(v?))?;
+        let value_out = tx
+            .output
+            .iter()
+            .try_fold(Amount::ZERO, |sum, o| sum.checked_add(o.value))?;
+        value_in.checked_sub(value_out)
+    }
+
+    /// Makes room for `tx` when it spends coins of mempool transactions (BIP125): replaces them
+    /// and their descendants if it pays a higher fee than they all do; refuses otherwise.
+    fn replace_conflicts(&mut self, tx: &Transaction) -> Result<(), ChainError> {
+        let spent: HashSet<OutPoint> = tx.input.iter().map(|i| i.previous_output).collect();
+        let mut gone: HashSet<Txid> = self
+            .mempool
+            .iter()
+            .filter(|(t, _)| t.input.iter().any(|i| spent.contains(&i.previous_output)))
+            .map(|(t, _)| t.compute_txid())
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for (t, _) in &self.mempool {
+            if t.input.iter().any(|i| gone.contains(&i.previous_output.txid)) {
+                gone.insert(t.compute_txid());
+            }
+        }
+        let replaced: Option<Amount> = self
+            .mempool
+            .iter()
+            .filter(|(t, _)| gone.contains(&t.compute_txid()))
+            .map(|(t, _)| self.fee_of(t))
+            .try_fold(Amount::ZERO, |sum, fee| sum.checked_add(fee?));
+        match (replaced, self.fee_of(tx)) {
+            (Some(replaced), Some(fee)) if fee > replaced => {
+                self.mempool.retain(|(t, _)| !gone.contains(&t.compute_txid()));
+                Ok(())
+            }
+            _ => Err(ChainError::Refused(
+                "conflicts with a mempool transaction and does not pay more to replace it".into(),
+            )),
+        }
+    }
+
+    /// Whether the chain or the mempool has `txid`.
+    fn knows(&self, txid: &Txid) -> bool {
+        let mut known = self
             .blocks
             .iter()
             .flat_map(|b| b.txdata.iter())
             .chain(self.mempool.iter().map(|(t, _)| &**t));
-        if known.into_iter().any(|t| t.compute_txid() == txid) {
-            return Err(ChainError::Refused(format!("transaction {txid} is already known")));
-        }
+        known.any(|t| t.compute_txid() == *txid)
+    }
+
+    /// Checks a new transaction as a node would before relaying it: known, unspent inputs
+    /// worth at least its outputs.
+    fn accept(&self, tx: &Transaction) -> Result<(), ChainError> {
         if tx.input.is_empty() || tx.output.is_empty() {
             return Err(ChainError::Refused("a transaction needs inputs and outputs".into()));
         }
@@ -379,8 +465,11 @@ impl ChainSource for DevChain {
     fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
         Box::pin(async move {
             self.change(|state| {
-                state.accept(tx)?;
-                state.mempool.push((Arc::new(tx.clone()), now_secs()));
+                if !state.knows(&tx.compute_txid()) {
+                    state.replace_conflicts(tx)?;
+                    state.accept(tx)?;
+                    state.mempool.push((Arc::new(tx.clone()), now_secs()));
+                }
                 Ok(())
             })
         })
@@ -430,8 +519,9 @@ impl ChainSimulator for DevChain {
                     "mine between 1 and 1,000 blocks at a time".into(),
                 ));
             }
+            let floor = self.mining_floor.load(std::sync::atomic::Ordering::Relaxed);
             let tip = self.change(|state| {
-                (0..blocks).for_each(|_| state.mine_one());
+                (0..blocks).for_each(|_| state.mine_one(floor));
                 Ok(state.tip())
             })?;
             tracing::info!(height = tip.height, hash = %tip.hash, "dev chain: mined {blocks} block(s)");
@@ -458,7 +548,7 @@ impl ChainSimulator for DevChain {
                 // The replacement blocks are mined first, empty: a competing chain that did not
                 // have these transactions. They go back to the mempool ahead of what was there.
                 let mempool = std::mem::take(&mut state.mempool);
-                (0..=depth).for_each(|_| state.mine_one());
+                (0..=depth).for_each(|_| state.mine_one(0));
                 if drop_transactions {
                     // As if double-spent: the dropped transactions and their descendants go.
                     let mut gone: HashSet<Txid> = returned.iter().map(|(tx, _)| tx.compute_txid()).collect();

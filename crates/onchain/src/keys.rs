@@ -2,8 +2,10 @@
 //! sees the public descriptors; private keys stay with the signer.
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv, Xpub};
-use bitcoin::secp256k1::Secp256k1;
-use flash_core::onchain::{bitcoin_network, ChainError};
+use bitcoin::secp256k1::{All, Secp256k1};
+use bitcoin::Psbt;
+use flash_core::onchain::{bitcoin_network, ChainError, Signer};
+use flash_core::ports::BoxFuture;
 use flash_core::Network;
 
 /// Length of a freshly generated seed, bytes.
@@ -55,6 +57,46 @@ pub fn hot_descriptors(seed: &[u8], network: Network) -> Result<HotDescriptors, 
         external: format!("wpkh({origin}{xpub}/0/*)"),
         internal: format!("wpkh({origin}{xpub}/1/*)"),
     })
+}
+
+/// The software signer of the embedded default: the seed's master key, in memory only.
+pub struct SoftwareSigner {
+    master: Xpriv,
+    secp: Secp256k1<All>,
+}
+
+impl std::fmt::Debug for SoftwareSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SoftwareSigner(..)")
+    }
+}
+
+impl SoftwareSigner {
+    /// The signer of `seed` on `network`.
+    pub fn new(seed: &[u8], network: Network) -> Result<SoftwareSigner, ChainError> {
+        let master = Xpriv::new_master(bitcoin_network(network), seed)
+            .map_err(|e| ChainError::InvalidInput(format!("unusable wallet seed: {e}")))?;
+        Ok(SoftwareSigner {
+            master,
+            secp: Secp256k1::new(),
+        })
+    }
+}
+
+impl Signer for SoftwareSigner {
+    fn sign_psbt(&self, mut psbt: Psbt) -> BoxFuture<'_, Result<Psbt, ChainError>> {
+        let signed = psbt.sign(&self.master, &self.secp);
+        Box::pin(async move {
+            match signed {
+                Ok(_) => Ok(psbt),
+                Err((_, errors)) => Err(ChainError::InvalidInput(format!(
+                    "signing failed for {} input(s): {:?}",
+                    errors.len(),
+                    errors.values().collect::<Vec<_>>()
+                ))),
+            }
+        })
+    }
 }
 
 #[cfg(test)]

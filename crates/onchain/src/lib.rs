@@ -11,5 +11,5 @@ pub mod keys;
 pub mod wallet;
 
 pub use dev::DevChain;
-pub use keys::{generate_seed, hot_descriptors, HotDescriptors};
+pub use keys::{generate_seed, hot_descriptors, HotDescriptors, SoftwareSigner};
 pub use wallet::BdkHotWallet;

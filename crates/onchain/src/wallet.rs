@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bdk_wallet::chain::local_chain::CannotConnectError;
-use bdk_wallet::chain::{BlockId, CheckPoint, ConfirmationBlockTime, TxUpdate};
-use bdk_wallet::{ChangeSet, KeychainKind, Update, Wallet};
-use bitcoin::Address;
+use bdk_wallet::chain::{BlockId, ChainPosition, CheckPoint, ConfirmationBlockTime, TxUpdate};
+use bdk_wallet::error::CreateTxError;
+use bdk_wallet::{ChangeSet, KeychainKind, SignOptions, Update, Wallet};
+use bitcoin::{Address, FeeRate, Psbt, Transaction, Txid};
 use flash_core::onchain::{
-    bitcoin_network, BlockRef, ChainError, ChainSource, ChainSyncRequest, ChainUpdate, HotWallet, ReceivedOutput,
-    TxPosition, WalletSnapshot, WalletStateStore,
+    bitcoin_network, parse_address, BlockRef, ChainError, ChainSource, ChainSyncRequest, ChainUpdate, HotWallet,
+    PayoutOutput, ReceivedOutput, SignedTx, Signer, SpendingTx, TxPosition, WalletSnapshot, WalletStateStore,
 };
 use flash_core::ports::BoxFuture;
 use flash_core::{Network, Sats};
@@ -35,6 +36,7 @@ pub struct BdkHotWallet {
     wallet: Mutex<Wallet>,
     chain: Arc<dyn ChainSource>,
     state: Arc<dyn WalletStateStore>,
+    signer: Arc<dyn Signer>,
 }
 
 fn storage(e: impl std::fmt::Display) -> ChainError {
@@ -42,13 +44,15 @@ fn storage(e: impl std::fmt::Display) -> ChainError {
 }
 
 impl BdkHotWallet {
-    /// Opens wallet `name` with `descriptors`: loads its recorded state, or creates it (and
-    /// records that). Refuses state recorded for other descriptors or another network.
+    /// Opens wallet `name` with `descriptors`, signing with `signer`: loads its recorded state,
+    /// or creates it (and records that). Refuses state recorded for other descriptors or
+    /// another network.
     pub async fn open(
         name: &str,
         descriptors: &HotDescriptors,
         chain: Arc<dyn ChainSource>,
         state: Arc<dyn WalletStateStore>,
+        signer: Arc<dyn Signer>,
     ) -> Result<BdkHotWallet, ChainError> {
         let network = chain.network();
         let mut merged = ChangeSet::default();
@@ -75,6 +79,7 @@ impl BdkHotWallet {
             wallet: Mutex::new(wallet),
             chain,
             state,
+            signer,
         };
         hot.persist(&mut *hot.wallet.lock().await).await?;
         Ok(hot)
@@ -136,6 +141,27 @@ impl BdkHotWallet {
                 })
             })
             .collect();
+        let spending = wallet
+            .transactions()
+            .filter(|tx| {
+                // Ours when it spends one of our coins.
+                tx.tx_node
+                    .tx
+                    .input
+                    .iter()
+                    .any(|i| wallet.spk_index().txout(i.previous_output).is_some())
+            })
+            .filter_map(|tx| {
+                let confirmed_height = tx.chain_position.confirmation_height_upper_bound();
+                if confirmed_height.is_some_and(|h| h < from_height) {
+                    return None;
+                }
+                Some(SpendingTx {
+                    txid: tx.tx_node.txid,
+                    confirmed_height,
+                })
+            })
+            .collect();
         let balance = wallet.balance();
         let sats = |a: bitcoin::Amount| Sats::from_amount(a).unwrap_or(Sats::ZERO);
         WalletSnapshot {
@@ -143,8 +169,81 @@ impl BdkHotWallet {
             received,
             confirmed_balance: sats(balance.confirmed),
             unconfirmed_balance: sats(balance.trusted_pending + balance.untrusted_pending),
+            spending,
         }
     }
+
+    /// Signs `psbt` with the signer, finalises it with the wallet's descriptors, marks its
+    /// coins spent and records that.
+    async fn sign_and_keep(
+        &self,
+        wallet: &mut Wallet,
+        psbt: Psbt,
+        payouts: &[PayoutOutput],
+    ) -> Result<SignedTx, ChainError> {
+        let mut psbt = self.signer.sign_psbt(psbt).await?;
+        let finalized = wallet
+            .finalize_psbt(&mut psbt, SignOptions::default())
+            .map_err(|e| ChainError::InvalidInput(format!("cannot finalise the transaction: {e}")))?;
+        if !finalized {
+            return Err(ChainError::InvalidInput("the signer did not sign every input".into()));
+        }
+        let fee = psbt
+            .fee()
+            .map_err(|e| ChainError::InvalidInput(format!("cannot compute the fee: {e}")))?;
+        let tx = psbt
+            .extract_tx()
+            .map_err(|e| ChainError::InvalidInput(format!("cannot extract the transaction: {e}")))?;
+        let payout_vouts = payout_vouts(&tx, payouts, self.network)?;
+        wallet.apply_unconfirmed_txs([(tx.clone(), now_secs())]);
+        self.persist(wallet).await?;
+        Ok(SignedTx {
+            txid: tx.compute_txid(),
+            fee: Sats::from_amount(fee).map_err(|e| ChainError::InvalidInput(e.to_string()))?,
+            vsize: u64::try_from(tx.vsize()).unwrap_or(u64::MAX),
+            payout_vouts,
+            tx,
+        })
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A fee rate in satoshis per 1,000 vbytes as BDK's per-1,000-weight-units rate, rounded up.
+fn fee_rate(sat_per_kvb: u64) -> FeeRate {
+    FeeRate::from_sat_per_kwu(sat_per_kvb.div_ceil(4))
+}
+
+fn create_error(e: CreateTxError) -> ChainError {
+    match e {
+        CreateTxError::CoinSelection(e) => ChainError::InsufficientFunds(e.to_string()),
+        other => ChainError::InvalidInput(other.to_string()),
+    }
+}
+
+/// Where each payout landed in `tx` (outputs may be shuffled).
+fn payout_vouts(tx: &Transaction, payouts: &[PayoutOutput], network: Network) -> Result<Vec<u32>, ChainError> {
+    let mut used = vec![false; tx.output.len()];
+    payouts
+        .iter()
+        .map(|p| {
+            let script = parse_address(&p.address, network)?.script_pubkey();
+            let found = tx
+                .output
+                .iter()
+                .enumerate()
+                .position(|(i, o)| !used[i] && o.script_pubkey == script && o.value == p.amount.to_amount())
+                .ok_or_else(|| {
+                    ChainError::InvalidInput(format!("payout to {} is not in the transaction", p.address))
+                })?;
+            used[found] = true;
+            u32::try_from(found).map_err(|_| ChainError::InvalidInput("too many outputs".into()))
+        })
+        .collect()
 }
 
 fn block_ref(b: BlockId) -> BlockRef {
@@ -227,5 +326,83 @@ impl HotWallet for BdkHotWallet {
 
     fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()> {
         self.chain.wait_for_activity(timeout)
+    }
+
+    fn fee_rate(&self, target_blocks: u16) -> BoxFuture<'_, Result<u64, ChainError>> {
+        self.chain.fee_rate(target_blocks)
+    }
+
+    fn build_payout<'a>(
+        &'a self,
+        outputs: &'a [PayoutOutput],
+        fee_rate_sat_per_kvb: u64,
+    ) -> BoxFuture<'a, Result<SignedTx, ChainError>> {
+        Box::pin(async move {
+            if outputs.is_empty() {
+                return Err(ChainError::InvalidInput("a payout needs at least one output".into()));
+            }
+            let recipients = outputs
+                .iter()
+                .map(|o| {
+                    Ok((
+                        parse_address(&o.address, self.network)?.script_pubkey(),
+                        o.amount.to_amount(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, ChainError>>()?;
+            let mut wallet = self.wallet.lock().await;
+            let mut builder = wallet.build_tx();
+            builder
+                .set_recipients(recipients)
+                .fee_rate(fee_rate(fee_rate_sat_per_kvb))
+                .exclude_unconfirmed();
+            let psbt = builder.finish().map_err(create_error)?;
+            self.sign_and_keep(&mut wallet, psbt, outputs).await
+        })
+    }
+
+    fn bump_fee(&self, txid: Txid, fee_rate_sat_per_kvb: u64) -> BoxFuture<'_, Result<SignedTx, ChainError>> {
+        Box::pin(async move {
+            let mut wallet = self.wallet.lock().await;
+            let original = wallet
+                .get_tx(txid)
+                .ok_or_else(|| ChainError::InvalidInput(format!("transaction {txid} is not the wallet's")))?;
+            if matches!(original.chain_position, ChainPosition::Confirmed { .. }) {
+                return Err(ChainError::Refused(format!("transaction {txid} is already confirmed")));
+            }
+            // The payouts are the outputs that do not pay the wallet itself.
+            let payouts: Vec<PayoutOutput> = original
+                .tx_node
+                .tx
+                .output
+                .iter()
+                .filter(|o| !wallet.is_mine(o.script_pubkey.clone()))
+                .filter_map(|o| {
+                    let address = Address::from_script(&o.script_pubkey, bitcoin_network(self.network)).ok()?;
+                    Some(PayoutOutput {
+                        address: address.to_string(),
+                        amount: Sats::from_amount(o.value).ok()?,
+                    })
+                })
+                .collect();
+            let mut builder = wallet
+                .build_fee_bump(txid)
+                .map_err(|e| ChainError::Refused(format!("cannot replace {txid}: {e}")))?;
+            builder.fee_rate(fee_rate(fee_rate_sat_per_kvb));
+            let psbt = builder.finish().map_err(create_error)?;
+            self.sign_and_keep(&mut wallet, psbt, &payouts).await
+        })
+    }
+
+    fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
+        self.chain.broadcast(tx)
+    }
+
+    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>> {
+        Box::pin(async move {
+            let mut wallet = self.wallet.lock().await;
+            wallet.apply_evicted_txs([(txid, now_secs())]);
+            self.persist(&mut wallet).await
+        })
     }
 }

@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use bitcoin::absolute::LockTime;
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
-use flash_core::onchain::{ChainError, ChainSimulator, ChainSource, HotWallet, WalletStateStore};
+use flash_core::onchain::{ChainError, ChainSimulator, ChainSource, HotWallet, PayoutOutput, WalletStateStore};
 use flash_core::ports::BoxFuture;
 use flash_core::{Network, Sats};
-use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain};
+use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain, SoftwareSigner};
+
+const SEED: [u8; 32] = [9u8; 32];
 
 /// Wallet state in memory, shared across "restarts".
 #[derive(Default)]
@@ -44,8 +46,9 @@ fn temp_dir(name: &str) -> PathBuf {
 
 async fn open(dir: &std::path::Path, state: &Arc<MemoryState>) -> (Arc<DevChain>, BdkHotWallet) {
     let chain = Arc::new(DevChain::open(dir, Network::Regtest, 2_000).expect("dev chain"));
-    let descriptors = hot_descriptors(&[9u8; 32], Network::Regtest).expect("descriptors");
-    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), state.clone())
+    let descriptors = hot_descriptors(&SEED, Network::Regtest).expect("descriptors");
+    let signer = Arc::new(SoftwareSigner::new(&SEED, Network::Regtest).expect("signer"));
+    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), state.clone(), signer)
         .await
         .expect("wallet");
     (chain, wallet)
@@ -166,14 +169,21 @@ async fn the_dev_chain_relays_only_valid_spends() {
     let good = spend(0, 9_000);
     chain.broadcast(&good).await.expect("a valid spend is relayed");
     assert_eq!(chain.mempool(), vec![good.compute_txid()]);
+    chain
+        .broadcast(&good)
+        .await
+        .expect("a known transaction is accepted again");
+    assert_eq!(chain.mempool(), vec![good.compute_txid()], "once");
     assert!(
-        matches!(chain.broadcast(&good).await, Err(ChainError::Refused(_))),
-        "already known"
+        matches!(chain.broadcast(&spend(0, 9_500)).await, Err(ChainError::Refused(_))),
+        "a double spend paying less is refused"
     );
-    assert!(
-        matches!(chain.broadcast(&spend(0, 8_000)).await, Err(ChainError::Refused(_))),
-        "double spend"
-    );
+    let replacement = spend(0, 8_000);
+    chain
+        .broadcast(&replacement)
+        .await
+        .expect("one paying more replaces it");
+    assert_eq!(chain.mempool(), vec![replacement.compute_txid()]);
     assert!(matches!(
         chain
             .deposit("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", sats(1))
@@ -186,5 +196,111 @@ async fn the_dev_chain_relays_only_valid_spends() {
         DevChain::open(&dir, Network::Mainnet, 1_000).is_err(),
         "never on mainnet"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn payout(address: &str, sats_: i64) -> PayoutOutput {
+    PayoutOutput {
+        address: address.to_string(),
+        amount: sats(sats_),
+    }
+}
+
+/// Outside addresses (another wallet's) to pay.
+fn outside(index: u32) -> String {
+    let other = hot_descriptors(&[5u8; 32], Network::Regtest).expect("descriptors");
+    let descriptor: bdk_wallet::descriptor::ExtendedDescriptor = other.external.parse().expect("descriptor");
+    let script = descriptor.at_derivation_index(index).expect("index").script_pubkey();
+    bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
+        .expect("address")
+        .to_string()
+}
+
+#[tokio::test]
+async fn payouts_are_built_signed_batched_bumped_and_relayed() {
+    let dir = temp_dir("payouts");
+    let state = Arc::new(MemoryState::default());
+    let (chain, wallet) = open(&dir, &state).await;
+    let address = wallet.deposit_address(0).await.expect("address");
+    chain.deposit(&address, sats(1_000_000)).await.expect("deposit");
+    // Unconfirmed coins are not spent.
+    wallet.sync(0).await.expect("sync");
+    let refused = wallet.build_payout(&[payout(&outside(0), 10_000)], 2_000).await;
+    assert!(matches!(refused, Err(ChainError::InsufficientFunds(_))), "{refused:?}");
+    chain.mine(1).await.expect("mine");
+    wallet.sync(0).await.expect("sync");
+
+    // One transaction pays twenty payouts.
+    let payouts: Vec<PayoutOutput> = (0..20).map(|i| payout(&outside(i), 10_000 + i64::from(i))).collect();
+    let batch = wallet.build_payout(&payouts, 2_000).await.expect("batch");
+    assert_eq!(batch.tx.output.len(), 21, "twenty payouts and change");
+    assert_eq!(batch.payout_vouts.len(), 20);
+    for (p, vout) in payouts.iter().zip(&batch.payout_vouts) {
+        let out = &batch.tx.output[*vout as usize];
+        assert_eq!(out.value, p.amount.to_amount());
+    }
+    // 2 sat/vB of its weight (vsize is the weight rounded up to whole vbytes).
+    let vsize = i64::try_from(batch.vsize).expect("vsize");
+    assert!(
+        (batch.fee.get() - 2 * vsize).abs() <= 2,
+        "{} sats for {vsize} vB",
+        batch.fee.get()
+    );
+    assert!(batch.tx.input.iter().all(|i| i.sequence.is_rbf()), "replaceable");
+    // Its coins are taken: nothing is left to build another payout with.
+    let again = wallet.build_payout(&[payout(&outside(30), 10_000)], 2_000).await;
+    assert!(matches!(again, Err(ChainError::InsufficientFunds(_))), "{again:?}");
+
+    chain
+        .broadcast(&batch.tx)
+        .await
+        .expect("relayed: known coins, amounts that add up");
+    let bumped = wallet.bump_fee(batch.txid, 5_000).await.expect("bump");
+    assert_ne!(bumped.txid, batch.txid);
+    assert!(bumped.fee > batch.fee);
+    assert_eq!(bumped.payout_vouts.len(), 20, "the same payouts");
+    let snap = wallet.sync(0).await.expect("sync");
+    assert!(snap
+        .spending
+        .iter()
+        .any(|s| s.txid == batch.txid && s.confirmed_height.is_none()));
+
+    // The replacement pays more, so the chain takes it instead of the original (BIP125); the
+    // original cannot come back.
+    chain.broadcast(&bumped.tx).await.expect("the replacement is relayed");
+    assert_eq!(chain.mempool(), vec![bumped.txid]);
+    let back = chain.broadcast(&batch.tx).await;
+    assert!(matches!(back, Err(ChainError::Refused(_))), "{back:?}");
+    chain.mine(1).await.expect("mine");
+    let snap = wallet.sync(0).await.expect("sync");
+    let confirmed: Vec<_> = snap
+        .spending
+        .iter()
+        .filter(|s| s.confirmed_height.is_some())
+        .map(|s| s.txid)
+        .collect();
+    assert_eq!(confirmed, vec![bumped.txid]);
+    assert!(
+        snap.spending.iter().all(|s| s.txid != batch.txid),
+        "the original is gone"
+    );
+
+    // A built transaction that is forgotten frees its coins.
+    let unsent = wallet
+        .build_payout(&[payout(&outside(40), 5_000)], 2_000)
+        .await
+        .expect("build");
+    assert!(
+        wallet
+            .build_payout(&[payout(&outside(41), 5_000)], 2_000)
+            .await
+            .is_err(),
+        "coins taken"
+    );
+    wallet.forget(unsent.txid).await.expect("forget");
+    wallet
+        .build_payout(&[payout(&outside(41), 5_000)], 2_000)
+        .await
+        .expect("coins free again");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -127,9 +127,10 @@ async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWir
         "the hot wallet seed in the database does not open with DATA_DIR/master.key (every node needs the same key)",
     )?;
     let descriptors = flash_onchain::hot_descriptors(&seed, config.network)?;
+    let signer = Arc::new(flash_onchain::SoftwareSigner::new(&seed, config.network)?);
     // Named by network: a database moved to another network starts a fresh wallet state.
     let name = format!("hot-{}", config.network);
-    let wallet = BdkHotWallet::open(&name, &descriptors, chain.clone(), Arc::new(store.clone()))
+    let wallet = BdkHotWallet::open(&name, &descriptors, chain.clone(), Arc::new(store.clone()), signer)
         .await
         .context("opening the hot wallet")?;
     tracing::info!(source = chain.kind(), "hot wallet ready");

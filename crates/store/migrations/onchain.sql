@@ -63,3 +63,46 @@ CREATE TABLE onchain_cursor (
     name   TEXT PRIMARY KEY,
     height BIGINT NOT NULL
 );
+
+-- Payout transactions: one pays many payouts (a batch). Recorded, signed, before it is
+-- broadcast; a replacement (RBF fee bump) is a new row that `replaces` the one it bumps.
+CREATE TABLE onchain_batches (
+    id               TEXT PRIMARY KEY,
+    txid             TEXT NOT NULL UNIQUE,
+    tx_hex           TEXT NOT NULL,
+    fee_sat          BIGINT NOT NULL CHECK (fee_sat >= 0),
+    vsize            BIGINT NOT NULL CHECK (vsize > 0),
+    fee_rate         BIGINT NOT NULL CHECK (fee_rate > 0),
+    status           TEXT NOT NULL CHECK (status IN ('signed', 'broadcast', 'confirmed', 'replaced', 'failed')),
+    replaces         TEXT REFERENCES onchain_batches (id),
+    -- The first batch of the payouts: a transaction and its replacements share it.
+    group_id         TEXT NOT NULL,
+    broadcast_height BIGINT,
+    confirmed_height BIGINT,
+    failure          TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX onchain_batches_open ON onchain_batches (status, created_at);
+CREATE INDEX onchain_batches_by_group ON onchain_batches (group_id);
+CREATE INDEX onchain_batches_by_replaced ON onchain_batches (replaces);
+
+-- A payout: a saga whose row is written with its hold (same id). Queued until a batch takes it;
+-- sent (the hold settled with its share of the fee) once that batch is broadcast.
+CREATE TABLE onchain_payouts (
+    id               TEXT PRIMARY KEY REFERENCES holds (id),
+    wallet_id        TEXT NOT NULL REFERENCES wallets (id),
+    address          TEXT NOT NULL,
+    amount_sat       BIGINT NOT NULL CHECK (amount_sat > 0),
+    fee_reserved_sat BIGINT NOT NULL CHECK (fee_reserved_sat >= 0),
+    speed            TEXT NOT NULL CHECK (speed IN ('batch', 'immediate')),
+    status           TEXT NOT NULL CHECK (status IN ('queued', 'batched', 'sent', 'failed')),
+    batch_id         TEXT REFERENCES onchain_batches (id),
+    vout             BIGINT,
+    fee_sat          BIGINT,
+    failure          TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX onchain_payouts_by_status ON onchain_payouts (status, created_at);
+CREATE INDEX onchain_payouts_by_batch ON onchain_payouts (batch_id);

@@ -46,8 +46,26 @@ impl Db {
     /// Runs statements in one transaction: all or nothing. Returns rows changed per statement.
     pub async fn script(&self, statements: Vec<(String, Vec<Value>)>) -> Result<Vec<u64>, StoreError> {
         match self {
-            Db::Sqlite(pool) => pool.script(statements).await,
-            Db::Postgres(pool) => postgres::script(pool, statements).await,
+            Db::Sqlite(pool) => pool.script(statements, None).await,
+            Db::Postgres(pool) => postgres::script(pool, statements, None).await,
         }
+    }
+
+    /// Like [`Db::script`], but every statement must change exactly `rows` rows, or nothing is
+    /// written and the answer is [`StoreError::Refused`].
+    pub async fn script_exact(&self, statements: Vec<(String, Vec<Value>)>, rows: u64) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(pool) => pool.script(statements, Some(rows)).await,
+            Db::Postgres(pool) => postgres::script(pool, statements, Some(rows)).await,
+        }
+        .map(|_| ())
+    }
+}
+
+/// Fails when a statement changed other than the expected number of rows.
+pub(crate) fn check_rows(changed: u64, expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(n) if n != changed => Err(StoreError::Refused("a row was not in the state the change expected")),
+        _ => Ok(()),
     }
 }

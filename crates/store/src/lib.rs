@@ -39,7 +39,10 @@ pub use lightning::{
     LiquidityAction, LiquidityActionKind, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus,
     NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
 };
-pub use onchain::{AddressOwner, DepositRecord, DepositStatus, SeenDeposit};
+pub use onchain::{
+    AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, PayoutRecord,
+    PayoutSpeed, PayoutStatus, SeenDeposit,
+};
 pub use sql::{Row, Value};
 
 /// Where the data lives.

@@ -80,13 +80,19 @@ pub(crate) async fn query(pool: &Pool, sql: &str, params: &[Value]) -> Result<Ve
     client.query(&stmt, &refs(params)).await?.iter().map(pg_row).collect()
 }
 
-pub(crate) async fn script(pool: &Pool, statements: Vec<(String, Vec<Value>)>) -> Result<Vec<u64>, StoreError> {
+pub(crate) async fn script(
+    pool: &Pool,
+    statements: Vec<(String, Vec<Value>)>,
+    expect_rows: Option<u64>,
+) -> Result<Vec<u64>, StoreError> {
     let mut client = get(pool).await?;
     let tx = client.transaction().await?;
     let mut changed = Vec::with_capacity(statements.len());
     for (sql, params) in &statements {
         let stmt = tx.prepare_cached(sql).await?;
-        changed.push(tx.execute(&stmt, &refs(params)).await?);
+        let rows = tx.execute(&stmt, &refs(params)).await?;
+        crate::db::check_rows(rows, expect_rows)?;
+        changed.push(rows);
     }
     tx.commit().await?;
     Ok(changed)
@@ -152,6 +158,7 @@ async fn write_loop(
             if let Err(e) = script(
                 &pool,
                 vec![(prune.into(), vec![store_ledger::window_floor(now_ms).into()])],
+                None,
             )
             .await
             {

@@ -12,6 +12,7 @@ use flash_core::LedgerAccountId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::db::check_rows;
 use crate::db::Db;
 use crate::ledger::{self as store_ledger, LedgerStats, PostRequest, WriteJob, WriterHandle};
 use crate::sql::{sqlite_row, to_sqlite, Row, Value};
@@ -174,13 +175,19 @@ impl Pool {
         .await
     }
 
-    pub(crate) async fn script(&self, statements: Vec<(String, Vec<Value>)>) -> Result<Vec<u64>, StoreError> {
+    pub(crate) async fn script(
+        &self,
+        statements: Vec<(String, Vec<Value>)>,
+        expect_rows: Option<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
         self.run(true, move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut changed = Vec::with_capacity(statements.len());
             for (sql, params) in &statements {
                 let mut stmt = tx.prepare_cached(&to_sqlite(sql))?;
-                changed.push(stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64);
+                let rows = stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64;
+                check_rows(rows, expect_rows)?;
+                changed.push(rows);
             }
             tx.commit()?;
             Ok(changed)

@@ -250,7 +250,8 @@ impl TestServer {
         let _ = std::fs::remove_dir_all(&chain_dir);
         let chain = Arc::new(DevChain::open(&chain_dir, Network::Regtest, 2_000).expect("dev chain"));
         let descriptors = flash_onchain::hot_descriptors(&[7u8; 32], Network::Regtest).expect("descriptors");
-        let hot = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()))
+        let signer = Arc::new(flash_onchain::SoftwareSigner::new(&[7u8; 32], Network::Regtest).expect("signer"));
+        let hot = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()), signer)
             .await
             .expect("hot wallet");
         let state = ApiState {
