@@ -96,6 +96,45 @@ async fn metrics(State(state): State<ApiState>) -> Response {
             );
         }
     }
+    if let Ok(s) = state.bank.onchain_status().await {
+        let mut gauges = vec![
+            (
+                "flash_onchain_pending_deposits",
+                "Deposits seen, not yet credited.",
+                s.totals.pending_deposits,
+            ),
+            (
+                "flash_onchain_pending_deposit_sats",
+                "Satoshis of pending deposits.",
+                s.totals.pending_deposit_sats,
+            ),
+            (
+                "flash_onchain_queued_payouts",
+                "Payouts held, not yet broadcast.",
+                s.totals.queued_payouts,
+            ),
+            (
+                "flash_onchain_queued_payout_sats",
+                "Satoshis of queued payouts.",
+                s.totals.queued_payout_sats,
+            ),
+        ];
+        if let Some((tip, confirmed, _)) = s.hot {
+            gauges.push((
+                "flash_onchain_hot_balance_sats",
+                "The hot wallet's confirmed coins.",
+                confirmed,
+            ));
+            gauges.push((
+                "flash_onchain_tip_height",
+                "The chain tip as of the last watcher pass.",
+                i64::from(tip),
+            ));
+        }
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

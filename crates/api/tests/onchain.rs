@@ -8,7 +8,11 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-flash_store::on_both_backends!(a_deposit_is_pending_then_credited, address_refusals_change_nothing);
+flash_store::on_both_backends!(
+    a_deposit_is_pending_then_credited,
+    address_refusals_change_nothing,
+    a_withdrawal_is_queued_batched_and_confirmed,
+);
 
 const ADDRESS_CURRENT: &str = "mutation($input: OnChainAddressCurrentInput!) { onChainAddressCurrent(input: $input) \
     { errors { code message } address } }";
@@ -187,4 +191,114 @@ async fn address_refusals_change_nothing(backend: Backend) {
         (Some(0), Some(0))
     );
     assert!(s.chain.mempool().is_empty());
+}
+
+const SEND: &str = "mutation($input: OnChainPaymentSendInput!) { onChainPaymentSend(input: $input) \
+    { errors { code message } status transaction { id status settlementAmount settlementFee \
+    settlementVia { __typename ... on SettlementViaOnChain { transactionHash vout } } \
+    initiationVia { __typename ... on InitiationViaOnChain { address } } } } }";
+const STATUS: &str = "{ onchainStatus { source confirmations tipHeight hotBalance pendingDeposits \
+    queuedPayouts queuedPayoutAmount } }";
+
+async fn a_withdrawal_is_queued_batched_and_confirmed(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    // Coins for the hot wallet: a deposit to a bystander, confirmed.
+    let whale = s.member().await;
+    let whale_address = address(&s, &whale, ADDRESS_CURRENT, "onChainAddressCurrent").await;
+    s.admin(
+        DEPOSIT,
+        json!({ "input": { "address": whale_address, "amount": 500_000 } }),
+    )
+    .await;
+    mine(&s, 2).await;
+
+    let alice = s.member().await;
+    s.fund(&alice.wallet_id, 100_000).await;
+    // An address outside this Flash (BIP173's regtest example).
+    let outside = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".to_string();
+
+    let fee_query = format!(
+        "{{ onChainTxFee(walletId: \"{}\", address: \"{outside}\", amount: 40000, speed: MEDIUM) {{ amount }} }}",
+        alice.wallet_id
+    );
+    let r = s.gql(Some(&alice.token), &fee_query, json!({})).await;
+    let quoted = data(&r, "onChainTxFee")["amount"].as_i64().expect("fee");
+    assert!(quoted > 0, "{r}");
+
+    let r = s
+        .gql(
+            Some(&alice.token),
+            SEND,
+            json!({ "input": { "walletId": alice.wallet_id, "address": outside, "amount": 40_000 } }),
+        )
+        .await;
+    let sent = data(&r, "onChainPaymentSend");
+    assert_no_payload_errors(sent);
+    assert_eq!(sent["status"], "PENDING", "{sent}");
+    assert_eq!(sent["transaction"]["status"], "PENDING");
+    assert_eq!(sent["transaction"]["initiationVia"]["address"], outside.as_str());
+    assert_eq!(
+        sent["transaction"]["settlementVia"]["transactionHash"],
+        Value::Null,
+        "not in a batch yet"
+    );
+    assert_eq!(
+        s.balance(&alice).await,
+        100_000 - 40_000 - quoted,
+        "amount and fee reserve held"
+    );
+
+    let r = s.admin(STATUS, json!({})).await;
+    let status = data(&r, "onchainStatus");
+    assert_eq!(status["source"], "dev");
+    assert_eq!(
+        (status["queuedPayouts"].as_i64(), status["queuedPayoutAmount"].as_i64()),
+        (Some(1), Some(40_000))
+    );
+    let r = s
+        .admin("{ onchainPayoutQueue { id address amount status } }", json!({}))
+        .await;
+    assert_eq!(data(&r, "onchainPayoutQueue")[0]["address"], outside.as_str());
+
+    let r = s
+        .admin(
+            "mutation { onchainPayoutBatchNow { errors { code } broadcast settled } }",
+            json!({}),
+        )
+        .await;
+    let batch = data(&r, "onchainPayoutBatchNow");
+    assert_eq!(
+        (batch["broadcast"].as_i64(), batch["settled"].as_i64()),
+        (Some(1), Some(1)),
+        "{batch}"
+    );
+    let charged = 100_000 - 40_000 - s.balance(&alice).await;
+    assert!(charged > 0 && charged <= quoted, "{charged} of {quoted}");
+    mine(&s, 1).await;
+    let r = s
+        .admin("{ onchainBatches { txHash status fee vsize } }", json!({}))
+        .await;
+    let batches = data(&r, "onchainBatches");
+    assert_eq!(batches[0]["status"], "confirmed", "{batches}");
+    let txid = batches[0]["txHash"].as_str().expect("txid").to_string();
+
+    let history = s
+        .gql(
+            Some(&alice.token),
+            "{ me { defaultAccount { transactions(first: 1) { edges { node { status settlementAmount settlementFee \
+             settlementVia { ... on SettlementViaOnChain { transactionHash vout } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let node = &data(&history, "me")["defaultAccount"]["transactions"]["edges"][0]["node"];
+    assert_eq!(node["status"], "SUCCESS", "{node}");
+    assert_eq!(node["settlementAmount"], -(40_000 + charged));
+    assert_eq!(node["settlementFee"], charged);
+    assert_eq!(node["settlementVia"]["transactionHash"], txid.as_str());
+    assert!(node["settlementVia"]["vout"].as_i64().is_some());
+
+    let metrics = s.get("/metrics", &[]).await.text;
+    assert!(metrics.contains("flash_onchain_queued_payouts 0"), "{metrics}");
+    assert!(metrics.contains("flash_onchain_hot_balance_sats "), "{metrics}");
+    s.journals().await;
 }

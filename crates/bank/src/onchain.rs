@@ -14,7 +14,7 @@ use std::time::Duration;
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
 use flash_core::onchain::{parse_address, BlockRef, ChainError, ChainSimulator, HotWallet, ReceivedOutput};
 use flash_core::{AccountId, Currency, HoldId, LedgerError, Sats, SystemAccount, WalletId};
-use flash_store::{DepositRecord, DepositStatus, PostRequest, Record, SeenDeposit};
+use flash_store::{DepositRecord, DepositStatus, OnchainTotals, PostRequest, Record, SeenDeposit};
 
 use crate::{Bank, BankError, Transaction};
 
@@ -93,6 +93,8 @@ pub(crate) struct ChainRail {
     pass: tokio::sync::Mutex<()>,
     /// One payout batcher pass at a time.
     pub(crate) payouts: tokio::sync::Mutex<()>,
+    /// The hot wallet as of the last watcher pass: tip, confirmed and unconfirmed balance.
+    last: std::sync::Mutex<Option<(u32, i64, i64)>>,
 }
 
 impl ChainRail {
@@ -102,8 +104,22 @@ impl ChainRail {
             simulator,
             pass: tokio::sync::Mutex::new(()),
             payouts: tokio::sync::Mutex::new(()),
+            last: std::sync::Mutex::new(None),
         }
     }
+}
+
+/// The on-chain service at a glance (admin API and metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnchainStatus {
+    /// The chain backend's kind.
+    pub source: &'static str,
+    /// Confirmations a deposit needs.
+    pub confirmations: u32,
+    /// The tip, hot wallet confirmed and unconfirmed balance as of the last watcher pass.
+    pub hot: Option<(u32, i64, i64)>,
+    /// Pending deposits and queued payouts.
+    pub totals: OnchainTotals,
 }
 
 /// What one watcher pass did.
@@ -156,9 +172,16 @@ impl Bank {
             .ok_or_else(|| BankError::OnchainUnavailable("no on-chain wallet is configured".into()))
     }
 
-    /// The hot wallet, for health and admin reads.
-    pub fn hot_wallet(&self) -> Option<Arc<dyn HotWallet>> {
-        self.onchain.as_ref().map(|r| r.wallet.clone())
+    /// The on-chain service at a glance.
+    pub async fn onchain_status(&self) -> Result<OnchainStatus, BankError> {
+        let rail = self.chain()?;
+        let hot = rail.last.lock().ok().and_then(|l| *l);
+        Ok(OnchainStatus {
+            source: rail.wallet.source_kind(),
+            confirmations: self.config.onchain.confirmations,
+            hot,
+            totals: self.store.onchain_totals().await?,
+        })
     }
 
     /// A new deposit address for `wallet_id` of `account`, recorded in the address index.
@@ -243,6 +266,13 @@ impl Bank {
         let from = self.store.onchain_cursor().await?.saturating_sub(WATCH_DEPTH);
         let snapshot = rail.wallet.sync(from).await.map_err(chain_error)?;
         let tip = snapshot.tip.height;
+        if let Ok(mut last) = rail.last.lock() {
+            *last = Some((
+                tip,
+                snapshot.confirmed_balance.get(),
+                snapshot.unconfirmed_balance.get(),
+            ));
+        }
         let mut report = DepositReport {
             tip_height: tip,
             ..DepositReport::default()

@@ -354,6 +354,10 @@ async fn main() -> anyhow::Result<()> {
             let (bank, stop) = (bank.clone(), until_stopped());
             async move { bank.run_onchain_watcher(stop).await }
         }),
+        tokio::spawn({
+            let (bank, stop) = (bank.clone(), until_stopped());
+            async move { bank.run_payout_batcher(stop).await }
+        }),
     ];
     let state = ApiState {
         bank,

@@ -40,8 +40,8 @@ pub use lightning::{
     NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
 };
 pub use onchain::{
-    AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, PayoutRecord,
-    PayoutSpeed, PayoutStatus, SeenDeposit,
+    AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, OnchainTotals,
+    PayoutRecord, PayoutSpeed, PayoutStatus, SeenDeposit,
 };
 pub use sql::{Row, Value};
 

@@ -52,6 +52,19 @@ pub struct AddressOwner {
     pub account_id: AccountId,
 }
 
+/// What is on its way in and out on chain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OnchainTotals {
+    /// Deposits seen, not yet credited.
+    pub pending_deposits: i64,
+    /// Their satoshis.
+    pub pending_deposit_sats: i64,
+    /// Payouts held, not yet broadcast.
+    pub queued_payouts: i64,
+    /// Their satoshis.
+    pub queued_payout_sats: i64,
+}
+
 /// A deposit output as the wallet sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeenDeposit<'a> {
@@ -341,6 +354,36 @@ impl Store {
         let sql = "SELECT CAST(COALESCE(SUM(amount_sat), 0) AS BIGINT) FROM onchain_deposits WHERE wallet_id = $1 AND status = 'pending'";
         let row = self.db.query_opt(sql, params![wallet_id.to_string()]).await?;
         row.map_or(Ok(0), |r| r.int(0))
+    }
+
+    /// Pending deposits and queued (not yet sent) payouts: counts and satoshis.
+    pub async fn onchain_totals(&self) -> Result<OnchainTotals, StoreError> {
+        let sum = |table: &str, status: &str| {
+            format!(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(amount_sat), 0) AS BIGINT) FROM {table} WHERE status IN ({status})"
+            )
+        };
+        let rows = self
+            .db
+            .snapshot(vec![
+                (sum("onchain_deposits", "'pending'"), params![]),
+                (sum("onchain_payouts", "'queued', 'batched'"), params![]),
+            ])
+            .await?;
+        let pair = |rows: Option<&Vec<Row>>| -> Result<(i64, i64), StoreError> {
+            match rows.and_then(|r| r.first()) {
+                Some(r) => Ok((r.int(0)?, r.int(1)?)),
+                None => Ok((0, 0)),
+            }
+        };
+        let (pending_deposits, pending_deposit_sats) = pair(rows.first())?;
+        let (queued_payouts, queued_payout_sats) = pair(rows.get(1))?;
+        Ok(OnchainTotals {
+            pending_deposits,
+            pending_deposit_sats,
+            queued_payouts,
+            queued_payout_sats,
+        })
     }
 
     /// The height up to which the deposit watcher has processed the chain.

@@ -131,6 +131,7 @@ fn account_id(id: &str) -> Result<AccountId, BankError> {
 }
 
 /// Operator queries.
+#[derive(Default)]
 pub struct Query;
 
 #[Object]

@@ -32,7 +32,7 @@ const QUERY_COMPLEXITY_MAX: usize = 500;
 
 /// The app API's queries: the core bank's and each rail's.
 #[derive(MergedObject, Default)]
-pub(crate) struct PublicQuery(public::Query, lightning::LightningQuery);
+pub(crate) struct PublicQuery(public::Query, lightning::LightningQuery, onchain::OnchainQuery);
 
 /// The app API's mutations.
 #[derive(MergedObject, Default)]
@@ -47,7 +47,11 @@ pub(crate) type PublicSchema = Schema<PublicQuery, PublicMutation, PublicSubscri
 #[derive(MergedObject, Default)]
 pub(crate) struct AdminMutation(admin::Mutation, onchain::OnchainAdminMutation);
 
-pub(crate) type AdminSchema = Schema<admin::Query, AdminMutation, EmptySubscription>;
+/// The operator API's queries.
+#[derive(MergedObject, Default)]
+pub(crate) struct AdminQuery(admin::Query, onchain::OnchainAdminQuery);
+
+pub(crate) type AdminSchema = Schema<AdminQuery, AdminMutation, EmptySubscription>;
 
 pub(crate) fn public_schema(state: ApiState) -> PublicSchema {
     Schema::build(
@@ -62,7 +66,7 @@ pub(crate) fn public_schema(state: ApiState) -> PublicSchema {
 }
 
 pub(crate) fn admin_schema(state: ApiState) -> AdminSchema {
-    Schema::build(admin::Query, AdminMutation::default(), EmptySubscription)
+    Schema::build(AdminQuery::default(), AdminMutation::default(), EmptySubscription)
         .data(state)
         .limit_depth(QUERY_DEPTH_MAX)
         .limit_complexity(QUERY_COMPLEXITY_MAX)

@@ -1,9 +1,14 @@
-//! The on-chain part of the app API, with Galoy/Blink names: deposit addresses.
+//! The on-chain part of the app and operator APIs, with Galoy/Blink names: deposit addresses,
+//! fee quotes and sends; the operator's view of the hot wallet, payout queue and batches; the
+//! dev chain's controls.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use flash_auth::Scope as AuthScope;
-use flash_bank::BankError;
+use flash_bank::{BankError, OnchainSend, OnchainSendOutcome, PaymentStatus, Speed};
 use flash_core::WalletId as CoreWalletId;
+use flash_store::{BatchRecord, PayoutRecord};
+
+use super::public::PaymentSendPayload;
 
 use super::types::*;
 use super::{operator, principal, state};
@@ -51,6 +56,116 @@ fn wallet(id: &WalletId) -> Result<CoreWalletId, BankError> {
     id.0.parse().map_err(|_| BankError::WalletNotFound)
 }
 
+/// How fast an on-chain payment should confirm.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum PayoutSpeed {
+    /// Its own transaction, now.
+    Fast,
+    /// The next batch.
+    Medium,
+    /// The next batch.
+    Slow,
+}
+
+impl From<PayoutSpeed> for Speed {
+    fn from(s: PayoutSpeed) -> Self {
+        match s {
+            PayoutSpeed::Fast => Speed::Fast,
+            PayoutSpeed::Medium => Speed::Medium,
+            PayoutSpeed::Slow => Speed::Slow,
+        }
+    }
+}
+
+/// `onChainTxFee` result.
+#[derive(SimpleObject)]
+pub struct OnChainTxFee {
+    /// The most the payment will cost in fees (the reserve held with it).
+    pub amount: SatAmount,
+}
+
+/// `onChainPaymentSend` input.
+#[derive(InputObject)]
+pub struct OnChainPaymentSendInput {
+    /// The paying wallet.
+    pub wallet_id: WalletId,
+    /// Where to.
+    pub address: OnChainAddress,
+    /// How much.
+    pub amount: SatAmount,
+    /// Memo for the payer's history.
+    pub memo: Option<Memo>,
+    /// How fast (default MEDIUM: the next batch).
+    pub speed: Option<PayoutSpeed>,
+    /// Makes the request safe to retry (Flash extension).
+    pub idempotency_key: Option<String>,
+}
+
+/// `onChainPaymentSendAll` input.
+#[derive(InputObject)]
+pub struct OnChainPaymentSendAllInput {
+    /// The paying wallet (all of it is sent, less the fee).
+    pub wallet_id: WalletId,
+    /// Where to.
+    pub address: OnChainAddress,
+    /// Memo for the payer's history.
+    pub memo: Option<Memo>,
+    /// How fast (default MEDIUM: the next batch).
+    pub speed: Option<PayoutSpeed>,
+    /// Makes the request safe to retry (Flash extension).
+    pub idempotency_key: Option<String>,
+}
+
+fn send_payload(r: Result<OnchainSendOutcome, BankError>) -> PaymentSendPayload {
+    match r {
+        Ok(o) => PaymentSendPayload {
+            errors: vec![],
+            status: Some(match o.status {
+                PaymentStatus::Success => PaymentSendResult::Success,
+                PaymentStatus::Failure => PaymentSendResult::Failure,
+                PaymentStatus::Pending => PaymentSendResult::Pending,
+                PaymentStatus::AlreadyPaid => PaymentSendResult::AlreadyPaid,
+            }),
+            transaction: Some(TransactionGql(o.transaction)),
+        },
+        Err(e) => PaymentSendPayload {
+            errors: vec![ApiError::from(e).into()],
+            status: Some(PaymentSendResult::Failure),
+            transaction: None,
+        },
+    }
+}
+
+/// On-chain queries.
+#[derive(Default)]
+pub struct OnchainQuery;
+
+#[Object]
+impl OnchainQuery {
+    /// The most sending `amount` to `address` costs in fees (scope `read`); 0 to an address of
+    /// this Flash.
+    async fn on_chain_tx_fee(
+        &self,
+        ctx: &Context<'_>,
+        wallet_id: WalletId,
+        address: OnChainAddress,
+        amount: SatAmount,
+        speed: Option<PayoutSpeed>,
+    ) -> async_graphql::Result<OnChainTxFee> {
+        let p = principal(ctx, AuthScope::Read)?;
+        let bank = &state(ctx).bank;
+        let speed = speed.unwrap_or(PayoutSpeed::Medium).into();
+        let fee = async {
+            bank.onchain_fee(p.account_id, wallet(&wallet_id)?, &address.0, amount.0, speed)
+                .await
+        };
+        let fee = fee.await.map_err(|e| ApiError::from(e).to_graphql())?;
+        Ok(OnChainTxFee {
+            amount: SatAmount(fee.get()),
+        })
+    }
+}
+
 /// On-chain mutations.
 #[derive(Default)]
 pub struct OnchainMutation;
@@ -86,6 +201,214 @@ impl OnchainMutation {
                 .await
         };
         Ok(result.await.into())
+    }
+
+    /// Pays a Bitcoin address (scope `write`): inside the ledger with no fee when the address
+    /// is this Flash's, otherwise held (amount + fee reserve) and sent in the next batch (or at
+    /// once when FAST). Answers PENDING until the transaction is out.
+    async fn on_chain_payment_send(
+        &self,
+        ctx: &Context<'_>,
+        input: OnChainPaymentSendInput,
+    ) -> async_graphql::Result<PaymentSendPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let bank = &state(ctx).bank;
+        let result = async {
+            let req = OnchainSend {
+                account: p.account_id,
+                wallet_id: wallet(&input.wallet_id)?,
+                address: input.address.0,
+                amount: Some(input.amount.0),
+                speed: input.speed.unwrap_or(PayoutSpeed::Medium).into(),
+                memo: input.memo.map(|m| m.0),
+                idempotency_key: input.idempotency_key,
+            };
+            bank.onchain_send(req).await
+        };
+        Ok(send_payload(result.await))
+    }
+
+    /// Sends a wallet's whole balance, less the fee, to a Bitcoin address (scope `write`).
+    async fn on_chain_payment_send_all(
+        &self,
+        ctx: &Context<'_>,
+        input: OnChainPaymentSendAllInput,
+    ) -> async_graphql::Result<PaymentSendPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let bank = &state(ctx).bank;
+        let result = async {
+            let req = OnchainSend {
+                account: p.account_id,
+                wallet_id: wallet(&input.wallet_id)?,
+                address: input.address.0,
+                amount: None,
+                speed: input.speed.unwrap_or(PayoutSpeed::Medium).into(),
+                memo: input.memo.map(|m| m.0),
+                idempotency_key: input.idempotency_key,
+            };
+            bank.onchain_send(req).await
+        };
+        Ok(send_payload(result.await))
+    }
+}
+
+/// The hot wallet and what is on its way in and out.
+#[derive(SimpleObject)]
+pub struct OnchainStatusView {
+    /// The chain backend: `dev`, `bitcoind` or `electrum`.
+    pub source: String,
+    /// Confirmations a deposit needs.
+    pub confirmations: i32,
+    /// The chain tip as of the last watcher pass.
+    pub tip_height: Option<i64>,
+    /// The hot wallet's confirmed coins.
+    pub hot_balance: Option<SatAmount>,
+    /// What its unconfirmed transactions add or take.
+    pub hot_unconfirmed: Option<SignedAmount>,
+    /// Deposits seen, not yet credited.
+    pub pending_deposits: i64,
+    /// Their satoshis.
+    pub pending_deposit_amount: SatAmount,
+    /// Payouts held, not yet broadcast.
+    pub queued_payouts: i64,
+    /// Their satoshis.
+    pub queued_payout_amount: SatAmount,
+}
+
+/// A payout, as the operator sees it.
+#[derive(SimpleObject)]
+pub struct OnchainPayoutView {
+    /// Its id.
+    pub id: String,
+    /// The paying wallet.
+    pub wallet_id: WalletId,
+    /// Where to.
+    pub address: OnChainAddress,
+    /// How much.
+    pub amount: SatAmount,
+    /// Most of the fee the wallet pays.
+    pub fee_reserved: SatAmount,
+    /// `batch` or `immediate`.
+    pub speed: String,
+    /// `queued`, `batched`, `sent` or `failed`.
+    pub status: String,
+    /// Its batch.
+    pub batch_id: Option<String>,
+    /// When it was queued.
+    pub created_at: Timestamp,
+}
+
+impl From<PayoutRecord> for OnchainPayoutView {
+    fn from(p: PayoutRecord) -> Self {
+        OnchainPayoutView {
+            id: p.payout.id.as_str().to_string(),
+            wallet_id: WalletId(p.payout.wallet_id.to_string()),
+            address: OnChainAddress(p.payout.address),
+            amount: SatAmount(p.payout.amount_sat),
+            fee_reserved: SatAmount(p.payout.fee_reserved_sat),
+            speed: p.payout.speed.as_str().to_string(),
+            status: p.status.as_str().to_string(),
+            batch_id: p.batch_id,
+            created_at: ts(p.created_at_ms),
+        }
+    }
+}
+
+/// A payout transaction.
+#[derive(SimpleObject)]
+pub struct OnchainBatchView {
+    /// Its id.
+    pub id: String,
+    /// Its txid.
+    pub tx_hash: OnChainTxHash,
+    /// `signed`, `broadcast`, `confirmed`, `replaced` or `failed`.
+    pub status: String,
+    /// The fee it pays.
+    pub fee: SatAmount,
+    /// Its size, virtual bytes.
+    pub vsize: i64,
+    /// Its fee rate, satoshis per 1,000 vbytes.
+    pub fee_rate: i64,
+    /// The transaction it replaces (a fee bump).
+    pub replaces: Option<String>,
+    /// The block that confirmed it.
+    pub confirmed_height: Option<i64>,
+    /// Why the network refused it.
+    pub failure: Option<String>,
+    /// When it was signed.
+    pub created_at: Timestamp,
+}
+
+impl From<BatchRecord> for OnchainBatchView {
+    fn from(b: BatchRecord) -> Self {
+        OnchainBatchView {
+            id: b.batch.id,
+            tx_hash: OnChainTxHash(b.batch.txid),
+            status: b.status.as_str().to_string(),
+            fee: SatAmount(b.batch.fee_sat),
+            vsize: b.batch.vsize,
+            fee_rate: b.batch.fee_rate,
+            replaces: b.batch.replaces,
+            confirmed_height: b.confirmed_height,
+            failure: b.failure,
+            created_at: ts(b.created_at_ms),
+        }
+    }
+}
+
+fn admin_error(e: BankError) -> async_graphql::Error {
+    ApiError::from(e).to_graphql()
+}
+
+/// Operator queries of the on-chain service.
+#[derive(Default)]
+pub struct OnchainAdminQuery;
+
+#[Object]
+impl OnchainAdminQuery {
+    /// The hot wallet, pending deposits and queued payouts.
+    async fn onchain_status(&self, ctx: &Context<'_>) -> async_graphql::Result<OnchainStatusView> {
+        operator(ctx)?;
+        let s = state(ctx).bank.onchain_status().await.map_err(admin_error)?;
+        Ok(OnchainStatusView {
+            source: s.source.to_string(),
+            confirmations: i32::try_from(s.confirmations).unwrap_or(i32::MAX),
+            tip_height: s.hot.map(|(tip, _, _)| i64::from(tip)),
+            hot_balance: s.hot.map(|(_, confirmed, _)| SatAmount(confirmed)),
+            hot_unconfirmed: s.hot.map(|(_, _, unconfirmed)| SignedAmount(unconfirmed)),
+            pending_deposits: s.totals.pending_deposits,
+            pending_deposit_amount: SatAmount(s.totals.pending_deposit_sats),
+            queued_payouts: s.totals.queued_payouts,
+            queued_payout_amount: SatAmount(s.totals.queued_payout_sats),
+        })
+    }
+
+    /// Payouts waiting for a batch, oldest first.
+    async fn onchain_payout_queue(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<OnchainPayoutView>> {
+        operator(ctx)?;
+        let limit = i64::from(first.unwrap_or(100));
+        let queue = state(ctx).bank.onchain_payout_queue(limit).await.map_err(admin_error)?;
+        Ok(queue.into_iter().map(Into::into).collect())
+    }
+
+    /// Payout transactions, newest first.
+    async fn onchain_batches(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<OnchainBatchView>> {
+        operator(ctx)?;
+        let limit = i64::from(first.unwrap_or(20));
+        let batches = state(ctx)
+            .bank
+            .onchain_batch_history(limit)
+            .await
+            .map_err(admin_error)?;
+        Ok(batches.into_iter().map(Into::into).collect())
     }
 }
 
@@ -149,12 +472,40 @@ fn count(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
-/// Dev-only operator mutations of the simulated chain. Refused on mainnet and on a real chain.
+/// `onchainPayoutBatchNow` result.
+#[derive(SimpleObject, Default)]
+pub struct OnchainBatchNowPayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// Transactions broadcast.
+    pub broadcast: i32,
+    /// Payouts whose holds settled.
+    pub settled: i32,
+}
+
+/// Operator mutations of the on-chain service; the `devChain…` ones run only on the dev
+/// simulator, never on mainnet.
 #[derive(Default)]
 pub struct OnchainAdminMutation;
 
 #[Object]
 impl OnchainAdminMutation {
+    /// Sends the queued payouts now instead of at the next batch interval.
+    async fn onchain_payout_batch_now(&self, ctx: &Context<'_>) -> async_graphql::Result<OnchainBatchNowPayload> {
+        operator(ctx)?;
+        Ok(match state(ctx).bank.onchain_payout_pass(true).await {
+            Ok(r) => OnchainBatchNowPayload {
+                errors: vec![],
+                broadcast: i32::try_from(r.broadcast).unwrap_or(i32::MAX),
+                settled: i32::try_from(r.settled).unwrap_or(i32::MAX),
+            },
+            Err(e) => OnchainBatchNowPayload {
+                errors: vec![ApiError::from(e).into()],
+                ..OnchainBatchNowPayload::default()
+            },
+        })
+    }
+
     /// Dev/regtest: a payment from outside to `address`, in the simulated mempool.
     async fn dev_chain_deposit(
         &self,

@@ -469,6 +469,13 @@ impl TransactionGql {
     /// Inside Flash when the other side is a Flash wallet (an invoice of this Flash paid by a
     /// Flash user settles there too), otherwise over Lightning.
     async fn settlement_via(&self, ctx: &Context<'_>) -> async_graphql::Result<SettlementVia> {
+        if let Some(payout) = &self.0.onchain_payout {
+            let details = gql(state(ctx).bank.onchain_payout_details(payout).await)?;
+            return Ok(SettlementVia::SettlementViaOnChain(SettlementViaOnChain {
+                transaction_hash: details.as_ref().and_then(|d| d.txid.clone()).map(OnChainTxHash),
+                vout: details.and_then(|d| d.vout).and_then(|v| i32::try_from(v).ok()),
+            }));
+        }
         if let Some(outpoint) = &self.0.onchain_outpoint {
             let (transaction_hash, vout) = split_outpoint(outpoint);
             return Ok(SettlementVia::SettlementViaOnChain(SettlementViaOnChain {
@@ -491,6 +498,12 @@ impl TransactionGql {
         }
     }
     async fn initiation_via(&self, ctx: &Context<'_>) -> async_graphql::Result<InitiationVia> {
+        if let Some(payout) = &self.0.onchain_payout {
+            let details = gql(state(ctx).bank.onchain_payout_details(payout).await)?;
+            return Ok(InitiationVia::InitiationViaOnChain(InitiationViaOnChain {
+                address: OnChainAddress(details.map(|d| d.address).unwrap_or_default()),
+            }));
+        }
         if let Some(outpoint) = &self.0.onchain_outpoint {
             let deposit = gql(state(ctx).bank.onchain_deposit(outpoint).await)?;
             let address = deposit.map(|d| d.address).unwrap_or_default();
