@@ -7,6 +7,7 @@
 //! to the bank through core's ports; they never touch the ledger themselves.
 
 mod accounts;
+mod cold;
 mod error;
 mod events;
 mod history;
@@ -21,11 +22,12 @@ use std::sync::Arc;
 
 use flash_core::lightning::{LightningNode, SimulatorControls};
 use flash_core::lnurl::LnurlClient;
-use flash_core::onchain::{ChainSimulator, HotWallet};
+use flash_core::onchain::{ChainSimulator, ColdWallet, HotWallet};
 use flash_core::{LimitPolicy, Network};
 use flash_store::Store;
 
 pub use accounts::{Identity, WalletView};
+pub use cold::{ColdPolicy, ColdPsbt};
 pub use error::BankError;
 pub use events::{WalletChange, WalletEvent};
 pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};
@@ -79,6 +81,7 @@ pub struct Bank {
     lnurl: Option<Arc<dyn LnurlClient>>,
     liquidity: Arc<liquidity::LiquidityState>,
     onchain: Option<Arc<onchain::ChainRail>>,
+    cold: Option<Arc<cold::ColdRail>>,
     /// Wakes the payout batcher (an immediate payout was queued).
     payouts_wake: Arc<tokio::sync::Notify>,
 }
@@ -94,6 +97,7 @@ impl Bank {
             lnurl: None,
             liquidity: Arc::default(),
             onchain: None,
+            cold: None,
             payouts_wake: Arc::default(),
         }
     }
@@ -119,6 +123,13 @@ impl Bank {
     /// dev-only controls when it is the `dev` simulator.
     pub fn with_onchain(mut self, wallet: Arc<dyn HotWallet>, simulator: Option<Arc<dyn ChainSimulator>>) -> Bank {
         self.onchain = Some(Arc::new(onchain::ChainRail::new(wallet, simulator)));
+        self
+    }
+
+    /// The same bank keeping reserves above the hot wallet's ceiling in `wallet` (cold storage)
+    /// by `policy`.
+    pub fn with_cold(mut self, wallet: Arc<dyn ColdWallet>, policy: ColdPolicy) -> Bank {
+        self.cold = Some(Arc::new(cold::ColdRail { wallet, policy }));
         self
     }
 

@@ -50,6 +50,9 @@ pub struct OnchainConfig {
     pub fee_rate_floor_sat_per_vb: u64,
     /// Highest fee rate paid, satoshis per vbyte.
     pub fee_rate_ceiling_sat_per_vb: u64,
+    /// Fee rate used when the chain gives no estimate (a regtest Electrum server never does),
+    /// satoshis per vbyte.
+    pub fee_rate_fallback_sat_per_vb: u64,
     /// Smallest payout, satoshis.
     pub dust_sats: i64,
     /// Blocks a payout transaction may stay unconfirmed before its fee is bumped (0: never).
@@ -69,6 +72,7 @@ impl Default for OnchainConfig {
             fast_target_blocks: 2,
             fee_rate_floor_sat_per_vb: 1,
             fee_rate_ceiling_sat_per_vb: 500,
+            fee_rate_fallback_sat_per_vb: 10,
             dust_sats: 5_000,
             rbf_after_blocks: 6,
         }

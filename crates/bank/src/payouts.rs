@@ -132,7 +132,7 @@ fn reference(payout: &HoldId) -> String {
 impl Bank {
     /// The fee rate for `speed`, from the chain's estimator within the configured floor and
     /// ceiling, satoshis per 1,000 vbytes.
-    async fn payout_fee_rate(&self, speed: PayoutSpeed) -> Result<u64, BankError> {
+    pub(crate) async fn payout_fee_rate(&self, speed: PayoutSpeed) -> Result<u64, BankError> {
         let cfg = &self.config.onchain;
         let target = match speed {
             PayoutSpeed::Immediate => cfg.fast_target_blocks,
@@ -142,8 +142,8 @@ impl Bank {
         let estimate = match wallet.fee_rate(target).await {
             Ok(rate) => rate,
             Err(e) => {
-                tracing::warn!(error = %e, "no fee estimate from the chain; using the ceiling");
-                u64::MAX
+                tracing::warn!(error = %e, "no fee estimate from the chain; using the fallback rate");
+                cfg.fee_rate_fallback_sat_per_vb.saturating_mul(1_000)
             }
         };
         let floor = cfg.fee_rate_floor_sat_per_vb.saturating_mul(1_000);
@@ -368,6 +368,7 @@ impl Bank {
         let rail = self.chain()?;
         let _pass = rail.payouts.lock().await;
         let mut report = PayoutReport::default();
+        self.broadcast_sweeps().await?;
         for signed in self.store.onchain_batches(BatchStatus::Signed, 100).await? {
             self.broadcast_batch(&signed.batch, &mut report).await?;
         }
@@ -724,6 +725,11 @@ impl Bank {
                 Ok(r) if r != PayoutReport::default() => tracing::info!(?r, "payout batcher pass"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "payout batcher pass failed; retrying"),
+            }
+            if due {
+                if let Err(e) = self.cold_sweep_check().await {
+                    tracing::warn!(error = %e, "cold storage sweep check failed; retrying at the next batch");
+                }
             }
             tokio::select! {
                 _ = &mut shutdown => return,

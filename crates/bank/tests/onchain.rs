@@ -36,6 +36,7 @@ flash_store::on_both_backends!(
     a_refused_batch_returns_its_payouts_to_the_queue,
     a_stuck_batch_is_replaced_at_a_higher_fee,
     an_underfunded_hot_wallet_keeps_payouts_queued,
+    excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures,
 );
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -72,6 +73,9 @@ impl HotWallet for TestWallet {
     }
     fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {
         self.inner.deposit_address(index)
+    }
+    fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>> {
+        self.inner.internal_address()
     }
     fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
         self.inner.sync(from_height)
@@ -963,4 +967,104 @@ async fn an_underfunded_hot_wallet_keeps_payouts_queued(backend: Backend) {
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
     assert_eq!((report.broadcast, report.settled), (1, 1));
     assert_ledger_ok(&lab.bank).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cold storage
+// ---------------------------------------------------------------------------------------------
+
+/// A cosigner: a master key kept offline, and its account key for the descriptor.
+struct Cosigner {
+    master: bitcoin::bip32::Xpriv,
+    account: String,
+}
+
+fn cosigner(seed: u8) -> Cosigner {
+    use bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let master = Xpriv::new_master(bitcoin::Network::Regtest, &[seed; 32]).expect("master key");
+    let path: DerivationPath = "m/48'/1'/0'/2'".parse().expect("path");
+    let xpub = Xpub::from_priv(&secp, &master.derive_priv(&secp, &path).expect("derive"));
+    Cosigner {
+        account: format!("[{}/48'/1'/0'/2']{xpub}", master.fingerprint(&secp)),
+        master,
+    }
+}
+
+fn sign(c: &Cosigner, psbt_b64: &str) -> String {
+    use bitcoin::base64::prelude::{Engine, BASE64_STANDARD};
+    let bytes = BASE64_STANDARD.decode(psbt_b64).expect("base64");
+    let mut psbt = bitcoin::Psbt::deserialize(&bytes).expect("psbt");
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    psbt.sign(&c.master, &secp).expect("cosigner signs its inputs");
+    BASE64_STANDARD.encode(psbt.serialize())
+}
+
+async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures(backend: Backend) {
+    let lab = lab(backend).await;
+    let cosigners = [cosigner(1), cosigner(2), cosigner(3)];
+    let keys: Vec<String> = cosigners.iter().map(|c| c.account.clone()).collect();
+    let descriptors = flash_onchain::cold_descriptors(2, &keys, Network::Regtest).expect("descriptors");
+    assert!(
+        descriptors.external.starts_with("wsh(sortedmulti(2,"),
+        "{}",
+        descriptors.external
+    );
+    let cold_wallet =
+        flash_onchain::BdkColdWallet::open("cold", &descriptors, lab.chain.clone(), Arc::new(lab.store.clone()))
+            .await
+            .expect("cold wallet");
+    let policy = flash_bank::ColdPolicy {
+        max_hot_sats: 300_000,
+        min_hot_sats: 100_000,
+        min_rebalance_sats: 50_000,
+    };
+    let bank = lab.bank.clone().with_cold(Arc::new(cold_wallet), policy);
+
+    // Within policy: nothing moves.
+    fund_hot_wallet(&lab, 250_000).await;
+    assert_eq!(bank.cold_sweep_check().await.expect("check"), None);
+    // Above the ceiling: all but the floor goes to cold.
+    fund_hot_wallet(&lab, 750_000).await;
+    let sweep = bank.cold_sweep_check().await.expect("check").expect("a sweep");
+    assert_eq!(lab.chain.mempool().len(), 1);
+    bank.dev_chain_mine(1).await.expect("mine");
+    let (cold_confirmed, _) = bank.cold_balance().await.expect("cold balance");
+    assert_eq!(cold_confirmed.get(), 900_000);
+    let record = lab.store.onchain_sweep(&sweep).await.expect("read").expect("sweep");
+    assert_eq!(record.status, "broadcast");
+    assert_eq!(system_balance(&bank, SystemAccount::OnchainCold).await, -900_000);
+    assert_hot_account_matches_chain(&lab).await;
+    assert_eq!(
+        bank.cold_sweep_check().await.expect("check"),
+        None,
+        "back within policy"
+    );
+
+    // Cold → hot: a PSBT, one signature is not enough, two are.
+    let psbt = bank.cold_psbt_create(200_000).await.expect("psbt");
+    let by_one = sign(&cosigners[0], &psbt.psbt);
+    let short = bank.cold_psbt_finalize(&psbt.id, std::slice::from_ref(&by_one)).await;
+    assert!(matches!(short, Err(BankError::InvalidInput(_))), "{short:?}");
+    let by_three = sign(&cosigners[2], &psbt.psbt);
+    let txid = bank
+        .cold_psbt_finalize(&psbt.id, &[by_one, by_three])
+        .await
+        .expect("two of three signatures");
+    assert_eq!(lab.chain.mempool(), vec![txid.parse::<Txid>().expect("txid")]);
+    let again = bank
+        .cold_psbt_finalize(&psbt.id, &[sign(&cosigners[1], &psbt.psbt)])
+        .await;
+    assert!(matches!(again, Err(BankError::InvalidInput(_))), "only once: {again:?}");
+    bank.dev_chain_mine(1).await.expect("mine");
+    let (cold_confirmed, _) = bank.cold_balance().await.expect("cold balance");
+    assert_eq!(cold_confirmed.get(), 900_000 - 200_000 - psbt.fee.get());
+    assert_eq!(
+        system_balance(&bank, SystemAccount::OnchainCold).await,
+        -cold_confirmed.get()
+    );
+    assert_hot_account_matches_chain(&lab).await;
+    // The coins came back to the bank's own (change) address: nobody was credited a deposit.
+    assert_eq!(receive_journals(&bank).await, 2, "the two funding deposits only");
+    assert_ledger_ok(&bank).await;
 }

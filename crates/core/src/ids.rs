@@ -96,19 +96,22 @@ pub enum SystemAccount {
     LightningNode,
     /// The on-chain hot wallet (an asset): confirmed deposits credit wallets from it.
     OnchainHot,
+    /// Cold storage (an asset): the multisig reserves swept from the hot wallet.
+    OnchainCold,
     /// Holds on wallets whose credited deposit left the chain, until an operator decides.
     OnchainReview,
 }
 
 impl SystemAccount {
     /// Every system account.
-    pub const ALL: [SystemAccount; 7] = [
+    pub const ALL: [SystemAccount; 8] = [
         SystemAccount::DevFaucet,
         SystemAccount::FeesRevenue,
         SystemAccount::LightningPending,
         SystemAccount::OnchainPending,
         SystemAccount::LightningNode,
         SystemAccount::OnchainHot,
+        SystemAccount::OnchainCold,
         SystemAccount::OnchainReview,
     ];
 
@@ -121,6 +124,7 @@ impl SystemAccount {
             SystemAccount::OnchainPending => "onchain:pending",
             SystemAccount::LightningNode => "lightning:node",
             SystemAccount::OnchainHot => "onchain:hot",
+            SystemAccount::OnchainCold => "onchain:cold",
             SystemAccount::OnchainReview => "onchain:review",
         }
     }

@@ -95,8 +95,10 @@ pub struct ChainSyncRequest {
 /// What changed since the caller's known chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChainUpdate {
-    /// The best chain from the last block the caller knows (first) to the tip (last),
-    /// ascending and without gaps.
+    /// Blocks of the best chain, ascending: the fork point (the highest block of `known_chain`
+    /// still in the best chain, else genesis), the best chain's block at every height of
+    /// `known_chain` above it, the block of every confirmed transaction in `transactions`, and
+    /// the tip. Sources may send more heights (the simulator sends them all).
     pub chain: Vec<BlockRef>,
     /// Transactions that touch the watched scripts or outpoints in blocks after the fork point
     /// or in the mempool, and the watched transactions wherever they are.
@@ -220,6 +222,9 @@ pub trait HotWallet: Send + Sync {
     /// The deposit address at derivation `index`, watched from now on. The same index always
     /// gives the same address.
     fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>>;
+    /// A fresh address of the wallet's own (change) chain: for money the bank moves to itself,
+    /// never attributed to a user.
+    fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>>;
     /// Brings the wallet up to date with the chain. `received` in the answer holds the
     /// outputs that are unconfirmed or confirmed at `from_height` or above.
     fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>>;
@@ -244,6 +249,35 @@ pub trait HotWallet: Send + Sync {
     /// Drops a transaction the wallet built that will never be broadcast, so its coins can
     /// be spent again.
     fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>>;
+}
+
+/// A PSBT for cosigners to sign, and the fee it pays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnsignedPsbt {
+    /// The PSBT, with the inputs' BIP32 derivations so each cosigner finds its key.
+    pub psbt: Psbt,
+    /// The fee it pays.
+    pub fee: Sats,
+}
+
+/// The cold wallet: an m-of-n multisig the server only watches. Spending it takes cosigners'
+/// signatures made offline on a PSBT.
+pub trait ColdWallet: Send + Sync {
+    /// A fresh receive address (for sweeps from the hot wallet).
+    fn receive_address(&self) -> BoxFuture<'_, Result<String, ChainError>>;
+    /// Brings the wallet up to date; its confirmed and unconfirmed balance.
+    fn balance(&self) -> BoxFuture<'_, Result<(Sats, Sats), ChainError>>;
+    /// A PSBT paying `outputs` from the confirmed coins at `fee_rate_sat_per_kvb`.
+    fn create_psbt<'a>(
+        &'a self,
+        outputs: &'a [PayoutOutput],
+        fee_rate_sat_per_kvb: u64,
+    ) -> BoxFuture<'a, Result<UnsignedPsbt, ChainError>>;
+    /// Combines cosigners' signed copies of one PSBT and finalises it; refused while it lacks
+    /// signatures.
+    fn finalize(&self, signed: Vec<Psbt>) -> BoxFuture<'_, Result<SignedTx, ChainError>>;
+    /// Hands a finalised transaction to the network.
+    fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>>;
 }
 
 /// Where a wallet adapter keeps its state: an append-only list of changes per wallet, read

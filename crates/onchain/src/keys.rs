@@ -21,6 +21,43 @@ pub struct HotDescriptors {
     pub internal: String,
 }
 
+/// The cold wallet's watch-only descriptors: `threshold`-of-n `wsh(sortedmulti(…))` over the
+/// cosigners' account keys (`[fingerprint/48'/coin'/0'/2']xpub`, as `flash cold keygen` prints
+/// them), receive on `/0/*`, change on `/1/*`.
+pub fn cold_descriptors(
+    threshold: usize,
+    cosigners: &[String],
+    network: Network,
+) -> Result<HotDescriptors, ChainError> {
+    if cosigners.is_empty() || threshold == 0 || threshold > cosigners.len() {
+        return Err(ChainError::InvalidInput(format!(
+            "a cold wallet needs 1 ≤ threshold ≤ cosigners (got {threshold} of {})",
+            cosigners.len()
+        )));
+    }
+    let expected = bitcoin_network(network).into();
+    for key in cosigners {
+        let xpub = key.rsplit(']').next().unwrap_or(key);
+        let parsed: Xpub = xpub.parse().map_err(|e| {
+            ChainError::InvalidInput(format!("cosigner key {key:?} is not an extended public key: {e}"))
+        })?;
+        if parsed.network != expected {
+            return Err(ChainError::WrongNetwork(format!("cosigner key {key}"), network));
+        }
+    }
+    let keys = |chain: u8| {
+        cosigners
+            .iter()
+            .map(|k| format!("{k}/{chain}/*"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    Ok(HotDescriptors {
+        external: format!("wsh(sortedmulti({threshold},{}))", keys(0)),
+        internal: format!("wsh(sortedmulti({threshold},{}))", keys(1)),
+    })
+}
+
 /// A fresh random seed.
 pub fn generate_seed() -> [u8; SEED_LEN] {
     let mut seed = [0u8; SEED_LEN];

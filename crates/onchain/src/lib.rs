@@ -4,12 +4,15 @@
 //! - [`wallet::BdkHotWallet`]: the hot wallet, BDK's wallet engine over any chain source, its
 //!   state kept in the Flash store;
 //! - [`dev::DevChain`]: the simulated chain of the embedded tier;
+//! - [`electrum::ElectrumChain`]: the chain seen through an Electrum server;
 //! - [`keys`]: the hot wallet's BIP84 descriptors from its seed.
 
 pub mod dev;
+pub mod electrum;
 pub mod keys;
 pub mod wallet;
 
 pub use dev::DevChain;
-pub use keys::{generate_seed, hot_descriptors, HotDescriptors, SoftwareSigner};
-pub use wallet::BdkHotWallet;
+pub use electrum::{ElectrumChain, ElectrumConfig};
+pub use keys::{cold_descriptors, generate_seed, hot_descriptors, HotDescriptors, SoftwareSigner};
+pub use wallet::{BdkColdWallet, BdkHotWallet};

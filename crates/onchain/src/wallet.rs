@@ -12,8 +12,9 @@ use bdk_wallet::error::CreateTxError;
 use bdk_wallet::{ChangeSet, KeychainKind, SignOptions, Update, Wallet};
 use bitcoin::{Address, FeeRate, Psbt, Transaction, Txid};
 use flash_core::onchain::{
-    bitcoin_network, parse_address, BlockRef, ChainError, ChainSource, ChainSyncRequest, ChainUpdate, HotWallet,
-    PayoutOutput, ReceivedOutput, SignedTx, Signer, SpendingTx, TxPosition, WalletSnapshot, WalletStateStore,
+    bitcoin_network, parse_address, BlockRef, ChainError, ChainSource, ChainSyncRequest, ChainUpdate, ColdWallet,
+    HotWallet, PayoutOutput, ReceivedOutput, SignedTx, Signer, SpendingTx, TxPosition, UnsignedPsbt, WalletSnapshot,
+    WalletStateStore,
 };
 use flash_core::ports::BoxFuture;
 use flash_core::{Network, Sats};
@@ -28,6 +29,106 @@ const KNOWN_CHAIN_LEN: usize = 64;
 /// Transactions confirmed less than this many blocks deep are re-checked on every sync, so a
 /// reorganisation that drops one is noticed.
 const RECHECK_DEPTH: u32 = 144;
+
+/// A signer for a wallet that never signs (the cold wallet: its cosigners sign offline).
+struct WatchOnly;
+
+impl Signer for WatchOnly {
+    fn sign_psbt(&self, _psbt: Psbt) -> BoxFuture<'_, Result<Psbt, ChainError>> {
+        Box::pin(async { Err(ChainError::Unsupported("signing with a watch-only wallet")) })
+    }
+}
+
+/// The cold wallet: the same BDK engine over a multisig descriptor, watch-only.
+pub struct BdkColdWallet(BdkHotWallet);
+
+impl BdkColdWallet {
+    /// Opens cold wallet `name` over `descriptors` (see [`crate::keys::cold_descriptors`]).
+    pub async fn open(
+        name: &str,
+        descriptors: &HotDescriptors,
+        chain: Arc<dyn ChainSource>,
+        state: Arc<dyn WalletStateStore>,
+    ) -> Result<BdkColdWallet, ChainError> {
+        BdkHotWallet::open(name, descriptors, chain, state, Arc::new(WatchOnly))
+            .await
+            .map(BdkColdWallet)
+    }
+}
+
+impl ColdWallet for BdkColdWallet {
+    fn receive_address(&self) -> BoxFuture<'_, Result<String, ChainError>> {
+        Box::pin(async move {
+            let inner = &self.0;
+            let mut wallet = inner.wallet.lock().await;
+            let address = wallet.next_unused_address(KeychainKind::External).address.to_string();
+            inner.persist(&mut wallet).await?;
+            Ok(address)
+        })
+    }
+
+    fn balance(&self) -> BoxFuture<'_, Result<(Sats, Sats), ChainError>> {
+        Box::pin(async move {
+            let snapshot = self.0.sync(u32::MAX).await?;
+            Ok((snapshot.confirmed_balance, snapshot.unconfirmed_balance))
+        })
+    }
+
+    fn create_psbt<'a>(
+        &'a self,
+        outputs: &'a [PayoutOutput],
+        fee_rate_sat_per_kvb: u64,
+    ) -> BoxFuture<'a, Result<UnsignedPsbt, ChainError>> {
+        Box::pin(async move {
+            let inner = &self.0;
+            let recipients = outputs
+                .iter()
+                .map(|o| {
+                    Ok((
+                        parse_address(&o.address, inner.network)?.script_pubkey(),
+                        o.amount.to_amount(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, ChainError>>()?;
+            let mut wallet = inner.wallet.lock().await;
+            let mut builder = wallet.build_tx();
+            builder
+                .set_recipients(recipients)
+                .fee_rate(fee_rate(fee_rate_sat_per_kvb))
+                .exclude_unconfirmed();
+            let psbt = builder.finish().map_err(create_error)?;
+            // The change address it revealed must be watched from now on.
+            inner.persist(&mut wallet).await?;
+            let fee = psbt
+                .fee()
+                .map_err(|e| ChainError::InvalidInput(format!("cannot compute the fee: {e}")))?;
+            Ok(UnsignedPsbt {
+                psbt,
+                fee: Sats::from_amount(fee).map_err(|e| ChainError::InvalidInput(e.to_string()))?,
+            })
+        })
+    }
+
+    fn finalize(&self, signed: Vec<Psbt>) -> BoxFuture<'_, Result<SignedTx, ChainError>> {
+        Box::pin(async move {
+            let mut signed = signed.into_iter();
+            let mut psbt = signed
+                .next()
+                .ok_or_else(|| ChainError::InvalidInput("no signed PSBT given".into()))?;
+            for other in signed {
+                psbt.combine(other)
+                    .map_err(|e| ChainError::InvalidInput(format!("the PSBTs are not of one transaction: {e}")))?;
+            }
+            let inner = &self.0;
+            let mut wallet = inner.wallet.lock().await;
+            inner.finalize_and_keep(&mut wallet, psbt, &[]).await
+        })
+    }
+
+    fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
+        self.0.chain.broadcast(tx)
+    }
+}
 
 /// The BDK hot wallet over a chain source.
 pub struct BdkHotWallet {
@@ -181,12 +282,24 @@ impl BdkHotWallet {
         psbt: Psbt,
         payouts: &[PayoutOutput],
     ) -> Result<SignedTx, ChainError> {
-        let mut psbt = self.signer.sign_psbt(psbt).await?;
+        let psbt = self.signer.sign_psbt(psbt).await?;
+        self.finalize_and_keep(wallet, psbt, payouts).await
+    }
+
+    /// Finalises `psbt` with the wallet's descriptors, marks its coins spent and records that.
+    async fn finalize_and_keep(
+        &self,
+        wallet: &mut Wallet,
+        mut psbt: Psbt,
+        payouts: &[PayoutOutput],
+    ) -> Result<SignedTx, ChainError> {
         let finalized = wallet
             .finalize_psbt(&mut psbt, SignOptions::default())
             .map_err(|e| ChainError::InvalidInput(format!("cannot finalise the transaction: {e}")))?;
         if !finalized {
-            return Err(ChainError::InvalidInput("the signer did not sign every input".into()));
+            return Err(ChainError::InvalidInput(
+                "not every input is signed (enough cosigners must sign each input)".into(),
+            ));
         }
         let fee = psbt
             .fee()
@@ -295,6 +408,15 @@ impl HotWallet for BdkHotWallet {
 
     fn source_kind(&self) -> &'static str {
         self.chain.kind()
+    }
+
+    fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>> {
+        Box::pin(async move {
+            let mut wallet = self.wallet.lock().await;
+            let address = wallet.next_unused_address(KeychainKind::Internal).address.to_string();
+            self.persist(&mut wallet).await?;
+            Ok(address)
+        })
     }
 
     fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {

@@ -263,8 +263,77 @@ pub enum OnchainBackend {
     /// The simulated chain (regtest, signet, testnet only).
     #[default]
     Dev,
+    /// An Electrum server (`[onchain.electrum]`).
+    Electrum,
     /// No on-chain wallet: its API answers ONCHAIN_UNAVAILABLE.
     None,
+}
+
+/// `[onchain.electrum]`: the Electrum server.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElectrumSection {
+    /// `ssl://host:port` or `tcp://host:port`.
+    pub url: String,
+    /// Timeout of connecting and of each request, seconds.
+    #[serde(default = "default_electrum_timeout")]
+    pub timeout_secs: u64,
+    /// For `ssl://`: check the certificate against the web's root authorities.
+    #[serde(default = "yes")]
+    pub validate_domain: bool,
+}
+
+fn default_electrum_timeout() -> u64 {
+    30
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[onchain.cold]`: cold storage, an m-of-n multisig of the cosigners' keys, and when the hot
+/// wallet is swept into it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColdSection {
+    /// Signatures needed (default 2).
+    #[serde(default = "two")]
+    pub threshold: usize,
+    /// The cosigners' account keys, `[fingerprint/48'/coin'/0'/2']xpub…` (`flash cold keygen`).
+    pub cosigners: Vec<String>,
+    /// Above this confirmed balance the hot wallet is swept.
+    #[serde(default = "default_max_hot")]
+    pub max_hot_sats: i64,
+    /// What a sweep leaves in the hot wallet.
+    #[serde(default = "default_min_hot")]
+    pub min_hot_sats: i64,
+    /// Smaller sweeps are not made.
+    #[serde(default = "default_min_rebalance")]
+    pub min_rebalance_sats: i64,
+}
+
+fn two() -> usize {
+    2
+}
+fn default_max_hot() -> i64 {
+    flash_bank::ColdPolicy::default().max_hot_sats
+}
+fn default_min_hot() -> i64 {
+    flash_bank::ColdPolicy::default().min_hot_sats
+}
+fn default_min_rebalance() -> i64 {
+    flash_bank::ColdPolicy::default().min_rebalance_sats
+}
+
+impl ColdSection {
+    /// The sweep policy.
+    pub fn policy(&self) -> flash_bank::ColdPolicy {
+        flash_bank::ColdPolicy {
+            max_hot_sats: self.max_hot_sats,
+            min_hot_sats: self.min_hot_sats,
+            min_rebalance_sats: self.min_rebalance_sats,
+        }
+    }
 }
 
 /// `[onchain.dev]`: the simulated chain.
@@ -292,6 +361,10 @@ pub struct OnchainSection {
     pub deposits: OnchainConfig,
     /// The simulator's settings.
     pub dev: DevChainSection,
+    /// The Electrum server, when `backend = "electrum"`.
+    pub electrum: Option<ElectrumSection>,
+    /// Cold storage, if any.
+    pub cold: Option<ColdSection>,
 }
 
 /// The resolved configuration.
@@ -437,6 +510,37 @@ mod tests {
             "unknown keys are refused"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn onchain_sections_parse_with_defaults() {
+        let parsed: FileConfig = toml::from_str(
+            "[onchain]\nbackend = \"electrum\"\n[onchain.electrum]\nurl = \"ssl://e.example:50002\"\n\
+             [onchain.deposits]\nconfirmations = 3\ndust_sats = 1000\n\
+             [onchain.cold]\ncosigners = [\"a\", \"b\", \"c\"]\nmax_hot_sats = 5\n",
+        )
+        .expect("parses");
+        assert_eq!(parsed.onchain.backend, OnchainBackend::Electrum);
+        let electrum = parsed.onchain.electrum.expect("electrum");
+        assert_eq!((electrum.timeout_secs, electrum.validate_domain), (30, true));
+        assert_eq!(parsed.onchain.deposits.confirmations, 3);
+        assert_eq!(parsed.onchain.deposits.dust_sats, 1_000);
+        assert_eq!(
+            parsed.onchain.deposits.batch_interval_secs, 60,
+            "defaults fill the rest"
+        );
+        let cold = parsed.onchain.cold.expect("cold");
+        assert_eq!((cold.threshold, cold.cosigners.len()), (2, 3));
+        assert_eq!(cold.policy().max_hot_sats, 5);
+        assert_eq!(
+            cold.policy().min_hot_sats,
+            flash_bank::ColdPolicy::default().min_hot_sats
+        );
+        assert!(toml::from_str::<FileConfig>("[onchain]\nbackend = \"bitcoin-core\"\n").is_err());
+        assert!(
+            toml::from_str::<FileConfig>("[onchain.deposits]\nconfirmatons = 3\n").is_err(),
+            "typos refused"
+        );
     }
 
     #[test]

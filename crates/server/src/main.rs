@@ -14,12 +14,12 @@ use flash_api::{ApiState, Metrics, ServerInfo};
 use flash_auth::{Auth, LogCodeSender, SmtpCodeSender};
 use flash_bank::{Bank, BankConfig};
 use flash_core::lightning::{LightningNode, SimulatorControls};
-use flash_core::onchain::{ChainSimulator, ChainSource, HotWallet};
+use flash_core::onchain::{ChainSimulator, ChainSource, ColdWallet, HotWallet};
 use flash_core::ports::{BoxFuture, CodeChannel, CodeSendError, CodeSender, SystemClock};
 use flash_core::secrets::KeyEncryptionKey;
 use flash_core::{Currency, Network};
 use flash_lightning::{DevNode, HttpLnurlClient, LndConfig, LndNode, LnurlClientConfig};
-use flash_onchain::{BdkHotWallet, DevChain};
+use flash_onchain::{BdkColdWallet, BdkHotWallet, DevChain, ElectrumChain, ElectrumConfig};
 use flash_store::Store;
 use rand::RngCore;
 
@@ -86,13 +86,15 @@ fn key_file(data_dir: &Path, name: &str) -> anyhow::Result<[u8; 32]> {
     }
 }
 
-/// The hot wallet and the simulator's controls (dev only), and the rails to report as
-/// simulated.
-type OnchainWiring = (
-    Option<Arc<dyn HotWallet>>,
-    Option<Arc<dyn ChainSimulator>>,
-    Vec<&'static str>,
-);
+/// The hot wallet, the simulator's controls (dev only), cold storage, and the rails to report
+/// as simulated.
+#[derive(Default)]
+struct OnchainWiring {
+    hot: Option<Arc<dyn HotWallet>>,
+    simulator: Option<Arc<dyn ChainSimulator>>,
+    cold: Option<(Arc<dyn ColdWallet>, flash_bank::ColdPolicy)>,
+    simulated: Vec<&'static str>,
+}
 
 /// Purpose of the sealed hot wallet seed.
 const HOT_SEED_PURPOSE: &str = "onchain-hot-seed";
@@ -100,10 +102,11 @@ const HOT_SEED_PURPOSE: &str = "onchain-hot-seed";
 /// The chain backend the configuration names, and the hot wallet on it: its seed sealed in the
 /// store under `DATA_DIR/master.key` (made on first start), its state in the store.
 async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWiring> {
-    let chain = match config.onchain.backend {
+    let mut simulator: Option<Arc<dyn ChainSimulator>> = None;
+    let chain: Arc<dyn ChainSource> = match config.onchain.backend {
         OnchainBackend::None => {
             tracing::warn!("the on-chain wallet is off ([onchain] backend = \"none\")");
-            return Ok((None, None, vec![]));
+            return Ok(OnchainWiring::default());
         }
         OnchainBackend::Dev => {
             if !config.network.allows_dev_features() {
@@ -114,7 +117,27 @@ async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWir
             }
             let dir = config.data_dir.join("onchain-dev").join(config.network.as_str());
             let fee_rate = config.onchain.dev.fee_rate_sat_per_vb.saturating_mul(1_000);
-            Arc::new(DevChain::open(&dir, config.network, fee_rate).context("opening the dev chain")?)
+            let chain = Arc::new(DevChain::open(&dir, config.network, fee_rate).context("opening the dev chain")?);
+            simulator = Some(chain.clone());
+            chain
+        }
+        OnchainBackend::Electrum => {
+            let section = config
+                .onchain
+                .electrum
+                .as_ref()
+                .context("[onchain] backend = \"electrum\" needs an [onchain.electrum] section with its url")?;
+            let electrum = ElectrumConfig {
+                url: section.url.clone(),
+                network: config.network,
+                timeout_secs: section.timeout_secs,
+                validate_domain: section.validate_domain,
+            };
+            Arc::new(
+                ElectrumChain::connect(electrum)
+                    .await
+                    .with_context(|| format!("connecting to the Electrum server {}", section.url))?,
+            )
         }
     };
     let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
@@ -134,7 +157,30 @@ async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWir
         .await
         .context("opening the hot wallet")?;
     tracing::info!(source = chain.kind(), "hot wallet ready");
-    Ok((Some(Arc::new(wallet)), Some(chain), vec!["onchain"]))
+    let cold = match &config.onchain.cold {
+        Some(section) => {
+            let descriptors = flash_onchain::cold_descriptors(section.threshold, &section.cosigners, config.network)
+                .context("[onchain.cold]")?;
+            let name = format!("cold-{}", config.network);
+            let wallet = BdkColdWallet::open(&name, &descriptors, chain.clone(), Arc::new(store.clone()))
+                .await
+                .context("opening the cold wallet")?;
+            tracing::info!(
+                threshold = section.threshold,
+                cosigners = section.cosigners.len(),
+                "cold storage ready"
+            );
+            Some((Arc::new(wallet) as Arc<dyn ColdWallet>, section.policy()))
+        }
+        None => None,
+    };
+    let simulated = if simulator.is_some() { vec!["onchain"] } else { vec![] };
+    Ok(OnchainWiring {
+        hot: Some(Arc::new(wallet)),
+        simulator,
+        cold,
+        simulated,
+    })
 }
 
 /// The node a configuration names, with the simulator's controls (dev only) and the rails to
@@ -274,8 +320,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("opening the database")?;
     store.ensure_system_accounts(Currency::Btc).await?;
-    let (hot, chain_simulator, simulated_chain) = hot_wallet(&config, &store).await?;
-    simulated_rails.extend(simulated_chain);
+    let onchain = hot_wallet(&config, &store).await?;
+    simulated_rails.extend(onchain.simulated.iter().copied());
     tracing::info!(database = store.backend(), network = %config.network, "storage ready");
 
     let sender = CodeRouter {
@@ -321,8 +367,12 @@ async fn main() -> anyhow::Result<()> {
     .with_lnurl(Arc::new(
         HttpLnurlClient::new(LnurlClientConfig::for_network(config.network)).context("LNURL client")?,
     ));
-    let bank = match hot {
-        Some(wallet) => bank.with_onchain(wallet, chain_simulator),
+    let bank = match onchain.hot {
+        Some(wallet) => bank.with_onchain(wallet, onchain.simulator),
+        None => bank,
+    };
+    let bank = match onchain.cold {
+        Some((wallet, policy)) => bank.with_cold(wallet, policy),
         None => bank,
     };
     let info = ServerInfo {

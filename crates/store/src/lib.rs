@@ -41,7 +41,7 @@ pub use lightning::{
 };
 pub use onchain::{
     AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, OnchainTotals,
-    PayoutRecord, PayoutSpeed, PayoutStatus, SeenDeposit,
+    PayoutRecord, PayoutSpeed, PayoutStatus, SeenDeposit, SweepDirection, SweepRecord,
 };
 pub use sql::{Row, Value};
 

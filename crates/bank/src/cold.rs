@@ -1,0 +1,332 @@
+//! Cold storage: reserves above the hot wallet's ceiling go to an m-of-n multisig the server only
+//! watches; coming back takes the cosigners' signatures on a PSBT, made offline.
+//!
+//! The rule is Galoy's: when the hot wallet's confirmed balance is above `max_hot_sats`, the
+//! part above `min_hot_sats` (and above what queued payouts need) is swept to cold, if it is at
+//! least `min_rebalance_sats`. Both wallets are assets on the ledger (`onchain:hot`,
+//! `onchain:cold`); a sweep moves the amount between them when it is broadcast, and its mining
+//! fee is an expense of the bank (`fees:revenue`).
+
+use std::sync::Arc;
+
+use bitcoin::base64::prelude::{Engine, BASE64_STANDARD};
+use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
+use bitcoin::Psbt;
+use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
+use flash_core::onchain::{ChainError, ColdWallet, PayoutOutput};
+use flash_core::{Currency, Sats, SystemAccount};
+use flash_store::{PostRequest, Record, SweepDirection, SweepRecord};
+
+use crate::{Bank, BankError};
+
+/// Idempotency scope of a sweep's journals; the key is the sweep id (and `:fee`).
+const SWEEP_SCOPE: &str = "onchain-sweep";
+
+/// The hot wallet's ceiling and floor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColdPolicy {
+    /// Above this confirmed balance the hot wallet is swept (Galoy's maxHotWalletBalance).
+    pub max_hot_sats: i64,
+    /// What a sweep leaves in the hot wallet (minOnChainHotWalletBalance).
+    pub min_hot_sats: i64,
+    /// Smaller sweeps are not worth their fee (minRebalanceSize).
+    pub min_rebalance_sats: i64,
+}
+
+impl Default for ColdPolicy {
+    fn default() -> Self {
+        ColdPolicy {
+            max_hot_sats: 20_000_000,
+            min_hot_sats: 5_000_000,
+            min_rebalance_sats: 1_000_000,
+        }
+    }
+}
+
+impl ColdPolicy {
+    /// How much to sweep from a hot wallet holding `hot` confirmed when `reserved` is owed to
+    /// queued payouts; none when within policy.
+    pub fn sweep_amount(&self, hot: i64, reserved: i64) -> Option<i64> {
+        if hot <= self.max_hot_sats {
+            return None;
+        }
+        let keep = self.min_hot_sats.max(reserved);
+        let amount = hot - keep;
+        (amount >= self.min_rebalance_sats.max(1)).then_some(amount)
+    }
+}
+
+/// A cold → hot PSBT for the cosigners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColdPsbt {
+    /// The sweep's id (to finalise it later).
+    pub id: String,
+    /// The PSBT, base64.
+    pub psbt: String,
+    /// Amount moving to the hot wallet.
+    pub amount: Sats,
+    /// Its mining fee.
+    pub fee: Sats,
+}
+
+/// The cold wallet and its policy.
+pub(crate) struct ColdRail {
+    pub(crate) wallet: Arc<dyn ColdWallet>,
+    pub(crate) policy: ColdPolicy,
+}
+
+fn cold_error(e: ChainError) -> BankError {
+    match e {
+        ChainError::InvalidInput(m) => BankError::InvalidInput(m),
+        other => BankError::OnchainUnavailable(other.to_string()),
+    }
+}
+
+impl Bank {
+    fn cold(&self) -> Result<&ColdRail, BankError> {
+        self.cold
+            .as_deref()
+            .ok_or_else(|| BankError::OnchainUnavailable("no cold wallet is configured".into()))
+    }
+
+    /// The cold wallet's confirmed and unconfirmed balance.
+    pub async fn cold_balance(&self) -> Result<(Sats, Sats), BankError> {
+        self.cold()?.wallet.balance().await.map_err(cold_error)
+    }
+
+    /// Sweeps the hot wallet's excess to cold storage when the policy says so; the sweep's id.
+    pub async fn cold_sweep_check(&self) -> Result<Option<String>, BankError> {
+        let Ok(cold) = self.cold() else { return Ok(None) };
+        let rail = self.chain()?;
+        let snapshot = rail.wallet.sync(u32::MAX).await.map_err(cold_error)?;
+        let totals = self.store.onchain_totals().await?;
+        let Some(amount) = cold
+            .policy
+            .sweep_amount(snapshot.confirmed_balance.get(), totals.queued_payout_sats)
+        else {
+            return Ok(None);
+        };
+        let address = cold.wallet.receive_address().await.map_err(cold_error)?;
+        let rate = self.payout_fee_rate(flash_store::PayoutSpeed::Batch).await?;
+        let output = PayoutOutput {
+            address: address.clone(),
+            amount: Sats::positive(amount)?,
+        };
+        let signed = match rail.wallet.build_payout(std::slice::from_ref(&output), rate).await {
+            Ok(signed) => signed,
+            // Fees (or payouts signed meanwhile) leave less than asked: next time.
+            Err(ChainError::InsufficientFunds(why)) => {
+                tracing::warn!(amount, why, "cold sweep postponed");
+                return Ok(None);
+            }
+            Err(e) => return Err(cold_error(e)),
+        };
+        let sweep = SweepRecord {
+            id: format!("sweep:{}", uuid::Uuid::now_v7()),
+            direction: SweepDirection::ToCold,
+            address,
+            amount_sat: amount,
+            fee_sat: signed.fee.get(),
+            psbt: None,
+            txid: Some(signed.txid.to_string()),
+            status: "signed".into(),
+            created_at_ms: self.store.now_ms(),
+        };
+        if let Err(e) = self
+            .store
+            .insert_onchain_sweep(&sweep, Some(&serialize_hex(&signed.tx)))
+            .await
+        {
+            if let Err(forget) = rail.wallet.forget(signed.txid).await {
+                tracing::warn!(error = %forget, "could not release the coins of an unrecorded sweep");
+            }
+            return Err(e.into());
+        }
+        tracing::info!(sweep = %sweep.id, amount, fee = sweep.fee_sat, "sweeping the hot wallet's excess to cold storage");
+        self.broadcast_sweeps().await?;
+        Ok(Some(sweep.id))
+    }
+
+    /// Broadcasts every signed sweep and posts what it moves; refused ones are marked failed.
+    pub(crate) async fn broadcast_sweeps(&self) -> Result<(), BankError> {
+        let rail = self.chain()?;
+        for (sweep, tx_hex) in self.store.onchain_sweeps("signed").await? {
+            let Some(tx_hex) = tx_hex else { continue };
+            let tx: bitcoin::Transaction = deserialize_hex(&tx_hex)
+                .map_err(|e| BankError::OnchainUnavailable(format!("sweep {} unreadable: {e}", sweep.id)))?;
+            let sent = match sweep.direction {
+                SweepDirection::ToCold => rail.wallet.broadcast(&tx).await,
+                SweepDirection::ToHot => self.cold()?.wallet.broadcast(&tx).await,
+            };
+            match sent {
+                Ok(()) => self.post_sweep(&sweep).await?,
+                Err(ChainError::Refused(why)) => {
+                    tracing::error!(sweep = %sweep.id, why, "the network refused a sweep");
+                    if sweep.direction == SweepDirection::ToCold {
+                        if let Err(e) = rail.wallet.forget(tx.compute_txid()).await {
+                            tracing::warn!(error = %e, "could not release a refused sweep's coins");
+                        }
+                    }
+                    self.store.onchain_sweep_failed(&sweep.id, &why).await?;
+                }
+                Err(e) => tracing::warn!(sweep = %sweep.id, error = %e, "sweep not broadcast yet; retrying later"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a broadcast sweep's amount between the hot and cold accounts and books its fee.
+    async fn post_sweep(&self, sweep: &SweepRecord) -> Result<(), BankError> {
+        let hot = SystemAccount::OnchainHot.ledger_id(Currency::Btc);
+        let cold = SystemAccount::OnchainCold.ledger_id(Currency::Btc);
+        // Assets are negative balances: coins arriving in a wallet debit its account.
+        let (from, to) = match sweep.direction {
+            SweepDirection::ToCold => (cold.clone(), hot.clone()),
+            SweepDirection::ToHot => (hot.clone(), cold.clone()),
+        };
+        let paid_from = to;
+        let key = |suffix: &str| IdempotencyKey {
+            scope: SWEEP_SCOPE.into(),
+            key: format!("{}{suffix}", sweep.id),
+        };
+        let moved = JournalRequest {
+            idempotency: key(""),
+            kind: JournalKind::IntraLedger,
+            op: LedgerOp::Transfer {
+                from,
+                to: paid_from.clone(),
+                amount: sweep.amount_sat,
+                fee: 0,
+                fee_to: None,
+            },
+            memo: Some(format!("sweep {} ({})", sweep.id, sweep.direction.as_str())),
+            limit: None,
+        };
+        let post = PostRequest {
+            reference: sweep.txid.as_ref().map(|t| format!("onchain-sweep:{t}")),
+            records: vec![Record::onchain_sweep_broadcast(&sweep.id, self.store.now_ms())],
+            ..PostRequest::from(moved)
+        };
+        self.store.post(post).await??;
+        if sweep.fee_sat > 0 {
+            let fee = JournalRequest {
+                idempotency: key(":fee"),
+                kind: JournalKind::IntraLedger,
+                op: LedgerOp::Transfer {
+                    from: SystemAccount::FeesRevenue.ledger_id(Currency::Btc),
+                    to: paid_from,
+                    amount: sweep.fee_sat,
+                    fee: 0,
+                    fee_to: None,
+                },
+                memo: Some(format!("mining fee of sweep {}", sweep.id)),
+                limit: None,
+            };
+            self.store.post(PostRequest::from(fee)).await??;
+        }
+        tracing::info!(sweep = %sweep.id, direction = sweep.direction.as_str(), amount = sweep.amount_sat, "sweep broadcast");
+        Ok(())
+    }
+
+    /// `flash admin cold psbt create`: a PSBT moving `amount` from cold storage to the hot
+    /// wallet, for the cosigners to sign offline.
+    pub async fn cold_psbt_create(&self, amount: i64) -> Result<ColdPsbt, BankError> {
+        let cold = self.cold()?;
+        let amount = Sats::positive(amount)?;
+        let address = self.chain()?.wallet.internal_address().await.map_err(cold_error)?;
+        let rate = self.payout_fee_rate(flash_store::PayoutSpeed::Batch).await?;
+        cold.wallet.balance().await.map_err(cold_error)?;
+        let output = PayoutOutput {
+            address: address.clone(),
+            amount,
+        };
+        let unsigned = cold
+            .wallet
+            .create_psbt(std::slice::from_ref(&output), rate)
+            .await
+            .map_err(|e| match e {
+                ChainError::InsufficientFunds(m) => {
+                    BankError::InvalidInput(format!("cold storage cannot cover it: {m}"))
+                }
+                other => cold_error(other),
+            })?;
+        let psbt = BASE64_STANDARD.encode(unsigned.psbt.serialize());
+        let sweep = SweepRecord {
+            id: format!("sweep:{}", uuid::Uuid::now_v7()),
+            direction: SweepDirection::ToHot,
+            address,
+            amount_sat: amount.get(),
+            fee_sat: unsigned.fee.get(),
+            psbt: Some(psbt.clone()),
+            txid: None,
+            status: "awaiting_signatures".into(),
+            created_at_ms: self.store.now_ms(),
+        };
+        self.store.insert_onchain_sweep(&sweep, None).await?;
+        Ok(ColdPsbt {
+            id: sweep.id,
+            psbt,
+            amount,
+            fee: unsigned.fee,
+        })
+    }
+
+    /// `flash admin cold psbt finalize-broadcast`: combines the cosigners' signed PSBTs
+    /// (base64) of sweep `id`, finalises and broadcasts the transaction; its txid.
+    pub async fn cold_psbt_finalize(&self, id: &str, signed: &[String]) -> Result<String, BankError> {
+        let cold = self.cold()?;
+        let sweep = self
+            .store
+            .onchain_sweep(id)
+            .await?
+            .filter(|s| s.direction == SweepDirection::ToHot)
+            .ok_or_else(|| BankError::InvalidInput(format!("no cold → hot sweep {id}")))?;
+        if sweep.status != "awaiting_signatures" {
+            return Err(BankError::InvalidInput(format!("sweep {id} is {}", sweep.status)));
+        }
+        let psbts = signed
+            .iter()
+            .map(|b64| {
+                let bytes = BASE64_STANDARD
+                    .decode(b64.trim())
+                    .map_err(|e| BankError::InvalidInput(format!("not base64: {e}")))?;
+                Psbt::deserialize(&bytes).map_err(|e| BankError::InvalidInput(format!("not a PSBT: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let expected = sweep
+            .psbt
+            .as_deref()
+            .and_then(|b| BASE64_STANDARD.decode(b).ok())
+            .and_then(|b| Psbt::deserialize(&b).ok())
+            .map(|p| p.unsigned_tx.compute_txid());
+        if psbts.iter().any(|p| Some(p.unsigned_tx.compute_txid()) != expected) {
+            return Err(BankError::InvalidInput(format!(
+                "a PSBT is not the one created for sweep {id}"
+            )));
+        }
+        let tx = cold.wallet.finalize(psbts).await.map_err(cold_error)?;
+        self.store
+            .onchain_sweep_signed(id, &tx.txid.to_string(), &serialize_hex(&tx.tx), tx.fee.get())
+            .await?;
+        self.broadcast_sweeps().await?;
+        Ok(tx.txid.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_follow_galoys_rule() {
+        let policy = ColdPolicy {
+            max_hot_sats: 1_000,
+            min_hot_sats: 300,
+            min_rebalance_sats: 200,
+        };
+        assert_eq!(policy.sweep_amount(1_000, 0), None, "at the ceiling");
+        assert_eq!(policy.sweep_amount(1_001, 0), Some(701));
+        assert_eq!(policy.sweep_amount(1_001, 500), Some(501), "queued payouts stay funded");
+        assert_eq!(policy.sweep_amount(1_001, 900), None, "too small to be worth it");
+    }
+}
