@@ -13,7 +13,7 @@ use bitcoin::base64::prelude::{Engine, BASE64_STANDARD};
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::Psbt;
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
-use flash_core::onchain::{ChainError, ColdWallet, PayoutOutput};
+use flash_core::onchain::{ChainError, ColdWallet, PayoutOutput, SpendingTx};
 use flash_core::{Currency, Sats, SystemAccount};
 use flash_store::{PostRequest, Record, SweepDirection, SweepRecord};
 
@@ -91,7 +91,23 @@ impl Bank {
 
     /// The cold wallet's confirmed and unconfirmed balance.
     pub async fn cold_balance(&self) -> Result<(Sats, Sats), BankError> {
-        self.cold()?.wallet.balance().await.map_err(cold_error)
+        let snapshot = self.cold()?.wallet.sync(u32::MAX).await.map_err(cold_error)?;
+        Ok((snapshot.confirmed_balance, snapshot.unconfirmed_balance))
+    }
+
+    /// The cold wallet's policy, when one is configured.
+    pub fn cold_policy(&self) -> Option<&ColdPolicy> {
+        self.cold.as_deref().map(|c| &c.policy)
+    }
+
+    /// The latest sweeps between the hot wallet and cold storage, newest first.
+    pub async fn cold_sweeps(&self, limit: i64) -> Result<Vec<SweepRecord>, BankError> {
+        Ok(self.store.recent_onchain_sweeps(limit).await?)
+    }
+
+    /// A sweep by id.
+    pub async fn cold_sweep(&self, id: &str) -> Result<Option<SweepRecord>, BankError> {
+        Ok(self.store.onchain_sweep(id).await?)
     }
 
     /// Sweeps the hot wallet's excess to cold storage when the policy says so; the sweep's id.
@@ -130,6 +146,7 @@ impl Bank {
             psbt: None,
             txid: Some(signed.txid.to_string()),
             status: "signed".into(),
+            confirmed_height: None,
             created_at_ms: self.store.now_ms(),
         };
         if let Err(e) = self
@@ -175,6 +192,55 @@ impl Bank {
         Ok(())
     }
 
+    /// Follows broadcast sweeps in a watcher pass: one a block confirmed is marked so; one the
+    /// chain and mempool no longer have is broadcast again. `hot_spending` is the hot wallet's
+    /// spending transactions of this pass (sweeps to cold are among them); the cold wallet is
+    /// synced only while a sweep back to hot is out.
+    pub(crate) async fn track_sweeps(&self, hot_spending: &[SpendingTx], from_height: u32) -> Result<(), BankError> {
+        let out = self.store.onchain_sweeps("broadcast").await?;
+        if out.is_empty() {
+            return Ok(());
+        }
+        let cold_spending = match self.cold() {
+            Ok(cold) if out.iter().any(|(s, _)| s.direction == SweepDirection::ToHot) => {
+                cold.wallet.sync(from_height).await.map_err(cold_error)?.spending
+            }
+            _ => Vec::new(),
+        };
+        for (sweep, tx_hex) in out {
+            let (spending, direction) = match sweep.direction {
+                SweepDirection::ToCold => (hot_spending, "to cold"),
+                SweepDirection::ToHot => (cold_spending.as_slice(), "to hot"),
+            };
+            let seen = spending.iter().find(|s| Some(s.txid.to_string()) == sweep.txid);
+            match seen {
+                Some(SpendingTx {
+                    confirmed_height: Some(height),
+                    ..
+                }) => {
+                    self.store
+                        .onchain_sweep_confirmed(&sweep.id, i64::from(*height))
+                        .await?;
+                    tracing::info!(sweep = %sweep.id, direction, height, "sweep confirmed");
+                }
+                Some(_) => {}
+                None => {
+                    let Some(tx_hex) = tx_hex else { continue };
+                    let tx: bitcoin::Transaction = deserialize_hex(&tx_hex)
+                        .map_err(|e| BankError::OnchainUnavailable(format!("sweep {} unreadable: {e}", sweep.id)))?;
+                    let again = match sweep.direction {
+                        SweepDirection::ToCold => self.chain()?.wallet.broadcast(&tx).await,
+                        SweepDirection::ToHot => self.cold()?.wallet.broadcast(&tx).await,
+                    };
+                    if let Err(e) = again {
+                        tracing::warn!(sweep = %sweep.id, error = %e, "a sweep left the mempool and could not be broadcast again");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Moves a broadcast sweep's amount between the hot and cold accounts and books its fee.
     async fn post_sweep(&self, sweep: &SweepRecord) -> Result<(), BankError> {
         let hot = SystemAccount::OnchainHot.ledger_id(Currency::Btc);
@@ -189,12 +255,30 @@ impl Bank {
             scope: SWEEP_SCOPE.into(),
             key: format!("{}{suffix}", sweep.id),
         };
+        // The fee first: its key makes a repeat a no-op, and the move below commits with the
+        // sweep's status, so a crash between the two is finished by the next pass.
+        if sweep.fee_sat > 0 {
+            let fee = JournalRequest {
+                idempotency: key(":fee"),
+                kind: JournalKind::IntraLedger,
+                op: LedgerOp::Transfer {
+                    from: SystemAccount::FeesRevenue.ledger_id(Currency::Btc),
+                    to: paid_from.clone(),
+                    amount: sweep.fee_sat,
+                    fee: 0,
+                    fee_to: None,
+                },
+                memo: Some(format!("mining fee of sweep {}", sweep.id)),
+                limit: None,
+            };
+            self.store.post(PostRequest::from(fee)).await??;
+        }
         let moved = JournalRequest {
             idempotency: key(""),
             kind: JournalKind::IntraLedger,
             op: LedgerOp::Transfer {
                 from,
-                to: paid_from.clone(),
+                to: paid_from,
                 amount: sweep.amount_sat,
                 fee: 0,
                 fee_to: None,
@@ -208,22 +292,6 @@ impl Bank {
             ..PostRequest::from(moved)
         };
         self.store.post(post).await??;
-        if sweep.fee_sat > 0 {
-            let fee = JournalRequest {
-                idempotency: key(":fee"),
-                kind: JournalKind::IntraLedger,
-                op: LedgerOp::Transfer {
-                    from: SystemAccount::FeesRevenue.ledger_id(Currency::Btc),
-                    to: paid_from,
-                    amount: sweep.fee_sat,
-                    fee: 0,
-                    fee_to: None,
-                },
-                memo: Some(format!("mining fee of sweep {}", sweep.id)),
-                limit: None,
-            };
-            self.store.post(PostRequest::from(fee)).await??;
-        }
         tracing::info!(sweep = %sweep.id, direction = sweep.direction.as_str(), amount = sweep.amount_sat, "sweep broadcast");
         Ok(())
     }
@@ -235,7 +303,7 @@ impl Bank {
         let amount = Sats::positive(amount)?;
         let address = self.chain()?.wallet.internal_address().await.map_err(cold_error)?;
         let rate = self.payout_fee_rate(flash_store::PayoutSpeed::Batch).await?;
-        cold.wallet.balance().await.map_err(cold_error)?;
+        cold.wallet.sync(u32::MAX).await.map_err(cold_error)?;
         let output = PayoutOutput {
             address: address.clone(),
             amount,
@@ -260,6 +328,7 @@ impl Bank {
             psbt: Some(psbt.clone()),
             txid: None,
             status: "awaiting_signatures".into(),
+            confirmed_height: None,
             created_at_ms: self.store.now_ms(),
         };
         self.store.insert_onchain_sweep(&sweep, None).await?;

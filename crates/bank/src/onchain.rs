@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
-use flash_core::onchain::{parse_address, BlockRef, ChainError, ChainSimulator, HotWallet, ReceivedOutput};
+use flash_core::onchain::{
+    parse_address, BlockRef, BroadcastBehaviour, ChainError, ChainSimulator, HotWallet, ReceivedOutput,
+};
 use flash_core::{AccountId, Currency, HoldId, LedgerError, Sats, SystemAccount, WalletId};
 use flash_store::{DepositRecord, DepositStatus, OnchainTotals, PostRequest, Record, SeenDeposit};
 
@@ -26,7 +28,8 @@ const REVIEW_SCOPE: &str = "onchain-review";
 /// this is not followed.
 const WATCH_DEPTH: u32 = 144;
 
-/// On-chain settings (`[onchain.deposits]`).
+/// On-chain settings (`[onchain.policy]`): confirmations, deposit fees, payout batching and
+/// fee rates.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OnchainConfig {
@@ -343,6 +346,7 @@ impl Bank {
             }
         }
         self.track_batches(&snapshot.spending).await?;
+        self.track_sweeps(&snapshot.spending, from).await?;
         self.store.set_onchain_cursor(tip).await?;
         Ok(report)
     }
@@ -540,6 +544,13 @@ impl Bank {
         let tip = self.simulator()?.mine(blocks).await.map_err(chain_error)?;
         self.onchain_sync().await?;
         Ok(tip)
+    }
+
+    /// Dev only: what the simulated network does with broadcasts from now on (relay, lose
+    /// them, or lose the answer), to rehearse outages and crashes.
+    pub fn dev_chain_broadcasts(&self, behaviour: BroadcastBehaviour) -> Result<(), BankError> {
+        self.simulator()?.set_broadcasts(behaviour);
+        Ok(())
     }
 
     /// Dev only: replaces the top `depth` blocks, then runs a watcher pass.

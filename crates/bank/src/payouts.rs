@@ -514,7 +514,9 @@ impl Bank {
             })
             .collect();
         let total: u64 = weights.iter().sum::<u64>().max(1);
-        let mut settled = 0;
+        // The holds settle independently: posted together, the ledger writer commits them in a
+        // few group commits instead of one commit each.
+        let mut posts = tokio::task::JoinSet::new();
         for (payout, weight) in payouts.iter().zip(weights) {
             if payout.status != PayoutStatus::Batched {
                 continue;
@@ -543,13 +545,31 @@ impl Bank {
                 records: vec![Record::onchain_payout_sent(&p.id, fee, self.store.now_ms())],
                 ..PostRequest::from(journal)
             };
-            let posted = self.store.post(post).await??;
-            if !posted.replayed {
-                settled += 1;
-                self.publish_journal(payout.account_id, p.wallet_id, posted.journal_id);
+            let store = self.store.clone();
+            let (account, wallet) = (payout.account_id, p.wallet_id);
+            posts.spawn(async move { (account, wallet, store.post(post).await) });
+        }
+        let mut settled = 0;
+        let mut failed = None;
+        while let Some(joined) = posts.join_next().await {
+            let outcome = joined
+                .map_err(|e| BankError::OnchainUnavailable(format!("settling a payout stopped: {e}")))
+                .and_then(|(account, wallet, result)| Ok((account, wallet, result??)));
+            match outcome {
+                Ok((account, wallet, posted)) => {
+                    if !posted.replayed {
+                        settled += 1;
+                        self.publish_journal(account, wallet, posted.journal_id);
+                    }
+                }
+                // The others still finish; the next pass retries this one.
+                Err(e) => failed = failed.or(Some(e)),
             }
         }
-        Ok(settled)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(settled),
+        }
     }
 
     /// Replaces payout transactions unconfirmed for `rbf_after_blocks` with ones paying the

@@ -1032,7 +1032,11 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
     let (cold_confirmed, _) = bank.cold_balance().await.expect("cold balance");
     assert_eq!(cold_confirmed.get(), 900_000);
     let record = lab.store.onchain_sweep(&sweep).await.expect("read").expect("sweep");
-    assert_eq!(record.status, "broadcast");
+    assert_eq!(
+        (record.status.as_str(), record.confirmed_height),
+        ("confirmed", Some(i64::from(lab.chain.height()))),
+        "the watcher saw the block confirm it"
+    );
     assert_eq!(system_balance(&bank, SystemAccount::OnchainCold).await, -900_000);
     assert_hot_account_matches_chain(&lab).await;
     assert_eq!(
@@ -1043,6 +1047,25 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
 
     // Cold → hot: a PSBT, one signature is not enough, two are.
     let psbt = bank.cold_psbt_create(200_000).await.expect("psbt");
+    // Malformed or foreign PSBTs are refused and change nothing.
+    let other = bank.cold_psbt_create(150_000).await.expect("another psbt");
+    let foreign = sign(&cosigners[0], &other.psbt);
+    for (bad, why) in [
+        ("not base64 at all!".to_string(), "not base64"),
+        ("aGVsbG8gd29ybGQ=".to_string(), "not a PSBT"),
+        (foreign, "not the one created"),
+    ] {
+        let refused = bank.cold_psbt_finalize(&psbt.id, &[bad]).await;
+        assert!(
+            matches!(&refused, Err(BankError::InvalidInput(m)) if m.contains(why)),
+            "{why}: {refused:?}"
+        );
+    }
+    let unknown = bank.cold_psbt_finalize("sweep:nope", &[]).await;
+    assert!(matches!(unknown, Err(BankError::InvalidInput(_))), "{unknown:?}");
+    let awaiting = bank.cold_sweep(&psbt.id).await.expect("read").expect("sweep");
+    assert_eq!(awaiting.status, "awaiting_signatures");
+    assert!(lab.chain.mempool().is_empty(), "nothing broadcast");
     let by_one = sign(&cosigners[0], &psbt.psbt);
     let short = bank.cold_psbt_finalize(&psbt.id, std::slice::from_ref(&by_one)).await;
     assert!(matches!(short, Err(BankError::InvalidInput(_))), "{short:?}");
@@ -1056,7 +1079,14 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
         .cold_psbt_finalize(&psbt.id, &[sign(&cosigners[1], &psbt.psbt)])
         .await;
     assert!(matches!(again, Err(BankError::InvalidInput(_))), "only once: {again:?}");
+    let back = lab.store.onchain_sweep(&psbt.id).await.expect("read").expect("sweep");
+    assert_eq!(back.status, "broadcast");
     bank.dev_chain_mine(1).await.expect("mine");
+    let back = lab.store.onchain_sweep(&psbt.id).await.expect("read").expect("sweep");
+    assert_eq!(
+        (back.status.as_str(), back.confirmed_height),
+        ("confirmed", Some(i64::from(lab.chain.height())))
+    );
     let (cold_confirmed, _) = bank.cold_balance().await.expect("cold balance");
     assert_eq!(cold_confirmed.get(), 900_000 - 200_000 - psbt.fee.get());
     assert_eq!(

@@ -1,10 +1,16 @@
 //! Command-line arguments of the `flash` binary (clap derive).
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::DEFAULT_SERVER;
+use crate::cold::BitcoinNetwork;
 use crate::error::ClientError;
-use crate::types::{AccountLevel, AccountStatus, Destination, Scope};
+use crate::types::{
+    looks_like_base58_address, parse_invoice_arg, parse_onchain_address, AccountLevel, AccountStatus, Destination,
+    PaymentTarget, Scope, Speed,
+};
 
 /// flash — command-line client for a Flash bank server.
 #[derive(Debug, Parser)]
@@ -38,7 +44,7 @@ pub enum Command {
     Whoami,
     /// Show the balance of each wallet.
     Balance,
-    /// Pay a user or wallet of this bank, a Lightning invoice, a Lightning address or an LNURL
+    /// Pay a user or wallet of this bank, a Lightning invoice, a Lightning address, an LNURL or a Bitcoin address
     ///
     /// DESTINATION is one of:
     ///   name, @name            a username of this bank (SATS required)
@@ -49,22 +55,44 @@ pub enum Command {
     ///                          be an invoice without an amount (the server checks)
     ///   name@host              a Lightning address (SATS required; --memo is sent as comment)
     ///   lnurl1…, lnurlp://…    an LNURL-pay link (SATS required; --memo is sent as comment)
+    ///   bc1…, tb1…, bcrt1…, 1…, 3…, m…, n…, 2…
+    ///                          a Bitcoin address (segwit in one case, or base58), paid on-chain:
+    ///                          SATS required, or --all for the wallet's whole balance less the
+    ///                          fee; --speed fast pays it in its own transaction at once, medium
+    ///                          (the default) and slow in the next batch. An address of this
+    ///                          bank is paid inside the ledger, without a fee.
+    ///   bitcoin:ADDRESS?amount=BTC&message=TEXT
+    ///                          a BIP21 payment request: its amount is paid (SATS, if given,
+    ///                          must be the same) and its message is the memo unless --memo
     ///
     /// Prints the status, the fee and the transaction id. Exits 0 on SUCCESS, PENDING (in
-    /// flight: the outcome shows in `flash history`) and ALREADY_PAID, 1 on FAILURE. If the
-    /// connection fails the payment may or may not have gone through: retry with the
-    /// printed --idempotency-key to avoid paying twice.
+    /// flight: the outcome shows in `flash history`; an on-chain payment is PENDING until its
+    /// transaction is out) and ALREADY_PAID, 1 on FAILURE. If the connection fails the
+    /// payment may or may not have gone through: retry with the printed --idempotency-key to
+    /// avoid paying twice.
     ///
     /// With --json, prints one object:
     ///   {"status": "SUCCESS" | "PENDING" | "ALREADY_PAID" | "FAILURE",
-    ///    "destination": {"kind": "USERNAME" | "WALLET_ID" | "LN_INVOICE" | "LN_ADDRESS" | "LNURL",
+    ///    "destination": {"kind": "USERNAME" | "WALLET_ID" | "LN_INVOICE" | "LN_ADDRESS" | "LNURL"
+    ///                            | "ONCHAIN_ADDRESS",
     ///                    "value": STRING},
-    ///    "amount": SATS | null (sent, fee excluded; null when unknown), "fee": SATS | null,
+    ///    "amount": SATS | null (sent, fee excluded; null when unknown), "fee": SATS | null
+    ///    (on-chain while PENDING: the most it will cost, held with the payment),
+    ///    "speed": "FAST" | "MEDIUM" | "SLOW" | null (on-chain only), "all": BOOL,
     ///    "transaction": {"id", "status", "direction", "settlementAmount", "settlementFee",
     ///                    "settlementCurrency", "memo"} | null,
     ///    "errors": [{"message", "code"}], "idempotencyKey": STRING}
     #[command(verbatim_doc_comment)]
     Pay(PayArgs),
+    /// Show a wallet's on-chain deposit address, or make a fresh one with --new
+    ///
+    /// Prints the address alone on stdout (so that `ADDR=$(flash address)` works). Deposits
+    /// to it are credited to the wallet after the server's confirmations; until then they
+    /// show as pending incoming in `flash balance`.
+    ///
+    /// With --json, prints {"walletId", "address", "new": BOOL}.
+    #[command(verbatim_doc_comment)]
+    Address(AddressArgs),
     /// Create a Lightning invoice, or check one with `flash invoice status`
     ///
     /// `flash invoice [SATS]` creates an invoice on the default wallet (or --wallet): for
@@ -77,9 +105,12 @@ pub enum Command {
     ///    "satoshis": SATS | null, "createdAt": UNIX_SECS, "expiresAt": UNIX_SECS}
     #[command(verbatim_doc_comment)]
     Invoice(InvoiceArgs),
-    /// Show the fee paying a Lightning invoice would cost
+    /// Show the fee paying a Lightning invoice or a Bitcoin address would cost
     ///
-    /// Give SATS for an invoice without an amount. Paying an invoice of this bank is free.
+    /// For an invoice, give SATS when it has no amount; paying an invoice of this bank is
+    /// free. For a Bitcoin address (or a bitcoin: URI) give SATS (or the URI's amount) and
+    /// optionally --speed; the fee shown is the most the payment will cost (what is held with
+    /// it), 0 to an address of this bank.
     ///
     /// With --json, prints {"fee": SATS}.
     #[command(verbatim_doc_comment)]
@@ -95,6 +126,13 @@ pub enum Command {
     /// Operator commands (need --admin-key).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Cold-storage cosigner tools; OFFLINE: they never contact a server
+    ///
+    /// A cosigner keeps a key file on an offline machine (`flash cold keygen`), gives its
+    /// account key to the operator for [onchain.cold] cosigners, and signs the PSBTs the
+    /// operator creates (`flash admin cold psbt create`) with `flash cold sign`.
+    #[command(subcommand, verbatim_doc_comment)]
+    Cold(ColdCommand),
 }
 
 /// `flash login`.
@@ -121,9 +159,10 @@ pub struct LoginArgs {
 /// `flash pay`.
 #[derive(Debug, Args)]
 pub struct PayArgs {
-    /// Recipient: a username, a wallet id, a Lightning invoice, a Lightning address or an LNURL.
+    /// Recipient: a username, a wallet id, a Lightning invoice, a Lightning address, an LNURL,
+    /// a Bitcoin address or a bitcoin: URI.
     pub destination: String,
-    /// Amount in sats (optional only for an invoice that carries its amount).
+    /// Amount in sats (optional for an invoice or a bitcoin: URI that carries its amount).
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     pub sats: Option<u64>,
     /// Memo for the history (the comment sent to a Lightning address or LNURL).
@@ -135,16 +174,57 @@ pub struct PayArgs {
     /// Idempotency key (default: a fresh random one).
     #[arg(long, value_name = "K")]
     pub idempotency_key: Option<String>,
+    /// On-chain only: how fast it should confirm (default medium: the next batch).
+    #[arg(long, value_enum)]
+    pub speed: Option<Speed>,
+    /// On-chain only: send the wallet's whole balance, less the fee (no SATS).
+    #[arg(long, conflicts_with = "sats")]
+    pub all: bool,
 }
 
 impl PayArgs {
     /// Classifies the destination and checks the amount against it (required except for an
-    /// invoice).
+    /// invoice, a bitcoin: URI with an amount, or --all).
     pub fn destination(&self) -> Result<Destination, ClientError> {
-        let destination = Destination::parse(&self.destination)?;
-        destination.check_amount(self.sats)?;
-        Ok(destination)
+        self.target().map(|t| t.destination)
     }
+
+    /// The destination with the amount to send (SATS or a bitcoin: URI's, which must agree;
+    /// `None` for an invoice's own amount or --all) and the URI's message. Refuses --speed
+    /// and --all for anything but a Bitcoin address, and --all with an amount.
+    pub fn target(&self) -> Result<PaymentTarget, ClientError> {
+        let target = PaymentTarget::parse(&self.destination)?;
+        let amount = target.amount(self.sats)?;
+        let onchain = target.destination.is_onchain();
+        if !onchain && (self.all || self.speed.is_some()) {
+            let flag = if self.all { "--all" } else { "--speed" };
+            return Err(ClientError::InvalidInput(format!(
+                "{flag} is only for paying a Bitcoin address, not {}",
+                target.destination
+            )));
+        }
+        if self.all {
+            if amount.is_some() {
+                return Err(ClientError::InvalidInput(
+                    "--all sends the whole balance: give no amount (the payment request has one)".into(),
+                ));
+            }
+        } else {
+            target.destination.check_amount(amount)?;
+        }
+        Ok(PaymentTarget { amount, ..target })
+    }
+}
+
+/// `flash address`.
+#[derive(Debug, Args)]
+pub struct AddressArgs {
+    /// The receiving wallet (default: the account's default wallet).
+    #[arg(long, value_name = "WALLET_ID")]
+    pub wallet: Option<String>,
+    /// Make a fresh address instead of showing the newest one.
+    #[arg(long)]
+    pub new: bool,
 }
 
 /// `flash invoice`.
@@ -186,14 +266,84 @@ pub enum InvoiceCommand {
 /// `flash fee`.
 #[derive(Debug, Args)]
 pub struct FeeArgs {
-    /// The invoice (payment request), optionally as lightning:INVOICE.
-    pub invoice: String,
-    /// Amount in sats, for an invoice without an amount.
+    /// An invoice (optionally as lightning:INVOICE), a Bitcoin address or a bitcoin: URI.
+    pub destination: String,
+    /// Amount in sats: for an invoice without an amount, or an address.
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
     pub sats: Option<u64>,
     /// Paying wallet (default: the account's default wallet).
     #[arg(long, value_name = "WALLET_ID")]
     pub wallet: Option<String>,
+    /// On-chain only: how fast it should confirm (default medium).
+    #[arg(long, value_enum)]
+    pub speed: Option<Speed>,
+}
+
+/// What `flash fee` is asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeeTarget {
+    /// A Lightning invoice (lowercased) and the amount for one without an amount.
+    Invoice {
+        /// The invoice.
+        payment_request: String,
+        /// Sats, for an invoice without an amount.
+        amount: Option<u64>,
+    },
+    /// An on-chain payment.
+    Onchain {
+        /// The Bitcoin address.
+        address: String,
+        /// Sats.
+        amount: u64,
+    },
+}
+
+impl FeeArgs {
+    /// Reads the destination: a Bitcoin address or bitcoin: URI needs an amount (SATS or the
+    /// URI's, which must agree); anything else must be an invoice, without --speed.
+    pub fn target(&self) -> Result<FeeTarget, ClientError> {
+        let onchain = PaymentTarget::parse(&self.destination)
+            .ok()
+            .filter(|t| t.destination.is_onchain());
+        match onchain {
+            Some(target) => {
+                let amount = target.amount(self.sats)?;
+                let amount = amount.ok_or_else(|| {
+                    ClientError::InvalidInput(format!(
+                        "the fee of paying {} depends on the amount: give SATS",
+                        target.destination
+                    ))
+                })?;
+                Ok(FeeTarget::Onchain {
+                    address: target.destination.value().to_owned(),
+                    amount,
+                })
+            }
+            None => {
+                if self.speed.is_some() {
+                    return Err(ClientError::InvalidInput(
+                        "--speed is only for an on-chain payment".into(),
+                    ));
+                }
+                if looks_like_base58_address(self.destination.trim()) {
+                    // A base58 address with a wrong checksum: say so rather than "a username".
+                    parse_onchain_address(&self.destination)?;
+                }
+                if let Ok(target) = PaymentTarget::parse(&self.destination) {
+                    if !matches!(target.destination, Destination::Invoice(_)) {
+                        return Err(ClientError::InvalidInput(format!(
+                            "`flash fee` takes a Lightning invoice or a Bitcoin address, not {}",
+                            target.destination
+                        )));
+                    }
+                }
+                Ok(FeeTarget::Invoice {
+                    payment_request: parse_invoice_arg(&self.destination)?,
+                    amount: self.sats,
+                })
+            }
+        }
+    }
 }
 
 /// `flash history`.
@@ -267,6 +417,226 @@ pub enum AdminCommand {
     /// Lightning node operations.
     #[command(subcommand)]
     Lightning(AdminLightningCommand),
+    /// The on-chain hot wallet: status, payout queue, batches.
+    #[command(subcommand)]
+    Onchain(AdminOnchainCommand),
+    /// The dev chain simulator: deposits from outside, mining, reorgs (dev backend only).
+    #[command(subcommand)]
+    Chain(AdminChainCommand),
+    /// Cold storage: status, sweeps, cold → hot PSBTs.
+    #[command(subcommand)]
+    Cold(AdminColdCommand),
+}
+
+/// `flash admin onchain ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminOnchainCommand {
+    /// Show the hot wallet, pending deposits and queued payouts
+    ///
+    /// With --json, prints
+    ///   {"source": "dev" | "bitcoind" | "electrum", "confirmations", "tipHeight": N | null,
+    ///    "hotBalance": SATS | null, "hotUnconfirmed": SATS | null (signed),
+    ///    "pendingDeposits", "pendingDepositAmount", "queuedPayouts", "queuedPayoutAmount"}
+    #[command(verbatim_doc_comment)]
+    Status,
+    /// List the payouts waiting for a batch, oldest first
+    ///
+    /// With --json, prints
+    ///   [{"id", "walletId", "address", "amount", "feeReserved", "speed": "batch" | "immediate",
+    ///     "status", "batchId": STRING | null, "createdAt": UNIX_SECS}]
+    #[command(verbatim_doc_comment)]
+    Queue {
+        /// How many (server default 100).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        first: Option<u32>,
+    },
+    /// List the payout transactions, newest first
+    ///
+    /// With --json, prints
+    ///   [{"id", "txHash", "status": "signed" | "broadcast" | "confirmed" | "replaced" | "failed",
+    ///     "fee", "vsize", "feeRate" (sats per 1,000 vbytes), "replaces": STRING | null,
+    ///     "confirmedHeight": N | null, "failure": STRING | null, "createdAt": UNIX_SECS}]
+    #[command(verbatim_doc_comment)]
+    Batches {
+        /// How many (server default 20).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        first: Option<u32>,
+    },
+    /// Send the queued payouts now instead of at the next batch interval
+    ///
+    /// With --json, prints {"broadcast": N (transactions), "settled": N (payouts)}.
+    #[command(verbatim_doc_comment)]
+    BatchNow,
+}
+
+/// `flash admin chain ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminChainCommand {
+    /// Pay an address from the simulated outside world (into the mempool; mine to confirm)
+    ///
+    /// With --json, prints {"txHash": TXID, "address", "amount"}.
+    #[command(verbatim_doc_comment)]
+    Deposit {
+        /// The address paid: a deposit address of this bank, or any address of its network.
+        address: String,
+        /// Amount in sats.
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        sats: u64,
+    },
+    /// Mine blocks (the mempool goes into the first) and credit what they confirm
+    ///
+    /// With --json, prints {"height": N}.
+    #[command(verbatim_doc_comment)]
+    Mine {
+        /// Blocks to mine.
+        #[arg(default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        blocks: u32,
+    },
+    /// Replace the top DEPTH blocks with a longer chain of empty blocks
+    ///
+    /// Their transactions go back to the mempool, or with --drop vanish (as if
+    /// double-spent).
+    ///
+    /// With --json, prints {"height": N}.
+    #[command(verbatim_doc_comment)]
+    Reorg {
+        /// How many blocks to replace.
+        #[arg(value_parser = clap::value_parser!(u32).range(1..=1000))]
+        depth: u32,
+        /// Drop the replaced blocks' transactions instead of returning them to the mempool.
+        #[arg(long)]
+        drop: bool,
+    },
+}
+
+/// `flash admin cold ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminColdCommand {
+    /// Show cold storage's balance, the sweep policy and the latest sweeps
+    ///
+    /// Exits 1 when no cold wallet is configured.
+    ///
+    /// With --json, prints
+    ///   {"configured": BOOL, "confirmedBalance": SATS | null, "unconfirmedBalance": SATS | null,
+    ///    "maxHotBalance": SATS | null, "minHotBalance": SATS | null, "minRebalance": SATS | null,
+    ///    "sweeps": [SWEEP]}
+    /// where SWEEP is
+    ///   {"id", "direction": "to_cold" | "to_hot", "address", "amount", "fee",
+    ///    "status": "awaiting_signatures" | "signed" | "broadcast" | "failed",
+    ///    "txHash": TXID | null, "psbt": BASE64 | null (while awaiting signatures),
+    ///    "createdAt": UNIX_SECS}
+    #[command(verbatim_doc_comment)]
+    Status {
+        /// How many sweeps (server default 20).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+        first: Option<u32>,
+    },
+    /// Sweep the hot wallet's excess to cold storage now, if the policy calls for it
+    ///
+    /// The payout batcher also checks at every batch. Prints the sweep, or that the hot
+    /// wallet is within policy.
+    ///
+    /// With --json, prints {"sweep": SWEEP | null} (SWEEP as in `flash admin cold status`).
+    #[command(verbatim_doc_comment)]
+    Sweep,
+    /// Cold → hot PSBTs, signed offline by the cosigners.
+    #[command(subcommand)]
+    Psbt(AdminColdPsbtCommand),
+}
+
+/// `flash admin cold psbt ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminColdPsbtCommand {
+    /// Create a PSBT bringing SATS from cold storage back to the hot wallet
+    ///
+    /// Writes the PSBT (base64) to --out, or to stdout, and prints the sweep id and what
+    /// the transaction does on stderr. Give the PSBT to the cosigners (`flash cold sign`),
+    /// then pass their signed files to `flash admin cold psbt finalize-broadcast`.
+    ///
+    /// With --json, prints the sweep (as in `flash admin cold status`, "psbt" included) on
+    /// stdout; --out still writes the PSBT.
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// Amount to move to the hot wallet, sats.
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        sats: u64,
+        /// Write the PSBT to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Combine the cosigners' signed PSBTs, finalise the transaction and broadcast it
+    ///
+    /// Each PSBT_FILE holds one base64 PSBT signed by one or more cosigners; together they
+    /// must carry the threshold's worth of signatures, or nothing happens.
+    ///
+    /// With --json, prints the sweep (as in `flash admin cold status`).
+    #[command(verbatim_doc_comment)]
+    FinalizeBroadcast {
+        /// The sweep `flash admin cold psbt create` printed.
+        #[arg(long, value_name = "ID")]
+        sweep: String,
+        /// The signed PSBT files.
+        #[arg(value_name = "PSBT_FILE", required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `flash cold ...`: offline, no server.
+#[derive(Debug, Subcommand)]
+pub enum ColdCommand {
+    /// Generate a cosigner key (OFFLINE) and print its account key for [onchain.cold]
+    ///
+    /// Writes KEYFILE (mode 0600; an existing file is never overwritten) holding a fresh
+    /// random seed. KEYFILE IS A SECRET: keep it on an offline machine and back it up (a copy
+    /// on paper or a second offline medium); whoever holds enough cosigner keys can spend
+    /// cold storage, and losing too many loses it.
+    ///
+    /// Prints the account key, `[fingerprint/48'/coin'/0'/2']xpub…` (BIP48 P2WSH; coin 0 on
+    /// mainnet, 1 elsewhere), for the operator's `[onchain.cold] cosigners`.
+    ///
+    /// With --json, prints {"accountKey", "fingerprint", "network", "keyFile"}.
+    #[command(verbatim_doc_comment)]
+    Keygen {
+        /// The network the key is for.
+        #[arg(long, value_enum)]
+        network: BitcoinNetwork,
+        /// The key file to create.
+        #[arg(long, value_name = "KEYFILE")]
+        out: PathBuf,
+    },
+    /// Print a cosigner key's account key again (OFFLINE)
+    ///
+    /// With --json, prints {"accountKey", "fingerprint", "network", "keyFile"}.
+    #[command(verbatim_doc_comment)]
+    ShowKey {
+        /// The key file.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+    },
+    /// Sign a cold-storage PSBT with a cosigner key (OFFLINE)
+    ///
+    /// Shows on stderr what the PSBT spends and pays (each output's address on the key's
+    /// network and amount, the fee): check it before handing the result back. Signs every
+    /// input derived from the key, and refuses a malformed PSBT, one of another network, or
+    /// one the key has nothing to sign in. Writes the signed PSBT (base64) to --out, or to
+    /// stdout, and says how many inputs it signed on stderr.
+    ///
+    /// With --json, prints {"signedInputs": N, "psbt": BASE64, "out": FILE | null,
+    ///   "summary": {"txid", "inputs": [{"outpoint", "amount": SATS | null, "cosigners": [FP],
+    ///   "signedBy": [FP]}], "outputs": [{"address": STRING | null, "script", "amount",
+    ///   "change": BOOL}], "inputTotal": SATS | null, "outputTotal", "fee": SATS | null}}.
+    #[command(verbatim_doc_comment)]
+    Sign {
+        /// The PSBT file (base64), as `flash admin cold psbt create` wrote it.
+        #[arg(long, value_name = "FILE")]
+        psbt: PathBuf,
+        /// The cosigner key file.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+        /// Write the signed PSBT to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `flash admin lightning ...`.
@@ -524,7 +894,7 @@ mod tests {
     fn fee_arguments() {
         assert!(matches!(
             parse(&["fee", "lnbc1x"]).map(|c| c.command),
-            Ok(Command::Fee(FeeArgs { ref invoice, sats: None, wallet: None })) if invoice == "lnbc1x"
+            Ok(Command::Fee(FeeArgs { ref destination, sats: None, wallet: None, speed: None })) if destination == "lnbc1x"
         ));
         assert!(matches!(
             parse(&["fee", "lnbc1x", "250", "--wallet", "w"]).map(|c| c.command),
@@ -705,6 +1075,285 @@ mod tests {
             parse(&["admin", "journal", "j1"]).map(|c| c.command),
             Ok(Command::Admin(AdminCommand::Journal { ref id })) if id == "j1"
         ));
+    }
+
+    /// The regtest form of BIP173's example address.
+    const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
+    fn pay_target(args: &[&str]) -> Result<PaymentTarget, String> {
+        let p = pay_args(args).ok_or("does not parse")?;
+        p.target().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn pay_onchain_arguments() {
+        let p = pay_args(&["pay", ADDRESS, "20000", "--speed", "fast", "--memo", "rent"]);
+        assert_eq!(p.as_ref().and_then(|p| p.speed), Some(Speed::Fast));
+        assert_eq!(p.as_ref().map(|p| p.all), Some(false));
+        assert_eq!(
+            pay_target(&["pay", ADDRESS, "20000", "--speed", "fast"]),
+            Ok(PaymentTarget {
+                destination: Destination::OnchainAddress(ADDRESS.into()),
+                amount: Some(20_000),
+                memo: None,
+            })
+        );
+        // --all: no amount at all.
+        let all = pay_target(&["pay", ADDRESS, "--all", "--speed", "slow"]);
+        assert_eq!(all.map(|t| t.amount), Ok(None));
+        let conflict = parse(&["pay", ADDRESS, "100", "--all"]).err().map(|e| e.kind());
+        assert_eq!(conflict, Some(ErrorKind::ArgumentConflict));
+        assert!(parse(&["pay", ADDRESS, "100", "--speed", "turbo"]).is_err());
+        // An address needs an amount; --all and --speed are only for addresses.
+        assert!(pay_target(&["pay", ADDRESS]).is_err_and(|e| e.contains("needs an amount")));
+        for args in [
+            &["pay", "alice", "100", "--speed", "fast"][..],
+            &["pay", "alice", "--all"][..],
+        ] {
+            let e = pay_target(args);
+            assert!(
+                e.as_ref()
+                    .is_err_and(|e| e.contains("only for paying a Bitcoin address")),
+                "{args:?}: {e:?}"
+            );
+        }
+        // A BIP21 URI: its amount, or the same SATS; its message as the memo.
+        let uri = format!("bitcoin:{ADDRESS}?amount=0.0002&message=rent%20may");
+        assert_eq!(
+            pay_target(&["pay", &uri]),
+            Ok(PaymentTarget {
+                destination: Destination::OnchainAddress(ADDRESS.into()),
+                amount: Some(20_000),
+                memo: Some("rent may".into()),
+            })
+        );
+        assert_eq!(pay_target(&["pay", &uri, "20000"]).map(|t| t.amount), Ok(Some(20_000)));
+        assert!(pay_target(&["pay", &uri, "20001"]).is_err_and(|e| e.contains("asks for 20000 sats, not 20001")));
+        assert!(pay_target(&["pay", &uri, "--all"]).is_err_and(|e| e.contains("--all")));
+        assert!(pay_target(&["pay", &format!("bitcoin:{ADDRESS}?amount=0.000000001")])
+            .is_err_and(|e| e.contains("decimals")));
+        // A malformed address is refused before anything is sent.
+        let typo = ADDRESS.replace("kygt080", "kygt081");
+        assert!(pay_target(&["pay", &typo, "100"]).is_err_and(|e| e.contains("not a valid Bitcoin address")));
+    }
+
+    #[test]
+    fn address_arguments() {
+        assert!(matches!(
+            parse(&["address"]).map(|c| c.command),
+            Ok(Command::Address(AddressArgs {
+                wallet: None,
+                new: false
+            }))
+        ));
+        assert!(matches!(
+            parse(&["address", "--new", "--wallet", "w1"]).map(|c| c.command),
+            Ok(Command::Address(AddressArgs { wallet: Some(ref w), new: true })) if w == "w1"
+        ));
+        assert!(parse(&["address", "extra"]).is_err());
+    }
+
+    fn fee_target(args: &[&str]) -> Result<FeeTarget, String> {
+        match parse(args).map(|c| c.command) {
+            Ok(Command::Fee(f)) => f.target().map_err(|e| e.to_string()),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn fee_of_invoices_and_addresses() {
+        assert_eq!(
+            fee_target(&["fee", ADDRESS, "1000", "--speed", "slow"]),
+            Ok(FeeTarget::Onchain {
+                address: ADDRESS.into(),
+                amount: 1_000
+            })
+        );
+        assert_eq!(
+            fee_target(&["fee", &format!("bitcoin:{ADDRESS}?amount=0.001")]),
+            Ok(FeeTarget::Onchain {
+                address: ADDRESS.into(),
+                amount: 100_000
+            })
+        );
+        assert!(fee_target(&["fee", ADDRESS]).is_err_and(|e| e.contains("give SATS")));
+        let pr = invoice("lnbcrt15u");
+        assert_eq!(
+            fee_target(&["fee", &pr]),
+            Ok(FeeTarget::Invoice {
+                payment_request: pr.clone(),
+                amount: None
+            })
+        );
+        assert!(fee_target(&["fee", &pr, "--speed", "fast"]).is_err_and(|e| e.contains("--speed")));
+        assert!(fee_target(&["fee", "alice"]).is_err_and(|e| e.contains("not @alice")));
+        let typo = fee_target(&["fee", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3", "100"]);
+        assert!(typo.is_err_and(|e| e.contains("not a valid Bitcoin address")));
+        assert!(matches!(
+            fee_target(&["fee", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "100"]),
+            Ok(FeeTarget::Onchain { amount: 100, .. })
+        ));
+    }
+
+    #[test]
+    fn admin_onchain_and_chain_commands() {
+        let admin = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Admin(a)) => Some(a),
+            _ => None,
+        };
+        assert!(matches!(
+            admin(&["admin", "onchain", "status"]),
+            Some(AdminCommand::Onchain(AdminOnchainCommand::Status))
+        ));
+        assert!(matches!(
+            admin(&["admin", "onchain", "queue", "--first", "5"]),
+            Some(AdminCommand::Onchain(AdminOnchainCommand::Queue { first: Some(5) }))
+        ));
+        assert!(matches!(
+            admin(&["admin", "onchain", "batches"]),
+            Some(AdminCommand::Onchain(AdminOnchainCommand::Batches { first: None }))
+        ));
+        assert!(matches!(
+            admin(&["admin", "onchain", "batch-now"]),
+            Some(AdminCommand::Onchain(AdminOnchainCommand::BatchNow))
+        ));
+        assert!(parse(&["admin", "onchain", "queue", "--first", "0"]).is_err());
+        assert!(matches!(
+            admin(&["admin", "chain", "deposit", ADDRESS, "1000000"]),
+            Some(AdminCommand::Chain(AdminChainCommand::Deposit { ref address, sats: 1_000_000 })) if address == ADDRESS
+        ));
+        assert!(parse(&["admin", "chain", "deposit", ADDRESS]).is_err());
+        assert!(parse(&["admin", "chain", "deposit", ADDRESS, "0"]).is_err());
+        assert!(matches!(
+            admin(&["admin", "chain", "mine"]),
+            Some(AdminCommand::Chain(AdminChainCommand::Mine { blocks: 1 }))
+        ));
+        assert!(matches!(
+            admin(&["admin", "chain", "mine", "3"]),
+            Some(AdminCommand::Chain(AdminChainCommand::Mine { blocks: 3 }))
+        ));
+        assert!(parse(&["admin", "chain", "mine", "0"]).is_err());
+        assert!(parse(&["admin", "chain", "mine", "1001"]).is_err());
+        assert!(matches!(
+            admin(&["admin", "chain", "reorg", "2", "--drop"]),
+            Some(AdminCommand::Chain(AdminChainCommand::Reorg { depth: 2, drop: true }))
+        ));
+        assert!(matches!(
+            admin(&["admin", "chain", "reorg", "1"]),
+            Some(AdminCommand::Chain(AdminChainCommand::Reorg { depth: 1, drop: false }))
+        ));
+        assert!(parse(&["admin", "chain", "reorg"]).is_err());
+    }
+
+    #[test]
+    fn admin_cold_commands() {
+        let cold = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Admin(AdminCommand::Cold(c))) => Some(c),
+            _ => None,
+        };
+        assert!(matches!(
+            cold(&["admin", "cold", "status"]),
+            Some(AdminColdCommand::Status { first: None })
+        ));
+        assert!(matches!(
+            cold(&["admin", "cold", "sweep"]),
+            Some(AdminColdCommand::Sweep)
+        ));
+        assert!(matches!(
+            cold(&["admin", "cold", "psbt", "create", "200000", "--out", "p.b64"]),
+            Some(AdminColdCommand::Psbt(AdminColdPsbtCommand::Create { sats: 200_000, out: Some(ref o) }))
+                if o == std::path::Path::new("p.b64")
+        ));
+        assert!(matches!(
+            cold(&["admin", "cold", "psbt", "create", "1"]),
+            Some(AdminColdCommand::Psbt(AdminColdPsbtCommand::Create {
+                sats: 1,
+                out: None
+            }))
+        ));
+        assert!(parse(&["admin", "cold", "psbt", "create", "0"]).is_err());
+        match cold(&[
+            "admin",
+            "cold",
+            "psbt",
+            "finalize-broadcast",
+            "--sweep",
+            "sweep:1",
+            "a.b64",
+            "b.b64",
+        ]) {
+            Some(AdminColdCommand::Psbt(AdminColdPsbtCommand::FinalizeBroadcast { sweep, files })) => {
+                assert_eq!(sweep, "sweep:1");
+                assert_eq!(files, vec![PathBuf::from("a.b64"), PathBuf::from("b.b64")]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["admin", "cold", "psbt", "finalize-broadcast", "--sweep", "s"]).is_err());
+        assert!(parse(&["admin", "cold", "psbt", "finalize-broadcast", "a.b64"]).is_err());
+    }
+
+    #[test]
+    fn offline_cold_commands() {
+        let cold = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Cold(c)) => Some(c),
+            _ => None,
+        };
+        assert!(matches!(
+            cold(&["cold", "keygen", "--network", "regtest", "--out", "k.json"]),
+            Some(ColdCommand::Keygen { network: BitcoinNetwork::Regtest, ref out }) if out == std::path::Path::new("k.json")
+        ));
+        assert!(matches!(
+            cold(&["cold", "keygen", "--network", "mainnet", "--out", "k.json"]),
+            Some(ColdCommand::Keygen {
+                network: BitcoinNetwork::Mainnet,
+                ..
+            })
+        ));
+        assert!(parse(&["cold", "keygen", "--out", "k.json"]).is_err());
+        assert!(parse(&["cold", "keygen", "--network", "regtest"]).is_err());
+        assert!(parse(&["cold", "keygen", "--network", "bitcoin", "--out", "k"]).is_err());
+        assert!(matches!(
+            cold(&["cold", "show-key", "--key", "k.json"]),
+            Some(ColdCommand::ShowKey { .. })
+        ));
+        assert!(matches!(
+            cold(&["cold", "sign", "--psbt", "p", "--key", "k", "--out", "s"]),
+            Some(ColdCommand::Sign { out: Some(_), .. })
+        ));
+        assert!(matches!(
+            cold(&["cold", "sign", "--psbt", "p", "--key", "k"]),
+            Some(ColdCommand::Sign { out: None, .. })
+        ));
+        assert!(parse(&["cold", "sign", "--psbt", "p"]).is_err());
+        assert!(parse(&["cold", "sign", "--key", "k"]).is_err());
+    }
+
+    #[test]
+    fn onchain_help_documents_output_and_secrets() {
+        let mut cmd = Cli::command();
+        let mut long_help = |path: &[&str]| {
+            let mut c = &mut cmd;
+            for name in path {
+                c = c.find_subcommand_mut(name).expect("subcommand exists");
+            }
+            c.render_long_help().to_string()
+        };
+        let pay = long_help(&["pay"]);
+        for needle in ["ONCHAIN_ADDRESS", "bitcoin:ADDRESS", "--all", "bcrt1", "\"speed\""] {
+            assert!(pay.contains(needle), "`flash pay --help` lacks {needle}:\n{pay}");
+        }
+        assert!(long_help(&["address"]).contains("\"address\""));
+        let keygen = long_help(&["cold", "keygen"]);
+        for needle in ["SECRET", "offline", "back it up", "0600", "48'/coin'/0'/2'"] {
+            assert!(
+                keygen.contains(needle),
+                "`flash cold keygen --help` lacks {needle}:\n{keygen}"
+            );
+        }
+        assert!(long_help(&["cold", "sign"]).contains("\"signedInputs\""));
+        assert!(long_help(&["admin", "cold", "status"]).contains("awaiting_signatures"));
+        assert!(long_help(&["admin", "onchain", "batches"]).contains("\"feeRate\""));
+        assert!(long_help(&["admin", "onchain", "batch-now"]).contains("\"settled\""));
     }
 
     #[test]

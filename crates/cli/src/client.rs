@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 use crate::error::ClientError;
 use crate::graphql::{self, mutation_payload, payload_errors, response_data};
 use crate::types::{
-    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, CreatedApiKey, Destination, IdOnly,
-    InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity, LightningNode,
-    LightningReconcile, LnInvoice, Me, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, SendRequest,
-    TransactionConnection, UserSummary,
+    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, ColdStorage, ColdSweep, CreatedApiKey,
+    Destination, IdOnly, InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity,
+    LightningNode, LightningReconcile, LnInvoice, Me, OnchainBatch, OnchainBatchNow, OnchainPayout, OnchainSendRequest,
+    OnchainStatus, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection,
+    UserSummary,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -370,7 +371,9 @@ impl Client {
     /// Sends a payment to any destination: `intraLedgerPaymentSend` for a username or wallet
     /// id, `lnInvoicePaymentSend` for an invoice without `amount` and
     /// `lnNoAmountInvoicePaymentSend` with one, `lnAddressPaymentSend` for a Lightning address
-    /// and `lnurlPaymentSend` for an LNURL (the memo goes as their `comment`).
+    /// and `lnurlPaymentSend` for an LNURL (the memo goes as their `comment`),
+    /// `onChainPaymentSend` for a Bitcoin address at the server's default speed (see
+    /// [`Client::onchain_send`] to choose the speed or send everything).
     ///
     /// The payload is returned as-is, a `FAILURE` with its `errors` and (for a Lightning
     /// payment that was attempted) its transaction; only a payload without a status becomes
@@ -420,9 +423,76 @@ impl Client {
                 input.insert("lnurl".into(), json!(lnurl));
                 (graphql::LNURL_PAYMENT_SEND, "lnurlPaymentSend")
             }
+            Destination::OnchainAddress(address) => {
+                input.insert("address".into(), json!(address));
+                (graphql::ON_CHAIN_PAYMENT_SEND, "onChainPaymentSend")
+            }
         };
         let data = self.graphql(document, json!({ "input": input })).await?;
         payment_result(data, field)
+    }
+
+    /// Pays a Bitcoin address: `onChainPaymentSend` with an amount, `onChainPaymentSendAll`
+    /// (the wallet's whole balance less the fee) without. Returned like [`Client::send`]: a
+    /// `FAILURE` keeps its errors; usually the status is `PENDING` until the transaction is
+    /// out (or `SUCCESS` for an address of this bank, paid inside the ledger).
+    pub async fn onchain_send(&self, req: &OnchainSendRequest) -> Result<PaymentResult, ClientError> {
+        if req.amount == Some(0) {
+            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
+        }
+        let mut input = serde_json::Map::new();
+        input.insert("walletId".into(), json!(req.wallet_id));
+        input.insert("address".into(), json!(req.address.trim()));
+        if let Some(amount) = req.amount {
+            input.insert("amount".into(), json!(amount));
+        }
+        if let Some(speed) = req.speed {
+            input.insert("speed".into(), json!(speed));
+        }
+        if let Some(memo) = &req.memo {
+            input.insert("memo".into(), json!(memo));
+        }
+        if let Some(key) = &req.idempotency_key {
+            input.insert("idempotencyKey".into(), json!(key));
+        }
+        let (document, name) = match req.amount {
+            Some(_) => (graphql::ON_CHAIN_PAYMENT_SEND, "onChainPaymentSend"),
+            None => (graphql::ON_CHAIN_PAYMENT_SEND_ALL, "onChainPaymentSendAll"),
+        };
+        let data = self.graphql(document, json!({ "input": input })).await?;
+        payment_result(data, name)
+    }
+
+    /// The most, in sats, sending `amount` from `wallet_id` to a Bitcoin address costs in fees
+    /// (`onChainTxFee`; 0 to an address of this bank).
+    pub async fn onchain_fee(
+        &self,
+        wallet_id: &str,
+        address: &str,
+        amount: u64,
+        speed: Option<Speed>,
+    ) -> Result<i64, ClientError> {
+        if amount == 0 {
+            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
+        }
+        let vars = json!({ "walletId": wallet_id, "address": address.trim(), "amount": amount, "speed": speed });
+        let data = self.graphql(graphql::ON_CHAIN_TX_FEE_QUERY, vars).await?;
+        decode(field(field(data, "onChainTxFee")?, "amount")?, "onChainTxFee.amount")
+    }
+
+    /// A deposit address of one of the caller's wallets: its newest one
+    /// (`onChainAddressCurrent`, created if it has none), or with `new` a fresh one
+    /// (`onChainAddressCreate`).
+    pub async fn onchain_address(&self, wallet_id: &str, new: bool) -> Result<String, ClientError> {
+        let (document, name) = if new {
+            (graphql::ON_CHAIN_ADDRESS_CREATE, "onChainAddressCreate")
+        } else {
+            (graphql::ON_CHAIN_ADDRESS_CURRENT, "onChainAddressCurrent")
+        };
+        let data = self
+            .graphql(document, json!({ "input": { "walletId": wallet_id } }))
+            .await?;
+        decode(field(mutation_payload(data, name)?, "address")?, name)
     }
 
     /// Creates a Lightning invoice on one of the caller's wallets: `lnInvoiceCreate` with an
@@ -635,6 +705,146 @@ impl Client {
         decode(mutation_payload(data, "lightningReconcile")?, "lightningReconcile")
     }
 
+    /// Admin: the hot wallet, pending deposits and queued payouts.
+    pub async fn onchain_status(&self) -> Result<OnchainStatus, ClientError> {
+        let data = self.admin_graphql(graphql::ONCHAIN_STATUS_QUERY, json!({})).await?;
+        decode(field(data, "onchainStatus")?, "onchainStatus")
+    }
+
+    /// Admin: payouts waiting for a batch, oldest first (`first` or the server's 100).
+    pub async fn onchain_payout_queue(&self, first: Option<u32>) -> Result<Vec<OnchainPayout>, ClientError> {
+        let data = self
+            .admin_graphql(graphql::ONCHAIN_PAYOUT_QUEUE_QUERY, json!({ "first": first }))
+            .await?;
+        decode(field(data, "onchainPayoutQueue")?, "onchainPayoutQueue")
+    }
+
+    /// Admin: payout transactions, newest first (`first` or the server's 20).
+    pub async fn onchain_batches(&self, first: Option<u32>) -> Result<Vec<OnchainBatch>, ClientError> {
+        let data = self
+            .admin_graphql(graphql::ONCHAIN_BATCHES_QUERY, json!({ "first": first }))
+            .await?;
+        decode(field(data, "onchainBatches")?, "onchainBatches")
+    }
+
+    /// Admin: sends the queued payouts now instead of at the next batch interval.
+    pub async fn onchain_batch_now(&self) -> Result<OnchainBatchNow, ClientError> {
+        let data = self.admin_graphql(graphql::ONCHAIN_PAYOUT_BATCH_NOW, json!({})).await?;
+        decode(
+            mutation_payload(data, "onchainPayoutBatchNow")?,
+            "onchainPayoutBatchNow",
+        )
+    }
+
+    /// Admin (dev chain only): pays `amount` sats from outside to `address`, into the
+    /// simulated mempool; the transaction id.
+    pub async fn dev_chain_deposit(&self, address: &str, amount: u64) -> Result<String, ClientError> {
+        if amount == 0 {
+            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
+        }
+        let data = self
+            .admin_graphql(
+                graphql::DEV_CHAIN_DEPOSIT,
+                json!({ "input": { "address": address.trim(), "amount": amount } }),
+            )
+            .await?;
+        decode(
+            field(mutation_payload(data, "devChainDeposit")?, "txHash")?,
+            "devChainDeposit.txHash",
+        )
+    }
+
+    /// Admin (dev chain only): mines `blocks` blocks (the mempool goes into the first) and
+    /// credits what they confirmed; the new height.
+    pub async fn dev_chain_mine(&self, blocks: u32) -> Result<i64, ClientError> {
+        let data = self
+            .admin_graphql(graphql::DEV_CHAIN_MINE, json!({ "input": { "blocks": blocks } }))
+            .await?;
+        decode(
+            field(mutation_payload(data, "devChainMine")?, "height")?,
+            "devChainMine.height",
+        )
+    }
+
+    /// Admin (dev chain only): replaces the top `depth` blocks with a longer chain of empty
+    /// ones; with `drop_transactions` their transactions vanish instead of going back to the
+    /// mempool. The new height.
+    pub async fn dev_chain_reorg(&self, depth: u32, drop_transactions: bool) -> Result<i64, ClientError> {
+        let data = self
+            .admin_graphql(
+                graphql::DEV_CHAIN_REORG,
+                json!({ "input": { "depth": depth, "dropTransactions": drop_transactions } }),
+            )
+            .await?;
+        decode(
+            field(mutation_payload(data, "devChainReorg")?, "height")?,
+            "devChainReorg.height",
+        )
+    }
+
+    /// Admin: cold storage's balance and policy, and the latest sweeps (`first` or the
+    /// server's 20).
+    pub async fn cold_storage(&self, first: Option<u32>) -> Result<ColdStorage, ClientError> {
+        let data = self
+            .admin_graphql(graphql::COLD_STORAGE_QUERY, json!({ "first": first }))
+            .await?;
+        decode(field(data, "coldStorage")?, "coldStorage")
+    }
+
+    /// Admin: sweeps the hot wallet's excess to cold storage now; `None` when within policy.
+    pub async fn cold_sweep_now(&self) -> Result<Option<ColdSweep>, ClientError> {
+        let data = self.admin_graphql(graphql::COLD_SWEEP_NOW, json!({})).await?;
+        match mutation_payload(data, "coldSweepNow")?.get("sweep") {
+            None | Some(Value::Null) => Ok(None),
+            Some(sweep) => decode(sweep.clone(), "coldSweepNow.sweep").map(Some),
+        }
+    }
+
+    /// Admin: a PSBT bringing `amount` sats from cold storage back to the hot wallet, for the
+    /// cosigners to sign offline (`flash cold sign`); the sweep carries it in `psbt`.
+    pub async fn cold_psbt_create(&self, amount: u64) -> Result<ColdSweep, ClientError> {
+        if amount == 0 {
+            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
+        }
+        let data = self
+            .admin_graphql(graphql::COLD_PSBT_CREATE, json!({ "input": { "amount": amount } }))
+            .await?;
+        decode(
+            field(mutation_payload(data, "coldPsbtCreate")?, "sweep")?,
+            "coldPsbtCreate.sweep",
+        )
+    }
+
+    /// Admin: combines the cosigners' signed PSBTs (base64) of sweep `sweep_id`, finalises
+    /// and broadcasts the transaction. Each PSBT is checked to be one before anything is sent.
+    pub async fn cold_psbt_finalize_broadcast(
+        &self,
+        sweep_id: &str,
+        psbts: &[String],
+    ) -> Result<ColdSweep, ClientError> {
+        if psbts.is_empty() {
+            return Err(ClientError::InvalidInput("no signed PSBT given".into()));
+        }
+        let mut compact = Vec::with_capacity(psbts.len());
+        for (n, psbt) in psbts.iter().enumerate() {
+            crate::cold::decode_psbt(psbt).map_err(|e| match e {
+                ClientError::InvalidInput(why) => ClientError::InvalidInput(format!("signed PSBT #{}: {why}", n + 1)),
+                other => other,
+            })?;
+            compact.push(psbt.chars().filter(|c| !c.is_whitespace()).collect::<String>());
+        }
+        let data = self
+            .admin_graphql(
+                graphql::COLD_PSBT_FINALIZE_BROADCAST,
+                json!({ "input": { "sweepId": sweep_id, "psbts": compact } }),
+            )
+            .await?;
+        decode(
+            field(mutation_payload(data, "coldPsbtFinalizeBroadcast")?, "sweep")?,
+            "coldPsbtFinalizeBroadcast.sweep",
+        )
+    }
+
     /// Admin: reads a ledger journal.
     pub async fn journal(&self, id: &str) -> Result<Journal, ClientError> {
         let data = self.admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id })).await?;
@@ -766,6 +976,45 @@ mod tests {
             Err(ClientError::NoAdminKey)
         ));
         assert!(matches!(c.lightning_reconcile().await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(c.onchain_status().await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(c.dev_chain_mine(1).await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(c.cold_storage(None).await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(c.cold_sweep_now().await, Err(ClientError::NoAdminKey)));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn onchain_calls_are_checked_before_anything_is_sent() -> Result<(), ClientError> {
+        // Nothing listens on port 9: a request would be a Request error.
+        let c = Client::new("http://127.0.0.1:9")?.with_token("t").with_admin_key("k");
+        let zero = OnchainSendRequest {
+            wallet_id: "w".into(),
+            address: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
+            amount: Some(0),
+            speed: None,
+            memo: None,
+            idempotency_key: None,
+        };
+        assert!(matches!(c.onchain_send(&zero).await, Err(ClientError::InvalidInput(_))));
+        assert!(matches!(
+            c.onchain_fee("w", "bcrt1q", 0, None).await,
+            Err(ClientError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            c.dev_chain_deposit("bcrt1q", 0).await,
+            Err(ClientError::InvalidInput(_))
+        ));
+        assert!(matches!(c.cold_psbt_create(0).await, Err(ClientError::InvalidInput(_))));
+        assert!(matches!(
+            c.cold_psbt_finalize_broadcast("sweep:1", &[]).await,
+            Err(ClientError::InvalidInput(_))
+        ));
+        let bad = c
+            .cold_psbt_finalize_broadcast("sweep:1", &["cHNidP8BAA==".into(), "hello".into()])
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(bad.as_deref().is_some_and(|e| e.contains("signed PSBT #1")), "{bad:?}");
         Ok(())
     }
 }

@@ -158,6 +158,90 @@ pub const LIGHTNING_LIQUIDITY_CHECK: &str = concat!(
 pub const LIGHTNING_RECONCILE: &str = "mutation { lightningReconcile { errors { message code } checked \
 succeeded failed pending } }";
 
+/// Pays a Bitcoin address (from the next batch, or at once when FAST).
+pub const ON_CHAIN_PAYMENT_SEND: &str = payment_mutation!("OnChainPaymentSendInput", "onChainPaymentSend");
+
+/// Sends a wallet's whole balance, less the fee, to a Bitcoin address.
+pub const ON_CHAIN_PAYMENT_SEND_ALL: &str = payment_mutation!("OnChainPaymentSendAllInput", "onChainPaymentSendAll");
+
+/// The most an on-chain payment costs in fees (0 to an address of this bank).
+pub const ON_CHAIN_TX_FEE_QUERY: &str = "query($walletId: WalletId!, $address: OnChainAddress!, \
+$amount: SatAmount!, $speed: PayoutSpeed) { onChainTxFee(walletId: $walletId, address: $address, \
+amount: $amount, speed: $speed) { amount } }";
+
+/// A fresh deposit address for a wallet.
+pub const ON_CHAIN_ADDRESS_CREATE: &str = "mutation($input: OnChainAddressCreateInput!) { \
+onChainAddressCreate(input: $input) { errors { message code } address } }";
+
+/// A wallet's newest deposit address (created if it has none).
+pub const ON_CHAIN_ADDRESS_CURRENT: &str = "mutation($input: OnChainAddressCurrentInput!) { \
+onChainAddressCurrent(input: $input) { errors { message code } address } }";
+
+/// Admin: the hot wallet, pending deposits and queued payouts.
+pub const ONCHAIN_STATUS_QUERY: &str = "query { onchainStatus { source confirmations tipHeight \
+hotBalance hotUnconfirmed pendingDeposits pendingDepositAmount queuedPayouts queuedPayoutAmount } }";
+
+/// Admin: payouts waiting for a batch, oldest first.
+pub const ONCHAIN_PAYOUT_QUEUE_QUERY: &str = "query($first: Int) { onchainPayoutQueue(first: $first) \
+{ id walletId address amount feeReserved speed status batchId createdAt } }";
+
+/// Admin: payout transactions, newest first.
+pub const ONCHAIN_BATCHES_QUERY: &str = "query($first: Int) { onchainBatches(first: $first) { id txHash \
+status fee vsize feeRate replaces confirmedHeight failure createdAt } }";
+
+/// Admin: sends the queued payouts now.
+pub const ONCHAIN_PAYOUT_BATCH_NOW: &str =
+    "mutation { onchainPayoutBatchNow { errors { message code } broadcast settled } }";
+
+/// Admin (dev chain): a payment from outside to an address, into the simulated mempool.
+pub const DEV_CHAIN_DEPOSIT: &str = "mutation($input: DevChainDepositInput!) { \
+devChainDeposit(input: $input) { errors { message code } txHash height } }";
+
+/// Admin (dev chain): mines blocks.
+pub const DEV_CHAIN_MINE: &str = "mutation($input: DevChainMineInput!) { \
+devChainMine(input: $input) { errors { message code } txHash height } }";
+
+/// Admin (dev chain): replaces the top blocks.
+pub const DEV_CHAIN_REORG: &str = "mutation($input: DevChainReorgInput!) { \
+devChainReorg(input: $input) { errors { message code } txHash height } }";
+
+/// The selection set of `ColdSweepView`.
+macro_rules! sweep_fields {
+    () => {
+        "{ id direction address amount fee status txHash psbt createdAt }"
+    };
+}
+
+/// Admin: cold storage's balance, policy and latest sweeps.
+pub const COLD_STORAGE_QUERY: &str = concat!(
+    "query($first: Int) { coldStorage(first: $first) { configured confirmedBalance unconfirmedBalance \
+maxHotBalance minHotBalance minRebalance sweeps ",
+    sweep_fields!(),
+    " } }"
+);
+
+/// Admin: sweeps the hot wallet's excess to cold storage now, if the policy calls for it.
+pub const COLD_SWEEP_NOW: &str = concat!(
+    "mutation { coldSweepNow { errors { message code } sweep ",
+    sweep_fields!(),
+    " } }"
+);
+
+/// Admin: a cold → hot PSBT for the cosigners.
+pub const COLD_PSBT_CREATE: &str = concat!(
+    "mutation($input: ColdPsbtCreateInput!) { coldPsbtCreate(input: $input) { errors { message code } sweep ",
+    sweep_fields!(),
+    " } }"
+);
+
+/// Admin: combines the cosigners' PSBTs, finalises and broadcasts the transaction.
+pub const COLD_PSBT_FINALIZE_BROADCAST: &str = concat!(
+    "mutation($input: ColdPsbtFinalizeInput!) { coldPsbtFinalizeBroadcast(input: $input) \
+{ errors { message code } sweep ",
+    sweep_fields!(),
+    " } }"
+);
+
 /// Reads a list of `{message, code}` errors; `code_at` says where the code is
 /// (`["extensions", "code"]` at the top level, `["code"]` in payloads).
 fn read_errors(list: &Value, code_at: &[&str]) -> Vec<GraphQlError> {
@@ -342,6 +426,51 @@ mod tests {
             assert!(doc.contains("status errors { message code }"), "{doc}");
             let opens = doc.matches('{').count();
             assert_eq!(opens, doc.matches('}').count(), "unbalanced braces in {doc}");
+        }
+        for (doc, input, field) in [
+            (
+                ON_CHAIN_PAYMENT_SEND,
+                "OnChainPaymentSendInput!",
+                "onChainPaymentSend(input: $input)",
+            ),
+            (
+                ON_CHAIN_PAYMENT_SEND_ALL,
+                "OnChainPaymentSendAllInput!",
+                "onChainPaymentSendAll(input: $input)",
+            ),
+        ] {
+            assert!(doc.contains(input) && doc.contains(field), "{doc}");
+            assert!(doc.contains("settlementFee settlementCurrency"), "{doc}");
+        }
+        for doc in [
+            ON_CHAIN_TX_FEE_QUERY,
+            ON_CHAIN_ADDRESS_CREATE,
+            ON_CHAIN_ADDRESS_CURRENT,
+            ONCHAIN_STATUS_QUERY,
+            ONCHAIN_PAYOUT_QUEUE_QUERY,
+            ONCHAIN_BATCHES_QUERY,
+            ONCHAIN_PAYOUT_BATCH_NOW,
+            DEV_CHAIN_DEPOSIT,
+            DEV_CHAIN_MINE,
+            DEV_CHAIN_REORG,
+            COLD_STORAGE_QUERY,
+            COLD_SWEEP_NOW,
+            COLD_PSBT_CREATE,
+            COLD_PSBT_FINALIZE_BROADCAST,
+        ] {
+            assert_eq!(doc.matches('{').count(), doc.matches('}').count(), "{doc}");
+            assert!(!doc.contains("  "), "stray spaces from a line continuation: {doc}");
+        }
+        for doc in [
+            COLD_STORAGE_QUERY,
+            COLD_SWEEP_NOW,
+            COLD_PSBT_CREATE,
+            COLD_PSBT_FINALIZE_BROADCAST,
+        ] {
+            assert!(
+                doc.contains("{ id direction address amount fee status txHash psbt createdAt }"),
+                "{doc}"
+            );
         }
         for doc in [LIGHTNING_LIQUIDITY_QUERY, LIGHTNING_LIQUIDITY_CHECK] {
             assert!(doc.contains("minInboundPercent actions { kind"), "{doc}");

@@ -3,6 +3,9 @@
 //! `flash` command-line tool ([`Cli`]) and its local credentials store
 //! ([`CredentialStore`]).
 //!
+//! Offline cold-storage cosigning ([`CosignerKey`]: keys, account keys, PSBT signing) is in
+//! the same crate and needs no server.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), flash_cli::ClientError> {
 //! let mut client = flash_cli::Client::new("http://127.0.0.1:8080")?;
@@ -16,6 +19,7 @@
 
 mod cli;
 mod client;
+mod cold;
 mod credentials;
 mod error;
 mod graphql;
@@ -23,6 +27,7 @@ mod types;
 
 pub use cli::*;
 pub use client::*;
+pub use cold::*;
 pub use credentials::*;
 pub use error::*;
 pub use graphql::*;

@@ -1,18 +1,21 @@
 //! `flash`: command-line client for a Flash bank server.
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde::Serialize;
 use serde_json::json;
 
 use flash_cli::{
-    new_idempotency_key, normalize_server, parse_invoice_arg, AdminAccountCommand, AdminCommand, AdminLedgerCommand,
-    AdminLightningCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, Command,
-    CredentialStore, FeeArgs, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity,
-    LoginArgs, PayArgs, PaymentResult, Scope, SendRequest, Timestamp, UsernameCommand,
+    decode_psbt, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address, AddressArgs,
+    AdminAccountCommand, AdminChainCommand, AdminColdCommand, AdminColdPsbtCommand, AdminCommand, AdminLedgerCommand,
+    AdminLightningCommand, AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client,
+    ClientError, ColdCommand, ColdStorage, ColdSweep, Command, CosignerKey, CredentialStore, Destination, FeeArgs,
+    FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs,
+    OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp, UsernameCommand,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -113,6 +116,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Whoami => whoami(&ctx).await,
         Command::Balance => balance(&ctx).await,
         Command::Pay(args) => pay(&ctx, args).await,
+        Command::Address(args) => address(&ctx, args).await,
         Command::Invoice(args) => invoice(&ctx, args).await,
         Command::Fee(args) => fee(&ctx, args).await,
         Command::History(args) => history(&ctx, args).await,
@@ -127,6 +131,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Apikey(cmd) => apikey(&ctx, cmd).await,
         Command::Admin(cmd) => admin(&ctx, cmd).await,
+        Command::Cold(cmd) => cold(&ctx, cmd),
     }
 }
 
@@ -280,30 +285,58 @@ async fn wallet_or_default(client: &Client, wallet: Option<String>) -> Result<St
     }
 }
 
-/// What was paid, in sats: the amount asked for, else (an invoice's own amount) what a
-/// successful transaction sent.
-fn amount_paid(req: &SendRequest, result: &PaymentResult) -> Option<i64> {
-    match req.amount {
+/// What was paid, in sats: the amount asked for, else (an invoice's own amount, or a whole
+/// balance) what a successful transaction sent.
+fn amount_paid(asked: Option<u64>, result: &PaymentResult) -> Option<i64> {
+    match asked {
         Some(a) => i64::try_from(a).ok(),
         None if result.status == "SUCCESS" => result.amount_sent(),
         None => None,
     }
 }
 
+/// The fee reserve of an on-chain payment still PENDING: its transaction holds the amount and
+/// the reserve together and reports no fee yet, so the reserve is what the hold exceeds the
+/// amount by.
+fn onchain_fee_reserve(asked: Option<u64>, result: &PaymentResult) -> Option<i64> {
+    let held = result.transaction.as_ref()?.settlement_amount?.checked_neg()?;
+    let amount = i64::try_from(asked?).ok()?;
+    held.checked_sub(amount).filter(|reserve| *reserve >= 0)
+}
+
 /// `flash pay`: classifies the destination and sends the payment.
 async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
-    let destination = args.destination()?;
+    let target = args.target()?;
     let client = ctx.authed()?;
     let wallet_id = wallet_or_default(&client, args.wallet).await?;
     let key = args.idempotency_key.unwrap_or_else(new_idempotency_key);
+    let memo = args.memo.or(target.memo);
     let req = SendRequest {
         wallet_id,
-        destination,
-        amount: args.sats,
-        memo: args.memo,
+        destination: target.destination,
+        amount: target.amount,
+        memo,
         idempotency_key: Some(key.clone()),
     };
-    let result = match client.send(&req).await {
+    let speed = req
+        .destination
+        .is_onchain()
+        .then(|| args.speed.unwrap_or(Speed::Medium));
+    let sent = match &req.destination {
+        Destination::OnchainAddress(address) => {
+            let onchain = OnchainSendRequest {
+                wallet_id: req.wallet_id.clone(),
+                address: address.clone(),
+                amount: req.amount,
+                speed: args.speed,
+                memo: req.memo.clone(),
+                idempotency_key: req.idempotency_key.clone(),
+            };
+            client.onchain_send(&onchain).await
+        }
+        _ => client.send(&req).await,
+    };
+    let result = match sent {
         Ok(r) => r,
         // No answer, or one that is not the payment's: it may have gone through.
         Err(e @ (ClientError::Request { .. } | ClientError::Http { .. })) => {
@@ -314,14 +347,21 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    let fee = result.fee();
-    let amount = amount_paid(&req, &result);
+    let pending_onchain = speed.is_some() && result.status == "PENDING";
+    let fee = if pending_onchain {
+        onchain_fee_reserve(req.amount, &result).or(result.fee())
+    } else {
+        result.fee()
+    };
+    let amount = amount_paid(req.amount, &result);
     if ctx.json {
         print_json(&json!({
             "status": result.status,
             "destination": req.destination,
             "amount": amount,
             "fee": fee,
+            "speed": speed,
+            "all": args.all,
             "transaction": result.transaction,
             "errors": result.errors,
             "idempotencyKey": key,
@@ -339,16 +379,37 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
     } else {
         println!("Status:      {}", result.status);
         println!("Destination: {}", req.destination);
-        if let Some(amount) = amount {
-            println!("Amount:      {amount} sats");
+        match amount {
+            Some(amount) => println!("Amount:      {amount} sats"),
+            None if args.all => {
+                let held = result
+                    .transaction
+                    .as_ref()
+                    .and_then(|t| t.settlement_amount)
+                    .map(|a| format!(" ({} sats held, fee reserve included)", -a))
+                    .unwrap_or_default();
+                println!("Amount:      the whole balance, less the fee{held}");
+            }
+            None => {}
         }
-        if let Some(fee) = fee {
-            println!("Fee:         {fee} sats");
+        match fee {
+            Some(fee) if pending_onchain => println!("Fee:         {fee} sats at most (held with the payment)"),
+            Some(fee) => println!("Fee:         {fee} sats"),
+            None => {}
+        }
+        if let Some(speed) = speed {
+            println!("Speed:       {}", format!("{speed:?}").to_ascii_lowercase());
         }
         if let Some(tx) = &result.transaction {
             println!("Transaction: {}", tx.id);
         }
         match result.status.as_str() {
+            "PENDING" if speed == Some(Speed::Fast) => {
+                println!("The payment goes out in its own transaction now; its outcome will show in `flash history`.")
+            }
+            "PENDING" if speed.is_some() => {
+                println!("The payment is queued for the next on-chain batch; its outcome will show in `flash history`.")
+            }
             "PENDING" => println!("The payment is in flight; its outcome will show in `flash history`."),
             "ALREADY_PAID" => println!("The invoice was already paid; nothing was sent this time."),
             "SUCCESS" => {}
@@ -404,12 +465,33 @@ async fn invoice(ctx: &Ctx, args: InvoiceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `flash fee`: probes the fee of paying an invoice.
-async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
-    let payment_request = parse_invoice_arg(&args.invoice)?;
+/// `flash address`: the wallet's deposit address, or a fresh one.
+async fn address(ctx: &Ctx, args: AddressArgs) -> Result<ExitCode> {
     let client = ctx.authed()?;
     let wallet_id = wallet_or_default(&client, args.wallet).await?;
-    let fee = client.ln_fee_probe(&wallet_id, &payment_request, args.sats).await?;
+    let address = client.onchain_address(&wallet_id, args.new).await?;
+    if ctx.json {
+        print_json(&json!({ "walletId": wallet_id, "address": address, "new": args.new }))?;
+    } else {
+        println!("{address}");
+        let fresh = if args.new { "A fresh deposit" } else { "Deposit" };
+        eprintln!("{fresh} address of wallet {wallet_id}; deposits are credited after confirmation.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash fee`: probes the fee of paying an invoice or a Bitcoin address.
+async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
+    let target = args.target()?;
+    let client = ctx.authed()?;
+    let wallet_id = wallet_or_default(&client, args.wallet).await?;
+    let fee = match target {
+        FeeTarget::Invoice {
+            payment_request,
+            amount,
+        } => client.ln_fee_probe(&wallet_id, &payment_request, amount).await?,
+        FeeTarget::Onchain { address, amount } => client.onchain_fee(&wallet_id, &address, amount, args.speed).await?,
+    };
     if ctx.json {
         print_json(&json!({ "fee": fee }))?;
     } else {
@@ -598,6 +680,9 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
             }
         }
         AdminCommand::Lightning(cmd) => return admin_lightning(ctx, &client, cmd).await,
+        AdminCommand::Onchain(cmd) => return admin_onchain(ctx, &client, cmd).await,
+        AdminCommand::Chain(cmd) => return admin_chain(ctx, &client, cmd).await,
+        AdminCommand::Cold(cmd) => return admin_cold(ctx, &client, cmd).await,
         AdminCommand::Journal { id } => {
             let j = client.journal(&id).await?;
             if ctx.json {
@@ -724,6 +809,386 @@ async fn admin_lightning(ctx: &Ctx, client: &Client, cmd: AdminLightningCommand)
                 println!(
                     "Reconciled {} pending payments: {} succeeded, {} failed, {} still pending.",
                     r.checked, r.succeeded, r.failed, r.pending
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash admin onchain ...`.
+async fn admin_onchain(ctx: &Ctx, client: &Client, cmd: AdminOnchainCommand) -> Result<ExitCode> {
+    match cmd {
+        AdminOnchainCommand::Status => {
+            let s = client.onchain_status().await?;
+            if ctx.json {
+                print_json(&s)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let tip = s
+                .tip_height
+                .map_or_else(|| "not synced yet".to_owned(), |h| format!("tip {h}"));
+            println!("Chain:            {}, {tip}", s.source);
+            println!("Confirmations:    {}", s.confirmations);
+            match (s.hot_balance, s.hot_unconfirmed) {
+                (Some(confirmed), unconfirmed) => println!(
+                    "Hot wallet:       {confirmed} sats confirmed, {:+} sats unconfirmed",
+                    unconfirmed.unwrap_or(0)
+                ),
+                (None, _) => println!("Hot wallet:       not synced yet"),
+            }
+            println!(
+                "Pending deposits: {} ({} sats)",
+                s.pending_deposits, s.pending_deposit_amount
+            );
+            println!(
+                "Queued payouts:   {} ({} sats)",
+                s.queued_payouts, s.queued_payout_amount
+            );
+        }
+        AdminOnchainCommand::Queue { first } => {
+            let queue = client.onchain_payout_queue(first).await?;
+            if ctx.json {
+                print_json(&queue)?;
+            } else if queue.is_empty() {
+                println!("No payouts waiting.");
+            } else {
+                println!(
+                    "{:<23} {:<44} {:>14} {:>10} {:<9} {:<8} {:<38} ID",
+                    "QUEUED", "ADDRESS", "AMOUNT", "FEE MAX", "SPEED", "STATUS", "WALLET"
+                );
+                for p in &queue {
+                    println!(
+                        "{:<23} {:<44} {:>14} {:>10} {:<9} {:<8} {:<38} {}",
+                        p.created_at.to_string(),
+                        p.address,
+                        format!("{} sats", p.amount),
+                        p.fee_reserved,
+                        p.speed,
+                        p.status,
+                        p.wallet_id,
+                        p.id
+                    );
+                }
+            }
+        }
+        AdminOnchainCommand::Batches { first } => {
+            let batches = client.onchain_batches(first).await?;
+            if ctx.json {
+                print_json(&batches)?;
+            } else if batches.is_empty() {
+                println!("No payout transactions yet.");
+            } else {
+                println!(
+                    "{:<23} {:<10} {:>8} {:>6} {:>9} {:>7} TXID",
+                    "SIGNED", "STATUS", "FEE", "VSIZE", "SAT/KVB", "HEIGHT"
+                );
+                for b in &batches {
+                    println!(
+                        "{:<23} {:<10} {:>8} {:>6} {:>9} {:>7} {}",
+                        b.created_at.to_string(),
+                        b.status,
+                        b.fee,
+                        b.vsize,
+                        b.fee_rate,
+                        b.confirmed_height.map_or_else(|| "-".to_owned(), |h| h.to_string()),
+                        b.tx_hash
+                    );
+                    if let Some(replaced) = &b.replaces {
+                        println!("  replaces {replaced}");
+                    }
+                    if let Some(why) = &b.failure {
+                        println!("  failed: {why}");
+                    }
+                }
+            }
+        }
+        AdminOnchainCommand::BatchNow => {
+            let r = client.onchain_batch_now().await?;
+            if ctx.json {
+                print_json(&r)?;
+            } else {
+                println!(
+                    "Broadcast {} transaction(s); settled {} payout(s).",
+                    r.broadcast, r.settled
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash admin chain ...` (dev chain simulator).
+async fn admin_chain(ctx: &Ctx, client: &Client, cmd: AdminChainCommand) -> Result<ExitCode> {
+    match cmd {
+        AdminChainCommand::Deposit { address, sats } => {
+            let address = parse_onchain_address(&address)?;
+            let txid = client.dev_chain_deposit(&address, sats).await?;
+            if ctx.json {
+                print_json(&json!({ "txHash": txid, "address": address, "amount": sats }))?;
+            } else {
+                println!("{txid}");
+                eprintln!(
+                    "Paid {sats} sats to {address} from the simulated outside world (in the mempool: mine to confirm)."
+                );
+            }
+        }
+        AdminChainCommand::Mine { blocks } => {
+            let height = client.dev_chain_mine(blocks).await?;
+            if ctx.json {
+                print_json(&json!({ "height": height }))?;
+            } else {
+                println!("Mined {blocks} block(s); the tip is at {height}.");
+            }
+        }
+        AdminChainCommand::Reorg { depth, drop } => {
+            let height = client.dev_chain_reorg(depth, drop).await?;
+            if ctx.json {
+                print_json(&json!({ "height": height }))?;
+            } else {
+                let fate = if drop {
+                    "their transactions dropped"
+                } else {
+                    "their transactions back in the mempool"
+                };
+                println!("Replaced the top {depth} block(s), {fate}; the tip is at {height}.");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line about a sweep.
+fn sweep_line(s: &ColdSweep) -> String {
+    let direction = match s.direction.as_str() {
+        "to_cold" => "hot → cold",
+        "to_hot" => "cold → hot",
+        other => other,
+    };
+    format!(
+        "{:<23} {:<10} {:<19} {:>14} {:>7}  {}  {}",
+        s.created_at.to_string(),
+        direction,
+        s.status,
+        format!("{} sats", s.amount),
+        s.fee,
+        s.id,
+        s.tx_hash.as_deref().unwrap_or("-")
+    )
+}
+
+/// Prints cold storage's balance, policy and sweeps.
+fn print_cold_storage(c: &ColdStorage) {
+    let sats = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    println!(
+        "Cold storage: {} sats confirmed, {} sats unconfirmed",
+        sats(c.confirmed_balance),
+        sats(c.unconfirmed_balance)
+    );
+    println!(
+        "Policy:       above {} sats the hot wallet is swept down to {} sats (sweeps of at least {} sats)",
+        sats(c.max_hot_balance),
+        sats(c.min_hot_balance),
+        sats(c.min_rebalance)
+    );
+    if c.sweeps.is_empty() {
+        println!("No sweeps yet.");
+        return;
+    }
+    println!(
+        "{:<23} {:<10} {:<19} {:>14} {:>7}  {:<43}  TXID",
+        "CREATED", "DIRECTION", "STATUS", "AMOUNT", "FEE", "ID"
+    );
+    for s in &c.sweeps {
+        println!("{}", sweep_line(s));
+    }
+    if c.sweeps.iter().any(|s| s.status == "awaiting_signatures") {
+        println!("(a sweep awaiting signatures has its PSBT in `flash --json admin cold status`)");
+    }
+}
+
+/// Prints what a sweep does on stderr.
+fn describe_sweep(s: &ColdSweep) {
+    let direction = if s.direction == "to_hot" {
+        "from cold storage to the hot wallet"
+    } else {
+        "from the hot wallet to cold storage"
+    };
+    eprintln!(
+        "Sweep {}: {} sats {direction} ({}), fee {} sats, {}.",
+        s.id, s.amount, s.address, s.fee, s.status
+    );
+    if let Some(txid) = &s.tx_hash {
+        eprintln!("Transaction: {txid}");
+    }
+}
+
+/// Writes `text` and a newline to `path` (replacing it).
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, format!("{}\n", text.trim_end())).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `flash admin cold ...`.
+async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result<ExitCode> {
+    match cmd {
+        AdminColdCommand::Status { first } => {
+            let c = client.cold_storage(first).await?;
+            if ctx.json {
+                print_json(&c)?;
+            } else if c.configured {
+                print_cold_storage(&c);
+            } else {
+                println!("No cold wallet is configured (flashd's [onchain.cold] section).");
+            }
+            if !c.configured {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        AdminColdCommand::Sweep => {
+            let sweep = client.cold_sweep_now().await?;
+            if ctx.json {
+                print_json(&json!({ "sweep": sweep }))?;
+            } else {
+                match &sweep {
+                    Some(s) => {
+                        println!("{}", s.id);
+                        describe_sweep(s);
+                    }
+                    None => println!("No sweep: the hot wallet is within policy."),
+                }
+            }
+        }
+        AdminColdCommand::Psbt(AdminColdPsbtCommand::Create { sats, out }) => {
+            let sweep = client.cold_psbt_create(sats).await?;
+            let psbt = sweep
+                .psbt
+                .clone()
+                .ok_or_else(|| anyhow!("the server did not return the PSBT of sweep {}", sweep.id))?;
+            if let Some(out) = &out {
+                write_text(out, &psbt)?;
+            }
+            if ctx.json {
+                print_json(&sweep)?;
+            } else {
+                match &out {
+                    Some(out) => eprintln!("PSBT written to {}.", out.display()),
+                    None => println!("{psbt}"),
+                }
+                describe_sweep(&sweep);
+                eprintln!(
+                    "Next: cosigners run `flash cold sign --psbt FILE --key KEYFILE --out SIGNED`, then \
+                     `flash admin cold psbt finalize-broadcast --sweep {} SIGNED...`.",
+                    sweep.id
+                );
+            }
+        }
+        AdminColdCommand::Psbt(AdminColdPsbtCommand::FinalizeBroadcast { sweep, files }) => {
+            let mut psbts = Vec::with_capacity(files.len());
+            for file in &files {
+                let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                decode_psbt(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+                psbts.push(text);
+            }
+            let done = client.cold_psbt_finalize_broadcast(&sweep, &psbts).await?;
+            if ctx.json {
+                print_json(&done)?;
+            } else {
+                println!("{}", done.tx_hash.as_deref().unwrap_or("-"));
+                describe_sweep(&done);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Warns when a key file can be read by other users.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                eprintln!(
+                    "warning: {} can be read by other users (mode {mode:o}); run `chmod 600` on it",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// The JSON description of a key.
+fn key_json(key: &CosignerKey, path: &Path) -> Result<serde_json::Value> {
+    Ok(json!({
+        "accountKey": key.account_key()?,
+        "fingerprint": key.fingerprint(),
+        "network": key.network(),
+        "keyFile": path.display().to_string(),
+    }))
+}
+
+/// `flash cold ...`: offline, never contacts a server.
+fn cold(ctx: &Ctx, cmd: ColdCommand) -> Result<ExitCode> {
+    match cmd {
+        ColdCommand::Keygen { network, out } => {
+            let key = CosignerKey::generate(network)?;
+            key.save(&out)?;
+            if ctx.json {
+                print_json(&key_json(&key, &out)?)?;
+            } else {
+                println!("{}", key.account_key()?);
+                eprintln!(
+                    "Wrote the {network} cosigner key {} to {} (mode 0600).",
+                    key.fingerprint(),
+                    out.display()
+                );
+                eprintln!("It is a SECRET: keep it offline and back it up.");
+                eprintln!("Give the operator the account key above for [onchain.cold] cosigners.");
+            }
+        }
+        ColdCommand::ShowKey { key: path } => {
+            warn_if_readable_by_others(&path);
+            let key = CosignerKey::load(&path)?;
+            if ctx.json {
+                print_json(&key_json(&key, &path)?)?;
+            } else {
+                println!("{}", key.account_key()?);
+            }
+        }
+        ColdCommand::Sign { psbt, key, out } => {
+            warn_if_readable_by_others(&key);
+            let cosigner = CosignerKey::load(&key)?;
+            let text = std::fs::read_to_string(&psbt).with_context(|| format!("reading {}", psbt.display()))?;
+            let in_file = |e: ClientError| anyhow!("{}: {e}", psbt.display());
+            if !ctx.json {
+                let summary = cosigner.describe_psbt(&text).map_err(in_file)?;
+                eprintln!("{summary}");
+            }
+            let signed = cosigner.sign_psbt(&text).map_err(in_file)?;
+            if let Some(out) = &out {
+                write_text(out, &signed.psbt)?;
+            }
+            if ctx.json {
+                print_json(&json!({
+                    "signedInputs": signed.signed_inputs,
+                    "psbt": signed.psbt,
+                    "out": out.as_ref().map(|o| o.display().to_string()),
+                    "summary": signed.summary,
+                }))?;
+            } else {
+                if out.is_none() {
+                    println!("{}", signed.psbt);
+                }
+                let to = out
+                    .as_ref()
+                    .map(|o| format!(", written to {}", o.display()))
+                    .unwrap_or_default();
+                eprintln!(
+                    "Signed {} input(s) with key {} ({}){to}.",
+                    signed.signed_inputs,
+                    cosigner.fingerprint(),
+                    cosigner.network()
                 );
             }
         }

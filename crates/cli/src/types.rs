@@ -3,7 +3,9 @@
 //! newer server adding a value does not break an older client.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 
+use bitcoin::address::NetworkUnchecked;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -206,6 +208,35 @@ const LIGHTNING_SCHEME: &str = "lightning:";
 /// The URI scheme of an LNURL-pay link written as a URL (LUD-17).
 const LNURLP_SCHEME: &str = "lnurlp://";
 
+/// The URI scheme of a BIP21 payment request.
+const BITCOIN_SCHEME: &str = "bitcoin:";
+
+/// Human-readable parts of segwit addresses, longest first: regtest, mainnet, testnet and
+/// signet.
+const SEGWIT_HRPS: [&str; 3] = ["bcrt", "bc", "tb"];
+
+/// Characters of a segwit address: at least `bc1`, the version, a two-byte program (4) and the
+/// checksum (6); at most 90 (BIP173).
+const SEGWIT_ADDRESS_LEN: RangeInclusive<usize> = 14..=90;
+
+/// Characters of a base58 P2PKH or P2SH address (25 bytes).
+const BASE58_ADDRESS_LEN: RangeInclusive<usize> = 26..=35;
+
+/// The base58 alphabet (no `0`, `O`, `I` or `l`).
+const BASE58_CHARSET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// First characters of base58 addresses: `1`/`3` on mainnet, `m`/`n`/`2` on the test networks.
+const BASE58_ADDRESS_STARTS: [char; 5] = ['1', '3', 'm', 'n', '2'];
+
+/// Satoshis in one bitcoin.
+const SATS_PER_BTC: u64 = 100_000_000;
+
+/// Decimal places of an amount in BTC.
+const BTC_DECIMALS: usize = 8;
+
+/// Most bitcoins there will ever be.
+const MAX_BTC: u64 = 21_000_000;
+
 /// Who to pay.
 ///
 /// Serialises as `{"kind": KIND, "value": VALUE}` with the kinds of [`Destination::kind`].
@@ -227,6 +258,9 @@ pub enum Destination {
     /// An LNURL-pay link: a bech32 `lnurl1…` (lowercased) or an `lnurlp://…` URL.
     #[serde(rename = "LNURL")]
     Lnurl(String),
+    /// A Bitcoin address, paid on-chain: segwit (lowercased) or base58.
+    #[serde(rename = "ONCHAIN_ADDRESS")]
+    OnchainAddress(String),
 }
 
 /// An invalid-input error.
@@ -331,24 +365,287 @@ fn parse_lightning_address(s: &str) -> Result<String, String> {
     Ok(s.to_ascii_lowercase())
 }
 
+/// The error chain of `e` on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let msg = cause.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// `s` for an error message: whole when it is no longer than an address can be, else shortened.
+fn quoted_address(s: &str) -> String {
+    if s.len() <= *SEGWIT_ADDRESS_LEN.end() {
+        s.to_owned()
+    } else {
+        abbreviate(s)
+    }
+}
+
+/// Whether `s` starts like a segwit address of one of our networks: `bc1`, `tb1` or `bcrt1`,
+/// any case.
+fn has_segwit_prefix(s: &str) -> bool {
+    SEGWIT_HRPS
+        .iter()
+        .any(|hrp| strip_prefix_ignore_case(s, hrp).is_some_and(|rest| rest.starts_with('1')))
+}
+
+/// Whether `s` is meant as a segwit address rather than a username: a segwit prefix and then
+/// only letters and digits, at least as long as the shortest address.
+fn looks_like_segwit_address(s: &str) -> bool {
+    has_segwit_prefix(s) && s.len() >= *SEGWIT_ADDRESS_LEN.start() && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether `s` has the shape of a base58 address: its length, first character and alphabet.
+pub(crate) fn looks_like_base58_address(s: &str) -> bool {
+    BASE58_ADDRESS_LEN.contains(&s.len())
+        && s.starts_with(BASE58_ADDRESS_STARTS)
+        && s.chars().all(|c| BASE58_CHARSET.contains(c))
+}
+
+/// Checks a segwit address: its shape here (length, one case, bech32 characters, a prefix of
+/// bc, tb or bcrt) for a clear message, then its checksum and witness program (BIP173/BIP350).
+/// Returns it lowercased.
+fn parse_segwit_address(s: &str) -> Result<String, String> {
+    if !SEGWIT_ADDRESS_LEN.contains(&s.len()) {
+        return Err(format!(
+            "a segwit address has {} to {} characters, not {}",
+            SEGWIT_ADDRESS_LEN.start(),
+            SEGWIT_ADDRESS_LEN.end(),
+            s.len()
+        ));
+    }
+    if s.bytes().any(|b| b.is_ascii_lowercase()) && s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("it mixes upper and lower case".into());
+    }
+    let lower = s.to_ascii_lowercase();
+    // Split after the prefix, not at the last `1`: a mistyped `1` in the data is reported as such.
+    let data = SEGWIT_HRPS
+        .iter()
+        .find_map(|hrp| lower.strip_prefix(hrp).and_then(|rest| rest.strip_prefix('1')))
+        .ok_or("it does not start with bc1, tb1 or bcrt1")?;
+    if let Some(bad) = data.chars().find(|c| !BECH32_CHARSET.contains(*c)) {
+        return Err(format!("`{bad}` is not a bech32 character"));
+    }
+    // The checksum (bech32 for v0, bech32m after) and the witness program's version and length.
+    bitcoin::bech32::segwit::decode(&lower).map_err(|e| error_chain(&e))?;
+    Ok(lower)
+}
+
+/// Checks a base58 P2PKH or P2SH address, checksum included.
+fn parse_base58_address(s: &str) -> Result<String, String> {
+    if !looks_like_base58_address(s) {
+        return Err("it is not a segwit (bc1…, tb1…, bcrt1…) or base58 (1…, 3…, m…, n…, 2…) address".into());
+    }
+    s.parse::<bitcoin::Address<NetworkUnchecked>>()
+        .map_err(|e| error_chain(&e))?;
+    Ok(s.to_owned())
+}
+
+/// Reads a Bitcoin address: segwit v0 (bech32) or v1+ (bech32m) with the prefix `bc1`, `tb1`
+/// or `bcrt1` in one case, or a base58 P2PKH/P2SH address; checksums are checked, the network
+/// is left to the server. Returns it normalised (segwit lowercased).
+pub fn parse_onchain_address(input: &str) -> Result<String, crate::ClientError> {
+    let s = input.trim();
+    let parsed = if has_segwit_prefix(s) {
+        parse_segwit_address(s)
+    } else {
+        parse_base58_address(s)
+    };
+    parsed.map_err(|why| invalid(format!("`{}` is not a valid Bitcoin address: {why}", quoted_address(s))))
+}
+
+/// Converts an amount in BTC (`1`, `0.5`, `.5`, `0.00000001`: digits and at most one `.`, at
+/// most 8 decimals, no sign or exponent) into sats, exactly (no floating point).
+pub fn parse_btc_amount(s: &str) -> Result<u64, String> {
+    let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return Err(format!("`{s}` is not an amount in BTC (digits with an optional `.`)"));
+    }
+    if fraction.len() > BTC_DECIMALS {
+        return Err(format!(
+            "`{s}` has more than {BTC_DECIMALS} decimals (1 sat is 0.00000001 BTC)"
+        ));
+    }
+    let too_much = || format!("`{s}` is more than {MAX_BTC} BTC");
+    let whole: u64 = match whole.trim_start_matches('0') {
+        "" => 0,
+        w => w.parse().map_err(|_| too_much())?,
+    };
+    // Right-pad the fraction to 8 digits: "5" is 50,000,000 sats.
+    let fraction: u64 = format!("{fraction:0<BTC_DECIMALS$}")
+        .parse()
+        .map_err(|_| format!("`{s}` is not an amount in BTC"))?;
+    let sats = whole
+        .checked_mul(SATS_PER_BTC)
+        .and_then(|w| w.checked_add(fraction))
+        .filter(|sats| *sats <= MAX_BTC * SATS_PER_BTC)
+        .ok_or_else(too_much)?;
+    if sats == 0 {
+        return Err("the amount must be at least 1 sat (0.00000001 BTC)".into());
+    }
+    Ok(sats)
+}
+
+/// Decodes `%XX` escapes (RFC 3986; `+` stays `+`) into UTF-8 text.
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("`{s}` has a bad %-escape"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("`{s}` is not UTF-8 once decoded"))
+}
+
+/// A BIP21 payment request: `bitcoin:ADDRESS?amount=BTC&label=…&message=…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentUri {
+    /// The address, normalised as [`parse_onchain_address`] does.
+    pub address: String,
+    /// The amount asked for, sats.
+    pub amount: Option<u64>,
+    /// The payee's name, percent-decoded.
+    pub label: Option<String>,
+    /// What the payment is for, percent-decoded.
+    pub message: Option<String>,
+}
+
+impl PaymentUri {
+    /// Reads a `bitcoin:` URI (the scheme and parameter names in any case). `amount` is in BTC
+    /// ([`parse_btc_amount`]); `label` and `message` are percent-decoded; a `req-` parameter is
+    /// refused, as BIP21 requires of one the client does not understand; any other parameter
+    /// (e.g. `lightning`) is ignored.
+    pub fn parse(input: &str) -> Result<PaymentUri, crate::ClientError> {
+        let s = input.trim();
+        let rest = strip_prefix_ignore_case(s, BITCOIN_SCHEME)
+            .ok_or_else(|| invalid(format!("`{}` is not a bitcoin: URI", abbreviate(s))))?;
+        let bad = |why: String| invalid(format!("`{}` is not a valid bitcoin: URI: {why}", abbreviate(s)));
+        let (address, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let address = address.strip_prefix("//").unwrap_or(address);
+        if address.is_empty() {
+            return Err(bad("it has no address".into()));
+        }
+        let address = parse_onchain_address(address)?;
+        let mut uri = PaymentUri {
+            address,
+            amount: None,
+            label: None,
+            message: None,
+        };
+        for param in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = param.split_once('=').unwrap_or((param, ""));
+            let key = key.to_ascii_lowercase();
+            match key.as_str() {
+                "amount" => {
+                    if uri.amount.is_some() {
+                        return Err(bad("it has two amounts".into()));
+                    }
+                    uri.amount = Some(parse_btc_amount(value).map_err(bad)?);
+                }
+                "label" => uri.label = Some(percent_decode(value).map_err(bad)?),
+                "message" => uri.message = Some(percent_decode(value).map_err(bad)?),
+                k if k.starts_with("req-") => {
+                    return Err(bad(format!(
+                        "it requires `{key}`, which this client does not understand"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        Ok(uri)
+    }
+}
+
+/// What to pay, as written on the command line: the destination and, for a BIP21 URI, the
+/// amount it asks for and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentTarget {
+    /// Who to pay.
+    pub destination: Destination,
+    /// The amount a BIP21 URI asks for, sats.
+    pub amount: Option<u64>,
+    /// A BIP21 URI's message.
+    pub memo: Option<String>,
+}
+
+impl PaymentTarget {
+    /// Reads a BIP21 `bitcoin:` URI ([`PaymentUri::parse`]) or any other destination
+    /// ([`Destination::parse`]).
+    pub fn parse(input: &str) -> Result<PaymentTarget, crate::ClientError> {
+        if strip_prefix_ignore_case(input.trim(), BITCOIN_SCHEME).is_some() {
+            let uri = PaymentUri::parse(input)?;
+            return Ok(PaymentTarget {
+                destination: Destination::OnchainAddress(uri.address),
+                amount: uri.amount,
+                memo: uri.message,
+            });
+        }
+        Ok(PaymentTarget {
+            destination: Destination::parse(input)?,
+            amount: None,
+            memo: None,
+        })
+    }
+
+    /// The amount to send, sats: `sats` from the command line, the URI's amount, or both when
+    /// they agree.
+    pub fn amount(&self, sats: Option<u64>) -> Result<Option<u64>, crate::ClientError> {
+        match (sats, self.amount) {
+            (Some(given), Some(asked)) if given != asked => Err(invalid(format!(
+                "the payment request asks for {asked} sats, not {given}"
+            ))),
+            (given, asked) => Ok(given.or(asked)),
+        }
+    }
+}
+
 impl Destination {
     /// Classifies a destination, trimmed:
     ///
     /// * `@name` is always a username;
+    /// * `bitcoin:ADDRESS?…` (BIP21, any case) is an on-chain address (its amount is dropped
+    ///   here: [`PaymentTarget::parse`] keeps it);
     /// * an optional `lightning:` prefix (any case) is dropped; what follows must be one of
     ///   the next three;
     /// * `lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…` (any single case) is a BOLT11 invoice;
     /// * `lnurl1…` (any single case) or `lnurlp://…` is an LNURL-pay link;
     /// * `name@host` is a Lightning address;
+    /// * `bc1…`, `tb1…`, `bcrt1…` (any single case) is a segwit address, and a base58
+    ///   `1…`, `3…`, `m…`, `n…`, `2…` with a valid checksum a P2PKH/P2SH address;
     /// * a hyphenated UUID is a wallet id;
     /// * anything else a username.
     ///
     /// A short string that only starts like an invoice or LNURL but could be a username
-    /// (`lnbcfan`) stays a username; anything longer must be well-formed.
+    /// (`lnbcfan`) stays a username; anything longer must be well-formed. A string of letters
+    /// and digits starting like a segwit address must be a valid one; a base58-looking one
+    /// with a wrong checksum stays a username.
     pub fn parse(input: &str) -> Result<Self, crate::ClientError> {
         let s = input.trim();
         if let Some(name) = s.strip_prefix('@') {
             return Self::username(name);
+        }
+        if strip_prefix_ignore_case(s, BITCOIN_SCHEME).is_some() {
+            return PaymentUri::parse(s).map(|uri| Destination::OnchainAddress(uri.address));
         }
         let (s, explicit) = match strip_prefix_ignore_case(s, LIGHTNING_SCHEME) {
             Some(rest) => (rest.trim(), true),
@@ -393,6 +690,16 @@ impl Destination {
                 abbreviate(input.trim())
             )));
         }
+        if looks_like_segwit_address(s) {
+            return parse_segwit_address(s)
+                .map(Destination::OnchainAddress)
+                .map_err(|why| invalid(format!("`{}` is not a valid Bitcoin address: {why}", quoted_address(s))));
+        }
+        if looks_like_base58_address(s) {
+            if let Ok(address) = parse_base58_address(s) {
+                return Ok(Destination::OnchainAddress(address));
+            }
+        }
         if s.len() == 36 {
             if let Ok(uuid) = uuid::Uuid::try_parse(s) {
                 return Ok(Destination::WalletId(uuid.hyphenated().to_string()));
@@ -405,7 +712,7 @@ impl Destination {
     fn username(name: &str) -> Result<Self, crate::ClientError> {
         if name.is_empty() {
             return Err(invalid(
-                "destination must be a username, a wallet id, a Lightning invoice, a Lightning address or an LNURL",
+                "destination must be a username, a wallet id, a Lightning invoice, a Lightning address, an LNURL or a Bitcoin address",
             ));
         }
         if name.chars().any(|c| c.is_whitespace() || c == '@') {
@@ -414,8 +721,8 @@ impl Destination {
         Ok(Destination::Username(name.to_owned()))
     }
 
-    /// The kind as in `--json` output: `WALLET_ID`, `USERNAME`, `LN_INVOICE`, `LN_ADDRESS` or
-    /// `LNURL`.
+    /// The kind as in `--json` output: `WALLET_ID`, `USERNAME`, `LN_INVOICE`, `LN_ADDRESS`,
+    /// `LNURL` or `ONCHAIN_ADDRESS`.
     pub fn kind(&self) -> &'static str {
         match self {
             Destination::WalletId(_) => "WALLET_ID",
@@ -423,6 +730,7 @@ impl Destination {
             Destination::Invoice(_) => "LN_INVOICE",
             Destination::LightningAddress(_) => "LN_ADDRESS",
             Destination::Lnurl(_) => "LNURL",
+            Destination::OnchainAddress(_) => "ONCHAIN_ADDRESS",
         }
     }
 
@@ -433,8 +741,14 @@ impl Destination {
             | Destination::Username(v)
             | Destination::Invoice(v)
             | Destination::LightningAddress(v)
-            | Destination::Lnurl(v) => v,
+            | Destination::Lnurl(v)
+            | Destination::OnchainAddress(v) => v,
         }
+    }
+
+    /// Whether it is paid on-chain.
+    pub fn is_onchain(&self) -> bool {
+        matches!(self, Destination::OnchainAddress(_))
     }
 
     /// Whether paying it takes an amount: everything but an invoice, which may carry its own.
@@ -462,6 +776,7 @@ impl fmt::Display for Destination {
             Destination::Invoice(invoice) => write!(f, "invoice {}", abbreviate(invoice)),
             Destination::LightningAddress(address) => f.write_str(address),
             Destination::Lnurl(lnurl) => write!(f, "LNURL {}", abbreviate(lnurl)),
+            Destination::OnchainAddress(address) => write!(f, "address {address}"),
         }
     }
 }
@@ -731,6 +1046,164 @@ pub struct LightningReconcile {
     pub failed: i64,
     /// Still pending.
     pub pending: i64,
+}
+
+/// How fast an on-chain payment should confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Speed {
+    /// Its own transaction, now.
+    Fast,
+    /// The next batch (the server's default).
+    Medium,
+    /// The next batch.
+    Slow,
+}
+
+/// An on-chain payment to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnchainSendRequest {
+    /// The paying wallet.
+    pub wallet_id: String,
+    /// The Bitcoin address.
+    pub address: String,
+    /// Amount in sats; `None` sends the wallet's whole balance less the fee.
+    pub amount: Option<u64>,
+    /// How fast (`None` for the server's default, MEDIUM).
+    pub speed: Option<Speed>,
+    /// Memo for the payer's history.
+    pub memo: Option<String>,
+    /// Makes retries safe: the server pays at most once per key.
+    pub idempotency_key: Option<String>,
+}
+
+/// Admin: the hot wallet and what is on its way in and out (`onchainStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnchainStatus {
+    /// The chain backend: `dev`, `bitcoind` or `electrum`.
+    pub source: String,
+    /// Confirmations a deposit needs.
+    pub confirmations: i64,
+    /// The chain tip as of the watcher's last pass.
+    pub tip_height: Option<i64>,
+    /// The hot wallet's confirmed coins, sats.
+    pub hot_balance: Option<i64>,
+    /// What its unconfirmed transactions add or take, sats.
+    pub hot_unconfirmed: Option<i64>,
+    /// Deposits seen, not yet credited.
+    pub pending_deposits: i64,
+    /// Their sats.
+    pub pending_deposit_amount: i64,
+    /// Payouts held, not yet broadcast.
+    pub queued_payouts: i64,
+    /// Their sats.
+    pub queued_payout_amount: i64,
+}
+
+/// Admin: a payout in the queue (`onchainPayoutQueue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnchainPayout {
+    /// Its id.
+    pub id: String,
+    /// The paying wallet.
+    pub wallet_id: String,
+    /// Where to.
+    pub address: String,
+    /// How much, sats.
+    pub amount: i64,
+    /// The most of the fee the wallet pays, sats.
+    pub fee_reserved: i64,
+    /// `batch` or `immediate`.
+    pub speed: String,
+    /// `queued`, `batched`, `sent` or `failed`.
+    pub status: String,
+    /// Its batch.
+    pub batch_id: Option<String>,
+    /// When it was queued.
+    pub created_at: Timestamp,
+}
+
+/// Admin: a payout transaction (`onchainBatches`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnchainBatch {
+    /// Its id.
+    pub id: String,
+    /// Its txid.
+    pub tx_hash: String,
+    /// `signed`, `broadcast`, `confirmed`, `replaced` or `failed`.
+    pub status: String,
+    /// The fee it pays, sats.
+    pub fee: i64,
+    /// Its size, virtual bytes.
+    pub vsize: i64,
+    /// Its fee rate, sats per 1,000 vbytes.
+    pub fee_rate: i64,
+    /// The transaction it replaces (a fee bump).
+    pub replaces: Option<String>,
+    /// The block that confirmed it.
+    pub confirmed_height: Option<i64>,
+    /// Why the network refused it.
+    pub failure: Option<String>,
+    /// When it was signed.
+    pub created_at: Timestamp,
+}
+
+/// Admin: what `onchainPayoutBatchNow` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnchainBatchNow {
+    /// Transactions broadcast.
+    pub broadcast: i64,
+    /// Payouts whose holds settled.
+    pub settled: i64,
+}
+
+/// Admin: cold storage (`coldStorage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColdStorage {
+    /// Whether the server has a cold wallet (`[onchain.cold]`).
+    pub configured: bool,
+    /// Its confirmed coins, sats.
+    pub confirmed_balance: Option<i64>,
+    /// Its unconfirmed incoming coins, sats.
+    pub unconfirmed_balance: Option<i64>,
+    /// Above this confirmed hot balance the excess is swept to cold, sats.
+    pub max_hot_balance: Option<i64>,
+    /// What a sweep leaves in the hot wallet, sats.
+    pub min_hot_balance: Option<i64>,
+    /// Smaller sweeps are skipped, sats.
+    pub min_rebalance: Option<i64>,
+    /// The latest sweeps, newest first.
+    #[serde(default)]
+    pub sweeps: Vec<ColdSweep>,
+}
+
+/// Admin: a move between the hot wallet and cold storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ColdSweep {
+    /// Its id (what `flash admin cold psbt finalize-broadcast --sweep` takes).
+    pub id: String,
+    /// `to_cold` or `to_hot`.
+    pub direction: String,
+    /// Where the coins go.
+    pub address: String,
+    /// How much arrives there, sats.
+    pub amount: i64,
+    /// Its mining fee, sats.
+    pub fee: i64,
+    /// `awaiting_signatures`, `signed`, `broadcast` or `failed`.
+    pub status: String,
+    /// Its transaction, once signed.
+    pub tx_hash: Option<String>,
+    /// The PSBT the cosigners sign (cold → hot, while awaiting signatures), base64.
+    pub psbt: Option<String>,
+    /// When it was made.
+    pub created_at: Timestamp,
 }
 
 /// API key scope.
@@ -1213,6 +1686,238 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
                 .map_err(|e| e.to_string()),
             Ok((None, 20))
         );
+    }
+
+    /// BIP173/BIP350 and base58 examples: mainnet P2WPKH, testnet P2WSH, mainnet taproot, the
+    /// regtest form of the first, and base58 P2PKH/P2SH of mainnet and testnet.
+    const ADDRESSES: [&str; 8] = [
+        "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7",
+        "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+        "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+        "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+        "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn",
+        "2MzQwSSnBHWHqSAqtTVQ6v47XtaisrJa1Vc",
+    ];
+
+    fn onchain(address: &str) -> Option<Destination> {
+        Some(Destination::OnchainAddress(address.into()))
+    }
+
+    fn error_of(input: &str) -> String {
+        Destination::parse(input)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn bitcoin_addresses_of_every_kind_and_network() {
+        for address in ADDRESSES {
+            assert_eq!(parsed(address), onchain(address), "{address}");
+            assert_eq!(parse_onchain_address(address).ok().as_deref(), Some(address));
+            assert_eq!(parsed(&format!(" {address}\n")), onchain(address), "{address} trimmed");
+        }
+        // Segwit addresses in upper case (QR codes) are lowercased.
+        let upper = ADDRESSES[0].to_ascii_uppercase();
+        assert_eq!(parsed(&upper), onchain(ADDRESSES[0]));
+        let d = Destination::OnchainAddress(ADDRESSES[3].into());
+        assert_eq!(d.kind(), "ONCHAIN_ADDRESS");
+        assert!(d.is_onchain() && d.needs_amount());
+        assert!(d.check_amount(None).is_err());
+        assert_eq!(d.to_string(), format!("address {}", ADDRESSES[3]));
+        assert_eq!(json!(d), json!({"kind": "ONCHAIN_ADDRESS", "value": ADDRESSES[3]}));
+    }
+
+    #[test]
+    fn malformed_bitcoin_addresses_are_refused() {
+        let mut mixed = ADDRESSES[0].to_owned();
+        mixed.replace_range(4..8, "W508");
+        assert!(
+            error_of(&mixed).contains("mixes upper and lower case"),
+            "{}",
+            error_of(&mixed)
+        );
+        // A wrong checksum, a v0 program with a bech32m checksum, a character outside bech32.
+        for bad in [
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3tb",
+            "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k8",
+            "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt081",
+        ] {
+            let e = error_of(bad);
+            assert!(e.contains("not a valid Bitcoin address"), "{bad}: {e}");
+            assert!(parse_onchain_address(bad).is_err(), "{bad}");
+        }
+        assert!(error_of("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3tb").contains("`b` is not a bech32 character"));
+        let typo = error_of("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt081");
+        assert!(typo.contains("`1` is not a bech32 character"), "{typo}");
+        // Too long for BIP173.
+        let long = format!("bc1q{}", "q".repeat(90));
+        assert!(error_of(&long).contains("characters"), "{}", error_of(&long));
+        // A base58 address with a wrong checksum could be a username; the server decides.
+        assert_eq!(
+            parsed("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3"),
+            Some(Destination::Username("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3".into()))
+        );
+        assert!(parse_onchain_address("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3").is_err());
+        assert!(parse_onchain_address("alice").is_err());
+        assert!(parse_onchain_address("").is_err());
+        // Short or underscored names that start like an address stay usernames.
+        for name in ["bc1fan", "tb1_is_my_name_and_it_is_long", "bcrt1"] {
+            assert_eq!(parsed(name), Some(Destination::Username(name.into())), "{name}");
+        }
+        assert!(Destination::parse("lightning:bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4").is_err());
+    }
+
+    #[test]
+    fn btc_amounts_convert_exactly() {
+        for (btc, sats) in [
+            ("0.00000001", 1),
+            ("1", 100_000_000),
+            ("1.5", 150_000_000),
+            (".5", 50_000_000),
+            ("5.", 500_000_000),
+            ("0.1", 10_000_000),
+            ("20.3", 2_030_000_000),
+            ("000.00012345", 12_345),
+            ("21000000", 2_100_000_000_000_000),
+            ("20999999.99999999", 2_099_999_999_999_999),
+        ] {
+            assert_eq!(parse_btc_amount(btc), Ok(sats), "{btc}");
+        }
+        for (bad, why) in [
+            ("0.000000001", "more than 8 decimals"),
+            ("-1", "not an amount"),
+            ("+1", "not an amount"),
+            ("1e-3", "not an amount"),
+            ("1,5", "not an amount"),
+            ("1.2.3", "not an amount"),
+            ("", "not an amount"),
+            (".", "not an amount"),
+            ("0", "at least 1 sat"),
+            ("0.00000000", "at least 1 sat"),
+            ("21000000.00000001", "more than 21000000 BTC"),
+            ("99999999999999999999999", "more than 21000000 BTC"),
+        ] {
+            let e = parse_btc_amount(bad).err().unwrap_or_default();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn bip21_uris() {
+        let address = ADDRESSES[3];
+        let uri = PaymentUri::parse(&format!(
+            "bitcoin:{address}?amount=0.00000001&label=Luke-Jr&message=Donation%20for%20project%20xyz"
+        ));
+        assert_eq!(
+            uri.ok(),
+            Some(PaymentUri {
+                address: address.into(),
+                amount: Some(1),
+                label: Some("Luke-Jr".into()),
+                message: Some("Donation for project xyz".into()),
+            })
+        );
+        // Upper case (QR codes), unknown optional parameters and a BIP21 unified QR's `lightning`.
+        let upper = format!(
+            "BITCOIN:{}?AMOUNT=1.5&LIGHTNING=LNBC1XYZ&foo=bar",
+            address.to_ascii_uppercase()
+        );
+        let target = PaymentTarget::parse(&upper).ok();
+        assert_eq!(
+            target,
+            Some(PaymentTarget {
+                destination: Destination::OnchainAddress(address.into()),
+                amount: Some(150_000_000),
+                memo: None,
+            })
+        );
+        assert_eq!(parsed(&upper), onchain(address), "Destination::parse keeps the address");
+        assert_eq!(
+            PaymentTarget::parse(&format!("bitcoin:{address}"))
+                .ok()
+                .map(|t| t.amount),
+            Some(None)
+        );
+        for (bad, why) in [
+            (format!("bitcoin:{address}?amount=0.000000001"), "more than 8 decimals"),
+            (format!("bitcoin:{address}?amount=-0.1"), "not an amount"),
+            (format!("bitcoin:{address}?amount="), "not an amount"),
+            (format!("bitcoin:{address}?amount=1&amount=2"), "two amounts"),
+            (
+                format!("bitcoin:{address}?req-somethingyoudontunderstand=50"),
+                "req-somethingyoudontunderstand",
+            ),
+            (format!("bitcoin:{address}?message=%ZZ"), "%-escape"),
+            ("bitcoin:".to_owned(), "no address"),
+            ("bitcoin:?amount=1".to_owned(), "no address"),
+            ("bitcoin:alice".to_owned(), "not a valid Bitcoin address"),
+            (
+                "bitcoin:bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5".to_owned(),
+                "not a valid Bitcoin address",
+            ),
+        ] {
+            let e = PaymentTarget::parse(&bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn uri_amounts_must_agree_with_the_command_line() {
+        let target = PaymentTarget::parse(&format!("bitcoin:{}?amount=0.0001", ADDRESSES[3]));
+        let target = target.map_err(|e| e.to_string());
+        assert_eq!(target.as_ref().map(|t| t.amount(None).ok()), Ok(Some(Some(10_000))));
+        assert_eq!(
+            target.as_ref().map(|t| t.amount(Some(10_000)).ok()),
+            Ok(Some(Some(10_000)))
+        );
+        let e = target
+            .as_ref()
+            .ok()
+            .and_then(|t| t.amount(Some(10_001)).err())
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("invalid input: the payment request asks for 10000 sats, not 10001")
+        );
+        let plain = PaymentTarget::parse(ADDRESSES[0]).map_err(|e| e.to_string());
+        assert_eq!(plain.as_ref().map(|t| t.amount(Some(5)).ok()), Ok(Some(Some(5))));
+        assert_eq!(plain.as_ref().map(|t| t.amount(None).ok()), Ok(Some(None)));
+    }
+
+    #[test]
+    fn onchain_admin_views_decode() {
+        let status: Result<OnchainStatus, _> = serde_json::from_value(json!({
+            "source": "dev", "confirmations": 2, "tipHeight": 104, "hotBalance": 1_000_000,
+            "hotUnconfirmed": -20_000, "pendingDeposits": 0, "pendingDepositAmount": 0,
+            "queuedPayouts": 1, "queuedPayoutAmount": 20_000
+        }));
+        assert_eq!(
+            status.map(|s| s.hot_unconfirmed).map_err(|e| e.to_string()),
+            Ok(Some(-20_000))
+        );
+        let cold: Result<ColdStorage, _> = serde_json::from_value(json!({
+            "configured": false, "confirmedBalance": null, "unconfirmedBalance": null,
+            "maxHotBalance": null, "minHotBalance": null, "minRebalance": null, "sweeps": []
+        }));
+        assert_eq!(cold.map(|c| c.configured).map_err(|e| e.to_string()), Ok(false));
+        let sweep: Result<ColdSweep, _> = serde_json::from_value(json!({
+            "id": "sweep:1", "direction": "to_hot", "address": "bcrt1q", "amount": 200_000,
+            "fee": 300, "status": "awaiting_signatures", "txHash": null, "psbt": "cHNidP8=",
+            "createdAt": 1_700_000_000
+        }));
+        assert_eq!(
+            sweep.map(|s| s.psbt).map_err(|e| e.to_string()),
+            Ok(Some("cHNidP8=".into()))
+        );
+        assert_eq!(json!(Speed::Fast), json!("FAST"));
     }
 
     #[test]

@@ -127,8 +127,25 @@ pub trait ChainSource: Send + Sync {
     fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()>;
 }
 
+/// What the dev simulator does with the transactions it is given: relay them, or fail the way
+/// a real backend can fail (the operator's fault injection, to rehearse crashes and outages).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BroadcastBehaviour {
+    /// Checks and relays them, and answers at once.
+    #[default]
+    Relay,
+    /// The network never gets them: the call hangs until relaying resumes, then fails as
+    /// unavailable.
+    Lose,
+    /// The network gets them (they enter the mempool) but the answer is lost: the call hangs
+    /// until relaying resumes, then fails as unavailable.
+    LoseAnswer,
+}
+
 /// The dev simulator's controls, behind the dev-only admin mutations. Refused on mainnet.
 pub trait ChainSimulator: Send + Sync {
+    /// From now on, broadcasts behave as `behaviour` (until changed or the process restarts).
+    fn set_broadcasts(&self, behaviour: BroadcastBehaviour);
     /// A payment from outside Flash: a transaction paying `amount` to `address`, put in the
     /// mempool. Returns its txid.
     fn deposit<'a>(&'a self, address: &'a str, amount: Sats) -> BoxFuture<'a, Result<Txid, ChainError>>;
@@ -265,8 +282,9 @@ pub struct UnsignedPsbt {
 pub trait ColdWallet: Send + Sync {
     /// A fresh receive address (for sweeps from the hot wallet).
     fn receive_address(&self) -> BoxFuture<'_, Result<String, ChainError>>;
-    /// Brings the wallet up to date; its confirmed and unconfirmed balance.
-    fn balance(&self) -> BoxFuture<'_, Result<(Sats, Sats), ChainError>>;
+    /// Brings the wallet up to date: its balances, and its spending transactions (the sweeps
+    /// back to the hot wallet) unconfirmed or confirmed at or above `from_height`.
+    fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>>;
     /// A PSBT paying `outputs` from the confirmed coins at `fee_rate_sat_per_kvb`.
     fn create_psbt<'a>(
         &'a self,

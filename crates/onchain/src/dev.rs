@@ -22,13 +22,13 @@ use bitcoin::{
     Amount, Block, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
 };
 use flash_core::onchain::{
-    bitcoin_network, parse_address, BlockRef, ChainError, ChainSimulator, ChainSource, ChainSyncRequest, ChainTx,
-    ChainUpdate, TxPosition,
+    bitcoin_network, parse_address, BlockRef, BroadcastBehaviour, ChainError, ChainSimulator, ChainSource,
+    ChainSyncRequest, ChainTx, ChainUpdate, TxPosition,
 };
 use flash_core::ports::BoxFuture;
 use flash_core::{Network, Sats};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// Regtest's proof-of-work limit, used for every simulated block.
 const REGTEST_BITS: u32 = 0x207f_ffff;
@@ -74,6 +74,8 @@ pub struct DevChain {
     mining_floor: std::sync::atomic::AtomicU64,
     state: Mutex<State>,
     activity: Notify,
+    /// What broadcasts do; not saved (a restart relays again).
+    broadcasts: watch::Sender<BroadcastBehaviour>,
 }
 
 fn now_secs() -> u64 {
@@ -122,6 +124,7 @@ impl DevChain {
             mining_floor: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State { blocks, mempool }),
             activity: Notify::new(),
+            broadcasts: watch::Sender::new(BroadcastBehaviour::Relay),
         })
     }
 
@@ -464,14 +467,25 @@ impl ChainSource for DevChain {
 
     fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
         Box::pin(async move {
-            self.change(|state| {
-                if !state.knows(&tx.compute_txid()) {
-                    state.replace_conflicts(tx)?;
-                    state.accept(tx)?;
-                    state.mempool.push((Arc::new(tx.clone()), now_secs()));
-                }
-                Ok(())
-            })
+            let behaviour = *self.broadcasts.borrow();
+            if behaviour != BroadcastBehaviour::Lose {
+                self.change(|state| {
+                    if !state.knows(&tx.compute_txid()) {
+                        state.replace_conflicts(tx)?;
+                        state.accept(tx)?;
+                        state.mempool.push((Arc::new(tx.clone()), now_secs()));
+                    }
+                    Ok(())
+                })?;
+            }
+            if behaviour == BroadcastBehaviour::Relay {
+                return Ok(());
+            }
+            tracing::warn!(txid = %tx.compute_txid(), ?behaviour, "dev chain: a broadcast hangs until relaying resumes");
+            let mut changes = self.broadcasts.subscribe();
+            // The sender lives as long as `self`, so waiting cannot fail early.
+            let _ = changes.wait_for(|b| *b == BroadcastBehaviour::Relay).await;
+            Err(ChainError::Unavailable("the simulated network did not answer".into()))
         })
     }
 
@@ -487,6 +501,11 @@ impl ChainSource for DevChain {
 }
 
 impl ChainSimulator for DevChain {
+    fn set_broadcasts(&self, behaviour: BroadcastBehaviour) {
+        tracing::info!(?behaviour, "dev chain: broadcasts changed");
+        self.broadcasts.send_replace(behaviour);
+    }
+
     fn deposit<'a>(&'a self, address: &'a str, amount: Sats) -> BoxFuture<'a, Result<Txid, ChainError>> {
         Box::pin(async move {
             let address = parse_address(address, self.network)?;

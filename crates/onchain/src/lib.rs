@@ -5,13 +5,18 @@
 //!   state kept in the Flash store;
 //! - [`dev::DevChain`]: the simulated chain of the embedded tier;
 //! - [`electrum::ElectrumChain`]: the chain seen through an Electrum server;
+//! - [`bitcoind::BitcoindChain`]: the chain read from Bitcoin Core over JSON-RPC, woken by ZMQ;
 //! - [`keys`]: the hot wallet's BIP84 descriptors from its seed.
 
+pub mod bitcoind;
 pub mod dev;
 pub mod electrum;
 pub mod keys;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wallet;
 
+pub use bitcoind::{BitcoindAuth, BitcoindChain, BitcoindConfig};
 pub use dev::DevChain;
 pub use electrum::{ElectrumChain, ElectrumConfig};
 pub use keys::{cold_descriptors, generate_seed, hot_descriptors, HotDescriptors, SoftwareSigner};

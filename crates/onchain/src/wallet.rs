@@ -67,11 +67,8 @@ impl ColdWallet for BdkColdWallet {
         })
     }
 
-    fn balance(&self) -> BoxFuture<'_, Result<(Sats, Sats), ChainError>> {
-        Box::pin(async move {
-            let snapshot = self.0.sync(u32::MAX).await?;
-            Ok((snapshot.confirmed_balance, snapshot.unconfirmed_balance))
-        })
+    fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
+        Box::pin(self.0.sync(from_height))
     }
 
     fn create_psbt<'a>(

@@ -263,10 +263,62 @@ pub enum OnchainBackend {
     /// The simulated chain (regtest, signet, testnet only).
     #[default]
     Dev,
+    /// Bitcoin Core over JSON-RPC, with ZMQ notifications when configured
+    /// (`[onchain.bitcoind]`).
+    Bitcoind,
     /// An Electrum server (`[onchain.electrum]`).
     Electrum,
     /// No on-chain wallet: its API answers ONCHAIN_UNAVAILABLE.
     None,
+}
+
+/// `[onchain.bitcoind]`: the Bitcoin Core node. Authenticate with its cookie file or with
+/// `rpc_user` and `rpc_password`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BitcoindSection {
+    /// JSON-RPC URL, e.g. `http://127.0.0.1:8332`.
+    pub rpc_url: String,
+    /// The node's `.cookie` file (default authentication of Bitcoin Core).
+    pub cookie_file: Option<PathBuf>,
+    /// RPC user (`rpcauth`/`rpcuser`), with `rpc_password`.
+    pub rpc_user: Option<String>,
+    /// RPC password.
+    pub rpc_password: Option<String>,
+    /// The node's `zmqpubrawtx` endpoint, e.g. `tcp://127.0.0.1:28332`: new transactions are
+    /// seen at once instead of at the next poll.
+    pub zmq_rawtx: Option<String>,
+    /// The node's `zmqpubhashblock` endpoint: new blocks are seen at once.
+    pub zmq_hashblock: Option<String>,
+    /// Timeout of each RPC call, seconds.
+    #[serde(default = "default_chain_timeout")]
+    pub timeout_secs: u64,
+}
+
+/// `url` without a `user:password@` part, for messages.
+pub fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            // Only fails for URLs that cannot have credentials, which then have none.
+            let _ = parsed.set_password(None);
+            let _ = parsed.set_username("");
+            parsed.to_string()
+        }
+        Err(_) => "(an unparsable URL)".to_string(),
+    }
+}
+
+impl std::fmt::Debug for BitcoindSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BitcoindSection")
+            .field("rpc_url", &without_credentials(&self.rpc_url))
+            .field("cookie_file", &self.cookie_file)
+            .field("rpc_user", &self.rpc_user)
+            .field("zmq_rawtx", &self.zmq_rawtx)
+            .field("zmq_hashblock", &self.zmq_hashblock)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[onchain.electrum]`: the Electrum server.
@@ -276,14 +328,14 @@ pub struct ElectrumSection {
     /// `ssl://host:port` or `tcp://host:port`.
     pub url: String,
     /// Timeout of connecting and of each request, seconds.
-    #[serde(default = "default_electrum_timeout")]
+    #[serde(default = "default_chain_timeout")]
     pub timeout_secs: u64,
     /// For `ssl://`: check the certificate against the web's root authorities.
     #[serde(default = "yes")]
     pub validate_domain: bool,
 }
 
-fn default_electrum_timeout() -> u64 {
+fn default_chain_timeout() -> u64 {
     30
 }
 
@@ -350,17 +402,19 @@ impl Default for DevChainSection {
     }
 }
 
-/// `[onchain]`: the hot wallet's chain backend, and (`[onchain.deposits]`) confirmations and
-/// deposit fees.
+/// `[onchain]`: the hot wallet's chain backend, and (`[onchain.policy]`) confirmations, deposit
+/// fees, payout batching and fee rates.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OnchainSection {
     /// The chain backend.
     pub backend: OnchainBackend,
-    /// The bank's deposit policy.
-    pub deposits: OnchainConfig,
+    /// Confirmations, deposit fees, payout batching and fee rates.
+    pub policy: OnchainConfig,
     /// The simulator's settings.
     pub dev: DevChainSection,
+    /// The Bitcoin Core node, when `backend = "bitcoind"`.
+    pub bitcoind: Option<BitcoindSection>,
     /// The Electrum server, when `backend = "electrum"`.
     pub electrum: Option<ElectrumSection>,
     /// Cold storage, if any.
@@ -516,19 +570,16 @@ mod tests {
     fn onchain_sections_parse_with_defaults() {
         let parsed: FileConfig = toml::from_str(
             "[onchain]\nbackend = \"electrum\"\n[onchain.electrum]\nurl = \"ssl://e.example:50002\"\n\
-             [onchain.deposits]\nconfirmations = 3\ndust_sats = 1000\n\
+             [onchain.policy]\nconfirmations = 3\ndust_sats = 1000\n\
              [onchain.cold]\ncosigners = [\"a\", \"b\", \"c\"]\nmax_hot_sats = 5\n",
         )
         .expect("parses");
         assert_eq!(parsed.onchain.backend, OnchainBackend::Electrum);
         let electrum = parsed.onchain.electrum.expect("electrum");
         assert_eq!((electrum.timeout_secs, electrum.validate_domain), (30, true));
-        assert_eq!(parsed.onchain.deposits.confirmations, 3);
-        assert_eq!(parsed.onchain.deposits.dust_sats, 1_000);
-        assert_eq!(
-            parsed.onchain.deposits.batch_interval_secs, 60,
-            "defaults fill the rest"
-        );
+        assert_eq!(parsed.onchain.policy.confirmations, 3);
+        assert_eq!(parsed.onchain.policy.dust_sats, 1_000);
+        assert_eq!(parsed.onchain.policy.batch_interval_secs, 60, "defaults fill the rest");
         let cold = parsed.onchain.cold.expect("cold");
         assert_eq!((cold.threshold, cold.cosigners.len()), (2, 3));
         assert_eq!(cold.policy().max_hot_sats, 5);
@@ -537,8 +588,24 @@ mod tests {
             flash_bank::ColdPolicy::default().min_hot_sats
         );
         assert!(toml::from_str::<FileConfig>("[onchain]\nbackend = \"bitcoin-core\"\n").is_err());
+        let bitcoind: FileConfig = toml::from_str(
+            "[onchain]\nbackend = \"bitcoind\"\n[onchain.bitcoind]\nrpc_url = \"http://127.0.0.1:8332\"\n\
+             rpc_user = \"flash\"\nrpc_password = \"hunter2\"\nzmq_rawtx = \"tcp://127.0.0.1:28332\"\n",
+        )
+        .expect("parses");
+        let section = bitcoind.onchain.bitcoind.expect("bitcoind");
+        assert_eq!(section.timeout_secs, 30);
+        assert_eq!(section.zmq_hashblock, None);
         assert!(
-            toml::from_str::<FileConfig>("[onchain.deposits]\nconfirmatons = 3\n").is_err(),
+            !format!("{section:?}").contains("hunter2"),
+            "the password is not logged"
+        );
+        assert_eq!(
+            without_credentials("http://flash:hunter2@127.0.0.1:8332/"),
+            "http://127.0.0.1:8332/"
+        );
+        assert!(
+            toml::from_str::<FileConfig>("[onchain.policy]\nconfirmatons = 3\n").is_err(),
             "typos refused"
         );
     }

@@ -19,7 +19,9 @@ use flash_core::ports::{BoxFuture, CodeChannel, CodeSendError, CodeSender, Syste
 use flash_core::secrets::KeyEncryptionKey;
 use flash_core::{Currency, Network};
 use flash_lightning::{DevNode, HttpLnurlClient, LndConfig, LndNode, LnurlClientConfig};
-use flash_onchain::{BdkColdWallet, BdkHotWallet, DevChain, ElectrumChain, ElectrumConfig};
+use flash_onchain::{
+    BdkColdWallet, BdkHotWallet, BitcoindAuth, BitcoindChain, BitcoindConfig, DevChain, ElectrumChain, ElectrumConfig,
+};
 use flash_store::Store;
 use rand::RngCore;
 
@@ -120,6 +122,35 @@ async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWir
             let chain = Arc::new(DevChain::open(&dir, config.network, fee_rate).context("opening the dev chain")?);
             simulator = Some(chain.clone());
             chain
+        }
+        OnchainBackend::Bitcoind => {
+            let section = config.onchain.bitcoind.as_ref().context(
+                "[onchain] backend = \"bitcoind\" needs an [onchain.bitcoind] section with its rpc_url and credentials",
+            )?;
+            let auth = match (&section.cookie_file, &section.rpc_user, &section.rpc_password) {
+                (Some(cookie), None, None) => BitcoindAuth::CookieFile(cookie.clone()),
+                (None, Some(user), Some(password)) => BitcoindAuth::UserPass {
+                    user: user.clone(),
+                    password: password.clone(),
+                },
+                _ => anyhow::bail!(
+                    "[onchain.bitcoind] needs either cookie_file, or rpc_user and rpc_password (not both)"
+                ),
+            };
+            let bitcoind = BitcoindConfig {
+                rpc_url: section.rpc_url.clone(),
+                auth,
+                network: config.network,
+                zmq_rawtx: section.zmq_rawtx.clone(),
+                zmq_hashblock: section.zmq_hashblock.clone(),
+                timeout_secs: section.timeout_secs,
+            };
+            Arc::new(BitcoindChain::connect(bitcoind).await.with_context(|| {
+                format!(
+                    "connecting to bitcoind at {}",
+                    config::without_credentials(&section.rpc_url)
+                )
+            })?)
         }
         OnchainBackend::Electrum => {
             let section = config
@@ -357,7 +388,7 @@ async fn main() -> anyhow::Result<()> {
             lightning: config.lightning.payments.clone(),
             lightning_address_domain: Some(address_domain.clone()),
             liquidity: config.lightning.liquidity.clone(),
-            onchain: config.onchain.deposits.clone(),
+            onchain: config.onchain.policy.clone(),
         },
     );
     let bank = match node {

@@ -106,21 +106,3 @@ CREATE TABLE onchain_payouts (
 );
 CREATE INDEX onchain_payouts_by_status ON onchain_payouts (status, created_at);
 CREATE INDEX onchain_payouts_by_batch ON onchain_payouts (batch_id);
-
--- Moves between the hot wallet and cold storage. Hot → cold is signed by the hot wallet and
--- broadcast at once; cold → hot waits as a PSBT for the cosigners' signatures.
-CREATE TABLE onchain_sweeps (
-    id          TEXT PRIMARY KEY,
-    direction   TEXT NOT NULL CHECK (direction IN ('to_cold', 'to_hot')),
-    address     TEXT NOT NULL,
-    amount_sat  BIGINT NOT NULL CHECK (amount_sat > 0),
-    fee_sat     BIGINT NOT NULL CHECK (fee_sat >= 0),
-    psbt        TEXT,
-    txid        TEXT,
-    tx_hex      TEXT,
-    status      TEXT NOT NULL CHECK (status IN ('awaiting_signatures', 'signed', 'broadcast', 'failed')),
-    failure     TEXT,
-    created_at  BIGINT NOT NULL,
-    updated_at  BIGINT NOT NULL
-);
-CREATE INDEX onchain_sweeps_by_status ON onchain_sweeps (status, created_at);

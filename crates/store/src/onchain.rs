@@ -961,14 +961,17 @@ pub struct SweepRecord {
     pub psbt: Option<String>,
     /// The transaction, once signed.
     pub txid: Option<String>,
-    /// `awaiting_signatures`, `signed`, `broadcast` or `failed`.
+    /// `awaiting_signatures`, `signed`, `broadcast`, `confirmed` or `failed`.
     pub status: String,
+    /// The block that confirmed it.
+    pub confirmed_height: Option<i64>,
     /// Unix ms.
     pub created_at_ms: i64,
 }
 
 const SWEEP_COLUMNS: &str =
-    "SELECT id, direction, address, amount_sat, fee_sat, psbt, txid, status, created_at FROM onchain_sweeps";
+    "SELECT id, direction, address, amount_sat, fee_sat, psbt, txid, status, confirmed_height, \
+                             created_at FROM onchain_sweeps";
 
 fn decode_sweep(r: &Row) -> Result<SweepRecord, StoreError> {
     Ok(SweepRecord {
@@ -980,7 +983,8 @@ fn decode_sweep(r: &Row) -> Result<SweepRecord, StoreError> {
         psbt: r.opt_text(5)?,
         txid: r.opt_text(6)?,
         status: r.text(7)?,
-        created_at_ms: r.int(8)?,
+        confirmed_height: r.opt_int(8)?,
+        created_at_ms: r.int(9)?,
     })
 }
 
@@ -1030,10 +1034,17 @@ impl Store {
 
     /// Sweeps in `status`, oldest first, with their signed transaction (hex) when they have one.
     pub async fn onchain_sweeps(&self, status: &str) -> Result<Vec<(SweepRecord, Option<String>)>, StoreError> {
-        let sql = "SELECT id, direction, address, amount_sat, fee_sat, psbt, txid, status, created_at, tx_hex \
-                   FROM onchain_sweeps WHERE status = $1 ORDER BY created_at, id";
+        let sql = "SELECT id, direction, address, amount_sat, fee_sat, psbt, txid, status, confirmed_height, \
+                   created_at, tx_hex FROM onchain_sweeps WHERE status = $1 ORDER BY created_at, id";
         let rows = self.db.query(sql, params![status]).await?;
-        rows.iter().map(|r| Ok((decode_sweep(r)?, r.opt_text(9)?))).collect()
+        rows.iter().map(|r| Ok((decode_sweep(r)?, r.opt_text(10)?))).collect()
+    }
+
+    /// The latest sweeps, newest first.
+    pub async fn recent_onchain_sweeps(&self, limit: i64) -> Result<Vec<SweepRecord>, StoreError> {
+        let sql = format!("{SWEEP_COLUMNS} ORDER BY created_at DESC, id DESC LIMIT $1");
+        let rows = self.db.query(&sql, params![limit.clamp(1, 1_000)]).await?;
+        rows.iter().map(decode_sweep).collect()
     }
 
     /// Records the signed transaction of a sweep that awaited signatures.
@@ -1050,6 +1061,18 @@ impl Store {
             params: params![id, txid, tx_hex, fee_sat, self.now_ms()],
             rows: 1,
             refusal: Some("the sweep is not awaiting signatures"),
+        };
+        self.apply_record(record).await
+    }
+
+    /// Marks a broadcast sweep confirmed at `height`.
+    pub async fn onchain_sweep_confirmed(&self, id: &str, height: i64) -> Result<(), StoreError> {
+        let record = Record {
+            sql: "UPDATE onchain_sweeps SET status = 'confirmed', confirmed_height = $2, updated_at = $3 \
+                  WHERE id = $1 AND status = 'broadcast'",
+            params: params![id, height, self.now_ms()],
+            rows: 1,
+            refusal: Some("the sweep is not broadcast"),
         };
         self.apply_record(record).await
     }

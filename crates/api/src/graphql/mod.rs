@@ -2,6 +2,7 @@
 //! per-request caller context.
 
 mod admin;
+mod cold;
 mod lightning;
 mod onchain;
 mod public;
@@ -45,11 +46,11 @@ pub(crate) struct PublicSubscription(public::Subscription, lightning::LightningS
 pub(crate) type PublicSchema = Schema<PublicQuery, PublicMutation, PublicSubscription>;
 /// The operator API's mutations.
 #[derive(MergedObject, Default)]
-pub(crate) struct AdminMutation(admin::Mutation, onchain::OnchainAdminMutation);
+pub(crate) struct AdminMutation(admin::Mutation, onchain::OnchainAdminMutation, cold::ColdAdminMutation);
 
 /// The operator API's queries.
 #[derive(MergedObject, Default)]
-pub(crate) struct AdminQuery(admin::Query, onchain::OnchainAdminQuery);
+pub(crate) struct AdminQuery(admin::Query, onchain::OnchainAdminQuery, cold::ColdAdminQuery);
 
 pub(crate) type AdminSchema = Schema<AdminQuery, AdminMutation, EmptySubscription>;
 

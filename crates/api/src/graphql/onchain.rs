@@ -5,6 +5,7 @@
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use flash_auth::Scope as AuthScope;
 use flash_bank::{BankError, OnchainSend, OnchainSendOutcome, PaymentStatus, Speed};
+use flash_core::onchain::BroadcastBehaviour;
 use flash_core::WalletId as CoreWalletId;
 use flash_store::{BatchRecord, PayoutRecord};
 
@@ -390,7 +391,7 @@ impl OnchainAdminQuery {
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<OnchainPayoutView>> {
         operator(ctx)?;
-        let limit = i64::from(first.unwrap_or(100));
+        let limit = i64::from(first.unwrap_or(100).clamp(1, 1_000));
         let queue = state(ctx).bank.onchain_payout_queue(limit).await.map_err(admin_error)?;
         Ok(queue.into_iter().map(Into::into).collect())
     }
@@ -402,7 +403,7 @@ impl OnchainAdminQuery {
         first: Option<i32>,
     ) -> async_graphql::Result<Vec<OnchainBatchView>> {
         operator(ctx)?;
-        let limit = i64::from(first.unwrap_or(20));
+        let limit = i64::from(first.unwrap_or(20).clamp(1, 1_000));
         let batches = state(ctx)
             .bank
             .onchain_batch_history(limit)
@@ -436,6 +437,34 @@ pub struct DevChainReorgInput {
     /// Whether their transactions vanish (as if double-spent) instead of going back to the
     /// mempool.
     pub drop_transactions: Option<bool>,
+}
+
+/// What the simulated network does with broadcasts.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum DevChainBroadcasts {
+    /// Relays them and answers at once.
+    Relay,
+    /// Never gets them; the call hangs until relaying resumes, then fails.
+    Lose,
+    /// Gets them, but the answer is lost; the call hangs until relaying resumes, then fails.
+    LoseAnswer,
+}
+
+impl From<DevChainBroadcasts> for BroadcastBehaviour {
+    fn from(b: DevChainBroadcasts) -> Self {
+        match b {
+            DevChainBroadcasts::Relay => BroadcastBehaviour::Relay,
+            DevChainBroadcasts::Lose => BroadcastBehaviour::Lose,
+            DevChainBroadcasts::LoseAnswer => BroadcastBehaviour::LoseAnswer,
+        }
+    }
+}
+
+/// `devChainBroadcasts` input.
+#[derive(InputObject)]
+pub struct DevChainBroadcastsInput {
+    /// What broadcasts do from now on (until changed or flashd restarts).
+    pub behaviour: DevChainBroadcasts,
 }
 
 /// What a dev chain command did.
@@ -539,6 +568,20 @@ impl OnchainAdminMutation {
         Ok(DevChainPayload::tip(
             state(ctx).bank.dev_chain_mine(count(input.blocks)).await,
         ))
+    }
+
+    /// Dev/regtest: makes the simulated network relay, lose, or lose the answer to the
+    /// transactions broadcast from now on, to rehearse outages and crashes.
+    async fn dev_chain_broadcasts(
+        &self,
+        ctx: &Context<'_>,
+        input: DevChainBroadcastsInput,
+    ) -> async_graphql::Result<DevChainPayload> {
+        operator(ctx)?;
+        Ok(match state(ctx).bank.dev_chain_broadcasts(input.behaviour.into()) {
+            Ok(()) => DevChainPayload::default(),
+            Err(e) => DevChainPayload::failed(e),
+        })
     }
 
     /// Dev/regtest: replaces the top `depth` blocks with a longer chain of empty blocks.

@@ -1,0 +1,1035 @@
+//! Offline cold-storage cosigning: a cosigner's key, its BIP48 account key for the server's
+//! `[onchain.cold] cosigners`, and signing the cold → hot PSBTs the server creates.
+//!
+//! Nothing here talks to a server: these functions are meant to run on an offline machine.
+//! A key is a random 32-byte BIP32 seed kept in a small JSON file (mode 0600):
+//!
+//! ```json
+//! { "version": 1, "network": "regtest", "seed": "<64 hex digits>" }
+//! ```
+//!
+//! Its account key is `[fingerprint/48'/coin'/0'/2']xpub…` (BIP48, script type 2' = P2WSH;
+//! coin 0 on mainnet, 1 elsewhere), which the operator lists among the cosigners of the
+//! server's `wsh(sortedmulti(…))` cold wallet. Signing refuses anything it cannot account for:
+//! a PSBT naming none of the key's derivations, a derivation outside the account, a witness
+//! script that is not the coin's, a sighash other than ALL, a PSBT of another network.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), flash_cli::ClientError> {
+//! use flash_cli::{BitcoinNetwork, CosignerKey};
+//! let key = CosignerKey::generate(BitcoinNetwork::Regtest)?;
+//! key.save(std::path::Path::new("cosigner.json"))?;
+//! println!("{}", key.account_key()?);
+//! let signed = key.sign_psbt("cHNidP8B…")?;
+//! println!("{} input(s) signed", signed.signed_inputs);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use bitcoin::base64::prelude::{Engine, BASE64_STANDARD};
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv, Xpub};
+use bitcoin::hex::{DisplayHex, FromHex};
+use bitcoin::psbt::Psbt;
+use bitcoin::script::Instruction;
+use bitcoin::secp256k1::{self, All, Secp256k1};
+use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+use bitcoin::{Address, NetworkKind, TxOut};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ClientError;
+
+/// The key file format this version writes and reads.
+const KEY_FILE_VERSION: u32 = 1;
+
+/// Length of a generated seed, bytes.
+pub const SEED_LEN: usize = 32;
+
+/// Shortest and longest seed BIP32 allows, bytes.
+const SEED_LEN_RANGE: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// BIP48's purpose field.
+const BIP48_PURPOSE: u32 = 48;
+
+/// BIP48's script type of native segwit multisig (P2WSH).
+const BIP48_SCRIPT_TYPE_P2WSH: u32 = 2;
+
+/// The network a cosigner key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BitcoinNetwork {
+    /// Bitcoin's main network (account keys are `xpub`, coin type 0).
+    Mainnet,
+    /// Testnet (`tpub`, coin type 1).
+    Testnet,
+    /// Signet (`tpub`, coin type 1).
+    Signet,
+    /// Regtest (`tpub`, coin type 1).
+    Regtest,
+}
+
+impl BitcoinNetwork {
+    /// `mainnet`, `testnet`, `signet` or `regtest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BitcoinNetwork::Mainnet => "mainnet",
+            BitcoinNetwork::Testnet => "testnet",
+            BitcoinNetwork::Signet => "signet",
+            BitcoinNetwork::Regtest => "regtest",
+        }
+    }
+
+    /// The `bitcoin` crate's name for it.
+    pub fn to_bitcoin(self) -> bitcoin::Network {
+        match self {
+            BitcoinNetwork::Mainnet => bitcoin::Network::Bitcoin,
+            BitcoinNetwork::Testnet => bitcoin::Network::Testnet,
+            BitcoinNetwork::Signet => bitcoin::Network::Signet,
+            BitcoinNetwork::Regtest => bitcoin::Network::Regtest,
+        }
+    }
+
+    /// The BIP44/BIP48 coin type: 0 on mainnet, 1 on every test network.
+    pub fn coin_type(self) -> u32 {
+        u32::from(self != BitcoinNetwork::Mainnet)
+    }
+}
+
+impl fmt::Display for BitcoinNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The JSON key file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    version: u32,
+    network: BitcoinNetwork,
+    seed: String,
+}
+
+/// An invalid-input error.
+fn invalid(msg: impl Into<String>) -> ClientError {
+    ClientError::InvalidInput(msg.into())
+}
+
+/// One cosigner's secret key: a BIP32 seed and the network it is for. `Debug` never shows
+/// the seed.
+#[derive(Clone)]
+pub struct CosignerKey {
+    network: BitcoinNetwork,
+    seed: Vec<u8>,
+    master: Xpriv,
+    secp: Secp256k1<All>,
+}
+
+impl fmt::Debug for CosignerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CosignerKey")
+            .field("network", &self.network)
+            .field("fingerprint", &self.fingerprint())
+            .field("seed", &"<redacted>")
+            .finish()
+    }
+}
+
+impl CosignerKey {
+    /// A fresh key from 32 random bytes of the operating system's generator.
+    pub fn generate(network: BitcoinNetwork) -> Result<CosignerKey, ClientError> {
+        let mut seed = [0u8; SEED_LEN];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut seed)
+            .map_err(|e| invalid(format!("the system's random number generator failed: {e}")))?;
+        CosignerKey::from_seed(network, &seed)
+    }
+
+    /// The key of `seed` (16 to 64 bytes) on `network`.
+    pub fn from_seed(network: BitcoinNetwork, seed: &[u8]) -> Result<CosignerKey, ClientError> {
+        if !SEED_LEN_RANGE.contains(&seed.len()) {
+            return Err(invalid(format!("a seed must be 16 to 64 bytes (got {})", seed.len())));
+        }
+        let master =
+            Xpriv::new_master(network.to_bitcoin(), seed).map_err(|e| invalid(format!("unusable seed: {e}")))?;
+        Ok(CosignerKey {
+            network,
+            seed: seed.to_vec(),
+            master,
+            secp: Secp256k1::new(),
+        })
+    }
+
+    /// Reads a key file written by [`CosignerKey::save`].
+    pub fn load(path: &Path) -> Result<CosignerKey, ClientError> {
+        let text = fs::read_to_string(path).map_err(|source| ClientError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let not_a_key = |why: String| invalid(format!("{} is not a cosigner key file: {why}", path.display()));
+        let file: KeyFile = serde_json::from_str(&text).map_err(|e| not_a_key(e.to_string()))?;
+        if file.version != KEY_FILE_VERSION {
+            return Err(not_a_key(format!(
+                "version {} (this flash reads version {KEY_FILE_VERSION})",
+                file.version
+            )));
+        }
+        let seed = Vec::<u8>::from_hex(file.seed.trim()).map_err(|e| not_a_key(format!("seed: {e}")))?;
+        CosignerKey::from_seed(file.network, &seed).map_err(|e| not_a_key(e.to_string()))
+    }
+
+    /// Writes the key file with mode 0600; refuses to overwrite an existing file.
+    pub fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let file = KeyFile {
+            version: KEY_FILE_VERSION,
+            network: self.network,
+            seed: self.seed.to_lower_hex_string(),
+        };
+        let mut text =
+            serde_json::to_string_pretty(&file).map_err(|e| invalid(format!("cannot encode the key: {e}")))?;
+        text.push('\n');
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let io_err = |source| ClientError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = options.open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                invalid(format!(
+                    "{} already exists; refusing to overwrite a key file",
+                    path.display()
+                ))
+            } else {
+                io_err(e)
+            }
+        })?;
+        let written = out.write_all(text.as_bytes()).and_then(|()| out.sync_all());
+        if let Err(e) = written {
+            drop(out);
+            let _ = fs::remove_file(path);
+            return Err(io_err(e));
+        }
+        Ok(())
+    }
+
+    /// The network the key is for.
+    pub fn network(&self) -> BitcoinNetwork {
+        self.network
+    }
+
+    /// The master key's fingerprint, 8 hex digits.
+    pub fn fingerprint(&self) -> String {
+        self.master.fingerprint(&self.secp).to_string()
+    }
+
+    /// The BIP48 P2WSH account path `m/48'/coin'/0'/2'`.
+    pub fn account_path(&self) -> DerivationPath {
+        [BIP48_PURPOSE, self.network.coin_type(), 0, BIP48_SCRIPT_TYPE_P2WSH]
+            .into_iter()
+            .map(|index| ChildNumber::Hardened { index })
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    /// The account's extended public key.
+    pub fn account_xpub(&self) -> Result<Xpub, ClientError> {
+        let account = self
+            .master
+            .derive_priv(&self.secp, &self.account_path())
+            .map_err(|e| invalid(format!("cannot derive the account key: {e}")))?;
+        Ok(Xpub::from_priv(&self.secp, &account))
+    }
+
+    /// The account key as `[onchain.cold] cosigners` takes it:
+    /// `[fingerprint/48'/coin'/0'/2']xpub…` (`tpub…` off mainnet).
+    pub fn account_key(&self) -> Result<String, ClientError> {
+        Ok(format!(
+            "[{}/{BIP48_PURPOSE}'/{}'/0'/{BIP48_SCRIPT_TYPE_P2WSH}']{}",
+            self.fingerprint(),
+            self.network.coin_type(),
+            self.account_xpub()?
+        ))
+    }
+
+    /// What a PSBT spends and pays, with the addresses of this key's network; refused when the
+    /// PSBT is malformed or of another network.
+    pub fn describe_psbt(&self, psbt: &str) -> Result<PsbtSummary, ClientError> {
+        let psbt = decode_psbt(psbt)?;
+        self.check_network(&psbt)?;
+        summarize(&psbt, self.network)
+    }
+
+    /// Signs every input of a base64 PSBT whose BIP32 derivations name this key, and returns
+    /// the PSBT with the signatures added. Refused when the PSBT is malformed, of another
+    /// network, or has nothing this key signs.
+    pub fn sign_psbt(&self, psbt: &str) -> Result<SignedPsbt, ClientError> {
+        let mut psbt = decode_psbt(psbt)?;
+        self.check_network(&psbt)?;
+        summarize(&psbt, self.network)?;
+        let ours = self.master.fingerprint(&self.secp);
+        let account = self.account_path();
+        let tx = psbt.unsigned_tx.clone();
+        let mut cache = SighashCache::new(&tx);
+        let mut signatures = Vec::new();
+        let mut signed_inputs = 0;
+        for (i, input) in psbt.inputs.iter().enumerate() {
+            let keys: Vec<(secp256k1::PublicKey, &DerivationPath)> = input
+                .bip32_derivation
+                .iter()
+                .filter(|(_, (fingerprint, _))| *fingerprint == ours)
+                .map(|(pk, (_, path))| (*pk, path))
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            let utxo = input.witness_utxo.as_ref().ok_or_else(|| {
+                invalid(format!(
+                    "input {i} does not say what it spends (no witness UTXO); only P2WSH multisig inputs are signed"
+                ))
+            })?;
+            if !utxo.script_pubkey.is_p2wsh() {
+                return Err(invalid(format!(
+                    "input {i} spends a coin that is not P2WSH; only P2WSH multisig inputs are signed"
+                )));
+            }
+            let script = input
+                .witness_script
+                .as_ref()
+                .ok_or_else(|| invalid(format!("input {i} has no witness script")))?;
+            if script.to_p2wsh() != utxo.script_pubkey {
+                return Err(invalid(format!(
+                    "input {i}'s witness script is not the script of the coin it spends"
+                )));
+            }
+            match input.sighash_type.map(|t| t.ecdsa_hash_ty()) {
+                None | Some(Ok(EcdsaSighashType::All)) => {}
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "input {i} asks for sighash type {other:?}; only ALL is signed"
+                    )))
+                }
+            }
+            let (message, sighash_type) = psbt
+                .sighash_ecdsa(i, &mut cache)
+                .map_err(|e| invalid(format!("cannot compute input {i}'s signature hash: {e}")))?;
+            for (pubkey, path) in keys {
+                if !path.as_ref().starts_with(account.as_ref()) {
+                    return Err(invalid(format!(
+                        "input {i} asks for key m/{path}, outside this key's account m/{account}"
+                    )));
+                }
+                let child = self
+                    .master
+                    .derive_priv(&self.secp, path)
+                    .map_err(|e| invalid(format!("cannot derive m/{path}: {e}")))?;
+                if child.private_key.public_key(&self.secp) != pubkey {
+                    return Err(invalid(format!(
+                        "input {i} names key m/{path} of this key's fingerprint {ours}, but it is not this key's"
+                    )));
+                }
+                if !script_has_key(script, &pubkey) {
+                    return Err(invalid(format!(
+                        "input {i}'s witness script does not contain this key's m/{path}"
+                    )));
+                }
+                let signature = bitcoin::ecdsa::Signature {
+                    signature: self.secp.sign_ecdsa(&message, &child.private_key),
+                    sighash_type,
+                };
+                signatures.push((i, bitcoin::PublicKey::new(pubkey), signature));
+            }
+            signed_inputs += 1;
+        }
+        if signed_inputs == 0 {
+            let named = named_fingerprints(&psbt);
+            let named = if named.is_empty() {
+                "none".to_owned()
+            } else {
+                named.join(", ")
+            };
+            return Err(invalid(format!(
+                "this key ({ours}) signs nothing in this PSBT: none of its inputs is derived from it \
+                 (the inputs name key(s) {named})"
+            )));
+        }
+        for (i, pubkey, signature) in signatures {
+            psbt.inputs[i].partial_sigs.insert(pubkey, signature);
+        }
+        let summary = summarize(&psbt, self.network)?;
+        Ok(SignedPsbt {
+            psbt: BASE64_STANDARD.encode(psbt.serialize()),
+            signed_inputs,
+            summary,
+        })
+    }
+
+    /// Refuses a PSBT whose derivations (or global xpubs) of this key's fingerprint are of
+    /// another network (BIP48's coin type, or the xpub's version).
+    fn check_network(&self, psbt: &Psbt) -> Result<(), ClientError> {
+        let ours = self.master.fingerprint(&self.secp);
+        let coin = ChildNumber::Hardened {
+            index: self.network.coin_type(),
+        };
+        let purpose = ChildNumber::Hardened { index: BIP48_PURPOSE };
+        let foreign = |other_coin: &ChildNumber| {
+            let theirs = if *other_coin == (ChildNumber::Hardened { index: 0 }) {
+                "mainnet"
+            } else {
+                "a test network"
+            };
+            invalid(format!(
+                "this PSBT is for {theirs} (coin type {other_coin}), but the key is for {}",
+                self.network
+            ))
+        };
+        let sources = psbt
+            .inputs
+            .iter()
+            .flat_map(|i| i.bip32_derivation.values())
+            .chain(psbt.outputs.iter().flat_map(|o| o.bip32_derivation.values()));
+        for (fingerprint, path) in sources {
+            let path = path.as_ref();
+            if *fingerprint == ours && path.len() >= 2 && path[0] == purpose && path[1] != coin {
+                return Err(foreign(&path[1]));
+            }
+        }
+        let expected = NetworkKind::from(self.network.to_bitcoin());
+        for (xpub, (fingerprint, _)) in &psbt.xpub {
+            if *fingerprint == ours && xpub.network != expected {
+                return Err(invalid(format!(
+                    "this PSBT's extended key {xpub} is of another network than the key's ({})",
+                    self.network
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `script` pushes `key` (compressed).
+fn script_has_key(script: &bitcoin::Script, key: &secp256k1::PublicKey) -> bool {
+    let key = key.serialize();
+    script
+        .instructions()
+        .any(|i| matches!(i, Ok(Instruction::PushBytes(b)) if b.as_bytes() == key.as_slice()))
+}
+
+/// The fingerprints the inputs' derivations name, sorted, without repeats.
+fn named_fingerprints(psbt: &Psbt) -> Vec<String> {
+    let mut all: Vec<Fingerprint> = psbt
+        .inputs
+        .iter()
+        .flat_map(|i| i.bip32_derivation.values().map(|(f, _)| *f))
+        .collect();
+    all.sort();
+    all.dedup();
+    all.iter().map(ToString::to_string).collect()
+}
+
+/// Reads a base64 PSBT (whitespace and line breaks ignored).
+pub fn decode_psbt(text: &str) -> Result<Psbt, ClientError> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_empty() {
+        return Err(invalid("the PSBT is empty"));
+    }
+    let bytes = BASE64_STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| invalid(format!("the PSBT is not base64: {e}")))?;
+    Psbt::deserialize(&bytes).map_err(|e| invalid(format!("not a valid PSBT: {e}")))
+}
+
+/// What a PSBT spends and pays, as [`describe_psbt`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PsbtSummary {
+    /// The transaction's id (signatures do not change it).
+    pub txid: String,
+    /// What it spends.
+    pub inputs: Vec<PsbtInputSummary>,
+    /// What it pays.
+    pub outputs: Vec<PsbtOutputSummary>,
+    /// The inputs' total, sats; `None` when the PSBT does not say what an input is worth.
+    pub input_total: Option<u64>,
+    /// The outputs' total, sats.
+    pub output_total: u64,
+    /// The mining fee, sats (inputs less outputs), when every input's amount is known.
+    pub fee: Option<u64>,
+}
+
+/// One input of a [`PsbtSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PsbtInputSummary {
+    /// The coin spent, `txid:vout`.
+    pub outpoint: String,
+    /// What it is worth, sats, when the PSBT says (its witness or full previous transaction).
+    pub amount: Option<u64>,
+    /// Fingerprints of the keys its derivations name (the cosigners).
+    pub cosigners: Vec<String>,
+    /// Fingerprints of the cosigners whose signatures it already carries.
+    pub signed_by: Vec<String>,
+}
+
+/// One output of a [`PsbtSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PsbtOutputSummary {
+    /// The address paid, on the summary's network; `None` for a script without one.
+    pub address: Option<String>,
+    /// The output script, hex.
+    pub script: String,
+    /// Amount, sats.
+    pub amount: u64,
+    /// Whether the PSBT marks it as the spending wallet's own (BIP32 derivations): change
+    /// going back to cold storage.
+    pub change: bool,
+}
+
+impl fmt::Display for PsbtSummary {
+    /// Several lines: the coins spent, each output, the fee.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sats = |v: Option<u64>| v.map_or_else(|| "unknown amount".to_owned(), |v| format!("{v} sats"));
+        writeln!(f, "Transaction {}", self.txid)?;
+        writeln!(
+            f,
+            "Spends {} (in {} input(s)):",
+            sats(self.input_total),
+            self.inputs.len()
+        )?;
+        for input in &self.inputs {
+            let signed = if input.signed_by.is_empty() {
+                "no signatures yet".to_owned()
+            } else {
+                format!("signed by {}", input.signed_by.join(", "))
+            };
+            writeln!(
+                f,
+                "  {:>16}  {}  cosigners {}; {signed}",
+                sats(input.amount),
+                input.outpoint,
+                if input.cosigners.is_empty() {
+                    "unknown".to_owned()
+                } else {
+                    input.cosigners.join(", ")
+                }
+            )?;
+        }
+        writeln!(f, "Pays {} sats:", self.output_total)?;
+        for output in &self.outputs {
+            let to = output
+                .address
+                .clone()
+                .unwrap_or_else(|| format!("script {}", output.script));
+            let note = if output.change {
+                "  (change back to cold storage)"
+            } else {
+                ""
+            };
+            writeln!(f, "  {:>16}  {to}{note}", format!("{} sats", output.amount))?;
+        }
+        write!(f, "Fee: {}", sats(self.fee))
+    }
+}
+
+/// A PSBT with a cosigner's signatures added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedPsbt {
+    /// The signed PSBT, base64.
+    pub psbt: String,
+    /// How many inputs got this key's signature.
+    pub signed_inputs: usize,
+    /// What it spends and pays, signatures included.
+    pub summary: PsbtSummary,
+}
+
+/// What a base64 PSBT spends and pays, with addresses of `network`.
+pub fn describe_psbt(psbt: &str, network: BitcoinNetwork) -> Result<PsbtSummary, ClientError> {
+    summarize(&decode_psbt(psbt)?, network)
+}
+
+/// The coin input `i` spends, from its witness UTXO or its full previous transaction (which
+/// must agree, and be the transaction the input names).
+fn spent_output(psbt: &Psbt, i: usize) -> Result<Option<TxOut>, ClientError> {
+    let (Some(input), Some(txin)) = (psbt.inputs.get(i), psbt.unsigned_tx.input.get(i)) else {
+        return Err(invalid(format!("the PSBT has no input {i}")));
+    };
+    let prevout = txin.previous_output;
+    let from_full = match &input.non_witness_utxo {
+        None => None,
+        Some(tx) => {
+            if tx.compute_txid() != prevout.txid {
+                return Err(invalid(format!(
+                    "input {i}'s previous transaction is not the one it spends"
+                )));
+            }
+            let index = usize::try_from(prevout.vout).unwrap_or(usize::MAX);
+            let out = tx
+                .output
+                .get(index)
+                .ok_or_else(|| invalid(format!("input {i} spends an output its previous transaction lacks")))?;
+            Some(out.clone())
+        }
+    };
+    match (&input.witness_utxo, from_full) {
+        (Some(witness), Some(full)) if *witness != full => Err(invalid(format!(
+            "input {i}'s witness UTXO and previous transaction disagree"
+        ))),
+        (Some(witness), _) => Ok(Some(witness.clone())),
+        (None, full) => Ok(full),
+    }
+}
+
+/// Reads what a PSBT spends and pays; refuses inconsistent inputs and a fee below zero.
+fn summarize(psbt: &Psbt, network: BitcoinNetwork) -> Result<PsbtSummary, ClientError> {
+    let mut inputs = Vec::with_capacity(psbt.inputs.len());
+    let mut input_total = Some(0u64);
+    for (i, input) in psbt.inputs.iter().enumerate() {
+        let spent = spent_output(psbt, i)?;
+        let amount = spent.map(|o| o.value.to_sat());
+        input_total = match (input_total, amount) {
+            (Some(total), Some(a)) => Some(
+                total
+                    .checked_add(a)
+                    .ok_or_else(|| invalid("the inputs' total overflows"))?,
+            ),
+            _ => None,
+        };
+        let mut cosigners: Vec<String> = input.bip32_derivation.values().map(|(f, _)| f.to_string()).collect();
+        cosigners.sort();
+        cosigners.dedup();
+        let mut signed_by: Vec<String> = input
+            .partial_sigs
+            .keys()
+            .map(|pk| match input.bip32_derivation.get(&pk.inner) {
+                Some((f, _)) => f.to_string(),
+                None => format!("key {pk}"),
+            })
+            .collect();
+        signed_by.sort();
+        let outpoint = psbt
+            .unsigned_tx
+            .input
+            .get(i)
+            .map(|t| t.previous_output.to_string())
+            .unwrap_or_default();
+        inputs.push(PsbtInputSummary {
+            outpoint,
+            amount,
+            cosigners,
+            signed_by,
+        });
+    }
+    let mut output_total = 0u64;
+    let mut outputs = Vec::with_capacity(psbt.unsigned_tx.output.len());
+    for (i, out) in psbt.unsigned_tx.output.iter().enumerate() {
+        let amount = out.value.to_sat();
+        output_total = output_total
+            .checked_add(amount)
+            .ok_or_else(|| invalid("the outputs' total overflows"))?;
+        outputs.push(PsbtOutputSummary {
+            address: Address::from_script(&out.script_pubkey, network.to_bitcoin())
+                .ok()
+                .map(|a| a.to_string()),
+            script: out.script_pubkey.to_hex_string(),
+            amount,
+            change: psbt.outputs.get(i).is_some_and(|o| !o.bip32_derivation.is_empty()),
+        });
+    }
+    let fee = match input_total {
+        Some(total) => Some(total.checked_sub(output_total).ok_or_else(|| {
+            invalid(format!(
+                "the PSBT pays out more ({output_total} sats) than it spends ({total} sats)"
+            ))
+        })?),
+        None => None,
+    };
+    Ok(PsbtSummary {
+        txid: psbt.unsigned_tx.compute_txid().to_string(),
+        inputs,
+        outputs,
+        input_total,
+        output_total,
+        fee,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use bitcoin::absolute::LockTime;
+    use bitcoin::hashes::Hash;
+    use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_PUSHNUM_2, OP_PUSHNUM_3};
+    use bitcoin::script::Builder;
+    use bitcoin::transaction::Version;
+    use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, Txid, Witness};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Where each public key of a PSBT input comes from.
+    type Derivations = BTreeMap<secp256k1::PublicKey, (Fingerprint, DerivationPath)>;
+
+    /// A unique path in the temp dir (not created).
+    fn temp_path(tag: &str) -> std::path::PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        std::env::temp_dir().join(format!("flash-cold-{tag}-{}-{nanos}", std::process::id()))
+    }
+
+    fn key(seed: u8) -> Result<CosignerKey, ClientError> {
+        CosignerKey::from_seed(BitcoinNetwork::Regtest, &[seed; 32])
+    }
+
+    /// The public key of `key`'s account at `chain/index`, with its key source.
+    fn child(
+        key: &CosignerKey,
+        chain: u32,
+        index: u32,
+    ) -> Result<(secp256k1::PublicKey, (Fingerprint, DerivationPath)), Box<dyn std::error::Error>> {
+        let path = key
+            .account_path()
+            .extend([ChildNumber::Normal { index: chain }, ChildNumber::Normal { index }]);
+        let sk = key.master.derive_priv(&key.secp, &path)?;
+        Ok((
+            sk.private_key.public_key(&key.secp),
+            (key.master.fingerprint(&key.secp), path),
+        ))
+    }
+
+    /// A 2-of-`keys` `wsh(sortedmulti)` script over the keys' `chain/index` children, with the
+    /// derivations a wallet puts in a PSBT.
+    fn multisig(
+        keys: &[&CosignerKey],
+        chain: u32,
+        index: u32,
+    ) -> Result<(ScriptBuf, Derivations), Box<dyn std::error::Error>> {
+        let mut derivations = BTreeMap::new();
+        let mut pubkeys = Vec::new();
+        for k in keys {
+            let (pk, source) = child(k, chain, index)?;
+            pubkeys.push(pk.serialize());
+            derivations.insert(pk, source);
+        }
+        pubkeys.sort();
+        let mut builder = Builder::new().push_opcode(OP_PUSHNUM_2);
+        for pk in &pubkeys {
+            builder = builder.push_slice(pk);
+        }
+        let script = builder
+            .push_opcode(OP_PUSHNUM_3)
+            .push_opcode(OP_CHECKMULTISIG)
+            .into_script();
+        Ok((script, derivations))
+    }
+
+    /// The regtest address of BIP173's example program.
+    const PAYEE: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
+    /// A cold → hot PSBT over `keys` (2-of-3): one 100,000-sat coin, 60,000 to [`PAYEE`],
+    /// 39,000 change back to the multisig, 1,000 fee.
+    fn cold_psbt(keys: &[&CosignerKey]) -> Result<Psbt, Box<dyn std::error::Error>> {
+        let (script, derivations) = multisig(keys, 0, 0)?;
+        let (change_script, change_derivations) = multisig(keys, 1, 0)?;
+        let payee = PAYEE
+            .parse::<Address<bitcoin::address::NetworkUnchecked>>()?
+            .require_network(bitcoin::Network::Regtest)?;
+        let funding = Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint {
+                    txid: Txid::from_byte_array([7; 32]),
+                    vout: 0,
+                },
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![
+                TxOut {
+                    value: Amount::from_sat(5_000),
+                    script_pubkey: payee.script_pubkey(),
+                },
+                TxOut {
+                    value: Amount::from_sat(100_000),
+                    script_pubkey: script.to_p2wsh(),
+                },
+            ],
+        };
+        let tx = Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint {
+                    txid: funding.compute_txid(),
+                    vout: 1,
+                },
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            }],
+            output: vec![
+                TxOut {
+                    value: Amount::from_sat(60_000),
+                    script_pubkey: payee.script_pubkey(),
+                },
+                TxOut {
+                    value: Amount::from_sat(39_000),
+                    script_pubkey: change_script.to_p2wsh(),
+                },
+            ],
+        };
+        let mut psbt = Psbt::from_unsigned_tx(tx)?;
+        psbt.inputs[0].witness_utxo = funding.output.get(1).cloned();
+        psbt.inputs[0].non_witness_utxo = Some(funding);
+        psbt.inputs[0].witness_script = Some(script);
+        psbt.inputs[0].bip32_derivation = derivations;
+        psbt.outputs[1].witness_script = Some(change_script);
+        psbt.outputs[1].bip32_derivation = change_derivations;
+        Ok(psbt)
+    }
+
+    fn encode(psbt: &Psbt) -> String {
+        BASE64_STANDARD.encode(psbt.serialize())
+    }
+
+    #[test]
+    fn account_keys_have_the_bip48_p2wsh_shape() -> TestResult {
+        let k = key(1)?;
+        let account = k.account_key()?;
+        let fingerprint = k.fingerprint();
+        assert_eq!(fingerprint.len(), 8);
+        assert!(
+            account.starts_with(&format!("[{fingerprint}/48'/1'/0'/2']tpub")),
+            "{account}"
+        );
+        let xpub: Xpub = account.rsplit(']').next().unwrap_or_default().parse()?;
+        assert_eq!(xpub.network, NetworkKind::Test);
+        assert_eq!(xpub.depth, 4);
+        assert_eq!(k.account_path().to_string(), "48'/1'/0'/2'");
+        let main = CosignerKey::from_seed(BitcoinNetwork::Mainnet, &[1; 32])?;
+        assert!(
+            main.account_key()?
+                .starts_with(&format!("[{fingerprint}/48'/0'/0'/2']xpub")),
+            "same seed, same fingerprint, mainnet coin type"
+        );
+        // Fresh keys differ.
+        let a = CosignerKey::generate(BitcoinNetwork::Signet)?;
+        let b = CosignerKey::generate(BitcoinNetwork::Signet)?;
+        assert_ne!(a.account_key()?, b.account_key()?);
+        assert_eq!(a.seed.len(), SEED_LEN);
+        assert!(!format!("{a:?}").contains(&a.seed.to_lower_hex_string()));
+        Ok(())
+    }
+
+    #[test]
+    fn key_files_are_private_and_never_overwritten() -> TestResult {
+        let path = temp_path("keyfile");
+        let k = CosignerKey::generate(BitcoinNetwork::Regtest)?;
+        k.save(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        }
+        let text = fs::read_to_string(&path)?;
+        let json: serde_json::Value = serde_json::from_str(&text)?;
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["network"], "regtest");
+        assert_eq!(json["seed"].as_str().map(str::len), Some(64));
+        let loaded = CosignerKey::load(&path)?;
+        assert_eq!(loaded.account_key()?, k.account_key()?);
+        assert_eq!(loaded.network(), BitcoinNetwork::Regtest);
+        // A second save to the same path is refused and leaves the first key alone.
+        let other = CosignerKey::generate(BitcoinNetwork::Regtest)?;
+        let refused = other.save(&path).err().map(|e| e.to_string());
+        assert!(
+            refused.as_deref().is_some_and(|e| e.contains("refusing to overwrite")),
+            "{refused:?}"
+        );
+        assert_eq!(fs::read_to_string(&path)?, text);
+        fs::remove_file(&path)?;
+        Ok(())
+    }
+
+    #[test]
+    fn bad_key_files_are_refused() -> TestResult {
+        let path = temp_path("badkey");
+        for (body, why) in [
+            ("not json", "not a cosigner key file"),
+            (r#"{"version": 2, "network": "regtest", "seed": "00"}"#, "version 2"),
+            (
+                r#"{"version": 1, "network": "moon", "seed": "0101010101010101010101010101010101"}"#,
+                "not a cosigner key file",
+            ),
+            (r#"{"version": 1, "network": "regtest", "seed": "zz"}"#, "seed"),
+            (
+                r#"{"version": 1, "network": "regtest", "seed": "0102"}"#,
+                "16 to 64 bytes",
+            ),
+        ] {
+            fs::write(&path, body)?;
+            let e = CosignerKey::load(&path).err().map(|e| e.to_string());
+            assert!(e.as_deref().is_some_and(|e| e.contains(why)), "{body}: {e:?}");
+            fs::remove_file(&path)?;
+        }
+        assert!(matches!(CosignerKey::load(&path), Err(ClientError::Io { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn two_of_three_sign_a_cold_psbt() -> TestResult {
+        let (k1, k2, k3) = (key(1)?, key(2)?, key(3)?);
+        let psbt = cold_psbt(&[&k1, &k2, &k3])?;
+        let summary = k1.describe_psbt(&encode(&psbt))?;
+        assert_eq!(summary.input_total, Some(100_000));
+        assert_eq!(summary.output_total, 99_000);
+        assert_eq!(summary.fee, Some(1_000));
+        assert_eq!(summary.outputs[0].address.as_deref(), Some(PAYEE));
+        assert!(!summary.outputs[0].change && summary.outputs[1].change);
+        assert_eq!(summary.inputs[0].cosigners.len(), 3);
+        assert!(summary.inputs[0].signed_by.is_empty());
+        let text = summary.to_string();
+        assert!(
+            text.contains("60000 sats") && text.contains(PAYEE) && text.contains("Fee: 1000 sats"),
+            "{text}"
+        );
+        assert!(text.contains("change back to cold storage"), "{text}");
+
+        let by_one = k1.sign_psbt(&encode(&psbt))?;
+        assert_eq!(by_one.signed_inputs, 1);
+        assert_eq!(by_one.summary.inputs[0].signed_by, vec![k1.fingerprint()]);
+        let by_three = k3.sign_psbt(&by_one.psbt)?;
+        assert_eq!(by_three.signed_inputs, 1);
+        let mut expected = vec![k1.fingerprint(), k3.fingerprint()];
+        expected.sort();
+        assert_eq!(by_three.summary.inputs[0].signed_by, expected);
+        assert_eq!(by_three.summary.txid, psbt.unsigned_tx.compute_txid().to_string());
+
+        // Both signatures verify against the input's signature hash, with the right keys.
+        let signed = decode_psbt(&by_three.psbt)?;
+        let mut cache = SighashCache::new(&signed.unsigned_tx);
+        let (message, _) = signed.sighash_ecdsa(0, &mut cache)?;
+        assert_eq!(signed.inputs[0].partial_sigs.len(), 2);
+        for (pk, sig) in &signed.inputs[0].partial_sigs {
+            assert_eq!(sig.sighash_type, EcdsaSighashType::All);
+            k1.secp.verify_ecdsa(&message, &sig.signature, &pk.inner)?;
+            let (fingerprint, _) = &signed.inputs[0].bip32_derivation[&pk.inner];
+            assert_ne!(fingerprint.to_string(), k2.fingerprint());
+        }
+        // Signing again changes nothing (deterministic signatures).
+        assert_eq!(k3.sign_psbt(&by_three.psbt)?.psbt, by_three.psbt);
+        Ok(())
+    }
+
+    #[test]
+    fn a_foreign_key_signs_nothing() -> TestResult {
+        let psbt = encode(&cold_psbt(&[&key(1)?, &key(2)?, &key(3)?])?);
+        let stranger = key(9)?;
+        let e = stranger.sign_psbt(&psbt).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("signs nothing") && e.contains(&stranger.fingerprint())),
+            "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_psbts_are_refused() -> TestResult {
+        let k = key(1)?;
+        for (bad, why) in [
+            ("", "empty"),
+            ("not base64!", "not base64"),
+            ("aGVsbG8gd29ybGQ=", "not a valid PSBT"),
+        ] {
+            let e = k.sign_psbt(bad).err().map(|e| e.to_string());
+            assert!(e.as_deref().is_some_and(|e| e.contains(why)), "{bad}: {e:?}");
+            assert!(describe_psbt(bad, BitcoinNetwork::Regtest).is_err());
+        }
+        let good = cold_psbt(&[&k, &key(2)?, &key(3)?])?;
+        // Whitespace and line breaks are fine.
+        let wrapped: String = encode(&good)
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8_lossy(c).into_owned() + "\n")
+            .collect();
+        assert_eq!(k.sign_psbt(&wrapped)?.signed_inputs, 1);
+        // A witness script that is not the coin's.
+        let mut swapped = good.clone();
+        swapped.inputs[0].witness_script = swapped.outputs[1].witness_script.clone();
+        let e = k.sign_psbt(&encode(&swapped)).err().map(|e| e.to_string());
+        assert!(e.as_deref().is_some_and(|e| e.contains("witness script")), "{e:?}");
+        // A witness UTXO that lies about the amount.
+        let mut lying = good.clone();
+        if let Some(utxo) = lying.inputs[0].witness_utxo.as_mut() {
+            utxo.value = Amount::from_sat(1_000_000);
+        }
+        let e = k.sign_psbt(&encode(&lying)).err().map(|e| e.to_string());
+        assert!(e.as_deref().is_some_and(|e| e.contains("disagree")), "{e:?}");
+        // A sighash type other than ALL.
+        let mut none = good.clone();
+        none.inputs[0].sighash_type = Some(EcdsaSighashType::None.into());
+        let e = k.sign_psbt(&encode(&none)).err().map(|e| e.to_string());
+        assert!(e.as_deref().is_some_and(|e| e.contains("only ALL")), "{e:?}");
+        // A derivation outside the account.
+        let mut outside = good;
+        let fingerprint = k.master.fingerprint(&k.secp);
+        for (_, source) in outside.inputs[0].bip32_derivation.iter_mut() {
+            if source.0 == fingerprint {
+                source.1 = "m/84'/1'/0'/0/0".parse()?;
+            }
+        }
+        let e = k.sign_psbt(&encode(&outside)).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|e| e.contains("outside this key's account")),
+            "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_psbt_of_another_network_is_refused() -> TestResult {
+        let seeds = [1u8, 2, 3];
+        let mainnet: Vec<CosignerKey> = seeds
+            .iter()
+            .map(|s| CosignerKey::from_seed(BitcoinNetwork::Mainnet, &[*s; 32]))
+            .collect::<Result<_, _>>()?;
+        let refs: Vec<&CosignerKey> = mainnet.iter().collect();
+        let psbt = encode(&cold_psbt(&refs)?);
+        // The same seed on regtest has the same fingerprint but another coin type.
+        let e = key(1)?.sign_psbt(&psbt).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref()
+                .is_some_and(|e| e.contains("for mainnet") && e.contains("regtest")),
+            "{e:?}"
+        );
+        assert!(key(1)?.describe_psbt(&psbt).is_err());
+        assert_eq!(mainnet[0].sign_psbt(&psbt)?.signed_inputs, 1);
+        // Outputs are shown as addresses of the key's network.
+        let summary = mainnet[0].describe_psbt(&psbt)?;
+        assert!(
+            summary.outputs[0]
+                .address
+                .as_deref()
+                .is_some_and(|a| a.starts_with("bc1q")),
+            "{summary:?}"
+        );
+        Ok(())
+    }
+}
