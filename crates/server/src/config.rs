@@ -174,11 +174,11 @@ impl std::fmt::Debug for LdkLsps2Section {
 /// `[lightning.ldk]`: the embedded LDK node (its data lives in `DATA_DIR/ldk`).
 // Read by main.rs only in a build with the `ldk` feature.
 #[cfg_attr(not(feature = "ldk"), allow(dead_code))]
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdkSection {
-    /// Where it reads the chain.
-    pub chain: LdkChainSection,
+    /// Where it reads the chain; without it, the `[onchain]` backend's node or server.
+    pub chain: Option<LdkChainSection>,
     /// `host:port` to accept Lightning peers on, if any.
     pub listen: Option<String>,
     /// An LSPS2 service, if any.
@@ -421,6 +421,49 @@ pub struct OnchainSection {
     pub cold: Option<ColdSection>,
 }
 
+impl OnchainSection {
+    /// The chain source of the embedded LDK node when `[lightning.ldk.chain]` is not given: the
+    /// bitcoind node or Electrum server of `[onchain]` (a cookie file is read now).
+    // Called by main.rs only in a build with the `ldk` feature.
+    #[cfg_attr(not(feature = "ldk"), allow(dead_code))]
+    pub fn ldk_chain(&self) -> anyhow::Result<LdkChainSection> {
+        use anyhow::Context;
+        match (self.backend, &self.bitcoind, &self.electrum) {
+            (OnchainBackend::Bitcoind, Some(b), _) => {
+                let url = url::Url::parse(&b.rpc_url).with_context(|| {
+                    format!("[onchain.bitcoind] rpc_url {} is not a URL", without_credentials(&b.rpc_url))
+                })?;
+                let host = url.host_str().context("[onchain.bitcoind] rpc_url has no host")?.to_string();
+                let port = url.port_or_known_default().context("[onchain.bitcoind] rpc_url has no port")?;
+                let (user, password) = match (&b.cookie_file, &b.rpc_user, &b.rpc_password) {
+                    (Some(cookie), _, _) => {
+                        let text = std::fs::read_to_string(cookie)
+                            .with_context(|| format!("reading the bitcoind cookie {}", cookie.display()))?;
+                        let (user, password) = text
+                            .trim()
+                            .split_once(':')
+                            .with_context(|| format!("{} is not a bitcoind cookie (user:password)", cookie.display()))?;
+                        (user.to_string(), password.to_string())
+                    }
+                    (None, Some(user), Some(password)) => (user.clone(), password.clone()),
+                    _ => anyhow::bail!("[onchain.bitcoind] needs either cookie_file, or rpc_user and rpc_password"),
+                };
+                Ok(LdkChainSection::Bitcoind {
+                    host,
+                    port,
+                    user,
+                    password,
+                })
+            }
+            (OnchainBackend::Electrum, _, Some(e)) => Ok(LdkChainSection::Electrum { url: e.url.clone() }),
+            _ => anyhow::bail!(
+                "[lightning] backend = \"ldk\" needs a [lightning.ldk.chain] source, or [onchain] backend = \
+                 \"bitcoind\" or \"electrum\" to share"
+            ),
+        }
+    }
+}
+
 /// The resolved configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -621,7 +664,7 @@ mod tests {
         .expect("ldk section");
         assert_eq!(parsed.lightning.backend, LightningBackend::Ldk);
         let ldk = parsed.lightning.ldk.expect("ldk");
-        assert!(matches!(ldk.chain, LdkChainSection::Bitcoind { port: 8332, .. }));
+        assert!(matches!(ldk.chain, Some(LdkChainSection::Bitcoind { port: 8332, .. })));
         assert_eq!(ldk.listen.as_deref(), Some("0.0.0.0:9735"));
         assert!(
             !format!("{ldk:?}").contains("secret"),
@@ -631,7 +674,7 @@ mod tests {
             toml::from_str("[lightning.ldk.chain]\nsource = \"esplora\"\nurl = \"https://blockstream.info/api\"\n")
                 .expect("esplora");
         assert!(matches!(
-            esplora.lightning.ldk.map(|l| l.chain),
+            esplora.lightning.ldk.and_then(|l| l.chain),
             Some(LdkChainSection::Esplora { .. })
         ));
         assert!(
@@ -641,6 +684,41 @@ mod tests {
             .is_err(),
             "unknown keys are refused"
         );
+    }
+
+    #[test]
+    fn the_ldk_node_shares_the_onchain_chain_source() {
+        let dir = std::env::temp_dir().join(format!("flash-ldk-chain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cookie = dir.join(".cookie");
+        std::fs::write(&cookie, "__cookie__:s3cr3t\n").expect("cookie");
+        let parsed: FileConfig = toml::from_str(&format!(
+            "[onchain]\nbackend = \"bitcoind\"\n[onchain.bitcoind]\nrpc_url = \"http://127.0.0.1:18443\"\n\
+             cookie_file = {:?}\n",
+            cookie.display().to_string()
+        ))
+        .expect("parses");
+        assert_eq!(
+            parsed.onchain.ldk_chain().expect("shared"),
+            LdkChainSection::Bitcoind {
+                host: "127.0.0.1".into(),
+                port: 18443,
+                user: "__cookie__".into(),
+                password: "s3cr3t".into(),
+            }
+        );
+        let electrum: FileConfig =
+            toml::from_str("[onchain]\nbackend = \"electrum\"\n[onchain.electrum]\nurl = \"ssl://e.example:50002\"\n")
+                .expect("parses");
+        assert_eq!(
+            electrum.onchain.ldk_chain().expect("shared"),
+            LdkChainSection::Electrum {
+                url: "ssl://e.example:50002".into()
+            }
+        );
+        let dev = FileConfig::default().onchain.ldk_chain().expect_err("nothing to share");
+        assert!(dev.to_string().contains("[lightning.ldk.chain]"), "{dev}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

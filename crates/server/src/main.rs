@@ -271,24 +271,25 @@ async fn ldk_node(config: &Config) -> anyhow::Result<LightningWiring> {
 
     use crate::config::LdkChainSection;
 
-    let ldk =
-        config.lightning.ldk.as_ref().context(
-            "[lightning] backend = \"ldk\" needs a [lightning.ldk] section with a [lightning.ldk.chain] source",
-        )?;
-    let chain = match &ldk.chain {
+    let ldk = config.lightning.ldk.clone().unwrap_or_default();
+    let shared = match ldk.chain.clone() {
+        Some(chain) => chain,
+        None => config.onchain.ldk_chain()?,
+    };
+    let chain = match shared {
         LdkChainSection::Bitcoind {
             host,
             port,
             user,
             password,
         } => LdkChainSource::BitcoindRpc {
-            host: host.clone(),
-            port: *port,
-            user: user.clone(),
-            password: password.clone(),
+            host,
+            port,
+            user,
+            password,
         },
-        LdkChainSection::Electrum { url } => LdkChainSource::Electrum { url: url.clone() },
-        LdkChainSection::Esplora { url } => LdkChainSource::Esplora { url: url.clone() },
+        LdkChainSection::Electrum { url } => LdkChainSource::Electrum { url },
+        LdkChainSection::Esplora { url } => LdkChainSource::Esplora { url },
     };
     let node = LdkNode::start(LdkConfig {
         data_dir: config.data_dir.join("ldk"),
