@@ -32,14 +32,13 @@ use std::time::{Duration, Instant};
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv, Xpub};
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{Address, CompressedPublicKey, Psbt, Transaction, Txid};
+use bitcoin::{Address, CompressedPublicKey, Psbt, Transaction};
 use common::{backends, env_list, env_number, percentile};
 use flash_bank::{Bank, BankConfig, Identity, OnchainConfig, OnchainSend, PaymentStatus, Speed};
-use flash_core::onchain::{
-    ChainError, ChainSimulator, HotWallet, PayoutOutput, SignedTx, Signer, WalletSnapshot, WalletStateStore,
-};
+use flash_core::onchain::{ChainError, ChainSimulator, HotWallet, PayoutOutput, Signer, WalletStateStore};
 use flash_core::ports::{BoxFuture, SystemClock};
 use flash_core::{AccountId, AccountLevel, Currency, Network, Sats, WalletId};
+use flash_onchain::testing::{BroadcastFuture, BuildFuture, HookedHotWallet, HotWalletHooks};
 use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain, SoftwareSigner};
 use flash_store::testing::{fresh_config, postgres_admin_url, Backend};
 use flash_store::{Store, StoreConfig, Value};
@@ -246,61 +245,29 @@ impl WalletStateStore for TimedState {
     }
 }
 
-struct TimedWallet {
-    inner: BdkHotWallet,
-    probe: Arc<Probe>,
-}
+/// The hot wallet's payouts and broadcasts, timed (around the real wallet:
+/// [`HookedHotWallet`]).
+struct Timed(Arc<Probe>);
 
-impl HotWallet for TimedWallet {
-    fn network(&self) -> Network {
-        self.inner.network()
-    }
-    fn source_kind(&self) -> &'static str {
-        self.inner.source_kind()
-    }
-    fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {
-        self.inner.deposit_address(index)
-    }
-    fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>> {
-        self.inner.internal_address()
-    }
-    fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
-        self.inner.sync(from_height)
-    }
-    fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()> {
-        self.inner.wait_for_activity(timeout)
-    }
-    fn fee_rate(&self, target_blocks: u16) -> BoxFuture<'_, Result<u64, ChainError>> {
-        self.inner.fee_rate(target_blocks)
-    }
-    fn build_payout<'a>(
-        &'a self,
-        outputs: &'a [PayoutOutput],
-        rate: u64,
-    ) -> BoxFuture<'a, Result<SignedTx, ChainError>> {
+impl HotWalletHooks for Timed {
+    fn build_payout<'a>(&'a self, inner: &'a dyn HotWallet, outputs: &'a [PayoutOutput], rate: u64) -> BuildFuture<'a> {
         Box::pin(async move {
             let start = Instant::now();
-            let built = self.inner.build_payout(outputs, rate).await;
-            self.probe.record(Span::Build, start);
+            let built = inner.build_payout(outputs, rate).await;
+            self.0.record(Span::Build, start);
             if let Ok(signed) = &built {
-                self.probe.inputs.store(signed.tx.input.len(), Ordering::Relaxed);
+                self.0.inputs.store(signed.tx.input.len(), Ordering::Relaxed);
             }
             built
         })
     }
-    fn bump_fee(&self, txid: Txid, rate: u64) -> BoxFuture<'_, Result<SignedTx, ChainError>> {
-        self.inner.bump_fee(txid, rate)
-    }
-    fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
+    fn broadcast<'a>(&'a self, inner: &'a dyn HotWallet, tx: &'a Transaction) -> BroadcastFuture<'a> {
         Box::pin(async move {
             let start = Instant::now();
-            let sent = self.inner.broadcast(tx).await;
-            self.probe.record(Span::Broadcast, start);
+            let sent = inner.broadcast(tx).await;
+            self.0.record(Span::Broadcast, start);
             sent
         })
-    }
-    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>> {
-        self.inner.forget(txid)
     }
 }
 
@@ -396,9 +363,9 @@ async fn batch_run(backend: Backend, rounds: usize, payouts: usize, utxos: usize
     let hot = BdkHotWallet::open("hot", &descriptors, chain.clone(), state, signer)
         .await
         .expect("hot wallet");
-    let wallet = Arc::new(TimedWallet {
-        inner: hot,
-        probe: probe.clone(),
+    let wallet = Arc::new(HookedHotWallet {
+        inner: Arc::new(hot),
+        hooks: Timed(probe.clone()),
     });
     let config = BankConfig {
         onchain: OnchainConfig {

@@ -114,6 +114,8 @@ impl Bank {
     pub async fn cold_sweep_check(&self) -> Result<Option<String>, BankError> {
         let Ok(cold) = self.cold() else { return Ok(None) };
         let rail = self.chain()?;
+        let _pass = rail.payouts.lock().await;
+        self.lead_onchain().await?;
         let snapshot = rail.wallet.sync(u32::MAX).await.map_err(cold_error)?;
         let totals = self.store.onchain_totals().await?;
         let Some(amount) = cold
@@ -179,10 +181,12 @@ impl Bank {
                 Ok(()) => self.post_sweep(&sweep).await?,
                 Err(ChainError::Refused(why)) => {
                     tracing::error!(sweep = %sweep.id, why, "the network refused a sweep");
-                    if sweep.direction == SweepDirection::ToCold {
-                        if let Err(e) = rail.wallet.forget(tx.compute_txid()).await {
-                            tracing::warn!(error = %e, "could not release a refused sweep's coins");
-                        }
+                    let released = match sweep.direction {
+                        SweepDirection::ToCold => rail.wallet.forget(tx.compute_txid()).await,
+                        SweepDirection::ToHot => self.cold()?.wallet.forget(tx.compute_txid()).await,
+                    };
+                    if let Err(e) = released {
+                        tracing::warn!(error = %e, "could not release a refused sweep's coins");
                     }
                     self.store.onchain_sweep_failed(&sweep.id, &why).await?;
                 }
@@ -301,6 +305,15 @@ impl Bank {
     pub async fn cold_psbt_create(&self, amount: i64) -> Result<ColdPsbt, BankError> {
         let cold = self.cold()?;
         let amount = Sats::positive(amount)?;
+        let _pass = self.chain()?.payouts.lock().await;
+        self.lead_onchain().await?;
+        // One at a time: a second PSBT could spend the same cold coins as the first.
+        if let Some((waiting, _)) = self.store.onchain_sweeps("awaiting_signatures").await?.first() {
+            return Err(BankError::InvalidInput(format!(
+                "sweep {} awaits its signatures; finalise or cancel it first",
+                waiting.id
+            )));
+        }
         let address = self.chain()?.wallet.internal_address().await.map_err(cold_error)?;
         let rate = self.payout_fee_rate(flash_store::PayoutSpeed::Batch).await?;
         cold.wallet.sync(u32::MAX).await.map_err(cold_error)?;
@@ -340,6 +353,19 @@ impl Bank {
         })
     }
 
+    /// `flash admin cold psbt cancel`: abandons a cold → hot PSBT that awaits signatures
+    /// (signatures made for it can no longer be used).
+    pub async fn cold_psbt_cancel(&self, id: &str) -> Result<(), BankError> {
+        self.cold()?;
+        match self.store.onchain_sweep(id).await? {
+            Some(s) if s.direction == SweepDirection::ToHot && s.status == "awaiting_signatures" => {
+                Ok(self.store.onchain_sweep_cancelled(id).await?)
+            }
+            Some(s) => Err(BankError::InvalidInput(format!("sweep {id} is {}", s.status))),
+            None => Err(BankError::InvalidInput(format!("no cold → hot sweep {id}"))),
+        }
+    }
+
     /// `flash admin cold psbt finalize-broadcast`: combines the cosigners' signed PSBTs
     /// (base64) of sweep `id`, finalises and broadcasts the transaction; its txid.
     pub async fn cold_psbt_finalize(&self, id: &str, signed: &[String]) -> Result<String, BankError> {
@@ -373,10 +399,20 @@ impl Bank {
                 "a PSBT is not the one created for sweep {id}"
             )));
         }
+        let _pass = self.chain()?.payouts.lock().await;
+        self.lead_onchain().await?;
         let tx = cold.wallet.finalize(psbts).await.map_err(cold_error)?;
-        self.store
+        let recorded = self
+            .store
             .onchain_sweep_signed(id, &tx.txid.to_string(), &serialize_hex(&tx.tx), tx.fee.get())
-            .await?;
+            .await;
+        if let Err(e) = recorded {
+            // Not recorded, so never broadcast: the cold coins are free again.
+            if let Err(forget) = cold.wallet.forget(tx.txid).await {
+                tracing::warn!(error = %forget, "could not release the coins of an unrecorded sweep");
+            }
+            return Err(e.into());
+        }
         self.broadcast_sweeps().await?;
         Ok(tx.txid.to_string())
     }

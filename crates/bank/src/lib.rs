@@ -56,6 +56,9 @@ pub struct BankConfig {
     pub liquidity: LiquidityConfig,
     /// On-chain confirmations and deposit fees.
     pub onchain: OnchainConfig,
+    /// This process's name among the flashd nodes sharing a database, stable across its
+    /// restarts: the holder of the on-chain lease (one node spends from the wallets).
+    pub node_name: String,
 }
 
 impl Default for BankConfig {
@@ -67,6 +70,7 @@ impl Default for BankConfig {
             lightning_address_domain: None,
             liquidity: LiquidityConfig::default(),
             onchain: OnchainConfig::default(),
+            node_name: format!("bank:{}", uuid::Uuid::new_v4()),
         }
     }
 }

@@ -102,6 +102,10 @@ pub(crate) struct ChainRail {
     pub(crate) payouts: tokio::sync::Mutex<()>,
     /// The hot wallet as of the last watcher pass: tip, confirmed and unconfirmed balance.
     last: std::sync::Mutex<Option<(u32, i64, i64)>>,
+    /// Whether this process held the lease when it last asked.
+    leading: std::sync::atomic::AtomicBool,
+    /// One lease check at a time (a takeover reloads the wallets once).
+    lease: tokio::sync::Mutex<()>,
 }
 
 impl ChainRail {
@@ -112,9 +116,16 @@ impl ChainRail {
             pass: tokio::sync::Mutex::new(()),
             payouts: tokio::sync::Mutex::new(()),
             last: std::sync::Mutex::new(None),
+            leading: std::sync::atomic::AtomicBool::new(false),
+            lease: tokio::sync::Mutex::new(()),
         }
     }
 }
+
+/// The lease that makes one flashd node the one that spends from the wallets.
+const ONCHAIN_LEASE: &str = "onchain-wallets";
+/// The shortest on-chain lease: a holder renews it at every watcher pass.
+const LEASE_TTL_MIN_MS: i64 = 60_000;
 
 /// The on-chain service at a glance (admin API and metrics).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -504,6 +515,11 @@ impl Bank {
         let Ok(rail) = self.chain() else { return };
         let every = Duration::from_secs(self.config.onchain.poll_interval_secs.max(1));
         loop {
+            // Keeps the lease of the node that spends; the deposit watch itself is safe on
+            // every node (credits are keyed), so it runs either way.
+            if let Err(e) = self.lead_onchain().await {
+                tracing::debug!(error = %e, "not running the on-chain wallets");
+            }
             match self.onchain_sync().await {
                 Ok(r) if r.seen + r.credited + r.dropped + r.to_review + r.reviews_cleared > 0 => {
                     tracing::info!(?r, "deposit watcher pass")
@@ -516,6 +532,51 @@ impl Bank {
                 _ = rail.wallet.wait_for_activity(every) => {}
             }
         }
+    }
+
+    /// Makes sure this process is the one flashd node that spends from the hot and cold
+    /// wallets (several nodes may share a database, each with its own copy of the wallets'
+    /// state): takes or renews the database lease, and on taking it over reloads the wallets
+    /// from the store so that what the previous holder recorded is known. Refused while
+    /// another node holds it.
+    pub(crate) async fn lead_onchain(&self) -> Result<(), BankError> {
+        let rail = self.chain()?;
+        let _one = rail.lease.lock().await;
+        let ttl_ms = i64::try_from(self.config.onchain.poll_interval_secs.saturating_mul(3_000))
+            .unwrap_or(i64::MAX)
+            .max(LEASE_TTL_MIN_MS);
+        let node = &self.config.node_name;
+        let leading = self.store.take_lease(ONCHAIN_LEASE, node, ttl_ms).await?;
+        let was_leading = rail.leading.swap(leading, std::sync::atomic::Ordering::SeqCst);
+        if !leading {
+            if was_leading {
+                tracing::error!(%node, "lost the on-chain lease to another flashd node");
+            }
+            let holder = self
+                .store
+                .lease(ONCHAIN_LEASE)
+                .await?
+                .map(|(h, _)| h)
+                .unwrap_or_default();
+            return Err(BankError::OnchainUnavailable(format!(
+                "another flashd node ({holder}) runs the on-chain wallets; send on-chain operator commands to it"
+            )));
+        }
+        if !was_leading {
+            let reloaded = async {
+                rail.wallet.reload().await?;
+                if let Some(cold) = &self.cold {
+                    cold.wallet.reload().await?;
+                }
+                Ok::<(), ChainError>(())
+            };
+            if let Err(e) = reloaded.await {
+                rail.leading.store(false, std::sync::atomic::Ordering::SeqCst);
+                return Err(chain_error(e));
+            }
+            tracing::info!(%node, "this flashd node runs the on-chain wallets");
+        }
+        Ok(())
     }
 
     fn simulator(&self) -> Result<&Arc<dyn ChainSimulator>, BankError> {

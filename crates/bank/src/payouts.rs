@@ -105,6 +105,14 @@ pub struct PayoutDetails {
     pub vout: Option<i64>,
 }
 
+/// Whether a broadcast is a batch's first, or a repeat after an attempt whose outcome is not
+/// known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempt {
+    First,
+    Again,
+}
+
 /// Virtual bytes of an output paying `address`'s script.
 fn output_vbytes(script_len: usize) -> u64 {
     // value (8) + script length (1) + script.
@@ -367,10 +375,11 @@ impl Bank {
     pub async fn onchain_payout_pass(&self, batch: bool) -> Result<PayoutReport, BankError> {
         let rail = self.chain()?;
         let _pass = rail.payouts.lock().await;
+        self.lead_onchain().await?;
         let mut report = PayoutReport::default();
         self.broadcast_sweeps().await?;
         for signed in self.store.onchain_batches(BatchStatus::Signed, 100).await? {
-            self.broadcast_batch(&signed.batch, &mut report).await?;
+            self.broadcast_batch(&signed.batch, Attempt::Again, &mut report).await?;
         }
         for sent in self.store.onchain_batches(BatchStatus::Broadcast, 1_000).await? {
             report.settled += self.settle_batch(&sent.batch).await?;
@@ -451,7 +460,7 @@ impl Bank {
             return Err(e.into());
         }
         tracing::info!(batch = %batch.id, txid = %batch.txid, payouts = payouts.len(), fee = batch.fee_sat, vsize = batch.vsize, "payout transaction signed and recorded");
-        if self.broadcast_batch(&batch, report).await? {
+        if self.broadcast_batch(&batch, Attempt::First, report).await? {
             report.settled += self.settle_batch(&batch).await?;
         }
         Ok(())
@@ -465,10 +474,20 @@ impl Bank {
         }
     }
 
-    /// Broadcasts a recorded batch: on acceptance marks it broadcast; on refusal marks it
-    /// failed and puts its payouts back in the queue; when the network cannot be reached leaves
-    /// it for the next pass. Returns whether the network has it.
-    async fn broadcast_batch(&self, batch: &NewBatch, report: &mut PayoutReport) -> Result<bool, BankError> {
+    /// Broadcasts a recorded batch: on acceptance marks it broadcast; on refusal of a first
+    /// attempt marks it failed and puts its payouts back in the queue; when the network cannot
+    /// be reached leaves it for the next pass. Returns whether the network has it.
+    ///
+    /// A refusal of a repeated attempt proves nothing: an earlier attempt whose answer was lost
+    /// may have gone out (a node that has since mined it and seen its outputs spent answers
+    /// "missing inputs"). Requeuing would then pay twice, so such a batch stays recorded, its
+    /// coins spent, for the operator.
+    async fn broadcast_batch(
+        &self,
+        batch: &NewBatch,
+        attempt: Attempt,
+        report: &mut PayoutReport,
+    ) -> Result<bool, BankError> {
         let rail = self.chain()?;
         let tx: BitcoinTx = deserialize_hex(&batch.tx_hex)
             .map_err(|e| BankError::OnchainUnavailable(format!("recorded transaction {} unreadable: {e}", batch.id)))?;
@@ -480,6 +499,10 @@ impl Bank {
                     tracing::info!(batch = %batch.id, txid = %batch.txid, "payout transaction broadcast");
                 }
                 Ok(true)
+            }
+            Err(ChainError::Refused(why)) if attempt == Attempt::Again && batch.replaces.is_none() => {
+                tracing::error!(batch = %batch.id, txid = %batch.txid, why, "ALERT: the network refused a payout transaction an earlier attempt may have sent; it stays recorded and its payouts stay with it until an operator decides");
+                Ok(false)
             }
             Err(ChainError::Refused(why)) => {
                 tracing::error!(batch = %batch.id, txid = %batch.txid, why, "the network refused a payout transaction; its payouts go back to the queue");
@@ -607,7 +630,13 @@ impl Bank {
                 }
             };
             let payouts = self.store.onchain_batch_payouts(&stuck.batch.id).await?;
-            let placed = payout_placement(&payouts, &signed.tx, self.config.network)?;
+            let placed = match payout_placement(&payouts, &signed.tx, self.config.network) {
+                Ok(placed) => placed,
+                Err(e) => {
+                    self.forget_tx(&signed).await;
+                    return Err(e);
+                }
+            };
             let replacement = NewBatch {
                 id: format!("batch:{}", uuid::Uuid::now_v7()),
                 txid: signed.txid.to_string(),
@@ -624,7 +653,7 @@ impl Bank {
             }
             tracing::info!(batch = %stuck.batch.id, replacement = %replacement.id, fee = replacement.fee_sat, "payout transaction fee bumped");
             report.bumped += 1;
-            self.broadcast_batch(&replacement, report).await?;
+            self.broadcast_batch(&replacement, Attempt::First, report).await?;
         }
         Ok(())
     }
@@ -689,6 +718,10 @@ impl Bank {
             }
             self.store.onchain_batch_replaced(&other.batch.id).await?;
         }
+        // Holds not settled yet (a block came before the batcher's next pass, or a crash came
+        // between the broadcast and the settlements) settle now: the fee is squared against
+        // every payout's share, and a failure leaves the batch for the next pass.
+        self.settle_batch(batch).await?;
         let payouts = self.store.onchain_batch_payouts(&batch.id).await?;
         let charged: i64 = payouts.iter().filter_map(|p| p.fee_sat).sum();
         let surplus = charged - batch.fee_sat;

@@ -6,6 +6,8 @@
 //! The bank's node is a `DevNode`; a second `DevNode` (another key) plays another node on the
 //! network, issuing the external invoices the bank pays.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::future::Future;
@@ -25,12 +27,12 @@ use flash_core::lightning::{
 };
 use flash_core::ports::BoxFuture;
 use flash_core::{
-    AccountId, AccountStatus, Currency, JournalId, JournalKind, LimitKind, LimitPolicy, Network, Phone, SystemAccount,
-    WalletId,
+    AccountId, AccountStatus, JournalId, JournalKind, LimitKind, LimitPolicy, Network, Phone, SystemAccount, WalletId,
 };
 use flash_lightning::DevNode;
 use flash_store::testing::{fresh_store, Backend};
 use flash_store::{AccountRecord, LnPaymentStatus, Value};
+use support::system_balance;
 use tokio::sync::broadcast;
 
 flash_store::on_both_backends!(
@@ -146,16 +148,6 @@ async fn fund(bank: &Bank, m: &Member, amount: i64) {
 
 async fn balance(bank: &Bank, m: &Member) -> i64 {
     bank.store().wallet_balance(m.wallet()).await.expect("balance")
-}
-
-async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
-    let id = account.ledger_id(Currency::Btc);
-    let balances = bank
-        .store()
-        .balances(std::slice::from_ref(&id))
-        .await
-        .expect("balances");
-    balances.get(&id).copied().unwrap_or(0)
 }
 
 async fn pending_balance(bank: &Bank) -> i64 {

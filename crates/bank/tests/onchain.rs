@@ -3,21 +3,21 @@
 //! and after crediting, deposit fees, refusals, restarts and concurrent watchers. Every test
 //! runs on SQLite and on PostgreSQL.
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bitcoin::Txid;
-use flash_bank::{
-    Bank, BankConfig, BankError, Identity, OnchainConfig, OnchainSend, PaymentStatus, Speed, TxStatus, WalletChange,
-};
-use flash_core::onchain::{ChainError, HotWallet, PayoutOutput, SignedTx, WalletSnapshot};
-use flash_core::ports::BoxFuture;
-use flash_core::{AccountStatus, Currency, JournalKind, Network, Phone, SystemAccount, WalletId};
-use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain, SoftwareSigner};
+use flash_bank::{Bank, BankConfig, BankError, OnchainConfig, OnchainSend, PaymentStatus, Speed, WalletChange};
+use flash_core::onchain::{ChainError, ChainSource, HotWallet};
+use flash_core::{AccountStatus, JournalKind, Network, SystemAccount};
+use flash_onchain::testing::{outside_address, BroadcastFuture, HookedHotWallet, HotWalletHooks};
+use flash_onchain::DevChain;
 use flash_store::testing::{fresh_store, Backend};
 use flash_store::{AccountRecord, BatchStatus, DepositStatus, PayoutStatus, Store};
+use support::*;
 
 flash_store::on_both_backends!(
     deposits_are_pending_then_credited_once_after_confirmations,
@@ -33,6 +33,9 @@ flash_store::on_both_backends!(
     withdrawals_to_flash_addresses_stay_inside,
     refused_withdrawals_hold_nothing,
     a_batch_is_recorded_before_it_is_broadcast,
+    a_refusal_after_an_unanswered_broadcast_pays_nobody_twice,
+    holds_a_crash_left_unsettled_settle_when_the_batch_confirms,
+    one_node_spends_and_another_takes_over_when_its_lease_expires,
     a_refused_batch_returns_its_payouts_to_the_queue,
     a_stuck_batch_is_replaced_at_a_higher_fee,
     an_underfunded_hot_wallet_keeps_payouts_queued,
@@ -52,62 +55,28 @@ enum Broadcasts {
     Refuse,
 }
 
-/// The real BDK hot wallet, with broadcasts the test controls.
-struct TestWallet {
-    inner: Arc<dyn HotWallet>,
-    broadcasts: Mutex<Broadcasts>,
-}
+/// The hot wallet's broadcasts as the test sets them.
+struct BroadcastFaults(Mutex<Broadcasts>);
 
-impl TestWallet {
+impl BroadcastFaults {
     fn set(&self, mode: Broadcasts) {
-        *self.broadcasts.lock().expect("lock") = mode;
+        *self.0.lock().expect("lock") = mode;
     }
 }
 
-impl HotWallet for TestWallet {
-    fn network(&self) -> Network {
-        self.inner.network()
-    }
-    fn source_kind(&self) -> &'static str {
-        self.inner.source_kind()
-    }
-    fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {
-        self.inner.deposit_address(index)
-    }
-    fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>> {
-        self.inner.internal_address()
-    }
-    fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
-        self.inner.sync(from_height)
-    }
-    fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()> {
-        self.inner.wait_for_activity(timeout)
-    }
-    fn fee_rate(&self, target_blocks: u16) -> BoxFuture<'_, Result<u64, ChainError>> {
-        self.inner.fee_rate(target_blocks)
-    }
-    fn build_payout<'a>(
-        &'a self,
-        outputs: &'a [PayoutOutput],
-        rate: u64,
-    ) -> BoxFuture<'a, Result<SignedTx, ChainError>> {
-        self.inner.build_payout(outputs, rate)
-    }
-    fn bump_fee(&self, txid: Txid, rate: u64) -> BoxFuture<'_, Result<SignedTx, ChainError>> {
-        self.inner.bump_fee(txid, rate)
-    }
-    fn broadcast<'a>(&'a self, tx: &'a bitcoin::Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
-        let mode = *self.broadcasts.lock().expect("lock");
+impl HotWalletHooks for BroadcastFaults {
+    fn broadcast<'a>(&'a self, inner: &'a dyn HotWallet, tx: &'a bitcoin::Transaction) -> BroadcastFuture<'a> {
+        let mode = *self.0.lock().expect("lock");
         match mode {
-            Broadcasts::Relay => self.inner.broadcast(tx),
+            Broadcasts::Relay => inner.broadcast(tx),
             Broadcasts::Unreachable => Box::pin(async { Err(ChainError::Unavailable("connection refused".into())) }),
             Broadcasts::Refuse => Box::pin(async { Err(ChainError::Refused("min relay fee not met".into())) }),
         }
     }
-    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>> {
-        self.inner.forget(txid)
-    }
 }
+
+/// The real BDK hot wallet, with broadcasts the test controls (`wallet.hooks.set(…)`).
+type TestWallet = HookedHotWallet<BroadcastFaults>;
 
 /// A bank with a hot wallet on its own dev chain.
 struct Lab {
@@ -124,25 +93,6 @@ impl Drop for Lab {
     }
 }
 
-fn config(confirmations: u32) -> BankConfig {
-    BankConfig {
-        onchain: OnchainConfig {
-            confirmations,
-            ..OnchainConfig::default()
-        },
-        ..BankConfig::default()
-    }
-}
-
-async fn hot_wallet(store: &Store, chain: &Arc<DevChain>) -> Arc<dyn HotWallet> {
-    let descriptors = hot_descriptors(&[42u8; 32], Network::Regtest).expect("descriptors");
-    let signer = Arc::new(SoftwareSigner::new(&[42u8; 32], Network::Regtest).expect("signer"));
-    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()), signer)
-        .await
-        .expect("hot wallet");
-    Arc::new(wallet)
-}
-
 async fn lab_with(backend: Backend, config: BankConfig) -> Lab {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("flash-bank-onchain-{}-{n}", std::process::id()));
@@ -150,8 +100,8 @@ async fn lab_with(backend: Backend, config: BankConfig) -> Lab {
     let chain = Arc::new(DevChain::open(&dir, Network::Regtest, 2_000).expect("dev chain"));
     let store = fresh_store(backend).await;
     let wallet = Arc::new(TestWallet {
-        inner: hot_wallet(&store, &chain).await,
-        broadcasts: Mutex::new(Broadcasts::Relay),
+        inner: hot_wallet(&store, chain.clone()).await,
+        hooks: BroadcastFaults(Mutex::new(Broadcasts::Relay)),
     });
     let bank = Bank::new(store.clone(), config).with_onchain(wallet.clone(), Some(chain.clone()));
     Lab {
@@ -165,62 +115,6 @@ async fn lab_with(backend: Backend, config: BankConfig) -> Lab {
 
 async fn lab(backend: Backend) -> Lab {
     lab_with(backend, config(2)).await
-}
-
-async fn member(bank: &Bank) -> AccountRecord {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let phone = Phone::parse(&format!("+1557{n:07}")).expect("phone");
-    bank.user_for_identity(&Identity::Phone(phone))
-        .await
-        .expect("sign up")
-        .1
-}
-
-async fn balance(bank: &Bank, wallet: WalletId) -> i64 {
-    bank.store().wallet_balance(wallet).await.expect("balance")
-}
-
-async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
-    let id = account.ledger_id(Currency::Btc);
-    let balances = bank
-        .store()
-        .balances(std::slice::from_ref(&id))
-        .await
-        .expect("balances");
-    balances.get(&id).copied().unwrap_or(0)
-}
-
-async fn pending_incoming(bank: &Bank, account: &AccountRecord) -> i64 {
-    let wallets = bank.wallets(account.id).await.expect("wallets");
-    wallets[0].pending_incoming
-}
-
-async fn status(bank: &Bank, outpoint: &str) -> DepositStatus {
-    bank.store()
-        .onchain_deposit(outpoint)
-        .await
-        .expect("deposit")
-        .expect("recorded")
-        .status
-}
-
-async fn receive_journals(bank: &Bank) -> i64 {
-    let rows = bank
-        .store()
-        .db()
-        .query(
-            "SELECT COUNT(*) FROM journals WHERE kind = $1",
-            vec![JournalKind::OnchainReceive.as_str().into()],
-        )
-        .await
-        .expect("count");
-    rows[0].int(0).expect("count")
-}
-
-/// The ledger balances and sums to zero.
-async fn assert_ledger_ok(bank: &Bank) {
-    let report = bank.store().verify().await.expect("verify");
-    assert!(report.ok(), "{report:?}");
 }
 
 async fn deposit(lab: &Lab, account: &AccountRecord, sats: i64) -> String {
@@ -242,17 +136,7 @@ async fn deposits_are_pending_then_credited_once_after_confirmations(backend: Ba
     // The dev deposit ran a pass that saw it; the next pass has nothing new.
     let report = lab.bank.onchain_sync().await.expect("sync");
     assert_eq!((report.seen, report.credited, report.tip_height), (0, 0, 0));
-    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Pending);
-    assert_eq!(pending_incoming(&lab.bank, &alice).await, 80_000);
-    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0);
-    let event = events.try_recv().expect("a pending event");
-    assert_eq!(
-        event.change,
-        WalletChange::Deposit {
-            outpoint: outpoint.clone(),
-            amount_sat: 80_000
-        }
-    );
+    assert_pending_deposit(&lab.bank, &alice, &outpoint, 80_000, &mut events).await;
 
     lab.bank.dev_chain_mine(1).await.expect("mine");
     assert_eq!(
@@ -263,10 +147,7 @@ async fn deposits_are_pending_then_credited_once_after_confirmations(backend: Ba
     assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0);
 
     lab.bank.dev_chain_mine(1).await.expect("mine");
-    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
-    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 80_000);
-    assert_eq!(pending_incoming(&lab.bank, &alice).await, 0);
-    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainHot).await, -80_000);
+    assert_credited(&lab.bank, &alice, &outpoint, 80_000).await;
     assert!(matches!(
         events.try_recv().map(|e| e.change),
         Ok(WalletChange::Journal(_))
@@ -276,21 +157,8 @@ async fn deposits_are_pending_then_credited_once_after_confirmations(backend: Ba
         lab.bank.onchain_sync().await.expect("sync");
         lab.bank.dev_chain_mine(1).await.expect("mine");
     }
-    assert_eq!(
-        balance(&lab.bank, alice.default_wallet_id).await,
-        80_000,
-        "credited once"
-    );
-    assert_eq!(receive_journals(&lab.bank).await, 1);
-    let history = lab
-        .bank
-        .history(alice.id, None, &Default::default())
-        .await
-        .expect("history");
-    assert_eq!(history.items.len(), 1);
-    assert_eq!(history.items[0].kind, JournalKind::OnchainReceive);
-    assert_eq!(history.items[0].amount, 80_000);
-    assert_eq!(history.items[0].onchain_outpoint.as_deref(), Some(outpoint.as_str()));
+    let credited = assert_credited_once(&lab.bank, &alice, 80_000).await;
+    assert_eq!(credited.onchain_outpoint.as_deref(), Some(outpoint.as_str()));
     assert_ledger_ok(&lab.bank).await;
 }
 
@@ -306,10 +174,7 @@ async fn a_deposit_dropped_before_its_confirmations_credits_nothing(backend: Bac
     assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Dropped);
     assert_eq!(pending_incoming(&lab.bank, &alice).await, 0);
     lab.bank.dev_chain_mine(5).await.expect("mine");
-    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Dropped);
-    assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 0);
-    assert_eq!(receive_journals(&lab.bank).await, 0);
-    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainHot).await, 0);
+    assert_dropped(&lab.bank, &alice, &outpoint).await;
 
     // A deposit sent back to the mempool (not dropped) before its confirmations stays pending
     // and is credited once it has them again.
@@ -528,7 +393,7 @@ async fn addresses_are_per_wallet_and_refused_to_others(backend: Backend) {
             ..config(2)
         },
     )
-    .with_onchain(hot_wallet(&lab.store, &lab.chain).await, Some(lab.chain.clone()));
+    .with_onchain(hot_wallet(&lab.store, lab.chain.clone()).await, Some(lab.chain.clone()));
     assert!(matches!(mainnet.dev_chain_mine(1).await, Err(BankError::NotOnMainnet)));
 }
 
@@ -542,7 +407,7 @@ async fn a_restarted_bank_credits_nothing_twice(backend: Backend) {
 
     // A new bank and wallet over the same store and chain, as after a restart.
     let restarted =
-        Bank::new(lab.store.clone(), config(2)).with_onchain(hot_wallet(&lab.store, &lab.chain).await, None);
+        Bank::new(lab.store.clone(), config(2)).with_onchain(hot_wallet(&lab.store, lab.chain.clone()).await, None);
     let report = restarted.onchain_sync().await.expect("sync");
     assert_eq!((report.seen, report.credited), (0, 0));
     lab.chain_mine(1).await;
@@ -563,7 +428,8 @@ async fn concurrent_watchers_credit_once(backend: Backend) {
     }
     lab.chain_mine(2).await;
     // Two "nodes" (banks with their own wallets over one store) and several passes each.
-    let other = Bank::new(lab.store.clone(), config(2)).with_onchain(hot_wallet(&lab.store, &lab.chain).await, None);
+    let other =
+        Bank::new(lab.store.clone(), config(2)).with_onchain(hot_wallet(&lab.store, lab.chain.clone()).await, None);
     let mut passes = Vec::new();
     for i in 0..8 {
         let bank = if i % 2 == 0 { lab.bank.clone() } else { other.clone() };
@@ -593,12 +459,7 @@ impl Lab {
 
 /// Addresses outside Flash (another wallet's).
 fn outside(index: u32) -> String {
-    let other = hot_descriptors(&[77u8; 32], Network::Regtest).expect("descriptors");
-    let descriptor: bdk_wallet::descriptor::ExtendedDescriptor = other.external.parse().expect("descriptor");
-    let script = descriptor.at_derivation_index(index).expect("index").script_pubkey();
-    bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
-        .expect("address")
-        .to_string()
+    outside_address(&[77u8; 32], index)
 }
 
 /// Gives the hot wallet `sats` of confirmed coins (a deposit credited to a bystander).
@@ -608,58 +469,11 @@ async fn fund_hot_wallet(lab: &Lab, sats: i64) {
     lab.bank.dev_chain_mine(2).await.expect("mine");
 }
 
-/// A member with `sats` from the faucet.
-async fn funded(lab: &Lab, sats: i64) -> AccountRecord {
-    let m = member(&lab.bank).await;
-    lab.bank
-        .wallet_fund("test", m.default_wallet_id, sats, None)
-        .await
-        .expect("faucet");
-    m
-}
-
-fn send(from: &AccountRecord, address: &str, amount: Option<i64>, speed: Speed) -> OnchainSend {
-    OnchainSend {
-        account: from.id,
-        wallet_id: from.default_wallet_id,
-        address: address.to_string(),
-        amount,
-        speed,
-        memo: None,
-        idempotency_key: None,
-    }
-}
-
-/// The hot wallet's confirmed balance on chain, after a sync.
-async fn hot_wallet_balance(lab: &Lab) -> i64 {
-    lab.bank.onchain_sync().await.expect("sync");
-    lab.wallet.sync(0).await.expect("sync").confirmed_balance.get()
-}
-
-/// The ledger's `onchain:hot` mirrors the hot wallet: minus its confirmed coins.
-async fn assert_hot_account_matches_chain(lab: &Lab) {
-    let on_chain = hot_wallet_balance(lab).await;
-    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainHot).await, -on_chain);
-}
-
 async fn twenty_withdrawals_go_out_in_one_batch(backend: Backend) {
     let lab = lab(backend).await;
     fund_hot_wallet(&lab, 2_000_000).await;
-    let mut members = Vec::new();
-    for i in 0..20 {
-        let m = funded(&lab, 30_000).await;
-        let outcome = lab
-            .bank
-            .onchain_send(send(&m, &outside(i), Some(10_000), Speed::Medium))
-            .await
-            .expect("queued");
-        assert_eq!(outcome.status, PaymentStatus::Pending);
-        assert_eq!(outcome.transaction.status, TxStatus::Pending);
-        members.push(m);
-    }
-    let reserve = 30_000 - 10_000 - balance(&lab.bank, members[0].default_wallet_id).await;
-    assert!(reserve > 0, "amount + fee reserve held");
-    assert_eq!(lab.bank.onchain_payout_queue(100).await.expect("queue").len(), 20);
+    let addresses: Vec<String> = (0..20).map(outside).collect();
+    let (members, reserve) = queue_withdrawals(&lab.bank, &addresses).await;
     assert!(lab.chain.mempool().is_empty(), "nothing leaves before the batch");
 
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
@@ -672,44 +486,20 @@ async fn twenty_withdrawals_go_out_in_one_batch(backend: Backend) {
     let tx: bitcoin::Transaction =
         bitcoin::consensus::encode::deserialize_hex(&batch.batch.tx_hex).expect("recorded transaction");
     assert_eq!(tx.output.len(), 21, "twenty payouts and change");
-    let mut charged = 0;
-    for m in &members {
-        let left = balance(&lab.bank, m.default_wallet_id).await;
-        let share = 30_000 - 10_000 - left;
-        assert!(share > 0 && share <= reserve, "share {share} of a {reserve} reserve");
-        charged += share;
-    }
     // Shares split the fee by output size, rounded up: together at least the fee.
-    assert!(
-        charged >= batch.batch.fee_sat && charged <= batch.batch.fee_sat + 20,
-        "{charged} for {}",
-        batch.batch.fee_sat
-    );
+    let charged = fee_shares(&lab.bank, &members, reserve, batch.batch.fee_sat).await;
     assert!(lab.bank.onchain_payout_queue(100).await.expect("queue").is_empty());
 
-    lab.bank.dev_chain_mine(1).await.expect("mine");
-    let batch = lab
-        .store
-        .onchain_batch(&batch.batch.id)
-        .await
-        .expect("read")
-        .expect("batch");
-    assert_eq!(batch.status, BatchStatus::Confirmed);
     // The fee paid is squared with the shares charged; the hot account mirrors the chain.
-    assert_eq!(
-        system_balance(&lab.bank, SystemAccount::FeesRevenue).await,
-        charged - batch.batch.fee_sat
-    );
-    assert_eq!(system_balance(&lab.bank, SystemAccount::OnchainPending).await, 0);
-    assert_hot_account_matches_chain(&lab).await;
-    assert_ledger_ok(&lab.bank).await;
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_batch_settled(&lab.bank, &*lab.wallet, &batch.batch.id, charged).await;
 }
 
 async fn a_fast_withdrawal_gets_its_own_transaction(backend: Backend) {
     let lab = lab(backend).await;
     fund_hot_wallet(&lab, 500_000).await;
-    let slow = funded(&lab, 50_000).await;
-    let fast = funded(&lab, 50_000).await;
+    let slow = funded(&lab.bank, 50_000).await;
+    let fast = funded(&lab.bank, 50_000).await;
     lab.bank
         .onchain_send(send(&slow, &outside(1), Some(20_000), Speed::Slow))
         .await
@@ -736,13 +526,13 @@ async fn a_fast_withdrawal_gets_its_own_transaction(backend: Backend) {
     lab.bank.onchain_payout_pass(true).await.expect("pass");
     lab.bank.dev_chain_mine(1).await.expect("mine");
     assert!(balance(&lab.bank, fast.default_wallet_id).await >= 0);
-    assert_hot_account_matches_chain(&lab).await;
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_ledger_ok(&lab.bank).await;
 }
 
 async fn withdrawals_to_flash_addresses_stay_inside(backend: Backend) {
     let lab = lab(backend).await;
-    let alice = funded(&lab, 40_000).await;
+    let alice = funded(&lab.bank, 40_000).await;
     let bob = member(&lab.bank).await;
     let bobs = lab
         .bank
@@ -771,7 +561,7 @@ async fn withdrawals_to_flash_addresses_stay_inside(backend: Backend) {
 
 async fn refused_withdrawals_hold_nothing(backend: Backend) {
     let lab = lab(backend).await;
-    let alice = funded(&lab, 20_000).await;
+    let alice = funded(&lab.bank, 20_000).await;
     let cases: Vec<(OnchainSend, &str)> = vec![
         (
             send(&alice, &outside(1), Some(4_999), Speed::Medium),
@@ -821,12 +611,12 @@ async fn refused_withdrawals_hold_nothing(backend: Backend) {
 async fn a_batch_is_recorded_before_it_is_broadcast(backend: Backend) {
     let lab = lab(backend).await;
     fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab, 50_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
     lab.bank
         .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
         .await
         .expect("queued");
-    lab.wallet.set(Broadcasts::Unreachable);
+    lab.wallet.hooks.set(Broadcasts::Unreachable);
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
     assert_eq!((report.broadcast, report.settled), (0, 0));
     let signed = lab
@@ -843,7 +633,7 @@ async fn a_batch_is_recorded_before_it_is_broadcast(backend: Backend) {
     assert_eq!(payouts[0].status, PayoutStatus::Batched);
     assert!(balance(&lab.bank, alice.default_wallet_id).await < 30_000, "still held");
     // As after a restart: a new bank over the same store finishes the job.
-    lab.wallet.set(Broadcasts::Relay);
+    lab.wallet.hooks.set(Broadcasts::Relay);
     let restarted = Bank::new(lab.store.clone(), config(2)).with_onchain(lab.wallet.clone(), None);
     let report = restarted.onchain_payout_pass(false).await.expect("pass");
     assert_eq!((report.broadcast, report.settled), (1, 1));
@@ -856,15 +646,174 @@ async fn a_batch_is_recorded_before_it_is_broadcast(backend: Backend) {
     assert_ledger_ok(&lab.bank).await;
 }
 
-async fn a_refused_batch_returns_its_payouts_to_the_queue(backend: Backend) {
-    let lab = lab(backend).await;
-    fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab, 50_000).await;
+/// Queues one 20,000-sat payout from a funded member and records its batch while the chain
+/// backend cannot be reached: the batch is signed and recorded, its broadcast's outcome unknown.
+async fn unanswered_batch(lab: &Lab) -> (AccountRecord, flash_store::BatchRecord) {
+    fund_hot_wallet(lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
     lab.bank
         .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
         .await
         .expect("queued");
-    lab.wallet.set(Broadcasts::Refuse);
+    lab.wallet.hooks.set(Broadcasts::Unreachable);
+    lab.bank.onchain_payout_pass(true).await.expect("pass");
+    let mut signed = lab
+        .store
+        .onchain_batches(BatchStatus::Signed, 10)
+        .await
+        .expect("batches");
+    assert_eq!(signed.len(), 1, "recorded, not known to be out");
+    (alice, signed.remove(0))
+}
+
+async fn a_refusal_after_an_unanswered_broadcast_pays_nobody_twice(backend: Backend) {
+    let lab = lab(backend).await;
+    let (alice, batch) = unanswered_batch(&lab).await;
+    let held = balance(&lab.bank, alice.default_wallet_id).await;
+    // The earlier attempt may have gone out; a refusal now (say "missing inputs" from a node
+    // that mined it and saw its outputs spent) must not put the payout back in the queue.
+    lab.wallet.hooks.set(Broadcasts::Refuse);
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!(
+        (report.refused, report.broadcast, report.settled),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    let still = lab
+        .store
+        .onchain_batch(&batch.batch.id)
+        .await
+        .expect("read")
+        .expect("batch");
+    assert_eq!(still.status, BatchStatus::Signed, "kept for the operator");
+    assert!(
+        lab.bank.onchain_payout_queue(10).await.expect("queue").is_empty(),
+        "not requeued"
+    );
+    assert_eq!(
+        lab.store
+            .onchain_batches(BatchStatus::Signed, 10)
+            .await
+            .expect("batches")
+            .len(),
+        1,
+        "no second transaction"
+    );
+    assert_eq!(
+        balance(&lab.bank, alice.default_wallet_id).await,
+        held,
+        "still held once"
+    );
+    // When the network takes it, it settles as usual.
+    lab.wallet.hooks.set(Broadcasts::Relay);
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!((report.broadcast, report.settled), (1, 1));
+    assert_eq!(
+        lab.chain.mempool(),
+        vec![batch.batch.txid.parse::<Txid>().expect("txid")]
+    );
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn holds_a_crash_left_unsettled_settle_when_the_batch_confirms(backend: Backend) {
+    let lab = lab(backend).await;
+    let (alice, batch) = unanswered_batch(&lab).await;
+    // As if flashd died right after the network took it and it was marked broadcast, before
+    // the holds settled; then a block confirms it before the batcher's next pass.
+    let tx: bitcoin::Transaction =
+        bitcoin::consensus::encode::deserialize_hex(&batch.batch.tx_hex).expect("recorded transaction");
+    lab.chain.broadcast(&tx).await.expect("relayed");
+    let tip = lab.store.onchain_cursor().await.expect("cursor");
+    assert!(lab
+        .store
+        .onchain_batch_broadcast(&batch.batch.id, tip)
+        .await
+        .expect("mark"));
+    lab.wallet.hooks.set(Broadcasts::Relay);
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let done = lab
+        .store
+        .onchain_batch(&batch.batch.id)
+        .await
+        .expect("read")
+        .expect("batch");
+    assert_eq!(done.status, BatchStatus::Confirmed);
+    let payouts = lab.store.onchain_batch_payouts(&batch.batch.id).await.expect("payouts");
+    assert_eq!(payouts[0].status, PayoutStatus::Sent, "settled at confirmation");
+    assert_eq!(
+        balance(&lab.bank, alice.default_wallet_id).await,
+        50_000 - 20_000 - batch.batch.fee_sat,
+        "charged the amount and the one payout's fee, the rest of the reserve returned"
+    );
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn one_node_spends_and_another_takes_over_when_its_lease_expires(backend: Backend) {
+    let lab = lab(backend).await;
+    // Two confirmed coins: the second node must pick the one the first did not spend.
+    fund_hot_wallet(&lab, 500_000).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    // The lab's bank (node "test-node") holds the lease once it spends.
+    lab.bank.onchain_payout_pass(true).await.expect("the first node leads");
+    // A second node on the same database, with its own copy of the wallet.
+    let other_config = BankConfig {
+        node_name: "other-node".into(),
+        ..config(2)
+    };
+    let other_wallet = hot_wallet(&lab.store, lab.chain.clone()).await;
+    let other = Bank::new(lab.store.clone(), other_config).with_onchain(other_wallet.clone(), Some(lab.chain.clone()));
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
+        .await
+        .expect("queued (any node takes sends)");
+    let refused = other.onchain_payout_pass(true).await;
+    assert!(
+        matches!(&refused, Err(BankError::OnchainUnavailable(m)) if m.contains(NODE)),
+        "names the node that spends: {refused:?}"
+    );
+    assert_eq!(
+        lab.bank.onchain_payout_queue(10).await.expect("queue").len(),
+        1,
+        "untouched"
+    );
+    // The first node batches; its lease is then left to expire (flashd stopped).
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!(report.broadcast, 1);
+    lab.store
+        .db()
+        .script_exact(vec![("UPDATE worker_leases SET expires_at = 0".into(), vec![])], 1)
+        .await
+        .expect("expire the lease");
+    // The second node takes over, reloads the wallet, and does not spend those coins again.
+    lab.bank
+        .onchain_send(send(&alice, &outside(2), Some(10_000), Speed::Medium))
+        .await
+        .expect("queued");
+    let report = other.onchain_payout_pass(true).await.expect("the second node leads");
+    assert_eq!(report.broadcast, 1);
+    assert_eq!(
+        lab.chain.mempool().len(),
+        2,
+        "two transactions, neither replacing the other"
+    );
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert!(lab.chain.mempool().is_empty(), "both mined: they spend different coins");
+    let stale = lab.bank.onchain_payout_pass(true).await;
+    assert!(matches!(stale, Err(BankError::OnchainUnavailable(_))), "{stale:?}");
+    assert_ledger_ok(&lab.bank).await;
+}
+
+async fn a_refused_batch_returns_its_payouts_to_the_queue(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
+        .await
+        .expect("queued");
+    lab.wallet.hooks.set(Broadcasts::Refuse);
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
     assert_eq!(report.refused, 1);
     assert_eq!(
@@ -880,7 +829,7 @@ async fn a_refused_batch_returns_its_payouts_to_the_queue(backend: Backend) {
         1,
         "queued again"
     );
-    lab.wallet.set(Broadcasts::Relay);
+    lab.wallet.hooks.set(Broadcasts::Relay);
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
     assert_eq!(
         (report.broadcast, report.settled),
@@ -888,7 +837,7 @@ async fn a_refused_batch_returns_its_payouts_to_the_queue(backend: Backend) {
         "the coins were freed for a new batch"
     );
     lab.bank.dev_chain_mine(1).await.expect("mine");
-    assert_hot_account_matches_chain(&lab).await;
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_ledger_ok(&lab.bank).await;
 }
 
@@ -905,7 +854,7 @@ async fn a_stuck_batch_is_replaced_at_a_higher_fee(backend: Backend) {
     )
     .await;
     fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab, 50_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
     lab.bank
         .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
         .await
@@ -949,13 +898,13 @@ async fn a_stuck_batch_is_replaced_at_a_higher_fee(backend: Backend) {
         after_send,
         "the bank pays the bump"
     );
-    assert_hot_account_matches_chain(&lab).await;
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_ledger_ok(&lab.bank).await;
 }
 
 async fn an_underfunded_hot_wallet_keeps_payouts_queued(backend: Backend) {
     let lab = lab(backend).await;
-    let alice = funded(&lab, 50_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
     lab.bank
         .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
         .await
@@ -973,83 +922,50 @@ async fn an_underfunded_hot_wallet_keeps_payouts_queued(backend: Backend) {
 // Cold storage
 // ---------------------------------------------------------------------------------------------
 
-/// A cosigner: a master key kept offline, and its account key for the descriptor.
-struct Cosigner {
-    master: bitcoin::bip32::Xpriv,
-    account: String,
-}
-
-fn cosigner(seed: u8) -> Cosigner {
-    use bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    let master = Xpriv::new_master(bitcoin::Network::Regtest, &[seed; 32]).expect("master key");
-    let path: DerivationPath = "m/48'/1'/0'/2'".parse().expect("path");
-    let xpub = Xpub::from_priv(&secp, &master.derive_priv(&secp, &path).expect("derive"));
-    Cosigner {
-        account: format!("[{}/48'/1'/0'/2']{xpub}", master.fingerprint(&secp)),
-        master,
-    }
-}
-
-fn sign(c: &Cosigner, psbt_b64: &str) -> String {
-    use bitcoin::base64::prelude::{Engine, BASE64_STANDARD};
-    let bytes = BASE64_STANDARD.decode(psbt_b64).expect("base64");
-    let mut psbt = bitcoin::Psbt::deserialize(&bytes).expect("psbt");
-    let secp = bitcoin::secp256k1::Secp256k1::new();
-    psbt.sign(&c.master, &secp).expect("cosigner signs its inputs");
-    BASE64_STANDARD.encode(psbt.serialize())
-}
-
 async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures(backend: Backend) {
     let lab = lab(backend).await;
-    let cosigners = [cosigner(1), cosigner(2), cosigner(3)];
-    let keys: Vec<String> = cosigners.iter().map(|c| c.account.clone()).collect();
-    let descriptors = flash_onchain::cold_descriptors(2, &keys, Network::Regtest).expect("descriptors");
-    assert!(
-        descriptors.external.starts_with("wsh(sortedmulti(2,"),
-        "{}",
-        descriptors.external
-    );
-    let cold_wallet =
-        flash_onchain::BdkColdWallet::open("cold", &descriptors, lab.chain.clone(), Arc::new(lab.store.clone()))
-            .await
-            .expect("cold wallet");
-    let policy = flash_bank::ColdPolicy {
-        max_hot_sats: 300_000,
-        min_hot_sats: 100_000,
-        min_rebalance_sats: 50_000,
-    };
-    let bank = lab.bank.clone().with_cold(Arc::new(cold_wallet), policy);
+    let (bank, cosigners, descriptor) = with_cold_storage(&lab.bank, lab.chain.clone(), &lab.store).await;
+    assert!(descriptor.starts_with("wsh(sortedmulti(2,"), "{descriptor}");
 
     // Within policy: nothing moves.
     fund_hot_wallet(&lab, 250_000).await;
-    assert_eq!(bank.cold_sweep_check().await.expect("check"), None);
+    assert_no_sweep(&bank, "within policy").await;
     // Above the ceiling: all but the floor goes to cold.
     fund_hot_wallet(&lab, 750_000).await;
     let sweep = bank.cold_sweep_check().await.expect("check").expect("a sweep");
     assert_eq!(lab.chain.mempool().len(), 1);
     bank.dev_chain_mine(1).await.expect("mine");
-    let (cold_confirmed, _) = bank.cold_balance().await.expect("cold balance");
-    assert_eq!(cold_confirmed.get(), 900_000);
+    assert_cold_balance(&bank, 900_000).await;
     let record = lab.store.onchain_sweep(&sweep).await.expect("read").expect("sweep");
     assert_eq!(
         (record.status.as_str(), record.confirmed_height),
         ("confirmed", Some(i64::from(lab.chain.height()))),
         "the watcher saw the block confirm it"
     );
-    assert_eq!(system_balance(&bank, SystemAccount::OnchainCold).await, -900_000);
-    assert_hot_account_matches_chain(&lab).await;
-    assert_eq!(
-        bank.cold_sweep_check().await.expect("check"),
-        None,
-        "back within policy"
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
+    assert_no_sweep(&bank, "back within policy").await;
+
+    // A PSBT abandoned: signatures made for it are of no use afterwards.
+    let abandoned = bank.cold_psbt_create(150_000).await.expect("a psbt");
+    let foreign = sign(&cosigners[0], &abandoned.psbt);
+    let second = bank.cold_psbt_create(200_000).await;
+    assert!(
+        matches!(&second, Err(BankError::InvalidInput(m)) if m.contains("awaits its signatures")),
+        "one at a time, or two could spend the same coins: {second:?}"
     );
+    bank.cold_psbt_cancel(&abandoned.id).await.expect("cancel");
+    let cancelled = bank.cold_sweep(&abandoned.id).await.expect("read").expect("sweep");
+    assert_eq!(cancelled.status, "failed");
+    let again = bank.cold_psbt_cancel(&abandoned.id).await;
+    assert!(matches!(again, Err(BankError::InvalidInput(_))), "{again:?}");
+    let late = bank
+        .cold_psbt_finalize(&abandoned.id, &[foreign.clone(), sign(&cosigners[1], &abandoned.psbt)])
+        .await;
+    assert!(matches!(late, Err(BankError::InvalidInput(_))), "{late:?}");
 
     // Cold → hot: a PSBT, one signature is not enough, two are.
     let psbt = bank.cold_psbt_create(200_000).await.expect("psbt");
     // Malformed or foreign PSBTs are refused and change nothing.
-    let other = bank.cold_psbt_create(150_000).await.expect("another psbt");
-    let foreign = sign(&cosigners[0], &other.psbt);
     for (bad, why) in [
         ("not base64 at all!".to_string(), "not base64"),
         ("aGVsbG8gd29ybGQ=".to_string(), "not a PSBT"),
@@ -1066,19 +982,8 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
     let awaiting = bank.cold_sweep(&psbt.id).await.expect("read").expect("sweep");
     assert_eq!(awaiting.status, "awaiting_signatures");
     assert!(lab.chain.mempool().is_empty(), "nothing broadcast");
-    let by_one = sign(&cosigners[0], &psbt.psbt);
-    let short = bank.cold_psbt_finalize(&psbt.id, std::slice::from_ref(&by_one)).await;
-    assert!(matches!(short, Err(BankError::InvalidInput(_))), "{short:?}");
-    let by_three = sign(&cosigners[2], &psbt.psbt);
-    let txid = bank
-        .cold_psbt_finalize(&psbt.id, &[by_one, by_three])
-        .await
-        .expect("two of three signatures");
+    let txid = finalize_two_of_three(&bank, &cosigners, &psbt.id, &psbt.psbt).await;
     assert_eq!(lab.chain.mempool(), vec![txid.parse::<Txid>().expect("txid")]);
-    let again = bank
-        .cold_psbt_finalize(&psbt.id, &[sign(&cosigners[1], &psbt.psbt)])
-        .await;
-    assert!(matches!(again, Err(BankError::InvalidInput(_))), "only once: {again:?}");
     let back = lab.store.onchain_sweep(&psbt.id).await.expect("read").expect("sweep");
     assert_eq!(back.status, "broadcast");
     bank.dev_chain_mine(1).await.expect("mine");
@@ -1087,13 +992,8 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
         (back.status.as_str(), back.confirmed_height),
         ("confirmed", Some(i64::from(lab.chain.height())))
     );
-    let (cold_confirmed, _) = bank.cold_balance().await.expect("cold balance");
-    assert_eq!(cold_confirmed.get(), 900_000 - 200_000 - psbt.fee.get());
-    assert_eq!(
-        system_balance(&bank, SystemAccount::OnchainCold).await,
-        -cold_confirmed.get()
-    );
-    assert_hot_account_matches_chain(&lab).await;
+    assert_cold_balance(&bank, 900_000 - 200_000 - psbt.fee.get()).await;
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     // The coins came back to the bank's own (change) address: nobody was credited a deposit.
     assert_eq!(receive_journals(&bank).await, 2, "the two funding deposits only");
     assert_ledger_ok(&bank).await;

@@ -522,7 +522,7 @@ pub enum AdminColdCommand {
     ///    "sweeps": [SWEEP]}
     /// where SWEEP is
     ///   {"id", "direction": "to_cold" | "to_hot", "address", "amount", "fee",
-    ///    "status": "awaiting_signatures" | "signed" | "broadcast" | "failed",
+    ///    "status": "awaiting_signatures" | "signed" | "broadcast" | "confirmed" | "failed",
     ///    "txHash": TXID | null, "psbt": BASE64 | null (while awaiting signatures),
     ///    "createdAt": UNIX_SECS}
     #[command(verbatim_doc_comment)]
@@ -579,6 +579,18 @@ pub enum AdminColdPsbtCommand {
         #[arg(value_name = "PSBT_FILE", required = true)]
         files: Vec<PathBuf>,
     },
+    /// Cancel a cold → hot PSBT still awaiting signatures
+    ///
+    /// The sweep becomes `failed` (cancelled by the operator) and its PSBT, signed or not, can
+    /// no longer be finalised; another can then be created. Prints `Cancelled sweep ID.`
+    ///
+    /// With --json, prints the sweep (as in `flash admin cold status`).
+    #[command(verbatim_doc_comment)]
+    Cancel {
+        /// The sweep `flash admin cold psbt create` printed.
+        #[arg(long, value_name = "ID")]
+        sweep: String,
+    },
 }
 
 /// `flash cold ...`: offline, no server.
@@ -616,15 +628,27 @@ pub enum ColdCommand {
     /// Sign a cold-storage PSBT with a cosigner key (OFFLINE)
     ///
     /// Shows on stderr what the PSBT spends and pays (each output's address on the key's
-    /// network and amount, the fee): check it before handing the result back. Signs every
-    /// input derived from the key, and refuses a malformed PSBT, one of another network, or
-    /// one the key has nothing to sign in. Writes the signed PSBT (base64) to --out, or to
-    /// stdout, and says how many inputs it signed on stderr.
+    /// network and amount, the fee), then asks `Sign? [y/N]` on the terminal: check it
+    /// before answering. Only y or yes signs; with --yes there is no question (for scripts),
+    /// and without a terminal on stdin nothing is signed unless --yes is given.
+    ///
+    /// An output is shown as change back to cold storage only when this flash can check it
+    /// itself: its witness script is the output's, holds this key's own derivation (of this
+    /// key's account), and is a multisig of the same threshold and cosigners as the coins
+    /// spent. Anything else is shown as a payment to an outside address, whatever the PSBT
+    /// claims. An input that does not carry its full previous transaction is signed with a
+    /// warning that its amount (and so the fee) is as the server states it; one that does
+    /// must match it.
+    ///
+    /// Signs every input derived from the key, and refuses a malformed PSBT, one of another
+    /// network, or one the key has nothing to sign in. Writes the signed PSBT (base64) to
+    /// --out, or to stdout, and says how many inputs it signed on stderr.
     ///
     /// With --json, prints {"signedInputs": N, "psbt": BASE64, "out": FILE | null,
     ///   "summary": {"txid", "inputs": [{"outpoint", "amount": SATS | null, "cosigners": [FP],
     ///   "signedBy": [FP]}], "outputs": [{"address": STRING | null, "script", "amount",
-    ///   "change": BOOL}], "inputTotal": SATS | null, "outputTotal", "fee": SATS | null}}.
+    ///   "change": BOOL}], "inputTotal": SATS | null, "outputTotal", "fee": SATS | null,
+    ///   "warnings": [STRING]}}.
     #[command(verbatim_doc_comment)]
     Sign {
         /// The PSBT file (base64), as `flash admin cold psbt create` wrote it.
@@ -636,6 +660,9 @@ pub enum ColdCommand {
         /// Write the signed PSBT to this file instead of stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Sign without asking (the summary is still checked and, without --json, shown).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -1290,6 +1317,12 @@ mod tests {
         }
         assert!(parse(&["admin", "cold", "psbt", "finalize-broadcast", "--sweep", "s"]).is_err());
         assert!(parse(&["admin", "cold", "psbt", "finalize-broadcast", "a.b64"]).is_err());
+        assert!(matches!(
+            cold(&["admin", "cold", "psbt", "cancel", "--sweep", "sweep:1"]),
+            Some(AdminColdCommand::Psbt(AdminColdPsbtCommand::Cancel { ref sweep })) if sweep == "sweep:1"
+        ));
+        assert!(parse(&["admin", "cold", "psbt", "cancel"]).is_err());
+        assert!(parse(&["admin", "cold", "psbt", "cancel", "sweep:1"]).is_err());
     }
 
     #[test]
@@ -1322,7 +1355,15 @@ mod tests {
         ));
         assert!(matches!(
             cold(&["cold", "sign", "--psbt", "p", "--key", "k"]),
-            Some(ColdCommand::Sign { out: None, .. })
+            Some(ColdCommand::Sign {
+                out: None,
+                yes: false,
+                ..
+            })
+        ));
+        assert!(matches!(
+            cold(&["cold", "sign", "--psbt", "p", "--key", "k", "--yes"]),
+            Some(ColdCommand::Sign { yes: true, .. })
         ));
         assert!(parse(&["cold", "sign", "--psbt", "p"]).is_err());
         assert!(parse(&["cold", "sign", "--key", "k"]).is_err());
@@ -1350,7 +1391,13 @@ mod tests {
                 "`flash cold keygen --help` lacks {needle}:\n{keygen}"
             );
         }
-        assert!(long_help(&["cold", "sign"]).contains("\"signedInputs\""));
+        let sign = long_help(&["cold", "sign"]);
+        for needle in ["\"signedInputs\"", "Sign? [y/N]", "--yes", "as the server states it"] {
+            assert!(
+                sign.contains(needle),
+                "`flash cold sign --help` lacks {needle}:\n{sign}"
+            );
+        }
         assert!(long_help(&["admin", "cold", "status"]).contains("awaiting_signatures"));
         assert!(long_help(&["admin", "onchain", "batches"]).contains("\"feeRate\""));
         assert!(long_help(&["admin", "onchain", "batch-now"]).contains("\"settled\""));

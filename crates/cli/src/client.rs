@@ -845,6 +845,24 @@ impl Client {
         )
     }
 
+    /// Admin: cancels sweep `sweep_id`, a cold → hot PSBT still awaiting signatures; its
+    /// signed copies can no longer be finalised.
+    pub async fn cold_psbt_cancel(&self, sweep_id: &str) -> Result<ColdSweep, ClientError> {
+        if sweep_id.trim().is_empty() {
+            return Err(ClientError::InvalidInput("no sweep id given".into()));
+        }
+        let data = self
+            .admin_graphql(
+                graphql::COLD_PSBT_CANCEL,
+                json!({ "input": { "sweepId": sweep_id.trim() } }),
+            )
+            .await?;
+        decode(
+            field(mutation_payload(data, "coldPsbtCancel")?, "sweep")?,
+            "coldPsbtCancel.sweep",
+        )
+    }
+
     /// Admin: reads a ledger journal.
     pub async fn journal(&self, id: &str) -> Result<Journal, ClientError> {
         let data = self.admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id })).await?;
@@ -1005,6 +1023,10 @@ mod tests {
             Err(ClientError::InvalidInput(_))
         ));
         assert!(matches!(c.cold_psbt_create(0).await, Err(ClientError::InvalidInput(_))));
+        assert!(matches!(
+            c.cold_psbt_cancel(" ").await,
+            Err(ClientError::InvalidInput(_))
+        ));
         assert!(matches!(
             c.cold_psbt_finalize_broadcast("sweep:1", &[]).await,
             Err(ClientError::InvalidInput(_))

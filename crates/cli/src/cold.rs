@@ -12,7 +12,15 @@
 //! coin 0 on mainnet, 1 elsewhere), which the operator lists among the cosigners of the
 //! server's `wsh(sortedmulti(…))` cold wallet. Signing refuses anything it cannot account for:
 //! a PSBT naming none of the key's derivations, a derivation outside the account, a witness
-//! script that is not the coin's, a sighash other than ALL, a PSBT of another network.
+//! script that is not the coin's, a previous transaction that is not the coin's, a sighash
+//! other than ALL, a PSBT of another network.
+//!
+//! What the PSBT says is never taken on the server's word where the key can check it: an
+//! output is shown as change back to cold storage only when its witness script is the
+//! output's, contains this key's own child (derived here, within the account), and is a
+//! multisig of the same threshold and cosigners as the coins spent; every other output is a
+//! payment out. An input without its full previous transaction gets a warning that its
+//! amount (and so the fee) is the server's word.
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), flash_cli::ClientError> {
@@ -34,6 +42,8 @@ use std::path::Path;
 use bitcoin::base64::prelude::{Engine, BASE64_STANDARD};
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv, Xpub};
 use bitcoin::hex::{DisplayHex, FromHex};
+use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_PUSHNUM_1, OP_PUSHNUM_16};
+use bitcoin::opcodes::Opcode;
 use bitcoin::psbt::Psbt;
 use bitcoin::script::Instruction;
 use bitcoin::secp256k1::{self, All, Secp256k1};
@@ -263,11 +273,43 @@ impl CosignerKey {
     }
 
     /// What a PSBT spends and pays, with the addresses of this key's network; refused when the
-    /// PSBT is malformed or of another network.
+    /// PSBT is malformed or of another network. Outputs are change only when this key can
+    /// check it (see [`PsbtOutputSummary::change`]).
     pub fn describe_psbt(&self, psbt: &str) -> Result<PsbtSummary, ClientError> {
         let psbt = decode_psbt(psbt)?;
         self.check_network(&psbt)?;
-        summarize(&psbt, self.network)
+        summarize(&psbt, self)
+    }
+
+    /// Whether output `i` of `psbt` verifiably goes back to the cold wallet this key cosigns:
+    /// its witness script is the output's, one of its derivations is this key's own (this
+    /// fingerprint, a path within the account, and the public key derived here), the script
+    /// holds that key, and it is a multisig of the same threshold and cosigner fingerprints as
+    /// the coins `spending` (see [`spending_shape`]). The PSBT's word alone counts for nothing.
+    fn is_own_change(&self, psbt: &Psbt, i: usize, spending: Option<&MultisigShape>) -> bool {
+        let (Some(output), Some(txout)) = (psbt.outputs.get(i), psbt.unsigned_tx.output.get(i)) else {
+            return false;
+        };
+        let Some(script) = &output.witness_script else {
+            return false;
+        };
+        if script.to_p2wsh() != txout.script_pubkey {
+            return false;
+        }
+        let ours = self.master.fingerprint(&self.secp);
+        let account = self.account_path();
+        let holds_own_key = output.bip32_derivation.iter().any(|(pubkey, (fingerprint, path))| {
+            *fingerprint == ours
+                && path.as_ref().len() > account.as_ref().len()
+                && path.as_ref().starts_with(account.as_ref())
+                && self
+                    .master
+                    .derive_priv(&self.secp, path)
+                    .is_ok_and(|child| child.private_key.public_key(&self.secp) == *pubkey)
+                && script_has_key(script, pubkey)
+        });
+        holds_own_key
+            && spending.is_some_and(|shape| multisig_shape(script, &output.bip32_derivation).as_ref() == Some(shape))
     }
 
     /// Signs every input of a base64 PSBT whose BIP32 derivations name this key, and returns
@@ -276,7 +318,7 @@ impl CosignerKey {
     pub fn sign_psbt(&self, psbt: &str) -> Result<SignedPsbt, ClientError> {
         let mut psbt = decode_psbt(psbt)?;
         self.check_network(&psbt)?;
-        summarize(&psbt, self.network)?;
+        summarize(&psbt, self)?;
         let ours = self.master.fingerprint(&self.secp);
         let account = self.account_path();
         let tx = psbt.unsigned_tx.clone();
@@ -366,7 +408,7 @@ impl CosignerKey {
         for (i, pubkey, signature) in signatures {
             psbt.inputs[i].partial_sigs.insert(pubkey, signature);
         }
-        let summary = summarize(&psbt, self.network)?;
+        let summary = summarize(&psbt, self)?;
         Ok(SignedPsbt {
             psbt: BASE64_STANDARD.encode(psbt.serialize()),
             signed_inputs,
@@ -425,6 +467,84 @@ fn script_has_key(script: &bitcoin::Script, key: &secp256k1::PublicKey) -> bool 
         .any(|i| matches!(i, Ok(Instruction::PushBytes(b)) if b.as_bytes() == key.as_slice()))
 }
 
+/// A multisig's threshold and the fingerprints its keys' derivations name (sorted, each once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MultisigShape {
+    threshold: usize,
+    fingerprints: Vec<Fingerprint>,
+}
+
+/// `n` of `OP_PUSHNUM_n`.
+fn pushnum(op: Opcode) -> Option<usize> {
+    let (first, last, op) = (OP_PUSHNUM_1.to_u8(), OP_PUSHNUM_16.to_u8(), op.to_u8());
+    (first..=last).contains(&op).then(|| usize::from(op - first) + 1)
+}
+
+/// The shape of `script` when it is exactly `m <key>… n OP_CHECKMULTISIG` over distinct
+/// compressed keys, each with a derivation in `derivations` of a fingerprint no other key has.
+fn multisig_shape(
+    script: &bitcoin::Script,
+    derivations: &std::collections::BTreeMap<secp256k1::PublicKey, bitcoin::bip32::KeySource>,
+) -> Option<MultisigShape> {
+    let mut instructions = script.instructions();
+    let Instruction::Op(first) = instructions.next()?.ok()? else {
+        return None;
+    };
+    let threshold = pushnum(first)?;
+    let mut keys = Vec::new();
+    let total = loop {
+        match instructions.next()?.ok()? {
+            Instruction::PushBytes(bytes) if bytes.len() == 33 => {
+                keys.push(secp256k1::PublicKey::from_slice(bytes.as_bytes()).ok()?);
+            }
+            Instruction::PushBytes(_) => return None,
+            Instruction::Op(op) => break pushnum(op)?,
+        }
+    };
+    let ends = matches!(instructions.next(), Some(Ok(Instruction::Op(op))) if op == OP_CHECKMULTISIG);
+    if !ends || instructions.next().is_some() || total != keys.len() || threshold > total {
+        return None;
+    }
+    let mut fingerprints = keys
+        .iter()
+        .map(|key| derivations.get(key).map(|(fingerprint, _)| *fingerprint))
+        .collect::<Option<Vec<_>>>()?;
+    fingerprints.sort();
+    fingerprints.dedup();
+    (fingerprints.len() == total).then_some(MultisigShape {
+        threshold,
+        fingerprints,
+    })
+}
+
+/// The multisig every input of `psbt` spends, when they all spend the same one (threshold and
+/// cosigners) through a witness script that is their coin's; `None` otherwise, and then no
+/// output counts as change.
+fn spending_shape(psbt: &Psbt) -> Option<MultisigShape> {
+    let mut shape = None;
+    for (i, input) in psbt.inputs.iter().enumerate() {
+        let script = input.witness_script.as_ref()?;
+        let coin = spent_output(psbt, i).ok()??;
+        if script.to_p2wsh() != coin.script_pubkey {
+            return None;
+        }
+        let this = multisig_shape(script, &input.bip32_derivation)?;
+        match &shape {
+            None => shape = Some(this),
+            Some(first) if *first == this => {}
+            Some(_) => return None,
+        }
+    }
+    shape
+}
+
+/// Whether the answer to `Sign? [y/N]` is yes: `y` or `yes`, in any case, around blanks.
+/// Anything else, an empty line included, is no.
+pub fn signing_confirmed(answer: &str) -> bool {
+    let answer = answer.trim();
+    answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes")
+}
+
 /// The fingerprints the inputs' derivations name, sorted, without repeats.
 fn named_fingerprints(psbt: &Psbt) -> Vec<String> {
     let mut all: Vec<Fingerprint> = psbt
@@ -449,7 +569,7 @@ pub fn decode_psbt(text: &str) -> Result<Psbt, ClientError> {
     Psbt::deserialize(&bytes).map_err(|e| invalid(format!("not a valid PSBT: {e}")))
 }
 
-/// What a PSBT spends and pays, as [`describe_psbt`] reads it.
+/// What a PSBT spends and pays, as [`CosignerKey::describe_psbt`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PsbtSummary {
@@ -465,6 +585,8 @@ pub struct PsbtSummary {
     pub output_total: u64,
     /// The mining fee, sats (inputs less outputs), when every input's amount is known.
     pub fee: Option<u64>,
+    /// What the signer should know before signing (e.g. amounts only the server vouches for).
+    pub warnings: Vec<String>,
 }
 
 /// One input of a [`PsbtSummary`].
@@ -491,8 +613,10 @@ pub struct PsbtOutputSummary {
     pub script: String,
     /// Amount, sats.
     pub amount: u64,
-    /// Whether the PSBT marks it as the spending wallet's own (BIP32 derivations): change
-    /// going back to cold storage.
+    /// Whether it is change going back to cold storage, as the key checked it: its witness
+    /// script is the output's, holds the key's own child (derived by the key, within its
+    /// account), and is a multisig of the same threshold and cosigners as the coins spent.
+    /// What the PSBT claims (its derivations) is not enough.
     pub change: bool,
 }
 
@@ -538,7 +662,11 @@ impl fmt::Display for PsbtSummary {
             };
             writeln!(f, "  {:>16}  {to}{note}", format!("{} sats", output.amount))?;
         }
-        write!(f, "Fee: {}", sats(self.fee))
+        write!(f, "Fee: {}", sats(self.fee))?;
+        for warning in &self.warnings {
+            write!(f, "\nWarning: {warning}")?;
+        }
+        Ok(())
     }
 }
 
@@ -552,11 +680,6 @@ pub struct SignedPsbt {
     pub signed_inputs: usize,
     /// What it spends and pays, signatures included.
     pub summary: PsbtSummary,
-}
-
-/// What a base64 PSBT spends and pays, with addresses of `network`.
-pub fn describe_psbt(psbt: &str, network: BitcoinNetwork) -> Result<PsbtSummary, ClientError> {
-    summarize(&decode_psbt(psbt)?, network)
 }
 
 /// The coin input `i` spends, from its witness UTXO or its full previous transaction (which
@@ -591,12 +714,18 @@ fn spent_output(psbt: &Psbt, i: usize) -> Result<Option<TxOut>, ClientError> {
     }
 }
 
-/// Reads what a PSBT spends and pays; refuses inconsistent inputs and a fee below zero.
-fn summarize(psbt: &Psbt, network: BitcoinNetwork) -> Result<PsbtSummary, ClientError> {
+/// Reads what a PSBT spends and pays, addresses on `key`'s network, change as `key` checks
+/// it; refuses inconsistent inputs and a fee below zero.
+fn summarize(psbt: &Psbt, key: &CosignerKey) -> Result<PsbtSummary, ClientError> {
+    let network = key.network;
     let mut inputs = Vec::with_capacity(psbt.inputs.len());
     let mut input_total = Some(0u64);
+    let mut server_amounts = Vec::new();
     for (i, input) in psbt.inputs.iter().enumerate() {
         let spent = spent_output(psbt, i)?;
+        if input.non_witness_utxo.is_none() && input.witness_utxo.is_some() {
+            server_amounts.push(i.to_string());
+        }
         let amount = spent.map(|o| o.value.to_sat());
         input_total = match (input_total, amount) {
             (Some(total), Some(a)) => Some(
@@ -631,6 +760,7 @@ fn summarize(psbt: &Psbt, network: BitcoinNetwork) -> Result<PsbtSummary, Client
             signed_by,
         });
     }
+    let spending = spending_shape(psbt);
     let mut output_total = 0u64;
     let mut outputs = Vec::with_capacity(psbt.unsigned_tx.output.len());
     for (i, out) in psbt.unsigned_tx.output.iter().enumerate() {
@@ -644,7 +774,7 @@ fn summarize(psbt: &Psbt, network: BitcoinNetwork) -> Result<PsbtSummary, Client
                 .map(|a| a.to_string()),
             script: out.script_pubkey.to_hex_string(),
             amount,
-            change: psbt.outputs.get(i).is_some_and(|o| !o.bip32_derivation.is_empty()),
+            change: key.is_own_change(psbt, i, spending.as_ref()),
         });
     }
     let fee = match input_total {
@@ -655,6 +785,14 @@ fn summarize(psbt: &Psbt, network: BitcoinNetwork) -> Result<PsbtSummary, Client
         })?),
         None => None,
     };
+    let mut warnings = Vec::new();
+    if !server_amounts.is_empty() {
+        warnings.push(format!(
+            "input(s) {} carry no previous transaction: their amounts, and so the fee, are as the \
+             server states them",
+            server_amounts.join(", ")
+        ));
+    }
     Ok(PsbtSummary {
         txid: psbt.unsigned_tx.compute_txid().to_string(),
         inputs,
@@ -662,6 +800,7 @@ fn summarize(psbt: &Psbt, network: BitcoinNetwork) -> Result<PsbtSummary, Client
         input_total,
         output_total,
         fee,
+        warnings,
     })
 }
 
@@ -672,7 +811,7 @@ mod tests {
 
     use bitcoin::absolute::LockTime;
     use bitcoin::hashes::Hash;
-    use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_PUSHNUM_2, OP_PUSHNUM_3};
+    use bitcoin::opcodes::all::{OP_PUSHNUM_2, OP_PUSHNUM_3};
     use bitcoin::script::Builder;
     use bitcoin::transaction::Version;
     use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, Txid, Witness};
@@ -711,22 +850,14 @@ mod tests {
         ))
     }
 
-    /// A 2-of-`keys` `wsh(sortedmulti)` script over the keys' `chain/index` children, with the
-    /// derivations a wallet puts in a PSBT.
-    fn multisig(
-        keys: &[&CosignerKey],
-        chain: u32,
-        index: u32,
-    ) -> Result<(ScriptBuf, Derivations), Box<dyn std::error::Error>> {
-        let mut derivations = BTreeMap::new();
-        let mut pubkeys = Vec::new();
-        for k in keys {
-            let (pk, source) = child(k, chain, index)?;
-            pubkeys.push(pk.serialize());
-            derivations.insert(pk, source);
-        }
+    /// A `threshold`-of-3 `sortedmulti` witness script over three keys, with their derivations.
+    fn sortedmulti(
+        threshold: Opcode,
+        keys: [(secp256k1::PublicKey, (Fingerprint, DerivationPath)); 3],
+    ) -> (ScriptBuf, Derivations) {
+        let mut pubkeys: Vec<[u8; 33]> = keys.iter().map(|(pk, _)| pk.serialize()).collect();
         pubkeys.sort();
-        let mut builder = Builder::new().push_opcode(OP_PUSHNUM_2);
+        let mut builder = Builder::new().push_opcode(threshold);
         for pk in &pubkeys {
             builder = builder.push_slice(pk);
         }
@@ -734,7 +865,27 @@ mod tests {
             .push_opcode(OP_PUSHNUM_3)
             .push_opcode(OP_CHECKMULTISIG)
             .into_script();
-        Ok((script, derivations))
+        (script, keys.into_iter().collect())
+    }
+
+    /// A 2-of-3 `wsh(sortedmulti)` script over the keys' `chain/index` children, with the
+    /// derivations a wallet puts in a PSBT.
+    fn multisig(
+        keys: &[&CosignerKey],
+        chain: u32,
+        index: u32,
+    ) -> Result<(ScriptBuf, Derivations), Box<dyn std::error::Error>> {
+        let [a, b, c] = keys else {
+            return Err("three keys".into());
+        };
+        Ok(sortedmulti(
+            OP_PUSHNUM_2,
+            [
+                child(a, chain, index)?,
+                child(b, chain, index)?,
+                child(c, chain, index)?,
+            ],
+        ))
     }
 
     /// The regtest address of BIP173's example program.
@@ -960,7 +1111,7 @@ mod tests {
         ] {
             let e = k.sign_psbt(bad).err().map(|e| e.to_string());
             assert!(e.as_deref().is_some_and(|e| e.contains(why)), "{bad}: {e:?}");
-            assert!(describe_psbt(bad, BitcoinNetwork::Regtest).is_err());
+            assert!(k.describe_psbt(bad).is_err());
         }
         let good = cold_psbt(&[&k, &key(2)?, &key(3)?])?;
         // Whitespace and line breaks are fine.
@@ -1030,6 +1181,197 @@ mod tests {
                 .is_some_and(|a| a.starts_with("bc1q")),
             "{summary:?}"
         );
+        Ok(())
+    }
+
+    /// Output 1 of `psbt` made to pay `script` (as P2WSH) with `derivations`, as `key` sees it.
+    fn change_of(
+        key: &CosignerKey,
+        mut psbt: Psbt,
+        script: ScriptBuf,
+        derivations: Derivations,
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        psbt.unsigned_tx.output[1].script_pubkey = script.to_p2wsh();
+        psbt.outputs[1].witness_script = Some(script);
+        psbt.outputs[1].bip32_derivation = derivations;
+        let summary = key.describe_psbt(&encode(&psbt))?;
+        let text = summary.to_string();
+        let change = summary.outputs[1].change;
+        assert_eq!(change, text.contains("change back to cold storage"), "{text}");
+        assert!(!summary.outputs[0].change, "{text}");
+        Ok(change)
+    }
+
+    #[test]
+    fn change_is_what_the_key_checks_not_what_the_psbt_claims() -> TestResult {
+        let (k1, k2, k3) = (key(1)?, key(2)?, key(3)?);
+        let good = cold_psbt(&[&k1, &k2, &k3])?;
+        // A real change output: 2-of-3 of the same cosigners, with this key's own child.
+        let (script, derivations) = multisig(&[&k1, &k2, &k3], 1, 7)?;
+        assert!(change_of(&k1, good.clone(), script.clone(), derivations.clone())?);
+        assert!(change_of(&k3, good.clone(), script.clone(), derivations.clone())?);
+        assert!(k2.sign_psbt(&encode(&good))?.summary.outputs[1].change);
+
+        // The payee output labelled with the change's script and derivations: the script is
+        // not the output's, so it is a payment out.
+        let mut relabelled = good.clone();
+        relabelled.outputs[0].witness_script = Some(script.clone());
+        relabelled.outputs[0].bip32_derivation = derivations.clone();
+        let summary = k1.describe_psbt(&encode(&relabelled))?;
+        assert!(!summary.outputs[0].change, "{summary}");
+        let text = summary.to_string();
+        assert_eq!(text.matches("change back to cold storage").count(), 1, "{text}");
+        // No witness script at all, derivations only (what the old check believed).
+        let mut claimed = good.clone();
+        claimed.outputs[1].witness_script = None;
+        let summary = k1.describe_psbt(&encode(&claimed))?;
+        assert!(!summary.outputs[1].change, "{summary}");
+
+        // A foreign cosigner in place of one of ours: another wallet, a payment out.
+        let stranger = key(9)?;
+        let (foreign, foreign_derivations) = multisig(&[&k1, &k2, &stranger], 1, 0)?;
+        assert!(!change_of(&k1, good.clone(), foreign, foreign_derivations)?);
+        // The same keys under a fingerprint relabelled as a cosigner's: still not this key's
+        // multisig when this key is not in it.
+        let (without_me, mut relabelled) = multisig(&[&k2, &k3, &stranger], 1, 0)?;
+        for (_, (fingerprint, _)) in relabelled.iter_mut() {
+            if *fingerprint == stranger.master.fingerprint(&stranger.secp) {
+                *fingerprint = k1.master.fingerprint(&k1.secp);
+            }
+        }
+        assert!(!change_of(&k1, good.clone(), without_me, relabelled)?);
+
+        // This key's fingerprint on a key it did not derive at that path.
+        let (script, mut wrong_path) = multisig(&[&k1, &k2, &k3], 1, 0)?;
+        let mine = k1.master.fingerprint(&k1.secp);
+        for (_, (fingerprint, path)) in wrong_path.iter_mut() {
+            if *fingerprint == mine {
+                *path = k1
+                    .account_path()
+                    .extend([ChildNumber::Normal { index: 1 }, ChildNumber::Normal { index: 1 }]);
+            }
+        }
+        assert!(!change_of(&k1, good.clone(), script, wrong_path)?);
+        // This key's own child, but outside its account.
+        let outside: DerivationPath = "m/84'/1'/0'/1/0".parse()?;
+        let outside_key = k1
+            .master
+            .derive_priv(&k1.secp, &outside)?
+            .private_key
+            .public_key(&k1.secp);
+        let (script, derivations) = sortedmulti(
+            OP_PUSHNUM_2,
+            [(outside_key, (mine, outside)), child(&k2, 1, 0)?, child(&k3, 1, 0)?],
+        );
+        assert!(!change_of(&k1, good.clone(), script, derivations)?);
+        // The same cosigners with another threshold: 1-of-3 is not the cold wallet.
+        let (script, derivations) =
+            sortedmulti(OP_PUSHNUM_1, [child(&k1, 1, 0)?, child(&k2, 1, 0)?, child(&k3, 1, 0)?]);
+        assert!(!change_of(&k1, good.clone(), script, derivations)?);
+        // A key that does not sign any input sees no change either.
+        let summary = stranger.describe_psbt(&encode(&good))?;
+        assert!(summary.outputs.iter().all(|o| !o.change), "{summary}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_previous_transaction_must_be_the_coins() -> TestResult {
+        let k = key(1)?;
+        let good = cold_psbt(&[&k, &key(2)?, &key(3)?])?;
+        assert!(k.describe_psbt(&encode(&good))?.warnings.is_empty());
+        // Another transaction than the one the input spends.
+        let mut other = good.clone();
+        if let Some(tx) = other.inputs[0].non_witness_utxo.as_mut() {
+            tx.lock_time = LockTime::from_consensus(1);
+        }
+        let e = k.sign_psbt(&encode(&other)).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|e| e.contains("not the one it spends")),
+            "{e:?}"
+        );
+        // The right transaction, but an output of it other than the witness UTXO.
+        let mut swapped = good.clone();
+        swapped.inputs[0].witness_utxo = swapped.inputs[0]
+            .non_witness_utxo
+            .as_ref()
+            .and_then(|tx| tx.output.first().cloned());
+        let e = k.sign_psbt(&encode(&swapped)).err().map(|e| e.to_string());
+        assert!(e.as_deref().is_some_and(|e| e.contains("disagree")), "{e:?}");
+        // An output the transaction lacks.
+        let mut missing = good.clone();
+        if let Some(tx) = missing.inputs[0].non_witness_utxo.as_mut() {
+            tx.output.truncate(1);
+        }
+        missing.unsigned_tx.input[0].previous_output.txid = missing.inputs[0]
+            .non_witness_utxo
+            .as_ref()
+            .map(Transaction::compute_txid)
+            .ok_or("no previous transaction")?;
+        let e = k.sign_psbt(&encode(&missing)).err().map(|e| e.to_string());
+        assert!(e.as_deref().is_some_and(|e| e.contains("lacks")), "{e:?}");
+
+        // Without it the input is signed, with a warning that the amount is the server's word.
+        let mut bare = good;
+        bare.inputs[0].non_witness_utxo = None;
+        let signed = k.sign_psbt(&encode(&bare))?;
+        assert_eq!(signed.signed_inputs, 1);
+        assert_eq!(signed.summary.fee, Some(1_000));
+        assert_eq!(signed.summary.warnings.len(), 1);
+        let text = signed.summary.to_string();
+        assert!(
+            text.contains("Warning: input(s) 0 carry no previous transaction")
+                && text.contains("as the server states them"),
+            "{text}"
+        );
+        // The change check does not need it.
+        assert!(signed.summary.outputs[1].change, "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn only_y_or_yes_confirms_signing() {
+        for yes in ["y", "Y", "yes", "YES", "Yes", " y\n", "yes\r\n", "\tyes "] {
+            assert!(signing_confirmed(yes), "{yes:?}");
+        }
+        for no in [
+            "",
+            "\n",
+            "n",
+            "no",
+            "N",
+            "yess",
+            "ye",
+            "y es",
+            "ok",
+            "sure",
+            "yes please",
+            "1",
+            "oui",
+        ] {
+            assert!(!signing_confirmed(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn multisig_shapes_are_read_strictly() -> TestResult {
+        let (k1, k2, k3) = (key(1)?, key(2)?, key(3)?);
+        let (script, derivations) = multisig(&[&k1, &k2, &k3], 0, 0)?;
+        let shape = multisig_shape(&script, &derivations).ok_or("a 2-of-3")?;
+        assert_eq!(shape.threshold, 2);
+        assert_eq!(shape.fingerprints.len(), 3);
+        // A key without a derivation, a trailing opcode, a P2WSH script: no shape.
+        let mut partial = derivations.clone();
+        let first = partial.keys().next().copied().ok_or("a key")?;
+        partial.remove(&first);
+        assert!(multisig_shape(&script, &partial).is_none());
+        let mut longer = script.clone();
+        longer.push_opcode(OP_PUSHNUM_1);
+        assert!(multisig_shape(&longer, &derivations).is_none());
+        assert!(multisig_shape(&script.to_p2wsh(), &derivations).is_none());
+        // Two keys of one fingerprint are not two cosigners.
+        let (twice, twice_derivations) =
+            sortedmulti(OP_PUSHNUM_2, [child(&k1, 0, 0)?, child(&k1, 0, 1)?, child(&k2, 0, 0)?]);
+        assert!(multisig_shape(&twice, &twice_derivations).is_none());
         Ok(())
     }
 }

@@ -242,6 +242,13 @@ pub const COLD_PSBT_FINALIZE_BROADCAST: &str = concat!(
     " } }"
 );
 
+/// Admin: cancels a cold → hot PSBT still awaiting signatures.
+pub const COLD_PSBT_CANCEL: &str = concat!(
+    "mutation($input: ColdPsbtCancelInput!) { coldPsbtCancel(input: $input) { errors { message code } sweep ",
+    sweep_fields!(),
+    " } }"
+);
+
 /// Reads a list of `{message, code}` errors; `code_at` says where the code is
 /// (`["extensions", "code"]` at the top level, `["code"]` in payloads).
 fn read_errors(list: &Value, code_at: &[&str]) -> Vec<GraphQlError> {
@@ -392,6 +399,13 @@ mod tests {
     }
 
     #[test]
+    fn cold_psbt_cancel_takes_the_sweep_id() {
+        assert!(COLD_PSBT_CANCEL.contains("coldPsbtCancel(input: $input)"));
+        assert!(COLD_PSBT_CANCEL.contains("$input: ColdPsbtCancelInput!"));
+        assert!(COLD_PSBT_CANCEL.contains("errors { message code } sweep { id "));
+    }
+
+    #[test]
     fn payment_documents_select_the_fee() {
         for (doc, input, field) in [
             (
@@ -457,6 +471,7 @@ mod tests {
             COLD_SWEEP_NOW,
             COLD_PSBT_CREATE,
             COLD_PSBT_FINALIZE_BROADCAST,
+            COLD_PSBT_CANCEL,
         ] {
             assert_eq!(doc.matches('{').count(), doc.matches('}').count(), "{doc}");
             assert!(!doc.contains("  "), "stray spaces from a line continuation: {doc}");
@@ -466,6 +481,7 @@ mod tests {
             COLD_SWEEP_NOW,
             COLD_PSBT_CREATE,
             COLD_PSBT_FINALIZE_BROADCAST,
+            COLD_PSBT_CANCEL,
         ] {
             assert!(
                 doc.contains("{ id direction address amount fee status txHash psbt createdAt }"),

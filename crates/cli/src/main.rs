@@ -1,6 +1,6 @@
 //! `flash`: command-line client for a Flash bank server.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,12 +10,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use flash_cli::{
-    decode_psbt, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address, AddressArgs,
-    AdminAccountCommand, AdminChainCommand, AdminColdCommand, AdminColdPsbtCommand, AdminCommand, AdminLedgerCommand,
-    AdminLightningCommand, AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client,
-    ClientError, ColdCommand, ColdStorage, ColdSweep, Command, CosignerKey, CredentialStore, Destination, FeeArgs,
-    FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs,
-    OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp, UsernameCommand,
+    decode_psbt, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address, signing_confirmed,
+    AddressArgs, AdminAccountCommand, AdminChainCommand, AdminColdCommand, AdminColdPsbtCommand, AdminCommand,
+    AdminLedgerCommand, AdminLightningCommand, AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand,
+    ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand, ColdStorage, ColdSweep, Command, CosignerKey,
+    CredentialStore, Destination, FeeArgs, FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest,
+    LightningLiquidity, LoginArgs, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp,
+    UsernameCommand,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -1097,8 +1098,42 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
                 describe_sweep(&done);
             }
         }
+        AdminColdCommand::Psbt(AdminColdPsbtCommand::Cancel { sweep }) => {
+            let cancelled = client.cold_psbt_cancel(&sweep).await?;
+            if ctx.json {
+                print_json(&cancelled)?;
+            } else {
+                println!("Cancelled sweep {}.", cancelled.id);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks `Sign? [y/N]` on the terminal (stderr, then a line of stdin) unless `yes`; refuses
+/// without a terminal on stdin (nobody to ask), and on any answer but y or yes.
+fn confirm_signing(yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "not signed: stdin is not a terminal, so nobody can confirm the transaction above; \
+             run `flash cold sign` at a terminal, or pass --yes to sign without asking"
+        );
+    }
+    eprint!("Sign? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer from stdin")?;
+    if !signing_confirmed(&answer) {
+        bail!("not signed: the answer was not yes");
+    }
+    Ok(())
 }
 
 /// Warns when a key file can be read by other users.
@@ -1156,16 +1191,20 @@ fn cold(ctx: &Ctx, cmd: ColdCommand) -> Result<ExitCode> {
                 println!("{}", key.account_key()?);
             }
         }
-        ColdCommand::Sign { psbt, key, out } => {
+        ColdCommand::Sign { psbt, key, out, yes } => {
             warn_if_readable_by_others(&key);
             let cosigner = CosignerKey::load(&key)?;
             let text = std::fs::read_to_string(&psbt).with_context(|| format!("reading {}", psbt.display()))?;
             let in_file = |e: ClientError| anyhow!("{}: {e}", psbt.display());
-            if !ctx.json {
-                let summary = cosigner.describe_psbt(&text).map_err(in_file)?;
+            // What it does, before this key's signatures; then everything signing checks, in
+            // memory, so a PSBT that cannot be signed is refused before anyone is asked.
+            let summary = cosigner.describe_psbt(&text).map_err(in_file)?;
+            if !ctx.json || !yes {
                 eprintln!("{summary}");
             }
             let signed = cosigner.sign_psbt(&text).map_err(in_file)?;
+            // Nothing leaves this process unless the cosigner says so.
+            confirm_signing(yes)?;
             if let Some(out) = &out {
                 write_text(out, &signed.psbt)?;
             }

@@ -1196,7 +1196,8 @@ pub struct ColdSweep {
     pub amount: i64,
     /// Its mining fee, sats.
     pub fee: i64,
-    /// `awaiting_signatures`, `signed`, `broadcast` or `failed`.
+    /// `awaiting_signatures`, `signed`, `broadcast`, `confirmed` or `failed` (a cold → hot
+    /// PSBT the operator cancelled is `failed`).
     pub status: String,
     /// Its transaction, once signed.
     pub tx_hash: Option<String>,

@@ -266,6 +266,9 @@ pub trait HotWallet: Send + Sync {
     /// Drops a transaction the wallet built that will never be broadcast, so its coins can
     /// be spent again.
     fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>>;
+    /// Reads the wallet's state again from where it is kept, for what another process recorded
+    /// (the flashd node that ran the wallet before this one took over).
+    fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>>;
 }
 
 /// A PSBT for cosigners to sign, and the fee it pays.
@@ -296,6 +299,11 @@ pub trait ColdWallet: Send + Sync {
     fn finalize(&self, signed: Vec<Psbt>) -> BoxFuture<'_, Result<SignedTx, ChainError>>;
     /// Hands a finalised transaction to the network.
     fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>>;
+    /// Drops a finalised transaction that will never be broadcast (refused, or not recorded),
+    /// so its coins can be spent again.
+    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>>;
+    /// Reads the wallet's state again (see [`HotWallet::reload`]).
+    fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>>;
 }
 
 /// Where a wallet adapter keeps its state: an append-only list of changes per wallet, read

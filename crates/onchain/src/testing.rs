@@ -1,23 +1,45 @@
-//! Test support (the `testing` feature): a `bitcoind -regtest` of the test's own, for the tests
-//! that need a real node. They read `FLASH_TEST_BITCOIND` (the path to a `bitcoind` binary,
-//! Bitcoin Core 27 to 29) through [`bitcoind_binary`], and without it print why they were skipped
-//! and pass.
+//! Test support (the `testing` feature), for the tests and benchmarks of this crate and of the
+//! crates above it:
+//!
+//! - a `bitcoind -regtest` of the test's own, for the tests that need a real node. They read
+//!   `FLASH_TEST_BITCOIND` (the path to a `bitcoind` binary, Bitcoin Core 27 to 29) through
+//!   [`bitcoind_binary`], and without it print why they were skipped and pass;
+//! - the pieces the hot wallet's tests share: wallet state in memory ([`MemoryWalletState`]),
+//!   a hot wallet opened from a seed ([`open_hot_wallet`]), addresses of another wallet to pay
+//!   ([`outside_address`]), and a hot wallet whose payouts and broadcasts a test can watch or
+//!   fail ([`HookedHotWallet`]);
+//! - unsigned transactions and regtest blocks for the fake chain sources of the tests
+//!   ([`outside_payment`], [`spend`], [`coinbase`], [`mine_block`]).
 //!
 //! Everything here panics on failure, with a message saying what failed: it is for tests only.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bdk_bitcoind_rpc::bitcoincore_rpc::{Auth, Client, RpcApi};
-use bitcoin::{BlockHash, Txid};
-use flash_core::Network;
+use bitcoin::absolute::LockTime;
+use bitcoin::block::{Header, Version as BlockVersion};
+use bitcoin::hashes::Hash;
+use bitcoin::transaction::Version;
+use bitcoin::{
+    Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut,
+    Txid, Witness,
+};
+use flash_core::onchain::{
+    BlockRef, ChainError, ChainSource, HotWallet, PayoutOutput, SignedTx, WalletSnapshot, WalletStateStore,
+};
+use flash_core::ports::BoxFuture;
+use flash_core::{Network, Sats};
 use serde_json::{json, Value};
 
 use crate::bitcoind::{BitcoindAuth, BitcoindConfig};
+use crate::{hot_descriptors, BdkHotWallet, SoftwareSigner};
 
 /// The line a test prints when it is skipped for want of a bitcoind.
 pub const SKIP_LINE: &str = "skipped: FLASH_TEST_BITCOIND is not set (path to a bitcoind binary)";
@@ -247,4 +269,236 @@ impl Drop for RegtestNode {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hot wallet's test pieces.
+
+/// `n` satoshis, which must be positive.
+pub fn sats(n: i64) -> Sats {
+    Sats::positive(n).expect("amount")
+}
+
+/// Wallet state in memory: what the Flash store keeps, for wallets tested without one. Shared
+/// (behind an `Arc`) by the wallets opened on it, so a wallet opened again finds its state as
+/// after a restart.
+#[derive(Default)]
+pub struct MemoryWalletState(Mutex<HashMap<String, Vec<String>>>);
+
+impl WalletStateStore for MemoryWalletState {
+    fn load_wallet_state<'a>(&'a self, wallet: &'a str) -> BoxFuture<'a, Result<Vec<String>, ChainError>> {
+        let changes = self
+            .0
+            .lock()
+            .map(|m| m.get(wallet).cloned().unwrap_or_default())
+            .map_err(|e| ChainError::Storage(e.to_string()));
+        Box::pin(async move { changes })
+    }
+    fn append_wallet_state<'a>(&'a self, wallet: &'a str, change: String) -> BoxFuture<'a, Result<(), ChainError>> {
+        let done = self
+            .0
+            .lock()
+            .map(|mut m| m.entry(wallet.to_string()).or_default().push(change))
+            .map_err(|e| ChainError::Storage(e.to_string()));
+        Box::pin(async move { done })
+    }
+}
+
+/// The regtest hot wallet `hot` of `seed` (its BIP84 descriptors, a software signer) over
+/// `chain`, its state in `state`.
+pub async fn open_hot_wallet(
+    seed: &[u8; 32],
+    chain: Arc<dyn ChainSource>,
+    state: Arc<dyn WalletStateStore>,
+) -> BdkHotWallet {
+    let descriptors = hot_descriptors(seed, Network::Regtest).expect("descriptors");
+    let signer = Arc::new(SoftwareSigner::new(seed, Network::Regtest).expect("signer"));
+    BdkHotWallet::open("hot", &descriptors, chain, state, signer)
+        .await
+        .expect("hot wallet")
+}
+
+/// The regtest deposit address at `index` of the wallet of `seed`: an address outside the
+/// wallet under test (of another seed) to pay.
+pub fn outside_address(seed: &[u8; 32], index: u32) -> String {
+    let other = hot_descriptors(seed, Network::Regtest).expect("descriptors");
+    let descriptor: bdk_wallet::descriptor::ExtendedDescriptor = other.external.parse().expect("descriptor");
+    let script = descriptor.at_derivation_index(index).expect("index").script_pubkey();
+    bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
+        .expect("address")
+        .to_string()
+}
+
+/// What [`HotWallet::build_payout`] answers.
+pub type BuildFuture<'a> = BoxFuture<'a, Result<SignedTx, ChainError>>;
+/// What [`HotWallet::broadcast`] answers.
+pub type BroadcastFuture<'a> = BoxFuture<'a, Result<(), ChainError>>;
+
+/// What a [`HookedHotWallet`] does in place of its inner wallet. Each method's default hands
+/// the call to `inner`; a test's or benchmark's hooks replace those it watches or fails.
+pub trait HotWalletHooks: Send + Sync {
+    /// [`HotWallet::build_payout`].
+    fn build_payout<'a>(&'a self, inner: &'a dyn HotWallet, outputs: &'a [PayoutOutput], rate: u64) -> BuildFuture<'a> {
+        inner.build_payout(outputs, rate)
+    }
+    /// [`HotWallet::broadcast`].
+    fn broadcast<'a>(&'a self, inner: &'a dyn HotWallet, tx: &'a Transaction) -> BroadcastFuture<'a> {
+        inner.broadcast(tx)
+    }
+}
+
+/// A hot wallet that hands every call to `inner`, payouts and broadcasts through `hooks`.
+pub struct HookedHotWallet<H> {
+    /// The real wallet.
+    pub inner: Arc<dyn HotWallet>,
+    /// What happens to payouts and broadcasts.
+    pub hooks: H,
+}
+
+impl<H: HotWalletHooks> HotWallet for HookedHotWallet<H> {
+    fn network(&self) -> Network {
+        self.inner.network()
+    }
+    fn source_kind(&self) -> &'static str {
+        self.inner.source_kind()
+    }
+    fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {
+        self.inner.deposit_address(index)
+    }
+    fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>> {
+        self.inner.internal_address()
+    }
+    fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
+        self.inner.sync(from_height)
+    }
+    fn wait_for_activity(&self, timeout: Duration) -> BoxFuture<'_, ()> {
+        self.inner.wait_for_activity(timeout)
+    }
+    fn fee_rate(&self, target_blocks: u16) -> BoxFuture<'_, Result<u64, ChainError>> {
+        self.inner.fee_rate(target_blocks)
+    }
+    fn build_payout<'a>(
+        &'a self,
+        outputs: &'a [PayoutOutput],
+        fee_rate_sat_per_kvb: u64,
+    ) -> BoxFuture<'a, Result<SignedTx, ChainError>> {
+        self.hooks.build_payout(&*self.inner, outputs, fee_rate_sat_per_kvb)
+    }
+    fn bump_fee(&self, txid: Txid, fee_rate_sat_per_kvb: u64) -> BoxFuture<'_, Result<SignedTx, ChainError>> {
+        self.inner.bump_fee(txid, fee_rate_sat_per_kvb)
+    }
+    fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
+        self.hooks.broadcast(&*self.inner, tx)
+    }
+    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>> {
+        self.inner.forget(txid)
+    }
+    fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>> {
+        self.inner.reload()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions and blocks for fake chains.
+
+/// Regtest's proof-of-work limit (`bits`).
+pub const REGTEST_BITS: u32 = 0x207f_ffff;
+
+/// A version-2 transaction, no lock time, of one input and one output.
+fn one_to_one(input: TxIn, output: TxOut) -> Transaction {
+    Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![input],
+        output: vec![output],
+    }
+}
+
+/// A transaction spending `outpoint` (BIP125-replaceable, no `script_sig`, `witness` as given)
+/// and paying `sats` to `script`. Unsigned: for chains that check coins and amounts, not
+/// signatures (the dev chain, the tests' fake nodes).
+pub fn spend(outpoint: OutPoint, witness: Witness, sats: u64, script: ScriptBuf) -> Transaction {
+    let input = TxIn {
+        previous_output: outpoint,
+        script_sig: ScriptBuf::new(),
+        sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+        witness,
+    };
+    one_to_one(
+        input,
+        TxOut {
+            value: Amount::from_sat(sats),
+            script_pubkey: script,
+        },
+    )
+}
+
+/// A witness the size of a P2WPKH spend's (a 72-byte signature, a 33-byte key), so that an
+/// unsigned transaction weighs what a signed payment would.
+pub fn p2wpkh_sized_witness() -> Witness {
+    Witness::from_slice(&[vec![0x30; 72], vec![0x02; 33]])
+}
+
+/// A payment from outside: `sats` to `script`, spending a made-up coin (a random txid) with a
+/// P2WPKH-sized witness.
+pub fn outside_payment(script: &ScriptBuf, sats: u64) -> Transaction {
+    let mut txid = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut txid);
+    let outpoint = OutPoint {
+        txid: Txid::from_byte_array(txid),
+        vout: 0,
+    };
+    spend(outpoint, p2wpkh_sized_witness(), sats, script.clone())
+}
+
+/// The coinbase of a block at `height` paying `value` to nobody (`OP_RETURN`). A random extra
+/// nonce makes every block new, also one that replaces a block of the same transactions.
+pub fn coinbase(height: u32, value: Amount) -> Transaction {
+    let mut extra_nonce = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut extra_nonce);
+    let script_sig = bitcoin::script::Builder::new()
+        .push_int(i64::from(height))
+        .push_slice(extra_nonce)
+        .into_script();
+    let input = TxIn {
+        previous_output: OutPoint::null(),
+        script_sig,
+        sequence: Sequence::MAX,
+        witness: Witness::new(),
+    };
+    one_to_one(
+        input,
+        TxOut {
+            value,
+            script_pubkey: ScriptBuf::new_op_return([]),
+        },
+    )
+}
+
+/// The tip of `blocks`, a best chain from genesis.
+pub fn tip_of(blocks: &[Block]) -> BlockRef {
+    let block = blocks.last().expect("genesis");
+    BlockRef {
+        height: u32::try_from(blocks.len() - 1).expect("height"),
+        hash: block.block_hash(),
+    }
+}
+
+/// A regtest block on `prev_blockhash` at `time` holding `txdata` (its coinbase first), with
+/// its merkle root and a proof of work.
+pub fn mine_block(prev_blockhash: BlockHash, time: u32, txdata: Vec<Transaction>) -> Block {
+    let header = Header {
+        version: BlockVersion::TWO,
+        prev_blockhash,
+        merkle_root: TxMerkleNode::all_zeros(),
+        time,
+        bits: CompactTarget::from_consensus(REGTEST_BITS),
+        nonce: 0,
+    };
+    let mut block = Block { header, txdata };
+    block.header.merkle_root = block.compute_merkle_root().expect("merkle root");
+    while block.header.validate_pow(block.header.target()).is_err() {
+        block.header.nonce += 1;
+    }
+    block
 }

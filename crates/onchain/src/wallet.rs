@@ -125,16 +125,54 @@ impl ColdWallet for BdkColdWallet {
     fn broadcast<'a>(&'a self, tx: &'a Transaction) -> BoxFuture<'a, Result<(), ChainError>> {
         self.0.chain.broadcast(tx)
     }
+
+    fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>> {
+        HotWallet::forget(&self.0, txid)
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>> {
+        Box::pin(self.0.reload_state())
+    }
 }
 
 /// The BDK hot wallet over a chain source.
 pub struct BdkHotWallet {
     name: String,
     network: Network,
+    descriptors: HotDescriptors,
     wallet: Mutex<Wallet>,
     chain: Arc<dyn ChainSource>,
     state: Arc<dyn WalletStateStore>,
     signer: Arc<dyn Signer>,
+}
+
+/// Wallet `name` as its recorded state says (or new, when nothing is recorded); refuses state
+/// recorded for other descriptors or another network.
+async fn load_wallet(
+    name: &str,
+    descriptors: &HotDescriptors,
+    network: Network,
+    state: &dyn WalletStateStore,
+) -> Result<Wallet, ChainError> {
+    let mut merged = ChangeSet::default();
+    for change in state.load_wallet_state(name).await? {
+        let change: ChangeSet = serde_json::from_str(&change).map_err(storage)?;
+        bdk_wallet::chain::Merge::merge(&mut merged, change);
+    }
+    let loaded = Wallet::load()
+        .descriptor(KeychainKind::External, Some(descriptors.external.clone()))
+        .descriptor(KeychainKind::Internal, Some(descriptors.internal.clone()))
+        .check_network(bitcoin_network(network))
+        .load_wallet_no_persist(merged)
+        .map_err(|e| ChainError::Storage(format!("recorded wallet state does not match this wallet: {e}")))?;
+    let wallet = match loaded {
+        Some(wallet) => wallet,
+        None => Wallet::create(descriptors.external.clone(), descriptors.internal.clone())
+            .network(bitcoin_network(network))
+            .create_wallet_no_persist()
+            .map_err(|e| ChainError::InvalidInput(format!("bad wallet descriptor: {e}")))?,
+    };
+    Ok(wallet)
 }
 
 fn storage(e: impl std::fmt::Display) -> ChainError {
@@ -153,27 +191,11 @@ impl BdkHotWallet {
         signer: Arc<dyn Signer>,
     ) -> Result<BdkHotWallet, ChainError> {
         let network = chain.network();
-        let mut merged = ChangeSet::default();
-        for change in state.load_wallet_state(name).await? {
-            let change: ChangeSet = serde_json::from_str(&change).map_err(storage)?;
-            bdk_wallet::chain::Merge::merge(&mut merged, change);
-        }
-        let loaded = Wallet::load()
-            .descriptor(KeychainKind::External, Some(descriptors.external.clone()))
-            .descriptor(KeychainKind::Internal, Some(descriptors.internal.clone()))
-            .check_network(bitcoin_network(network))
-            .load_wallet_no_persist(merged)
-            .map_err(|e| ChainError::Storage(format!("recorded wallet state does not match this wallet: {e}")))?;
-        let wallet = match loaded {
-            Some(wallet) => wallet,
-            None => Wallet::create(descriptors.external.clone(), descriptors.internal.clone())
-                .network(bitcoin_network(network))
-                .create_wallet_no_persist()
-                .map_err(|e| ChainError::InvalidInput(format!("bad wallet descriptor: {e}")))?,
-        };
+        let wallet = load_wallet(name, descriptors, network, state.as_ref()).await?;
         let hot = BdkHotWallet {
             name: name.to_string(),
             network,
+            descriptors: descriptors.clone(),
             wallet: Mutex::new(wallet),
             chain,
             state,
@@ -181,6 +203,16 @@ impl BdkHotWallet {
         };
         hot.persist(&mut *hot.wallet.lock().await).await?;
         Ok(hot)
+    }
+
+    /// Reads the wallet's state again from the store, for changes another process recorded
+    /// (a flashd node that ran the wallet before this one took over). Changes staged here and
+    /// not yet recorded are recorded first.
+    async fn reload_state(&self) -> Result<(), ChainError> {
+        let mut wallet = self.wallet.lock().await;
+        self.persist(&mut wallet).await?;
+        *wallet = load_wallet(&self.name, &self.descriptors, self.network, self.state.as_ref()).await?;
+        Ok(())
     }
 
     /// Records the wallet's staged changes; they stay staged if recording fails, so nothing is
@@ -241,14 +273,7 @@ impl BdkHotWallet {
             .collect();
         let spending = wallet
             .transactions()
-            .filter(|tx| {
-                // Ours when it spends one of our coins.
-                tx.tx_node
-                    .tx
-                    .input
-                    .iter()
-                    .any(|i| wallet.spk_index().txout(i.previous_output).is_some())
-            })
+            .filter(|tx| spends_ours(wallet, &tx.tx_node.tx))
             .filter_map(|tx| {
                 let confirmed_height = tx.chain_position.confirmation_height_upper_bound();
                 if confirmed_height.is_some_and(|h| h < from_height) {
@@ -363,6 +388,13 @@ fn block_ref(b: BlockId) -> BlockRef {
     }
 }
 
+/// Whether `tx` spends one of the wallet's coins (a transaction the wallet made).
+fn spends_ours(wallet: &Wallet, tx: &Transaction) -> bool {
+    tx.input
+        .iter()
+        .any(|i| wallet.spk_index().txout(i.previous_output).is_some())
+}
+
 /// The chain source's answer in BDK's terms.
 fn to_bdk_update(update: ChainUpdate) -> Update {
     let mut tx_update = TxUpdate::<ConfirmationBlockTime>::default();
@@ -431,8 +463,16 @@ impl HotWallet for BdkHotWallet {
         Box::pin(async move {
             // The chain source is asked without the lock held: address requests go on meanwhile.
             let request = Self::sync_request(&*self.wallet.lock().await);
-            let update = self.chain.sync(request).await?;
+            let mut update = self.chain.sync(request).await?;
             let mut wallet = self.wallet.lock().await;
+            // Our own spends (payout batches, sweeps) are never taken as gone because a mempool
+            // lost them: their coins stay spent until a conflicting transaction confirms, so
+            // they cannot be spent twice (the bank broadcasts them again or replaces them).
+            update.missing.retain(|(txid, _)| {
+                wallet
+                    .get_tx(*txid)
+                    .is_none_or(|tx| !spends_ours(&wallet, &tx.tx_node.tx))
+            });
             wallet
                 .apply_update(to_bdk_update(update))
                 .map_err(|e: CannotConnectError| {
@@ -523,5 +563,9 @@ impl HotWallet for BdkHotWallet {
             wallet.apply_evicted_txs([(txid, now_secs())]);
             self.persist(&mut wallet).await
         })
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>> {
+        Box::pin(self.reload_state())
     }
 }

@@ -21,32 +21,25 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bitcoin::absolute::LockTime;
 use bitcoin::base64::prelude::{Engine, BASE64_STANDARD};
-use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::hashes::Hash;
-use bitcoin::transaction::Version;
-use bitcoin::{
-    Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut,
-    Txid, Witness,
-};
+use bitcoin::{Amount, Block, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
 use flash_core::onchain::{
     parse_address, BlockRef, ChainError, ChainSource, ChainSyncRequest, ChainUpdate, HotWallet, PayoutOutput,
-    TxPosition, WalletStateStore,
+    ReceivedOutput, TxPosition, WalletSnapshot,
 };
-use flash_core::ports::BoxFuture;
 use flash_core::{Network, Sats};
-use flash_onchain::testing::{bitcoind_binary, RegtestNode};
-use flash_onchain::{hot_descriptors, BdkHotWallet, BitcoindAuth, BitcoindChain, BitcoindConfig, SoftwareSigner};
+use flash_onchain::testing::{
+    self, bitcoind_binary, coinbase, mine_block, open_hot_wallet, outside_payment, p2wpkh_sized_witness, sats, tip_of,
+    MemoryWalletState, RegtestNode,
+};
+use flash_onchain::{BdkHotWallet, BitcoindAuth, BitcoindChain, BitcoindConfig};
 use serde_json::{json, Value};
 use zeromq::{Socket, SocketSend};
 
 // ---------------------------------------------------------------------------------------------
 // The fake Bitcoin Core.
-
-/// Regtest's proof-of-work limit.
-const REGTEST_BITS: u32 = 0x207f_ffff;
 
 const USER: &str = "flash";
 const PASSWORD: &str = "correct horse";
@@ -88,11 +81,7 @@ struct FakeState {
 
 impl FakeState {
     fn tip(&self) -> BlockRef {
-        let block = self.blocks.last().expect("genesis");
-        BlockRef {
-            height: u32::try_from(self.blocks.len() - 1).expect("height"),
-            hash: block.block_hash(),
-        }
+        tip_of(&self.blocks)
     }
 
     fn best_height_of(&self, hash: &BlockHash) -> Option<u32> {
@@ -104,45 +93,12 @@ impl FakeState {
     fn mine_one(&mut self, with_mempool: bool) -> BlockRef {
         let tip = self.tip();
         let height = tip.height + 1;
-        let mut extra_nonce = [0u8; 8];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut extra_nonce);
-        let coinbase = Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::ZERO,
-            input: vec![TxIn {
-                previous_output: OutPoint::null(),
-                script_sig: bitcoin::script::Builder::new()
-                    .push_int(i64::from(height))
-                    .push_slice(extra_nonce)
-                    .into_script(),
-                sequence: Sequence::MAX,
-                witness: Witness::new(),
-            }],
-            output: vec![TxOut {
-                value: Amount::from_sat(50 * 100_000_000),
-                script_pubkey: ScriptBuf::new_op_return([]),
-            }],
-        };
-        let mut txdata = vec![coinbase];
+        let mut txdata = vec![coinbase(height, Amount::from_sat(50 * 100_000_000))];
         if with_mempool {
             txdata.append(&mut self.mempool);
         }
         let prev_time = self.blocks.last().map_or(0, |b| b.header.time);
-        let mut block = Block {
-            header: Header {
-                version: BlockVersion::TWO,
-                prev_blockhash: tip.hash,
-                merkle_root: TxMerkleNode::all_zeros(),
-                time: prev_time.max(1_700_000_000) + 600,
-                bits: CompactTarget::from_consensus(REGTEST_BITS),
-                nonce: 0,
-            },
-            txdata,
-        };
-        block.header.merkle_root = block.compute_merkle_root().expect("merkle root");
-        while block.header.validate_pow(block.header.target()).is_err() {
-            block.header.nonce += 1;
-        }
+        let block = mine_block(tip.hash, prev_time.max(1_700_000_000) + 600, txdata);
         let hash = block.block_hash();
         self.known.insert(hash, (height, block.clone()));
         self.blocks.push(block);
@@ -564,45 +520,9 @@ async fn fake_node(chain_name: &str) -> Server {
     Server { fake, addr, task }
 }
 
-/// A transaction paying `sats` to `script` from a made-up outside coin.
-fn outside_payment(script: &ScriptBuf, sats: u64) -> Transaction {
-    let mut txid = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut txid);
-    Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint {
-                txid: Txid::from_byte_array(txid),
-                vout: 0,
-            },
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::from_slice(&[vec![0x30; 72], vec![0x02; 33]]),
-        }],
-        output: vec![TxOut {
-            value: Amount::from_sat(sats),
-            script_pubkey: script.clone(),
-        }],
-    }
-}
-
 /// A spend of `outpoint` to an unwatched script.
 fn spend(outpoint: OutPoint, sats: u64) -> Transaction {
-    Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: outpoint,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::from_slice(&[vec![0x30; 72], vec![0x02; 33]]),
-        }],
-        output: vec![TxOut {
-            value: Amount::from_sat(sats),
-            script_pubkey: script(200),
-        }],
-    }
+    testing::spend(outpoint, p2wpkh_sized_witness(), sats, script(200))
 }
 
 /// A distinct P2WPKH-shaped script.
@@ -668,6 +588,26 @@ fn unavailable(result: Result<impl std::fmt::Debug, ChainError>) -> String {
     match result {
         Err(ChainError::Unavailable(why)) => why,
         other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// Waits in a task for activity on `chain` (at most `timeout`); the task answers how long it
+/// waited.
+fn spawn_waiter(chain: &Arc<BitcoindChain>, timeout: Duration) -> tokio::task::JoinHandle<Duration> {
+    let chain = Arc::clone(chain);
+    tokio::spawn(async move {
+        let started = Instant::now();
+        chain.wait_for_activity(timeout).await;
+        started.elapsed()
+    })
+}
+
+/// Waits until `chain`'s ZMQ listener is connected; panics after `within`.
+async fn wait_for_notifications(chain: &BitcoindChain, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !chain.notifications_connected() {
+        assert!(Instant::now() < deadline, "the ZMQ listener connects");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -1224,14 +1164,7 @@ async fn without_zmq_the_node_is_polled() {
         "nothing happened: the timeout"
     );
 
-    let waiter = {
-        let chain = Arc::clone(&chain);
-        tokio::spawn(async move {
-            let started = Instant::now();
-            chain.wait_for_activity(Duration::from_secs(30)).await;
-            started.elapsed()
-        })
-    };
+    let waiter = spawn_waiter(&chain, Duration::from_secs(30));
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.state().deposit(&script(1), 1_000);
     let waited = waiter.await.expect("waiter");
@@ -1256,11 +1189,7 @@ async fn zmq_notifications_wake_the_watcher() {
         .await
         .expect("connect"),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !chain.notifications_connected() {
-        assert!(Instant::now() < deadline, "the ZMQ listener connects");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_notifications(&chain, Duration::from_secs(10)).await;
     // The wake-up for connecting, then quiet: no polling while notifications are up (the fake
     // node's mempool changes and nobody notices).
     chain.wait_for_activity(Duration::from_secs(3)).await;
@@ -1269,14 +1198,7 @@ async fn zmq_notifications_wake_the_watcher() {
     chain.wait_for_activity(Duration::from_millis(2_500)).await;
     assert!(started.elapsed() >= Duration::from_millis(2_400), "not polled");
 
-    let waiter = {
-        let chain = Arc::clone(&chain);
-        tokio::spawn(async move {
-            let started = Instant::now();
-            chain.wait_for_activity(Duration::from_secs(30)).await;
-            started.elapsed()
-        })
-    };
+    let waiter = spawn_waiter(&chain, Duration::from_secs(30));
     // Published until the waiter wakes (a new subscription takes a moment to reach the
     // publisher).
     let mut sequence = 0u32;
@@ -1298,41 +1220,11 @@ async fn zmq_notifications_wake_the_watcher() {
 // ---------------------------------------------------------------------------------------------
 // The hot wallet over it.
 
-/// Wallet state in memory.
-#[derive(Default)]
-struct MemoryState(Mutex<HashMap<String, Vec<String>>>);
-
-impl WalletStateStore for MemoryState {
-    fn load_wallet_state<'a>(&'a self, wallet: &'a str) -> BoxFuture<'a, Result<Vec<String>, ChainError>> {
-        let changes = self
-            .0
-            .lock()
-            .map(|m| m.get(wallet).cloned().unwrap_or_default())
-            .map_err(|e| ChainError::Storage(e.to_string()));
-        Box::pin(async move { changes })
-    }
-    fn append_wallet_state<'a>(&'a self, wallet: &'a str, change: String) -> BoxFuture<'a, Result<(), ChainError>> {
-        let done = self
-            .0
-            .lock()
-            .map(|mut m| m.entry(wallet.to_string()).or_default().push(change))
-            .map_err(|e| ChainError::Storage(e.to_string()));
-        Box::pin(async move { done })
-    }
-}
-
 const SEED: [u8; 32] = [11u8; 32];
 
+/// The hot wallet over `chain`, its state in memory.
 async fn hot_wallet(chain: Arc<dyn ChainSource>) -> BdkHotWallet {
-    let descriptors = hot_descriptors(&SEED, Network::Regtest).expect("descriptors");
-    let signer = Arc::new(SoftwareSigner::new(&SEED, Network::Regtest).expect("signer"));
-    BdkHotWallet::open("hot", &descriptors, chain, Arc::new(MemoryState::default()), signer)
-        .await
-        .expect("wallet")
-}
-
-fn sats(n: i64) -> Sats {
-    Sats::positive(n).expect("amount")
+    open_hot_wallet(&SEED, chain, Arc::new(MemoryWalletState::default())).await
 }
 
 #[tokio::test]
@@ -1423,6 +1315,14 @@ async fn the_hot_wallet_sees_deposits_pending_confirmed_reorganised_and_double_s
 // ---------------------------------------------------------------------------------------------
 // Against a real bitcoind.
 
+/// What `snap` says of the output `txid` paid to the wallet.
+fn received(snap: &WalletSnapshot, txid: Txid) -> &ReceivedOutput {
+    snap.received
+        .iter()
+        .find(|r| r.outpoint.txid == txid)
+        .unwrap_or_else(|| panic!("{txid} received: {:?}", snap.received))
+}
+
 async fn blocking<T: Send + 'static>(node: &Arc<RegtestNode>, f: impl FnOnce(&RegtestNode) -> T + Send + 'static) -> T {
     let node = Arc::clone(node);
     tokio::task::spawn_blocking(move || f(&node)).await.expect("node call")
@@ -1445,11 +1345,7 @@ async fn against_a_real_regtest_bitcoind() {
             .await
             .expect("connect"),
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !chain.notifications_connected() {
-        assert!(Instant::now() < deadline, "ZMQ notifications connect");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_notifications(&chain, Duration::from_secs(15)).await;
     let why = unavailable(chain.fee_rate(6).await);
     assert!(why.contains("no fee estimate"), "regtest has none: {why}");
 
@@ -1461,14 +1357,7 @@ async fn against_a_real_regtest_bitcoind() {
 
     // ZMQ wakes the watcher when the deposit enters the mempool.
     chain.wait_for_activity(Duration::from_secs(2)).await;
-    let waiter = {
-        let chain = Arc::clone(&chain);
-        tokio::spawn(async move {
-            let started = Instant::now();
-            chain.wait_for_activity(Duration::from_secs(60)).await;
-            started.elapsed()
-        })
-    };
+    let waiter = spawn_waiter(&chain, Duration::from_secs(60));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = {
         let address = address.clone();
@@ -1478,21 +1367,13 @@ async fn against_a_real_regtest_bitcoind() {
     assert!(waited < Duration::from_secs(10), "woken by ZMQ rawtx after {waited:?}");
 
     let snap = wallet.sync(0).await.expect("sync");
-    let deposit = snap
-        .received
-        .iter()
-        .find(|r| r.outpoint.txid == sent)
-        .expect("the deposit");
+    let deposit = received(&snap, sent);
     assert_eq!(deposit.amount, sats(100_000));
     assert_eq!(deposit.confirmed_height, None, "pending");
 
     let mined = blocking(&node, |n| n.mine(1)).await;
     let snap = wallet.sync(0).await.expect("sync");
-    let deposit = snap
-        .received
-        .iter()
-        .find(|r| r.outpoint.txid == sent)
-        .expect("the deposit");
+    let deposit = received(&snap, sent);
     assert_eq!(deposit.confirmed_height, Some(102), "confirmed");
     assert_eq!(snap.confirmed_balance, sats(100_000));
 
@@ -1506,19 +1387,11 @@ async fn against_a_real_regtest_bitcoind() {
     let snap = wallet.sync(0).await.expect("sync");
     assert_eq!(snap.tip.height, 102);
     assert_eq!(snap.tip.hash.to_string(), replaced);
-    let deposit = snap
-        .received
-        .iter()
-        .find(|r| r.outpoint.txid == sent)
-        .expect("the deposit");
+    let deposit = received(&snap, sent);
     assert_eq!(deposit.confirmed_height, None, "back in the mempool");
     blocking(&node, |n| n.mine(1)).await;
     let snap = wallet.sync(0).await.expect("sync");
-    let deposit = snap
-        .received
-        .iter()
-        .find(|r| r.outpoint.txid == sent)
-        .expect("the deposit");
+    let deposit = received(&snap, sent);
     assert_eq!(deposit.confirmed_height, Some(103));
 
     // A payout from the wallet, broadcast through the node, twice; and again once mined.

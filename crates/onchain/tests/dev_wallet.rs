@@ -1,42 +1,16 @@
 //! The BDK hot wallet on the dev chain: deposits seen in the mempool, confirmed, reorganised
 //! away or re-confirmed, and everything surviving a restart of both.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bitcoin::absolute::LockTime;
-use bitcoin::transaction::Version;
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
-use flash_core::onchain::{ChainError, ChainSimulator, ChainSource, HotWallet, PayoutOutput, WalletStateStore};
-use flash_core::ports::BoxFuture;
+use bitcoin::{OutPoint, ScriptBuf, Witness};
+use flash_core::onchain::{ChainError, ChainSimulator, ChainSource, HotWallet, PayoutOutput};
 use flash_core::{Network, Sats};
-use flash_onchain::{hot_descriptors, BdkHotWallet, DevChain, SoftwareSigner};
+use flash_onchain::testing::{open_hot_wallet, outside_address, sats, MemoryWalletState};
+use flash_onchain::{BdkHotWallet, DevChain};
 
 const SEED: [u8; 32] = [9u8; 32];
-
-/// Wallet state in memory, shared across "restarts".
-#[derive(Default)]
-struct MemoryState(Mutex<HashMap<String, Vec<String>>>);
-
-impl WalletStateStore for MemoryState {
-    fn load_wallet_state<'a>(&'a self, wallet: &'a str) -> BoxFuture<'a, Result<Vec<String>, ChainError>> {
-        let changes = self
-            .0
-            .lock()
-            .map(|m| m.get(wallet).cloned().unwrap_or_default())
-            .map_err(|e| ChainError::Storage(e.to_string()));
-        Box::pin(async move { changes })
-    }
-    fn append_wallet_state<'a>(&'a self, wallet: &'a str, change: String) -> BoxFuture<'a, Result<(), ChainError>> {
-        let done = self
-            .0
-            .lock()
-            .map(|mut m| m.entry(wallet.to_string()).or_default().push(change))
-            .map_err(|e| ChainError::Storage(e.to_string()));
-        Box::pin(async move { done })
-    }
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("flash-onchain-test-{name}-{}", std::process::id()));
@@ -44,24 +18,18 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-async fn open(dir: &std::path::Path, state: &Arc<MemoryState>) -> (Arc<DevChain>, BdkHotWallet) {
+/// The dev chain in `dir` and the hot wallet over it, its state in `state` (shared across
+/// "restarts").
+async fn open(dir: &std::path::Path, state: &Arc<MemoryWalletState>) -> (Arc<DevChain>, BdkHotWallet) {
     let chain = Arc::new(DevChain::open(dir, Network::Regtest, 2_000).expect("dev chain"));
-    let descriptors = hot_descriptors(&SEED, Network::Regtest).expect("descriptors");
-    let signer = Arc::new(SoftwareSigner::new(&SEED, Network::Regtest).expect("signer"));
-    let wallet = BdkHotWallet::open("hot", &descriptors, chain.clone(), state.clone(), signer)
-        .await
-        .expect("wallet");
+    let wallet = open_hot_wallet(&SEED, chain.clone(), state.clone()).await;
     (chain, wallet)
-}
-
-fn sats(n: i64) -> Sats {
-    Sats::positive(n).expect("amount")
 }
 
 #[tokio::test]
 async fn deposits_confirm_reorganise_and_survive_a_restart() {
     let dir = temp_dir("deposits");
-    let state = Arc::new(MemoryState::default());
+    let state = Arc::new(MemoryWalletState::default());
     let (chain, wallet) = open(&dir, &state).await;
 
     let a0 = wallet.deposit_address(0).await.expect("address");
@@ -138,24 +106,18 @@ async fn deposits_confirm_reorganise_and_survive_a_restart() {
 #[tokio::test]
 async fn the_dev_chain_relays_only_valid_spends() {
     let dir = temp_dir("relay");
-    let state = Arc::new(MemoryState::default());
+    let state = Arc::new(MemoryWalletState::default());
     let (chain, wallet) = open(&dir, &state).await;
     let address = wallet.deposit_address(0).await.expect("address");
     let txid = chain.deposit(&address, sats(10_000)).await.expect("deposit");
     chain.mine(1).await.expect("mine");
-    let spend = |vout: u32, value: u64| Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint { txid, vout },
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut {
-            value: Amount::from_sat(value),
-            script_pubkey: ScriptBuf::new_op_return([]),
-        }],
+    let spend = |vout: u32, value: u64| {
+        flash_onchain::testing::spend(
+            OutPoint { txid, vout },
+            Witness::new(),
+            value,
+            ScriptBuf::new_op_return([]),
+        )
     };
     assert!(
         matches!(chain.broadcast(&spend(1, 1_000)).await, Err(ChainError::Refused(_))),
@@ -208,18 +170,13 @@ fn payout(address: &str, sats_: i64) -> PayoutOutput {
 
 /// Outside addresses (another wallet's) to pay.
 fn outside(index: u32) -> String {
-    let other = hot_descriptors(&[5u8; 32], Network::Regtest).expect("descriptors");
-    let descriptor: bdk_wallet::descriptor::ExtendedDescriptor = other.external.parse().expect("descriptor");
-    let script = descriptor.at_derivation_index(index).expect("index").script_pubkey();
-    bitcoin::Address::from_script(&script, bitcoin::Network::Regtest)
-        .expect("address")
-        .to_string()
+    outside_address(&[5u8; 32], index)
 }
 
 #[tokio::test]
 async fn payouts_are_built_signed_batched_bumped_and_relayed() {
     let dir = temp_dir("payouts");
-    let state = Arc::new(MemoryState::default());
+    let state = Arc::new(MemoryWalletState::default());
     let (chain, wallet) = open(&dir, &state).await;
     let address = wallet.deposit_address(0).await.expect("address");
     chain.deposit(&address, sats(1_000_000)).await.expect("deposit");

@@ -10,21 +10,18 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bitcoin::absolute::LockTime;
-use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::hashes::{sha256, sha256d, Hash};
-use bitcoin::transaction::Version;
-use bitcoin::{
-    Amount, Block, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
-};
+use bitcoin::{Amount, Block, OutPoint, ScriptBuf, Transaction, TxMerkleNode, Txid, Witness};
 use flash_core::onchain::{
     parse_address, BlockRef, ChainError, ChainSource, ChainSyncRequest, ChainUpdate, HotWallet, PayoutOutput,
-    TxPosition, WalletStateStore,
+    TxPosition,
 };
-use flash_core::ports::BoxFuture;
 use flash_core::{Network, Sats};
-use flash_onchain::{hot_descriptors, BdkHotWallet, ElectrumChain, ElectrumConfig, SoftwareSigner};
+use flash_onchain::testing::{
+    self, coinbase, mine_block, open_hot_wallet, outside_payment, sats, tip_of, MemoryWalletState,
+};
+use flash_onchain::{BdkHotWallet, ElectrumChain, ElectrumConfig};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -32,9 +29,6 @@ use tokio::sync::broadcast;
 
 // ---------------------------------------------------------------------------------------------
 // The fake Electrum server.
-
-/// Regtest's proof-of-work limit.
-const REGTEST_BITS: u32 = 0x207f_ffff;
 
 /// The Electrum index key of a script: its SHA-256, byte-reversed, in hex.
 fn scripthash(script: &ScriptBuf) -> String {
@@ -55,11 +49,7 @@ struct FakeState {
 
 impl FakeState {
     fn tip(&self) -> BlockRef {
-        let block = self.blocks.last().expect("genesis");
-        BlockRef {
-            height: u32::try_from(self.blocks.len() - 1).expect("height"),
-            hash: block.block_hash(),
-        }
+        tip_of(&self.blocks)
     }
 
     fn all_txs(&self) -> impl Iterator<Item = &Transaction> {
@@ -76,43 +66,10 @@ impl FakeState {
     fn mine_one(&mut self) {
         let tip = self.tip();
         let height = tip.height + 1;
-        let mut extra_nonce = [0u8; 8];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut extra_nonce);
-        let coinbase = Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::ZERO,
-            input: vec![TxIn {
-                previous_output: OutPoint::null(),
-                script_sig: bitcoin::script::Builder::new()
-                    .push_int(i64::from(height))
-                    .push_slice(extra_nonce)
-                    .into_script(),
-                sequence: Sequence::MAX,
-                witness: Witness::new(),
-            }],
-            output: vec![TxOut {
-                value: Amount::ZERO,
-                script_pubkey: ScriptBuf::new_op_return([]),
-            }],
-        };
-        let mut txdata = vec![coinbase];
+        let mut txdata = vec![coinbase(height, Amount::ZERO)];
         txdata.append(&mut self.mempool);
-        let mut block = Block {
-            header: Header {
-                version: BlockVersion::TWO,
-                prev_blockhash: tip.hash,
-                merkle_root: TxMerkleNode::all_zeros(),
-                time: 1_700_000_000 + height * 600,
-                bits: CompactTarget::from_consensus(REGTEST_BITS),
-                nonce: 0,
-            },
-            txdata,
-        };
-        block.header.merkle_root = block.compute_merkle_root().expect("merkle root");
-        while block.header.validate_pow(block.header.target()).is_err() {
-            block.header.nonce += 1;
-        }
-        self.blocks.push(block);
+        self.blocks
+            .push(mine_block(tip.hash, 1_700_000_000 + height * 600, txdata));
     }
 
     /// Transactions paying or spending from the script with `hash`: confirmed in chain order,
@@ -263,25 +220,7 @@ impl Fake {
 
     /// A payment from outside: spends a made-up coin, pays `sats` to `script`.
     fn deposit(&self, script: &ScriptBuf, sats: u64) -> Txid {
-        let mut outside = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut outside);
-        let tx = Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::ZERO,
-            input: vec![TxIn {
-                previous_output: OutPoint {
-                    txid: Txid::from_byte_array(outside),
-                    vout: 0,
-                },
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::from_slice(&[vec![0x30; 72], vec![0x02; 33]]),
-            }],
-            output: vec![TxOut {
-                value: Amount::from_sat(sats),
-                script_pubkey: script.clone(),
-            }],
-        };
+        let tx = outside_payment(script, sats);
         let txid = tx.compute_txid();
         self.lock().mempool.push(tx);
         self.changed();
@@ -553,10 +492,6 @@ fn position_of(update: &ChainUpdate, txid: Txid) -> Option<TxPosition> {
         .map(|t| t.position)
 }
 
-fn sats(n: i64) -> Sats {
-    Sats::positive(n).expect("amount")
-}
-
 // ---------------------------------------------------------------------------------------------
 // The chain source.
 
@@ -702,20 +637,7 @@ async fn spends_of_watched_outpoints_are_found() {
     let funding = fake.deposit(&random_script(), 40_000);
     let tip = fake.mine(1);
     let outpoint = OutPoint { txid: funding, vout: 0 };
-    let spend = Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: outpoint,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut {
-            value: Amount::from_sat(39_000),
-            script_pubkey: random_script(),
-        }],
-    };
+    let spend = testing::spend(outpoint, Witness::new(), 39_000, random_script());
     chain.broadcast(&spend).await.expect("broadcast");
     assert_eq!(fake.mempool(), vec![spend.compute_txid()]);
     let update = chain
@@ -735,20 +657,7 @@ async fn broadcasts_are_relayed_repeated_or_refused() {
     let fake = Fake::start(bitcoin::Network::Regtest).await;
     let chain = connect(&fake).await;
     let txid = fake.deposit(&random_script(), 10_000);
-    let spend = |vout: u32| Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint { txid, vout },
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: vec![TxOut {
-            value: Amount::from_sat(9_000),
-            script_pubkey: random_script(),
-        }],
-    };
+    let spend = |vout: u32| testing::spend(OutPoint { txid, vout }, Witness::new(), 9_000, random_script());
     let refused = chain.broadcast(&spend(1)).await;
     assert!(
         matches!(&refused, Err(ChainError::Refused(why)) if why.contains("missingorspent")),
@@ -984,38 +893,12 @@ async fn ssl_urls_speak_tls() {
 // ---------------------------------------------------------------------------------------------
 // The BDK hot wallet over Electrum.
 
-/// Wallet state in memory.
-#[derive(Default)]
-struct MemoryState(Mutex<HashMap<String, Vec<String>>>);
-
-impl WalletStateStore for MemoryState {
-    fn load_wallet_state<'a>(&'a self, wallet: &'a str) -> BoxFuture<'a, Result<Vec<String>, ChainError>> {
-        let changes = self
-            .0
-            .lock()
-            .map(|m| m.get(wallet).cloned().unwrap_or_default())
-            .map_err(|e| ChainError::Storage(e.to_string()));
-        Box::pin(async move { changes })
-    }
-    fn append_wallet_state<'a>(&'a self, wallet: &'a str, change: String) -> BoxFuture<'a, Result<(), ChainError>> {
-        let done = self
-            .0
-            .lock()
-            .map(|mut m| m.entry(wallet.to_string()).or_default().push(change))
-            .map_err(|e| ChainError::Storage(e.to_string()));
-        Box::pin(async move { done })
-    }
-}
-
 const SEED: [u8; 32] = [7u8; 32];
 
+/// The hot wallet over a connection to `fake`, its state in memory.
 async fn open_wallet(fake: &Fake) -> BdkHotWallet {
     let chain = Arc::new(connect(fake).await);
-    let descriptors = hot_descriptors(&SEED, Network::Regtest).expect("descriptors");
-    let signer = Arc::new(SoftwareSigner::new(&SEED, Network::Regtest).expect("signer"));
-    BdkHotWallet::open("hot", &descriptors, chain, Arc::new(MemoryState::default()), signer)
-        .await
-        .expect("wallet")
+    open_hot_wallet(&SEED, chain, Arc::new(MemoryWalletState::default())).await
 }
 
 fn script_of(address: &str) -> ScriptBuf {

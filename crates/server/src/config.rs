@@ -431,18 +431,25 @@ impl OnchainSection {
         match (self.backend, &self.bitcoind, &self.electrum) {
             (OnchainBackend::Bitcoind, Some(b), _) => {
                 let url = url::Url::parse(&b.rpc_url).with_context(|| {
-                    format!("[onchain.bitcoind] rpc_url {} is not a URL", without_credentials(&b.rpc_url))
+                    format!(
+                        "[onchain.bitcoind] rpc_url {} is not a URL",
+                        without_credentials(&b.rpc_url)
+                    )
                 })?;
-                let host = url.host_str().context("[onchain.bitcoind] rpc_url has no host")?.to_string();
-                let port = url.port_or_known_default().context("[onchain.bitcoind] rpc_url has no port")?;
+                let host = url
+                    .host_str()
+                    .context("[onchain.bitcoind] rpc_url has no host")?
+                    .to_string();
+                let port = url
+                    .port_or_known_default()
+                    .context("[onchain.bitcoind] rpc_url has no port")?;
                 let (user, password) = match (&b.cookie_file, &b.rpc_user, &b.rpc_password) {
                     (Some(cookie), _, _) => {
                         let text = std::fs::read_to_string(cookie)
                             .with_context(|| format!("reading the bitcoind cookie {}", cookie.display()))?;
-                        let (user, password) = text
-                            .trim()
-                            .split_once(':')
-                            .with_context(|| format!("{} is not a bitcoind cookie (user:password)", cookie.display()))?;
+                        let (user, password) = text.trim().split_once(':').with_context(|| {
+                            format!("{} is not a bitcoind cookie (user:password)", cookie.display())
+                        })?;
                         (user.to_string(), password.to_string())
                     }
                     (None, Some(user), Some(password)) => (user.clone(), password.clone()),

@@ -88,6 +88,16 @@ fn key_file(data_dir: &Path, name: &str) -> anyhow::Result<[u8; 32]> {
     }
 }
 
+/// This node's name among flashd nodes sharing a database: from `DATA_DIR/node.id` (random,
+/// made on first start), so that a restarted node is the same node.
+fn node_name(data_dir: &Path) -> anyhow::Result<String> {
+    let id = key_file(data_dir, "node.id")?;
+    Ok(format!(
+        "flashd:{}",
+        id[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
 /// The hot wallet, the simulator's controls (dev only), cold storage, and the rails to report
 /// as simulated.
 #[derive(Default)]
@@ -390,6 +400,7 @@ async fn main() -> anyhow::Result<()> {
             lightning_address_domain: Some(address_domain.clone()),
             liquidity: config.lightning.liquidity.clone(),
             onchain: config.onchain.policy.clone(),
+            node_name: node_name(&config.data_dir)?,
         },
     );
     let bank = match node {

@@ -6,22 +6,15 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn with_config(dir: &TempDir, text: &str) -> Launch {
-    let path = dir.path().join("flash.toml");
-    std::fs::write(&path, text).expect("write config");
-    Launch::new(dir.path(), None)
-        .arg("--config")
-        .arg(&path.display().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lnd_backend_needs_its_section_and_a_reachable_node() {
     let dir = TempDir::new("lnd-config");
-    let missing = Flashd::try_start(&with_config(&dir, "[lightning]\nbackend = \"lnd\"\n"))
-        .await
-        .err()
-        .expect("no [lightning.lnd]");
-    assert!(missing.text().contains("[lightning.lnd]"), "{}", missing.text());
+    let missing = Flashd::refused(
+        &with_config(&dir, "[lightning]\nbackend = \"lnd\"\n"),
+        "no [lightning.lnd]",
+    )
+    .await;
+    assert!(missing.contains("[lightning.lnd]"), "{missing}");
 
     let unreachable = format!(
         "[lightning]\nbackend = \"lnd\"\n[lightning.lnd]\naddress = \"https://127.0.0.1:{}\"\n\
@@ -30,16 +23,9 @@ async fn lnd_backend_needs_its_section_and_a_reachable_node() {
         dir.path().join("missing-tls.cert").display(),
         dir.path().join("missing.macaroon").display(),
     );
-    let failed = Flashd::try_start(&with_config(&dir, &unreachable))
-        .await
-        .err()
-        .expect("LND credentials are missing");
-    assert!(failed.text().contains("connecting to LND"), "{}", failed.text());
-    assert!(
-        failed.text().contains("missing-tls.cert"),
-        "names the file: {}",
-        failed.text()
-    );
+    let failed = Flashd::refused(&with_config(&dir, &unreachable), "LND credentials are missing").await;
+    assert!(failed.contains("connecting to LND"), "{failed}");
+    assert!(failed.contains("missing-tls.cert"), "names the file: {failed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use flash_core::lightning::{DevOutcome, InvoiceDescription, InvoiceRequest, LightningNode};
 use flash_core::Network;
 use flash_lightning::DevNode;
-use flash_store::testing::{fresh_config, Backend};
-use flash_store::StoreConfig;
+use flash_store::testing::Backend;
 use serde_json::{json, Value};
 
 /// How long the simulated network takes to answer: far longer than it takes to kill flashd.
@@ -23,60 +22,32 @@ const FUND: i64 = 200_000;
 
 const PAY: &str = "mutation($input: LnInvoicePaymentInput!) { lnInvoicePaymentSend(input: $input) { \
     status errors { code message } transaction { id status settlementAmount settlementFee } } }";
-const HISTORY: &str = "query { me { defaultAccount { transactions(first: 10) { edges { node { \
-    id status direction settlementAmount settlementFee } } } } } }";
-
-fn config(dir: &std::path::Path, outcome: &str) -> String {
-    let path = dir.join("flash.toml");
-    let text = format!(
+fn config(outcome: &str) -> String {
+    format!(
         "[lightning.dev]\noutcome = \"{outcome}\"\ndelay_ms = {NETWORK_DELAY_MS}\nfee_ppm = 2000\n\
          [lightning.payments]\npay_timeout_secs = 60\nreconcile_interval_secs = 1\nreconcile_grace_secs = 1\n"
-    );
-    std::fs::write(&path, text).expect("write config");
-    path.display().to_string()
-}
-
-async fn database_url(backend: Backend) -> Option<String> {
-    match fresh_config(backend).await {
-        StoreConfig::Postgres { url } => Some(url),
-        StoreConfig::Sqlite { .. } => None,
-    }
+    )
 }
 
 /// The user's transactions, newest first.
 async fn history(api: &Api, user: &User) -> Vec<Value> {
-    let data = api.gql(&user.token, HISTORY, json!({})).await;
-    data["me"]["defaultAccount"]["transactions"]["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
+    api.history(user, 10).await
 }
 
 /// Waits until `check` holds for the newest transaction, or panics after `within`.
 async fn wait_for_newest(api: &Api, user: &User, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let newest = history(api, user).await.into_iter().next();
-        if let Some(t) = newest.filter(|t| check(t)) {
-            return t;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out; history: {:?}",
-            history(api, user).await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let newest = || async move { history(api, user).await.into_iter().next() };
+    wait_for("the newest transaction", within, newest, |t| {
+        t.as_ref().is_some_and(&check)
+    })
+    .await
+    .expect("the newest transaction")
 }
 
 async fn crash_mid_payment(backend: Backend, outcome: &str) {
     let dir = TempDir::new(&format!("ln-crash-{outcome}"));
     let url = database_url(backend).await;
-    let launch = Launch::new(dir.path(), url.as_deref())
-        .arg("--config")
-        .arg(&config(dir.path(), outcome));
+    let launch = Launch::new(dir.path(), url.as_deref()).config(dir.path(), &config(outcome));
     let mut first = Flashd::start(&launch).await;
     let admin_key = first.admin_key.clone().expect("admin key");
     let api = Api::new(&first.base);

@@ -2,13 +2,12 @@
 //! embedded default (dev chain): three cosigners generate their keys offline, the operator
 //! configures a 2-of-3 cold wallet with them, a user's deposit pushes the hot wallet over its
 //! ceiling, the excess is swept to cold storage, and a cold → hot PSBT signed offline by two
-//! cosigners is finalised and broadcast. One signature is not enough and a malformed PSBT is
-//! refused, both without changing anything.
+//! cosigners (who confirm what it pays; nothing is signed without confirmation) is finalised
+//! and broadcast. One signature is not enough and a malformed PSBT is refused, both without
+//! changing anything; a PSBT the operator cancels can no longer be finalised.
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -17,68 +16,14 @@ use serde_json::{json, Value};
 /// An address of the regtest network outside this bank (BIP173's example program).
 const EXTERNAL: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
-/// The newest modification time of the files under `dir`.
-fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
-        .max()
-}
-
-/// The `flash` binary next to `flashd` in the target dir, when it was built after the last
-/// change to the CLI sources (as in `surface.rs`: build it with `cargo build -p flash-cli`).
-fn flash_binary() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_flashd"))
-        .parent()
-        .ok_or("no target dir")?;
-    let path = dir.join("flash");
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .map_err(|_| format!("{} is not built", path.display()))?;
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/src");
-    match newest_source(&sources) {
-        Some(changed) if changed > built => Err(format!("{} is older than the CLI sources", path.display())),
-        _ => Ok(path),
-    }
-}
-
-/// What one run of `flash` printed.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the `flash` binary with a private config dir.
-fn run(bin: &Path, config_dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(bin)
-        .args(args)
-        .env("FLASH_CONFIG_DIR", config_dir)
-        .env_remove("FLASH_SERVER")
-        .env_remove("FLASH_TOKEN")
-        .env_remove("FLASH_ADMIN_KEY")
-        .output()
-        .expect("run flash");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Runs `flash` and requires success.
-fn ok(bin: &Path, config_dir: &Path, args: &[&str]) -> Run {
-    let r = run(bin, config_dir, args);
-    assert!(r.ok, "flash {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
-    r
-}
-
-/// Runs `flash` and requires failure; its stderr.
-fn fails(bin: &Path, config_dir: &Path, args: &[&str]) -> String {
-    let r = run(bin, config_dir, args);
-    assert!(!r.ok, "flash {args:?} should have failed:\n{}\n{}", r.stdout, r.stderr);
-    r.stderr
+/// The sweep id `flash admin cold psbt create` printed on stderr (`Sweep ID: …`).
+fn created_sweep(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Sweep "))
+        .and_then(|l| l.split_whitespace().next())
+        .map(|id| id.trim_end_matches(':').to_string())
+        .unwrap_or_else(|| panic!("no sweep id in:\n{stderr}"))
 }
 
 fn json_of(text: &str) -> Value {
@@ -91,25 +36,25 @@ fn int(v: &Value) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_storage_walkthrough() {
-    let bin = match flash_binary() {
-        Ok(bin) => bin,
-        Err(why) => {
-            println!("skipping the `flash` binary checks: {why}");
-            return;
-        }
+    let Some(bin) = flash_binary_or_skip() else {
+        return;
     };
     // Offline: three cosigners make their keys (no server involved).
     let keys = TempDir::new("cosigners");
     let offline = TempDir::new("flash-offline");
     let key_file = |n: usize| keys.path().join(format!("cosigner-{n}.json"));
     let key_arg = |n: usize| key_file(n).display().to_string();
-    let mut account_keys = Vec::new();
-    for n in 1..=3 {
-        let r = ok(
+    let keygen = |n: usize| {
+        run_flash(
             &bin,
             offline.path(),
             &["cold", "keygen", "--network", "regtest", "--out", &key_arg(n)],
-        );
+        )
+    };
+    let show_key = |n: usize| flash_ok(&bin, offline.path(), &["cold", "show-key", "--key", &key_arg(n)]);
+    let mut account_keys = Vec::new();
+    for n in 1..=3 {
+        let r = keygen(n).succeeded();
         let account = r.stdout.trim().to_string();
         assert!(
             account.starts_with('[') && account.contains("/48'/1'/0'/2']tpub"),
@@ -122,47 +67,28 @@ async fn cold_storage_walkthrough() {
             let mode = std::fs::metadata(key_file(n)).expect("key file").permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "key file mode");
         }
-        let shown = ok(&bin, offline.path(), &["cold", "show-key", "--key", &key_arg(n)]);
-        assert_eq!(shown.stdout.trim(), account);
+        assert_eq!(show_key(n).stdout.trim(), account);
         account_keys.push(account);
     }
-    let again = fails(
-        &bin,
-        offline.path(),
-        &["cold", "keygen", "--network", "regtest", "--out", &key_arg(1)],
-    );
+    let again = keygen(1).failed();
     assert!(again.contains("refusing to overwrite"), "{again}");
-    assert_eq!(
-        ok(&bin, offline.path(), &["cold", "show-key", "--key", &key_arg(1)])
-            .stdout
-            .trim(),
-        account_keys[0],
-        "the first key is untouched"
-    );
+    assert_eq!(show_key(1).stdout.trim(), account_keys[0], "the first key is untouched");
 
     // The operator configures a 2-of-3 cold wallet with a low ceiling, and batches (with their
     // sweep checks) only when asked.
     let dir = TempDir::new("onchain-cli");
-    let config = dir.path().join("flash.toml");
     let cosigners = account_keys
         .iter()
         .map(|k| format!("{k:?}"))
         .collect::<Vec<_>>()
         .join(", ");
-    std::fs::write(
-        &config,
-        format!(
-            "[onchain.policy]\nbatch_interval_secs = 86400\n\
-             [onchain.cold]\nthreshold = 2\n\
-             cosigners = [{cosigners}]\nmax_hot_sats = 300000\nmin_hot_sats = 100000\n\
-             min_rebalance_sats = 50000\n"
-        ),
-    )
-    .expect("write config");
-    let launch = Launch::new(dir.path(), None)
-        .arg("--config")
-        .arg(&config.display().to_string());
-    let server = Flashd::start(&launch).await;
+    let config = format!(
+        "[onchain.policy]\nbatch_interval_secs = 86400\n\
+         [onchain.cold]\nthreshold = 2\n\
+         cosigners = [{cosigners}]\nmax_hot_sats = 300000\nmin_hot_sats = 100000\n\
+         min_rebalance_sats = 50000\n"
+    );
+    let server = Flashd::start(&with_config(&dir, &config)).await;
     let admin_key = server.admin_key.clone().expect("admin key on first start");
     let (alice_dir, operator_dir) = (TempDir::new("flash-alice"), TempDir::new("flash-operator"));
     let with_server = |args: &[&str]| -> Vec<String> {
@@ -173,19 +99,15 @@ async fn cold_storage_walkthrough() {
     let alice = |args: &[&str]| {
         let all = with_server(args);
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        ok(&bin, alice_dir.path(), &all).stdout
+        flash_ok(&bin, alice_dir.path(), &all).stdout
     };
     let operator_run = |args: &[&str]| {
         let mut all = with_server(&["--admin-key", &admin_key]);
         all.extend(args.iter().map(|a| a.to_string()));
         let all: Vec<&str> = all.iter().map(String::as_str).collect();
-        run(&bin, operator_dir.path(), &all)
+        run_flash(&bin, operator_dir.path(), &all)
     };
-    let operator = |args: &[&str]| {
-        let r = operator_run(args);
-        assert!(r.ok, "flash {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
-        r
-    };
+    let operator = |args: &[&str]| operator_run(args).succeeded();
     let operator_json = |args: &[&str]| {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
@@ -296,13 +218,7 @@ async fn cold_storage_walkthrough() {
         "--out",
         &file("unsigned.b64"),
     ]);
-    let sweep_id = created
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("Sweep "))
-        .and_then(|l| l.split_whitespace().next())
-        .map(|id| id.trim_end_matches(':').to_string())
-        .unwrap_or_else(|| panic!("no sweep id in:\n{}", created.stderr));
+    let sweep_id = created_sweep(&created.stderr);
     let status = cold_status();
     let pending = &status["sweeps"][0];
     assert_eq!(
@@ -312,24 +228,51 @@ async fn cold_storage_walkthrough() {
     );
     let hot_address = pending["address"].as_str().expect("address").to_string();
     let psbt_fee = int(&pending["fee"]);
+    // `flash cold sign` of the file `psbt` with cosigner `n`'s key, then `more` arguments.
+    let sign = |psbt: &str, n: usize, more: &[&str]| {
+        let (psbt, key) = (file(psbt), key_arg(n));
+        let mut args = vec!["cold", "sign", "--psbt", &psbt, "--key", &key];
+        args.extend_from_slice(more);
+        run_flash(&bin, offline.path(), &args)
+    };
+    // The operator finalises and broadcasts the sweep with the signed PSBT files `signed`.
+    let finalize = |signed: &[&str]| {
+        let signed: Vec<String> = signed.iter().map(|name| file(name)).collect();
+        let mut args = vec!["admin", "cold", "psbt", "finalize-broadcast", "--sweep", &sweep_id];
+        args.extend(signed.iter().map(String::as_str));
+        operator_run(&args)
+    };
 
-    // Cosigner 1 signs, after seeing what the PSBT pays.
-    let by_one = ok(
-        &bin,
-        offline.path(),
-        &[
-            "cold",
-            "sign",
-            "--psbt",
-            &file("unsigned.b64"),
-            "--key",
-            &key_arg(1),
-            "--out",
-            &file("signed-1.b64"),
-        ],
+    // Nobody at a terminal to confirm, no --yes: the summary is shown, nothing is signed.
+    let signed_1 = file("signed-1.b64");
+    let unconfirmed = sign("unsigned.b64", 1, &["--out", &signed_1]).failed();
+    assert!(
+        unconfirmed.contains(&hot_address) && unconfirmed.contains("not a terminal") && unconfirmed.contains("--yes"),
+        "{unconfirmed}"
     );
     assert!(
+        !work.path().join("signed-1.b64").exists(),
+        "nothing is written without confirmation"
+    );
+
+    // Cosigner 1 signs, after seeing what the PSBT pays (--yes: no terminal here).
+    let by_one = sign("unsigned.b64", 1, &["--out", &signed_1, "--yes"]).succeeded();
+    assert!(
         by_one.stderr.contains(&hot_address) && by_one.stderr.contains("200000 sats"),
+        "{}",
+        by_one.stderr
+    );
+    // The payment to the hot wallet is not change; the rest goes back to cold storage, as
+    // the key checks it (the multisig of the same cosigners, with its own child).
+    let hot_line = by_one
+        .stderr
+        .lines()
+        .find(|l| l.contains(&hot_address))
+        .unwrap_or_default();
+    assert!(!hot_line.contains("change"), "{}", by_one.stderr);
+    assert_eq!(
+        by_one.stderr.matches("(change back to cold storage)").count(),
+        1,
         "{}",
         by_one.stderr
     );
@@ -341,48 +284,20 @@ async fn cold_storage_walkthrough() {
     assert!(by_one.stderr.contains("Signed 1 input(s)"), "{}", by_one.stderr);
 
     // A stranger's key signs nothing; a malformed PSBT is refused by both sides.
-    ok(
-        &bin,
-        offline.path(),
-        &["cold", "keygen", "--network", "regtest", "--out", &key_arg(9)],
-    );
-    let stranger = fails(
-        &bin,
-        offline.path(),
-        &["cold", "sign", "--psbt", &file("unsigned.b64"), "--key", &key_arg(9)],
-    );
+    keygen(9).succeeded();
+    let stranger = sign("unsigned.b64", 9, &[]).failed();
     assert!(stranger.contains("signs nothing"), "{stranger}");
     std::fs::write(work.path().join("garbage.b64"), "this is not a PSBT\n").expect("write");
-    let garbage = fails(
-        &bin,
-        offline.path(),
-        &["cold", "sign", "--psbt", &file("garbage.b64"), "--key", &key_arg(1)],
-    );
+    let garbage = sign("garbage.b64", 1, &[]).failed();
     assert!(
         garbage.contains("garbage.b64") && garbage.contains("not base64"),
         "{garbage}"
     );
-    let r = operator_run(&[
-        "admin",
-        "cold",
-        "psbt",
-        "finalize-broadcast",
-        "--sweep",
-        &sweep_id,
-        &file("garbage.b64"),
-    ]);
+    let r = finalize(&["garbage.b64"]);
     assert!(!r.ok && r.stderr.contains("garbage.b64"), "{}\n{}", r.stdout, r.stderr);
 
     // One signature is not enough: refused, nothing changes.
-    let r = operator_run(&[
-        "admin",
-        "cold",
-        "psbt",
-        "finalize-broadcast",
-        "--sweep",
-        &sweep_id,
-        &file("signed-1.b64"),
-    ]);
+    let r = finalize(&["signed-1.b64"]);
     assert!(!r.ok, "one of two signatures must not do:\n{}", r.stdout);
     assert!(r.stderr.contains("not every input is signed"), "{}", r.stderr);
     let status = cold_status();
@@ -390,30 +305,8 @@ async fn cold_storage_walkthrough() {
     assert_eq!(status["confirmedBalance"], json!(to_cold), "{status}");
 
     // Cosigner 3 signs too; the two signed files are finalised and broadcast.
-    ok(
-        &bin,
-        offline.path(),
-        &[
-            "cold",
-            "sign",
-            "--psbt",
-            &file("unsigned.b64"),
-            "--key",
-            &key_arg(3),
-            "--out",
-            &file("signed-3.b64"),
-        ],
-    );
-    let done = operator(&[
-        "admin",
-        "cold",
-        "psbt",
-        "finalize-broadcast",
-        "--sweep",
-        &sweep_id,
-        &file("signed-1.b64"),
-        &file("signed-3.b64"),
-    ]);
+    sign("unsigned.b64", 3, &["--out", &file("signed-3.b64"), "--yes"]).succeeded();
+    let done = finalize(&["signed-1.b64", "signed-3.b64"]).succeeded();
     assert_eq!(done.stdout.trim().len(), 64, "a txid: {}", done.stdout);
     operator(&["admin", "chain", "mine", "1"]);
     let status = cold_status();
@@ -430,6 +323,56 @@ async fn cold_storage_walkthrough() {
     assert_eq!(back["status"], json!("confirmed"), "mined: {back}");
     assert_eq!(back["txHash"], json!(done.stdout.trim()), "{back}");
     assert_eq!(back["psbt"], json!(null), "{back}");
+
+    // A PSBT the operator abandons: once cancelled, even with the threshold's signatures it
+    // is no longer finalised, and cold storage keeps its coins.
+    let cold_before = cold_status()["confirmedBalance"].clone();
+    let created = operator(&[
+        "admin",
+        "cold",
+        "psbt",
+        "create",
+        "50000",
+        "--out",
+        &file("abandoned.b64"),
+    ]);
+    let abandoned = created_sweep(&created.stderr);
+    assert_ne!(abandoned, sweep_id);
+    sign("abandoned.b64", 1, &["--out", &file("abandoned-1.b64"), "--yes"]).succeeded();
+    sign("abandoned.b64", 2, &["--out", &file("abandoned-2.b64"), "--yes"]).succeeded();
+    let cancelled = operator(&["admin", "cold", "psbt", "cancel", "--sweep", &abandoned]);
+    assert_eq!(
+        cancelled.stdout.trim(),
+        format!("Cancelled sweep {abandoned}."),
+        "{}",
+        cancelled.stderr
+    );
+    let status = cold_status();
+    let gone = status["sweeps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == json!(abandoned)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no sweep {abandoned} in {status}"));
+    assert_eq!(
+        (&gone["status"], &gone["psbt"]),
+        (&json!("failed"), &json!(null)),
+        "{gone}"
+    );
+    let r = operator_run(&[
+        "admin",
+        "cold",
+        "psbt",
+        "finalize-broadcast",
+        "--sweep",
+        &abandoned,
+        &file("abandoned-1.b64"),
+        &file("abandoned-2.b64"),
+    ]);
+    assert!(!r.ok, "a cancelled PSBT must not be finalised:\n{}", r.stdout);
+    let again = operator_run(&["admin", "cold", "psbt", "cancel", "--sweep", &abandoned]);
+    assert!(!again.ok, "cancelled twice:\n{}", again.stdout);
+    operator(&["admin", "chain", "mine", "1"]);
+    assert_eq!(cold_status()["confirmedBalance"], cold_before);
 
     // The books still balance.
     let verify = operator(&["admin", "ledger", "verify"]).stdout;

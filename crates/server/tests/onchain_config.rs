@@ -6,38 +6,25 @@ mod common;
 use common::*;
 use serde_json::json;
 
-fn with_config(dir: &TempDir, text: &str) -> Launch {
-    let path = dir.path().join("flash.toml");
-    std::fs::write(&path, text).expect("write config");
-    Launch::new(dir.path(), None)
-        .arg("--config")
-        .arg(&path.display().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitcoind_backend_needs_its_section_credentials_and_a_reachable_node() {
     let dir = TempDir::new("bitcoind-config");
-    let missing = Flashd::try_start(&with_config(&dir, "[onchain]\nbackend = \"bitcoind\"\n"))
-        .await
-        .err()
-        .expect("no [onchain.bitcoind]");
-    assert!(missing.text().contains("[onchain.bitcoind]"), "{}", missing.text());
+    let missing = Flashd::refused(
+        &with_config(&dir, "[onchain]\nbackend = \"bitcoind\"\n"),
+        "no [onchain.bitcoind]",
+    )
+    .await;
+    assert!(missing.contains("[onchain.bitcoind]"), "{missing}");
 
     let both = format!(
         "[onchain]\nbackend = \"bitcoind\"\n[onchain.bitcoind]\nrpc_url = \"http://127.0.0.1:{}\"\n\
          cookie_file = \"/nonexistent/.cookie\"\nrpc_user = \"flash\"\nrpc_password = \"hunter2\"\n",
         free_port()
     );
-    let ambiguous = Flashd::try_start(&with_config(&dir, &both))
-        .await
-        .err()
-        .expect("cookie and password both given");
+    let ambiguous = Flashd::refused(&with_config(&dir, &both), "cookie and password both given").await;
     assert!(
-        ambiguous
-            .text()
-            .contains("either cookie_file, or rpc_user and rpc_password"),
-        "{}",
-        ambiguous.text()
+        ambiguous.contains("either cookie_file, or rpc_user and rpc_password"),
+        "{ambiguous}"
     );
 
     let port = free_port();
@@ -46,61 +33,42 @@ async fn bitcoind_backend_needs_its_section_credentials_and_a_reachable_node() {
          rpc_url = \"http://flash:hunter2@127.0.0.1:{port}\"\ntimeout_secs = 2\n\
          rpc_user = \"flash\"\nrpc_password = \"hunter2\"\n"
     );
-    let failed = Flashd::try_start(&with_config(&dir, &unreachable))
-        .await
-        .err()
-        .expect("nothing listens there");
+    let failed = Flashd::refused(&with_config(&dir, &unreachable), "nothing listens there").await;
     assert!(
-        failed
-            .text()
-            .contains(&format!("connecting to bitcoind at http://127.0.0.1:{port}")),
-        "{}",
-        failed.text()
+        failed.contains(&format!("connecting to bitcoind at http://127.0.0.1:{port}")),
+        "{failed}"
     );
-    assert!(
-        !failed.text().contains("hunter2"),
-        "no password in the output: {}",
-        failed.text()
-    );
+    assert!(!failed.contains("hunter2"), "no password in the output: {failed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn electrum_backend_needs_a_reachable_server() {
     let dir = TempDir::new("electrum-config");
-    let missing = Flashd::try_start(&with_config(&dir, "[onchain]\nbackend = \"electrum\"\n"))
-        .await
-        .err()
-        .expect("no [onchain.electrum]");
-    assert!(missing.text().contains("[onchain.electrum]"), "{}", missing.text());
+    let missing = Flashd::refused(
+        &with_config(&dir, "[onchain]\nbackend = \"electrum\"\n"),
+        "no [onchain.electrum]",
+    )
+    .await;
+    assert!(missing.contains("[onchain.electrum]"), "{missing}");
     let port = free_port();
     let unreachable = format!(
         "[onchain]\nbackend = \"electrum\"\n[onchain.electrum]\nurl = \"tcp://127.0.0.1:{port}\"\ntimeout_secs = 2\n"
     );
-    let failed = Flashd::try_start(&with_config(&dir, &unreachable))
-        .await
-        .err()
-        .expect("nothing listens there");
-    assert!(
-        failed.text().contains("connecting to the Electrum server"),
-        "{}",
-        failed.text()
-    );
+    let failed = Flashd::refused(&with_config(&dir, &unreachable), "nothing listens there").await;
+    assert!(failed.contains("connecting to the Electrum server"), "{failed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dev_chain_is_refused_on_mainnet() {
     let dir = TempDir::new("dev-chain-mainnet");
-    let refused = Flashd::try_start(&with_config(
-        &dir,
-        "network = \"mainnet\"\n[lightning]\nbackend = \"none\"\n",
-    ))
-    .await
-    .err()
-    .expect("the dev chain on mainnet");
+    let refused = Flashd::refused(
+        &with_config(&dir, "network = \"mainnet\"\n[lightning]\nbackend = \"none\"\n"),
+        "the dev chain on mainnet",
+    )
+    .await;
     assert!(
-        refused.text().contains("[onchain] backend = \"none\""),
-        "says what to set: {}",
-        refused.text()
+        refused.contains("[onchain] backend = \"none\""),
+        "says what to set: {refused}"
     );
 }
 

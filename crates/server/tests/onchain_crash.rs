@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use flash_store::testing::{fresh_config, Backend};
-use flash_store::StoreConfig;
+use flash_store::testing::Backend;
 use serde_json::{json, Value};
 
 const PAYOUTS: usize = 20;
@@ -29,23 +28,9 @@ const BROADCASTS: &str =
 const BATCH_NOW: &str = "mutation { onchainPayoutBatchNow { errors { message } broadcast settled } }";
 const BATCHES: &str = "query { onchainBatches(first: 10) { id txHash status fee confirmedHeight } }";
 const QUEUE: &str = "query { onchainPayoutQueue { id status } }";
-const HISTORY: &str = "query { me { defaultAccount { transactions(first: 30) { edges { node { \
-    status direction settlementAmount settlementFee } } } } } }";
 
-fn config(dir: &std::path::Path) -> String {
-    let path = dir.join("flash.toml");
-    // Batches only when asked (`onchainPayoutBatchNow`), so all twenty go in one.
-    let text = "[onchain.policy]\nbatch_interval_secs = 86400\nconfirmations = 2\n";
-    std::fs::write(&path, text).expect("write config");
-    path.display().to_string()
-}
-
-async fn database_url(backend: Backend) -> Option<String> {
-    match fresh_config(backend).await {
-        StoreConfig::Postgres { url } => Some(url),
-        StoreConfig::Sqlite { .. } => None,
-    }
-}
+/// Batches only when asked (`onchainPayoutBatchNow`), so all twenty go in one.
+const CONFIG: &str = "[onchain.policy]\nbatch_interval_secs = 86400\nconfirmations = 2\n";
 
 /// A regtest address outside this Flash: a P2WSH of a distinct script per index.
 fn outside_address(i: usize) -> String {
@@ -69,33 +54,13 @@ async fn batches(api: &Api, key: &str) -> Vec<Value> {
 
 /// Waits until `check` holds for the batches, or panics after `within`.
 async fn wait_for_batches(api: &Api, key: &str, within: Duration, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        let now = batches(api, key).await;
-        if check(&now) {
-            return now;
-        }
-        assert!(Instant::now() < deadline, "timed out; batches: {now:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn history(api: &Api, user: &User) -> Vec<Value> {
-    let data = api.gql(&user.token, HISTORY, json!({})).await;
-    data["me"]["defaultAccount"]["transactions"]["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect()
+    wait_for("the batches", within, || batches(api, key), |now| check(now)).await
 }
 
 async fn crash_between_recording_and_broadcasting(backend: Backend, behaviour: &str) {
     let dir = TempDir::new(&format!("onchain-crash-{behaviour}"));
     let url = database_url(backend).await;
-    let launch = Launch::new(dir.path(), url.as_deref())
-        .arg("--config")
-        .arg(&config(dir.path()));
+    let launch = Launch::new(dir.path(), url.as_deref()).config(dir.path(), CONFIG);
     let mut first = Flashd::start(&launch).await;
     let key = first.admin_key.clone().expect("admin key");
     let api = Api::new(&first.base);
@@ -182,20 +147,23 @@ async fn crash_between_recording_and_broadcasting(backend: Backend, behaviour: &
     let fee = confirmed[0]["fee"].as_i64().expect("fee");
 
     // Every payout settled once, with its share of the one fee.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let payments = loop {
-        let payments: Vec<Value> = history(&api, &user)
-            .await
-            .into_iter()
-            .filter(|t| t["direction"] == "SEND")
-            .collect();
-        assert_eq!(payments.len(), PAYOUTS, "{payments:?}");
-        if payments.iter().all(|t| t["status"] == "SUCCESS") {
-            break payments;
+    let sends = {
+        let (api, user) = (&api, &user);
+        move || async move {
+            let payments: Vec<Value> = api
+                .history(user, 30)
+                .await
+                .into_iter()
+                .filter(|t| t["direction"] == "SEND")
+                .collect();
+            assert_eq!(payments.len(), PAYOUTS, "{payments:?}");
+            payments
         }
-        assert!(Instant::now() < deadline, "not all settled: {payments:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let payments = wait_for("every payout settled", Duration::from_secs(30), sends, |payments| {
+        payments.iter().all(|t| t["status"] == "SUCCESS")
+    })
+    .await;
     let fees: i64 = payments.iter().map(|t| t["settlementFee"].as_i64().expect("fee")).sum();
     // Shares are rounded up to whole satoshis: at most one satoshi more per payout.
     assert!(

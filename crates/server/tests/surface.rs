@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -58,49 +57,9 @@ async fn logged_code(server: &Flashd, identifier: &str) -> String {
     );
 }
 
-/// The newest modification time of the files under `dir`.
-fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
-        .max()
-}
-
-/// The `flash` binary next to `flashd` in the target dir, when it was built after the last
-/// change to the CLI sources (a stale binary would test old code).
-fn flash_binary() -> Result<PathBuf, String> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_flashd"))
-        .parent()
-        .ok_or("no target dir")?;
-    let path = dir.join("flash");
-    let built = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .map_err(|_| format!("{} is not built", path.display()))?;
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/src");
-    match newest_source(&sources) {
-        Some(changed) if changed > built => Err(format!("{} is older than the CLI sources", path.display())),
-        _ => Ok(path),
-    }
-}
-
 /// Runs the `flash` binary with a private config dir; stdout on success.
-fn run_flash(bin: &Path, config_dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin)
-        .args(args)
-        .env("FLASH_CONFIG_DIR", config_dir)
-        .env_remove("FLASH_SERVER")
-        .env_remove("FLASH_TOKEN")
-        .env_remove("FLASH_ADMIN_KEY")
-        .output()
-        .expect("run flash");
-    assert!(
-        out.status.success(),
-        "flash {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn flash_stdout(bin: &Path, config_dir: &Path, args: &[&str]) -> String {
+    flash_ok(bin, config_dir, args).stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,39 +244,36 @@ async fn cli_walkthrough() {
     assert_eq!(verify.journals_checked, 2);
 
     // The same through the `flash` binary, when it was built next to flashd.
-    match flash_binary() {
-        Err(why) => println!("skipping the `flash` binary checks: {why}"),
-        Ok(bin) => {
-            // Carol does the README's steps with the binary, in her own profile.
-            let carol = TempDir::new("flash-carol");
-            let flash = |args: &[&str]| {
-                let mut all = vec!["--server", server.base.as_str()];
-                all.extend_from_slice(args);
-                run_flash(&bin, carol.path(), &all)
-            };
-            flash(&["login", "--device"]);
-            flash(&["username", "set", "carol"]);
-            let wallets: Value = serde_json::from_str(&flash(&["--json", "balance"])).expect("balance JSON");
-            let carol_wallet = wallets[0]["id"].as_str().expect("carol's wallet").to_string();
-            flash(&[
-                "--admin-key",
-                &admin_key,
-                "admin",
-                "wallet",
-                "fund",
-                &carol_wallet,
-                "5000",
-            ]);
-            flash(&["pay", "bob", "100", "--memo", "tea"]);
-            let wallets: Value = serde_json::from_str(&flash(&["--json", "balance"])).expect("balance JSON");
-            assert_eq!(wallets[0]["balance"], json!(4_900));
-            let history = flash(&["history"]);
-            assert!(history.contains("bob") && history.contains("tea"), "{history}");
-            assert_eq!(balance(&bob).await, 2_600);
-            let out = flash(&["--admin-key", &admin_key, "admin", "ledger", "verify"]);
-            assert!(out.contains("Ledger OK"), "{out}");
-            println!("checked the `flash` binary at {}", bin.display());
-        }
+    if let Some(bin) = flash_binary_or_skip() {
+        // Carol does the README's steps with the binary, in her own profile.
+        let carol = TempDir::new("flash-carol");
+        let flash = |args: &[&str]| {
+            let mut all = vec!["--server", server.base.as_str()];
+            all.extend_from_slice(args);
+            flash_stdout(&bin, carol.path(), &all)
+        };
+        flash(&["login", "--device"]);
+        flash(&["username", "set", "carol"]);
+        let wallets: Value = serde_json::from_str(&flash(&["--json", "balance"])).expect("balance JSON");
+        let carol_wallet = wallets[0]["id"].as_str().expect("carol's wallet").to_string();
+        flash(&[
+            "--admin-key",
+            &admin_key,
+            "admin",
+            "wallet",
+            "fund",
+            &carol_wallet,
+            "5000",
+        ]);
+        flash(&["pay", "bob", "100", "--memo", "tea"]);
+        let wallets: Value = serde_json::from_str(&flash(&["--json", "balance"])).expect("balance JSON");
+        assert_eq!(wallets[0]["balance"], json!(4_900));
+        let history = flash(&["history"]);
+        assert!(history.contains("bob") && history.contains("tea"), "{history}");
+        assert_eq!(balance(&bob).await, 2_600);
+        let out = flash(&["--admin-key", &admin_key, "admin", "ledger", "verify"]);
+        assert!(out.contains("Ledger OK"), "{out}");
+        println!("checked the `flash` binary at {}", bin.display());
     }
 
     // Logout ends the session.
@@ -603,12 +559,8 @@ async fn json_logs() {
 /// this bank and a Lightning address of it (both inside the ledger, without a fee).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_lightning_walkthrough() {
-    let bin = match flash_binary() {
-        Ok(bin) => bin,
-        Err(why) => {
-            println!("skipping the `flash` binary checks: {why}");
-            return;
-        }
+    let Some(bin) = flash_binary_or_skip() else {
+        return;
     };
     let dir = TempDir::new("ln-walkthrough");
     let server = Flashd::start(&Launch::new(dir.path(), None)).await;
@@ -626,7 +578,7 @@ async fn cli_lightning_walkthrough() {
     let flash = |profile: &Path, args: &[&str]| {
         let mut all = vec!["--server", server.base.as_str()];
         all.extend_from_slice(args);
-        run_flash(&bin, profile, &all)
+        flash_stdout(&bin, profile, &all)
     };
     let alice = |args: &[&str]| flash(alice_dir.path(), args);
     let bob = |args: &[&str]| flash(bob_dir.path(), args);
@@ -691,17 +643,15 @@ async fn cli_lightning_walkthrough() {
 
     // Bob pays Alice's Lightning address; without an amount it is refused before sending.
     let address = format!("alice@{host}");
-    let refused = Command::new(&bin)
-        .args(["--server", server.base.as_str(), "pay", &address])
-        .env("FLASH_CONFIG_DIR", bob_dir.path())
-        .env_remove("FLASH_SERVER")
-        .env_remove("FLASH_TOKEN")
-        .env_remove("FLASH_ADMIN_KEY")
-        .output()
-        .expect("run flash");
-    assert!(!refused.status.success(), "paying an address needs an amount");
-    let why = String::from_utf8_lossy(&refused.stderr);
-    assert!(why.contains("needs an amount"), "{why}");
+    let why = flash_fails(
+        &bin,
+        bob_dir.path(),
+        &["--server", server.base.as_str(), "pay", &address],
+    );
+    assert!(
+        why.contains("needs an amount"),
+        "paying an address needs an amount: {why}"
+    );
     let paid = json_of(bob(&["--json", "pay", &address, "100", "--memo", "biscuits"]));
     assert_eq!(paid["status"], json!("SUCCESS"), "{paid}");
     assert_eq!(

@@ -1065,6 +1065,35 @@ impl Store {
         self.apply_record(record).await
     }
 
+    /// Takes or renews lease `name` for `holder` until `ttl_ms` from now: granted when nobody
+    /// holds it, `holder` already does, or the holder's lease has expired. Whether `holder`
+    /// holds it now.
+    pub async fn take_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let taken = self
+            .db
+            .execute(
+                "INSERT INTO worker_leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+                 WHERE worker_leases.holder = excluded.holder OR worker_leases.expires_at < $4",
+                params![name, holder, now.saturating_add(ttl_ms), now],
+            )
+            .await?;
+        Ok(taken == 1)
+    }
+
+    /// Who holds lease `name` and until when (Unix ms), if anyone ever did.
+    pub async fn lease(&self, name: &str) -> Result<Option<(String, i64)>, StoreError> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT holder, expires_at FROM worker_leases WHERE name = $1",
+                params![name],
+            )
+            .await?;
+        row.map(|r| Ok((r.text(0)?, r.int(1)?))).transpose()
+    }
+
     /// Marks a broadcast sweep confirmed at `height`.
     pub async fn onchain_sweep_confirmed(&self, id: &str, height: i64) -> Result<(), StoreError> {
         let record = Record {
@@ -1073,6 +1102,19 @@ impl Store {
             params: params![id, height, self.now_ms()],
             rows: 1,
             refusal: Some("the sweep is not broadcast"),
+        };
+        self.apply_record(record).await
+    }
+
+    /// Marks a sweep that awaits signatures cancelled by the operator (`failed`, with that
+    /// reason).
+    pub async fn onchain_sweep_cancelled(&self, id: &str) -> Result<(), StoreError> {
+        let record = Record {
+            sql: "UPDATE onchain_sweeps SET status = 'failed', failure = 'cancelled by the operator', updated_at = $2 \
+                  WHERE id = $1 AND status = 'awaiting_signatures'",
+            params: params![id, self.now_ms()],
+            rows: 1,
+            refusal: Some("the sweep is not awaiting signatures"),
         };
         self.apply_record(record).await
     }

@@ -22,6 +22,7 @@ flash_store::on_both_backends!(
     verify_detects_tampering,
     locked_accounts_cannot_move_money,
     random_operations_keep_invariants,
+    leases_go_to_one_holder_until_they_expire,
 );
 
 fn faucet() -> LedgerAccountId {
@@ -648,4 +649,46 @@ async fn run_ops(store: &Store, ops: Vec<Op>) {
         .expect("sum");
     assert_eq!(total + open + net, 300);
     assert_verified(store).await;
+}
+
+/// A clock the test moves by hand.
+struct HandClock(std::sync::atomic::AtomicI64);
+
+impl flash_core::ports::Clock for HandClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn leases_go_to_one_holder_until_they_expire(backend: Backend) {
+    let clock = std::sync::Arc::new(HandClock(std::sync::atomic::AtomicI64::new(1_000_000)));
+    let store = flash_store::testing::fresh_store_with_clock(backend, clock.clone()).await;
+    let advance = |ms: i64| clock.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(store.lease("onchain").await.expect("read"), None);
+    // Two nodes race for a free lease: exactly one gets it.
+    let (a, b) = tokio::join!(
+        store.take_lease("onchain", "node-a", 30_000),
+        store.take_lease("onchain", "node-b", 30_000)
+    );
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert!(a ^ b, "one holder: a={a} b={b}");
+    let (holder, other) = if a { ("node-a", "node-b") } else { ("node-b", "node-a") };
+    // The holder renews; the other is refused while the lease lives.
+    advance(20_000);
+    assert!(store.take_lease("onchain", holder, 30_000).await.expect("renew"));
+    advance(20_000);
+    assert!(!store.take_lease("onchain", other, 30_000).await.expect("refused"));
+    assert_eq!(
+        store.lease("onchain").await.expect("read"),
+        Some((holder.to_string(), 1_020_000 + 30_000))
+    );
+    // Once it expires, the other takes it over, and the old holder is refused.
+    advance(11_000);
+    assert!(store.take_lease("onchain", other, 30_000).await.expect("take over"));
+    assert!(!store.take_lease("onchain", holder, 30_000).await.expect("refused"));
+    // Leases are per name.
+    assert!(store
+        .take_lease("other-worker", holder, 30_000)
+        .await
+        .expect("another lease"));
 }

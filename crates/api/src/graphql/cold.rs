@@ -141,6 +141,13 @@ pub struct ColdPsbtFinalizeInput {
     pub psbts: Vec<String>,
 }
 
+/// `coldPsbtCancel` input.
+#[derive(InputObject)]
+pub struct ColdPsbtCancelInput {
+    /// The sweep `coldPsbtCreate` made.
+    pub sweep_id: String,
+}
+
 /// A sweep made or advanced, or why not.
 #[derive(SimpleObject, Default)]
 pub struct ColdSweepPayload {
@@ -197,6 +204,17 @@ impl ColdAdminMutation {
         operator(ctx)?;
         let finalized = state(ctx).bank.cold_psbt_finalize(&input.sweep_id, &input.psbts).await;
         Ok(ColdSweepPayload::of(ctx, finalized.map(|_| Some(input.sweep_id))).await)
+    }
+
+    /// Abandons a cold → hot PSBT that awaits signatures (only one may wait at a time).
+    async fn cold_psbt_cancel(
+        &self,
+        ctx: &Context<'_>,
+        input: ColdPsbtCancelInput,
+    ) -> async_graphql::Result<ColdSweepPayload> {
+        operator(ctx)?;
+        let cancelled = state(ctx).bank.cold_psbt_cancel(&input.sweep_id).await;
+        Ok(ColdSweepPayload::of(ctx, cancelled.map(|()| Some(input.sweep_id))).await)
     }
 
     /// Sweeps the hot wallet's excess to cold storage now if the policy calls for it (the

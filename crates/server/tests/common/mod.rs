@@ -1,10 +1,13 @@
-//! Shared helpers of the `flashd` process tests: spawning the real binary, reading its banner,
-//! killing it on drop, and small HTTP/GraphQL helpers that talk to it over 127.0.0.1.
+//! Shared helpers of the `flashd` process tests: spawning the real binary (with a config file
+//! and a fresh database), reading its banner, killing it on drop, waiting for what it does, small
+//! HTTP/GraphQL helpers that talk to it over 127.0.0.1, and running the `flash` client binary.
 //!
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use flash_store::testing::{fresh_config, Backend};
+use flash_store::StoreConfig;
 use serde_json::{json, Value};
 
 /// The line flashd prints once, on first start, before the key.
@@ -117,6 +122,46 @@ impl Launch {
     pub fn env(mut self, k: &str, v: &str) -> Launch {
         self.env.push((k.to_string(), v.to_string()));
         self
+    }
+
+    /// Adds `--config` with `text` as the config file, written to `flash.toml` in `dir`.
+    pub fn config(self, dir: &Path, text: &str) -> Launch {
+        let path = dir.join("flash.toml");
+        std::fs::write(&path, text).expect("write config");
+        self.arg("--config").arg(&path.display().to_string())
+    }
+}
+
+/// The usual start in `dir`, on SQLite, with `text` as the config file.
+pub fn with_config(dir: &TempDir, text: &str) -> Launch {
+    Launch::new(dir.path(), None).config(dir.path(), text)
+}
+
+/// A fresh database on `backend`: its URL for `--database-url`, or `None` for SQLite (flashd's
+/// default, in its data dir).
+pub async fn database_url(backend: Backend) -> Option<String> {
+    match fresh_config(backend).await {
+        StoreConfig::Postgres { url } => Some(url),
+        StoreConfig::Sqlite { .. } => None,
+    }
+}
+
+/// Polls `poll` every 100 ms until `done` holds for its answer, and returns that answer;
+/// panics with the last answer when `within` has passed.
+pub async fn wait_for<T: Debug, F: Future<Output = T>>(
+    what: &str,
+    within: Duration,
+    mut poll: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let now = poll().await;
+        if done(&now) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; last: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -276,6 +321,11 @@ impl Flashd {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Starts flashd expecting it to refuse to start (`why` it should); what it printed.
+    pub async fn refused(launch: &Launch, why: &str) -> String {
+        Flashd::try_start(launch).await.err().expect(why).text()
     }
 
     /// The process id.
@@ -451,6 +501,21 @@ impl Api {
         }
     }
 
+    /// The user's newest `first` transactions, newest first.
+    pub async fn history(&self, user: &User, first: usize) -> Vec<Value> {
+        let query = format!(
+            "query {{ me {{ defaultAccount {{ transactions(first: {first}) {{ edges {{ node {{ \
+             id status direction settlementAmount settlementFee }} }} }} }} }} }}"
+        );
+        let data = self.gql(&user.token, &query, json!({})).await;
+        data["me"]["defaultAccount"]["transactions"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect()
+    }
+
     /// The balance of a user's default wallet.
     pub async fn balance(&self, user: &User) -> i64 {
         let me = self.gql(&user.token, ME, json!({})).await;
@@ -618,4 +683,107 @@ pub async fn check_journal(api: &Api, admin_key: &str, id: &str, from_wallet: &s
         .collect();
     assert_eq!(by_account.get(from_wallet), Some(&-amount), "journal {id}: {j}");
     assert_eq!(by_account.get(to_wallet), Some(&amount), "journal {id}: {j}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `flash` client binary
+
+/// The newest modification time of the files under `dir`.
+fn newest_source(dir: &Path) -> Option<SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok()?.modified().ok())
+        .max()
+}
+
+/// The `flash` binary next to `flashd` in the target dir, when it was built after the last
+/// change to the CLI sources (a stale binary would test old code): build it with
+/// `cargo build -p flash-cli`.
+pub fn flash_binary() -> Result<PathBuf, String> {
+    let dir = Path::new(env!("CARGO_BIN_EXE_flashd"))
+        .parent()
+        .ok_or("no target dir")?;
+    let path = dir.join("flash");
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map_err(|_| format!("{} is not built", path.display()))?;
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/src");
+    match newest_source(&sources) {
+        Some(changed) if changed > built => Err(format!("{} is older than the CLI sources", path.display())),
+        _ => Ok(path),
+    }
+}
+
+/// [`flash_binary`], or `None` after printing why its checks are skipped.
+pub fn flash_binary_or_skip() -> Option<PathBuf> {
+    flash_binary()
+        .map_err(|why| println!("skipping the `flash` binary checks: {why}"))
+        .ok()
+}
+
+/// What one run of `flash` printed.
+pub struct FlashRun {
+    /// Its arguments, for messages.
+    pub args: String,
+    /// Whether it exited successfully.
+    pub ok: bool,
+    /// Its exit status, as text.
+    pub status: String,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl FlashRun {
+    /// Requires that it succeeded.
+    pub fn succeeded(self) -> FlashRun {
+        assert!(
+            self.ok,
+            "flash {} failed ({}):\n{}\n{}",
+            self.args, self.status, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Requires that it failed; its stderr.
+    pub fn failed(self) -> String {
+        assert!(
+            !self.ok,
+            "flash {} should have failed:\n{}\n{}",
+            self.args, self.stdout, self.stderr
+        );
+        self.stderr
+    }
+}
+
+/// Runs the `flash` binary `bin` with a private config dir, none of the caller's `FLASH_*`
+/// settings.
+pub fn run_flash(bin: &Path, config_dir: &Path, args: &[&str]) -> FlashRun {
+    let out = Command::new(bin)
+        .args(args)
+        .env("FLASH_CONFIG_DIR", config_dir)
+        .env_remove("FLASH_SERVER")
+        .env_remove("FLASH_TOKEN")
+        .env_remove("FLASH_ADMIN_KEY")
+        .output()
+        .expect("run flash");
+    FlashRun {
+        args: format!("{args:?}"),
+        ok: out.status.success(),
+        status: out.status.to_string(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `flash` and requires success.
+pub fn flash_ok(bin: &Path, config_dir: &Path, args: &[&str]) -> FlashRun {
+    run_flash(bin, config_dir, args).succeeded()
+}
+
+/// Runs `flash` and requires failure; its stderr.
+pub fn flash_fails(bin: &Path, config_dir: &Path, args: &[&str]) -> String {
+    run_flash(bin, config_dir, args).failed()
 }

@@ -18,3 +18,11 @@ CREATE TABLE onchain_sweeps (
     updated_at       BIGINT NOT NULL
 );
 CREATE INDEX onchain_sweeps_by_status ON onchain_sweeps (status, created_at);
+
+-- Leases: which flashd node runs a singleton worker (the on-chain wallet's spending side). The
+-- holder renews its lease; another node takes it over only once it has expired.
+CREATE TABLE worker_leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);

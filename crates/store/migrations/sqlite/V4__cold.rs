@@ -1,4 +1,0 @@
-/// The cold storage tables (sqlite): the shared text in `migrations/cold.sql`.
-pub fn migration() -> String {
-    include_str!("../migrations/cold.sql").to_string()
-}

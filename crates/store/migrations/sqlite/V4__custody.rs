@@ -1,0 +1,4 @@
+/// The cold storage and on-chain leadership tables (sqlite): the shared text in `migrations/custody.sql`.
+pub fn migration() -> String {
+    include_str!("../migrations/custody.sql").to_string()
+}
