@@ -78,22 +78,8 @@ impl ColdWallet for BdkColdWallet {
     ) -> BoxFuture<'a, Result<UnsignedPsbt, ChainError>> {
         Box::pin(async move {
             let inner = &self.0;
-            let recipients = outputs
-                .iter()
-                .map(|o| {
-                    Ok((
-                        parse_address(&o.address, inner.network)?.script_pubkey(),
-                        o.amount.to_amount(),
-                    ))
-                })
-                .collect::<Result<Vec<_>, ChainError>>()?;
             let mut wallet = inner.wallet.lock().await;
-            let mut builder = wallet.build_tx();
-            builder
-                .set_recipients(recipients)
-                .fee_rate(fee_rate(fee_rate_sat_per_kvb))
-                .exclude_unconfirmed();
-            let psbt = builder.finish().map_err(create_error)?;
+            let psbt = build_psbt(&mut wallet, outputs, inner.network, fee_rate_sat_per_kvb)?;
             // The change address it revealed must be watched from now on.
             inner.persist(&mut wallet).await?;
             let fee = psbt
@@ -353,6 +339,31 @@ fn fee_rate(sat_per_kvb: u64) -> FeeRate {
     FeeRate::from_sat_per_kwu(sat_per_kvb.div_ceil(4))
 }
 
+/// An unsigned PSBT paying `outputs` from the wallet's confirmed coins at
+/// `fee_rate_sat_per_kvb`, change back to the wallet.
+fn build_psbt(
+    wallet: &mut Wallet,
+    outputs: &[PayoutOutput],
+    network: Network,
+    fee_rate_sat_per_kvb: u64,
+) -> Result<Psbt, ChainError> {
+    let recipients = outputs
+        .iter()
+        .map(|o| {
+            Ok((
+                parse_address(&o.address, network)?.script_pubkey(),
+                o.amount.to_amount(),
+            ))
+        })
+        .collect::<Result<Vec<_>, ChainError>>()?;
+    let mut builder = wallet.build_tx();
+    builder
+        .set_recipients(recipients)
+        .fee_rate(fee_rate(fee_rate_sat_per_kvb))
+        .exclude_unconfirmed();
+    builder.finish().map_err(create_error)
+}
+
 fn create_error(e: CreateTxError) -> ChainError {
     match e {
         CreateTxError::CoinSelection(e) => ChainError::InsufficientFunds(e.to_string()),
@@ -500,22 +511,8 @@ impl HotWallet for BdkHotWallet {
             if outputs.is_empty() {
                 return Err(ChainError::InvalidInput("a payout needs at least one output".into()));
             }
-            let recipients = outputs
-                .iter()
-                .map(|o| {
-                    Ok((
-                        parse_address(&o.address, self.network)?.script_pubkey(),
-                        o.amount.to_amount(),
-                    ))
-                })
-                .collect::<Result<Vec<_>, ChainError>>()?;
             let mut wallet = self.wallet.lock().await;
-            let mut builder = wallet.build_tx();
-            builder
-                .set_recipients(recipients)
-                .fee_rate(fee_rate(fee_rate_sat_per_kvb))
-                .exclude_unconfirmed();
-            let psbt = builder.finish().map_err(create_error)?;
+            let psbt = build_psbt(&mut wallet, outputs, self.network, fee_rate_sat_per_kvb)?;
             self.sign_and_keep(&mut wallet, psbt, outputs).await
         })
     }
