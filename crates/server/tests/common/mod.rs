@@ -715,11 +715,17 @@ pub fn flash_binary() -> Result<PathBuf, String> {
     }
 }
 
-/// [`flash_binary`], or `None` after printing why its checks are skipped.
+/// [`flash_binary`], or `None` after printing why its checks are skipped. Under CI (`CI` set)
+/// a missing or stale binary fails the test instead: `cargo nextest run --workspace` builds it.
 pub fn flash_binary_or_skip() -> Option<PathBuf> {
-    flash_binary()
-        .map_err(|why| println!("skipping the `flash` binary checks: {why}"))
-        .ok()
+    match flash_binary() {
+        Ok(path) => Some(path),
+        Err(why) if std::env::var_os("CI").is_some() => panic!("the `flash` binary is needed under CI: {why}"),
+        Err(why) => {
+            println!("skipping the `flash` binary checks: {why}");
+            None
+        }
+    }
 }
 
 /// What one run of `flash` printed.
