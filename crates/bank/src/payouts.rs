@@ -160,14 +160,31 @@ impl Bank {
     }
 
     /// Checks `address` for this network; its output size.
-    fn payout_address(&self, address: &str) -> Result<(String, u64), BankError> {
+    fn payout_address(&self, address: &str) -> Result<(bitcoin::Address, u64), BankError> {
         let parsed = parse_address(address, self.config.network).map_err(|e| match e {
             ChainError::WrongNetwork(what, network) => {
                 BankError::InvalidAddress(format!("{what} is not a {network} address"))
             }
             other => BankError::InvalidAddress(other.to_string()),
         })?;
-        Ok((parsed.to_string(), output_vbytes(parsed.script_pubkey().len())))
+        let vbytes = output_vbytes(parsed.script_pubkey().len());
+        Ok((parsed, vbytes))
+    }
+
+    /// Refuses an address of the bank's own wallets that is no user's deposit address (the hot
+    /// wallet's change, cold storage): paying it would move a user's money to the bank.
+    async fn refuse_bank_address(&self, address: &bitcoin::Address) -> Result<(), BankError> {
+        let script = address.script_pubkey();
+        let cold = match &self.cold {
+            Some(cold) => cold.wallet.owns(&script).await,
+            None => false,
+        };
+        if cold || self.chain()?.wallet.owns(&script).await {
+            return Err(BankError::InvalidAddress(format!(
+                "{address} belongs to this bank's own wallets, not to a user"
+            )));
+        }
+        Ok(())
     }
 
     /// The most a payout to an output of `out_vbytes` may be charged at `speed`: what it costs
@@ -190,9 +207,10 @@ impl Bank {
         self.own_wallet(account, wallet_id).await?;
         let amount = Sats::positive(amount)?;
         let (address, out_vbytes) = self.payout_address(address)?;
-        if self.store.onchain_address_owner(&address).await?.is_some() {
+        if self.store.onchain_address_owner(&address.to_string()).await?.is_some() {
             return Ok(Sats::ZERO);
         }
+        self.refuse_bank_address(&address).await?;
         self.check_dust(amount)?;
         self.fee_reserve(out_vbytes, speed.travel()).await
     }
@@ -210,7 +228,8 @@ impl Bank {
     /// and queued for the next batch, or for its own transaction when fast.
     pub async fn onchain_send(&self, req: OnchainSend) -> Result<OnchainSendOutcome, BankError> {
         self.chain()?;
-        let (address, out_vbytes) = self.payout_address(&req.address)?;
+        let (parsed, out_vbytes) = self.payout_address(&req.address)?;
+        let address = parsed.to_string();
         let memo = req
             .memo
             .as_deref()
@@ -237,6 +256,7 @@ impl Bank {
                 transaction: paid.transaction,
             });
         }
+        self.refuse_bank_address(&parsed).await?;
         let idempotency = idempotency(req.account.to_string(), req.idempotency_key.clone())?;
         let parties = self
             .store

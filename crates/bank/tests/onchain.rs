@@ -562,7 +562,10 @@ async fn withdrawals_to_flash_addresses_stay_inside(backend: Backend) {
 async fn refused_withdrawals_hold_nothing(backend: Backend) {
     let lab = lab(backend).await;
     let alice = funded(&lab.bank, 20_000).await;
+    // The hot wallet's change address is the bank's, not a user's.
+    let change = lab.wallet.internal_address().await.expect("change address");
     let cases: Vec<(OnchainSend, &str)> = vec![
+        (send(&alice, &change, Some(10_000), Speed::Medium), "INVALID_ADDRESS"),
         (
             send(&alice, &outside(1), Some(4_999), Speed::Medium),
             "AMOUNT_BELOW_DUST",
@@ -944,6 +947,14 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
     );
     assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_no_sweep(&bank, "back within policy").await;
+    // Cold storage's addresses are the bank's: no user pays into them.
+    let bob = funded(&bank, 20_000).await;
+    let to_cold = bank
+        .onchain_send(send(&bob, &record.address, Some(10_000), Speed::Medium))
+        .await
+        .expect_err("refused");
+    assert_eq!(to_cold.code(), "INVALID_ADDRESS", "{to_cold}");
+    assert_eq!(balance(&bank, bob.default_wallet_id).await, 20_000, "nothing held");
 
     // A PSBT abandoned: signatures made for it are of no use afterwards.
     let abandoned = bank.cold_psbt_create(150_000).await.expect("a psbt");

@@ -242,6 +242,8 @@ pub trait HotWallet: Send + Sync {
     /// A fresh address of the wallet's own (change) chain: for money the bank moves to itself,
     /// never attributed to a user.
     fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>>;
+    /// Whether `script` is one of the wallet's own (revealed, or within its look-ahead).
+    fn owns<'a>(&'a self, script: &'a bitcoin::Script) -> BoxFuture<'a, bool>;
     /// Brings the wallet up to date with the chain. `received` in the answer holds the
     /// outputs that are unconfirmed or confirmed at `from_height` or above.
     fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>>;
@@ -285,6 +287,8 @@ pub struct UnsignedPsbt {
 pub trait ColdWallet: Send + Sync {
     /// A fresh receive address (for sweeps from the hot wallet).
     fn receive_address(&self) -> BoxFuture<'_, Result<String, ChainError>>;
+    /// Whether `script` is one of the wallet's own (see [`HotWallet::owns`]).
+    fn owns<'a>(&'a self, script: &'a bitcoin::Script) -> BoxFuture<'a, bool>;
     /// Brings the wallet up to date: its balances, and its spending transactions (the sweeps
     /// back to the hot wallet) unconfirmed or confirmed at or above `from_height`.
     fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>>;

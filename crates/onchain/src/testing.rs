@@ -368,6 +368,9 @@ impl<H: HotWalletHooks> HotWallet for HookedHotWallet<H> {
     fn internal_address(&self) -> BoxFuture<'_, Result<String, ChainError>> {
         self.inner.internal_address()
     }
+    fn owns<'a>(&'a self, script: &'a bitcoin::Script) -> BoxFuture<'a, bool> {
+        self.inner.owns(script)
+    }
     fn sync(&self, from_height: u32) -> BoxFuture<'_, Result<WalletSnapshot, ChainError>> {
         self.inner.sync(from_height)
     }

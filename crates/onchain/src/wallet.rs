@@ -116,6 +116,10 @@ impl ColdWallet for BdkColdWallet {
         HotWallet::forget(&self.0, txid)
     }
 
+    fn owns<'a>(&'a self, script: &'a bitcoin::Script) -> BoxFuture<'a, bool> {
+        HotWallet::owns(&self.0, script)
+    }
+
     fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>> {
         Box::pin(self.0.reload_state())
     }
@@ -457,6 +461,10 @@ impl HotWallet for BdkHotWallet {
             self.persist(&mut wallet).await?;
             Ok(address)
         })
+    }
+
+    fn owns<'a>(&'a self, script: &'a bitcoin::Script) -> BoxFuture<'a, bool> {
+        Box::pin(async move { self.wallet.lock().await.is_mine(script.to_owned()) })
     }
 
     fn deposit_address(&self, index: u32) -> BoxFuture<'_, Result<String, ChainError>> {
