@@ -2,7 +2,7 @@
 //! of real blocks (linked headers, merkle roots, regtest proof of work, BIP34 heights) starting
 //! at the network's genesis block, and a mempool of real transactions. Deposits "from outside"
 //! are transactions spending a simulated outside coin; everything else must spend outputs the
-//! chain knows. Mining, reorganisations and deposits are operator commands (dev-only admin
+//! chain knows, with witnesses that verify (P2WPKH, and P2WSH multisig). Mining, reorganisations and deposits are operator commands (dev-only admin
 //! mutations); nothing happens on its own.
 //!
 //! State is saved to `DIR/chain.json` after every change (written to a temporary file, synced,
@@ -17,6 +17,8 @@ use bitcoin::absolute::LockTime;
 use bitcoin::block::{Header, Version as BlockVersion};
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{Message, Secp256k1};
+use bitcoin::sighash::SighashCache;
 use bitcoin::transaction::Version;
 use bitcoin::{
     Amount, Block, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
@@ -356,7 +358,7 @@ impl State {
     }
 
     /// Checks a new transaction as a node would before relaying it: known, unspent inputs
-    /// worth at least its outputs.
+    /// worth at least its outputs, and their witnesses' signatures.
     fn accept(&self, tx: &Transaction) -> Result<(), ChainError> {
         if tx.input.is_empty() || tx.output.is_empty() {
             return Err(ChainError::Refused("a transaction needs inputs and outputs".into()));
@@ -382,8 +384,108 @@ impl State {
                 "outputs ({value_out}) exceed inputs ({value_in})"
             )));
         }
+        let mut sighashes = SighashCache::new(tx);
+        for (i, input) in tx.input.iter().enumerate() {
+            if let Some(prev) = unspent.get(&input.previous_output) {
+                check_witness(&mut sighashes, i, input, prev)
+                    .map_err(|why| ChainError::Refused(format!("input {i}: {why}")))?;
+            }
+        }
         Ok(())
     }
+}
+
+/// Checks input `i`'s witness as a node would for the two kinds of coins Flash spends: P2WPKH
+/// (the hot wallet) and P2WSH multisig (cold storage). Other kinds are refused.
+fn check_witness(
+    sighashes: &mut SighashCache<&Transaction>,
+    i: usize,
+    input: &TxIn,
+    prev: &TxOut,
+) -> Result<(), String> {
+    let secp = Secp256k1::verification_only();
+    let items: Vec<&[u8]> = input.witness.iter().collect();
+    let signature =
+        |bytes: &[u8]| bitcoin::ecdsa::Signature::from_slice(bytes).map_err(|e| format!("bad signature encoding: {e}"));
+    if prev.script_pubkey.is_p2wpkh() {
+        let [sig, key] = items.as_slice() else {
+            return Err("a P2WPKH spend needs a signature and a key".into());
+        };
+        let key = bitcoin::PublicKey::from_slice(key).map_err(|e| format!("bad key: {e}"))?;
+        let expected = key
+            .wpubkey_hash()
+            .map(|h| ScriptBuf::new_p2wpkh(&h))
+            .map_err(|_| "an uncompressed key".to_string())?;
+        if expected != prev.script_pubkey {
+            return Err("the key is not the coin's".into());
+        }
+        let sig = signature(sig)?;
+        let hash = sighashes
+            .p2wpkh_signature_hash(i, &prev.script_pubkey, prev.value, sig.sighash_type)
+            .map_err(|e| e.to_string())?;
+        return secp
+            .verify_ecdsa(&Message::from(hash), &sig.signature, &key.inner)
+            .map_err(|_| "the signature does not verify".into());
+    }
+    if prev.script_pubkey.is_p2wsh() {
+        let Some((script, sigs)) = items.split_last() else {
+            return Err("a P2WSH spend needs its witness script".into());
+        };
+        let script = bitcoin::Script::from_bytes(script);
+        if ScriptBuf::new_p2wsh(&script.wscript_hash()) != prev.script_pubkey {
+            return Err("the witness script is not the coin's".into());
+        }
+        let (threshold, keys) = multisig(script).ok_or("only multisig witness scripts are checked")?;
+        // CHECKMULTISIG pops one extra, empty item, then matches signatures to keys in order.
+        let Some((dummy, sigs)) = sigs.split_first() else {
+            return Err("no signatures".into());
+        };
+        if !dummy.is_empty() || sigs.len() != threshold {
+            return Err(format!("needs an empty item and {threshold} signatures"));
+        }
+        let mut keys = keys.iter();
+        for sig in sigs {
+            let sig = signature(sig)?;
+            let hash = sighashes
+                .p2wsh_signature_hash(i, script, prev.value, sig.sighash_type)
+                .map_err(|e| e.to_string())?;
+            let message = Message::from(hash);
+            if !keys.any(|k| secp.verify_ecdsa(&message, &sig.signature, &k.inner).is_ok()) {
+                return Err("a signature does not verify against the remaining keys".into());
+            }
+        }
+        return Ok(());
+    }
+    Err("the dev chain spends P2WPKH and P2WSH multisig coins only".into())
+}
+
+/// `m <keys…> n OP_CHECKMULTISIG`: the threshold and the keys.
+fn multisig(script: &bitcoin::Script) -> Option<(usize, Vec<bitcoin::PublicKey>)> {
+    use bitcoin::opcodes::all::OP_CHECKMULTISIG;
+    use bitcoin::script::Instruction;
+    let items: Vec<Instruction> = script.instructions().collect::<Result<_, _>>().ok()?;
+    let (first, rest) = items.split_first()?;
+    let (last, rest) = rest.split_last()?;
+    let (count, keys) = rest.split_last()?;
+    if *last != Instruction::Op(OP_CHECKMULTISIG) {
+        return None;
+    }
+    let small = |i: &Instruction| match i {
+        // OP_PUSHNUM_1 (0x51) to OP_PUSHNUM_16 (0x60).
+        Instruction::Op(op) => (0x51..=0x60)
+            .contains(&op.to_u8())
+            .then(|| usize::from(op.to_u8() - 0x50)),
+        Instruction::PushBytes(_) => None,
+    };
+    let (threshold, n) = (small(first)?, small(count)?);
+    let keys: Vec<bitcoin::PublicKey> = keys
+        .iter()
+        .map(|k| match k {
+            Instruction::PushBytes(b) => bitcoin::PublicKey::from_slice(b.as_bytes()).ok(),
+            Instruction::Op(_) => None,
+        })
+        .collect::<Option<_>>()?;
+    (keys.len() == n && (1..=n).contains(&threshold)).then_some((threshold, keys))
 }
 
 /// Whether `tx` touches a watched script or outpoint.

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bitcoin::{OutPoint, ScriptBuf, Witness};
+use bitcoin::bip32::{DerivationPath, Xpriv};
+use bitcoin::secp256k1::{Message, Secp256k1};
+use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Witness};
 use flash_core::onchain::{ChainError, ChainSimulator, ChainSource, HotWallet, PayoutOutput};
 use flash_core::{Network, Sats};
 use flash_onchain::testing::{open_hot_wallet, outside_address, sats, MemoryWalletState};
@@ -111,14 +114,41 @@ async fn the_dev_chain_relays_only_valid_spends() {
     let address = wallet.deposit_address(0).await.expect("address");
     let txid = chain.deposit(&address, sats(10_000)).await.expect("deposit");
     chain.mine(1).await.expect("mine");
+    // Spends of the deposit, signed with the key of deposit address 0 (BIP84, regtest).
+    let secp = Secp256k1::new();
+    let path: DerivationPath = "m/84'/1'/0'/0/0".parse().expect("path");
+    let key = Xpriv::new_master(bitcoin::Network::Regtest, &SEED)
+        .and_then(|m| m.derive_priv(&secp, &path))
+        .expect("key")
+        .to_priv();
+    let public = key.public_key(&secp);
+    let coin = ScriptBuf::new_p2wpkh(&public.wpubkey_hash().expect("compressed"));
     let spend = |vout: u32, value: u64| {
-        flash_onchain::testing::spend(
+        let mut tx = flash_onchain::testing::spend(
             OutPoint { txid, vout },
             Witness::new(),
             value,
             ScriptBuf::new_op_return([]),
-        )
+        );
+        let hash = SighashCache::new(&tx)
+            .p2wpkh_signature_hash(0, &coin, Amount::from_sat(10_000), EcdsaSighashType::All)
+            .expect("sighash");
+        let signature = secp.sign_ecdsa(&Message::from(hash), &key.inner);
+        tx.input[0].witness = Witness::p2wpkh(&bitcoin::ecdsa::Signature::sighash_all(signature), &public.inner);
+        tx
     };
+    let mut unsigned = spend(0, 9_000);
+    unsigned.input[0].witness = Witness::new();
+    assert!(
+        matches!(chain.broadcast(&unsigned).await, Err(ChainError::Refused(_))),
+        "no signature"
+    );
+    let mut forged = spend(0, 9_000);
+    forged.output[0].value = Amount::from_sat(8_999);
+    assert!(
+        matches!(chain.broadcast(&forged).await, Err(ChainError::Refused(_))),
+        "a signature of another transaction"
+    );
     assert!(
         matches!(chain.broadcast(&spend(1, 1_000)).await, Err(ChainError::Refused(_))),
         "no such output"
