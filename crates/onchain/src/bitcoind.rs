@@ -38,22 +38,12 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use zeromq::{Socket, SocketEvent, SocketRecv};
 
-/// Default timeout of one RPC request (connecting, sending, reading the answer), seconds.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
-
-/// How many times a sync starts again when the chain moves under it (a block arrives between
-/// two of its requests) before it gives up with [`ChainError::Unavailable`].
-const SYNC_ATTEMPTS_MAX: u32 = 3;
-
-/// Most requests sent in one JSON-RPC batch.
-const BATCH_MAX: usize = 100;
+pub use crate::remote::DEFAULT_TIMEOUT_SECS;
+use crate::remote::{url_without_credentials, TxCache, BATCH_MAX, FEE_RATE_MAX_SAT_PER_KVB, SYNC_ATTEMPTS_MAX};
 
 /// Most mempool transactions kept between syncs (the cache mirrors the node's mempool; beyond
 /// this, the rest are fetched again at every sync).
 const MEMPOOL_CACHE_MAX: usize = 50_000;
-
-/// Most reported transactions kept for answering about them later; emptied when full.
-const TX_CACHE_MAX: usize = 20_000;
 
 /// Most transactions whose whereabouts are remembered (see [`BitcoindChain`]); emptied when full.
 const RECORDS_MAX: usize = 100_000;
@@ -71,9 +61,6 @@ const LONG_SCAN_BLOCKS: u32 = 1_000;
 
 /// Estimates are asked for 1 to 1,008 blocks (`estimatesmartfee`'s range).
 const FEE_TARGET_MAX: u16 = 1_008;
-
-/// A fee rate above this (10,000 sat/vB) is taken for a broken estimate, not a quote.
-const FEE_RATE_MAX_SAT_PER_KVB: u64 = 10_000_000;
 
 /// How often [`ChainSource::wait_for_activity`] polls the node when no ZMQ notification
 /// connection is up.
@@ -278,16 +265,7 @@ struct Caches {
     /// seconds).
     mempool: HashMap<Txid, (Arc<Transaction>, u64)>,
     /// Transactions reported confirmed.
-    txs: HashMap<Txid, Arc<Transaction>>,
-}
-
-impl Caches {
-    fn remember_tx(&mut self, txid: Txid, tx: &Arc<Transaction>) {
-        if self.txs.len() >= TX_CACHE_MAX {
-            self.txs.clear();
-        }
-        self.txs.insert(txid, Arc::clone(tx));
-    }
+    txs: TxCache,
 }
 
 /// Where a reported transaction was last seen.
@@ -397,18 +375,6 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// `url` without any `user:password@` part, for messages.
-fn display_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{path}"),
-        None => url.to_string(),
-    }
-}
-
 /// The network a chain name of `getblockchaininfo` is (testnet4 is Flash's testnet too).
 fn network_of_chain(chain: &str) -> Option<Network> {
     match chain {
@@ -438,16 +404,16 @@ fn new_client(config: &BitcoindConfig) -> Result<Client, ChainError> {
     if !url.starts_with("http://") {
         return Err(ChainError::InvalidInput(format!(
             "bitcoind RPC URL {:?}: must start with http:// (bitcoind speaks plain HTTP)",
-            display_url(url)
+            url_without_credentials(url)
         )));
     }
     let builder = simple_http::SimpleHttpTransport::builder()
         .url(url)
         .map_err(|e| match e {
             simple_http::Error::InvalidUrl { reason, .. } => {
-                ChainError::InvalidInput(format!("bitcoind RPC URL {:?}: {reason}", display_url(url)))
+                ChainError::InvalidInput(format!("bitcoind RPC URL {:?}: {reason}", url_without_credentials(url)))
             }
-            other => ChainError::Unavailable(format!("bitcoind at {}: {other}", display_url(url))),
+            other => ChainError::Unavailable(format!("bitcoind at {}: {other}", url_without_credentials(url))),
         })?
         .timeout(Duration::from_secs(config.timeout_secs.max(1)));
     let builder = match &config.auth {
@@ -973,7 +939,7 @@ fn sync_once(
         match (f.position, f.parent) {
             (TxPosition::Confirmed { block, time }, Some(parent)) => {
                 chain.insert(block.height, block.hash);
-                caches.remember_tx(txid, &f.tx);
+                caches.txs.remember(txid, Arc::clone(&f.tx));
                 changes.records.push((txid, Record::Confirmed { block, parent, time }));
             }
             _ => changes.records.push((txid, Record::Unconfirmed { floor: tip })),
@@ -1154,7 +1120,7 @@ struct ChainInfo {
 
 impl Shared {
     fn url(&self) -> String {
-        display_url(&self.config.rpc_url)
+        url_without_credentials(&self.config.rpc_url)
     }
 
     fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -1562,8 +1528,14 @@ mod tests {
 
     #[test]
     fn urls_lose_their_credentials_in_messages() {
-        assert_eq!(display_url("http://u:p@127.0.0.1:8332/"), "http://127.0.0.1:8332/");
-        assert_eq!(display_url("http://127.0.0.1:8332"), "http://127.0.0.1:8332");
+        assert_eq!(
+            url_without_credentials("http://u:p@127.0.0.1:8332/"),
+            "http://127.0.0.1:8332/"
+        );
+        assert_eq!(
+            url_without_credentials("http://127.0.0.1:8332"),
+            "http://127.0.0.1:8332"
+        );
         assert!(check_zmq_endpoint("tcp://127.0.0.1:28332").is_ok());
         for bad in ["127.0.0.1:28332", "ipc:///tmp/x", "tcp://:1", "tcp://h:0", "tcp://h"] {
             assert!(check_zmq_endpoint(bad).is_err(), "{bad}");

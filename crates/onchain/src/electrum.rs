@@ -28,22 +28,12 @@ use flash_core::onchain::{
 use flash_core::ports::BoxFuture;
 use flash_core::Network;
 
+pub use crate::remote::DEFAULT_TIMEOUT_SECS;
+use crate::remote::{TxCache, BATCH_MAX, FEE_RATE_MAX_SAT_PER_KVB, SYNC_ATTEMPTS_MAX};
+
 /// The Electrum protocol version asked for (`server.version`): 1.4 is what ElectrumX,
 /// electrs and Fulcrum all speak.
 const PROTOCOL_VERSION: &str = "1.4";
-
-/// Default network timeout (connect, read, write) of one request.
-pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
-
-/// Most requests sent in one batch.
-const BATCH_MAX: usize = 100;
-
-/// How many times a sync starts again when the chain moves under it (a block arrives between
-/// two of its requests) before it gives up with [`ChainError::Unavailable`].
-const SYNC_ATTEMPTS_MAX: u32 = 3;
-
-/// Most transactions kept in the cache; it is emptied when full.
-const TX_CACHE_MAX: usize = 20_000;
 
 /// Most verified merkle proofs (txid, block) remembered; emptied when full.
 const PROOF_CACHE_MAX: usize = 100_000;
@@ -54,9 +44,6 @@ const SUBSCRIPTIONS_MAX: usize = 100_000;
 
 /// How often [`ChainSource::wait_for_activity`] reads the server's notifications.
 const ACTIVITY_POLL_MS: u64 = 1_000;
-
-/// A fee rate above this (10,000 sat/vB) is taken for a broken estimate, not a quote.
-const FEE_RATE_MAX_SAT_PER_KVB: u64 = 10_000_000;
 
 /// How to reach an Electrum server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,18 +131,11 @@ struct State {
 /// What a sync remembers between runs, whatever the connection.
 #[derive(Default)]
 struct Caches {
-    txs: HashMap<Txid, Arc<Transaction>>,
+    txs: TxCache,
     proofs: HashSet<(Txid, BlockHash)>,
 }
 
 impl Caches {
-    fn remember_tx(&mut self, txid: Txid, tx: Arc<Transaction>) {
-        if self.txs.len() >= TX_CACHE_MAX {
-            self.txs.clear();
-        }
-        self.txs.insert(txid, tx);
-    }
-
     fn remember_proof(&mut self, txid: Txid, block: BlockHash) {
         if self.proofs.len() >= PROOF_CACHE_MAX {
             self.proofs.clear();
@@ -538,7 +518,7 @@ fn fetch_txs<C: ElectrumApi>(
         }
         for (txid, raw) in chunk.iter().zip(raws) {
             let tx = decode_tx(*txid, &raw)?;
-            caches.remember_tx(*txid, Arc::clone(&tx));
+            caches.txs.remember(*txid, Arc::clone(&tx));
             out.insert(*txid, tx);
         }
     }
@@ -553,7 +533,7 @@ fn fetch_tx<C: ElectrumApi>(c: &C, caches: &mut Caches, txid: Txid) -> Result<Op
     match c.transaction_get_raw(&txid).map_err(fault) {
         Ok(raw) => {
             let tx = decode_tx(txid, &raw)?;
-            caches.remember_tx(txid, Arc::clone(&tx));
+            caches.txs.remember(txid, Arc::clone(&tx));
             Ok(Some(tx))
         }
         Err(OpError::Server(_)) => Ok(None),
@@ -896,7 +876,7 @@ fn broadcast_with<C: ElectrumApi>(c: &C, caches: &mut Caches, tx: &Transaction) 
 fn server_has_tx<C: ElectrumApi>(c: &C, caches: &mut Caches, txid: Txid) -> Result<bool, OpError> {
     match c.transaction_get_raw(&txid).map_err(fault) {
         Ok(raw) => {
-            caches.remember_tx(txid, decode_tx(txid, &raw)?);
+            caches.txs.remember(txid, decode_tx(txid, &raw)?);
             Ok(true)
         }
         Err(OpError::Server(_)) => Ok(false),

@@ -6,12 +6,14 @@
 //! - [`dev::DevChain`]: the simulated chain of the embedded tier;
 //! - [`electrum::ElectrumChain`]: the chain seen through an Electrum server;
 //! - [`bitcoind::BitcoindChain`]: the chain read from Bitcoin Core over JSON-RPC, woken by ZMQ;
-//! - [`keys`]: the hot wallet's BIP84 descriptors from its seed.
+//! - [`keys`]: the hot wallet's BIP84 descriptors from its seed;
+//! - [`remote`]: what the bitcoind and Electrum sources share.
 
 pub mod bitcoind;
 pub mod dev;
 pub mod electrum;
 pub mod keys;
+pub mod remote;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod wallet;
@@ -20,4 +22,5 @@ pub use bitcoind::{BitcoindAuth, BitcoindChain, BitcoindConfig};
 pub use dev::DevChain;
 pub use electrum::{ElectrumChain, ElectrumConfig};
 pub use keys::{cold_descriptors, generate_seed, hot_descriptors, HotDescriptors, SoftwareSigner};
+pub use remote::url_without_credentials;
 pub use wallet::{BdkColdWallet, BdkHotWallet};

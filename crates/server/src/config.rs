@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 use flash_auth::{AuthConfig, SmtpConfig};
 use flash_bank::{LightningConfig, LiquidityConfig, OnchainConfig};
 use flash_core::{LimitPolicy, Network};
+use flash_onchain::url_without_credentials;
 use flash_store::StoreConfig;
 use serde::Deserialize;
 
@@ -295,23 +296,10 @@ pub struct BitcoindSection {
     pub timeout_secs: u64,
 }
 
-/// `url` without a `user:password@` part, for messages.
-pub fn without_credentials(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            // Only fails for URLs that cannot have credentials, which then have none.
-            let _ = parsed.set_password(None);
-            let _ = parsed.set_username("");
-            parsed.to_string()
-        }
-        Err(_) => "(an unparsable URL)".to_string(),
-    }
-}
-
 impl std::fmt::Debug for BitcoindSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BitcoindSection")
-            .field("rpc_url", &without_credentials(&self.rpc_url))
+            .field("rpc_url", &url_without_credentials(&self.rpc_url))
             .field("cookie_file", &self.cookie_file)
             .field("rpc_user", &self.rpc_user)
             .field("zmq_rawtx", &self.zmq_rawtx)
@@ -433,7 +421,7 @@ impl OnchainSection {
                 let url = url::Url::parse(&b.rpc_url).with_context(|| {
                     format!(
                         "[onchain.bitcoind] rpc_url {} is not a URL",
-                        without_credentials(&b.rpc_url)
+                        url_without_credentials(&b.rpc_url)
                     )
                 })?;
                 let host = url
@@ -651,7 +639,7 @@ mod tests {
             "the password is not logged"
         );
         assert_eq!(
-            without_credentials("http://flash:hunter2@127.0.0.1:8332/"),
+            url_without_credentials("http://flash:hunter2@127.0.0.1:8332/"),
             "http://127.0.0.1:8332/"
         );
         assert!(

@@ -158,7 +158,7 @@ async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWir
             Arc::new(BitcoindChain::connect(bitcoind).await.with_context(|| {
                 format!(
                     "connecting to bitcoind at {}",
-                    config::without_credentials(&section.rpc_url)
+                    flash_onchain::url_without_credentials(&section.rpc_url)
                 )
             })?)
         }
