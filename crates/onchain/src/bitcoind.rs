@@ -39,7 +39,9 @@ use tokio::task::JoinHandle;
 use zeromq::{Socket, SocketEvent, SocketRecv};
 
 pub use crate::remote::DEFAULT_TIMEOUT_SECS;
-use crate::remote::{url_without_credentials, TxCache, BATCH_MAX, FEE_RATE_MAX_SAT_PER_KVB, SYNC_ATTEMPTS_MAX};
+use crate::remote::{
+    check_known_genesis, url_without_credentials, TxCache, BATCH_MAX, FEE_RATE_MAX_SAT_PER_KVB, SYNC_ATTEMPTS_MAX,
+};
 
 /// Most mempool transactions kept between syncs (the cache mirrors the node's mempool; beyond
 /// this, the rest are fetched again at every sync).
@@ -1421,12 +1423,7 @@ impl ChainSource for BitcoindChain {
         let genesis = self.shared.genesis;
         let network = self.shared.config.network;
         Box::pin(async move {
-            if let Some(theirs) = request.known_chain.iter().find(|b| b.height == 0 && b.hash != genesis) {
-                return Err(ChainError::WrongNetwork(
-                    format!("a known chain with genesis block {}", theirs.hash),
-                    network,
-                ));
-            }
+            check_known_genesis(&request, genesis, network)?;
             self.blocking(move |shared| shared.sync(&request)).await
         })
     }
@@ -1527,15 +1524,7 @@ mod tests {
     }
 
     #[test]
-    fn urls_lose_their_credentials_in_messages() {
-        assert_eq!(
-            url_without_credentials("http://u:p@127.0.0.1:8332/"),
-            "http://127.0.0.1:8332/"
-        );
-        assert_eq!(
-            url_without_credentials("http://127.0.0.1:8332"),
-            "http://127.0.0.1:8332"
-        );
+    fn zmq_endpoints_are_checked() {
         assert!(check_zmq_endpoint("tcp://127.0.0.1:28332").is_ok());
         for bad in ["127.0.0.1:28332", "ipc:///tmp/x", "tcp://:1", "tcp://h:0", "tcp://h"] {
             assert!(check_zmq_endpoint(bad).is_err(), "{bad}");

@@ -29,7 +29,7 @@ use flash_core::ports::BoxFuture;
 use flash_core::Network;
 
 pub use crate::remote::DEFAULT_TIMEOUT_SECS;
-use crate::remote::{TxCache, BATCH_MAX, FEE_RATE_MAX_SAT_PER_KVB, SYNC_ATTEMPTS_MAX};
+use crate::remote::{check_known_genesis, TxCache, BATCH_MAX, FEE_RATE_MAX_SAT_PER_KVB, SYNC_ATTEMPTS_MAX};
 
 /// The Electrum protocol version asked for (`server.version`): 1.4 is what ElectrumX,
 /// electrs and Fulcrum all speak.
@@ -964,12 +964,7 @@ impl ChainSource for ElectrumChain {
         let genesis = self.shared.genesis;
         let network = self.shared.config.network;
         Box::pin(async move {
-            if let Some(theirs) = request.known_chain.iter().find(|b| b.height == 0 && b.hash != genesis) {
-                return Err(ChainError::WrongNetwork(
-                    format!("a known chain with genesis block {}", theirs.hash),
-                    network,
-                ));
-            }
+            check_known_genesis(&request, genesis, network)?;
             self.run(move |session, caches| {
                 let mut why = String::new();
                 for _ in 0..SYNC_ATTEMPTS_MAX {

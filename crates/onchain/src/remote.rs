@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bitcoin::{Transaction, Txid};
+use bitcoin::{BlockHash, Transaction, Txid};
+use flash_core::onchain::{ChainError, ChainSyncRequest};
+use flash_core::Network;
 
 /// Default timeout of one request to the server (connecting, sending, reading the answer),
 /// seconds.
@@ -39,6 +41,22 @@ impl TxCache {
             self.0.clear();
         }
         self.0.insert(txid, tx);
+    }
+}
+
+/// Refuses a sync request whose known chain starts at another genesis block than the server's
+/// (`genesis`, of `network`): a wallet of another network.
+pub(crate) fn check_known_genesis(
+    request: &ChainSyncRequest,
+    genesis: BlockHash,
+    network: Network,
+) -> Result<(), ChainError> {
+    match request.known_chain.iter().find(|b| b.height == 0 && b.hash != genesis) {
+        Some(theirs) => Err(ChainError::WrongNetwork(
+            format!("a known chain with genesis block {}", theirs.hash),
+            network,
+        )),
+        None => Ok(()),
     }
 }
 
