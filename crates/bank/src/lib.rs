@@ -8,6 +8,7 @@
 
 mod accounts;
 mod cold;
+mod ecash;
 mod error;
 mod events;
 mod history;
@@ -28,6 +29,7 @@ use flash_store::Store;
 
 pub use accounts::{Identity, WalletView};
 pub use cold::{ColdPolicy, ColdPsbt};
+pub use ecash::{EcashMove, MeltTarget};
 pub use error::BankError;
 pub use events::{WalletChange, WalletEvent};
 pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};

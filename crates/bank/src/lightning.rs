@@ -33,7 +33,7 @@ use crate::payments::idempotency;
 use crate::{Bank, BankError};
 
 /// Idempotency scope of invoice credits: one per payment hash, whoever pays.
-const INVOICE_SCOPE: &str = "ln-invoice";
+pub(crate) const INVOICE_SCOPE: &str = "ln-invoice";
 /// Idempotency scope of the journals that finish an outgoing payment.
 const PAYMENT_SCOPE: &str = "ln-payment";
 /// Longest BOLT11 text accepted.
@@ -89,7 +89,7 @@ impl Default for LightningConfig {
 
 /// The Lightning rail as the bank holds it.
 pub(crate) struct Rail {
-    node: Arc<dyn LightningNode>,
+    pub(crate) node: Arc<dyn LightningNode>,
     simulator: Option<Arc<dyn SimulatorControls>>,
     /// Payments this process is driving right now; reconciliation leaves them alone.
     driving: Mutex<HashSet<HoldId>>,
@@ -246,7 +246,7 @@ pub struct LnPayOutcome {
 }
 
 impl LnPayOutcome {
-    fn already_paid() -> LnPayOutcome {
+    pub(crate) fn already_paid() -> LnPayOutcome {
         LnPayOutcome {
             status: PaymentStatus::AlreadyPaid,
             transaction: None,
@@ -290,12 +290,12 @@ struct Start {
 }
 
 /// A decoded invoice and the amount the payer sends, satoshis.
-struct Target {
-    invoice: Invoice,
-    amount: Sats,
+pub(crate) struct Target {
+    pub(crate) invoice: Invoice,
+    pub(crate) amount: Sats,
 }
 
-fn lightning_error(e: LightningError) -> BankError {
+pub(crate) fn lightning_error(e: LightningError) -> BankError {
     match e {
         LightningError::InvalidInvoice(m) => BankError::InvalidInvoice(m),
         LightningError::WrongNetwork { expected, found } => BankError::WrongNetwork { expected, found },
@@ -305,12 +305,12 @@ fn lightning_error(e: LightningError) -> BankError {
     }
 }
 
-fn reference(hash: &Hash32) -> String {
+pub(crate) fn reference(hash: &Hash32) -> String {
     format!("ln:{hash}")
 }
 
 impl Bank {
-    fn rail(&self) -> Result<&Rail, BankError> {
+    pub(crate) fn rail(&self) -> Result<&Rail, BankError> {
         self.lightning
             .as_deref()
             .ok_or_else(|| BankError::LightningUnavailable("no Lightning node is configured".into()))
@@ -438,7 +438,7 @@ impl Bank {
     }
 
     /// Decodes, checks expiry and settles the amount the payer sends.
-    async fn target(&self, payment_request: &str, amount: Option<i64>) -> Result<Target, BankError> {
+    pub(crate) async fn target(&self, payment_request: &str, amount: Option<i64>) -> Result<Target, BankError> {
         let invoice = self.decode(payment_request).await?;
         let now_secs = u64::try_from(self.store.now_ms() / 1_000).unwrap_or(0);
         if invoice.expired_at(now_secs) {
@@ -491,13 +491,13 @@ impl Bank {
         Ok(Sats::from_msat_up(estimate)?.get().min(cap.get()))
     }
 
-    fn fee_cap(&self, amount: Sats) -> Result<Sats, BankError> {
+    pub(crate) fn fee_cap(&self, amount: Sats) -> Result<Sats, BankError> {
         let cfg = &self.config.lightning;
         Ok(amount.fee(cfg.fee_cap_bps, Sats::non_negative(cfg.fee_cap_min_sats)?)?)
     }
 
     /// The invoice of this Flash that `invoice` is, if it is one.
-    async fn own_invoice(&self, invoice: &Invoice) -> Result<Option<LnInvoiceRecord>, BankError> {
+    pub(crate) async fn own_invoice(&self, invoice: &Invoice) -> Result<Option<LnInvoiceRecord>, BankError> {
         let record = self.store.ln_invoice(&invoice.payment_hash.to_string()).await?;
         // The hash alone is public: it must be the very invoice we issued.
         Ok(record.filter(|r| r.invoice.payment_request.eq_ignore_ascii_case(&invoice.payment_request)))
@@ -539,6 +539,7 @@ impl Bank {
                 let payee = parties.payee.ok_or(BankError::RecipientNotFound)?;
                 self.pay_own_invoice(&payer, &payee, &own, target, memo, taken).await
             }
+            None if self.mint_invoice(&target.invoice).await? => self.pay_mint_quote(&payer, target, memo, taken).await,
             None => {
                 let origin = link.map(|l| format!("{WITHDRAW_ORIGIN}{l}"));
                 let start = Start {
@@ -891,8 +892,7 @@ impl Bank {
     pub async fn ln_credit_settlement(&self, settled: &SettledInvoice) -> Result<bool, BankError> {
         let hash = settled.payment_hash;
         let Some(invoice) = self.store.ln_invoice(&hash.to_string()).await? else {
-            tracing::warn!(payment_hash = %hash, "the node settled an invoice Flash did not issue; not credited");
-            return Ok(false);
+            return self.credit_mint_quote(settled).await;
         };
         let amount = Sats::from_msat_down(settled.amount_received_msat)?;
         if amount.get() == 0 {

@@ -100,11 +100,15 @@ pub enum SystemAccount {
     OnchainCold,
     /// Holds on wallets whose credited deposit left the chain, until an operator decides.
     OnchainReview,
+    /// Ecash in circulation (a liability): every note the mint signed and has not redeemed.
+    MintOutstanding,
+    /// Mint quotes paid and not yet issued as ecash (a liability).
+    MintQuotes,
 }
 
 impl SystemAccount {
     /// Every system account.
-    pub const ALL: [SystemAccount; 8] = [
+    pub const ALL: [SystemAccount; 10] = [
         SystemAccount::DevFaucet,
         SystemAccount::FeesRevenue,
         SystemAccount::LightningPending,
@@ -113,6 +117,8 @@ impl SystemAccount {
         SystemAccount::OnchainHot,
         SystemAccount::OnchainCold,
         SystemAccount::OnchainReview,
+        SystemAccount::MintOutstanding,
+        SystemAccount::MintQuotes,
     ];
 
     /// The account's name, as in DESIGN.md.
@@ -126,6 +132,8 @@ impl SystemAccount {
             SystemAccount::OnchainHot => "onchain:hot",
             SystemAccount::OnchainCold => "onchain:cold",
             SystemAccount::OnchainReview => "onchain:review",
+            SystemAccount::MintOutstanding => "mint:outstanding",
+            SystemAccount::MintQuotes => "mint:quotes",
         }
     }
 

@@ -53,6 +53,9 @@ pub enum JournalKind {
     LnReceive,
     /// An on-chain deposit, credited after its confirmations.
     OnchainReceive,
+    /// Ecash: balance turned into notes or notes redeemed, a mint quote paid or issued, a
+    /// melt, or a mint fee.
+    Ecash,
 }
 
 impl JournalKind {
@@ -66,6 +69,7 @@ impl JournalKind {
             JournalKind::HoldReverse => "hold_reverse",
             JournalKind::LnReceive => "ln_receive",
             JournalKind::OnchainReceive => "onchain_receive",
+            JournalKind::Ecash => "ecash",
         }
     }
 
@@ -86,6 +90,7 @@ impl JournalKind {
             "hold_reverse" => JournalKind::HoldReverse,
             "ln_receive" => JournalKind::LnReceive,
             "onchain_receive" => JournalKind::OnchainReceive,
+            "ecash" => JournalKind::Ecash,
             _ => return None,
         })
     }

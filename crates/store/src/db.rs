@@ -1,5 +1,6 @@
 //! [`Db`]: one interface over both backends for everything except ledger postings.
 
+use crate::ledger::Record;
 use crate::sql::{Row, Value};
 use crate::{postgres, sqlite, StoreError};
 
@@ -59,6 +60,17 @@ impl Db {
             Db::Postgres(pool) => postgres::script(pool, statements, Some(rows)).await,
         }
         .map(|_| ())
+    }
+}
+
+impl Db {
+    /// Applies rail records in one transaction, without a journal: all or nothing. A record
+    /// that changes other than its expected rows refuses the whole (with its reason).
+    pub async fn apply(&self, records: Vec<Record>) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite(pool) => pool.apply(records).await,
+            Db::Postgres(pool) => postgres::apply(pool, records).await,
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod auth;
 mod db;
 mod ledger;
 mod lightning;
+mod mint;
 mod onchain;
 mod postgres;
 mod sql;
@@ -38,6 +39,10 @@ pub use ledger::{
 pub use lightning::{
     LiquidityAction, LiquidityActionKind, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus,
     NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
+};
+pub use mint::{
+    KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, ProofRow, ProofState,
+    SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,
 };
 pub use onchain::{
     AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, OnchainTotals,

@@ -98,6 +98,18 @@ pub(crate) async fn script(
     Ok(changed)
 }
 
+pub(crate) async fn apply(pool: &Pool, records: Vec<crate::ledger::Record>) -> Result<(), StoreError> {
+    let mut client = get(pool).await?;
+    let tx = client.transaction().await?;
+    for record in &records {
+        let stmt = tx.prepare_cached(record.sql).await?;
+        let changed = tx.execute(&stmt, &refs(&record.params)).await?;
+        crate::ledger::check_record(record, changed)?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub(crate) async fn snapshot(pool: &Pool, queries: Vec<(String, Vec<Value>)>) -> Result<Vec<Vec<Row>>, StoreError> {
     let mut client = get(pool).await?;
     let tx = client

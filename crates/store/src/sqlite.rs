@@ -194,6 +194,21 @@ impl Pool {
         })
         .await
     }
+
+    pub(crate) async fn apply(&self, records: Vec<store_ledger::Record>) -> Result<(), StoreError> {
+        self.run(true, move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for record in &records {
+                let changed = tx
+                    .prepare_cached(&to_sqlite(record.sql))?
+                    .execute(rusqlite::params_from_iter(record.params.iter()))?;
+                store_ledger::check_record(record, changed as u64)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {

@@ -1,0 +1,672 @@
+//! Quotes: minting against a BOLT11 payment or a Flash wallet (NUT-04/20/23), melting to a
+//! BOLT11 invoice with change for the unused fee reserve (NUT-05/08/23), and redeeming tokens
+//! into a wallet.
+//!
+//! A melt outside Flash is a saga: its notes become `pending` with the quote in one
+//! transaction before the node is called; success spends them with the journal that pays
+//! `lightning:node`, failure releases them, and an unknown outcome stays pending until
+//! [`Mint::reconcile_melts`] learns it from the node.
+
+use std::str::FromStr;
+
+use cashu::dhke;
+use cashu::nuts::{
+    BlindedMessage, CurrencyUnit, MeltQuoteBolt11Request, MeltQuoteBolt11Response, MeltRequest, MintQuoteBolt11Request,
+    MintQuoteBolt11Response, MintRequest, MintResponse, PaymentMethod, Proof, Proofs, Token,
+};
+use cashu::secret::Secret;
+use cashu::{Amount, MintUrl};
+use flash_bank::{EcashMove, MeltTarget};
+use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
+use flash_core::lightning::{Hash32, PaymentState};
+use flash_core::{AccountId, Currency, SystemAccount, WalletId};
+use flash_store::{
+    MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, PostRequest, Record, REFUSED_QUOTE_STATE,
+};
+
+use crate::keys::{amount_i64, proof_row, stored_signature};
+use crate::swap::{digest, verify_conditions};
+use crate::{Mint, MintError};
+
+/// What `ecashMint` made: a token of fresh notes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcashMinted {
+    /// The token (`cashuB…`).
+    pub token: String,
+    /// Its value, sats.
+    pub amount: i64,
+    /// The journal that debited the wallet.
+    pub journal_id: flash_core::JournalId,
+}
+
+/// What `ecashRedeem` credited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcashRedeemed {
+    /// Sats credited to the wallet (the token's value less the input fee).
+    pub amount: i64,
+    /// The mint's input fee kept.
+    pub fee: i64,
+    /// The journal that credited the wallet.
+    pub journal_id: flash_core::JournalId,
+}
+
+fn quote_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn secs(ms: i64) -> u64 {
+    u64::try_from(ms / 1_000).unwrap_or(0)
+}
+
+fn sat_only(unit: &CurrencyUnit) -> Result<(), MintError> {
+    if *unit == CurrencyUnit::Sat {
+        Ok(())
+    } else {
+        Err(MintError::UnsupportedUnit)
+    }
+}
+
+impl Mint {
+    /// A mint quote (NUT-04/23): an invoice that, once paid, lets the holder of the quote id
+    /// mint `amount` sats of notes.
+    pub async fn mint_quote(&self, req: MintQuoteBolt11Request) -> Result<MintQuoteBolt11Response<String>, MintError> {
+        sat_only(&req.unit)?;
+        let amount = req.amount.to_u64();
+        if amount < self.config.mint_min || amount > self.config.mint_max {
+            return Err(MintError::AmountRange(format!(
+                "{amount} sats is outside {}..={}",
+                self.config.mint_min, self.config.mint_max
+            )));
+        }
+        let amount = amount_i64(req.amount)?;
+        let invoice = self
+            .bank
+            .ln_invoice_for_mint(amount, self.config.quote_ttl_secs)
+            .await?;
+        let now = self.store().now_ms();
+        let expiry_ms = i64::try_from(self.config.quote_ttl_secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
+        let quote = MintQuoteRecord {
+            id: quote_id(),
+            unit: req.unit.to_string(),
+            amount,
+            request: invoice.payment_request,
+            payment_hash: Some(invoice.payment_hash.to_string()),
+            pubkey: req.pubkey.map(|p| p.to_hex()),
+            state: MintQuoteState::Unpaid,
+            expires_at_ms: now.saturating_add(expiry_ms),
+            created_at_ms: now,
+        };
+        self.store()
+            .mint_apply(vec![Record::mint_quote_created(&quote)])
+            .await?;
+        self.mint_quote_response(&quote)
+    }
+
+    /// A mint quote's state (`GET /v1/mint/quote/bolt11/{id}`).
+    pub async fn mint_quote_state(&self, id: &str) -> Result<MintQuoteBolt11Response<String>, MintError> {
+        let quote = self.store().mint_quote(id).await?.ok_or(MintError::UnknownQuote)?;
+        self.mint_quote_response(&quote)
+    }
+
+    fn mint_quote_response(&self, q: &MintQuoteRecord) -> Result<MintQuoteBolt11Response<String>, MintError> {
+        let amount = Amount::from(u64::try_from(q.amount).map_err(|_| MintError::Internal("quote amount".into()))?);
+        let state = match q.state {
+            MintQuoteState::Unpaid => cashu::nuts::MintQuoteState::Unpaid,
+            MintQuoteState::Paid => cashu::nuts::MintQuoteState::Paid,
+            MintQuoteState::Issued => cashu::nuts::MintQuoteState::Issued,
+        };
+        let paid = q.state != MintQuoteState::Unpaid;
+        Ok(MintQuoteBolt11Response {
+            quote: q.id.clone(),
+            request: q.request.clone(),
+            amount: Some(amount),
+            unit: Some(q.unit.parse().map_err(|_| MintError::Internal("quote unit".into()))?),
+            method: PaymentMethod::BOLT11,
+            amount_paid: if paid { amount } else { Amount::ZERO },
+            amount_issued: if q.state == MintQuoteState::Issued {
+                amount
+            } else {
+                Amount::ZERO
+            },
+            updated_at: secs(q.created_at_ms),
+            state,
+            expiry: Some(secs(q.expires_at_ms)),
+            pubkey: q
+                .pubkey
+                .as_deref()
+                .map(cashu::nuts::PublicKey::from_hex)
+                .transpose()
+                .map_err(|_| MintError::Internal("quote pubkey".into()))?,
+        })
+    }
+
+    /// Issues the notes of a paid mint quote (NUT-04), once; a quote locked to a key (NUT-20)
+    /// needs that key's signature over the request.
+    pub async fn mint(&self, req: MintRequest<String>) -> Result<MintResponse, MintError> {
+        let quote = self
+            .store()
+            .mint_quote(&req.quote)
+            .await?
+            .ok_or(MintError::UnknownQuote)?;
+        match quote.state {
+            MintQuoteState::Unpaid => return Err(MintError::QuoteUnpaid),
+            MintQuoteState::Issued => return Err(MintError::QuoteIssued),
+            MintQuoteState::Paid => {}
+        }
+        if let Some(key) = &quote.pubkey {
+            let key = cashu::nuts::PublicKey::from_hex(key).map_err(|_| MintError::Internal("quote pubkey".into()))?;
+            req.verify_signature(key).map_err(|_| MintError::SignatureInvalid)?;
+        }
+        if req.outputs.is_empty() {
+            return Err(MintError::Unbalanced("no outputs".into()));
+        }
+        let signed = self.sign_outputs(&req.outputs)?;
+        if signed.total != quote.amount {
+            return Err(MintError::Unbalanced(format!(
+                "outputs {} != quote {}",
+                signed.total, quote.amount
+            )));
+        }
+        self.check_unsigned(&req.outputs).await?;
+        let origin = format!("mint:{}", quote.id);
+        let now = self.store().now_ms();
+        let records = std::iter::once(Record::mint_quote_issued(&quote.id, now))
+            .chain(
+                signed
+                    .records
+                    .iter()
+                    .map(|r| Record::mint_signature_issued(r, &origin, now)),
+            )
+            .collect();
+        let journal = JournalRequest {
+            idempotency: IdempotencyKey {
+                scope: "ecash-issue".into(),
+                key: quote.id.clone(),
+            },
+            kind: JournalKind::Ecash,
+            op: LedgerOp::Transfer {
+                from: SystemAccount::MintQuotes.ledger_id(Currency::Btc),
+                to: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
+                amount: quote.amount,
+                fee: 0,
+                fee_to: None,
+            },
+            memo: Some("ecash issued".into()),
+            limit: None,
+        };
+        let post = PostRequest {
+            records,
+            ..PostRequest::from(journal)
+        };
+        match self.store().post(post).await {
+            Ok(Ok(p)) if !p.replayed => Ok(MintResponse {
+                signatures: signed.signatures,
+            }),
+            Ok(Ok(_)) => Err(MintError::QuoteIssued),
+            Ok(Err(e)) => Err(MintError::Internal(e.to_string())),
+            Err(flash_store::StoreError::Refused(r)) if r == REFUSED_QUOTE_STATE => Err(MintError::QuoteIssued),
+            Err(e) => Err(self.refusal(e, &[]).await),
+        }
+    }
+
+    /// A melt quote (NUT-05/23): what paying `request` costs in notes.
+    pub async fn melt_quote(&self, req: MeltQuoteBolt11Request) -> Result<MeltQuoteBolt11Response<String>, MintError> {
+        sat_only(&req.unit)?;
+        let amount = match req.options {
+            None => None,
+            Some(cashu::nuts::MeltOptions::Amountless { amountless }) => {
+                Some(amount_i64(amountless.amount_msat)?.div_euclid(1_000))
+            }
+            Some(_) => {
+                return Err(MintError::BadRequest(
+                    "multi-path payments are not supported here".into(),
+                ))
+            }
+        };
+        let invoice_amount = req.request.amount_milli_satoshis();
+        if invoice_amount.is_none() && amount.is_none() {
+            return Err(MintError::AmountlessInvoice);
+        }
+        let target = self.bank.melt_target(&req.request.to_string(), amount).await?;
+        let sats = u64::try_from(target.amount).unwrap_or(0);
+        if sats < self.config.melt_min || sats > self.config.melt_max {
+            return Err(MintError::AmountRange(format!(
+                "{sats} sats is outside {}..={}",
+                self.config.melt_min, self.config.melt_max
+            )));
+        }
+        let now = self.store().now_ms();
+        let ttl = i64::try_from(self.config.quote_ttl_secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
+        let quote = MeltQuoteRecord {
+            id: quote_id(),
+            unit: req.unit.to_string(),
+            request: target.payment_request.clone(),
+            payment_hash: target.payment_hash.to_string(),
+            amount: target.amount,
+            fee_reserve: target.fee_reserve,
+            internal: target.internal,
+            state: MeltQuoteState::Unpaid,
+            change_outputs: None,
+            inputs_total: None,
+            input_fee: None,
+            fee_paid: None,
+            preimage: None,
+            expires_at_ms: now.saturating_add(ttl).min(target.expires_at_ms),
+            created_at_ms: now,
+        };
+        self.store()
+            .mint_apply(vec![Record::melt_quote_created(&quote)])
+            .await?;
+        melt_response(&quote, None)
+    }
+
+    /// A melt quote's state (`GET /v1/melt/quote/bolt11/{id}`), with the change of a paid
+    /// melt.
+    pub async fn melt_quote_state(&self, id: &str) -> Result<MeltQuoteBolt11Response<String>, MintError> {
+        let quote = self.store().melt_quote(id).await?.ok_or(MintError::UnknownQuote)?;
+        let change = self.change_of(&quote).await?;
+        melt_response(&quote, change)
+    }
+
+    async fn change_of(&self, quote: &MeltQuoteRecord) -> Result<Option<Vec<cashu::nuts::BlindSignature>>, MintError> {
+        if quote.state != MeltQuoteState::Paid {
+            return Ok(None);
+        }
+        let rows = self
+            .store()
+            .mint_signatures_by_origin(&format!("melt:{}", quote.id))
+            .await?;
+        let mut sigs = rows.iter().map(stored_signature).collect::<Result<Vec<_>, _>>()?;
+        sigs.sort_by_key(|s| s.amount);
+        Ok((!sigs.is_empty()).then_some(sigs))
+    }
+
+    /// Pays a melt quote with notes (NUT-05), returning change for the unused fee reserve in
+    /// the blank outputs given (NUT-08).
+    pub async fn melt(&self, req: MeltRequest<String>) -> Result<MeltQuoteBolt11Response<String>, MintError> {
+        let quote = self
+            .store()
+            .melt_quote(req.quote())
+            .await?
+            .ok_or(MintError::UnknownQuote)?;
+        match quote.state {
+            MeltQuoteState::Paid => return Err(MintError::InvoiceAlreadyPaid),
+            MeltQuoteState::Pending => return Err(MintError::QuotePending),
+            MeltQuoteState::Unpaid => {}
+        }
+        let now = self.store().now_ms();
+        if now >= quote.expires_at_ms {
+            return Err(MintError::QuoteExpired);
+        }
+        let inputs = self.check_inputs(req.inputs())?;
+        let needed = quote.amount + quote.fee_reserve + inputs.fee;
+        if inputs.total < needed {
+            return Err(MintError::Unbalanced(format!(
+                "inputs {} < amount {} + fee reserve {} + input fee {}",
+                inputs.total, quote.amount, quote.fee_reserve, inputs.fee
+            )));
+        }
+        verify_conditions(&req)?;
+        let blanks = req.outputs().clone().unwrap_or_default();
+        if blanks.len() > self.config.max_outputs {
+            return Err(MintError::TooManyOutputs(self.config.max_outputs));
+        }
+        self.check_unsigned(&blanks).await?;
+        let origin = format!("melt:{}", quote.id);
+        let target = MeltTarget {
+            payment_request: quote.request.clone(),
+            payment_hash: Hash32::from_str(&quote.payment_hash)
+                .map_err(|_| MintError::Internal("stored payment hash".into()))?,
+            amount: quote.amount,
+            fee_reserve: quote.fee_reserve,
+            internal: quote.internal,
+            expires_at_ms: quote.expires_at_ms,
+        };
+        let spent: Vec<Record> = req
+            .inputs()
+            .iter()
+            .zip(&inputs.ys)
+            .map(|(p, y)| {
+                Ok(Record::mint_proof_taken(
+                    &proof_row(p, y)?,
+                    !quote.internal,
+                    &origin,
+                    now,
+                ))
+            })
+            .collect::<Result<_, MintError>>()?;
+        if quote.internal {
+            let change = self.change(&blanks, inputs.total - quote.amount - inputs.fee)?;
+            let records = spent
+                .into_iter()
+                .chain(std::iter::once(Record::melt_quote_paid(&quote.id, 0, None, now)))
+                .chain(
+                    change
+                        .records
+                        .iter()
+                        .map(|r| Record::mint_signature_issued(r, &origin, now)),
+                )
+                .collect();
+            return match self.bank.melt_internal(&target, inputs.fee, records).await {
+                Ok(true) => {
+                    let paid = self
+                        .store()
+                        .melt_quote(&quote.id)
+                        .await?
+                        .ok_or(MintError::UnknownQuote)?;
+                    melt_response(&paid, (!change.signatures.is_empty()).then_some(change.signatures))
+                }
+                Ok(false) => Err(MintError::InvoiceAlreadyPaid),
+                Err(flash_bank::BankError::Refused(r)) => {
+                    Err(self.refusal(flash_store::StoreError::Refused(r), &inputs.ys).await)
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
+        // Outside Flash: the notes become pending with the quote, then the node pays.
+        let blanks_json = serde_json::to_string(&blanks).map_err(|e| MintError::Internal(e.to_string()))?;
+        let records = spent
+            .into_iter()
+            .chain(std::iter::once(Record::melt_quote_pending(
+                &quote.id,
+                &blanks_json,
+                inputs.total,
+                inputs.fee,
+            )))
+            .collect();
+        if let Err(e) = self.store().mint_apply(records).await {
+            return Err(match e {
+                flash_store::StoreError::Refused(r) if r == REFUSED_QUOTE_STATE => MintError::QuotePending,
+                e if e.is_unique_violation() => MintError::InvoiceAlreadyPaid,
+                e => self.refusal(e, &inputs.ys).await,
+            });
+        }
+        let state = match self.bank.melt_pay(&target, quote.fee_reserve).await {
+            Ok(state) => state,
+            Err(flash_bank::BankError::LightningUnavailable(m)) => {
+                tracing::warn!(quote = %quote.id, error = %m, "melt payment outcome unknown; left pending");
+                PaymentState::InFlight
+            }
+            Err(e) => PaymentState::Failed { reason: e.to_string() },
+        };
+        self.finish_melt(&quote.id, state).await
+    }
+
+    /// Ends a pending melt by its payment's state: spent with change, released, or left
+    /// pending. Safe to call more than once (each end commits once).
+    async fn finish_melt(&self, id: &str, state: PaymentState) -> Result<MeltQuoteBolt11Response<String>, MintError> {
+        let quote = self.store().melt_quote(id).await?.ok_or(MintError::UnknownQuote)?;
+        if quote.state != MeltQuoteState::Pending {
+            let change = self.change_of(&quote).await?;
+            return melt_response(&quote, change);
+        }
+        let origin = format!("melt:{}", quote.id);
+        let pending = self.store().mint_pending_count(&origin).await?;
+        let now = self.store().now_ms();
+        match state {
+            PaymentState::InFlight => melt_response(&quote, None),
+            PaymentState::Failed { reason } => {
+                let records = vec![
+                    Record::mint_proofs_released(&origin, pending),
+                    Record::melt_quote_failed(&quote.id),
+                ];
+                match self.store().mint_apply(records).await {
+                    Ok(()) | Err(flash_store::StoreError::Refused(_)) => Err(MintError::PaymentFailed(reason)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            PaymentState::Succeeded { preimage, fee_msat } => {
+                let fee_paid = amount_i64(Amount::from(fee_msat.div_ceil(1_000)))?;
+                let blanks: Vec<BlindedMessage> = match &quote.change_outputs {
+                    Some(json) => serde_json::from_str(json).map_err(|e| MintError::Internal(e.to_string()))?,
+                    None => Vec::new(),
+                };
+                let input_fee = quote.input_fee.unwrap_or(0);
+                let paid_in = quote.inputs_total.unwrap_or(0) - input_fee;
+                let change = self.change(&blanks, paid_in - quote.amount - fee_paid)?;
+                let preimage = preimage.map(|p| p.to_string());
+                let records = std::iter::once(Record::mint_proofs_spent(&origin, pending))
+                    .chain(std::iter::once(Record::melt_quote_paid(
+                        &quote.id,
+                        fee_paid,
+                        preimage.as_deref(),
+                        now,
+                    )))
+                    .chain(
+                        change
+                            .records
+                            .iter()
+                            .map(|r| Record::mint_signature_issued(r, &origin, now)),
+                    )
+                    .collect();
+                let journal = JournalRequest {
+                    idempotency: IdempotencyKey {
+                        scope: "ecash-melt".into(),
+                        key: quote.id.clone(),
+                    },
+                    kind: JournalKind::Ecash,
+                    op: LedgerOp::Transfer {
+                        from: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
+                        to: SystemAccount::LightningNode.ledger_id(Currency::Btc),
+                        amount: quote.amount + fee_paid,
+                        fee: input_fee,
+                        fee_to: (input_fee > 0).then(|| SystemAccount::FeesRevenue.ledger_id(Currency::Btc)),
+                    },
+                    memo: Some("ecash melt".into()),
+                    limit: None,
+                };
+                let post = PostRequest {
+                    reference: Some(format!("ln:{}", quote.payment_hash)),
+                    records,
+                    ..PostRequest::from(journal)
+                };
+                match self.store().post(post).await {
+                    Ok(Ok(_)) | Err(flash_store::StoreError::Refused(_)) => {}
+                    Ok(Err(e)) => return Err(MintError::Internal(e.to_string())),
+                    Err(e) => return Err(e.into()),
+                }
+                let paid = self
+                    .store()
+                    .melt_quote(&quote.id)
+                    .await?
+                    .ok_or(MintError::UnknownQuote)?;
+                let change = self.change_of(&paid).await?;
+                melt_response(&paid, change)
+            }
+        }
+    }
+
+    /// Resolves melts left pending (by a crash or a slow payment) from the node's answer.
+    /// Returns how many ended.
+    pub async fn reconcile_melts(&self) -> Result<usize, MintError> {
+        let mut ended = 0;
+        for quote in self.store().pending_melt_quotes().await? {
+            let hash =
+                Hash32::from_str(&quote.payment_hash).map_err(|_| MintError::Internal("stored payment hash".into()))?;
+            let state = self.bank.melt_track(hash).await?;
+            if state == PaymentState::InFlight {
+                continue;
+            }
+            match self.finish_melt(&quote.id, state).await {
+                Ok(_) | Err(MintError::PaymentFailed(_)) => ended += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Signs change worth `amount` into the first of `blanks` (NUT-08): the amount split in
+    /// powers of two, as many as there are blank outputs.
+    fn change(&self, blanks: &[BlindedMessage], amount: i64) -> Result<crate::swap::Signed, MintError> {
+        let mut parts = Vec::new();
+        let mut rest = u64::try_from(amount).unwrap_or(0);
+        let mut bit = 1u64 << 63;
+        while rest > 0 && parts.len() < blanks.len() {
+            while bit > rest {
+                bit >>= 1;
+            }
+            parts.push(bit);
+            rest -= bit;
+        }
+        let outputs: Vec<BlindedMessage> = blanks
+            .iter()
+            .zip(&parts)
+            .map(|(b, a)| BlindedMessage {
+                amount: Amount::from(*a),
+                ..b.clone()
+            })
+            .collect();
+        self.sign_outputs(&outputs)
+    }
+
+    /// Turns `amount` sats of a Flash wallet into a token of fresh notes (GraphQL `ecashMint`).
+    /// The notes' secrets are made here and not kept.
+    pub async fn ecash_from_wallet(
+        &self,
+        account: AccountId,
+        wallet_id: WalletId,
+        amount: i64,
+        idempotency_key: Option<String>,
+    ) -> Result<EcashMinted, MintError> {
+        let value = u64::try_from(amount).map_err(|_| MintError::AmountRange("negative amount".into()))?;
+        if value < self.config.mint_min || value > self.config.mint_max {
+            return Err(MintError::AmountRange(format!(
+                "{value} sats is outside {}..={}",
+                self.config.mint_min, self.config.mint_max
+            )));
+        }
+        let keyset = self.keyring().active(&CurrencyUnit::Sat)?;
+        let mut secrets = Vec::new();
+        let mut outputs = Vec::new();
+        let mut factors = Vec::new();
+        for bit in 0..64 {
+            let part = 1u64 << bit;
+            if value & part == 0 {
+                continue;
+            }
+            let secret = Secret::generate();
+            let (blinded, r) = dhke::blind_message(secret.as_bytes(), None)
+                .map_err(|e| MintError::Internal(format!("blinding: {e}")))?;
+            outputs.push(BlindedMessage::new(Amount::from(part), keyset.id, blinded));
+            secrets.push(secret);
+            factors.push(r);
+        }
+        let signed = self.sign_outputs(&outputs)?;
+        let key = idempotency_key.unwrap_or_else(quote_id);
+        let origin = format!("wallet:{wallet_id}:{key}");
+        let now = self.store().now_ms();
+        let records = signed
+            .records
+            .iter()
+            .map(|r| Record::mint_signature_issued(r, &origin, now))
+            .collect();
+        let journal_id = self
+            .bank
+            .ecash_from_wallet(EcashMove {
+                account,
+                wallet_id,
+                amount,
+                fee: 0,
+                idempotency_key: key,
+                records,
+            })
+            .await?;
+        let keys = keyset.public_keys();
+        let proofs = dhke::construct_proofs(signed.signatures, factors, secrets, &keys)
+            .map_err(|e| MintError::Internal(format!("unblinding: {e}")))?;
+        let url = MintUrl::from_str(&self.url).map_err(|e| MintError::Internal(format!("mint url: {e}")))?;
+        let token = Token::new(url, proofs, None, CurrencyUnit::Sat);
+        Ok(EcashMinted {
+            token: token.to_string(),
+            amount,
+            journal_id,
+        })
+    }
+
+    /// Redeems a token of this mint into a Flash wallet (GraphQL `ecashRedeem`): its notes are
+    /// spent and the wallet credited their value less the input fee, in one transaction.
+    pub async fn ecash_to_wallet(
+        &self,
+        account: AccountId,
+        wallet_id: WalletId,
+        token: &str,
+    ) -> Result<EcashRedeemed, MintError> {
+        let token = Token::from_str(token.trim()).map_err(|e| MintError::BadRequest(format!("not a token: {e}")))?;
+        if token.unit().is_some_and(|u| u != CurrencyUnit::Sat) {
+            return Err(MintError::UnsupportedUnit);
+        }
+        let proofs: Proofs = token
+            .proofs(&self.keyring().infos())
+            .map_err(|_| MintError::UnknownKeyset)?;
+        self.redeem_proofs(account, wallet_id, &proofs).await
+    }
+
+    async fn redeem_proofs(
+        &self,
+        account: AccountId,
+        wallet_id: WalletId,
+        proofs: &[Proof],
+    ) -> Result<EcashRedeemed, MintError> {
+        let inputs = self.check_inputs(proofs)?;
+        let request = cashu::nuts::SwapRequest::new(proofs.to_vec(), Vec::new());
+        verify_conditions(&request)?;
+        let amount = inputs.total - inputs.fee;
+        if amount <= 0 {
+            return Err(MintError::Unbalanced(
+                "the token is worth less than its input fee".into(),
+            ));
+        }
+        let origin = format!("redeem:{}", digest(&inputs.ys));
+        let now = self.store().now_ms();
+        let records = proofs
+            .iter()
+            .zip(&inputs.ys)
+            .map(|(p, y)| Ok(Record::mint_proof_taken(&proof_row(p, y)?, false, &origin, now)))
+            .collect::<Result<Vec<_>, MintError>>()?;
+        let moved = self
+            .bank
+            .ecash_to_wallet(EcashMove {
+                account,
+                wallet_id,
+                amount,
+                fee: inputs.fee,
+                idempotency_key: origin,
+                records,
+            })
+            .await;
+        match moved {
+            Ok(journal_id) => Ok(EcashRedeemed {
+                amount,
+                fee: inputs.fee,
+                journal_id,
+            }),
+            Err(flash_bank::BankError::Refused(r)) => {
+                Err(self.refusal(flash_store::StoreError::Refused(r), &inputs.ys).await)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn melt_response(
+    q: &MeltQuoteRecord,
+    change: Option<Vec<cashu::nuts::BlindSignature>>,
+) -> Result<MeltQuoteBolt11Response<String>, MintError> {
+    let amount = |v: i64| Amount::from(u64::try_from(v).unwrap_or(0));
+    Ok(MeltQuoteBolt11Response {
+        quote: q.id.clone(),
+        amount: amount(q.amount),
+        fee_reserve: amount(q.fee_reserve),
+        state: match q.state {
+            MeltQuoteState::Unpaid => cashu::nuts::MeltQuoteState::Unpaid,
+            MeltQuoteState::Pending => cashu::nuts::MeltQuoteState::Pending,
+            MeltQuoteState::Paid => cashu::nuts::MeltQuoteState::Paid,
+        },
+        expiry: secs(q.expires_at_ms),
+        payment_preimage: q.preimage.clone(),
+        change,
+        request: Some(q.request.clone()),
+        unit: Some(q.unit.parse().map_err(|_| MintError::Internal("quote unit".into()))?),
+        method: PaymentMethod::BOLT11,
+    })
+}
