@@ -15,6 +15,7 @@ mod graphql;
 mod health;
 mod lnurl;
 mod metrics;
+mod mint;
 mod rest;
 
 use std::net::SocketAddr;
@@ -32,6 +33,8 @@ pub use metrics::Metrics;
 
 /// Largest request body accepted, in bytes.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+/// Largest request body the mint's routes accept, in bytes.
+pub const MINT_BODY_LIMIT_BYTES: usize = 512 * 1024;
 
 /// What `/healthz` reports about this server.
 #[derive(Clone, Debug)]
@@ -55,6 +58,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Facts for `/healthz`.
     pub info: Arc<ServerInfo>,
+    /// The Cashu mint (`/v1/...`, `ecashMint`/`ecashRedeem`), when one runs here.
+    pub mint: Option<flash_mint::Mint>,
 }
 
 /// The peer's address, as seen by the listener. Serve the router with
@@ -71,16 +76,24 @@ pub fn router(state: ApiState) -> Router {
     let admin = Router::new()
         .route("/admin/graphql", post(graphql::admin_http).get(graphql::admin_get))
         .with_state((state.clone(), admin));
-    Router::<()>::new()
+    let app = Router::<()>::new()
         .merge(public)
         .merge(admin)
         .merge(rest::routes(state.clone()))
         .merge(lnurl::routes(state.clone()))
         .merge(health::routes(state.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
-        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
+    // Mint requests carry up to the mint's cap of notes, witnesses included.
+    let mint = state
+        .mint
+        .clone()
+        .map(mint::routes)
+        .unwrap_or_default()
+        .layer(DefaultBodyLimit::max(MINT_BODY_LIMIT_BYTES))
+        .layer(RequestBodyLimitLayer::new(MINT_BODY_LIMIT_BYTES));
+    app.merge(mint).layer(axum::middleware::from_fn_with_state(
+        state.metrics.clone(),
+        metrics::track,
+    ))
 }

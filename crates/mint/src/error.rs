@@ -84,6 +84,9 @@ pub enum MintError {
     /// A malformed request (bad token, invoice, amount, …).
     #[error("{0}")]
     BadRequest(String),
+    /// The bank refused the wallet side (balance, limits, wallet, account).
+    #[error("{0}")]
+    Bank(BankError),
     /// A failure of the bank or the store (not the caller's fault).
     #[error("internal error: {0}")]
     Internal(String),
@@ -117,8 +120,37 @@ impl MintError {
             MintError::InvoiceAlreadyPaid => 20006,
             MintError::QuoteExpired => 20007,
             MintError::SignatureInvalid => 20008,
-            MintError::BadRequest(_) => 10000,
+            MintError::BadRequest(_) | MintError::Bank(_) => 10000,
             MintError::Internal(_) => 0,
+        }
+    }
+
+    /// A stable name for the app API (`ECASH_ALREADY_SPENT`, or the bank's own code).
+    pub fn name(&self) -> &'static str {
+        match self {
+            MintError::ProofInvalid(_) => "ECASH_PROOF_INVALID",
+            MintError::AlreadySpent => "ECASH_ALREADY_SPENT",
+            MintError::ProofsPending => "ECASH_PENDING",
+            MintError::OutputsSigned => "ECASH_OUTPUTS_SIGNED",
+            MintError::Unbalanced(_) => "ECASH_UNBALANCED",
+            MintError::AmountRange(_) => "ECASH_AMOUNT_OUT_OF_RANGE",
+            MintError::DuplicateInputs | MintError::DuplicateOutputs => "ECASH_DUPLICATE",
+            MintError::MultipleUnits | MintError::UnsupportedUnit => "ECASH_UNIT_NOT_SUPPORTED",
+            MintError::AmountlessInvoice | MintError::AmountMismatch => "ECASH_AMOUNT_MISMATCH",
+            MintError::TooManyInputs(_) | MintError::TooManyOutputs(_) => "ECASH_TOO_LARGE",
+            MintError::UnknownKeyset | MintError::InactiveKeyset => "ECASH_KEYSET",
+            MintError::QuoteUnpaid => "ECASH_QUOTE_UNPAID",
+            MintError::QuoteIssued => "ECASH_QUOTE_ISSUED",
+            MintError::MintingDisabled(_) => "ECASH_DISABLED",
+            MintError::PaymentFailed(_) => "ECASH_PAYMENT_FAILED",
+            MintError::QuotePending => "ECASH_QUOTE_PENDING",
+            MintError::InvoiceAlreadyPaid => "INVOICE_ALREADY_PAID",
+            MintError::QuoteExpired => "ECASH_QUOTE_EXPIRED",
+            MintError::SignatureInvalid => "ECASH_SIGNATURE_INVALID",
+            MintError::UnknownQuote => "ECASH_QUOTE_NOT_FOUND",
+            MintError::BadRequest(_) => "INVALID_INPUT",
+            MintError::Bank(e) => e.code(),
+            MintError::Internal(_) => "INTERNAL_ERROR",
         }
     }
 
@@ -141,7 +173,7 @@ impl From<BankError> for MintError {
             BankError::LightningUnavailable(m) => MintError::MintingDisabled(m),
             BankError::InvoiceExpired => MintError::BadRequest("the invoice has expired".into()),
             BankError::AmountMismatch(_) => MintError::AmountMismatch,
-            other => MintError::BadRequest(other.to_string()),
+            other => MintError::Bank(other),
         }
     }
 }

@@ -24,6 +24,7 @@ use cashu::nuts::{
 };
 use flash_bank::Bank;
 use flash_core::secrets::KeyEncryptionKey;
+use flash_core::{Currency, SystemAccount};
 use flash_store::{KeysetRecord, Record, Store};
 
 pub use error::MintError;
@@ -38,6 +39,8 @@ pub const MINT_SEED_PURPOSE: &str = "mint-seed";
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MintConfig {
+    /// Whether `flashd` runs the mint (its `/v1` routes and `ecashMint`/`ecashRedeem`).
+    pub enabled: bool,
     /// Name shown in `/v1/info`.
     pub name: String,
     /// Description shown in `/v1/info`.
@@ -50,7 +53,7 @@ pub struct MintConfig {
     pub max_inputs: usize,
     /// Most outputs in one request.
     pub max_outputs: usize,
-    /// Smallest and largest mint quote, sats.
+    /// Smallest mint quote, sats.
     pub mint_min: u64,
     /// Largest mint quote, sats.
     pub mint_max: u64,
@@ -65,6 +68,7 @@ pub struct MintConfig {
 impl Default for MintConfig {
     fn default() -> Self {
         MintConfig {
+            enabled: true,
             name: "Flash".into(),
             description: Some("Flash's ecash mint, on the bank's ledger".into()),
             max_order: 32,
@@ -114,7 +118,7 @@ impl Mint {
         };
         mint.reload().await?;
         if mint.keyring().active(&CurrencyUnit::Sat).is_err() {
-            mint.rotate(CurrencyUnit::Sat).await?;
+            mint.rotate(CurrencyUnit::Sat, "flashd").await?;
         }
         Ok(mint)
     }
@@ -163,8 +167,8 @@ impl Mint {
     }
 
     /// Makes a new active keyset for `unit` with the configured amounts and input fee; the
-    /// previous one stops signing and stays redeemable.
-    pub async fn rotate(&self, unit: CurrencyUnit) -> Result<KeySetInfo, MintError> {
+    /// previous one stops signing and stays redeemable. Recorded in the audit log as `actor`'s.
+    pub async fn rotate(&self, unit: CurrencyUnit, actor: &str) -> Result<KeySetInfo, MintError> {
         let unit_name = unit.to_string();
         let ring = self.keyring();
         let index = ring
@@ -195,6 +199,16 @@ impl Mint {
             records.push(Record::mint_keysets_deactivated(&unit_name));
         }
         records.push(Record::mint_keyset_created(&record));
+        let audit = flash_store::Audit {
+            actor: actor.to_string(),
+            action: "mint.keyset_rotate".into(),
+            subject: record.id.clone(),
+            detail: format!(
+                "unit {unit_name}, index {index}, input fee {} ppk",
+                record.input_fee_ppk
+            ),
+        };
+        records.push(Record::audited(&audit, record.created_at_ms));
         self.store().mint_apply(records).await?;
         self.reload().await?;
         Ok(self.keyring().get(&id)?.info())
@@ -268,6 +282,63 @@ impl Mint {
     pub fn keysets(&self) -> KeysetResponse {
         KeysetResponse {
             keysets: self.keyring().infos(),
+        }
+    }
+}
+
+/// The mint's books: what its notes say against what the ledger says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MintStatus {
+    /// Notes issued, spent and pending, and paid quotes not yet issued.
+    pub notes: flash_store::MintTotals,
+    /// The ledger's `mint:outstanding`.
+    pub ledger_outstanding: i64,
+    /// The ledger's `mint:quotes`.
+    pub ledger_quotes: i64,
+}
+
+impl MintStatus {
+    /// Whether unspent notes equal `mint:outstanding` and paid quotes equal `mint:quotes`.
+    pub fn balanced(&self) -> bool {
+        self.notes.outstanding() == self.ledger_outstanding && self.notes.quotes_paid == self.ledger_quotes
+    }
+}
+
+impl Mint {
+    /// The mint's books (`ecashStatus`).
+    pub async fn status(&self) -> Result<MintStatus, MintError> {
+        let notes = self.store().mint_totals().await?;
+        let ids = [
+            SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
+            SystemAccount::MintQuotes.ledger_id(Currency::Btc),
+        ];
+        let balances = self.store().balances(&ids).await?;
+        let balance = |i: usize| ids.get(i).and_then(|id| balances.get(id)).copied().unwrap_or(0);
+        Ok(MintStatus {
+            notes,
+            ledger_outstanding: balance(0),
+            ledger_quotes: balance(1),
+        })
+    }
+
+    /// Resolves melts left pending every `every` until `shutdown` resolves (a crash, or a
+    /// payment slower than the request).
+    pub async fn run_melt_reconciler(
+        &self,
+        every: std::time::Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.reconcile_melts().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(ended = n, "pending melts resolved"),
+                Err(e) => tracing::warn!(error = %e, "melt reconciliation failed; retrying"),
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(every) => {}
+            }
         }
     }
 }

@@ -321,7 +321,7 @@ async fn rotation_keeps_old_notes_redeemable_and_charges_input_fees(backend: Bac
     let lab = lab_with(backend, config).await;
     let old = mint_notes(&lab, 16).await;
     let (old_id, _) = active(&lab.mint);
-    let rotated = lab.mint.rotate(CurrencyUnit::Sat).await.expect("rotate");
+    let rotated = lab.mint.rotate(CurrencyUnit::Sat, "test").await.expect("rotate");
     assert_ne!(rotated.id, old_id);
     let listed = lab.mint.keysets().keysets;
     assert_eq!(listed.len(), 2);

@@ -76,6 +76,8 @@ struct FileConfig {
     lightning: LightningSection,
     #[serde(default)]
     onchain: OnchainSection,
+    #[serde(default)]
+    mint: flash_mint::MintConfig,
 }
 
 /// Which Lightning node backs the bank.
@@ -485,6 +487,8 @@ pub struct Config {
     pub lightning: LightningSection,
     /// On-chain backend and policy.
     pub onchain: OnchainSection,
+    /// The Cashu mint.
+    pub mint: flash_mint::MintConfig,
 }
 
 /// The host (and port) of a public URL: the domain of this server's Lightning addresses.
@@ -554,6 +558,7 @@ impl Config {
             smtp: file.smtp,
             lightning: file.lightning,
             onchain: file.onchain,
+            mint: file.mint,
         })
     }
 }

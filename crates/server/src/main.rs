@@ -19,6 +19,7 @@ use flash_core::ports::{BoxFuture, CodeChannel, CodeSendError, CodeSender, Syste
 use flash_core::secrets::KeyEncryptionKey;
 use flash_core::{Currency, Network};
 use flash_lightning::{DevNode, HttpLnurlClient, LndConfig, LndNode, LnurlClientConfig};
+use flash_mint::Mint;
 use flash_onchain::{
     BdkColdWallet, BdkHotWallet, BitcoindAuth, BitcoindChain, BitcoindConfig, DevChain, ElectrumChain, ElectrumConfig,
 };
@@ -110,6 +111,8 @@ struct OnchainWiring {
 
 /// Purpose of the sealed hot wallet seed.
 const HOT_SEED_PURPOSE: &str = "onchain-hot-seed";
+/// How often melts left pending are looked up on the Lightning node.
+const MELT_RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The chain backend the configuration names, and the hot wallet on it: its seed sealed in the
 /// store under `DATA_DIR/master.key` (made on first start), its state in the store.
@@ -418,6 +421,15 @@ async fn main() -> anyhow::Result<()> {
         Some((wallet, policy)) => bank.with_cold(wallet, policy),
         None => bank,
     };
+    let mint = if config.mint.enabled {
+        let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
+        let mint = Mint::open(bank.clone(), &kek, config.mint.clone(), public_url.clone())
+            .await
+            .context("opening the mint (its seed is sealed with DATA_DIR/master.key)")?;
+        Some(mint)
+    } else {
+        None
+    };
     let info = ServerInfo {
         backend: store.backend(),
         simulated_rails,
@@ -430,6 +442,10 @@ async fn main() -> anyhow::Result<()> {
             let _ = stopped.wait_for(|s| *s).await;
         }
     };
+    let mint_worker = mint.clone().map(|mint| {
+        let stop = until_stopped();
+        tokio::spawn(async move { mint.run_melt_reconciler(MELT_RECONCILE_EVERY, stop).await })
+    });
     let workers = [
         tokio::spawn({
             let (bank, stop) = (bank.clone(), until_stopped());
@@ -452,11 +468,13 @@ async fn main() -> anyhow::Result<()> {
             async move { bank.run_payout_batcher(stop).await }
         }),
     ];
+    let workers = workers.into_iter().chain(mint_worker);
     let state = ApiState {
         bank,
         auth,
         metrics: Arc::new(Metrics::default()),
         info: Arc::new(info),
+        mint: mint.clone(),
     };
 
     if config.network == Network::Mainnet {
@@ -466,6 +484,9 @@ async fn main() -> anyhow::Result<()> {
     say(&format!("  GraphQL:   http://{addr}/graphql"));
     say(&format!("  Admin:     http://{addr}/admin/graphql"));
     say(&format!("  Health:    http://{addr}/healthz"));
+    if mint.is_some() {
+        say(&format!("  Mint:      http://{addr}/v1/info (Cashu)"));
+    }
     say(&format!("  Lightning addresses: username@{address_domain}"));
     let app = flash_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)

@@ -383,6 +383,22 @@ impl Record {
         }
     }
 
+    /// Records an operator action in the audit log, with the change it audits.
+    pub fn audited(a: &crate::Audit, now_ms: i64) -> Record {
+        Record {
+            sql: "INSERT INTO audit_log (actor, action, subject, detail, created_at) VALUES ($1, $2, $3, $4, $5)",
+            params: params![
+                a.actor.as_str(),
+                a.action.as_str(),
+                a.subject.as_str(),
+                a.detail.as_str(),
+                now_ms
+            ],
+            rows: 1,
+            refusal: None,
+        }
+    }
+
     /// Records a keyset.
     pub fn mint_keyset_created(k: &KeysetRecord) -> Record {
         Record {

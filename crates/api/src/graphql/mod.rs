@@ -3,6 +3,7 @@
 
 mod admin;
 mod cold;
+mod ecash;
 mod lightning;
 mod onchain;
 mod public;
@@ -37,7 +38,12 @@ pub(crate) struct PublicQuery(public::Query, lightning::LightningQuery, onchain:
 
 /// The app API's mutations.
 #[derive(MergedObject, Default)]
-pub(crate) struct PublicMutation(public::Mutation, lightning::LightningMutation, onchain::OnchainMutation);
+pub(crate) struct PublicMutation(
+    public::Mutation,
+    lightning::LightningMutation,
+    onchain::OnchainMutation,
+    ecash::EcashMutation,
+);
 
 /// The app API's subscriptions.
 #[derive(MergedSubscription, Default)]
@@ -46,11 +52,21 @@ pub(crate) struct PublicSubscription(public::Subscription, lightning::LightningS
 pub(crate) type PublicSchema = Schema<PublicQuery, PublicMutation, PublicSubscription>;
 /// The operator API's mutations.
 #[derive(MergedObject, Default)]
-pub(crate) struct AdminMutation(admin::Mutation, onchain::OnchainAdminMutation, cold::ColdAdminMutation);
+pub(crate) struct AdminMutation(
+    admin::Mutation,
+    onchain::OnchainAdminMutation,
+    cold::ColdAdminMutation,
+    ecash::EcashAdminMutation,
+);
 
 /// The operator API's queries.
 #[derive(MergedObject, Default)]
-pub(crate) struct AdminQuery(admin::Query, onchain::OnchainAdminQuery, cold::ColdAdminQuery);
+pub(crate) struct AdminQuery(
+    admin::Query,
+    onchain::OnchainAdminQuery,
+    cold::ColdAdminQuery,
+    ecash::EcashAdminQuery,
+);
 
 pub(crate) type AdminSchema = Schema<AdminQuery, AdminMutation, EmptySubscription>;
 

@@ -254,14 +254,25 @@ impl TestServer {
         let hot = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()), signer)
             .await
             .expect("hot wallet");
+        let bank = Bank::new(store, config)
+            .with_lightning(node.clone(), Some(node.clone()))
+            .with_onchain(Arc::new(hot), Some(chain.clone()))
+            .with_lnurl(Arc::new(lnurl));
+        let kek = flash_core::secrets::KeyEncryptionKey::new([9u8; 32]);
+        let mint = flash_mint::Mint::open(
+            bank.clone(),
+            &kek,
+            flash_mint::MintConfig::default(),
+            info.public_url.clone(),
+        )
+        .await
+        .expect("mint");
         let state = ApiState {
-            bank: Bank::new(store, config)
-                .with_lightning(node.clone(), Some(node.clone()))
-                .with_onchain(Arc::new(hot), Some(chain.clone()))
-                .with_lnurl(Arc::new(lnurl)),
+            bank,
             auth,
             metrics: Arc::new(Metrics::default()),
             info: Arc::new(info),
+            mint: Some(mint),
         };
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
