@@ -272,13 +272,21 @@ impl Mint {
         if quote.state != MeltQuoteState::Paid {
             return Ok(None);
         }
-        let rows = self
+        let mut rows = self
             .store()
             .mint_signatures_by_origin(&format!("melt:{}", quote.id))
             .await?;
-        let mut sigs = rows.iter().map(stored_signature).collect::<Result<Vec<_>, _>>()?;
-        sigs.sort_by_key(|s| s.amount);
-        Ok((!sigs.is_empty()).then_some(sigs))
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        // In the order of the blank outputs they were signed into (the wallet pairs them so).
+        let blanks: Vec<BlindedMessage> = match &quote.change_outputs {
+            Some(json) => serde_json::from_str(json).map_err(|e| MintError::Internal(e.to_string()))?,
+            None => Vec::new(),
+        };
+        let position = |b: &str| blanks.iter().position(|o| o.blinded_secret.to_hex() == b);
+        rows.sort_by_key(|r| position(&r.blinded).unwrap_or(usize::MAX));
+        Ok(Some(rows.iter().map(stored_signature).collect::<Result<Vec<_>, _>>()?))
     }
 
     /// Pays a melt quote with notes (NUT-05), returning change for the unused fee reserve in
@@ -337,9 +345,16 @@ impl Mint {
             .collect::<Result<_, MintError>>()?;
         if quote.internal {
             let change = self.change(&blanks, inputs.total - quote.amount - inputs.fee)?;
+            let blanks_json = serde_json::to_string(&blanks).map_err(|e| MintError::Internal(e.to_string()))?;
             let records = spent
                 .into_iter()
-                .chain(std::iter::once(Record::melt_quote_paid(&quote.id, 0, None, now)))
+                .chain(std::iter::once(Record::melt_quote_paid(
+                    &quote.id,
+                    0,
+                    None,
+                    Some(&blanks_json),
+                    now,
+                )))
                 .chain(
                     change
                         .records
@@ -430,6 +445,7 @@ impl Mint {
                         &quote.id,
                         fee_paid,
                         preimage.as_deref(),
+                        None,
                         now,
                     )))
                     .chain(

@@ -351,12 +351,19 @@ impl Record {
         }
     }
 
-    /// Marks a melt quote paid, with the fee and preimage.
-    pub fn melt_quote_paid(id: &str, fee_paid: i64, preimage: Option<&str>, now_ms: i64) -> Record {
+    /// Marks a melt quote paid, with the fee, the preimage and (for a melt that never was
+    /// pending) the blank outputs its change was signed into.
+    pub fn melt_quote_paid(
+        id: &str,
+        fee_paid: i64,
+        preimage: Option<&str>,
+        change_outputs: Option<&str>,
+        now_ms: i64,
+    ) -> Record {
         Record {
-            sql: "UPDATE melt_quotes SET state = 'paid', fee_paid = $2, preimage = $3, paid_at = $4 \
-                  WHERE id = $1 AND state IN ('unpaid', 'pending')",
-            params: params![id, fee_paid, preimage, now_ms],
+            sql: "UPDATE melt_quotes SET state = 'paid', fee_paid = $2, preimage = $3, paid_at = $4, \
+                  change_outputs = COALESCE($5, change_outputs) WHERE id = $1 AND state IN ('unpaid', 'pending')",
+            params: params![id, fee_paid, preimage, now_ms, change_outputs],
             rows: 1,
             refusal: Some(REFUSED_QUOTE_STATE),
         }

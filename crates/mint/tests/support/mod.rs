@@ -164,6 +164,21 @@ impl Premint {
     }
 }
 
+impl Premint {
+    /// Unblinds melt change (NUT-08): the mint signed the first blank outputs, in order,
+    /// with the amounts it chose.
+    pub fn unblind_change(mut self, change: Vec<BlindSignature>, keys: &Keys) -> Proofs {
+        let n = change.len();
+        self.outputs.truncate(n);
+        self.secrets.truncate(n);
+        self.factors.truncate(n);
+        for (out, sig) in self.outputs.iter_mut().zip(&change) {
+            out.amount = sig.amount;
+        }
+        self.unblind(change, keys)
+    }
+}
+
 /// The active sat keyset's id and keys.
 pub fn active(mint: &Mint) -> (Id, Keys) {
     let ks = mint.keyring().active(&CurrencyUnit::Sat).expect("active keyset");
