@@ -16,6 +16,7 @@ mod health;
 mod lnurl;
 mod metrics;
 mod mint;
+mod mint_ws;
 mod rest;
 
 use std::net::SocketAddr;

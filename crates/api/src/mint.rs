@@ -28,6 +28,7 @@ pub(crate) fn routes(mint: Mint) -> Router {
         .route("/v1/swap", post(swap))
         .route("/v1/checkstate", post(check_state))
         .route("/v1/restore", post(restore))
+        .route("/v1/ws", get(crate::mint_ws::upgrade))
         .with_state(mint)
 }
 

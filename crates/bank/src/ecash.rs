@@ -310,7 +310,9 @@ impl Bank {
     }
 
     /// Turns wallet balance into ecash: the wallet pays `mint:outstanding`, under the
-    /// withdrawal limit; the mint's records (the signatures) commit with it.
+    /// withdrawal limit; the mint's records (the signatures) commit with it. A retry under the
+    /// same key is refused (`IDEMPOTENCY_KEY_REUSED`): its records were not written,
+    /// so the notes the caller signed for it must not be handed out.
     pub async fn ecash_from_wallet(&self, mv: EcashMove) -> Result<JournalId, BankError> {
         let amount = Sats::positive(mv.amount)?;
         let idempotency = idempotency(mv.account.to_string(), Some(mv.idempotency_key))?;
@@ -333,7 +335,10 @@ impl Bank {
                 amount: amount.get(),
             }),
         };
-        self.post_ecash(journal, mv.records, mv.account, mv.wallet_id).await
+        match self.post_ecash(journal, mv.records, mv.account, mv.wallet_id).await? {
+            (_, true) => Err(BankError::Ledger(LedgerError::IdempotencyKeyReused)),
+            (journal_id, false) => Ok(journal_id),
+        }
     }
 
     /// Redeems ecash into a wallet: `mint:outstanding` pays the wallet `amount`, plus the
@@ -356,7 +361,7 @@ impl Bank {
             memo: Some("ecash redeemed".into()),
             limit: None,
         };
-        self.post_ecash(journal, mv.records, mv.account, mv.wallet_id).await
+        Ok(self.post_ecash(journal, mv.records, mv.account, mv.wallet_id).await?.0)
     }
 
     /// The level of the active account that owns the BTC wallet `wallet_id`.
@@ -376,13 +381,15 @@ impl Bank {
         Ok(record.level)
     }
 
+    /// Posts a wallet ↔ ecash journal with the mint's records; its id and whether it was a
+    /// replay (records not written again).
     async fn post_ecash(
         &self,
         journal: JournalRequest,
         records: Vec<Record>,
         account: AccountId,
         wallet_id: WalletId,
-    ) -> Result<JournalId, BankError> {
+    ) -> Result<(JournalId, bool), BankError> {
         let post = PostRequest {
             records,
             ..PostRequest::from(journal)
@@ -395,6 +402,6 @@ impl Bank {
         if !posted.replayed {
             self.publish_journal(account, wallet_id, posted.journal_id);
         }
-        Ok(posted.journal_id)
+        Ok((posted.journal_id, posted.replayed))
     }
 }

@@ -14,13 +14,15 @@
 mod error;
 mod keys;
 mod quotes;
+mod subscriptions;
 mod swap;
+pub mod wallet;
 
 use std::sync::{Arc, RwLock};
 
 use cashu::nuts::{
-    nut04, nut05, CurrencyUnit, Id, KeySet, KeySetInfo, KeysResponse, KeysetResponse, MintInfo, MintVersion, Nuts,
-    PaymentMethod,
+    nut04, nut05, nut17, CurrencyUnit, Id, KeySet, KeySetInfo, KeysResponse, KeysetResponse, MintInfo, MintVersion,
+    Nuts, PaymentMethod,
 };
 use flash_bank::Bank;
 use flash_core::secrets::KeyEncryptionKey;
@@ -30,6 +32,7 @@ use flash_store::{KeysetRecord, Record, Store};
 pub use error::MintError;
 pub use keys::{blind_sign, keyset_id, IdVersion, Keyring, Keyset};
 pub use quotes::{EcashMinted, EcashRedeemed};
+pub use subscriptions::Watch;
 pub use swap::verify_conditions;
 
 /// Purpose under which the mint seed is sealed in the store.
@@ -93,6 +96,8 @@ pub struct Mint {
     keyring: Arc<RwLock<Arc<Keyring>>>,
     /// The URL wallets reach this mint at (put in the tokens it makes).
     url: Arc<String>,
+    /// Wakes NUT-17 subscribers after each change.
+    changes: subscriptions::Changes,
 }
 
 impl Mint {
@@ -115,6 +120,7 @@ impl Mint {
             seed: Arc::new(seed),
             keyring: Arc::default(),
             url: Arc::new(url.trim_end_matches('/').to_string()),
+            changes: subscriptions::Changes::default(),
         };
         mint.reload().await?;
         if mint.keyring().active(&CurrencyUnit::Sat).is_err() {
@@ -265,6 +271,7 @@ impl Mint {
             .nut11(true)
             .nut12(true)
             .nut14(true)
+            .nut17(vec![nut17::SupportedMethods::default_bolt11(CurrencyUnit::Sat)])
             .nut20(true);
         MintInfo {
             name: Some(self.config.name.clone()),

@@ -9,12 +9,10 @@
 
 use std::str::FromStr;
 
-use cashu::dhke;
 use cashu::nuts::{
     BlindedMessage, CurrencyUnit, MeltQuoteBolt11Request, MeltQuoteBolt11Response, MeltRequest, MintQuoteBolt11Request,
     MintQuoteBolt11Response, MintRequest, MintResponse, PaymentMethod, Proof, Proofs, Token,
 };
-use cashu::secret::Secret;
 use cashu::{Amount, MintUrl};
 use flash_bank::{EcashMove, MeltTarget};
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
@@ -26,6 +24,7 @@ use flash_store::{
 
 use crate::keys::{amount_i64, proof_row, stored_signature};
 use crate::swap::{digest, verify_conditions};
+use crate::wallet::{split, Premint};
 use crate::{Mint, MintError};
 
 /// What `ecashMint` made: a token of fresh notes.
@@ -199,9 +198,12 @@ impl Mint {
             ..PostRequest::from(journal)
         };
         match self.store().post(post).await {
-            Ok(Ok(p)) if !p.replayed => Ok(MintResponse {
-                signatures: signed.signatures,
-            }),
+            Ok(Ok(p)) if !p.replayed => {
+                self.changed();
+                Ok(MintResponse {
+                    signatures: signed.signatures,
+                })
+            }
             Ok(Ok(_)) => Err(MintError::QuoteIssued),
             Ok(Err(e)) => Err(MintError::Internal(e.to_string())),
             Err(flash_store::StoreError::Refused(r)) if r == REFUSED_QUOTE_STATE => Err(MintError::QuoteIssued),
@@ -364,6 +366,7 @@ impl Mint {
                 .collect();
             return match self.bank.melt_internal(&target, inputs.fee, records).await {
                 Ok(true) => {
+                    self.changed();
                     let paid = self
                         .store()
                         .melt_quote(&quote.id)
@@ -396,6 +399,7 @@ impl Mint {
                 e => self.refusal(e, &inputs.ys).await,
             });
         }
+        self.changed();
         let state = match self.bank.melt_pay(&target, quote.fee_reserve).await {
             Ok(state) => state,
             Err(flash_bank::BankError::LightningUnavailable(m)) => {
@@ -426,7 +430,10 @@ impl Mint {
                     Record::melt_quote_failed(&quote.id),
                 ];
                 match self.store().mint_apply(records).await {
-                    Ok(()) | Err(flash_store::StoreError::Refused(_)) => Err(MintError::PaymentFailed(reason)),
+                    Ok(()) | Err(flash_store::StoreError::Refused(_)) => {
+                        self.changed();
+                        Err(MintError::PaymentFailed(reason))
+                    }
                     Err(e) => Err(e.into()),
                 }
             }
@@ -481,6 +488,7 @@ impl Mint {
                     Ok(Err(e)) => return Err(MintError::Internal(e.to_string())),
                     Err(e) => return Err(e.into()),
                 }
+                self.changed();
                 let paid = self
                     .store()
                     .melt_quote(&quote.id)
@@ -552,22 +560,8 @@ impl Mint {
             )));
         }
         let keyset = self.keyring().active(&CurrencyUnit::Sat)?;
-        let mut secrets = Vec::new();
-        let mut outputs = Vec::new();
-        let mut factors = Vec::new();
-        for bit in 0..64 {
-            let part = 1u64 << bit;
-            if value & part == 0 {
-                continue;
-            }
-            let secret = Secret::generate();
-            let (blinded, r) = dhke::blind_message(secret.as_bytes(), None)
-                .map_err(|e| MintError::Internal(format!("blinding: {e}")))?;
-            outputs.push(BlindedMessage::new(Amount::from(part), keyset.id, blinded));
-            secrets.push(secret);
-            factors.push(r);
-        }
-        let signed = self.sign_outputs(&outputs)?;
+        let premint = Premint::random(keyset.id, &split(value))?;
+        let signed = self.sign_outputs(&premint.outputs)?;
         let key = idempotency_key.unwrap_or_else(quote_id);
         let origin = format!("wallet:{wallet_id}:{key}");
         let now = self.store().now_ms();
@@ -587,9 +581,7 @@ impl Mint {
                 records,
             })
             .await?;
-        let keys = keyset.public_keys();
-        let proofs = dhke::construct_proofs(signed.signatures, factors, secrets, &keys)
-            .map_err(|e| MintError::Internal(format!("unblinding: {e}")))?;
+        let proofs = premint.unblind(signed.signatures, &keyset.public_keys())?;
         let url = MintUrl::from_str(&self.url).map_err(|e| MintError::Internal(format!("mint url: {e}")))?;
         let token = Token::new(url, proofs, None, CurrencyUnit::Sat);
         Ok(EcashMinted {
@@ -651,11 +643,14 @@ impl Mint {
             })
             .await;
         match moved {
-            Ok(journal_id) => Ok(EcashRedeemed {
-                amount,
-                fee: inputs.fee,
-                journal_id,
-            }),
+            Ok(journal_id) => {
+                self.changed();
+                Ok(EcashRedeemed {
+                    amount,
+                    fee: inputs.fee,
+                    journal_id,
+                })
+            }
             Err(flash_bank::BankError::Refused(r)) => {
                 Err(self.refusal(flash_store::StoreError::Refused(r), &inputs.ys).await)
             }

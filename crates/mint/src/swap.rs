@@ -167,6 +167,7 @@ impl Mint {
         if let Err(e) = committed {
             return Err(self.refusal(e, &inputs.ys).await);
         }
+        self.changed();
         Ok(SwapResponse::new(signed.signatures))
     }
 

@@ -34,6 +34,7 @@ flash_store::on_both_backends!(
     failed_and_slow_melts_release_or_keep_notes_pending,
     wallet_balance_to_ecash_and_back,
     a_flash_wallet_pays_a_mint_quote_inside_the_ledger,
+    a_retried_ecash_mint_hands_out_nothing_new,
 );
 
 fn quote_request(amount: u64) -> MintQuoteBolt11Request {
@@ -130,7 +131,7 @@ async fn mint_over_lightning_then_swap(backend: Backend) {
         })
         .await
         .expect("mint");
-    let proofs = pre.unblind(minted.signatures, &keys);
+    let proofs = unblind(pre, minted.signatures, &keys);
     assert_eq!(total(&proofs), 100);
     assert_eq!(
         system_balance(&lab.bank, SystemAccount::MintOutstanding).await,
@@ -160,7 +161,7 @@ async fn mint_over_lightning_then_swap(backend: Backend) {
         .swap(SwapRequest::new(proofs.clone(), pre.outputs.clone()))
         .await
         .expect("swap");
-    let new = pre.unblind(swapped.signatures, &keys);
+    let new = unblind(pre, swapped.signatures, &keys);
     assert_eq!(total(&new), 100);
     let states = lab
         .mint
@@ -355,7 +356,7 @@ async fn rotation_keeps_old_notes_redeemable_and_charges_input_fees(backend: Bac
         .swap(SwapRequest::new(old, pre.outputs.clone()))
         .await
         .expect("swap with fee");
-    let new = pre.unblind(swapped.signatures, &keys);
+    let new = unblind(pre, swapped.signatures, &keys);
     assert_eq!(total(&new), 15);
     assert_eq!(system_balance(&lab.bank, SystemAccount::FeesRevenue).await, revenue + 1);
     // The new keyset's notes cost 500 ppk each: 4 inputs, fee 2.
@@ -384,7 +385,7 @@ async fn p2pk_and_htlc_conditions_are_enforced(backend: Backend) {
         .swap(SwapRequest::new(plain, pre.outputs.clone()))
         .await
         .expect("lock");
-    let mut p2pk = pre.unblind(sigs.signatures, &keys);
+    let mut p2pk = unblind(pre, sigs.signatures, &keys);
     assert_eq!(
         code(
             lab.mint
@@ -408,7 +409,7 @@ async fn p2pk_and_htlc_conditions_are_enforced(backend: Backend) {
         .swap(SwapRequest::new(p2pk, pre.outputs.clone()))
         .await
         .expect("spent by Alice");
-    let plain = pre.unblind(sigs.signatures, &keys);
+    let plain = unblind(pre, sigs.signatures, &keys);
 
     // 2-of-2 with SIG_ALL: both sign the whole request.
     let bob = SecretKey::generate();
@@ -427,7 +428,7 @@ async fn p2pk_and_htlc_conditions_are_enforced(backend: Backend) {
         .swap(SwapRequest::new(plain, pre.outputs.clone()))
         .await
         .expect("lock 2-of-2");
-    let multi = pre.unblind(sigs.signatures, &keys);
+    let multi = unblind(pre, sigs.signatures, &keys);
     let mut one = SwapRequest::new(multi.clone(), premint(id, &[8]).outputs);
     one.sign_sig_all(alice.clone()).expect("alice signs");
     assert_eq!(code(lab.mint.swap(one).await), 10001, "one signature of two");
@@ -436,7 +437,7 @@ async fn p2pk_and_htlc_conditions_are_enforced(backend: Backend) {
     both.sign_sig_all(alice.clone()).expect("alice signs");
     both.sign_sig_all(bob).expect("bob signs");
     let sigs = lab.mint.swap(both).await.expect("2-of-2 SIG_ALL");
-    let plain = pre.unblind(sigs.signatures, &keys);
+    let plain = unblind(pre, sigs.signatures, &keys);
 
     // HTLC: the preimage of the hash spends it.
     let preimage = "00".repeat(32);
@@ -450,7 +451,7 @@ async fn p2pk_and_htlc_conditions_are_enforced(backend: Backend) {
         .swap(SwapRequest::new(plain, pre.outputs.clone()))
         .await
         .expect("lock to a hash");
-    let mut locked = pre.unblind(sigs.signatures, &keys);
+    let mut locked = unblind(pre, sigs.signatures, &keys);
     assert_eq!(
         code(
             lab.mint
@@ -527,7 +528,7 @@ async fn check_state_and_restore(backend: Backend) {
         restored.signatures, minted.signatures,
         "the same signatures, DLEQ included"
     );
-    let proofs = pre.unblind(restored.signatures, &keys);
+    let proofs = unblind(pre, restored.signatures, &keys);
     let states = lab
         .mint
         .check_state(CheckStateRequest {
@@ -584,7 +585,7 @@ async fn melt_to_a_flash_invoice_settles_inside_with_change(backend: Backend) {
         .expect("melt");
     assert_eq!(melted.state, cashu::nuts::MeltQuoteState::Paid);
     let change = melted.change.expect("change");
-    let change_proofs = blanks.unblind_change(change, &keys);
+    let change_proofs = unblind_change(blanks, change, &keys);
     assert_eq!(total(&change_proofs), 24);
     assert_eq!(
         lab.bank
@@ -651,7 +652,7 @@ async fn melt_outside_pays_the_node_and_returns_unused_reserve(backend: Backend)
         .expect("melt");
     assert_eq!(melted.state, cashu::nuts::MeltQuoteState::Paid);
     // (The simulator does not learn other nodes' preimages; a real node's is passed on.)
-    let change = blanks.unblind_change(melted.change.expect("change"), &keys);
+    let change = unblind_change(blanks, melted.change.expect("change"), &keys);
     assert_eq!(
         total(&change),
         12_000 - 10_000 - 10,
@@ -759,7 +760,7 @@ async fn failed_and_slow_melts_release_or_keep_notes_pending(backend: Backend) {
     assert_eq!(ended, 1);
     let paid = lab.mint.melt_quote_state(&quote.quote).await.expect("state");
     assert_eq!(paid.state, cashu::nuts::MeltQuoteState::Paid);
-    let change = blanks.unblind_change(paid.change.expect("change"), &keys);
+    let change = unblind_change(blanks, paid.change.expect("change"), &keys);
     assert_eq!(total(&change), 1_000, "the whole unused reserve and surplus back");
     assert_books(&lab).await;
 }
@@ -881,6 +882,36 @@ async fn a_flash_wallet_pays_a_mint_quote_inside_the_ledger(backend: Backend) {
             .await
             .expect("b"),
         700
+    );
+    assert_books(&lab).await;
+}
+
+async fn a_retried_ecash_mint_hands_out_nothing_new(backend: Backend) {
+    let lab = lab(backend).await;
+    let alice = member(&lab.bank, 1_000).await;
+    lab.mint
+        .ecash_from_wallet(alice.id, alice.default_wallet_id, 100, Some("once".into()))
+        .await
+        .expect("first");
+    let issued = lab.mint.store().mint_totals().await.expect("totals").issued;
+    // The first token cannot be made again (its secrets are not kept), and notes signed for
+    // a retry that debited nothing must not leave the mint.
+    let retry = lab
+        .mint
+        .ecash_from_wallet(alice.id, alice.default_wallet_id, 100, Some("once".into()))
+        .await;
+    assert_eq!(
+        retry.map(|m| m.amount).map_err(|e| e.name()),
+        Err("IDEMPOTENCY_KEY_REUSED")
+    );
+    assert_eq!(lab.mint.store().mint_totals().await.expect("totals").issued, issued);
+    assert_eq!(
+        lab.bank
+            .store()
+            .wallet_balance(alice.default_wallet_id)
+            .await
+            .expect("b"),
+        900
     );
     assert_books(&lab).await;
 }

@@ -53,9 +53,13 @@ pub struct EcashRedeemPayload {
     pub fee: Option<SatAmount>,
 }
 
-/// A mint refusal as an app error: `ECASH_<name>` with the NUT code in the message.
+/// A mint refusal as an app error: `ECASH_<name>` with the NUT code in the message, or the
+/// bank's own error for the wallet side.
 fn ecash_error(e: &MintError) -> ErrorIface {
-    ApiError::new(e.name(), format!("{e} (NUT code {})", e.code())).into()
+    match e {
+        MintError::Bank(_) => ApiError::new(e.name(), e.to_string()).into(),
+        _ => ApiError::new(e.name(), format!("{e} (NUT code {})", e.code())).into(),
+    }
 }
 
 fn wallet(id: &WalletId) -> Result<CoreWalletId, MintError> {

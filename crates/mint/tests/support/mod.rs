@@ -6,11 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cashu::dhke;
-use cashu::nuts::{
-    BlindSignature, BlindedMessage, CurrencyUnit, Id, Keys, MintQuoteBolt11Request, MintRequest, Proof, Proofs,
-    PublicKey, SecretKey,
-};
+use cashu::nuts::{CurrencyUnit, Id, Keys, MintQuoteBolt11Request, MintRequest, Proof, Proofs, PublicKey};
 use cashu::secret::Secret;
 use cashu::Amount;
 use flash_bank::{Bank, BankConfig, Identity};
@@ -117,66 +113,27 @@ pub async fn assert_books(lab: &Lab) {
     assert!(report.ok(), "ledger invariant: {:?}", report.problems);
 }
 
-/// Outputs being built: what the wallet keeps to unblind the signatures.
-pub struct Premint {
-    /// The blinded messages to send.
-    pub outputs: Vec<BlindedMessage>,
-    /// The secrets.
-    pub secrets: Vec<Secret>,
-    /// The blinding factors.
-    pub factors: Vec<SecretKey>,
-}
-
-/// The powers of two that make `amount`.
-pub fn split(amount: u64) -> Vec<u64> {
-    (0..64).map(|b| 1u64 << b).filter(|p| amount & p != 0).collect()
-}
+pub use flash_mint::wallet::{split, Premint};
 
 /// Blinded outputs of these amounts for keyset `id`, with random secrets.
 pub fn premint(id: Id, amounts: &[u64]) -> Premint {
-    premint_with(id, amounts.iter().map(|a| (*a, Secret::generate())).collect())
+    Premint::random(id, amounts).expect("blind")
 }
 
 /// Blinded outputs with given secrets.
 pub fn premint_with(id: Id, parts: Vec<(u64, Secret)>) -> Premint {
-    let mut p = Premint {
-        outputs: Vec::new(),
-        secrets: Vec::new(),
-        factors: Vec::new(),
-    };
-    for (amount, secret) in parts {
-        let (blinded, r) = dhke::blind_message(secret.as_bytes(), None).expect("blind");
-        p.outputs.push(BlindedMessage::new(Amount::from(amount), id, blinded));
-        p.secrets.push(secret);
-        p.factors.push(r);
-    }
-    p
+    Premint::with_secrets(id, parts).expect("blind")
 }
 
-impl Premint {
-    /// Unblinds the mint's signatures into proofs, checking every DLEQ proof.
-    pub fn unblind(self, sigs: Vec<BlindSignature>, keys: &Keys) -> Proofs {
-        for (sig, out) in sigs.iter().zip(&self.outputs) {
-            let key = keys.amount_key(sig.amount).expect("key for amount");
-            sig.verify_dleq(key, out.blinded_secret).expect("DLEQ proof verifies");
-        }
-        dhke::construct_proofs(sigs, self.factors, self.secrets, keys).expect("unblind")
-    }
+/// Unblinds, failing the test on a bad signature or DLEQ proof.
+pub fn unblind(pre: Premint, sigs: Vec<cashu::nuts::BlindSignature>, keys: &Keys) -> Proofs {
+    pre.unblind(sigs, keys).expect("signatures unblind, DLEQ proofs verify")
 }
 
-impl Premint {
-    /// Unblinds melt change (NUT-08): the mint signed the first blank outputs, in order,
-    /// with the amounts it chose.
-    pub fn unblind_change(mut self, change: Vec<BlindSignature>, keys: &Keys) -> Proofs {
-        let n = change.len();
-        self.outputs.truncate(n);
-        self.secrets.truncate(n);
-        self.factors.truncate(n);
-        for (out, sig) in self.outputs.iter_mut().zip(&change) {
-            out.amount = sig.amount;
-        }
-        self.unblind(change, keys)
-    }
+/// Unblinds melt change, failing the test on a bad signature or DLEQ proof.
+pub fn unblind_change(pre: Premint, sigs: Vec<cashu::nuts::BlindSignature>, keys: &Keys) -> Proofs {
+    pre.unblind_change(sigs, keys)
+        .expect("change unblinds, DLEQ proofs verify")
 }
 
 /// The active sat keyset's id and keys.
@@ -212,7 +169,7 @@ pub async fn mint_notes(lab: &Lab, amount: u64) -> Proofs {
         })
         .await
         .expect("mint");
-    pre.unblind(minted.signatures, &keys)
+    unblind(pre, minted.signatures, &keys)
 }
 
 /// The `Y` of a proof.
