@@ -21,8 +21,8 @@ pub mod wallet;
 use std::sync::{Arc, RwLock};
 
 use cashu::nuts::{
-    nut04, nut05, nut17, CurrencyUnit, Id, KeySet, KeySetInfo, KeysResponse, KeysetResponse, MintInfo, MintVersion,
-    Nuts, PaymentMethod,
+    nut04, nut05, nut17, nut19, CurrencyUnit, Id, KeySet, KeySetInfo, KeysResponse, KeysetResponse, MintInfo,
+    MintVersion, Nuts, PaymentMethod,
 };
 use flash_bank::Bank;
 use flash_core::secrets::KeyEncryptionKey;
@@ -98,7 +98,12 @@ pub struct Mint {
     url: Arc<String>,
     /// Wakes NUT-17 subscribers after each change.
     changes: subscriptions::Changes,
+    /// When the keysets were last read from the store, Unix ms.
+    reloaded_at: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// Least time between two keyset reloads caused by unknown keyset ids.
+const RELOAD_MIN_INTERVAL_MS: i64 = 5_000;
 
 impl Mint {
     /// Opens the mint over `bank`: unseals (or first makes) the mint seed with `kek`, derives
@@ -121,6 +126,7 @@ impl Mint {
             keyring: Arc::default(),
             url: Arc::new(url.trim_end_matches('/').to_string()),
             changes: subscriptions::Changes::default(),
+            reloaded_at: Arc::default(),
         };
         mint.reload().await?;
         if mint.keyring().active(&CurrencyUnit::Sat).is_err() {
@@ -157,8 +163,21 @@ impl Mint {
         }
     }
 
+    /// [`Mint::reload`], unless it ran in the last few seconds (keyset ids a wallet makes up
+    /// must not cost a reload each).
+    pub(crate) async fn reload_soon(&self) -> Result<(), MintError> {
+        let now = self.store().now_ms();
+        let last = self.reloaded_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) < RELOAD_MIN_INTERVAL_MS {
+            return Ok(());
+        }
+        self.reload().await
+    }
+
     /// Derives the stored keysets again (after another node rotated them).
     pub async fn reload(&self) -> Result<(), MintError> {
+        self.reloaded_at
+            .store(self.store().now_ms(), std::sync::atomic::Ordering::Relaxed);
         let records = self.store().mint_keysets().await?;
         let sets = records
             .into_iter()
@@ -272,6 +291,14 @@ impl Mint {
             .nut12(true)
             .nut14(true)
             .nut17(vec![nut17::SupportedMethods::default_bolt11(CurrencyUnit::Sat)])
+            .nut19(
+                None,
+                vec![
+                    nut19::CachedEndpoint::new(nut19::Method::Post, nut19::Path::custom_mint("bolt11")),
+                    nut19::CachedEndpoint::new(nut19::Method::Post, nut19::Path::custom_melt("bolt11")),
+                    nut19::CachedEndpoint::new(nut19::Method::Post, nut19::Path::Swap),
+                ],
+            )
             .nut20(true);
         MintInfo {
             name: Some(self.config.name.clone()),
@@ -328,8 +355,8 @@ impl Mint {
         })
     }
 
-    /// Resolves melts left pending every `every` until `shutdown` resolves (a crash, or a
-    /// payment slower than the request).
+    /// Resolves melts left pending (a crash, or a payment slower than the request) and reads
+    /// keysets rotated by other nodes, every `every` until `shutdown` resolves.
     pub async fn run_melt_reconciler(
         &self,
         every: std::time::Duration,
@@ -337,6 +364,10 @@ impl Mint {
     ) {
         tokio::pin!(shutdown);
         loop {
+            // Keysets another node rotated meanwhile.
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "reloading the mint's keysets failed");
+            }
             match self.reconcile_melts().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(ended = n, "pending melts resolved"),

@@ -147,11 +147,19 @@ impl Mint {
             .mint_quote(&req.quote)
             .await?
             .ok_or(MintError::UnknownQuote)?;
+        let origin = format!("mint:{}", quote.id);
         match quote.state {
             MintQuoteState::Unpaid => return Err(MintError::QuoteUnpaid),
-            MintQuoteState::Issued => return Err(MintError::QuoteIssued),
+            MintQuoteState::Issued => {
+                // The same request again: its first answer (NUT-19).
+                return match self.replayed(&origin, &req.outputs).await? {
+                    Some(signatures) => Ok(MintResponse { signatures }),
+                    None => Err(MintError::QuoteIssued),
+                };
+            }
             MintQuoteState::Paid => {}
         }
+        self.know_keysets(req.outputs.iter().map(|o| &o.keyset_id)).await?;
         if let Some(key) = &quote.pubkey {
             let key = cashu::nuts::PublicKey::from_hex(key).map_err(|_| MintError::Internal("quote pubkey".into()))?;
             req.verify_signature(key).map_err(|_| MintError::SignatureInvalid)?;
@@ -167,7 +175,6 @@ impl Mint {
             )));
         }
         self.check_unsigned(&req.outputs).await?;
-        let origin = format!("mint:{}", quote.id);
         let now = self.store().now_ms();
         let records = std::iter::once(Record::mint_quote_issued(&quote.id, now))
             .chain(
@@ -299,11 +306,19 @@ impl Mint {
             .melt_quote(req.quote())
             .await?
             .ok_or(MintError::UnknownQuote)?;
-        match quote.state {
-            MeltQuoteState::Paid => return Err(MintError::InvoiceAlreadyPaid),
-            MeltQuoteState::Pending => return Err(MintError::QuotePending),
-            MeltQuoteState::Unpaid => {}
+        if quote.state != MeltQuoteState::Unpaid {
+            // The same request again gets the quote's state (NUT-19); another one is refused.
+            if self.presented_by(req.inputs(), &format!("melt:{}", quote.id)).await? {
+                return self.melt_quote_state(&quote.id).await;
+            }
+            return Err(match quote.state {
+                MeltQuoteState::Paid => MintError::InvoiceAlreadyPaid,
+                _ => MintError::QuotePending,
+            });
         }
+        let blank_ids = req.outputs().iter().flatten().map(|o| &o.keyset_id);
+        self.know_keysets(req.inputs().iter().map(|p| &p.keyset_id).chain(blank_ids))
+            .await?;
         let now = self.store().now_ms();
         if now >= quote.expires_at_ms {
             return Err(MintError::QuoteExpired);
@@ -409,6 +424,20 @@ impl Mint {
             Err(e) => PaymentState::Failed { reason: e.to_string() },
         };
         self.finish_melt(&quote.id, state).await
+    }
+
+    /// Whether every one of `proofs` was presented by the request named `origin`.
+    async fn presented_by(&self, proofs: &[Proof], origin: &str) -> Result<bool, MintError> {
+        let ys = proofs
+            .iter()
+            .map(|p| p.y().map(|y| y.to_hex()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| MintError::ProofInvalid(format!("secret: {e}")))?;
+        if ys.is_empty() {
+            return Ok(false);
+        }
+        let presented = self.store().mint_proofs_presented(&ys).await?;
+        Ok(presented.len() == ys.len() && presented.iter().all(|p| p.origin == origin))
     }
 
     /// Ends a pending melt by its payment's state: spent with change, released, or left

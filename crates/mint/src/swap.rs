@@ -115,14 +115,52 @@ impl Mint {
         }
     }
 
+    /// The signatures a request under `origin` already got for exactly these outputs, in
+    /// their order: a retried request is answered as the first time (NUT-19), from the store,
+    /// so on whichever node it lands.
+    pub(crate) async fn replayed(
+        &self,
+        origin: &str,
+        outputs: &[BlindedMessage],
+    ) -> Result<Option<Vec<BlindSignature>>, MintError> {
+        let rows = self.store().mint_signatures_by_origin(origin).await?;
+        if rows.len() != outputs.len() {
+            return Ok(None);
+        }
+        let mut sigs = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            let key = output.blinded_secret.to_hex();
+            match rows.iter().find(|r| r.blinded == key) {
+                Some(row) if u64::try_from(row.amount).ok() == Some(output.amount.to_u64()) => {
+                    sigs.push(stored_signature(row)?)
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(sigs))
+    }
+
+    /// Makes sure the keyring knows these keysets: one another node made since this one
+    /// loaded is read from the store (at most once every few seconds).
+    pub(crate) async fn know_keysets<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a cashu::nuts::Id>,
+    ) -> Result<(), MintError> {
+        let ring = self.keyring();
+        if ids.into_iter().all(|id| ring.get(id).is_ok()) {
+            return Ok(());
+        }
+        self.reload_soon().await
+    }
+
     /// Turns a commit's refusal into the NUT error: which notes were taken, and how.
     pub(crate) async fn refusal(&self, e: StoreError, ys: &[PublicKey]) -> MintError {
         match e {
             StoreError::Refused(r) if r == REFUSED_OUTPUT_SIGNED => MintError::OutputsSigned,
             StoreError::Refused(r) if r == REFUSED_PROOF_TAKEN => {
                 let ys: Vec<String> = ys.iter().map(|y| y.to_hex()).collect();
-                match self.store().mint_proof_states(&ys).await {
-                    Ok(states) if states.iter().any(|(_, s)| *s == flash_store::ProofState::Spent) => {
+                match self.store().mint_proofs_presented(&ys).await {
+                    Ok(states) if states.iter().any(|p| p.state == flash_store::ProofState::Spent) => {
                         MintError::AlreadySpent
                     }
                     Ok(states) if !states.is_empty() => MintError::ProofsPending,
@@ -137,6 +175,13 @@ impl Mint {
     /// Swaps notes for new ones of the same total less the input fee (NUT-03). Of concurrent
     /// swaps of one note, exactly one commits.
     pub async fn swap(&self, req: SwapRequest) -> Result<SwapResponse, MintError> {
+        self.know_keysets(
+            req.inputs()
+                .iter()
+                .map(|p| &p.keyset_id)
+                .chain(req.outputs().iter().map(|o| &o.keyset_id)),
+        )
+        .await?;
         let inputs = self.check_inputs(req.inputs())?;
         if req.outputs().is_empty() {
             return Err(MintError::Unbalanced("no outputs".into()));
@@ -149,8 +194,15 @@ impl Mint {
             )));
         }
         verify_conditions(&req)?;
-        self.check_unsigned(req.outputs()).await?;
         let origin = format!("swap:{}", digest(&inputs.ys));
+        if let Err(e) = self.check_unsigned(req.outputs()).await {
+            // The same swap again (a retry): the first answer (NUT-19).
+            return self
+                .replayed(&origin, req.outputs())
+                .await?
+                .map(SwapResponse::new)
+                .ok_or(e);
+        }
         let now = self.store().now_ms();
         let mut records = Vec::with_capacity(req.inputs().len() + signed.records.len());
         for (proof, y) in req.inputs().iter().zip(&inputs.ys) {
@@ -165,7 +217,14 @@ impl Mint {
             self.post_fee(&origin, inputs.fee, records).await
         };
         if let Err(e) = committed {
-            return Err(self.refusal(e, &inputs.ys).await);
+            return match self.refusal(e, &inputs.ys).await {
+                MintError::AlreadySpent | MintError::OutputsSigned => self
+                    .replayed(&origin, req.outputs())
+                    .await?
+                    .map(SwapResponse::new)
+                    .ok_or(MintError::AlreadySpent),
+                other => Err(other),
+            };
         }
         self.changed();
         Ok(SwapResponse::new(signed.signatures))
@@ -206,8 +265,13 @@ impl Mint {
             return Err(MintError::TooManyInputs(self.config.max_inputs));
         }
         let keys: Vec<String> = req.ys.iter().map(|y| y.to_hex()).collect();
-        let known: std::collections::HashMap<String, flash_store::ProofState> =
-            self.store().mint_proof_states(&keys).await?.into_iter().collect();
+        let known: std::collections::HashMap<String, flash_store::ProofState> = self
+            .store()
+            .mint_proofs_presented(&keys)
+            .await?
+            .into_iter()
+            .map(|p| (p.y, p.state))
+            .collect();
         let states = req
             .ys
             .iter()

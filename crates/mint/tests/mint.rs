@@ -35,6 +35,7 @@ flash_store::on_both_backends!(
     wallet_balance_to_ecash_and_back,
     a_flash_wallet_pays_a_mint_quote_inside_the_ledger,
     a_retried_ecash_mint_hands_out_nothing_new,
+    retried_mint_and_melt_requests_get_their_first_answer,
 );
 
 fn quote_request(amount: u64) -> MintQuoteBolt11Request {
@@ -185,14 +186,27 @@ async fn double_spends_and_replays_are_refused(backend: Backend) {
         .swap(SwapRequest::new(proofs.clone(), first.outputs.clone()))
         .await
         .expect("first swap");
-    let before = lab.mint.store().mint_totals().await.expect("totals");
+    let spent_before = lab.mint.store().mint_totals().await.expect("totals");
     let second = premint(id, &[8]);
     assert_eq!(
         code(lab.mint.swap(SwapRequest::new(proofs.clone(), second.outputs)).await),
         11001
     );
-    // The same request again (already signed outputs, spent inputs) is refused too.
-    assert!(lab.mint.swap(SwapRequest::new(proofs, first.outputs)).await.is_err());
+    assert_eq!(lab.mint.store().mint_totals().await.expect("totals"), spent_before);
+    // The very same request again is answered as the first time (NUT-19), from the store.
+    let replay = lab
+        .mint
+        .swap(SwapRequest::new(proofs.clone(), first.outputs.clone()))
+        .await
+        .expect("replayed");
+    let (_, keys) = active(&lab.mint);
+    let again = unblind(first.clone(), replay.signatures, &keys);
+    assert_eq!(total(&again), 8, "the same notes, unblinded again");
+    assert_eq!(lab.mint.store().mint_totals().await.expect("totals"), spent_before);
+    // Another request reusing those outputs with other inputs is refused.
+    let other = mint_notes(&lab, 8).await;
+    let before = lab.mint.store().mint_totals().await.expect("totals");
+    assert_eq!(code(lab.mint.swap(SwapRequest::new(other, first.outputs)).await), 11003);
     assert_eq!(lab.mint.store().mint_totals().await.expect("totals"), before);
     assert_books(&lab).await;
 }
@@ -595,10 +609,18 @@ async fn melt_to_a_flash_invoice_settles_inside_with_change(backend: Backend) {
             .expect("balance"),
         40
     );
+    let other = mint_notes(&lab, 64).await;
     assert_eq!(
-        code(lab.mint.melt(MeltRequest::new(quote.quote.clone(), proofs, None)).await),
-        20006
+        code(lab.mint.melt(MeltRequest::new(quote.quote.clone(), other, None)).await),
+        20006,
+        "a paid quote takes no other notes"
     );
+    let replay = lab
+        .mint
+        .melt(MeltRequest::new(quote.quote.clone(), proofs, None))
+        .await
+        .expect("its own notes again: the quote's state");
+    assert_eq!(replay.state, cashu::nuts::MeltQuoteState::Paid);
     let state = lab.mint.melt_quote_state(&quote.quote).await.expect("state");
     assert_eq!(state.state, cashu::nuts::MeltQuoteState::Paid);
     assert_eq!(state.change.map(|c| c.len()), Some(change_proofs.len()));
@@ -740,14 +762,18 @@ async fn failed_and_slow_melts_release_or_keep_notes_pending(backend: Backend) {
         11002,
         "pending notes cannot be swapped"
     );
+    let other = mint_notes(&lab, 2_000).await;
     assert_eq!(
-        code(
-            lab.mint
-                .melt(MeltRequest::new(quote.quote.clone(), proofs.clone(), None))
-                .await
-        ),
-        20005
+        code(lab.mint.melt(MeltRequest::new(quote.quote.clone(), other, None)).await),
+        20005,
+        "a pending quote takes no other notes"
     );
+    let replay = lab
+        .mint
+        .melt(MeltRequest::new(quote.quote.clone(), proofs.clone(), None))
+        .await
+        .expect("its own notes again: the quote's state");
+    assert_eq!(replay.state, cashu::nuts::MeltQuoteState::Pending);
     assert_books(&lab).await;
     let mut ended = 0;
     for _ in 0..50 {
@@ -912,6 +938,73 @@ async fn a_retried_ecash_mint_hands_out_nothing_new(backend: Backend) {
             .await
             .expect("b"),
         900
+    );
+    assert_books(&lab).await;
+}
+
+async fn retried_mint_and_melt_requests_get_their_first_answer(backend: Backend) {
+    let lab = lab(backend).await;
+    let quote = lab.mint.mint_quote(quote_request(64)).await.expect("quote");
+    lab.bank
+        .dev_ln_pay_from_outside(&quote.request, None)
+        .await
+        .expect("paid");
+    let (id, keys) = active(&lab.mint);
+    let pre = premint(id, &[64]);
+    let req = MintRequest {
+        quote: quote.quote.clone(),
+        outputs: pre.outputs.clone(),
+        signature: None,
+    };
+    let first = lab.mint.mint(req.clone()).await.expect("mint");
+    let again = lab.mint.mint(req).await.expect("the same request again");
+    assert_eq!(again.signatures, first.signatures);
+    let proofs = unblind(pre, first.signatures, &keys);
+
+    let alice = member(&lab.bank, 0).await;
+    let invoice = lab
+        .bank
+        .ln_invoice_create(
+            flash_bank::InvoiceFor::Owner(alice.id),
+            flash_bank::InvoiceCreate {
+                wallet_id: alice.default_wallet_id,
+                amount: Some(60),
+                memo: None,
+                description_hash: None,
+                expires_in_mins: None,
+            },
+        )
+        .await
+        .expect("invoice");
+    let melt_quote = lab
+        .mint
+        .melt_quote(MeltQuoteBolt11Request {
+            request: invoice.payment_request.parse().expect("bolt11"),
+            unit: CurrencyUnit::Sat,
+            options: None,
+        })
+        .await
+        .expect("melt quote");
+    let blanks = premint(id, &[0, 0, 0]);
+    let req = MeltRequest::new(melt_quote.quote.clone(), proofs.clone(), Some(blanks.outputs.clone()));
+    let paid = lab.mint.melt(req.clone()).await.expect("melt");
+    let replay = lab.mint.melt(req).await.expect("the same melt again");
+    assert_eq!((replay.state, replay.change.clone()), (paid.state, paid.change.clone()));
+    let change = unblind_change(blanks, replay.change.expect("change"), &keys);
+    assert_eq!(total(&change), 4);
+    // Other notes for the paid quote are refused.
+    let more = mint_notes(&lab, 64).await;
+    assert_eq!(
+        code(lab.mint.melt(MeltRequest::new(melt_quote.quote, more, None)).await),
+        20006
+    );
+    assert_eq!(
+        lab.bank
+            .store()
+            .wallet_balance(alice.default_wallet_id)
+            .await
+            .expect("b"),
+        60
     );
     assert_books(&lab).await;
 }

@@ -176,6 +176,17 @@ pub enum ProofState {
     Spent,
 }
 
+/// A note that was presented to the mint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresentedProof {
+    /// Its `Y`, hex.
+    pub y: String,
+    /// Spent or pending.
+    pub state: ProofState,
+    /// The request that presented it (`swap:…`, `melt:<quote>`, `redeem:…`).
+    pub origin: String,
+}
+
 /// A blind signature the mint issued.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureRow {
@@ -570,13 +581,14 @@ impl Store {
         u64::try_from(n).map_err(|_| StoreError::Decode("negative count".into()))
     }
 
-    /// The states of the notes among `ys` that were presented (absent ones are unspent).
-    pub async fn mint_proof_states(&self, ys: &[String]) -> Result<Vec<(String, ProofState)>, StoreError> {
+    /// The notes among `ys` that were presented (absent ones are unspent): their state and
+    /// the request that presented them.
+    pub async fn mint_proofs_presented(&self, ys: &[String]) -> Result<Vec<PresentedProof>, StoreError> {
         if ys.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT y, state FROM mint_proofs WHERE y IN ({})",
+            "SELECT y, state, origin FROM mint_proofs WHERE y IN ({})",
             placeholders(1, ys.len())
         );
         let params = ys.iter().map(|y| Value::from(y.as_str())).collect();
@@ -587,7 +599,11 @@ impl Store {
                     "pending" => ProofState::Pending,
                     _ => ProofState::Spent,
                 };
-                Ok((r.text(0)?, state))
+                Ok(PresentedProof {
+                    y: r.text(0)?,
+                    state,
+                    origin: r.text(2)?,
+                })
             })
             .collect()
     }
