@@ -89,7 +89,7 @@ pub fn router(state: ApiState) -> Router {
     let mint = state
         .mint
         .clone()
-        .map(mint::routes)
+        .map(|m| mint::routes(m, state.auth.clone()))
         .unwrap_or_default()
         .layer(DefaultBodyLimit::max(MINT_BODY_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(MINT_BODY_LIMIT_BYTES));

@@ -2,34 +2,54 @@
 //! `400 {"detail", "code"}` with the NUT error code.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flash_auth::Auth;
 use flash_mint::{Mint, MintError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
-/// The mint's routes, when a mint is configured.
-pub(crate) fn routes(mint: Mint) -> Router {
+use crate::Peer;
+
+/// The mint's routes, when a mint is configured. New quotes (an invoice, a row) count against
+/// the per-IP limit of unauthenticated Lightning requests.
+pub(crate) fn routes(mint: Mint, auth: Auth) -> Router {
+    let quotes = Router::new()
+        .route("/v1/mint/quote/bolt11", post(mint_quote))
+        .route("/v1/melt/quote/bolt11", post(melt_quote))
+        .layer(axum::middleware::from_fn_with_state(auth, limit_quotes));
     Router::new()
         .route("/v1/info", get(info))
         .route("/v1/keys", get(keys))
         .route("/v1/keys/{id}", get(keyset))
         .route("/v1/keysets", get(keysets))
-        .route("/v1/mint/quote/bolt11", post(mint_quote))
         .route("/v1/mint/quote/bolt11/{id}", get(mint_quote_state))
         .route("/v1/mint/bolt11", post(mint_bolt11))
-        .route("/v1/melt/quote/bolt11", post(melt_quote))
         .route("/v1/melt/quote/bolt11/{id}", get(melt_quote_state))
         .route("/v1/melt/bolt11", post(melt))
         .route("/v1/swap", post(swap))
         .route("/v1/checkstate", post(check_state))
         .route("/v1/restore", post(restore))
         .route("/v1/ws", get(crate::mint_ws::upgrade))
+        .merge(quotes)
         .with_state(mint)
+}
+
+/// Refuses a new quote over the per-IP limit: HTTP 429 with a NUT error body.
+async fn limit_quotes(State(auth): State<Auth>, peer: Peer, req: Request, next: Next) -> Response {
+    match auth.check_public_lightning_rate(peer.0.ip()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            let retry = e.retry_after_secs().unwrap_or(60).to_string();
+            let body = Json(json!({ "detail": e.to_string(), "code": MintError::BadRequest(String::new()).code() }));
+            (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], body).into_response()
+        }
+    }
 }
 
 /// A mint refusal as the NUT-00 error body.

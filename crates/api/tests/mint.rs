@@ -89,16 +89,33 @@ async fn rest_routes_answer_with_nut_bodies(backend: Backend) {
         .post_json("/v1/swap", None, &json!({ "inputs": many, "outputs": [] }))
         .await;
     assert_eq!(resp.json()["code"], json!(11014), "{}", resp.text);
-    let huge = vec![b' '; flash_api::MINT_BODY_LIMIT_BYTES + 1];
-    assert_eq!(
-        server.post_raw("/v1/swap", None, "application/json", huge).await.status,
-        413
-    );
     let states = server
         .post_json("/v1/checkstate", None, &json!({ "Ys": [proofs[0].y().expect("Y")] }))
         .await
         .json();
     assert_eq!(states["states"][0]["state"], json!("UNSPENT"));
+
+    // New quotes count against the per-IP limit of unauthenticated Lightning requests.
+    let mut limited = None;
+    for _ in 0..700 {
+        let resp = server
+            .post_json("/v1/mint/quote/bolt11", None, &json!({ "amount": 1, "unit": "sat" }))
+            .await;
+        if resp.status != 200 {
+            limited = Some(resp);
+            break;
+        }
+    }
+    let limited = limited.expect("a flood of quotes is limited");
+    assert_eq!(limited.status, 429, "{}", limited.text);
+    assert!(limited.headers.contains_key("retry-after"));
+    assert!(limited.json()["detail"].as_str().is_some());
+    // Last: the server drops the connection of a body over the limit.
+    let huge = vec![b' '; flash_api::MINT_BODY_LIMIT_BYTES + 1];
+    assert_eq!(
+        server.post_raw("/v1/swap", None, "application/json", huge).await.status,
+        413
+    );
 }
 
 async fn next_json(
