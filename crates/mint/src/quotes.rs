@@ -19,7 +19,8 @@ use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
 use flash_core::lightning::{Hash32, PaymentState};
 use flash_core::{AccountId, Currency, SystemAccount, WalletId};
 use flash_store::{
-    MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, PostRequest, Record, REFUSED_QUOTE_STATE,
+    MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, PostRequest, Record, REFUSED_OUTPUT_SIGNED,
+    REFUSED_QUOTE_STATE,
 };
 
 use crate::keys::{amount_i64, proof_row, stored_signature};
@@ -361,7 +362,10 @@ impl Mint {
             })
             .collect::<Result<_, MintError>>()?;
         if quote.internal {
-            let change = self.change(&blanks, inputs.total - quote.amount - inputs.fee)?;
+            let available = inputs.total - quote.amount - inputs.fee;
+            let change = self.change(&blanks, available)?;
+            // What the blank outputs cannot carry back is the mint's, with the input fee.
+            let kept = inputs.fee + available - change.total;
             let blanks_json = serde_json::to_string(&blanks).map_err(|e| MintError::Internal(e.to_string()))?;
             let records = spent
                 .into_iter()
@@ -379,7 +383,7 @@ impl Mint {
                         .map(|r| Record::mint_signature_issued(r, &origin, now)),
                 )
                 .collect();
-            return match self.bank.melt_internal(&target, inputs.fee, records).await {
+            return match self.bank.melt_internal(&target, kept, records).await {
                 Ok(true) => {
                     self.changed();
                     let paid = self
@@ -450,7 +454,6 @@ impl Mint {
         }
         let origin = format!("melt:{}", quote.id);
         let pending = self.store().mint_pending_count(&origin).await?;
-        let now = self.store().now_ms();
         match state {
             PaymentState::InFlight => melt_response(&quote, None),
             PaymentState::Failed { reason } => {
@@ -467,55 +470,25 @@ impl Mint {
                 }
             }
             PaymentState::Succeeded { preimage, fee_msat } => {
-                let fee_paid = amount_i64(Amount::from(fee_msat.div_ceil(1_000)))?;
+                let mut fee_paid = amount_i64(Amount::from(fee_msat.div_ceil(1_000)))?;
+                if fee_paid > quote.fee_reserve {
+                    tracing::error!(quote = %quote.id, fee_paid, reserve = quote.fee_reserve,
+                        "the node paid more routing fee than the melt's cap; the ledger records the cap");
+                    fee_paid = quote.fee_reserve;
+                }
                 let blanks: Vec<BlindedMessage> = match &quote.change_outputs {
                     Some(json) => serde_json::from_str(json).map_err(|e| MintError::Internal(e.to_string()))?,
                     None => Vec::new(),
                 };
-                let input_fee = quote.input_fee.unwrap_or(0);
-                let paid_in = quote.inputs_total.unwrap_or(0) - input_fee;
-                let change = self.change(&blanks, paid_in - quote.amount - fee_paid)?;
                 let preimage = preimage.map(|p| p.to_string());
-                let records = std::iter::once(Record::mint_proofs_spent(&origin, pending))
-                    .chain(std::iter::once(Record::melt_quote_paid(
-                        &quote.id,
-                        fee_paid,
-                        preimage.as_deref(),
-                        None,
-                        now,
-                    )))
-                    .chain(
-                        change
-                            .records
-                            .iter()
-                            .map(|r| Record::mint_signature_issued(r, &origin, now)),
-                    )
-                    .collect();
-                let journal = JournalRequest {
-                    idempotency: IdempotencyKey {
-                        scope: "ecash-melt".into(),
-                        key: quote.id.clone(),
-                    },
-                    kind: JournalKind::Ecash,
-                    op: LedgerOp::Transfer {
-                        from: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
-                        to: SystemAccount::LightningNode.ledger_id(Currency::Btc),
-                        amount: quote.amount + fee_paid,
-                        fee: input_fee,
-                        fee_to: (input_fee > 0).then(|| SystemAccount::FeesRevenue.ledger_id(Currency::Btc)),
-                    },
-                    memo: Some("ecash melt".into()),
-                    limit: None,
-                };
-                let post = PostRequest {
-                    reference: Some(format!("ln:{}", quote.payment_hash)),
-                    records,
-                    ..PostRequest::from(journal)
-                };
-                match self.store().post(post).await {
-                    Ok(Ok(_)) | Err(flash_store::StoreError::Refused(_)) => {}
-                    Ok(Err(e)) => return Err(MintError::Internal(e.to_string())),
-                    Err(e) => return Err(e.into()),
+                let preimage = preimage.as_deref();
+                match self.settle_melt(&quote, pending, fee_paid, preimage, &blanks).await {
+                    // The wallet had one of its blank outputs signed elsewhere meanwhile: the
+                    // melt ends without change rather than stay pending.
+                    Err(flash_store::StoreError::Refused(r)) if r == REFUSED_OUTPUT_SIGNED => {
+                        self.settle_melt(&quote, pending, fee_paid, preimage, &[]).await?
+                    }
+                    other => other?,
                 }
                 self.changed();
                 let paid = self
@@ -526,6 +499,68 @@ impl Mint {
                 let change = self.change_of(&paid).await?;
                 melt_response(&paid, change)
             }
+        }
+    }
+
+    /// Spends a paid melt's pending notes with the journal that pays `lightning:node` amount +
+    /// routing fee, signs its change into `blanks`, and keeps what the change cannot carry (and
+    /// the input fee) as revenue, so unspent notes still equal `mint:outstanding`. Done once:
+    /// a second call changes nothing.
+    async fn settle_melt(
+        &self,
+        quote: &MeltQuoteRecord,
+        pending: u64,
+        fee_paid: i64,
+        preimage: Option<&str>,
+        blanks: &[BlindedMessage],
+    ) -> Result<(), flash_store::StoreError> {
+        let origin = format!("melt:{}", quote.id);
+        let now = self.store().now_ms();
+        let input_fee = quote.input_fee.unwrap_or(0);
+        let available = quote.inputs_total.unwrap_or(0) - input_fee - quote.amount - fee_paid;
+        let change = self
+            .change(blanks, available)
+            .map_err(|e| flash_store::StoreError::Invariant(format!("signing melt change: {e}")))?;
+        let kept = input_fee + available - change.total;
+        let records = [
+            Record::mint_proofs_spent(&origin, pending),
+            Record::melt_quote_paid(&quote.id, fee_paid, preimage, None, now),
+        ]
+        .into_iter()
+        .chain(
+            change
+                .records
+                .iter()
+                .map(|r| Record::mint_signature_issued(r, &origin, now)),
+        )
+        .collect();
+        let journal = JournalRequest {
+            idempotency: IdempotencyKey {
+                scope: "ecash-melt".into(),
+                key: quote.id.clone(),
+            },
+            kind: JournalKind::Ecash,
+            op: LedgerOp::Transfer {
+                from: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
+                to: SystemAccount::LightningNode.ledger_id(Currency::Btc),
+                amount: quote.amount + fee_paid,
+                fee: kept,
+                fee_to: (kept > 0).then(|| SystemAccount::FeesRevenue.ledger_id(Currency::Btc)),
+            },
+            memo: Some("ecash melt".into()),
+            limit: None,
+        };
+        let post = PostRequest {
+            reference: Some(format!("ln:{}", quote.payment_hash)),
+            records,
+            ..PostRequest::from(journal)
+        };
+        match self.store().post(post).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(flash_store::StoreError::Invariant(format!("melt journal refused: {e}"))),
+            // Another worker finished it first.
+            Err(flash_store::StoreError::Refused(r)) if r == REFUSED_QUOTE_STATE => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

@@ -36,6 +36,7 @@ flash_store::on_both_backends!(
     a_flash_wallet_pays_a_mint_quote_inside_the_ledger,
     a_retried_ecash_mint_hands_out_nothing_new,
     retried_mint_and_melt_requests_get_their_first_answer,
+    melt_change_the_blanks_cannot_carry_is_kept_as_revenue,
 );
 
 fn quote_request(amount: u64) -> MintQuoteBolt11Request {
@@ -1005,6 +1006,81 @@ async fn retried_mint_and_melt_requests_get_their_first_answer(backend: Backend)
             .await
             .expect("b"),
         60
+    );
+    assert_books(&lab).await;
+}
+
+async fn melt_change_the_blanks_cannot_carry_is_kept_as_revenue(backend: Backend) {
+    let lab = lab(backend).await;
+    let (id, keys) = active(&lab.mint);
+    let alice = member(&lab.bank, 0).await;
+    let invoice = lab
+        .bank
+        .ln_invoice_create(
+            flash_bank::InvoiceFor::Owner(alice.id),
+            flash_bank::InvoiceCreate {
+                wallet_id: alice.default_wallet_id,
+                amount: Some(40),
+                memo: None,
+                description_hash: None,
+                expires_in_mins: None,
+            },
+        )
+        .await
+        .expect("invoice");
+    let revenue = system_balance(&lab.bank, SystemAccount::FeesRevenue).await;
+    // 64 in, 40 paid: 24 back, but one blank output carries only 16.
+    let proofs = mint_notes(&lab, 64).await;
+    let quote = lab
+        .mint
+        .melt_quote(MeltQuoteBolt11Request {
+            request: invoice.payment_request.parse().expect("bolt11"),
+            unit: CurrencyUnit::Sat,
+            options: None,
+        })
+        .await
+        .expect("quote");
+    let blanks = premint(id, &[0]);
+    let melted = lab
+        .mint
+        .melt(MeltRequest::new(quote.quote, proofs, Some(blanks.outputs.clone())))
+        .await
+        .expect("melt");
+    let change = unblind_change(blanks, melted.change.expect("change"), &keys);
+    assert_eq!(total(&change), 16);
+    assert_eq!(system_balance(&lab.bank, SystemAccount::FeesRevenue).await, revenue + 8);
+    assert_books(&lab).await;
+
+    // Outside Flash, no blank outputs at all: the unused reserve is kept.
+    let request = lab
+        .outside
+        .create_invoice(InvoiceRequest {
+            amount_msat: Some(1_000_000),
+            description: InvoiceDescription::Memo("elsewhere".into()),
+            expiry_secs: 3_600,
+        })
+        .await
+        .expect("invoice")
+        .payment_request;
+    let proofs = mint_notes(&lab, 1_024).await;
+    let quote = lab
+        .mint
+        .melt_quote(MeltQuoteBolt11Request {
+            request: request.parse().expect("bolt11"),
+            unit: CurrencyUnit::Sat,
+            options: None,
+        })
+        .await
+        .expect("quote");
+    let melted = lab
+        .mint
+        .melt(MeltRequest::new(quote.quote, proofs, None))
+        .await
+        .expect("melt");
+    assert_eq!((melted.state, melted.change), (cashu::nuts::MeltQuoteState::Paid, None));
+    assert_eq!(
+        system_balance(&lab.bank, SystemAccount::FeesRevenue).await,
+        revenue + 8 + 24
     );
     assert_books(&lab).await;
 }
