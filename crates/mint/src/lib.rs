@@ -66,6 +66,9 @@ pub struct MintConfig {
     pub melt_max: u64,
     /// How long a quote stays valid, seconds.
     pub quote_ttl_secs: u64,
+    /// How often melts left pending are looked up on the Lightning node (and keysets rotated
+    /// by other nodes read), seconds.
+    pub reconcile_interval_secs: u64,
 }
 
 impl Default for MintConfig {
@@ -83,6 +86,7 @@ impl Default for MintConfig {
             melt_min: 1,
             melt_max: 1_000_000,
             quote_ttl_secs: 3_600,
+            reconcile_interval_secs: 15,
         }
     }
 }
@@ -356,12 +360,10 @@ impl Mint {
     }
 
     /// Resolves melts left pending (a crash, or a payment slower than the request) and reads
-    /// keysets rotated by other nodes, every `every` until `shutdown` resolves.
-    pub async fn run_melt_reconciler(
-        &self,
-        every: std::time::Duration,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) {
+    /// keysets rotated by other nodes, at start and then every `reconcile_interval_secs`, until
+    /// `shutdown` resolves.
+    pub async fn run_melt_reconciler(&self, shutdown: impl std::future::Future<Output = ()>) {
+        let every = std::time::Duration::from_secs(self.config.reconcile_interval_secs.max(1));
         tokio::pin!(shutdown);
         loop {
             // Keysets another node rotated meanwhile.

@@ -111,8 +111,6 @@ struct OnchainWiring {
 
 /// Purpose of the sealed hot wallet seed.
 const HOT_SEED_PURPOSE: &str = "onchain-hot-seed";
-/// How often melts left pending are looked up on the Lightning node.
-const MELT_RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The chain backend the configuration names, and the hot wallet on it: its seed sealed in the
 /// store under `DATA_DIR/master.key` (made on first start), its state in the store.
@@ -444,7 +442,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mint_worker = mint.clone().map(|mint| {
         let stop = until_stopped();
-        tokio::spawn(async move { mint.run_melt_reconciler(MELT_RECONCILE_EVERY, stop).await })
+        tokio::spawn(async move { mint.run_melt_reconciler(stop).await })
     });
     let workers = [
         tokio::spawn({
