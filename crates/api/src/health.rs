@@ -135,6 +135,34 @@ async fn metrics(State(state): State<ApiState>) -> Response {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
     }
+    if let Some(mint) = &state.mint {
+        match mint.status().await {
+            Ok(s) => {
+                let gauges = [
+                    (
+                        "flash_mint_outstanding_sats",
+                        "Ecash in circulation: notes issued and not spent.",
+                        s.notes.outstanding(),
+                    ),
+                    ("flash_mint_pending_sats", "Notes pending in melts.", s.notes.pending),
+                    (
+                        "flash_mint_quotes_paid_sats",
+                        "Mint quotes paid, not yet issued.",
+                        s.notes.quotes_paid,
+                    ),
+                    (
+                        "flash_mint_balanced",
+                        "1 when the notes agree with mint:outstanding and mint:quotes.",
+                        i64::from(s.balanced()),
+                    ),
+                ];
+                for (name, help, value) in gauges {
+                    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: mint status unavailable"),
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 

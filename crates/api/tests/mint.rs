@@ -252,6 +252,9 @@ async fn graphql_turns_balance_into_ecash_and_back(backend: Backend) {
     let status = server.admin(ECASH_STATUS, json!({})).await;
     assert_eq!(status["data"]["ecashStatus"]["outstanding"], json!(1_234), "{status}");
     assert_eq!(status["data"]["ecashStatus"]["balanced"], json!(true));
+    let metrics = server.get("/metrics", &[]).await.text;
+    assert!(metrics.contains("flash_mint_outstanding_sats 1234"), "{metrics}");
+    assert!(metrics.contains("flash_mint_balanced 1"), "{metrics}");
 
     let redeemed = server
         .gql(
