@@ -115,6 +115,14 @@ pub enum Command {
     /// With --json, prints {"fee": SATS}.
     #[command(verbatim_doc_comment)]
     Fee(FeeArgs),
+    /// Turn wallet balance into ecash (Cashu tokens of this bank's mint) and back
+    ///
+    /// `flash ecash mint SATS` takes SATS from a wallet and prints a token: whoever holds it
+    /// holds the sats, so it can be handed over like cash (in a message, a QR code, a file)
+    /// and redeemed by anyone, here with `flash ecash redeem TOKEN` or in any Cashu wallet
+    /// that knows this bank's mint. A token is redeemed once.
+    #[command(subcommand, verbatim_doc_comment)]
+    Ecash(EcashCommand),
     /// List transactions, newest first.
     History(HistoryArgs),
     /// Manage the username.
@@ -346,6 +354,84 @@ impl FeeArgs {
     }
 }
 
+/// `flash ecash ...`.
+#[derive(Debug, Subcommand)]
+pub enum EcashCommand {
+    /// Turn SATS of a wallet into a Cashu token
+    ///
+    /// Takes SATS from the default BTC wallet (or --wallet) and prints the token alone on
+    /// stdout (so that `TOKEN=$(flash ecash mint 1000)` works), and what was minted on
+    /// stderr. The token is a bearer secret: whoever holds it can spend it. It exists only in
+    /// this answer, so if the command fails in transit check `flash history` before minting
+    /// again.
+    ///
+    /// With --json, prints {"token": "cashuB…", "amount": SATS, "walletId"}.
+    #[command(verbatim_doc_comment)]
+    Mint {
+        /// Amount in sats.
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        sats: u64,
+        /// The wallet the sats come from (default: the account's default BTC wallet).
+        #[arg(long, value_name = "WALLET_ID")]
+        wallet: Option<String>,
+    },
+    /// Redeem a Cashu token of this bank's mint into a wallet
+    ///
+    /// TOKEN is a cashuA… or cashuB… token (optionally as cashu:TOKEN), or - to read it from
+    /// stdin, which keeps it out of the shell history and the process list
+    /// (`flash ecash redeem - < token.txt`). The default BTC wallet (or --wallet) is credited
+    /// the token's value less the mint's input fee. A token already redeemed is refused
+    /// (ECASH_ALREADY_SPENT) and exits 1.
+    ///
+    /// Prints `Redeemed N sats (fee F) into wallet W.`
+    ///
+    /// With --json, prints {"amount": SATS (credited), "fee": SATS, "walletId"}.
+    #[command(verbatim_doc_comment)]
+    Redeem {
+        // Not named `token`: that id is the global --token (the session token), which clap
+        // would fill from this argument.
+        /// The token, or - to read it from stdin.
+        #[arg(value_name = "TOKEN")]
+        cashu_token: String,
+        /// The wallet to credit (default: the account's default BTC wallet).
+        #[arg(long, value_name = "WALLET_ID")]
+        wallet: Option<String>,
+    },
+}
+
+/// The token `flash ecash redeem` was given: TOKEN itself or, for `-`, what `stdin` holds.
+/// Whitespace (a wrapped token) and a `cashu:` prefix are dropped; anything but a Cashu token
+/// (`cashuA…` / `cashuB…`) is refused before it is sent, without echoing it whole.
+pub fn ecash_token_arg(arg: &str, mut stdin: impl std::io::Read) -> Result<String, ClientError> {
+    let text = if arg.trim() == "-" {
+        let mut text = String::new();
+        stdin.read_to_string(&mut text).map_err(|source| ClientError::Io {
+            path: PathBuf::from("stdin"),
+            source,
+        })?;
+        if text.trim().is_empty() {
+            return Err(ClientError::InvalidInput("no token on stdin".into()));
+        }
+        text
+    } else {
+        arg.to_owned()
+    };
+    let token: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let token = match token.get(..6) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("cashu:") => token.get(6..).unwrap_or_default().to_owned(),
+        _ => token,
+    };
+    if token.starts_with("cashuA") || token.starts_with("cashuB") {
+        return Ok(token);
+    }
+    let start: String = token.chars().take(8).collect();
+    Err(ClientError::InvalidInput(if token.is_empty() {
+        "no token given".into()
+    } else {
+        format!("`{start}…` is not a Cashu token (cashuA… or cashuB…)")
+    }))
+}
+
 /// `flash history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -426,6 +512,33 @@ pub enum AdminCommand {
     /// Cold storage: status, sweeps, cold → hot PSBTs.
     #[command(subcommand)]
     Cold(AdminColdCommand),
+    /// The Cashu mint: its books against the ledger, keyset rotation.
+    #[command(subcommand)]
+    Ecash(AdminEcashCommand),
+}
+
+/// `flash admin ecash ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminEcashCommand {
+    /// Show the mint's books against the ledger, and its keysets
+    ///
+    /// The notes issued, spent and pending in melts; those outstanding against the ledger's
+    /// mint:outstanding, and the quotes paid (not yet issued) against mint:quotes; whether
+    /// they agree; every keyset, oldest first. Exits 1 when they do not agree.
+    ///
+    /// With --json, prints
+    ///   {"issued", "spent", "pending", "outstanding", "ledgerOutstanding", "quotesPaid",
+    ///    "ledgerQuotes" (all SATS), "balanced": BOOL,
+    ///    "keysets": [{"id", "unit", "active": BOOL, "inputFeePpk"}]}
+    #[command(verbatim_doc_comment)]
+    Status,
+    /// Make a new active sat keyset; the old one stops signing and stays redeemable
+    ///
+    /// The new keyset has the amounts and input fee of flashd's [mint] section. Prints it.
+    ///
+    /// With --json, prints {"id", "unit", "active": BOOL, "inputFeePpk"}.
+    #[command(verbatim_doc_comment)]
+    Rotate,
 }
 
 /// `flash admin onchain ...`.
@@ -1401,6 +1514,139 @@ mod tests {
         assert!(long_help(&["admin", "cold", "status"]).contains("awaiting_signatures"));
         assert!(long_help(&["admin", "onchain", "batches"]).contains("\"feeRate\""));
         assert!(long_help(&["admin", "onchain", "batch-now"]).contains("\"settled\""));
+    }
+
+    #[test]
+    fn ecash_commands() {
+        let ecash = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Ecash(e)) => Some(e),
+            _ => None,
+        };
+        assert!(matches!(
+            ecash(&["ecash", "mint", "2500"]),
+            Some(EcashCommand::Mint {
+                sats: 2500,
+                wallet: None
+            })
+        ));
+        assert!(matches!(
+            ecash(&["ecash", "mint", "1", "--wallet", "w1"]),
+            Some(EcashCommand::Mint { sats: 1, wallet: Some(ref w) }) if w == "w1"
+        ));
+        assert!(parse(&["ecash", "mint"]).is_err());
+        assert!(parse(&["ecash", "mint", "0"]).is_err());
+        assert!(parse(&["ecash", "mint", "-5"]).is_err());
+        assert!(parse(&["ecash", "mint", "lots"]).is_err());
+        assert!(matches!(
+            ecash(&["ecash", "redeem", "cashuBo2F0"]),
+            Some(EcashCommand::Redeem { ref cashu_token, wallet: None }) if cashu_token == "cashuBo2F0"
+        ));
+        assert!(matches!(
+            ecash(&["ecash", "redeem", "-", "--wallet", "w2"]),
+            Some(EcashCommand::Redeem { ref cashu_token, wallet: Some(ref w) }) if cashu_token == "-" && w == "w2"
+        ));
+        // The Cashu token is not the session token (the global --token), and both can be given.
+        let both = parse(&["--token", "session", "ecash", "redeem", "cashuBo2F0"]);
+        match both {
+            Ok(Cli {
+                token,
+                command: Command::Ecash(EcashCommand::Redeem { cashu_token, .. }),
+                ..
+            }) => assert_eq!(
+                (token.as_deref(), cashu_token.as_str()),
+                (Some("session"), "cashuBo2F0")
+            ),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parse(&["ecash", "redeem", "cashuBo2F0"]),
+            Ok(Cli { token: None, .. })
+        ));
+        assert!(parse(&["ecash", "redeem"]).is_err());
+        assert!(parse(&["ecash", "redeem", "cashuBa", "cashuBb"]).is_err());
+        assert!(parse(&["ecash"]).is_err());
+    }
+
+    #[test]
+    fn ecash_tokens_from_the_argument_or_stdin() {
+        let none = std::io::empty();
+        assert_eq!(
+            ecash_token_arg("cashuBo2F0", none).map_err(|e| e.to_string()),
+            Ok("cashuBo2F0".into())
+        );
+        assert_eq!(
+            ecash_token_arg(" cashu:cashuAeyJ0 ", std::io::empty()).map_err(|e| e.to_string()),
+            Ok("cashuAeyJ0".into())
+        );
+        // `-` reads stdin; a wrapped token is joined.
+        let piped = std::io::Cursor::new("cashuBo2F0\nYWJj\n");
+        assert_eq!(
+            ecash_token_arg("-", piped).map_err(|e| e.to_string()),
+            Ok("cashuBo2F0YWJj".into())
+        );
+        let empty = ecash_token_arg("-", std::io::Cursor::new(" \n")).map_err(|e| e.to_string());
+        assert!(empty.is_err_and(|e| e.contains("no token on stdin")));
+        // Anything else is refused without being echoed whole.
+        let wrong = ecash_token_arg("lnbc1secretstuff", std::io::empty()).map_err(|e| e.to_string());
+        assert!(
+            wrong
+                .as_ref()
+                .is_err_and(|e| e.contains("not a Cashu token") && !e.contains("secretstuff")),
+            "{wrong:?}"
+        );
+        assert!(ecash_token_arg("", std::io::empty()).is_err_and(|e| e.to_string().contains("no token given")));
+    }
+
+    #[test]
+    fn admin_ecash_commands() {
+        let admin = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Admin(AdminCommand::Ecash(e))) => Some(e),
+            _ => None,
+        };
+        assert!(matches!(
+            admin(&["admin", "ecash", "status"]),
+            Some(AdminEcashCommand::Status)
+        ));
+        assert!(matches!(
+            admin(&["--admin-key", "k", "admin", "ecash", "rotate"]),
+            Some(AdminEcashCommand::Rotate)
+        ));
+        assert!(parse(&["admin", "ecash"]).is_err());
+        assert!(parse(&["admin", "ecash", "status", "extra"]).is_err());
+    }
+
+    #[test]
+    fn ecash_help_documents_output() {
+        let mut cmd = Cli::command();
+        let mut long_help = |path: &[&str]| {
+            let mut c = &mut cmd;
+            for name in path {
+                c = c.find_subcommand_mut(name).expect("subcommand exists");
+            }
+            c.render_long_help().to_string()
+        };
+        let mint = long_help(&["ecash", "mint"]);
+        for needle in ["\"token\"", "bearer secret", "TOKEN=$(flash ecash mint 1000)"] {
+            assert!(
+                mint.contains(needle),
+                "`flash ecash mint --help` lacks {needle}:\n{mint}"
+            );
+        }
+        let redeem = long_help(&["ecash", "redeem"]);
+        for needle in ["stdin", "ECASH_ALREADY_SPENT", "\"fee\""] {
+            assert!(
+                redeem.contains(needle),
+                "`flash ecash redeem --help` lacks {needle}:\n{redeem}"
+            );
+        }
+        let status = long_help(&["admin", "ecash", "status"]);
+        for needle in ["\"ledgerOutstanding\"", "\"balanced\"", "\"inputFeePpk\"", "Exits 1"] {
+            assert!(
+                status.contains(needle),
+                "`flash admin ecash status --help` lacks {needle}:\n{status}"
+            );
+        }
+        assert!(long_help(&["admin", "ecash", "rotate"]).contains("stays redeemable"));
     }
 
     #[test]

@@ -11,10 +11,10 @@ use crate::error::ClientError;
 use crate::graphql::{self, mutation_payload, payload_errors, response_data};
 use crate::types::{
     AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, ColdStorage, ColdSweep, CreatedApiKey,
-    Destination, IdOnly, InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity,
-    LightningNode, LightningReconcile, LnInvoice, Me, OnchainBatch, OnchainBatchNow, OnchainPayout, OnchainSendRequest,
-    OnchainStatus, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection,
-    UserSummary,
+    Destination, EcashKeyset, EcashMinted, EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest,
+    InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity, LightningNode, LightningReconcile,
+    LnInvoice, Me, OnchainBatch, OnchainBatchNow, OnchainPayout, OnchainSendRequest, OnchainStatus, PayRequest,
+    PaymentResult, PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection, UserSummary,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -559,6 +559,46 @@ impl Client {
         decode(fee, &format!("{name}.amount"))
     }
 
+    /// Turns `amount` sats of one of the caller's BTC wallets into a Cashu token of this bank's
+    /// mint (`ecashMint`, scope `write`). Payload `errors` (e.g. `INSUFFICIENT_BALANCE`,
+    /// `ECASH_AMOUNT_OUT_OF_RANGE`) become [`ClientError::GraphQl`].
+    ///
+    /// The token exists only in the answer: if the request fails in transit, check the
+    /// wallet's history before minting again.
+    pub async fn ecash_mint(
+        &self,
+        wallet_id: &str,
+        amount: u64,
+        idempotency_key: Option<&str>,
+    ) -> Result<EcashMinted, ClientError> {
+        if amount == 0 {
+            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
+        }
+        let mut input = json!({ "walletId": wallet_id, "amount": amount });
+        if let (Some(key), Some(map)) = (idempotency_key, input.as_object_mut()) {
+            map.insert("idempotencyKey".into(), json!(key));
+        }
+        let data = self.graphql(graphql::ECASH_MINT, json!({ "input": input })).await?;
+        decode(mutation_payload(data, "ecashMint")?, "ecashMint")
+    }
+
+    /// Credits one of the caller's BTC wallets from a Cashu token of this bank's mint
+    /// (`ecashRedeem`, scope `receive`): its value less the mint's input fee. Payload `errors`
+    /// (e.g. `ECASH_ALREADY_SPENT`) become [`ClientError::GraphQl`].
+    pub async fn ecash_redeem(&self, wallet_id: &str, token: &str) -> Result<EcashRedeemed, ClientError> {
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ClientError::InvalidInput("no token given".into()));
+        }
+        let data = self
+            .graphql(
+                graphql::ECASH_REDEEM,
+                json!({ "input": { "token": token, "walletId": wallet_id } }),
+            )
+            .await?;
+        decode(mutation_payload(data, "ecashRedeem")?, "ecashRedeem")
+    }
+
     /// Sets the caller's username.
     pub async fn set_username(&self, username: &str) -> Result<UserSummary, ClientError> {
         let data = self
@@ -863,6 +903,20 @@ impl Client {
         )
     }
 
+    /// Admin: the mint's books (its notes against the ledger's `mint:outstanding` and
+    /// `mint:quotes`) and keysets (`ecashStatus`).
+    pub async fn ecash_status(&self) -> Result<EcashStatus, ClientError> {
+        let data = self.admin_graphql(graphql::ECASH_STATUS_QUERY, json!({})).await?;
+        decode(field(data, "ecashStatus")?, "ecashStatus")
+    }
+
+    /// Admin: makes a new active sat keyset with the configured amounts and input fee; the
+    /// previous one stops signing and stays redeemable (`ecashKeysetRotate`).
+    pub async fn ecash_keyset_rotate(&self) -> Result<EcashKeyset, ClientError> {
+        let data = self.admin_graphql(graphql::ECASH_KEYSET_ROTATE, json!({})).await?;
+        decode(field(data, "ecashKeysetRotate")?, "ecashKeysetRotate")
+    }
+
     /// Admin: reads a ledger journal.
     pub async fn journal(&self, id: &str) -> Result<Journal, ClientError> {
         let data = self.admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id })).await?;
@@ -981,6 +1035,14 @@ mod tests {
             c.ln_fee_probe("w", "lnbc1x", Some(0)).await,
             Err(ClientError::InvalidInput(_))
         ));
+        assert!(matches!(
+            c.ecash_mint("w", 0, None).await,
+            Err(ClientError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            c.ecash_redeem("w", " \n").await,
+            Err(ClientError::InvalidInput(_))
+        ));
         Ok(())
     }
 
@@ -998,6 +1060,8 @@ mod tests {
         assert!(matches!(c.dev_chain_mine(1).await, Err(ClientError::NoAdminKey)));
         assert!(matches!(c.cold_storage(None).await, Err(ClientError::NoAdminKey)));
         assert!(matches!(c.cold_sweep_now().await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(c.ecash_status().await, Err(ClientError::NoAdminKey)));
+        assert!(matches!(c.ecash_keyset_rotate().await, Err(ClientError::NoAdminKey)));
         Ok(())
     }
 

@@ -249,6 +249,32 @@ pub const COLD_PSBT_CANCEL: &str = concat!(
     " } }"
 );
 
+/// Turns wallet balance into a Cashu token of this bank's mint.
+pub const ECASH_MINT: &str = "mutation($input: EcashMintInput!) { ecashMint(input: $input) \
+{ errors { message code } token amount } }";
+
+/// Credits a wallet from a Cashu token of this bank's mint.
+pub const ECASH_REDEEM: &str = "mutation($input: EcashRedeemInput!) { ecashRedeem(input: $input) \
+{ errors { message code } amount fee } }";
+
+/// The selection set of `EcashKeysetView`.
+macro_rules! keyset_fields {
+    () => {
+        "{ id unit active inputFeePpk }"
+    };
+}
+
+/// Admin: the mint's books against the ledger, and its keysets.
+pub const ECASH_STATUS_QUERY: &str = concat!(
+    "query { ecashStatus { issued spent pending outstanding ledgerOutstanding quotesPaid \
+ledgerQuotes balanced keysets ",
+    keyset_fields!(),
+    " } }"
+);
+
+/// Admin: a new active keyset; the old one stops signing and stays redeemable.
+pub const ECASH_KEYSET_ROTATE: &str = concat!("mutation { ecashKeysetRotate ", keyset_fields!(), " }");
+
 /// Reads a list of `{message, code}` errors; `code_at` says where the code is
 /// (`["extensions", "code"]` at the top level, `["code"]` in payloads).
 fn read_errors(list: &Value, code_at: &[&str]) -> Vec<GraphQlError> {
@@ -472,6 +498,10 @@ mod tests {
             COLD_PSBT_CREATE,
             COLD_PSBT_FINALIZE_BROADCAST,
             COLD_PSBT_CANCEL,
+            ECASH_MINT,
+            ECASH_REDEEM,
+            ECASH_STATUS_QUERY,
+            ECASH_KEYSET_ROTATE,
         ] {
             assert_eq!(doc.matches('{').count(), doc.matches('}').count(), "{doc}");
             assert!(!doc.contains("  "), "stray spaces from a line continuation: {doc}");
@@ -492,6 +522,19 @@ mod tests {
             assert!(doc.contains("minInboundPercent actions { kind"), "{doc}");
             assert_eq!(doc.matches('{').count(), doc.matches('}').count(), "{doc}");
         }
+    }
+
+    #[test]
+    fn ecash_documents_select_the_payloads() {
+        assert!(ECASH_MINT.contains("$input: EcashMintInput!) { ecashMint(input: $input)"));
+        assert!(ECASH_MINT.ends_with("{ errors { message code } token amount } }"));
+        assert!(ECASH_REDEEM.contains("$input: EcashRedeemInput!) { ecashRedeem(input: $input)"));
+        assert!(ECASH_REDEEM.ends_with("{ errors { message code } amount fee } }"));
+        assert!(ECASH_STATUS_QUERY.contains("ledgerQuotes balanced keysets { id unit active inputFeePpk }"));
+        assert_eq!(
+            ECASH_KEYSET_ROTATE,
+            "mutation { ecashKeysetRotate { id unit active inputFeePpk } }"
+        );
     }
 
     #[test]

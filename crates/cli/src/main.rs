@@ -10,13 +10,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use flash_cli::{
-    decode_psbt, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address, signing_confirmed,
-    AddressArgs, AdminAccountCommand, AdminChainCommand, AdminColdCommand, AdminColdPsbtCommand, AdminCommand,
-    AdminLedgerCommand, AdminLightningCommand, AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand,
-    ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand, ColdStorage, ColdSweep, Command, CosignerKey,
-    CredentialStore, Destination, FeeArgs, FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest,
-    LightningLiquidity, LoginArgs, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp,
-    UsernameCommand,
+    decode_psbt, ecash_token_arg, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address,
+    signing_confirmed, AddressArgs, AdminAccountCommand, AdminChainCommand, AdminColdCommand, AdminColdPsbtCommand,
+    AdminCommand, AdminEcashCommand, AdminLedgerCommand, AdminLightningCommand, AdminOnchainCommand,
+    AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand, ColdStorage,
+    ColdSweep, Command, CosignerKey, CredentialStore, Destination, EcashCommand, EcashStatus, FeeArgs, FeeTarget,
+    HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, OnchainSendRequest,
+    PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp, UsernameCommand,
 };
 
 #[tokio::main(flavor = "current_thread")]
@@ -120,6 +120,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Address(args) => address(&ctx, args).await,
         Command::Invoice(args) => invoice(&ctx, args).await,
         Command::Fee(args) => fee(&ctx, args).await,
+        Command::Ecash(cmd) => ecash(&ctx, cmd).await,
         Command::History(args) => history(&ctx, args).await,
         Command::Username(UsernameCommand::Set { name }) => {
             let user = ctx.authed()?.set_username(&name).await?;
@@ -284,6 +285,23 @@ async fn wallet_or_default(client: &Client, wallet: Option<String>) -> Result<St
             None => bail!("this user has no account; pass --wallet"),
         },
     }
+}
+
+/// The wallet given with `--wallet`, else the account's default wallet when it holds BTC,
+/// else its first BTC wallet (ecash is in sats).
+async fn btc_wallet_or_default(client: &Client, wallet: Option<String>) -> Result<String> {
+    if let Some(w) = wallet {
+        return Ok(w);
+    }
+    let Some(account) = client.me().await?.default_account else {
+        bail!("this user has no account; pass --wallet");
+    };
+    let btc: Vec<_> = account.wallets.iter().filter(|w| w.wallet_currency == "BTC").collect();
+    btc.iter()
+        .find(|w| w.id == account.default_wallet_id)
+        .or_else(|| btc.first())
+        .map(|w| w.id.clone())
+        .ok_or_else(|| anyhow!("this account has no BTC wallet; pass --wallet"))
 }
 
 /// What was paid, in sats: the amount asked for, else (an invoice's own amount, or a whole
@@ -501,6 +519,51 @@ async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `flash ecash ...`: wallet balance to Cashu tokens and back.
+async fn ecash(ctx: &Ctx, cmd: EcashCommand) -> Result<ExitCode> {
+    match cmd {
+        EcashCommand::Mint { sats, wallet } => {
+            let client = ctx.authed()?;
+            let wallet_id = btc_wallet_or_default(&client, wallet).await?;
+            let key = new_idempotency_key();
+            let minted = match client.ecash_mint(&wallet_id, sats, Some(&key)).await {
+                Ok(m) => m,
+                // No answer, or one that is not the mint's: the sats may have left the wallet.
+                Err(e @ (ClientError::Request { .. } | ClientError::Http { .. })) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "the ecash may or may not have been minted; check `flash history --wallet {wallet_id}` \
+                         before minting again"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if ctx.json {
+                print_json(&json!({ "token": minted.token, "amount": minted.amount, "walletId": wallet_id }))?;
+            } else {
+                println!("{}", minted.token);
+                eprintln!("Minted {} sats of ecash from wallet {wallet_id}.", minted.amount);
+                eprintln!("Whoever holds the token holds the sats; redeem it with `flash ecash redeem`.");
+            }
+        }
+        EcashCommand::Redeem { cashu_token, wallet } => {
+            // Read (and check) the token before anything is sent.
+            let token = ecash_token_arg(&cashu_token, std::io::stdin())?;
+            let client = ctx.authed()?;
+            let wallet_id = btc_wallet_or_default(&client, wallet).await?;
+            let redeemed = client.ecash_redeem(&wallet_id, &token).await?;
+            if ctx.json {
+                print_json(&json!({ "amount": redeemed.amount, "fee": redeemed.fee, "walletId": wallet_id }))?;
+            } else {
+                println!(
+                    "Redeemed {} sats (fee {}) into wallet {wallet_id}.",
+                    redeemed.amount, redeemed.fee
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
     let page = ctx
         .authed()?
@@ -684,6 +747,7 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
         AdminCommand::Onchain(cmd) => return admin_onchain(ctx, &client, cmd).await,
         AdminCommand::Chain(cmd) => return admin_chain(ctx, &client, cmd).await,
         AdminCommand::Cold(cmd) => return admin_cold(ctx, &client, cmd).await,
+        AdminCommand::Ecash(cmd) => return admin_ecash(ctx, &client, cmd).await,
         AdminCommand::Journal { id } => {
             let j = client.journal(&id).await?;
             if ctx.json {
@@ -1104,6 +1168,76 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
                 print_json(&cancelled)?;
             } else {
                 println!("Cancelled sweep {}.", cancelled.id);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the mint's books and keysets.
+fn print_ecash_status(s: &EcashStatus) {
+    println!("Issued:      {} sats", s.issued);
+    println!("Spent:       {} sats", s.spent);
+    println!("Pending:     {} sats (in melts)", s.pending);
+    println!(
+        "Outstanding: {} sats (ledger mint:outstanding {} sats)",
+        s.outstanding, s.ledger_outstanding
+    );
+    println!(
+        "Quotes paid: {} sats (ledger mint:quotes {} sats)",
+        s.quotes_paid, s.ledger_quotes
+    );
+    println!(
+        "Balanced:    {}",
+        if s.balanced {
+            "yes"
+        } else {
+            "NO: the notes and the ledger disagree"
+        }
+    );
+    if s.keysets.is_empty() {
+        println!("No keysets.");
+        return;
+    }
+    println!("Keysets:");
+    println!("  {:<18} {:<6} {:<6} {:>9}", "ID", "UNIT", "ACTIVE", "FEE (PPK)");
+    for k in &s.keysets {
+        println!(
+            "  {:<18} {:<6} {:<6} {:>9}",
+            k.id,
+            k.unit,
+            if k.active { "yes" } else { "no" },
+            k.input_fee_ppk
+        );
+    }
+}
+
+/// `flash admin ecash ...`.
+async fn admin_ecash(ctx: &Ctx, client: &Client, cmd: AdminEcashCommand) -> Result<ExitCode> {
+    match cmd {
+        AdminEcashCommand::Status => {
+            let status = client.ecash_status().await?;
+            if ctx.json {
+                print_json(&status)?;
+            } else {
+                print_ecash_status(&status);
+            }
+            if !status.balanced {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        AdminEcashCommand::Rotate => {
+            let k = client.ecash_keyset_rotate().await?;
+            if ctx.json {
+                print_json(&k)?;
+            } else {
+                println!(
+                    "New {} keyset {} ({}, input fee {} ppk); the previous one stops signing and stays redeemable.",
+                    k.unit,
+                    k.id,
+                    if k.active { "active" } else { "inactive" },
+                    k.input_fee_ppk
+                );
             }
         }
     }

@@ -1207,6 +1207,74 @@ pub struct ColdSweep {
     pub created_at: Timestamp,
 }
 
+/// A Cashu token of this bank's mint, made from wallet balance (`ecashMint`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcashMinted {
+    /// The token (`cashuB…`): whoever holds it holds the sats.
+    pub token: String,
+    /// Its value, sats.
+    pub amount: i64,
+}
+
+impl fmt::Debug for EcashMinted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EcashMinted")
+            .field("token", &"<redacted>")
+            .field("amount", &self.amount)
+            .finish()
+    }
+}
+
+/// What redeeming a Cashu token into a wallet credited (`ecashRedeem`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcashRedeemed {
+    /// Sats credited: the token's value less the mint's input fee.
+    pub amount: i64,
+    /// The mint's input fee, sats.
+    pub fee: i64,
+}
+
+/// Admin: a keyset of the mint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcashKeyset {
+    /// Its NUT-02 id.
+    pub id: String,
+    /// Its unit (`sat`).
+    pub unit: String,
+    /// Whether it signs new notes (older keysets stay redeemable).
+    pub active: bool,
+    /// Fee per input, parts per thousand of a sat.
+    pub input_fee_ppk: i64,
+}
+
+/// Admin: the mint's books, its notes against the ledger (`ecashStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EcashStatus {
+    /// Sats of every note signed.
+    pub issued: i64,
+    /// Sats of notes spent.
+    pub spent: i64,
+    /// Sats of notes pending in melts.
+    pub pending: i64,
+    /// Sats of notes in circulation (issued − spent).
+    pub outstanding: i64,
+    /// The ledger's `mint:outstanding`, sats.
+    pub ledger_outstanding: i64,
+    /// Sats of mint quotes paid and not yet issued.
+    pub quotes_paid: i64,
+    /// The ledger's `mint:quotes`, sats.
+    pub ledger_quotes: i64,
+    /// Whether the notes and the ledger agree.
+    pub balanced: bool,
+    /// Every keyset, oldest first.
+    #[serde(default)]
+    pub keysets: Vec<EcashKeyset>,
+}
+
 /// API key scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
@@ -1919,6 +1987,39 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
             Ok(Some("cHNidP8=".into()))
         );
         assert_eq!(json!(Speed::Fast), json!("FAST"));
+    }
+
+    #[test]
+    fn ecash_views_decode() {
+        let minted: Result<EcashMinted, _> = serde_json::from_value(json!({
+            "errors": [], "token": "cashuBsecret", "amount": 2_500
+        }));
+        let minted = minted.map_err(|e| e.to_string());
+        assert_eq!(minted.as_ref().map(|m| m.amount), Ok(2_500));
+        let shown = format!("{minted:?}");
+        assert!(!shown.contains("cashuBsecret"), "the token is a bearer secret: {shown}");
+        let redeemed: Result<EcashRedeemed, _> =
+            serde_json::from_value(json!({"errors": [], "amount": 2_499, "fee": 1}));
+        assert_eq!(
+            redeemed.map_err(|e| e.to_string()),
+            Ok(EcashRedeemed { amount: 2_499, fee: 1 })
+        );
+        let status: Result<EcashStatus, _> = serde_json::from_value(json!({
+            "issued": 2_500, "spent": 2_500, "pending": 0, "outstanding": 0,
+            "ledgerOutstanding": 0, "quotesPaid": 0, "ledgerQuotes": 0, "balanced": true,
+            "keysets": [{"id": "00ad268c4d1f5826", "unit": "sat", "active": true, "inputFeePpk": 0}]
+        }));
+        let status = status.map_err(|e| e.to_string());
+        assert_eq!(status.as_ref().map(|s| s.balanced), Ok(true));
+        assert_eq!(
+            status.map(|s| s.keysets),
+            Ok(vec![EcashKeyset {
+                id: "00ad268c4d1f5826".into(),
+                unit: "sat".into(),
+                active: true,
+                input_fee_ppk: 0
+            }])
+        );
     }
 
     #[test]

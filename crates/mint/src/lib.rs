@@ -336,9 +336,14 @@ pub struct MintStatus {
 }
 
 impl MintStatus {
-    /// Whether unspent notes equal `mint:outstanding` and paid quotes equal `mint:quotes`.
+    /// Whether unspent notes equal `mint:outstanding` and paid quotes equal `mint:quotes`, and
+    /// neither is negative (more notes redeemed than issued means notes were signed that the
+    /// mint never recorded).
     pub fn balanced(&self) -> bool {
-        self.notes.outstanding() == self.ledger_outstanding && self.notes.quotes_paid == self.ledger_quotes
+        self.notes.outstanding() == self.ledger_outstanding
+            && self.notes.quotes_paid == self.ledger_quotes
+            && self.ledger_outstanding >= 0
+            && self.ledger_quotes >= 0
     }
 }
 
