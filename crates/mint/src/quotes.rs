@@ -15,18 +15,17 @@ use cashu::nuts::{
 };
 use cashu::{Amount, MintUrl};
 use flash_bank::{EcashMove, MeltTarget};
-use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
 use flash_core::lightning::{Hash32, PaymentState};
-use flash_core::{AccountId, Currency, SystemAccount, WalletId};
+use flash_core::{AccountId, SystemAccount, WalletId};
 use flash_store::{
-    MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, PostRequest, Record, REFUSED_OUTPUT_SIGNED,
+    MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, Record, REFUSED_OUTPUT_SIGNED,
     REFUSED_QUOTE_STATE,
 };
 
 use crate::keys::{amount_i64, proof_row, stored_signature};
 use crate::swap::{digest, verify_conditions};
 use crate::wallet::{split, Premint};
-use crate::{Mint, MintError};
+use crate::{Mint, MintError, SystemMove};
 
 /// What `ecashMint` made: a token of fresh notes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,26 +184,16 @@ impl Mint {
                     .map(|r| Record::mint_signature_issued(r, &origin, now)),
             )
             .collect();
-        let journal = JournalRequest {
-            idempotency: IdempotencyKey {
-                scope: "ecash-issue".into(),
-                key: quote.id.clone(),
-            },
-            kind: JournalKind::Ecash,
-            op: LedgerOp::Transfer {
-                from: SystemAccount::MintQuotes.ledger_id(Currency::Btc),
-                to: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
-                amount: quote.amount,
-                fee: 0,
-                fee_to: None,
-            },
-            memo: Some("ecash issued".into()),
-            limit: None,
-        };
-        let post = PostRequest {
-            records,
-            ..PostRequest::from(journal)
-        };
+        let post = SystemMove {
+            scope: "ecash-issue",
+            key: &quote.id,
+            from: SystemAccount::MintQuotes,
+            to: SystemAccount::MintOutstanding,
+            amount: quote.amount,
+            revenue: 0,
+            memo: "ecash issued",
+        }
+        .post(records, None);
         match self.store().post(post).await {
             Ok(Ok(p)) if !p.replayed => {
                 self.changed();
@@ -534,27 +523,16 @@ impl Mint {
                 .map(|r| Record::mint_signature_issued(r, &origin, now)),
         )
         .collect();
-        let journal = JournalRequest {
-            idempotency: IdempotencyKey {
-                scope: "ecash-melt".into(),
-                key: quote.id.clone(),
-            },
-            kind: JournalKind::Ecash,
-            op: LedgerOp::Transfer {
-                from: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
-                to: SystemAccount::LightningNode.ledger_id(Currency::Btc),
-                amount: quote.amount + fee_paid,
-                fee: kept,
-                fee_to: (kept > 0).then(|| SystemAccount::FeesRevenue.ledger_id(Currency::Btc)),
-            },
-            memo: Some("ecash melt".into()),
-            limit: None,
-        };
-        let post = PostRequest {
-            reference: Some(format!("ln:{}", quote.payment_hash)),
-            records,
-            ..PostRequest::from(journal)
-        };
+        let post = SystemMove {
+            scope: "ecash-melt",
+            key: &quote.id,
+            from: SystemAccount::MintOutstanding,
+            to: SystemAccount::LightningNode,
+            amount: quote.amount + fee_paid,
+            revenue: kept,
+            memo: "ecash melt",
+        }
+        .post(records, Some(format!("ln:{}", quote.payment_hash)));
         match self.store().post(post).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(flash_store::StoreError::Invariant(format!("melt journal refused: {e}"))),

@@ -9,13 +9,12 @@ use cashu::nuts::{
     BlindSignature, BlindedMessage, CheckStateRequest, CheckStateResponse, CurrencyUnit, Proof, ProofState, PublicKey,
     RestoreRequest, RestoreResponse, State, SwapRequest, SwapResponse,
 };
-use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
-use flash_core::{Currency, SystemAccount};
-use flash_store::{PostRequest, Record, StoreError, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN};
+use flash_core::SystemAccount;
+use flash_store::{Record, StoreError, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN};
 use sha2::{Digest, Sha256};
 
 use crate::keys::{amount_i64, proof_row, signature_row, stored_signature};
-use crate::{Mint, MintError};
+use crate::{Mint, MintError, SystemMove};
 
 /// Inputs that verified: their `Y`s, total, fee and unit.
 pub(crate) struct Inputs {
@@ -232,26 +231,16 @@ impl Mint {
 
     /// Posts a swap's input fee (`mint:outstanding` → revenue) with the swap's records.
     async fn post_fee(&self, origin: &str, fee: i64, records: Vec<Record>) -> Result<(), StoreError> {
-        let journal = JournalRequest {
-            idempotency: IdempotencyKey {
-                scope: "ecash-swap".into(),
-                key: origin.to_string(),
-            },
-            kind: JournalKind::Ecash,
-            op: LedgerOp::Transfer {
-                from: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
-                to: SystemAccount::FeesRevenue.ledger_id(Currency::Btc),
-                amount: fee,
-                fee: 0,
-                fee_to: None,
-            },
-            memo: Some("ecash input fee".into()),
-            limit: None,
-        };
-        let post = PostRequest {
-            records,
-            ..PostRequest::from(journal)
-        };
+        let post = SystemMove {
+            scope: "ecash-swap",
+            key: origin,
+            from: SystemAccount::MintOutstanding,
+            to: SystemAccount::FeesRevenue,
+            amount: fee,
+            revenue: 0,
+            memo: "ecash input fee",
+        }
+        .post(records, None);
         match self.store().post(post).await? {
             Ok(p) if !p.replayed => Ok(()),
             // The same inputs were swapped before: their notes are taken.

@@ -8,8 +8,8 @@ mod support;
 use std::sync::Arc;
 
 use cashu::nuts::{
-    CheckStateRequest, Conditions, CurrencyUnit, MeltQuoteBolt11Request, MeltRequest, MintQuoteBolt11Request,
-    MintRequest, RestoreRequest, SecretKey, SigFlag, SpendingConditions, State, SwapRequest,
+    CheckStateRequest, Conditions, CurrencyUnit, MeltRequest, MintQuoteBolt11Request, MintRequest, RestoreRequest,
+    SecretKey, SigFlag, SpendingConditions, State, SwapRequest,
 };
 use cashu::secret::Secret;
 use cashu::Amount;
@@ -557,31 +557,9 @@ async fn check_state_and_restore(backend: Backend) {
 
 async fn melt_to_a_flash_invoice_settles_inside_with_change(backend: Backend) {
     let lab = lab(backend).await;
-    let alice = member(&lab.bank, 0).await;
-    let invoice = lab
-        .bank
-        .ln_invoice_create(
-            flash_bank::InvoiceFor::Owner(alice.id),
-            flash_bank::InvoiceCreate {
-                wallet_id: alice.default_wallet_id,
-                amount: Some(40),
-                memo: None,
-                description_hash: None,
-                expires_in_mins: None,
-            },
-        )
-        .await
-        .expect("alice's invoice");
+    let (alice, invoice) = wallet_invoice(&lab, 40).await;
     let proofs = mint_notes(&lab, 64).await;
-    let quote = lab
-        .mint
-        .melt_quote(MeltQuoteBolt11Request {
-            request: invoice.payment_request.parse().expect("bolt11"),
-            unit: CurrencyUnit::Sat,
-            options: None,
-        })
-        .await
-        .expect("melt quote");
+    let quote = melt_quote(&lab, &invoice.payment_request).await;
     assert_eq!(
         (quote.amount.to_u64(), quote.fee_reserve.to_u64()),
         (40, 0),
@@ -650,15 +628,7 @@ async fn melt_outside_pays_the_node_and_returns_unused_reserve(backend: Backend)
         .expect("0.1% fee");
     let request = external_invoice(&lab, 10_000).await;
     let proofs = mint_notes(&lab, 12_000).await;
-    let quote = lab
-        .mint
-        .melt_quote(MeltQuoteBolt11Request {
-            request: request.parse().expect("bolt11"),
-            unit: CurrencyUnit::Sat,
-            options: None,
-        })
-        .await
-        .expect("quote");
+    let quote = melt_quote(&lab, &request).await;
     assert_eq!(quote.amount.to_u64(), 10_000);
     assert!(quote.fee_reserve.to_u64() >= 10, "room for the routing fee");
     let (id, keys) = active(&lab.mint);
@@ -704,15 +674,7 @@ async fn failed_and_slow_melts_release_or_keep_notes_pending(backend: Backend) {
     lab.bank
         .dev_ln_set_outcome(DevOutcome::Fail { delay_ms: 0 })
         .expect("failing");
-    let quote = lab
-        .mint
-        .melt_quote(MeltQuoteBolt11Request {
-            request: external_invoice(&lab, 1_000).await.parse().expect("bolt11"),
-            unit: CurrencyUnit::Sat,
-            options: None,
-        })
-        .await
-        .expect("quote");
+    let quote = melt_quote(&lab, &external_invoice(&lab, 1_000).await).await;
     let failed = lab
         .mint
         .melt(MeltRequest::new(quote.quote.clone(), proofs.clone(), None))
@@ -962,30 +924,8 @@ async fn retried_mint_and_melt_requests_get_their_first_answer(backend: Backend)
     assert_eq!(again.signatures, first.signatures);
     let proofs = unblind(pre, first.signatures, &keys);
 
-    let alice = member(&lab.bank, 0).await;
-    let invoice = lab
-        .bank
-        .ln_invoice_create(
-            flash_bank::InvoiceFor::Owner(alice.id),
-            flash_bank::InvoiceCreate {
-                wallet_id: alice.default_wallet_id,
-                amount: Some(60),
-                memo: None,
-                description_hash: None,
-                expires_in_mins: None,
-            },
-        )
-        .await
-        .expect("invoice");
-    let melt_quote = lab
-        .mint
-        .melt_quote(MeltQuoteBolt11Request {
-            request: invoice.payment_request.parse().expect("bolt11"),
-            unit: CurrencyUnit::Sat,
-            options: None,
-        })
-        .await
-        .expect("melt quote");
+    let (alice, invoice) = wallet_invoice(&lab, 60).await;
+    let melt_quote = melt_quote(&lab, &invoice.payment_request).await;
     let blanks = premint(id, &[0, 0, 0]);
     let req = MeltRequest::new(melt_quote.quote.clone(), proofs.clone(), Some(blanks.outputs.clone()));
     let paid = lab.mint.melt(req.clone()).await.expect("melt");
@@ -1013,33 +953,11 @@ async fn retried_mint_and_melt_requests_get_their_first_answer(backend: Backend)
 async fn melt_change_the_blanks_cannot_carry_is_kept_as_revenue(backend: Backend) {
     let lab = lab(backend).await;
     let (id, keys) = active(&lab.mint);
-    let alice = member(&lab.bank, 0).await;
-    let invoice = lab
-        .bank
-        .ln_invoice_create(
-            flash_bank::InvoiceFor::Owner(alice.id),
-            flash_bank::InvoiceCreate {
-                wallet_id: alice.default_wallet_id,
-                amount: Some(40),
-                memo: None,
-                description_hash: None,
-                expires_in_mins: None,
-            },
-        )
-        .await
-        .expect("invoice");
+    let (_, invoice) = wallet_invoice(&lab, 40).await;
     let revenue = system_balance(&lab.bank, SystemAccount::FeesRevenue).await;
     // 64 in, 40 paid: 24 back, but one blank output carries only 16.
     let proofs = mint_notes(&lab, 64).await;
-    let quote = lab
-        .mint
-        .melt_quote(MeltQuoteBolt11Request {
-            request: invoice.payment_request.parse().expect("bolt11"),
-            unit: CurrencyUnit::Sat,
-            options: None,
-        })
-        .await
-        .expect("quote");
+    let quote = melt_quote(&lab, &invoice.payment_request).await;
     let blanks = premint(id, &[0]);
     let melted = lab
         .mint
@@ -1063,15 +981,7 @@ async fn melt_change_the_blanks_cannot_carry_is_kept_as_revenue(backend: Backend
         .expect("invoice")
         .payment_request;
     let proofs = mint_notes(&lab, 1_024).await;
-    let quote = lab
-        .mint
-        .melt_quote(MeltQuoteBolt11Request {
-            request: request.parse().expect("bolt11"),
-            unit: CurrencyUnit::Sat,
-            options: None,
-        })
-        .await
-        .expect("quote");
+    let quote = melt_quote(&lab, &request).await;
     let melted = lab
         .mint
         .melt(MeltRequest::new(quote.quote, proofs, None))

@@ -84,6 +84,38 @@ pub async fn member(bank: &Bank, sats: i64) -> AccountRecord {
     account
 }
 
+/// A new member's invoice for `sats` (a melt to it stays inside the ledger).
+pub async fn wallet_invoice(lab: &Lab, sats: i64) -> (AccountRecord, flash_bank::LnInvoice) {
+    let member = member(&lab.bank, 0).await;
+    let invoice = lab
+        .bank
+        .ln_invoice_create(
+            flash_bank::InvoiceFor::Owner(member.id),
+            flash_bank::InvoiceCreate {
+                wallet_id: member.default_wallet_id,
+                amount: Some(sats),
+                memo: None,
+                description_hash: None,
+                expires_in_mins: None,
+            },
+        )
+        .await
+        .expect("invoice");
+    (member, invoice)
+}
+
+/// A melt quote for `request`, in sats.
+pub async fn melt_quote(lab: &Lab, request: &str) -> cashu::nuts::MeltQuoteBolt11Response<String> {
+    lab.mint
+        .melt_quote(cashu::nuts::MeltQuoteBolt11Request {
+            request: request.parse().expect("bolt11"),
+            unit: CurrencyUnit::Sat,
+            options: None,
+        })
+        .await
+        .expect("melt quote")
+}
+
 /// A system account's BTC balance.
 pub async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
     let id = account.ledger_id(Currency::Btc);
