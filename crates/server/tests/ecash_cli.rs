@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::*;
 use flash_cli::Client;
@@ -15,32 +13,6 @@ use serde_json::{json, Value};
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// Runs the `flash` binary like [`run_flash`], with `input` on its stdin.
-fn run_flash_with_stdin(bin: &Path, config_dir: &Path, args: &[&str], input: &str) -> FlashRun {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env("FLASH_CONFIG_DIR", config_dir)
-        .env_remove("FLASH_SERVER")
-        .env_remove("FLASH_TOKEN")
-        .env_remove("FLASH_ADMIN_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn flash");
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).expect("write stdin");
-    }
-    let out = child.wait_with_output().expect("run flash");
-    FlashRun {
-        args: format!("{args:?}"),
-        ok: out.status.success(),
-        status: out.status.to_string(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

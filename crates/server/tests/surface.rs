@@ -483,12 +483,13 @@ async fn mainnet_refuses_faucet() {
 }
 
 /// Lines flashd prints for people rather than as logs.
-const BANNER: [&str; 6] = [
+const BANNER: [&str; 7] = [
     ADMIN_KEY_PREFIX,
     LISTENING_PREFIX,
     "  GraphQL:",
     "  Admin:",
     "  Health:",
+    "  Mint:",
     "  Lightning addresses:",
 ];
 

@@ -764,24 +764,49 @@ impl FlashRun {
     }
 }
 
-/// Runs the `flash` binary `bin` with a private config dir, none of the caller's `FLASH_*`
+/// The `flash` binary `bin` with a private config dir, none of the caller's `FLASH_*`
 /// settings.
-pub fn run_flash(bin: &Path, config_dir: &Path, args: &[&str]) -> FlashRun {
-    let out = Command::new(bin)
-        .args(args)
+fn flash_command(bin: &Path, config_dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
         .env("FLASH_CONFIG_DIR", config_dir)
         .env_remove("FLASH_SERVER")
         .env_remove("FLASH_TOKEN")
-        .env_remove("FLASH_ADMIN_KEY")
-        .output()
-        .expect("run flash");
-    FlashRun {
-        args: format!("{args:?}"),
-        ok: out.status.success(),
-        status: out.status.to_string(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        .env_remove("FLASH_ADMIN_KEY");
+    cmd
+}
+
+impl FlashRun {
+    fn of(args: &[&str], out: std::process::Output) -> FlashRun {
+        FlashRun {
+            args: format!("{args:?}"),
+            ok: out.status.success(),
+            status: out.status.to_string(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
+}
+
+/// Runs the `flash` binary `bin` with a private config dir, none of the caller's `FLASH_*`
+/// settings.
+pub fn run_flash(bin: &Path, config_dir: &Path, args: &[&str]) -> FlashRun {
+    let out = flash_command(bin, config_dir, args).output().expect("run flash");
+    FlashRun::of(args, out)
+}
+
+/// Runs the `flash` binary like [`run_flash`], with `input` on its stdin.
+pub fn run_flash_with_stdin(bin: &Path, config_dir: &Path, args: &[&str], input: &str) -> FlashRun {
+    let mut child = flash_command(bin, config_dir, args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn flash");
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write stdin");
+    }
+    FlashRun::of(args, child.wait_with_output().expect("run flash"))
 }
 
 /// Runs `flash` and requires success.
