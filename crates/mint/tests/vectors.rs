@@ -9,7 +9,7 @@
 //! them and the backticked values in it. A missing vector directory fails every test.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv};
@@ -27,8 +27,21 @@ use flash_mint::{blind_sign, keyset_id, verify_conditions, IdVersion, MintError}
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The shared copy of the vectors (`/work/shared/vectors/cashu`), never copied into the repo.
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/cashu");
+/// Where the shared copy of the official vectors is looked for (never copied into the repo):
+/// `FLASH_TEST_VECTORS` when set; else `shared/vectors` beside the checkout or beside any
+/// folder above it (`../shared/vectors` from the repository, wherever it is cloned); else the
+/// workplace's `/work/shared/vectors`.
+fn vectors_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FLASH_TEST_VECTORS") {
+        return PathBuf::from(dir).join("cashu");
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/vectors/cashu"))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/work/shared/vectors/cashu"))
+}
 
 // ---------------------------------------------------------------------------------------------
 // Reading the markdown
@@ -36,12 +49,13 @@ const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vect
 
 /// One vector file, failing (not skipping) when it is not there.
 fn read(name: &str) -> String {
-    let path = Path::new(VECTORS).join(name);
+    let path = vectors_dir().join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) => panic!(
             "Cashu test vector file {} cannot be read ({e}): the official vectors must be in \
-             /work/shared/vectors/cashu (see {VECTORS})",
+             ../shared/vectors/cashu beside the checkout, /work/shared/vectors/cashu, or \
+             FLASH_TEST_VECTORS/cashu",
             path.display()
         ),
     }
