@@ -300,13 +300,17 @@ impl Bank {
             .map_err(lightning_error)
     }
 
-    /// Where a melt's Lightning payment stands now.
+    /// Where a melt's Lightning payment stands now. A payment the node never heard of failed
+    /// (the process stopped between making the notes pending and calling the node); ask only
+    /// once nobody can still be sending it (see `reconcile_grace_secs`).
     pub async fn melt_track(&self, payment_hash: Hash32) -> Result<PaymentState, BankError> {
-        self.rail()?
-            .node
-            .track_payment(payment_hash)
-            .await
-            .map_err(lightning_error)
+        match self.rail()?.node.track_payment(payment_hash).await {
+            Ok(state) => Ok(state),
+            Err(flash_core::lightning::LightningError::NotFound) => Ok(PaymentState::Failed {
+                reason: "the node never received the payment".into(),
+            }),
+            Err(e) => Err(lightning_error(e)),
+        }
     }
 
     /// Turns wallet balance into ecash: the wallet pays `mint:outstanding`, under the

@@ -104,6 +104,8 @@ pub struct Mint {
     changes: subscriptions::Changes,
     /// When the keysets were last read from the store, Unix ms.
     reloaded_at: Arc<std::sync::atomic::AtomicI64>,
+    /// Melts this process is paying right now (reconciliation leaves them alone).
+    driving: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Least time between two keyset reloads caused by unknown keyset ids.
@@ -131,6 +133,7 @@ impl Mint {
             url: Arc::new(url.trim_end_matches('/').to_string()),
             changes: subscriptions::Changes::default(),
             reloaded_at: Arc::default(),
+            driving: Arc::default(),
         };
         mint.reload().await?;
         if mint.keyring().active(&CurrencyUnit::Sat).is_err() {

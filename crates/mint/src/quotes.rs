@@ -7,7 +7,9 @@
 //! `lightning:node`, failure releases them, and an unknown outcome stays pending until
 //! [`Mint::reconcile_melts`] learns it from the node.
 
+use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use cashu::nuts::{
     BlindedMessage, CurrencyUnit, MeltQuoteBolt11Request, MeltQuoteBolt11Response, MeltRequest, MintQuoteBolt11Request,
@@ -248,6 +250,7 @@ impl Mint {
             change_outputs: None,
             inputs_total: None,
             input_fee: None,
+            pending_at_ms: None,
             fee_paid: None,
             preimage: None,
             expires_at_ms: now.saturating_add(ttl).min(target.expires_at_ms),
@@ -398,8 +401,11 @@ impl Mint {
                 &blanks_json,
                 inputs.total,
                 inputs.fee,
+                now,
             )))
             .collect();
+        // Reconciliation leaves this melt alone while this request drives it.
+        let _driving = Driving::start(&self.driving, &quote.id);
         if let Err(e) = self.store().mint_apply(records).await {
             return Err(match e {
                 flash_store::StoreError::Refused(r) if r == REFUSED_QUOTE_STATE => MintError::QuotePending,
@@ -544,18 +550,36 @@ impl Mint {
 
     /// Resolves melts left pending (by a crash or a slow payment) from the node's answer.
     /// Returns how many ended.
+    /// Melts younger than the Lightning `reconcile_grace_secs` are left to whoever is paying
+    /// them (another node may be about to call its node), as are those this process drives.
     pub async fn reconcile_melts(&self) -> Result<usize, MintError> {
+        let grace_secs = self.bank.config().lightning.reconcile_grace_secs;
+        let grace_ms = i64::try_from(grace_secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
+        let now = self.store().now_ms();
         let mut ended = 0;
         for quote in self.store().pending_melt_quotes().await? {
-            let hash =
-                Hash32::from_str(&quote.payment_hash).map_err(|_| MintError::Internal("stored payment hash".into()))?;
-            let state = self.bank.melt_track(hash).await?;
-            if state == PaymentState::InFlight {
+            let started = quote.pending_at_ms.unwrap_or(quote.created_at_ms);
+            if now.saturating_sub(started) < grace_ms {
                 continue;
             }
+            let Some(_driving) = Driving::start(&self.driving, &quote.id) else {
+                continue;
+            };
+            let Ok(hash) = Hash32::from_str(&quote.payment_hash) else {
+                tracing::error!(quote = %quote.id, "stored payment hash is not hex; left pending");
+                continue;
+            };
+            let state = match self.bank.melt_track(hash).await {
+                Ok(PaymentState::InFlight) => continue,
+                Ok(state) => state,
+                Err(e) => {
+                    tracing::warn!(quote = %quote.id, error = %e, "could not track a melt's payment");
+                    continue;
+                }
+            };
             match self.finish_melt(&quote.id, state).await {
                 Ok(_) | Err(MintError::PaymentFailed(_)) => ended += 1,
-                Err(e) => return Err(e),
+                Err(e) => tracing::warn!(quote = %quote.id, error = %e, "could not finish a melt; retrying later"),
             }
         }
         Ok(ended)
@@ -698,6 +722,29 @@ impl Mint {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// A melt this process is paying right now, for as long as the guard lives.
+struct Driving {
+    set: Arc<Mutex<HashSet<String>>>,
+    id: String,
+}
+
+impl Driving {
+    /// Marks `id` driven, unless it already is.
+    fn start(set: &Arc<Mutex<HashSet<String>>>, id: &str) -> Option<Driving> {
+        let mut driven = set.lock().unwrap_or_else(|p| p.into_inner());
+        driven.insert(id.to_string()).then(|| Driving {
+            set: set.clone(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
     }
 }
 

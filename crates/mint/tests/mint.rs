@@ -37,6 +37,7 @@ flash_store::on_both_backends!(
     a_retried_ecash_mint_hands_out_nothing_new,
     retried_mint_and_melt_requests_get_their_first_answer,
     melt_change_the_blanks_cannot_carry_is_kept_as_revenue,
+    a_melt_the_node_never_heard_of_gives_its_notes_back,
 );
 
 fn quote_request(amount: u64) -> MintQuoteBolt11Request {
@@ -992,5 +993,70 @@ async fn melt_change_the_blanks_cannot_carry_is_kept_as_revenue(backend: Backend
         system_balance(&lab.bank, SystemAccount::FeesRevenue).await,
         revenue + 8 + 24
     );
+    assert_books(&lab).await;
+}
+
+async fn a_melt_the_node_never_heard_of_gives_its_notes_back(backend: Backend) {
+    let lab = lab(backend).await;
+    let proofs = mint_notes(&lab, 2_048).await;
+    let request = external_invoice(&lab, 2_000).await;
+    let quote = melt_quote(&lab, &request).await;
+    // What a crash right after the notes became pending leaves: the node never got the call.
+    let now = lab.mint.store().now_ms();
+    let origin = format!("melt:{}", quote.quote);
+    let mut records: Vec<flash_store::Record> = proofs
+        .iter()
+        .map(|p| {
+            let row = flash_store::ProofRow {
+                y: y(p).to_hex(),
+                keyset_id: p.keyset_id.to_string(),
+                amount: i64::try_from(p.amount.to_u64()).expect("amount"),
+                secret: p.secret.to_string(),
+                signature: p.c.to_hex(),
+                witness: None,
+            };
+            flash_store::Record::mint_proof_taken(&row, true, &origin, now)
+        })
+        .collect();
+    records.push(flash_store::Record::melt_quote_pending(
+        &quote.quote,
+        "[]",
+        2_048,
+        0,
+        now,
+    ));
+    lab.mint.store().mint_apply(records).await.expect("pending");
+    assert_eq!(
+        lab.mint.melt_quote_state(&quote.quote).await.expect("state").state,
+        cashu::nuts::MeltQuoteState::Pending
+    );
+    assert_books(&lab).await;
+
+    assert_eq!(lab.mint.reconcile_melts().await.expect("reconcile"), 1);
+    let state = lab.mint.melt_quote_state(&quote.quote).await.expect("state");
+    assert_eq!(state.state, cashu::nuts::MeltQuoteState::Unpaid);
+    let states = lab
+        .mint
+        .check_state(CheckStateRequest {
+            ys: proofs.iter().map(y).collect(),
+        })
+        .await
+        .expect("states");
+    assert!(
+        states.states.iter().all(|s| s.state == State::Unspent),
+        "the notes are back"
+    );
+    // And the melt can be made again, for real.
+    let (id, _) = active(&lab.mint);
+    let paid = lab
+        .mint
+        .melt(MeltRequest::new(
+            quote.quote,
+            proofs,
+            Some(premint(id, &[0; 6]).outputs),
+        ))
+        .await
+        .expect("melt");
+    assert_eq!(paid.state, cashu::nuts::MeltQuoteState::Paid);
     assert_books(&lab).await;
 }

@@ -78,6 +78,8 @@ CREATE TABLE melt_quotes (
     change_outputs TEXT,
     inputs_total BIGINT,
     input_fee    BIGINT,
+    -- When the payment started (reconciliation leaves younger ones to the node paying them).
+    pending_at   BIGINT,
     fee_paid     BIGINT,
     preimage     TEXT,
     expires_at   BIGINT NOT NULL,

@@ -140,6 +140,8 @@ pub struct MeltQuoteRecord {
     pub inputs_total: Option<i64>,
     /// The input fee the inputs paid, once the payment started.
     pub input_fee: Option<i64>,
+    /// When the payment started (Unix ms), while it is pending.
+    pub pending_at_ms: Option<i64>,
     /// The routing fee paid, once paid.
     pub fee_paid: Option<i64>,
     /// The payment's preimage, once paid.
@@ -352,11 +354,17 @@ impl Record {
     /// Starts paying an unpaid melt quote with inputs worth `inputs_total` (of which
     /// `input_fee` is the mint's) and blank outputs for change. A payment hash has at most one
     /// live quote (a unique index), so two quotes for one invoice cannot both pay it.
-    pub fn melt_quote_pending(id: &str, change_outputs: &str, inputs_total: i64, input_fee: i64) -> Record {
+    pub fn melt_quote_pending(
+        id: &str,
+        change_outputs: &str,
+        inputs_total: i64,
+        input_fee: i64,
+        now_ms: i64,
+    ) -> Record {
         Record {
-            sql: "UPDATE melt_quotes SET state = 'pending', change_outputs = $2, inputs_total = $3, input_fee = $4 \
-                  WHERE id = $1 AND state = 'unpaid'",
-            params: params![id, change_outputs, inputs_total, input_fee],
+            sql: "UPDATE melt_quotes SET state = 'pending', change_outputs = $2, inputs_total = $3, input_fee = $4, \
+                  pending_at = $5 WHERE id = $1 AND state = 'unpaid'",
+            params: params![id, change_outputs, inputs_total, input_fee, now_ms],
             rows: 1,
             refusal: Some(REFUSED_QUOTE_STATE),
         }
@@ -383,7 +391,7 @@ impl Record {
     /// Returns a pending melt quote to unpaid (its payment failed).
     pub fn melt_quote_failed(id: &str) -> Record {
         Record {
-            sql: "UPDATE melt_quotes SET state = 'unpaid' WHERE id = $1 AND state = 'pending'",
+            sql: "UPDATE melt_quotes SET state = 'unpaid', pending_at = NULL WHERE id = $1 AND state = 'pending'",
             params: params![id],
             rows: 1,
             refusal: Some(REFUSED_QUOTE_STATE),
@@ -442,7 +450,7 @@ const KEYSET_COLUMNS: &str =
 const MINT_QUOTE_COLUMNS: &str =
     "SELECT id, unit, amount, request, payment_hash, pubkey, state, expires_at, created_at FROM mint_quotes";
 const MELT_QUOTE_COLUMNS: &str = "SELECT id, unit, request, payment_hash, amount, fee_reserve, internal, state, \
-    fee_paid, preimage, expires_at, created_at, change_outputs, inputs_total, input_fee FROM melt_quotes";
+    fee_paid, preimage, expires_at, created_at, change_outputs, inputs_total, input_fee, pending_at FROM melt_quotes";
 
 fn small(row: &Row, i: usize) -> Result<u32, StoreError> {
     u32::try_from(row.int(i)?).map_err(|_| StoreError::Decode(format!("column {i} out of range")))
@@ -487,6 +495,7 @@ fn melt_quote(row: &Row) -> Result<MeltQuoteRecord, StoreError> {
         change_outputs: row.opt_text(12)?,
         inputs_total: row.opt_int(13)?,
         input_fee: row.opt_int(14)?,
+        pending_at_ms: row.opt_int(15)?,
         fee_paid: row.opt_int(8)?,
         preimage: row.opt_text(9)?,
         expires_at_ms: row.int(10)?,

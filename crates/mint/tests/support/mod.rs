@@ -56,6 +56,7 @@ pub async fn lab_with(backend: Backend, config: MintConfig) -> Lab {
     let node = dev_node();
     let mut bank_config = BankConfig::default();
     bank_config.lightning.pay_timeout_secs = 1;
+    bank_config.lightning.reconcile_grace_secs = 0;
     let bank = Bank::new(fresh_store(backend).await, bank_config).with_lightning(node.clone(), Some(node.clone()));
     let kek = flash_core::secrets::KeyEncryptionKey::new([7u8; 32]);
     let mint = Mint::open(bank.clone(), &kek, config, MINT_URL.into())
