@@ -3,11 +3,13 @@
 //! object at once, then a notification whenever it changes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use cashu::nuts::nut17::ws::{WsMethodRequest, WsRequest};
 use flash_mint::{Mint, Watch};
 use serde_json::{json, Value};
@@ -15,12 +17,39 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// Most subscriptions one connection may hold.
 const SUBSCRIPTIONS_MAX: usize = 32;
-/// Most filters in one subscription.
+/// Most objects (filters, all subscriptions together) one connection may watch.
 const FILTERS_MAX: usize = 100;
+/// Most WebSocket connections this process serves at once.
+const CONNECTIONS_MAX: usize = 1_000;
 /// Longest request accepted, bytes.
 const REQUEST_MAX_BYTES: usize = 64 * 1024;
 /// How often states changed elsewhere (the Lightning worker, another node) are looked up.
 const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Changes on this node are looked at no more often than this (a burst is one read).
+const REFRESH_MIN: Duration = Duration::from_millis(200);
+
+/// Connections being served.
+static CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Holds one of the [`CONNECTIONS_MAX`] places while a connection lives.
+struct Place;
+
+impl Place {
+    fn take() -> Option<Place> {
+        let taken = CONNECTIONS.fetch_add(1, Ordering::SeqCst);
+        if taken >= CONNECTIONS_MAX {
+            CONNECTIONS.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Place)
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        CONNECTIONS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// JSON-RPC: invalid request.
 const INVALID_REQUEST: i32 = -32600;
@@ -29,8 +58,14 @@ const INVALID_PARAMS: i32 = -32602;
 
 /// GET `/v1/ws`.
 pub(crate) async fn upgrade(State(mint): State<Mint>, ws: WebSocketUpgrade) -> Response {
+    let Some(place) = Place::take() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many subscription connections").into_response();
+    };
     ws.max_message_size(REQUEST_MAX_BYTES)
-        .on_upgrade(move |socket| serve(mint, socket))
+        .on_upgrade(move |socket| async move {
+            serve(mint, socket).await;
+            drop(place);
+        })
 }
 
 /// One subscription: what it watches, and what was last sent per object.
@@ -43,9 +78,11 @@ struct Subscription {
 async fn serve(mint: Mint, mut socket: WebSocket) {
     let mut subs: HashMap<String, Subscription> = HashMap::new();
     let mut changes = mint.changes();
-    let mut poll = tokio::time::interval(POLL_EVERY);
+    let mut tick = tokio::time::interval(REFRESH_MIN);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut dirty, mut last) = (false, tokio::time::Instant::now());
     loop {
-        let refresh = tokio::select! {
+        let due = tokio::select! {
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Text(text))) => {
                     let replies = handle(&mint, &mut subs, text.as_str()).await;
@@ -59,10 +96,14 @@ async fn serve(mint: Mint, mut socket: WebSocket) {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => false,
             },
-            change = changes.recv() => !matches!(change, Err(RecvError::Closed)),
-            _ = poll.tick() => !subs.is_empty(),
+            change = changes.recv() => {
+                dirty |= !matches!(change, Err(RecvError::Closed));
+                false
+            }
+            _ = tick.tick() => !subs.is_empty() && (dirty || last.elapsed() >= POLL_EVERY),
         };
-        if refresh {
+        if due {
+            (dirty, last) = (false, tokio::time::Instant::now());
             for note in notifications(&mint, &mut subs).await {
                 if socket.send(Message::Text(note.to_string().into())).await.is_err() {
                     return;
@@ -93,15 +134,23 @@ async fn handle(mint: &Mint, subs: &mut HashMap<String, Subscription>, text: &st
             let Some(watch) = Watch::from_kind(&params.kind) else {
                 return vec![error(id, INVALID_PARAMS, "kind not supported")];
             };
-            if params.filters.is_empty() || params.filters.len() > FILTERS_MAX {
-                return vec![error(id, INVALID_PARAMS, "between 1 and 100 filters")];
+            let mut filters = params.filters;
+            filters.sort();
+            filters.dedup();
+            let others: usize = subs
+                .iter()
+                .filter(|(k, _)| **k != params.id)
+                .map(|(_, s)| s.filters.len())
+                .sum();
+            if filters.is_empty() || others + filters.len() > FILTERS_MAX {
+                return vec![error(id, INVALID_PARAMS, "1 to 100 filters on one connection")];
             }
             if subs.len() >= SUBSCRIPTIONS_MAX && !subs.contains_key(&params.id) {
                 return vec![error(id, INVALID_PARAMS, "too many subscriptions on this connection")];
             }
             let mut sub = Subscription {
                 watch,
-                filters: params.filters,
+                filters,
                 sent: HashMap::new(),
             };
             let mut out = vec![ok(&params.id)];

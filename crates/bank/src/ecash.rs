@@ -288,11 +288,17 @@ impl Bank {
     /// fees. The mint has already made the notes pending; the answer may be `InFlight`.
     pub async fn melt_pay(&self, target: &MeltTarget, max_fee: i64) -> Result<PaymentState, BankError> {
         let max_fee = Sats::non_negative(max_fee)?;
+        // An invoice without an amount is paid the melt's amount; one with an amount, its own.
+        let invoice = self.decode(&target.payment_request).await?;
+        let amount_msat = match invoice.amount_msat {
+            Some(_) => None,
+            None => Some(Sats::positive(target.amount)?.msat()),
+        };
         self.rail()?
             .node
             .pay(PayRequest {
                 payment_request: target.payment_request.clone(),
-                amount_msat: None,
+                amount_msat,
                 max_fee_msat: max_fee.msat(),
                 timeout_secs: self.config.lightning.pay_timeout_secs,
             })

@@ -636,6 +636,13 @@ impl Bank {
             return self.prior_payment(payer.wallet.id, prior, Some(&target.invoice)).await;
         }
         let hash = target.invoice.payment_hash;
+        // The mint may be paying this invoice for a melt: one payment per hash.
+        if let Some(melt) = self.store.live_melt_quote(&hash.to_string()).await? {
+            return match melt.state {
+                flash_store::MeltQuoteState::Paid => Ok(LnPayOutcome::already_paid()),
+                _ => Err(BankError::PaymentInFlight),
+            };
+        }
         if let Some(live) = self.store.live_ln_payment(&hash.to_string()).await? {
             // It may be this very request's first attempt, posted since it was looked up.
             if let Some(prior) = self.store.journal_for_key(&idempotency).await? {

@@ -326,9 +326,7 @@ impl Mint {
         }
         verify_conditions(&req)?;
         let blanks = req.outputs().clone().unwrap_or_default();
-        if blanks.len() > self.config.max_outputs {
-            return Err(MintError::TooManyOutputs(self.config.max_outputs));
-        }
+        self.check_blanks(&blanks)?;
         self.check_unsigned(&blanks).await?;
         let origin = format!("melt:{}", quote.id);
         let target = MeltTarget {
@@ -405,7 +403,13 @@ impl Mint {
             )))
             .collect();
         // Reconciliation leaves this melt alone while this request drives it.
-        let _driving = Driving::start(&self.driving, &quote.id);
+        let Some(_driving) = Driving::start(&self.driving, &quote.id) else {
+            return Err(MintError::QuotePending);
+        };
+        // Nobody may be paying this invoice from a Flash wallet meanwhile.
+        if self.store().live_ln_payment(&quote.payment_hash).await?.is_some() {
+            return Err(MintError::InvoiceAlreadyPaid);
+        }
         if let Err(e) = self.store().mint_apply(records).await {
             return Err(match e {
                 flash_store::StoreError::Refused(r) if r == REFUSED_QUOTE_STATE => MintError::QuotePending,
@@ -423,6 +427,29 @@ impl Mint {
             Err(e) => PaymentState::Failed { reason: e.to_string() },
         };
         self.finish_melt(&quote.id, state).await
+    }
+
+    /// Checks a melt's blank outputs now, so that its change can be signed once it is paid:
+    /// count, distinct `B_`s, and the active keyset of the unit.
+    fn check_blanks(&self, blanks: &[BlindedMessage]) -> Result<(), MintError> {
+        if blanks.len() > self.config.max_outputs {
+            return Err(MintError::TooManyOutputs(self.config.max_outputs));
+        }
+        let ring = self.keyring();
+        let mut seen = HashSet::with_capacity(blanks.len());
+        for blank in blanks {
+            if !seen.insert(blank.blinded_secret) {
+                return Err(MintError::DuplicateOutputs);
+            }
+            let keyset = ring.get(&blank.keyset_id)?;
+            if !keyset.active {
+                return Err(MintError::InactiveKeyset);
+            }
+            if keyset.unit != CurrencyUnit::Sat {
+                return Err(MintError::MultipleUnits);
+            }
+        }
+        Ok(())
     }
 
     /// Whether every one of `proofs` was presented by the request named `origin`.
@@ -513,9 +540,15 @@ impl Mint {
         let now = self.store().now_ms();
         let input_fee = quote.input_fee.unwrap_or(0);
         let available = quote.inputs_total.unwrap_or(0) - input_fee - quote.amount - fee_paid;
-        let change = self
-            .change(blanks, available)
-            .map_err(|e| flash_store::StoreError::Invariant(format!("signing melt change: {e}")))?;
+        let change = match self.change(blanks, available) {
+            Ok(change) => change,
+            Err(e) => {
+                // (e.g. their keyset was rotated out meanwhile): the melt ends without change.
+                tracing::warn!(quote = %quote.id, error = %e, "melt change cannot be signed; kept as revenue");
+                self.change(&[], available)
+                    .map_err(|e| flash_store::StoreError::Invariant(format!("melt without change: {e}")))?
+            }
+        };
         let kept = input_fee + available - change.total;
         let records = [
             Record::mint_proofs_spent(&origin, pending),

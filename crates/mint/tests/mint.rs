@@ -38,6 +38,7 @@ flash_store::on_both_backends!(
     retried_mint_and_melt_requests_get_their_first_answer,
     melt_change_the_blanks_cannot_carry_is_kept_as_revenue,
     a_melt_the_node_never_heard_of_gives_its_notes_back,
+    amountless_invoices_are_melted_for_the_amount_asked,
 );
 
 fn quote_request(amount: u64) -> MintQuoteBolt11Request {
@@ -675,7 +676,22 @@ async fn failed_and_slow_melts_release_or_keep_notes_pending(backend: Backend) {
     lab.bank
         .dev_ln_set_outcome(DevOutcome::Fail { delay_ms: 0 })
         .expect("failing");
-    let quote = melt_quote(&lab, &external_invoice(&lab, 1_000).await).await;
+    let request = external_invoice(&lab, 1_000).await;
+    let quote = melt_quote(&lab, &request).await;
+    // Blank outputs are checked before anything is pending: duplicates, unknown keysets.
+    let mut dup = premint(id, &[0, 0]).outputs;
+    dup.push(dup[0].clone());
+    let refused = lab
+        .mint
+        .melt(MeltRequest::new(quote.quote.clone(), proofs.clone(), Some(dup)))
+        .await;
+    assert_eq!(code(refused), 11008);
+    let foreign = premint("00ffffffffffffff".parse().expect("id"), &[0]).outputs;
+    let refused = lab
+        .mint
+        .melt(MeltRequest::new(quote.quote.clone(), proofs.clone(), Some(foreign)))
+        .await;
+    assert_eq!(code(refused), 12001);
     let failed = lab
         .mint
         .melt(MeltRequest::new(quote.quote.clone(), proofs.clone(), None))
@@ -738,6 +754,28 @@ async fn failed_and_slow_melts_release_or_keep_notes_pending(backend: Backend) {
         .await
         .expect("its own notes again: the quote's state");
     assert_eq!(replay.state, cashu::nuts::MeltQuoteState::Pending);
+    // A Flash wallet cannot pay the invoice the mint is paying.
+    let payer = member(&lab.bank, 5_000).await;
+    let paid = lab
+        .bank
+        .ln_pay(flash_bank::LnPayRequest {
+            account: payer.id,
+            wallet_id: payer.default_wallet_id,
+            payment_request: request.clone(),
+            amount: None,
+            memo: None,
+            idempotency_key: None,
+        })
+        .await;
+    assert_eq!(paid.map(|p| p.status).map_err(|e| e.code()), Err("PAYMENT_IN_FLIGHT"));
+    assert_eq!(
+        lab.bank
+            .store()
+            .wallet_balance(payer.default_wallet_id)
+            .await
+            .expect("b"),
+        5_000
+    );
     assert_books(&lab).await;
     let mut ended = 0;
     for _ in 0..50 {
@@ -1058,5 +1096,53 @@ async fn a_melt_the_node_never_heard_of_gives_its_notes_back(backend: Backend) {
         .await
         .expect("melt");
     assert_eq!(paid.state, cashu::nuts::MeltQuoteState::Paid);
+    assert_books(&lab).await;
+}
+
+async fn amountless_invoices_are_melted_for_the_amount_asked(backend: Backend) {
+    let lab = lab(backend).await;
+    let request = lab
+        .outside
+        .create_invoice(InvoiceRequest {
+            amount_msat: None,
+            description: InvoiceDescription::Memo("any amount".into()),
+            expiry_secs: 3_600,
+        })
+        .await
+        .expect("invoice")
+        .payment_request;
+    let no_amount = lab
+        .mint
+        .melt_quote(cashu::nuts::MeltQuoteBolt11Request {
+            request: request.parse().expect("bolt11"),
+            unit: CurrencyUnit::Sat,
+            options: None,
+        })
+        .await;
+    assert_eq!(code(no_amount), 11011);
+    let options: cashu::nuts::MeltOptions =
+        serde_json::from_value(serde_json::json!({ "amountless": { "amount_msat": 500_000 } })).expect("options");
+    let quote = lab
+        .mint
+        .melt_quote(cashu::nuts::MeltQuoteBolt11Request {
+            request: request.parse().expect("bolt11"),
+            unit: CurrencyUnit::Sat,
+            options: Some(options),
+        })
+        .await
+        .expect("quote");
+    assert_eq!(quote.amount.to_u64(), 500);
+    let proofs = mint_notes(&lab, 512).await;
+    let node_before = system_balance(&lab.bank, SystemAccount::LightningNode).await;
+    let paid = lab
+        .mint
+        .melt(MeltRequest::new(quote.quote, proofs, None))
+        .await
+        .expect("melt");
+    assert_eq!(paid.state, cashu::nuts::MeltQuoteState::Paid);
+    assert_eq!(
+        system_balance(&lab.bank, SystemAccount::LightningNode).await,
+        node_before + 500
+    );
     assert_books(&lab).await;
 }
