@@ -41,6 +41,55 @@ pub struct MeltTarget {
     pub expires_at_ms: i64,
 }
 
+/// A move between the bank's own accounts for the mint (notes issued, a swap's input fee, a
+/// melt paid over Lightning): `amount` from `from` to `to`, and `revenue` more from `from` to
+/// `fees:revenue`, once per idempotency key `(scope, key)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MintMove<'a> {
+    /// Idempotency scope.
+    pub scope: &'a str,
+    /// Idempotency key.
+    pub key: &'a str,
+    /// The account paying.
+    pub from: SystemAccount,
+    /// The account paid.
+    pub to: SystemAccount,
+    /// Satoshis to `to`.
+    pub amount: i64,
+    /// Satoshis to `fees:revenue`.
+    pub revenue: i64,
+    /// Journal memo.
+    pub memo: &'a str,
+}
+
+impl MintMove<'_> {
+    /// The ledger request: the journal with the mint's `records` (the notes and quotes it
+    /// changes) and a rail reference.
+    pub fn post_request(self, records: Vec<Record>, reference: Option<String>) -> PostRequest {
+        let journal = JournalRequest {
+            idempotency: IdempotencyKey {
+                scope: self.scope.into(),
+                key: self.key.into(),
+            },
+            kind: JournalKind::Ecash,
+            op: LedgerOp::Transfer {
+                from: self.from.ledger_id(Currency::Btc),
+                to: self.to.ledger_id(Currency::Btc),
+                amount: self.amount,
+                fee: self.revenue,
+                fee_to: (self.revenue > 0).then(|| SystemAccount::FeesRevenue.ledger_id(Currency::Btc)),
+            },
+            memo: Some(self.memo.into()),
+            limit: None,
+        };
+        PostRequest {
+            records,
+            reference,
+            ..PostRequest::from(journal)
+        }
+    }
+}
+
 /// A movement between a Flash wallet and ecash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EcashMove {

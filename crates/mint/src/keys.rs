@@ -264,6 +264,13 @@ pub(crate) fn signature_row(output: &BlindedMessage, sig: &BlindSignature) -> Re
     })
 }
 
+/// The records of the signatures a request named `origin` issues.
+pub(crate) fn issued(rows: &[SignatureRow], origin: &str, now_ms: i64) -> Vec<flash_store::Record> {
+    rows.iter()
+        .map(|r| flash_store::Record::mint_signature_issued(r, origin, now_ms))
+        .collect()
+}
+
 /// A stored signature, as the wallet sees it.
 pub(crate) fn stored_signature(row: &SignatureRow) -> Result<BlindSignature, MintError> {
     let bad = |what: &str| MintError::Internal(format!("stored signature: bad {what}"));

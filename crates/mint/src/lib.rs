@@ -391,46 +391,6 @@ impl Mint {
     }
 }
 
-/// A move between the bank's own accounts for the mint: `amount` from `from` to `to`, and
-/// `revenue` more from `from` to `fees:revenue`, under the idempotency key `(scope, key)`.
-pub(crate) struct SystemMove<'a> {
-    scope: &'a str,
-    key: &'a str,
-    from: SystemAccount,
-    to: SystemAccount,
-    amount: i64,
-    revenue: i64,
-    memo: &'a str,
-}
-
-impl SystemMove<'_> {
-    /// The journal, with `records` (the notes and quotes it changes) and a rail reference.
-    pub(crate) fn post(self, records: Vec<Record>, reference: Option<String>) -> flash_store::PostRequest {
-        use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
-        let journal = JournalRequest {
-            idempotency: IdempotencyKey {
-                scope: self.scope.into(),
-                key: self.key.into(),
-            },
-            kind: JournalKind::Ecash,
-            op: LedgerOp::Transfer {
-                from: self.from.ledger_id(Currency::Btc),
-                to: self.to.ledger_id(Currency::Btc),
-                amount: self.amount,
-                fee: self.revenue,
-                fee_to: (self.revenue > 0).then(|| SystemAccount::FeesRevenue.ledger_id(Currency::Btc)),
-            },
-            memo: Some(self.memo.into()),
-            limit: None,
-        };
-        flash_store::PostRequest {
-            records,
-            reference,
-            ..flash_store::PostRequest::from(journal)
-        }
-    }
-}
-
 fn rand_seed() -> [u8; 32] {
     let key = cashu::nuts::SecretKey::generate();
     key.secret_bytes()

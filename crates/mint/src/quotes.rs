@@ -16,7 +16,7 @@ use cashu::nuts::{
     MintQuoteBolt11Response, MintRequest, MintResponse, PaymentMethod, Proof, Proofs, Token,
 };
 use cashu::{Amount, MintUrl};
-use flash_bank::{EcashMove, MeltTarget};
+use flash_bank::{EcashMove, MeltTarget, MintMove};
 use flash_core::lightning::{Hash32, PaymentState};
 use flash_core::{AccountId, SystemAccount, WalletId};
 use flash_store::{
@@ -24,10 +24,10 @@ use flash_store::{
     REFUSED_QUOTE_STATE,
 };
 
-use crate::keys::{amount_i64, proof_row, stored_signature};
+use crate::keys::{amount_i64, issued, proof_row, stored_signature};
 use crate::swap::{digest, verify_conditions};
 use crate::wallet::{split, Premint};
-use crate::{Mint, MintError, SystemMove};
+use crate::{Mint, MintError};
 
 /// What `ecashMint` made: a token of fresh notes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,14 +179,9 @@ impl Mint {
         self.check_unsigned(&req.outputs).await?;
         let now = self.store().now_ms();
         let records = std::iter::once(Record::mint_quote_issued(&quote.id, now))
-            .chain(
-                signed
-                    .records
-                    .iter()
-                    .map(|r| Record::mint_signature_issued(r, &origin, now)),
-            )
+            .chain(issued(&signed.records, &origin, now))
             .collect();
-        let post = SystemMove {
+        let post = MintMove {
             scope: "ecash-issue",
             key: &quote.id,
             from: SystemAccount::MintQuotes,
@@ -195,7 +190,7 @@ impl Mint {
             revenue: 0,
             memo: "ecash issued",
         }
-        .post(records, None);
+        .post_request(records, None);
         match self.store().post(post).await {
             Ok(Ok(p)) if !p.replayed => {
                 self.changed();
@@ -366,12 +361,7 @@ impl Mint {
                     Some(&blanks_json),
                     now,
                 )))
-                .chain(
-                    change
-                        .records
-                        .iter()
-                        .map(|r| Record::mint_signature_issued(r, &origin, now)),
-                )
+                .chain(issued(&change.records, &origin, now))
                 .collect();
             return match self.bank.melt_internal(&target, kept, records).await {
                 Ok(true) => {
@@ -555,14 +545,9 @@ impl Mint {
             Record::melt_quote_paid(&quote.id, fee_paid, preimage, None, now),
         ]
         .into_iter()
-        .chain(
-            change
-                .records
-                .iter()
-                .map(|r| Record::mint_signature_issued(r, &origin, now)),
-        )
+        .chain(issued(&change.records, &origin, now))
         .collect();
-        let post = SystemMove {
+        let post = MintMove {
             scope: "ecash-melt",
             key: &quote.id,
             from: SystemAccount::MintOutstanding,
@@ -571,7 +556,7 @@ impl Mint {
             revenue: kept,
             memo: "ecash melt",
         }
-        .post(records, Some(format!("ln:{}", quote.payment_hash)));
+        .post_request(records, Some(format!("ln:{}", quote.payment_hash)));
         match self.store().post(post).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(flash_store::StoreError::Invariant(format!("melt journal refused: {e}"))),
@@ -664,11 +649,7 @@ impl Mint {
         let key = idempotency_key.unwrap_or_else(quote_id);
         let origin = format!("wallet:{wallet_id}:{key}");
         let now = self.store().now_ms();
-        let records = signed
-            .records
-            .iter()
-            .map(|r| Record::mint_signature_issued(r, &origin, now))
-            .collect();
+        let records = issued(&signed.records, &origin, now);
         let journal_id = self
             .bank
             .ecash_from_wallet(EcashMove {

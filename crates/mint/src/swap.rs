@@ -9,12 +9,13 @@ use cashu::nuts::{
     BlindSignature, BlindedMessage, CheckStateRequest, CheckStateResponse, CurrencyUnit, Proof, ProofState, PublicKey,
     RestoreRequest, RestoreResponse, State, SwapRequest, SwapResponse,
 };
+use flash_bank::MintMove;
 use flash_core::SystemAccount;
 use flash_store::{Record, StoreError, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN};
 use sha2::{Digest, Sha256};
 
-use crate::keys::{amount_i64, proof_row, signature_row, stored_signature};
-use crate::{Mint, MintError, SystemMove};
+use crate::keys::{amount_i64, issued, proof_row, signature_row, stored_signature};
+use crate::{Mint, MintError};
 
 /// Inputs that verified: their `Y`s, total, fee and unit.
 pub(crate) struct Inputs {
@@ -207,9 +208,7 @@ impl Mint {
         for (proof, y) in req.inputs().iter().zip(&inputs.ys) {
             records.push(Record::mint_proof_taken(&proof_row(proof, y)?, false, &origin, now));
         }
-        for row in &signed.records {
-            records.push(Record::mint_signature_issued(row, &origin, now));
-        }
+        records.extend(issued(&signed.records, &origin, now));
         let committed = if inputs.fee == 0 {
             self.store().mint_apply(records).await
         } else {
@@ -231,7 +230,7 @@ impl Mint {
 
     /// Posts a swap's input fee (`mint:outstanding` → revenue) with the swap's records.
     async fn post_fee(&self, origin: &str, fee: i64, records: Vec<Record>) -> Result<(), StoreError> {
-        let post = SystemMove {
+        let post = MintMove {
             scope: "ecash-swap",
             key: origin,
             from: SystemAccount::MintOutstanding,
@@ -240,7 +239,7 @@ impl Mint {
             revenue: 0,
             memo: "ecash input fee",
         }
-        .post(records, None);
+        .post_request(records, None);
         match self.store().post(post).await? {
             Ok(p) if !p.replayed => Ok(()),
             // The same inputs were swapped before: their notes are taken.
