@@ -12,7 +12,6 @@ use crate::ApiState;
 
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
-        .route("/", get(landing))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -167,7 +166,7 @@ async fn metrics(State(state): State<ApiState>) -> Response {
 }
 
 /// The page a browser sees at `/`.
-async fn landing(State(state): State<ApiState>) -> Html<String> {
+pub(crate) async fn landing(State(state): State<ApiState>) -> Html<String> {
     let simulated = if state.info.simulated_rails.is_empty() {
         String::new()
     } else {
@@ -176,12 +175,15 @@ async fn landing(State(state): State<ApiState>) -> Html<String> {
             state.info.simulated_rails.join(", ")
         )
     };
+    let relay = crate::relay::relay_url(state.relay.as_ref())
+        .map(|url| format!("<li>NOSTR relay: <code>{url}</code></li>"))
+        .unwrap_or_default();
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Flash</title></head><body>\
          <h1>Flash</h1><p>A Bitcoin bank on {network} ({db}).</p>{simulated}\
          <ul><li><a href=\"/graphql\">GraphQL app API (GraphiQL)</a></li>\
          <li><a href=\"/admin/graphql\">Operator API</a></li>\
-         <li><a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, <a href=\"/metrics\">/metrics</a></li></ul>\
+         {relay}<li><a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, <a href=\"/metrics\">/metrics</a></li></ul>\
          </body></html>",
         network = state.bank.config().network,
         db = state.info.backend,

@@ -17,6 +17,7 @@ mod lnurl;
 mod metrics;
 mod mint;
 mod mint_ws;
+mod relay;
 mod rest;
 
 use std::net::SocketAddr;
@@ -61,6 +62,8 @@ pub struct ApiState {
     pub info: Arc<ServerInfo>,
     /// The Cashu mint (`/v1/...`, `ecashMint`/`ecashRedeem`), when one runs here.
     pub mint: Option<flash_mint::Mint>,
+    /// The NOSTR relay (`/`, `/relay`), when one runs here.
+    pub relay: Option<flash_nostr::Relay>,
 }
 
 /// The peer's address, as seen by the listener. Serve the router with
@@ -83,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(rest::routes(state.clone()))
         .merge(lnurl::routes(state.clone()))
         .merge(health::routes(state.clone()))
+        .merge(relay::routes(state.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
     // Mint requests carry up to the mint's cap of notes, witnesses included.

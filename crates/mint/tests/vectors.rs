@@ -9,7 +9,7 @@
 //! them and the backticked values in it. A missing vector directory fails every test.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv};
@@ -27,20 +27,9 @@ use flash_mint::{blind_sign, keyset_id, verify_conditions, IdVersion, MintError}
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Where the shared copy of the official vectors is looked for (never copied into the repo):
-/// `FLASH_TEST_VECTORS` when set; else `shared/vectors` beside the checkout or beside any
-/// folder above it (`../shared/vectors` from the repository, wherever it is cloned); else the
-/// workplace's `/work/shared/vectors`.
+/// The shared copy of the official Cashu vectors (never copied into the repo).
 fn vectors_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLASH_TEST_VECTORS") {
-        return PathBuf::from(dir).join("cashu");
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/vectors/cashu"))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| PathBuf::from("/work/shared/vectors/cashu"))
+    flash_store::testing::vectors_dir("cashu")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ struct FileConfig {
     onchain: OnchainSection,
     #[serde(default)]
     mint: flash_mint::MintConfig,
+    #[serde(default)]
+    relay: flash_nostr::RelayConfig,
 }
 
 /// Which Lightning node backs the bank.
@@ -489,6 +491,8 @@ pub struct Config {
     pub onchain: OnchainSection,
     /// The Cashu mint.
     pub mint: flash_mint::MintConfig,
+    /// The NOSTR relay.
+    pub relay: flash_nostr::RelayConfig,
 }
 
 /// The host (and port) of a public URL: the domain of this server's Lightning addresses.
@@ -559,6 +563,7 @@ impl Config {
             lightning: file.lightning,
             onchain: file.onchain,
             mint: file.mint,
+            relay: file.relay,
         })
     }
 }

@@ -428,6 +428,10 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let relay = config
+        .relay
+        .enabled
+        .then(|| flash_nostr::Relay::start(store.clone(), config.relay.clone(), &public_url));
     let info = ServerInfo {
         backend: store.backend(),
         simulated_rails,
@@ -473,6 +477,7 @@ async fn main() -> anyhow::Result<()> {
         metrics: Arc::new(Metrics::default()),
         info: Arc::new(info),
         mint: mint.clone(),
+        relay: relay.clone(),
     };
 
     if config.network == Network::Mainnet {
@@ -484,6 +489,9 @@ async fn main() -> anyhow::Result<()> {
     say(&format!("  Health:    http://{addr}/healthz"));
     if mint.is_some() {
         say(&format!("  Mint:      http://{addr}/v1/info (Cashu)"));
+    }
+    if let Some(url) = relay.as_ref().and_then(|r| r.url()) {
+        say(&format!("  Relay:     {url} (NOSTR)"));
     }
     say(&format!("  Lightning addresses: username@{address_domain}"));
     let app = flash_api::router(state).into_make_service_with_connect_info::<SocketAddr>();

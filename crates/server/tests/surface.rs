@@ -483,13 +483,14 @@ async fn mainnet_refuses_faucet() {
 }
 
 /// Lines flashd prints for people rather than as logs.
-const BANNER: [&str; 7] = [
+const BANNER: [&str; 8] = [
     ADMIN_KEY_PREFIX,
     LISTENING_PREFIX,
     "  GraphQL:",
     "  Admin:",
     "  Health:",
     "  Mint:",
+    "  Relay:",
     "  Lightning addresses:",
 ];
 

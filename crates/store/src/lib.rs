@@ -15,6 +15,7 @@ mod db;
 mod ledger;
 mod lightning;
 mod mint;
+mod nostr;
 mod onchain;
 mod postgres;
 mod sql;
@@ -44,6 +45,7 @@ pub use mint::{
     KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, PresentedProof,
     ProofRow, ProofState, SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,
 };
+pub use nostr::{DeleteTarget, EventQuery, NewEvent, Readers, SaveOutcome};
 pub use onchain::{
     AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, OnchainTotals,
     PayoutRecord, PayoutSpeed, PayoutStatus, SeenDeposit, SweepDirection, SweepRecord,

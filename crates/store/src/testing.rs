@@ -43,6 +43,22 @@ pub enum Backend {
     Postgres,
 }
 
+/// Where the official test vectors of `set` (`cashu`, `nostr`, …) are: under
+/// `FLASH_TEST_VECTORS` when set; else `shared/vectors` beside the checkout or beside any
+/// folder above it (`../shared/vectors` from the repository, wherever it is cloned); else the
+/// workplace's `/work/shared/vectors`.
+pub fn vectors_dir(set: &str) -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("FLASH_TEST_VECTORS") {
+        return std::path::PathBuf::from(dir).join(set);
+    }
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|a| a.join("shared/vectors").join(set))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| std::path::PathBuf::from("/work/shared/vectors").join(set))
+}
+
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const STALE_SECS: u64 = 3_600;
 

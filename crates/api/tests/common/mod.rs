@@ -212,6 +212,19 @@ impl TestServer {
 
     /// Starts a server whose bank settings `adjust` changes first.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut BankConfig)) -> TestServer {
+        Self::launch(backend, adjust, flash_nostr::RelayConfig::default()).await
+    }
+
+    /// Starts a server whose relay has these settings.
+    pub async fn start_with_relay(backend: Backend, relay: flash_nostr::RelayConfig) -> TestServer {
+        Self::launch(backend, |_| {}, relay).await
+    }
+
+    async fn launch(
+        backend: Backend,
+        adjust: impl FnOnce(&mut BankConfig),
+        relay: flash_nostr::RelayConfig,
+    ) -> TestServer {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("time after epoch");
         let clock = Arc::new(AtomicI64::new(i64::try_from(now.as_millis()).expect("now fits in i64")));
         let store = flash_store::testing::fresh_store_with_clock(backend, Arc::new(TestClock(clock.clone()))).await;
@@ -254,6 +267,7 @@ impl TestServer {
         let hot = BdkHotWallet::open("hot", &descriptors, chain.clone(), Arc::new(store.clone()), signer)
             .await
             .expect("hot wallet");
+        let (store_for_relay, public_url) = (store.clone(), info.public_url.clone());
         let bank = Bank::new(store, config)
             .with_lightning(node.clone(), Some(node.clone()))
             .with_onchain(Arc::new(hot), Some(chain.clone()))
@@ -273,6 +287,7 @@ impl TestServer {
             metrics: Arc::new(Metrics::default()),
             info: Arc::new(info),
             mint: Some(mint),
+            relay: Some(flash_nostr::Relay::start(store_for_relay, relay, &public_url)),
         };
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {

@@ -1,0 +1,124 @@
+//! The NOSTR relay on the shared listener: a websocket upgrade at `/` or `/relay`, the NIP-11
+//! document for `Accept: application/nostr+json`, and the landing page for a browser.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use flash_nostr::{protocol, Admission, Connection, Reject, Relay};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::{health, ApiState, Peer};
+
+/// Frames larger than this close the connection; the relay answers messages between its own
+/// limit and this one with a refusal instead.
+const FRAME_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+pub(crate) fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route("/", get(root).options(preflight))
+        .route("/relay", get(root).options(preflight))
+        .with_state(state)
+}
+
+fn wants_info(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/nostr+json"))
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// CORS for NIP-11 (browsers fetch it from any origin).
+fn cors(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
+    response
+}
+
+async fn preflight() -> Response {
+    cors(StatusCode::NO_CONTENT.into_response())
+}
+
+/// GET `/` and `/relay`: a relay connection, the relay's NIP-11 document, or the landing page.
+async fn root(State(state): State<ApiState>, peer: Peer, req: Request) -> Response {
+    let relay = match (&state.relay, req.uri().path()) {
+        (Some(relay), _) => relay.clone(),
+        (None, "/") => return health::landing(State(state)).await.into_response(),
+        (None, _) => return StatusCode::NOT_FOUND.into_response(),
+    };
+    if is_upgrade(req.headers()) {
+        let (mut parts, _) = req.into_parts();
+        let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(u) => u,
+            Err(e) => return e.into_response(),
+        };
+        let admission = match relay.admit(peer.0.ip()) {
+            Ok(a) => a,
+            Err(reject) => return (StatusCode::TOO_MANY_REQUESTS, reject.to_string()).into_response(),
+        };
+        return upgrade
+            .max_message_size(FRAME_MAX_BYTES.max(relay.config().max_message_bytes))
+            .on_upgrade(move |socket| serve(admission, socket));
+    }
+    if wants_info(req.headers()) && req.method() == Method::GET {
+        let body = flash_nostr::info(&relay).to_string();
+        let response = ([(header::CONTENT_TYPE, "application/nostr+json")], body).into_response();
+        return cors(response);
+    }
+    if req.uri().path() == "/" {
+        return health::landing(State(state)).await.into_response();
+    }
+    (
+        StatusCode::UPGRADE_REQUIRED,
+        "this is a NOSTR relay: connect with a websocket",
+    )
+        .into_response()
+}
+
+/// Runs one relay connection until either side closes it.
+async fn serve(admission: Admission, mut socket: WebSocket) {
+    let mut live = admission.relay().live();
+    let mut conn = Connection::new(admission);
+    if socket.send(Message::Text(conn.greeting().into())).await.is_err() {
+        return;
+    }
+    loop {
+        let replies = tokio::select! {
+            msg = socket.recv() => match msg {
+                Some(Ok(Message::Text(text))) => conn.on_text(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => vec![protocol::notice(&Reject::invalid("NOSTR messages are text frames"))],
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => continue,
+            },
+            event = live.recv() => match event {
+                Ok(event) => conn.on_live(&event),
+                Err(RecvError::Lagged(n)) => vec![conn.missed(n)],
+                Err(RecvError::Closed) => return,
+            },
+        };
+        for reply in replies {
+            if socket.send(Message::Text(reply.into())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The relay, if this server runs one (for the landing page).
+pub(crate) fn relay_url(relay: Option<&Relay>) -> Option<String> {
+    relay.and_then(|r| r.url()).map(|u| u.to_string())
+}

@@ -1,0 +1,327 @@
+//! The NOSTR relay on the shared listener, driven by a real client (rust-nostr's `nostr-sdk`)
+//! and by raw websockets: publish and subscribe, AUTH, NIP-17 direct messages reaching only
+//! their recipient, COUNT and search, NIP-11, and floods that leave everyone else served.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Backend;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use nostr_sdk::prelude::*;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+flash_store::on_both_backends!(
+    nostr_sdk_publishes_fetches_and_follows_live,
+    nostr_sdk_direct_messages_reach_only_their_recipient,
+    nip11_document_and_landing_page_share_the_root,
+    floods_and_junk_are_refused_while_others_are_served,
+);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn relay_url(server: &TestServer) -> String {
+    format!("ws://{}", server.addr)
+}
+
+async fn client(server: &TestServer, keys: &Keys) -> Client {
+    let client = Client::builder().signer(keys.clone()).build();
+    client.add_relay(relay_url(server)).await.expect("add relay");
+    client.connect().await;
+    client.wait_for_connection(WAIT).await;
+    client
+}
+
+async fn published(client: &Client, builder: EventBuilder) -> EventId {
+    let out = client.send_event_builder(builder).await.expect("send");
+    assert!(out.failed.is_empty(), "refused: {:?}", out.failed);
+    assert_eq!(out.success.len(), 1);
+    *out.id()
+}
+
+/// The next live event for subscription `sub`, if one comes within `wait`.
+async fn next_live(
+    notes: &mut tokio::sync::broadcast::Receiver<RelayPoolNotification>,
+    sub: &SubscriptionId,
+    wait: Duration,
+) -> Option<Event> {
+    tokio::time::timeout(wait, async {
+        loop {
+            match notes.recv().await {
+                Ok(RelayPoolNotification::Event {
+                    subscription_id, event, ..
+                }) if subscription_id == *sub => return *event,
+                Ok(_) => continue,
+                Err(e) => panic!("notifications ended: {e}"),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+async fn nostr_sdk_publishes_fetches_and_follows_live(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, bob) = (Keys::generate(), Keys::generate());
+    let (alice_client, bob_client) = (client(&server, &alice).await, client(&server, &bob).await);
+
+    let first = published(&alice_client, EventBuilder::text_note("gm from Flash")).await;
+    let fetched = bob_client
+        .fetch_events(Filter::new().author(alice.public_key()).kind(Kind::TextNote), WAIT)
+        .await
+        .expect("fetch");
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched.first().map(|e| e.id), Some(first));
+
+    // Live: Bob follows Alice's notes and sees the next one as it is published.
+    let mut notes = bob_client.notifications();
+    let sub = bob_client
+        .subscribe(
+            Filter::new()
+                .author(alice.public_key())
+                .kind(Kind::TextNote)
+                .since(Timestamp::now()),
+            None,
+        )
+        .await
+        .expect("subscribe")
+        .val;
+    let second = published(&alice_client, EventBuilder::text_note("still gm")).await;
+    let live = next_live(&mut notes, &sub, WAIT).await.expect("a live event");
+    assert_eq!(live.id, second);
+    assert!(live.verify().is_ok());
+
+    // Profiles are replaceable: the newest is served.
+    published(&alice_client, EventBuilder::metadata(&Metadata::new().name("alice"))).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    published(&alice_client, EventBuilder::metadata(&Metadata::new().name("alice b."))).await;
+    let profile = bob_client
+        .fetch_metadata(alice.public_key(), WAIT)
+        .await
+        .expect("metadata")
+        .expect("a profile");
+    assert_eq!(profile.name.as_deref(), Some("alice b."));
+
+    // COUNT (NIP-45) and search (NIP-50) from the same client library.
+    let relay = bob_client.relay(relay_url(&server)).await.expect("relay");
+    let n = relay
+        .count_events(Filter::new().author(alice.public_key()), WAIT)
+        .await
+        .expect("count");
+    assert_eq!(n, 3);
+    let found = bob_client
+        .fetch_events(Filter::new().search("FLASH"), WAIT)
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 1);
+
+    // Deletion (NIP-09).
+    published(
+        &alice_client,
+        EventBuilder::delete(EventDeletionRequest::new().id(first)),
+    )
+    .await;
+    let fetched = bob_client
+        .fetch_events(Filter::new().id(first), WAIT)
+        .await
+        .expect("fetch");
+    assert!(fetched.is_empty());
+    alice_client.shutdown().await;
+    bob_client.shutdown().await;
+}
+
+async fn nostr_sdk_direct_messages_reach_only_their_recipient(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, bob, eve) = (Keys::generate(), Keys::generate(), Keys::generate());
+    let (alice_client, bob_client, eve_client) = (
+        client(&server, &alice).await,
+        client(&server, &bob).await,
+        client(&server, &eve).await,
+    );
+    // Eve listens for every gift wrap there is.
+    let mut eve_notes = eve_client.notifications();
+    let eve_sub = eve_client
+        .subscribe(Filter::new().kind(Kind::GiftWrap), None)
+        .await
+        .expect("subscribe")
+        .val;
+    let mut alice_notes = alice_client.notifications();
+    let alice_sub = alice_client
+        .subscribe(Filter::new().kind(Kind::GiftWrap).pubkey(alice.public_key()), None)
+        .await
+        .expect("subscribe")
+        .val;
+
+    let sent = bob_client
+        .send_private_msg(alice.public_key(), "meet at the bitcoin bank", [])
+        .await
+        .expect("send");
+    assert!(sent.failed.is_empty(), "{:?}", sent.failed);
+
+    let wrap = next_live(&mut alice_notes, &alice_sub, WAIT)
+        .await
+        .expect("Alice gets it live");
+    let gift = alice_client.unwrap_gift_wrap(&wrap).await.expect("unwrap");
+    assert_eq!(gift.sender, bob.public_key());
+    assert_eq!(gift.rumor.content, "meet at the bitcoin bank");
+    let stored = alice_client
+        .fetch_events(Filter::new().kind(Kind::GiftWrap).pubkey(alice.public_key()), WAIT)
+        .await
+        .expect("fetch");
+    assert_eq!(stored.len(), 1);
+
+    // Eve, authenticated as herself, sees nothing: not live, not stored, not by id.
+    assert!(next_live(&mut eve_notes, &eve_sub, Duration::from_secs(1))
+        .await
+        .is_none());
+    let peek = eve_client
+        .fetch_events(Filter::new().kind(Kind::GiftWrap).pubkey(alice.public_key()), WAIT)
+        .await
+        .expect("fetch");
+    assert!(peek.is_empty());
+    let peek = eve_client
+        .fetch_events(Filter::new().id(wrap.id), WAIT)
+        .await
+        .expect("fetch");
+    assert!(peek.is_empty());
+    for c in [alice_client, bob_client, eve_client] {
+        c.shutdown().await;
+    }
+}
+
+async fn nip11_document_and_landing_page_share_the_root(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let info = server.get("/", &[("accept", "application/nostr+json")]).await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.headers["access-control-allow-origin"], "*");
+    assert_eq!(info.headers["content-type"], "application/nostr+json");
+    let doc = info.json();
+    for nip in [1, 2, 9, 11, 17, 40, 42, 45, 50, 59, 70] {
+        assert!(
+            doc["supported_nips"].as_array().expect("nips").contains(&json!(nip)),
+            "{doc}"
+        );
+    }
+    assert_eq!(doc["limitation"]["max_subscriptions"], 64);
+    let on_relay = server.get("/relay", &[("accept", "application/nostr+json")]).await;
+    assert_eq!(on_relay.json(), doc);
+
+    let page = server.get("/", &[("accept", "text/html")]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("NOSTR relay"), "{}", page.text);
+    assert_eq!(server.get("/relay", &[]).await.status, 426);
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn raw_socket(server: &TestServer) -> Socket {
+    let (mut ws, _) = tokio_tungstenite::connect_async(relay_url(server))
+        .await
+        .expect("connect");
+    let greeting = recv(&mut ws).await.expect("greeting");
+    assert_eq!(greeting[0], "AUTH");
+    ws
+}
+
+async fn recv(ws: &mut Socket) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.ok()?? {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(t.as_str()).expect("json")),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+async fn floods_and_junk_are_refused_while_others_are_served(backend: Backend) {
+    let relay = flash_nostr::RelayConfig {
+        reqs_per_minute: 100_000,
+        ..flash_nostr::RelayConfig::default()
+    };
+    let server = TestServer::start_with_relay(backend, relay).await;
+    let (mut ws_tx, mut ws_rx) = raw_socket(&server).await.split();
+    let mut junk = raw_socket(&server).await;
+
+    // 10,000 subscriptions on one connection, sent while the answers are read: 64 open, the
+    // rest refused as rate-limited.
+    let sender = tokio::spawn(async move {
+        for i in 0..10_000 {
+            let req = json!(["REQ", format!("s{i}"), {"kinds": [1], "limit": 0}]).to_string();
+            ws_tx.send(Message::Text(req.into())).await.expect("send");
+        }
+        ws_tx
+    });
+    let mut replies = Vec::with_capacity(10_000);
+    while replies.len() < 10_000 {
+        match tokio::time::timeout(WAIT, ws_rx.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => replies.push(serde_json::from_str::<Value>(t.as_str()).expect("json")),
+            other => panic!("the flood's answers stopped: {other:?}"),
+        }
+    }
+    let mut ws_tx = sender.await.expect("sender");
+    let closed: Vec<_> = replies.iter().filter(|m| m[0] == "CLOSED").collect();
+    assert_eq!(closed.len(), 10_000 - 64);
+    assert!(closed
+        .iter()
+        .all(|m| m[2].as_str().is_some_and(|s| s.starts_with("rate-limited:"))));
+
+    // Junk gets prefixed refusals and the connection stays.
+    junk.send(Message::Text("{\"not\": \"an array\"".into()))
+        .await
+        .expect("send");
+    let notice = recv(&mut junk).await.expect("notice");
+    assert_eq!(notice[0], "NOTICE");
+    assert!(notice[1].as_str().is_some_and(|s| s.starts_with("invalid:")));
+    let keys = Keys::generate();
+    let big = EventBuilder::text_note("x".repeat(200 * 1024))
+        .sign_with_keys(&keys)
+        .expect("sign");
+    junk.send(Message::Text(json!(["EVENT", big]).to_string().into()))
+        .await
+        .expect("send");
+    let ok = recv(&mut junk).await.expect("ok");
+    assert_eq!(ok[0], "OK");
+    assert_eq!(ok[2], false);
+    assert!(ok[3].as_str().is_some_and(|s| s.starts_with("invalid:")), "{ok}");
+    // A frame past the hard cap ends that connection only.
+    junk.send(Message::Text("x".repeat(5 * 1024 * 1024).into())).await.ok();
+    assert!(recv(&mut junk).await.is_none());
+
+    // Meanwhile a real client publishes and reads as usual, and the flood's connection
+    // still answers.
+    let alice = Keys::generate();
+    let c = client(&server, &alice).await;
+    let id = published(&c, EventBuilder::text_note("business as usual")).await;
+    let got = c.fetch_events(Filter::new().id(id), WAIT).await.expect("fetch");
+    assert_eq!(got.len(), 1);
+    ws_tx
+        .send(Message::Text(json!(["CLOSE", "s0"]).to_string().into()))
+        .await
+        .expect("send");
+    ws_tx
+        .send(Message::Text(
+            json!(["COUNT", "n", {"ids": [id.to_hex()]}]).to_string().into(),
+        ))
+        .await
+        .expect("send");
+    // The flood's open subscriptions (kind 1) got the new note live, then the count.
+    let mut live = 0;
+    let count = loop {
+        let msg = tokio::time::timeout(WAIT, ws_rx.next()).await.expect("an answer");
+        let Some(Ok(Message::Text(t))) = msg else {
+            panic!("no answer: {msg:?}")
+        };
+        let msg: Value = serde_json::from_str(t.as_str()).expect("json");
+        if msg[0] == "EVENT" {
+            assert_eq!(msg[2]["id"], id.to_hex());
+            live += 1;
+            continue;
+        }
+        break msg;
+    };
+    assert!((63..=64).contains(&live), "{live}");
+    assert_eq!(count, json!(["COUNT", "n", {"count": 1}]));
+    c.shutdown().await;
+}

@@ -1,0 +1,103 @@
+//! The relay's settings: the `[relay]` section of `flashd.toml`.
+
+use serde::Deserialize;
+
+/// Who may publish to the relay.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WritePolicy {
+    /// Anyone.
+    #[default]
+    Open,
+    /// Only pubkeys a Flash user set (`userUpdateNpub`), and the relay's own services.
+    Users,
+}
+
+/// Relay settings. Every limit is per connection unless its name says otherwise.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Serve the relay at all.
+    pub enabled: bool,
+    /// The relay's name (NIP-11).
+    pub name: String,
+    /// What the relay is for (NIP-11).
+    pub description: String,
+    /// The operator's pubkey, hex (NIP-11), if any.
+    pub operator_pubkey: Option<String>,
+    /// How to reach the operator (NIP-11), if any.
+    pub contact: Option<String>,
+    /// The relay's public websocket URL (`wss://…`), which AUTH events must name. Defaults to
+    /// the server's public URL with a websocket scheme.
+    pub url: Option<String>,
+    /// Who may publish.
+    pub write_policy: WritePolicy,
+    /// Largest websocket message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// Most open subscriptions.
+    pub max_subscriptions: usize,
+    /// Most filters in one REQ or COUNT.
+    pub max_filters: usize,
+    /// Longest subscription id, characters.
+    pub max_subid_length: usize,
+    /// Most values in one filter (ids, authors, kinds and tag values together).
+    pub max_filter_values: usize,
+    /// Most events a filter returns; a larger or missing `limit` is cut to this.
+    pub max_limit: u64,
+    /// Most tags on one event.
+    pub max_event_tags: usize,
+    /// Events dated further in the future than this are refused, seconds.
+    pub created_at_future_secs: u64,
+    /// Events older than this are refused, seconds; `0` accepts any age.
+    pub created_at_past_secs: u64,
+    /// NIP-13 proof of work (leading zero bits of the id) every event needs; `0` for none.
+    pub min_pow_difficulty: u8,
+    /// Require NIP-42 AUTH before any REQ or COUNT.
+    pub auth_required: bool,
+    /// Events one connection may publish per minute.
+    pub events_per_minute: u32,
+    /// Events one IP address may publish per minute, over all its connections.
+    pub events_per_minute_per_ip: u32,
+    /// Events one pubkey may publish per minute, over all connections.
+    pub events_per_minute_per_pubkey: u32,
+    /// REQ and COUNT messages one connection may send per minute.
+    pub reqs_per_minute: u32,
+    /// Websocket connections one IP address may hold at once.
+    pub connections_per_ip: usize,
+    /// Websocket connections the relay serves at once, over all addresses.
+    pub max_connections: usize,
+    /// Messages queued for a connection that reads too slowly before it is dropped.
+    pub send_queue: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            enabled: true,
+            name: "Flash relay".into(),
+            description: "The NOSTR relay of a Flash bank: direct messages, groups, zaps and wallet connect.".into(),
+            operator_pubkey: None,
+            contact: None,
+            url: None,
+            write_policy: WritePolicy::Open,
+            max_message_bytes: 128 * 1024,
+            max_subscriptions: 64,
+            max_filters: 16,
+            max_subid_length: 64,
+            max_filter_values: 1_000,
+            max_limit: 1_000,
+            max_event_tags: 2_000,
+            created_at_future_secs: 15 * 60,
+            created_at_past_secs: 0,
+            min_pow_difficulty: 0,
+            auth_required: false,
+            events_per_minute: 600,
+            events_per_minute_per_ip: 3_000,
+            events_per_minute_per_pubkey: 1_200,
+            reqs_per_minute: 600,
+            connections_per_ip: 200,
+            max_connections: 20_000,
+            send_queue: 2_048,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Flash's NOSTR relay, kept on the bank's store (SQLite or PostgreSQL).
+//!
+//! - [`Relay`] checks events (ids, signatures, time window, proof of work, protected events,
+//!   write policy, rate limits per connection, address and pubkey), stores them in batches
+//!   (replaceable and addressable versions, NIP-09 deletions, NIP-40 expiry), answers queries
+//!   (NIP-01 filters, NIP-45 counts, NIP-50 search) and fans accepted events out live.
+//! - [`Connection`] is one client's side of the protocol (subscriptions, NIP-42 AUTH, gift
+//!   wraps only to their recipient), free of any transport: the API crate runs it on a
+//!   websocket.
+//! - [`info`] is the NIP-11 document.
+
+pub mod cipher;
+mod config;
+mod conn;
+pub mod filter;
+pub mod protocol;
+mod relay;
+
+pub use config::{RelayConfig, WritePolicy};
+pub use conn::Connection;
+pub use protocol::{Prefix, Reject};
+pub use relay::{Admission, Live, Published, Relay, RelayStats, Sender};
+
+/// The NIPs this relay implements, for NIP-11.
+pub const SUPPORTED_NIPS: &[u16] = &[1, 2, 9, 11, 17, 40, 42, 45, 50, 59, 70];
+
+/// The relay information document (NIP-11).
+pub fn info(relay: &Relay) -> serde_json::Value {
+    let cfg = relay.config();
+    let mut doc = serde_json::json!({
+        "name": cfg.name,
+        "description": cfg.description,
+        "supported_nips": SUPPORTED_NIPS,
+        "software": "flashd",
+        "version": env!("CARGO_PKG_VERSION"),
+        "limitation": {
+            "max_message_length": cfg.max_message_bytes,
+            "max_subscriptions": cfg.max_subscriptions,
+            "max_filters": cfg.max_filters,
+            "max_limit": cfg.max_limit,
+            "max_subid_length": cfg.max_subid_length,
+            "max_event_tags": cfg.max_event_tags,
+            "min_pow_difficulty": cfg.min_pow_difficulty,
+            "auth_required": cfg.auth_required,
+            "payment_required": false,
+            "restricted_writes": cfg.write_policy != WritePolicy::Open,
+            "created_at_upper_limit": cfg.created_at_future_secs,
+        },
+    });
+    if cfg.created_at_past_secs > 0 {
+        doc["limitation"]["created_at_lower_limit"] = cfg.created_at_past_secs.into();
+    }
+    if let Some(pk) = &cfg.operator_pubkey {
+        doc["pubkey"] = pk.clone().into();
+    }
+    if let Some(contact) = &cfg.contact {
+        doc["contact"] = contact.clone().into();
+    }
+    doc
+}

@@ -1,0 +1,432 @@
+//! The relay: checks and keeps events, answers queries from the store, and fans accepted
+//! events out to live subscribers. Events are written by one task per relay in batches (one
+//! transaction for many events); a publisher is answered once its event is committed.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flash_store::{EventQuery, NewEvent, Readers, SaveOutcome, Store};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use nostr::{Event, JsonUtil, Kind, PublicKey, Timestamp};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::config::{RelayConfig, WritePolicy};
+use crate::filter::{self, GIFT_WRAP};
+use crate::protocol::{Prefix, Reject};
+
+/// Most events committed in one transaction.
+const BATCH_MAX: usize = 512;
+/// Events waiting for the writer before publishers are told to slow down.
+const WRITE_QUEUE: usize = 8_192;
+/// Live events buffered per subscriber before a slow one starts missing them.
+const LIVE_BUFFER: usize = 4_096;
+/// How often expired events are purged and idle rate-limit entries forgotten.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+/// An accepted event on its way to live subscribers.
+#[derive(Debug)]
+pub struct Live {
+    /// The event.
+    pub event: Event,
+    /// Its JSON, as served.
+    pub raw: String,
+}
+
+/// What became of a published event that was not refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// Stored and sent to subscribers.
+    Saved,
+    /// Already stored.
+    Duplicate,
+    /// Ephemeral: sent to subscribers, not stored.
+    Relayed,
+}
+
+/// Who is publishing: what the relay knows about the sender.
+#[derive(Clone, Debug, Default)]
+pub struct Sender<'a> {
+    /// The connection's address (per-IP limits), if it came from outside.
+    pub ip: Option<IpAddr>,
+    /// The pubkeys the connection authenticated as (NIP-42).
+    pub authed: &'a [PublicKey],
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Events stored.
+    pub saved: AtomicU64,
+    /// Ephemeral events relayed.
+    pub relayed: AtomicU64,
+    /// Events refused.
+    pub refused: AtomicU64,
+    /// REQ and COUNT messages answered.
+    pub queries: AtomicU64,
+    /// Open websocket connections.
+    pub connections: AtomicUsize,
+}
+
+struct WriteJob {
+    event: NewEvent,
+    live: Arc<Live>,
+    done: oneshot::Sender<Result<SaveOutcome, Reject>>,
+}
+
+struct Inner {
+    store: Store,
+    config: RelayConfig,
+    url: Option<url::Url>,
+    live: broadcast::Sender<Arc<Live>>,
+    writes: mpsc::Sender<WriteJob>,
+    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_pubkey: DefaultKeyedRateLimiter<PublicKey>,
+    connections: Mutex<HashMap<IpAddr, usize>>,
+    stats: Arc<RelayStats>,
+}
+
+/// The relay. Cheap to clone.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+/// A quota of `n` per minute (at least one).
+pub(crate) fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+impl Relay {
+    /// Starts a relay on `store`: its writer and its housekeeping. `public_url` (the server's)
+    /// gives the relay URL AUTH events must name when the config sets none.
+    pub fn start(store: Store, config: RelayConfig, public_url: &str) -> Relay {
+        let url = config
+            .url
+            .clone()
+            .or_else(|| {
+                Some(
+                    public_url
+                        .replacen("https://", "wss://", 1)
+                        .replacen("http://", "ws://", 1),
+                )
+            })
+            .and_then(|u| url::Url::parse(&u).ok());
+        let (writes, jobs) = mpsc::channel(WRITE_QUEUE);
+        let relay = Relay {
+            inner: Arc::new(Inner {
+                per_ip: RateLimiter::keyed(per_minute(config.events_per_minute_per_ip)),
+                per_pubkey: RateLimiter::keyed(per_minute(config.events_per_minute_per_pubkey)),
+                live: broadcast::channel(LIVE_BUFFER).0,
+                store,
+                config,
+                url,
+                writes,
+                connections: Mutex::new(HashMap::new()),
+                stats: Arc::new(RelayStats::default()),
+            }),
+        };
+        tokio::spawn(write_loop(
+            relay.inner.store.clone(),
+            relay.inner.live.clone(),
+            relay.inner.stats.clone(),
+            jobs,
+        ));
+        tokio::spawn(housekeeping(Arc::downgrade(&relay.inner)));
+        relay
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RelayConfig {
+        &self.inner.config
+    }
+
+    /// The relay's websocket URL, which AUTH events must name.
+    pub fn url(&self) -> Option<&url::Url> {
+        self.inner.url.as_ref()
+    }
+
+    /// Counters for `/metrics`.
+    pub fn stats(&self) -> &RelayStats {
+        &self.inner.stats
+    }
+
+    /// Live events from now on.
+    pub fn live(&self) -> broadcast::Receiver<Arc<Live>> {
+        self.inner.live.subscribe()
+    }
+
+    /// Takes a connection place for `ip`, or refuses when the address or the relay is full.
+    pub fn admit(&self, ip: IpAddr) -> Result<Admission, Reject> {
+        let cfg = &self.inner.config;
+        let mut open = self
+            .inner
+            .connections
+            .lock()
+            .map_err(|_| Reject::new(Prefix::Error, "relay unavailable"))?;
+        if self.inner.stats.connections.load(Ordering::Relaxed) >= cfg.max_connections {
+            return Err(Reject::new(Prefix::RateLimited, "the relay is full; try again later"));
+        }
+        let n = open.entry(ip).or_insert(0);
+        if *n >= cfg.connections_per_ip {
+            return Err(Reject::new(
+                Prefix::RateLimited,
+                format!("at most {} connections per address", cfg.connections_per_ip),
+            ));
+        }
+        *n += 1;
+        self.inner.stats.connections.fetch_add(1, Ordering::Relaxed);
+        Ok(Admission {
+            relay: self.clone(),
+            ip,
+        })
+    }
+
+    /// Checks an event against the relay's rules and keeps it (or, if ephemeral, relays it).
+    /// Answers once the event is committed and sent to live subscribers.
+    pub async fn publish(&self, event: Event, from: &Sender<'_>) -> Result<Published, Reject> {
+        let result = self.publish_checked(event, from).await;
+        if result.is_err() {
+            self.inner.stats.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn publish_checked(&self, event: Event, from: &Sender<'_>) -> Result<Published, Reject> {
+        let cfg = &self.inner.config;
+        if let Some(ip) = from.ip {
+            if self.inner.per_ip.check_key(&ip).is_err() {
+                return Err(Reject::new(Prefix::RateLimited, "this address publishes too fast"));
+            }
+        }
+        if event.tags.len() > cfg.max_event_tags {
+            return Err(Reject::invalid(format!(
+                "at most {} tags per event",
+                cfg.max_event_tags
+            )));
+        }
+        if !event.verify_id() {
+            return Err(Reject::invalid("the id is not the hash of the event"));
+        }
+        if !event.verify_signature() {
+            return Err(Reject::invalid("bad signature"));
+        }
+        self.check_time(&event)?;
+        if cfg.min_pow_difficulty > 0 && !event.check_pow(cfg.min_pow_difficulty) {
+            return Err(Reject::new(
+                Prefix::Pow,
+                format!("difficulty {} is required", cfg.min_pow_difficulty),
+            ));
+        }
+        if event.kind == Kind::Authentication {
+            return Err(Reject::invalid("AUTH events are sent in AUTH messages, not published"));
+        }
+        if event.is_protected() && !from.authed.contains(&event.pubkey) {
+            return Err(Reject::new(
+                Prefix::AuthRequired,
+                "this event is protected: authenticate as its author to publish it",
+            ));
+        }
+        self.check_writer(&event).await?;
+        if from.ip.is_some() && self.inner.per_pubkey.check_key(&event.pubkey).is_err() {
+            return Err(Reject::new(Prefix::RateLimited, "this pubkey publishes too fast"));
+        }
+        self.accept(event).await
+    }
+
+    /// Refuses events dated too far ahead or behind, and events already expired (NIP-40).
+    fn check_time(&self, event: &Event) -> Result<(), Reject> {
+        let cfg = &self.inner.config;
+        let now = Timestamp::now().as_secs();
+        let at = event.created_at.as_secs();
+        if at > now.saturating_add(cfg.created_at_future_secs) {
+            return Err(Reject::invalid("created_at is too far in the future"));
+        }
+        if cfg.created_at_past_secs > 0 && at < now.saturating_sub(cfg.created_at_past_secs) {
+            return Err(Reject::invalid("created_at is too far in the past"));
+        }
+        if event.tags.expiration().is_some_and(|t| t.as_secs() <= now) {
+            return Err(Reject::invalid("this event has expired"));
+        }
+        Ok(())
+    }
+
+    /// The write policy: under `users`, the author must be a Flash user, or a gift wrap must be
+    /// addressed to one.
+    async fn check_writer(&self, event: &Event) -> Result<(), Reject> {
+        if self.inner.config.write_policy == WritePolicy::Open {
+            return Ok(());
+        }
+        let mut keys = vec![event.pubkey.to_hex()];
+        if event.kind.as_u16() == GIFT_WRAP {
+            keys.extend(event.tags.public_keys().map(|pk| pk.to_hex()));
+        }
+        for key in keys {
+            let user = self.inner.store.nostr_user_by_key(&key).await.map_err(store_failed)?;
+            if user.is_some() {
+                return Ok(());
+            }
+        }
+        Err(Reject::new(
+            Prefix::Restricted,
+            "only Flash users publish here: set your npub in the Flash app",
+        ))
+    }
+
+    /// Keeps (or relays) an event already checked, and tells live subscribers.
+    async fn accept(&self, event: Event) -> Result<Published, Reject> {
+        let raw = event.as_json();
+        if event.kind.is_ephemeral() {
+            self.fan_out(Arc::new(Live { event, raw }));
+            self.inner.stats.relayed.fetch_add(1, Ordering::Relaxed);
+            return Ok(Published::Relayed);
+        }
+        let stored = filter::stored(&event, raw.clone());
+        let (done, answer) = oneshot::channel();
+        let job = WriteJob {
+            event: stored,
+            live: Arc::new(Live { event, raw }),
+            done,
+        };
+        self.inner
+            .writes
+            .try_send(job)
+            .map_err(|_| Reject::new(Prefix::RateLimited, "the relay is busy; try again shortly"))?;
+        let outcome = answer
+            .await
+            .map_err(|_| Reject::new(Prefix::Error, "the relay is shutting down"))??;
+        match outcome {
+            SaveOutcome::Saved => Ok(Published::Saved),
+            SaveOutcome::Duplicate => Ok(Published::Duplicate),
+            SaveOutcome::Outdated => Err(Reject::new(
+                Prefix::Duplicate,
+                "a newer version of this event is stored",
+            )),
+            SaveOutcome::Deleted => Err(Reject::new(Prefix::Blocked, "its author deleted this event")),
+        }
+    }
+
+    fn fan_out(&self, live: Arc<Live>) {
+        // No receivers is not an error: nobody is listening.
+        let _ = self.inner.live.send(live);
+    }
+
+    /// Stored events matching one filter, newest first, as served.
+    pub async fn query(&self, q: &EventQuery, readers: &[PublicKey]) -> Result<Vec<String>, Reject> {
+        self.inner
+            .store
+            .nostr_query(q, &self.readers(readers), now_secs())
+            .await
+            .map_err(store_failed)
+    }
+
+    /// How many stored events match any of the filters (NIP-45).
+    pub async fn count(&self, qs: &[EventQuery], readers: &[PublicKey]) -> Result<u64, Reject> {
+        self.inner
+            .store
+            .nostr_count(qs, &self.readers(readers), now_secs())
+            .await
+            .map_err(store_failed)
+    }
+
+    fn readers(&self, authed: &[PublicKey]) -> Readers {
+        Readers {
+            private_kinds: vec![i64::from(GIFT_WRAP)],
+            pubkeys: authed.iter().map(|pk| pk.to_hex()).collect(),
+        }
+    }
+
+    /// Whether a reader authenticated as `authed` may see a live event.
+    pub fn visible(&self, event: &Event, authed: &[PublicKey]) -> bool {
+        event.kind.as_u16() != GIFT_WRAP || event.tags.public_keys().any(|pk| authed.contains(pk))
+    }
+}
+
+/// A connection place, given back when dropped.
+pub struct Admission {
+    relay: Relay,
+    ip: IpAddr,
+}
+
+impl Admission {
+    /// The relay this place is on.
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+    /// The connection's address.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.relay.inner.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(mut open) = self.relay.inner.connections.lock() {
+            if let Some(n) = open.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    filter::clamp_secs(Timestamp::now().as_secs())
+}
+
+fn store_failed(e: flash_store::StoreError) -> Reject {
+    tracing::error!(error = %e, "relay storage failed");
+    Reject::new(Prefix::Error, "could not reach storage; try again")
+}
+
+/// Commits queued events in batches, sends the saved ones to live subscribers and answers
+/// each publisher. Ends when the relay is dropped.
+async fn write_loop(
+    store: Store,
+    live: broadcast::Sender<Arc<Live>>,
+    stats: Arc<RelayStats>,
+    mut jobs: mpsc::Receiver<WriteJob>,
+) {
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    while jobs.recv_many(&mut batch, BATCH_MAX).await > 0 {
+        let (events, waiters): (Vec<NewEvent>, Vec<_>) = batch.drain(..).map(|j| (j.event, (j.live, j.done))).unzip();
+        match store.nostr_save(&events).await {
+            Ok(outcomes) => {
+                for ((live_event, done), outcome) in waiters.into_iter().zip(outcomes) {
+                    if outcome == SaveOutcome::Saved {
+                        stats.saved.fetch_add(1, Ordering::Relaxed);
+                        // No receivers is not an error: nobody is listening.
+                        let _ = live.send(live_event);
+                    }
+                    let _ = done.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                let reject = store_failed(e);
+                for (_, done) in waiters {
+                    let _ = done.send(Err(reject.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Purges expired events and forgets idle rate-limit entries, while the relay lives.
+async fn housekeeping(relay: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tick.tick().await;
+        let Some(inner) = relay.upgrade() else { return };
+        if let Err(e) = inner.store.nostr_purge_expired(now_secs()).await {
+            tracing::warn!(error = %e, "purging expired events failed");
+        }
+        inner.per_ip.retain_recent();
+        inner.per_pubkey.retain_recent();
+    }
+}

@@ -1,0 +1,4 @@
+/// The NOSTR relay tables (sqlite): the shared text in `migrations/nostr.sql`.
+pub fn migration() -> String {
+    include_str!("../migrations/nostr.sql").to_string()
+}
