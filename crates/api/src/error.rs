@@ -67,6 +67,15 @@ impl From<BankError> for ApiError {
     }
 }
 
+impl From<flash_nostr::names::NameError> for ApiError {
+    fn from(e: flash_nostr::names::NameError) -> Self {
+        match e {
+            flash_nostr::names::NameError::Store(s) => ApiError::internal(&s),
+            e => ApiError::new(e.code(), e.to_string()),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {

@@ -2,14 +2,15 @@
 //! document for `Accept: application/nostr+json`, and the landing page for a browser.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use flash_nostr::{protocol, Admission, Connection, Reject, Relay};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::error::ApiError;
 use crate::{health, ApiState, Peer};
 
 /// Frames larger than this close the connection; the relay answers messages between its own
@@ -20,6 +21,7 @@ pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/", get(root).options(preflight))
         .route("/relay", get(root).options(preflight))
+        .route("/.well-known/nostr.json", get(nip05).options(preflight))
         .with_state(state)
 }
 
@@ -89,6 +91,24 @@ async fn root(State(state): State<ApiState>, peer: Peer, req: Request) -> Respon
         .into_response()
 }
 
+/// `?name=` of a NIP-05 look-up.
+#[derive(serde::Deserialize)]
+struct Nip05Query {
+    name: Option<String>,
+}
+
+/// GET `/.well-known/nostr.json`: a Flash username's pubkey (NIP-05), from any origin, never
+/// redirected.
+async fn nip05(State(state): State<ApiState>, Query(q): Query<Nip05Query>) -> Response {
+    let relay = state.relay.as_ref();
+    let operator = relay.and_then(|r| r.config().operator_pubkey.as_deref());
+    let url = relay_url(relay);
+    match flash_nostr::names::nip05(state.bank.store(), q.name.as_deref(), operator, url.as_deref()).await {
+        Ok(doc) => cors(Json(doc).into_response()),
+        Err(e) => cors(ApiError::from(e).into_response()),
+    }
+}
+
 /// Runs one relay connection until either side closes it.
 async fn serve(admission: Admission, mut socket: WebSocket) {
     let mut live = admission.relay().live();
@@ -118,7 +138,7 @@ async fn serve(admission: Admission, mut socket: WebSocket) {
     }
 }
 
-/// The relay, if this server runs one (for the landing page).
+/// The relay's URL, if this server runs one (the landing page, NIP-05 relay hints).
 pub(crate) fn relay_url(relay: Option<&Relay>) -> Option<String> {
     relay.and_then(|r| r.url()).map(|u| u.to_string())
 }

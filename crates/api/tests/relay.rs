@@ -18,6 +18,7 @@ flash_store::on_both_backends!(
     nostr_sdk_direct_messages_reach_only_their_recipient,
     nip11_document_and_landing_page_share_the_root,
     floods_and_junk_are_refused_while_others_are_served,
+    npubs_link_users_and_answer_nip05,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -324,4 +325,83 @@ async fn floods_and_junk_are_refused_while_others_are_served(backend: Backend) {
     assert!((63..=64).contains(&live), "{live}");
     assert_eq!(count, json!(["COUNT", "n", {"count": 1}]));
     c.shutdown().await;
+}
+
+const SET_NPUB: &str =
+    "mutation($n: String!) { userUpdateNpub(input: { npub: $n }) { errors { code } user { npub username } } }";
+
+async fn npubs_link_users_and_answer_nip05(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.named_member("Alice_B").await;
+    let bob = server.member().await;
+    let keys = Keys::generate();
+    let npub = keys.public_key().to_bech32().expect("npub");
+
+    // Before a key is set: no npub, and NIP-05 knows no such name.
+    let me = server.gql(Some(&alice.token), "{ me { npub } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["npub"], Value::Null);
+    let none = server.get("/.well-known/nostr.json?name=alice_b", &[]).await;
+    assert_eq!(none.json(), json!({ "names": {} }));
+
+    let set = server.gql(Some(&alice.token), SET_NPUB, json!({ "n": npub })).await;
+    assert_eq!(set["data"]["userUpdateNpub"]["errors"], json!([]), "{set}");
+    assert_eq!(set["data"]["userUpdateNpub"]["user"]["npub"], json!(npub));
+    let found = server
+        .gql(
+            None,
+            "query($u: Username!) { npubByUsername(username: $u) { npub username } }",
+            json!({ "u": "alice_b" }),
+        )
+        .await;
+    assert_eq!(
+        found["data"]["npubByUsername"],
+        json!({ "npub": npub, "username": "Alice_B" })
+    );
+
+    // NIP-05: case-insensitive name, hex key, this relay as the hint, any origin, no redirect.
+    let doc = server.get("/.well-known/nostr.json?name=ALICE_b", &[]).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.headers["access-control-allow-origin"], "*");
+    let hex = keys.public_key().to_hex();
+    assert_eq!(doc.json()["names"]["alice_b"], json!(hex));
+    assert_eq!(doc.json()["relays"][&hex], json!([format!("ws://{}/", server.addr)]));
+    assert_eq!(
+        server.get("/.well-known/nostr.json", &[]).await.json(),
+        json!({ "names": {} })
+    );
+    assert_eq!(
+        server.get("/.well-known/nostr.json?name=no%20such", &[]).await.json(),
+        json!({ "names": {} })
+    );
+
+    // One key, one account; junk is refused; the owner may change theirs.
+    let taken = server.gql(Some(&bob.token), SET_NPUB, json!({ "n": npub })).await;
+    assert_eq!(
+        taken["data"]["userUpdateNpub"]["errors"][0]["code"],
+        "NPUB_NOT_AVAILABLE"
+    );
+    for junk in ["npub1nope", "", &"g".repeat(64)] {
+        let bad = server.gql(Some(&bob.token), SET_NPUB, json!({ "n": junk })).await;
+        assert_eq!(
+            bad["data"]["userUpdateNpub"]["errors"][0]["code"], "INVALID_NPUB",
+            "{junk}"
+        );
+    }
+    let other = Keys::generate();
+    let changed = server
+        .gql(
+            Some(&alice.token),
+            SET_NPUB,
+            json!({ "n": other.public_key().to_hex() }),
+        )
+        .await;
+    assert_eq!(changed["data"]["userUpdateNpub"]["errors"], json!([]));
+    let doc = server.get("/.well-known/nostr.json?name=alice_b", &[]).await;
+    assert_eq!(doc.json()["names"]["alice_b"], json!(other.public_key().to_hex()));
+    let set = server.gql(Some(&bob.token), SET_NPUB, json!({ "n": npub })).await;
+    assert_eq!(
+        set["data"]["userUpdateNpub"]["errors"],
+        json!([]),
+        "the released key is free again"
+    );
 }

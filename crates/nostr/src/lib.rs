@@ -7,15 +7,20 @@
 //! - [`Connection`] is one client's side of the protocol (subscriptions, NIP-42 AUTH, gift
 //!   wraps only to their recipient), free of any transport: the API crate runs it on a
 //!   websocket.
-//! - [`info`] is the NIP-11 document.
+//! - [`Cluster`] links relay nodes over NATS: two `flashd` on one PostgreSQL serve one relay.
+//! - [`info`] is the NIP-11 document; [`names`] the pubkeys Flash users set and their NIP-05
+//!   identifiers.
 
 pub mod cipher;
+mod cluster;
 mod config;
 mod conn;
 pub mod filter;
+pub mod names;
 pub mod protocol;
 mod relay;
 
+pub use cluster::{Cluster, ClusterError};
 pub use config::{RelayConfig, WritePolicy};
 pub use conn::Connection;
 pub use protocol::{Prefix, Reject};

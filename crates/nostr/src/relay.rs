@@ -14,6 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use nostr::{Event, JsonUtil, Kind, PublicKey, Timestamp};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::cluster::Cluster;
 use crate::config::{RelayConfig, WritePolicy};
 use crate::filter::{self, GIFT_WRAP};
 use crate::protocol::{Prefix, Reject};
@@ -77,11 +78,29 @@ struct WriteJob {
     done: oneshot::Sender<Result<SaveOutcome, Reject>>,
 }
 
+/// Where accepted events go: this node's live subscribers and, in a cluster, the other
+/// nodes'.
+#[derive(Clone)]
+struct Fanout {
+    live: broadcast::Sender<Arc<Live>>,
+    cluster: Option<Cluster>,
+}
+
+impl Fanout {
+    async fn send(&self, event: Arc<Live>) {
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(&event).await;
+        }
+        // No receivers is not an error: nobody is listening.
+        let _ = self.live.send(event);
+    }
+}
+
 struct Inner {
     store: Store,
     config: RelayConfig,
     url: Option<url::Url>,
-    live: broadcast::Sender<Arc<Live>>,
+    fanout: Fanout,
     writes: mpsc::Sender<WriteJob>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     per_pubkey: DefaultKeyedRateLimiter<PublicKey>,
@@ -102,8 +121,10 @@ pub(crate) fn per_minute(n: u32) -> Quota {
 
 impl Relay {
     /// Starts a relay on `store`: its writer and its housekeeping. `public_url` (the server's)
-    /// gives the relay URL AUTH events must name when the config sets none.
-    pub fn start(store: Store, config: RelayConfig, public_url: &str) -> Relay {
+    /// gives the relay URL AUTH events must name when the config sets none. With a `cluster`,
+    /// accepted events also reach the live subscribers of the other nodes, and theirs reach
+    /// this node's.
+    pub fn start(store: Store, config: RelayConfig, public_url: &str, cluster: Option<Cluster>) -> Relay {
         let url = config
             .url
             .clone()
@@ -120,7 +141,10 @@ impl Relay {
             inner: Arc::new(Inner {
                 per_ip: RateLimiter::keyed(per_minute(config.events_per_minute_per_ip)),
                 per_pubkey: RateLimiter::keyed(per_minute(config.events_per_minute_per_pubkey)),
-                live: broadcast::channel(LIVE_BUFFER).0,
+                fanout: Fanout {
+                    live: broadcast::channel(LIVE_BUFFER).0,
+                    cluster,
+                },
                 store,
                 config,
                 url,
@@ -131,10 +155,13 @@ impl Relay {
         };
         tokio::spawn(write_loop(
             relay.inner.store.clone(),
-            relay.inner.live.clone(),
+            relay.inner.fanout.clone(),
             relay.inner.stats.clone(),
             jobs,
         ));
+        if let Some(cluster) = relay.inner.fanout.cluster.clone() {
+            tokio::spawn(cluster.deliver(relay.inner.fanout.live.clone()));
+        }
         tokio::spawn(housekeeping(Arc::downgrade(&relay.inner)));
         relay
     }
@@ -156,7 +183,7 @@ impl Relay {
 
     /// Live events from now on.
     pub fn live(&self) -> broadcast::Receiver<Arc<Live>> {
-        self.inner.live.subscribe()
+        self.inner.fanout.live.subscribe()
     }
 
     /// Takes a connection place for `ip`, or refuses when the address or the relay is full.
@@ -265,8 +292,7 @@ impl Relay {
             keys.extend(event.tags.public_keys().map(|pk| pk.to_hex()));
         }
         for key in keys {
-            let user = self.inner.store.nostr_user_by_key(&key).await.map_err(store_failed)?;
-            if user.is_some() {
+            if self.inner.store.nostr_key_is_users(&key).await.map_err(store_failed)? {
                 return Ok(());
             }
         }
@@ -280,7 +306,7 @@ impl Relay {
     async fn accept(&self, event: Event) -> Result<Published, Reject> {
         let raw = event.as_json();
         if event.kind.is_ephemeral() {
-            self.fan_out(Arc::new(Live { event, raw }));
+            self.inner.fanout.send(Arc::new(Live { event, raw })).await;
             self.inner.stats.relayed.fetch_add(1, Ordering::Relaxed);
             return Ok(Published::Relayed);
         }
@@ -307,11 +333,6 @@ impl Relay {
             )),
             SaveOutcome::Deleted => Err(Reject::new(Prefix::Blocked, "its author deleted this event")),
         }
-    }
-
-    fn fan_out(&self, live: Arc<Live>) {
-        // No receivers is not an error: nobody is listening.
-        let _ = self.inner.live.send(live);
     }
 
     /// Stored events matching one filter, newest first, as served.
@@ -387,12 +408,7 @@ fn store_failed(e: flash_store::StoreError) -> Reject {
 
 /// Commits queued events in batches, sends the saved ones to live subscribers and answers
 /// each publisher. Ends when the relay is dropped.
-async fn write_loop(
-    store: Store,
-    live: broadcast::Sender<Arc<Live>>,
-    stats: Arc<RelayStats>,
-    mut jobs: mpsc::Receiver<WriteJob>,
-) {
+async fn write_loop(store: Store, fanout: Fanout, stats: Arc<RelayStats>, mut jobs: mpsc::Receiver<WriteJob>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while jobs.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let (events, waiters): (Vec<NewEvent>, Vec<_>) = batch.drain(..).map(|j| (j.event, (j.live, j.done))).unzip();
@@ -401,8 +417,7 @@ async fn write_loop(
                 for ((live_event, done), outcome) in waiters.into_iter().zip(outcomes) {
                     if outcome == SaveOutcome::Saved {
                         stats.saved.fetch_add(1, Ordering::Relaxed);
-                        // No receivers is not an error: nobody is listening.
-                        let _ = live.send(live_event);
+                        fanout.send(live_event).await;
                     }
                     let _ = done.send(Ok(outcome));
                 }

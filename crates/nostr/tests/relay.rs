@@ -36,7 +36,7 @@ async fn start_relay(backend: Backend, adjust: impl FnOnce(&mut RelayConfig)) ->
     let store = flash_store::testing::fresh_store(backend).await;
     let mut config = RelayConfig::default();
     adjust(&mut config);
-    (Relay::start(store.clone(), config, "http://relay.test"), store)
+    (Relay::start(store.clone(), config, "http://relay.test", None), store)
 }
 
 /// One client connection, with the live events it would be sent.
@@ -674,7 +674,7 @@ async fn write_policy_users_admits_flash_users_and_their_mail(backend: Backend) 
         .await
         .expect("user");
     store
-        .nostr_set_user_key(&user.id.to_string(), Some(&member.public_key().to_hex()))
+        .nostr_set_user_key(user.id, Some(&member.public_key().to_hex()))
         .await
         .expect("set key");
     let mut c = Client::open(&relay);

@@ -55,6 +55,10 @@ pub struct Args {
     /// (`name@host`) [default: http://LISTEN].
     #[arg(long, env = "FLASH_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// `nats://host:port` of the NATS that links the nodes of a scale-out deployment (relay
+    /// fan-out) [default: none, one node].
+    #[arg(long, env = "FLASH_NATS_URL")]
+    pub nats_url: Option<String>,
 }
 
 /// The TOML file: the same top-level keys as the flags, plus sections.
@@ -67,6 +71,7 @@ struct FileConfig {
     network: Option<Network>,
     log_format: Option<LogFormat>,
     public_url: Option<String>,
+    nats_url: Option<String>,
     #[serde(default)]
     limits: LimitPolicy,
     #[serde(default)]
@@ -475,6 +480,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Database.
     pub store: StoreConfig,
+    /// NATS linking the nodes of a scale-out deployment, if any.
+    pub nats_url: Option<String>,
     /// Network.
     pub network: Network,
     /// Log format.
@@ -555,6 +562,7 @@ impl Config {
             public_url,
             data_dir,
             store,
+            nats_url: args.nats_url.or(file.nats_url),
             network: args.network.or(file.network).unwrap_or(Network::Regtest),
             log_format: args.log_format.or(file.log_format).unwrap_or(LogFormat::Text),
             limits: file.limits,

@@ -428,10 +428,18 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    let cluster = match &config.nats_url {
+        Some(url) => Some(
+            flash_nostr::Cluster::connect(url)
+                .await
+                .with_context(|| format!("connecting to NATS at {url}"))?,
+        ),
+        None => None,
+    };
     let relay = config
         .relay
         .enabled
-        .then(|| flash_nostr::Relay::start(store.clone(), config.relay.clone(), &public_url));
+        .then(|| flash_nostr::Relay::start(store.clone(), config.relay.clone(), &public_url, cluster));
     let info = ServerInfo {
         backend: store.backend(),
         simulated_rails,

@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::sql::{params, placeholders, Row, Value};
+use flash_core::{UserId, Username};
+
+use crate::sql::{params, placeholders, Value};
 use crate::{Store, StoreError};
 
 /// An event the relay has validated, ready to keep.
@@ -418,67 +420,59 @@ fn deletion(e: &NewEvent, target: &DeleteTarget) -> Vec<(String, Vec<Value>)> {
     }
 }
 
-/// Reads a user's pubkey row.
-fn user_key(row: &Row) -> Result<(String, String), StoreError> {
-    Ok((row.text(0)?, row.text(1)?))
-}
-
 impl Store {
     /// Sets (or, with `None`, clears) the NOSTR pubkey of a user. A pubkey belongs to one user:
     /// taking one another user holds is a unique violation.
-    pub async fn nostr_set_user_key(&self, user_id: &str, pubkey: Option<&str>) -> Result<(), StoreError> {
+    pub async fn nostr_set_user_key(&self, user: UserId, pubkey: Option<&str>) -> Result<(), StoreError> {
         let now = self.now_ms();
+        let user = user.to_string();
         let statement = match pubkey {
             Some(pk) => (
                 "INSERT INTO nostr_user_keys (user_id, pubkey, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id) DO UPDATE SET pubkey = excluded.pubkey, updated_at = excluded.updated_at"
                     .to_string(),
-                params![user_id, pk, now],
+                params![user, pk, now],
             ),
             None => (
                 "DELETE FROM nostr_user_keys WHERE user_id = $1".to_string(),
-                params![user_id],
+                params![user],
             ),
         };
         self.db.script(vec![statement]).await.map(|_| ())
     }
 
     /// The NOSTR pubkey (hex) a user set.
-    pub async fn nostr_user_key(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn nostr_user_key(&self, user: UserId) -> Result<Option<String>, StoreError> {
         self.db
             .query_opt(
                 "SELECT pubkey FROM nostr_user_keys WHERE user_id = $1",
-                params![user_id],
+                params![user.to_string()],
             )
             .await?
             .map(|r| r.text(0))
             .transpose()
     }
 
-    /// The user id and username holding a pubkey, if a Flash user set it.
-    pub async fn nostr_user_by_key(&self, pubkey: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
-        self.db
-            .query_opt(
-                "SELECT u.id, u.username FROM nostr_user_keys k JOIN users u ON u.id = k.user_id WHERE k.pubkey = $1",
-                params![pubkey],
-            )
+    /// Whether a Flash user set this pubkey.
+    pub async fn nostr_key_is_users(&self, pubkey: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .query_opt("SELECT 1 FROM nostr_user_keys WHERE pubkey = $1", params![pubkey])
             .await?
-            .map(|r| Ok((r.text(0)?, r.opt_text(1)?)))
-            .transpose()
+            .is_some())
     }
 
-    /// The (username, pubkey) of the user with this username key (lower-cased username),
-    /// when that user set a pubkey.
-    pub async fn nostr_key_by_username(&self, username_key: &str) -> Result<Option<(String, String)>, StoreError> {
+    /// The username (as written) and pubkey of the user with this username, when that user
+    /// set a pubkey.
+    pub async fn nostr_key_by_username(&self, username: &Username) -> Result<Option<(String, String)>, StoreError> {
         self.db
             .query_opt(
                 "SELECT u.username, k.pubkey FROM users u JOIN nostr_user_keys k ON k.user_id = u.id \
                  WHERE u.username_key = $1 AND u.username IS NOT NULL",
-                params![username_key],
+                params![username.key()],
             )
             .await?
-            .as_ref()
-            .map(user_key)
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
             .transpose()
     }
 }

@@ -132,8 +132,8 @@ pub(crate) fn public_lightning_rate(ctx: &Context<'_>) -> async_graphql::Result<
 }
 
 /// Maps a bank result to a top-level GraphQL error.
-pub(crate) fn gql<T>(r: Result<T, flash_bank::BankError>) -> async_graphql::Result<T> {
-    r.map_err(|e| ApiError::from(e).to_graphql())
+pub(crate) fn gql<T, E: Into<ApiError>>(r: Result<T, E>) -> async_graphql::Result<T> {
+    r.map_err(|e| e.into().to_graphql())
 }
 
 pub(crate) async fn public_http(

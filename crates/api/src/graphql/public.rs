@@ -29,6 +29,20 @@ impl Query {
         Ok(Some(gql(state(ctx).bank.username_available(&username.0).await)?))
     }
 
+    /// The NOSTR key a user linked to `username` (null when none).
+    async fn npub_by_username(
+        &self,
+        ctx: &Context<'_>,
+        username: Username,
+    ) -> async_graphql::Result<Option<NpubByUsername>> {
+        let username = gql(flash_core::Username::parse(&username.0).map_err(BankError::from))?;
+        let found = gql(flash_nostr::names::npub_by_username(state(ctx).bank.store(), &username).await)?;
+        Ok(found.map(|(username, npub)| NpubByUsername {
+            npub: Some(npub),
+            username: Some(Username(username)),
+        }))
+    }
+
     /// The wallet that receives payments to `username`.
     async fn account_default_wallet(
         &self,
@@ -131,6 +145,31 @@ pub struct UserUpdateUsernameInput {
 #[derive(SimpleObject)]
 pub struct UserUpdateUsernamePayload {
     /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// The user.
+    pub user: Option<User>,
+}
+
+/// A username's NOSTR key.
+#[derive(SimpleObject)]
+pub struct NpubByUsername {
+    /// The key, `npub1…`.
+    pub npub: Option<String>,
+    /// The username as its owner wrote it.
+    pub username: Option<Username>,
+}
+
+/// `userUpdateNpub` input.
+#[derive(InputObject)]
+pub struct UserUpdateNpubInput {
+    /// The user's NOSTR public key, `npub1…` (or 64 hex characters).
+    pub npub: String,
+}
+
+/// The user or errors.
+#[derive(SimpleObject)]
+pub struct UserUpdateNpubPayload {
+    /// Errors (`INVALID_NPUB`, `NPUB_NOT_AVAILABLE`).
     pub errors: Vec<ErrorIface>,
     /// The user.
     pub user: Option<User>,
@@ -407,6 +446,29 @@ impl Mutation {
                 user: None,
             },
         })
+    }
+
+    /// Links the user's NOSTR key: their NIP-05 name (`username@host`), zaps to them, and
+    /// writing to the relay when only Flash users may.
+    async fn user_update_npub(
+        &self,
+        ctx: &Context<'_>,
+        input: UserUpdateNpubInput,
+    ) -> async_graphql::Result<UserUpdateNpubPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let bank = &state(ctx).bank;
+        Ok(
+            match flash_nostr::names::set_npub(bank.store(), p.user_id, &input.npub).await {
+                Ok(_) => UserUpdateNpubPayload {
+                    errors: vec![],
+                    user: Some(User(gql(bank.user(p.user_id).await)?)),
+                },
+                Err(e) => UserUpdateNpubPayload {
+                    errors: errors(e),
+                    user: None,
+                },
+            },
+        )
     }
 
     /// Names a contact.

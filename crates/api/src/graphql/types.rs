@@ -887,6 +887,10 @@ impl User {
     async fn created_at(&self) -> Timestamp {
         ts(self.0.created_at_ms)
     }
+    /// The NOSTR key the user linked (`userUpdateNpub`), `npub1…`.
+    async fn npub(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        gql(flash_nostr::names::npub_of(state(ctx).bank.store(), self.0.id).await)
+    }
     async fn default_account(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountIface> {
         let account = gql(state(ctx).bank.account_of_user(self.0.id).await)?;
         Ok(AccountIface::Consumer(ConsumerAccount(account)))

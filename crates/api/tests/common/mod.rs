@@ -287,7 +287,7 @@ impl TestServer {
             metrics: Arc::new(Metrics::default()),
             info: Arc::new(info),
             mint: Some(mint),
-            relay: Some(flash_nostr::Relay::start(store_for_relay, relay, &public_url)),
+            relay: Some(flash_nostr::Relay::start(store_for_relay, relay, &public_url, None)),
         };
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {

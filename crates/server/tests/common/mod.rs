@@ -29,13 +29,14 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Every `FLASH_*` variable flashd reads: removed from spawned processes so the caller's
 /// environment cannot change what a test means.
-const FLASH_ENV: [&str; 6] = [
+const FLASH_ENV: [&str; 7] = [
     "FLASH_CONFIG",
     "FLASH_LISTEN",
     "FLASH_DATA_DIR",
     "FLASH_DATABASE_URL",
     "FLASH_NETWORK",
     "FLASH_LOG_FORMAT",
+    "FLASH_NATS_URL",
 ];
 
 /// A unique suffix for names within this test run.
