@@ -64,6 +64,8 @@ pub struct ApiState {
     pub mint: Option<flash_mint::Mint>,
     /// The NOSTR relay (`/`, `/relay`), when one runs here.
     pub relay: Option<flash_nostr::Relay>,
+    /// Nostr Wallet Connect on the relay (`nwcConnection*`), when the relay runs here.
+    pub nwc: Option<flash_nostr::WalletConnect>,
 }
 
 /// The peer's address, as seen by the listener. Serve the router with

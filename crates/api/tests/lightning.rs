@@ -11,9 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use flash_core::lightning::{Hash32, InvoiceDescription, InvoiceRequest, LightningNode};
+use flash_core::lightning::{Hash32, InvoiceDescription, LightningNode};
 use flash_core::Network;
-use flash_lightning::DevNode;
 use serde_json::{json, Value};
 
 flash_store::on_both_backends!(
@@ -102,23 +101,6 @@ fn my_updates_subscription() -> String {
 /// The fee cap of the bank's default config: 50 bps of the amount, rounded up, at least 10.
 fn fee_cap(amount: i64) -> i64 {
     ((amount * 50 + 9_999) / 10_000).max(10)
-}
-
-/// Another Lightning node on regtest, with the simulator's default outcome.
-fn other_node(network: Network) -> DevNode {
-    DevNode::new(network, DevNode::generate_key(), INSTANT).expect("other dev node")
-}
-
-/// An invoice of `node` for `sats` (none: no amount) expiring in `expiry_secs`.
-async fn external_invoice(node: &DevNode, sats: Option<u64>, expiry_secs: u64) -> String {
-    node.create_invoice(InvoiceRequest {
-        amount_msat: sats.map(|s| s * 1_000),
-        description: InvoiceDescription::Memo("from another node".into()),
-        expiry_secs,
-    })
-    .await
-    .expect("invoice on the other node")
-    .payment_request
 }
 
 /// Verifies the ledger: ok, no problems and every currency summing to zero; the journal count.

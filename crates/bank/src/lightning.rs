@@ -491,6 +491,12 @@ impl Bank {
         Ok(Sats::from_msat_up(estimate)?.get().min(cap.get()))
     }
 
+    /// The most a Lightning payment of `amount_sats` may cost in fees (it is held with the
+    /// payment): what a spending budget must leave room for.
+    pub fn ln_fee_cap(&self, amount_sats: i64) -> Result<i64, BankError> {
+        Ok(self.fee_cap(Sats::non_negative(amount_sats)?)?.get())
+    }
+
     pub(crate) fn fee_cap(&self, amount: Sats) -> Result<Sats, BankError> {
         let cfg = &self.config.lightning;
         Ok(amount.fee(cfg.fee_cap_bps, Sats::non_negative(cfg.fee_cap_min_sats)?)?)

@@ -8,6 +8,7 @@
 //!   wraps only to their recipient), free of any transport: the API crate runs it on a
 //!   websocket.
 //! - [`Cluster`] links relay nodes over NATS: two `flashd` on one PostgreSQL serve one relay.
+//! - [`WalletConnect`] answers NIP-47 requests on Flash wallets, within per-connection budgets.
 //! - [`info`] is the NIP-11 document; [`names`] the pubkeys Flash users set and their NIP-05
 //!   identifiers.
 
@@ -17,14 +18,19 @@ mod config;
 mod conn;
 pub mod filter;
 pub mod names;
+pub mod nwc;
 pub mod protocol;
 mod relay;
+pub mod zaps;
 
 pub use cluster::{Cluster, ClusterError};
 pub use config::{RelayConfig, WritePolicy};
 pub use conn::Connection;
+pub use nwc::WalletConnect;
 pub use protocol::{Prefix, Reject};
-pub use relay::{Admission, Live, Published, Relay, RelayStats, Sender};
+pub use relay::{
+    service_keys, Admission, Live, Published, Relay, RelayStats, Sender, ServiceKeyError, SERVICE_KEY_PURPOSE,
+};
 
 /// The NIPs this relay implements, for NIP-11.
 pub const SUPPORTED_NIPS: &[u16] = &[1, 2, 9, 11, 17, 40, 42, 45, 50, 59, 70];
@@ -55,6 +61,7 @@ pub fn info(relay: &Relay) -> serde_json::Value {
     if cfg.created_at_past_secs > 0 {
         doc["limitation"]["created_at_lower_limit"] = cfg.created_at_past_secs.into();
     }
+    doc["self"] = relay.service_keys().public_key().to_hex().into();
     if let Some(pk) = &cfg.operator_pubkey {
         doc["pubkey"] = pk.clone().into();
     }

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use flash_core::secrets::KeyEncryptionKey;
 use flash_store::{EventQuery, NewEvent, Readers, SaveOutcome, Store};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use nostr::{Event, JsonUtil, Kind, PublicKey, Timestamp};
+use nostr::{Event, JsonUtil, Keys, Kind, PublicKey, Timestamp};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::cluster::Cluster;
@@ -27,6 +28,35 @@ const WRITE_QUEUE: usize = 8_192;
 const LIVE_BUFFER: usize = 4_096;
 /// How often expired events are purged and idle rate-limit entries forgotten.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+/// Purpose under which the relay's service key is sealed in the store.
+pub const SERVICE_KEY_PURPOSE: &str = "nostr-service-key";
+
+/// The relay's service key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceKeyError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] flash_store::StoreError),
+    /// The sealed key does not open with this key-encryption key, or is not a key.
+    #[error("the relay's service key does not open with this key-encryption key: {0}")]
+    Unsealed(String),
+}
+
+/// The relay's service key, sealed in the store with `kek` (made on first start; every node
+/// of a deployment gets the same one).
+pub async fn service_keys(store: &Store, kek: &KeyEncryptionKey) -> Result<Keys, ServiceKeyError> {
+    let sealed = store
+        .sealed_secret(SERVICE_KEY_PURPOSE, || {
+            kek.seal(SERVICE_KEY_PURPOSE, &Keys::generate().secret_key().secret_bytes())
+        })
+        .await?;
+    let bytes = kek
+        .open(SERVICE_KEY_PURPOSE, &sealed)
+        .map_err(|e| ServiceKeyError::Unsealed(e.to_string()))?;
+    let secret = nostr::SecretKey::from_slice(&bytes).map_err(|e| ServiceKeyError::Unsealed(e.to_string()))?;
+    Ok(Keys::new(secret))
+}
 
 /// An accepted event on its way to live subscribers.
 #[derive(Debug)]
@@ -48,10 +78,11 @@ pub enum Published {
     Relayed,
 }
 
-/// Who is publishing: what the relay knows about the sender.
+/// Who is publishing: what the relay knows about the sender. The default is a service of this
+/// server (no address): no rate limits, no write policy.
 #[derive(Clone, Debug, Default)]
 pub struct Sender<'a> {
-    /// The connection's address (per-IP limits), if it came from outside.
+    /// The connection's address (rate limits, write policy); none for this server's services.
     pub ip: Option<IpAddr>,
     /// The pubkeys the connection authenticated as (NIP-42).
     pub authed: &'a [PublicKey],
@@ -99,6 +130,7 @@ impl Fanout {
 struct Inner {
     store: Store,
     config: RelayConfig,
+    service: Keys,
     url: Option<url::Url>,
     fanout: Fanout,
     writes: mpsc::Sender<WriteJob>,
@@ -124,7 +156,15 @@ impl Relay {
     /// gives the relay URL AUTH events must name when the config sets none. With a `cluster`,
     /// accepted events also reach the live subscribers of the other nodes, and theirs reach
     /// this node's.
-    pub fn start(store: Store, config: RelayConfig, public_url: &str, cluster: Option<Cluster>) -> Relay {
+    /// `service` is the relay's own key: it signs what the relay's services publish (wallet
+    /// connect, zap receipts) and is NIP-11's `self`.
+    pub fn start(
+        store: Store,
+        config: RelayConfig,
+        public_url: &str,
+        cluster: Option<Cluster>,
+        service: Keys,
+    ) -> Relay {
         let url = config
             .url
             .clone()
@@ -147,6 +187,7 @@ impl Relay {
                 },
                 store,
                 config,
+                service,
                 url,
                 writes,
                 connections: Mutex::new(HashMap::new()),
@@ -169,6 +210,11 @@ impl Relay {
     /// The settings.
     pub fn config(&self) -> &RelayConfig {
         &self.inner.config
+    }
+
+    /// The relay's own key (its services sign with it).
+    pub fn service_keys(&self) -> &Keys {
+        &self.inner.service
     }
 
     /// The relay's websocket URL, which AUTH events must name.
@@ -257,9 +303,11 @@ impl Relay {
                 "this event is protected: authenticate as its author to publish it",
             ));
         }
-        self.check_writer(&event).await?;
-        if from.ip.is_some() && self.inner.per_pubkey.check_key(&event.pubkey).is_err() {
-            return Err(Reject::new(Prefix::RateLimited, "this pubkey publishes too fast"));
+        if from.ip.is_some() {
+            self.check_writer(&event).await?;
+            if self.inner.per_pubkey.check_key(&event.pubkey).is_err() {
+                return Err(Reject::new(Prefix::RateLimited, "this pubkey publishes too fast"));
+            }
         }
         self.accept(event).await
     }
@@ -281,10 +329,14 @@ impl Relay {
         Ok(())
     }
 
-    /// The write policy: under `users`, the author must be a Flash user, or a gift wrap must be
-    /// addressed to one.
+    /// The write policy: under `users`, the author must be a Flash user, or the event must be
+    /// addressed to the relay's services (wallet-connect requests), or a gift wrap to a user.
     async fn check_writer(&self, event: &Event) -> Result<(), Reject> {
         if self.inner.config.write_policy == WritePolicy::Open {
+            return Ok(());
+        }
+        let me = self.inner.service.public_key();
+        if event.tags.public_keys().any(|pk| *pk == me) {
             return Ok(());
         }
         let mut keys = vec![event.pubkey.to_hex()];

@@ -36,7 +36,10 @@ async fn start_relay(backend: Backend, adjust: impl FnOnce(&mut RelayConfig)) ->
     let store = flash_store::testing::fresh_store(backend).await;
     let mut config = RelayConfig::default();
     adjust(&mut config);
-    (Relay::start(store.clone(), config, "http://relay.test", None), store)
+    (
+        Relay::start(store.clone(), config, "http://relay.test", None, Keys::generate()),
+        store,
+    )
 }
 
 /// One client connection, with the live events it would be sent.

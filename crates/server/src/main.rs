@@ -436,10 +436,17 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let relay = config
-        .relay
-        .enabled
-        .then(|| flash_nostr::Relay::start(store.clone(), config.relay.clone(), &public_url, cluster));
+    let (relay, nwc) = if config.relay.enabled {
+        let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
+        let keys = flash_nostr::service_keys(&store, &kek)
+            .await
+            .context("the relay's service key (sealed with DATA_DIR/master.key)")?;
+        let relay = flash_nostr::Relay::start(store.clone(), config.relay.clone(), &public_url, cluster, keys);
+        let nwc = flash_nostr::WalletConnect::start(bank.clone(), relay.clone(), Some(address_domain.clone())).await;
+        (Some(relay), Some(nwc))
+    } else {
+        (None, None)
+    };
     let info = ServerInfo {
         backend: store.backend(),
         simulated_rails,
@@ -486,6 +493,7 @@ async fn main() -> anyhow::Result<()> {
         info: Arc::new(info),
         mint: mint.clone(),
         relay: relay.clone(),
+        nwc,
     };
 
     if config.network == Network::Mainnet {

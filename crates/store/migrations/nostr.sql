@@ -47,3 +47,39 @@ CREATE TABLE nostr_user_keys (
     pubkey     TEXT NOT NULL UNIQUE,
     updated_at BIGINT NOT NULL
 );
+
+-- Nostr Wallet Connect (NIP-47): a connection lets the holder of `client_pubkey`'s secret use
+-- one wallet, with the methods listed, until it expires or is revoked. `spent_sats` is what
+-- the current budget period (from `period_start`) has taken; a payment reserves its amount
+-- and fee cap here before it leaves (the conditional update is the budget check).
+CREATE TABLE nwc_connections (
+    id            TEXT PRIMARY KEY,
+    account_id    TEXT NOT NULL REFERENCES accounts (id),
+    wallet_id     TEXT NOT NULL,
+    client_pubkey TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    methods       TEXT NOT NULL,
+    budget_sats   BIGINT CHECK (budget_sats IS NULL OR budget_sats >= 0),
+    budget_period TEXT NOT NULL CHECK (budget_period IN ('daily', 'weekly', 'monthly', 'yearly', 'never')),
+    period_start  BIGINT NOT NULL,
+    spent_sats    BIGINT NOT NULL CHECK (spent_sats >= 0),
+    expires_at    BIGINT,
+    created_at    BIGINT NOT NULL,
+    revoked_at    BIGINT,
+    last_used_at  BIGINT
+);
+CREATE INDEX nwc_connections_by_account ON nwc_connections (account_id, created_at);
+CREATE INDEX nwc_connections_by_wallet ON nwc_connections (wallet_id);
+
+-- A wallet-connect request, by its event id: answered once. A payment's budget reservation
+-- is released (failed) or kept (paid) exactly once, by `state`.
+CREATE TABLE nwc_requests (
+    event_id      TEXT PRIMARY KEY,
+    connection_id TEXT NOT NULL REFERENCES nwc_connections (id),
+    method        TEXT NOT NULL,
+    reserved_sats BIGINT NOT NULL CHECK (reserved_sats >= 0),
+    period_start  BIGINT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('reserved', 'spent', 'released')),
+    response      TEXT,
+    created_at    BIGINT NOT NULL
+);

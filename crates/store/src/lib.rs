@@ -16,6 +16,7 @@ mod ledger;
 mod lightning;
 mod mint;
 mod nostr;
+mod nwc;
 mod onchain;
 mod postgres;
 mod sql;
@@ -46,6 +47,7 @@ pub use mint::{
     ProofRow, ProofState, SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,
 };
 pub use nostr::{DeleteTarget, EventQuery, NewEvent, Readers, SaveOutcome};
+pub use nwc::{NwcConnectionRecord, Reservation};
 pub use onchain::{
     AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, OnchainTotals,
     PayoutRecord, PayoutSpeed, PayoutStatus, SeenDeposit, SweepDirection, SweepRecord,

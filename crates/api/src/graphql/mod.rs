@@ -5,6 +5,7 @@ mod admin;
 mod cold;
 mod ecash;
 mod lightning;
+mod nwc;
 mod onchain;
 mod public;
 mod types;
@@ -34,7 +35,12 @@ const QUERY_COMPLEXITY_MAX: usize = 500;
 
 /// The app API's queries: the core bank's and each rail's.
 #[derive(MergedObject, Default)]
-pub(crate) struct PublicQuery(public::Query, lightning::LightningQuery, onchain::OnchainQuery);
+pub(crate) struct PublicQuery(
+    public::Query,
+    lightning::LightningQuery,
+    onchain::OnchainQuery,
+    nwc::NwcQuery,
+);
 
 /// The app API's mutations.
 #[derive(MergedObject, Default)]
@@ -43,6 +49,7 @@ pub(crate) struct PublicMutation(
     lightning::LightningMutation,
     onchain::OnchainMutation,
     ecash::EcashMutation,
+    nwc::NwcMutation,
 );
 
 /// The app API's subscriptions.

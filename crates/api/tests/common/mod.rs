@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use flash_api::{ApiState, Metrics, ServerInfo};
 use flash_auth::{Auth, AuthConfig};
 use flash_bank::{Bank, BankConfig, LightningConfig};
-use flash_core::lightning::DevOutcome;
+use flash_core::lightning::{DevOutcome, InvoiceDescription, InvoiceRequest, LightningNode};
 use flash_core::ports::{BoxFuture, Clock, CodeChannel, CodeSendError, CodeSender};
 use flash_core::Network;
 use flash_lightning::{DevNode, HttpLnurlClient, LnurlClientConfig};
@@ -204,6 +204,23 @@ pub fn pay_mutation() -> String {
     )
 }
 
+/// Another Lightning node on regtest, with the simulator's default outcome.
+pub fn other_node(network: Network) -> DevNode {
+    DevNode::new(network, DevNode::generate_key(), INSTANT).expect("other dev node")
+}
+
+/// An invoice of `node` for `sats` (none: no amount) expiring in `expiry_secs`.
+pub async fn external_invoice(node: &DevNode, sats: Option<u64>, expiry_secs: u64) -> String {
+    node.create_invoice(InvoiceRequest {
+        amount_msat: sats.map(|s| s * 1_000),
+        description: InvoiceDescription::Memo("from another node".into()),
+        expiry_secs,
+    })
+    .await
+    .expect("invoice on the other node")
+    .payment_request
+}
+
 impl TestServer {
     /// Starts a server over a fresh store on `backend`.
     pub async fn start(backend: Backend) -> TestServer {
@@ -281,13 +298,16 @@ impl TestServer {
         )
         .await
         .expect("mint");
+        let relay = flash_nostr::Relay::start(store_for_relay, relay, &public_url, None, nostr::Keys::generate());
+        let nwc = flash_nostr::WalletConnect::start(bank.clone(), relay.clone(), Some(addr.to_string())).await;
         let state = ApiState {
             bank,
             auth,
             metrics: Arc::new(Metrics::default()),
             info: Arc::new(info),
             mint: Some(mint),
-            relay: Some(flash_nostr::Relay::start(store_for_relay, relay, &public_url, None)),
+            relay: Some(relay),
+            nwc: Some(nwc),
         };
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
