@@ -66,6 +66,8 @@ pub struct ApiState {
     pub relay: Option<flash_nostr::Relay>,
     /// Nostr Wallet Connect on the relay (`nwcConnection*`), when the relay runs here.
     pub nwc: Option<flash_nostr::WalletConnect>,
+    /// Zaps to Lightning addresses (NIP-57), when the relay runs here.
+    pub zaps: Option<flash_nostr::Zaps>,
 }
 
 /// The peer's address, as seen by the listener. Serve the router with

@@ -66,17 +66,22 @@ fn refusal(e: BankError) -> Response {
 
 async fn offer(State(state): State<ApiState>, Path(username): Path<String>) -> Response {
     match state.bank.lnurl_address_offer(&username).await {
-        Ok(o) => answer(
-            StatusCode::OK,
-            json!({
+        Ok(o) => {
+            let mut body = json!({
                 "tag": "payRequest",
                 "callback": format!("{}/lnurl/pay/{}", state.info.public_url, o.username.to_ascii_lowercase()),
                 "minSendable": o.min_sendable_msat,
                 "maxSendable": o.max_sendable_msat,
                 "metadata": o.metadata,
                 "commentAllowed": o.comment_allowed,
-            }),
-        ),
+            });
+            // Zaps (NIP-57): receipts are signed by the relay's service key.
+            if let (Some(relay), Some(_)) = (&state.relay, &state.zaps) {
+                body["allowsNostr"] = true.into();
+                body["nostrPubkey"] = relay.service_keys().public_key().to_hex().into();
+            }
+            answer(StatusCode::OK, body)
+        }
         Err(e) => refusal(e),
     }
 }
@@ -86,6 +91,8 @@ async fn offer(State(state): State<ApiState>, Path(username): Path<String>) -> R
 struct InvoiceQuery {
     amount: Option<String>,
     comment: Option<String>,
+    /// A NIP-57 zap request (JSON).
+    nostr: Option<String>,
 }
 
 /// Counts a request against the caller's address; the refusal to send when over the limit.
@@ -115,13 +122,30 @@ async fn invoice(
         let reason = "amount (millisatoshis) is required";
         return answer(StatusCode::BAD_REQUEST, json!({ "status": "ERROR", "reason": reason }));
     };
-    match state
-        .bank
-        .lnurl_address_invoice(&username, amount, q.comment.as_deref())
-        .await
-    {
+    let made = match (&q.nostr, &state.zaps) {
+        (Some(request), Some(zaps)) => zaps
+            .invoice(&username, amount, q.comment.as_deref(), request)
+            .await
+            .map_err(|e| match e {
+                flash_nostr::zaps::ZapInvoiceError::Bank(b) => refusal(b),
+                e => answer(
+                    StatusCode::BAD_REQUEST,
+                    json!({ "status": "ERROR", "reason": e.to_string() }),
+                ),
+            }),
+        (Some(_), None) => Err(answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "ERROR", "reason": "this server takes no zaps" }),
+        )),
+        (None, _) => state
+            .bank
+            .lnurl_address_invoice(&username, amount, q.comment.as_deref(), None)
+            .await
+            .map_err(refusal),
+    };
+    match made {
         Ok(i) => answer(StatusCode::OK, json!({ "pr": i.payment_request, "routes": [] })),
-        Err(e) => refusal(e),
+        Err(refused) => refused,
     }
 }
 

@@ -131,12 +131,14 @@ impl Bank {
     }
 
     /// The invoice `name@<our host>` issues for `amount_msat` (whole satoshis), committing to
-    /// the address's metadata, with the payer's comment as its memo.
+    /// the address's metadata (or to `description` instead, when given: a NIP-57 zap request),
+    /// with the payer's comment as its memo.
     pub async fn lnurl_address_invoice(
         &self,
         name: &str,
         amount_msat: u64,
         comment: Option<&str>,
+        description: Option<&str>,
     ) -> Result<LnInvoice, BankError> {
         let offer = self.lnurl_address_offer(name).await?;
         if !(offer.min_sendable_msat..=offer.max_sendable_msat).contains(&amount_msat) {
@@ -153,7 +155,8 @@ impl Bank {
             return Err(ValidationError::MemoTooLong.into());
         }
         let wallet = self.default_wallet_of(&offer.username).await?;
-        let hash = Hash32(Sha256::digest(offer.metadata.as_bytes()).into());
+        let committed = description.unwrap_or(&offer.metadata);
+        let hash = Hash32(Sha256::digest(committed.as_bytes()).into());
         let amount =
             i64::try_from(amount_msat / 1_000).map_err(|_| BankError::Amount(flash_core::MoneyError::TooLarge))?;
         self.ln_invoice_create(

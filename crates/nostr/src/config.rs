@@ -66,8 +66,9 @@ pub struct RelayConfig {
     pub connections_per_ip: usize,
     /// Websocket connections the relay serves at once, over all addresses.
     pub max_connections: usize,
-    /// Messages queued for a connection that reads too slowly before it is dropped.
-    pub send_queue: usize,
+    /// Send zap receipts to relays on private or loopback addresses too (off: a zap request
+    /// could otherwise make this server connect into its own network).
+    pub zap_receipts_to_private_relays: bool,
 }
 
 impl Default for RelayConfig {
@@ -97,7 +98,7 @@ impl Default for RelayConfig {
             reqs_per_minute: 600,
             connections_per_ip: 200,
             max_connections: 20_000,
-            send_queue: 2_048,
+            zap_receipts_to_private_relays: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //!   websocket.
 //! - [`Cluster`] links relay nodes over NATS: two `flashd` on one PostgreSQL serve one relay.
 //! - [`WalletConnect`] answers NIP-47 requests on Flash wallets, within per-connection budgets.
+//! - [`Zaps`] makes zap invoices for Lightning addresses and publishes their receipts (NIP-57).
 //! - [`info`] is the NIP-11 document; [`names`] the pubkeys Flash users set and their NIP-05
 //!   identifiers.
 
@@ -31,6 +32,7 @@ pub use protocol::{Prefix, Reject};
 pub use relay::{
     service_keys, Admission, Live, Published, Relay, RelayStats, Sender, ServiceKeyError, SERVICE_KEY_PURPOSE,
 };
+pub use zaps::Zaps;
 
 /// The NIPs this relay implements, for NIP-11.
 pub const SUPPORTED_NIPS: &[u16] = &[1, 2, 9, 11, 17, 40, 42, 45, 50, 59, 70];

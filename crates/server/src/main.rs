@@ -436,16 +436,17 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let (relay, nwc) = if config.relay.enabled {
+    let (relay, nwc, zaps) = if config.relay.enabled {
         let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
         let keys = flash_nostr::service_keys(&store, &kek)
             .await
             .context("the relay's service key (sealed with DATA_DIR/master.key)")?;
         let relay = flash_nostr::Relay::start(store.clone(), config.relay.clone(), &public_url, cluster, keys);
         let nwc = flash_nostr::WalletConnect::start(bank.clone(), relay.clone(), Some(address_domain.clone())).await;
-        (Some(relay), Some(nwc))
+        let zaps = flash_nostr::Zaps::start(bank.clone(), relay.clone());
+        (Some(relay), Some(nwc), Some(zaps))
     } else {
-        (None, None)
+        (None, None, None)
     };
     let info = ServerInfo {
         backend: store.backend(),
@@ -494,6 +495,7 @@ async fn main() -> anyhow::Result<()> {
         mint: mint.clone(),
         relay: relay.clone(),
         nwc,
+        zaps,
     };
 
     if config.network == Network::Mainnet {

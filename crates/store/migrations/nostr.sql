@@ -83,3 +83,13 @@ CREATE TABLE nwc_requests (
     response      TEXT,
     created_at    BIGINT NOT NULL
 );
+
+-- Zaps (NIP-57): the zap request an invoice of a Lightning address commits to, by the
+-- invoice's payment hash; `paid_at` is set once, when its receipt is published.
+CREATE TABLE nostr_zaps (
+    payment_hash TEXT PRIMARY KEY,
+    request      TEXT NOT NULL,
+    bolt11       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    paid_at      BIGINT
+);

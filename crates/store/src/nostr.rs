@@ -476,3 +476,39 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// Remembers the zap request an invoice commits to.
+    pub async fn nostr_zap_create(&self, payment_hash: &str, request: &str, bolt11: &str) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO nostr_zaps (payment_hash, request, bolt11, created_at, paid_at) VALUES ($1, $2, $3, $4, NULL)",
+                params![payment_hash, request, bolt11, self.now_ms()],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Marks a zap's invoice paid and returns its (zap request, bolt11): once per zap, so its
+    /// receipt is published once.
+    pub async fn nostr_zap_paid(&self, payment_hash: &str) -> Result<Option<(String, String)>, StoreError> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE nostr_zaps SET paid_at = $2 WHERE payment_hash = $1 AND paid_at IS NULL",
+                params![payment_hash, self.now_ms()],
+            )
+            .await?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.db
+            .query_opt(
+                "SELECT request, bolt11 FROM nostr_zaps WHERE payment_hash = $1",
+                params![payment_hash],
+            )
+            .await?
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .transpose()
+    }
+}
