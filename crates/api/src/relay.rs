@@ -125,7 +125,7 @@ async fn serve(admission: Admission, mut socket: WebSocket) {
                 Some(Ok(_)) => continue,
             },
             event = live.recv() => match event {
-                Ok(event) => conn.on_live(&event),
+                Ok(event) => conn.on_live(&event).await,
                 Err(RecvError::Lagged(n)) => vec![conn.missed(n)],
                 Err(RecvError::Closed) => return,
             },

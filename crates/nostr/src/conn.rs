@@ -229,15 +229,17 @@ impl Connection {
     }
 
     /// What a live event means for this connection's subscriptions: one EVENT per match.
-    pub fn on_live(&self, live: &Arc<Live>) -> Vec<String> {
-        if !self.relay.visible(&live.event, &self.authed) {
-            return vec![];
-        }
-        self.subs
+    pub async fn on_live(&self, live: &Arc<Live>) -> Vec<String> {
+        let matched: Vec<String> = self
+            .subs
             .iter()
             .filter(|(_, filters)| filters.iter().any(|f| filter::matches(f, &live.event)))
             .map(|(id, _)| protocol::event(id, &live.raw))
-            .collect()
+            .collect();
+        if matched.is_empty() || !self.relay.visible(&live.event, &self.authed).await {
+            return vec![];
+        }
+        matched
     }
 
     /// A NOTICE that live events were missed because the client reads too slowly.

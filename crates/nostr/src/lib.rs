@@ -5,7 +5,7 @@
 //!   (replaceable and addressable versions, NIP-09 deletions, NIP-40 expiry), answers queries
 //!   (NIP-01 filters, NIP-45 counts, NIP-50 search) and fans accepted events out live.
 //! - [`Connection`] is one client's side of the protocol (subscriptions, NIP-42 AUTH, gift
-//!   wraps only to their recipient), free of any transport: the API crate runs it on a
+//!   wraps only to their recipient, NIP-29 groups' rules), free of any transport: the API crate runs it on a
 //!   websocket.
 //! - [`Cluster`] links relay nodes over NATS: two `flashd` on one PostgreSQL serve one relay.
 //! - [`WalletConnect`] answers NIP-47 requests on Flash wallets, within per-connection budgets.
@@ -18,6 +18,7 @@ mod cluster;
 mod config;
 mod conn;
 pub mod filter;
+mod groups;
 pub mod names;
 pub mod nwc;
 pub mod protocol;
@@ -35,7 +36,7 @@ pub use relay::{
 pub use zaps::Zaps;
 
 /// The NIPs this relay implements, for NIP-11.
-pub const SUPPORTED_NIPS: &[u16] = &[1, 2, 9, 11, 17, 40, 42, 45, 50, 59, 70];
+pub const SUPPORTED_NIPS: &[u16] = &[1, 2, 9, 11, 17, 29, 40, 42, 45, 50, 59, 70];
 
 /// The relay information document (NIP-11).
 pub fn info(relay: &Relay) -> serde_json::Value {

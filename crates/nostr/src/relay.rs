@@ -12,12 +12,13 @@ use std::time::Duration;
 use flash_core::secrets::KeyEncryptionKey;
 use flash_store::{EventQuery, NewEvent, Readers, SaveOutcome, Store};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use nostr::{Event, JsonUtil, Keys, Kind, PublicKey, Timestamp};
+use nostr::{Event, EventBuilder, JsonUtil, Keys, Kind, PublicKey, Timestamp};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::cluster::Cluster;
 use crate::config::{RelayConfig, WritePolicy};
 use crate::filter::{self, GIFT_WRAP};
+use crate::groups;
 use crate::protocol::{Prefix, Reject};
 
 /// Most events committed in one transaction.
@@ -138,6 +139,9 @@ struct Inner {
     per_pubkey: DefaultKeyedRateLimiter<PublicKey>,
     connections: Mutex<HashMap<IpAddr, usize>>,
     stats: Arc<RelayStats>,
+    /// The `created_at` of the relay's last own event: each next one is later, so a version
+    /// of its group state always replaces the one before.
+    own_clock: AtomicU64,
 }
 
 /// The relay. Cheap to clone.
@@ -192,6 +196,7 @@ impl Relay {
                 writes,
                 connections: Mutex::new(HashMap::new()),
                 stats: Arc::new(RelayStats::default()),
+                own_clock: AtomicU64::new(0),
             }),
         };
         tokio::spawn(write_loop(
@@ -309,7 +314,40 @@ impl Relay {
                 return Err(Reject::new(Prefix::RateLimited, "this pubkey publishes too fast"));
             }
         }
-        self.accept(event).await
+        let change = groups::admit(self, &event).await?;
+        let published = self.accept(event).await?;
+        if let (Some(change), Published::Saved | Published::Relayed) = (change, published) {
+            groups::apply(self, change).await;
+        }
+        Ok(published)
+    }
+
+    /// The store (for the relay's services).
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Signs `event` with the service key and keeps it, unchecked (state the relay itself
+    /// publishes).
+    pub(crate) async fn sign_and_keep(&self, event: EventBuilder) {
+        let now = Timestamp::now().as_secs();
+        let previous = self
+            .inner
+            .own_clock
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
+            .unwrap_or(now);
+        let at = now.max(previous + 1);
+        match event
+            .custom_created_at(Timestamp::from(at))
+            .sign_with_keys(&self.inner.service)
+        {
+            Ok(event) => {
+                if let Err(e) = self.accept(event).await {
+                    tracing::warn!(reason = %e, "relay: its own event was not kept");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "relay: cannot sign its own event"),
+        }
     }
 
     /// Refuses events dated too far ahead or behind, and events already expired (NIP-40).
@@ -412,9 +450,23 @@ impl Relay {
         }
     }
 
-    /// Whether a reader authenticated as `authed` may see a live event.
-    pub fn visible(&self, event: &Event, authed: &[PublicKey]) -> bool {
-        event.kind.as_u16() != GIFT_WRAP || event.tags.public_keys().any(|pk| authed.contains(pk))
+    /// Whether a reader authenticated as `authed` may see a live event: gift wraps only to
+    /// their recipient, events of private groups only to members.
+    pub async fn visible(&self, event: &Event, authed: &[PublicKey]) -> bool {
+        if event.kind.as_u16() == GIFT_WRAP && !event.tags.public_keys().any(|pk| authed.contains(pk)) {
+            return false;
+        }
+        match groups::group_of(event) {
+            None => true,
+            Some(group) => {
+                let keys: Vec<String> = authed.iter().map(|pk| pk.to_hex()).collect();
+                self.inner
+                    .store
+                    .nostr_group_readable(&group, &keys)
+                    .await
+                    .unwrap_or(false)
+            }
+        }
     }
 }
 
@@ -453,7 +505,7 @@ fn now_secs() -> i64 {
     filter::clamp_secs(Timestamp::now().as_secs())
 }
 
-fn store_failed(e: flash_store::StoreError) -> Reject {
+pub(crate) fn store_failed(e: flash_store::StoreError) -> Reject {
     tracing::error!(error = %e, "relay storage failed");
     Reject::new(Prefix::Error, "could not reach storage; try again")
 }

@@ -28,6 +28,7 @@ flash_store::on_both_backends!(
     subscription_and_rate_limits_hold,
     write_policy_users_admits_flash_users_and_their_mail,
     proof_of_work_and_time_window_are_enforced,
+    groups_enforce_membership_roles_and_privacy,
 );
 
 const URL: &str = "ws://relay.test";
@@ -111,15 +112,11 @@ impl Client {
     }
 
     /// The live messages this connection would be sent now.
-    fn drain_live(&mut self) -> Vec<Value> {
+    async fn drain_live(&mut self) -> Vec<Value> {
         let mut out = vec![];
         while let Ok(live) = self.live.try_recv() {
-            out.extend(
-                self.conn
-                    .on_live(&live)
-                    .iter()
-                    .map(|m| serde_json::from_str(m).expect("json")),
-            );
+            let sent = self.conn.on_live(&live).await;
+            out.extend(sent.iter().map(|m| serde_json::from_str(m).expect("json")));
         }
         out
     }
@@ -161,13 +158,13 @@ async fn published_events_are_served_and_sent_live(backend: Backend) {
         .req("feed", &[json!({"authors": [alice.public_key().to_hex()]})])
         .await;
     assert_eq!(served, vec![first.id.to_hex()]);
-    let _ = reader.drain_live();
+    let _ = reader.drain_live().await;
 
     // Live: an event matching the open subscription is sent; one that does not is not.
     let second = note(&alice, "again");
     writer.accept(&second).await;
     writer.accept(&note(&bob, "someone else")).await;
-    let live = reader.drain_live();
+    let live = reader.drain_live().await;
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!(live[0][1], "feed");
     assert_eq!(live[0][2]["id"], second.id.to_hex());
@@ -178,7 +175,7 @@ async fn published_events_are_served_and_sent_live(backend: Backend) {
     assert!(dup[3].as_str().unwrap_or_default().starts_with("duplicate:"), "{dup}");
     assert!(reader.send(json!(["CLOSE", "feed"])).await.is_empty());
     writer.accept(&note(&alice, "after close")).await;
-    assert!(reader.drain_live().is_empty());
+    assert!(reader.drain_live().await.is_empty());
 
     // Newest first, limit respected, every filter field.
     let served = reader
@@ -440,10 +437,10 @@ async fn gift_wraps_reach_only_their_recipient(backend: Backend) {
     sender.accept(&wrap).await;
 
     // Live: only Alice's connection gets it, once per matching subscription.
-    let to_alice = alice_conn.drain_live();
+    let to_alice = alice_conn.drain_live().await;
     assert_eq!(to_alice.len(), 2, "{to_alice:?}");
-    assert!(eve_conn.drain_live().is_empty());
-    assert!(anonymous.drain_live().is_empty());
+    assert!(eve_conn.drain_live().await.is_empty());
+    assert!(anonymous.drain_live().await.is_empty());
 
     // Stored: the same. Asking by kind without AUTH is refused outright.
     assert!(eve_conn.req("w2", &[json!({"kinds": [1059]})]).await.is_empty());
@@ -528,10 +525,10 @@ async fn count_and_search_answer_from_the_store(backend: Backend) {
 
     // Live events are matched by the same rules.
     c.req("live", &[json!({"search": "satoshi"})]).await;
-    let _ = c.drain_live();
+    let _ = c.drain_live().await;
     c.accept(&note(&alice, "Satoshi would approve")).await;
     c.accept(&note(&alice, "no match here")).await;
-    assert_eq!(c.drain_live().len(), 1);
+    assert_eq!(c.drain_live().await.len(), 1);
 }
 
 async fn malformed_messages_get_prefixed_refusals(backend: Backend) {
@@ -723,4 +720,181 @@ async fn proof_of_work_and_time_window_are_enforced(backend: Backend) {
     assert_eq!(prefix_of(&c.publish(&future).await, 3), "invalid");
     let past = at(EventBuilder::text_note("last year").pow(8), now - 7_200, &alice);
     assert_eq!(prefix_of(&c.publish(&past).await, 3), "invalid");
+}
+
+fn group_event(kind: u16, group: &str, tags: Vec<Vec<String>>, keys: &Keys) -> Event {
+    let mut builder = EventBuilder::new(Kind::Custom(kind), "").tag(Tag::custom(TagKind::custom("h"), [group]));
+    for t in tags {
+        builder = builder.tag(Tag::parse(t).expect("tag"));
+    }
+    builder.sign_with_keys(keys).expect("sign")
+}
+
+fn strings(values: &[&str]) -> Vec<String> {
+    values.iter().map(|v| v.to_string()).collect()
+}
+
+/// The relay-signed state event of `kind` (39000–39003) for a group.
+async fn group_state(c: &mut Client, kind: u16, group: &str) -> Value {
+    let mut out = c.send(json!(["REQ", "state", {"kinds": [kind], "#d": [group]}])).await;
+    assert_eq!(out.len(), 2, "{out:?}");
+    out.remove(0)[2].clone()
+}
+
+async fn groups_enforce_membership_roles_and_privacy(backend: Backend) {
+    let (relay, _) = start_relay(backend, |_| {}).await;
+    let (alice, bob, carol, dave) = (Keys::generate(), Keys::generate(), Keys::generate(), Keys::generate());
+    let hex = |k: &Keys| k.public_key().to_hex();
+    let mut c = Client::open(&relay);
+    let chat = |keys: &Keys, text: &str| {
+        EventBuilder::new(Kind::Custom(9), text)
+            .tag(Tag::custom(TagKind::custom("h"), ["pizza"]))
+            .sign_with_keys(keys)
+            .expect("sign")
+    };
+
+    // Alice creates the group and is its admin; the relay signs its state.
+    c.accept(&group_event(9007, "pizza", vec![], &alice)).await;
+    assert_eq!(
+        prefix_of(&c.publish(&group_event(9007, "pizza", vec![], &bob)).await, 3),
+        "duplicate"
+    );
+    assert_eq!(
+        prefix_of(&c.publish(&group_event(9007, "Bad Id!", vec![], &bob)).await, 3),
+        "invalid"
+    );
+    let metadata = group_state(&mut c, 39000, "pizza").await;
+    assert_eq!(metadata["pubkey"], relay.service_keys().public_key().to_hex());
+    let admins = group_state(&mut c, 39001, "pizza").await;
+    assert_eq!(admins["tags"][1], json!(["p", hex(&alice), "admin"]));
+
+    // Only members write; anyone may join an open group, once.
+    assert_eq!(prefix_of(&c.publish(&chat(&bob, "hi")).await, 3), "restricted");
+    c.accept(&group_event(9021, "pizza", vec![], &bob)).await;
+    assert_eq!(
+        prefix_of(&c.publish(&group_event(9021, "pizza", vec![], &bob)).await, 3),
+        "duplicate"
+    );
+    c.accept(&chat(&bob, "hi all")).await;
+    let members = group_state(&mut c, 39002, "pizza").await;
+    assert_eq!(members["tags"].as_array().expect("tags").len(), 3, "{members}");
+    assert_eq!(
+        prefix_of(&c.publish(&group_event(9021, "nosuch", vec![], &bob)).await, 3),
+        "invalid"
+    );
+
+    // Roles: a plain member moderates nothing; the admin makes Bob a moderator.
+    let put_carol = group_event(9000, "pizza", vec![strings(&["p", &hex(&carol)])], &bob);
+    assert_eq!(prefix_of(&c.publish(&put_carol).await, 3), "restricted");
+    c.accept(&group_event(
+        9000,
+        "pizza",
+        vec![strings(&["p", &hex(&bob), "moderator"])],
+        &alice,
+    ))
+    .await;
+    let admins = group_state(&mut c, 39001, "pizza").await;
+    assert!(admins["tags"]
+        .as_array()
+        .expect("tags")
+        .contains(&json!(["p", hex(&bob), "moderator"])));
+    let give_admin = group_event(9000, "pizza", vec![strings(&["p", &hex(&carol), "admin"])], &bob);
+    assert_eq!(prefix_of(&c.publish(&give_admin).await, 3), "restricted");
+    c.accept(&group_event(9000, "pizza", vec![strings(&["p", &hex(&carol)])], &bob))
+        .await;
+    let carols = chat(&carol, "pineapple belongs on pizza");
+    c.accept(&carols).await;
+
+    // A moderator deletes events and removes members, but not admins.
+    c.accept(&group_event(
+        9005,
+        "pizza",
+        vec![strings(&["e", &carols.id.to_hex()])],
+        &bob,
+    ))
+    .await;
+    assert!(c.req("gone", &[json!({"ids": [carols.id.to_hex()]})]).await.is_empty());
+    let remove_alice = group_event(9001, "pizza", vec![strings(&["p", &hex(&alice)])], &bob);
+    assert_eq!(prefix_of(&c.publish(&remove_alice).await, 3), "restricted");
+    c.accept(&group_event(9001, "pizza", vec![strings(&["p", &hex(&carol)])], &bob))
+        .await;
+    assert_eq!(
+        prefix_of(&c.publish(&chat(&carol, "still here?")).await, 3),
+        "restricted"
+    );
+
+    // Private and closed: members read, others do not; joining needs an invite.
+    let edit = group_event(
+        9002,
+        "pizza",
+        vec![
+            strings(&["name", "Pizza Lovers"]),
+            strings(&["private"]),
+            strings(&["closed"]),
+        ],
+        &alice,
+    );
+    assert_eq!(
+        prefix_of(
+            &c.publish(&group_event(9002, "pizza", vec![strings(&["private"])], &bob))
+                .await,
+            3
+        ),
+        "restricted"
+    );
+    c.accept(&edit).await;
+    let metadata = group_state(&mut c, 39000, "pizza").await;
+    let tags = metadata["tags"].as_array().expect("tags");
+    assert!(
+        tags.contains(&json!(["name", "Pizza Lovers"]))
+            && tags.contains(&json!(["private"]))
+            && tags.contains(&json!(["closed"])),
+        "{metadata}"
+    );
+    let group_filter = json!({"kinds": [9], "#h": ["pizza"]});
+    let mut outsider = Client::open(&relay);
+    assert_eq!(outsider.authenticate(&dave).await[2], true);
+    assert!(outsider
+        .req("peek", std::slice::from_ref(&group_filter))
+        .await
+        .is_empty());
+    let mut member = Client::open(&relay);
+    assert_eq!(member.authenticate(&bob).await[2], true);
+    assert_eq!(member.req("read", std::slice::from_ref(&group_filter)).await.len(), 1);
+    let _ = outsider.drain_live().await;
+    let _ = member.drain_live().await;
+    c.accept(&chat(&alice, "members only now")).await;
+    assert!(outsider.drain_live().await.is_empty());
+    assert_eq!(member.drain_live().await.len(), 1);
+    assert_eq!(
+        prefix_of(&c.publish(&group_event(9021, "pizza", vec![], &dave)).await, 3),
+        "restricted"
+    );
+    c.accept(&group_event(9009, "pizza", vec![strings(&["code", "slice"])], &alice))
+        .await;
+    let wrong = group_event(9021, "pizza", vec![strings(&["code", "crust"])], &dave);
+    assert_eq!(prefix_of(&c.publish(&wrong).await, 3), "restricted");
+    c.accept(&group_event(9021, "pizza", vec![strings(&["code", "slice"])], &dave))
+        .await;
+    assert_eq!(outsider.req("now", &[group_filter]).await.len(), 2);
+
+    // Leaving: the relay removes the member and says so with its own 9001 (in the group, so
+    // read as a member).
+    c.accept(&group_event(9022, "pizza", vec![], &bob)).await;
+    assert_eq!(c.authenticate(&alice).await[2], true);
+    let removals = c
+        .req(
+            "left",
+            &[json!({"kinds": [9001], "authors": [relay.service_keys().public_key().to_hex()]})],
+        )
+        .await;
+    assert_eq!(removals.len(), 1);
+    assert_eq!(prefix_of(&c.publish(&chat(&bob, "bye")).await, 3), "restricted");
+
+    // Group state is the relay's to sign.
+    let forged = EventBuilder::new(Kind::Custom(39000), "")
+        .tag(Tag::identifier("pizza"))
+        .sign_with_keys(&dave)
+        .expect("sign");
+    assert_eq!(prefix_of(&c.publish(&forged).await, 3), "restricted");
 }

@@ -93,3 +93,29 @@ CREATE TABLE nostr_zaps (
     created_at   BIGINT NOT NULL,
     paid_at      BIGINT
 );
+
+-- NIP-29 relay-based groups: settings, members with their roles (space-separated; empty for
+-- a plain member), and invite codes. Events sent to a group are ordinary events with an `h` tag.
+CREATE TABLE nostr_groups (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    about      TEXT NOT NULL,
+    picture    TEXT NOT NULL,
+    private    BIGINT NOT NULL CHECK (private IN (0, 1)),
+    closed     BIGINT NOT NULL CHECK (closed IN (0, 1)),
+    restricted BIGINT NOT NULL CHECK (restricted IN (0, 1)),
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE nostr_group_members (
+    group_id TEXT NOT NULL REFERENCES nostr_groups (id),
+    pubkey   TEXT NOT NULL,
+    roles    TEXT NOT NULL,
+    added_at BIGINT NOT NULL,
+    PRIMARY KEY (group_id, pubkey)
+);
+CREATE TABLE nostr_group_invites (
+    group_id   TEXT NOT NULL REFERENCES nostr_groups (id),
+    code       TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (group_id, code)
+);

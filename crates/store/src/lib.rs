@@ -12,6 +12,7 @@
 mod accounts;
 mod auth;
 mod db;
+mod groups;
 mod ledger;
 mod lightning;
 mod mint;
@@ -34,6 +35,7 @@ pub use accounts::{
 };
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
 pub use db::Db;
+pub use groups::GroupRecord;
 pub use ledger::{
     HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, LedgerStats, PageStart, PostRequest, Record,
     BATCH_MAX,

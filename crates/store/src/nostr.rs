@@ -85,8 +85,9 @@ pub struct EventQuery {
     pub limit: u64,
 }
 
-/// Who reads: events of `private_kinds` are visible only when they `p`-tag one of `readers`
-/// (NIP-59 gift wraps to their recipient).
+/// Who reads: events of `private_kinds` are visible only when they `p`-tag one of `pubkeys`
+/// (NIP-59 gift wraps to their recipient), and events of private NIP-29 groups only when one
+/// of `pubkeys` is a member.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Readers {
     /// Kinds served only to their recipients.
@@ -186,6 +187,21 @@ fn conditions(q: &EventQuery, readers: &Readers, now_s: i64, params: &mut Vec<Va
     }
     params.push(Value::Int(now_s));
     conds.push(format!("(e.expires_at IS NULL OR e.expires_at > ${})", params.len()));
+    // Events of private groups (NIP-29) only to their members.
+    let members = if readers.pubkeys.is_empty() {
+        "FALSE".to_string()
+    } else {
+        list(
+            "m.pubkey",
+            readers.pubkeys.iter().map(|v| Value::from(v.as_str())).collect(),
+            params,
+        )
+    };
+    conds.push(format!(
+        "e.id NOT IN (SELECT t.event_id FROM nostr_tags t JOIN nostr_groups g ON g.id = t.value \
+         WHERE t.name = 'h' AND g.private = 1 AND NOT EXISTS \
+         (SELECT 1 FROM nostr_group_members m WHERE m.group_id = g.id AND {members}))"
+    ));
     if !readers.private_kinds.is_empty() {
         let kinds = list(
             "e.kind",
