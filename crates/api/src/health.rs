@@ -1,6 +1,7 @@
 //! `/healthz`, `/readyz`, `/metrics` and the landing page.
 
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -133,6 +134,40 @@ async fn metrics(State(state): State<ApiState>) -> Response {
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
+    }
+    if let Some(relay) = &state.relay {
+        let s = relay.stats();
+        let counters = [
+            (
+                "flash_relay_events_saved_total",
+                "Events the relay stored.",
+                s.saved.load(Ordering::Relaxed),
+            ),
+            (
+                "flash_relay_events_relayed_total",
+                "Ephemeral events the relay passed on.",
+                s.relayed.load(Ordering::Relaxed),
+            ),
+            (
+                "flash_relay_events_refused_total",
+                "Events the relay refused.",
+                s.refused.load(Ordering::Relaxed),
+            ),
+            (
+                "flash_relay_queries_total",
+                "REQ and COUNT messages answered.",
+                s.queries.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        }
+        let name = "flash_relay_connections";
+        let open = s.connections.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP {name} Open relay websocket connections.\n# TYPE {name} gauge\n{name} {open}"
+        );
     }
     if let Some(mint) = &state.mint {
         match mint.status().await {

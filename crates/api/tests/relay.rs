@@ -19,6 +19,7 @@ flash_store::on_both_backends!(
     nip11_document_and_landing_page_share_the_root,
     floods_and_junk_are_refused_while_others_are_served,
     npubs_link_users_and_answer_nip05,
+    nostr_sdk_sees_groups_expiry_and_protected_events_enforced,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -129,6 +130,19 @@ async fn nostr_sdk_publishes_fetches_and_follows_live(backend: Backend) {
         .await
         .expect("fetch");
     assert!(fetched.is_empty());
+
+    // What the relay did shows on /metrics.
+    let metrics = server.get("/metrics", &[]).await.text;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(value("flash_relay_events_saved_total") >= 5);
+    assert!(value("flash_relay_queries_total") >= 4);
+    assert_eq!(value("flash_relay_connections"), 2);
     alice_client.shutdown().await;
     bob_client.shutdown().await;
 }
@@ -404,4 +418,78 @@ async fn npubs_link_users_and_answer_nip05(backend: Backend) {
         json!([]),
         "the released key is free again"
     );
+}
+
+/// Publishes and returns the relay's refusal, if it refused.
+async fn refusal(client: &Client, builder: EventBuilder) -> Option<String> {
+    let out = client.send_event_builder(builder).await.expect("send");
+    out.failed.values().next().cloned()
+}
+
+async fn nostr_sdk_sees_groups_expiry_and_protected_events_enforced(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, bob) = (Keys::generate(), Keys::generate());
+    let (alice_client, bob_client) = (client(&server, &alice).await, client(&server, &bob).await);
+    let h = || Tag::custom(TagKind::custom("h"), ["club"]);
+
+    // NIP-29: Alice creates a group; Bob may not write until he joins; a moderator's removal
+    // stops him again.
+    published(&alice_client, EventBuilder::new(Kind::Custom(9007), "").tag(h())).await;
+    let refused = refusal(&bob_client, EventBuilder::new(Kind::Custom(9), "hello?").tag(h())).await;
+    assert!(
+        refused.as_deref().is_some_and(|r| r.starts_with("restricted:")),
+        "{refused:?}"
+    );
+    published(&bob_client, EventBuilder::new(Kind::Custom(9021), "").tag(h())).await;
+    published(&bob_client, EventBuilder::new(Kind::Custom(9), "hello!").tag(h())).await;
+    let removed = EventBuilder::new(Kind::Custom(9001), "")
+        .tag(h())
+        .tag(Tag::public_key(bob.public_key()));
+    published(&alice_client, removed).await;
+    let refused = refusal(&bob_client, EventBuilder::new(Kind::Custom(9), "let me back").tag(h())).await;
+    assert!(
+        refused.as_deref().is_some_and(|r| r.starts_with("restricted:")),
+        "{refused:?}"
+    );
+    let members = bob_client
+        .fetch_events(Filter::new().kind(Kind::Custom(39_002)).identifier("club"), WAIT)
+        .await
+        .expect("members");
+    let members = members.first().expect("the relay's member list");
+    assert_eq!(
+        members.tags.public_keys().collect::<Vec<_>>(),
+        vec![&alice.public_key()]
+    );
+
+    // NIP-40: an expired event is refused.
+    let past = Timestamp::from(Timestamp::now().as_secs() - 10);
+    let refused = refusal(
+        &alice_client,
+        EventBuilder::text_note("old news").tag(Tag::expiration(past)),
+    )
+    .await;
+    assert!(
+        refused.as_deref().is_some_and(|r| r.starts_with("invalid:")),
+        "{refused:?}"
+    );
+
+    // NIP-70: Bob's protected note, republished by Alice's connection, is refused; Bob's own
+    // (authenticated) connection publishes it.
+    let protected = EventBuilder::text_note("mine only")
+        .tag(Tag::protected())
+        .sign_with_keys(&bob)
+        .expect("sign");
+    // (nostr-sdk answers `auth-required:` by authenticating and retrying, so what it reports
+    // in the end is its own give-up; the relay never stored the event.)
+    let out = alice_client.send_event(&protected).await.expect("send");
+    assert!(out.success.is_empty() && !out.failed.is_empty(), "{out:?}");
+    let stored = alice_client
+        .fetch_events(Filter::new().id(protected.id), WAIT)
+        .await
+        .expect("fetch");
+    assert!(stored.is_empty());
+    let out = bob_client.send_event(&protected).await.expect("send");
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    alice_client.shutdown().await;
+    bob_client.shutdown().await;
 }

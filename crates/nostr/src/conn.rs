@@ -134,6 +134,10 @@ impl Connection {
                 "gift wraps are served only to their recipient: authenticate first",
             ));
         }
+        self.relay
+            .stats()
+            .queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
