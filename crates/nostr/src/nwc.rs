@@ -53,6 +53,8 @@ const CONCURRENT_REQUESTS: usize = 256;
 const PAY_WAIT: Duration = Duration::from_secs(60);
 /// Most transactions one `list_transactions` returns.
 const LIST_MAX: u64 = 200;
+/// Most unrevoked connections one account may have.
+const CONNECTIONS_MAX: usize = 50;
 /// The kind NIP-44 notifications are sent with (NIP-04 ones use 23196).
 const NOTIFICATION_NIP44: u16 = 23197;
 
@@ -275,6 +277,12 @@ impl WalletConnect {
         let now = bank.store().now_ms();
         if new.expires_at_ms.is_some_and(|at| at <= now) {
             return Err(NwcError::InvalidInput("the expiry is in the past".into()));
+        }
+        let live = bank.store().nwc_of_account(account).await?;
+        if live.iter().filter(|c| c.revoked_at.is_none()).count() >= CONNECTIONS_MAX {
+            return Err(NwcError::InvalidInput(format!(
+                "at most {CONNECTIONS_MAX} connections: revoke one first"
+            )));
         }
         let account_record = bank.account(account).await?;
         let wallet_id = match new.wallet_id {
