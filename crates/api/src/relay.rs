@@ -16,6 +16,8 @@ use crate::{health, ApiState, Peer};
 /// Frames larger than this close the connection; the relay answers messages between its own
 /// limit and this one with a refusal instead.
 const FRAME_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Each connection's websocket read buffer, bytes (it grows for larger frames).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
@@ -72,8 +74,10 @@ async fn root(State(state): State<ApiState>, peer: Peer, req: Request) -> Respon
             Ok(a) => a,
             Err(reject) => return (StatusCode::TOO_MANY_REQUESTS, reject.to_string()).into_response(),
         };
+        // A small read buffer: an idle connection then costs about 11 KiB instead of 130.
         return upgrade
             .max_message_size(FRAME_MAX_BYTES.max(relay.config().max_message_bytes))
+            .read_buffer_size(READ_BUFFER_BYTES)
             .on_upgrade(move |socket| serve(admission, socket));
     }
     if wants_info(req.headers()) && req.method() == Method::GET {

@@ -39,11 +39,6 @@ impl Cluster {
         })
     }
 
-    /// This node's id on the subject.
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
     /// Tells the other nodes about an event this node accepted. Best effort: a lost message
     /// costs their live subscribers one event, which they still find by querying.
     pub(crate) async fn publish(&self, live: &Live) {

@@ -228,7 +228,10 @@ impl WalletConnect {
 
     async fn announce(&self) {
         let info = EventBuilder::new(Kind::WalletConnectInfo, METHODS.join(" ") + " notifications").tags([
-            Tag::custom(TagKind::custom("encryption"), ["nip44_v2 nip04"]),
+            Tag::custom(
+                TagKind::custom("encryption"),
+                [format!("{} {}", Cipher::Nip44.name(), Cipher::Nip04.name())],
+            ),
             Tag::custom(TagKind::custom("notifications"), [NOTIFICATIONS.join(" ")]),
         ]);
         match info.sign_with_keys(&self.inner.keys) {

@@ -513,6 +513,12 @@ async fn main() -> anyhow::Result<()> {
     }
     say(&format!("  Lightning addresses: username@{address_domain}"));
     let app = flash_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // No Nagle: small answers (an EOSE, an OK) leave at once instead of waiting for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
