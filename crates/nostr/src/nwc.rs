@@ -32,7 +32,7 @@ use nostr::{Event, EventBuilder, JsonUtil, Keys, Kind, PublicKey, Tag, TagKind, 
 use tokio::sync::{broadcast, Semaphore};
 
 use crate::cipher::{self, Cipher};
-use crate::relay::{Relay, Sender};
+use crate::relay::{next_broadcast, Relay, Sender};
 
 /// The methods a connection may be given.
 pub const METHODS: &[&str] = &[
@@ -342,15 +342,7 @@ impl WalletConnect {
     /// Answers requests addressed to the service as they reach the relay.
     async fn serve(self, mut live: broadcast::Receiver<Arc<crate::relay::Live>>) {
         let me = self.pubkey();
-        loop {
-            let event = match live.recv().await {
-                Ok(event) => event,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "wallet connect: requests were missed");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
+        while let Some(event) = next_broadcast(&mut live, "wallet connect: requests").await {
             if event.event.kind != Kind::WalletConnectRequest || !event.event.tags.public_keys().any(|pk| *pk == me) {
                 continue;
             }
@@ -850,15 +842,7 @@ impl WalletConnect {
     /// Sends payment notifications to the connections of wallets whose Lightning payments
     /// settle.
     async fn notify(self, mut events: broadcast::Receiver<flash_bank::WalletEvent>) {
-        loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "wallet connect: notifications were missed");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
+        while let Some(event) = next_broadcast(&mut events, "wallet connect: wallet events").await {
             let flash_bank::WalletChange::Journal(journal) = event.change else {
                 continue;
             };

@@ -68,6 +68,18 @@ pub struct Live {
     pub raw: String,
 }
 
+/// The next message of a broadcast, skipping (and logging) what a slow receiver missed; `None`
+/// once the sender is gone.
+pub(crate) async fn next_broadcast<T: Clone>(rx: &mut broadcast::Receiver<T>, what: &str) -> Option<T> {
+    loop {
+        match rx.recv().await {
+            Ok(v) => return Some(v),
+            Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "{what} were missed"),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
 /// What became of a published event that was not refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Published {

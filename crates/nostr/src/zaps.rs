@@ -17,7 +17,7 @@ use lightning_invoice::Bolt11Invoice;
 use nostr::{Event, EventBuilder, JsonUtil, Kind, RelayUrl, Tag, TagKind, TagStandard, Timestamp};
 use tokio::sync::broadcast;
 
-use crate::relay::{Relay, Sender};
+use crate::relay::{next_broadcast, Relay, Sender};
 
 /// Most relays a receipt is sent to besides this one.
 const RECEIPT_RELAYS_MAX: usize = 10;
@@ -152,15 +152,7 @@ impl Zaps {
     }
 
     async fn run(self, mut events: broadcast::Receiver<WalletEvent>) {
-        loop {
-            let event = match events.recv().await {
-                Ok(e) => e,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "zaps: wallet events were missed");
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
+        while let Some(event) = next_broadcast(&mut events, "zaps: wallet events").await {
             let WalletChange::Journal(journal) = event.change else {
                 continue;
             };

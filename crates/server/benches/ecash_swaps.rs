@@ -37,7 +37,7 @@
 mod common;
 #[path = "support/shared.rs"]
 mod shared;
-use shared::PgDatabase;
+use shared::{env_list, env_number, percentile, PgDatabase};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -80,28 +80,6 @@ const ECASH_STATUS: &str = "query { ecashStatus { outstanding ledgerOutstanding 
 
 // ---------------------------------------------------------------------------------------------
 // Settings
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// The `p` quantile of sorted latencies.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
 
 // ---------------------------------------------------------------------------------------------
 // The wallet: blinding and unblinding

@@ -1,9 +1,33 @@
-//! What the benches share (`#[path]`-included): a PostgreSQL database per run, and stopping
-//! a peer's process.
+//! What the benches share (`#[path]`-included): their settings, latency quantiles, a PostgreSQL
+//! database per run, and stopping a peer's process.
 
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// A number from the environment, or `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// A comma-separated list from the environment, or `default`'s.
+pub fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_string())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The `p` quantile of sorted latencies.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
 
 /// Stops a peer's process: SIGTERM, then SIGKILL after 10 s.
 pub fn stop(mut child: Child) {
