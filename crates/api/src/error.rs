@@ -40,6 +40,8 @@ impl ApiError {
             "FORBIDDEN_SCOPE" | "IP_NOT_ALLOWED" => StatusCode::FORBIDDEN,
             "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
             "INTERNAL_ERROR" | "CODE_DELIVERY_FAILED" => StatusCode::INTERNAL_SERVER_ERROR,
+            "ADMISSION_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_FOUND" => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -71,6 +73,17 @@ impl From<flash_nostr::names::NameError> for ApiError {
     fn from(e: flash_nostr::names::NameError) -> Self {
         match e {
             flash_nostr::names::NameError::Store(s) => ApiError::internal(&s),
+            e => ApiError::new(e.code(), e.to_string()),
+        }
+    }
+}
+
+impl From<flash_nostr::fees::AdmissionError> for ApiError {
+    fn from(e: flash_nostr::fees::AdmissionError) -> Self {
+        use flash_nostr::fees::AdmissionError;
+        match e {
+            AdmissionError::Store(s) => ApiError::internal(&s),
+            AdmissionError::Bank(e) => e.into(),
             e => ApiError::new(e.code(), e.to_string()),
         }
     }

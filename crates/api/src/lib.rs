@@ -68,6 +68,8 @@ pub struct ApiState {
     pub nwc: Option<flash_nostr::WalletConnect>,
     /// Zaps to Lightning addresses (NIP-57), when the relay runs here.
     pub zaps: Option<flash_nostr::Zaps>,
+    /// Admission invoices (`/relay/admission`), when the relay runs here and is paid.
+    pub admission: Option<flash_nostr::AdmissionFees>,
 }
 
 /// The peer's address, as seen by the listener. Serve the router with

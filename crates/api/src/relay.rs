@@ -1,5 +1,6 @@
 //! The NOSTR relay on the shared listener: a websocket upgrade at `/` or `/relay`, the NIP-11
-//! document for `Accept: application/nostr+json`, and the landing page for a browser.
+//! document for `Accept: application/nostr+json`, and the landing page for a browser; a paid
+//! relay's admission invoices at `/relay/admission` (NIP-11 `payments_url`).
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Query, Request, State};
@@ -24,6 +25,7 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .route("/", get(root).options(preflight))
         .route("/relay", get(root).options(preflight))
         .route("/.well-known/nostr.json", get(nip05).options(preflight))
+        .route(flash_nostr::ADMISSION_PATH, get(admission).options(preflight))
         .with_state(state)
 }
 
@@ -111,6 +113,72 @@ async fn nip05(State(state): State<ApiState>, Query(q): Query<Nip05Query>) -> Re
         Ok(doc) => cors(Json(doc).into_response()),
         Err(e) => cors(ApiError::from(e).into_response()),
     }
+}
+
+/// `?pubkey=` of an admission request.
+#[derive(serde::Deserialize)]
+struct AdmissionQuery {
+    pubkey: Option<String>,
+}
+
+/// GET `/relay/admission`: the price of writing to a paid relay and, for `?pubkey=`, whether
+/// that key is admitted or the invoice it pays to be. JSON, from any origin; a browser gets a
+/// small page instead.
+async fn admission(State(state): State<ApiState>, headers: HeaderMap, Query(q): Query<AdmissionQuery>) -> Response {
+    let Some(fees) = &state.admission else {
+        return cors(ApiError::new("NOT_FOUND", "this relay takes no admission fee").into_response());
+    };
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let Some(pubkey) = q.pubkey.filter(|p| !p.trim().is_empty()) else {
+        if browser {
+            return admission_page(fees.amount_sats(), None).into_response();
+        }
+        return cors(Json(serde_json::json!({ "amount_sats": fees.amount_sats() })).into_response());
+    };
+    let offer = match fees.offer(&pubkey).await {
+        Ok(offer) => offer,
+        Err(e) => return cors(ApiError::from(e).into_response()),
+    };
+    if browser {
+        return admission_page(offer.amount_sats, Some(&offer)).into_response();
+    }
+    let mut body = serde_json::json!({
+        "pubkey": offer.pubkey.to_hex(),
+        "amount_sats": offer.amount_sats,
+        "admitted": offer.admitted(),
+    });
+    if let Some(invoice) = &offer.invoice {
+        body["payment_request"] = invoice.payment_request.clone().into();
+        body["payment_hash"] = invoice.payment_hash.to_string().into();
+        body["expires_at"] = (invoice.expires_at_ms / 1_000).into();
+    }
+    cors(Json(body).into_response())
+}
+
+/// The admission page: a form for a pubkey, then its invoice or its admission. Everything
+/// shown is a number, hex or bech32, so nothing needs escaping.
+fn admission_page(amount_sats: u64, offer: Option<&flash_nostr::AdmissionOffer>) -> axum::response::Html<String> {
+    let status = match offer {
+        None => String::new(),
+        Some(o) => match &o.invoice {
+            None => format!("<p><code>{}</code> is admitted: publish away.</p>", o.pubkey.to_hex()),
+            Some(i) => format!(
+                "<p>Pay this invoice to admit <code>{pk}</code>:</p>\
+                 <p><a href=\"lightning:{pr}\"><code style=\"word-break:break-all\">{pr}</code></a></p>",
+                pk = o.pubkey.to_hex(),
+                pr = i.payment_request,
+            ),
+        },
+    };
+    axum::response::Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Relay admission</title></head><body>\
+         <h1>Relay admission</h1><p>Writing to this relay costs {amount_sats} sats, once per key.</p>{status}\
+         <form method=\"get\"><label>Your npub or hex pubkey <input name=\"pubkey\" size=\"70\"></label> \
+         <button>Get an invoice</button></form></body></html>"
+    ))
 }
 
 /// Runs one relay connection until either side closes it.

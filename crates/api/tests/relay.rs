@@ -20,6 +20,7 @@ flash_store::on_both_backends!(
     floods_and_junk_are_refused_while_others_are_served,
     npubs_link_users_and_answer_nip05,
     nostr_sdk_sees_groups_expiry_and_protected_events_enforced,
+    paid_relay_admits_the_keys_whose_admission_is_paid,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -220,6 +221,9 @@ async fn nip11_document_and_landing_page_share_the_root(backend: Backend) {
         );
     }
     assert_eq!(doc["limitation"]["max_subscriptions"], 64);
+    assert_eq!(doc["limitation"]["payment_required"], false);
+    assert_eq!(doc.get("fees"), None);
+    assert_eq!(server.get("/relay/admission", &[]).await.status, 404);
     let on_relay = server.get("/relay", &[("accept", "application/nostr+json")]).await;
     assert_eq!(on_relay.json(), doc);
 
@@ -492,4 +496,135 @@ async fn nostr_sdk_sees_groups_expiry_and_protected_events_enforced(backend: Bac
     assert!(out.failed.is_empty(), "{:?}", out.failed);
     alice_client.shutdown().await;
     bob_client.shutdown().await;
+}
+
+/// `GET /relay/admission?pubkey=…` as JSON.
+async fn admission(server: &TestServer, pubkey: &str) -> (u16, Value) {
+    let resp = server.get(&format!("/relay/admission?pubkey={pubkey}"), &[]).await;
+    (resp.status, resp.json())
+}
+
+async fn paid_relay_admits_the_keys_whose_admission_is_paid(backend: Backend) {
+    let relay = flash_nostr::RelayConfig {
+        write_policy: flash_nostr::WritePolicy::Paid,
+        admission_sats: 500,
+        admission_username: Some("relayop".into()),
+        admission_free_for_users: false,
+        ..flash_nostr::RelayConfig::default()
+    };
+    let server = TestServer::start_with_relay(backend, relay).await;
+    let alice = Keys::generate();
+
+    // Until the operator's user exists, no invoice can be sold, and nothing is recorded.
+    let (status, body) = admission(&server, &alice.public_key().to_hex()).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (503, json!("ADMISSION_UNAVAILABLE")),
+        "{body}"
+    );
+    let operator = server.named_member("relayop").await;
+
+    // NIP-11 names the fee and where to pay it.
+    let doc = server.get("/", &[("accept", "application/nostr+json")]).await.json();
+    let payments_url = format!("http://{}/relay/admission", server.addr);
+    assert_eq!(doc["limitation"]["payment_required"], true, "{doc}");
+    assert_eq!(doc["limitation"]["restricted_writes"], true);
+    assert_eq!(doc["payments_url"], json!(payments_url));
+    assert_eq!(
+        doc["fees"]["admission"],
+        json!([{ "amount": 500_000, "unit": "msats" }])
+    );
+    assert_eq!(
+        server.get("/relay/admission", &[]).await.json(),
+        json!({ "amount_sats": 500 })
+    );
+    let page = server.get("/relay/admission", &[("accept", "text/html")]).await;
+    assert!(page.text.contains("costs 500 sats"), "{}", page.text);
+
+    // An unpaid key is refused and told where to pay.
+    let alice_client = client(&server, &alice).await;
+    let refused = refusal(&alice_client, EventBuilder::text_note("hello?")).await;
+    let refused = refused.expect("an unpaid key is refused");
+    assert!(refused.starts_with("restricted: admission costs 500 sats"), "{refused}");
+    assert!(
+        refused.contains(&format!("{payments_url}?pubkey={}", alice.public_key().to_hex())),
+        "{refused}"
+    );
+
+    // Junk keys are refused; a key gets one invoice, given again while it is unpaid.
+    for junk in ["npub1nope", "zz", &"g".repeat(64)] {
+        let (status, body) = admission(&server, junk).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("INVALID_NPUB")),
+            "{junk}"
+        );
+    }
+    let (status, offer) = admission(&server, &alice.public_key().to_bech32().expect("npub")).await;
+    assert_eq!(status, 200, "{offer}");
+    assert_eq!(offer["admitted"], false);
+    assert_eq!(offer["amount_sats"], 500);
+    assert_eq!(offer["pubkey"], json!(alice.public_key().to_hex()));
+    let pr = offer["payment_request"].as_str().expect("invoice").to_string();
+    assert_eq!(flash_nostr::zaps::invoice_msat(&pr), Ok(Some(500_000)));
+    let (_, again) = admission(&server, &alice.public_key().to_hex()).await;
+    assert_eq!(again["payment_request"], json!(pr), "the open invoice is given again");
+
+    // Paid over Lightning: the fee reaches the operator's wallet and Alice may write.
+    let paid = server
+        .admin(
+            "mutation($r: String!) { devLightningPayInvoice(input: {paymentRequest: $r}) { errors { code message } } }",
+            json!({ "r": pr }),
+        )
+        .await;
+    assert_eq!(paid["data"]["devLightningPayInvoice"]["errors"], json!([]), "{paid}");
+    let mut admitted = json!(null);
+    for _ in 0..100 {
+        admitted = admission(&server, &alice.public_key().to_hex()).await.1;
+        if admitted["admitted"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(admitted["admitted"], true, "{admitted}");
+    assert_eq!(admitted.get("payment_request"), None);
+    published(&alice_client, EventBuilder::text_note("paid my way in")).await;
+    assert_eq!(server.balance(&operator).await, 500);
+
+    // A Flash user is no exception here (admission_free_for_users = false) until they pay,
+    // from their Flash wallet: settled inside the ledger, admitted at once.
+    let (bob, bob_keys) = (server.member().await, Keys::generate());
+    let set = server
+        .gql(
+            Some(&bob.token),
+            SET_NPUB,
+            json!({ "n": bob_keys.public_key().to_hex() }),
+        )
+        .await;
+    assert_eq!(set["data"]["userUpdateNpub"]["errors"], json!([]), "{set}");
+    let bob_client = client(&server, &bob_keys).await;
+    assert!(refusal(&bob_client, EventBuilder::text_note("me too?")).await.is_some());
+    server.fund(&bob.wallet_id, 2_000).await;
+    let (_, offer) = admission(&server, &bob_keys.public_key().to_hex()).await;
+    let paid = server
+        .gql(
+            Some(&bob.token),
+            "mutation($input: LnInvoicePaymentInput!) { lnInvoicePaymentSend(input: $input) { status errors { code message } } }",
+            json!({ "input": { "walletId": bob.wallet_id, "paymentRequest": offer["payment_request"] } }),
+        )
+        .await;
+    assert_eq!(paid["data"]["lnInvoicePaymentSend"]["status"], "SUCCESS", "{paid}");
+    published(&bob_client, EventBuilder::text_note("paid from Flash")).await;
+    assert_eq!(server.balance(&bob).await, 1_500);
+    assert_eq!(server.balance(&operator).await, 1_000);
+
+    // A gift wrap to an admitted key passes whoever wraps it; to anyone else it does not.
+    let stranger = client(&server, &Keys::generate()).await;
+    let wrap_to = |to: PublicKey| EventBuilder::new(Kind::GiftWrap, "sealed").tag(Tag::public_key(to));
+    published(&stranger, wrap_to(alice.public_key())).await;
+    let refused = refusal(&stranger, wrap_to(Keys::generate().public_key())).await;
+    assert!(refused.is_some_and(|r| r.starts_with("restricted:")));
+    for c in [alice_client, bob_client, stranger] {
+        c.shutdown().await;
+    }
 }

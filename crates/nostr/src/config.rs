@@ -11,6 +11,10 @@ pub enum WritePolicy {
     Open,
     /// Only pubkeys a Flash user set (`userUpdateNpub`), and the relay's own services.
     Users,
+    /// Pubkeys that paid the admission fee (a Lightning invoice into the operator's Flash
+    /// wallet), and the relay's own services; Flash users' pubkeys too unless
+    /// `admission_free_for_users` is off.
+    Paid,
 }
 
 /// Relay settings. Every limit is per connection unless its name says otherwise.
@@ -32,6 +36,13 @@ pub struct RelayConfig {
     pub url: Option<String>,
     /// Who may publish.
     pub write_policy: WritePolicy,
+    /// Under `write_policy = "paid"`: what admission costs a pubkey, satoshis, paid once.
+    pub admission_sats: u64,
+    /// Under `write_policy = "paid"`: the Flash user whose default (BTC) wallet receives the
+    /// admission fees.
+    pub admission_username: Option<String>,
+    /// Under `write_policy = "paid"`: pubkeys Flash users linked write without paying.
+    pub admission_free_for_users: bool,
     /// Largest websocket message accepted, bytes.
     pub max_message_bytes: usize,
     /// Most open subscriptions.
@@ -81,6 +92,9 @@ impl Default for RelayConfig {
             contact: None,
             url: None,
             write_policy: WritePolicy::Open,
+            admission_sats: 1_000,
+            admission_username: None,
+            admission_free_for_users: true,
             max_message_bytes: 128 * 1024,
             max_subscriptions: 64,
             max_filters: 16,
@@ -100,5 +114,45 @@ impl Default for RelayConfig {
             max_connections: 20_000,
             zap_receipts_to_private_relays: false,
         }
+    }
+}
+
+impl RelayConfig {
+    /// Checks the settings that depend on each other.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.write_policy == WritePolicy::Paid {
+            if self.admission_sats == 0 {
+                return Err("[relay] write_policy = \"paid\" needs admission_sats above 0".into());
+            }
+            if self.admission_username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+                return Err(
+                    "[relay] write_policy = \"paid\" needs admission_username: the Flash user whose wallet receives the fees"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paid_relay_needs_a_price_and_a_wallet() {
+        let paid = |sats, user: Option<&str>| RelayConfig {
+            write_policy: WritePolicy::Paid,
+            admission_sats: sats,
+            admission_username: user.map(str::to_string),
+            ..RelayConfig::default()
+        };
+        assert_eq!(RelayConfig::default().validate(), Ok(()));
+        assert_eq!(paid(1_000, Some("relayop")).validate(), Ok(()));
+        let no_user = paid(1_000, None).validate().expect_err("no wallet");
+        assert!(no_user.contains("admission_username"), "{no_user}");
+        assert!(paid(1_000, Some("  ")).validate().is_err());
+        let free = paid(0, Some("relayop")).validate().expect_err("no price");
+        assert!(free.contains("admission_sats"), "{free}");
     }
 }

@@ -9,6 +9,7 @@
 //!   websocket.
 //! - [`Cluster`] links relay nodes over NATS: two `flashd` on one PostgreSQL serve one relay.
 //! - [`WalletConnect`] answers NIP-47 requests on Flash wallets, within per-connection budgets.
+//! - [`AdmissionFees`] sells write access to a paid relay (an invoice per pubkey).
 //! - [`Zaps`] makes zap invoices for Lightning addresses and publishes their receipts (NIP-57).
 //! - [`info`] is the NIP-11 document; [`names`] the pubkeys Flash users set and their NIP-05
 //!   identifiers.
@@ -17,6 +18,7 @@ pub mod cipher;
 mod cluster;
 mod config;
 mod conn;
+pub mod fees;
 pub mod filter;
 mod groups;
 pub mod names;
@@ -28,10 +30,12 @@ pub mod zaps;
 pub use cluster::{Cluster, ClusterError};
 pub use config::{RelayConfig, WritePolicy};
 pub use conn::Connection;
+pub use fees::{AdmissionFees, AdmissionOffer};
 pub use nwc::WalletConnect;
 pub use protocol::{Prefix, Reject};
 pub use relay::{
-    service_keys, Admission, Live, Published, Relay, RelayStats, Sender, ServiceKeyError, SERVICE_KEY_PURPOSE,
+    service_keys, Admission, Live, Published, Relay, RelayStats, Sender, ServiceKeyError, ADMISSION_PATH,
+    SERVICE_KEY_PURPOSE,
 };
 pub use zaps::Zaps;
 
@@ -56,7 +60,7 @@ pub fn info(relay: &Relay) -> serde_json::Value {
             "max_event_tags": cfg.max_event_tags,
             "min_pow_difficulty": cfg.min_pow_difficulty,
             "auth_required": cfg.auth_required,
-            "payment_required": false,
+            "payment_required": cfg.write_policy == WritePolicy::Paid,
             "restricted_writes": cfg.write_policy != WritePolicy::Open,
             "created_at_upper_limit": cfg.created_at_future_secs,
         },
@@ -65,6 +69,12 @@ pub fn info(relay: &Relay) -> serde_json::Value {
         doc["limitation"]["created_at_lower_limit"] = cfg.created_at_past_secs.into();
     }
     doc["self"] = relay.service_keys().public_key().to_hex().into();
+    if cfg.write_policy == WritePolicy::Paid {
+        doc["payments_url"] = relay.payments_url().into();
+        doc["fees"] = serde_json::json!({
+            "admission": [{ "amount": cfg.admission_sats.saturating_mul(1_000), "unit": "msats" }],
+        });
+    }
     if let Some(pk) = &cfg.operator_pubkey {
         doc["pubkey"] = pk.clone().into();
     }

@@ -30,6 +30,9 @@ const LIVE_BUFFER: usize = 4_096;
 /// How often expired events are purged and idle rate-limit entries forgotten.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
+/// Where a paid relay sells admission, under the server's public URL (NIP-11 `payments_url`).
+pub const ADMISSION_PATH: &str = "/relay/admission";
+
 /// Purpose under which the relay's service key is sealed in the store.
 pub const SERVICE_KEY_PURPOSE: &str = "nostr-service-key";
 
@@ -145,6 +148,7 @@ struct Inner {
     config: RelayConfig,
     service: Keys,
     url: Option<url::Url>,
+    payments_url: String,
     fanout: Fanout,
     writes: mpsc::Sender<WriteJob>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
@@ -205,6 +209,7 @@ impl Relay {
                 config,
                 service,
                 url,
+                payments_url: format!("{}{ADMISSION_PATH}", public_url.trim_end_matches('/')),
                 writes,
                 connections: Mutex::new(HashMap::new()),
                 stats: Arc::new(RelayStats::default()),
@@ -237,6 +242,11 @@ impl Relay {
     /// The relay's websocket URL, which AUTH events must name.
     pub fn url(&self) -> Option<&url::Url> {
         self.inner.url.as_ref()
+    }
+
+    /// Where admission is sold when the relay is paid (NIP-11 `payments_url`).
+    pub fn payments_url(&self) -> &str {
+        &self.inner.payments_url
     }
 
     /// Counters for `/metrics`.
@@ -379,10 +389,13 @@ impl Relay {
         Ok(())
     }
 
-    /// The write policy: under `users`, the author must be a Flash user, or the event must be
-    /// addressed to the relay's services (wallet-connect requests), or a gift wrap to a user.
+    /// The write policy. Under `users` the author must be a Flash user; under `paid` it must
+    /// have paid admission (or be a Flash user, unless `admission_free_for_users` is off).
+    /// Under both, events addressed to the relay's services (wallet-connect requests) pass,
+    /// and so does a gift wrap to a pubkey that may write.
     async fn check_writer(&self, event: &Event) -> Result<(), Reject> {
-        if self.inner.config.write_policy == WritePolicy::Open {
+        let cfg = &self.inner.config;
+        if cfg.write_policy == WritePolicy::Open {
             return Ok(());
         }
         let me = self.inner.service.public_key();
@@ -393,15 +406,31 @@ impl Relay {
         if event.kind.as_u16() == GIFT_WRAP {
             keys.extend(event.tags.public_keys().map(|pk| pk.to_hex()));
         }
+        let store = &self.inner.store;
+        let users_write = cfg.write_policy == WritePolicy::Users || cfg.admission_free_for_users;
         for key in keys {
-            if self.inner.store.nostr_key_is_users(&key).await.map_err(store_failed)? {
+            if users_write && store.nostr_key_is_users(&key).await.map_err(store_failed)? {
+                return Ok(());
+            }
+            if cfg.write_policy == WritePolicy::Paid && store.nostr_admitted(&key).await.map_err(store_failed)? {
                 return Ok(());
             }
         }
-        Err(Reject::new(
-            Prefix::Restricted,
-            "only Flash users publish here: set your npub in the Flash app",
-        ))
+        Err(match cfg.write_policy {
+            WritePolicy::Paid => Reject::new(
+                Prefix::Restricted,
+                format!(
+                    "admission costs {} sats: get an invoice at {}?pubkey={}",
+                    cfg.admission_sats,
+                    self.inner.payments_url,
+                    event.pubkey.to_hex()
+                ),
+            ),
+            _ => Reject::new(
+                Prefix::Restricted,
+                "only Flash users publish here: set your npub in the Flash app",
+            ),
+        })
     }
 
     /// Keeps (or relays) an event already checked, and tells live subscribers.

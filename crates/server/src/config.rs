@@ -557,6 +557,7 @@ impl Config {
         if let Some(u) = &public_url {
             address_domain(u)?;
         }
+        file.relay.validate().map_err(anyhow::Error::msg)?;
         Ok(Config {
             listen,
             public_url,

@@ -436,7 +436,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let (relay, nwc, zaps) = if config.relay.enabled {
+    let (relay, nwc, zaps, admission) = if config.relay.enabled {
         let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
         let keys = flash_nostr::service_keys(&store, &kek)
             .await
@@ -444,9 +444,15 @@ async fn main() -> anyhow::Result<()> {
         let relay = flash_nostr::Relay::start(store.clone(), config.relay.clone(), &public_url, cluster, keys);
         let nwc = flash_nostr::WalletConnect::start(bank.clone(), relay.clone(), Some(address_domain.clone())).await;
         let zaps = flash_nostr::Zaps::start(bank.clone(), relay.clone());
-        (Some(relay), Some(nwc), Some(zaps))
+        let admission = flash_nostr::AdmissionFees::new(bank.clone(), relay.clone());
+        if let Some(fees) = &admission {
+            if let Err(e) = fees.wallet().await {
+                tracing::warn!(error = %e, "the relay is paid, but sells no admission until admission_username can receive");
+            }
+        }
+        (Some(relay), Some(nwc), Some(zaps), admission)
     } else {
-        (None, None, None)
+        (None, None, None, None)
     };
     let info = ServerInfo {
         backend: store.backend(),
@@ -496,6 +502,7 @@ async fn main() -> anyhow::Result<()> {
         relay: relay.clone(),
         nwc,
         zaps,
+        admission,
     };
 
     if config.network == Network::Mainnet {

@@ -528,3 +528,50 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// Records that the invoice `payment_hash` (of this Flash) admits `pubkey` once paid.
+    pub async fn nostr_admission_create(&self, payment_hash: &str, pubkey: &str) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO nostr_admissions (payment_hash, pubkey, created_at) VALUES ($1, $2, $3)",
+                params![payment_hash, pubkey, self.now_ms()],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The payment hash of an unpaid admission invoice of `pubkey` for `amount_sat` that is
+    /// still payable at `until_ms`, newest first, if any.
+    pub async fn nostr_admission_open(
+        &self,
+        pubkey: &str,
+        amount_sat: i64,
+        until_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.db
+            .query_opt(
+                "SELECT a.payment_hash FROM nostr_admissions a \
+                 JOIN ln_invoices i ON i.payment_hash = a.payment_hash \
+                 WHERE a.pubkey = $1 AND i.paid_at IS NULL AND i.amount_sat = $2 AND i.expires_at > $3 \
+                 ORDER BY i.created_at DESC LIMIT 1",
+                params![pubkey, amount_sat, until_ms],
+            )
+            .await?
+            .map(|r| r.text(0))
+            .transpose()
+    }
+
+    /// Whether one of `pubkey`'s admission invoices is paid.
+    pub async fn nostr_admitted(&self, pubkey: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM nostr_admissions a JOIN ln_invoices i ON i.payment_hash = a.payment_hash \
+                 WHERE a.pubkey = $1 AND i.paid_at IS NOT NULL LIMIT 1",
+                params![pubkey],
+            )
+            .await?
+            .is_some())
+    }
+}

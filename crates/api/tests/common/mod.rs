@@ -301,6 +301,7 @@ impl TestServer {
         let relay = flash_nostr::Relay::start(store_for_relay, relay, &public_url, None, nostr::Keys::generate());
         let nwc = flash_nostr::WalletConnect::start(bank.clone(), relay.clone(), Some(addr.to_string())).await;
         let zaps = flash_nostr::Zaps::start(bank.clone(), relay.clone());
+        let admission = flash_nostr::AdmissionFees::new(bank.clone(), relay.clone());
         let state = ApiState {
             bank,
             auth,
@@ -310,6 +311,7 @@ impl TestServer {
             relay: Some(relay),
             nwc: Some(nwc),
             zaps: Some(zaps),
+            admission,
         };
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
