@@ -2,6 +2,8 @@
 //! rust-nostr's NWC client (the `nwc` crate) drives the wallet through the relay: balance,
 //! info, invoices, payments within the budget, an exhausted budget, a revoked connection. A
 //! NIP-44 request (hand-sealed) gets a NIP-44 answer, and settled payments are notified.
+//! Budget reservations left open (a payment answered in flight, or a restart) are finished
+//! by how their payment ended.
 
 mod common;
 
@@ -17,6 +19,7 @@ use serde_json::{json, Value};
 flash_store::on_both_backends!(
     an_nwc_client_pays_within_its_budget_until_revoked,
     nip44_requests_get_nip44_answers_and_payments_are_notified,
+    open_reservations_end_as_their_payments_did,
 );
 
 /// The next event of `kind` the client receives.
@@ -277,4 +280,89 @@ async fn nip44_requests_get_nip44_answers_and_payments_are_notified(backend: Bac
     assert_eq!(note["notification"]["amount"], 3_000_000);
     assert_eq!(note["notification"]["payment_hash"], made["result"]["payment_hash"]);
     client.shutdown().await;
+}
+
+/// `devLightningSetOutcome` for the next outgoing payments.
+async fn set_outcome(server: &TestServer, outcome: &str) {
+    let r = server
+        .admin(
+            "mutation($input: DevLightningSetOutcomeInput!) { devLightningSetOutcome(input: $input) { errors { code } } }",
+            json!({ "input": { "outcome": outcome, "delayMs": 0, "feePpm": 2_000 } }),
+        )
+        .await;
+    assert_eq!(r["data"]["devLightningSetOutcome"]["errors"], json!([]), "{r}");
+}
+
+async fn spent_sats(server: &TestServer, token: &str) -> i64 {
+    let list = server.gql(Some(token), LIST, json!({})).await;
+    list["data"]["nwcConnections"][0]["spentSats"]
+        .as_i64()
+        .expect("spentSats")
+}
+
+/// Requests reserved before a restart (or answered while their payment was in flight): one
+/// paid, one failed, one never paid, one still in flight. The sweep leaves young ones alone,
+/// then keeps the paid one's amount and fee, gives the failed and the unpaid ones back, waits
+/// on the one in flight, and never finishes a reservation twice.
+async fn open_reservations_end_as_their_payments_did(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.named_member("alice_sweep").await;
+    server.fund(&alice.wallet_id, 100_000).await;
+    let (_, id) = connect(&server, &alice.token, json!({ "name": "app", "budgetSats": 50_000 })).await;
+    let bank = &server.state.bank;
+    let nwc = server.state.nwc.clone().expect("wallet connect runs");
+    let (account, wallet) = (
+        alice.account_id.parse().expect("account id"),
+        alice.wallet_id.parse().expect("wallet id"),
+    );
+    let period = bank.store().nwc_of_account(account).await.expect("connections")[0].period_start;
+    let other = other_node(Network::Regtest);
+    let mut fee = 0;
+    for (event, outcome) in [
+        ("a", Some("SUCCEED")),
+        ("b", Some("FAIL")),
+        ("c", None),
+        ("d", Some("HANG")),
+    ] {
+        let event_id = event.repeat(64);
+        let reserved = bank
+            .store()
+            .nwc_reserve(&id, &event_id, "pay_invoice", 2_000, period)
+            .await
+            .expect("reserve");
+        assert_eq!(reserved, flash_store::Reservation::Reserved);
+        let Some(outcome) = outcome else { continue };
+        set_outcome(&server, outcome).await;
+        let paid = bank
+            .ln_pay(flash_bank::LnPayRequest {
+                account,
+                wallet_id: wallet,
+                payment_request: external_invoice(&other, Some(1_000), 600).await,
+                amount: None,
+                memo: None,
+                idempotency_key: Some(format!("nwc:{event_id}")),
+            })
+            .await
+            .expect("a payment");
+        if outcome == "SUCCEED" {
+            fee = paid.transaction.expect("paid").fee.abs();
+            assert!(fee > 0);
+        }
+    }
+    assert_eq!(spent_sats(&server, &alice.token).await, 8_000);
+
+    assert_eq!(
+        nwc.finish_open_payments().await.expect("sweep"),
+        0,
+        "young reservations are left alone"
+    );
+    server.advance_secs(6 * 60);
+    assert_eq!(nwc.finish_open_payments().await.expect("sweep"), 3);
+    assert_eq!(
+        spent_sats(&server, &alice.token).await,
+        1_000 + fee + 2_000,
+        "the paid one keeps amount and fee; the one in flight keeps its reservation"
+    );
+    assert_eq!(nwc.finish_open_payments().await.expect("sweep"), 0, "once");
+    assert_eq!(spent_sats(&server, &alice.token).await, 1_000 + fee + 2_000);
 }

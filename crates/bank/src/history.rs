@@ -227,4 +227,19 @@ impl Bank {
         let item = self.store.history_item(&wallet.into(), journal).await?;
         item.map(Transaction::from).ok_or(BankError::WalletNotFound)
     }
+
+    /// The transaction a request of `account` made from `wallet` under `idempotency_key`,
+    /// once it got as far as the ledger (a payment's hold, or its journal).
+    pub async fn transaction_by_key(
+        &self,
+        account: AccountId,
+        wallet: WalletId,
+        idempotency_key: &str,
+    ) -> Result<Option<Transaction>, BankError> {
+        let key = crate::payments::idempotency(account.to_string(), Some(idempotency_key.to_string()))?;
+        match self.store.journal_for_key(&key).await? {
+            Some(journal) => Ok(Some(self.transaction(wallet, journal).await?)),
+            None => Ok(None),
+        }
+    }
 }

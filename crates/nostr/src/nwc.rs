@@ -51,6 +51,13 @@ pub const PERIODS: &[&str] = &["daily", "weekly", "monthly", "yearly", "never"];
 const CONCURRENT_REQUESTS: usize = 256;
 /// How long a pay_invoice waits for a payment still in flight before answering.
 const PAY_WAIT: Duration = Duration::from_secs(60);
+/// How often open budget reservations are looked at (payments answered while in flight).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// A reservation older than this is finished by the sweep as its payment stands; younger
+/// ones may still be being paid and answered.
+const SWEEP_AFTER: Duration = Duration::from_secs(5 * 60);
+/// Reservations the sweep finishes per pass.
+const SWEEP_BATCH: i64 = 500;
 /// Most transactions one `list_transactions` returns.
 const LIST_MAX: u64 = 200;
 /// Most unrevoked connections one account may have.
@@ -218,7 +225,66 @@ impl WalletConnect {
         nwc.announce().await;
         tokio::spawn(nwc.clone().serve(nwc.inner.relay.live()));
         tokio::spawn(nwc.clone().notify(nwc.inner.bank.subscribe()));
+        tokio::spawn(nwc.clone().sweep());
         nwc
+    }
+
+    /// Finishes open budget reservations every [`SWEEP_EVERY`], from start-up on.
+    async fn sweep(self) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.finish_open_payments().await {
+                tracing::warn!(error = %e, "wallet connect: finishing open budget reservations failed");
+            }
+        }
+    }
+
+    /// Finishes the budget reservations of payments older than a few minutes that were
+    /// answered while still in flight, or cut off by a restart: amount and fee stay taken once
+    /// the payment succeeded; everything goes back once it failed, or if no payment was ever
+    /// made. Each happens once, by the request's state. Returns how many were finished.
+    pub async fn finish_open_payments(&self) -> Result<usize, flash_bank::BankError> {
+        let bank = &self.inner.bank;
+        let store = bank.store();
+        let age = i64::try_from(SWEEP_AFTER.as_millis()).unwrap_or(i64::MAX);
+        let open = store
+            .nwc_unfinished(store.now_ms().saturating_sub(age), SWEEP_BATCH)
+            .await?;
+        let mut finished = 0;
+        for request in open {
+            let key = payment_key(&request.event_id);
+            let tx = bank
+                .transaction_by_key(request.account_id, request.wallet_id, &key)
+                .await?;
+            let done = match tx {
+                Some(tx) if tx.status == flash_bank::TxStatus::Success => {
+                    self.spend(&request.event_id, &tx).await;
+                    true
+                }
+                Some(tx) if tx.status == flash_bank::TxStatus::Pending => false,
+                Some(_) => {
+                    let _ = self
+                        .release::<()>(
+                            &request.event_id,
+                            nip47_error(ErrorCode::PaymentFailed, "the payment failed"),
+                        )
+                        .await;
+                    true
+                }
+                None => {
+                    let _ = self
+                        .release::<()>(
+                            &request.event_id,
+                            nip47_error(ErrorCode::Internal, "the payment was not made; try again"),
+                        )
+                        .await;
+                    true
+                }
+            };
+            finished += usize::from(done);
+        }
+        Ok(finished)
     }
 
     /// The service's pubkey (the URI's).
@@ -498,7 +564,7 @@ impl WalletConnect {
                 payment_request: p.invoice.clone(),
                 amount: amount_for_bank.then_some(sats),
                 memo: None,
-                idempotency_key: Some(format!("nwc:{event_id}")),
+                idempotency_key: Some(payment_key(&event_id)),
             })
             .await;
         let paid = match outcome {
@@ -520,12 +586,24 @@ impl WalletConnect {
             }
             Err(e) => return self.release(&event_id, bank_error(e)).await,
         };
-        let Some(tx) = paid else {
-            return Err(PayEnd::Refused(nip47_error(
+        match paid {
+            Some(tx) if tx.status == flash_bank::TxStatus::Success => Ok(Some(self.spend(&event_id, &tx).await)),
+            Some(tx) if tx.status == flash_bank::TxStatus::Failure => {
+                self.release(&event_id, nip47_error(ErrorCode::PaymentFailed, "the payment failed"))
+                    .await
+            }
+            // Answered now; the sweep finishes the reservation once the payment ends.
+            _ => Err(PayEnd::Refused(nip47_error(
                 ErrorCode::Other,
                 "the payment is still in flight; look it up later",
-            )));
-        };
+            ))),
+        }
+    }
+
+    /// Keeps a paid payment's amount and fee taken from the budget (the rest of the
+    /// reservation goes back) and records the answer replays get; the answer.
+    async fn spend(&self, event_id: &str, tx: &Transaction) -> PayInvoiceResponse {
+        let bank = &self.inner.bank;
         let details = match &tx.payment_hash {
             Some(hash) => bank.ln_details(tx.journal_id, hash).await.unwrap_or_default(),
             None => Default::default(),
@@ -539,29 +617,26 @@ impl WalletConnect {
             error: None,
             result: Some(ResponseResult::PayInvoice(response.clone())),
         };
-        let spent = sats.saturating_add(tx.fee.abs());
         let json = serde_json::to_string(&answer).unwrap_or_default();
-        if let Err(e) = store.nwc_spend(&event_id, spent, &json).await {
+        // A send's amount is the wallet's change, fee included.
+        let spent = tx.amount.saturating_abs();
+        if let Err(e) = bank.store().nwc_spend(event_id, spent, &json).await {
             tracing::error!(error = %e, request = %event_id, "wallet connect: could not settle a budget reservation");
         }
-        Ok(Some(response))
+        response
     }
 
-    /// Waits (a while) for a payment in flight to settle; its transaction once it has.
+    /// Waits (a while) for a payment in flight to end; its transaction as it last stood.
     async fn settled(&self, conn: &NwcConnectionRecord, tx: Option<Transaction>) -> Option<Transaction> {
-        let journal = tx?.journal_id;
+        let mut tx = tx?;
         let deadline = tokio::time::Instant::now() + PAY_WAIT;
-        while tokio::time::Instant::now() < deadline {
+        while tx.status == flash_bank::TxStatus::Pending && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            if let Ok(tx) = self.inner.bank.transaction(conn.wallet_id, journal).await {
-                match tx.status {
-                    flash_bank::TxStatus::Success => return Some(tx),
-                    flash_bank::TxStatus::Failure => return None,
-                    flash_bank::TxStatus::Pending => {}
-                }
+            if let Ok(now) = self.inner.bank.transaction(conn.wallet_id, tx.journal_id).await {
+                tx = now;
             }
         }
-        None
+        Some(tx)
     }
 
     /// Gives a failed payment's reservation back, and answers with `error`.
@@ -918,6 +993,11 @@ impl WalletConnect {
             }
         }
     }
+}
+
+/// The idempotency key of the payment a `pay_invoice` request makes.
+fn payment_key(event_id: &str) -> String {
+    format!("nwc:{event_id}")
 }
 
 fn method(name: &str) -> Option<Method> {

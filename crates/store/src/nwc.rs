@@ -51,6 +51,19 @@ pub enum Reservation {
     Replayed(Option<String>),
 }
 
+/// A payment request whose budget reservation is neither spent nor released.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NwcUnfinished {
+    /// The request's event id (hex); the payment's idempotency key is `nwc:<event id>`.
+    pub event_id: String,
+    /// The connection's account.
+    pub account_id: AccountId,
+    /// The wallet paying.
+    pub wallet_id: WalletId,
+    /// When the reservation was made (Unix ms).
+    pub created_at: i64,
+}
+
 const COLUMNS: &str = "SELECT id, account_id, wallet_id, client_pubkey, name, methods, budget_sats, budget_period, \
      period_start, spent_sats, expires_at, created_at, revoked_at, last_used_at FROM nwc_connections";
 
@@ -223,6 +236,30 @@ impl Store {
             Err(e) if e.is_unique_violation() => Ok(Reservation::Replayed(None)),
             Err(e) => Err(e),
         }
+    }
+
+    /// `pay_invoice` reservations made before `before_ms` and still open (oldest first, at
+    /// most `limit`).
+    pub async fn nwc_unfinished(&self, before_ms: i64, limit: i64) -> Result<Vec<NwcUnfinished>, StoreError> {
+        self.db
+            .query(
+                "SELECT r.event_id, c.account_id, c.wallet_id, r.created_at FROM nwc_requests r \
+                 JOIN nwc_connections c ON c.id = r.connection_id \
+                 WHERE r.state = 'reserved' AND r.method = 'pay_invoice' AND r.created_at < $1 \
+                 ORDER BY r.created_at LIMIT $2",
+                params![before_ms, limit],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(NwcUnfinished {
+                    event_id: r.text(0)?,
+                    account_id: r.parse(1)?,
+                    wallet_id: r.parse(2)?,
+                    created_at: r.int(3)?,
+                })
+            })
+            .collect()
     }
 
     /// A reserved payment was made: `spent_sats` (amount and fee) stay taken, the rest of the
