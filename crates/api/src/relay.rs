@@ -122,9 +122,14 @@ struct AdmissionQuery {
 }
 
 /// GET `/relay/admission`: the price of writing to a paid relay and, for `?pubkey=`, whether
-/// that key is admitted or the invoice it pays to be. JSON, from any origin; a browser gets a
-/// small page instead.
-async fn admission(State(state): State<ApiState>, headers: HeaderMap, Query(q): Query<AdmissionQuery>) -> Response {
+/// that key is admitted or the invoice it pays to be (counted against the caller's public
+/// Lightning rate). JSON, from any origin; a browser gets a small page instead.
+async fn admission(
+    State(state): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(q): Query<AdmissionQuery>,
+) -> Response {
     let Some(fees) = &state.admission else {
         return cors(ApiError::new("NOT_FOUND", "this relay takes no admission fee").into_response());
     };
@@ -138,6 +143,10 @@ async fn admission(State(state): State<ApiState>, headers: HeaderMap, Query(q): 
         }
         return cors(Json(serde_json::json!({ "amount_sats": fees.amount_sats() })).into_response());
     };
+    // Each request may issue an invoice: counted like the other public Lightning routes.
+    if let Err(e) = state.auth.check_public_lightning_rate(peer.0.ip()) {
+        return cors(ApiError::from(e).into_response());
+    }
     let offer = match fees.offer(&pubkey).await {
         Ok(offer) => offer,
         Err(e) => return cors(ApiError::from(e).into_response()),

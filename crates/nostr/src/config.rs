@@ -63,6 +63,9 @@ pub struct RelayConfig {
     pub created_at_past_secs: u64,
     /// NIP-13 proof of work (leading zero bits of the id) every event needs; `0` for none.
     pub min_pow_difficulty: u8,
+    /// NIP-29: events sent to a group dated more than this before now are refused (late
+    /// publication), seconds; `0` accepts any age.
+    pub group_late_publication_secs: u64,
     /// Require NIP-42 AUTH before any REQ or COUNT.
     pub auth_required: bool,
     /// Events one connection may publish per minute.
@@ -105,6 +108,7 @@ impl Default for RelayConfig {
             created_at_future_secs: 15 * 60,
             created_at_past_secs: 0,
             min_pow_difficulty: 0,
+            group_late_publication_secs: 60 * 60,
             auth_required: false,
             events_per_minute: 600,
             events_per_minute_per_ip: 3_000,

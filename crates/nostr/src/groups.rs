@@ -23,6 +23,8 @@ const DELETE_GROUP: u16 = 9008;
 const CREATE_INVITE: u16 = 9009;
 const JOIN: u16 = 9021;
 const LEAVE: u16 = 9022;
+/// Most timeline references (`previous`) one event may carry.
+const PREVIOUS_MAX: usize = 50;
 /// The relay-signed state kinds: metadata, admins, members, roles.
 const STATE_KINDS: std::ops::RangeInclusive<u16> = 39_000..=39_003;
 /// The roles this relay knows, with what they may do.
@@ -85,6 +87,32 @@ fn restricted(message: impl Into<String>) -> Reject {
     Reject::new(Prefix::Restricted, message)
 }
 
+/// Timeline references: every `previous` value must be the first 8 hex characters of an event
+/// of this group that the relay holds (so a message cannot be replayed out of context into
+/// a fork of the group elsewhere).
+async fn check_previous(relay: &Relay, group: &str, event: &Event) -> Result<(), Reject> {
+    let refs: Vec<&String> = tag_values(event, "previous").flat_map(|t| t.iter().skip(1)).collect();
+    if refs.len() > PREVIOUS_MAX {
+        return Err(Reject::invalid(format!("at most {PREVIOUS_MAX} timeline references")));
+    }
+    for prefix in refs {
+        if prefix.len() != 8 || !prefix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(Reject::invalid("timeline references are 8 lowercase hex characters"));
+        }
+        let known = relay
+            .store()
+            .nostr_group_has_event(group, prefix)
+            .await
+            .map_err(store_failed)?;
+        if !known {
+            return Err(Reject::invalid(format!(
+                "timeline reference {prefix} is to no event of this group here"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks an event against the groups' rules; what it will change once stored.
 pub(crate) async fn admit(relay: &Relay, event: &Event) -> Result<Option<Change>, Reject> {
     let kind = event.kind.as_u16();
@@ -102,6 +130,13 @@ pub(crate) async fn admit(relay: &Relay, event: &Event) -> Result<Option<Change>
             Ok(None)
         };
     };
+    let late = relay.config().group_late_publication_secs;
+    let now = nostr::Timestamp::now().as_secs();
+    if late > 0 && event.created_at.as_secs() < now.saturating_sub(late) {
+        return Err(Reject::invalid(format!(
+            "late publication: events to a group must be dated within {late} s of now"
+        )));
+    }
     let store = relay.store();
     let author = event.pubkey.to_hex();
     if kind == CREATE_GROUP {
@@ -125,6 +160,7 @@ pub(crate) async fn admit(relay: &Relay, event: &Event) -> Result<Option<Change>
     let Some(group) = store.nostr_group(&id).await.map_err(store_failed)? else {
         return Err(Reject::invalid("no such group on this relay"));
     };
+    check_previous(relay, &id, event).await?;
     let roles = store.nostr_group_roles(&id, &author).await.map_err(store_failed)?;
     let has = |role: &str| {
         roles

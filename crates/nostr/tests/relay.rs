@@ -29,6 +29,7 @@ flash_store::on_both_backends!(
     write_policy_users_admits_flash_users_and_their_mail,
     proof_of_work_and_time_window_are_enforced,
     groups_enforce_membership_roles_and_privacy,
+    groups_check_timeline_references_and_late_publication,
 );
 
 const URL: &str = "ws://relay.test";
@@ -897,4 +898,71 @@ async fn groups_enforce_membership_roles_and_privacy(backend: Backend) {
         .sign_with_keys(&dave)
         .expect("sign");
     assert_eq!(prefix_of(&c.publish(&forged).await, 3), "restricted");
+}
+
+async fn groups_check_timeline_references_and_late_publication(backend: Backend) {
+    let (relay, _) = start_relay(backend, |_| {}).await;
+    let alice = Keys::generate();
+    let mut c = Client::open(&relay);
+    c.accept(&group_event(9007, "pizza", vec![], &alice)).await;
+    c.accept(&group_event(9007, "pasta", vec![], &alice)).await;
+    let here = group_event(9, "pizza", vec![], &alice);
+    let there = group_event(9, "pasta", vec![], &alice);
+    c.accept(&here).await;
+    c.accept(&there).await;
+    let short = |e: &Event| e.id.to_hex()[..8].to_string();
+    let referring = |refs: &[&str]| {
+        let mut tag = vec!["previous"];
+        tag.extend_from_slice(refs);
+        group_event(9, "pizza", vec![strings(&tag)], &alice)
+    };
+
+    // References to this group's events are accepted, one tag or several values.
+    c.accept(&referring(&[&short(&here)])).await;
+    c.accept(&group_event(
+        9,
+        "pizza",
+        vec![
+            strings(&["previous", &short(&here)]),
+            strings(&["previous", &short(&here)]),
+        ],
+        &alice,
+    ))
+    .await;
+    // To another group's event, to no event, or malformed: refused.
+    for bad in [
+        short(&there),
+        "00000000".to_string(),
+        short(&here).to_uppercase(),
+        "abc".to_string(),
+    ] {
+        let refused = c.publish(&referring(&[&short(&here), &bad])).await;
+        assert_eq!(prefix_of(&refused, 3), "invalid", "{bad}: {refused}");
+    }
+    let many: Vec<String> = (0..51).map(|_| short(&here)).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(prefix_of(&c.publish(&referring(&many)).await, 3), "invalid");
+
+    // Late publication: a group event from two hours ago is refused; the same age outside a
+    // group is fine (no past limit is set).
+    let two_hours_ago = Timestamp::now().as_secs() - 7_200;
+    let late = at(
+        EventBuilder::new(Kind::Custom(9), "late").tag(Tag::custom(TagKind::custom("h"), ["pizza"])),
+        two_hours_ago,
+        &alice,
+    );
+    let refused = c.publish(&late).await;
+    assert_eq!(prefix_of(&refused, 3), "invalid", "{refused}");
+    assert!(
+        refused[3].as_str().unwrap_or_default().contains("late publication"),
+        "{refused}"
+    );
+    c.accept(&at(EventBuilder::text_note("old news"), two_hours_ago, &alice))
+        .await;
+
+    // With the check off, a late group event is taken.
+    let (relay, _) = start_relay(backend, |cfg| cfg.group_late_publication_secs = 0).await;
+    let mut c = Client::open(&relay);
+    c.accept(&group_event(9007, "pizza", vec![], &alice)).await;
+    c.accept(&late).await;
 }

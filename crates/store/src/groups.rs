@@ -231,4 +231,19 @@ impl Store {
             .await?;
         Ok(changed.first() == Some(&1))
     }
+
+    /// Whether the relay holds an event of group `id` whose id starts with `prefix` (lowercase
+    /// hex; a NIP-29 timeline reference).
+    pub async fn nostr_group_has_event(&self, id: &str, prefix: &str) -> Result<bool, StoreError> {
+        // Every id starting with `prefix` sorts between it and `prefix` + "g" (ids are hex).
+        let upper = format!("{prefix}g");
+        Ok(self
+            .db
+            .query_opt(
+                "SELECT 1 FROM nostr_tags WHERE event_id >= $1 AND event_id < $2 AND name = 'h' AND value = $3 LIMIT 1",
+                params![prefix, upper, id],
+            )
+            .await?
+            .is_some())
+    }
 }
