@@ -254,35 +254,31 @@ impl WalletConnect {
         let mut finished = 0;
         for request in open {
             let key = payment_key(&request.event_id);
-            let tx = bank
+            let tx = match bank
                 .transaction_by_key(request.account_id, request.wallet_id, &key)
-                .await?;
-            let done = match tx {
-                Some(tx) if tx.status == flash_bank::TxStatus::Success => {
-                    self.spend(&request.event_id, &tx).await;
-                    true
-                }
-                Some(tx) if tx.status == flash_bank::TxStatus::Pending => false,
-                Some(_) => {
-                    let _ = self
-                        .release::<()>(
-                            &request.event_id,
-                            nip47_error(ErrorCode::PaymentFailed, "the payment failed"),
-                        )
-                        .await;
-                    true
-                }
-                None => {
-                    let _ = self
-                        .release::<()>(
-                            &request.event_id,
-                            nip47_error(ErrorCode::Internal, "the payment was not made; try again"),
-                        )
-                        .await;
-                    true
+                .await
+            {
+                Ok(tx) => tx,
+                Err(e) => {
+                    tracing::warn!(error = %e, request = %request.event_id, "wallet connect: cannot read a payment");
+                    continue;
                 }
             };
-            finished += usize::from(done);
+            match tx.map(|tx| (tx.status, tx)) {
+                Some((flash_bank::TxStatus::Pending, _)) => continue,
+                Some((flash_bank::TxStatus::Success, tx)) => {
+                    self.spend(&request.event_id, &tx).await;
+                }
+                Some((flash_bank::TxStatus::Failure, _)) => {
+                    let failed = nip47_error(ErrorCode::PaymentFailed, "the payment failed");
+                    self.give_back(&request.event_id, &failed).await;
+                }
+                None => {
+                    let never = nip47_error(ErrorCode::Internal, "the payment was not made; try again");
+                    self.give_back(&request.event_id, &never).await;
+                }
+            }
+            finished += 1;
         }
         Ok(finished)
     }
@@ -641,6 +637,12 @@ impl WalletConnect {
 
     /// Gives a failed payment's reservation back, and answers with `error`.
     async fn release<T>(&self, event_id: &str, error: NIP47Error) -> Result<T, PayEnd> {
+        self.give_back(event_id, &error).await;
+        Err(PayEnd::Refused(error))
+    }
+
+    /// Gives a reservation back whole, recording `error` as the answer replays get.
+    async fn give_back(&self, event_id: &str, error: &NIP47Error) {
         let answer = Response {
             result_type: Method::PayInvoice,
             error: Some(error.clone()),
@@ -650,7 +652,6 @@ impl WalletConnect {
         if let Err(e) = self.inner.bank.store().nwc_release(event_id, &json).await {
             tracing::error!(error = %e, request = %event_id, "wallet connect: could not release a budget reservation");
         }
-        Err(PayEnd::Refused(error))
     }
 
     async fn make_invoice(
