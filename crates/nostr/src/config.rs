@@ -128,11 +128,16 @@ impl RelayConfig {
             if self.admission_sats == 0 {
                 return Err("[relay] write_policy = \"paid\" needs admission_sats above 0".into());
             }
-            if self.admission_username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            let Some(username) = self.admission_username.as_deref().filter(|u| !u.trim().is_empty()) else {
                 return Err(
                     "[relay] write_policy = \"paid\" needs admission_username: the Flash user whose wallet receives the fees"
                         .into(),
                 );
+            };
+            if let Err(e) = flash_core::Username::parse(username) {
+                return Err(format!(
+                    "[relay] admission_username {username:?} is no Flash username: {e}"
+                ));
             }
         }
         Ok(())
@@ -156,6 +161,10 @@ mod tests {
         let no_user = paid(1_000, None).validate().expect_err("no wallet");
         assert!(no_user.contains("admission_username"), "{no_user}");
         assert!(paid(1_000, Some("  ")).validate().is_err());
+        let bad = paid(1_000, Some("no spaces please"))
+            .validate()
+            .expect_err("not a username");
+        assert!(bad.contains("no Flash username"), "{bad}");
         let free = paid(0, Some("relayop")).validate().expect_err("no price");
         assert!(free.contains("admission_sats"), "{free}");
     }
