@@ -19,7 +19,8 @@ use crate::config::WritePolicy;
 use crate::names::parse_pubkey;
 use crate::relay::Relay;
 
-/// An unpaid invoice is handed out again while it stays payable this long, milliseconds.
+/// An unpaid invoice is handed out again if it stays payable at least this much longer,
+/// milliseconds.
 const REUSE_WHILE_VALID_MS: i64 = 10 * 60 * 1_000;
 
 /// Why an admission invoice could not be had.
