@@ -49,7 +49,7 @@ pub use mint::{
     ProofRow, ProofState, SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,
 };
 pub use nostr::{DeleteTarget, EventQuery, NewEvent, Readers, SaveOutcome};
-pub use nwc::{NwcConnectionRecord, Reservation};
+pub use nwc::{NwcConnectionRecord, NwcUnfinished, Reservation};
 pub use onchain::{
     AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, OnchainTotals,
     PayoutRecord, PayoutSpeed, PayoutStatus, SeenDeposit, SweepDirection, SweepRecord,

@@ -60,8 +60,6 @@ pub struct NwcUnfinished {
     pub account_id: AccountId,
     /// The wallet paying.
     pub wallet_id: WalletId,
-    /// When the reservation was made (Unix ms).
-    pub created_at: i64,
 }
 
 const COLUMNS: &str = "SELECT id, account_id, wallet_id, client_pubkey, name, methods, budget_sats, budget_period, \
@@ -243,7 +241,7 @@ impl Store {
     pub async fn nwc_unfinished(&self, before_ms: i64, limit: i64) -> Result<Vec<NwcUnfinished>, StoreError> {
         self.db
             .query(
-                "SELECT r.event_id, c.account_id, c.wallet_id, r.created_at FROM nwc_requests r \
+                "SELECT r.event_id, c.account_id, c.wallet_id FROM nwc_requests r \
                  JOIN nwc_connections c ON c.id = r.connection_id \
                  WHERE r.state = 'reserved' AND r.method = 'pay_invoice' AND r.created_at < $1 \
                  ORDER BY r.created_at LIMIT $2",
@@ -256,7 +254,6 @@ impl Store {
                     event_id: r.text(0)?,
                     account_id: r.parse(1)?,
                     wallet_id: r.parse(2)?,
-                    created_at: r.int(3)?,
                 })
             })
             .collect()
