@@ -77,13 +77,7 @@ async fn an_address_of_this_flash_serves_lud06_and_issues_committed_invoices(bac
     }
 
     // Paid from outside, it credits Bob with the amount and the payer's comment as memo.
-    let r = s
-        .admin(
-            "mutation($input: DevLightningPayInvoiceInput!) { devLightningPayInvoice(input: $input) { success errors { code } } }",
-            json!({ "input": { "paymentRequest": pr } }),
-        )
-        .await;
-    assert_eq!(data(&r, "devLightningPayInvoice")["success"], true, "{r}");
+    s.pay_from_outside(pr).await;
     assert_eq!(s.balance(&bob).await, 21);
 
     for (path, status) in [
@@ -174,13 +168,7 @@ async fn paying_another_flashs_address_goes_over_lnurl_and_lightning(backend: Ba
     let invoice = paid["transaction"]["initiationVia"]["paymentRequest"]
         .as_str()
         .expect("the invoice alice paid");
-    let r = there
-        .admin(
-            "mutation($input: DevLightningPayInvoiceInput!) { devLightningPayInvoice(input: $input) { success errors { code } } }",
-            json!({ "input": { "paymentRequest": invoice } }),
-        )
-        .await;
-    assert_eq!(data(&r, "devLightningPayInvoice")["success"], true, "{r}");
+    there.pay_from_outside(invoice).await;
     assert_eq!(there.balance(&carol).await, 20_000);
 
     // The same address as a bech32 LNURL.

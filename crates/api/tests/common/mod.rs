@@ -579,6 +579,21 @@ impl TestServer {
         self.fund_with_key(wallet_id, amount, None).await
     }
 
+    /// Pays an invoice from outside Flash (`devLightningPayInvoice`: the dev node's simulated
+    /// network), asserting it was accepted.
+    pub async fn pay_from_outside(&self, payment_request: &str) {
+        let r = self
+            .admin(
+                "mutation($input: DevLightningPayInvoiceInput!) { devLightningPayInvoice(input: $input) { \
+                 success errors { code message } } }",
+                json!({ "input": { "paymentRequest": payment_request } }),
+            )
+            .await;
+        let payload = data(&r, "devLightningPayInvoice");
+        assert_no_payload_errors(payload);
+        assert_eq!(payload["success"], true, "{r}");
+    }
+
     /// Funds a wallet with an optional idempotency key; the wallet's transaction.
     pub async fn fund_with_key(&self, wallet_id: &str, amount: i64, key: Option<&str>) -> Value {
         let r = self
