@@ -37,10 +37,10 @@
 mod common;
 #[path = "support/shared.rs"]
 mod shared;
-use shared::{env_list, env_number, percentile, PgDatabase};
+use shared::{env_list, env_number, percentile, PeerProcess, PgDatabase};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -636,11 +636,10 @@ fn cdk_mintd_binary() -> Result<PathBuf, String> {
     })
 }
 
-/// A running `cdk-mintd` in a temp work dir; stopped (SIGTERM, then SIGKILL) on drop.
+/// A running `cdk-mintd` in a temp work dir; stopped when dropped.
 struct CdkMintd {
-    child: Option<Child>,
+    process: PeerProcess,
     base: String,
-    stderr: PathBuf,
     _dir: TempDir,
 }
 
@@ -727,9 +726,8 @@ impl CdkMintd {
             .spawn()
             .map_err(|e| format!("spawn cdk-mintd: {e}"))?;
         let mut mintd = CdkMintd {
-            child: Some(child),
+            process: PeerProcess::new(child, stderr),
             base: format!("http://127.0.0.1:{port}"),
-            stderr,
             _dir: dir,
         };
         let http = reqwest::Client::new();
@@ -739,10 +737,10 @@ impl CdkMintd {
             if matches!(&info, Ok(r) if r.status() == reqwest::StatusCode::OK) {
                 return Ok(mintd);
             }
-            let exited = mintd.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = mintd.process.exited();
             if exited.is_some() || Instant::now() > deadline {
-                let printed = std::fs::read_to_string(&mintd.stderr).unwrap_or_default();
-                mintd.stop();
+                let printed = mintd.process.printed();
+                mintd.process.stop();
                 return Err(format!("cdk-mintd did not serve /v1/info ({exited:?}): {printed}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -750,19 +748,7 @@ impl CdkMintd {
     }
 
     fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
-    }
-
-    fn stop(&mut self) {
-        if let Some(child) = self.child.take() {
-            shared::stop(child);
-        }
-    }
-}
-
-impl Drop for CdkMintd {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.pid()
     }
 }
 
@@ -793,7 +779,7 @@ async fn bench_cdk(levels: &[usize], warmup: Duration, measured: Duration) -> Ve
     let figures = measure(target, name, levels, warmup, measured).await;
     // Under load it warns of every `BEGIN IMMEDIATE` that waited for SQLite's write lock over
     // its slow-query threshold: counted, not echoed; anything else is shown.
-    let warnings = std::fs::read_to_string(&mintd.stderr).unwrap_or_default();
+    let warnings = mintd.process.printed();
     let (slow, other): (Vec<&str>, Vec<&str>) = warnings
         .lines()
         .filter(|l| !l.trim().is_empty())

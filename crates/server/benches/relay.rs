@@ -59,10 +59,10 @@
 mod common;
 #[path = "support/shared.rs"]
 mod shared;
-use shared::{env_list, env_number, percentile, PgDatabase};
+use shared::{env_list, env_number, percentile, PeerProcess, PgDatabase};
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -746,11 +746,10 @@ nip42_auth = false
     )
 }
 
-/// A running `nostr-rs-relay` in a temp dir; stopped (SIGTERM, then SIGKILL) on drop.
+/// A running `nostr-rs-relay` in a temp dir; stopped when dropped.
 struct NostrRsRelay {
-    child: Option<Child>,
+    process: PeerProcess,
     url: String,
-    log: PathBuf,
     _dir: TempDir,
 }
 
@@ -776,9 +775,8 @@ impl NostrRsRelay {
             .spawn()
             .map_err(|e| format!("spawn nostr-rs-relay: {e}"))?;
         let mut relay = NostrRsRelay {
-            child: Some(child),
+            process: PeerProcess::new(child, log),
             url: format!("ws://127.0.0.1:{port}/"),
-            log,
             _dir: dir,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -787,10 +785,10 @@ impl NostrRsRelay {
                 let _ = ws.close(None).await;
                 return Ok(relay);
             }
-            let exited = relay.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = relay.process.exited();
             if exited.is_some() || Instant::now() > deadline {
-                let printed = std::fs::read_to_string(&relay.log).unwrap_or_default();
-                relay.stop();
+                let printed = relay.process.printed();
+                relay.process.stop();
                 return Err(format!(
                     "nostr-rs-relay did not accept a websocket ({exited:?}): {printed}"
                 ));
@@ -800,19 +798,7 @@ impl NostrRsRelay {
     }
 
     fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
-    }
-
-    fn stop(&mut self) {
-        if let Some(child) = self.child.take() {
-            shared::stop(child);
-        }
-    }
-}
-
-impl Drop for NostrRsRelay {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.pid()
     }
 }
 
@@ -846,7 +832,7 @@ async fn bench_nostr_rs(events: &Arc<Events>, settings: &Settings, results: &mut
         relay.pid
     );
     measure(&relay, events, settings, results).await;
-    let printed = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let printed = server.process.printed();
     for line in printed.lines().filter(|l| !l.trim().is_empty()).take(20) {
         println!("{name}: {line}");
     }

@@ -1,7 +1,8 @@
 //! What the benches share (`#[path]`-included): their settings, latency quantiles, a PostgreSQL
-//! database per run, and stopping a peer's process.
+//! database per run, and a peer's process.
 
-use std::process::{Child, Command};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,18 +30,57 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-/// Stops a peer's process: SIGTERM, then SIGKILL after 10 s.
-pub fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+/// A peer's running process, writing its output to `log`; stopped (SIGTERM, then SIGKILL
+/// after 10 s) when dropped.
+pub struct PeerProcess {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl PeerProcess {
+    /// Takes charge of `child`, whose output goes to `log`.
+    pub fn new(child: Child, log: PathBuf) -> PeerProcess {
+        PeerProcess {
+            child: Some(child),
+            log,
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.kill();
-    let _ = child.wait();
+
+    /// Its process id (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// How it exited, if it has.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// What it has written to its log.
+    pub fn printed(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops it: SIGTERM, then SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// A database created for this run, dropped (`WITH (FORCE)`) on drop, even on panic.
