@@ -13,6 +13,7 @@ mod accounts;
 mod auth;
 mod db;
 mod groups;
+mod leases;
 mod ledger;
 mod lightning;
 mod mint;
@@ -20,6 +21,7 @@ mod nostr;
 mod nwc;
 mod onchain;
 mod postgres;
+mod secrets;
 mod sql;
 mod sqlite;
 #[cfg(feature = "testing")]
