@@ -20,4 +20,4 @@ pub use ratelimit::{defaults as rate_limits, RateLimit, RateLimiter, RetryAfter}
 pub use scope::{ParseScopeError, Scope, Scopes};
 pub use secret::{hash_token, CodeHasher, API_KEY_PREFIX};
 pub use sender::{LogCodeSender, SmtpCodeSender, SmtpConfig, SmtpConfigError, SmtpTls};
-pub use service::{ApiKeyRequest, Auth, AuthConfig, Credential, Identifier, Principal};
+pub use service::{rotate_admin_keys, ApiKeyRequest, Auth, AuthConfig, Credential, Identifier, Principal};

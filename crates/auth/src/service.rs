@@ -460,6 +460,15 @@ impl Auth {
     }
 }
 
+/// Revokes every operator key in `store` and creates a new one labelled `label`, in one
+/// transaction: the new key's secret (shown once) and how many keys were revoked. Needs only
+/// the database, so an operator who lost the key recovers with `flashd admin-key rotate`.
+pub async fn rotate_admin_keys(store: &Store, label: &str) -> Result<(String, u64), AuthError> {
+    let secret = secret::admin_key_secret();
+    let revoked = store.replace_admin_keys(&secret::hash_token(&secret), label).await?;
+    Ok((secret, revoked))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use flash_auth::{AuthConfig, SmtpConfig};
 use flash_bank::{LightningConfig, LiquidityConfig, OnchainConfig};
 use flash_core::{LimitPolicy, Network};
@@ -59,6 +59,31 @@ pub struct Args {
     /// fan-out) [default: none, one node].
     #[arg(long, env = "FLASH_NATS_URL")]
     pub nats_url: Option<String>,
+    /// Maintenance instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `flashd <command>`: maintenance run against the configured data dir and database (the
+/// same flags, file and environment as serving). Without one, flashd serves.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Operator keys (the keys of `/admin/graphql` and `flash admin`).
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
+}
+
+/// `flashd admin-key ...`.
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum AdminKeyCommand {
+    /// Revokes every operator key and prints a new one, once: to rotate the key, or to recover
+    /// when it is lost. Needs only the database (and works while flashd runs: the old keys stop
+    /// working at once).
+    Rotate {
+        /// A label for the new key (shown in the audit log).
+        #[arg(long, default_value = "rotated")]
+        label: String,
+    },
 }
 
 /// The TOML file: the same top-level keys as the flags, plus sections.

@@ -2,10 +2,10 @@
 //! `./flash-data`, regtest, codes written to the log, an operator key printed once.
 
 mod config;
+mod datadir;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -24,9 +24,9 @@ use flash_onchain::{
     BdkColdWallet, BdkHotWallet, BitcoindAuth, BitcoindChain, BitcoindConfig, DevChain, ElectrumChain, ElectrumConfig,
 };
 use flash_store::Store;
-use rand::RngCore;
 
-use crate::config::{Args, Config, LightningBackend, LogFormat, OnchainBackend};
+use crate::config::{AdminKeyCommand, Args, Command, Config, LightningBackend, LogFormat, OnchainBackend};
+use crate::datadir::DataDir;
 
 /// Email through SMTP when configured; on non-mainnet networks anything else goes to the log
 /// (there is no SMS gateway yet), and on mainnet it is refused rather than logged.
@@ -54,49 +54,17 @@ fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Logs go to stderr; stdout carries only the start-up banner (URLs, the admin key).
+    // Colour only for a person at a terminal (and never with NO_COLOR set): a log file or a
+    // collector gets plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-/// A 32-byte key in `DATA_DIR/name` (mode 0600), made on first start: `auth.key` (the
-/// login-code HMAC secret) and `master.key` (the key-encryption key of sealed secrets).
-fn key_file(data_dir: &Path, name: &str) -> anyhow::Result<[u8; 32]> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data_dir.join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{} must hold exactly 32 bytes", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut secret);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            file.write_all(&secret)?;
-            file.sync_all()?;
-            Ok(secret)
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-/// This node's name among flashd nodes sharing a database: from `DATA_DIR/node.id` (random,
-/// made on first start), so that a restarted node is the same node.
-fn node_name(data_dir: &Path) -> anyhow::Result<String> {
-    let id = key_file(data_dir, "node.id")?;
-    Ok(format!(
-        "flashd:{}",
-        id[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()
-    ))
 }
 
 /// The hot wallet, the simulator's controls (dev only), cold storage, and the rails to report
@@ -114,7 +82,7 @@ const HOT_SEED_PURPOSE: &str = "onchain-hot-seed";
 
 /// The chain backend the configuration names, and the hot wallet on it: its seed sealed in the
 /// store under `DATA_DIR/master.key` (made on first start), its state in the store.
-async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWiring> {
+async fn hot_wallet(config: &Config, data_dir: &DataDir, store: &Store) -> anyhow::Result<OnchainWiring> {
     let mut simulator: Option<Arc<dyn ChainSimulator>> = None;
     let chain: Arc<dyn ChainSource> = match config.onchain.backend {
         OnchainBackend::None => {
@@ -182,7 +150,7 @@ async fn hot_wallet(config: &Config, store: &Store) -> anyhow::Result<OnchainWir
             )
         }
     };
-    let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
+    let kek = KeyEncryptionKey::new(data_dir.key("master.key")?);
     let sealed = store
         .sealed_secret(HOT_SEED_PURPOSE, || {
             kek.seal(HOT_SEED_PURPOSE, &flash_onchain::generate_seed())
@@ -352,10 +320,33 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::resolve(Args::parse())?;
+    let args = Args::parse();
+    let command = args.command.clone();
+    let config = Config::resolve(args)?;
     init_logging(config.log_format);
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    match command {
+        None => serve(config).await,
+        Some(Command::AdminKey(AdminKeyCommand::Rotate { label })) => rotate_admin_keys(&config, &label).await,
+    }
+}
+
+/// `flashd admin-key rotate`: every operator key revoked and a new one printed, through the
+/// database alone (no data dir lock: a running flashd sees the change at its next request).
+async fn rotate_admin_keys(config: &Config, label: &str) -> anyhow::Result<()> {
+    let store = Store::open(&config.store, Arc::new(SystemClock))
+        .await
+        .context("opening the database")?;
+    let (key, revoked) = flash_auth::rotate_admin_keys(&store, label).await?;
+    tracing::info!(revoked, label, "operator keys rotated");
+    say(&format!("Operator (admin) key, shown once — keep it safe: {key}"));
+    say(&format!("{revoked} earlier operator key(s) revoked."));
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    // First: one process per data dir (a second one would share the node id and the dev rails'
+    // state files, and corrupt both).
+    let data_dir = DataDir::lock(&config.data_dir)?;
 
     // Before anything is created: a configuration that cannot run must not half-start.
     let (node, simulator, mut simulated_rails) = lightning_node(&config).await?;
@@ -363,7 +354,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("opening the database")?;
     store.ensure_system_accounts(Currency::Btc).await?;
-    let onchain = hot_wallet(&config, &store).await?;
+    let onchain = hot_wallet(&config, &data_dir, &store).await?;
+    let onchain_off = onchain.hot.is_none();
     simulated_rails.extend(onchain.simulated.iter().copied());
     tracing::info!(database = store.backend(), network = %config.network, "storage ready");
 
@@ -379,7 +371,7 @@ async fn main() -> anyhow::Result<()> {
     let auth = Auth::new(
         store.clone(),
         Arc::new(sender),
-        key_file(&config.data_dir, "auth.key")?,
+        data_dir.key("auth.key")?,
         config.auth.clone(),
     );
     if !auth.has_admin_key().await? {
@@ -401,7 +393,7 @@ async fn main() -> anyhow::Result<()> {
             lightning_address_domain: Some(address_domain.clone()),
             liquidity: config.lightning.liquidity.clone(),
             onchain: config.onchain.policy.clone(),
-            node_name: node_name(&config.data_dir)?,
+            node_name: data_dir.node_name()?,
         },
     );
     let bank = match node {
@@ -420,7 +412,7 @@ async fn main() -> anyhow::Result<()> {
         None => bank,
     };
     let mint = if config.mint.enabled {
-        let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
+        let kek = KeyEncryptionKey::new(data_dir.key("master.key")?);
         let mint = Mint::open(bank.clone(), &kek, config.mint.clone(), public_url.clone())
             .await
             .context("opening the mint (its seed is sealed with DATA_DIR/master.key)")?;
@@ -437,7 +429,7 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let (relay, nwc, zaps, admission) = if config.relay.enabled {
-        let kek = KeyEncryptionKey::new(key_file(&config.data_dir, "master.key")?);
+        let kek = KeyEncryptionKey::new(data_dir.key("master.key")?);
         let keys = flash_nostr::service_keys(&store, &kek)
             .await
             .context("the relay's service key (sealed with DATA_DIR/master.key)")?;
@@ -493,6 +485,7 @@ async fn main() -> anyhow::Result<()> {
         }),
     ];
     let workers = workers.into_iter().chain(mint_worker);
+    let lightning_on = bank.lightning_node().is_some();
     let state = ApiState {
         bank,
         auth,
@@ -512,13 +505,25 @@ async fn main() -> anyhow::Result<()> {
     say(&format!("  GraphQL:   http://{addr}/graphql"));
     say(&format!("  Admin:     http://{addr}/admin/graphql"));
     say(&format!("  Health:    http://{addr}/healthz"));
-    if mint.is_some() {
-        say(&format!("  Mint:      http://{addr}/v1/info (Cashu)"));
+    // Only what this configuration serves: a rail that is off is said to be off.
+    match (mint.is_some(), lightning_on) {
+        (true, true) => say(&format!("  Mint:      http://{addr}/v1/info (Cashu)")),
+        (true, false) => say(&format!(
+            "  Mint:      http://{addr}/v1/info (Cashu; swaps only: minting and melting need Lightning)"
+        )),
+        (false, _) => {}
     }
     if let Some(url) = relay.as_ref().and_then(|r| r.url()) {
         say(&format!("  Relay:     {url} (NOSTR)"));
     }
-    say(&format!("  Lightning addresses: username@{address_domain}"));
+    if lightning_on {
+        say(&format!("  Lightning addresses: username@{address_domain}"));
+    } else {
+        say("  Lightning: off ([lightning] backend = \"none\")");
+    }
+    if onchain_off {
+        say("  On-chain:  off ([onchain] backend = \"none\")");
+    }
     let app = flash_api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     // No Nagle: small answers (an EOSE, an OK) leave at once instead of waiting for an ACK.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

@@ -483,7 +483,7 @@ async fn mainnet_refuses_faucet() {
 }
 
 /// Lines flashd prints for people rather than as logs.
-const BANNER: [&str; 8] = [
+const BANNER: [&str; 10] = [
     ADMIN_KEY_PREFIX,
     LISTENING_PREFIX,
     "  GraphQL:",
@@ -492,6 +492,8 @@ const BANNER: [&str; 8] = [
     "  Mint:",
     "  Relay:",
     "  Lightning addresses:",
+    "  Lightning:",
+    "  On-chain:",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,6 +275,26 @@ impl Store {
             .map(|_| ())
     }
 
+    /// Revokes every live operator key and stores `key_hash` as the only one, in one
+    /// transaction (rotation, or recovery of a lost key); the number of keys revoked.
+    pub async fn replace_admin_keys(&self, key_hash: &str, label: &str) -> Result<u64, StoreError> {
+        let now = self.now_ms();
+        let changed = self
+            .db
+            .script(vec![
+                (
+                    "UPDATE admin_keys SET revoked_at = $1 WHERE revoked_at IS NULL".to_string(),
+                    params![now],
+                ),
+                (
+                    "INSERT INTO admin_keys (key_hash, label, created_at) VALUES ($1, $2, $3)".to_string(),
+                    params![key_hash, label, now],
+                ),
+            ])
+            .await?;
+        Ok(changed.first().copied().unwrap_or(0))
+    }
+
     /// The label of a live operator key with this hash.
     pub async fn admin_key(&self, key_hash: &str) -> Result<Option<String>, StoreError> {
         let sql = "SELECT label FROM admin_keys WHERE key_hash = $1 AND revoked_at IS NULL";

@@ -56,11 +56,41 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Creates the database file readable by its owner only (0600) before SQLite opens it, and
+/// narrows an existing file and its `-wal` and `-shm` companions to 0600 (SQLite gives the
+/// companions the database file's mode when it creates them).
+fn make_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let failed = |what: &Path, e: std::io::Error| StoreError::Pool(format!("{}: {e}", what.display()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| failed(path, e))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        match std::fs::metadata(file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(|e| failed(file, e))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(file, e)),
+        }
+    }
+    Ok(())
+}
+
 /// Opens the file, migrates it, and starts the pool and the ledger writer.
 pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHandle), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Pool(format!("create {}: {e}", dir.display())))?;
     }
+    make_private(path)?;
     let mut conn = connect(path)?;
     embedded::migrations::runner()
         .run(&mut conn)
