@@ -121,7 +121,7 @@ impl SystemAccount {
         SystemAccount::MintQuotes,
     ];
 
-    /// The account's name, as in DESIGN.md.
+    /// The account's name, as `docs/ledger.md` lists it.
     pub fn name(self) -> &'static str {
         match self {
             SystemAccount::DevFaucet => "dev:faucet",

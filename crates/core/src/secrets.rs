@@ -1,4 +1,4 @@
-//! Secrets at rest (DESIGN.md, "Security model"): every secret is sealed with a data key for its
+//! Secrets at rest (docs/architecture.md, "Secrets and access"): every secret is sealed with a data key for its
 //! purpose, derived from one key-encryption key (KEK) with HKDF-SHA256, under
 //! XChaCha20-Poly1305. The purpose is also bound in as associated data, so a secret sealed for
 //! one purpose cannot be opened as another. The KEK comes from a 0600 file in the embedded

@@ -1,15 +1,16 @@
 //! The official Cashu test vectors (NUT-00, 01, 02, 11, 12, 13 and 20), read at run time from
-//! the shared copy in `/work/shared/vectors/cashu/` and checked through the mint's own code path
+//! `FLASH_TEST_VECTORS/cashu` or `../shared/vectors/cashu` beside the checkout (never copied into
+//! the repository) and checked through the mint's own code path
 //! where it has one: keyset ids, blind signatures with their DLEQ proofs, spending conditions,
 //! token parsing (`ecashRedeem`) and NUT-20 mint request signatures (`Mint::mint`). Vectors that
 //! only a wallet computes (blinding, NUT-13 secrets) are checked on the `cashu` functions a
 //! wallet restoring from this mint uses.
 //!
 //! The markdown is parsed with plain string handling: fenced blocks, the prose that introduces
-//! them and the backticked values in it. A missing vector directory fails every test.
+//! them and the backticked values in it. Without the vectors every test prints why and skips;
+//! under CI it fails.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::str::FromStr;
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv};
@@ -27,26 +28,14 @@ use flash_mint::{blind_sign, keyset_id, verify_conditions, IdVersion, MintError}
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The shared copy of the official Cashu vectors (never copied into the repo).
-fn vectors_dir() -> PathBuf {
-    flash_store::testing::vectors_dir("cashu")
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the markdown
-// ---------------------------------------------------------------------------------------------
-
-/// One vector file, failing (not skipping) when it is not there.
-fn read(name: &str) -> String {
-    let path = vectors_dir().join(name);
+/// One vector file of the official Cashu set, or `None` when the set is not here (the test
+/// then skips, as [`flash_store::testing::vectors_dir`] says why). A file missing from a set
+/// that is here fails.
+fn read(name: &str) -> Option<String> {
+    let path = flash_store::testing::vectors_dir("cashu")?.join(name);
     match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) => panic!(
-            "Cashu test vector file {} cannot be read ({e}): the official vectors must be in \
-             ../shared/vectors/cashu beside the checkout, /work/shared/vectors/cashu, or \
-             FLASH_TEST_VECTORS/cashu",
-            path.display()
-        ),
+        Ok(text) => Some(text),
+        Err(e) => panic!("Cashu test vector file {} cannot be read ({e})", path.display()),
     }
 }
 
@@ -262,7 +251,8 @@ fn some_keyset() -> Id {
 /// `Y = hash_to_curve(secret)`, the key of a redeemed note.
 #[test]
 fn nut00_hash_to_curve() {
-    let blocks = blocks(&read("00-tests.md"));
+    let Some(text) = read("00-tests.md") else { return };
+    let blocks = blocks(&text);
     let tests = shell_tests(&block_under(&blocks, "00-tests.md", "Hash-to-curve").body);
     assert!(!tests.is_empty(), "00-tests.md: no hash-to-curve vectors found");
     for (name, values) in &tests {
@@ -276,7 +266,8 @@ fn nut00_hash_to_curve() {
 /// `B_ = Y + r·G`: computed by wallets, not the mint; checked on the `cashu` function.
 #[test]
 fn nut00_blinded_messages() {
-    let blocks = blocks(&read("00-tests.md"));
+    let Some(text) = read("00-tests.md") else { return };
+    let blocks = blocks(&text);
     let tests = shell_tests(&block_under(&blocks, "00-tests.md", "Blinded messages").body);
     assert!(!tests.is_empty(), "00-tests.md: no blinded-message vectors found");
     for (name, values) in &tests {
@@ -291,7 +282,8 @@ fn nut00_blinded_messages() {
 /// `C_ = k·B_` through the mint's signer, whose DLEQ proof must verify too.
 #[test]
 fn nut00_blinded_signatures() {
-    let blocks = blocks(&read("00-tests.md"));
+    let Some(text) = read("00-tests.md") else { return };
+    let blocks = blocks(&text);
     let tests = shell_tests(&block_under(&blocks, "00-tests.md", "Blinded signatures").body);
     assert!(!tests.is_empty(), "00-tests.md: no blinded-signature vectors found");
     for (name, values) in &tests {
@@ -401,7 +393,8 @@ impl TokenView {
 /// `crawB…` bytes) reads back as that JSON says.
 #[test]
 fn nut00_token_serialization() {
-    let blocks = blocks(&read("00-tests.md"));
+    let Some(text) = read("00-tests.md") else { return };
+    let blocks = blocks(&text);
     let mut checked = 0;
     for (i, block) in blocks.iter().enumerate().filter(|(_, b)| b.lang == "json") {
         let vector = format!("NUT-00 {} / {}", block.section, block.heading);
@@ -440,7 +433,8 @@ fn nut00_token_serialization() {
 /// padding) read as the serialization vector's JSON says.
 #[test]
 fn nut00_token_deserialization() {
-    let blocks = blocks(&read("00-tests.md"));
+    let Some(text) = read("00-tests.md") else { return };
+    let blocks = blocks(&text);
     let json_block = blocks
         .iter()
         .find(|b| b.section.starts_with("Serialization of TokenV3") && b.lang == "json")
@@ -489,7 +483,8 @@ fn nut00_token_deserialization() {
 /// amount 2^63.
 #[test]
 fn nut01_keysets() {
-    let blocks = blocks(&read("01-tests.md"));
+    let Some(text) = read("01-tests.md") else { return };
+    let blocks = blocks(&text);
     let mut valid = None;
     let (mut refused, mut accepted) = (0, 0);
     for (n, block) in blocks.iter().enumerate().filter(|(_, b)| b.lang == "json") {
@@ -530,7 +525,8 @@ fn nut01_keysets() {
 /// Keyset ids, version 1 and 2, through the mint's `keyset_id`.
 #[test]
 fn nut02_keyset_ids() {
-    let blocks = blocks(&read("02-tests.md"));
+    let Some(text) = read("02-tests.md") else { return };
+    let blocks = blocks(&text);
     let mut checked = (0, 0);
     for block in blocks.iter().filter(|b| b.lang == "json") {
         let expected = labelled(&block.before, "Keyset id:")
@@ -648,7 +644,8 @@ impl Spend {
 /// messages to sign are the documented ones.
 #[test]
 fn nut11_spending_conditions() {
-    let blocks = blocks(&read("11-test.md"));
+    let Some(text) = read("11-test.md") else { return };
+    let blocks = blocks(&text);
     let mut used = vec![false; NUT11_VERDICTS.len()];
     let (mut checked, mut messages) = (0, 0);
     let mut wrong = Vec::new();
@@ -726,7 +723,8 @@ fn section<'a>(blocks: &'a [Block], title: &str) -> (HashMap<String, String>, Op
 
 #[test]
 fn nut12_hash_e() {
-    let blocks = blocks(&read("12-tests.md"));
+    let Some(text) = read("12-tests.md") else { return };
+    let blocks = blocks(&text);
     let (values, _) = section(&blocks, "`hash_e` function");
     let vector = "NUT-12 hash_e";
     let keys = ["R1", "R2", "K", "C_"].map(|k| public_key(get(&values, k, vector), vector));
@@ -741,7 +739,8 @@ fn nut12_hash_e() {
 /// and its proof verifies.
 #[test]
 fn nut12_deterministic_nonce() {
-    let blocks = blocks(&read("12-tests.md"));
+    let Some(text) = read("12-tests.md") else { return };
+    let blocks = blocks(&text);
     let (values, _) = section(&blocks, "Deterministic nonce derivation");
     let vector = "NUT-12 deterministic nonce";
     let a = secret_key(get(&values, "a", vector), vector);
@@ -766,7 +765,8 @@ fn nut12_deterministic_nonce() {
 /// A blind signature's DLEQ proof verifies (and a tampered one does not).
 #[test]
 fn nut12_dleq_on_blind_signature() {
-    let blocks = blocks(&read("12-tests.md"));
+    let Some(text) = read("12-tests.md") else { return };
+    let blocks = blocks(&text);
     let (values, block) = section(&blocks, "DLEQ verification on `BlindSignature`");
     let vector = "NUT-12 DLEQ on BlindSignature";
     let block = block.unwrap_or_else(|| panic!("{vector}: no JSON"));
@@ -790,7 +790,8 @@ fn nut12_dleq_on_blind_signature() {
 /// A proof's DLEQ proof (with its blinding factor `r`) verifies (and a tampered one does not).
 #[test]
 fn nut12_dleq_on_proof() {
-    let blocks = blocks(&read("12-tests.md"));
+    let Some(text) = read("12-tests.md") else { return };
+    let blocks = blocks(&text);
     let (values, block) = section(&blocks, "DLEQ verification on `Proof`");
     let vector = "NUT-12 DLEQ on Proof";
     let block = block.unwrap_or_else(|| panic!("{vector}: no JSON"));
@@ -814,7 +815,8 @@ fn nut12_dleq_on_proof() {
 /// to `/v1/restore` as `B_ = hash_to_curve(secret) + r·G`).
 #[test]
 fn nut13_deterministic_secrets() {
-    let blocks = blocks(&read("13-tests.md"));
+    let Some(text) = read("13-tests.md") else { return };
+    let blocks = blocks(&text);
     for version in ["Version 1", "Version 2"] {
         let in_version: Vec<&Block> = blocks.iter().filter(|b| b.section.starts_with(version)).collect();
         assert!(!in_version.is_empty(), "13-tests.md: no {version} section");
@@ -920,7 +922,8 @@ fn nut13_deterministic_secrets() {
 /// A mint request's signature by the quote's key verifies as `Mint::mint` checks it.
 #[test]
 fn nut20_mint_request_signatures() {
-    let blocks = blocks(&read("20-test.md"));
+    let Some(text) = read("20-test.md") else { return };
+    let blocks = blocks(&text);
     let (mut valid_checked, mut invalid_checked) = (0, 0);
     for (i, block) in blocks.iter().enumerate().filter(|(_, b)| b.lang == "json") {
         let valid = if block.before.contains("with a valid signature") {
