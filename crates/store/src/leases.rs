@@ -33,5 +33,4 @@ impl Store {
             .await?;
         row.map(|r| Ok((r.text(0)?, r.int(1)?))).transpose()
     }
-
 }

@@ -23,5 +23,4 @@ impl Store {
         row.ok_or_else(|| StoreError::Invariant(format!("sealed secret {purpose} vanished")))?
             .text(0)
     }
-
 }

@@ -436,6 +436,8 @@ proptest! {
         }
         let held: i64 = auditor.holds.values().filter(|h| h.2 == HoldStatus::Pending).map(|h| h.1).sum();
         prop_assert_eq!(snap.accounts[&pending()].balance, held);
-        let _ = auditor.external;
+        // What settled holds paid out went to the outside account, and only that.
+        let funded: i64 = start.iter().sum();
+        prop_assert_eq!(snap.accounts[&system()].balance, auditor.external - funded);
     }
 }

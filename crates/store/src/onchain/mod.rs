@@ -9,4 +9,3 @@ mod wallet_state;
 pub use deposits::{AddressOwner, DepositRecord, DepositStatus, OnchainTotals, SeenDeposit};
 pub use payouts::{BatchRecord, BatchStatus, NewBatch, NewPayout, PayoutRecord, PayoutSpeed, PayoutStatus};
 pub use sweeps::{SweepDirection, SweepRecord};
-
