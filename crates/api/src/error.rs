@@ -46,6 +46,13 @@ impl ApiError {
         }
     }
 
+    /// As a request-level GraphQL error (no field path), with `extensions.code`.
+    pub fn to_server_error(&self) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.message.clone(), None);
+        error.extensions = self.to_graphql().extensions;
+        error
+    }
+
     /// As a GraphQL error with `extensions.code` (and `retryAfterSecs`).
     pub fn to_graphql(&self) -> async_graphql::Error {
         let mut e = async_graphql::Error::new(self.message.clone());

@@ -1,11 +1,11 @@
-//! `/healthz`, `/readyz`, `/metrics` and the landing page.
+//! `/healthz`, `/readyz` and `/metrics`.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
@@ -198,29 +198,4 @@ async fn metrics(State(state): State<ApiState>) -> Response {
         }
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
-
-/// The page a browser sees at `/`.
-pub(crate) async fn landing(State(state): State<ApiState>) -> Html<String> {
-    let simulated = if state.info.simulated_rails.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<p><strong>Simulated rails:</strong> {}</p>",
-            state.info.simulated_rails.join(", ")
-        )
-    };
-    let relay = crate::relay::relay_url(state.relay.as_ref())
-        .map(|url| format!("<li>NOSTR relay: <code>{url}</code></li>"))
-        .unwrap_or_default();
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Flash</title></head><body>\
-         <h1>Flash</h1><p>A Bitcoin bank on {network} ({db}).</p>{simulated}\
-         <ul><li><a href=\"/graphql\">GraphQL app API (GraphiQL)</a></li>\
-         <li><a href=\"/admin/graphql\">Operator API</a></li>\
-         {relay}<li><a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, <a href=\"/metrics\">/metrics</a></li></ul>\
-         </body></html>",
-        network = state.bank.config().network,
-        db = state.info.backend,
-    ))
 }

@@ -17,6 +17,7 @@ mod lnurl;
 mod metrics;
 mod mint;
 mod mint_ws;
+mod pages;
 mod relay;
 mod rest;
 
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use axum::Router;
 use flash_auth::Auth;
@@ -93,6 +94,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(lnurl::routes(state.clone()))
         .merge(health::routes(state.clone()))
         .merge(relay::routes(state.clone()))
+        .route("/assets/{name}", get(pages::asset))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));
     // Mint requests carry up to the mint's cap of notes, witnesses included.

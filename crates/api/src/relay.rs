@@ -12,7 +12,7 @@ use flash_nostr::{protocol, Admission, Connection, Reject, Relay};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
-use crate::{health, ApiState, Peer};
+use crate::{pages, ApiState, Peer};
 
 /// Frames larger than this close the connection; the relay answers messages between its own
 /// limit and this one with a refusal instead.
@@ -63,7 +63,7 @@ async fn preflight() -> Response {
 async fn root(State(state): State<ApiState>, peer: Peer, req: Request) -> Response {
     let relay = match (&state.relay, req.uri().path()) {
         (Some(relay), _) => relay.clone(),
-        (None, "/") => return health::landing(State(state)).await.into_response(),
+        (None, "/") => return pages::landing(State(state)).await,
         (None, _) => return StatusCode::NOT_FOUND.into_response(),
     };
     if is_upgrade(req.headers()) {
@@ -88,7 +88,7 @@ async fn root(State(state): State<ApiState>, peer: Peer, req: Request) -> Respon
         return cors(response);
     }
     if req.uri().path() == "/" {
-        return health::landing(State(state)).await.into_response();
+        return pages::landing(State(state)).await;
     }
     (
         StatusCode::UPGRADE_REQUIRED,

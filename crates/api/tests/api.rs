@@ -40,6 +40,8 @@ flash_store::on_both_backends!(
     my_updates_requires_a_token,
     health_readiness_metrics_and_pages,
     oversized_chunked_graphql_bodies_get_413,
+    fragment_bombs_are_refused_before_they_run,
+    operator_api_checks_the_key_before_parsing,
     galoy_notification_type_names,
     galoy_account_interface_fields,
 );
@@ -821,6 +823,48 @@ async fn api_key_scopes_are_enforced(backend: Backend) {
     assert_eq!(s.balance(&a).await, 9_000);
     assert_eq!(s.balance(&b).await, 1_000);
     assert_eq!(s.journals().await, journals + 1);
+
+    // WRITE does not read through what mutations return: balances, history, e-mail and
+    // contacts need READ wherever they appear.
+    let r = s
+        .gql(
+            Some(&write),
+            "mutation($w: WalletId!) { accountUpdateDefaultWalletId(input: { walletId: $w }) { errors { code } \
+             account { id wallets { balance transactions(first: 5) { edges { node { id } } } } limits { withdrawal { totalLimit } } } } }",
+            json!({ "w": a.wallet_id }),
+        )
+        .await;
+    assert_eq!(
+        top_codes(&r).first().map(String::as_str),
+        Some("FORBIDDEN_SCOPE"),
+        "{r}"
+    );
+    assert!(!r.to_string().contains("9000"), "a balance leaked: {r}");
+    let npub = "7e7e9c42a91bfef19fa929e5fda1b72e0ebc1a4c1141673e2794234d86addf4e";
+    let r = s
+        .gql(
+            Some(&write),
+            "mutation($n: String!) { userUpdateNpub(input: { npub: $n }) { errors { code } user { id phone email { address } contacts { username } } } }",
+            json!({ "n": npub }),
+        )
+        .await;
+    assert_eq!(
+        top_codes(&r).first().map(String::as_str),
+        Some("FORBIDDEN_SCOPE"),
+        "{r}"
+    );
+    assert!(!r.to_string().contains("@"), "an e-mail leaked: {r}");
+    assert!(!r.to_string().contains("+"), "a phone number leaked: {r}");
+    // READ still reads the same objects.
+    let r = s
+        .gql(
+            Some(&read),
+            "{ me { phone defaultAccount { wallets { balance } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["errors"], Value::Null, "{r}");
+    assert_eq!(data(&r, "me")["defaultAccount"]["wallets"][0]["balance"], 9_000, "{r}");
 
     // No API key may create API keys or change identity settings; only sessions may.
     let keys_before = list_keys(&s, &a.token).await.len();
@@ -1605,6 +1649,82 @@ async fn bad_payment_input_changes_nothing(backend: Backend) {
     assert_eq!(s.balance(&b).await, 100);
 }
 
+/// `levels` fragments on `on`, each spreading the next one twice: 2^levels fields in ~1 KB.
+fn fragment_bomb(on: &str, levels: usize) -> String {
+    let mut q = String::from("query { ...F0 }\n");
+    for i in 0..levels {
+        q.push_str(&format!("fragment F{i} on {on} {{ ...F{} ...F{} }}\n", i + 1, i + 1));
+    }
+    q.push_str(&format!("fragment F{levels} on {on} {{ __typename }}\n"));
+    q
+}
+
+/// Nested fragments that each spread the next twice pass the depth and complexity limits as
+/// written; measured after expansion they are refused before anything runs, and the server
+/// keeps answering.
+async fn fragment_bombs_are_refused_before_they_run(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let a = s.member().await;
+    for levels in [22, 30] {
+        let bomb = fragment_bomb("PublicQuery", levels);
+        assert!(bomb.len() < 2_000, "{} bytes", bomb.len());
+        for token in [None, Some(a.token.as_str())] {
+            let r = s.gql(token, &bomb, json!({})).await;
+            assert_eq!(top_code(&r), "QUERY_TOO_COMPLEX", "{levels} levels: {r}");
+            assert_eq!(r["data"], Value::Null, "{r}");
+        }
+        let r = s
+            .graphql_at(
+                "/admin/graphql",
+                Some(&s.admin_key),
+                &fragment_bomb("AdminQuery", levels),
+                json!({}),
+            )
+            .await;
+        assert_eq!(top_code(&r), "QUERY_TOO_COMPLEX", "admin, {levels} levels: {r}");
+    }
+    // A query that uses fragments honestly still runs.
+    let r = s.gql(Some(&a.token), &fragment_bomb("PublicQuery", 4), json!({})).await;
+    assert_eq!(r["errors"], Value::Null, "{r}");
+    assert_eq!(r["data"]["__typename"], json!("PublicQuery"), "{r}");
+    assert_eq!(s.get("/healthz", &[]).await.status, 200);
+}
+
+/// Without the operator key, `/admin/graphql` answers `UNAUTHENTICATED` to everything, before
+/// reading the query: no introspection, no parse errors, no fragment expansion.
+async fn operator_api_checks_the_key_before_parsing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let a = s.member().await;
+    let introspection = "{ __schema { queryType { name } types { name fields { name } } } }";
+    for cred in [None, Some("flashadm_nope"), Some(a.token.as_str())] {
+        for query in [introspection, "{ this is not graphql", &fragment_bomb("AdminQuery", 30)] {
+            let r = s.graphql_at("/admin/graphql", cred, query, json!({})).await;
+            assert_eq!(
+                top_codes(&r),
+                vec!["UNAUTHENTICATED".to_string()],
+                "{cred:?} {query}: {r}"
+            );
+            assert_eq!(r["data"], Value::Null, "{r}");
+        }
+        let r = s
+            .post_raw("/admin/graphql", cred, "application/json", b"{\"query\": ".to_vec())
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.text.contains("UNAUTHENTICATED"), "{}", r.text);
+    }
+    let r = s
+        .graphql_at("/admin/graphql", Some(&s.admin_key), introspection, json!({}))
+        .await;
+    assert_eq!(r["data"]["__schema"]["queryType"]["name"], json!("AdminQuery"), "{r}");
+}
+
+/// A page or asset names no other origin: no `http(s)://` or protocol-relative URLs at all.
+fn assert_no_foreign_assets(text: &str) {
+    for needle in ["http://", "https://", "src=\"//", "href=\"//"] {
+        assert!(!text.contains(needle), "{needle} in:\n{text}");
+    }
+}
+
 /// Oversized chunked bodies (no Content-Length) on the GraphQL endpoints: refused, but with 400.
 async fn oversized_chunked_graphql_bodies_get_413(backend: Backend) {
     let s = TestServer::start(backend).await;
@@ -1624,9 +1744,9 @@ async fn bad_http_requests_are_refused(backend: Backend) {
     let journals = s.journals().await;
 
     // Not JSON.
-    for path in ["/graphql", "/admin/graphql"] {
+    for (path, token) in [("/graphql", &a.token), ("/admin/graphql", &s.admin_key)] {
         let r = s
-            .post_raw(path, Some(&a.token), "application/json", b"{\"query\": ".to_vec())
+            .post_raw(path, Some(token), "application/json", b"{\"query\": ".to_vec())
             .await;
         assert_eq!(r.status, 400, "{path}: {}", r.text);
     }
@@ -1881,17 +2001,25 @@ async fn health_readiness_metrics_and_pages(backend: Backend) {
     assert!(journals >= 1, "{m}");
     assert!(m.contains("flash_wallet_balance_total{currency=\"BTC\"} 4321"), "{m}");
 
-    // Browsers get GraphiQL at /graphql and a landing page at /.
-    let r = s.get("/graphql", &[("accept", "text/html")]).await;
-    assert_eq!(r.status, 200);
-    assert!(r.text.to_lowercase().contains("graphiql"), "{}", r.text);
-    assert!(r.text.contains("/graphql"));
-    let r = s.get("/admin/graphql", &[("accept", "text/html")]).await;
-    assert_eq!(r.status, 200);
-    assert!(r.text.contains("/admin/graphql"));
+    // Browsers get the query console at /graphql and /admin/graphql and a landing page at /,
+    // every asset from this server and a policy that forbids any other origin.
+    for path in ["/graphql", "/admin/graphql"] {
+        let r = s.get(path, &[("accept", "text/html")]).await;
+        assert_eq!(r.status, 200);
+        assert!(r.text.contains(&format!("data-endpoint=\"{path}\"")), "{}", r.text);
+        assert_no_foreign_assets(&r.text);
+        let csp = r.headers.get("content-security-policy").expect("a CSP header");
+        assert!(csp.to_str().expect("ascii").contains("default-src 'none'"), "{csp:?}");
+    }
+    for asset in ["/assets/console.js", "/assets/flash.css"] {
+        let r = s.get(asset, &[]).await;
+        assert_eq!(r.status, 200, "{asset}");
+        assert_no_foreign_assets(&r.text);
+    }
+    assert_eq!(s.get("/assets/nope.js", &[]).await.status, 404);
     let r = s.get("/", &[("accept", "text/html")]).await;
     assert_eq!(r.status, 200);
-    assert!(r.text.contains("<h1>Flash</h1>"), "{}", r.text);
+    assert!(r.text.contains("Flash</a></h1>"), "{}", r.text);
     assert!(r.text.contains(db), "{}", r.text);
     assert!(r.text.contains("href=\"/graphql\""), "{}", r.text);
     // Unknown paths are 404 and counted as unmatched.

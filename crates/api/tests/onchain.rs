@@ -274,6 +274,17 @@ async fn a_withdrawal_is_queued_batched_and_confirmed(backend: Backend) {
     );
     let charged = 100_000 - 40_000 - s.balance(&alice).await;
     assert!(charged > 0 && charged <= quoted, "{charged} of {quoted}");
+    // Broadcast is not done: the line stays PENDING until the transaction confirms.
+    let history = s
+        .gql(
+            Some(&alice.token),
+            "{ me { defaultAccount { transactions(first: 1) { edges { node { status settlementFee } } } } } }",
+            json!({}),
+        )
+        .await;
+    let node = &data(&history, "me")["defaultAccount"]["transactions"]["edges"][0]["node"];
+    assert_eq!(node["status"], "PENDING", "broadcast, unconfirmed: {node}");
+    assert_eq!(node["settlementFee"], charged, "{node}");
     mine(&s, 1).await;
     let r = s
         .admin("{ onchainBatches { txHash status fee vsize } }", json!({}))

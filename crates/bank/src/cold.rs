@@ -199,46 +199,74 @@ impl Bank {
     /// Follows broadcast sweeps in a watcher pass: one a block confirmed is marked so; one the
     /// chain and mempool no longer have is broadcast again. `hot_spending` is the hot wallet's
     /// spending transactions of this pass (sweeps to cold are among them); the cold wallet is
-    /// synced only while a sweep back to hot is out.
+    /// synced only while a sweep back to hot is out. A sweep that cannot be followed (the cold
+    /// wallet is no longer configured or does not answer) is logged and left for a later pass:
+    /// it never stops the pass, which also credits deposits and follows payouts.
     pub(crate) async fn track_sweeps(&self, hot_spending: &[SpendingTx], from_height: u32) -> Result<(), BankError> {
         let out = self.store.onchain_sweeps("broadcast").await?;
         if out.is_empty() {
             return Ok(());
         }
-        let cold_spending = match self.cold() {
-            Ok(cold) if out.iter().any(|(s, _)| s.direction == SweepDirection::ToHot) => {
-                cold.wallet.sync(from_height).await.map_err(cold_error)?.spending
+        let cold_spending = if out.iter().any(|(s, _)| s.direction == SweepDirection::ToHot) {
+            match self.cold() {
+                Ok(cold) => match cold.wallet.sync(from_height).await {
+                    Ok(report) => Ok(report.spending),
+                    Err(e) => Err(cold_error(e)),
+                },
+                Err(e) => Err(e),
             }
-            _ => Vec::new(),
+        } else {
+            Ok(Vec::new())
         };
         for (sweep, tx_hex) in out {
-            let (spending, direction) = match sweep.direction {
-                SweepDirection::ToCold => (hot_spending, "to cold"),
-                SweepDirection::ToHot => (cold_spending.as_slice(), "to hot"),
-            };
-            let seen = spending.iter().find(|s| Some(s.txid.to_string()) == sweep.txid);
-            match seen {
-                Some(SpendingTx {
-                    confirmed_height: Some(height),
-                    ..
-                }) => {
-                    self.store
-                        .onchain_sweep_confirmed(&sweep.id, i64::from(*height))
-                        .await?;
-                    tracing::info!(sweep = %sweep.id, direction, height, "sweep confirmed");
+            let spending = match (sweep.direction, &cold_spending) {
+                (SweepDirection::ToCold, _) => hot_spending,
+                (SweepDirection::ToHot, Ok(cold)) => cold.as_slice(),
+                (SweepDirection::ToHot, Err(e)) => {
+                    tracing::warn!(sweep = %sweep.id, error = %e, "a sweep back to hot cannot be followed; trying again next pass");
+                    continue;
                 }
-                Some(_) => {}
-                None => {
-                    let Some(tx_hex) = tx_hex else { continue };
-                    let tx: bitcoin::Transaction = deserialize_hex(&tx_hex)
-                        .map_err(|e| BankError::OnchainUnavailable(format!("sweep {} unreadable: {e}", sweep.id)))?;
-                    let again = match sweep.direction {
-                        SweepDirection::ToCold => self.chain()?.wallet.broadcast(&tx).await,
-                        SweepDirection::ToHot => self.cold()?.wallet.broadcast(&tx).await,
-                    };
-                    if let Err(e) = again {
-                        tracing::warn!(sweep = %sweep.id, error = %e, "a sweep left the mempool and could not be broadcast again");
-                    }
+            };
+            if let Err(e) = self.track_sweep(&sweep, tx_hex, spending).await {
+                tracing::warn!(sweep = %sweep.id, error = %e, "a sweep could not be followed; trying again next pass");
+            }
+        }
+        Ok(())
+    }
+
+    /// One broadcast sweep: marks it confirmed once a block has it, or broadcasts it again when
+    /// neither the chain nor the mempool has it any more.
+    async fn track_sweep(
+        &self,
+        sweep: &SweepRecord,
+        tx_hex: Option<String>,
+        spending: &[SpendingTx],
+    ) -> Result<(), BankError> {
+        let direction = match sweep.direction {
+            SweepDirection::ToCold => "to cold",
+            SweepDirection::ToHot => "to hot",
+        };
+        match spending.iter().find(|s| Some(s.txid.to_string()) == sweep.txid) {
+            Some(SpendingTx {
+                confirmed_height: Some(height),
+                ..
+            }) => {
+                self.store
+                    .onchain_sweep_confirmed(&sweep.id, i64::from(*height))
+                    .await?;
+                tracing::info!(sweep = %sweep.id, direction, height, "sweep confirmed");
+            }
+            Some(_) => {}
+            None => {
+                let Some(tx_hex) = tx_hex else { return Ok(()) };
+                let tx: bitcoin::Transaction = deserialize_hex(&tx_hex)
+                    .map_err(|e| BankError::OnchainUnavailable(format!("sweep {} unreadable: {e}", sweep.id)))?;
+                let again = match sweep.direction {
+                    SweepDirection::ToCold => self.chain()?.wallet.broadcast(&tx).await,
+                    SweepDirection::ToHot => self.cold()?.wallet.broadcast(&tx).await,
+                };
+                if let Err(e) = again {
+                    tracing::warn!(sweep = %sweep.id, error = %e, "a sweep left the mempool and could not be broadcast again");
                 }
             }
         }

@@ -997,15 +997,39 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
     assert_eq!(lab.chain.mempool(), vec![txid.parse::<Txid>().expect("txid")]);
     let back = lab.store.onchain_sweep(&psbt.id).await.expect("read").expect("sweep");
     assert_eq!(back.status, "broadcast");
+    // A node without the cold wallet configured cannot follow the sweep back, but its watcher
+    // pass still runs: one sweep it cannot follow does not stop deposits and payouts.
+    let carol = member(&lab.bank).await;
+    let outpoint = deposit(&lab, &carol, 30_000).await;
+    let sweep_block = lab.chain.height() + 1;
+    lab.bank
+        .dev_chain_mine(2)
+        .await
+        .expect("the pass runs without the cold wallet");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
+    assert_eq!(
+        lab.store
+            .onchain_sweep(&psbt.id)
+            .await
+            .expect("read")
+            .expect("sweep")
+            .status,
+        "broadcast"
+    );
     bank.dev_chain_mine(1).await.expect("mine");
     let back = lab.store.onchain_sweep(&psbt.id).await.expect("read").expect("sweep");
     assert_eq!(
         (back.status.as_str(), back.confirmed_height),
-        ("confirmed", Some(i64::from(lab.chain.height())))
+        ("confirmed", Some(i64::from(sweep_block))),
+        "the node with the cold wallet followed it on its next pass"
     );
     assert_cold_balance(&bank, 900_000 - 200_000 - psbt.fee.get()).await;
     assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     // The coins came back to the bank's own (change) address: nobody was credited a deposit.
-    assert_eq!(receive_journals(&bank).await, 2, "the two funding deposits only");
+    assert_eq!(
+        receive_journals(&bank).await,
+        3,
+        "the two funding deposits and carol's only"
+    );
     assert_ledger_ok(&bank).await;
 }

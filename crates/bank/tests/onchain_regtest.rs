@@ -292,7 +292,9 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
     lab.mine(1).await;
     assert_cold_balance(&bank, 900_000).await;
     let record = lab.store.onchain_sweep(&sweep).await.expect("read").expect("sweep");
-    assert_eq!(record.status, "broadcast");
+    // The harness mined through the bank without a cold wallet: its pass followed the sweep
+    // out of the hot wallet all the same.
+    assert_eq!(record.status, "confirmed");
     assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_no_sweep(&bank, "back within policy").await;
 

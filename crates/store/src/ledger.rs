@@ -464,17 +464,21 @@ impl LedgerReport {
 
 /// A wallet's side of each journal. A hold's opening line stands for the whole payment: once
 /// settled it shows what was used and the fee, and the closing journal's return to the wallet
-/// is not listed apart (it is part of the same payment).
+/// is not listed apart (it is part of the same payment). An on-chain payout's hold settles
+/// when its transaction is broadcast; the line stays `pending` until that transaction confirms.
 const HISTORY_COLUMNS: &str = "SELECT e.journal_id, e.account_id, \
     CASE WHEN c.outcome = 'settled' THEN -(cj.amount + cj.fee) ELSE e.amount END, \
     CASE WHEN c.outcome = 'settled' THEN cj.fee ELSE j.fee END, \
     j.debit_account, j.currency, j.kind, \
-    j.memo, h.status, CASE WHEN e.account_id = j.debit_account THEN j.credit_account ELSE j.debit_account END, \
+    j.memo, CASE WHEN h.status = 'settled' AND op.id IS NOT NULL \
+    AND (ob.status IS NULL OR ob.status <> 'confirmed') THEN 'pending' ELSE h.status END, CASE WHEN e.account_id = j.debit_account THEN j.credit_account ELSE j.debit_account END, \
     cu.username, j.created_at, j.reference \
     FROM entries e JOIN journals j ON j.id = e.journal_id \
     LEFT JOIN holds h ON h.id = j.hold_id AND j.kind = 'hold_open' \
     LEFT JOIN hold_closures c ON c.hold_id = h.id \
     LEFT JOIN journals cj ON cj.id = c.journal_id \
+    LEFT JOIN onchain_payouts op ON op.id = h.id \
+    LEFT JOIN onchain_batches ob ON ob.id = op.batch_id \
     LEFT JOIN wallets cw ON cw.id = (CASE WHEN e.account_id = j.debit_account THEN j.credit_account ELSE j.debit_account END) \
     LEFT JOIN accounts ca ON ca.id = cw.account_id \
     LEFT JOIN users cu ON cu.id = ca.user_id";

@@ -5,6 +5,7 @@ mod admin;
 mod cold;
 mod ecash;
 mod lightning;
+mod limits;
 mod nwc;
 mod onchain;
 mod public;
@@ -12,7 +13,7 @@ mod types;
 
 use std::net::IpAddr;
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Context, Data, EmptySubscription, MergedObject, MergedSubscription, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::body::Bytes;
@@ -21,7 +22,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::FromRequestParts;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use flash_auth::{Principal, Scope};
 
 use crate::error::ApiError;
@@ -86,6 +87,7 @@ pub(crate) fn public_schema(state: ApiState) -> PublicSchema {
     .data(state)
     .limit_depth(QUERY_DEPTH_MAX)
     .limit_complexity(QUERY_COMPLEXITY_MAX)
+    .extension(limits::RequestLimits)
     .finish()
 }
 
@@ -94,6 +96,7 @@ pub(crate) fn admin_schema(state: ApiState) -> AdminSchema {
         .data(state)
         .limit_depth(QUERY_DEPTH_MAX)
         .limit_complexity(QUERY_COMPLEXITY_MAX)
+        .extension(limits::RequestLimits)
         .finish()
 }
 
@@ -129,6 +132,20 @@ pub(crate) fn principal<'a>(ctx: &Context<'a>, scope: Scope) -> async_graphql::R
     Ok(p)
 }
 
+/// The field guard on everything that shows an account's data (balances, history, contacts,
+/// e-mail, keys): mutation payloads return these objects too, and a key without `read` must not
+/// read through them. The operator API, which has no caller, passes.
+pub(crate) struct NeedsRead;
+
+impl async_graphql::Guard for NeedsRead {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        if ctx.data_opt::<Operator>().is_some() {
+            return Ok(());
+        }
+        principal(ctx, Scope::Read).map(|_| ())
+    }
+}
+
 /// Counts an unauthenticated Lightning request against the caller's address.
 pub(crate) fn public_lightning_rate(ctx: &Context<'_>) -> async_graphql::Result<()> {
     let ip = caller(ctx)?.ip;
@@ -161,7 +178,8 @@ fn parse_request(body: &Bytes) -> Result<async_graphql::Request, ApiError> {
 }
 
 /// GET `/graphql`: a websocket upgrade runs subscriptions (graphql-ws / graphql-transport-ws,
-/// token in the `connection_init` payload as `Authorization: Bearer …`); otherwise GraphiQL.
+/// token in the `connection_init` payload as `Authorization: Bearer …`); otherwise the query
+/// console.
 pub(crate) async fn public_get(
     State((state, schema)): State<(ApiState, PublicSchema)>,
     peer: Peer,
@@ -169,13 +187,12 @@ pub(crate) async fn public_get(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response();
+        return crate::pages::console(
+            "/graphql",
+            "GraphQL",
+            "Session token or API key",
+            "query {\n  globals {\n    network\n  }\n}\n",
+        );
     };
     let ip = peer.0.ip();
     upgrade
@@ -198,26 +215,38 @@ pub(crate) async fn public_get(
 }
 
 /// The operator's key label, for the audit log.
-pub(crate) struct Operator(Result<String, ApiError>);
+pub(crate) struct Operator(String);
 
 pub(crate) fn operator<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a str> {
-    let op = ctx.data::<Operator>()?;
-    op.0.as_deref().map_err(ApiError::to_graphql)
+    Ok(ctx.data::<Operator>()?.0.as_str())
 }
 
+/// POST `/admin/graphql`. The operator key is checked before the body is even parsed: without
+/// it nothing (not introspection, not a parse error) is answered but `UNAUTHENTICATED`.
 pub(crate) async fn admin_http(
     State((state, schema)): State<(ApiState, AdminSchema)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<GraphQLResponse, ApiError> {
-    let req = parse_request(&body)?;
-    let op = match bearer(&headers) {
+    let label = match bearer(&headers) {
         Some(token) => state.auth.authenticate_admin(&token).await.map_err(ApiError::from),
         None => Err(ApiError::new("UNAUTHENTICATED", "admin key required")),
     };
-    Ok(schema.execute(req.data(Operator(op))).await.into())
+    let label = match label {
+        Ok(label) => label,
+        Err(e) => return Ok(async_graphql::Response::from_errors(vec![e.to_server_error()]).into()),
+    };
+    let req = parse_request(&body)?;
+    Ok(schema.execute(req.data(Operator(label))).await.into())
 }
 
-pub(crate) async fn admin_get() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/admin/graphql").finish())
+/// GET `/admin/graphql`: the query console. The page holds nothing secret; the key typed into
+/// it goes only to `/admin/graphql`.
+pub(crate) async fn admin_get() -> Response {
+    crate::pages::console(
+        "/admin/graphql",
+        "Operator GraphQL",
+        "Operator key",
+        "query {\n  ledgerVerify {\n    ok\n    journalsChecked\n  }\n}\n",
+    )
 }

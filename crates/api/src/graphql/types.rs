@@ -8,7 +8,7 @@ use flash_bank::{Direction, HistoryPageRequest, LimitView, Transaction, Transact
 use flash_core::{AccountLevel as Level, AccountStatus as Status, Currency, LimitKind, WalletId as CoreWalletId};
 use flash_store::{AccountRecord, ApiKeyRecord, ContactRecord, UserRecord};
 
-use super::{gql, state};
+use super::{gql, state, NeedsRead};
 
 macro_rules! string_scalar {
     ($rust:ident, $name:literal, $doc:literal) => {
@@ -546,18 +546,23 @@ impl BtcWallet {
     async fn id(&self) -> ID {
         ID(self.0.wallet.id.to_string())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn account_id(&self) -> ID {
         ID(self.0.wallet.account_id.to_string())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn wallet_currency(&self) -> WalletCurrency {
         self.0.wallet.currency.into()
     }
+    #[graphql(guard = "NeedsRead")]
     async fn balance(&self) -> SignedAmount {
         SignedAmount(self.0.balance)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn pending_incoming_balance(&self) -> SignedAmount {
         SignedAmount(self.0.pending_incoming)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,
@@ -581,6 +586,7 @@ impl BtcWallet {
     }
     /// The credited deposits to one of this wallet's addresses, newest first (`first`, at most
     /// 100; pending deposits show in `pendingIncomingBalance` until credited).
+    #[graphql(guard = "NeedsRead")]
     async fn transactions_by_address(
         &self,
         ctx: &Context<'_>,
@@ -693,12 +699,15 @@ impl ConsumerAccount {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn level(&self) -> AccountLevel {
         self.0.level.into()
     }
+    #[graphql(guard = "NeedsRead")]
     async fn default_wallet_id(&self) -> WalletId {
         WalletId(self.0.default_wallet_id.to_string())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn default_wallet(&self, ctx: &Context<'_>) -> async_graphql::Result<PublicWallet> {
         let wallet = gql(state(ctx).bank.own_wallet(self.0.id, self.0.default_wallet_id).await)?;
         let currency = wallet.currency.into();
@@ -708,10 +717,12 @@ impl ConsumerAccount {
             wallet_currency: currency,
         })
     }
+    #[graphql(guard = "NeedsRead")]
     async fn wallets(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WalletIface>> {
         let wallets = gql(state(ctx).bank.wallets(self.0.id).await)?;
         Ok(wallets.into_iter().map(|w| WalletIface::Btc(BtcWallet(w))).collect())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn wallet_by_id(&self, ctx: &Context<'_>, wallet_id: WalletId) -> async_graphql::Result<WalletIface> {
         let id: CoreWalletId = gql(wallet_id.0.parse().map_err(|_| flash_bank::BankError::WalletNotFound))?;
         let wallets = gql(state(ctx).bank.wallets(self.0.id).await)?;
@@ -719,6 +730,7 @@ impl ConsumerAccount {
         let wallet = gql(wallet.ok_or(flash_bank::BankError::WalletNotFound))?;
         Ok(WalletIface::Btc(BtcWallet(wallet)))
     }
+    #[graphql(guard = "NeedsRead")]
     async fn limits(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountLimits> {
         let views = gql(state(ctx).bank.limits(&self.0).await)?;
         let of = |kind: LimitKind| -> Vec<AccountLimitIface> {
@@ -735,6 +747,7 @@ impl ConsumerAccount {
             withdrawal: of(LimitKind::Withdrawal),
         })
     }
+    #[graphql(guard = "NeedsRead")]
     async fn transactions(
         &self,
         ctx: &Context<'_>,
@@ -798,15 +811,19 @@ pub struct UserContact(pub ContactRecord);
 
 #[Object]
 impl UserContact {
+    #[graphql(guard = "NeedsRead")]
     async fn id(&self) -> Username {
         Username(self.0.username.clone().unwrap_or_default())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn username(&self) -> Username {
         Username(self.0.username.clone().unwrap_or_default())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn alias(&self) -> Option<ContactAlias> {
         self.0.alias.clone().map(ContactAlias)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn transactions_count(&self) -> i64 {
         self.0.transactions_count
     }
@@ -820,9 +837,11 @@ impl ApiKey {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn name(&self) -> String {
         self.0.name.clone()
     }
+    #[graphql(guard = "NeedsRead")]
     async fn scopes(&self) -> Vec<Scope> {
         self.0
             .scopes
@@ -835,25 +854,32 @@ impl ApiKey {
             })
             .collect()
     }
+    #[graphql(guard = "NeedsRead")]
     async fn read_only(&self) -> bool {
         self.0.scopes == "read"
     }
+    #[graphql(guard = "NeedsRead")]
     async fn created_at(&self) -> Timestamp {
         ts(self.0.created_at_ms)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn expires_at(&self) -> Option<Timestamp> {
         self.0.expires_at_ms.map(ts)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn last_used_at(&self) -> Option<Timestamp> {
         self.0.last_used_at_ms.map(ts)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn revoked(&self) -> bool {
         self.0.revoked_at_ms.is_some()
     }
+    #[graphql(guard = "NeedsRead")]
     async fn expired(&self) -> bool {
         self.0.expires_at_ms.is_some_and(|t| t <= self.1)
     }
     /// Networks the key may be used from (empty: anywhere).
+    #[graphql(guard = "NeedsRead")]
     async fn ip_allowlist(&self) -> Vec<String> {
         self.0
             .ip_allowlist
@@ -872,29 +898,36 @@ impl User {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
+    #[graphql(guard = "NeedsRead")]
     async fn username(&self) -> Option<Username> {
         self.0.username.clone().map(Username)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn phone(&self) -> Option<Phone> {
         self.0.phone.clone().map(Phone)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn email(&self) -> Option<EmailGql> {
         self.0.email.clone().map(|e| EmailGql {
             address: Some(e),
             verified: Some(true),
         })
     }
+    #[graphql(guard = "NeedsRead")]
     async fn created_at(&self) -> Timestamp {
         ts(self.0.created_at_ms)
     }
     /// The NOSTR key the user linked (`userUpdateNpub`), `npub1…`.
+    #[graphql(guard = "NeedsRead")]
     async fn npub(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         gql(flash_nostr::names::npub_of(state(ctx).bank.store(), self.0.id).await)
     }
+    #[graphql(guard = "NeedsRead")]
     async fn default_account(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountIface> {
         let account = gql(state(ctx).bank.account_of_user(self.0.id).await)?;
         Ok(AccountIface::Consumer(ConsumerAccount(account)))
     }
+    #[graphql(guard = "NeedsRead")]
     async fn contacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<UserContact>> {
         let bank = &state(ctx).bank;
         let account = gql(bank.account_of_user(self.0.id).await)?;
@@ -904,6 +937,7 @@ impl User {
             .collect())
     }
     /// The account's API keys (Blink's API-keys extension).
+    #[graphql(guard = "NeedsRead")]
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let st = state(ctx);
         let account = gql(st.bank.account_of_user(self.0.id).await)?;
