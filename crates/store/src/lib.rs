@@ -16,6 +16,7 @@ mod groups;
 mod leases;
 mod ledger;
 mod lightning;
+mod limits;
 mod mint;
 mod nostr;
 mod nwc;
@@ -38,6 +39,7 @@ pub use accounts::{
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
 pub use db::Db;
 pub use groups::GroupRecord;
+pub use limits::WindowHit;
 pub use ledger::{
     HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, LedgerStats, PageStart, PostRequest, Record,
     BATCH_MAX,

@@ -207,12 +207,17 @@ pub(crate) fn operator<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a str> 
 
 pub(crate) async fn admin_http(
     State((state, schema)): State<(ApiState, AdminSchema)>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<GraphQLResponse, ApiError> {
     let req = parse_request(&body)?;
     let op = match bearer(&headers) {
-        Some(token) => state.auth.authenticate_admin(&token).await.map_err(ApiError::from),
+        Some(token) => state
+            .auth
+            .authenticate_admin(&token, peer.0.ip())
+            .await
+            .map_err(ApiError::from),
         None => Err(ApiError::new("UNAUTHENTICATED", "admin key required")),
     };
     Ok(schema.execute(req.data(Operator(op))).await.into())
