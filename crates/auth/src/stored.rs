@@ -47,7 +47,10 @@ impl StoredLimits {
         self.sweep().await;
         let mut counted = Counted(Vec::with_capacity(rules.len()));
         for (bucket, limit) in rules {
-            let hit = self.store.hit_window(bucket, i64::from(limit.max), window_ms(*limit)).await;
+            let hit = self
+                .store
+                .hit_window(bucket, i64::from(limit.max), window_ms(*limit))
+                .await;
             match hit {
                 Ok(WindowHit::Counted { ends_at_ms }) => counted.0.push((bucket.clone(), ends_at_ms)),
                 Ok(WindowHit::Refused { ends_at_ms }) => {

@@ -120,7 +120,10 @@ async fn right_code_sent_eight_times_at_once_opens_one_session(backend: Backend)
         })
         .await;
         let accepted = answers.iter().filter(|a| a.is_ok()).count();
-        assert_eq!(accepted, 1, "round {round}: the code opened {accepted} sessions: {answers:?}");
+        assert_eq!(
+            accepted, 1,
+            "round {round}: the code opened {accepted} sessions: {answers:?}"
+        );
         // Used up: one more try is refused too.
         assert!(auth.verify_code(&who, &code, ip(2000)).await.is_err());
     }
@@ -203,7 +206,9 @@ async fn failed_login_limits_survive_a_restart(backend: Backend) {
         assert!(matches!(r, Err(AuthError::InvalidCode)), "failure {i}: {r:?}");
     }
     let third = reopen(&config).await;
-    let r = self::auth(&third, &codes).verify_code(&phone(5000), "000000", attacker).await;
+    let r = self::auth(&third, &codes)
+        .verify_code(&phone(5000), "000000", attacker)
+        .await;
     assert!(is_rate_limited(&r), "per address after a restart: {r:?}");
 }
 
@@ -223,7 +228,10 @@ async fn code_request_limits_survive_a_restart(backend: Backend) {
     // Per address as well.
     let from = ip(60);
     for i in 0..rate_limits::CODE_REQUEST_PER_IP.max {
-        auth(&store, &codes).request_code(&phone(100 + i), from).await.expect("code sent");
+        auth(&store, &codes)
+            .request_code(&phone(100 + i), from)
+            .await
+            .expect("code sent");
     }
     let store = reopen(&config).await;
     let r = auth(&store, &codes).request_code(&phone(999), from).await;
@@ -253,7 +261,10 @@ async fn wrong_operator_keys_are_throttled(backend: Backend) {
     assert!(is_rate_limited(&r), "after a restart: {r:?}");
     // Successes are not failures: the operator can keep working.
     for _ in 0..2 * rate_limits::ADMIN_KEY_FAILURES_PER_IP.max {
-        assert_eq!(restarted.authenticate_admin(&key, ip(3)).await.expect("operator"), "ops");
+        assert_eq!(
+            restarted.authenticate_admin(&key, ip(3)).await.expect("operator"),
+            "ops"
+        );
     }
 }
 

@@ -39,7 +39,6 @@ pub use accounts::{
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
 pub use db::Db;
 pub use groups::GroupRecord;
-pub use limits::WindowHit;
 pub use ledger::{
     HistoryItem, HistoryPage, HistoryQuery, JournalRecord, LedgerReport, LedgerStats, PageStart, PostRequest, Record,
     BATCH_MAX,
@@ -48,6 +47,7 @@ pub use lightning::{
     LiquidityAction, LiquidityActionKind, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus,
     NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
 };
+pub use limits::WindowHit;
 pub use mint::{
     KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, PresentedProof,
     ProofRow, ProofState, SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,

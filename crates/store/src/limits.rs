@@ -46,7 +46,9 @@ impl Store {
                    WHERE rate_windows.expires_at <= CAST($3 AS BIGINT) OR rate_windows.hits < CAST($4 AS BIGINT) \
                    RETURNING expires_at";
         if let Some(row) = self.db.query_opt(sql, params![bucket, ends, now, max]).await? {
-            return Ok(WindowHit::Counted { ends_at_ms: row.int(0)? });
+            return Ok(WindowHit::Counted {
+                ends_at_ms: row.int(0)?,
+            });
         }
         let row = self
             .db
@@ -67,7 +69,10 @@ impl Store {
     /// Deletes the windows that are over; how many.
     pub async fn prune_windows(&self) -> Result<u64, StoreError> {
         self.db
-            .execute("DELETE FROM rate_windows WHERE expires_at <= $1", params![self.now_ms()])
+            .execute(
+                "DELETE FROM rate_windows WHERE expires_at <= $1",
+                params![self.now_ms()],
+            )
             .await
     }
 }

@@ -715,12 +715,27 @@ async fn login_codes_are_used_up_once(backend: Backend) {
             used += usize::from(t.await.expect("task").expect("consume"));
         }
         assert_eq!(used, 1, "round {round}");
-        assert_eq!(store.check_login_code(&who, 5).await.expect("check"), CodeCheck::Missing);
+        assert_eq!(
+            store.check_login_code(&who, 5).await.expect("check"),
+            CodeCheck::Missing
+        );
     }
-    store.put_login_code("phone:+15550009", "old", expires).await.expect("put");
-    store.put_login_code("phone:+15550009", "new", expires).await.expect("put");
-    assert!(!store.consume_login_code("phone:+15550009", "old").await.expect("consume"));
-    assert!(store.consume_login_code("phone:+15550009", "new").await.expect("consume"));
+    store
+        .put_login_code("phone:+15550009", "old", expires)
+        .await
+        .expect("put");
+    store
+        .put_login_code("phone:+15550009", "new", expires)
+        .await
+        .expect("put");
+    assert!(!store
+        .consume_login_code("phone:+15550009", "old")
+        .await
+        .expect("consume"));
+    assert!(store
+        .consume_login_code("phone:+15550009", "new")
+        .await
+        .expect("consume"));
 }
 
 /// Rate windows: the cap is exact under concurrency, refusals count nothing, a window starts
