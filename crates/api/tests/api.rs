@@ -24,6 +24,7 @@ flash_store::on_both_backends!(
     email_registration_adds_a_login,
     accounts_cannot_touch_each_other,
     operator_api_refuses_user_credentials,
+    wrong_operator_keys_are_throttled,
     api_keys_are_created_listed_and_shown_once,
     api_key_scopes_are_enforced,
     api_keys_expire_and_can_be_revoked,
@@ -690,6 +691,29 @@ async fn operator_api_refuses_user_credentials(backend: Backend) {
     assert_eq!(s.balance(&b).await, 0);
     // The operator key is not a user credential either.
     assert_eq!(me_error(&s, &s.admin_key.clone()).await, "UNAUTHENTICATED");
+}
+
+/// Issue 14: wrong operator keys were never throttled. Past the per-address cap even the
+/// right key is refused from that address, without being checked.
+async fn wrong_operator_keys_are_throttled(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let verify = "{ ledgerVerify { ok } }";
+    for i in 0..flash_auth::rate_limits::ADMIN_KEY_FAILURES_PER_IP.max {
+        let r = s
+            .graphql_at("/admin/graphql", Some("flashadm_nope"), verify, json!({}))
+            .await;
+        assert_eq!(top_code(&r), "UNAUTHENTICATED", "wrong key {}: {r}", i + 1);
+    }
+    let r = s
+        .graphql_at("/admin/graphql", Some("flashadm_nope"), verify, json!({}))
+        .await;
+    assert_eq!(top_code(&r), "RATE_LIMITED", "{r}");
+    let r = s.admin(verify, json!({})).await;
+    assert_eq!(
+        top_code(&r),
+        "RATE_LIMITED",
+        "the right key from a throttled address: {r}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

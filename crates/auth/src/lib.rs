@@ -13,6 +13,7 @@ mod scope;
 mod secret;
 mod sender;
 mod service;
+mod stored;
 
 pub use error::AuthError;
 pub use ippin::{IpAllowlist, IpAllowlistError};

@@ -17,8 +17,10 @@
 //! cap should be well above the number of keys legitimately active within the
 //! longest window; per-IP limits keep a single client from filling it alone.
 //!
-//! For a scale-out deployment the same rules run against a shared store
-//! (Redis); this module is the embedded, single-process implementation.
+//! This limiter serves the rules that are cheap to repeat and harmless to reset
+//! (sign-ups, public Lightning requests, API key use). Rules that guard secrets
+//! (login codes, failed logins, operator keys) are counted by the store instead,
+//! so they hold across restarts and between nodes: see `stored.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -81,6 +83,9 @@ pub mod defaults {
     /// Lightning addresses), and withdraw-link attempts, per client IP: 600 per minute (a
     /// wallet service pays many addresses from few addresses of its own).
     pub const PUBLIC_LIGHTNING_PER_IP: RateLimit = RateLimit::per_secs(600, 60);
+    /// Wrong operator keys per client IP: 10 per 15 minutes. There is no global cap: it would
+    /// let anyone lock the operator out, and a 256-bit key is not guessed from many addresses.
+    pub const ADMIN_KEY_FAILURES_PER_IP: RateLimit = RateLimit::per_secs(10, 15 * 60);
 }
 
 #[derive(Debug)]

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::ratelimit::{defaults, RateLimit, RateLimiter};
 use crate::scope::{Scope, Scopes};
 use crate::secret::{self, CodeHasher};
+use crate::stored::StoredLimits;
 use crate::{AuthError, IpAllowlist};
 
 /// Auth settings. Defaults follow Galoy/Blink.
@@ -129,20 +130,22 @@ pub struct Auth {
     store: Store,
     sender: Arc<dyn CodeSender>,
     hasher: CodeHasher,
+    /// In-process limits on traffic that is cheap to repeat (signups, public Lightning
+    /// requests, API key use).
     limiter: Arc<RateLimiter>,
+    /// Store-kept limits on what guesses secrets (codes, operator keys): exact under
+    /// concurrency, across restarts and between nodes.
+    limits: StoredLimits,
     config: AuthConfig,
 }
 
-fn limited(limiter: &RateLimiter, key: &str, limit: RateLimit, count: bool) -> Result<(), AuthError> {
-    let now = Instant::now();
-    let result = if count {
-        limiter.check(key, limit, now)
-    } else {
-        limiter.peek(key, limit, now)
-    };
-    result.map_err(|r| AuthError::RateLimited {
-        retry_after_secs: r.secs,
-    })
+/// Counts one attempt for `key` in the in-process limiter.
+fn limited(limiter: &RateLimiter, key: &str, limit: RateLimit) -> Result<(), AuthError> {
+    limiter
+        .check(key, limit, Instant::now())
+        .map_err(|r| AuthError::RateLimited {
+            retry_after_secs: r.secs,
+        })
 }
 
 /// The rate-limit key of an address: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its /64, since
@@ -175,6 +178,7 @@ impl Auth {
     /// An auth service; `code_secret` keys the login-code HMACs.
     pub fn new(store: Store, sender: Arc<dyn CodeSender>, code_secret: [u8; 32], config: AuthConfig) -> Auth {
         Auth {
+            limits: StoredLimits::new(store.clone()),
             store,
             sender,
             hasher: CodeHasher::new(code_secret),
@@ -183,28 +187,23 @@ impl Auth {
         }
     }
 
-    /// Sends a fresh code (4 per hour per identifier, 16 per hour per IP).
+    /// Sends a fresh code (4 per hour per identifier, 16 per hour per IP, counted by the
+    /// store).
     pub async fn request_code(&self, identifier: &Identifier, ip: IpAddr) -> Result<(), AuthError> {
         let key = identifier.key();
-        limited(
-            &self.limiter,
-            &format!("code:ip:{}", ip_key(ip)),
-            defaults::CODE_REQUEST_PER_IP,
-            false,
-        )?;
-        limited(
-            &self.limiter,
-            &format!("code:id:{key}"),
-            defaults::CODE_REQUEST_PER_IDENTIFIER,
-            true,
-        )?;
-        limited(
-            &self.limiter,
-            &format!("code:ip:{}", ip_key(ip)),
-            defaults::CODE_REQUEST_PER_IP,
-            true,
-        )?;
+        self.count_code_request(&key, ip).await?;
         self.issue_code(&key, identifier).await
+    }
+
+    /// Counts a code request for `key` from `ip` under both limits, or under neither.
+    async fn count_code_request(&self, key: &str, ip: IpAddr) -> Result<(), AuthError> {
+        let rules = [
+            (format!("code:ip:{}", ip_key(ip)), defaults::CODE_REQUEST_PER_IP),
+            (format!("code:id:{key}"), defaults::CODE_REQUEST_PER_IDENTIFIER),
+        ];
+        // A code request counts whether or not the code arrives: nothing is given back.
+        let _kept = self.limits.count(&rules).await?;
+        Ok(())
     }
 
     async fn issue_code(&self, key: &str, identifier: &Identifier) -> Result<(), AuthError> {
@@ -226,7 +225,6 @@ impl Auth {
             &self.limiter,
             &format!("signup:ip:{}", ip_key(ip)),
             defaults::CODE_REQUEST_PER_IP,
-            true,
         )
     }
 
@@ -237,41 +235,46 @@ impl Auth {
             &self.limiter,
             &format!("public-ln:ip:{}", ip_key(ip)),
             defaults::PUBLIC_LIGHTNING_PER_IP,
-            true,
         )
     }
 
-    /// Checks a code (failed logins: 8 per 20 min per identifier, 20 per 6 h per IP). The
-    /// code is single-use.
+    /// Checks a code (failed logins: 8 per 20 min per identifier, 20 per 6 h per IP, counted
+    /// by the store). The code is single-use: of any number of concurrent right answers,
+    /// exactly one succeeds.
     pub async fn verify_code(&self, identifier: &Identifier, code: &str, ip: IpAddr) -> Result<(), AuthError> {
         self.check_code(&identifier.key(), code, ip).await
     }
 
     async fn check_code(&self, key: &str, code: &str, ip: IpAddr) -> Result<(), AuthError> {
-        let (by_id, by_ip) = (format!("fail:id:{key}"), format!("fail:ip:{}", ip_key(ip)));
-        limited(&self.limiter, &by_id, defaults::FAILED_LOGIN_PER_IDENTIFIER, false)?;
-        limited(&self.limiter, &by_ip, defaults::FAILED_LOGIN_PER_IP, false)?;
+        // Every attempt is counted as a failure before the code is looked at, and given back
+        // if it succeeds: so attempts in flight cannot pass the caps together.
+        let rules = [
+            (format!("fail:id:{key}"), defaults::FAILED_LOGIN_PER_IDENTIFIER),
+            (format!("fail:ip:{}", ip_key(ip)), defaults::FAILED_LOGIN_PER_IP),
+        ];
+        let counted = self.limits.count(&rules).await?;
+        let outcome = self.try_code(key, code).await;
+        if matches!(outcome, Ok(()) | Err(AuthError::Store(_))) {
+            self.limits.release(counted).await;
+        }
+        outcome
+    }
+
+    /// One counted attempt on `key`'s code; on success the code is used up.
+    async fn try_code(&self, key: &str, code: &str) -> Result<(), AuthError> {
         let well_formed = code.len() == secret::LOGIN_CODE_DIGITS && code.bytes().all(|b| b.is_ascii_digit());
-        let outcome = match self.store.check_login_code(key, self.config.code_max_attempts).await? {
-            CodeCheck::Candidate { code_hash } if well_formed && self.hasher.verify(key, code, &code_hash) => Ok(()),
+        match self.store.check_login_code(key, self.config.code_max_attempts).await? {
+            CodeCheck::Candidate { code_hash } if well_formed && self.hasher.verify(key, code, &code_hash) => {
+                // Concurrent right answers all get here; the store lets one of them use it.
+                if self.store.consume_login_code(key, &code_hash).await? {
+                    Ok(())
+                } else {
+                    Err(AuthError::InvalidCode)
+                }
+            }
             CodeCheck::Candidate { .. } | CodeCheck::Missing => Err(AuthError::InvalidCode),
             CodeCheck::Expired => Err(AuthError::CodeExpired),
             CodeCheck::Exhausted => Err(AuthError::TooManyAttempts),
-        };
-        match outcome {
-            Ok(()) => {
-                self.store.delete_login_code(key).await?;
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self
-                    .limiter
-                    .check(&by_id, defaults::FAILED_LOGIN_PER_IDENTIFIER, Instant::now());
-                let _ = self
-                    .limiter
-                    .check(&by_ip, defaults::FAILED_LOGIN_PER_IP, Instant::now());
-                Err(e)
-            }
         }
     }
 
@@ -324,7 +327,7 @@ impl Auth {
             return Err(AuthError::IpNotAllowed);
         }
         let per_minute = RateLimit::per_secs(self.config.api_key_requests_per_minute, 60);
-        limited(&self.limiter, &format!("apikey:{}", key.id), per_minute, true)?;
+        limited(&self.limiter, &format!("apikey:{}", key.id), per_minute)?;
         let scopes: Scopes = key.scopes.parse().map_err(|_| AuthError::Unauthenticated)?;
         if key.last_used_at_ms.is_none_or(|t| now - t >= TOUCH_INTERVAL_MS) {
             // Bookkeeping only: a failure to record it must not fail the request.
@@ -401,18 +404,7 @@ impl Auth {
     /// Starts adding an email to a user: sends a code, returns the registration id.
     pub async fn start_email_registration(&self, user: UserId, email: &Email, ip: IpAddr) -> Result<String, AuthError> {
         let identifier = Identifier::Email(email.clone());
-        limited(
-            &self.limiter,
-            &format!("code:ip:{}", ip_key(ip)),
-            defaults::CODE_REQUEST_PER_IP,
-            true,
-        )?;
-        limited(
-            &self.limiter,
-            &format!("code:id:{}", identifier.key()),
-            defaults::CODE_REQUEST_PER_IDENTIFIER,
-            true,
-        )?;
+        self.count_code_request(&identifier.key(), ip).await?;
         let id = uuid::Uuid::new_v4().to_string();
         self.store.create_email_registration(&id, user, email.as_str()).await?;
         self.issue_code(&format!("emailreg:{id}"), &identifier).await?;
@@ -451,12 +443,22 @@ impl Auth {
         Ok(self.store.admin_key_count().await? > 0)
     }
 
-    /// The label of the operator key `token`, or `Unauthenticated`.
-    pub async fn authenticate_admin(&self, token: &str) -> Result<String, AuthError> {
-        self.store
-            .admin_key(&secret::hash_token(token))
-            .await?
-            .ok_or(AuthError::Unauthenticated)
+    /// The label of the operator key `token`, or `Unauthenticated`. Wrong keys are
+    /// throttled (10 per 15 min per IP, 100 per 15 min from anywhere, counted by the store):
+    /// past either cap the answer is `RateLimited` and the key is not even looked at.
+    pub async fn authenticate_admin(&self, token: &str, ip: IpAddr) -> Result<String, AuthError> {
+        // Counted as a failure up front and given back on success, like login codes.
+        let rules = [(format!("admin:ip:{}", ip_key(ip)), defaults::ADMIN_KEY_FAILURES_PER_IP)];
+        let counted = self.limits.count(&rules).await?;
+        let outcome = match self.store.admin_key(&secret::hash_token(token)).await {
+            Ok(Some(label)) => Ok(label),
+            Ok(None) => Err(AuthError::Unauthenticated),
+            Err(e) => Err(AuthError::Store(e)),
+        };
+        if matches!(outcome, Ok(_) | Err(AuthError::Store(_))) {
+            self.limits.release(counted).await;
+        }
+        outcome
     }
 }
 

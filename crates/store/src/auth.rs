@@ -126,12 +126,12 @@ impl Store {
         })
     }
 
-    /// Deletes a used code.
-    pub async fn delete_login_code(&self, identifier: &str) -> Result<(), StoreError> {
-        self.db
-            .execute("DELETE FROM login_codes WHERE identifier = $1", params![identifier])
-            .await
-            .map(|_| ())
+    /// Uses up `identifier`'s code if it is still the one stored as `code_hash` (a newer code
+    /// replaces it): true for exactly one caller however many race, false for the others. One
+    /// conditional delete, so a code opens at most one session.
+    pub async fn consume_login_code(&self, identifier: &str, code_hash: &str) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM login_codes WHERE identifier = $1 AND code_hash = $2";
+        Ok(self.db.execute(sql, params![identifier, code_hash]).await? == 1)
     }
 
     /// Stores a session.

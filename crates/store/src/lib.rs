@@ -16,6 +16,7 @@ mod groups;
 mod leases;
 mod ledger;
 mod lightning;
+mod limits;
 mod mint;
 mod nostr;
 mod nwc;
@@ -46,6 +47,7 @@ pub use lightning::{
     LiquidityAction, LiquidityActionKind, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus,
     NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
 };
+pub use limits::WindowHit;
 pub use mint::{
     KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, PresentedProof,
     ProofRow, ProofState, SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,

@@ -7,6 +7,7 @@ use flash_core::{
 use flash_store::testing::{fresh_store, Backend};
 use flash_store::{
     Audit, CodeCheck, HistoryQuery, NewApiKey, NewUser, PageStart, PostRequest, Store, UsernameUpdate, WalletRecord,
+    WindowHit,
 };
 use proptest::prelude::*;
 
@@ -23,6 +24,8 @@ flash_store::on_both_backends!(
     locked_accounts_cannot_move_money,
     random_operations_keep_invariants,
     leases_go_to_one_holder_until_they_expire,
+    login_codes_are_used_up_once,
+    rate_windows_cap_exactly_and_expire,
 );
 
 fn faucet() -> LedgerAccountId {
@@ -691,4 +694,114 @@ async fn leases_go_to_one_holder_until_they_expire(backend: Backend) {
         .take_lease("other-worker", holder, 30_000)
         .await
         .expect("another lease"));
+}
+
+/// Issue 14: of concurrent right answers to one code, exactly one uses it up; a code replaced
+/// by a newer one cannot be used up under its old hash.
+async fn login_codes_are_used_up_once(backend: Backend) {
+    let store = fresh_store(backend).await;
+    let expires = store.now_ms() + 600_000;
+    for round in 0..5 {
+        let who = format!("phone:+1555000{round}");
+        store.put_login_code(&who, "hash", expires).await.expect("put");
+        let tries: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, who) = (store.clone(), who.clone());
+                tokio::spawn(async move { store.consume_login_code(&who, "hash").await })
+            })
+            .collect();
+        let mut used = 0;
+        for t in tries {
+            used += usize::from(t.await.expect("task").expect("consume"));
+        }
+        assert_eq!(used, 1, "round {round}");
+        assert_eq!(
+            store.check_login_code(&who, 5).await.expect("check"),
+            CodeCheck::Missing
+        );
+    }
+    store
+        .put_login_code("phone:+15550009", "old", expires)
+        .await
+        .expect("put");
+    store
+        .put_login_code("phone:+15550009", "new", expires)
+        .await
+        .expect("put");
+    assert!(!store
+        .consume_login_code("phone:+15550009", "old")
+        .await
+        .expect("consume"));
+    assert!(store
+        .consume_login_code("phone:+15550009", "new")
+        .await
+        .expect("consume"));
+}
+
+/// Rate windows: the cap is exact under concurrency, refusals count nothing, a window starts
+/// over once it ends, releases give back one attempt of that window only, and pruning
+/// deletes ended windows alone.
+async fn rate_windows_cap_exactly_and_expire(backend: Backend) {
+    let clock = std::sync::Arc::new(HandClock(std::sync::atomic::AtomicI64::new(5_000_000)));
+    let store = flash_store::testing::fresh_store_with_clock(backend, clock.clone()).await;
+    let advance = |ms: i64| clock.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    let hits: Vec<_> = (0..40)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.hit_window("fail:id:x", 7, 60_000).await })
+        })
+        .collect();
+    let mut counted = 0;
+    for h in hits {
+        match h.await.expect("task").expect("hit") {
+            WindowHit::Counted { ends_at_ms } => {
+                assert_eq!(ends_at_ms, 5_060_000);
+                counted += 1;
+            }
+            WindowHit::Refused { ends_at_ms } => assert_eq!(ends_at_ms, 5_060_000),
+        }
+    }
+    assert_eq!(counted, 7);
+    // Giving one back makes room for exactly one more.
+    assert!(store.release_window("fail:id:x", 5_060_000).await.expect("release"));
+    assert_eq!(
+        store.hit_window("fail:id:x", 7, 60_000).await.expect("hit"),
+        WindowHit::Counted { ends_at_ms: 5_060_000 }
+    );
+    assert_eq!(
+        store.hit_window("fail:id:x", 7, 60_000).await.expect("hit"),
+        WindowHit::Refused { ends_at_ms: 5_060_000 }
+    );
+    // A release for another window (or another bucket) changes nothing.
+    assert!(!store.release_window("fail:id:x", 5_000_000).await.expect("release"));
+    assert!(!store.release_window("fail:id:y", 5_060_000).await.expect("release"));
+    // Other buckets are independent; a zero cap refuses without storing.
+    assert!(matches!(
+        store.hit_window("fail:id:y", 7, 60_000).await.expect("hit"),
+        WindowHit::Counted { .. }
+    ));
+    assert!(matches!(
+        store.hit_window("fail:id:z", 0, 60_000).await.expect("hit"),
+        WindowHit::Refused { .. }
+    ));
+    // The window ends: a new one opens with one attempt counted.
+    advance(60_000);
+    assert_eq!(
+        store.hit_window("fail:id:x", 7, 30_000).await.expect("hit"),
+        WindowHit::Counted { ends_at_ms: 5_090_000 }
+    );
+    // A release aimed at the old window does not touch the new one.
+    assert!(!store.release_window("fail:id:x", 5_060_000).await.expect("release"));
+    // Pruning removes `y` (ended at 5_060_000), keeps `x` (ends at 5_090_000).
+    assert_eq!(store.prune_windows().await.expect("prune"), 1);
+    let left = store
+        .db()
+        .query("SELECT bucket, hits FROM rate_windows ORDER BY bucket", vec![])
+        .await
+        .expect("rows");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].text(0).expect("bucket"), "fail:id:x");
+    assert_eq!(left[0].int(1).expect("hits"), 1);
+    advance(30_000);
+    assert_eq!(store.prune_windows().await.expect("prune"), 1);
 }

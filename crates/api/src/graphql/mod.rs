@@ -225,11 +225,16 @@ pub(crate) fn operator<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a str> 
 /// it nothing (not introspection, not a parse error) is answered but `UNAUTHENTICATED`.
 pub(crate) async fn admin_http(
     State((state, schema)): State<(ApiState, AdminSchema)>,
+    peer: Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<GraphQLResponse, ApiError> {
     let label = match bearer(&headers) {
-        Some(token) => state.auth.authenticate_admin(&token).await.map_err(ApiError::from),
+        Some(token) => state
+            .auth
+            .authenticate_admin(&token, peer.0.ip())
+            .await
+            .map_err(ApiError::from),
         None => Err(ApiError::new("UNAUTHENTICATED", "admin key required")),
     };
     let label = match label {

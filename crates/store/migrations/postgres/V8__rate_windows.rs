@@ -1,0 +1,5 @@
+/// Rate-limit windows kept by the database (postgres): the shared text in
+/// `migrations/rate_windows.sql`.
+pub fn migration() -> String {
+    include_str!("../migrations/rate_windows.sql").to_string()
+}
