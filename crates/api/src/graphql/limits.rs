@@ -189,9 +189,7 @@ mod tests {
                 i + 1
             ));
         }
-        q.push_str(&format!(
-            "fragment F{levels} on PublicQuery {{ globals {{ network }} }}\n"
-        ));
+        q.push_str(&format!("fragment F{levels} on PublicQuery {{ me {{ id }} }}\n"));
         q
     }
 
@@ -205,7 +203,7 @@ mod tests {
 
     #[test]
     fn ordinary_queries_pass() {
-        let q = "query { me { id defaultAccount { wallets { id balance } } } globals { network } }";
+        let q = "query { me { id defaultAccount { wallets { id balance } } } me { id } }";
         assert!(check_expanded_size(&parse(q)).is_ok());
         assert!(check_expanded_size(&parse(&doubling(5))).is_ok(), "127 selections");
     }
@@ -224,16 +222,16 @@ mod tests {
 
     #[test]
     fn fragment_and_operation_counts_are_bounded() {
-        let mut q = String::from("query { globals { network } }\n");
+        let mut q = String::from("query { me { id } }\n");
         for i in 0..=FRAGMENTS_MAX {
-            q.push_str(&format!("fragment G{i} on Globals {{ network }}\n"));
+            q.push_str(&format!("fragment G{i} on User {{ id }}\n"));
         }
         let e = check_expanded_size(&parse(&q)).expect_err("refused");
         assert!(e.message.contains("fragments"), "{}", e.message);
 
         let mut q = String::new();
         for i in 0..=OPERATIONS_MAX {
-            q.push_str(&format!("query Q{i} {{ globals {{ network }} }}\n"));
+            q.push_str(&format!("query Q{i} {{ me {{ id }} }}\n"));
         }
         let e = check_expanded_size(&parse(&q)).expect_err("refused");
         assert!(e.message.contains("operations"), "{}", e.message);

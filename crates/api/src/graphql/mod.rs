@@ -191,7 +191,7 @@ pub(crate) async fn public_get(
             "/graphql",
             "GraphQL",
             "Session token or API key",
-            "query {\n  globals {\n    network\n  }\n}\n",
+            "query {\n  me {\n    id\n    username\n    defaultAccount {\n      wallets {\n        id\n        balance\n      }\n    }\n  }\n}\n",
         );
     };
     let ip = peer.0.ip();
