@@ -12,6 +12,7 @@ flash_store::on_both_backends!(
     a_deposit_is_pending_then_credited,
     address_refusals_change_nothing,
     a_withdrawal_is_queued_batched_and_confirmed,
+    the_operator_lists_and_reclaims_deposits_under_review,
 );
 
 const ADDRESS_CURRENT: &str = "mutation($input: OnChainAddressCurrentInput!) { onChainAddressCurrent(input: $input) \
@@ -312,4 +313,82 @@ async fn a_withdrawal_is_queued_batched_and_confirmed(backend: Backend) {
     assert!(metrics.contains("flash_onchain_queued_payouts 0"), "{metrics}");
     assert!(metrics.contains("flash_onchain_hot_balance_sats "), "{metrics}");
     s.journals().await;
+}
+
+/// A deposit credited and then double-spent away goes under review; the operator sees it with
+/// what its hold holds, and reclaims it: the wallet gives back what it still has, the books stay
+/// balanced, and the review is gone (a second reclaim is refused).
+async fn the_operator_lists_and_reclaims_deposits_under_review(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.member().await;
+    let bob = s.member().await;
+    let to = address(&s, &alice, ADDRESS_CURRENT, "onChainAddressCurrent").await;
+    let r = s
+        .admin(DEPOSIT, json!({ "input": { "address": to, "amount": 30_000 } }))
+        .await;
+    let txid = data(&r, "devChainDeposit")["txHash"]
+        .as_str()
+        .expect("txHash")
+        .to_string();
+    mine(&s, 2).await;
+    let credited = s.balance(&alice).await;
+    assert!(credited >= 30_000 - 1_000, "{credited}");
+    // Alice spends part of it before the chain changes its mind.
+    let paid = s.pay(&alice.token, &alice, &bob, 10_000).await;
+    assert_no_payload_errors(&paid);
+
+    let reviews = "{ onchainReviews { outpoint walletId amount credited held reason } }";
+    let r = s.admin(reviews, json!({})).await;
+    assert_eq!(data(&r, "onchainReviews"), &json!([]), "{r}");
+    let r = s
+        .admin(
+            "mutation { devChainReorg(input: { depth: 2, dropTransactions: true }) { errors { code } height } }",
+            json!({}),
+        )
+        .await;
+    assert_no_payload_errors(data(&r, "devChainReorg"));
+
+    let r = s.admin(reviews, json!({})).await;
+    let listed = data(&r, "onchainReviews").as_array().expect("list").clone();
+    assert_eq!(listed.len(), 1, "{r}");
+    let review = &listed[0];
+    let outpoint = format!("{txid}:0");
+    assert_eq!(review["outpoint"], outpoint.as_str(), "{review}");
+    assert_eq!(review["walletId"], alice.wallet_id.as_str());
+    assert_eq!(review["amount"], 30_000);
+    assert_eq!(review["credited"], credited);
+    assert_eq!(review["held"], credited - 10_000, "what the wallet still had");
+    assert!(
+        review["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no longer in the chain")),
+        "{review}"
+    );
+    assert_eq!(s.balance(&alice).await, 0, "held under review");
+
+    let reclaim = "mutation($o: String!) { onchainReviewReclaim(input: { outpoint: $o }) \
+                   { errors { code message } reclaimed shortfall } }";
+    let r = s.admin(reclaim, json!({ "o": outpoint })).await;
+    let done = data(&r, "onchainReviewReclaim");
+    assert_no_payload_errors(done);
+    assert_eq!(
+        (done["reclaimed"].as_i64(), done["shortfall"].as_i64()),
+        (Some(credited - 10_000), Some(10_000)),
+        "{done}"
+    );
+    assert_eq!(s.balance(&alice).await, 0);
+    assert_eq!(s.balance(&bob).await, 10_000, "bob keeps what he was paid");
+    let r = s.admin(reviews, json!({})).await;
+    assert_eq!(data(&r, "onchainReviews"), &json!([]), "{r}");
+    let r = s.admin(reclaim, json!({ "o": outpoint })).await;
+    assert_eq!(
+        data(&r, "onchainReviewReclaim")["errors"][0]["code"],
+        "INVALID_INPUT",
+        "{r}"
+    );
+    // Further passes leave the dropped deposit alone.
+    mine(&s, 3).await;
+    assert_eq!(s.balance(&alice).await, 0);
+    let r = s.admin("{ ledgerVerify { ok } }", json!({})).await;
+    assert_eq!(data(&r, "ledgerVerify")["ok"], true, "{r}");
 }

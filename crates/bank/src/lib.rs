@@ -39,7 +39,7 @@ pub use lightning::{
 };
 pub use liquidity::{assess, LiquidityConfig, LiquidityIssue, LiquidityReport, OpenPlan, PreferredPeer};
 pub use lnurl::{AddressOffer, CreatedWithdrawLink, LnurlPayRequest, WithdrawLinkCreate};
-pub use onchain::{DepositReport, OnchainConfig, OnchainStatus};
+pub use onchain::{DepositReport, OnchainConfig, OnchainStatus, ReviewReclaim};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 pub use payouts::{OnchainSend, OnchainSendOutcome, PayoutDetails, PayoutReport, Speed};
 

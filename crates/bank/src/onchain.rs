@@ -16,7 +16,7 @@ use flash_core::onchain::{
     parse_address, BlockRef, BroadcastBehaviour, ChainError, ChainSimulator, HotWallet, ReceivedOutput,
 };
 use flash_core::{AccountId, Currency, HoldId, LedgerError, Sats, SystemAccount, WalletId};
-use flash_store::{DepositRecord, DepositStatus, OnchainTotals, PostRequest, Record, SeenDeposit};
+use flash_store::{Audit, DepositRecord, DepositStatus, OnchainTotals, PostRequest, Record, SeenDeposit};
 
 use crate::{Bank, BankError, Transaction};
 
@@ -181,6 +181,15 @@ fn outpoint_key(o: &ReceivedOutput) -> String {
 /// Confirmations of a block at `height` under `tip` (0 when unconfirmed).
 fn confirmations(tip: u32, height: Option<u32>) -> u32 {
     height.map_or(0, |h| tip.saturating_add(1).saturating_sub(h))
+}
+
+/// What ending a review took back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReviewReclaim {
+    /// Taken back from the wallet (what the hold held).
+    pub reclaimed: i64,
+    /// Credited but already spent by the wallet: the bank's loss.
+    pub shortfall: i64,
 }
 
 impl Bank {
@@ -506,6 +515,82 @@ impl Bank {
         tracing::info!(outpoint = %deposit.outpoint, "deposit confirmed again; review cleared and hold released");
         self.publish_journal(deposit.account_id, deposit.wallet_id, posted.journal_id);
         Ok(())
+    }
+
+    /// Deposits under review (credited, then gone from the chain), oldest first, each with
+    /// what its hold still holds on the wallet. A review ends by itself when the deposit is
+    /// confirmed again; [`Bank::onchain_review_reclaim`] ends one whose deposit is not coming
+    /// back.
+    pub async fn onchain_reviews(&self) -> Result<Vec<(DepositRecord, i64)>, BankError> {
+        Ok(self.store.onchain_deposits_in_review().await?)
+    }
+
+    /// Ends a review whose deposit is not coming back (its transaction was double-spent, say):
+    /// what the hold still holds goes back to the hot wallet's account, undoing the credit as
+    /// far as the wallet still had it, and the deposit counts as dropped. The part the wallet
+    /// had already spent is the bank's loss, returned as the shortfall. Audited as `operator`.
+    pub async fn onchain_review_reclaim(&self, outpoint: &str, operator: &str) -> Result<ReviewReclaim, BankError> {
+        let reviews = self.store.onchain_deposits_in_review().await?;
+        let Some((deposit, held)) = reviews.into_iter().find(|(d, _)| d.outpoint == outpoint) else {
+            return Err(BankError::InvalidInput(format!(
+                "deposit {outpoint} is not under review"
+            )));
+        };
+        let credited = deposit.amount_sat - deposit.fee_sat;
+        let reclaim = ReviewReclaim {
+            reclaimed: held,
+            shortfall: credited - held,
+        };
+        let record = Record::onchain_deposit_reclaimed(outpoint, self.store.now_ms());
+        let Some(hold) = deposit.review_hold.clone().filter(|_| held > 0) else {
+            self.store.apply_record(record).await?;
+            tracing::warn!(
+                outpoint,
+                operator,
+                shortfall = reclaim.shortfall,
+                "review ended: deposit dropped, nothing held to reclaim"
+            );
+            return Ok(reclaim);
+        };
+        let journal = JournalRequest {
+            idempotency: IdempotencyKey {
+                scope: REVIEW_SCOPE.into(),
+                key: format!("{}:reclaimed", hold.as_str()),
+            },
+            kind: JournalKind::HoldSettle,
+            op: LedgerOp::HoldSettle {
+                hold,
+                to: SystemAccount::OnchainHot.ledger_id(Currency::Btc),
+                used: held,
+                fee: 0,
+            },
+            memo: Some(format!("reclaimed: deposit {outpoint} left the chain")),
+            limit: None,
+        };
+        let post = PostRequest {
+            reference: Some(format!("onchain:{outpoint}")),
+            records: vec![record],
+            audit: Some(Audit {
+                actor: operator.to_string(),
+                action: "onchain.review.reclaim".into(),
+                subject: deposit.wallet_id.to_string(),
+                detail: format!(
+                    "deposit {outpoint}: {held} sats reclaimed, {} sats shortfall",
+                    reclaim.shortfall
+                ),
+            }),
+            ..PostRequest::from(journal)
+        };
+        let posted = self.store.post(post).await??;
+        tracing::warn!(
+            outpoint,
+            operator,
+            reclaimed = held,
+            shortfall = reclaim.shortfall,
+            "review ended: deposit reclaimed"
+        );
+        self.publish_journal(deposit.account_id, deposit.wallet_id, posted.journal_id);
+        Ok(reclaim)
     }
 
     /// Runs watcher passes until `shutdown`: after every chain notification, or every poll

@@ -424,6 +424,11 @@ where
     }
 }
 
+/// Our side of the node's first channel, in satoshis.
+async fn local_sat(node: &LdkNode) -> Option<u64> {
+    node.channels().await.ok()?.first().map(|c| c.local_sat)
+}
+
 async fn synced_to(node: &LdkNode, height: u32) -> bool {
     node.node_info()
         .await
@@ -564,15 +569,17 @@ async fn two_nodes_open_a_channel_and_pay_both_ways_on_regtest() {
         (settled.payment_hash, settled.amount_received_msat, settled.settle_index),
         (hash_ab, 50_000_000, 1)
     );
-    let after_a = a.channels().await.expect("channels")[0].local_sat;
-    assert!(
-        before_a - after_a >= 50_000,
-        "A's side shrank by the payment: {before_a} -> {after_a}"
-    );
-    assert!(
-        b.channels().await.expect("channels")[0].local_sat > 0,
-        "B can now pay back"
-    );
+    // LDK updates the channel's balances shortly after the payment events: wait for them.
+    let (a_ref, b_ref) = (&a, &b);
+    eventually("A's side shrank by the payment", 30, &[], move || async move {
+        local_sat(a_ref).await.is_some_and(|now| before_a - now >= 50_000)
+    })
+    .await;
+    eventually("B can now pay back", 30, &[], move || async move {
+        local_sat(b_ref).await.is_some_and(|now| now > 0)
+    })
+    .await;
+    let after_a = local_sat(&a).await.expect("A's channel");
 
     // Paying the same invoice again reports the first payment and pays nothing.
     let again = a

@@ -396,6 +396,25 @@ impl OnchainAdminQuery {
         Ok(queue.into_iter().map(Into::into).collect())
     }
 
+    /// Deposits under review (credited, then gone from the chain), oldest first. A review
+    /// ends by itself if the deposit is confirmed again, or with `onchainReviewReclaim`.
+    async fn onchain_reviews(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OnchainReviewView>> {
+        operator(ctx)?;
+        let reviews = state(ctx).bank.onchain_reviews().await.map_err(admin_error)?;
+        Ok(reviews
+            .into_iter()
+            .map(|(d, held)| OnchainReviewView {
+                outpoint: d.outpoint,
+                wallet_id: WalletId(d.wallet_id.to_string()),
+                account_id: d.account_id.to_string(),
+                amount: SatAmount(d.amount_sat),
+                credited: SatAmount(d.amount_sat - d.fee_sat),
+                held: SatAmount(held),
+                reason: d.review_reason,
+            })
+            .collect())
+    }
+
     /// Payout transactions, newest first.
     async fn onchain_batches(
         &self,
@@ -501,6 +520,43 @@ fn count(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
+/// A deposit under review: credited, then gone from the chain.
+#[derive(SimpleObject)]
+pub struct OnchainReviewView {
+    /// `txid:vout`.
+    pub outpoint: String,
+    /// The wallet it was credited to.
+    pub wallet_id: WalletId,
+    /// The wallet's account.
+    pub account_id: String,
+    /// The output's value, satoshis.
+    pub amount: SatAmount,
+    /// What was credited (the value less the deposit fee).
+    pub credited: SatAmount,
+    /// What the review's hold still holds on the wallet.
+    pub held: SatAmount,
+    /// Why it is under review.
+    pub reason: Option<String>,
+}
+
+/// `onchainReviewReclaim` input.
+#[derive(InputObject)]
+pub struct OnchainReviewReclaimInput {
+    /// The deposit, `txid:vout`.
+    pub outpoint: String,
+}
+
+/// `onchainReviewReclaim` result.
+#[derive(SimpleObject, Default)]
+pub struct OnchainReviewReclaimPayload {
+    /// Errors (`INVALID_INPUT` when the deposit is not under review).
+    pub errors: Vec<ErrorIface>,
+    /// Taken back from the wallet, satoshis.
+    pub reclaimed: Option<SatAmount>,
+    /// Credited but already spent: the bank's loss, satoshis.
+    pub shortfall: Option<SatAmount>,
+}
+
 /// `onchainPayoutBatchNow` result.
 #[derive(SimpleObject, Default)]
 pub struct OnchainBatchNowPayload {
@@ -533,6 +589,29 @@ impl OnchainAdminMutation {
                 ..OnchainBatchNowPayload::default()
             },
         })
+    }
+
+    /// Ends a review whose deposit is not coming back: what the wallet still holds of the
+    /// credit goes back to the hot wallet's account and the deposit counts as dropped.
+    async fn onchain_review_reclaim(
+        &self,
+        ctx: &Context<'_>,
+        input: OnchainReviewReclaimInput,
+    ) -> async_graphql::Result<OnchainReviewReclaimPayload> {
+        let label = operator(ctx)?;
+        Ok(
+            match state(ctx).bank.onchain_review_reclaim(&input.outpoint, label).await {
+                Ok(r) => OnchainReviewReclaimPayload {
+                    errors: vec![],
+                    reclaimed: Some(SatAmount(r.reclaimed)),
+                    shortfall: Some(SatAmount(r.shortfall)),
+                },
+                Err(e) => OnchainReviewReclaimPayload {
+                    errors: vec![ApiError::from(e).into()],
+                    ..OnchainReviewReclaimPayload::default()
+                },
+            },
+        )
     }
 
     /// Dev/regtest: a payment from outside to `address`, in the simulated mempool.

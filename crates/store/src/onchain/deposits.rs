@@ -111,9 +111,17 @@ pub struct DepositRecord {
     pub review_hold: Option<HoldId>,
 }
 
-const DEPOSIT_COLUMNS: &str = "SELECT d.outpoint, d.txid, d.address, d.wallet_id, w.account_id, d.amount_sat, \
-    d.fee_sat, d.status, d.confirmed_height, d.seen_at, d.review_reason, d.review_hold_id \
-    FROM onchain_deposits d JOIN wallets w ON w.id = d.wallet_id";
+/// The columns [`decode_deposit`] reads, from `onchain_deposits d` and `wallets w`.
+macro_rules! deposit_select {
+    () => {
+        "SELECT d.outpoint, d.txid, d.address, d.wallet_id, w.account_id, d.amount_sat, \
+         d.fee_sat, d.status, d.confirmed_height, d.seen_at, d.review_reason, d.review_hold_id"
+    };
+}
+const DEPOSIT_COLUMNS: &str = concat!(
+    deposit_select!(),
+    " FROM onchain_deposits d JOIN wallets w ON w.id = d.wallet_id"
+);
 
 fn decode_deposit(r: &Row) -> Result<DepositRecord, StoreError> {
     Ok(DepositRecord {
@@ -154,6 +162,19 @@ impl Record {
             params: params![outpoint, reason, hold.map(HoldId::as_str), now_ms],
             rows: 1,
             refusal: None,
+        }
+    }
+
+    /// Ends a review whose deposit is not coming back: the operator reclaimed what the wallet
+    /// still held, and the deposit counts as dropped. Commits with the journal that settles the
+    /// hold, if there is one.
+    pub fn onchain_deposit_reclaimed(outpoint: &str, now_ms: i64) -> Record {
+        Record {
+            sql: "UPDATE onchain_deposits SET status = 'dropped', confirmed_height = NULL, updated_at = $2 \
+                  WHERE outpoint = $1 AND status = 'review'",
+            params: params![outpoint, now_ms],
+            rows: 1,
+            refusal: Some("the deposit is no longer under review"),
         }
     }
 
@@ -284,6 +305,25 @@ impl Store {
     pub async fn onchain_deposit_review_cleared(&self, outpoint: &str) -> Result<(), StoreError> {
         self.apply_record(Record::onchain_deposit_review_cleared(outpoint, self.now_ms()))
             .await
+    }
+
+    /// Ends a review that holds nothing, the deposit dropped (see
+    /// [`Record::onchain_deposit_reclaimed`]).
+    pub async fn onchain_deposit_reclaimed(&self, outpoint: &str) -> Result<(), StoreError> {
+        self.apply_record(Record::onchain_deposit_reclaimed(outpoint, self.now_ms()))
+            .await
+    }
+
+    /// The deposits under review, oldest first, each with what its hold still holds.
+    pub async fn onchain_deposits_in_review(&self) -> Result<Vec<(DepositRecord, i64)>, StoreError> {
+        let sql = concat!(
+            deposit_select!(),
+            ", CAST(COALESCE(h.amount, 0) AS BIGINT) FROM onchain_deposits d JOIN wallets w ON w.id = d.wallet_id \
+             LEFT JOIN holds h ON h.id = d.review_hold_id AND h.status = 'pending' \
+             WHERE d.status = 'review' ORDER BY d.updated_at, d.outpoint"
+        );
+        let rows = self.db.query(sql, params![]).await?;
+        rows.iter().map(|r| Ok((decode_deposit(r)?, r.int(12)?))).collect()
     }
 
     /// A deposit by outpoint.
