@@ -16,11 +16,17 @@ pub fn searchable(kind: u16) -> bool {
     !matches!(kind, 4 | 13 | 1059 | 1060 | 22242 | 23194..=23197 | 24133)
 }
 
+/// Whether `c` separates search words: white space, and NUL (which the store's search text
+/// holds as a space).
+fn separates(c: char) -> bool {
+    c.is_whitespace() || c == '\0'
+}
+
 /// The words of a NIP-50 query, lower-cased; `key:value` extensions are not words.
 pub fn words(search: &str) -> Vec<String> {
     search
-        .split_whitespace()
-        .filter(|w| !w.contains(':'))
+        .split(separates)
+        .filter(|w| !w.is_empty() && !w.contains(':'))
         .map(str::to_lowercase)
         .collect()
 }
@@ -35,6 +41,9 @@ pub fn check(filter: &Filter, max_values: usize) -> Result<(), Reject> {
         return Err(Reject::invalid(format!(
             "a filter may list at most {max_values} ids, authors, kinds and tag values"
         )));
+    }
+    if filter.generic_tags.values().flatten().any(|v| v.contains('\0')) {
+        return Err(Reject::invalid("tag values must not contain NUL (U+0000)"));
     }
     Ok(())
 }
@@ -114,7 +123,8 @@ pub fn stored(event: &Event, raw: String) -> NewEvent {
         created_at: clamp_secs(event.created_at.as_secs()),
         d_tag,
         expires_at: event.tags.expiration().map(|t| clamp_secs(t.as_secs())),
-        search: searchable(kind).then(|| event.content.to_lowercase()),
+        // NUL cannot be kept in PostgreSQL text; it separates words like a space.
+        search: searchable(kind).then(|| event.content.to_lowercase().replace('\0', " ")),
         tags,
         raw,
         deletes: if event.kind == Kind::EventDeletion {

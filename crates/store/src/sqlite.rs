@@ -6,7 +6,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flash_core::ledger::{self, Needs, Outcome, Snapshot, WriteSet};
+use flash_core::ledger::{self, Needs, Snapshot, WriteSet};
 use flash_core::ports::Clock;
 use flash_core::LedgerAccountId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -304,32 +304,54 @@ struct Side<'a> {
     contacts: Vec<(String, String, i64)>,
     audits: Vec<[String; 4]>,
     references: std::collections::HashMap<flash_core::JournalId, &'a str>,
-    records: Vec<&'a store_ledger::Record>,
+    /// Rail records, each with its request's position among the batch's active requests.
+    records: Vec<(usize, &'a store_ledger::Record)>,
 }
 
-/// Decides and commits one batch in one IMMEDIATE transaction.
-fn execute_batch(conn: &mut Connection, reqs: &[&PostRequest], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
+/// Decides and commits one batch in one IMMEDIATE transaction. A request one of whose rail
+/// records refuses is answered with that refusal: the batch's writes go back to a savepoint
+/// and the rest of the batch is decided again, in the same transaction.
+fn execute_batch(
+    conn: &mut Connection,
+    reqs: &[&PostRequest],
+    now_ms: i64,
+) -> Result<Vec<store_ledger::Answer>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let needs = ledger::needs(reqs.iter().map(|r| &r.journal));
-    let mut snap = load(&tx, &needs, now_ms)?;
-    let (outcomes, writes) = ledger::apply_batch(
-        &mut snap,
-        reqs.iter().map(|r| &r.journal),
-        now_ms,
-        flash_core::JournalId::generate,
-    );
-    if !writes.is_empty() {
-        let (references, records) = store_ledger::posted_extras(reqs, &outcomes);
-        let side = Side {
-            contacts: store_ledger::contacts(reqs, &outcomes),
-            audits: store_ledger::audits(reqs, &outcomes),
-            references,
-            records,
-        };
-        write(&tx, &writes, &side, now_ms)?;
+    let loaded = load(&tx, &needs, now_ms)?;
+    let mut refusals = store_ledger::Refusals::new(reqs.len());
+    loop {
+        let (positions, active) = refusals.active(reqs);
+        let mut snap = loaded.clone();
+        let (outcomes, writes) = ledger::apply_batch(
+            &mut snap,
+            active.iter().map(|r| &r.journal),
+            now_ms,
+            flash_core::JournalId::generate,
+        );
+        if !writes.is_empty() {
+            let (references, records) = store_ledger::posted_extras(&active, &outcomes);
+            let side = Side {
+                contacts: store_ledger::contacts(&active, &outcomes),
+                audits: store_ledger::audits(&active, &outcomes),
+                references,
+                records,
+            };
+            tx.execute_batch("SAVEPOINT ledger_batch")?;
+            if let Some((at, reason)) = write(&tx, &writes, &side, now_ms)? {
+                tx.execute_batch("ROLLBACK TO SAVEPOINT ledger_batch; RELEASE SAVEPOINT ledger_batch")?;
+                let at = positions
+                    .get(at)
+                    .copied()
+                    .ok_or(StoreError::Invariant("a refused record names no request".into()))?;
+                refusals.refuse(at, reason);
+                continue;
+            }
+            tx.execute_batch("RELEASE SAVEPOINT ledger_batch")?;
+        }
+        tx.commit()?;
+        return Ok(refusals.answers(&positions, outcomes));
     }
-    tx.commit()?;
-    Ok(outcomes)
 }
 
 fn one(tx: &rusqlite::Transaction<'_>, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
@@ -379,7 +401,14 @@ fn load(tx: &rusqlite::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Sn
     Ok(snap)
 }
 
-fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side<'_>, now_ms: i64) -> Result<(), StoreError> {
+/// Writes a decided batch; `Some((request, reason))` when a rail record of the request at that
+/// position (among the active ones) refused it, and the writes must be rolled back.
+fn write(
+    tx: &rusqlite::Transaction<'_>,
+    w: &WriteSet,
+    side: &Side<'_>,
+    now_ms: i64,
+) -> Result<Option<(usize, &'static str)>, StoreError> {
     let mut journal = tx.prepare_cached(store_ledger::INSERT_JOURNAL_SQLITE)?;
     let mut entry = tx.prepare_cached(
         "INSERT INTO entries (journal_id, account_id, currency, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -449,11 +478,13 @@ fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side<'_>, now_ms: 
     for [actor, action, subject, detail] in &side.audits {
         audit.execute(rusqlite::params![actor, action, subject, detail, now_ms])?;
     }
-    for record in &side.records {
+    for (at, record) in &side.records {
         let changed = tx
             .prepare_cached(&to_sqlite(record.sql))?
             .execute(rusqlite::params_from_iter(record.params.iter()))?;
-        store_ledger::check_record(record, changed as u64)?;
+        if let Some(reason) = store_ledger::record_refusal(record, changed as u64)? {
+            return Ok(Some((*at, reason)));
+        }
     }
-    Ok(())
+    Ok(None)
 }
