@@ -22,11 +22,17 @@ fn separates(c: char) -> bool {
     c.is_whitespace() || c == '\0'
 }
 
-/// The words of a NIP-50 query, lower-cased; `key:value` extensions are not words.
+/// Most words of a NIP-50 query that count; the rest are ignored (each word is one condition of
+/// the store's query, and SQLite refuses expressions much deeper than a few hundred).
+pub const SEARCH_WORDS_MAX: usize = 32;
+
+/// The words of a NIP-50 query, lower-cased, the first [`SEARCH_WORDS_MAX`] of them; `key:value`
+/// extensions are not words.
 pub fn words(search: &str) -> Vec<String> {
     search
         .split(separates)
         .filter(|w| !w.is_empty() && !w.contains(':'))
+        .take(SEARCH_WORDS_MAX)
         .map(str::to_lowercase)
         .collect()
 }
@@ -166,6 +172,14 @@ mod tests {
     #[test]
     fn search_words_skip_extensions() {
         assert_eq!(words("Bitcoin  bank include:spam"), vec!["bitcoin", "bank"]);
+    }
+
+    #[test]
+    fn search_words_are_capped() {
+        let many: Vec<String> = (0..1_000).map(|i| format!("w{i}")).collect();
+        let words = words(&many.join(" "));
+        assert_eq!(words.len(), SEARCH_WORDS_MAX);
+        assert_eq!(words.last().map(String::as_str), Some("w31"));
     }
 
     #[test]

@@ -31,6 +31,7 @@ flash_store::on_both_backends!(
     groups_enforce_membership_roles_and_privacy,
     groups_check_timeline_references_and_late_publication,
     nul_in_content_is_kept_and_fails_no_neighbour,
+    a_thousand_word_search_is_capped,
 );
 
 const URL: &str = "ws://relay.test";
@@ -1020,4 +1021,29 @@ async fn nul_in_content_is_kept_and_fails_no_neighbour(backend: Backend) {
     let closed = c.send(json!(["REQ", "t", {"#t": ["a\u{0}b"]}])).await;
     assert_eq!(closed[0][0], "CLOSED", "{closed:?}");
     assert_eq!(prefix_of(&closed[0], 2), "invalid", "{closed:?}");
+}
+
+/// Issue 14, item 6: a NIP-50 search of 1,000 words is answered (SQLite once refused it as
+/// too large an expression); only its first 32 words count, stored and live alike.
+async fn a_thousand_word_search_is_capped(backend: Backend) {
+    let (relay, _) = start_relay(backend, |_| {}).await;
+    let alice = Keys::generate();
+    let mut c = Client::open(&relay);
+    let words: Vec<String> = (0..1_000).map(|i| format!("w{i}")).collect();
+    let first_32 = words[..32].join(" ");
+    let matching = note(&alice, &first_32);
+    let short = note(&alice, &words[..31].join(" "));
+    c.accept(&matching).await;
+    c.accept(&short).await;
+    let search = words.join(" ");
+    assert_eq!(
+        c.req("s", &[json!({"search": search})]).await,
+        vec![matching.id.to_hex()]
+    );
+    let count = c.send(json!(["COUNT", "n", {"search": search}])).await;
+    assert_eq!(count[0][2]["count"], 1, "{count:?}");
+    let _ = c.drain_live().await;
+    c.accept(&note(&alice, &format!("{first_32} live"))).await;
+    c.accept(&note(&alice, "w0 only")).await;
+    assert_eq!(c.drain_live().await.len(), 1);
 }

@@ -815,3 +815,45 @@ async fn an_event_the_database_refuses_fails_alone(backend: Backend) {
     assert!(matches!(outcomes[3], Ok(SaveOutcome::Duplicate)), "{outcomes:?}");
     assert_eq!(store.nostr_event_count().await.expect("count"), 2);
 }
+
+/// Issue 14, item 6: the SQLite WAL does not keep the size a burst of writes gave it. Writes
+/// made while a reader holds an old snapshot cannot be checkpointed, so the WAL grows; once
+/// the reader is gone and the writer idle, it is truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_wal_shrinks_once_the_writer_is_idle() {
+    let config = fresh_config(Backend::Sqlite).await;
+    let StoreConfig::Sqlite { path } = &config else {
+        panic!("a SQLite config")
+    };
+    let store = Store::open(&config, std::sync::Arc::new(flash_core::ports::SystemClock))
+        .await
+        .expect("open");
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    let wal_bytes = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+    let reader = rusqlite::Connection::open(path).expect("reader");
+    reader
+        .execute_batch("BEGIN; SELECT COUNT(*) FROM nostr_zaps;")
+        .expect("a read snapshot");
+    let big = "z".repeat(64 * 1024);
+    for i in 0..128 {
+        store
+            .nostr_zap_create(&format!("{i:064x}"), &big, "lnbc1")
+            .await
+            .expect("write");
+    }
+    let grown = wal_bytes();
+    assert!(grown > 8 * 1024 * 1024, "the WAL holds the burst: {grown} bytes");
+    reader.execute_batch("COMMIT").expect("end the snapshot");
+    drop(reader);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while wal_bytes() > 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL stayed at {} bytes after the writer went idle",
+            wal_bytes()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
