@@ -52,6 +52,13 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     let _ = writeln!(out, "flash_ledger_journals_total {}", stats.journals());
     out.push_str("# HELP flash_ledger_batches_total Ledger batches committed since start.\n# TYPE flash_ledger_batches_total counter\n");
     let _ = writeln!(out, "flash_ledger_batches_total {}", stats.batches());
+    if let Some(bytes) = state.bank.store().sqlite_wal_bytes() {
+        let name = "flash_store_sqlite_wal_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Size of the SQLite write-ahead log file.\n# TYPE {name} gauge\n{name} {bytes}"
+        );
+    }
     match state.bank.store().wallet_totals().await {
         Ok(totals) => {
             out.push_str("# HELP flash_wallet_balance_total Sum of user wallet balances (minor units).\n");

@@ -8,8 +8,9 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use flash_nostr::{protocol, Admission, Connection, Reject, Relay};
+use flash_nostr::{protocol, Admission, Connection, Reject, Relay, Step};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinSet;
 
 use crate::error::ApiError;
 use crate::{pages, ApiState, Peer};
@@ -19,6 +20,9 @@ use crate::{pages, ApiState, Peer};
 const FRAME_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Each connection's websocket read buffer, bytes (it grows for larger frames).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Events of one connection awaiting their commit at once; beyond that its next messages wait
+/// (live events still flow).
+const PUBLISHING_MAX: usize = 16;
 
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
@@ -190,8 +194,19 @@ fn admission_page(amount_sats: u64, offer: Option<&flash_nostr::AdmissionOffer>)
     ))
 }
 
-/// Runs one relay connection until either side closes it.
-async fn serve(admission: Admission, mut socket: WebSocket) {
+/// Runs one relay connection until either side closes it. Published events are committed
+/// beside the loop (at most [`PUBLISHING_MAX`] at once), so a connection that waits for its
+/// own commits still reads its messages and forwards live events meanwhile.
+async fn serve(admission: Admission, socket: WebSocket) {
+    let mut publishing = JoinSet::new();
+    converse(admission, socket, &mut publishing).await;
+    // Events already published finish (a group's state follows its event) though their
+    // publisher is gone.
+    publishing.detach_all();
+}
+
+/// The connection's loop, until either side closes it.
+async fn converse(admission: Admission, mut socket: WebSocket, publishing: &mut JoinSet<String>) {
     let mut live = admission.relay().live();
     let mut conn = Connection::new(admission);
     if socket.send(Message::Text(conn.greeting().into())).await.is_err() {
@@ -199,15 +214,28 @@ async fn serve(admission: Admission, mut socket: WebSocket) {
     }
     loop {
         let replies = tokio::select! {
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Text(text))) => conn.on_text(text.as_str()).await,
+            msg = socket.recv(), if publishing.len() < PUBLISHING_MAX => match msg {
+                Some(Ok(Message::Text(text))) => match conn.on_message(text.as_str()).await {
+                    Step::Reply(replies) => replies,
+                    Step::Publish(event) => {
+                        publishing.spawn(event.finish());
+                        continue;
+                    }
+                },
                 Some(Ok(Message::Binary(_))) => vec![protocol::notice(&Reject::invalid("NOSTR messages are text frames"))],
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => continue,
             },
+            Some(done) = publishing.join_next(), if !publishing.is_empty() => match done {
+                Ok(ok) => vec![ok],
+                Err(e) => {
+                    tracing::error!(error = %e, "relay: a publish task failed");
+                    continue;
+                }
+            },
             event = live.recv() => match event {
                 Ok(event) => conn.on_live(&event).await,
-                Err(RecvError::Lagged(n)) => vec![conn.missed(n)],
+                Err(RecvError::Lagged(n)) => conn.missed(n).into_iter().collect(),
                 Err(RecvError::Closed) => return,
             },
         };

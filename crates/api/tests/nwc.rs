@@ -20,6 +20,7 @@ flash_store::on_both_backends!(
     an_nwc_client_pays_within_its_budget_until_revoked,
     nip44_requests_get_nip44_answers_and_payments_are_notified,
     open_reservations_end_as_their_payments_did,
+    connection_names_with_control_characters_are_invalid_input,
 );
 
 /// The next event of `kind` the client receives.
@@ -365,4 +366,22 @@ async fn open_reservations_end_as_their_payments_did(backend: Backend) {
     );
     assert_eq!(nwc.finish_open_payments().await.expect("sweep"), 0, "once");
     assert_eq!(spent_sats(&server, &alice.token).await, 1_000 + fee + 2_000);
+}
+
+/// Issue 14, item 3: a NUL (which PostgreSQL text cannot hold) or another control character
+/// in a connection's name is `INVALID_INPUT` on both stores, never `INTERNAL_ERROR`.
+async fn connection_names_with_control_characters_are_invalid_input(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.named_member("alice_nul").await;
+    for name in ["bad\u{0}name", "line\nbreak", "bell\u{7}"] {
+        let r = server
+            .gql(Some(&alice.token), CREATE, json!({ "input": { "name": name } }))
+            .await;
+        assert_eq!(
+            r["data"]["nwcConnectionCreate"]["errors"][0]["code"], "INVALID_INPUT",
+            "{name:?}: {r}"
+        );
+    }
+    let r = server.gql(Some(&alice.token), LIST, json!({})).await;
+    assert_eq!(r["data"]["nwcConnections"], json!([]), "{r}");
 }

@@ -21,6 +21,9 @@ flash_store::on_both_backends!(
     npubs_link_users_and_answer_nip05,
     nostr_sdk_sees_groups_expiry_and_protected_events_enforced,
     paid_relay_admits_the_keys_whose_admission_is_paid,
+    a_publishing_subscriber_keeps_receiving_live_events,
+    connections_without_subscriptions_get_no_dropped_notice,
+    metrics_show_the_sqlite_wal_size,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -620,5 +623,101 @@ async fn paid_relay_admits_the_keys_whose_admission_is_paid(backend: Backend) {
     assert!(refused.is_some_and(|r| r.starts_with("restricted:")));
     for c in [alice_client, bob_client, stranger] {
         c.shutdown().await;
+    }
+}
+
+async fn send_json(ws: &mut Socket, msg: Value) {
+    ws.send(Message::Text(msg.to_string().into())).await.expect("send");
+}
+
+fn ephemeral(keys: &Keys, i: usize) -> Event {
+    EventBuilder::new(Kind::Custom(20_001), format!("ephemeral {i}"))
+        .sign_with_keys(keys)
+        .expect("sign")
+}
+
+/// Issue 14, item 6: a connection that waits for its own event's commit still gets the live
+/// events of its subscriptions meanwhile (they come before its OK).
+async fn a_publishing_subscriber_keeps_receiving_live_events(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let relay = server.state.relay.clone().expect("a relay");
+    let (alice, bob) = (Keys::generate(), Keys::generate());
+    let mut ws = raw_socket(&server).await;
+    send_json(&mut ws, json!(["REQ", "live", {"kinds": [20_001]}])).await;
+    assert_eq!(recv(&mut ws).await, Some(json!(["EOSE", "live"])));
+
+    let block = EventWriteBlock::take(&server.store_config).await;
+    let note = EventBuilder::text_note("mine, waiting for its commit")
+        .sign_with_keys(&alice)
+        .expect("sign");
+    send_json(&mut ws, json!(["EVENT", note])).await;
+    let live = ephemeral(&bob, 0);
+    let relayed = relay.publish(live.clone(), &flash_nostr::Sender::default()).await;
+    assert_eq!(relayed, Ok(flash_nostr::Published::Relayed));
+    let first = recv(&mut ws).await.expect("a live event while the commit waits");
+    block.release().await;
+    assert_eq!(first[0], "EVENT", "{first}");
+    assert_eq!(first[1], "live");
+    assert_eq!(first[2]["id"], live.id.to_hex());
+    let ok = recv(&mut ws).await.expect("the OK");
+    assert_eq!(ok[0], "OK", "{ok}");
+    assert_eq!(ok[1], note.id.to_hex());
+}
+
+/// Issue 14, item 6: a connection with no subscription is never told that live events were
+/// dropped, however many pass while it is busy.
+async fn connections_without_subscriptions_get_no_dropped_notice(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let relay = server.state.relay.clone().expect("a relay");
+    let (alice, bob) = (Keys::generate(), Keys::generate());
+    let burst: Vec<Event> = (0..4_500).map(|i| ephemeral(&bob, i)).collect();
+    let mut ws = raw_socket(&server).await;
+
+    // The connection waits for its commit while more live events pass than it buffers.
+    let block = EventWriteBlock::take(&server.store_config).await;
+    let note = EventBuilder::text_note("busy").sign_with_keys(&alice).expect("sign");
+    send_json(&mut ws, json!(["EVENT", note])).await;
+    for event in burst {
+        let relayed = relay.publish(event, &flash_nostr::Sender::default()).await;
+        assert_eq!(relayed, Ok(flash_nostr::Published::Relayed));
+    }
+    block.release().await;
+    let mut seen = vec![recv(&mut ws).await.expect("the OK")];
+    for i in 0..8 {
+        let sub = format!("q{i}");
+        send_json(&mut ws, json!(["REQ", sub, {"kinds": [1], "limit": 1}])).await;
+        loop {
+            let msg = recv(&mut ws).await.expect("an answer");
+            let done = msg == json!(["EOSE", sub]);
+            seen.push(msg);
+            if done {
+                break;
+            }
+        }
+        send_json(&mut ws, json!(["CLOSE", sub])).await;
+    }
+    assert!(seen.iter().all(|m| m[0] != "NOTICE"), "{seen:?}");
+    assert!(
+        seen.iter().any(|m| m[0] == "OK" && m[1] == note.id.to_hex()),
+        "{seen:?}"
+    );
+}
+
+/// Issue 14, item 6: `/metrics` shows the SQLite WAL's size; PostgreSQL has none to show.
+async fn metrics_show_the_sqlite_wal_size(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let metrics = server.get("/metrics", &[]).await.text;
+    let wal = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("flash_store_sqlite_wal_bytes "));
+    match backend {
+        Backend::Sqlite => {
+            assert!(wal.is_some_and(|v| v.parse::<u64>().is_ok()), "{metrics}");
+            assert!(
+                metrics.contains("# TYPE flash_store_sqlite_wal_bytes gauge"),
+                "{metrics}"
+            );
+        }
+        Backend::Postgres => assert!(wal.is_none(), "{metrics}"),
     }
 }

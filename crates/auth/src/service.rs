@@ -353,12 +353,8 @@ impl Auth {
         account: AccountId,
         req: &ApiKeyRequest,
     ) -> Result<(ApiKeyRecord, String), AuthError> {
-        let name = req.name.trim();
-        if name.is_empty() || name.chars().count() > 100 || flash_core::account::has_control_chars(name) {
-            return Err(AuthError::InvalidApiKey(
-                "name must be 1 to 100 printable characters".into(),
-            ));
-        }
+        let name = flash_core::text::label(&req.name, 100)
+            .map_err(|e| AuthError::InvalidApiKey(format!("the key's name {e}")))?;
         let scopes: Scopes = req
             .scopes
             .iter()

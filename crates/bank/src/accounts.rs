@@ -5,6 +5,9 @@ use flash_store::{AccountRecord, Audit, ContactRecord, NewUser, UserRecord, User
 
 use crate::{Bank, BankError};
 
+/// Longest comment an operator gives with an account's new status, characters.
+const STATUS_COMMENT_MAX_CHARS: usize = 1_000;
+
 /// Who proved what at login. New users are created on first login: phone users at level 1
 /// (a verified phone, as in Galoy), email-only and device users at level 0.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,7 +217,9 @@ impl Bank {
         status: AccountStatus,
         comment: Option<&str>,
     ) -> Result<AccountRecord, BankError> {
-        let detail = format!("{} {}", status.as_str(), comment.unwrap_or_default());
+        let comment = flash_core::text::multiline(comment.unwrap_or_default(), STATUS_COMMENT_MAX_CHARS)
+            .map_err(|e| BankError::InvalidInput(format!("the comment {e}")))?;
+        let detail = format!("{} {comment}", status.as_str());
         let audit = Audit {
             actor: actor.to_string(),
             action: "account.status".into(),

@@ -262,12 +262,8 @@ impl Bank {
             Some(_) => return Err(BankError::InvalidExpiry { max_mins }),
         };
         let title = req.title.unwrap_or_else(|| "Flash withdrawal".into());
-        Memo::parse(&title)?;
-        if title.trim().is_empty() || title.chars().count() > LINK_TITLE_MAX_CHARS {
-            return Err(BankError::InvalidLink(format!(
-                "title must be 1 to {LINK_TITLE_MAX_CHARS} characters"
-            )));
-        }
+        flash_core::text::label(&title, LINK_TITLE_MAX_CHARS)
+            .map_err(|e| BankError::InvalidLink(format!("the title {e}")))?;
         let account_record = self.store.account(account).await?.ok_or(BankError::AccountNotFound)?;
         if account_record.status != AccountStatus::Active {
             return Err(BankError::AccountNotActive(account_record.status.as_str()));

@@ -26,6 +26,7 @@ flash_store::on_both_backends!(
     bad_input_changes_nothing,
     refused_request_does_not_burn_its_idempotency_key,
     locked_accounts_cannot_pay_or_be_paid_and_operator_actions_are_audited,
+    status_comments_with_nul_are_invalid_input,
     limits_follow_the_account_level,
     faucet_is_regtest_only_and_idempotent,
     concurrent_identical_sends_post_once,
@@ -1461,4 +1462,20 @@ async fn retry_after_the_recipient_is_locked_returns_the_first_answer(backend: B
     assert!(retry.replayed);
     assert_eq!(retry.journal_id, first.journal_id);
     assert_eq!((balance(&bank, &alice).await, balance(&bank, &bob).await), (600, 400));
+}
+
+/// Issue 14, item 3: an operator's comment is free text under the one rule: a NUL (which
+/// PostgreSQL text cannot hold) is `INVALID_INPUT`, and the status does not change.
+async fn status_comments_with_nul_are_invalid_input(backend: Backend) {
+    let bank = bank_on(backend).await;
+    let alice = member(&bank, Some("alice")).await;
+    let err = refused(
+        bank.set_account_status("ops@flash", alice.id(), AccountStatus::Locked, Some("bad\u{0}comment"))
+            .await,
+    );
+    assert_eq!(err.code(), "INVALID_INPUT", "{err:?}");
+    assert_eq!(
+        bank.account(alice.id()).await.expect("account").status,
+        AccountStatus::Active
+    );
 }

@@ -202,7 +202,7 @@ impl Memo {
     pub fn parse(s: &str) -> Result<Self, ValidationError> {
         if s.chars().count() > Self::MAX_CHARS {
             Err(ValidationError::MemoTooLong)
-        } else if has_control_chars(s) {
+        } else if crate::text::has_control_chars(s) {
             Err(ValidationError::ControlCharacters)
         } else {
             Ok(Memo(s.to_string()))
@@ -212,11 +212,6 @@ impl Memo {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// True when `s` has a control character other than newline and tab.
-pub fn has_control_chars(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod network;
 pub mod onchain;
 pub mod ports;
 pub mod secrets;
+pub mod text;
 
 pub use account::{AccountLevel, AccountStatus, Email, Memo, Phone, Username, ValidationError};
 pub use ids::{AccountId, ApiKeyId, HoldId, JournalId, LedgerAccountId, SystemAccount, UserId, WalletId};
@@ -28,3 +29,4 @@ pub use ledger::{
 pub use limits::{LevelLimits, LimitKind, LimitPolicy};
 pub use money::{Currency, MoneyError, Sats, MAX_SATS};
 pub use network::Network;
+pub use text::TextError;

@@ -1,8 +1,10 @@
 //! One client connection's side of the protocol: its subscriptions, its AUTH state and its
 //! limits. Transport-free: the websocket layer hands it text and live events, and sends what
-//! it answers.
+//! it answers. A published event is handed back as a [`Publishing`], free of the connection,
+//! so the transport can await its commit while it goes on reading and forwarding live events.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use governor::{DefaultDirectRateLimiter, RateLimiter};
@@ -16,6 +18,39 @@ use crate::relay::{per_minute, Admission, Live, Published, Relay, Sender};
 /// How far an AUTH event's `created_at` may be from now, seconds (NIP-42 suggests ten
 /// minutes).
 const AUTH_WINDOW_SECS: u64 = 600;
+
+/// What one message from the client asks of the transport.
+pub enum Step {
+    /// Messages to send now.
+    Reply(Vec<String>),
+    /// A published event on its way to the store; [`Publishing::finish`] gives its `OK`.
+    Publish(Box<Publishing>),
+}
+
+/// An event a client published, checked against the connection's own limits, on its way to
+/// the store. Owns what it needs, so it runs beside the connection's other work.
+pub struct Publishing {
+    relay: Relay,
+    event: Event,
+    ip: IpAddr,
+    authed: Vec<PublicKey>,
+}
+
+impl Publishing {
+    /// Publishes the event and answers with its `OK` (once committed, for a stored event).
+    pub async fn finish(self) -> String {
+        let id = self.event.id.to_hex();
+        let from = Sender {
+            ip: Some(self.ip),
+            authed: &self.authed,
+        };
+        match self.relay.publish(self.event, &from).await {
+            Ok(Published::Saved | Published::Relayed) => protocol::ok(&id, Ok(())),
+            Ok(Published::Duplicate) => protocol::ok_with(&id, "duplicate: already have this event"),
+            Err(reject) => protocol::ok(&id, Err(&reject)),
+        }
+    }
+}
 
 /// A client connection.
 pub struct Connection {
@@ -62,24 +97,33 @@ impl Connection {
         self.subs.len()
     }
 
-    /// Answers one text message from the client.
+    /// Answers one text message from the client, a published event's `OK` included (awaited
+    /// here: a transport that must go on meanwhile uses [`Connection::on_message`]).
     pub async fn on_text(&mut self, text: &str) -> Vec<String> {
+        match self.on_message(text).await {
+            Step::Reply(replies) => replies,
+            Step::Publish(publishing) => vec![publishing.finish().await],
+        }
+    }
+
+    /// Takes one text message from the client: its answers, or the event it publishes.
+    pub async fn on_message(&mut self, text: &str) -> Step {
         let max = self.relay.config().max_message_bytes;
         if text.len() > max {
             let reject = Reject::invalid(format!("messages are at most {max} bytes"));
-            return vec![match claimed_event_id(text) {
+            return Step::Reply(vec![match claimed_event_id(text) {
                 Some(id) => protocol::ok(id, Err(&reject)),
                 None => protocol::notice(&reject),
-            }];
+            }]);
         }
         let msg = match protocol::parse(text, self.relay.config().max_subid_length) {
             Ok(msg) => msg,
-            Err(Unreadable::Notice(r)) => return vec![protocol::notice(&r)],
-            Err(Unreadable::Event { id, reject }) => return vec![protocol::ok(&id, Err(&reject))],
-            Err(Unreadable::Subscription { id, reject }) => return vec![protocol::closed(&id, &reject)],
+            Err(Unreadable::Notice(r)) => return Step::Reply(vec![protocol::notice(&r)]),
+            Err(Unreadable::Event { id, reject }) => return Step::Reply(vec![protocol::ok(&id, Err(&reject))]),
+            Err(Unreadable::Subscription { id, reject }) => return Step::Reply(vec![protocol::closed(&id, &reject)]),
         };
-        match msg {
-            ClientMessage::Event(event) => vec![self.on_event(*event).await],
+        Step::Reply(match msg {
+            ClientMessage::Event(event) => return self.on_event(*event),
             ClientMessage::Req { id, filters } => self.on_req(id, filters).await,
             ClientMessage::Count { id, filters } => vec![self.on_count(&id, &filters).await],
             ClientMessage::Close(id) => {
@@ -87,24 +131,20 @@ impl Connection {
                 vec![]
             }
             ClientMessage::Auth(event) => vec![self.on_auth(&event)],
-        }
+        })
     }
 
-    async fn on_event(&mut self, event: Event) -> String {
-        let id = event.id.to_hex();
+    fn on_event(&mut self, event: Event) -> Step {
         if self.events.check().is_err() {
             let reject = Reject::new(Prefix::RateLimited, "this connection publishes too fast");
-            return protocol::ok(&id, Err(&reject));
+            return Step::Reply(vec![protocol::ok(&event.id.to_hex(), Err(&reject))]);
         }
-        let from = Sender {
-            ip: Some(self.admission.ip()),
-            authed: &self.authed,
-        };
-        match self.relay.publish(event, &from).await {
-            Ok(Published::Saved | Published::Relayed) => protocol::ok(&id, Ok(())),
-            Ok(Published::Duplicate) => protocol::ok_with(&id, "duplicate: already have this event"),
-            Err(reject) => protocol::ok(&id, Err(&reject)),
-        }
+        Step::Publish(Box::new(Publishing {
+            relay: self.relay.clone(),
+            event,
+            ip: self.admission.ip(),
+            authed: self.authed.clone(),
+        }))
     }
 
     /// Checks what every REQ and COUNT must pass.
@@ -246,12 +286,15 @@ impl Connection {
         matched
     }
 
-    /// A NOTICE that live events were missed because the client reads too slowly.
-    pub fn missed(&self, n: u64) -> String {
-        protocol::notice(&Reject::new(
-            Prefix::Error,
-            format!("{n} live events were dropped because this connection reads too slowly"),
-        ))
+    /// A NOTICE that `n` live events were missed because the client reads too slowly; none
+    /// for a connection without subscriptions, which missed nothing it asked for.
+    pub fn missed(&self, n: u64) -> Option<String> {
+        (!self.subs.is_empty()).then(|| {
+            protocol::notice(&Reject::new(
+                Prefix::Error,
+                format!("{n} live events were dropped because this connection reads too slowly"),
+            ))
+        })
     }
 }
 

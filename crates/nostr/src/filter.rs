@@ -16,11 +16,23 @@ pub fn searchable(kind: u16) -> bool {
     !matches!(kind, 4 | 13 | 1059 | 1060 | 22242 | 23194..=23197 | 24133)
 }
 
-/// The words of a NIP-50 query, lower-cased; `key:value` extensions are not words.
+/// Whether `c` separates search words: white space, and NUL (which the store's search text
+/// holds as a space).
+fn separates(c: char) -> bool {
+    c.is_whitespace() || c == '\0'
+}
+
+/// Most words of a NIP-50 query that count; the rest are ignored (each word is one condition of
+/// the store's query, and SQLite refuses expressions much deeper than a few hundred).
+pub const SEARCH_WORDS_MAX: usize = 32;
+
+/// The words of a NIP-50 query, lower-cased, the first [`SEARCH_WORDS_MAX`] of them; `key:value`
+/// extensions are not words.
 pub fn words(search: &str) -> Vec<String> {
     search
-        .split_whitespace()
-        .filter(|w| !w.contains(':'))
+        .split(separates)
+        .filter(|w| !w.is_empty() && !w.contains(':'))
+        .take(SEARCH_WORDS_MAX)
         .map(str::to_lowercase)
         .collect()
 }
@@ -35,6 +47,9 @@ pub fn check(filter: &Filter, max_values: usize) -> Result<(), Reject> {
         return Err(Reject::invalid(format!(
             "a filter may list at most {max_values} ids, authors, kinds and tag values"
         )));
+    }
+    if filter.generic_tags.values().flatten().any(|v| v.contains('\0')) {
+        return Err(Reject::invalid("tag values must not contain NUL (U+0000)"));
     }
     Ok(())
 }
@@ -114,7 +129,8 @@ pub fn stored(event: &Event, raw: String) -> NewEvent {
         created_at: clamp_secs(event.created_at.as_secs()),
         d_tag,
         expires_at: event.tags.expiration().map(|t| clamp_secs(t.as_secs())),
-        search: searchable(kind).then(|| event.content.to_lowercase()),
+        // NUL cannot be kept in PostgreSQL text; it separates words like a space.
+        search: searchable(kind).then(|| event.content.to_lowercase().replace('\0', " ")),
         tags,
         raw,
         deletes: if event.kind == Kind::EventDeletion {
@@ -156,6 +172,14 @@ mod tests {
     #[test]
     fn search_words_skip_extensions() {
         assert_eq!(words("Bitcoin  bank include:spam"), vec!["bitcoin", "bank"]);
+    }
+
+    #[test]
+    fn search_words_are_capped() {
+        let many: Vec<String> = (0..1_000).map(|i| format!("w{i}")).collect();
+        let words = words(&many.join(" "));
+        assert_eq!(words.len(), SEARCH_WORDS_MAX);
+        assert_eq!(words.last().map(String::as_str), Some("w31"));
     }
 
     #[test]

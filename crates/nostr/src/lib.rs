@@ -29,7 +29,7 @@ pub mod zaps;
 
 pub use cluster::{Cluster, ClusterError};
 pub use config::{RelayConfig, WritePolicy};
-pub use conn::Connection;
+pub use conn::{Connection, Publishing, Step};
 pub use fees::{AdmissionFees, AdmissionOffer};
 pub use nwc::WalletConnect;
 pub use protocol::{Prefix, Reject};

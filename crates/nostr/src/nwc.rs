@@ -47,6 +47,8 @@ pub const METHODS: &[&str] = &[
 pub const NOTIFICATIONS: &[&str] = &["payment_received", "payment_sent"];
 /// Budget periods.
 pub const PERIODS: &[&str] = &["daily", "weekly", "monthly", "yearly", "never"];
+/// Longest connection name, characters.
+const NAME_MAX_CHARS: usize = 100;
 /// Requests answered at once; more wait.
 const CONCURRENT_REQUESTS: usize = 256;
 /// How long a pay_invoice waits for a payment still in flight before answering.
@@ -314,12 +316,9 @@ impl WalletConnect {
         new: NewConnection,
     ) -> Result<(NwcConnectionRecord, String), NwcError> {
         let bank = &self.inner.bank;
-        let name = new.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(NwcError::InvalidInput(
-                "a connection name is 1 to 100 characters".into(),
-            ));
-        }
+        let name = flash_core::text::label(&new.name, NAME_MAX_CHARS)
+            .map_err(|e| NwcError::InvalidInput(format!("the connection name {e}")))?
+            .to_string();
         let methods = new
             .methods
             .unwrap_or_else(|| METHODS.iter().map(|m| m.to_string()).collect());

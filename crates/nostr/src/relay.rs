@@ -302,6 +302,9 @@ impl Relay {
                 return Err(Reject::new(Prefix::RateLimited, "this address publishes too fast"));
             }
         }
+        if event.tags.iter().flat_map(|t| t.as_slice()).any(|v| v.contains('\0')) {
+            return Err(Reject::invalid("tag values must not contain NUL (U+0000)"));
+        }
         if event.tags.len() > cfg.max_event_tags {
             return Err(Reject::invalid(format!(
                 "at most {} tags per event",
@@ -552,27 +555,19 @@ pub(crate) fn store_failed(e: flash_store::StoreError) -> Reject {
 }
 
 /// Commits queued events in batches, sends the saved ones to live subscribers and answers
-/// each publisher. Ends when the relay is dropped.
+/// each publisher with its own event's outcome: an event the store cannot keep fails alone.
+/// Ends when the relay is dropped.
 async fn write_loop(store: Store, fanout: Fanout, stats: Arc<RelayStats>, mut jobs: mpsc::Receiver<WriteJob>) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     while jobs.recv_many(&mut batch, BATCH_MAX).await > 0 {
         let (events, waiters): (Vec<NewEvent>, Vec<_>) = batch.drain(..).map(|j| (j.event, (j.live, j.done))).unzip();
-        match store.nostr_save(&events).await {
-            Ok(outcomes) => {
-                for ((live_event, done), outcome) in waiters.into_iter().zip(outcomes) {
-                    if outcome == SaveOutcome::Saved {
-                        stats.saved.fetch_add(1, Ordering::Relaxed);
-                        fanout.send(live_event).await;
-                    }
-                    let _ = done.send(Ok(outcome));
-                }
+        let outcomes = store.nostr_save(&events).await;
+        for ((live_event, done), outcome) in waiters.into_iter().zip(outcomes) {
+            if outcome.as_ref().is_ok_and(|o| *o == SaveOutcome::Saved) {
+                stats.saved.fetch_add(1, Ordering::Relaxed);
+                fanout.send(live_event).await;
             }
-            Err(e) => {
-                let reject = store_failed(e);
-                for (_, done) in waiters {
-                    let _ = done.send(Err(reject.clone()));
-                }
-            }
+            let _ = done.send(outcome.map_err(store_failed));
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flash_core::AccountLevel;
-use flash_nostr::{Connection, Live, Relay, RelayConfig, WritePolicy};
+use flash_nostr::{Connection, Live, Published, Relay, RelayConfig, Sender, WritePolicy};
 use flash_store::testing::Backend;
 use flash_store::{NewUser, Store};
 use nostr::prelude::*;
@@ -30,6 +30,8 @@ flash_store::on_both_backends!(
     proof_of_work_and_time_window_are_enforced,
     groups_enforce_membership_roles_and_privacy,
     groups_check_timeline_references_and_late_publication,
+    nul_in_content_is_kept_and_fails_no_neighbour,
+    a_thousand_word_search_is_capped,
 );
 
 const URL: &str = "ws://relay.test";
@@ -965,4 +967,83 @@ async fn groups_check_timeline_references_and_late_publication(backend: Backend)
     let mut c = Client::open(&relay);
     c.accept(&group_event(9007, "pizza", vec![], &alice)).await;
     c.accept(&late).await;
+}
+
+/// Issue 14, item 3: content with a NUL is valid NOSTR; it is kept and served byte for byte on
+/// both stores, and publishing it fails none of the events committed in the same batch. A NUL
+/// the store cannot index (a tag value) refuses that one event with `invalid:`.
+async fn nul_in_content_is_kept_and_fails_no_neighbour(backend: Backend) {
+    let (relay, _) = start_relay(backend, |_| {}).await;
+    let alice = Keys::generate();
+    let mut c = Client::open(&relay);
+
+    let nul = note(&alice, "before \u{0} after");
+    c.accept(&nul).await;
+    let out = c.send(json!(["REQ", "n", {"ids": [nul.id.to_hex()]}])).await;
+    assert_eq!(out.len(), 2, "{out:?}");
+    let served = Event::from_json(out[0][2].to_string()).expect("an event");
+    assert_eq!(served, nul);
+    assert_eq!(served.content, "before \u{0} after");
+    served.verify().expect("served as signed");
+    assert_eq!(
+        c.req("s", &[json!({"search": "after before"})]).await,
+        vec![nul.id.to_hex()]
+    );
+
+    // Many publishers at once, some with a NUL: every event is kept.
+    let mut publishes = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let relay = relay.clone();
+        let content = if i % 8 == 0 {
+            format!("batch\u{0}{i}")
+        } else {
+            format!("batch {i}")
+        };
+        let event = note(&Keys::generate(), &content);
+        publishes.spawn(async move { relay.publish(event, &Sender::default()).await });
+    }
+    while let Some(result) = publishes.join_next().await {
+        assert_eq!(result.expect("joined"), Ok(Published::Saved));
+    }
+    assert_eq!(
+        c.send(json!(["COUNT", "b", {"search": "batch"}])).await[0][2]["count"],
+        64
+    );
+
+    // A NUL in a tag value is refused for that event alone, and so is a filter asking for one.
+    let tagged = EventBuilder::text_note("tagged")
+        .tag(Tag::hashtag("a\u{0}b"))
+        .sign_with_keys(&alice)
+        .expect("sign");
+    let ok = c.publish(&tagged).await;
+    assert_eq!(ok[2], false, "{ok}");
+    assert_eq!(prefix_of(&ok, 3), "invalid", "{ok}");
+    let closed = c.send(json!(["REQ", "t", {"#t": ["a\u{0}b"]}])).await;
+    assert_eq!(closed[0][0], "CLOSED", "{closed:?}");
+    assert_eq!(prefix_of(&closed[0], 2), "invalid", "{closed:?}");
+}
+
+/// Issue 14, item 6: a NIP-50 search of 1,000 words is answered (SQLite once refused it as
+/// too large an expression); only its first 32 words count, stored and live alike.
+async fn a_thousand_word_search_is_capped(backend: Backend) {
+    let (relay, _) = start_relay(backend, |_| {}).await;
+    let alice = Keys::generate();
+    let mut c = Client::open(&relay);
+    let words: Vec<String> = (0..1_000).map(|i| format!("w{i}")).collect();
+    let first_32 = words[..32].join(" ");
+    let matching = note(&alice, &first_32);
+    let short = note(&alice, &words[..31].join(" "));
+    c.accept(&matching).await;
+    c.accept(&short).await;
+    let search = words.join(" ");
+    assert_eq!(
+        c.req("s", &[json!({"search": search})]).await,
+        vec![matching.id.to_hex()]
+    );
+    let count = c.send(json!(["COUNT", "n", {"search": search}])).await;
+    assert_eq!(count[0][2]["count"], 1, "{count:?}");
+    let _ = c.drain_live().await;
+    c.accept(&note(&alice, &format!("{first_32} live"))).await;
+    c.accept(&note(&alice, "w0 only")).await;
+    assert_eq!(c.drain_live().await.len(), 1);
 }

@@ -64,6 +64,14 @@ impl Db {
 }
 
 impl Db {
+    /// The size of SQLite's write-ahead log file, bytes; `None` on PostgreSQL.
+    pub(crate) fn sqlite_wal_bytes(&self) -> Option<u64> {
+        match self {
+            Db::Sqlite(pool) => Some(pool.wal_bytes()),
+            Db::Postgres(_) => None,
+        }
+    }
+
     /// Applies rail records in one transaction, without a journal: all or nothing. A record
     /// that changes other than its expected rows refuses the whole (with its reason).
     pub async fn apply(&self, records: Vec<Record>) -> Result<(), StoreError> {

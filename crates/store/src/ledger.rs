@@ -5,9 +5,12 @@
 //! first waiting request, drains whatever else is queued up to [`BATCH_MAX`], and commits
 //! the lot in one transaction: load a snapshot of what the batch touches (rows locked),
 //! decide every request with `flash_core::ledger::apply_batch`, write the result, commit,
-//! answer. If a batch fails as a whole (a database error, never a refusal such as an
-//! insufficient balance), each of its requests is retried alone so one bad request cannot
-//! fail its neighbours.
+//! answer. A request refused by the ledger (an insufficient balance) or by one of its rail
+//! records (a spent proof, a used-up link) is answered with its refusal while its
+//! neighbours commit: a refused record rolls the batch's writes back to a savepoint and the
+//! batch is decided again without that request, in the same transaction. If a batch fails
+//! as a whole (a database error), each of its requests is retried alone so one bad request
+//! cannot fail its neighbours.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,20 +76,21 @@ pub struct Record {
     pub(crate) refusal: Option<&'static str>,
 }
 
-/// The references and records of the requests that posted a new journal.
+/// The references of the requests that posted a new journal, and their records, each with
+/// the position of its request in `reqs`.
 pub(crate) fn posted_extras<'a>(
     reqs: &[&'a PostRequest],
     outcomes: &[Outcome],
-) -> (HashMap<JournalId, &'a str>, Vec<&'a Record>) {
+) -> (HashMap<JournalId, &'a str>, Vec<(usize, &'a Record)>) {
     let mut references = HashMap::new();
     let mut records = Vec::new();
-    for (req, outcome) in reqs.iter().zip(outcomes) {
+    for (at, (req, outcome)) in reqs.iter().zip(outcomes).enumerate() {
         if let Ok(p) = outcome {
             if !p.replayed {
                 if let Some(r) = &req.reference {
                     references.insert(p.journal_id, r.as_str());
                 }
-                records.extend(&req.records);
+                records.extend(req.records.iter().map(|r| (at, r)));
             }
         }
     }
@@ -95,9 +99,18 @@ pub(crate) fn posted_extras<'a>(
 
 /// Fails unless a record changed the rows it expected to.
 pub(crate) fn check_record(record: &Record, changed: u64) -> Result<(), StoreError> {
-    match record.refusal {
-        _ if changed == record.rows => Ok(()),
+    match record_refusal(record, changed)? {
+        None => Ok(()),
         Some(reason) => Err(StoreError::Refused(reason)),
+    }
+}
+
+/// Whether a record that changed `changed` rows refused its request (`Some(reason)`); an
+/// error when it changed an unexpected number of rows without a refusal to give.
+pub(crate) fn record_refusal(record: &Record, changed: u64) -> Result<Option<&'static str>, StoreError> {
+    match record.refusal {
+        _ if changed == record.rows => Ok(None),
+        Some(reason) => Ok(Some(reason)),
         None => Err(StoreError::Invariant(format!(
             "rail record changed {changed} rows, {} expected: {}",
             record.rows, record.sql
@@ -105,10 +118,61 @@ pub(crate) fn check_record(record: &Record, changed: u64) -> Result<(), StoreErr
     }
 }
 
+/// One request's answer from its batch: its ledger outcome, or the refusal of one of its
+/// rail records (`StoreError::Refused`).
+pub(crate) type Answer = Result<Outcome, StoreError>;
+
+/// The requests of a batch that a rail record refused. The batch is decided again without
+/// them (its writes rolled back to a savepoint, in the same transaction) until every record
+/// holds, so a refusal neither fails nor retries the neighbours of the refused request.
+pub(crate) struct Refusals {
+    reasons: Vec<Option<&'static str>>,
+}
+
+impl Refusals {
+    /// None refused yet, of `n` requests.
+    pub(crate) fn new(n: usize) -> Self {
+        Refusals { reasons: vec![None; n] }
+    }
+
+    /// The requests still in the batch, with their positions in it.
+    pub(crate) fn active<'a>(&self, reqs: &[&'a PostRequest]) -> (Vec<usize>, Vec<&'a PostRequest>) {
+        reqs.iter()
+            .enumerate()
+            .filter(|(at, _)| self.reasons.get(*at).is_some_and(Option::is_none))
+            .map(|(at, r)| (at, *r))
+            .unzip()
+    }
+
+    /// Refuses the request at `at` (a position in the whole batch).
+    pub(crate) fn refuse(&mut self, at: usize, reason: &'static str) {
+        if let Some(slot) = self.reasons.get_mut(at) {
+            *slot = Some(reason);
+        }
+    }
+
+    /// Every request's answer, in batch order: the `outcomes` of the requests at
+    /// `positions`, the refusal of each other one.
+    pub(crate) fn answers(self, positions: &[usize], outcomes: Vec<Outcome>) -> Vec<Answer> {
+        let mut decided: HashMap<usize, Outcome> = positions.iter().copied().zip(outcomes).collect();
+        self.reasons
+            .into_iter()
+            .enumerate()
+            .map(|(at, reason)| match (reason, decided.remove(&at)) {
+                (Some(reason), _) => Err(StoreError::Refused(reason)),
+                (None, Some(outcome)) => Ok(outcome),
+                (None, None) => Err(StoreError::Invariant(format!(
+                    "request {at} of a batch was not decided"
+                ))),
+            })
+            .collect()
+    }
+}
+
 /// A queued request and where its answer goes.
 pub(crate) struct WriteJob {
     req: PostRequest,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// Counters kept by a ledger writer, for metrics.
@@ -164,15 +228,18 @@ pub(crate) fn requests(batch: &[WriteJob]) -> Vec<&PostRequest> {
 pub(crate) fn deliver(
     stats: &LedgerStats,
     batch: Vec<WriteJob>,
-    result: Result<Vec<Outcome>, StoreError>,
+    result: Result<Vec<Answer>, StoreError>,
 ) -> Vec<WriteJob> {
     match result {
         Ok(outcomes) => {
-            let posted = outcomes.iter().filter(|o| matches!(o, Ok(p) if !p.replayed)).count();
+            let posted = outcomes
+                .iter()
+                .filter(|o| matches!(o, Ok(Ok(p)) if !p.replayed))
+                .count();
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.journals.fetch_add(posted as u64, Ordering::Relaxed);
             for (job, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = job.reply.send(Ok(outcome));
+                let _ = job.reply.send(outcome);
             }
             Vec::new()
         }
@@ -184,7 +251,7 @@ pub(crate) fn deliver(
 }
 
 /// Answers requests retried alone, failure included.
-pub(crate) fn deliver_final(stats: &LedgerStats, alone: Vec<WriteJob>, result: Result<Vec<Outcome>, StoreError>) {
+pub(crate) fn deliver_final(stats: &LedgerStats, alone: Vec<WriteJob>, result: Result<Vec<Answer>, StoreError>) {
     match result {
         Ok(outcomes) => {
             deliver(stats, alone, Ok(outcomes));
@@ -204,7 +271,7 @@ pub(crate) fn deliver_final(stats: &LedgerStats, alone: Vec<WriteJob>, result: R
 pub(crate) fn answer(
     stats: &LedgerStats,
     batch: Vec<WriteJob>,
-    mut exec: impl FnMut(&[&PostRequest]) -> Result<Vec<Outcome>, StoreError>,
+    mut exec: impl FnMut(&[&PostRequest]) -> Result<Vec<Answer>, StoreError>,
 ) {
     let result = exec(&requests(&batch));
     for job in deliver(stats, batch, result) {

@@ -166,6 +166,11 @@ impl Store {
         &self.db
     }
 
+    /// The size of SQLite's write-ahead log file, bytes (`/metrics`); `None` on PostgreSQL.
+    pub fn sqlite_wal_bytes(&self) -> Option<u64> {
+        self.db.sqlite_wal_bytes()
+    }
+
     /// Now, from the store's clock.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()

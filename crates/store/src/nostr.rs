@@ -223,9 +223,33 @@ fn conditions(q: &EventQuery, readers: &Readers, now_s: i64, params: &mut Vec<Va
 }
 
 impl Store {
-    /// Saves a batch of events in one transaction, in order (a later version in the batch
-    /// replaces an earlier one), and says what became of each.
-    pub async fn nostr_save(&self, events: &[NewEvent]) -> Result<Vec<SaveOutcome>, StoreError> {
+    /// Saves a batch of events, in order (a later version in the batch replaces an earlier
+    /// one), and says what became of each. The batch is one transaction; if it fails as a
+    /// whole, each event is saved again alone, so an event the database refuses fails alone
+    /// and its neighbours are kept.
+    pub async fn nostr_save(&self, events: &[NewEvent]) -> Vec<Result<SaveOutcome, StoreError>> {
+        let error = match self.nostr_save_batch(events).await {
+            Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+            Err(e) => e,
+        };
+        if let [_] = events {
+            return vec![Err(error)];
+        }
+        tracing::warn!(error = %error, events = events.len(), "relay batch failed; saving its events one by one");
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let alone = self.nostr_save_batch(std::slice::from_ref(event)).await;
+            out.push(alone.and_then(|o| {
+                o.first()
+                    .copied()
+                    .ok_or(StoreError::Invariant("an event saved alone has no outcome".into()))
+            }));
+        }
+        out
+    }
+
+    /// Saves a batch of events in one transaction (see [`Store::nostr_save`]).
+    async fn nostr_save_batch(&self, events: &[NewEvent]) -> Result<Vec<SaveOutcome>, StoreError> {
         if events.is_empty() {
             return Ok(vec![]);
         }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
-use flash_core::ledger::{self, Needs, Outcome, Snapshot, WriteSet};
+use flash_core::ledger::{self, Needs, Snapshot, WriteSet};
 use flash_core::ports::Clock;
 use flash_core::{JournalId, LedgerAccountId};
 use futures_util::future::try_join_all;
@@ -186,7 +186,7 @@ async fn run(
     conn: &mut Option<Object>,
     reqs: &[&PostRequest],
     now_ms: i64,
-) -> Result<Vec<Outcome>, StoreError> {
+) -> Result<Vec<store_ledger::Answer>, StoreError> {
     let client = match conn {
         Some(c) if !c.is_closed() => c,
         _ => conn.insert(get(pool).await?),
@@ -203,22 +203,49 @@ async fn rows(
     tx.query(&stmt, params).await?.iter().map(pg_row).collect()
 }
 
-async fn execute_batch(client: &mut Object, reqs: &[&PostRequest], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
+/// Decides and commits one batch in one transaction. A request one of whose rail records
+/// refuses is answered with that refusal: the batch's writes go back to a savepoint and the
+/// rest of the batch is decided again, in the same transaction (its rows stay locked).
+async fn execute_batch(
+    client: &mut Object,
+    reqs: &[&PostRequest],
+    now_ms: i64,
+) -> Result<Vec<store_ledger::Answer>, StoreError> {
     let tx = client.transaction().await?;
     let needs = ledger::needs(reqs.iter().map(|r| &r.journal));
-    let mut snap = load(&tx, &needs, now_ms).await?;
-    let (outcomes, writes) =
-        ledger::apply_batch(&mut snap, reqs.iter().map(|r| &r.journal), now_ms, JournalId::generate);
-    if !writes.is_empty() {
-        let side = Side {
-            contacts: store_ledger::contacts(reqs, &outcomes),
-            audits: store_ledger::audits(reqs, &outcomes),
-            extras: store_ledger::posted_extras(reqs, &outcomes),
-        };
-        write(&tx, &writes, &side, now_ms).await?;
+    let loaded = load(&tx, &needs, now_ms).await?;
+    let mut refusals = store_ledger::Refusals::new(reqs.len());
+    loop {
+        let (positions, active) = refusals.active(reqs);
+        let mut snap = loaded.clone();
+        let (outcomes, writes) = ledger::apply_batch(
+            &mut snap,
+            active.iter().map(|r| &r.journal),
+            now_ms,
+            JournalId::generate,
+        );
+        if !writes.is_empty() {
+            let side = Side {
+                contacts: store_ledger::contacts(&active, &outcomes),
+                audits: store_ledger::audits(&active, &outcomes),
+                extras: store_ledger::posted_extras(&active, &outcomes),
+            };
+            tx.batch_execute("SAVEPOINT ledger_batch").await?;
+            if let Some((at, reason)) = write(&tx, &writes, &side, now_ms).await? {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT ledger_batch; RELEASE SAVEPOINT ledger_batch")
+                    .await?;
+                let at = positions
+                    .get(at)
+                    .copied()
+                    .ok_or(StoreError::Invariant("a refused record names no request".into()))?;
+                refusals.refuse(at, reason);
+                continue;
+            }
+            tx.batch_execute("RELEASE SAVEPOINT ledger_batch").await?;
+        }
+        tx.commit().await?;
+        return Ok(refusals.answers(&positions, outcomes));
     }
-    tx.commit().await?;
-    Ok(outcomes)
 }
 
 async fn load(tx: &deadpool_postgres::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Snapshot, StoreError> {
@@ -300,15 +327,19 @@ fn expect(what: &str, got: u64, want: usize) -> Result<(), StoreError> {
 struct Side<'a> {
     contacts: Vec<(String, String, i64)>,
     audits: Vec<[String; 4]>,
-    extras: (HashMap<JournalId, &'a str>, Vec<&'a store_ledger::Record>),
+    /// References by journal, and rail records with their request's position among the
+    /// batch's active requests.
+    extras: (HashMap<JournalId, &'a str>, Vec<(usize, &'a store_ledger::Record)>),
 }
 
+/// Writes a decided batch; `Some((request, reason))` when a rail record of the request at that
+/// position (among the active ones) refused it, and the writes must be rolled back.
 async fn write(
     tx: &deadpool_postgres::Transaction<'_>,
     w: &WriteSet,
     side: &Side<'_>,
     now_ms: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<(usize, &'static str)>, StoreError> {
     let (contacts, audits) = (&side.contacts, &side.audits);
     let (references, records) = &side.extras;
     let js = &w.journals;
@@ -464,10 +495,12 @@ async fn write(
     expect("balances", changed[2], b_id.len())?;
     expect("holds closed", changed[5], c_id.len())?;
     // Rail records after the journals they belong to (they may refer to the holds).
-    for record in records {
+    for (at, record) in records {
         let params: Vec<Param<'_>> = record.params.iter().map(|v| v as Param<'_>).collect();
         let changed = exec(tx, record.sql, params).await?;
-        store_ledger::check_record(record, changed)?;
+        if let Some(reason) = store_ledger::record_refusal(record, changed)? {
+            return Ok(Some((*at, reason)));
+        }
     }
-    Ok(())
+    Ok(None)
 }

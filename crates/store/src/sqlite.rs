@@ -1,12 +1,13 @@
 //! SQLite backend: WAL, `synchronous=FULL`, a few connection threads for ordinary work and one
 //! dedicated ledger writer thread that commits batches.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use flash_core::ledger::{self, Needs, Outcome, Snapshot, WriteSet};
+use flash_core::ledger::{self, Needs, Snapshot, WriteSet};
 use flash_core::ports::Clock;
 use flash_core::LedgerAccountId;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -32,6 +33,9 @@ const PAGE_SIZE_BYTES: i64 = 2048;
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// How often the WAL is checkpointed into the database file, off the writer's thread.
 const CHECKPOINT_INTERVAL_MS: u64 = 200;
+/// What the WAL file is cut back to when SQLite starts it over after a checkpoint, bytes
+/// (`journal_size_limit`); when the writer is idle it is truncated to nothing.
+const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -42,6 +46,8 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 pub struct Pool {
     reads: std_mpsc::Sender<Job>,
     writes: mpsc::UnboundedSender<Job>,
+    /// The database's write-ahead log.
+    wal: Arc<PathBuf>,
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -53,6 +59,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES)?;
     Ok(conn)
 }
 
@@ -107,14 +114,19 @@ pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHand
             .map_err(|e| StoreError::Pool(e.to_string()))?;
     }
 
-    // The writer never checkpoints (that would stall commits); a helper thread does, passively.
+    // The writer never checkpoints (that would stall commits); a helper thread does: passively
+    // while the writer works, and truncating the WAL once it is idle.
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let checkpointer = connect(path)?;
+    // A truncating checkpoint that finds a reader gives up at once and tries again later.
+    checkpointer.busy_timeout(Duration::ZERO)?;
     let (writer_alive, writer_gone) = std_mpsc::channel::<()>();
+    let work_done = Arc::new(AtomicU64::new(0));
+    let seen = work_done.clone();
     std::thread::Builder::new()
         .name("flash-sqlite-checkpoint".into())
-        .spawn(move || checkpoint_loop(&checkpointer, &writer_gone))
+        .spawn(move || checkpoint_loop(&checkpointer, &writer_gone, &seen))
         .map_err(|e| StoreError::Pool(e.to_string()))?;
 
     let (writer, jobs) = mpsc::channel(store_ledger::QUEUE_MAX);
@@ -127,21 +139,45 @@ pub(crate) fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<(Db, WriterHand
     std::thread::Builder::new()
         .name("flash-sqlite-ledger".into())
         .spawn(move || {
-            write_loop(&runtime, conn, jobs, scripts, clock, &loop_stats);
+            write_loop(&runtime, conn, jobs, scripts, clock, &loop_stats, &work_done);
             drop(writer_alive);
         })
         .map_err(|e| StoreError::Pool(e.to_string()))?;
-    Ok((Db::Sqlite(Pool { reads: tx, writes }), WriterHandle::new(writer, stats)))
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let pool = Pool {
+        reads: tx,
+        writes,
+        wal: Arc::new(PathBuf::from(wal)),
+    };
+    Ok((Db::Sqlite(pool), WriterHandle::new(writer, stats)))
 }
 
-/// Copies committed WAL frames into the database file so the WAL stays short. PASSIVE never
-/// blocks the writer or readers; it does what it can and tries again next time. Stops when the
-/// writer stops.
-fn checkpoint_loop(conn: &Connection, writer_gone: &std_mpsc::Receiver<()>) {
+/// Copies committed WAL frames into the database file so the WAL stays short. While the writer
+/// works (`work_done` moved since the last pass), PASSIVE: it never blocks the writer or
+/// readers, does what it can and tries again next time. Once the writer has been idle for a
+/// pass, TRUNCATE, once: the WAL file goes back to nothing (if a reader still uses it, the
+/// checkpoint gives up and the next pass tries again). Stops when the writer stops.
+fn checkpoint_loop(conn: &Connection, writer_gone: &std_mpsc::Receiver<()>, work_done: &AtomicU64) {
     let interval = Duration::from_millis(CHECKPOINT_INTERVAL_MS);
+    let mut last_seen = work_done.load(Ordering::Relaxed);
+    let mut truncated = false;
     while let Err(std_mpsc::RecvTimeoutError::Timeout) = writer_gone.recv_timeout(interval) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+        let now = work_done.load(Ordering::Relaxed);
+        let idle = now == last_seen;
+        last_seen = now;
+        if !idle {
+            truncated = false;
+        } else if truncated {
+            continue;
+        }
+        let mode = if idle { "TRUNCATE" } else { "PASSIVE" };
+        // The row is (busy, WAL frames, frames checkpointed); busy means a reader or the writer
+        // was in the way.
+        match conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(0)) {
+            Ok(busy) => truncated = idle && busy == 0,
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => {}
+            Err(e) => tracing::warn!(error = %e, mode, "WAL checkpoint failed"),
         }
     }
 }
@@ -163,6 +199,11 @@ fn serve(mut conn: Connection, rx: &Mutex<std_mpsc::Receiver<Job>>) {
 }
 
 impl Pool {
+    /// The size of the write-ahead log file, bytes (0 when there is none).
+    pub(crate) fn wal_bytes(&self) -> u64 {
+        std::fs::metadata(self.wal.as_path()).map_or(0, |m| m.len())
+    }
+
     /// Runs `f` on a reader thread, or on the writer thread when `write` is set.
     async fn run<T: Send + 'static>(
         &self,
@@ -265,9 +306,11 @@ fn write_loop(
     mut scripts: mpsc::UnboundedReceiver<Job>,
     clock: Arc<dyn Clock>,
     stats: &LedgerStats,
+    work_done: &AtomicU64,
 ) {
     let mut batches = 0u64;
     loop {
+        work_done.fetch_add(1, Ordering::Relaxed);
         let next = runtime.block_on(async {
             tokio::select! {
                 biased;
@@ -304,32 +347,54 @@ struct Side<'a> {
     contacts: Vec<(String, String, i64)>,
     audits: Vec<[String; 4]>,
     references: std::collections::HashMap<flash_core::JournalId, &'a str>,
-    records: Vec<&'a store_ledger::Record>,
+    /// Rail records, each with its request's position among the batch's active requests.
+    records: Vec<(usize, &'a store_ledger::Record)>,
 }
 
-/// Decides and commits one batch in one IMMEDIATE transaction.
-fn execute_batch(conn: &mut Connection, reqs: &[&PostRequest], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
+/// Decides and commits one batch in one IMMEDIATE transaction. A request one of whose rail
+/// records refuses is answered with that refusal: the batch's writes go back to a savepoint
+/// and the rest of the batch is decided again, in the same transaction.
+fn execute_batch(
+    conn: &mut Connection,
+    reqs: &[&PostRequest],
+    now_ms: i64,
+) -> Result<Vec<store_ledger::Answer>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let needs = ledger::needs(reqs.iter().map(|r| &r.journal));
-    let mut snap = load(&tx, &needs, now_ms)?;
-    let (outcomes, writes) = ledger::apply_batch(
-        &mut snap,
-        reqs.iter().map(|r| &r.journal),
-        now_ms,
-        flash_core::JournalId::generate,
-    );
-    if !writes.is_empty() {
-        let (references, records) = store_ledger::posted_extras(reqs, &outcomes);
-        let side = Side {
-            contacts: store_ledger::contacts(reqs, &outcomes),
-            audits: store_ledger::audits(reqs, &outcomes),
-            references,
-            records,
-        };
-        write(&tx, &writes, &side, now_ms)?;
+    let loaded = load(&tx, &needs, now_ms)?;
+    let mut refusals = store_ledger::Refusals::new(reqs.len());
+    loop {
+        let (positions, active) = refusals.active(reqs);
+        let mut snap = loaded.clone();
+        let (outcomes, writes) = ledger::apply_batch(
+            &mut snap,
+            active.iter().map(|r| &r.journal),
+            now_ms,
+            flash_core::JournalId::generate,
+        );
+        if !writes.is_empty() {
+            let (references, records) = store_ledger::posted_extras(&active, &outcomes);
+            let side = Side {
+                contacts: store_ledger::contacts(&active, &outcomes),
+                audits: store_ledger::audits(&active, &outcomes),
+                references,
+                records,
+            };
+            tx.execute_batch("SAVEPOINT ledger_batch")?;
+            if let Some((at, reason)) = write(&tx, &writes, &side, now_ms)? {
+                tx.execute_batch("ROLLBACK TO SAVEPOINT ledger_batch; RELEASE SAVEPOINT ledger_batch")?;
+                let at = positions
+                    .get(at)
+                    .copied()
+                    .ok_or(StoreError::Invariant("a refused record names no request".into()))?;
+                refusals.refuse(at, reason);
+                continue;
+            }
+            tx.execute_batch("RELEASE SAVEPOINT ledger_batch")?;
+        }
+        tx.commit()?;
+        return Ok(refusals.answers(&positions, outcomes));
     }
-    tx.commit()?;
-    Ok(outcomes)
 }
 
 fn one(tx: &rusqlite::Transaction<'_>, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
@@ -379,7 +444,14 @@ fn load(tx: &rusqlite::Transaction<'_>, needs: &Needs, now_ms: i64) -> Result<Sn
     Ok(snap)
 }
 
-fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side<'_>, now_ms: i64) -> Result<(), StoreError> {
+/// Writes a decided batch; `Some((request, reason))` when a rail record of the request at that
+/// position (among the active ones) refused it, and the writes must be rolled back.
+fn write(
+    tx: &rusqlite::Transaction<'_>,
+    w: &WriteSet,
+    side: &Side<'_>,
+    now_ms: i64,
+) -> Result<Option<(usize, &'static str)>, StoreError> {
     let mut journal = tx.prepare_cached(store_ledger::INSERT_JOURNAL_SQLITE)?;
     let mut entry = tx.prepare_cached(
         "INSERT INTO entries (journal_id, account_id, currency, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -449,11 +521,13 @@ fn write(tx: &rusqlite::Transaction<'_>, w: &WriteSet, side: &Side<'_>, now_ms: 
     for [actor, action, subject, detail] in &side.audits {
         audit.execute(rusqlite::params![actor, action, subject, detail, now_ms])?;
     }
-    for record in &side.records {
+    for (at, record) in &side.records {
         let changed = tx
             .prepare_cached(&to_sqlite(record.sql))?
             .execute(rusqlite::params_from_iter(record.params.iter()))?;
-        store_ledger::check_record(record, changed as u64)?;
+        if let Some(reason) = store_ledger::record_refusal(record, changed as u64)? {
+            return Ok(Some((*at, reason)));
+        }
     }
-    Ok(())
+    Ok(None)
 }

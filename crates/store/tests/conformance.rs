@@ -4,10 +4,10 @@ use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerErro
 use flash_core::{
     AccountLevel, Currency, HoldId, LedgerAccountId, LimitKind, Phone, SystemAccount, Username, WalletId,
 };
-use flash_store::testing::{fresh_store, Backend};
+use flash_store::testing::{fresh_config, fresh_store, Backend};
 use flash_store::{
-    Audit, CodeCheck, HistoryQuery, NewApiKey, NewUser, PageStart, PostRequest, Store, UsernameUpdate, WalletRecord,
-    WindowHit,
+    Audit, CodeCheck, HistoryQuery, NewApiKey, NewEvent, NewUser, PageStart, PostRequest, Record, SaveOutcome, Store,
+    StoreConfig, StoreError, UsernameUpdate, WalletRecord, WindowHit,
 };
 use proptest::prelude::*;
 
@@ -26,6 +26,8 @@ flash_store::on_both_backends!(
     leases_go_to_one_holder_until_they_expire,
     login_codes_are_used_up_once,
     rate_windows_cap_exactly_and_expire,
+    a_refused_record_fails_only_its_own_request,
+    an_event_the_database_refuses_fails_alone,
 );
 
 fn faucet() -> LedgerAccountId {
@@ -804,4 +806,164 @@ async fn rate_windows_cap_exactly_and_expire(backend: Backend) {
     assert_eq!(left[0].int(1).expect("hits"), 1);
     advance(30_000);
     assert_eq!(store.prune_windows().await.expect("prune"), 1);
+/// Holds the ledger writer back: a write lock (SQLite) or a lock on one ledger account
+/// (PostgreSQL) taken outside the store, until [`WriterBlock::release`].
+enum WriterBlock {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl WriterBlock {
+    async fn take(config: &StoreConfig, account: &LedgerAccountId) -> WriterBlock {
+        match config {
+            StoreConfig::Sqlite { path } => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                conn.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+                WriterBlock::Sqlite(conn)
+            }
+            StoreConfig::Postgres { url } => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(conn);
+                client.batch_execute("BEGIN").await.expect("begin");
+                client
+                    .execute(
+                        "SELECT 1 FROM ledger_accounts WHERE id = $1 FOR UPDATE",
+                        &[&account.as_str()],
+                    )
+                    .await
+                    .expect("lock");
+                WriterBlock::Postgres(client)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            WriterBlock::Sqlite(conn) => conn.execute_batch("COMMIT").expect("commit"),
+            WriterBlock::Postgres(client) => client.batch_execute("COMMIT").await.expect("commit"),
+        }
+    }
+}
+
+/// Issue 14, item 3: a request refused by its rail record (here a withdraw link that does not
+/// exist, as a used-up one) is answered with its refusal, while the requests batched with it
+/// post in that same batch: none fails, none is retried alone.
+async fn a_refused_record_fails_only_its_own_request(backend: Backend) {
+    let config = fresh_config(backend).await;
+    let store = Store::open(&config, std::sync::Arc::new(flash_core::ports::SystemClock))
+        .await
+        .expect("open");
+    store
+        .ensure_system_accounts(Currency::Btc)
+        .await
+        .expect("system accounts");
+    let (payer, payee) = (new_wallet(&store).await, new_wallet(&store).await);
+    fund(&store, payer.id, 1_000).await;
+    let batches_before = store.ledger_stats().batches();
+
+    // Everything queued while the writer waits, so it is drained into few batches.
+    let block = WriterBlock::take(&config, &LedgerAccountId::from(payer.id)).await;
+    const EACH: usize = 24;
+    let mut posts = Vec::new();
+    for i in 0..2 * EACH {
+        let store = store.clone();
+        let refused = i % 2 == 1;
+        let records: Vec<Record> = if refused {
+            vec![Record::lnurl_withdraw_use_taken("no-such-link", 0)]
+        } else {
+            vec![]
+        };
+        let req = PostRequest {
+            records,
+            ..PostRequest::from(transfer(&format!("batched-{i}"), payer.id, payee.id, 1))
+        };
+        posts.push(tokio::spawn(async move { (refused, store.post(req).await) }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    block.release().await;
+
+    for post in posts {
+        match post.await.expect("task") {
+            (false, outcome) => assert!(matches!(outcome, Ok(Ok(ref p)) if !p.replayed), "{outcome:?}"),
+            (true, outcome) => assert!(matches!(outcome, Err(StoreError::Refused(_))), "{outcome:?}"),
+        }
+    }
+    assert_eq!(store.wallet_balance(payee.id).await.expect("balance"), EACH as i64);
+    // Each batch committed once: the neighbours of a refusal were not retried one by one.
+    let batches = store.ledger_stats().batches() - batches_before;
+    assert!(batches < EACH as u64 / 2, "{batches} batches for {} requests", 2 * EACH);
+    assert_verified(&store).await;
+}
+
+fn event(id: u8, kind: i64) -> NewEvent {
+    NewEvent {
+        id: format!("{id:064x}"),
+        pubkey: "ab".repeat(32),
+        kind,
+        created_at: 1_700_000_000,
+        d_tag: None,
+        expires_at: None,
+        search: Some(format!("event {id}")),
+        tags: vec![("t".into(), format!("tag{id}"))],
+        raw: format!("{{\"id\":\"{id:064x}\"}}"),
+        deletes: vec![],
+    }
+}
+
+/// Issue 14, item 3: one event of a relay batch that the database refuses (here a kind out of
+/// range, which only the table's check catches) fails alone; its neighbours are kept.
+async fn an_event_the_database_refuses_fails_alone(backend: Backend) {
+    let store = fresh_store(backend).await;
+    let batch = vec![event(1, 1), event(2, 70_000), event(3, 1), event(3, 1)];
+    let outcomes = store.nostr_save(&batch).await;
+    assert_eq!(outcomes.len(), 4);
+    assert!(matches!(outcomes[0], Ok(SaveOutcome::Saved)), "{outcomes:?}");
+    assert!(outcomes[1].is_err(), "{outcomes:?}");
+    assert!(matches!(outcomes[2], Ok(SaveOutcome::Saved)), "{outcomes:?}");
+    assert!(matches!(outcomes[3], Ok(SaveOutcome::Duplicate)), "{outcomes:?}");
+    assert_eq!(store.nostr_event_count().await.expect("count"), 2);
+}
+
+/// Issue 14, item 6: the SQLite WAL does not keep the size a burst of writes gave it. Writes
+/// made while a reader holds an old snapshot cannot be checkpointed, so the WAL grows; once
+/// the reader is gone and the writer idle, it is truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_wal_shrinks_once_the_writer_is_idle() {
+    let config = fresh_config(Backend::Sqlite).await;
+    let StoreConfig::Sqlite { path } = &config else {
+        panic!("a SQLite config")
+    };
+    let store = Store::open(&config, std::sync::Arc::new(flash_core::ports::SystemClock))
+        .await
+        .expect("open");
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    let wal_bytes = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+
+    let reader = rusqlite::Connection::open(path).expect("reader");
+    reader
+        .execute_batch("BEGIN; SELECT COUNT(*) FROM nostr_zaps;")
+        .expect("a read snapshot");
+    let big = "z".repeat(64 * 1024);
+    for i in 0..128 {
+        store
+            .nostr_zap_create(&format!("{i:064x}"), &big, "lnbc1")
+            .await
+            .expect("write");
+    }
+    let grown = wal_bytes();
+    assert!(grown > 8 * 1024 * 1024, "the WAL holds the burst: {grown} bytes");
+    reader.execute_batch("COMMIT").expect("end the snapshot");
+    drop(reader);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while wal_bytes() > 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL stayed at {} bytes after the writer went idle",
+            wal_bytes()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -130,6 +130,8 @@ pub struct TestServer {
     pub admin_key: String,
     /// The state the router was built from (for assertions only).
     pub state: ApiState,
+    /// Where the store is.
+    pub store_config: flash_store::StoreConfig,
     /// The bank's Lightning node: the dev simulator.
     pub node: Arc<DevNode>,
     /// The hot wallet's chain: the dev simulator, in `chain_dir`.
@@ -244,7 +246,14 @@ impl TestServer {
     ) -> TestServer {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("time after epoch");
         let clock = Arc::new(AtomicI64::new(i64::try_from(now.as_millis()).expect("now fits in i64")));
-        let store = flash_store::testing::fresh_store_with_clock(backend, Arc::new(TestClock(clock.clone()))).await;
+        let store_config = flash_store::testing::fresh_config(backend).await;
+        let store = flash_store::Store::open(&store_config, Arc::new(TestClock(clock.clone())))
+            .await
+            .expect("open store");
+        store
+            .ensure_system_accounts(flash_core::Currency::Btc)
+            .await
+            .expect("system accounts");
         let codes = CapturedCodes::default();
         let auth = Auth::new(
             store.clone(),
@@ -324,6 +333,7 @@ impl TestServer {
             .expect("http client");
         TestServer {
             backend,
+            store_config,
             addr,
             http,
             admin_key,
@@ -807,5 +817,46 @@ impl WsClient {
         self.next_within(WS_TIMEOUT)
             .await
             .expect("no websocket message within the timeout")
+    }
+}
+
+/// Holds the relay's event writes back, from outside the store: SQLite's write lock, or
+/// PostgreSQL's lock on `nostr_events`; reads go on. Released by [`EventWriteBlock::release`].
+pub enum EventWriteBlock {
+    /// A connection in a write transaction.
+    Sqlite(rusqlite::Connection),
+    /// A client in a transaction that locked the table.
+    Postgres(tokio_postgres::Client),
+}
+
+impl EventWriteBlock {
+    /// Takes the lock.
+    pub async fn take(config: &flash_store::StoreConfig) -> EventWriteBlock {
+        match config {
+            flash_store::StoreConfig::Sqlite { path } => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                conn.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+                EventWriteBlock::Sqlite(conn)
+            }
+            flash_store::StoreConfig::Postgres { url } => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect");
+                tokio::spawn(conn);
+                client
+                    .batch_execute("BEGIN; LOCK TABLE nostr_events IN EXCLUSIVE MODE")
+                    .await
+                    .expect("lock");
+                EventWriteBlock::Postgres(client)
+            }
+        }
+    }
+
+    /// Lets the writes through.
+    pub async fn release(self) {
+        match self {
+            EventWriteBlock::Sqlite(conn) => conn.execute_batch("COMMIT").expect("commit"),
+            EventWriteBlock::Postgres(client) => client.batch_execute("COMMIT").await.expect("commit"),
+        }
     }
 }
