@@ -806,6 +806,9 @@ async fn rate_windows_cap_exactly_and_expire(backend: Backend) {
     assert_eq!(left[0].int(1).expect("hits"), 1);
     advance(30_000);
     assert_eq!(store.prune_windows().await.expect("prune"), 1);
+}
+}
+
 /// Holds the ledger writer back: a write lock (SQLite) or a lock on one ledger account
 /// (PostgreSQL) taken outside the store, until [`WriterBlock::release`].
 enum WriterBlock {
@@ -966,4 +969,3 @@ async fn sqlite_wal_shrinks_once_the_writer_is_idle() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-}
