@@ -807,7 +807,6 @@ async fn rate_windows_cap_exactly_and_expire(backend: Backend) {
     advance(30_000);
     assert_eq!(store.prune_windows().await.expect("prune"), 1);
 }
-}
 
 /// Holds the ledger writer back: a write lock (SQLite) or a lock on one ledger account
 /// (PostgreSQL) taken outside the store, until [`WriterBlock::release`].
