@@ -968,3 +968,4 @@ async fn sqlite_wal_shrinks_once_the_writer_is_idle() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
