@@ -6,12 +6,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flash_auth::AuthError;
 use flash_bank::BankError;
+use flash_core::ErrorCode;
 
 /// An error as the API shows it: a stable code and a human message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
     /// Stable machine-readable code.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Human-readable message.
     pub message: String,
     /// Seconds until a retry may succeed (rate limits).
@@ -20,7 +21,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with a code and message.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             code,
             message: message.into(),
@@ -30,18 +31,18 @@ impl ApiError {
 
     fn internal(detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
-        ApiError::new("INTERNAL_ERROR", "internal error")
+        ApiError::new(ErrorCode::InternalError, "internal error")
     }
 
     /// The HTTP status for REST responses.
     pub fn status(&self) -> StatusCode {
         match self.code {
-            "UNAUTHENTICATED" | "TOKEN_EXPIRED" | "TOKEN_REVOKED" => StatusCode::UNAUTHORIZED,
-            "FORBIDDEN_SCOPE" | "IP_NOT_ALLOWED" => StatusCode::FORBIDDEN,
-            "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
-            "INTERNAL_ERROR" | "CODE_DELIVERY_FAILED" => StatusCode::INTERNAL_SERVER_ERROR,
-            "ADMISSION_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_FOUND" => StatusCode::NOT_FOUND,
+            ErrorCode::Unauthenticated | ErrorCode::TokenExpired | ErrorCode::TokenRevoked => StatusCode::UNAUTHORIZED,
+            ErrorCode::ForbiddenScope | ErrorCode::IpNotAllowed => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::InternalError | ErrorCode::CodeDeliveryFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::AdmissionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -57,7 +58,7 @@ impl ApiError {
     pub fn to_graphql(&self) -> async_graphql::Error {
         let mut e = async_graphql::Error::new(self.message.clone());
         e = e.extend_with(|_, ext| {
-            ext.set("code", self.code);
+            ext.set("code", self.code.as_str());
             if let Some(secs) = self.retry_after_secs {
                 ext.set("retryAfterSecs", secs);
             }
@@ -111,7 +112,7 @@ impl From<AuthError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({ "code": self.code, "message": self.message });
+        let mut body = serde_json::json!({ "code": self.code.as_str(), "message": self.message });
         if let Some(secs) = self.retry_after_secs {
             body["retryAfterSecs"] = secs.into();
         }
@@ -122,5 +123,56 @@ impl IntoResponse for ApiError {
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// `docs/api.md`'s "Error codes" section lists exactly the codes of [`ErrorCode`].
+    #[test]
+    fn the_documented_codes_are_the_wire_codes() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+        let doc = std::fs::read_to_string(path).expect("docs/api.md");
+        let start = doc.find("\n## Error codes").expect("an Error codes section");
+        let section = &doc[start + 1..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+        let documented: BTreeSet<&str> = section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|t| t.len() > 2 && t.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        let wire: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let undocumented: Vec<_> = wire.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&wire).collect();
+        assert!(
+            undocumented.is_empty() && unknown.is_empty(),
+            "codes missing from docs/api.md: {undocumented:?}; documented but not codes: {unknown:?}"
+        );
+    }
+
+    #[test]
+    fn statuses_follow_the_code() {
+        assert_eq!(
+            ApiError::new(ErrorCode::Unauthenticated, "").status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ApiError::new(ErrorCode::RateLimited, "").status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(ApiError::new(ErrorCode::NotFound, "").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            ApiError::new(ErrorCode::InvalidInput, "").status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::new(ErrorCode::InternalError, "").status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use flash_core::ErrorCode;
 use flash_nostr::{protocol, Admission, Connection, Reject, Relay, Step};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinSet;
@@ -135,7 +136,7 @@ async fn admission(
     Query(q): Query<AdmissionQuery>,
 ) -> Response {
     let Some(fees) = &state.admission else {
-        return cors(ApiError::new("NOT_FOUND", "this relay takes no admission fee").into_response());
+        return cors(ApiError::new(ErrorCode::NotFound, "this relay takes no admission fee").into_response());
     };
     let browser = headers
         .get(header::ACCEPT)

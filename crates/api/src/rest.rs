@@ -1,5 +1,6 @@
 //! The auth routes, shaped like Blink's auth server: JSON in, `{authToken}` out.
 
+use flash_core::ErrorCode;
 use std::net::IpAddr;
 
 use axum::body::Bytes;
@@ -32,7 +33,7 @@ pub(crate) fn routes(state: ApiState) -> Router {
 }
 
 fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::new("INVALID_INPUT", format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("invalid JSON body: {e}")))
 }
 
 /// The bearer token of a request: `Authorization: Bearer …` or `X-API-KEY`.
@@ -90,7 +91,7 @@ async fn phone_login(State(state): State<ApiState>, peer: Peer, body: Bytes) -> 
     let phone = Phone::parse(&body.phone).map_err(flash_auth::AuthError::from)?;
     let code = body
         .code
-        .ok_or_else(|| ApiError::new("INVALID_INPUT", "code is required"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidInput, "code is required"))?;
     state
         .auth
         .verify_code(&Identifier::Phone(phone.clone()), &code, ip(&peer))
@@ -111,7 +112,7 @@ async fn email_login(State(state): State<ApiState>, peer: Peer, body: Bytes) -> 
     let email = Email::parse(&body.email).map_err(flash_auth::AuthError::from)?;
     let code = body
         .code
-        .ok_or_else(|| ApiError::new("INVALID_INPUT", "code is required"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidInput, "code is required"))?;
     state
         .auth
         .verify_code(&Identifier::Email(email.clone()), &code, ip(&peer))
@@ -133,7 +134,7 @@ async fn device_account(State(state): State<ApiState>, peer: Peer, body: Bytes) 
     let secret = match body.device_id {
         Some(id) if id.chars().count() < DEVICE_SECRET_MIN_CHARS => {
             return Err(ApiError::new(
-                "INVALID_INPUT",
+                ErrorCode::InvalidInput,
                 "deviceId must be at least 16 characters",
             ))
         }
@@ -145,10 +146,10 @@ async fn device_account(State(state): State<ApiState>, peer: Peer, body: Bytes) 
 }
 
 async fn logout(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let token = bearer(&headers).ok_or_else(|| ApiError::new("UNAUTHENTICATED", "no token"))?;
+    let token = bearer(&headers).ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "no token"))?;
     if token.starts_with(flash_auth::API_KEY_PREFIX) {
         return Err(ApiError::new(
-            "INVALID_INPUT",
+            ErrorCode::InvalidInput,
             "API keys are revoked with apiKeyRevoke, not logout",
         ));
     }

@@ -1,5 +1,6 @@
 //! The auth error type, with stable codes.
 
+use flash_core::ErrorCode;
 use flash_core::ValidationError;
 use flash_store::StoreError;
 
@@ -58,25 +59,25 @@ pub enum AuthError {
 
 impl AuthError {
     /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AuthError::Validation(ValidationError::InvalidPhone) => "INVALID_PHONE",
-            AuthError::Validation(ValidationError::InvalidEmail) => "INVALID_EMAIL",
-            AuthError::Validation(_) => "INVALID_INPUT",
-            AuthError::InvalidCode => "INVALID_CODE",
-            AuthError::CodeExpired => "CODE_EXPIRED",
-            AuthError::TooManyAttempts => "TOO_MANY_ATTEMPTS",
-            AuthError::RateLimited { .. } => "RATE_LIMITED",
-            AuthError::Unauthenticated => "UNAUTHENTICATED",
-            AuthError::TokenExpired => "TOKEN_EXPIRED",
-            AuthError::TokenRevoked => "TOKEN_REVOKED",
-            AuthError::IpNotAllowed => "IP_NOT_ALLOWED",
-            AuthError::MissingScope(_) => "FORBIDDEN_SCOPE",
-            AuthError::InvalidApiKey(_) => "INVALID_API_KEY_REQUEST",
-            AuthError::ApiKeyLimit(_) => "API_KEY_LIMIT",
-            AuthError::ApiKeyNotFound => "API_KEY_NOT_FOUND",
-            AuthError::Delivery(_) => "CODE_DELIVERY_FAILED",
-            AuthError::Store(_) => "INTERNAL_ERROR",
+            AuthError::Validation(ValidationError::InvalidPhone) => ErrorCode::InvalidPhone,
+            AuthError::Validation(ValidationError::InvalidEmail) => ErrorCode::InvalidEmail,
+            AuthError::Validation(_) => ErrorCode::InvalidInput,
+            AuthError::InvalidCode => ErrorCode::InvalidCode,
+            AuthError::CodeExpired => ErrorCode::CodeExpired,
+            AuthError::TooManyAttempts => ErrorCode::TooManyAttempts,
+            AuthError::RateLimited { .. } => ErrorCode::RateLimited,
+            AuthError::Unauthenticated => ErrorCode::Unauthenticated,
+            AuthError::TokenExpired => ErrorCode::TokenExpired,
+            AuthError::TokenRevoked => ErrorCode::TokenRevoked,
+            AuthError::IpNotAllowed => ErrorCode::IpNotAllowed,
+            AuthError::MissingScope(_) => ErrorCode::ForbiddenScope,
+            AuthError::InvalidApiKey(_) => ErrorCode::InvalidApiKeyRequest,
+            AuthError::ApiKeyLimit(_) => ErrorCode::ApiKeyLimit,
+            AuthError::ApiKeyNotFound => ErrorCode::ApiKeyNotFound,
+            AuthError::Delivery(_) => ErrorCode::CodeDeliveryFailed,
+            AuthError::Store(_) => ErrorCode::InternalError,
         }
     }
 

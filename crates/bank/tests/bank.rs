@@ -578,7 +578,7 @@ async fn bad_input_changes_nothing(backend: Backend) {
     ];
     for (what, req, code) in cases {
         let err = refused(bank.send_intraledger(req).await);
-        assert_eq!(err.code(), code, "{what}: {err}");
+        assert_eq!(err.code().as_str(), code, "{what}: {err}");
         assert_eq!(observe(&bank, &everyone).await, before, "{what} changed something");
     }
 
@@ -637,7 +637,7 @@ async fn refused_request_does_not_burn_its_idempotency_key(backend: Backend) {
         ..payment(&alice, bob.by_wallet(), amount)
     };
     let err = refused(bank.send_intraledger(keyed(51)).await);
-    assert_eq!(err.code(), "INSUFFICIENT_BALANCE");
+    assert_eq!(err.code().as_str(), "INSUFFICIENT_BALANCE");
     let ok = bank.send_intraledger(keyed(50)).await.expect("key still free");
     assert!(!ok.replayed);
     assert_eq!((balance(&bank, &alice).await, balance(&bank, &bob).await), (0, 50));
@@ -687,12 +687,12 @@ async fn locked_accounts_cannot_pay_or_be_paid_and_operator_actions_are_audited(
         AccountStatus::Locked
     );
     let err = refused(bank.send_intraledger(payment(&alice, bob.by_wallet(), 10)).await);
-    assert_eq!(err.code(), "ACCOUNT_NOT_ACTIVE");
+    assert_eq!(err.code().as_str(), "ACCOUNT_NOT_ACTIVE");
     assert!(matches!(err, BankError::AccountNotActive("locked")), "{err:?}");
     // A locked account cannot be paid either.
     for to in [alice.by_wallet(), Recipient::Username("Alice".into())] {
         let err = refused(bank.send_intraledger(payment(&bob, to, 10)).await);
-        assert_eq!(err.code(), "RECIPIENT_NOT_ACTIVE");
+        assert_eq!(err.code().as_str(), "RECIPIENT_NOT_ACTIVE");
     }
     assert_eq!(observe(&bank, &everyone).await, before);
 
@@ -706,7 +706,7 @@ async fn locked_accounts_cannot_pay_or_be_paid_and_operator_actions_are_audited(
         .expect("close");
     for to in [bob.by_wallet(), Recipient::Username("BOB".into())] {
         let err = refused(bank.send_intraledger(payment(&alice, to, 10)).await);
-        assert_eq!(err.code(), "RECIPIENT_NOT_ACTIVE");
+        assert_eq!(err.code().as_str(), "RECIPIENT_NOT_ACTIVE");
         assert!(matches!(err, BankError::RecipientNotActive), "{err:?}");
     }
     let err = refused(bank.send_intraledger(payment(&bob, alice.by_wallet(), 10)).await);
@@ -748,12 +748,12 @@ async fn locked_accounts_cannot_pay_or_be_paid_and_operator_actions_are_audited(
     // Operator actions on an account that does not exist fail and are not audited.
     let ghost = AccountId::generate();
     let err = refused(bank.set_account_level("ops@flash", ghost, AccountLevel::Three).await);
-    assert_eq!(err.code(), "ACCOUNT_NOT_FOUND");
+    assert_eq!(err.code().as_str(), "ACCOUNT_NOT_FOUND");
     let err = refused(
         bank.set_account_status("ops@flash", ghost, AccountStatus::Locked, None)
             .await,
     );
-    assert_eq!(err.code(), "ACCOUNT_NOT_FOUND");
+    assert_eq!(err.code().as_str(), "ACCOUNT_NOT_FOUND");
     let account_actions: Vec<_> = audit_rows(&bank)
         .await
         .into_iter()
@@ -839,7 +839,7 @@ async fn limits_follow_the_account_level(backend: Backend) {
 
     let before = observe(&bank, &[&alice, &bob]).await;
     let err = refused(bank.send_intraledger(payment(&alice, bob.by_wallet(), 1)).await);
-    assert_eq!(err.code(), "LIMIT_EXCEEDED");
+    assert_eq!(err.code().as_str(), "LIMIT_EXCEEDED");
     assert!(
         matches!(
             err,
@@ -917,15 +917,15 @@ async fn faucet_is_regtest_only_and_idempotent(backend: Backend) {
         bank.wallet_fund("test", alice.wallet(), 2_000, Some("grant-1".into()))
             .await,
     );
-    assert_eq!(err.code(), "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(err.code().as_str(), "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(history(&bank, &alice).await.len(), 2);
 
     let err = refused(bank.wallet_fund("test", alice.wallet(), 0, None).await);
-    assert_eq!(err.code(), "INVALID_AMOUNT");
+    assert_eq!(err.code().as_str(), "INVALID_AMOUNT");
     let err = refused(bank.wallet_fund("test", WalletId::generate(), 10, None).await);
-    assert_eq!(err.code(), "WALLET_NOT_FOUND");
+    assert_eq!(err.code().as_str(), "WALLET_NOT_FOUND");
     let err = refused(bank.wallet_fund("test", alice.wallet(), 10, Some(String::new())).await);
-    assert_eq!(err.code(), "INVALID_IDEMPOTENCY_KEY");
+    assert_eq!(err.code().as_str(), "INVALID_IDEMPOTENCY_KEY");
 
     // Other test networks allow it too.
     for network in [Network::Testnet, Network::Signet] {
@@ -940,14 +940,14 @@ async fn faucet_is_regtest_only_and_idempotent(backend: Backend) {
     let journals = journal_count(&bank).await;
     let mainnet = Bank::new(bank.store().clone(), config(Network::Mainnet));
     let err = refused(mainnet.wallet_fund("test", alice.wallet(), 1_000, None).await);
-    assert_eq!(err.code(), "NOT_AVAILABLE_ON_MAINNET");
+    assert_eq!(err.code().as_str(), "NOT_AVAILABLE_ON_MAINNET");
     assert!(matches!(err, BankError::NotOnMainnet));
     let err = refused(
         mainnet
             .wallet_fund("test", alice.wallet(), 1_000, Some("grant-1".into()))
             .await,
     );
-    assert_eq!(err.code(), "NOT_AVAILABLE_ON_MAINNET", "not even a replay");
+    assert_eq!(err.code().as_str(), "NOT_AVAILABLE_ON_MAINNET", "not even a replay");
     assert_eq!(journal_count(&bank).await, journals, "mainnet wrote a journal");
     assert_eq!(balance(&bank, &alice).await, 6_002);
     // Every posted fund is audited once, with its journal; replays and refusals are not.
@@ -1029,7 +1029,7 @@ async fn concurrent_identical_sends_post_once(backend: Backend) {
     ];
     for variant in variants {
         let err = refused(bank.send_intraledger(variant.clone()).await);
-        assert_eq!(err.code(), "IDEMPOTENCY_KEY_REUSED", "{variant:?}");
+        assert_eq!(err.code().as_str(), "IDEMPOTENCY_KEY_REUSED", "{variant:?}");
         assert!(matches!(err, BankError::Ledger(LedgerError::IdempotencyKeyReused)));
     }
     assert_eq!(observe(&bank, &[&alice, &bob]).await, before);
@@ -1076,7 +1076,7 @@ async fn concurrent_sends_cannot_overdraw(backend: Backend) {
                 journals.insert(outcome.journal_id);
                 *codes.entry("OK").or_default() += 1;
             }
-            Err(e) => *codes.entry(e.code()).or_default() += 1,
+            Err(e) => *codes.entry(e.code().as_str()).or_default() += 1,
         }
     }
     assert_eq!(codes, BTreeMap::from([("OK", 10), ("INSUFFICIENT_BALANCE", 990)]));
@@ -1239,7 +1239,7 @@ async fn history_rejects_bad_page_arguments(backend: Backend) {
     ];
     for (what, req) in cases {
         let err = refused(bank.history(bob.id(), None, &req).await);
-        assert_eq!(err.code(), "INVALID_PAGE", "{what}: {err}");
+        assert_eq!(err.code().as_str(), "INVALID_PAGE", "{what}: {err}");
         assert!(matches!(err, BankError::InvalidPage(_)), "{what}: {err:?}");
     }
 }
@@ -1300,7 +1300,7 @@ async fn events_announce_each_posted_payment_once(backend: Backend) {
     assert_eq!(replay.journal_id, paid.journal_id);
     assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
     let err = refused(bank.send_intraledger(payment(&alice, bob.by_wallet(), 1_000_000)).await);
-    assert_eq!(err.code(), "INSUFFICIENT_BALANCE");
+    assert_eq!(err.code().as_str(), "INSUFFICIENT_BALANCE");
     assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
 
     // A second subscriber sees later events only.
@@ -1420,7 +1420,7 @@ async fn run_payments(bank: &Bank, ops: Vec<Pay>) {
                     keys.insert((op.from, k), (op.to, op.amount, outcome.journal_id));
                 }
             }
-            (Err(code), Err(e)) => assert_eq!(e.code(), code, "{op:?}: {e}"),
+            (Err(code), Err(e)) => assert_eq!(e.code().as_str(), code, "{op:?}: {e}"),
             (want, got) => panic!("{op:?}: expected {want:?}, got {got:?}"),
         }
     }
@@ -1473,7 +1473,7 @@ async fn status_comments_with_nul_are_invalid_input(backend: Backend) {
         bank.set_account_status("ops@flash", alice.id(), AccountStatus::Locked, Some("bad\u{0}comment"))
             .await,
     );
-    assert_eq!(err.code(), "INVALID_INPUT", "{err:?}");
+    assert_eq!(err.code().as_str(), "INVALID_INPUT", "{err:?}");
     assert_eq!(
         bank.account(alice.id()).await.expect("account").status,
         AccountStatus::Active

@@ -592,12 +592,12 @@ async fn refused_withdrawals_hold_nothing(backend: Backend) {
     ];
     for (req, code) in cases {
         let err = lab.bank.onchain_send(req.clone()).await.expect_err("refused");
-        assert_eq!(err.code(), code, "{req:?}: {err}");
+        assert_eq!(err.code().as_str(), code, "{req:?}: {err}");
     }
     let mut stranger = send(&alice, &outside(1), Some(10_000), Speed::Medium);
     stranger.wallet_id = member(&lab.bank).await.default_wallet_id;
     let err = lab.bank.onchain_send(stranger).await.expect_err("not hers");
-    assert_eq!(err.code(), "WALLET_NOT_FOUND");
+    assert_eq!(err.code().as_str(), "WALLET_NOT_FOUND");
     assert_eq!(balance(&lab.bank, alice.default_wallet_id).await, 20_000);
     assert!(lab.bank.onchain_payout_queue(10).await.expect("queue").is_empty());
 
@@ -953,7 +953,7 @@ async fn excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures
         .onchain_send(send(&bob, &record.address, Some(10_000), Speed::Medium))
         .await
         .expect_err("refused");
-    assert_eq!(to_cold.code(), "INVALID_ADDRESS", "{to_cold}");
+    assert_eq!(to_cold.code().as_str(), "INVALID_ADDRESS", "{to_cold}");
     assert_eq!(balance(&bank, bob.default_wallet_id).await, 20_000, "nothing held");
 
     // A PSBT abandoned: signatures made for it are of no use afterwards.

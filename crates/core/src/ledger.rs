@@ -15,6 +15,7 @@
 //!    first journal back, with a different request it is refused;
 //! 5. a limit's usage in its window never exceeds the limit.
 
+use crate::ErrorCode;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
@@ -324,21 +325,21 @@ pub enum LedgerError {
 
 impl LedgerError {
     /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            LedgerError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            LedgerError::InvalidAmount(_) => "INVALID_AMOUNT",
-            LedgerError::SelfPayment => "SELF_PAYMENT",
-            LedgerError::UnknownAccount(_) => "WALLET_NOT_FOUND",
-            LedgerError::CurrencyMismatch => "CURRENCY_MISMATCH",
-            LedgerError::AccountNotActive(_) => "ACCOUNT_NOT_ACTIVE",
-            LedgerError::UnknownHold(_) => "HOLD_NOT_FOUND",
-            LedgerError::HoldExists(_) => "HOLD_EXISTS",
-            LedgerError::HoldClosed { .. } => "HOLD_CLOSED",
-            LedgerError::HoldExceeded { .. } => "HOLD_EXCEEDED",
-            LedgerError::LimitExceeded { .. } => "LIMIT_EXCEEDED",
-            LedgerError::InsufficientBalance { .. } => "INSUFFICIENT_BALANCE",
-            LedgerError::Internal(_) => "INTERNAL_ERROR",
+            LedgerError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            LedgerError::InvalidAmount(_) => ErrorCode::InvalidAmount,
+            LedgerError::SelfPayment => ErrorCode::SelfPayment,
+            LedgerError::UnknownAccount(_) => ErrorCode::WalletNotFound,
+            LedgerError::CurrencyMismatch => ErrorCode::CurrencyMismatch,
+            LedgerError::AccountNotActive(_) => ErrorCode::AccountNotActive,
+            LedgerError::UnknownHold(_) => ErrorCode::HoldNotFound,
+            LedgerError::HoldExists(_) => ErrorCode::HoldExists,
+            LedgerError::HoldClosed { .. } => ErrorCode::HoldClosed,
+            LedgerError::HoldExceeded { .. } => ErrorCode::HoldExceeded,
+            LedgerError::LimitExceeded { .. } => ErrorCode::LimitExceeded,
+            LedgerError::InsufficientBalance { .. } => ErrorCode::InsufficientBalance,
+            LedgerError::Internal(_) => ErrorCode::InternalError,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! invariants all rest on that split.
 
 pub mod account;
+mod error_code;
 pub mod ids;
 pub mod ledger;
 pub mod lightning;
@@ -22,6 +23,7 @@ pub mod secrets;
 pub mod text;
 
 pub use account::{AccountLevel, AccountStatus, Email, Memo, Phone, Username, ValidationError};
+pub use error_code::ErrorCode;
 pub use ids::{AccountId, ApiKeyId, HoldId, JournalId, LedgerAccountId, SystemAccount, UserId, WalletId};
 pub use ledger::{
     AccountKind, HoldStatus, IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck, Posted,

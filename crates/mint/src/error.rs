@@ -1,6 +1,7 @@
 //! The mint's refusals, each with its NUT error code (`error_codes.md` in cashubtc/nuts).
 
 use flash_bank::BankError;
+use flash_core::ErrorCode;
 use flash_store::StoreError;
 
 /// Why the mint refused a request. Every refusal changes nothing.
@@ -126,31 +127,31 @@ impl MintError {
     }
 
     /// A stable name for the app API (`ECASH_ALREADY_SPENT`, or the bank's own code).
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> ErrorCode {
         match self {
-            MintError::ProofInvalid(_) => "ECASH_PROOF_INVALID",
-            MintError::AlreadySpent => "ECASH_ALREADY_SPENT",
-            MintError::ProofsPending => "ECASH_PENDING",
-            MintError::OutputsSigned => "ECASH_OUTPUTS_SIGNED",
-            MintError::Unbalanced(_) => "ECASH_UNBALANCED",
-            MintError::AmountRange(_) => "ECASH_AMOUNT_OUT_OF_RANGE",
-            MintError::DuplicateInputs | MintError::DuplicateOutputs => "ECASH_DUPLICATE",
-            MintError::MultipleUnits | MintError::UnsupportedUnit => "ECASH_UNIT_NOT_SUPPORTED",
-            MintError::AmountlessInvoice | MintError::AmountMismatch => "ECASH_AMOUNT_MISMATCH",
-            MintError::TooManyInputs(_) | MintError::TooManyOutputs(_) => "ECASH_TOO_LARGE",
-            MintError::UnknownKeyset | MintError::InactiveKeyset => "ECASH_KEYSET",
-            MintError::QuoteUnpaid => "ECASH_QUOTE_UNPAID",
-            MintError::QuoteIssued => "ECASH_QUOTE_ISSUED",
-            MintError::MintingDisabled(_) => "ECASH_DISABLED",
-            MintError::PaymentFailed(_) => "ECASH_PAYMENT_FAILED",
-            MintError::QuotePending => "ECASH_QUOTE_PENDING",
-            MintError::InvoiceAlreadyPaid => "INVOICE_ALREADY_PAID",
-            MintError::QuoteExpired => "ECASH_QUOTE_EXPIRED",
-            MintError::SignatureInvalid => "ECASH_SIGNATURE_INVALID",
-            MintError::UnknownQuote => "ECASH_QUOTE_NOT_FOUND",
-            MintError::BadRequest(_) => "INVALID_INPUT",
+            MintError::ProofInvalid(_) => ErrorCode::EcashProofInvalid,
+            MintError::AlreadySpent => ErrorCode::EcashAlreadySpent,
+            MintError::ProofsPending => ErrorCode::EcashPending,
+            MintError::OutputsSigned => ErrorCode::EcashOutputsSigned,
+            MintError::Unbalanced(_) => ErrorCode::EcashUnbalanced,
+            MintError::AmountRange(_) => ErrorCode::EcashAmountOutOfRange,
+            MintError::DuplicateInputs | MintError::DuplicateOutputs => ErrorCode::EcashDuplicate,
+            MintError::MultipleUnits | MintError::UnsupportedUnit => ErrorCode::EcashUnitNotSupported,
+            MintError::AmountlessInvoice | MintError::AmountMismatch => ErrorCode::EcashAmountMismatch,
+            MintError::TooManyInputs(_) | MintError::TooManyOutputs(_) => ErrorCode::EcashTooLarge,
+            MintError::UnknownKeyset | MintError::InactiveKeyset => ErrorCode::EcashKeyset,
+            MintError::QuoteUnpaid => ErrorCode::EcashQuoteUnpaid,
+            MintError::QuoteIssued => ErrorCode::EcashQuoteIssued,
+            MintError::MintingDisabled(_) => ErrorCode::EcashDisabled,
+            MintError::PaymentFailed(_) => ErrorCode::EcashPaymentFailed,
+            MintError::QuotePending => ErrorCode::EcashQuotePending,
+            MintError::InvoiceAlreadyPaid => ErrorCode::InvoiceAlreadyPaid,
+            MintError::QuoteExpired => ErrorCode::EcashQuoteExpired,
+            MintError::SignatureInvalid => ErrorCode::EcashSignatureInvalid,
+            MintError::UnknownQuote => ErrorCode::EcashQuoteNotFound,
+            MintError::BadRequest(_) => ErrorCode::InvalidInput,
             MintError::Bank(e) => e.code(),
-            MintError::Internal(_) => "INTERNAL_ERROR",
+            MintError::Internal(_) => ErrorCode::InternalError,
         }
     }
 

@@ -767,7 +767,10 @@ async fn failed_and_slow_melts_release_or_keep_notes_pending(backend: Backend) {
             idempotency_key: None,
         })
         .await;
-    assert_eq!(paid.map(|p| p.status).map_err(|e| e.code()), Err("PAYMENT_IN_FLIGHT"));
+    assert_eq!(
+        paid.map(|p| p.status).map_err(|e| e.code().as_str()),
+        Err("PAYMENT_IN_FLIGHT")
+    );
     assert_eq!(
         lab.bank
             .store()
@@ -929,7 +932,7 @@ async fn a_retried_ecash_mint_hands_out_nothing_new(backend: Backend) {
         .ecash_from_wallet(alice.id, alice.default_wallet_id, 100, Some("once".into()))
         .await;
     assert_eq!(
-        retry.map(|m| m.amount).map_err(|e| e.name()),
+        retry.map(|m| m.amount).map_err(|e| e.name().as_str()),
         Err("IDEMPOTENCY_KEY_REUSED")
     );
     assert_eq!(lab.mint.store().mint_totals().await.expect("totals").issued, issued);

@@ -7,6 +7,7 @@
 //! relay reads admission from the invoice's own payment record, so it holds exactly when the
 //! ledger says the fee arrived, on every node, with nothing to replay after a crash.
 
+use flash_core::ErrorCode;
 use std::str::FromStr;
 
 use flash_bank::{Bank, BankError, InvoiceCreate, InvoiceFor, LnInvoice};
@@ -42,12 +43,12 @@ pub enum AdmissionError {
 
 impl AdmissionError {
     /// The stable code the API shows.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AdmissionError::InvalidPubkey => "INVALID_NPUB",
-            AdmissionError::NoWallet => "ADMISSION_UNAVAILABLE",
+            AdmissionError::InvalidPubkey => ErrorCode::InvalidNpub,
+            AdmissionError::NoWallet => ErrorCode::AdmissionUnavailable,
             AdmissionError::Bank(e) => e.code(),
-            AdmissionError::Store(_) => "INTERNAL_ERROR",
+            AdmissionError::Store(_) => ErrorCode::InternalError,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! NOSTR names: the pubkey a Flash user sets (`userUpdateNpub`), looked up by username
 //! (`npubByUsername`) and served as a NIP-05 identifier at `/.well-known/nostr.json`.
 
+use flash_core::ErrorCode;
 use flash_core::{UserId, Username};
 use flash_store::{Store, StoreError};
 use nostr::nips::nip19::{FromBech32, ToBech32};
@@ -23,11 +24,11 @@ pub enum NameError {
 
 impl NameError {
     /// The stable code the API shows.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            NameError::InvalidNpub => "INVALID_NPUB",
-            NameError::NpubTaken => "NPUB_NOT_AVAILABLE",
-            NameError::Store(_) => "INTERNAL_ERROR",
+            NameError::InvalidNpub => ErrorCode::InvalidNpub,
+            NameError::NpubTaken => ErrorCode::NpubNotAvailable,
+            NameError::Store(_) => ErrorCode::InternalError,
         }
     }
 }

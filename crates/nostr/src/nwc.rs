@@ -86,12 +86,12 @@ pub enum NwcError {
 
 impl NwcError {
     /// The stable code the API shows.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> flash_core::ErrorCode {
         match self {
-            NwcError::InvalidInput(_) => "INVALID_INPUT",
-            NwcError::NotFound => "NOT_FOUND",
+            NwcError::InvalidInput(_) => flash_core::ErrorCode::InvalidInput,
+            NwcError::NotFound => flash_core::ErrorCode::NotFound,
             NwcError::Bank(e) => e.code(),
-            NwcError::Store(_) => "INTERNAL_ERROR",
+            NwcError::Store(_) => flash_core::ErrorCode::InternalError,
         }
     }
 }
@@ -154,8 +154,8 @@ fn nip47_error(code: ErrorCode, message: impl Into<String>) -> NIP47Error {
 
 fn bank_error(e: BankError) -> NIP47Error {
     match e.code() {
-        "INSUFFICIENT_BALANCE" => nip47_error(ErrorCode::InsufficientBalance, e.to_string()),
-        "INTERNAL_ERROR" => nip47_error(ErrorCode::Internal, "internal error"),
+        flash_core::ErrorCode::InsufficientBalance => nip47_error(ErrorCode::InsufficientBalance, e.to_string()),
+        flash_core::ErrorCode::InternalError => nip47_error(ErrorCode::Internal, "internal error"),
         _ => nip47_error(ErrorCode::Other, e.to_string()),
     }
 }

@@ -360,17 +360,36 @@ fn build_psbt(
             ))
         })
         .collect::<Result<Vec<_>, ChainError>>()?;
+    let balance = wallet.balance();
     let mut builder = wallet.build_tx();
     builder
         .set_recipients(recipients)
         .fee_rate(fee_rate(fee_rate_sat_per_kvb))
         .exclude_unconfirmed();
-    builder.finish().map_err(create_error)
+    builder.finish().map_err(|e| create_error(e, &balance))
 }
 
-fn create_error(e: CreateTxError) -> ChainError {
+/// A refused transaction as a [`ChainError`]. A shortfall says what the wallet holds, telling
+/// confirmed coins from unconfirmed ones: payouts spend only confirmed coins, so a wallet whose
+/// only coin is unconfirmed change is waiting for a block, not empty.
+fn create_error(e: CreateTxError, balance: &bdk_wallet::Balance) -> ChainError {
     match e {
-        CreateTxError::CoinSelection(e) => ChainError::InsufficientFunds(e.to_string()),
+        CreateTxError::CoinSelection(e) => {
+            let unconfirmed = balance.trusted_pending + balance.untrusted_pending;
+            let waiting = if unconfirmed > bitcoin::Amount::ZERO {
+                format!(
+                    " and {} sats unconfirmed (change or deposits waiting for a block: payouts spend only \
+                     confirmed coins, so this goes out once they confirm)",
+                    unconfirmed.to_sat()
+                )
+            } else {
+                String::new()
+            };
+            ChainError::InsufficientFunds(format!(
+                "{e}; the hot wallet has {} sats confirmed{waiting}",
+                balance.confirmed.to_sat()
+            ))
+        }
         other => ChainError::InvalidInput(other.to_string()),
     }
 }
@@ -549,11 +568,12 @@ impl HotWallet for BdkHotWallet {
                     })
                 })
                 .collect();
+            let balance = wallet.balance();
             let mut builder = wallet
                 .build_fee_bump(txid)
                 .map_err(|e| ChainError::Refused(format!("cannot replace {txid}: {e}")))?;
             builder.fee_rate(fee_rate(fee_rate_sat_per_kvb));
-            let psbt = builder.finish().map_err(create_error)?;
+            let psbt = builder.finish().map_err(|e| create_error(e, &balance))?;
             self.sign_and_keep(&mut wallet, psbt, &payouts).await
         })
     }
@@ -572,5 +592,41 @@ impl HotWallet for BdkHotWallet {
 
     fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>> {
         Box::pin(self.reload_state())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bdk_wallet::coin_selection::InsufficientFunds;
+    use bdk_wallet::error::CreateTxError;
+    use bdk_wallet::Balance;
+    use bitcoin::Amount;
+
+    use super::*;
+
+    fn shortfall() -> CreateTxError {
+        CreateTxError::CoinSelection(InsufficientFunds {
+            needed: Amount::from_sat(50_300),
+            available: Amount::ZERO,
+        })
+    }
+
+    #[test]
+    fn a_shortfall_tells_unconfirmed_coins_from_an_empty_wallet() {
+        let waiting = Balance {
+            trusted_pending: Amount::from_sat(80_000),
+            ..Balance::default()
+        };
+        let ChainError::InsufficientFunds(why) = create_error(shortfall(), &waiting) else {
+            panic!("a shortfall");
+        };
+        assert!(why.contains("0 sats confirmed"), "{why}");
+        assert!(why.contains("80000 sats unconfirmed"), "{why}");
+        assert!(why.contains("once they confirm"), "{why}");
+
+        let ChainError::InsufficientFunds(why) = create_error(shortfall(), &Balance::default()) else {
+            panic!("a shortfall");
+        };
+        assert!(why.ends_with("the hot wallet has 0 sats confirmed"), "{why}");
     }
 }

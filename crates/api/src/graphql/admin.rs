@@ -4,6 +4,7 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use flash_bank::BankError;
 use flash_core::lightning::DevOutcome;
+use flash_core::ErrorCode;
 use flash_core::{AccountId, JournalId};
 use flash_store::AccountRecord;
 
@@ -139,12 +140,11 @@ impl Query {
     /// The Lightning node: identity, chain state and channels.
     async fn lightning_node(&self, ctx: &Context<'_>) -> async_graphql::Result<LightningNodeView> {
         operator(ctx)?;
-        let node = state(ctx)
-            .bank
-            .lightning_node()
-            .ok_or_else(|| ApiError::new("LIGHTNING_UNAVAILABLE", "no Lightning node is configured").to_graphql())?;
+        let node = state(ctx).bank.lightning_node().ok_or_else(|| {
+            ApiError::new(ErrorCode::LightningUnavailable, "no Lightning node is configured").to_graphql()
+        })?;
         let unavailable = |e: flash_core::lightning::LightningError| {
-            ApiError::new("LIGHTNING_UNAVAILABLE", e.to_string()).to_graphql()
+            ApiError::new(ErrorCode::LightningUnavailable, e.to_string()).to_graphql()
         };
         let info = node.node_info().await.map_err(unavailable)?;
         let channels = node.channels().await.map_err(unavailable)?;

@@ -2,6 +2,7 @@
 //! the invoice-status subscription; Lightning addresses and LNURL links (paying them, and
 //! the caller's own withdraw links).
 
+use flash_core::ErrorCode;
 use std::time::Duration;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
@@ -385,7 +386,7 @@ pub(crate) fn pay_payload(r: Result<LnPayOutcome, BankError>) -> PaymentSendPayl
             };
             let errors = o
                 .failure
-                .map(|reason| errors(ApiError::new("PAYMENT_FAILED", reason)))
+                .map(|reason| errors(ApiError::new(ErrorCode::PaymentFailed, reason)))
                 .unwrap_or_default();
             PaymentSendPayload {
                 errors,

@@ -6,6 +6,7 @@
 //! measures the document after fragment expansion as soon as it is parsed, before any of those
 //! checks, validation or execution, and puts a time limit on every execution.
 
+use flash_core::ErrorCode;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +64,7 @@ impl Extension for RequestLimitsExtension {
         match tokio::time::timeout(REQUEST_TIME_LIMIT, next.run(ctx, operation_name)).await {
             Ok(response) => response,
             Err(_) => Response::from_errors(vec![ApiError::new(
-                "TIMEOUT",
+                ErrorCode::Timeout,
                 format!(
                     "the request ran longer than {} s and was stopped",
                     REQUEST_TIME_LIMIT.as_secs()
@@ -75,7 +76,7 @@ impl Extension for RequestLimitsExtension {
 }
 
 fn too_complex(message: String) -> ServerError {
-    ApiError::new("QUERY_TOO_COMPLEX", message).to_server_error()
+    ApiError::new(ErrorCode::QueryTooComplex, message).to_server_error()
 }
 
 /// Refuses a document whose operations, expanded, make more than [`EXPANDED_FIELDS_MAX`]
@@ -157,7 +158,9 @@ impl<'a> Sizer<'a> {
         match self.sizes.get(name) {
             Some(FragmentSize::Known(size)) => return Ok(*size),
             Some(FragmentSize::InProgress) => {
-                return Err(ApiError::new("INVALID_INPUT", format!("fragment {name} spreads itself")).to_server_error())
+                return Err(
+                    ApiError::new(ErrorCode::InvalidInput, format!("fragment {name} spreads itself")).to_server_error(),
+                )
             }
             None => {}
         }

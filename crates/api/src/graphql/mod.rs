@@ -11,6 +11,7 @@ mod onchain;
 mod public;
 mod types;
 
+use flash_core::ErrorCode;
 use std::net::IpAddr;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -110,7 +111,7 @@ pub(crate) struct Caller {
 impl Caller {
     async fn from_token(state: &ApiState, token: Option<String>, ip: IpAddr) -> Caller {
         let principal = match &token {
-            None => Err(ApiError::new("UNAUTHENTICATED", "not authenticated")),
+            None => Err(ApiError::new(ErrorCode::Unauthenticated, "not authenticated")),
             Some(t) => state.auth.authenticate(t, ip).await.map_err(ApiError::from),
         };
         Caller { principal, token, ip }
@@ -174,7 +175,8 @@ pub(crate) async fn public_http(
 /// A GraphQL request from a JSON body. Reading the body through `Bytes` keeps the size limit's
 /// answer a 413; malformed JSON is a 400 with code `INVALID_INPUT`.
 fn parse_request(body: &Bytes) -> Result<async_graphql::Request, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::new("INVALID_INPUT", format!("invalid GraphQL request: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, format!("invalid GraphQL request: {e}")))
 }
 
 /// GET `/graphql`: a websocket upgrade runs subscriptions (graphql-ws / graphql-transport-ws,
@@ -235,7 +237,7 @@ pub(crate) async fn admin_http(
             .authenticate_admin(&token, peer.0.ip())
             .await
             .map_err(ApiError::from),
-        None => Err(ApiError::new("UNAUTHENTICATED", "admin key required")),
+        None => Err(ApiError::new(ErrorCode::Unauthenticated, "admin key required")),
     };
     let label = match label {
         Ok(label) => label,

@@ -3,6 +3,7 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription, Union, ID};
 use flash_auth::{ApiKeyRequest, Credential, Identifier, Scope as AuthScope};
 use flash_bank::{BankError, Identity, Recipient, SendRequest, Transaction, WalletChange};
+use flash_core::ErrorCode;
 use flash_core::{ApiKeyId, Email as CoreEmail, Phone as CorePhone, WalletId as CoreWalletId};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -302,7 +303,9 @@ fn scope_name(s: Scope) -> String {
 fn require_session(p: &flash_auth::Principal) -> async_graphql::Result<()> {
     match p.credential {
         Credential::Session { .. } => Ok(()),
-        Credential::ApiKey { .. } => Err(ApiError::new("FORBIDDEN_SCOPE", "this needs a login session").to_graphql()),
+        Credential::ApiKey { .. } => {
+            Err(ApiError::new(ErrorCode::ForbiddenScope, "this needs a login session").to_graphql())
+        }
     }
 }
 
@@ -326,7 +329,12 @@ impl Mutation {
                     let e = CoreEmail::parse(&e.0).map_err(flash_auth::AuthError::from)?;
                     (Identifier::Email(e.clone()), Identity::Email(e))
                 }
-                _ => return Err(ApiError::new("INVALID_INPUT", "give exactly one of phone or email")),
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidInput,
+                        "give exactly one of phone or email",
+                    ))
+                }
             };
             st.auth.verify_code(&identifier, &input.code.0, ip).await?;
             session_for(st, &identity).await

@@ -251,14 +251,14 @@ pub enum Scope {
 
 /// An application error inside a payload.
 pub struct GraphQlApplicationError {
-    pub(crate) code: &'static str,
+    pub(crate) code: flash_core::ErrorCode,
     pub(crate) message: String,
 }
 
 #[Object(name = "GraphQLApplicationError")]
 impl GraphQlApplicationError {
     async fn code(&self) -> Option<String> {
-        Some(self.code.to_string())
+        Some(self.code.as_str().to_string())
     }
     async fn message(&self) -> String {
         self.message.clone()

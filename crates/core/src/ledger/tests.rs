@@ -129,7 +129,7 @@ fn bad_requests_change_nothing() {
     let (outcomes, writes) = run(&mut snap, &batch);
     let codes: Vec<_> = outcomes
         .iter()
-        .map(|o| o.as_ref().map_err(LedgerError::code).err())
+        .map(|o| o.as_ref().map_err(|e| e.code().as_str()).err())
         .collect();
     assert_eq!(
         codes,
