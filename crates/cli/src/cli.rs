@@ -151,9 +151,9 @@ pub enum Command {
     /// what each spent this period; `flash nwc revoke ID` cuts one off.
     #[command(subcommand, verbatim_doc_comment)]
     Nwc(NwcCommand),
-    /// LNURL-withdraw links (LUD-03): whoever holds one may withdraw from your wallet, within
-    /// its limits
+    /// LNURL-withdraw links (LUD-03): vouchers anyone holding them can withdraw from
     ///
+    /// Whoever holds a link may withdraw from your wallet, within its limits.
     /// `flash withdraw-link create MAX_SATS` prints the LNURL, shown once (and as a QR code on
     /// a terminal); `list` shows the links and their uses left; `revoke ID` ends one.
     #[command(subcommand, verbatim_doc_comment)]
