@@ -4,21 +4,30 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::client::DEFAULT_SERVER;
 use crate::cold::BitcoinNetwork;
 use crate::error::ClientError;
 use crate::types::{
-    looks_like_base58_address, parse_invoice_arg, parse_onchain_address, AccountLevel, AccountStatus, Destination,
-    PaymentTarget, Scope, Speed,
+    looks_like_base58_address, parse_invoice_arg, parse_onchain_address, AccountLevel, AccountStatus, BudgetPeriod,
+    Destination, PaymentTarget, Scope, Speed,
 };
+
+/// The environment `flash` reads, shown at the end of `flash --help`.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment:
+  FLASH_SERVER      the server's URL, like --server. Without either, the server of the last
+                    `flash login` in this config dir, else http://127.0.0.1:8080
+  FLASH_TOKEN       a session token or API key, like --token (instead of the stored one)
+  FLASH_ADMIN_KEY   the operator key, like --admin-key (for `flash admin ...`)
+  FLASH_CONFIG_DIR  where credentials.json is kept (one profile per directory); default
+                    $XDG_CONFIG_HOME/flash, else $HOME/.config/flash";
 
 /// flash — command-line client for a Flash bank server.
 #[derive(Debug, Parser)]
-#[command(name = "flash", version, propagate_version = true)]
+#[command(name = "flash", version, propagate_version = true, after_help = ENVIRONMENT_HELP)]
 pub struct Cli {
-    /// Server base URL.
-    #[arg(long, global = true, env = "FLASH_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
+    /// Server base URL [default: the server of the last `flash login`, else http://127.0.0.1:8080]
+    #[arg(long, global = true, env = "FLASH_SERVER")]
+    pub server: Option<String>,
     /// Session token or API key to use instead of the stored one.
     #[arg(long, global = true, env = "FLASH_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -128,6 +137,30 @@ pub enum Command {
     /// Manage the username.
     #[command(subcommand)]
     Username(UsernameCommand),
+    /// Link your NOSTR key: your NIP-05 name (username@host) and zaps to you
+    ///
+    /// `flash nostr link NPUB` takes an npub1… key or 64 hex characters.
+    ///
+    /// With --json, prints {"id", "username", "npub"}.
+    #[command(subcommand, verbatim_doc_comment)]
+    Nostr(NostrCommand),
+    /// Nostr Wallet Connect: let an app (NIP-47) pay from and read a wallet, within a budget
+    ///
+    /// `flash nwc create --name APP` prints a nostr+walletconnect:// URI, shown once (and as a
+    /// QR code on a terminal): give it to the app. `flash nwc list` shows the connections and
+    /// what each spent this period; `flash nwc revoke ID` cuts one off.
+    #[command(subcommand, verbatim_doc_comment)]
+    Nwc(NwcCommand),
+    /// LNURL-withdraw links (LUD-03): vouchers anyone holding them can withdraw from
+    ///
+    /// Whoever holds a link may withdraw from your wallet, within its limits.
+    /// `flash withdraw-link create MAX_SATS` prints the LNURL, shown once (and as a QR code on
+    /// a terminal); `list` shows the links and their uses left; `revoke ID` ends one.
+    #[command(subcommand, verbatim_doc_comment)]
+    WithdrawLink(WithdrawLinkCommand),
+    /// The users you have paid or been paid by, and your names for them.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
@@ -453,6 +486,118 @@ pub enum UsernameCommand {
     Set {
         /// The new username.
         name: String,
+    },
+}
+
+/// `flash nostr ...`.
+#[derive(Debug, Subcommand)]
+pub enum NostrCommand {
+    /// Link a NOSTR public key (npub1… or hex) to your user.
+    Link {
+        /// The key.
+        npub: String,
+    },
+}
+
+/// `flash nwc ...`.
+#[derive(Debug, Subcommand)]
+pub enum NwcCommand {
+    /// Connect an app to a wallet and print its nostr+walletconnect:// URI (shown once)
+    ///
+    /// The URI holds the connection's secret: whoever has it may use the wallet within the
+    /// methods and budget given here. It is printed alone on stdout (so that
+    /// `URI=$(flash nwc create --name app)` works), as a QR code too when stdout is a terminal.
+    ///
+    /// With --json, prints {"uri", "connection": CONNECTION}, CONNECTION as in `flash nwc list`.
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// What the app is (shown in the list).
+        #[arg(long)]
+        name: String,
+        /// The wallet it may use (default: the account's default wallet).
+        #[arg(long, value_name = "WALLET_ID")]
+        wallet: Option<String>,
+        /// A method it may call; repeat for several (default: all): pay_invoice, make_invoice,
+        /// lookup_invoice, list_transactions, get_balance, get_info.
+        #[arg(long = "method", value_name = "METHOD")]
+        methods: Vec<String>,
+        /// Most sats it may spend per period, fees included (default: no budget).
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        budget: Option<u64>,
+        /// How often the budget starts afresh (server default: monthly).
+        #[arg(long, value_enum, requires = "budget")]
+        period: Option<BudgetPeriod>,
+    },
+    /// List the wallet connections, newest first
+    ///
+    /// With --json, prints [{"id", "name", "walletId", "methods", "budgetSats": SATS | null,
+    ///   "budgetPeriod", "spentSats", "expiresAt", "createdAt", "revokedAt", "lastUsedAt"}].
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Cut a connection off: the app's requests are refused from now on.
+    Revoke {
+        /// The connection's id.
+        id: String,
+    },
+}
+
+/// `flash withdraw-link ...`.
+#[derive(Debug, Subcommand)]
+pub enum WithdrawLinkCommand {
+    /// Create a link and print its LNURL (shown once)
+    ///
+    /// Whoever holds the LNURL may withdraw up to MAX_SATS per use from the wallet, --uses
+    /// times. It is printed alone on stdout, as a QR code too when stdout is a terminal.
+    ///
+    /// With --json, prints {"lnurl", "url", "link": LINK}, LINK as in `flash withdraw-link list`.
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// Largest withdrawal per use, sats.
+        #[arg(value_name = "MAX_SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        max_sats: u64,
+        /// Smallest withdrawal, sats (server default 1).
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        min: Option<u64>,
+        /// Withdrawals allowed (server default 1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        uses: Option<u32>,
+        /// Minutes until it stops working (default: never).
+        #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(1..))]
+        expires_in: Option<u32>,
+        /// Shown to whoever withdraws.
+        #[arg(long)]
+        title: Option<String>,
+        /// The wallet it pays from (default: the account's default wallet).
+        #[arg(long, value_name = "WALLET_ID")]
+        wallet: Option<String>,
+    },
+    /// List the links, newest first
+    ///
+    /// With --json, prints [{"id", "walletId", "title", "minAmount", "maxAmount", "usesTotal",
+    ///   "usesLeft", "expiresAt", "revoked", "createdAt"}].
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Revoke a link: it can no longer be withdrawn from.
+    Revoke {
+        /// The link's id.
+        id: String,
+    },
+}
+
+/// `flash contacts ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// List the contacts
+    ///
+    /// With --json, prints [{"username", "alias", "transactionsCount"}].
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Give a contact a name of your own.
+    Alias {
+        /// The contact's username.
+        username: String,
+        /// Your name for them.
+        alias: String,
     },
 }
 
@@ -929,7 +1074,7 @@ mod tests {
                 command: Command::Pay(p),
                 ..
             }) => {
-                assert_eq!(server, "http://x:1");
+                assert_eq!(server.as_deref(), Some("http://x:1"));
                 assert!(json);
                 assert_eq!(p.destination, "alice");
                 assert_eq!(p.sats, Some(1000));
@@ -1647,6 +1792,89 @@ mod tests {
             );
         }
         assert!(long_help(&["admin", "ecash", "rotate"]).contains("stays redeemable"));
+    }
+
+    /// Issue 14: `FLASH_CONFIG_DIR` was missing from `--help`.
+    #[test]
+    fn issue14_help_documents_every_environment_variable() {
+        let help = Cli::command().render_help().to_string();
+        let long_help = Cli::command().render_long_help().to_string();
+        for var in ["FLASH_SERVER", "FLASH_TOKEN", "FLASH_ADMIN_KEY", "FLASH_CONFIG_DIR"] {
+            assert!(help.contains(var), "`flash -h` lacks {var}:\n{help}");
+            assert!(long_help.contains(var), "`flash --help` lacks {var}:\n{long_help}");
+        }
+        assert!(help.contains("last `flash login`"), "{help}");
+        // No built-in default hides the remembered server.
+        assert!(matches!(parse(&["balance"]), Ok(Cli { server: None, .. })));
+    }
+
+    #[test]
+    fn issue14_commands_for_nostr_nwc_withdraw_links_and_contacts() {
+        let command = |args: &[&str]| parse(args).map(|c| c.command);
+        assert!(matches!(
+            command(&["nostr", "link", "npub1xyz"]),
+            Ok(Command::Nostr(NostrCommand::Link { ref npub })) if npub == "npub1xyz"
+        ));
+        match command(&[
+            "nwc",
+            "create",
+            "--name",
+            "zapper",
+            "--method",
+            "pay_invoice",
+            "--method",
+            "get_balance",
+            "--budget",
+            "5000",
+            "--period",
+            "weekly",
+        ]) {
+            Ok(Command::Nwc(NwcCommand::Create {
+                name,
+                methods,
+                budget,
+                period,
+                wallet,
+            })) => {
+                assert_eq!(name, "zapper");
+                assert_eq!(methods, ["pay_invoice", "get_balance"]);
+                assert_eq!(
+                    (budget, period, wallet),
+                    (Some(5_000), Some(BudgetPeriod::Weekly), None)
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["nwc", "create", "--name", "x", "--budget", "1", "--period", "hourly"]).is_err());
+        assert!(
+            parse(&["nwc", "create", "--name", "x", "--period", "daily"]).is_err(),
+            "a period needs a budget"
+        );
+        assert!(matches!(command(&["nwc", "list"]), Ok(Command::Nwc(NwcCommand::List))));
+        assert!(
+            matches!(command(&["nwc", "revoke", "c1"]), Ok(Command::Nwc(NwcCommand::Revoke { ref id })) if id == "c1")
+        );
+        assert!(matches!(
+            command(&["withdraw-link", "create", "2000", "--uses", "3", "--title", "voucher"]),
+            Ok(Command::WithdrawLink(WithdrawLinkCommand::Create {
+                max_sats: 2_000,
+                uses: Some(3),
+                ..
+            }))
+        ));
+        assert!(parse(&["withdraw-link", "create", "0"]).is_err());
+        assert!(matches!(
+            command(&["withdraw-link", "list"]),
+            Ok(Command::WithdrawLink(WithdrawLinkCommand::List))
+        ));
+        assert!(matches!(
+            command(&["contacts", "list"]),
+            Ok(Command::Contacts(ContactsCommand::List))
+        ));
+        assert!(matches!(
+            command(&["contacts", "alias", "bob", "Bobby"]),
+            Ok(Command::Contacts(ContactsCommand::Alias { ref username, ref alias })) if username == "bob" && alias == "Bobby"
+        ));
     }
 
     #[test]

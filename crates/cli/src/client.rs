@@ -10,11 +10,13 @@ use serde_json::{json, Value};
 use crate::error::ClientError;
 use crate::graphql::{self, mutation_payload, payload_errors, response_data};
 use crate::types::{
-    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, ColdStorage, ColdSweep, CreatedApiKey,
-    Destination, EcashKeyset, EcashMinted, EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest,
+    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, ColdStorage, ColdSweep, Contact,
+    CreatedApiKey, Destination, EcashKeyset, EcashMinted, EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest,
     InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity, LightningNode, LightningReconcile,
-    LnInvoice, Me, OnchainBatch, OnchainBatchNow, OnchainPayout, OnchainSendRequest, OnchainStatus, PayRequest,
-    PaymentResult, PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection, UserSummary,
+    LnInvoice, Me, NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow,
+    OnchainPayout, OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult, PublicWallet, RevokedApiKey,
+    SendRequest, Speed, TransactionConnection, UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput,
+    WithdrawLinkCreated,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -178,10 +180,38 @@ impl Client {
             url: url.clone(),
             source,
         };
-        let resp = req.send().await.map_err(to_err)?;
+        let resp = req.send().await.map_err(|e| self.send_error(&url, e))?;
         let status = resp.status();
         let text = resp.text().await.map_err(to_err)?;
         Ok((status, text))
+    }
+
+    /// A request that could not be sent: [`ClientError::Unreachable`] when no connection could
+    /// be made (so nothing reached the server), else [`ClientError::Request`].
+    fn send_error(&self, url: &str, source: reqwest::Error) -> ClientError {
+        if source.is_connect() {
+            ClientError::Unreachable {
+                server: self.base_url.clone(),
+                source,
+            }
+        } else {
+            ClientError::Request {
+                url: url.to_owned(),
+                source,
+            }
+        }
+    }
+
+    /// Checks that the server answers at all (`GET /healthz`, any status); an error only when
+    /// it cannot be reached.
+    pub async fn check_reachable(&self) -> Result<(), ClientError> {
+        let url = format!("{}/healthz", self.base_url);
+        self.http
+            .get(&url)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| self.send_error(&url, e))
     }
 
     /// Calls a REST route; non-2xx answers become [`ClientError::Api`] or
@@ -245,15 +275,31 @@ impl Client {
 
     /// Runs any query or mutation against `/graphql` with the session token,
     /// returning `data` (top-level `errors` become [`ClientError::GraphQl`]).
+    /// An expired session becomes [`ClientError::SessionExpired`].
     pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ClientError> {
-        self.graphql_at("/graphql", self.token.as_deref(), query, variables)
+        match self
+            .graphql_at("/graphql", self.token.as_deref(), query, variables)
             .await
+        {
+            Err(ClientError::GraphQl(errors)) if errors.iter().any(|e| e.code.as_deref() == Some("TOKEN_EXPIRED")) => {
+                Err(ClientError::SessionExpired {
+                    server: self.base_url.clone(),
+                })
+            }
+            other => other,
+        }
     }
 
-    /// Runs any query or mutation against `/admin/graphql` with the admin key.
+    /// Runs any query or mutation against `/admin/graphql` with the admin key; a key the server
+    /// refuses becomes [`ClientError::AdminKeyRefused`].
     pub async fn admin_graphql(&self, query: &str, variables: Value) -> Result<Value, ClientError> {
         let key = self.admin_key.as_deref().ok_or(ClientError::NoAdminKey)?;
-        self.graphql_at("/admin/graphql", Some(key), query, variables).await
+        match self.graphql_at("/admin/graphql", Some(key), query, variables).await {
+            Err(ClientError::NotAuthenticated) => Err(ClientError::AdminKeyRefused {
+                server: self.base_url.clone(),
+            }),
+            other => other,
+        }
     }
 
     // ---- auth (REST) -----------------------------------------------------
@@ -634,6 +680,87 @@ impl Client {
             .await?;
         let payload = mutation_payload(data, "apiKeyRevoke")?;
         decode(field(payload, "apiKey")?, "apiKeyRevoke.apiKey")
+    }
+
+    /// Links the caller's NOSTR key (`npub1…` or 64 hex characters); returns the user.
+    pub async fn set_npub(&self, npub: &str) -> Result<UserNpub, ClientError> {
+        let data = self
+            .graphql(graphql::USER_UPDATE_NPUB, json!({ "input": { "npub": npub.trim() } }))
+            .await?;
+        let payload = mutation_payload(data, "userUpdateNpub")?;
+        decode(field(payload, "user")?, "userUpdateNpub.user")
+    }
+
+    /// Connects an app to a wallet; the URI in the result is shown only this once.
+    pub async fn nwc_connection_create(
+        &self,
+        input: &NwcConnectionCreateInput,
+    ) -> Result<NwcConnectionCreated, ClientError> {
+        let data = self
+            .graphql(graphql::NWC_CONNECTION_CREATE, json!({ "input": input }))
+            .await?;
+        decode(mutation_payload(data, "nwcConnectionCreate")?, "nwcConnectionCreate")
+    }
+
+    /// The caller's wallet connections, newest first.
+    pub async fn nwc_connections(&self) -> Result<Vec<NwcConnection>, ClientError> {
+        let data = self.graphql(graphql::NWC_CONNECTIONS_QUERY, json!({})).await?;
+        decode(field(data, "nwcConnections")?, "nwcConnections")
+    }
+
+    /// Cuts a wallet connection off.
+    pub async fn nwc_connection_revoke(&self, id: &str) -> Result<(), ClientError> {
+        let data = self
+            .graphql(graphql::NWC_CONNECTION_REVOKE, json!({ "input": { "id": id } }))
+            .await?;
+        mutation_payload(data, "nwcConnectionRevoke").map(drop)
+    }
+
+    /// Creates an LNURL-withdraw link; its LNURL is shown only this once.
+    pub async fn lnurl_withdraw_create(
+        &self,
+        input: &WithdrawLinkCreateInput,
+    ) -> Result<WithdrawLinkCreated, ClientError> {
+        let data = self
+            .graphql(graphql::LNURL_WITHDRAW_CREATE, json!({ "input": input }))
+            .await?;
+        decode(mutation_payload(data, "lnurlWithdrawCreate")?, "lnurlWithdrawCreate")
+    }
+
+    /// The caller's LNURL-withdraw links, newest first.
+    pub async fn lnurl_withdraw_links(&self) -> Result<Vec<WithdrawLink>, ClientError> {
+        let data = self.graphql(graphql::LNURL_WITHDRAW_LINKS_QUERY, json!({})).await?;
+        decode(field(data, "lnurlWithdrawLinks")?, "lnurlWithdrawLinks")
+    }
+
+    /// Revokes an LNURL-withdraw link.
+    pub async fn lnurl_withdraw_revoke(&self, id: &str) -> Result<(), ClientError> {
+        let data = self
+            .graphql(graphql::LNURL_WITHDRAW_REVOKE, json!({ "input": { "id": id } }))
+            .await?;
+        mutation_payload(data, "lnurlWithdrawRevoke").map(drop)
+    }
+
+    /// The caller's contacts.
+    pub async fn contacts(&self) -> Result<Vec<Contact>, ClientError> {
+        let data = self.graphql(graphql::CONTACTS_QUERY, json!({})).await?;
+        let me = field(data, "me").map_err(|_| ClientError::NotAuthenticated)?;
+        match me.get("contacts") {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(contacts) => decode(contacts.clone(), "contacts"),
+        }
+    }
+
+    /// Names a contact (by username).
+    pub async fn contact_set_alias(&self, username: &str, alias: &str) -> Result<Contact, ClientError> {
+        let data = self
+            .graphql(
+                graphql::USER_CONTACT_UPDATE_ALIAS,
+                json!({ "input": { "username": username.trim_start_matches('@'), "alias": alias } }),
+            )
+            .await?;
+        let payload = mutation_payload(data, "userContactUpdateAlias")?;
+        decode(field(payload, "contact")?, "userContactUpdateAlias.contact")
     }
 
     // ---- admin API -------------------------------------------------------

@@ -3,7 +3,8 @@
 //!
 //! The config dir is `$FLASH_CONFIG_DIR`, else `$XDG_CONFIG_HOME/flash`, else
 //! `$HOME/.config/flash`. The file holds a JSON array of
-//! `{"server": URL, "authToken": TOKEN}` objects.
+//! `{"server": URL, "authToken": TOKEN}` objects; the server logged in to last carries
+//! `"default": true` and is the one used when neither `--server` nor `FLASH_SERVER` is given.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -51,6 +52,9 @@ pub struct Credential {
     pub server: String,
     /// Session token (or API key) for that server.
     pub auth_token: String,
+    /// Whether this is the server logged in to last, used when none is named.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 impl fmt::Debug for Credential {
@@ -58,6 +62,7 @@ impl fmt::Debug for Credential {
         f.debug_struct("Credential")
             .field("server", &self.server)
             .field("auth_token", &"<redacted>")
+            .field("default", &self.default)
             .finish()
     }
 }
@@ -113,14 +118,30 @@ impl CredentialStore {
             .map(|c| c.auth_token.as_str())
     }
 
-    /// Stores (or replaces) the token for `server`.
+    /// Stores (or replaces) the token for `server`, leaving the default server as it is.
     pub fn set_token(&mut self, server: &str, token: &str) {
         let server = normalize_server(server);
+        let default = self.entries.iter().any(|c| c.server == server && c.default);
         self.entries.retain(|c| c.server != server);
         self.entries.push(Credential {
             server,
             auth_token: token.to_owned(),
+            default,
         });
+    }
+
+    /// Stores the token for `server` and makes it the default server (what `flash login` does).
+    pub fn log_in(&mut self, server: &str, token: &str) {
+        self.set_token(server, token);
+        let server = normalize_server(server);
+        for c in &mut self.entries {
+            c.default = c.server == server;
+        }
+    }
+
+    /// The server logged in to last, if its token is still stored.
+    pub fn default_server(&self) -> Option<&str> {
+        self.entries.iter().find(|c| c.default).map(|c| c.server.as_str())
     }
 
     /// Forgets the token for `server`; returns whether one was stored.
@@ -320,7 +341,39 @@ mod tests {
         let c = Credential {
             server: "http://s".into(),
             auth_token: "secret-token".into(),
+            default: false,
         };
         assert!(!format!("{c:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn login_remembers_the_server_until_logout() -> Result<(), ClientError> {
+        let dir = temp_dir("default");
+        let mut store = CredentialStore::load(&dir)?;
+        assert_eq!(store.default_server(), None);
+        store.log_in("http://a:1/", "tok-a");
+        store.log_in("http://b:2", "tok-b");
+        // A token stored without logging in (an older file) does not move the default.
+        store.set_token("http://c:3", "tok-c");
+        store.save()?;
+        let mut loaded = CredentialStore::load(&dir)?;
+        assert_eq!(loaded.default_server(), Some("http://b:2"));
+        loaded.log_in("http://a:1", "tok-a2");
+        assert_eq!(loaded.default_server(), Some("http://a:1"));
+        assert!(loaded.remove("http://a:1"));
+        assert_eq!(loaded.default_server(), None);
+        // A file written before the default existed still loads.
+        fs::write(
+            dir.join(CREDENTIALS_FILE),
+            r#"[{"server": "http://s", "authToken": "t"}]"#,
+        )
+        .map_err(|source| ClientError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let old = CredentialStore::load(&dir)?;
+        assert_eq!((old.token("http://s"), old.default_server()), (Some("t"), None));
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
     }
 }

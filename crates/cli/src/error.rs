@@ -55,6 +55,16 @@ pub enum ClientError {
         #[source]
         source: reqwest::Error,
     },
+    /// The server could not be reached at all (nothing was sent): it is down, or the URL is
+    /// wrong.
+    #[error("the server at {server} cannot be reached (is flashd running there? pass --server or set FLASH_SERVER for another one): {source}")]
+    Unreachable {
+        /// The server URL.
+        server: String,
+        /// The underlying connection error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// The server answered a REST call with a structured error.
     #[error("{message} ({code}, HTTP {status}){}", retry_hint(.retry_after_secs))]
     Api {
@@ -87,11 +97,30 @@ pub enum ClientError {
         /// The server URL.
         server: String,
     },
-    /// The server did not recognise the token (expired, revoked or wrong server).
+    /// The server did not recognise the token (revoked, or of another server).
     #[error("not authenticated: the server did not accept the token; run `flash login`")]
     NotAuthenticated,
+    /// The session token was valid once but has expired.
+    #[error("your session on {server} has expired; run `flash login` to start a new one")]
+    SessionExpired {
+        /// The server URL.
+        server: String,
+    },
+    /// The server refused the operator (admin) key.
+    #[error(
+        "the server at {server} refused the operator key (--admin-key / FLASH_ADMIN_KEY): it is not \
+         the key flashd printed on its first start, or it was rotated; an operator with access to \
+         the server makes a new one with `flashd admin-key rotate`"
+    )]
+    AdminKeyRefused {
+        /// The server URL.
+        server: String,
+    },
     /// An admin call was attempted without an admin key.
-    #[error("no admin key: pass --admin-key or set FLASH_ADMIN_KEY")]
+    #[error(
+        "no operator key: pass --admin-key or set FLASH_ADMIN_KEY (flashd prints the key on its first \
+         start; `flashd admin-key rotate` makes a new one)"
+    )]
     NoAdminKey,
     /// The caller passed something that cannot be sent.
     #[error("invalid input: {0}")]

@@ -12,7 +12,8 @@ defaultWalletId wallets { id walletCurrency balance pendingIncomingBalance } } }
 /// The selection set of one transaction node.
 const TRANSACTION_FIELDS: &str = "id createdAt direction status memo settlementAmount \
 settlementFee settlementCurrency settlementVia { __typename ... on SettlementViaIntraLedger \
-{ counterPartyUsername counterPartyWalletId } }";
+{ counterPartyUsername counterPartyWalletId } ... on SettlementViaOnChain { transactionHash vout } } \
+initiationVia { __typename ... on InitiationViaOnChain { address } }";
 
 /// Builds the transaction history query; `walletIds` is only sent when a wallet
 /// is chosen (the server returns all wallets when it is omitted).
@@ -107,6 +108,61 @@ pub const API_KEY_REVOKE: &str = "mutation($input: ApiKeyRevokeInput!) { apiKeyR
 /// Sets the caller's username.
 pub const USER_UPDATE_USERNAME: &str = "mutation($input: UserUpdateUsernameInput!) { \
 userUpdateUsername(input: $input) { errors { message code } user { id username } } }";
+
+/// Links the caller's NOSTR key.
+pub const USER_UPDATE_NPUB: &str = "mutation($input: UserUpdateNpubInput!) { \
+userUpdateNpub(input: $input) { errors { message code } user { id username npub } } }";
+
+/// The fields of a wallet connection.
+macro_rules! nwc_fields {
+    () => {
+        "id name walletId methods budgetSats budgetPeriod spentSats expiresAt createdAt revokedAt lastUsedAt"
+    };
+}
+
+/// Connects an app to a wallet (Nostr Wallet Connect).
+pub const NWC_CONNECTION_CREATE: &str = concat!(
+    "mutation($input: NwcConnectionCreateInput!) { nwcConnectionCreate(input: $input) { \
+errors { message code } uri connection { ",
+    nwc_fields!(),
+    " } } }"
+);
+
+/// The caller's wallet connections.
+pub const NWC_CONNECTIONS_QUERY: &str = concat!("query { nwcConnections { ", nwc_fields!(), " } }");
+
+/// Cuts a wallet connection off.
+pub const NWC_CONNECTION_REVOKE: &str = "mutation($input: NwcConnectionRevokeInput!) { \
+nwcConnectionRevoke(input: $input) { errors { message code } revoked } }";
+
+/// The fields of an LNURL-withdraw link.
+macro_rules! withdraw_link_fields {
+    () => {
+        "id walletId title minAmount maxAmount usesTotal usesLeft expiresAt revoked createdAt"
+    };
+}
+
+/// Creates an LNURL-withdraw link.
+pub const LNURL_WITHDRAW_CREATE: &str = concat!(
+    "mutation($input: LnurlWithdrawCreateInput!) { lnurlWithdrawCreate(input: $input) { \
+errors { message code } lnurl url link { ",
+    withdraw_link_fields!(),
+    " } } }"
+);
+
+/// The caller's LNURL-withdraw links.
+pub const LNURL_WITHDRAW_LINKS_QUERY: &str = concat!("query { lnurlWithdrawLinks { ", withdraw_link_fields!(), " } }");
+
+/// Revokes an LNURL-withdraw link.
+pub const LNURL_WITHDRAW_REVOKE: &str = "mutation($input: LnurlWithdrawRevokeInput!) { \
+lnurlWithdrawRevoke(input: $input) { errors { message code } success } }";
+
+/// The caller's contacts.
+pub const CONTACTS_QUERY: &str = "query { me { contacts { username alias transactionsCount } } }";
+
+/// Names a contact.
+pub const USER_CONTACT_UPDATE_ALIAS: &str = "mutation($input: UserContactUpdateAliasInput!) { \
+userContactUpdateAlias(input: $input) { errors { message code } contact { username alias transactionsCount } } }";
 
 /// Admin: checks that the ledger balances.
 pub const LEDGER_VERIFY_QUERY: &str = "query { ledgerVerify { ok currencies { currency total } \

@@ -23,6 +23,7 @@ mod cold;
 mod credentials;
 mod error;
 mod graphql;
+mod qr;
 mod types;
 
 pub use cli::*;
@@ -31,4 +32,5 @@ pub use cold::*;
 pub use credentials::*;
 pub use error::*;
 pub use graphql::*;
+pub use qr::*;
 pub use types::*;

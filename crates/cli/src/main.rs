@@ -11,13 +11,48 @@ use serde_json::json;
 
 use flash_cli::{
     decode_psbt, ecash_token_arg, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address,
-    signing_confirmed, AddressArgs, AdminAccountCommand, AdminChainCommand, AdminColdCommand, AdminColdPsbtCommand,
-    AdminCommand, AdminEcashCommand, AdminLedgerCommand, AdminLightningCommand, AdminOnchainCommand,
-    AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand, ColdStorage,
-    ColdSweep, Command, CosignerKey, CredentialStore, Destination, EcashCommand, EcashStatus, FeeArgs, FeeTarget,
-    HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, OnchainSendRequest,
-    PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp, UsernameCommand,
+    qr_text, signing_confirmed, AddressArgs, AdminAccountCommand, AdminChainCommand, AdminColdCommand,
+    AdminColdPsbtCommand, AdminCommand, AdminEcashCommand, AdminLedgerCommand, AdminLightningCommand,
+    AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand,
+    ColdStorage, ColdSweep, Command, ContactsCommand, CosignerKey, CredentialStore, CurrencyTotal, Destination,
+    EcashCommand, EcashStatus, FeeArgs, FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest,
+    LightningLiquidity, LoginArgs, NostrCommand, NwcCommand, NwcConnectionCreateInput, OnchainSendRequest, PayArgs,
+    PaymentResult, Scope, SendRequest, Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand,
+    WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
+
+/// `println!` that ends the process quietly when stdout is closed (`flash history | head -1`):
+/// the reader has what it wanted, so a broken pipe exits 0 without a message, as `ripgrep`
+/// does. Any other write error exits 1 with a message.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            stdout_failed(e);
+        }
+    }};
+}
+
+/// What to do when stdout cannot be written: see [`outln!`].
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// Prints `data` as a QR code on stdout when stdout is a terminal (never into a pipe or a
+/// file, where it would only get in the way of `X=$(flash ...)`), and not with --json.
+fn print_qr(ctx: &Ctx, data: &str) {
+    if ctx.json || !std::io::stdout().is_terminal() {
+        return;
+    }
+    match qr_text(data) {
+        Ok(text) => outln!("{}", text.trim_end_matches('\n')),
+        Err(e) => eprintln!("(no QR code: {e})"),
+    }
+}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -63,18 +98,23 @@ impl Ctx {
         Ok(Client::new(&self.server)?)
     }
 
-    /// A client with `--token`/`FLASH_TOKEN` or the stored session token.
-    fn authed(&self) -> Result<Client> {
+    /// A client with `--token`/`FLASH_TOKEN` or the stored session token. Without a token,
+    /// says whether the server cannot be reached before saying to log in.
+    async fn authed(&self) -> Result<Client> {
         let token = match &self.token {
-            Some(t) => t.clone(),
-            None => CredentialStore::load_default()?
-                .token(&self.server)
-                .map(str::to_owned)
-                .ok_or_else(|| ClientError::NotLoggedIn {
-                    server: self.server.clone(),
-                })?,
+            Some(t) => Some(t.clone()),
+            None => CredentialStore::load_default()?.token(&self.server).map(str::to_owned),
         };
-        Ok(self.client()?.with_token(token))
+        match token {
+            Some(token) => Ok(self.client()?.with_token(token)),
+            None => {
+                self.client()?.check_reachable().await?;
+                Err(ClientError::NotLoggedIn {
+                    server: self.server.clone(),
+                }
+                .into())
+            }
+        }
     }
 
     /// A client with the admin key.
@@ -86,7 +126,7 @@ impl Ctx {
 
 /// Prints a value as pretty JSON on stdout.
 fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -105,8 +145,17 @@ fn ts(t: &Option<Timestamp>) -> String {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    // --server / FLASH_SERVER, else the server of the last login, else the built-in default.
+    // A credentials file that cannot be read is reported by the commands that need it.
+    let server = match cli.server {
+        Some(server) => server,
+        None => CredentialStore::load_default()
+            .ok()
+            .and_then(|store| store.default_server().map(str::to_owned))
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned()),
+    };
     let ctx = Ctx {
-        server: normalize_server(&cli.server),
+        server: normalize_server(&server),
         token: cli.token,
         admin_key: cli.admin_key,
         json: cli.json,
@@ -123,14 +172,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ecash(cmd) => ecash(&ctx, cmd).await,
         Command::History(args) => history(&ctx, args).await,
         Command::Username(UsernameCommand::Set { name }) => {
-            let user = ctx.authed()?.set_username(&name).await?;
+            let user = ctx.authed().await?.set_username(&name).await?;
             if ctx.json {
                 print_json(&user)?;
             } else {
-                println!("Username set to {}.", user.username.as_deref().unwrap_or(&name));
+                outln!("Username set to {}.", user.username.as_deref().unwrap_or(&name));
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Nostr(NostrCommand::Link { npub }) => {
+            let user = ctx.authed().await?.set_npub(&npub).await?;
+            if ctx.json {
+                print_json(&user)?;
+            } else {
+                outln!("Linked NOSTR key {}.", user.npub.as_deref().unwrap_or(&npub));
+                if let Some(name) = &user.username {
+                    let host = ctx
+                        .server
+                        .split_once("://")
+                        .map_or(ctx.server.as_str(), |(_, host)| host);
+                    eprintln!("Your NIP-05 name is {name}@{host}; zaps to it reach your wallet.");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Nwc(cmd) => nwc(&ctx, cmd).await,
+        Command::WithdrawLink(cmd) => withdraw_link(&ctx, cmd).await,
+        Command::Contacts(cmd) => contacts(&ctx, cmd).await,
         Command::Apikey(cmd) => apikey(&ctx, cmd).await,
         Command::Admin(cmd) => admin(&ctx, cmd).await,
         Command::Cold(cmd) => cold(&ctx, cmd),
@@ -182,14 +250,15 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> Result<ExitCode> {
     } else {
         bail!("choose one of --email, --phone or --device");
     };
-    store.set_token(&ctx.server, &token);
+    // Remembered with the token: later commands use this server without --server.
+    store.log_in(&ctx.server, &token);
     store.save()?;
     if ctx.json {
         print_json(&json!({ "loggedIn": true, "server": ctx.server }))?;
     } else if args.device {
-        println!("Created a device account on {}; logged in.", ctx.server);
+        outln!("Created a device account on {}; logged in.", ctx.server);
     } else {
-        println!("Logged in to {}.", ctx.server);
+        outln!("Logged in to {}.", ctx.server);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -222,34 +291,34 @@ async fn logout(ctx: &Ctx) -> Result<ExitCode> {
     if ctx.json {
         print_json(&json!({ "loggedOut": true, "server": ctx.server }))?;
     } else {
-        println!("Logged out of {}.", ctx.server);
+        outln!("Logged out of {}.", ctx.server);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn whoami(ctx: &Ctx) -> Result<ExitCode> {
-    let me = ctx.authed()?.me().await?;
+    let me = ctx.authed().await?.me().await?;
     if ctx.json {
         print_json(&me)?;
         return Ok(ExitCode::SUCCESS);
     }
     let or_none = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".to_owned());
-    println!("User:           {}", me.id);
-    println!("Username:       {}", or_none(&me.username));
-    println!("Phone:          {}", or_none(&me.phone));
-    println!(
+    outln!("User:           {}", me.id);
+    outln!("Username:       {}", or_none(&me.username));
+    outln!("Phone:          {}", or_none(&me.phone));
+    outln!(
         "Email:          {}",
         or_none(&me.email.as_ref().and_then(|e| e.address.clone()))
     );
     if let Some(account) = &me.default_account {
-        println!("Account:        {} (level {})", account.id, account.level);
-        println!("Default wallet: {}", account.default_wallet_id);
+        outln!("Account:        {} (level {})", account.id, account.level);
+        outln!("Default wallet: {}", account.default_wallet_id);
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn balance(ctx: &Ctx) -> Result<ExitCode> {
-    let me = ctx.authed()?.me().await?;
+    let me = ctx.authed().await?.me().await?;
     let Some(account) = me.default_account else {
         bail!("this user has no account");
     };
@@ -257,14 +326,17 @@ async fn balance(ctx: &Ctx) -> Result<ExitCode> {
         print_json(&account.wallets)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<38} {:<8} {:>16} {:>16}",
-        "WALLET", "CURRENCY", "BALANCE", "PENDING IN"
+        "WALLET",
+        "CURRENCY",
+        "BALANCE",
+        "PENDING IN"
     );
     for w in &account.wallets {
         let mark = if w.id == account.default_wallet_id { "*" } else { " " };
         let u = unit(&w.wallet_currency);
-        println!(
+        outln!(
             "{:<38} {:<8} {:>16} {:>16}",
             format!("{}{mark}", w.id),
             w.wallet_currency,
@@ -272,7 +344,7 @@ async fn balance(ctx: &Ctx) -> Result<ExitCode> {
             format!("{} {u}", w.pending_incoming_balance.unwrap_or(0)),
         );
     }
-    println!("(* default wallet)");
+    outln!("(* default wallet)");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -326,7 +398,7 @@ fn onchain_fee_reserve(asked: Option<u64>, result: &PaymentResult) -> Option<i64
 /// `flash pay`: classifies the destination and sends the payment.
 async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
     let target = args.target()?;
-    let client = ctx.authed()?;
+    let client = ctx.authed().await?;
     let wallet_id = wallet_or_default(&client, args.wallet).await?;
     let key = args.idempotency_key.unwrap_or_else(new_idempotency_key);
     let memo = args.memo.or(target.memo);
@@ -396,10 +468,10 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
             eprintln!("Transaction: {}", tx.id);
         }
     } else {
-        println!("Status:      {}", result.status);
-        println!("Destination: {}", req.destination);
+        outln!("Status:      {}", result.status);
+        outln!("Destination: {}", req.destination);
         match amount {
-            Some(amount) => println!("Amount:      {amount} sats"),
+            Some(amount) => outln!("Amount:      {amount} sats"),
             None if args.all => {
                 let held = result
                     .transaction
@@ -407,32 +479,32 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
                     .and_then(|t| t.settlement_amount)
                     .map(|a| format!(" ({} sats held, fee reserve included)", -a))
                     .unwrap_or_default();
-                println!("Amount:      the whole balance, less the fee{held}");
+                outln!("Amount:      the whole balance, less the fee{held}");
             }
             None => {}
         }
         match fee {
-            Some(fee) if pending_onchain => println!("Fee:         {fee} sats at most (held with the payment)"),
-            Some(fee) => println!("Fee:         {fee} sats"),
+            Some(fee) if pending_onchain => outln!("Fee:         {fee} sats at most (held with the payment)"),
+            Some(fee) => outln!("Fee:         {fee} sats"),
             None => {}
         }
         if let Some(speed) = speed {
-            println!("Speed:       {}", format!("{speed:?}").to_ascii_lowercase());
+            outln!("Speed:       {}", format!("{speed:?}").to_ascii_lowercase());
         }
         if let Some(tx) = &result.transaction {
-            println!("Transaction: {}", tx.id);
+            outln!("Transaction: {}", tx.id);
         }
         match result.status.as_str() {
             "PENDING" if speed == Some(Speed::Fast) => {
-                println!("The payment goes out in its own transaction now; its outcome will show in `flash history`.")
+                outln!("The payment goes out in its own transaction now; its outcome will show in `flash history`.")
             }
             "PENDING" if speed.is_some() => {
-                println!("The payment is queued for the next on-chain batch; its outcome will show in `flash history`.")
+                outln!("The payment is queued for the next on-chain batch; its outcome will show in `flash history`.")
             }
-            "PENDING" => println!("The payment is in flight; its outcome will show in `flash history`."),
-            "ALREADY_PAID" => println!("The invoice was already paid; nothing was sent this time."),
+            "PENDING" => outln!("The payment is in flight; its outcome will show in `flash history`."),
+            "ALREADY_PAID" => outln!("The invoice was already paid; nothing was sent this time."),
             "SUCCESS" => {}
-            other => println!("(unknown status {other}; check `flash history`)"),
+            other => outln!("(unknown status {other}; check `flash history`)"),
         }
     }
     Ok(if result.is_ok() {
@@ -451,11 +523,11 @@ async fn invoice(ctx: &Ctx, args: InvoiceArgs) -> Result<ExitCode> {
         if ctx.json {
             print_json(&status)?;
         } else {
-            println!("{}", status.status);
+            outln!("{}", status.status);
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let client = ctx.authed()?;
+    let client = ctx.authed().await?;
     let wallet_id = wallet_or_default(&client, args.wallet).await?;
     let req = InvoiceCreateRequest {
         wallet_id,
@@ -468,7 +540,11 @@ async fn invoice(ctx: &Ctx, args: InvoiceArgs) -> Result<ExitCode> {
         print_json(&invoice)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", invoice.payment_request);
+    outln!("{}", invoice.payment_request);
+    print_qr(
+        ctx,
+        &format!("lightning:{}", invoice.payment_request).to_ascii_uppercase(),
+    );
     let amount = invoice
         .satoshis
         .filter(|_| req.amount.is_some())
@@ -486,13 +562,14 @@ async fn invoice(ctx: &Ctx, args: InvoiceArgs) -> Result<ExitCode> {
 
 /// `flash address`: the wallet's deposit address, or a fresh one.
 async fn address(ctx: &Ctx, args: AddressArgs) -> Result<ExitCode> {
-    let client = ctx.authed()?;
+    let client = ctx.authed().await?;
     let wallet_id = wallet_or_default(&client, args.wallet).await?;
     let address = client.onchain_address(&wallet_id, args.new).await?;
     if ctx.json {
         print_json(&json!({ "walletId": wallet_id, "address": address, "new": args.new }))?;
     } else {
-        println!("{address}");
+        outln!("{address}");
+        print_qr(ctx, &format!("bitcoin:{address}"));
         let fresh = if args.new { "A fresh deposit" } else { "Deposit" };
         eprintln!("{fresh} address of wallet {wallet_id}; deposits are credited after confirmation.");
     }
@@ -502,7 +579,7 @@ async fn address(ctx: &Ctx, args: AddressArgs) -> Result<ExitCode> {
 /// `flash fee`: probes the fee of paying an invoice or a Bitcoin address.
 async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
     let target = args.target()?;
-    let client = ctx.authed()?;
+    let client = ctx.authed().await?;
     let wallet_id = wallet_or_default(&client, args.wallet).await?;
     let fee = match target {
         FeeTarget::Invoice {
@@ -514,7 +591,7 @@ async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
     if ctx.json {
         print_json(&json!({ "fee": fee }))?;
     } else {
-        println!("Fee: {fee} sats");
+        outln!("Fee: {fee} sats");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -523,7 +600,7 @@ async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
 async fn ecash(ctx: &Ctx, cmd: EcashCommand) -> Result<ExitCode> {
     match cmd {
         EcashCommand::Mint { sats, wallet } => {
-            let client = ctx.authed()?;
+            let client = ctx.authed().await?;
             let wallet_id = btc_wallet_or_default(&client, wallet).await?;
             let key = new_idempotency_key();
             let minted = match client.ecash_mint(&wallet_id, sats, Some(&key)).await {
@@ -540,7 +617,7 @@ async fn ecash(ctx: &Ctx, cmd: EcashCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&json!({ "token": minted.token, "amount": minted.amount, "walletId": wallet_id }))?;
             } else {
-                println!("{}", minted.token);
+                outln!("{}", minted.token);
                 eprintln!("Minted {} sats of ecash from wallet {wallet_id}.", minted.amount);
                 eprintln!("Whoever holds the token holds the sats; redeem it with `flash ecash redeem`.");
             }
@@ -548,15 +625,16 @@ async fn ecash(ctx: &Ctx, cmd: EcashCommand) -> Result<ExitCode> {
         EcashCommand::Redeem { cashu_token, wallet } => {
             // Read (and check) the token before anything is sent.
             let token = ecash_token_arg(&cashu_token, std::io::stdin())?;
-            let client = ctx.authed()?;
+            let client = ctx.authed().await?;
             let wallet_id = btc_wallet_or_default(&client, wallet).await?;
             let redeemed = client.ecash_redeem(&wallet_id, &token).await?;
             if ctx.json {
                 print_json(&json!({ "amount": redeemed.amount, "fee": redeemed.fee, "walletId": wallet_id }))?;
             } else {
-                println!(
+                outln!(
                     "Redeemed {} sats (fee {}) into wallet {wallet_id}.",
-                    redeemed.amount, redeemed.fee
+                    redeemed.amount,
+                    redeemed.fee
                 );
             }
         }
@@ -566,7 +644,8 @@ async fn ecash(ctx: &Ctx, cmd: EcashCommand) -> Result<ExitCode> {
 
 async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
     let page = ctx
-        .authed()?
+        .authed()
+        .await?
         .history(args.wallet.as_deref(), args.first, args.after.as_deref())
         .await?;
     if ctx.json {
@@ -574,11 +653,16 @@ async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if page.edges.is_empty() {
-        println!("No transactions.");
+        outln!("No transactions.");
     } else {
-        println!(
+        outln!(
             "{:<23} {:<7} {:<7} {:>14} {:>6}  {:<20} MEMO",
-            "DATE", "DIR", "STATUS", "AMOUNT", "FEE", "COUNTERPARTY"
+            "DATE",
+            "DIR",
+            "STATUS",
+            "AMOUNT",
+            "FEE",
+            "COUNTERPARTY"
         );
     }
     for edge in &page.edges {
@@ -594,7 +678,12 @@ async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
                     .or_else(|| Some(v.typename.trim_start_matches("SettlementVia").to_owned()))
             })
             .unwrap_or_else(|| "-".to_owned());
-        println!(
+        let onchain = onchain_details(t);
+        let counterparty = onchain
+            .as_ref()
+            .and_then(|(address, _)| address.clone())
+            .unwrap_or(counterparty);
+        outln!(
             "{:<23} {:<7} {:<7} {:>14} {:>6}  {:<20} {}",
             t.created_at.to_string(),
             t.direction,
@@ -604,17 +693,243 @@ async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
             counterparty,
             t.memo.as_deref().unwrap_or("")
         );
+        if let Some((_, txid)) = onchain {
+            outln!("{:<23} txid {txid}", "");
+        }
     }
     if page.page_info.has_next_page {
         if let Some(cursor) = &page.page_info.end_cursor {
-            println!("More: flash history --after {cursor}");
+            outln!("More: flash history --after {cursor}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The address and transaction id (`TXID:VOUT`, or why there is none yet) of an on-chain
+/// transaction; `None` for any other.
+fn onchain_details(t: &Transaction) -> Option<(Option<String>, String)> {
+    let via = t
+        .settlement_via
+        .as_ref()
+        .filter(|v| v.typename == "SettlementViaOnChain")?;
+    let address = t
+        .initiation_via
+        .as_ref()
+        .and_then(|i| i.address.clone())
+        .filter(|a| !a.is_empty());
+    let txid = match (&via.transaction_hash, via.vout) {
+        (Some(hash), Some(vout)) => format!("{hash}:{vout}"),
+        (Some(hash), None) => hash.clone(),
+        (None, _) => "not broadcast yet".to_owned(),
+    };
+    Some((address, txid))
+}
+
+/// `flash nwc ...`: Nostr Wallet Connect.
+async fn nwc(ctx: &Ctx, cmd: NwcCommand) -> Result<ExitCode> {
+    let client = ctx.authed().await?;
+    match cmd {
+        NwcCommand::Create {
+            name,
+            wallet,
+            methods,
+            budget,
+            period,
+        } => {
+            let input = NwcConnectionCreateInput {
+                name,
+                wallet_id: wallet,
+                methods: (!methods.is_empty()).then_some(methods),
+                budget_sats: budget,
+                budget_period: period,
+            };
+            let created = client.nwc_connection_create(&input).await?;
+            if ctx.json {
+                print_json(&created)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            outln!("{}", created.uri);
+            print_qr(ctx, &created.uri);
+            let c = &created.connection;
+            let budget = match c.budget_sats {
+                Some(b) => format!("{b} sats {}", c.budget_period),
+                None => "no budget".to_owned(),
+            };
+            eprintln!(
+                "Connection {} \"{}\" on wallet {} ({budget}; methods {}).",
+                c.id,
+                c.name,
+                c.wallet_id,
+                c.methods.join(",")
+            );
+            eprintln!("The URI above is shown only this once and holds the connection's secret: give it to the app.");
+        }
+        NwcCommand::List => {
+            let list = client.nwc_connections().await?;
+            if ctx.json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                outln!("No wallet connections.");
+            } else {
+                outln!(
+                    "{:<38} {:<16} {:>10} {:<8} {:>10} {:<23} {:<8} LAST USED",
+                    "ID",
+                    "NAME",
+                    "BUDGET",
+                    "PERIOD",
+                    "SPENT",
+                    "CREATED",
+                    "REVOKED"
+                );
+                for c in &list {
+                    outln!(
+                        "{:<38} {:<16} {:>10} {:<8} {:>10} {:<23} {:<8} {}",
+                        c.id,
+                        c.name,
+                        c.budget_sats.map_or_else(|| "-".to_owned(), |b| b.to_string()),
+                        c.budget_period,
+                        c.spent_sats,
+                        ts(&c.created_at),
+                        if c.revoked_at.is_some() { "yes" } else { "no" },
+                        ts(&c.last_used_at)
+                    );
+                }
+            }
+        }
+        NwcCommand::Revoke { id } => {
+            client.nwc_connection_revoke(&id).await?;
+            if ctx.json {
+                print_json(&json!({ "id": id, "revoked": true }))?;
+            } else {
+                outln!("Revoked wallet connection {id}.");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash withdraw-link ...`: LNURL-withdraw links.
+async fn withdraw_link(ctx: &Ctx, cmd: WithdrawLinkCommand) -> Result<ExitCode> {
+    let client = ctx.authed().await?;
+    match cmd {
+        WithdrawLinkCommand::Create {
+            max_sats,
+            min,
+            uses,
+            expires_in,
+            title,
+            wallet,
+        } => {
+            let input = WithdrawLinkCreateInput {
+                wallet_id: wallet,
+                min_amount: min,
+                max_amount: max_sats,
+                uses,
+                expires_in,
+                title,
+            };
+            let created = client.lnurl_withdraw_create(&input).await?;
+            if ctx.json {
+                print_json(&created)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            outln!("{}", created.lnurl);
+            print_qr(ctx, &created.lnurl.to_ascii_uppercase());
+            let l = &created.link;
+            eprintln!(
+                "Withdraw link {}: {} to {} sats per use, {} use(s), from wallet {}, expires {}.",
+                l.id,
+                l.min_amount,
+                l.max_amount,
+                l.uses_total,
+                l.wallet_id,
+                ts(&l.expires_at)
+            );
+            eprintln!("The LNURL above is shown only this once: whoever holds it can withdraw.");
+        }
+        WithdrawLinkCommand::List => {
+            let links = client.lnurl_withdraw_links().await?;
+            if ctx.json {
+                print_json(&links)?;
+            } else if links.is_empty() {
+                outln!("No withdraw links.");
+            } else {
+                outln!(
+                    "{:<38} {:<16} {:>8} {:>8} {:>9} {:<23} {:<8}",
+                    "ID",
+                    "TITLE",
+                    "MIN",
+                    "MAX",
+                    "USES LEFT",
+                    "EXPIRES",
+                    "REVOKED"
+                );
+                for l in &links {
+                    outln!(
+                        "{:<38} {:<16} {:>8} {:>8} {:>9} {:<23} {:<8}",
+                        l.id,
+                        l.title,
+                        l.min_amount,
+                        l.max_amount,
+                        format!("{}/{}", l.uses_left, l.uses_total),
+                        ts(&l.expires_at),
+                        if l.revoked { "yes" } else { "no" }
+                    );
+                }
+            }
+        }
+        WithdrawLinkCommand::Revoke { id } => {
+            client.lnurl_withdraw_revoke(&id).await?;
+            if ctx.json {
+                print_json(&json!({ "id": id, "revoked": true }))?;
+            } else {
+                outln!("Revoked withdraw link {id}.");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash contacts ...`.
+async fn contacts(ctx: &Ctx, cmd: ContactsCommand) -> Result<ExitCode> {
+    let client = ctx.authed().await?;
+    match cmd {
+        ContactsCommand::List => {
+            let list = client.contacts().await?;
+            if ctx.json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                outln!("No contacts yet: they appear once you pay or are paid by a user of this bank.");
+            } else {
+                outln!("{:<24} {:<24} TRANSACTIONS", "USERNAME", "ALIAS");
+                for c in &list {
+                    outln!(
+                        "{:<24} {:<24} {}",
+                        format!("@{}", c.username),
+                        c.alias.as_deref().unwrap_or("-"),
+                        c.transactions_count
+                    );
+                }
+            }
+        }
+        ContactsCommand::Alias { username, alias } => {
+            let contact = client.contact_set_alias(&username, &alias).await?;
+            if ctx.json {
+                print_json(&contact)?;
+            } else {
+                outln!(
+                    "@{} is now \"{}\" in your contacts.",
+                    contact.username,
+                    contact.alias.as_deref().unwrap_or(&alias)
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn apikey(ctx: &Ctx, cmd: ApiKeyCommand) -> Result<ExitCode> {
-    let client = ctx.authed()?;
+    let client = ctx.authed().await?;
     match cmd {
         ApiKeyCommand::Create {
             name,
@@ -637,14 +952,14 @@ async fn apikey(ctx: &Ctx, cmd: ApiKeyCommand) -> Result<ExitCode> {
                 print_json(&created)?;
             } else {
                 let k = &created.api_key;
-                println!(
+                outln!(
                     "Created API key {} \"{}\" (scopes {}, expires {}).",
                     k.id,
                     k.name,
                     k.scopes.join(","),
                     ts(&k.expires_at)
                 );
-                println!("Secret (shown only this once): {}", created.api_key_secret);
+                outln!("Secret (shown only this once): {}", created.api_key_secret);
             }
         }
         ApiKeyCommand::List => {
@@ -652,14 +967,19 @@ async fn apikey(ctx: &Ctx, cmd: ApiKeyCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&keys)?;
             } else if keys.is_empty() {
-                println!("No API keys.");
+                outln!("No API keys.");
             } else {
-                println!(
+                outln!(
                     "{:<38} {:<16} {:<18} {:<23} {:<23} {:<8} LAST USED",
-                    "ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "REVOKED"
+                    "ID",
+                    "NAME",
+                    "SCOPES",
+                    "CREATED",
+                    "EXPIRES",
+                    "REVOKED"
                 );
                 for k in &keys {
-                    println!(
+                    outln!(
                         "{:<38} {:<16} {:<18} {:<23} {:<23} {:<8} {}",
                         k.id,
                         k.name,
@@ -677,7 +997,7 @@ async fn apikey(ctx: &Ctx, cmd: ApiKeyCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&revoked)?;
             } else {
-                println!("Revoked API key {}.", revoked.id);
+                outln!("Revoked API key {}.", revoked.id);
             }
         }
     }
@@ -692,19 +1012,19 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&v)?;
             } else {
-                println!(
+                outln!(
                     "Ledger {}: {} accounts, {} journals checked.",
                     if v.ok { "OK" } else { "NOT OK" },
                     v.accounts_checked,
                     v.journals_checked
                 );
                 for c in &v.currencies {
-                    println!("  {:<6} total {}", c.currency, c.total);
+                    outln!("  {}", currency_total_line(c));
                 }
                 for p in &v.problems {
                     match p.as_str() {
-                        Some(s) => println!("  problem: {s}"),
-                        None => println!("  problem: {p}"),
+                        Some(s) => outln!("  problem: {s}"),
+                        None => outln!("  problem: {p}"),
                     }
                 }
             }
@@ -716,7 +1036,7 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
                 print_json(&json!({ "walletId": wallet_id, "amount": sats, "transaction": tx }))?;
             } else {
                 let note = tx.map(|t| format!(" (transaction {})", t.id)).unwrap_or_default();
-                println!("Funded wallet {wallet_id} with {sats} sats{note}.");
+                outln!("Funded wallet {wallet_id} with {sats} sats{note}.");
             }
         }
         AdminCommand::Account(cmd) => {
@@ -737,9 +1057,11 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&details)?;
             } else {
-                println!(
+                outln!(
                     "Account {}: level {}, status {}.",
-                    details.id, details.level, details.status
+                    details.id,
+                    details.level,
+                    details.status
                 );
             }
         }
@@ -753,13 +1075,13 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&j)?;
             } else {
-                println!("Journal {} ({}) at {}", j.id, j.kind, j.created_at);
+                outln!("Journal {} ({}) at {}", j.id, j.kind, j.created_at);
                 if let Some(memo) = &j.memo {
-                    println!("Memo: {memo}");
+                    outln!("Memo: {memo}");
                 }
-                println!("{:<40} {:<8} {:>16}", "ACCOUNT", "CURRENCY", "AMOUNT");
+                outln!("{:<40} {:<8} {:>16}", "ACCOUNT", "CURRENCY", "AMOUNT");
                 for e in &j.entries {
-                    println!("{:<40} {:<8} {:>16}", e.account_id, e.currency, e.amount);
+                    outln!("{:<40} {:<8} {:>16}", e.account_id, e.currency, e.amount);
                 }
             }
         }
@@ -774,26 +1096,30 @@ fn print_liquidity(l: &LightningLiquidity) {
         Some(false) => "OUT OF POLICY",
         None => "not checked yet",
     };
-    println!("Liquidity:       {policy} (checked {})", ts(&l.checked_at));
-    println!("Active channels: {}", l.active_channels);
-    println!(
+    outln!("Liquidity:       {policy} (checked {})", ts(&l.checked_at));
+    outln!("Active channels: {}", l.active_channels);
+    outln!(
         "Outbound:        {} sats ({}%, minimum {}%)",
-        l.outbound, l.outbound_percent, l.min_outbound_percent
+        l.outbound,
+        l.outbound_percent,
+        l.min_outbound_percent
     );
-    println!(
+    outln!(
         "Inbound:         {} sats ({}%, minimum {}%)",
-        l.inbound, l.inbound_percent, l.min_inbound_percent
+        l.inbound,
+        l.inbound_percent,
+        l.min_inbound_percent
     );
     if let Some(onchain) = l.onchain {
-        println!("On-chain:        {onchain} sats");
+        outln!("On-chain:        {onchain} sats");
     }
     if !l.issues.is_empty() {
-        println!("Issues:          {}", l.issues.join(", "));
+        outln!("Issues:          {}", l.issues.join(", "));
     }
     if !l.actions.is_empty() {
-        println!("Recent actions:");
+        outln!("Recent actions:");
         for a in &l.actions {
-            println!(
+            outln!(
                 "  {:<23} {:<12} {:>12} {:<4} {}",
                 a.created_at.to_string(),
                 a.kind,
@@ -814,7 +1140,7 @@ async fn admin_lightning(ctx: &Ctx, client: &Client, cmd: AdminLightningCommand)
             if ctx.json {
                 print_json(&json!({ "paid": true, "paymentRequest": payment_request }))?;
             } else {
-                println!("Paid the invoice from the simulated outside world.");
+                outln!("Paid the invoice from the simulated outside world.");
             }
         }
         AdminLightningCommand::Node => {
@@ -823,24 +1149,28 @@ async fn admin_lightning(ctx: &Ctx, client: &Client, cmd: AdminLightningCommand)
                 print_json(&node)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("Node:     {} ({})", node.pubkey, node.alias);
-            println!(
+            outln!("Node:     {} ({})", node.pubkey, node.alias);
+            outln!(
                 "Network:  {}, block {}, {}{}",
                 node.network,
                 node.block_height,
                 if node.synced { "synced" } else { "NOT synced" },
                 if node.simulated { ", simulated" } else { "" }
             );
-            println!("Channels: {}", node.channels.len());
+            outln!("Channels: {}", node.channels.len());
             if !node.channels.is_empty() {
-                println!(
+                outln!(
                     "  {:<20} {:<20} {:>14} {:>14} {:>14} ACTIVE",
-                    "ID", "PEER", "CAPACITY", "LOCAL", "REMOTE"
+                    "ID",
+                    "PEER",
+                    "CAPACITY",
+                    "LOCAL",
+                    "REMOTE"
                 );
             }
             for c in &node.channels {
                 let peer: String = c.peer.chars().take(20).collect();
-                println!(
+                outln!(
                     "  {:<20} {:<20} {:>14} {:>14} {:>14} {}",
                     c.id,
                     peer,
@@ -871,9 +1201,12 @@ async fn admin_lightning(ctx: &Ctx, client: &Client, cmd: AdminLightningCommand)
             if ctx.json {
                 print_json(&r)?;
             } else {
-                println!(
+                outln!(
                     "Reconciled {} pending payments: {} succeeded, {} failed, {} still pending.",
-                    r.checked, r.succeeded, r.failed, r.pending
+                    r.checked,
+                    r.succeeded,
+                    r.failed,
+                    r.pending
                 );
             }
         }
@@ -893,22 +1226,24 @@ async fn admin_onchain(ctx: &Ctx, client: &Client, cmd: AdminOnchainCommand) -> 
             let tip = s
                 .tip_height
                 .map_or_else(|| "not synced yet".to_owned(), |h| format!("tip {h}"));
-            println!("Chain:            {}, {tip}", s.source);
-            println!("Confirmations:    {}", s.confirmations);
+            outln!("Chain:            {}, {tip}", s.source);
+            outln!("Confirmations:    {}", s.confirmations);
             match (s.hot_balance, s.hot_unconfirmed) {
-                (Some(confirmed), unconfirmed) => println!(
+                (Some(confirmed), unconfirmed) => outln!(
                     "Hot wallet:       {confirmed} sats confirmed, {:+} sats unconfirmed",
                     unconfirmed.unwrap_or(0)
                 ),
-                (None, _) => println!("Hot wallet:       not synced yet"),
+                (None, _) => outln!("Hot wallet:       not synced yet"),
             }
-            println!(
+            outln!(
                 "Pending deposits: {} ({} sats)",
-                s.pending_deposits, s.pending_deposit_amount
+                s.pending_deposits,
+                s.pending_deposit_amount
             );
-            println!(
+            outln!(
                 "Queued payouts:   {} ({} sats)",
-                s.queued_payouts, s.queued_payout_amount
+                s.queued_payouts,
+                s.queued_payout_amount
             );
         }
         AdminOnchainCommand::Queue { first } => {
@@ -916,14 +1251,20 @@ async fn admin_onchain(ctx: &Ctx, client: &Client, cmd: AdminOnchainCommand) -> 
             if ctx.json {
                 print_json(&queue)?;
             } else if queue.is_empty() {
-                println!("No payouts waiting.");
+                outln!("No payouts waiting.");
             } else {
-                println!(
+                outln!(
                     "{:<23} {:<44} {:>14} {:>10} {:<9} {:<8} {:<38} ID",
-                    "QUEUED", "ADDRESS", "AMOUNT", "FEE MAX", "SPEED", "STATUS", "WALLET"
+                    "QUEUED",
+                    "ADDRESS",
+                    "AMOUNT",
+                    "FEE MAX",
+                    "SPEED",
+                    "STATUS",
+                    "WALLET"
                 );
                 for p in &queue {
-                    println!(
+                    outln!(
                         "{:<23} {:<44} {:>14} {:>10} {:<9} {:<8} {:<38} {}",
                         p.created_at.to_string(),
                         p.address,
@@ -942,14 +1283,19 @@ async fn admin_onchain(ctx: &Ctx, client: &Client, cmd: AdminOnchainCommand) -> 
             if ctx.json {
                 print_json(&batches)?;
             } else if batches.is_empty() {
-                println!("No payout transactions yet.");
+                outln!("No payout transactions yet.");
             } else {
-                println!(
+                outln!(
                     "{:<23} {:<10} {:>8} {:>6} {:>9} {:>7} TXID",
-                    "SIGNED", "STATUS", "FEE", "VSIZE", "SAT/KVB", "HEIGHT"
+                    "SIGNED",
+                    "STATUS",
+                    "FEE",
+                    "VSIZE",
+                    "SAT/KVB",
+                    "HEIGHT"
                 );
                 for b in &batches {
-                    println!(
+                    outln!(
                         "{:<23} {:<10} {:>8} {:>6} {:>9} {:>7} {}",
                         b.created_at.to_string(),
                         b.status,
@@ -960,10 +1306,10 @@ async fn admin_onchain(ctx: &Ctx, client: &Client, cmd: AdminOnchainCommand) -> 
                         b.tx_hash
                     );
                     if let Some(replaced) = &b.replaces {
-                        println!("  replaces {replaced}");
+                        outln!("  replaces {replaced}");
                     }
                     if let Some(why) = &b.failure {
-                        println!("  failed: {why}");
+                        outln!("  failed: {why}");
                     }
                 }
             }
@@ -973,14 +1319,32 @@ async fn admin_onchain(ctx: &Ctx, client: &Client, cmd: AdminOnchainCommand) -> 
             if ctx.json {
                 print_json(&r)?;
             } else {
-                println!(
+                outln!(
                     "Broadcast {} transaction(s); settled {} payout(s).",
-                    r.broadcast, r.settled
+                    r.broadcast,
+                    r.settled
                 );
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a currency's ledger total means: every movement is a journal whose entries sum to
+/// zero, so all accounts together sum to zero, or the ledger is broken.
+fn currency_total_line(c: &CurrencyTotal) -> String {
+    let u = match unit(&c.currency) {
+        "" => "units",
+        u => u,
+    };
+    if c.total == 0 {
+        format!("{}: all ledger accounts sum to 0 {u} (balanced)", c.currency)
+    } else {
+        format!(
+            "{}: all ledger accounts sum to {} {u}, not 0: NOT BALANCED",
+            c.currency, c.total
+        )
+    }
 }
 
 /// `flash admin chain ...` (dev chain simulator).
@@ -992,7 +1356,7 @@ async fn admin_chain(ctx: &Ctx, client: &Client, cmd: AdminChainCommand) -> Resu
             if ctx.json {
                 print_json(&json!({ "txHash": txid, "address": address, "amount": sats }))?;
             } else {
-                println!("{txid}");
+                outln!("{txid}");
                 eprintln!(
                     "Paid {sats} sats to {address} from the simulated outside world (in the mempool: mine to confirm)."
                 );
@@ -1003,7 +1367,7 @@ async fn admin_chain(ctx: &Ctx, client: &Client, cmd: AdminChainCommand) -> Resu
             if ctx.json {
                 print_json(&json!({ "height": height }))?;
             } else {
-                println!("Mined {blocks} block(s); the tip is at {height}.");
+                outln!("Mined {blocks} block(s); the tip is at {height}.");
             }
         }
         AdminChainCommand::Reorg { depth, drop } => {
@@ -1016,7 +1380,7 @@ async fn admin_chain(ctx: &Ctx, client: &Client, cmd: AdminChainCommand) -> Resu
                 } else {
                     "their transactions back in the mempool"
                 };
-                println!("Replaced the top {depth} block(s), {fate}; the tip is at {height}.");
+                outln!("Replaced the top {depth} block(s), {fate}; the tip is at {height}.");
             }
         }
     }
@@ -1045,30 +1409,35 @@ fn sweep_line(s: &ColdSweep) -> String {
 /// Prints cold storage's balance, policy and sweeps.
 fn print_cold_storage(c: &ColdStorage) {
     let sats = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
-    println!(
+    outln!(
         "Cold storage: {} sats confirmed, {} sats unconfirmed",
         sats(c.confirmed_balance),
         sats(c.unconfirmed_balance)
     );
-    println!(
+    outln!(
         "Policy:       above {} sats the hot wallet is swept down to {} sats (sweeps of at least {} sats)",
         sats(c.max_hot_balance),
         sats(c.min_hot_balance),
         sats(c.min_rebalance)
     );
     if c.sweeps.is_empty() {
-        println!("No sweeps yet.");
+        outln!("No sweeps yet.");
         return;
     }
-    println!(
+    outln!(
         "{:<23} {:<10} {:<19} {:>14} {:>7}  {:<43}  TXID",
-        "CREATED", "DIRECTION", "STATUS", "AMOUNT", "FEE", "ID"
+        "CREATED",
+        "DIRECTION",
+        "STATUS",
+        "AMOUNT",
+        "FEE",
+        "ID"
     );
     for s in &c.sweeps {
-        println!("{}", sweep_line(s));
+        outln!("{}", sweep_line(s));
     }
     if c.sweeps.iter().any(|s| s.status == "awaiting_signatures") {
-        println!("(a sweep awaiting signatures has its PSBT in `flash --json admin cold status`)");
+        outln!("(a sweep awaiting signatures has its PSBT in `flash --json admin cold status`)");
     }
 }
 
@@ -1103,7 +1472,7 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
             } else if c.configured {
                 print_cold_storage(&c);
             } else {
-                println!("No cold wallet is configured (flashd's [onchain.cold] section).");
+                outln!("No cold wallet is configured (flashd's [onchain.cold] section).");
             }
             if !c.configured {
                 return Ok(ExitCode::FAILURE);
@@ -1116,10 +1485,10 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
             } else {
                 match &sweep {
                     Some(s) => {
-                        println!("{}", s.id);
+                        outln!("{}", s.id);
                         describe_sweep(s);
                     }
-                    None => println!("No sweep: the hot wallet is within policy."),
+                    None => outln!("No sweep: the hot wallet is within policy."),
                 }
             }
         }
@@ -1137,7 +1506,7 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
             } else {
                 match &out {
                     Some(out) => eprintln!("PSBT written to {}.", out.display()),
-                    None => println!("{psbt}"),
+                    None => outln!("{psbt}"),
                 }
                 describe_sweep(&sweep);
                 eprintln!(
@@ -1158,7 +1527,7 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
             if ctx.json {
                 print_json(&done)?;
             } else {
-                println!("{}", done.tx_hash.as_deref().unwrap_or("-"));
+                outln!("{}", done.tx_hash.as_deref().unwrap_or("-"));
                 describe_sweep(&done);
             }
         }
@@ -1167,7 +1536,7 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
             if ctx.json {
                 print_json(&cancelled)?;
             } else {
-                println!("Cancelled sweep {}.", cancelled.id);
+                outln!("Cancelled sweep {}.", cancelled.id);
             }
         }
     }
@@ -1176,18 +1545,20 @@ async fn admin_cold(ctx: &Ctx, client: &Client, cmd: AdminColdCommand) -> Result
 
 /// Prints the mint's books and keysets.
 fn print_ecash_status(s: &EcashStatus) {
-    println!("Issued:      {} sats", s.issued);
-    println!("Spent:       {} sats", s.spent);
-    println!("Pending:     {} sats (in melts)", s.pending);
-    println!(
+    outln!("Issued:      {} sats", s.issued);
+    outln!("Spent:       {} sats", s.spent);
+    outln!("Pending:     {} sats (in melts)", s.pending);
+    outln!(
         "Outstanding: {} sats (ledger mint:outstanding {} sats)",
-        s.outstanding, s.ledger_outstanding
+        s.outstanding,
+        s.ledger_outstanding
     );
-    println!(
+    outln!(
         "Quotes paid: {} sats (ledger mint:quotes {} sats)",
-        s.quotes_paid, s.ledger_quotes
+        s.quotes_paid,
+        s.ledger_quotes
     );
-    println!(
+    outln!(
         "Balanced:    {}",
         if s.balanced {
             "yes"
@@ -1196,13 +1567,13 @@ fn print_ecash_status(s: &EcashStatus) {
         }
     );
     if s.keysets.is_empty() {
-        println!("No keysets.");
+        outln!("No keysets.");
         return;
     }
-    println!("Keysets:");
-    println!("  {:<18} {:<6} {:<6} {:>9}", "ID", "UNIT", "ACTIVE", "FEE (PPK)");
+    outln!("Keysets:");
+    outln!("  {:<18} {:<6} {:<6} {:>9}", "ID", "UNIT", "ACTIVE", "FEE (PPK)");
     for k in &s.keysets {
-        println!(
+        outln!(
             "  {:<18} {:<6} {:<6} {:>9}",
             k.id,
             k.unit,
@@ -1231,7 +1602,7 @@ async fn admin_ecash(ctx: &Ctx, client: &Client, cmd: AdminEcashCommand) -> Resu
             if ctx.json {
                 print_json(&k)?;
             } else {
-                println!(
+                outln!(
                     "New {} keyset {} ({}, input fee {} ppk); the previous one stops signing and stays redeemable.",
                     k.unit,
                     k.id,
@@ -1306,7 +1677,7 @@ fn cold(ctx: &Ctx, cmd: ColdCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&key_json(&key, &out)?)?;
             } else {
-                println!("{}", key.account_key()?);
+                outln!("{}", key.account_key()?);
                 eprintln!(
                     "Wrote the {network} cosigner key {} to {} (mode 0600).",
                     key.fingerprint(),
@@ -1322,7 +1693,7 @@ fn cold(ctx: &Ctx, cmd: ColdCommand) -> Result<ExitCode> {
             if ctx.json {
                 print_json(&key_json(&key, &path)?)?;
             } else {
-                println!("{}", key.account_key()?);
+                outln!("{}", key.account_key()?);
             }
         }
         ColdCommand::Sign { psbt, key, out, yes } => {
@@ -1351,7 +1722,7 @@ fn cold(ctx: &Ctx, cmd: ColdCommand) -> Result<ExitCode> {
                 }))?;
             } else {
                 if out.is_none() {
-                    println!("{}", signed.psbt);
+                    outln!("{}", signed.psbt);
                 }
                 let to = out
                     .as_ref()

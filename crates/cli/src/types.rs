@@ -173,9 +173,25 @@ pub struct Transaction {
     pub settlement_currency: String,
     /// How it settled.
     pub settlement_via: Option<SettlementVia>,
+    /// How it started: for an on-chain transaction, the address paid.
+    #[serde(default)]
+    pub initiation_via: Option<InitiationVia>,
 }
 
-/// How a transaction settled; counterparty fields are only set for intraledger.
+/// How a transaction started; `address` is only set on chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitiationVia {
+    /// GraphQL type name, e.g. `InitiationViaOnChain`.
+    #[serde(rename = "__typename")]
+    pub typename: String,
+    /// The Bitcoin address paid, for an on-chain transaction (empty when the server has none).
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// How a transaction settled; counterparty fields are only set for intraledger, the
+/// transaction hash and output only on chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettlementVia {
@@ -188,6 +204,12 @@ pub struct SettlementVia {
     /// Counterparty wallet id, for intraledger transfers.
     #[serde(default)]
     pub counter_party_wallet_id: Option<String>,
+    /// The Bitcoin transaction id, on chain (none until it is broadcast).
+    #[serde(default)]
+    pub transaction_hash: Option<String>,
+    /// The output of that transaction, on chain.
+    #[serde(default)]
+    pub vout: Option<i64>,
 }
 
 /// Data characters of bech32 (BOLT11 invoices and bech32 LNURLs).
@@ -397,10 +419,29 @@ fn has_segwit_prefix(s: &str) -> bool {
         .any(|hrp| strip_prefix_ignore_case(s, hrp).is_some_and(|rest| rest.starts_with('1')))
 }
 
-/// Whether `s` is meant as a segwit address rather than a username: a segwit prefix and then
-/// only letters and digits, at least as long as the shortest address.
+/// Whether `s` is meant as a segwit address rather than a username: a segwit prefix
+/// (`bc1`, `tb1`, `bcrt1`) and then only letters and digits, however short.
 fn looks_like_segwit_address(s: &str) -> bool {
-    has_segwit_prefix(s) && s.len() >= *SEGWIT_ADDRESS_LEN.start() && s.bytes().all(|b| b.is_ascii_alphanumeric())
+    has_segwit_prefix(s) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Whether `lower` (lowercased) is meant as a BOLT11 invoice rather than a username: a network
+/// prefix followed by a digit (an amount, or the `1` separator).
+fn looks_like_invoice(lower: &str) -> bool {
+    INVOICE_PREFIXES.iter().any(|prefix| {
+        lower
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+/// The hint after an error about a destination that could also be a username.
+fn username_hint(s: &str) -> String {
+    if could_be_username(s) {
+        format!(" (to pay the user of that name, write @{s})")
+    } else {
+        String::new()
+    }
 }
 
 /// Whether `s` has the shape of a base58 address: its length, first character and alphabet.
@@ -652,15 +693,17 @@ impl Destination {
             None => (s, false),
         };
         let lower = s.to_ascii_lowercase();
-        // Strings that could still be a username fall through when malformed.
+        // Strings that could still be a username fall through when malformed, unless they
+        // start like an invoice (`lnbc1…`, `lnbcrt25u…`) or an LNURL (`lnurl1…`).
         let strict = explicit || !could_be_username(s);
         if INVOICE_PREFIXES.iter().any(|p| lower.starts_with(p)) {
             match parse_invoice(s) {
                 Ok(invoice) => return Ok(Destination::Invoice(invoice)),
-                Err(why) if strict => {
+                Err(why) if strict || looks_like_invoice(&lower) => {
                     return Err(invalid(format!(
-                        "`{}` is not a valid Lightning invoice: {why}",
-                        abbreviate(s)
+                        "`{}` is not a valid Lightning invoice: {why}{}",
+                        abbreviate(s),
+                        username_hint(s)
                     )))
                 }
                 Err(_) => {}
@@ -675,7 +718,13 @@ impl Destination {
         if lower.starts_with("lnurl") {
             match parse_bech32_lnurl(s) {
                 Ok(lnurl) => return Ok(Destination::Lnurl(lnurl)),
-                Err(why) if strict => return Err(invalid(format!("`{}` is not a valid LNURL: {why}", abbreviate(s)))),
+                Err(why) if strict || lower.starts_with("lnurl1") => {
+                    return Err(invalid(format!(
+                        "`{}` is not a valid LNURL: {why}{}",
+                        abbreviate(s),
+                        username_hint(s)
+                    )))
+                }
                 Err(_) => {}
             }
         }
@@ -691,9 +740,13 @@ impl Destination {
             )));
         }
         if looks_like_segwit_address(s) {
-            return parse_segwit_address(s)
-                .map(Destination::OnchainAddress)
-                .map_err(|why| invalid(format!("`{}` is not a valid Bitcoin address: {why}", quoted_address(s))));
+            return parse_segwit_address(s).map(Destination::OnchainAddress).map_err(|why| {
+                invalid(format!(
+                    "`{}` is not a valid Bitcoin address: {why}{}",
+                    quoted_address(s),
+                    username_hint(s)
+                ))
+            });
         }
         if looks_like_base58_address(s) {
             if let Ok(address) = parse_base58_address(s) {
@@ -1365,6 +1418,17 @@ pub struct UserSummary {
     pub username: Option<String>,
 }
 
+/// A user after linking a NOSTR key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserNpub {
+    /// User id.
+    pub id: String,
+    /// The username, if set.
+    pub username: Option<String>,
+    /// The linked key, `npub1…`.
+    pub npub: Option<String>,
+}
+
 /// Admin: result of a ledger verification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1462,6 +1526,174 @@ pub struct JournalEntry {
     pub currency: String,
     /// Signed amount.
     pub amount: i64,
+}
+
+/// How often a wallet connection's budget starts afresh (`NwcBudgetPeriod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum BudgetPeriod {
+    /// Every day.
+    Daily,
+    /// Every week.
+    Weekly,
+    /// Every month (the server's default).
+    Monthly,
+    /// Every year.
+    Yearly,
+    /// Never: one budget for the connection's whole life.
+    Never,
+}
+
+/// A new wallet connection to create (`nwcConnectionCreate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NwcConnectionCreateInput {
+    /// What the app is.
+    pub name: String,
+    /// The wallet it may use (default: the account's default wallet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_id: Option<String>,
+    /// The methods it may call (default: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// Most sats it may spend per period, fees included (default: no budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_sats: Option<u64>,
+    /// The budget period (default: monthly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_period: Option<BudgetPeriod>,
+}
+
+/// A wallet connection (Nostr Wallet Connect).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NwcConnection {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The wallet it uses.
+    pub wallet_id: String,
+    /// Methods it may call.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Budget per period, sats.
+    pub budget_sats: Option<i64>,
+    /// The budget period, as the server names it.
+    pub budget_period: String,
+    /// Spent in the current period, sats.
+    #[serde(default)]
+    pub spent_sats: i64,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Created.
+    pub created_at: Option<Timestamp>,
+    /// Revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+    /// Its last request.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A new wallet connection and its `nostr+walletconnect://` URI, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NwcConnectionCreated {
+    /// The connection.
+    pub connection: NwcConnection,
+    /// The URI to give the app: it holds the connection's secret.
+    pub uri: String,
+}
+
+impl fmt::Debug for NwcConnectionCreated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NwcConnectionCreated")
+            .field("connection", &self.connection)
+            .field("uri", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A new LNURL-withdraw link to create (`lnurlWithdrawCreate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithdrawLinkCreateInput {
+    /// The wallet it pays from (default: the account's default wallet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_id: Option<String>,
+    /// Smallest withdrawal, sats (server default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_amount: Option<u64>,
+    /// Largest withdrawal per use, sats.
+    pub max_amount: u64,
+    /// Withdrawals allowed (server default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uses: Option<u32>,
+    /// Minutes until it stops working (default: never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u32>,
+    /// Shown to whoever withdraws.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// An LNURL-withdraw link (LUD-03).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithdrawLink {
+    /// Its id.
+    pub id: String,
+    /// The wallet it pays from.
+    pub wallet_id: String,
+    /// Shown to whoever withdraws.
+    #[serde(default)]
+    pub title: String,
+    /// Smallest withdrawal, sats.
+    pub min_amount: i64,
+    /// Largest withdrawal per use, sats.
+    pub max_amount: i64,
+    /// Withdrawals allowed in all.
+    pub uses_total: i64,
+    /// Withdrawals left.
+    pub uses_left: i64,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Whether it was revoked.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Created.
+    pub created_at: Option<Timestamp>,
+}
+
+/// A new withdraw link and its LNURL, shown once (only a hash of its secret is kept).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawLinkCreated {
+    /// The link.
+    pub link: WithdrawLink,
+    /// The bech32 LNURL to share.
+    pub lnurl: String,
+    /// The same as a URL.
+    pub url: String,
+}
+
+impl fmt::Debug for WithdrawLinkCreated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithdrawLinkCreated")
+            .field("link", &self.link)
+            .field("lnurl", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One of the user's contacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    /// The contact's username.
+    pub username: String,
+    /// The user's name for them.
+    pub alias: Option<String>,
+    /// Transactions with them.
+    #[serde(default)]
+    pub transactions_count: i64,
 }
 
 #[cfg(test)]
@@ -1580,8 +1812,8 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
         assert!(Destination::parse("lightning:lnbc1qqqq").is_err());
         assert!(Destination::parse("lightning:alice").is_err());
         assert!(Destination::parse("lightning:").is_err());
-        // Short names that only start like an invoice or an LNURL are usernames.
-        for name in ["lnbcfan", "lntb_bob", "lnbc1qqq", "lnurl_fan", "lnurl1qq"] {
+        // Names that only start like an invoice or an LNURL are usernames.
+        for name in ["lnbcfan", "lntb_bob", "lntbsomething", "lnurl_fan", "lnurlfan"] {
             assert_eq!(parsed(name), Some(Destination::Username(name.into())), "{name}");
         }
         // `@` always means a username.
@@ -1834,11 +2066,33 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
         assert!(parse_onchain_address("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3").is_err());
         assert!(parse_onchain_address("alice").is_err());
         assert!(parse_onchain_address("").is_err());
-        // Short or underscored names that start like an address stay usernames.
-        for name in ["bc1fan", "tb1_is_my_name_and_it_is_long", "bcrt1"] {
+        // Underscored names that start like an address stay usernames.
+        for name in ["tb1_is_my_name_and_it_is_long", "bcrt1_x"] {
             assert_eq!(parsed(name), Some(Destination::Username(name.into())), "{name}");
         }
         assert!(Destination::parse("lightning:bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4").is_err());
+    }
+
+    /// Issue 14: junk that starts like an invoice, an LNURL or an address was read as a username
+    /// (and the server answered "recipient not found").
+    #[test]
+    fn issue14_junk_that_looks_like_an_invoice_lnurl_or_address_is_refused() {
+        for (junk, says) in [
+            ("lnbcrt1notaninvoice", "not a valid Lightning invoice"),
+            ("lnbc1qqq", "not a valid Lightning invoice"),
+            ("LNTB25U1QQQ", "not a valid Lightning invoice"),
+            ("lnurl1qq", "not a valid LNURL"),
+            ("bcrt1qinvalid", "not a valid Bitcoin address"),
+            ("bc1fan", "not a valid Bitcoin address"),
+            ("bcrt1", "not a valid Bitcoin address"),
+        ] {
+            let e = error_of(junk);
+            assert!(e.contains(says), "{junk}: {e}");
+            assert!(e.contains(&format!("write @{junk}")), "{junk}: {e}");
+        }
+        assert!(error_of("bcrt1qinvalid").contains("14 to 90 characters, not 13"));
+        // The way out for a user whose name looks like that.
+        assert_eq!(parsed("@bc1fan"), Some(Destination::Username("bc1fan".into())));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! `nostr+walletconnect://` URI, shown once; `nwcConnections` lists them, `nwcConnectionRevoke`
 //! cuts one off.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use flash_auth::Scope as AuthScope;
 use flash_nostr::nwc::{NewConnection, NwcError};
 use flash_store::NwcConnectionRecord;
@@ -29,6 +29,35 @@ fn service(ctx: &Context<'_>) -> Result<flash_nostr::WalletConnect, NwcError> {
         .ok_or_else(|| NwcError::InvalidInput("this Flash runs no relay, so no wallet connect".into()))
 }
 
+/// How often a connection's budget starts afresh. An enum, as Galoy's schema writes such
+/// choices; the store keeps the lowercase name (`flash_nostr::nwc::PERIODS`).
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum NwcBudgetPeriod {
+    /// Every day (UTC).
+    Daily,
+    /// Every week.
+    Weekly,
+    /// Every month (the default).
+    Monthly,
+    /// Every year.
+    Yearly,
+    /// Never: one budget for the connection's whole life.
+    Never,
+}
+
+impl NwcBudgetPeriod {
+    /// The name the wallet-connect service and the store use.
+    fn stored(self) -> &'static str {
+        match self {
+            NwcBudgetPeriod::Daily => "daily",
+            NwcBudgetPeriod::Weekly => "weekly",
+            NwcBudgetPeriod::Monthly => "monthly",
+            NwcBudgetPeriod::Yearly => "yearly",
+            NwcBudgetPeriod::Never => "never",
+        }
+    }
+}
+
 /// `nwcConnectionCreate` input.
 #[derive(InputObject)]
 pub struct NwcConnectionCreateInput {
@@ -41,8 +70,8 @@ pub struct NwcConnectionCreateInput {
     pub methods: Option<Vec<String>>,
     /// Most sats it may spend per period, fees included (no budget when absent).
     pub budget_sats: Option<SatAmount>,
-    /// daily, weekly, monthly (default), yearly or never (one budget for its life).
-    pub budget_period: Option<String>,
+    /// How often the budget starts afresh (default `MONTHLY`; `NEVER`: one budget for its life).
+    pub budget_period: Option<NwcBudgetPeriod>,
     /// When it stops working (Unix seconds).
     pub expires_at: Option<Timestamp>,
 }
@@ -62,7 +91,7 @@ pub struct NwcConnection {
     pub methods: Vec<String>,
     /// Budget per period, sats.
     pub budget_sats: Option<SatAmount>,
-    /// The budget period.
+    /// The budget period, lowercase as stored: daily, weekly, monthly, yearly or never.
     pub budget_period: String,
     /// Spent in the current period, sats (payments in flight included).
     pub spent_sats: SatAmount,
@@ -164,7 +193,7 @@ impl NwcMutation {
                 wallet_id,
                 methods: input.methods,
                 budget_sats: input.budget_sats.map(|b| b.0),
-                budget_period: input.budget_period,
+                budget_period: input.budget_period.map(|p| p.stored().to_owned()),
                 expires_at_ms: input.expires_at.map(|t| t.0.saturating_mul(1_000)),
             };
             service(ctx)?.create(p.account_id, new).await
@@ -201,5 +230,23 @@ impl NwcMutation {
                 revoked: false,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_budget_period_is_one_the_service_knows() {
+        let all = [
+            NwcBudgetPeriod::Daily,
+            NwcBudgetPeriod::Weekly,
+            NwcBudgetPeriod::Monthly,
+            NwcBudgetPeriod::Yearly,
+            NwcBudgetPeriod::Never,
+        ];
+        let stored: Vec<&str> = all.iter().map(|p| p.stored()).collect();
+        assert_eq!(stored, flash_nostr::nwc::PERIODS);
     }
 }
