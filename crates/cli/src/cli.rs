@@ -1796,7 +1796,7 @@ mod tests {
 
     /// Issue 14: `FLASH_CONFIG_DIR` was missing from `--help`.
     #[test]
-    fn issue14_help_documents_every_environment_variable() {
+    fn help_documents_every_environment_variable() {
         let help = Cli::command().render_help().to_string();
         let long_help = Cli::command().render_long_help().to_string();
         for var in ["FLASH_SERVER", "FLASH_TOKEN", "FLASH_ADMIN_KEY", "FLASH_CONFIG_DIR"] {
@@ -1809,7 +1809,7 @@ mod tests {
     }
 
     #[test]
-    fn issue14_commands_for_nostr_nwc_withdraw_links_and_contacts() {
+    fn commands_for_nostr_nwc_withdraw_links_and_contacts() {
         let command = |args: &[&str]| parse(args).map(|c| c.command);
         assert!(matches!(
             command(&["nostr", "link", "npub1xyz"]),

@@ -2076,7 +2076,7 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
     /// Issue 14: junk that starts like an invoice, an LNURL or an address was read as a username
     /// (and the server answered "recipient not found").
     #[test]
-    fn issue14_junk_that_looks_like_an_invoice_lnurl_or_address_is_refused() {
+    fn junk_that_looks_like_an_invoice_lnurl_or_address_is_refused() {
         for (junk, says) in [
             ("lnbcrt1notaninvoice", "not a valid Lightning invoice"),
             ("lnbc1qqq", "not a valid Lightning invoice"),

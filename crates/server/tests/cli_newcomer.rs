@@ -55,7 +55,7 @@ fn nowhere() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_login_remembers_the_server() {
+async fn login_remembers_the_server() {
     let Some(bin) = flash_binary_or_skip() else {
         return;
     };
@@ -100,7 +100,7 @@ async fn issue14_login_remembers_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_misleading_messages_say_what_is_wrong() {
+async fn misleading_messages_say_what_is_wrong() {
     let Some(bin) = flash_binary_or_skip() else {
         return;
     };
@@ -178,7 +178,7 @@ async fn issue14_misleading_messages_say_what_is_wrong() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_history_into_a_closed_pipe_exits_quietly() {
+async fn history_into_a_closed_pipe_exits_quietly() {
     let Some(bin) = flash_binary_or_skip() else {
         return;
     };
@@ -230,7 +230,7 @@ async fn issue14_history_into_a_closed_pipe_exits_quietly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_commands_for_what_was_raw_graphql() {
+async fn commands_for_what_was_raw_graphql() {
     let Some(bin) = flash_binary_or_skip() else {
         return;
     };
@@ -349,7 +349,7 @@ async fn issue14_commands_for_what_was_raw_graphql() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue14_onchain_history_shows_address_and_txid() {
+async fn onchain_history_shows_address_and_txid() {
     let Some(bin) = flash_binary_or_skip() else {
         return;
     };
