@@ -291,5 +291,8 @@ async fn concurrent_wrong_operator_keys_never_pass_the_caps(backend: Backend) {
         async move { auth.authenticate_admin("flash_admin_wrong", from).await }
     })
     .await;
-    assert!(others.iter().all(|a| matches!(a, Err(AuthError::Unauthenticated))), "{others:?}");
+    assert!(
+        others.iter().all(|a| matches!(a, Err(AuthError::Unauthenticated))),
+        "{others:?}"
+    );
 }

@@ -211,6 +211,8 @@ fn holds_settle_or_reverse_exactly_once() {
         to: system(),
         used: 50,
         fee: 0,
+        keep: 0,
+        keep_to: None,
     };
     let batch = vec![
         req("open", open.clone()),
@@ -250,6 +252,8 @@ fn a_settlement_records_its_fee_apart_and_refuses_a_fee_beyond_the_amount() {
         to: system(),
         used,
         fee,
+        keep: 0,
+        keep_to: None,
     };
     let batch = vec![
         req("open", open),
@@ -399,6 +403,8 @@ fn to_request(i: usize, a: &Action) -> JournalRequest {
                 to: system(),
                 used,
                 fee: 0,
+                keep: 0,
+                keep_to: None,
             },
         ),
         Action::Reverse { hold: h } => req(&format!("op{i}"), LedgerOp::HoldReverse { hold: hold(h) }),
