@@ -7,6 +7,9 @@
 //!   into `mint:quotes`, whether the network or a Flash wallet pays it.
 //! - A melt to an invoice of this Flash (a wallet's or a mint quote's) settles inside the ledger
 //!   with no routing fee, under the same key, so the invoice is paid once whoever pays it.
+//! - A melt to any other invoice is a Lightning payment like a wallet's send (same
+//!   `ln_payments` row, hold, settle and reverse), its hold taken from `mint:outstanding`: the
+//!   unique index on live payments per hash lets one of them, whoever pays, go.
 //! - Wallet ↔ ecash moves (`ecashMint`, `ecashRedeem`) are journals whose rail records (the
 //!   notes signed or redeemed) commit with them.
 

@@ -8,7 +8,9 @@
 //!   same key; the node's invoice is then cancelled.
 //! - **Send out.** A saga: the hold of amount + fee cap and the payment row commit together
 //!   before the node is called; success settles the hold with the fee actually paid, failure
-//!   reverses it, and an unknown outcome stays pending until the node says otherwise.
+//!   reverses it, and an unknown outcome stays pending until the node says otherwise. The mint's
+//!   melts pay through the same saga (`ecash.rs`), so the partial unique index on live payments
+//!   per hash lets one payment of an invoice go, whoever pays it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -660,7 +662,9 @@ impl Bank {
         // A payment of this hash in flight or done (a wallet's or a melt's) answers here; the
         // guard, when two start at once, is the unique index on live payments per hash.
         if let Some(live) = self.store.live_ln_payment(&hash.to_string()).await? {
-            return self.live_payment_answer(payer.wallet.id, &idempotency, &target, &live).await;
+            return self
+                .live_payment_answer(payer.wallet.id, &idempotency, &target, &live)
+                .await;
         }
         let max_fee = self.fee_cap(target.amount)?;
         let held = target.amount.checked_add(max_fee)?;
@@ -714,7 +718,10 @@ impl Bank {
             // Another payment of this hash (a wallet's or a melt's) started first.
             Err(e) if e.is_unique_violation() => {
                 return match self.store.live_ln_payment(&hash.to_string()).await? {
-                    Some(live) => self.live_payment_answer(payer.wallet.id, &idempotency, &target, &live).await,
+                    Some(live) => {
+                        self.live_payment_answer(payer.wallet.id, &idempotency, &target, &live)
+                            .await
+                    }
                     None => Err(BankError::PaymentInFlight),
                 }
             }

@@ -874,9 +874,7 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
             }
             let kept = match (keep, keep_to) {
                 (0, _) => None,
-                (_, Some(k)) if k == to || k == &h.pending || k == &h.wallet => {
-                    return Err(LedgerError::SelfPayment)
-                }
+                (_, Some(k)) if k == to || k == &h.pending || k == &h.wallet => return Err(LedgerError::SelfPayment),
                 (_, Some(k)) => Some(k),
                 (_, None) => return Err(LedgerError::Internal("kept part without an account".into())),
             };

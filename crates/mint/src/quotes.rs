@@ -2,10 +2,12 @@
 //! BOLT11 invoice with change for the unused fee reserve (NUT-05/08/23), and redeeming tokens
 //! into a wallet.
 //!
-//! A melt outside Flash is a saga: its notes become `pending` with the quote in one
-//! transaction before the node is called; success spends them with the journal that pays
-//! `lightning:node`, failure releases them, and an unknown outcome stays pending until
-//! [`Mint::reconcile_melts`] learns it from the node.
+//! A melt outside Flash goes through the bank's Lightning payment saga, as a wallet's send
+//! does: its notes become `pending` with the quote, the hold of their value and the payment row
+//! (`ln_payments`, unique per live payment hash) in one transaction before the node is called;
+//! success spends them with the journal that settles the hold, failure releases them with the
+//! one that reverses it, and an unknown outcome stays pending until [`Mint::reconcile_melts`]
+//! learns it from the node.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -17,8 +19,8 @@ use cashu::nuts::{
 };
 use cashu::{Amount, MintUrl};
 use flash_bank::{Bank, BankError, EcashMove, MeltPayment, MeltTarget, MintMove};
-use flash_core::HoldId;
 use flash_core::lightning::{Hash32, PaymentState};
+use flash_core::HoldId;
 use flash_core::{AccountId, SystemAccount, WalletId};
 use flash_store::{
     MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, Record, REFUSED_OUTPUT_SIGNED,
@@ -569,11 +571,7 @@ impl Mint {
         .into_iter()
         .chain(issued(&change.records, &origin, now))
         .collect();
-        match self
-            .bank
-            .melt_finish(settle.payment, settle.state, records, kept)
-            .await
-        {
+        match self.bank.melt_finish(settle.payment, settle.state, records, kept).await {
             Ok(()) => Ok(()),
             // Another worker finished it first.
             Err(BankError::Refused(r)) if r == REFUSED_QUOTE_STATE => Ok(()),

@@ -194,7 +194,10 @@ fn decode_payment(r: &Row) -> Result<LnPaymentRecord, StoreError> {
             payment_hash: r.text(1)?,
             wallet_id: r
                 .opt_text(2)?
-                .map(|w| w.parse().map_err(|_| StoreError::Decode(format!("payment wallet {w:?}"))))
+                .map(|w| {
+                    w.parse()
+                        .map_err(|_| StoreError::Decode(format!("payment wallet {w:?}")))
+                })
                 .transpose()?,
             payment_request: r.text(3)?,
             amount_sat: r.int(4)?,
