@@ -16,7 +16,9 @@
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck};
 use flash_core::lightning::{Hash32, Invoice, InvoiceDescription, InvoiceRequest, PaymentState, SettledInvoice};
 use flash_core::{AccountId, AccountStatus, Currency, HoldId, JournalId, LimitKind, Sats, SystemAccount, WalletId};
-use flash_store::{LnPaymentRecord, MintQuoteState, NewLnPayment, PaidVia, PostRequest, Record, WalletOwner};
+use flash_store::{
+    LnPaymentRecord, MintQuoteState, NewLnPayment, PaidVia, PostRequest, Record, StoreError, WalletOwner,
+};
 
 use crate::lightning::{
     lightning_error, new_payment_id, reference, Closing, LnPayOutcome, PaymentStatus, Target, INVOICE_SCOPE,
@@ -65,8 +67,7 @@ pub struct MeltTarget {
     pub expires_at_ms: i64,
 }
 
-/// A move between the bank's own accounts for the mint (notes issued, a swap's input fee, a
-/// melt paid over Lightning): `amount` from `from` to `to`, and `revenue` more from `from` to
+/// A move between the bank's own accounts for the mint (notes issued, a swap's input fee): `amount` from `from` to `to`, and `revenue` more from `from` to
 /// `fees:revenue`, once per idempotency key `(scope, key)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MintMove<'a> {
@@ -221,7 +222,7 @@ impl Bank {
                 Ok(false)
             }
             Ok(Err(e)) => Err(e.into()),
-            Err(flash_store::StoreError::Refused(_)) => Ok(false),
+            Err(StoreError::Refused(_)) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -275,7 +276,7 @@ impl Bank {
         let posted = match self.store.post(post).await {
             Ok(Ok(p)) if p.replayed => return Ok(LnPayOutcome::already_paid()),
             Ok(Ok(p)) => p,
-            Ok(Err(LedgerError::IdempotencyKeyReused)) | Err(flash_store::StoreError::Refused(_)) => {
+            Ok(Err(LedgerError::IdempotencyKeyReused)) | Err(StoreError::Refused(_)) => {
                 return Ok(LnPayOutcome::already_paid())
             }
             Ok(Err(e)) => return Err(self.payment_error(e, payer.wallet.id)),
@@ -371,7 +372,12 @@ impl Bank {
         let max_fee = Sats::non_negative(target.fee_reserve)?;
         let held = Sats::positive(melt.held)?;
         if held.get() < amount.checked_add(max_fee)?.get() {
-            return Err(BankError::Refused("the notes do not cover the amount and fee reserve"));
+            return Err(BankError::InvalidInput(format!(
+                "{} sats of notes do not cover {} + a fee reserve of {}",
+                held.get(),
+                amount.get(),
+                max_fee.get()
+            )));
         }
         let payment = NewLnPayment {
             id: melt.id.clone(),
@@ -439,8 +445,9 @@ impl Bank {
         self.finish_payment(&record, state, Closing { records, keep }).await
     }
 
-    /// The routing fee a melt's payment is charged for `state`, satoshis: what the node
-    /// reports, rounded up, never above the fee reserve (the hold's cap).
+    /// The routing fee a melt's payment is charged when the node reports `fee_msat`, satoshis:
+    /// rounded up, never above the fee reserve (the cap the node was given). The same rule
+    /// settles the payment's hold, so the mint's change is computed from what the ledger pays.
     pub fn melt_fee_paid(fee_msat: u64, fee_reserve: i64) -> Result<i64, BankError> {
         Ok(Sats::from_msat_up(fee_msat)?.get().min(fee_reserve))
     }
@@ -450,7 +457,7 @@ impl Bank {
             .ln_payment(payment)
             .await?
             .filter(|r| r.payment.wallet_id.is_none())
-            .ok_or_else(|| BankError::Refused("not a melt's payment"))
+            .ok_or_else(|| BankError::Store(StoreError::Invariant(format!("{payment} is not a melt's payment"))))
     }
 
     /// A fresh id for a melt's payment, to record with its quote.
