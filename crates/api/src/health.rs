@@ -182,7 +182,7 @@ async fn metrics(State(state): State<ApiState>) -> Response {
                 let gauges = [
                     (
                         "flash_mint_outstanding_sats",
-                        "Ecash in circulation: notes issued and not spent.",
+                        "Ecash in circulation: notes issued, not spent and not pending in a melt.",
                         s.notes.outstanding(),
                     ),
                     ("flash_mint_pending_sats", "Notes pending in melts.", s.notes.pending),

@@ -7,22 +7,48 @@
 //!   into `mint:quotes`, whether the network or a Flash wallet pays it.
 //! - A melt to an invoice of this Flash (a wallet's or a mint quote's) settles inside the ledger
 //!   with no routing fee, under the same key, so the invoice is paid once whoever pays it.
+//! - A melt to any other invoice is a Lightning payment like a wallet's send (same
+//!   `ln_payments` row, hold, settle and reverse), its hold taken from `mint:outstanding`: the
+//!   unique index on live payments per hash lets one of them, whoever pays, go.
 //! - Wallet ↔ ecash moves (`ecashMint`, `ecashRedeem`) are journals whose rail records (the
 //!   notes signed or redeemed) commit with them.
 
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck};
-use flash_core::lightning::{
-    Hash32, Invoice, InvoiceDescription, InvoiceRequest, PayRequest, PaymentState, SettledInvoice,
+use flash_core::lightning::{Hash32, Invoice, InvoiceDescription, InvoiceRequest, PaymentState, SettledInvoice};
+use flash_core::{AccountId, AccountStatus, Currency, HoldId, JournalId, LimitKind, Sats, SystemAccount, WalletId};
+use flash_store::{
+    LnPaymentRecord, MintQuoteState, NewLnPayment, PaidVia, PostRequest, Record, StoreError, WalletOwner,
 };
-use flash_core::{AccountId, AccountStatus, Currency, JournalId, LimitKind, Sats, SystemAccount, WalletId};
-use flash_store::{MintQuoteState, PaidVia, PostRequest, Record, WalletOwner};
 
-use crate::lightning::{lightning_error, reference, LnPayOutcome, PaymentStatus, Target, INVOICE_SCOPE};
+use crate::lightning::{
+    lightning_error, new_payment_id, reference, Closing, LnPayOutcome, PaymentStatus, Target, INVOICE_SCOPE,
+};
 use crate::payments::idempotency;
 use crate::{Bank, BankError};
 
 /// Memo of the invoices that pay mint quotes.
 const MINT_INVOICE_MEMO: &str = "Flash ecash";
+/// Idempotency scope of the journals that open a melt's hold (key: the payment id).
+const MELT_HOLD_SCOPE: &str = "ecash-melt-hold";
+/// How a melt's payment is marked (`origin`), before the quote id.
+const MELT_ORIGIN: &str = "melt:";
+
+/// A melt's payment over Lightning, as the mint starts it ([`Bank::melt_pay_start`]).
+#[derive(Debug)]
+pub struct MeltPayment<'a> {
+    /// The payment's id (also its hold's), from [`Bank::melt_payment_id`]; the quote records
+    /// it.
+    pub id: HoldId,
+    /// The melt quote.
+    pub quote_id: &'a str,
+    /// The invoice, its amount and fee reserve.
+    pub target: &'a MeltTarget,
+    /// Satoshis held: the value of the notes the melt makes pending (at least amount + fee
+    /// reserve).
+    pub held: i64,
+    /// The mint's rows that commit with the hold: the notes pending, the quote pending.
+    pub records: Vec<Record>,
+}
 
 /// An invoice a melt would pay, as the bank sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,8 +67,7 @@ pub struct MeltTarget {
     pub expires_at_ms: i64,
 }
 
-/// A move between the bank's own accounts for the mint (notes issued, a swap's input fee, a
-/// melt paid over Lightning): `amount` from `from` to `to`, and `revenue` more from `from` to
+/// A move between the bank's own accounts for the mint (notes issued, a swap's input fee): `amount` from `from` to `to`, and `revenue` more from `from` to
 /// `fees:revenue`, once per idempotency key `(scope, key)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MintMove<'a> {
@@ -197,7 +222,7 @@ impl Bank {
                 Ok(false)
             }
             Ok(Err(e)) => Err(e.into()),
-            Err(flash_store::StoreError::Refused(_)) => Ok(false),
+            Err(StoreError::Refused(_)) => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -251,7 +276,7 @@ impl Bank {
         let posted = match self.store.post(post).await {
             Ok(Ok(p)) if p.replayed => return Ok(LnPayOutcome::already_paid()),
             Ok(Ok(p)) => p,
-            Ok(Err(LedgerError::IdempotencyKeyReused)) | Err(flash_store::StoreError::Refused(_)) => {
+            Ok(Err(LedgerError::IdempotencyKeyReused)) | Err(StoreError::Refused(_)) => {
                 return Ok(LnPayOutcome::already_paid())
             }
             Ok(Err(e)) => return Err(self.payment_error(e, payer.wallet.id)),
@@ -333,26 +358,111 @@ impl Bank {
         Ok(true)
     }
 
-    /// Pays an invoice outside Flash for a melt, with at most `max_fee` satoshis of routing
-    /// fees. The mint has already made the notes pending; the answer may be `InFlight`.
-    pub async fn melt_pay(&self, target: &MeltTarget, max_fee: i64) -> Result<PaymentState, BankError> {
-        let max_fee = Sats::non_negative(max_fee)?;
-        // An invoice without an amount is paid the melt's amount; one with an amount, its own.
-        let invoice = self.decode(&target.payment_request).await?;
-        let amount_msat = match invoice.amount_msat {
-            Some(_) => None,
-            None => Some(Sats::positive(target.amount)?.msat()),
+    /// Starts paying an invoice outside Flash for a melt, through the Lightning payment saga
+    /// a wallet's send goes through: one transaction opens the hold of `held` satoshis (the
+    /// value of the notes the melt makes pending) from `mint:outstanding` to
+    /// `lightning:pending`, writes the payment row (`ln_payments`, origin `melt:<quote>`) and
+    /// commits the mint's `records` (the notes pending, the quote pending with this payment).
+    /// A payment of the same hash already in flight or done, a wallet's or a melt's, makes the
+    /// unique index on live payments refuse it: [`BankError::PaymentInFlight`], nothing
+    /// written.
+    pub async fn melt_pay_start(&self, melt: MeltPayment<'_>) -> Result<(), BankError> {
+        let target = melt.target;
+        let amount = Sats::positive(target.amount)?;
+        let max_fee = Sats::non_negative(target.fee_reserve)?;
+        let held = Sats::positive(melt.held)?;
+        if held.get() < amount.checked_add(max_fee)?.get() {
+            return Err(BankError::InvalidInput(format!(
+                "{} sats of notes do not cover {} + a fee reserve of {}",
+                held.get(),
+                amount.get(),
+                max_fee.get()
+            )));
+        }
+        let payment = NewLnPayment {
+            id: melt.id.clone(),
+            payment_hash: target.payment_hash.to_string(),
+            wallet_id: None,
+            payment_request: target.payment_request.clone(),
+            amount_sat: amount.get(),
+            max_fee_sat: max_fee.get(),
+            origin: Some(format!("{MELT_ORIGIN}{}", melt.quote_id)),
         };
-        self.rail()?
-            .node
-            .pay(PayRequest {
-                payment_request: target.payment_request.clone(),
-                amount_msat,
-                max_fee_msat: max_fee.msat(),
-                timeout_secs: self.config.lightning.pay_timeout_secs,
-            })
-            .await
-            .map_err(lightning_error)
+        let journal = JournalRequest {
+            idempotency: IdempotencyKey {
+                scope: MELT_HOLD_SCOPE.into(),
+                key: melt.id.to_string(),
+            },
+            kind: JournalKind::HoldOpen,
+            op: LedgerOp::HoldOpen {
+                hold: melt.id.clone(),
+                wallet: SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
+                pending: SystemAccount::LightningPending.ledger_id(Currency::Btc),
+                amount: held.get(),
+            },
+            memo: Some("ecash melt".into()),
+            limit: None,
+        };
+        let post = PostRequest {
+            reference: Some(reference(&target.payment_hash)),
+            records: std::iter::once(Record::ln_payment_started(&payment, self.store.now_ms()))
+                .chain(melt.records)
+                .collect(),
+            ..PostRequest::from(journal)
+        };
+        match self.store.post(post).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) if e.is_unique_violation() => Err(BankError::PaymentInFlight),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Asks the node to pay a melt's payment started by [`Bank::melt_pay_start`], as a
+    /// wallet's send is paid: how it ended, or `InFlight` when the node's answer is unknown.
+    pub async fn melt_pay(&self, payment: &HoldId) -> Result<PaymentState, BankError> {
+        let rail = self.rail()?;
+        let record = self.melt_payment(payment).await?;
+        let invoice = self.decode(&record.payment.payment_request).await?;
+        Ok(self.send(rail, &record, invoice.amount_msat.is_none()).await)
+    }
+
+    /// Ends a melt's payment from the node's answer (in flight: nothing), through the closing
+    /// journal every Lightning payment ends with: success settles its hold (amount + routing
+    /// fee to `lightning:node`, `keep` to `fees:revenue`, the rest — the change — back to
+    /// `mint:outstanding`), failure reverses it. The mint's `records` (notes spent or released,
+    /// the quote, the change's signatures) commit with it. Safe to repeat: a payment closes
+    /// once, and a second call changes nothing.
+    pub async fn melt_finish(
+        &self,
+        payment: &HoldId,
+        state: &PaymentState,
+        records: Vec<Record>,
+        keep: i64,
+    ) -> Result<(), BankError> {
+        let keep = Sats::non_negative(keep)?.get();
+        let record = self.melt_payment(payment).await?;
+        self.finish_payment(&record, state, Closing { records, keep }).await
+    }
+
+    /// The routing fee a melt's payment is charged when the node reports `fee_msat`, satoshis:
+    /// rounded up, never above the fee reserve (the cap the node was given). The same rule
+    /// settles the payment's hold, so the mint's change is computed from what the ledger pays.
+    pub fn melt_fee_paid(fee_msat: u64, fee_reserve: i64) -> Result<i64, BankError> {
+        Ok(Sats::from_msat_up(fee_msat)?.get().min(fee_reserve))
+    }
+
+    async fn melt_payment(&self, payment: &HoldId) -> Result<LnPaymentRecord, BankError> {
+        self.store
+            .ln_payment(payment)
+            .await?
+            .filter(|r| r.payment.wallet_id.is_none())
+            .ok_or_else(|| BankError::Store(StoreError::Invariant(format!("{payment} is not a melt's payment"))))
+    }
+
+    /// A fresh id for a melt's payment, to record with its quote.
+    pub fn melt_payment_id(&self) -> HoldId {
+        new_payment_id()
     }
 
     /// Where a melt's Lightning payment stands now. A payment the node never heard of failed

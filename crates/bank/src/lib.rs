@@ -29,7 +29,7 @@ use flash_store::Store;
 
 pub use accounts::{Identity, WalletView};
 pub use cold::{ColdPolicy, ColdPsbt};
-pub use ecash::{EcashMove, MeltTarget, MintMove};
+pub use ecash::{EcashMove, MeltPayment, MeltTarget, MintMove};
 pub use error::BankError;
 pub use events::{WalletChange, WalletEvent};
 pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};

@@ -8,7 +8,9 @@
 //!   same key; the node's invoice is then cancelled.
 //! - **Send out.** A saga: the hold of amount + fee cap and the payment row commit together
 //!   before the node is called; success settles the hold with the fee actually paid, failure
-//!   reverses it, and an unknown outcome stays pending until the node says otherwise.
+//!   reverses it, and an unknown outcome stays pending until the node says otherwise. The mint's
+//!   melts pay through the same saga (`ecash.rs`), so the partial unique index on live payments
+//!   per hash lets one payment of an invoice go, whoever pays it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -287,6 +289,21 @@ struct Start {
     prior: Option<JournalId>,
     origin: Option<String>,
     taken: Option<Record>,
+}
+
+/// What the journal that ends a payment carries besides its own: a melt's records (its notes
+/// spent or released, its quote, its change) and the part of its hold kept as revenue.
+#[derive(Debug, Default)]
+pub(crate) struct Closing {
+    /// Rows that commit with the closing journal.
+    pub(crate) records: Vec<Record>,
+    /// Satoshis of the hold to `fees:revenue` (only when it settles).
+    pub(crate) keep: i64,
+}
+
+/// A fresh payment id (also its hold's): time-ordered, never reused.
+pub(crate) fn new_payment_id() -> HoldId {
+    HoldId::new(format!("ln:{}", uuid::Uuid::now_v7()))
 }
 
 /// A decoded invoice and the amount the payer sends, satoshis.
@@ -642,29 +659,19 @@ impl Bank {
             return self.prior_payment(payer.wallet.id, prior, Some(&target.invoice)).await;
         }
         let hash = target.invoice.payment_hash;
-        // The mint may be paying this invoice for a melt: one payment per hash.
-        if let Some(melt) = self.store.live_melt_quote(&hash.to_string()).await? {
-            return match melt.state {
-                flash_store::MeltQuoteState::Paid => Ok(LnPayOutcome::already_paid()),
-                _ => Err(BankError::PaymentInFlight),
-            };
-        }
+        // A payment of this hash in flight or done (a wallet's or a melt's) answers here; the
+        // guard, when two start at once, is the unique index on live payments per hash.
         if let Some(live) = self.store.live_ln_payment(&hash.to_string()).await? {
-            // It may be this very request's first attempt, posted since it was looked up.
-            if let Some(prior) = self.store.journal_for_key(&idempotency).await? {
-                return self.prior_payment(payer.wallet.id, prior, Some(&target.invoice)).await;
-            }
-            return match live.status {
-                LnPaymentStatus::Succeeded => Ok(LnPayOutcome::already_paid()),
-                _ => Err(BankError::PaymentInFlight),
-            };
+            return self
+                .live_payment_answer(payer.wallet.id, &idempotency, &target, &live)
+                .await;
         }
         let max_fee = self.fee_cap(target.amount)?;
         let held = target.amount.checked_add(max_fee)?;
         let payment = NewLnPayment {
-            id: HoldId::new(format!("ln:{}", uuid::Uuid::now_v7())),
+            id: new_payment_id(),
             payment_hash: hash.to_string(),
-            wallet_id: payer.wallet.id,
+            wallet_id: Some(payer.wallet.id),
             payment_request: target.invoice.payment_request.clone(),
             amount_sat: target.amount.get(),
             max_fee_sat: max_fee.get(),
@@ -708,20 +715,71 @@ impl Bank {
                 };
             }
             Ok(Err(e)) => return Err(self.payment_error(e, payer.wallet.id)),
-            Err(e) if e.is_unique_violation() => return Err(BankError::PaymentInFlight),
+            // Another payment of this hash (a wallet's or a melt's) started first.
+            Err(e) if e.is_unique_violation() => {
+                return match self.store.live_ln_payment(&hash.to_string()).await? {
+                    Some(live) => {
+                        self.live_payment_answer(payer.wallet.id, &idempotency, &target, &live)
+                            .await
+                    }
+                    None => Err(BankError::PaymentInFlight),
+                }
+            }
             Err(e) => return Err(e.into()),
         };
         self.publish_journal(payer.wallet.account_id, payer.wallet.id, posted.journal_id);
+        let record = self
+            .store
+            .ln_payment(&payment.id)
+            .await?
+            .ok_or_else(|| BankError::LightningUnavailable("payment row vanished".into()))?;
+        let state = self.send(rail, &record, target.invoice.amount_msat.is_none()).await;
+        self.finish_payment(&record, &state, Closing::default()).await?;
+        drop(driving);
+        self.payment_outcome(payer.wallet.id, posted.journal_id, &state).await
+    }
+
+    /// The answer to a payment of a hash that already has a live payment: this very request's
+    /// first attempt (its answer again), or another payment: paid, or in flight.
+    async fn live_payment_answer(
+        &self,
+        wallet: WalletId,
+        idempotency: &IdempotencyKey,
+        target: &Target,
+        live: &LnPaymentRecord,
+    ) -> Result<LnPayOutcome, BankError> {
+        if let Some(prior) = self.store.journal_for_key(idempotency).await? {
+            return self.prior_payment(wallet, prior, Some(&target.invoice)).await;
+        }
+        match live.status {
+            LnPaymentStatus::Succeeded => Ok(LnPayOutcome::already_paid()),
+            _ => Err(BankError::PaymentInFlight),
+        }
+    }
+
+    /// Asks the node to pay a recorded payment (its hold is open) within its fee cap: how it
+    /// ended, or `InFlight` when the node's answer is unknown (reconciliation learns it). An
+    /// `amountless` invoice is paid the payment's amount; one with an amount, its own.
+    pub(crate) async fn send(&self, rail: &Rail, p: &LnPaymentRecord, amountless: bool) -> PaymentState {
+        let p = &p.payment;
+        let amount_msat = match Sats::positive(p.amount_sat) {
+            Ok(a) => amountless.then(|| a.msat()),
+            Err(e) => return PaymentState::Failed { reason: e.to_string() },
+        };
+        let max_fee_msat = match Sats::non_negative(p.max_fee_sat) {
+            Ok(f) => f.msat(),
+            Err(e) => return PaymentState::Failed { reason: e.to_string() },
+        };
         let state = rail
             .node
             .pay(PayRequest {
-                payment_request: target.invoice.payment_request.clone(),
-                amount_msat: target.invoice.amount_msat.is_none().then(|| target.amount.msat()),
-                max_fee_msat: max_fee.msat(),
+                payment_request: p.payment_request.clone(),
+                amount_msat,
+                max_fee_msat,
                 timeout_secs: self.config.lightning.pay_timeout_secs,
             })
             .await;
-        let state = match state {
+        match state {
             Ok(s) => s,
             // Refused before anything was sent: nothing can be in flight.
             Err(
@@ -731,18 +789,10 @@ impl Bank {
                 | LightningError::NoRoute(_)),
             ) => PaymentState::Failed { reason: e.to_string() },
             Err(e) => {
-                tracing::warn!(payment = %payment.id, error = %e, "payment outcome unknown; left pending for reconciliation");
+                tracing::warn!(payment = %p.id, error = %e, "payment outcome unknown; left pending for reconciliation");
                 PaymentState::InFlight
             }
-        };
-        let record = self
-            .store
-            .ln_payment(&payment.id)
-            .await?
-            .ok_or_else(|| BankError::LightningUnavailable("payment row vanished".into()))?;
-        self.finish_payment(&record, &state).await?;
-        drop(driving);
-        self.payment_outcome(payer.wallet.id, posted.journal_id, &state).await
+        }
     }
 
     /// The answer for a retry of a payment that already started.
@@ -794,9 +844,15 @@ impl Bank {
         })
     }
 
-    /// Settles or reverses a pending payment's hold from the node's answer (in flight: nothing).
-    /// Safe to repeat: the closing journal's key is the payment's id.
-    async fn finish_payment(&self, record: &LnPaymentRecord, state: &PaymentState) -> Result<(), BankError> {
+    /// Settles or reverses a pending payment's hold from the node's answer (in flight: nothing),
+    /// with `closing`'s records and kept part. Safe to repeat: the closing journal's key is the
+    /// payment's id.
+    pub(crate) async fn finish_payment(
+        &self,
+        record: &LnPaymentRecord,
+        state: &PaymentState,
+        closing: Closing,
+    ) -> Result<(), BankError> {
         let p = &record.payment;
         let (op, kind, end) = match state {
             PaymentState::InFlight => return Ok(()),
@@ -808,6 +864,8 @@ impl Bank {
                     to: SystemAccount::LightningNode.ledger_id(Currency::Btc),
                     used: p.amount_sat + fee,
                     fee,
+                    keep: closing.keep,
+                    keep_to: (closing.keep > 0).then(|| SystemAccount::FeesRevenue.ledger_id(Currency::Btc)),
                 };
                 let end = LnPaymentEnd::Succeeded {
                     fee_sat: fee,
@@ -841,13 +899,14 @@ impl Bank {
             reference: hash.as_ref().map(reference),
             records: std::iter::once(Record::ln_payment_ended(&p.id, &end, self.store.now_ms()))
                 .chain(returned)
+                .chain(closing.records)
                 .collect(),
             ..PostRequest::from(journal)
         };
         match self.store.post(post).await? {
             Ok(posted) => {
-                if !posted.replayed {
-                    let wallet = self.store.wallet(p.wallet_id).await?.ok_or(BankError::WalletNotFound)?;
+                if let (false, Some(wallet)) = (posted.replayed, p.wallet_id) {
+                    let wallet = self.store.wallet(wallet).await?.ok_or(BankError::WalletNotFound)?;
                     // The payment's line in history is its opening journal; tell the app it changed.
                     let opened = self.store.hold_journal(&p.id).await?.unwrap_or(posted.journal_id);
                     self.publish_journal(wallet.account_id, wallet.id, opened);
@@ -896,7 +955,7 @@ impl Bank {
                 PaymentState::Failed { .. } => report.failed += 1,
                 PaymentState::InFlight => report.pending += 1,
             }
-            self.finish_payment(&record, &state).await?;
+            self.finish_payment(&record, &state, Closing::default()).await?;
         }
         Ok(report)
     }

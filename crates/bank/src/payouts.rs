@@ -579,6 +579,8 @@ impl Bank {
                     to: SystemAccount::OnchainHot.ledger_id(Currency::Btc),
                     used: p.amount_sat + fee,
                     fee,
+                    keep: 0,
+                    keep_to: None,
                 },
                 memo: None,
                 limit: None,

@@ -1313,7 +1313,7 @@ pub struct EcashStatus {
     pub spent: i64,
     /// Sats of notes pending in melts.
     pub pending: i64,
-    /// Sats of notes in circulation (issued − spent).
+    /// Sats of notes in circulation and not pending in a melt (issued − spent − pending).
     pub outstanding: i64,
     /// The ledger's `mint:outstanding`, sats.
     pub ledger_outstanding: i64,

@@ -164,17 +164,23 @@ pub enum LedgerOp {
         /// Amount held.
         amount: i64,
     },
-    /// Pays `used` of the hold to `to` and returns the rest to the wallet.
+    /// Pays `used` of the hold to `to`, `keep` of it to `keep_to`, and returns the rest to the
+    /// wallet.
     HoldSettle {
         /// The hold.
         hold: HoldId,
         /// Where the used part goes.
         to: LedgerAccountId,
-        /// How much of the hold was used (≤ the hold's amount).
+        /// How much of the hold was used (`used + keep` ≤ the hold's amount).
         used: i64,
         /// The part of `used` that is fees (routing fees of a Lightning payment), recorded on
         /// the journal so history shows amount and fee apart; `0 ≤ fee < used`.
         fee: i64,
+        /// A part of the hold that does not go back to the wallet either: a melt's input fee
+        /// and the change its blank outputs cannot carry, kept as revenue. Usually 0.
+        keep: i64,
+        /// Where `keep` goes; required when `keep > 0`.
+        keep_to: Option<LedgerAccountId>,
     },
     /// Returns the whole hold to the wallet.
     HoldReverse {
@@ -234,7 +240,21 @@ impl JournalRequest {
             } => {
                 format!("hold_open:{hold}:{wallet}>{pending}:{amount}")
             }
-            LedgerOp::HoldSettle { hold, to, used, fee } => format!("hold_settle:{hold}>{to}:{used}:{fee}"),
+            LedgerOp::HoldSettle {
+                hold,
+                to,
+                used,
+                fee,
+                keep,
+                keep_to,
+            } => {
+                // Unchanged for settlements that keep nothing, so their stored fingerprints match.
+                let kept = match (keep, keep_to) {
+                    (0, _) => String::new(),
+                    (k, to) => format!(":keep:{k}>{}", to.as_ref().map(LedgerAccountId::as_str).unwrap_or("")),
+                };
+                format!("hold_settle:{hold}>{to}:{used}:{fee}{kept}")
+            }
             LedgerOp::HoldReverse { hold } => format!("hold_reverse:{hold}"),
         };
         format!("{}|{op}|{}", self.kind.as_str(), self.memo.as_deref().unwrap_or(""))
@@ -435,9 +455,12 @@ pub fn needs<'a>(batch: impl IntoIterator<Item = &'a JournalRequest>) -> Needs {
                 n.accounts.insert(wallet.clone());
                 n.accounts.insert(pending.clone());
             }
-            LedgerOp::HoldSettle { hold, to, .. } => {
+            LedgerOp::HoldSettle { hold, to, keep_to, .. } => {
                 n.holds.insert(hold.clone());
                 n.accounts.insert(to.clone());
+                if let Some(k) = keep_to {
+                    n.accounts.insert(k.clone());
+                }
             }
             LedgerOp::HoldReverse { hold } => {
                 n.holds.insert(hold.clone());
@@ -825,25 +848,46 @@ fn plan(snap: &Snapshot, op: &LedgerOp) -> Result<Plan, LedgerError> {
                 hold_change: Some(HoldChange::Open(hold.clone(), state)),
             })
         }
-        LedgerOp::HoldSettle { hold, to, used, fee } => {
+        LedgerOp::HoldSettle {
+            hold,
+            to,
+            used,
+            fee,
+            keep,
+            keep_to,
+        } => {
             check_amount(*used)?;
             if *fee < 0 || *fee >= *used {
                 return Err(LedgerError::InvalidAmount(*fee));
             }
+            if *keep < 0 || *keep > MAX_SATS {
+                return Err(LedgerError::InvalidAmount(*keep));
+            }
             let h = pending_hold(snap, hold)?;
-            if *used > h.amount {
+            if used + keep > h.amount {
                 return Err(LedgerError::HoldExceeded {
-                    used: *used,
+                    used: used + keep,
                     held: h.amount,
                 });
             }
             if to == &h.pending || to == &h.wallet {
                 return Err(LedgerError::SelfPayment);
             }
-            let currency = currency_of(snap, &[&h.wallet, &h.pending, to])?;
+            let kept = match (keep, keep_to) {
+                (0, _) => None,
+                (_, Some(k)) if k == to || k == &h.pending || k == &h.wallet => return Err(LedgerError::SelfPayment),
+                (_, Some(k)) => Some(k),
+                (_, None) => return Err(LedgerError::Internal("kept part without an account".into())),
+            };
+            let mut ids = vec![&h.wallet, &h.pending, to];
+            ids.extend(kept);
+            let currency = currency_of(snap, &ids)?;
             let mut entries = vec![entry(&h.pending, currency, -h.amount), entry(to, currency, *used)];
-            if h.amount > *used {
-                entries.push(entry(&h.wallet, currency, h.amount - used));
+            if let Some(k) = kept {
+                entries.push(entry(k, currency, *keep));
+            }
+            if h.amount > used + keep {
+                entries.push(entry(&h.wallet, currency, h.amount - used - keep));
             }
             Ok(Plan {
                 from: h.wallet.clone(),

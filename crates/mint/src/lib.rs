@@ -8,8 +8,11 @@
 //!   are `mint:quotes`;
 //! - a note is redeemable once: its `Y = hash_to_curve(secret)` is the primary key of the
 //!   redeemed notes, so of two requests spending it, exactly one commits;
-//! - notes are `pending` while a melt's Lightning payment is in flight, then spent or
-//!   released exactly once.
+//! - a melt over Lightning pays through the bank's Lightning payment saga: its notes are
+//!   `pending`, and their value held in `lightning:pending`, while the payment is in flight,
+//!   then spent or released exactly once with the journal that settles or reverses the hold.
+//!   One payment per payment hash, a wallet's or a melt's, is the payments table's unique
+//!   index.
 
 mod error;
 mod keys;
@@ -339,7 +342,8 @@ pub struct MintStatus {
 }
 
 impl MintStatus {
-    /// Whether unspent notes equal `mint:outstanding` and paid quotes equal `mint:quotes`, and
+    /// Whether unspent notes not pending in a melt equal `mint:outstanding` and paid quotes
+    /// equal `mint:quotes`, and
     /// neither is negative (more notes redeemed than issued means notes were signed that the
     /// mint never recorded).
     pub fn balanced(&self) -> bool {

@@ -2,10 +2,12 @@
 //! BOLT11 invoice with change for the unused fee reserve (NUT-05/08/23), and redeeming tokens
 //! into a wallet.
 //!
-//! A melt outside Flash is a saga: its notes become `pending` with the quote in one
-//! transaction before the node is called; success spends them with the journal that pays
-//! `lightning:node`, failure releases them, and an unknown outcome stays pending until
-//! [`Mint::reconcile_melts`] learns it from the node.
+//! A melt outside Flash goes through the bank's Lightning payment saga, as a wallet's send
+//! does: its notes become `pending` with the quote, the hold of their value and the payment row
+//! (`ln_payments`, unique per live payment hash) in one transaction before the node is called;
+//! success spends them with the journal that settles the hold, failure releases them with the
+//! one that reverses it, and an unknown outcome stays pending until [`Mint::reconcile_melts`]
+//! learns it from the node.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -16,8 +18,9 @@ use cashu::nuts::{
     MintQuoteBolt11Response, MintRequest, MintResponse, PaymentMethod, Proof, Proofs, Token,
 };
 use cashu::{Amount, MintUrl};
-use flash_bank::{EcashMove, MeltTarget, MintMove};
+use flash_bank::{Bank, BankError, EcashMove, MeltPayment, MeltTarget, MintMove};
 use flash_core::lightning::{Hash32, PaymentState};
+use flash_core::HoldId;
 use flash_core::{AccountId, SystemAccount, WalletId};
 use flash_store::{
     MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, Record, REFUSED_OUTPUT_SIGNED,
@@ -246,6 +249,7 @@ impl Mint {
             inputs_total: None,
             input_fee: None,
             pending_at_ms: None,
+            payment_id: None,
             fee_paid: None,
             preimage: None,
             expires_at_ms: now.saturating_add(ttl).min(target.expires_at_ms),
@@ -380,8 +384,15 @@ impl Mint {
                 Err(e) => Err(e.into()),
             };
         }
-        // Outside Flash: the notes become pending with the quote, then the node pays.
+        // Outside Flash: through the bank's Lightning saga. The notes become pending with the
+        // quote, the hold of their value and the payment row in one transaction; then the node
+        // pays.
         let blanks_json = serde_json::to_string(&blanks).map_err(|e| MintError::Internal(e.to_string()))?;
+        // Reconciliation leaves this melt alone while this request drives it.
+        let Some(_driving) = Driving::start(&self.driving, &quote.id) else {
+            return Err(MintError::QuotePending);
+        };
+        let payment = self.bank.melt_payment_id();
         let records = spent
             .into_iter()
             .chain(std::iter::once(Record::melt_quote_pending(
@@ -389,32 +400,37 @@ impl Mint {
                 &blanks_json,
                 inputs.total,
                 inputs.fee,
+                &payment,
                 now,
             )))
             .collect();
-        // Reconciliation leaves this melt alone while this request drives it.
-        let Some(_driving) = Driving::start(&self.driving, &quote.id) else {
-            return Err(MintError::QuotePending);
-        };
-        // Nobody may be paying this invoice from a Flash wallet meanwhile.
-        if self.store().live_ln_payment(&quote.payment_hash).await?.is_some() {
-            return Err(MintError::InvoiceAlreadyPaid);
-        }
-        if let Err(e) = self.store().mint_apply(records).await {
+        let started = self
+            .bank
+            .melt_pay_start(MeltPayment {
+                id: payment.clone(),
+                quote_id: &quote.id,
+                target: &target,
+                held: inputs.total,
+                records,
+            })
+            .await;
+        if let Err(e) = started {
             return Err(match e {
-                flash_store::StoreError::Refused(r) if r == REFUSED_QUOTE_STATE => MintError::QuotePending,
-                e if e.is_unique_violation() => MintError::InvoiceAlreadyPaid,
-                e => self.refusal(e, &inputs.ys).await,
+                // A payment of this invoice, a wallet's or another melt's, is in flight or done:
+                // the unique index on live Lightning payments refused this one.
+                BankError::PaymentInFlight => MintError::InvoiceAlreadyPaid,
+                BankError::Refused(r) if r == REFUSED_QUOTE_STATE => MintError::QuotePending,
+                BankError::Refused(r) => self.refusal(flash_store::StoreError::Refused(r), &inputs.ys).await,
+                e => e.into(),
             });
         }
         self.changed();
-        let state = match self.bank.melt_pay(&target, quote.fee_reserve).await {
+        let state = match self.bank.melt_pay(&payment).await {
             Ok(state) => state,
-            Err(flash_bank::BankError::LightningUnavailable(m)) => {
-                tracing::warn!(quote = %quote.id, error = %m, "melt payment outcome unknown; left pending");
+            Err(e) => {
+                tracing::warn!(quote = %quote.id, error = %e, "melt payment outcome unknown; left pending");
                 PaymentState::InFlight
             }
-            Err(e) => PaymentState::Failed { reason: e.to_string() },
         };
         self.finish_melt(&quote.id, state).await
     }
@@ -464,41 +480,51 @@ impl Mint {
             let change = self.change_of(&quote).await?;
             return melt_response(&quote, change);
         }
+        let payment = quote
+            .payment_id
+            .clone()
+            .ok_or_else(|| MintError::Internal(format!("pending melt {} has no payment", quote.id)))?;
         let origin = format!("melt:{}", quote.id);
         let pending = self.store().mint_pending_count(&origin).await?;
-        match state {
+        match &state {
             PaymentState::InFlight => melt_response(&quote, None),
             PaymentState::Failed { reason } => {
                 let records = vec![
                     Record::mint_proofs_released(&origin, pending),
                     Record::melt_quote_failed(&quote.id),
                 ];
-                match self.store().mint_apply(records).await {
-                    Ok(()) | Err(flash_store::StoreError::Refused(_)) => {
+                match self.bank.melt_finish(&payment, &state, records, 0).await {
+                    // (Refused: another worker ended it first.)
+                    Ok(()) | Err(BankError::Refused(_)) => {
                         self.changed();
-                        Err(MintError::PaymentFailed(reason))
+                        Err(MintError::PaymentFailed(reason.clone()))
                     }
                     Err(e) => Err(e.into()),
                 }
             }
             PaymentState::Succeeded { preimage, fee_msat } => {
-                let mut fee_paid = amount_i64(Amount::from(fee_msat.div_ceil(1_000)))?;
-                if fee_paid > quote.fee_reserve {
-                    tracing::error!(quote = %quote.id, fee_paid, reserve = quote.fee_reserve,
+                let fee_paid = Bank::melt_fee_paid(*fee_msat, quote.fee_reserve)?;
+                if fee_msat.div_ceil(1_000) > fee_paid.unsigned_abs() {
+                    tracing::error!(quote = %quote.id, fee_msat, reserve = quote.fee_reserve,
                         "the node paid more routing fee than the melt's cap; the ledger records the cap");
-                    fee_paid = quote.fee_reserve;
                 }
                 let blanks: Vec<BlindedMessage> = match &quote.change_outputs {
                     Some(json) => serde_json::from_str(json).map_err(|e| MintError::Internal(e.to_string()))?,
                     None => Vec::new(),
                 };
                 let preimage = preimage.map(|p| p.to_string());
-                let preimage = preimage.as_deref();
-                match self.settle_melt(&quote, pending, fee_paid, preimage, &blanks).await {
+                let settle = Settle {
+                    payment: &payment,
+                    state: &state,
+                    pending,
+                    fee_paid,
+                    preimage: preimage.as_deref(),
+                };
+                match self.settle_melt(&quote, &settle, &blanks).await {
                     // The wallet had one of its blank outputs signed elsewhere meanwhile: the
                     // melt ends without change rather than stay pending.
-                    Err(flash_store::StoreError::Refused(r)) if r == REFUSED_OUTPUT_SIGNED => {
-                        self.settle_melt(&quote, pending, fee_paid, preimage, &[]).await?
+                    Err(MintError::Bank(BankError::Refused(r))) if r == REFUSED_OUTPUT_SIGNED => {
+                        self.settle_melt(&quote, &settle, &[]).await?
                     }
                     other => other?,
                 }
@@ -514,55 +540,42 @@ impl Mint {
         }
     }
 
-    /// Spends a paid melt's pending notes with the journal that pays `lightning:node` amount +
-    /// routing fee, signs its change into `blanks`, and keeps what the change cannot carry (and
-    /// the input fee) as revenue, so unspent notes still equal `mint:outstanding`. Done once:
-    /// a second call changes nothing.
+    /// Spends a paid melt's pending notes with the journal that settles its payment's hold
+    /// (amount + routing fee to `lightning:node`), signs its change into `blanks` (the part of
+    /// the hold that goes back to `mint:outstanding`), and keeps what the change cannot carry
+    /// (and the input fee) as revenue, so unspent notes still equal `mint:outstanding`. Done
+    /// once: a second call changes nothing.
     async fn settle_melt(
         &self,
         quote: &MeltQuoteRecord,
-        pending: u64,
-        fee_paid: i64,
-        preimage: Option<&str>,
+        settle: &Settle<'_>,
         blanks: &[BlindedMessage],
-    ) -> Result<(), flash_store::StoreError> {
+    ) -> Result<(), MintError> {
         let origin = format!("melt:{}", quote.id);
         let now = self.store().now_ms();
         let input_fee = quote.input_fee.unwrap_or(0);
-        let available = quote.inputs_total.unwrap_or(0) - input_fee - quote.amount - fee_paid;
+        let available = quote.inputs_total.unwrap_or(0) - input_fee - quote.amount - settle.fee_paid;
         let change = match self.change(blanks, available) {
             Ok(change) => change,
             Err(e) => {
                 // (e.g. their keyset was rotated out meanwhile): the melt ends without change.
                 tracing::warn!(quote = %quote.id, error = %e, "melt change cannot be signed; kept as revenue");
-                self.change(&[], available)
-                    .map_err(|e| flash_store::StoreError::Invariant(format!("melt without change: {e}")))?
+                self.change(&[], available)?
             }
         };
         let kept = input_fee + available - change.total;
         let records = [
-            Record::mint_proofs_spent(&origin, pending),
-            Record::melt_quote_paid(&quote.id, fee_paid, preimage, None, now),
+            Record::mint_proofs_spent(&origin, settle.pending),
+            Record::melt_quote_paid(&quote.id, settle.fee_paid, settle.preimage, None, now),
         ]
         .into_iter()
         .chain(issued(&change.records, &origin, now))
         .collect();
-        let post = MintMove {
-            scope: "ecash-melt",
-            key: &quote.id,
-            from: SystemAccount::MintOutstanding,
-            to: SystemAccount::LightningNode,
-            amount: quote.amount + fee_paid,
-            revenue: kept,
-            memo: "ecash melt",
-        }
-        .post_request(records, Some(format!("ln:{}", quote.payment_hash)));
-        match self.store().post(post).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(flash_store::StoreError::Invariant(format!("melt journal refused: {e}"))),
+        match self.bank.melt_finish(settle.payment, settle.state, records, kept).await {
+            Ok(()) => Ok(()),
             // Another worker finished it first.
-            Err(flash_store::StoreError::Refused(r)) if r == REFUSED_QUOTE_STATE => Ok(()),
-            Err(e) => Err(e),
+            Err(BankError::Refused(r)) if r == REFUSED_QUOTE_STATE => Ok(()),
+            Err(e) => Err(MintError::Bank(e)),
         }
     }
 
@@ -737,6 +750,20 @@ impl Mint {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// How a melt's payment succeeded, for [`Mint::settle_melt`].
+struct Settle<'a> {
+    /// The payment (and its hold).
+    payment: &'a HoldId,
+    /// The node's answer.
+    state: &'a PaymentState,
+    /// How many notes the melt holds pending.
+    pending: u64,
+    /// The routing fee charged, satoshis (at most the reserve).
+    fee_paid: i64,
+    /// The preimage (hex), if the node learned it.
+    preimage: Option<&'a str>,
 }
 
 /// A melt this process is paying right now, for as long as the guard lives.

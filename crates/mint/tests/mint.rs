@@ -1059,14 +1059,27 @@ async fn a_melt_the_node_never_heard_of_gives_its_notes_back(backend: Backend) {
             flash_store::Record::mint_proof_taken(&row, true, &origin, now)
         })
         .collect();
+    let payment = lab.bank.melt_payment_id();
     records.push(flash_store::Record::melt_quote_pending(
         &quote.quote,
         "[]",
         2_048,
         0,
+        &payment,
         now,
     ));
-    lab.mint.store().mint_apply(records).await.expect("pending");
+    // The saga's first step: the hold, the payment row and the pending notes, one transaction.
+    let target = lab.bank.melt_target(&request, None).await.expect("target");
+    lab.bank
+        .melt_pay_start(flash_bank::MeltPayment {
+            id: payment,
+            quote_id: &quote.quote,
+            target: &target,
+            held: 2_048,
+            records,
+        })
+        .await
+        .expect("pending");
     assert_eq!(
         lab.mint.melt_quote_state(&quote.quote).await.expect("state").state,
         cashu::nuts::MeltQuoteState::Pending

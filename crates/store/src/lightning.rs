@@ -103,15 +103,17 @@ pub struct NewLnPayment {
     pub id: HoldId,
     /// Payment hash, hex.
     pub payment_hash: String,
-    /// The paying wallet.
-    pub wallet_id: WalletId,
+    /// The paying wallet; none when the mint pays (a melt, origin `melt:<quote>`), its hold
+    /// taken from `mint:outstanding`.
+    pub wallet_id: Option<WalletId>,
     /// The BOLT11 text.
     pub payment_request: String,
     /// Amount paid to the payee, satoshis.
     pub amount_sat: i64,
     /// Most the routing may cost, satoshis (held on top of the amount).
     pub max_fee_sat: i64,
-    /// What started it, when not the wallet's owner directly: `lnurlw:<link id>`.
+    /// What started it, when not the wallet's owner directly: `lnurlw:<link id>`, or
+    /// `melt:<quote id>` for the mint.
     pub origin: Option<String>,
 }
 
@@ -190,7 +192,13 @@ fn decode_payment(r: &Row) -> Result<LnPaymentRecord, StoreError> {
         payment: NewLnPayment {
             id: HoldId::new(r.text(0)?),
             payment_hash: r.text(1)?,
-            wallet_id: r.parse(2)?,
+            wallet_id: r
+                .opt_text(2)?
+                .map(|w| {
+                    w.parse()
+                        .map_err(|_| StoreError::Decode(format!("payment wallet {w:?}")))
+                })
+                .transpose()?,
             payment_request: r.text(3)?,
             amount_sat: r.int(4)?,
             max_fee_sat: r.int(5)?,
@@ -224,7 +232,7 @@ impl Record {
             params: params![
                 p.id.as_str(),
                 p.payment_hash.as_str(),
-                p.wallet_id.to_string(),
+                p.wallet_id.map(|w| w.to_string()),
                 p.payment_request.as_str(),
                 p.amount_sat,
                 p.max_fee_sat,
@@ -324,9 +332,12 @@ impl Store {
         row.as_ref().map(decode_payment).transpose()
     }
 
-    /// Pending payments, oldest first, at most `limit`.
+    /// Pending payments of wallets, oldest first, at most `limit`. A melt's payment is left
+    /// out: the mint finishes it, with its notes (see `pending_melt_quotes`).
     pub async fn pending_ln_payments(&self, limit: i64) -> Result<Vec<LnPaymentRecord>, StoreError> {
-        let sql = format!("{PAYMENT_COLUMNS} WHERE status = 'pending' ORDER BY created_at LIMIT $1");
+        let sql = format!(
+            "{PAYMENT_COLUMNS} WHERE status = 'pending' AND wallet_id IS NOT NULL ORDER BY created_at LIMIT $1"
+        );
         self.db
             .query(&sql, params![limit])
             .await?

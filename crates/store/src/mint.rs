@@ -2,6 +2,8 @@
 //! mint and melt quotes. Every change that moves money is a [`Record`] committed with its
 //! journal; the rest go through [`Store::mint_apply`] (one transaction, no journal).
 
+use flash_core::HoldId;
+
 use crate::ledger::Record;
 use crate::sql::{params, placeholders, Row, Value};
 use crate::{Store, StoreError};
@@ -142,6 +144,9 @@ pub struct MeltQuoteRecord {
     pub input_fee: Option<i64>,
     /// When the payment started (Unix ms), while it is pending.
     pub pending_at_ms: Option<i64>,
+    /// Its latest payment over Lightning (an `ln_payments` row and hold of the same id), once
+    /// one started; none for a melt inside Flash.
+    pub payment_id: Option<HoldId>,
     /// The routing fee paid, once paid.
     pub fee_paid: Option<i64>,
     /// The payment's preimage, once paid.
@@ -213,16 +218,18 @@ pub struct MintTotals {
     pub issued: i64,
     /// Sum of notes spent for good.
     pub spent: i64,
-    /// Sum of notes pending in melts.
+    /// Sum of notes pending in melts (held in `lightning:pending` while the payment is in
+    /// flight, not in `mint:outstanding`).
     pub pending: i64,
     /// Sum of mint quotes paid and not yet issued.
     pub quotes_paid: i64,
 }
 
 impl MintTotals {
-    /// Ecash in circulation: issued and not spent (pending notes included).
+    /// Ecash in circulation and free to move: issued, not spent and not pending in a melt.
+    /// This is what `mint:outstanding` holds (a melt's hold takes its notes' value out).
     pub fn outstanding(&self) -> i64 {
-        self.issued - self.spent
+        self.issued - self.spent - self.pending
     }
 }
 
@@ -352,19 +359,21 @@ impl Record {
     }
 
     /// Starts paying an unpaid melt quote with inputs worth `inputs_total` (of which
-    /// `input_fee` is the mint's) and blank outputs for change. A payment hash has at most one
-    /// live quote (a unique index), so two quotes for one invoice cannot both pay it.
+    /// `input_fee` is the mint's) and blank outputs for change, by the Lightning payment
+    /// `payment` (its `ln_payments` row commits in the same transaction: one payment per hash,
+    /// whoever pays, is that table's unique index).
     pub fn melt_quote_pending(
         id: &str,
         change_outputs: &str,
         inputs_total: i64,
         input_fee: i64,
+        payment: &HoldId,
         now_ms: i64,
     ) -> Record {
         Record {
             sql: "UPDATE melt_quotes SET state = 'pending', change_outputs = $2, inputs_total = $3, input_fee = $4, \
-                  pending_at = $5 WHERE id = $1 AND state = 'unpaid'",
-            params: params![id, change_outputs, inputs_total, input_fee, now_ms],
+                  pending_at = $5, payment_id = $6 WHERE id = $1 AND state = 'unpaid'",
+            params: params![id, change_outputs, inputs_total, input_fee, now_ms, payment.as_str()],
             rows: 1,
             refusal: Some(REFUSED_QUOTE_STATE),
         }
@@ -450,7 +459,7 @@ const KEYSET_COLUMNS: &str =
 const MINT_QUOTE_COLUMNS: &str =
     "SELECT id, unit, amount, request, payment_hash, pubkey, state, expires_at, created_at FROM mint_quotes";
 const MELT_QUOTE_COLUMNS: &str = "SELECT id, unit, request, payment_hash, amount, fee_reserve, internal, state, \
-    fee_paid, preimage, expires_at, created_at, change_outputs, inputs_total, input_fee, pending_at FROM melt_quotes";
+    fee_paid, preimage, expires_at, created_at, change_outputs, inputs_total, input_fee, pending_at, payment_id FROM melt_quotes";
 
 fn small(row: &Row, i: usize) -> Result<u32, StoreError> {
     u32::try_from(row.int(i)?).map_err(|_| StoreError::Decode(format!("column {i} out of range")))
@@ -496,6 +505,7 @@ fn melt_quote(row: &Row) -> Result<MeltQuoteRecord, StoreError> {
         inputs_total: row.opt_int(13)?,
         input_fee: row.opt_int(14)?,
         pending_at_ms: row.opt_int(15)?,
+        payment_id: row.opt_text(16)?.map(HoldId::new),
         fee_paid: row.opt_int(8)?,
         preimage: row.opt_text(9)?,
         expires_at_ms: row.int(10)?,
@@ -554,17 +564,6 @@ impl Store {
         let sql = format!("{MELT_QUOTE_COLUMNS} WHERE id = $1");
         self.db
             .query_opt(&sql, params![id])
-            .await?
-            .as_ref()
-            .map(melt_quote)
-            .transpose()
-    }
-
-    /// The live (pending or paid) melt quote of a payment hash, if any.
-    pub async fn live_melt_quote(&self, payment_hash: &str) -> Result<Option<MeltQuoteRecord>, StoreError> {
-        let sql = format!("{MELT_QUOTE_COLUMNS} WHERE payment_hash = $1 AND state <> 'unpaid'");
-        self.db
-            .query_opt(&sql, params![payment_hash])
             .await?
             .as_ref()
             .map(melt_quote)

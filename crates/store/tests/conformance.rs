@@ -245,6 +245,8 @@ async fn holds_close_exactly_once_under_concurrency(backend: Backend) {
                 to: SystemAccount::FeesRevenue.ledger_id(Currency::Btc),
                 used: 55,
                 fee: 0,
+                keep: 0,
+                keep_to: None,
             }
         } else {
             LedgerOp::HoldReverse { hold }
@@ -614,6 +616,8 @@ async fn run_ops(store: &Store, ops: Vec<Op>) {
                     to: revenue.clone(),
                     used,
                     fee: 0,
+                    keep: 0,
+                    keep_to: None,
                 },
             ),
             Op::Reverse { hold: h } => (JournalKind::HoldReverse, LedgerOp::HoldReverse { hold: hold(h) }),

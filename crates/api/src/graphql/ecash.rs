@@ -156,7 +156,8 @@ pub struct EcashStatusView {
     pub spent: SatAmount,
     /// Sats of notes pending in melts.
     pub pending: SatAmount,
-    /// Sats of notes in circulation (issued - spent).
+    /// Sats of notes in circulation and not pending in a melt (issued - spent - pending): what
+    /// `mint:outstanding` holds.
     pub outstanding: SatAmount,
     /// The ledger's `mint:outstanding`.
     pub ledger_outstanding: SatAmount,

@@ -211,6 +211,8 @@ fn holds_settle_or_reverse_exactly_once() {
         to: system(),
         used: 50,
         fee: 0,
+        keep: 0,
+        keep_to: None,
     };
     let batch = vec![
         req("open", open.clone()),
@@ -250,6 +252,8 @@ fn a_settlement_records_its_fee_apart_and_refuses_a_fee_beyond_the_amount() {
         to: system(),
         used,
         fee,
+        keep: 0,
+        keep_to: None,
     };
     let batch = vec![
         req("open", open),
@@ -264,6 +268,47 @@ fn a_settlement_records_its_fee_apart_and_refuses_a_fee_beyond_the_amount() {
     let journal = &writes.journals[1];
     assert_eq!((journal.amount, journal.fee), (50, 3));
     assert_eq!(snap.accounts[&wallet(0)].balance, 47);
+}
+
+#[test]
+fn a_settlement_may_keep_part_of_the_hold_for_another_account() {
+    let mut snap = snapshot(&[100, 0]);
+    let hold = HoldId::new("ln:part");
+    let open = LedgerOp::HoldOpen {
+        hold: hold.clone(),
+        wallet: wallet(0),
+        pending: pending(),
+        amount: 60,
+    };
+    let settle = |keep, keep_to: Option<LedgerAccountId>| LedgerOp::HoldSettle {
+        hold: hold.clone(),
+        to: system(),
+        used: 50,
+        fee: 0,
+        keep,
+        keep_to,
+    };
+    // Nothing kept: the fingerprint stays what settlements stored before `keep` existed.
+    assert!(!req("plain", settle(0, None)).fingerprint().contains("keep"));
+    let batch = vec![
+        req("open", open),
+        req("beyond-the-hold", settle(11, Some(wallet(1)))),
+        req("nowhere", settle(5, None)),
+        req("to-the-payee", settle(5, Some(system()))),
+        req("negative", settle(-1, Some(wallet(1)))),
+        req("settle", settle(6, Some(wallet(1)))),
+    ];
+    let (outcomes, writes) = run(&mut snap, &batch);
+    assert_eq!(outcomes[1], Err(LedgerError::HoldExceeded { used: 61, held: 60 }));
+    assert!(matches!(outcomes[2], Err(LedgerError::Internal(_))));
+    assert_eq!(outcomes[3], Err(LedgerError::SelfPayment));
+    assert_eq!(outcomes[4], Err(LedgerError::InvalidAmount(-1)));
+    assert!(outcomes[5].is_ok());
+    assert_eq!(writes.journals.len(), 2);
+    // 60 held: 50 used, 6 kept by w1, 4 back to w0.
+    assert_eq!(snap.accounts[&wallet(0)].balance, 44);
+    assert_eq!(snap.accounts[&wallet(1)].balance, 6);
+    assert_eq!(snap.accounts[&pending()].balance, 0);
 }
 
 #[test]
@@ -399,6 +444,8 @@ fn to_request(i: usize, a: &Action) -> JournalRequest {
                 to: system(),
                 used,
                 fee: 0,
+                keep: 0,
+                keep_to: None,
             },
         ),
         Action::Reverse { hold: h } => req(&format!("op{i}"), LedgerOp::HoldReverse { hold: hold(h) }),
