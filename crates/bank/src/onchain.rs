@@ -563,6 +563,8 @@ impl Bank {
                 to: SystemAccount::OnchainHot.ledger_id(Currency::Btc),
                 used: held,
                 fee: 0,
+                keep: 0,
+                keep_to: None,
             },
             memo: Some(format!("reclaimed: deposit {outpoint} left the chain")),
             limit: None,

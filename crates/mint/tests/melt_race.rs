@@ -176,7 +176,7 @@ async fn a_wallet_send_and_a_melt_of_one_invoice_pay_it_once(backend: Backend) {
             // The wallet is refused (the invoice is being paid, or was paid, by the mint) and
             // its balance is whole again.
             match &sent {
-                Err(e) => assert_eq!(e.code(), "PAYMENT_IN_FLIGHT", "{context}"),
+                Err(e) => assert_eq!(e.code().as_str(), "PAYMENT_IN_FLIGHT", "{context}"),
                 Ok(o) => assert_eq!(o.status, PaymentStatus::AlreadyPaid, "{context}"),
             }
             assert_eq!(wallet_balance, i64::try_from(FUNDS).expect("sats"), "{context}");
