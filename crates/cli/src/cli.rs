@@ -725,6 +725,21 @@ pub enum AdminOnchainCommand {
     /// With --json, prints {"broadcast": N (transactions), "settled": N (payouts)}.
     #[command(verbatim_doc_comment)]
     BatchNow,
+    /// List the deposits under review (credited, then gone from the chain), oldest first
+    ///
+    /// A review ends by itself when the deposit is confirmed again. With --json, prints
+    ///   [{"outpoint", "walletId", "accountId", "amount", "credited", "held", "reason"}]
+    #[command(verbatim_doc_comment)]
+    Reviews,
+    /// End a review whose deposit is not coming back: take back what the wallet still holds
+    ///
+    /// The deposit then counts as dropped; what the wallet had already spent is the bank's
+    /// loss (the shortfall). With --json, prints {"reclaimed": SATS, "shortfall": SATS}.
+    #[command(verbatim_doc_comment)]
+    Reclaim {
+        /// The deposit, `txid:vout` (from `flash admin onchain reviews`).
+        outpoint: String,
+    },
 }
 
 /// `flash admin chain ...`.
@@ -1501,6 +1516,14 @@ mod tests {
         assert!(matches!(
             admin(&["admin", "onchain", "batch-now"]),
             Some(AdminCommand::Onchain(AdminOnchainCommand::BatchNow))
+        ));
+        assert!(matches!(
+            admin(&["admin", "onchain", "reviews"]),
+            Some(AdminCommand::Onchain(AdminOnchainCommand::Reviews))
+        ));
+        assert!(matches!(
+            admin(&["admin", "onchain", "reclaim", "ab:0"]),
+            Some(AdminCommand::Onchain(AdminOnchainCommand::Reclaim { outpoint })) if outpoint == "ab:0"
         ));
         assert!(parse(&["admin", "onchain", "queue", "--first", "0"]).is_err());
         assert!(matches!(

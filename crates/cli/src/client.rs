@@ -14,9 +14,9 @@ use crate::types::{
     CreatedApiKey, Destination, EcashKeyset, EcashMinted, EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest,
     InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity, LightningNode, LightningReconcile,
     LnInvoice, Me, NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow,
-    OnchainPayout, OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult, PublicWallet, RevokedApiKey,
-    SendRequest, Speed, TransactionConnection, UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput,
-    WithdrawLinkCreated,
+    OnchainPayout, OnchainReclaim, OnchainReview, OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult,
+    PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection, UserNpub, UserSummary, WithdrawLink,
+    WithdrawLinkCreateInput, WithdrawLinkCreated,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -901,6 +901,23 @@ impl Client {
             mutation_payload(data, "onchainPayoutBatchNow")?,
             "onchainPayoutBatchNow",
         )
+    }
+
+    /// Admin: the deposits under review, oldest first.
+    pub async fn onchain_reviews(&self) -> Result<Vec<OnchainReview>, ClientError> {
+        let data = self.admin_graphql(graphql::ONCHAIN_REVIEWS_QUERY, json!({})).await?;
+        decode(field(data, "onchainReviews")?, "onchainReviews")
+    }
+
+    /// Admin: ends the review of `outpoint` by reclaiming what its wallet still holds.
+    pub async fn onchain_review_reclaim(&self, outpoint: &str) -> Result<OnchainReclaim, ClientError> {
+        let data = self
+            .admin_graphql(
+                graphql::ONCHAIN_REVIEW_RECLAIM,
+                json!({ "input": { "outpoint": outpoint.trim() } }),
+            )
+            .await?;
+        decode(mutation_payload(data, "onchainReviewReclaim")?, "onchainReviewReclaim")
     }
 
     /// Admin (dev chain only): pays `amount` sats from outside to `address`, into the

@@ -249,6 +249,14 @@ status fee vsize feeRate replaces confirmedHeight failure createdAt } }";
 pub const ONCHAIN_PAYOUT_BATCH_NOW: &str =
     "mutation { onchainPayoutBatchNow { errors { message code } broadcast settled } }";
 
+/// Admin: deposits under review, oldest first.
+pub const ONCHAIN_REVIEWS_QUERY: &str =
+    "query { onchainReviews { outpoint walletId accountId amount credited held reason } }";
+
+/// Admin: ends a review by reclaiming what the wallet still holds.
+pub const ONCHAIN_REVIEW_RECLAIM: &str = "mutation($input: OnchainReviewReclaimInput!) { \
+onchainReviewReclaim(input: $input) { errors { message code } reclaimed shortfall } }";
+
 /// Admin (dev chain): a payment from outside to an address, into the simulated mempool.
 pub const DEV_CHAIN_DEPOSIT: &str = "mutation($input: DevChainDepositInput!) { \
 devChainDeposit(input: $input) { errors { message code } txHash height } }";
@@ -546,6 +554,8 @@ mod tests {
             ONCHAIN_PAYOUT_QUEUE_QUERY,
             ONCHAIN_BATCHES_QUERY,
             ONCHAIN_PAYOUT_BATCH_NOW,
+            ONCHAIN_REVIEWS_QUERY,
+            ONCHAIN_REVIEW_RECLAIM,
             DEV_CHAIN_DEPOSIT,
             DEV_CHAIN_MINE,
             DEV_CHAIN_REORG,

@@ -1326,6 +1326,38 @@ async fn admin_onchain(ctx: &Ctx, client: &Client, cmd: AdminOnchainCommand) -> 
                 );
             }
         }
+        AdminOnchainCommand::Reviews => {
+            let reviews = client.onchain_reviews().await?;
+            if ctx.json {
+                print_json(&reviews)?;
+            } else if reviews.is_empty() {
+                outln!("No deposits under review.");
+            }
+            if !ctx.json {
+                for r in &reviews {
+                    outln!(
+                        "{}  wallet {}  credited {} sats, {} held  {}",
+                        r.outpoint,
+                        r.wallet_id,
+                        r.credited,
+                        r.held,
+                        r.reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        AdminOnchainCommand::Reclaim { outpoint } => {
+            let r = client.onchain_review_reclaim(&outpoint).await?;
+            if ctx.json {
+                print_json(&r)?;
+            } else {
+                outln!(
+                    "Reclaimed {} sats from the wallet; {} sats had been spent (the bank's loss). The deposit counts as dropped.",
+                    r.reclaimed,
+                    r.shortfall
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1204,6 +1204,36 @@ pub struct OnchainBatch {
     pub created_at: Timestamp,
 }
 
+/// Admin: a deposit under review (`onchainReviews`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnchainReview {
+    /// `txid:vout`.
+    pub outpoint: String,
+    /// The wallet it was credited to.
+    pub wallet_id: String,
+    /// The wallet's account.
+    pub account_id: String,
+    /// The output's value.
+    pub amount: i64,
+    /// What was credited.
+    pub credited: i64,
+    /// What the review's hold still holds.
+    pub held: i64,
+    /// Why it is under review.
+    pub reason: Option<String>,
+}
+
+/// Admin: what `onchainReviewReclaim` took back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnchainReclaim {
+    /// Taken back from the wallet.
+    pub reclaimed: i64,
+    /// Already spent: the bank's loss.
+    pub shortfall: i64,
+}
+
 /// Admin: what `onchainPayoutBatchNow` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
