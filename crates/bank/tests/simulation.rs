@@ -319,7 +319,10 @@ enum OutState {
     /// Never started (refused, or a crash before its hold).
     None,
     /// Held (amount + fee cap) under this hold, waiting for the node.
-    Pending { hold: HoldId, held: i64 },
+    Pending {
+        hold: HoldId,
+        held: i64,
+    },
     Failed,
     Succeeded,
 }
@@ -707,7 +710,9 @@ impl Sim {
             }
             // Paid already (from outside, or inside and so cancelled at the node).
             (Err(_), true) => self.stats.refusals += 1,
-            (answer, paid) => self.fail(format!("paying invoice {n} (paid: {paid}) from outside answered {answer:?}")),
+            (answer, paid) => self.fail(format!(
+                "paying invoice {n} (paid: {paid}) from outside answered {answer:?}"
+            )),
         }
     }
 
@@ -967,10 +972,14 @@ impl Sim {
             if matches!(expected, None | Some(Err(_))) {
                 return;
             }
-            self.fail(format!("payment {n} was answered before, but left nothing: {expected:?}"));
+            self.fail(format!(
+                "payment {n} was answered before, but left nothing: {expected:?}"
+            ));
         };
         if expected.is_some() {
-            self.fail(format!("payment {n} should have been refused ({expected:?}) but opened a hold"));
+            self.fail(format!(
+                "payment {n} should have been refused ({expected:?}) but opened a hold"
+            ));
         }
         let hold = self.hold_of(Some(journal)).await;
         let held = p.amount + fee_cap(p.amount);
@@ -1096,7 +1105,10 @@ impl Sim {
         self.check_wallets().await;
         for p in &self.model.payments {
             if matches!(p.state, OutState::Pending { .. }) && p.outcome != Outcome::Hang {
-                self.fail(format!("a {:?} payment is still pending after reconciliation", p.outcome));
+                self.fail(format!(
+                    "a {:?} payment is still pending after reconciliation",
+                    p.outcome
+                ));
             }
         }
         let system = |a: SystemAccount| support::system_balance(&self.bank, a);
@@ -1115,7 +1127,9 @@ impl Sim {
         let users: i64 = self.model.members.iter().map(|m| m.balance).sum();
         let outstanding = self.model.faucet_in + self.model.ln_in - self.model.ln_out - self.model.held();
         if users != outstanding {
-            self.fail(format!("members hold {users}; in minus out minus held is {outstanding}"));
+            self.fail(format!(
+                "members hold {users}; in minus out minus held is {outstanding}"
+            ));
         }
         let report = self.store.verify().await.expect("verify");
         if !report.ok() {
