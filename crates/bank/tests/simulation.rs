@@ -35,13 +35,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use flash_bank::{
-    Bank, BankConfig, BankError, InvoiceCreate, InvoiceFor, LightningConfig, LnPayOutcome, LnPayRequest, PaymentStatus,
-    Recipient, SendRequest,
+    Bank, BankConfig, BankError, InvoiceCreate, InvoiceFor, LightningConfig, LnPayOutcome, LnPayRequest, OnchainConfig,
+    PaymentStatus, Recipient, SendRequest,
 };
 use flash_core::lightning::{DevOutcome, InvoiceDescription, InvoiceRequest, LightningNode};
 use flash_core::ports::{Clock, SystemClock};
 use flash_core::{AccountId, HoldId, IdempotencyKey, LevelLimits, LimitPolicy, Network, SystemAccount, WalletId};
 use flash_lightning::DevNode;
+use flash_onchain::DevChain;
 use flash_store::testing::{fresh_store_with_clock, Backend};
 use flash_store::{LnPaymentStatus, Store};
 use futures_util::FutureExt;
@@ -51,7 +52,7 @@ const SQLITE_SEEDS: u64 = 200;
 /// Seeds run by default on PostgreSQL.
 const POSTGRES_SEEDS: u64 = 10;
 /// Operations per seed by default.
-const OPS_PER_SEED: u64 = 150;
+const OPS_PER_SEED: u64 = 100;
 /// Seeds run at once (each on its own database).
 const PARALLEL_SEEDS: usize = 4;
 
@@ -63,6 +64,10 @@ const WITHDRAWAL_LIMIT_SATS: i64 = 250_000;
 /// Lightning fee cap: basis points and floor (the bank's defaults, restated for the model).
 const FEE_CAP_BPS: i64 = 50;
 const FEE_CAP_MIN_SATS: i64 = 10;
+/// Confirmations before a deposit is credited, and the deposit fee (flat + basis points).
+const CONFIRMATIONS: i64 = 2;
+const DEPOSIT_FEE_FLAT_SATS: i64 = 50;
+const DEPOSIT_FEE_BPS: i64 = 30;
 /// A jump of the clock that empties every limit window (24 hours and one bucket, and more).
 const DAY_JUMP_MS: i64 = 25 * 3_600_000;
 /// Longest the clock moves in small steps between two day jumps, so a window never rolls
@@ -162,6 +167,7 @@ struct Stats {
     ln_sent: u64,
     ln_received: u64,
     intraledger: u64,
+    deposits: u64,
 }
 
 impl Stats {
@@ -172,6 +178,7 @@ impl Stats {
         self.ln_sent += o.ln_sent;
         self.ln_received += o.ln_received;
         self.intraledger += o.intraledger;
+        self.deposits += o.deposits;
     }
 }
 
@@ -294,6 +301,30 @@ impl Outcome {
     }
 }
 
+/// The fee on a deposit: the model's own statement of the rule.
+fn deposit_fee(amount: i64) -> i64 {
+    ((amount * DEPOSIT_FEE_BPS + 9_999) / 10_000 + DEPOSIT_FEE_FLAT_SATS).min(amount)
+}
+
+/// An on-chain deposit to a member's address.
+#[derive(Clone, Debug)]
+struct Deposit {
+    member: usize,
+    amount: i64,
+    state: DepositState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DepositState {
+    /// Unconfirmed.
+    Mempool,
+    /// In the block at this (model) height.
+    Mined(i64),
+    Credited,
+    /// Reorganised out as if double-spent.
+    Dropped,
+}
+
 /// The fee cap the bank holds with a Lightning payment: the model's own statement of the rule.
 fn fee_cap(amount: i64) -> i64 {
     ((amount * FEE_CAP_BPS + 9_999) / 10_000).max(FEE_CAP_MIN_SATS)
@@ -343,6 +374,12 @@ struct Model {
     ln_out: i64,
     /// Small clock steps since the last day jump.
     since_jump_ms: i64,
+    deposits: Vec<Deposit>,
+    /// The chain's height, counted from the start of the seed.
+    tip: i64,
+    /// Credited deposits, and their fees.
+    onchain_in: i64,
+    deposit_fees: i64,
 }
 
 impl Model {
@@ -384,6 +421,12 @@ fn config() -> BankConfig {
             reconcile_grace_secs: 0,
             ..LightningConfig::default()
         },
+        onchain: OnchainConfig {
+            confirmations: u32::try_from(CONFIRMATIONS).expect("confirmations"),
+            deposit_fee_flat_sats: DEPOSIT_FEE_FLAT_SATS,
+            deposit_fee_bps: u32::try_from(DEPOSIT_FEE_BPS).expect("bps"),
+            ..OnchainConfig::default()
+        },
         node_name: support::NODE.into(),
         ..BankConfig::default()
     }
@@ -398,6 +441,8 @@ struct Sim {
     clock: Arc<SimClock>,
     node: Arc<DevNode>,
     outside: Arc<DevNode>,
+    chain: Arc<DevChain>,
+    chain_dir: std::path::PathBuf,
     bank: Bank,
     rng: Rng,
     model: Model,
@@ -413,7 +458,10 @@ async fn simulate(backend: Backend, seed: u64, ops: u64) -> Stats {
     let store = fresh_store_with_clock(backend, clock.clone()).await;
     let node = Arc::new(DevNode::new(Network::Regtest, DevNode::generate_key(), Outcome::Fail.dev()).expect("node"));
     let outside = Arc::new(DevNode::new(Network::Regtest, DevNode::generate_key(), Outcome::Fail.dev()).expect("node"));
-    let bank = Bank::new(store.clone(), config()).with_lightning(node.clone(), Some(node.clone()));
+    let chain_dir = std::env::temp_dir().join(format!("flash-sim-{}-{seed}-{backend:?}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&chain_dir);
+    let chain = Arc::new(DevChain::open(&chain_dir, Network::Regtest, 2_000).expect("dev chain"));
+    let bank = open_bank(&store, &node, &chain).await;
     let barrier = support::member(&bank).await;
     let mut sim = Sim {
         seed,
@@ -422,6 +470,8 @@ async fn simulate(backend: Backend, seed: u64, ops: u64) -> Stats {
         clock,
         node,
         outside,
+        chain,
+        chain_dir,
         bank,
         rng: Rng(seed),
         model: Model::default(),
@@ -443,7 +493,17 @@ async fn simulate(backend: Backend, seed: u64, ops: u64) -> Stats {
         sim.check_wallets().await;
     }
     sim.finish().await;
+    let _ = std::fs::remove_dir_all(&sim.chain_dir);
     sim.stats
+}
+
+/// The bank over `store`, its Lightning node and its hot wallet on `chain` (opened again, as a
+/// restarted process does).
+async fn open_bank(store: &Store, node: &Arc<DevNode>, chain: &Arc<DevChain>) -> Bank {
+    let wallet = support::hot_wallet(store, chain.clone()).await;
+    Bank::new(store.clone(), config())
+        .with_lightning(node.clone(), Some(node.clone()))
+        .with_onchain(wallet, Some(chain.clone()))
 }
 
 impl Sim {
@@ -486,17 +546,20 @@ impl Sim {
         self.stats.operations += 1;
         match self.rng.below(100) {
             0..=3 if self.model.members.len() < MEMBERS_MAX => self.sign_up().await,
-            0..=11 => self.fund().await,
-            12..=36 => self.intraledger().await,
-            37..=43 => self.retry_intraledger().await,
-            44..=52 => self.create_invoice().await,
-            53..=60 => self.receive_from_outside().await,
-            61..=67 => self.pay_own_invoice().await,
-            68..=81 => self.pay_out(None).await,
-            82..=84 => self.pay_again().await,
-            85..=88 => self.crash_during_payment().await,
-            89..=90 => self.restart().await,
-            91..=93 => self.reconcile().await,
+            0..=10 => self.fund().await,
+            11..=32 => self.intraledger().await,
+            33..=38 => self.retry_intraledger().await,
+            39..=46 => self.create_invoice().await,
+            47..=53 => self.receive_from_outside().await,
+            54..=59 => self.pay_own_invoice().await,
+            60..=71 => self.pay_out(None).await,
+            72..=74 => self.pay_again().await,
+            75..=78 => self.crash_during_payment().await,
+            79..=80 => self.restart().await,
+            81..=83 => self.reconcile().await,
+            84..=88 => self.deposit().await,
+            89..=92 => self.mine().await,
+            93..=94 => self.reorg().await,
             _ => self.move_clock().await,
         }
     }
@@ -1050,7 +1113,7 @@ impl Sim {
         if !matches!(&barrier, Err(e) if e.code() == "INSUFFICIENT_BALANCE") {
             self.fail(format!("the barrier was answered {barrier:?}"));
         }
-        self.bank = Bank::new(self.store.clone(), config()).with_lightning(self.node.clone(), Some(self.node.clone()));
+        self.bank = open_bank(&self.store, &self.node, &self.chain).await;
         self.reconcile().await;
     }
 
@@ -1060,6 +1123,89 @@ impl Sim {
             self.fail(format!("reconciliation failed: {e}"));
         }
         self.follow_pending().await;
+    }
+
+    // --- on-chain deposits -------------------------------------------------------------------
+
+    /// Somebody sends to a member's address: unconfirmed, nothing credited yet.
+    async fn deposit(&mut self) {
+        let who = self.someone();
+        let amount = self.rng.between(1_000, 200_000);
+        self.note(format!("deposit {amount} on chain to member {who}"));
+        let m = &self.model.members[who];
+        let (account, wallet) = (m.account, m.wallet);
+        let address = self
+            .bank
+            .onchain_address_current(account, wallet)
+            .await
+            .unwrap_or_else(|e| self.fail(format!("address refused: {e}")));
+        if let Err(e) = self.bank.dev_chain_deposit(&address, amount).await {
+            self.fail(format!("deposit refused: {e}"));
+        }
+        self.model.deposits.push(Deposit {
+            member: who,
+            amount,
+            state: DepositState::Mempool,
+        });
+    }
+
+    /// Blocks are found: the mempool goes into the first, and deposits with enough
+    /// confirmations are credited, less their fee.
+    async fn mine(&mut self) {
+        let blocks = self.rng.between(1, 3);
+        self.note(format!("mine {blocks} blocks"));
+        if let Err(e) = self.bank.dev_chain_mine(u32::try_from(blocks).expect("blocks")).await {
+            self.fail(format!("mining failed: {e}"));
+        }
+        let height = self.model.tip + 1;
+        for d in &mut self.model.deposits {
+            if d.state == DepositState::Mempool {
+                d.state = DepositState::Mined(height);
+            }
+        }
+        self.model.tip += blocks;
+        self.credit_confirmed();
+    }
+
+    /// The last block is replaced by two empty ones: what it held goes back to the mempool, or
+    /// is gone (double-spent). Never deep enough to take back a credited deposit (that is the
+    /// review path, tested in `onchain.rs`).
+    async fn reorg(&mut self) {
+        if self.model.tip < 1 {
+            return self.mine().await;
+        }
+        let drop = self.rng.chance(50);
+        self.note(format!("reorganise the last block (drop its transactions: {drop})"));
+        if let Err(e) = self.bank.dev_chain_reorg(1, drop).await {
+            self.fail(format!("reorganisation failed: {e}"));
+        }
+        let tip = self.model.tip;
+        for d in &mut self.model.deposits {
+            if d.state == DepositState::Mined(tip) {
+                d.state = if drop {
+                    DepositState::Dropped
+                } else {
+                    DepositState::Mempool
+                };
+            }
+        }
+        self.model.tip += 1;
+        self.credit_confirmed();
+    }
+
+    fn credit_confirmed(&mut self) {
+        for d in &mut self.model.deposits {
+            if let DepositState::Mined(h) = d.state {
+                if self.model.tip - h + 1 >= CONFIRMATIONS {
+                    let fee = deposit_fee(d.amount);
+                    d.state = DepositState::Credited;
+                    self.model.members[d.member].balance += d.amount - fee;
+                    self.model.onchain_in += d.amount;
+                    self.model.deposit_fees += fee;
+                    self.stats.deposits += 1;
+                }
+            }
+        }
     }
 
     // --- the clock ---------------------------------------------------------------------------
@@ -1116,7 +1262,10 @@ impl Sim {
             (SystemAccount::DevFaucet, -self.model.faucet_in),
             (SystemAccount::LightningPending, self.model.held()),
             (SystemAccount::LightningNode, self.model.ln_out - self.model.ln_in),
-            (SystemAccount::FeesRevenue, 0),
+            (SystemAccount::FeesRevenue, self.model.deposit_fees),
+            (SystemAccount::OnchainHot, -self.model.onchain_in),
+            (SystemAccount::OnchainPending, 0),
+            (SystemAccount::OnchainReview, 0),
         ];
         for (account, sats) in expect {
             let actual = system(account).await;
@@ -1125,7 +1274,10 @@ impl Sim {
             }
         }
         let users: i64 = self.model.members.iter().map(|m| m.balance).sum();
-        let outstanding = self.model.faucet_in + self.model.ln_in - self.model.ln_out - self.model.held();
+        let outstanding = self.model.faucet_in + self.model.ln_in + self.model.onchain_in
+            - self.model.deposit_fees
+            - self.model.ln_out
+            - self.model.held();
         if users != outstanding {
             self.fail(format!(
                 "members hold {users}; in minus out minus held is {outstanding}"
