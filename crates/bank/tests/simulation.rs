@@ -1,14 +1,15 @@
 //! A whole-bank simulation in the manner of TigerBeetle's VOPR: a seeded random run of `Bank`
-//! over the `dev` Lightning rail, a hand-moved clock and crashes, checked by an independent
-//! auditor.
+//! over the `dev` Lightning and chain rails, a hand-moved clock and crashes, checked by an
+//! independent auditor.
 //!
 //! Each seed builds a fresh store and a bank with its own dev node (a second dev node plays the
-//! rest of the network), then draws operations from a deterministic generator: members signing
+//! rest of the network) and a hot wallet on its own dev chain, then draws operations from a deterministic generator: members signing
 //! up, faucet funding, intraledger payments (valid, overdrawn, to oneself, from a wallet that is
 //! not the caller's, to nobody, zero amounts, retried idempotency keys with the same and with a
 //! different body), Lightning invoices paid from outside, Flash invoices paid inside the
 //! ledger, payments to other nodes that succeed, fail, exceed the fee cap, hang or finish after
-//! the bank stopped waiting, repeated payments of one invoice, reconciliation passes, clock
+//! the bank stopped waiting, repeated payments of one invoice, reconciliation passes, on-chain
+//! deposits, blocks and one-block reorganisations (returned to the mempool or dropped), clock
 //! moves (invoice expiry, the rolling 24-hour limits) and crashes: a payment's future is
 //! dropped after a random number of polls (the process dying between two steps of the saga:
 //! before the hold, after it, during the node call), the bank is rebuilt over the same store
@@ -50,7 +51,7 @@ use futures_util::FutureExt;
 /// Seeds run by default on SQLite (CI), and operations per seed.
 const SQLITE_SEEDS: u64 = 200;
 /// Seeds run by default on PostgreSQL.
-const POSTGRES_SEEDS: u64 = 10;
+const POSTGRES_SEEDS: u64 = 6;
 /// Operations per seed by default.
 const OPS_PER_SEED: u64 = 100;
 /// Seeds run at once (each on its own database).
