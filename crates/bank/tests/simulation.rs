@@ -669,7 +669,7 @@ impl Sim {
                     journal: outcome.journal_id,
                 });
             }
-            (Err(e), Some(code)) if e.code() == code => self.stats.refusals += 1,
+            (Err(e), Some(code)) if e.code().as_str() == code => self.stats.refusals += 1,
             (answer, expected) => self.fail(format!("intraledger answered {answer:?}, expected {expected:?}")),
         }
     }
@@ -714,7 +714,7 @@ impl Sim {
             .await;
         match answer {
             Ok(o) if same && o.replayed && o.journal_id == prior.journal => {}
-            Err(e) if !same && e.code() == "IDEMPOTENCY_KEY_REUSED" => self.stats.refusals += 1,
+            Err(e) if !same && e.code().as_str() == "IDEMPOTENCY_KEY_REUSED" => self.stats.refusals += 1,
             other => self.fail(format!("a retry (same body: {same}) answered {other:?}")),
         }
     }
@@ -824,7 +824,7 @@ impl Sim {
                     self.model.invoices[n].paid = true;
                 }
             }
-            (Err(e), Err(code)) if e.code() == code => self.stats.refusals += 1,
+            (Err(e), Err(code)) if e.code().as_str() == code => self.stats.refusals += 1,
             (answer, expected) => self.fail(format!("paying own invoice answered {answer:?}, expected {expected:?}")),
         }
     }
@@ -940,7 +940,7 @@ impl Sim {
         let p = self.model.payments[n].clone();
         match (answer, expected) {
             (Ok(o), Some(Ok(status))) if o.status == status => {}
-            (Err(e), Some(Err(code))) if e.code() == code => self.stats.refusals += 1,
+            (Err(e), Some(Err(code))) if e.code().as_str() == code => self.stats.refusals += 1,
             (Ok(o), None) => {
                 let fee = p.outcome.fee(p.amount);
                 let may_wait = matches!(p.outcome, Outcome::Late { .. } | Outcome::Hang);
@@ -1111,7 +1111,7 @@ impl Sim {
                 idempotency_key: None,
             })
             .await;
-        if !matches!(&barrier, Err(e) if e.code() == "INSUFFICIENT_BALANCE") {
+        if !matches!(&barrier, Err(e) if e.code().as_str() == "INSUFFICIENT_BALANCE") {
             self.fail(format!("the barrier was answered {barrier:?}"));
         }
         self.bank = open_bank(&self.store, &self.node, &self.chain).await;
