@@ -365,7 +365,7 @@ impl Bank {
                 _ => {}
             }
         }
-        self.track_batches(&snapshot.spending).await?;
+        self.track_batches(&snapshot.spending, from).await?;
         self.track_sweeps(&snapshot.spending, from).await?;
         self.store.set_onchain_cursor(tip).await?;
         Ok(report)

@@ -683,8 +683,32 @@ impl Bank {
     /// Follows broadcast payout transactions in a watcher pass: one that confirmed is marked so
     /// (the others of its payouts replaced) and its fee squared with the shares charged; one
     /// the chain and mempool no longer have is broadcast again.
-    pub(crate) async fn track_batches(&self, spending: &[flash_core::onchain::SpendingTx]) -> Result<(), BankError> {
+    pub(crate) async fn track_batches(
+        &self,
+        spending: &[flash_core::onchain::SpendingTx],
+        from_height: u32,
+    ) -> Result<(), BankError> {
         let rail = self.chain()?;
+        // Confirmed ones the chain may have taken back: `spending` has every spending
+        // transaction confirmed at or above `from_height`, so one missing from it, or in it
+        // unconfirmed, left its block.
+        for done in self.store.onchain_batches_confirmed_since(from_height).await? {
+            let now = spending
+                .iter()
+                .find(|s| s.txid.to_string() == done.batch.txid)
+                .and_then(|s| s.confirmed_height)
+                .map(i64::from);
+            if now == done.confirmed_height || !self.store.onchain_batch_reorganised(&done.batch.id, now).await? {
+                continue;
+            }
+            match now {
+                Some(height) => {
+                    tracing::info!(batch = %done.batch.id, txid = %done.batch.txid, height, "payout transaction moved to another block")
+                }
+                None => tracing::warn!(batch = %done.batch.id, txid = %done.batch.txid,
+                    "a confirmed payout transaction left the chain; it is followed as broadcast until it confirms again"),
+            }
+        }
         for sent in self.store.onchain_batches(BatchStatus::Broadcast, 1_000).await? {
             let seen = spending.iter().find(|s| s.txid.to_string() == sent.batch.txid);
             match seen.and_then(|s| s.confirmed_height) {
@@ -776,7 +800,13 @@ impl Bank {
                 records: vec![confirmed],
                 ..PostRequest::from(journal)
             };
-            self.store.post(post).await??;
+            let posted = self.store.post(post).await??;
+            if posted.replayed {
+                // The fee was squared when the transaction first confirmed, before a
+                // reorganisation took it out of the chain: only the status moves now.
+                let again = Record::onchain_batch_confirmed(&batch.id, i64::from(height), now);
+                self.store.apply_record(again).await?;
+            }
         }
         tracing::info!(batch = %batch.id, txid = %batch.txid, height, fee = batch.fee_sat, charged, "payout transaction confirmed");
         Ok(())

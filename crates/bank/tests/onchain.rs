@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bitcoin::Txid;
-use flash_bank::{Bank, BankConfig, BankError, OnchainConfig, OnchainSend, PaymentStatus, Speed, WalletChange};
+use flash_bank::{
+    Bank, BankConfig, BankError, HistoryPageRequest, OnchainConfig, OnchainSend, PaymentStatus, Speed, TxStatus,
+    WalletChange,
+};
 use flash_core::onchain::{ChainError, ChainSource, HotWallet};
 use flash_core::{AccountStatus, JournalKind, Network, SystemAccount};
 use flash_onchain::testing::{outside_address, BroadcastFuture, HookedHotWallet, HotWalletHooks};
@@ -30,6 +33,7 @@ flash_store::on_both_backends!(
     concurrent_watchers_credit_once,
     twenty_withdrawals_go_out_in_one_batch,
     a_fast_withdrawal_gets_its_own_transaction,
+    a_payout_transaction_reorganised_out_is_followed_until_it_confirms_again,
     withdrawals_to_flash_addresses_stay_inside,
     refused_withdrawals_hold_nothing,
     a_batch_is_recorded_before_it_is_broadcast,
@@ -526,6 +530,61 @@ async fn a_fast_withdrawal_gets_its_own_transaction(backend: Backend) {
     lab.bank.onchain_payout_pass(true).await.expect("pass");
     lab.bank.dev_chain_mine(1).await.expect("mine");
     assert!(balance(&lab.bank, fast.default_wallet_id).await >= 0);
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+/// A confirmed payout transaction whose block is reorganised away goes back to `broadcast`
+/// (its history line back to PENDING) and is confirmed again, at its new height, once a block
+/// of the new chain has it; the fee is squared once.
+async fn a_payout_transaction_reorganised_out_is_followed_until_it_confirms_again(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Fast))
+        .await
+        .expect("queued");
+    lab.bank.onchain_payout_pass(false).await.expect("pass");
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let first_height = i64::from(lab.chain.height());
+    let batch = |lab: &Lab| {
+        let bank = lab.bank.clone();
+        async move { bank.onchain_batch_history(1).await.expect("batches").remove(0) }
+    };
+    let confirmed = batch(&lab).await;
+    assert_eq!(
+        (confirmed.status.as_str(), confirmed.confirmed_height),
+        ("confirmed", Some(first_height))
+    );
+    let status_line = |lab: &Lab| {
+        let bank = lab.bank.clone();
+        let wallet = alice.default_wallet_id;
+        let account = alice.id;
+        async move {
+            let page = bank
+                .history(account, Some(&[wallet]), &HistoryPageRequest::default())
+                .await
+                .expect("history");
+            page.items[0].transaction.status
+        }
+    };
+    assert_eq!(status_line(&lab).await, TxStatus::Success);
+
+    // The block goes; the transaction is back in the mempool.
+    lab.bank.dev_chain_reorg(1, false).await.expect("reorg");
+    let back = batch(&lab).await;
+    assert_eq!((back.status.as_str(), back.confirmed_height), ("broadcast", None));
+    assert_eq!(status_line(&lab).await, TxStatus::Pending, "unconfirmed again");
+
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let again = batch(&lab).await;
+    assert_eq!(
+        (again.status.as_str(), again.confirmed_height),
+        ("confirmed", Some(i64::from(lab.chain.height())))
+    );
+    assert_ne!(again.confirmed_height, Some(first_height));
+    assert_eq!(status_line(&lab).await, TxStatus::Success);
     assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_ledger_ok(&lab.bank).await;
 }

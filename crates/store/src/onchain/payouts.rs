@@ -380,6 +380,44 @@ impl Store {
         rows.iter().map(decode_batch).collect()
     }
 
+    /// Confirmed batches whose block is at or above `from_height`: a reorganisation could still
+    /// take them out of the chain.
+    pub async fn onchain_batches_confirmed_since(&self, from_height: u32) -> Result<Vec<BatchRecord>, StoreError> {
+        let sql =
+            format!("{BATCH_COLUMNS} WHERE status = 'confirmed' AND confirmed_height >= $1 ORDER BY created_at, id");
+        let rows = self.db.query(&sql, params![i64::from(from_height)]).await?;
+        rows.iter().map(decode_batch).collect()
+    }
+
+    /// A confirmed batch whose block left the chain: back to `broadcast` with no height (the
+    /// watcher broadcasts it again if the mempool lost it, and confirms it again). With
+    /// `height`, the transaction is in another block of the new chain: only its height moves.
+    /// Returns whether it changed.
+    pub async fn onchain_batch_reorganised(&self, id: &str, height: Option<i64>) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let changed = match height {
+            Some(h) => {
+                self.db
+                    .execute(
+                        "UPDATE onchain_batches SET confirmed_height = $2, updated_at = $3 \
+                         WHERE id = $1 AND status = 'confirmed'",
+                        params![id, h, now],
+                    )
+                    .await?
+            }
+            None => {
+                self.db
+                    .execute(
+                        "UPDATE onchain_batches SET status = 'broadcast', confirmed_height = NULL, updated_at = $2 \
+                         WHERE id = $1 AND status = 'confirmed'",
+                        params![id, now],
+                    )
+                    .await?
+            }
+        };
+        Ok(changed == 1)
+    }
+
     /// The newest batches, newest first (batch history).
     pub async fn recent_onchain_batches(&self, limit: i64) -> Result<Vec<BatchRecord>, StoreError> {
         let sql = format!("{BATCH_COLUMNS} ORDER BY created_at DESC, id DESC LIMIT $1");
