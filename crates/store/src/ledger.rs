@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use flash_core::ledger::{
     AccountKind, AccountState, HoldState, HoldStatus, IdempotencyKey, JournalKind, JournalRequest, LimitKey,
-    NewJournal, Outcome, Replay,
+    NewJournal, Outcome, Replay, Snapshot, WriteSet,
 };
 use flash_core::limits::LIMIT_WINDOW_SECS;
 use flash_core::{AccountId, Currency, HoldId, JournalId, LedgerAccountId, LimitKind, SystemAccount};
@@ -135,26 +135,49 @@ impl Refusals {
         Refusals { reasons: vec![None; n] }
     }
 
-    /// The requests still in the batch, with their positions in it.
-    pub(crate) fn active<'a>(&self, reqs: &[&'a PostRequest]) -> (Vec<usize>, Vec<&'a PostRequest>) {
-        reqs.iter()
+    /// Decides the batch without the refused requests, on a copy of `loaded`.
+    pub(crate) fn decide<'a>(&self, loaded: &Snapshot, reqs: &[&'a PostRequest], now_ms: i64) -> Decision<'a> {
+        let (positions, active): (Vec<usize>, Vec<&'a PostRequest>) = reqs
+            .iter()
             .enumerate()
             .filter(|(at, _)| self.reasons.get(*at).is_some_and(Option::is_none))
             .map(|(at, r)| (at, *r))
-            .unzip()
-    }
-
-    /// Refuses the request at `at` (a position in the whole batch).
-    pub(crate) fn refuse(&mut self, at: usize, reason: &'static str) {
-        if let Some(slot) = self.reasons.get_mut(at) {
-            *slot = Some(reason);
+            .unzip();
+        let mut snap = loaded.clone();
+        let (outcomes, writes) = flash_core::ledger::apply_batch(
+            &mut snap,
+            active.iter().map(|r| &r.journal),
+            now_ms,
+            JournalId::generate,
+        );
+        Decision {
+            positions,
+            active,
+            outcomes,
+            writes,
         }
     }
 
-    /// Every request's answer, in batch order: the `outcomes` of the requests at
-    /// `positions`, the refusal of each other one.
-    pub(crate) fn answers(self, positions: &[usize], outcomes: Vec<Outcome>) -> Vec<Answer> {
-        let mut decided: HashMap<usize, Outcome> = positions.iter().copied().zip(outcomes).collect();
+    /// Refuses the request at `at` among `decision`'s active requests.
+    pub(crate) fn refuse(
+        &mut self,
+        decision: &Decision<'_>,
+        at: usize,
+        reason: &'static str,
+    ) -> Result<(), StoreError> {
+        let slot = decision
+            .positions
+            .get(at)
+            .and_then(|&at| self.reasons.get_mut(at))
+            .ok_or(StoreError::Invariant("a refused record names no request".into()))?;
+        *slot = Some(reason);
+        Ok(())
+    }
+
+    /// Every request's answer, in batch order: `decision`'s outcomes for the requests it
+    /// decided, the refusal of each other one.
+    pub(crate) fn answers(self, decision: Decision<'_>) -> Vec<Answer> {
+        let mut decided: HashMap<usize, Outcome> = decision.positions.into_iter().zip(decision.outcomes).collect();
         self.reasons
             .into_iter()
             .enumerate()
@@ -167,6 +190,19 @@ impl Refusals {
             })
             .collect()
     }
+}
+
+/// A batch decided by the engine without its refused requests: what a backend writes, and
+/// what each request it decided gets.
+pub(crate) struct Decision<'a> {
+    /// The position in the whole batch of each active request.
+    positions: Vec<usize>,
+    /// The requests decided, in batch order.
+    pub(crate) active: Vec<&'a PostRequest>,
+    /// Their outcomes, in the same order.
+    pub(crate) outcomes: Vec<Outcome>,
+    /// The rows to write.
+    pub(crate) writes: WriteSet,
 }
 
 /// A queued request and where its answer goes.

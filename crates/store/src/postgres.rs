@@ -216,35 +216,25 @@ async fn execute_batch(
     let loaded = load(&tx, &needs, now_ms).await?;
     let mut refusals = store_ledger::Refusals::new(reqs.len());
     loop {
-        let (positions, active) = refusals.active(reqs);
-        let mut snap = loaded.clone();
-        let (outcomes, writes) = ledger::apply_batch(
-            &mut snap,
-            active.iter().map(|r| &r.journal),
-            now_ms,
-            JournalId::generate,
-        );
-        if !writes.is_empty() {
+        let decision = refusals.decide(&loaded, reqs, now_ms);
+        if !decision.writes.is_empty() {
+            let (active, outcomes) = (&decision.active, &decision.outcomes);
             let side = Side {
-                contacts: store_ledger::contacts(&active, &outcomes),
-                audits: store_ledger::audits(&active, &outcomes),
-                extras: store_ledger::posted_extras(&active, &outcomes),
+                contacts: store_ledger::contacts(active, outcomes),
+                audits: store_ledger::audits(active, outcomes),
+                extras: store_ledger::posted_extras(active, outcomes),
             };
             tx.batch_execute("SAVEPOINT ledger_batch").await?;
-            if let Some((at, reason)) = write(&tx, &writes, &side, now_ms).await? {
+            if let Some((at, reason)) = write(&tx, &decision.writes, &side, now_ms).await? {
                 tx.batch_execute("ROLLBACK TO SAVEPOINT ledger_batch; RELEASE SAVEPOINT ledger_batch")
                     .await?;
-                let at = positions
-                    .get(at)
-                    .copied()
-                    .ok_or(StoreError::Invariant("a refused record names no request".into()))?;
-                refusals.refuse(at, reason);
+                refusals.refuse(&decision, at, reason)?;
                 continue;
             }
             tx.batch_execute("RELEASE SAVEPOINT ledger_batch").await?;
         }
         tx.commit().await?;
-        return Ok(refusals.answers(&positions, outcomes));
+        return Ok(refusals.answers(decision));
     }
 }
 

@@ -364,36 +364,26 @@ fn execute_batch(
     let loaded = load(&tx, &needs, now_ms)?;
     let mut refusals = store_ledger::Refusals::new(reqs.len());
     loop {
-        let (positions, active) = refusals.active(reqs);
-        let mut snap = loaded.clone();
-        let (outcomes, writes) = ledger::apply_batch(
-            &mut snap,
-            active.iter().map(|r| &r.journal),
-            now_ms,
-            flash_core::JournalId::generate,
-        );
-        if !writes.is_empty() {
-            let (references, records) = store_ledger::posted_extras(&active, &outcomes);
+        let decision = refusals.decide(&loaded, reqs, now_ms);
+        if !decision.writes.is_empty() {
+            let (active, outcomes) = (&decision.active, &decision.outcomes);
+            let (references, records) = store_ledger::posted_extras(active, outcomes);
             let side = Side {
-                contacts: store_ledger::contacts(&active, &outcomes),
-                audits: store_ledger::audits(&active, &outcomes),
+                contacts: store_ledger::contacts(active, outcomes),
+                audits: store_ledger::audits(active, outcomes),
                 references,
                 records,
             };
             tx.execute_batch("SAVEPOINT ledger_batch")?;
-            if let Some((at, reason)) = write(&tx, &writes, &side, now_ms)? {
+            if let Some((at, reason)) = write(&tx, &decision.writes, &side, now_ms)? {
                 tx.execute_batch("ROLLBACK TO SAVEPOINT ledger_batch; RELEASE SAVEPOINT ledger_batch")?;
-                let at = positions
-                    .get(at)
-                    .copied()
-                    .ok_or(StoreError::Invariant("a refused record names no request".into()))?;
-                refusals.refuse(at, reason);
+                refusals.refuse(&decision, at, reason)?;
                 continue;
             }
             tx.execute_batch("RELEASE SAVEPOINT ledger_batch")?;
         }
         tx.commit()?;
-        return Ok(refusals.answers(&positions, outcomes));
+        return Ok(refusals.answers(decision));
     }
 }
 
