@@ -99,7 +99,8 @@ async fn the_banner_shows_only_what_runs() {
         "[lightning]\nbackend = \"none\"\n[onchain]\nbackend = \"none\"\n",
     );
     let server = Flashd::start(&launch).await;
-    let banner = server.stdout.lines().join("\n");
+    // The banner follows the "listening" line that `start` waits for: wait for its last line.
+    let banner = banner_through(&server, "On-chain:").await;
     assert!(!banner.contains("Lightning addresses"), "{banner}");
     assert!(banner.contains("Lightning: off"), "{banner}");
     assert!(banner.contains("On-chain:  off"), "{banner}");
@@ -111,9 +112,20 @@ async fn the_banner_shows_only_what_runs() {
 
     let dev = TempDir::new("banner-dev");
     let server = Flashd::start(&Launch::new(dev.path(), None)).await;
-    let banner = server.stdout.lines().join("\n");
+    let banner = banner_through(&server, "Lightning addresses").await;
     assert!(banner.contains("Lightning addresses: username@"), "{banner}");
     assert!(!banner.contains(" off "), "{banner}");
+}
+
+/// What `server` printed on stdout, once a line containing `last` is among it.
+async fn banner_through(server: &Flashd, last: &str) -> String {
+    wait_for(
+        &format!("a banner line with {last:?}"),
+        Duration::from_secs(10),
+        || async { server.stdout.lines().join("\n") },
+        |printed| printed.contains(last),
+    )
+    .await
 }
 
 /// `flashd admin-key rotate` revokes the lost or leaked key and prints a working one, while
