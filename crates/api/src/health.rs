@@ -32,7 +32,7 @@ async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
 
 /// Readiness: the database answers.
 async fn readyz(State(state): State<ApiState>) -> Response {
-    match state.bank.store().ping().await {
+    match state.bank.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -45,21 +45,21 @@ async fn readyz(State(state): State<ApiState>) -> Response {
 async fn metrics(State(state): State<ApiState>) -> Response {
     let mut out = String::new();
     state.metrics.render(&mut out);
-    let stats = state.bank.store().ledger_stats();
+    let stats = state.bank.ledger_stats();
     out.push_str(
         "# HELP flash_ledger_journals_total Journals posted since start.\n# TYPE flash_ledger_journals_total counter\n",
     );
     let _ = writeln!(out, "flash_ledger_journals_total {}", stats.journals());
     out.push_str("# HELP flash_ledger_batches_total Ledger batches committed since start.\n# TYPE flash_ledger_batches_total counter\n");
     let _ = writeln!(out, "flash_ledger_batches_total {}", stats.batches());
-    if let Some(bytes) = state.bank.store().sqlite_wal_bytes() {
+    if let Some(bytes) = state.bank.sqlite_wal_bytes() {
         let name = "flash_store_sqlite_wal_bytes";
         let _ = writeln!(
             out,
             "# HELP {name} Size of the SQLite write-ahead log file.\n# TYPE {name} gauge\n{name} {bytes}"
         );
     }
-    match state.bank.store().wallet_totals().await {
+    match state.bank.wallet_totals().await {
         Ok(totals) => {
             out.push_str("# HELP flash_wallet_balance_total Sum of user wallet balances (minor units).\n");
             out.push_str("# TYPE flash_wallet_balance_total gauge\n");

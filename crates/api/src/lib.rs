@@ -61,6 +61,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Facts for `/healthz`.
     pub info: Arc<ServerInfo>,
+    /// The users' NOSTR names (`userUpdateNpub`, `npubByUsername`, NIP-05).
+    pub names: flash_nostr::Names,
     /// The Cashu mint (`/v1/...`, `ecashMint`/`ecashRedeem`), when one runs here.
     pub mint: Option<flash_mint::Mint>,
     /// The NOSTR relay (`/`, `/relay`), when one runs here.

@@ -114,7 +114,7 @@ async fn nip05(State(state): State<ApiState>, Query(q): Query<Nip05Query>) -> Re
     let relay = state.relay.as_ref();
     let operator = relay.and_then(|r| r.config().operator_pubkey.as_deref());
     let url = relay_url(relay);
-    match flash_nostr::names::nip05(state.bank.store(), q.name.as_deref(), operator, url.as_deref()).await {
+    match state.names.nip05(q.name.as_deref(), operator, url.as_deref()).await {
         Ok(doc) => cors(Json(doc).into_response()),
         Err(e) => cors(ApiError::from(e).into_response()),
     }

@@ -764,7 +764,7 @@ async fn api_keys_are_created_listed_and_shown_once(backend: Backend) {
     let key = &payload["apiKey"];
     assert_eq!(key["scopes"], json!(["READ"]));
     let expires = key["expiresAt"].as_i64().expect("expiresAt");
-    let now_secs = s.state.bank.store().now_ms() / 1000;
+    let now_secs = s.state.bank.now_ms() / 1000;
     assert!(
         (expires - (now_secs + 30 * 86_400)).abs() <= 5,
         "{expires} vs {now_secs}"
@@ -1105,7 +1105,7 @@ async fn payments_by_username_and_wallet_with_history_and_contacts(backend: Back
     let s = TestServer::start(backend).await;
     let a = s.named_member("alice").await;
     let b = s.named_member("Bob_2").await;
-    let start_secs = s.state.bank.store().now_ms() / 1000;
+    let start_secs = s.state.bank.now_ms() / 1000;
 
     let funded = s.fund(&a.wallet_id, 100_000).await;
     assert_eq!(funded["direction"], "RECEIVE");

@@ -344,7 +344,12 @@ async fn open_reservations_end_as_their_payments_did(backend: Backend) {
         alice.account_id.parse().expect("account id"),
         alice.wallet_id.parse().expect("wallet id"),
     );
-    let period = bank.store().nwc_of_account(account).await.expect("connections")[0].period_start;
+    let period = bank
+        .store_for_tests()
+        .nwc_of_account(account)
+        .await
+        .expect("connections")[0]
+        .period_start;
     let other = other_node(Network::Regtest);
     let mut fee = 0;
     for (event, outcome) in [
@@ -355,7 +360,7 @@ async fn open_reservations_end_as_their_payments_did(backend: Backend) {
     ] {
         let event_id = event.repeat(64);
         let reserved = bank
-            .store()
+            .store_for_tests()
             .nwc_reserve(&id, &event_id, "pay_invoice", 2_000, period)
             .await
             .expect("reserve");

@@ -34,7 +34,7 @@ async fn run(backend: Backend, payers: usize, secs: u64) -> (f64, Duration, Dura
             .expect("fund");
         wallets.push((account.id, account.default_wallet_id));
     }
-    let batches_before = bank.store().ledger_stats().batches();
+    let batches_before = bank.ledger_stats().batches();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
     let tasks = (0..payers).map(|i| {
@@ -64,8 +64,8 @@ async fn run(backend: Backend, payers: usize, secs: u64) -> (f64, Duration, Dura
         all.extend(t.expect("payer"));
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let batches = bank.store().ledger_stats().batches() - batches_before;
-    let report = bank.store().verify().await.expect("verify");
+    let batches = bank.ledger_stats().batches() - batches_before;
+    let report = bank.verify_ledger().await.expect("verify");
     assert!(report.ok(), "ledger invariants broken: {:?}", report.problems);
     all.sort();
     let per_batch = all.len() as f64 / batches.max(1) as f64;

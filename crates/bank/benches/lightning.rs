@@ -121,7 +121,7 @@ async fn run(backend: Backend, path: Path, payers: usize, per_payer: usize) -> (
         all.extend(t.expect("payer"));
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let report = bank.store().verify().await.expect("verify");
+    let report = bank.verify_ledger().await.expect("verify");
     assert!(report.ok(), "ledger invariants broken: {:?}", report.problems);
     all.sort();
     (

@@ -399,7 +399,10 @@ async fn batch_run(backend: Backend, rounds: usize, payouts: usize, utxos: usize
     }
     bank.dev_chain_mine(2).await.expect("mine");
     assert_eq!(
-        bank.store().wallet_balance(treasury_wallet).await.expect("balance"),
+        bank.store_for_tests()
+            .wallet_balance(treasury_wallet)
+            .await
+            .expect("balance"),
         deposited,
         "every deposit credited"
     );
@@ -470,7 +473,7 @@ async fn batch_run(backend: Backend, rounds: usize, payouts: usize, utxos: usize
     }
     let batches = bank.onchain_batch_history(1_000).await.expect("batches");
     assert_eq!(batches.len(), rounds);
-    let report = bank.store().verify().await.expect("verify");
+    let report = bank.verify_ledger().await.expect("verify");
     assert!(report.ok(), "ledger invariants broken: {:?}", report.problems);
     drop((bank, store, chain));
     drop((chain_dir, leftover));

@@ -89,8 +89,8 @@ pub struct MintMove<'a> {
 
 impl MintMove<'_> {
     /// The ledger request: the journal with the mint's `records` (the notes and quotes it
-    /// changes) and a rail reference.
-    pub fn post_request(self, records: Vec<Record>, reference: Option<String>) -> PostRequest {
+    /// changes).
+    fn post_request(self, records: Vec<Record>) -> PostRequest {
         let journal = JournalRequest {
             idempotency: IdempotencyKey {
                 scope: self.scope.into(),
@@ -109,7 +109,6 @@ impl MintMove<'_> {
         };
         PostRequest {
             records,
-            reference,
             ..PostRequest::from(journal)
         }
     }
@@ -133,6 +132,15 @@ pub struct EcashMove {
 }
 
 impl Bank {
+    /// Posts `mv` and the mint's `records` in one transaction, once per idempotency key:
+    /// `Ok(true)` when this call posted it, `Ok(false)` when the key was used before (nothing of
+    /// this call was written). A record the store refuses comes back as [`BankError::Refused`].
+    pub async fn post_mint_move(&self, mv: MintMove<'_>, records: Vec<Record>) -> Result<bool, BankError> {
+        match self.store.post(mv.post_request(records)).await? {
+            Ok(posted) => Ok(!posted.replayed),
+            Err(e) => Err(BankError::Ledger(e)),
+        }
+    }
     /// Issues an invoice for a mint quote of `amount` satoshis; nothing is recorded here (the
     /// mint records its quote with the invoice's hash).
     pub async fn ln_invoice_for_mint(&self, amount: i64, expiry_secs: u64) -> Result<Invoice, BankError> {

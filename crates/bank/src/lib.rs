@@ -16,6 +16,7 @@ mod lightning;
 mod liquidity;
 mod lnurl;
 mod onchain;
+mod operator;
 mod payments;
 mod payouts;
 
@@ -32,6 +33,12 @@ pub use cold::{ColdPolicy, ColdPsbt};
 pub use ecash::{EcashMove, MeltPayment, MeltTarget, MintMove};
 pub use error::BankError;
 pub use events::{WalletChange, WalletEvent};
+/// The stored records the bank's methods answer with, so its callers read them without
+/// depending on the store.
+pub use flash_store::{
+    AccountRecord, ApiKeyRecord, BatchRecord, ContactRecord, JournalRecord, LedgerReport, LedgerStats, LiquidityAction,
+    LiquidityActionKind, PayoutRecord, SweepRecord, UserRecord, WithdrawLinkRecord,
+};
 pub use history::{Direction, HistoryPageRequest, Paged, Transaction, TransactionPage, TxStatus};
 pub use lightning::{
     InvoiceCreate, InvoiceFor, InvoiceStatus, LightningConfig, LnDetails, LnInvoice, LnPayOutcome, LnPayRequest,
@@ -139,8 +146,10 @@ impl Bank {
         self
     }
 
-    /// The store underneath (for readiness checks and admin reads).
-    pub fn store(&self) -> &Store {
+    /// The store underneath, for tests that inspect what the bank wrote; callers in the
+    /// product go through the bank's methods.
+    #[cfg(feature = "testing")]
+    pub fn store_for_tests(&self) -> &Store {
         &self.store
     }
 

@@ -110,7 +110,10 @@ async fn fund(bank: &Bank, m: &Member, amount: i64) {
 }
 
 async fn balance(bank: &Bank, m: &Member) -> i64 {
-    bank.store().wallet_balance(m.wallet()).await.expect("balance")
+    bank.store_for_tests()
+        .wallet_balance(m.wallet())
+        .await
+        .expect("balance")
 }
 
 fn payment(from: &Member, to: Recipient, amount: i64) -> SendRequest {
@@ -143,12 +146,12 @@ async fn history(bank: &Bank, m: &Member) -> Vec<Transaction> {
 }
 
 async fn journal_count(bank: &Bank) -> i64 {
-    bank.store().verify().await.expect("verify").journals_checked
+    bank.verify_ledger().await.expect("verify").journals_checked
 }
 
 async fn count_rows(bank: &Bank, table: &str) -> i64 {
     let rows = bank
-        .store()
+        .store_for_tests()
         .db()
         .query(&format!("SELECT COUNT(*) FROM {table}"), vec![])
         .await
@@ -157,7 +160,7 @@ async fn count_rows(bank: &Bank, table: &str) -> i64 {
 }
 
 async fn assert_verified(bank: &Bank) {
-    let report = bank.store().verify().await.expect("verify");
+    let report = bank.verify_ledger().await.expect("verify");
     assert!(report.ok(), "ledger problems: {:?}", report.problems);
     assert!(
         report.totals.iter().all(|(_, total)| *total == 0),
@@ -648,7 +651,7 @@ async fn refused_request_does_not_burn_its_idempotency_key(backend: Backend) {
 // ---------------------------------------------------------------------------------------------
 
 async fn audit_rows(bank: &Bank) -> Vec<(String, String, String, String)> {
-    bank.store()
+    bank.store_for_tests()
         .db()
         .query(
             "SELECT actor, action, subject, detail FROM audit_log ORDER BY id",
@@ -929,7 +932,7 @@ async fn faucet_is_regtest_only_and_idempotent(backend: Backend) {
 
     // Other test networks allow it too.
     for network in [Network::Testnet, Network::Signet] {
-        let other = Bank::new(bank.store().clone(), config(network));
+        let other = Bank::new(bank.store_for_tests().clone(), config(network));
         other
             .wallet_fund("test", alice.wallet(), 1, None)
             .await
@@ -938,7 +941,7 @@ async fn faucet_is_regtest_only_and_idempotent(backend: Backend) {
     assert_eq!(balance(&bank, &alice).await, 6_002);
 
     let journals = journal_count(&bank).await;
-    let mainnet = Bank::new(bank.store().clone(), config(Network::Mainnet));
+    let mainnet = Bank::new(bank.store_for_tests().clone(), config(Network::Mainnet));
     let err = refused(mainnet.wallet_fund("test", alice.wallet(), 1_000, None).await);
     assert_eq!(err.code().as_str(), "NOT_AVAILABLE_ON_MAINNET");
     assert!(matches!(err, BankError::NotOnMainnet));

@@ -147,7 +147,10 @@ async fn fund(bank: &Bank, m: &Member, amount: i64) {
 }
 
 async fn balance(bank: &Bank, m: &Member) -> i64 {
-    bank.store().wallet_balance(m.wallet()).await.expect("balance")
+    bank.store_for_tests()
+        .wallet_balance(m.wallet())
+        .await
+        .expect("balance")
 }
 
 async fn pending_balance(bank: &Bank) -> i64 {
@@ -166,7 +169,7 @@ async fn history(bank: &Bank, m: &Member) -> Vec<Transaction> {
 
 /// The rail's reference stored on a journal, as the wallet's history item carries it.
 async fn reference(bank: &Bank, wallet: WalletId, journal: JournalId) -> Option<String> {
-    bank.store()
+    bank.store_for_tests()
         .history_item(&wallet.into(), journal)
         .await
         .expect("history item")
@@ -175,7 +178,7 @@ async fn reference(bank: &Bank, wallet: WalletId, journal: JournalId) -> Option<
 }
 
 async fn count(bank: &Bank, sql: &str, params: Vec<Value>) -> i64 {
-    let rows = bank.store().db().query(sql, params).await.expect("count");
+    let rows = bank.store_for_tests().db().query(sql, params).await.expect("count");
     rows.first().expect("one row").int(0).expect("count")
 }
 
@@ -198,7 +201,7 @@ async fn journals_of_kind(bank: &Bank, kind: JournalKind) -> i64 {
 
 /// `(status, fee_sat, failure)` of every payment of `hash`, oldest first.
 async fn payments_of(bank: &Bank, hash: Hash32) -> Vec<(String, Option<i64>, Option<String>)> {
-    bank.store()
+    bank.store_for_tests()
         .db()
         .query(
             "SELECT status, fee_sat, failure FROM ln_payments WHERE payment_hash = $1 ORDER BY created_at, id",
@@ -229,7 +232,7 @@ async fn withdrawal_remaining(bank: &Bank, m: &Member) -> i64 {
 }
 
 async fn assert_verified(bank: &Bank) {
-    let report = bank.store().verify().await.expect("verify");
+    let report = bank.verify_ledger().await.expect("verify");
     assert!(report.ok(), "ledger problems: {:?}", report.problems);
     assert!(
         report.totals.iter().all(|(_, total)| *total == 0),
@@ -477,7 +480,7 @@ async fn receiving_credits_the_wallet_exactly_once(backend: Backend) {
     assert_eq!(paid.status, InvoiceStatus::Paid);
     assert_eq!(paid.payment_hash, invoice.payment_hash);
     let record = bank
-        .store()
+        .store_for_tests()
         .ln_invoice(&invoice.payment_hash.to_string())
         .await
         .expect("invoice row")
@@ -716,7 +719,7 @@ async fn invoices_for_other_wallets_and_locked_accounts(backend: Backend) {
         .expect("invoice on behalf of the recipient");
     assert_eq!(on_behalf.wallet_id, alice.wallet());
     let record = bank
-        .store()
+        .store_for_tests()
         .ln_invoice(&on_behalf.payment_hash.to_string())
         .await
         .expect("row")
@@ -762,7 +765,7 @@ async fn dev_controls_need_a_simulator_off_mainnet(backend: Backend) {
     let invoice = create_invoice(&bank, &alice, Some(100)).await;
 
     let mainnet = Bank::new(
-        bank.store().clone(),
+        bank.store_for_tests().clone(),
         BankConfig {
             network: Network::Mainnet,
             ..config()
@@ -774,7 +777,7 @@ async fn dev_controls_need_a_simulator_off_mainnet(backend: Backend) {
     let err = refused(mainnet.dev_ln_set_outcome(DevOutcome::Hang));
     assert_eq!(err.code().as_str(), "NOT_AVAILABLE_ON_MAINNET");
 
-    let no_simulator = Bank::new(bank.store().clone(), config()).with_lightning(node.clone(), None);
+    let no_simulator = Bank::new(bank.store_for_tests().clone(), config()).with_lightning(node.clone(), None);
     let err = refused(
         no_simulator
             .dev_ln_pay_from_outside(&invoice.payment_request, None)
@@ -782,7 +785,7 @@ async fn dev_controls_need_a_simulator_off_mainnet(backend: Backend) {
     );
     assert_eq!(err.code().as_str(), "LIGHTNING_UNAVAILABLE");
 
-    let no_node = Bank::new(bank.store().clone(), config());
+    let no_node = Bank::new(bank.store_for_tests().clone(), config());
     let err = refused(create_invoice_result(&no_node, &alice).await);
     assert_eq!(err.code().as_str(), "LIGHTNING_UNAVAILABLE");
     assert!(no_node.lightning_node().is_none());
@@ -828,7 +831,7 @@ async fn settlement_loop_credits_node_settlements_once_across_restarts(backend: 
     let alice = member(&bank).await;
     let pubkey = node.node_info().await.expect("node info").pubkey;
     let (b, a, key) = (&bank, &alice, pubkey.as_str());
-    let cursor = move || async move { b.store().ln_settle_cursor(key).await.expect("cursor") };
+    let cursor = move || async move { b.store_for_tests().ln_settle_cursor(key).await.expect("cursor") };
     let first = create_invoice(&bank, &alice, Some(100)).await;
     let second = create_invoice(&bank, &alice, Some(200)).await;
     assert_eq!(cursor().await, 0);
@@ -1011,7 +1014,7 @@ async fn paying_a_flash_invoice_settles_intraledger(backend: Backend) {
         (1_300, 9_700)
     );
     let record = bank
-        .store()
+        .store_for_tests()
         .ln_invoice(&open.payment_hash.to_string())
         .await
         .expect("invoice row")
@@ -1079,7 +1082,7 @@ async fn external_payment_is_charged_amount_and_actual_fee(backend: Backend) {
         Some(format!("ln:{}", invoice.payment_hash))
     );
     let record = bank
-        .store()
+        .store_for_tests()
         .live_ln_payment(&invoice.payment_hash.to_string())
         .await
         .expect("payment row")
@@ -1330,7 +1333,7 @@ async fn hanging_payment_stays_pending_through_reconciliation(backend: Backend) 
     }
     // Within the grace period a pending payment is not even looked at.
     let patient = Bank::new(
-        bank.store().clone(),
+        bank.store_for_tests().clone(),
         BankConfig {
             lightning: LightningConfig::default(),
             ..config()

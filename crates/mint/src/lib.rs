@@ -98,6 +98,8 @@ impl Default for MintConfig {
 #[derive(Clone)]
 pub struct Mint {
     bank: Bank,
+    /// The mint's own tables (keysets, notes, quotes); money moves only through `bank`.
+    store: Store,
     config: Arc<MintConfig>,
     seed: Arc<Vec<u8>>,
     keyring: Arc<RwLock<Arc<Keyring>>>,
@@ -115,10 +117,16 @@ pub struct Mint {
 const RELOAD_MIN_INTERVAL_MS: i64 = 5_000;
 
 impl Mint {
-    /// Opens the mint over `bank`: unseals (or first makes) the mint seed with `kek`, derives
-    /// the stored keysets and makes the first one if there is none.
-    pub async fn open(bank: Bank, kek: &KeyEncryptionKey, config: MintConfig, url: String) -> Result<Mint, MintError> {
-        let store = bank.store().clone();
+    /// Opens the mint over `bank`, keeping its notes and quotes in `store` (the bank's
+    /// database): unseals (or first makes) the mint seed with `kek`, derives the stored keysets
+    /// and makes the first one if there is none.
+    pub async fn open(
+        bank: Bank,
+        store: Store,
+        kek: &KeyEncryptionKey,
+        config: MintConfig,
+        url: String,
+    ) -> Result<Mint, MintError> {
         let sealed = store
             .sealed_secret(MINT_SEED_PURPOSE, || {
                 let seed: [u8; 32] = rand_seed();
@@ -130,6 +138,7 @@ impl Mint {
         })?;
         let mint = Mint {
             bank,
+            store,
             config: Arc::new(config),
             seed: Arc::new(seed),
             keyring: Arc::default(),
@@ -150,9 +159,9 @@ impl Mint {
         &self.config
     }
 
-    /// The store underneath.
+    /// The mint's own tables.
     pub fn store(&self) -> &Store {
-        self.bank.store()
+        &self.store
     }
 
     /// The bank.
@@ -358,16 +367,16 @@ impl Mint {
     /// The mint's books (`ecashStatus`).
     pub async fn status(&self) -> Result<MintStatus, MintError> {
         let notes = self.store().mint_totals().await?;
-        let ids = [
-            SystemAccount::MintOutstanding.ledger_id(Currency::Btc),
-            SystemAccount::MintQuotes.ledger_id(Currency::Btc),
-        ];
-        let balances = self.store().balances(&ids).await?;
-        let balance = |i: usize| ids.get(i).and_then(|id| balances.get(id)).copied().unwrap_or(0);
         Ok(MintStatus {
             notes,
-            ledger_outstanding: balance(0),
-            ledger_quotes: balance(1),
+            ledger_outstanding: self
+                .bank
+                .system_balance(SystemAccount::MintOutstanding, Currency::Btc)
+                .await?,
+            ledger_quotes: self
+                .bank
+                .system_balance(SystemAccount::MintQuotes, Currency::Btc)
+                .await?,
         })
     }
 

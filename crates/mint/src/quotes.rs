@@ -184,7 +184,7 @@ impl Mint {
         let records = std::iter::once(Record::mint_quote_issued(&quote.id, now))
             .chain(issued(&signed.records, &origin, now))
             .collect();
-        let post = MintMove {
+        let issue = MintMove {
             scope: "ecash-issue",
             key: &quote.id,
             from: SystemAccount::MintQuotes,
@@ -192,19 +192,19 @@ impl Mint {
             amount: quote.amount,
             revenue: 0,
             memo: "ecash issued",
-        }
-        .post_request(records, None);
-        match self.store().post(post).await {
-            Ok(Ok(p)) if !p.replayed => {
+        };
+        match self.bank.post_mint_move(issue, records).await {
+            Ok(true) => {
                 self.changed();
                 Ok(MintResponse {
                     signatures: signed.signatures,
                 })
             }
-            Ok(Ok(_)) => Err(MintError::QuoteIssued),
-            Ok(Err(e)) => Err(MintError::Internal(e.to_string())),
-            Err(flash_store::StoreError::Refused(r)) if r == REFUSED_QUOTE_STATE => Err(MintError::QuoteIssued),
-            Err(e) => Err(self.refusal(e, &[]).await),
+            Ok(false) => Err(MintError::QuoteIssued),
+            Err(BankError::Refused(r)) if r == REFUSED_QUOTE_STATE => Err(MintError::QuoteIssued),
+            Err(BankError::Refused(r)) => Err(self.refusal(BankError::Refused(r), &[]).await),
+            Err(BankError::Ledger(e)) => Err(MintError::Internal(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -378,9 +378,7 @@ impl Mint {
                     melt_response(&paid, (!change.signatures.is_empty()).then_some(change.signatures))
                 }
                 Ok(false) => Err(MintError::InvoiceAlreadyPaid),
-                Err(flash_bank::BankError::Refused(r)) => {
-                    Err(self.refusal(flash_store::StoreError::Refused(r), &inputs.ys).await)
-                }
+                Err(flash_bank::BankError::Refused(r)) => Err(self.refusal(BankError::Refused(r), &inputs.ys).await),
                 Err(e) => Err(e.into()),
             };
         }
@@ -420,7 +418,7 @@ impl Mint {
                 // the unique index on live Lightning payments refused this one.
                 BankError::PaymentInFlight => MintError::InvoiceAlreadyPaid,
                 BankError::Refused(r) if r == REFUSED_QUOTE_STATE => MintError::QuotePending,
-                BankError::Refused(r) => self.refusal(flash_store::StoreError::Refused(r), &inputs.ys).await,
+                BankError::Refused(r) => self.refusal(BankError::Refused(r), &inputs.ys).await,
                 e => e.into(),
             });
         }
@@ -744,9 +742,7 @@ impl Mint {
                     journal_id,
                 })
             }
-            Err(flash_bank::BankError::Refused(r)) => {
-                Err(self.refusal(flash_store::StoreError::Refused(r), &inputs.ys).await)
-            }
+            Err(flash_bank::BankError::Refused(r)) => Err(self.refusal(BankError::Refused(r), &inputs.ys).await),
             Err(e) => Err(e.into()),
         }
     }

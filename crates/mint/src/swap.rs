@@ -9,9 +9,9 @@ use cashu::nuts::{
     BlindSignature, BlindedMessage, CheckStateRequest, CheckStateResponse, CurrencyUnit, Proof, ProofState, PublicKey,
     RestoreRequest, RestoreResponse, State, SwapRequest, SwapResponse,
 };
-use flash_bank::MintMove;
+use flash_bank::{BankError, MintMove};
 use flash_core::SystemAccount;
-use flash_store::{Record, StoreError, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN};
+use flash_store::{Record, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN};
 use sha2::{Digest, Sha256};
 
 use crate::keys::{amount_i64, issued, proof_row, signature_row, stored_signature};
@@ -154,10 +154,10 @@ impl Mint {
     }
 
     /// Turns a commit's refusal into the NUT error: which notes were taken, and how.
-    pub(crate) async fn refusal(&self, e: StoreError, ys: &[PublicKey]) -> MintError {
+    pub(crate) async fn refusal(&self, e: BankError, ys: &[PublicKey]) -> MintError {
         match e {
-            StoreError::Refused(r) if r == REFUSED_OUTPUT_SIGNED => MintError::OutputsSigned,
-            StoreError::Refused(r) if r == REFUSED_PROOF_TAKEN => {
+            BankError::Refused(r) if r == REFUSED_OUTPUT_SIGNED => MintError::OutputsSigned,
+            BankError::Refused(r) if r == REFUSED_PROOF_TAKEN => {
                 let ys: Vec<String> = ys.iter().map(|y| y.to_hex()).collect();
                 match self.store().mint_proofs_presented(&ys).await {
                     Ok(states) if states.iter().any(|p| p.state == flash_store::ProofState::Spent) => {
@@ -210,7 +210,7 @@ impl Mint {
         }
         records.extend(issued(&signed.records, &origin, now));
         let committed = if inputs.fee == 0 {
-            self.store().mint_apply(records).await
+            self.store().mint_apply(records).await.map_err(BankError::from)
         } else {
             self.post_fee(&origin, inputs.fee, records).await
         };
@@ -229,8 +229,8 @@ impl Mint {
     }
 
     /// Posts a swap's input fee (`mint:outstanding` → revenue) with the swap's records.
-    async fn post_fee(&self, origin: &str, fee: i64, records: Vec<Record>) -> Result<(), StoreError> {
-        let post = MintMove {
+    async fn post_fee(&self, origin: &str, fee: i64, records: Vec<Record>) -> Result<(), BankError> {
+        let fee = MintMove {
             scope: "ecash-swap",
             key: origin,
             from: SystemAccount::MintOutstanding,
@@ -238,12 +238,12 @@ impl Mint {
             amount: fee,
             revenue: 0,
             memo: "ecash input fee",
-        }
-        .post_request(records, None);
-        match self.store().post(post).await? {
-            Ok(p) if !p.replayed => Ok(()),
+        };
+        match self.bank.post_mint_move(fee, records).await {
+            Ok(true) => Ok(()),
             // The same inputs were swapped before: their notes are taken.
-            Ok(_) | Err(_) => Err(StoreError::Refused(REFUSED_PROOF_TAKEN)),
+            Ok(false) | Err(BankError::Ledger(_)) => Err(BankError::Refused(REFUSED_PROOF_TAKEN)),
+            Err(e) => Err(e),
         }
     }
 

@@ -110,7 +110,12 @@ async fn a_wallet_send_and_a_melt_of_one_invoice_pay_it_once(backend: Backend) {
         for _ in 0..RECONCILE_PASSES {
             lab.bank.ln_reconcile().await.expect("reconcile payments");
             lab.mint.reconcile_melts().await.expect("reconcile melts");
-            let payments = lab.bank.store().pending_ln_payments(10).await.expect("pending");
+            let payments = lab
+                .bank
+                .store_for_tests()
+                .pending_ln_payments(10)
+                .await
+                .expect("pending");
             let melts = lab.mint.store().pending_melt_quotes().await.expect("pending melts");
             if payments.is_empty() && melts.is_empty() {
                 break;
@@ -120,7 +125,7 @@ async fn a_wallet_send_and_a_melt_of_one_invoice_pay_it_once(backend: Backend) {
 
         let wallet_balance = lab
             .bank
-            .store()
+            .store_for_tests()
             .wallet_balance(payer.default_wallet_id)
             .await
             .expect("balance");

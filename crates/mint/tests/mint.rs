@@ -71,17 +71,27 @@ async fn keysets_are_derived_stable_and_listed(backend: Backend) {
 
     // Opening again over the same store derives the same keys from the sealed seed.
     let kek = flash_core::secrets::KeyEncryptionKey::new([7u8; 32]);
-    let again = flash_mint::Mint::open(lab.bank.clone(), &kek, MintConfig::default(), MINT_URL.into())
-        .await
-        .expect("reopen");
+    let again = flash_mint::Mint::open(
+        lab.bank.clone(),
+        lab.mint.store().clone(),
+        &kek,
+        MintConfig::default(),
+        MINT_URL.into(),
+    )
+    .await
+    .expect("reopen");
     assert_eq!(again.keys().keysets[0].keys, set.keys);
     // Another key-encryption key cannot open the seed.
     let wrong = flash_core::secrets::KeyEncryptionKey::new([8u8; 32]);
-    assert!(
-        flash_mint::Mint::open(lab.bank.clone(), &wrong, MintConfig::default(), MINT_URL.into())
-            .await
-            .is_err()
-    );
+    assert!(flash_mint::Mint::open(
+        lab.bank.clone(),
+        lab.mint.store().clone(),
+        &wrong,
+        MintConfig::default(),
+        MINT_URL.into()
+    )
+    .await
+    .is_err());
     let info = lab.mint.info();
     assert_eq!(info.name.as_deref(), Some("Flash"));
     assert!(info.nuts.nut07.supported && info.nuts.nut12.supported && info.nuts.nut20.supported);
@@ -584,7 +594,7 @@ async fn melt_to_a_flash_invoice_settles_inside_with_change(backend: Backend) {
     assert_eq!(total(&change_proofs), 24);
     assert_eq!(
         lab.bank
-            .store()
+            .store_for_tests()
             .wallet_balance(alice.default_wallet_id)
             .await
             .expect("balance"),
@@ -773,7 +783,7 @@ async fn failed_and_slow_melts_release_or_keep_notes_pending(backend: Backend) {
     );
     assert_eq!(
         lab.bank
-            .store()
+            .store_for_tests()
             .wallet_balance(payer.default_wallet_id)
             .await
             .expect("b"),
@@ -807,7 +817,7 @@ async fn wallet_balance_to_ecash_and_back(backend: Backend) {
         .expect("ecash");
     assert!(minted.token.starts_with("cashuB"), "a V4 token");
     let balance = |w| {
-        let store = lab.bank.store().clone();
+        let store = lab.bank.store_for_tests().clone();
         async move { store.wallet_balance(w).await.expect("balance") }
     };
     assert_eq!(balance(alice.default_wallet_id).await, 7_000);
@@ -877,7 +887,7 @@ async fn a_flash_wallet_pays_a_mint_quote_inside_the_ledger(backend: Backend) {
     assert_eq!(paid.status, flash_bank::PaymentStatus::Success);
     assert_eq!(
         lab.bank
-            .store()
+            .store_for_tests()
             .wallet_balance(alice.default_wallet_id)
             .await
             .expect("b"),
@@ -908,7 +918,7 @@ async fn a_flash_wallet_pays_a_mint_quote_inside_the_ledger(backend: Backend) {
     let _ = node;
     assert_eq!(
         lab.bank
-            .store()
+            .store_for_tests()
             .wallet_balance(alice.default_wallet_id)
             .await
             .expect("b"),
@@ -938,7 +948,7 @@ async fn a_retried_ecash_mint_hands_out_nothing_new(backend: Backend) {
     assert_eq!(lab.mint.store().mint_totals().await.expect("totals").issued, issued);
     assert_eq!(
         lab.bank
-            .store()
+            .store_for_tests()
             .wallet_balance(alice.default_wallet_id)
             .await
             .expect("b"),
@@ -983,7 +993,7 @@ async fn retried_mint_and_melt_requests_get_their_first_answer(backend: Backend)
     );
     assert_eq!(
         lab.bank
-            .store()
+            .store_for_tests()
             .wallet_balance(alice.default_wallet_id)
             .await
             .expect("b"),

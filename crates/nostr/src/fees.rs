@@ -113,7 +113,7 @@ impl AdmissionFees {
     pub async fn offer(&self, pubkey: &str) -> Result<AdmissionOffer, AdmissionError> {
         let pubkey = parse_pubkey(pubkey).map_err(|_| AdmissionError::InvalidPubkey)?;
         let hex = pubkey.to_hex();
-        let store = self.bank.store();
+        let store = self.relay.store();
         let amount_sats = self.amount_sats();
         let offer = |invoice| AdmissionOffer {
             pubkey,

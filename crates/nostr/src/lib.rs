@@ -31,6 +31,9 @@ pub use cluster::{Cluster, ClusterError};
 pub use config::{RelayConfig, WritePolicy};
 pub use conn::{Connection, Publishing, Step};
 pub use fees::{AdmissionFees, AdmissionOffer};
+/// A wallet connection as stored (what `nwcConnections` lists).
+pub use flash_store::NwcConnectionRecord;
+pub use names::Names;
 pub use nwc::WalletConnect;
 pub use protocol::{Prefix, Reject};
 pub use relay::{

@@ -248,7 +248,7 @@ impl WalletConnect {
     /// made. Each happens once, by the request's state. Returns how many were finished.
     pub async fn finish_open_payments(&self) -> Result<usize, flash_bank::BankError> {
         let bank = &self.inner.bank;
-        let store = bank.store();
+        let store = self.inner.relay.store();
         let age = i64::try_from(SWEEP_AFTER.as_millis()).unwrap_or(i64::MAX);
         let open = store
             .nwc_unfinished(store.now_ms().saturating_sub(age), SWEEP_BATCH)
@@ -338,11 +338,11 @@ impl WalletConnect {
         if new.budget_sats.is_some_and(|b| b < 0) {
             return Err(NwcError::InvalidInput("a budget is not negative".into()));
         }
-        let now = bank.store().now_ms();
+        let now = self.inner.relay.store().now_ms();
         if new.expires_at_ms.is_some_and(|at| at <= now) {
             return Err(NwcError::InvalidInput("the expiry is in the past".into()));
         }
-        let live = bank.store().nwc_of_account(account).await?;
+        let live = self.inner.relay.store().nwc_of_account(account).await?;
         if live.iter().filter(|c| c.revoked_at.is_none()).count() >= CONNECTIONS_MAX {
             return Err(NwcError::InvalidInput(format!(
                 "at most {CONNECTIONS_MAX} connections: revoke one first"
@@ -370,7 +370,7 @@ impl WalletConnect {
             revoked_at: None,
             last_used_at: None,
         };
-        bank.store().nwc_create(&record).await?;
+        self.inner.relay.store().nwc_create(&record).await?;
         let mut uri = format!(
             "nostr+walletconnect://{}?secret={}",
             self.pubkey().to_hex(),
@@ -388,12 +388,12 @@ impl WalletConnect {
 
     /// An account's connections, newest first.
     pub async fn list(&self, account: AccountId) -> Result<Vec<NwcConnectionRecord>, NwcError> {
-        Ok(self.inner.bank.store().nwc_of_account(account).await?)
+        Ok(self.inner.relay.store().nwc_of_account(account).await?)
     }
 
     /// Revokes one of an account's connections: its requests are refused from now on.
     pub async fn revoke(&self, account: AccountId, id: &str) -> Result<(), NwcError> {
-        if self.inner.bank.store().nwc_revoke(account, id).await? {
+        if self.inner.relay.store().nwc_revoke(account, id).await? {
             Ok(())
         } else {
             Err(NwcError::NotFound)
@@ -460,7 +460,7 @@ impl WalletConnect {
 
     /// The live connection a request is signed for, allowed to call `method`.
     async fn connection(&self, request: &Event, method: Method) -> Result<NwcConnectionRecord, NIP47Error> {
-        let store = self.inner.bank.store();
+        let store = self.inner.relay.store();
         let conn = store
             .nwc_by_client(&request.pubkey.to_hex())
             .await
@@ -519,7 +519,7 @@ impl WalletConnect {
         p: PayInvoiceRequest,
     ) -> Result<Option<PayInvoiceResponse>, PayEnd> {
         let bank = &self.inner.bank;
-        let store = bank.store();
+        let store = self.inner.relay.store();
         let refuse = |m: String| PayEnd::Refused(nip47_error(ErrorCode::Other, m));
         let invoice_msat =
             crate::zaps::invoice_msat(&p.invoice).map_err(|e| refuse(format!("invalid invoice: {e}")))?;
@@ -615,7 +615,7 @@ impl WalletConnect {
         let json = serde_json::to_string(&answer).unwrap_or_default();
         // A send's amount is the wallet's change, fee included.
         let spent = tx.amount.saturating_abs();
-        if let Err(e) = bank.store().nwc_spend(event_id, spent, &json).await {
+        if let Err(e) = self.inner.relay.store().nwc_spend(event_id, spent, &json).await {
             tracing::error!(error = %e, request = %event_id, "wallet connect: could not settle a budget reservation");
         }
         response
@@ -648,7 +648,7 @@ impl WalletConnect {
             result: None,
         };
         let json = serde_json::to_string(&answer).unwrap_or_default();
-        if let Err(e) = self.inner.bank.store().nwc_release(event_id, &json).await {
+        if let Err(e) = self.inner.relay.store().nwc_release(event_id, &json).await {
             tracing::error!(error = %e, request = %event_id, "wallet connect: could not release a budget reservation");
         }
     }
@@ -925,7 +925,7 @@ impl WalletConnect {
             let flash_bank::WalletChange::Journal(journal) = event.change else {
                 continue;
             };
-            let store = self.inner.bank.store();
+            let store = self.inner.relay.store();
             let conns = match store.nwc_of_wallet(event.wallet_id, store.now_ms()).await {
                 Ok(c) if !c.is_empty() => c,
                 _ => continue,

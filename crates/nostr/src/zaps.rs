@@ -139,7 +139,7 @@ impl Zaps {
             .bank
             .lnurl_address_invoice(name, amount_msat, comment, Some(request_json))
             .await?;
-        self.bank
+        self.relay
             .store()
             .nostr_zap_create(
                 &invoice.payment_hash.to_string(),
@@ -163,7 +163,7 @@ impl Zaps {
                 continue;
             }
             let Some(hash) = tx.payment_hash else { continue };
-            match self.bank.store().nostr_zap_paid(&hash).await {
+            match self.relay.store().nostr_zap_paid(&hash).await {
                 Ok(Some((request, bolt11))) => self.publish(&request, &bolt11).await,
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "zaps: could not mark a zap paid"),

@@ -587,11 +587,11 @@ async fn bench_engine(
         )
         .expect("dev node"),
     );
-    let bank = Bank::new(store, BankConfig::default()).with_lightning(node.clone(), Some(node));
+    let bank = Bank::new(store.clone(), BankConfig::default()).with_lightning(node.clone(), Some(node));
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
     let kek = KeyEncryptionKey::new(seed);
-    let mint = Mint::open(bank, &kek, MintConfig::default(), "http://127.0.0.1:3338".into())
+    let mint = Mint::open(bank, store, &kek, MintConfig::default(), "http://127.0.0.1:3338".into())
         .await
         .expect("open the mint");
     let figures = measure(Target::engine(mint.clone()), name, levels, warmup, measured).await;

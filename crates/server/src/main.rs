@@ -413,9 +413,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let mint = if config.mint.enabled {
         let kek = KeyEncryptionKey::new(data_dir.key("master.key")?);
-        let mint = Mint::open(bank.clone(), &kek, config.mint.clone(), public_url.clone())
-            .await
-            .context("opening the mint (its seed is sealed with DATA_DIR/master.key)")?;
+        let mint = Mint::open(
+            bank.clone(),
+            store.clone(),
+            &kek,
+            config.mint.clone(),
+            public_url.clone(),
+        )
+        .await
+        .context("opening the mint (its seed is sealed with DATA_DIR/master.key)")?;
         Some(mint)
     } else {
         None
@@ -487,6 +493,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let workers = workers.into_iter().chain(mint_worker);
     let lightning_on = bank.lightning_node().is_some();
     let state = ApiState {
+        names: flash_nostr::Names::new(store.clone()),
         bank,
         auth,
         metrics: Arc::new(Metrics::default()),

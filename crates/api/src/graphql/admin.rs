@@ -2,11 +2,11 @@
 //! schema where the operation exists there.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use flash_bank::AccountRecord;
 use flash_bank::BankError;
 use flash_core::lightning::DevOutcome;
 use flash_core::ErrorCode;
 use flash_core::{AccountId, JournalId};
-use flash_store::AccountRecord;
 
 use super::types::*;
 use super::{gql, operator, state};
@@ -184,7 +184,7 @@ impl Query {
     /// Checks every global ledger invariant.
     async fn ledger_verify(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerVerification> {
         operator(ctx)?;
-        let report = gql(state(ctx).bank.store().verify().await.map_err(BankError::from))?;
+        let report = gql(state(ctx).bank.verify_ledger().await)?;
         Ok(LedgerVerification {
             ok: report.ok(),
             currencies: report
@@ -207,7 +207,7 @@ impl Query {
         let Ok(id) = id.parse::<JournalId>() else {
             return Ok(None);
         };
-        let journal = gql(state(ctx).bank.store().journal(id).await.map_err(BankError::from))?;
+        let journal = gql(state(ctx).bank.journal(id).await)?;
         Ok(journal.map(|j| Journal {
             id: ID(j.id.to_string()),
             kind: j.kind,
@@ -372,7 +372,7 @@ impl LightningLiquidity {
     fn new(
         report: Option<flash_bank::LiquidityReport>,
         policy: &flash_bank::LiquidityConfig,
-        actions: Vec<flash_store::LiquidityAction>,
+        actions: Vec<flash_bank::LiquidityAction>,
     ) -> Self {
         let sats = |v: u64| SatAmount(i64::try_from(v).unwrap_or(i64::MAX));
         let pct = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -393,9 +393,9 @@ impl LightningLiquidity {
                 .into_iter()
                 .map(|a| LiquidityActionView {
                     kind: match a.kind {
-                        flash_store::LiquidityActionKind::Alert => "ALERT".into(),
-                        flash_store::LiquidityActionKind::ChannelOpen => "CHANNEL_OPEN".into(),
-                        flash_store::LiquidityActionKind::JitInvoice => "JIT_INVOICE".into(),
+                        flash_bank::LiquidityActionKind::Alert => "ALERT".into(),
+                        flash_bank::LiquidityActionKind::ChannelOpen => "CHANNEL_OPEN".into(),
+                        flash_bank::LiquidityActionKind::JitInvoice => "JIT_INVOICE".into(),
                     },
                     peer: a.peer,
                     amount: SatAmount(a.amount_sat),

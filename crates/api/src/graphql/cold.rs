@@ -4,7 +4,7 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use flash_bank::BankError;
-use flash_store::SweepRecord;
+use flash_bank::SweepRecord;
 
 use super::types::*;
 use super::{operator, state};

@@ -299,7 +299,7 @@ pub struct LnurlWithdrawRevokeInput {
 
 /// An LNURL-withdraw link (LUD-03): whoever has it may withdraw from the wallet, within its
 /// limits.
-pub struct LnurlWithdrawLink(flash_store::WithdrawLinkRecord);
+pub struct LnurlWithdrawLink(flash_bank::WithdrawLinkRecord);
 
 #[Object]
 impl LnurlWithdrawLink {
@@ -799,7 +799,7 @@ async fn wait_for_change(
     invoice: BankInvoice,
     mut events: Receiver<WalletEvent>,
 ) -> Option<(Result<BankInvoice, BankError>, Receiver<WalletEvent>)> {
-    let until_expiry = u64::try_from(invoice.expires_at_ms - bank.store().now_ms()).unwrap_or(0);
+    let until_expiry = u64::try_from(invoice.expires_at_ms - bank.now_ms()).unwrap_or(0);
     let expiry = tokio::time::sleep(Duration::from_millis(until_expiry));
     tokio::pin!(expiry);
     loop {

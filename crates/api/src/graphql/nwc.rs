@@ -6,7 +6,7 @@
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use flash_auth::Scope as AuthScope;
 use flash_nostr::nwc::{NewConnection, NwcError};
-use flash_store::NwcConnectionRecord;
+use flash_nostr::NwcConnectionRecord;
 
 use super::types::*;
 use super::{principal, state};

@@ -5,9 +5,9 @@
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use flash_auth::Scope as AuthScope;
 use flash_bank::{BankError, OnchainSend, OnchainSendOutcome, PaymentStatus, Speed};
+use flash_bank::{BatchRecord, PayoutRecord};
 use flash_core::onchain::BroadcastBehaviour;
 use flash_core::WalletId as CoreWalletId;
-use flash_store::{BatchRecord, PayoutRecord};
 
 use super::public::PaymentSendPayload;
 

@@ -37,7 +37,7 @@ impl Query {
         username: Username,
     ) -> async_graphql::Result<Option<NpubByUsername>> {
         let username = gql(flash_core::Username::parse(&username.0).map_err(BankError::from))?;
-        let found = gql(flash_nostr::names::npub_by_username(state(ctx).bank.store(), &username).await)?;
+        let found = gql(state(ctx).names.npub_by_username(&username).await)?;
         Ok(found.map(|(username, npub)| NpubByUsername {
             npub: Some(npub),
             username: Some(Username(username)),
@@ -465,18 +465,16 @@ impl Mutation {
     ) -> async_graphql::Result<UserUpdateNpubPayload> {
         let p = principal(ctx, AuthScope::Write)?;
         let bank = &state(ctx).bank;
-        Ok(
-            match flash_nostr::names::set_npub(bank.store(), p.user_id, &input.npub).await {
-                Ok(_) => UserUpdateNpubPayload {
-                    errors: vec![],
-                    user: Some(User(gql(bank.user(p.user_id).await)?)),
-                },
-                Err(e) => UserUpdateNpubPayload {
-                    errors: errors(e),
-                    user: None,
-                },
+        Ok(match state(ctx).names.set_npub(p.user_id, &input.npub).await {
+            Ok(_) => UserUpdateNpubPayload {
+                errors: vec![],
+                user: Some(User(gql(bank.user(p.user_id).await)?)),
             },
-        )
+            Err(e) => UserUpdateNpubPayload {
+                errors: errors(e),
+                user: None,
+            },
+        })
     }
 
     /// Names a contact.
@@ -588,7 +586,7 @@ impl Mutation {
         };
         Ok(match st.auth.create_api_key(p.account_id, &req).await {
             Ok((key, secret)) => ApiKeyCreatePayload {
-                api_key: Some(ApiKey(key, st.bank.store().now_ms())),
+                api_key: Some(ApiKey(key, st.bank.now_ms())),
                 api_key_secret: Some(secret),
                 errors: vec![],
             },
@@ -615,7 +613,7 @@ impl Mutation {
         };
         Ok(match result {
             Ok(key) => ApiKeyRevokePayload {
-                api_key: Some(ApiKey(key, st.bank.store().now_ms())),
+                api_key: Some(ApiKey(key, st.bank.now_ms())),
                 errors: vec![],
             },
             Err(e) => ApiKeyRevokePayload {

@@ -4,9 +4,9 @@ use async_graphql::{
     Context, Enum, InputValueError, InputValueResult, Interface, Object, Scalar, ScalarType, SimpleObject, Union,
     Value, ID,
 };
+use flash_bank::{AccountRecord, ApiKeyRecord, ContactRecord, UserRecord};
 use flash_bank::{Direction, HistoryPageRequest, LimitView, Transaction, TransactionPage, TxStatus, WalletView};
 use flash_core::{AccountLevel as Level, AccountStatus as Status, Currency, LimitKind, WalletId as CoreWalletId};
-use flash_store::{AccountRecord, ApiKeyRecord, ContactRecord, UserRecord};
 
 use super::{gql, state, NeedsRead};
 
@@ -920,7 +920,7 @@ impl User {
     /// The NOSTR key the user linked (`userUpdateNpub`), `npub1…`.
     #[graphql(guard = "NeedsRead")]
     async fn npub(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        gql(flash_nostr::names::npub_of(state(ctx).bank.store(), self.0.id).await)
+        gql(state(ctx).names.npub_of(self.0.id).await)
     }
     #[graphql(guard = "NeedsRead")]
     async fn default_account(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountIface> {
@@ -946,7 +946,7 @@ impl User {
             .api_keys(account.id)
             .await
             .map_err(|e| crate::error::ApiError::from(e).to_graphql())?;
-        let now = st.bank.store().now_ms();
+        let now = st.bank.now_ms();
         Ok(keys.into_iter().map(|k| ApiKey(k, now)).collect())
     }
 }

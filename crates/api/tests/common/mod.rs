@@ -301,17 +301,25 @@ impl TestServer {
         let kek = flash_core::secrets::KeyEncryptionKey::new([9u8; 32]);
         let mint = flash_mint::Mint::open(
             bank.clone(),
+            store_for_relay.clone(),
             &kek,
             flash_mint::MintConfig::default(),
             info.public_url.clone(),
         )
         .await
         .expect("mint");
-        let relay = flash_nostr::Relay::start(store_for_relay, relay, &public_url, None, nostr::Keys::generate());
+        let relay = flash_nostr::Relay::start(
+            store_for_relay.clone(),
+            relay,
+            &public_url,
+            None,
+            nostr::Keys::generate(),
+        );
         let nwc = flash_nostr::WalletConnect::start(bank.clone(), relay.clone(), Some(addr.to_string())).await;
         let zaps = flash_nostr::Zaps::start(bank.clone(), relay.clone());
         let admission = flash_nostr::AdmissionFees::new(bank.clone(), relay.clone());
         let state = ApiState {
+            names: flash_nostr::Names::new(store_for_relay.clone()),
             bank,
             auth,
             metrics: Arc::new(Metrics::default()),

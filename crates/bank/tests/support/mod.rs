@@ -70,14 +70,14 @@ pub async fn funded(bank: &Bank, sats: i64) -> AccountRecord {
 
 /// A wallet's balance.
 pub async fn balance(bank: &Bank, wallet: WalletId) -> i64 {
-    bank.store().wallet_balance(wallet).await.expect("balance")
+    bank.store_for_tests().wallet_balance(wallet).await.expect("balance")
 }
 
 /// A system account's BTC balance.
 pub async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
     let id = account.ledger_id(Currency::Btc);
     let balances = bank
-        .store()
+        .store_for_tests()
         .balances(std::slice::from_ref(&id))
         .await
         .expect("balances");
@@ -86,7 +86,7 @@ pub async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
 
 /// The ledger balances and sums to zero.
 pub async fn assert_ledger_ok(bank: &Bank) {
-    let report = bank.store().verify().await.expect("verify");
+    let report = bank.verify_ledger().await.expect("verify");
     assert!(report.ok(), "{report:?}");
 }
 
@@ -101,7 +101,7 @@ pub async fn pending_incoming(bank: &Bank, account: &AccountRecord) -> i64 {
 
 /// The status of the deposit at `outpoint`.
 pub async fn status(bank: &Bank, outpoint: &str) -> DepositStatus {
-    bank.store()
+    bank.store_for_tests()
         .onchain_deposit(outpoint)
         .await
         .expect("deposit")
@@ -112,7 +112,7 @@ pub async fn status(bank: &Bank, outpoint: &str) -> DepositStatus {
 /// How many deposits were credited (`onchain_receive` journals).
 pub async fn receive_journals(bank: &Bank) -> i64 {
     let rows = bank
-        .store()
+        .store_for_tests()
         .db()
         .query(
             "SELECT COUNT(*) FROM journals WHERE kind = $1",
@@ -250,7 +250,12 @@ pub async fn fee_shares(bank: &Bank, members: &[AccountRecord], reserve: i64, fe
 /// Batch `id` is confirmed and its fee squared with the `charged` shares; the hot account
 /// mirrors the chain and the ledger balances.
 pub async fn assert_batch_settled(bank: &Bank, wallet: &dyn HotWallet, id: &str, charged: i64) {
-    let batch = bank.store().onchain_batch(id).await.expect("read").expect("batch");
+    let batch = bank
+        .store_for_tests()
+        .onchain_batch(id)
+        .await
+        .expect("read")
+        .expect("batch");
     assert_eq!(batch.status, BatchStatus::Confirmed);
     assert_eq!(
         system_balance(bank, SystemAccount::FeesRevenue).await,

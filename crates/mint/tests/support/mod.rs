@@ -57,9 +57,10 @@ pub async fn lab_with(backend: Backend, config: MintConfig) -> Lab {
     let mut bank_config = BankConfig::default();
     bank_config.lightning.pay_timeout_secs = 1;
     bank_config.lightning.reconcile_grace_secs = 0;
-    let bank = Bank::new(fresh_store(backend).await, bank_config).with_lightning(node.clone(), Some(node.clone()));
+    let store = fresh_store(backend).await;
+    let bank = Bank::new(store.clone(), bank_config).with_lightning(node.clone(), Some(node.clone()));
     let kek = flash_core::secrets::KeyEncryptionKey::new([7u8; 32]);
-    let mint = Mint::open(bank.clone(), &kek, config, MINT_URL.into())
+    let mint = Mint::open(bank.clone(), store, &kek, config, MINT_URL.into())
         .await
         .expect("mint opens");
     Lab {
@@ -121,7 +122,7 @@ pub async fn melt_quote(lab: &Lab, request: &str) -> cashu::nuts::MeltQuoteBolt1
 pub async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
     let id = account.ledger_id(Currency::Btc);
     let balances = bank
-        .store()
+        .store_for_tests()
         .balances(std::slice::from_ref(&id))
         .await
         .expect("balances");
@@ -142,7 +143,7 @@ pub async fn assert_books(lab: &Lab) {
         system_balance(&lab.bank, SystemAccount::MintQuotes).await,
         "paid, unissued quotes equal mint:quotes"
     );
-    let report = lab.bank.store().verify().await.expect("verify");
+    let report = lab.bank.verify_ledger().await.expect("verify");
     assert!(report.ok(), "ledger invariant: {:?}", report.problems);
 }
 
