@@ -10,13 +10,18 @@
 //! ledger, payments to other nodes that succeed, fail, exceed the fee cap, hang or finish after
 //! the bank stopped waiting, repeated payments of one invoice, reconciliation passes, on-chain
 //! deposits, blocks and one-block reorganisations (returned to the mempool or dropped), clock
-//! moves (invoice expiry, the rolling 24-hour limits) and crashes: a payment's future is
+//! moves (invoice expiry, the rolling 24-hour limits), on-chain withdrawals (fast and batched,
+//! refused below dust, over the limit or the balance) and batcher passes, the Cashu mint (mint
+//! quotes paid from outside or from a wallet, minting, swaps and double spends, melts inside
+//! Flash and over Lightning) and crashes: a payment's, a payout pass's or a melt's future is
 //! dropped after a random number of polls (the process dying between two steps of the saga:
-//! before the hold, after it, during the node call), the bank is rebuilt over the same store
-//! and node and the reconciler runs.
+//! before the hold, after it, during the node or chain call), the bank and the mint are
+//! rebuilt over the same store, node and chain and their reconcilers run.
+//!
+//! It lives in the server crate because it drives the mint, which depends on the bank.
 //!
 //! The auditor ([`Model`]) keeps what every wallet should hold, what is held in flight and the
-//! totals of each rail, from the operations alone: it never reads a balance from the bank to
+//! totals of each rail and every ecash note, from the operations alone: it never reads a balance from the bank to
 //! decide what a balance should be. After a crash the real system may end a payment several
 //! ways (never started, failed, paid, still in flight); the auditor reads which one the bank
 //! recorded, checks it is one the rail allows (a payment can succeed only if its outcome was a
