@@ -396,6 +396,7 @@ impl Bank {
         let rail = self.chain()?;
         let _pass = rail.payouts.lock().await;
         self.lead_onchain().await?;
+        self.release_unrecorded_spends().await?;
         let mut report = PayoutReport::default();
         self.broadcast_sweeps().await?;
         for signed in self.store.onchain_batches(BatchStatus::Signed, 100).await? {
@@ -482,6 +483,25 @@ impl Bank {
         tracing::info!(batch = %batch.id, txid = %batch.txid, payouts = payouts.len(), fee = batch.fee_sat, vsize = batch.vsize, "payout transaction signed and recorded");
         if self.broadcast_batch(&batch, Attempt::First, report).await? {
             report.settled += self.settle_batch(&batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back the coins of transactions the hot wallet built but the bank never recorded
+    /// (the process died between signing and recording): nobody will broadcast them, and
+    /// until they are forgotten their coins look spent. Runs under the payout lock, so no
+    /// transaction of this process is between those two steps.
+    async fn release_unrecorded_spends(&self) -> Result<(), BankError> {
+        let rail = self.chain()?;
+        let held = rail.wallet.unconfirmed_spends().await.map_err(onchain_error)?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let txids: Vec<String> = held.iter().map(ToString::to_string).collect();
+        let recorded = self.store.onchain_spends_recorded(&txids).await?;
+        for txid in held.into_iter().filter(|t| !recorded.contains(&t.to_string())) {
+            tracing::warn!(%txid, "releasing the coins of a transaction that was signed but never recorded");
+            rail.wallet.forget(txid).await.map_err(onchain_error)?;
         }
         Ok(())
     }

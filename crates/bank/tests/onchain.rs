@@ -14,8 +14,8 @@ use flash_bank::{
     Bank, BankConfig, BankError, HistoryPageRequest, OnchainConfig, OnchainSend, PaymentStatus, Speed, TxStatus,
     WalletChange,
 };
-use flash_core::onchain::{ChainError, ChainSource, HotWallet};
-use flash_core::{AccountStatus, JournalKind, Network, SystemAccount};
+use flash_core::onchain::{ChainError, ChainSource, HotWallet, PayoutOutput};
+use flash_core::{AccountStatus, JournalKind, Network, Sats, SystemAccount};
 use flash_onchain::testing::{outside_address, BroadcastFuture, HookedHotWallet, HotWalletHooks};
 use flash_onchain::DevChain;
 use flash_store::testing::{fresh_store, Backend};
@@ -43,6 +43,7 @@ flash_store::on_both_backends!(
     a_refused_batch_returns_its_payouts_to_the_queue,
     a_stuck_batch_is_replaced_at_a_higher_fee,
     an_underfunded_hot_wallet_keeps_payouts_queued,
+    coins_of_a_transaction_signed_but_never_recorded_come_back,
     excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures,
 );
 
@@ -977,6 +978,47 @@ async fn an_underfunded_hot_wallet_keeps_payouts_queued(backend: Backend) {
     fund_hot_wallet(&lab, 100_000).await;
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
     assert_eq!((report.broadcast, report.settled), (1, 1));
+    assert_ledger_ok(&lab.bank).await;
+}
+
+/// Issue 14 (found by the simulation): the process died between signing a payout
+/// transaction and recording it. Nobody will broadcast it, so the next pass gives its coins
+/// back instead of reporting an empty wallet forever.
+async fn coins_of_a_transaction_signed_but_never_recorded_come_back(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 100_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
+        .await
+        .expect("queued");
+    // What the dead process left: the wallet's only coin in a transaction no row names.
+    let orphan = lab
+        .wallet
+        .build_payout(
+            &[PayoutOutput {
+                address: outside(2),
+                amount: Sats::positive(60_000).expect("sats"),
+            }],
+            2_000,
+        )
+        .await
+        .expect("signed");
+    assert_eq!(
+        lab.wallet.unconfirmed_spends().await.expect("spends"),
+        vec![orphan.txid]
+    );
+
+    let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
+    assert_eq!((report.broadcast, report.settled), (1, 1), "{report:?}");
+    let mempool = lab.chain.mempool();
+    assert_eq!(mempool.len(), 1, "only the recorded payout goes out");
+    assert_ne!(mempool[0], orphan.txid);
+    assert!(lab.bank.onchain_payout_queue(10).await.expect("queue").is_empty());
+    // The recorded payout's own transaction is kept.
+    assert_eq!(lab.wallet.unconfirmed_spends().await.expect("spends"), mempool);
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_ledger_ok(&lab.bank).await;
 }
 

@@ -268,6 +268,9 @@ pub trait HotWallet: Send + Sync {
     /// Drops a transaction the wallet built that will never be broadcast, so its coins can
     /// be spent again.
     fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>>;
+    /// The unconfirmed transactions spending the wallet's coins, as the wallet holds them now
+    /// (no network call): those it built and those the chain source reported.
+    fn unconfirmed_spends(&self) -> BoxFuture<'_, Result<Vec<Txid>, ChainError>>;
     /// Reads the wallet's state again from where it is kept, for what another process recorded
     /// (the flashd node that ran the wallet before this one took over).
     fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>>;

@@ -396,6 +396,9 @@ impl<H: HotWalletHooks> HotWallet for HookedHotWallet<H> {
     fn forget(&self, txid: Txid) -> BoxFuture<'_, Result<(), ChainError>> {
         self.inner.forget(txid)
     }
+    fn unconfirmed_spends(&self) -> BoxFuture<'_, Result<Vec<Txid>, ChainError>> {
+        self.inner.unconfirmed_spends()
+    }
     fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>> {
         self.inner.reload()
     }

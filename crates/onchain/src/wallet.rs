@@ -590,6 +590,18 @@ impl HotWallet for BdkHotWallet {
         })
     }
 
+    fn unconfirmed_spends(&self) -> BoxFuture<'_, Result<Vec<Txid>, ChainError>> {
+        Box::pin(async move {
+            let wallet = self.wallet.lock().await;
+            Ok(wallet
+                .transactions()
+                .filter(|tx| !tx.chain_position.is_confirmed())
+                .filter(|tx| spends_ours(&wallet, &tx.tx_node.tx))
+                .map(|tx| tx.tx_node.txid)
+                .collect())
+        })
+    }
+
     fn reload(&self) -> BoxFuture<'_, Result<(), ChainError>> {
         Box::pin(self.reload_state())
     }

@@ -787,14 +787,14 @@ const MINT_URL: &str = "http://127.0.0.1:3000";
 
 /// The mint over `bank` (opened again with it, as a restarted flashd does). The one place the
 /// mint is opened, so that a change to `Mint::open` is one line here.
-async fn open_mint(bank: &Bank, _store: &Store) -> Mint {
+async fn open_mint(bank: &Bank, store: &Store) -> Mint {
     let kek = flash_core::secrets::KeyEncryptionKey::new([7u8; 32]);
     // Quotes (and their invoices) outlive every move of the simulated clock.
     let config = MintConfig {
         quote_ttl_secs: LONG_EXPIRY_SECS,
         ..MintConfig::default()
     };
-    Mint::open(bank.clone(), &kek, config, MINT_URL.into())
+    Mint::open(bank.clone(), store.clone(), &kek, config, MINT_URL.into())
         .await
         .expect("the mint opens")
 }

@@ -1,9 +1,11 @@
 //! Withdrawals: payouts with their holds, and the transactions (batches) that carry them.
 
+use std::collections::HashSet;
+
 use flash_core::{AccountId, HoldId, WalletId};
 
 use crate::ledger::Record;
-use crate::sql::{params, Row};
+use crate::sql::{params, placeholders, Row, Value};
 use crate::{Store, StoreError};
 
 /// How a payout travels.
@@ -371,6 +373,25 @@ impl Store {
             statements.push((sql.to_string(), p));
         }
         self.db.script_exact(statements, 1).await
+    }
+
+    /// Of `txids`, those recorded as the bank's own spends of the hot wallet: a payout
+    /// transaction or a sweep to cold storage that was signed, broadcast or confirmed (not
+    /// failed, not replaced). A transaction the wallet holds but no row names was built and
+    /// never recorded.
+    pub async fn onchain_spends_recorded(&self, txids: &[String]) -> Result<HashSet<String>, StoreError> {
+        if txids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let list = placeholders(1, txids.len());
+        let sql = format!(
+            "SELECT txid FROM onchain_batches WHERE txid IN ({list}) AND status IN ('signed', 'broadcast', 'confirmed') \
+             UNION SELECT txid FROM onchain_sweeps WHERE txid IN ({list}) AND direction = 'to_cold' \
+             AND status IN ('signed', 'broadcast', 'confirmed')"
+        );
+        let params = txids.iter().map(|t| Value::from(t.as_str())).collect();
+        let rows = self.db.query(&sql, params).await?;
+        rows.iter().map(|r| r.text(0)).collect()
     }
 
     /// Batches in `status`, oldest first.
