@@ -34,6 +34,7 @@ flash_store::on_both_backends!(
     twenty_withdrawals_go_out_in_one_batch,
     a_fast_withdrawal_gets_its_own_transaction,
     a_payout_transaction_reorganised_out_is_followed_until_it_confirms_again,
+    a_chain_that_only_got_shorter_is_followed_before_the_next_block,
     withdrawals_to_flash_addresses_stay_inside,
     refused_withdrawals_hold_nothing,
     a_batch_is_recorded_before_it_is_broadcast,
@@ -538,6 +539,46 @@ async fn a_fast_withdrawal_gets_its_own_transaction(backend: Backend) {
 /// A confirmed payout transaction whose block is reorganised away goes back to `broadcast`
 /// (its history line back to PENDING) and is confirmed again, at its new height, once a block
 /// of the new chain has it; the fee is squared once.
+/// Issue 14: blocks invalidated with none in their place (bitcoind's `invalidateblock`): the
+/// watcher's next pass already sees the shorter chain, not only once a block arrives.
+async fn a_chain_that_only_got_shorter_is_followed_before_the_next_block(backend: Backend) {
+    let lab = lab(backend).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    let bob = member(&lab.bank).await;
+    let outpoint = deposit(&lab, &bob, 40_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Fast))
+        .await
+        .expect("queued");
+    lab.bank.onchain_payout_pass(false).await.expect("pass");
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
+    let batch = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!(batch.status.as_str(), "confirmed");
+
+    // Both blocks go and nothing replaces them: the deposit and the payout are unconfirmed.
+    let tip = lab.chain.disconnect(2).expect("disconnect");
+    let report = lab.bank.onchain_sync().await.expect("sync");
+    assert_eq!(report.tip_height, tip.height, "the shorter chain's tip");
+    assert_eq!(
+        (report.to_review, status(&lab.bank, &outpoint).await),
+        (1, DepositStatus::Review)
+    );
+    assert_eq!(balance(&lab.bank, bob.default_wallet_id).await, 0, "held for review");
+    let back = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!((back.status.as_str(), back.confirmed_height), ("broadcast", None));
+
+    // Mined again: credited and confirmed at the new heights.
+    lab.bank.dev_chain_mine(2).await.expect("mine");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
+    assert_eq!(balance(&lab.bank, bob.default_wallet_id).await, 40_000);
+    let again = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!(again.status.as_str(), "confirmed");
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
 async fn a_payout_transaction_reorganised_out_is_followed_until_it_confirms_again(backend: Backend) {
     let lab = lab(backend).await;
     fund_hot_wallet(&lab, 500_000).await;

@@ -1,7 +1,7 @@
 //! The bank's on-chain flows against a real `bitcoind -regtest`, through the bitcoind chain
 //! source and the BDK hot wallet: a deposit credited once after its confirmations, twenty
 //! withdrawals in one transaction, a deposit whose block is invalidated and whose transaction is
-//! double-spent before its confirmations, and a sweep to 2-of-3 cold storage and back. Each
+//! double-spent before its confirmations, blocks invalidated with none in their place, and a sweep to 2-of-3 cold storage and back. Each
 //! scenario checks the ledger and the balances, on SQLite and on PostgreSQL.
 //!
 //! They need `FLASH_TEST_BITCOIND` (the path to a `bitcoind` binary, Bitcoin Core 27 to 29);
@@ -28,6 +28,7 @@ flash_store::on_both_backends!(
     a_deposit_is_pending_then_credited_once_after_two_confirmations,
     twenty_withdrawals_leave_in_one_transaction,
     a_deposit_invalidated_and_double_spent_before_its_confirmations_credits_nothing,
+    blocks_invalidated_with_none_in_their_place_unconfirm_at_once,
     excess_goes_to_cold_storage_and_comes_back_with_two_of_three_signatures,
 );
 
@@ -269,6 +270,58 @@ async fn a_deposit_invalidated_and_double_spent_before_its_confirmations_credits
     assert_eq!(pending_incoming(&lab.bank, &alice).await, 0);
     lab.mine(5).await;
     assert_dropped(&lab.bank, &alice, &outpoint).await;
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+/// Issue 14: `invalidateblock` and no new block. The watcher's next pass follows the shorter
+/// chain: the credited deposit goes to review and the confirmed payout back to broadcast.
+async fn blocks_invalidated_with_none_in_their_place_unconfirm_at_once(backend: Backend) {
+    let Some(binary) = bitcoind_binary() else { return };
+    let lab = lab(backend, &binary).await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    let bob = member(&lab.bank).await;
+    let (_, outpoint) = deposit(&lab, &bob, 40_000).await;
+    let to = lab
+        .node(|n| n.rpc("getnewaddress", json!([])).as_str().expect("address").to_string())
+        .await;
+    lab.bank
+        .onchain_send(send(&alice, &to, Some(20_000), flash_bank::Speed::Fast))
+        .await
+        .expect("queued");
+    lab.bank.onchain_payout_pass(false).await.expect("pass");
+    let mined = lab.mine(2).await;
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
+    let batch = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!(batch.status, BatchStatus::Confirmed);
+
+    let first = mined[0];
+    let height = lab
+        .node(move |n| {
+            n.invalidate(&first);
+            n.rpc("getblockcount", json!([])).as_u64().expect("height")
+        })
+        .await;
+    let report = lab.bank.onchain_sync().await.expect("sync");
+    assert_eq!(u64::from(report.tip_height), height, "the shorter chain's tip");
+    assert_eq!(report.to_review, 1, "{report:?}");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Review);
+    assert_eq!(balance(&lab.bank, bob.default_wallet_id).await, 0, "held for review");
+    let back = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!((back.status, back.confirmed_height), (BatchStatus::Broadcast, None));
+
+    // Mined again (to another address: the same template would rebuild the invalid block).
+    lab.node(|n| {
+        let other = n.rpc("getnewaddress", json!([]));
+        n.rpc("generatetoaddress", json!([2, other]))
+    })
+    .await;
+    lab.bank.onchain_sync().await.expect("sync");
+    assert_eq!(status(&lab.bank, &outpoint).await, DepositStatus::Credited);
+    assert_eq!(balance(&lab.bank, bob.default_wallet_id).await, 40_000);
+    let again = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!(again.status, BatchStatus::Confirmed);
     assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_ledger_ok(&lab.bank).await;
 }

@@ -189,9 +189,41 @@ impl DevChain {
     pub fn mempool(&self) -> Vec<Txid> {
         self.lock().mempool.iter().map(|(tx, _)| tx.compute_txid()).collect()
     }
+
+    /// Disconnects the top `depth` blocks with nothing in their place, as bitcoind's
+    /// `invalidateblock` does: the chain gets shorter and their transactions go back to the
+    /// mempool, ahead of what was there. Returns the new tip.
+    pub fn disconnect(&self, depth: u32) -> Result<BlockRef, ChainError> {
+        let tip = self.change(|state| {
+            let mut returned = state.cut(depth)?;
+            returned.append(&mut state.mempool);
+            state.mempool = returned;
+            Ok(state.tip())
+        })?;
+        tracing::info!(depth, height = tip.height, "dev chain: blocks disconnected");
+        Ok(tip)
+    }
 }
 
 impl State {
+    /// Takes the top `depth` blocks off the chain; returns their transactions (coinbases
+    /// aside), as just seen.
+    fn cut(&mut self, depth: u32) -> Result<Vec<(Arc<Transaction>, u64)>, ChainError> {
+        let height = self.tip().height;
+        if depth == 0 || depth > height {
+            return Err(ChainError::InvalidInput(format!(
+                "reorg depth must be between 1 and the chain height ({height})"
+            )));
+        }
+        let cut = self.blocks.len() - depth as usize;
+        Ok(self
+            .blocks
+            .drain(cut..)
+            .flat_map(|b| b.txdata.into_iter().skip(1))
+            .map(|tx| (Arc::new(tx), now_secs()))
+            .collect())
+    }
+
     fn tip(&self) -> BlockRef {
         let height = u32::try_from(self.blocks.len().saturating_sub(1)).unwrap_or(u32::MAX);
         let hash = self
@@ -653,19 +685,7 @@ impl ChainSimulator for DevChain {
     fn reorg(&self, depth: u32, drop_transactions: bool) -> BoxFuture<'_, Result<BlockRef, ChainError>> {
         Box::pin(async move {
             let tip = self.change(|state| {
-                let height = state.tip().height;
-                if depth == 0 || depth > height {
-                    return Err(ChainError::InvalidInput(format!(
-                        "reorg depth must be between 1 and the chain height ({height})"
-                    )));
-                }
-                let cut = state.blocks.len() - depth as usize;
-                let removed: Vec<Block> = state.blocks.drain(cut..).collect();
-                let returned: Vec<(Arc<Transaction>, u64)> = removed
-                    .into_iter()
-                    .flat_map(|b| b.txdata.into_iter().skip(1))
-                    .map(|tx| (Arc::new(tx), now_secs()))
-                    .collect();
+                let returned = state.cut(depth)?;
                 // The replacement blocks are mined first, empty: a competing chain that did not
                 // have these transactions. They go back to the mempool ahead of what was there.
                 let mempool = std::mem::take(&mut state.mempool);

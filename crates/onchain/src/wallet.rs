@@ -243,12 +243,21 @@ impl BdkHotWallet {
         }
     }
 
-    fn snapshot(&self, wallet: &Wallet, from_height: u32) -> WalletSnapshot {
+    /// The wallet as of a sync whose chain source's best block is `source_tip`. BDK keeps the
+    /// blocks it knows above a source's tip when the chain only got shorter (a block
+    /// invalidated and none yet in its place), so what they confirmed counts as unconfirmed
+    /// here, as the source sees it.
+    fn snapshot(&self, wallet: &Wallet, from_height: u32, source_tip: Option<BlockRef>) -> WalletSnapshot {
+        let wallet_tip = block_ref(wallet.latest_checkpoint().block_id());
+        let tip = source_tip
+            .filter(|t| t.height < wallet_tip.height)
+            .unwrap_or(wallet_tip);
+        let in_chain = |height: Option<u32>| height.filter(|h| *h <= tip.height);
         let received = wallet
             .list_output()
             .filter(|o| o.keychain == KeychainKind::External)
             .filter_map(|o| {
-                let confirmed_height = o.chain_position.confirmation_height_upper_bound();
+                let confirmed_height = in_chain(o.chain_position.confirmation_height_upper_bound());
                 if confirmed_height.is_some_and(|h| h < from_height) {
                     return None;
                 }
@@ -265,7 +274,7 @@ impl BdkHotWallet {
             .transactions()
             .filter(|tx| spends_ours(wallet, &tx.tx_node.tx))
             .filter_map(|tx| {
-                let confirmed_height = tx.chain_position.confirmation_height_upper_bound();
+                let confirmed_height = in_chain(tx.chain_position.confirmation_height_upper_bound());
                 if confirmed_height.is_some_and(|h| h < from_height) {
                     return None;
                 }
@@ -278,7 +287,7 @@ impl BdkHotWallet {
         let balance = wallet.balance();
         let sats = |a: bitcoin::Amount| Sats::from_amount(a).unwrap_or(Sats::ZERO);
         WalletSnapshot {
-            tip: block_ref(wallet.latest_checkpoint().block_id()),
+            tip,
             received,
             confirmed_balance: sats(balance.confirmed),
             unconfirmed_balance: sats(balance.trusted_pending + balance.untrusted_pending),
@@ -502,6 +511,7 @@ impl HotWallet for BdkHotWallet {
             // The chain source is asked without the lock held: address requests go on meanwhile.
             let request = Self::sync_request(&*self.wallet.lock().await);
             let mut update = self.chain.sync(request).await?;
+            let source_tip = update.chain.last().copied();
             let mut wallet = self.wallet.lock().await;
             // Our own spends (payout batches, sweeps) are never taken as gone because a mempool
             // lost them: their coins stay spent until a conflicting transaction confirms, so
@@ -517,7 +527,7 @@ impl HotWallet for BdkHotWallet {
                     ChainError::Unavailable(format!("the chain moved during the sync, try again: {e}"))
                 })?;
             self.persist(&mut wallet).await?;
-            Ok(self.snapshot(&wallet, from_height))
+            Ok(self.snapshot(&wallet, from_height, source_tip))
         })
     }
 
