@@ -13,7 +13,10 @@
 //! moves (invoice expiry, the rolling 24-hour limits), on-chain withdrawals (fast and batched,
 //! refused below dust, over the limit or the balance) and batcher passes, the Cashu mint (mint
 //! quotes paid from outside or from a wallet, minting, swaps and double spends, melts inside
-//! Flash and over Lightning) and crashes: a payment's, a payout pass's or a melt's future is
+//! Flash and over Lightning), Nostr Wallet Connect (an app connected with a random budget
+//! asks the service through an in-process relay with NIP-44 or NIP-04 sealed, signed NIP-47
+//! requests: its balance, payments to other nodes and to Flash invoices, at the edge of its
+//! budget and of the wallet's balance, replays, revoked and expired connections) and crashes: a payment's, a payout pass's or a melt's future is
 //! dropped after a random number of polls (the process dying between two steps of the saga:
 //! before the hold, after it, during the node or chain call), the bank and the mint are
 //! rebuilt over the same store, node and chain and their reconcilers run.
@@ -27,7 +30,8 @@
 //! recorded, checks it is one the rail allows (a payment can succeed only if its outcome was a
 //! success, with exactly the fee that outcome charges) and books it. Every answer is checked
 //! (success, replay, or the exact typed refusal), every wallet after every operation, and at
-//! the end the system accounts against the rail totals and `ledger verify`.
+//! the end the system accounts against the rail totals, every wallet connection's spent budget
+//! and `ledger verify`.
 //!
 //! `FLASH_SIM_SEED=n` replays one seed, `FLASH_SIM_SEEDS=a..b` runs a range,
 //! `FLASH_SIM_OPS=n` sets the operations per seed (docs/testing.md). A failure prints the
