@@ -13,7 +13,10 @@
 //! moves (invoice expiry, the rolling 24-hour limits), on-chain withdrawals (fast and batched,
 //! refused below dust, over the limit or the balance) and batcher passes, the Cashu mint (mint
 //! quotes paid from outside or from a wallet, minting, swaps and double spends, melts inside
-//! Flash and over Lightning) and crashes: a payment's, a payout pass's or a melt's future is
+//! Flash and over Lightning), Nostr Wallet Connect (an app connected with a random budget
+//! asks the service through an in-process relay with NIP-44 or NIP-04 sealed, signed NIP-47
+//! requests: its balance, payments to other nodes and to Flash invoices, at the edge of its
+//! budget and of the wallet's balance, replays, revoked and expired connections) and crashes: a payment's, a payout pass's or a melt's future is
 //! dropped after a random number of polls (the process dying between two steps of the saga:
 //! before the hold, after it, during the node or chain call), the bank and the mint are
 //! rebuilt over the same store, node and chain and their reconcilers run.
@@ -27,7 +30,8 @@
 //! recorded, checks it is one the rail allows (a payment can succeed only if its outcome was a
 //! success, with exactly the fee that outcome charges) and books it. Every answer is checked
 //! (success, replay, or the exact typed refusal), every wallet after every operation, and at
-//! the end the system accounts against the rail totals and `ledger verify`.
+//! the end the system accounts against the rail totals, every wallet connection's spent budget
+//! and `ledger verify`.
 //!
 //! `FLASH_SIM_SEED=n` replays one seed, `FLASH_SIM_SEEDS=a..b` runs a range,
 //! `FLASH_SIM_OPS=n` sets the operations per seed (docs/testing.md). A failure prints the
@@ -56,11 +60,14 @@ use flash_core::{
 use flash_lightning::DevNode;
 use flash_mint::wallet::{split, Premint};
 use flash_mint::{Mint, MintConfig, MintError};
+use flash_nostr::nwc::NewConnection;
+use flash_nostr::{Relay, RelayConfig, Sender, WalletConnect};
 use flash_onchain::testing::{open_hot_wallet, outside_address};
 use flash_onchain::DevChain;
 use flash_store::testing::{fresh_store_with_clock, Backend};
 use flash_store::{AccountRecord, LnPaymentStatus, MeltQuoteState, PayoutStatus, Store};
 use futures_util::FutureExt;
+use serde_json::{json, Value};
 
 /// Seeds run by default on SQLite (CI), and operations per seed.
 const SQLITE_SEEDS: u64 = 48;
@@ -98,6 +105,8 @@ const DAY_JUMP_MS: i64 = 25 * 3_600_000;
 /// Longest the clock moves in small steps between two day jumps, so a window never rolls
 /// part-way (which bucket an amount falls out of is the store's business, not the model's).
 const SMALL_STEPS_MAX_MS: i64 = 23 * 3_600_000;
+/// How long a simulated wallet-connect app waits for an answer before the seed fails.
+const NWC_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
 // Runs
@@ -201,6 +210,9 @@ struct Stats {
     deposits: u64,
     payouts: u64,
     ecash: u64,
+    /// Wallet-connect answers checked, by how they ended (`paid`, `balance`, `replayed`, or
+    /// the NIP-47 error code), and budget periods that began anew.
+    nwc: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Stats {
@@ -214,6 +226,9 @@ impl Stats {
         self.deposits += o.deposits;
         self.payouts += o.payouts;
         self.ecash += o.ecash;
+        for (what, n) in &o.nwc {
+            *self.nwc.entry(what).or_default() += n;
+        }
     }
 }
 
@@ -539,9 +554,143 @@ enum MeltState {
     Failed,
 }
 
+/// The start (Unix ms, UTC) of the budget period `now_ms` falls in: the model's own statement
+/// of NIP-47 budget periods (days from midnight, weeks from Monday, months and years from their
+/// first day, counted out from 1970; `never` from the connection's creation).
+fn budget_period_start(period: &str, created_at_ms: i64, now_ms: i64) -> i64 {
+    const DAY_MS: i64 = 86_400_000;
+    let today = now_ms.div_euclid(DAY_MS);
+    let first_day = match period {
+        "daily" => today,
+        // Day 4 (1970-01-05) was a Monday.
+        "weekly" => today - (today - 4).rem_euclid(7),
+        "monthly" | "yearly" => {
+            let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let year_days = |y: i64| if leap(y) { 366 } else { 365 };
+            let (mut year, mut day) = (1970, 0);
+            while day + year_days(year) <= today {
+                day += year_days(year);
+                year += 1;
+            }
+            if period == "monthly" {
+                let february = if leap(year) { 29 } else { 28 };
+                for days in [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] {
+                    if day + days > today {
+                        break;
+                    }
+                    day += days;
+                }
+            }
+            day
+        }
+        _ => return created_at_ms,
+    };
+    first_day * DAY_MS
+}
+
+/// The largest amount that fits in `room` together with its Lightning fee cap (0 when none
+/// does): the edge of a budget or a balance.
+fn largest_within(room: i64) -> i64 {
+    let mut amount = (room - fee_cap(room)).max(0);
+    while amount + 1 + fee_cap(amount + 1) <= room {
+        amount += 1;
+    }
+    while amount > 0 && amount + fee_cap(amount) > room {
+        amount -= 1;
+    }
+    amount
+}
+
+/// A Nostr Wallet Connect connection as the auditor knows it.
+#[derive(Clone, Debug)]
+struct NwcConn {
+    /// The service's id for it.
+    id: String,
+    member: usize,
+    /// The app's key: the URI's secret.
+    app: nostr::Keys,
+    /// It may call `pay_invoice` (else only `get_balance`).
+    may_pay: bool,
+    /// Most satoshis (amounts and fees) per period; none for no budget.
+    budget: Option<i64>,
+    /// One of the NIP-47 periods.
+    period: &'static str,
+    created_at_ms: i64,
+    expires_at_ms: Option<i64>,
+    revoked: bool,
+    /// The period the store's count is of (moved on by the first reservation of a new one),
+    /// and what payments made in it took: amount and fee.
+    period_start_ms: i64,
+    spent: i64,
+}
+
+impl NwcConn {
+    /// What counts against the budget at `now_ms`, and the period that is: a new period starts
+    /// from nothing.
+    fn counted(&self, now_ms: i64) -> (i64, i64) {
+        let period = budget_period_start(self.period, self.created_at_ms, now_ms);
+        if self.period_start_ms < period {
+            (0, period)
+        } else {
+            (self.spent, self.period_start_ms)
+        }
+    }
+
+    /// Not revoked and not expired at `now_ms`.
+    fn live(&self, now_ms: i64) -> bool {
+        !self.revoked && self.expires_at_ms.is_none_or(|at| at > now_ms)
+    }
+}
+
+/// How the simulated app seals a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seal {
+    /// NIP-44 v2, tagged `nip44_v2`.
+    Nip44,
+    /// NIP-04, tagged `nip04`.
+    Nip04,
+    /// NIP-04 with no `encryption` tag (NIP-47's default).
+    Untagged,
+}
+
+/// A `pay_invoice` request that reserved budget, and its answer: a replay gets that answer
+/// again and moves nothing.
+#[derive(Clone, Debug)]
+struct NwcAsked {
+    conn: usize,
+    event: nostr::Event,
+    seal: Seal,
+    answer: serde_json::Value,
+}
+
+/// What a wallet-connect payment pays.
+#[derive(Clone, Copy, Debug)]
+enum NwcTarget {
+    /// An invoice of this Flash (`Model::invoices`), with the amount the app gives when it has
+    /// none.
+    Own { invoice: usize, given: Option<i64> },
+    /// Another node's invoice (`Model::payments`).
+    Out(usize),
+}
+
+/// How the auditor expects a `pay_invoice` to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NwcExpect {
+    /// Refused with this NIP-47 code before any budget was reserved.
+    Refused(&'static str),
+    /// Budget reserved, then given back whole: refused with this code by the bank, or failed
+    /// at the node (`went_out`).
+    Released { code: &'static str, went_out: bool },
+    /// Paid with this routing fee; amount and fee stay taken from the budget.
+    Paid { fee: i64 },
+}
+
 /// Everything the auditor expects.
 #[derive(Default)]
 struct Model {
+    /// Wallet-connect connections, and the `pay_invoice` requests that reserved budget.
+    nwc: Vec<NwcConn>,
+    nwc_asked: Vec<NwcAsked>,
     /// The ecash notes of the simulated Cashu wallet, every one it ever held.
     notes: Vec<Note>,
     /// Melts over Lightning that went out.
@@ -706,6 +855,11 @@ struct Sim {
     wallet: Arc<dyn HotWallet>,
     /// The Cashu mint over the bank (opened again with it).
     mint: Mint,
+    /// The NOSTR relay and the wallet-connect service on it (started again with the bank).
+    relay: Relay,
+    nwc: WalletConnect,
+    /// The relay's service key: the wallet-connect service answers as it, across restarts.
+    service_keys: nostr::Keys,
     rng: Rng,
     model: Model,
     stats: Stats,
@@ -728,6 +882,8 @@ async fn simulate(backend: Backend, seed: u64, ops: u64) -> Stats {
     let chain = Arc::new(DevChain::open(&chain_dir, Network::Regtest, fee_rate).expect("dev chain"));
     let (bank, wallet) = open_bank(&store, &node, &chain).await;
     let mint = open_mint(&bank, &store).await;
+    let service_keys = nostr::Keys::generate();
+    let (relay, nwc) = open_nwc(&bank, &store, &service_keys).await;
     let barrier = new_member(&bank).await;
     let whale = new_member(&bank).await;
     let mut sim = Sim {
@@ -742,6 +898,9 @@ async fn simulate(backend: Backend, seed: u64, ops: u64) -> Stats {
         bank,
         wallet,
         mint,
+        relay,
+        nwc,
+        service_keys,
         rng: Rng(seed),
         model: Model::default(),
         stats: Stats::default(),
@@ -799,6 +958,15 @@ async fn open_mint(bank: &Bank, store: &Store) -> Mint {
         .expect("the mint opens")
 }
 
+/// The relay over `store` and the wallet-connect service over `bank` on it, answering as
+/// `service` (started again with the bank, as a restarted flashd does: the old service keeps
+/// listening to the old relay, which nobody publishes to any more).
+async fn open_nwc(bank: &Bank, store: &Store, service: &nostr::Keys) -> (Relay, WalletConnect) {
+    let relay = Relay::start(store.clone(), RelayConfig::default(), MINT_URL, None, service.clone());
+    let nwc = WalletConnect::start(bank.clone(), relay.clone(), None).await;
+    (relay, nwc)
+}
+
 impl Sim {
     fn note(&mut self, what: String) {
         if self.log.len() == 64 {
@@ -837,7 +1005,7 @@ impl Sim {
 
     async fn step(&mut self) {
         self.stats.operations += 1;
-        match self.rng.below(112) {
+        match self.rng.below(124) {
             0..=3 if self.model.members.len() < MEMBERS_MAX => self.sign_up().await,
             0..=10 => self.fund().await,
             11..=28 => self.intraledger().await,
@@ -857,6 +1025,7 @@ impl Sim {
             88..=90 => self.payout_pass().await,
             91 => self.crash_during_payout_pass().await,
             92..=95 => self.move_clock().await,
+            96..=107 => self.wallet_connect().await,
             _ => self.ecash().await,
         }
     }
@@ -1412,6 +1581,7 @@ impl Sim {
         }
         (self.bank, self.wallet) = open_bank(&self.store, &self.node, &self.chain).await;
         self.mint = open_mint(&self.bank, &self.store).await;
+        (self.relay, self.nwc) = open_nwc(&self.bank, &self.store, &self.service_keys).await;
         self.reconcile().await;
         self.reconcile_melts().await;
     }
@@ -2294,6 +2464,580 @@ impl Sim {
         }
     }
 
+    // --- Nostr Wallet Connect ----------------------------------------------------------------
+
+    /// One wallet-connect operation (about a tenth of the draws): a member connects an app,
+    /// revokes one, or an app asks through the relay: its balance, a payment (to another node,
+    /// to an invoice of this Flash, at the edge of its budget or of the wallet's balance), or
+    /// a request sent again.
+    async fn wallet_connect(&mut self) {
+        if self.model.nwc.is_empty() || self.rng.chance(10) {
+            return self.nwc_connect().await;
+        }
+        let c = self.nwc_pick(false);
+        match self.rng.below(20) {
+            0 => self.nwc_revoke(c).await,
+            1 | 2 => self.nwc_balance(c).await,
+            3 | 4 => self.nwc_replay().await,
+            5..=7 => self.nwc_edge_of_budget().await,
+            8 | 9 => {
+                let c = self.nwc_pick(true);
+                self.nwc_edge_of_balance(c).await;
+            }
+            10..=13 => {
+                let invoice = if self.model.invoices.is_empty() || self.rng.chance(60) {
+                    self.create_invoice().await;
+                    self.model.invoices.len() - 1
+                } else {
+                    usize::try_from(self.rng.below(self.model.invoices.len() as u64)).expect("index")
+                };
+                let given = self.model.invoices[invoice].amount.is_none().then(|| self.amount());
+                self.nwc_pay(c, NwcTarget::Own { invoice, given }).await;
+            }
+            _ => {
+                let member = self.model.nwc[c].member;
+                // Sometimes an invoice this member already paid, or is paying.
+                let before: Vec<usize> = (0..self.model.payments.len())
+                    .filter(|&n| {
+                        let p = &self.model.payments[n];
+                        p.member == member && matches!(p.state, OutState::Succeeded | OutState::Pending { .. })
+                    })
+                    .collect();
+                let n = if !before.is_empty() && self.rng.chance(15) {
+                    before[usize::try_from(self.rng.below(before.len() as u64)).expect("index")]
+                } else {
+                    let amount = self.amount().min(150_000);
+                    self.nwc_outside_invoice(member, amount).await
+                };
+                self.nwc_pay(c, NwcTarget::Out(n)).await;
+            }
+        }
+    }
+
+    /// A connection's index: mostly one that may pay and is live (one with no budget when
+    /// `unbudgeted` and there is one), sometimes any.
+    fn nwc_pick(&mut self, unbudgeted: bool) -> usize {
+        let now = self.clock.now_ms();
+        let usable: Vec<usize> = (0..self.model.nwc.len())
+            .filter(|&c| {
+                let conn = &self.model.nwc[c];
+                conn.may_pay && conn.live(now) && (!unbudgeted || conn.budget.is_none())
+            })
+            .collect();
+        if !usable.is_empty() && self.rng.chance(85) {
+            usable[usize::try_from(self.rng.below(usable.len() as u64)).expect("index")]
+        } else {
+            usize::try_from(self.rng.below(self.model.nwc.len() as u64)).expect("index")
+        }
+    }
+
+    /// A member connects an app: a random budget (none, nothing, or up to 150,000 sats) per a
+    /// random period, sometimes an expiry, sometimes only `get_balance`.
+    async fn nwc_connect(&mut self) {
+        let member = self.someone();
+        let budget = match self.rng.below(20) {
+            0..=2 => None,
+            3 => Some(0),
+            _ => Some(self.rng.between(1_000, 150_000)),
+        };
+        let period = self.rng.pick(&[
+            None,
+            Some("daily"),
+            Some("weekly"),
+            Some("monthly"),
+            Some("yearly"),
+            Some("never"),
+        ]);
+        let may_pay = !self.rng.chance(10);
+        let now = self.clock.now_ms();
+        let expires_at_ms = self
+            .rng
+            .chance(20)
+            .then(|| now + self.rng.between(3_600_000, 3 * 86_400_000));
+        let c = self.model.nwc.len();
+        self.note(format!(
+            "member {member} connects app {c}: budget {budget:?} {period:?}, expires {expires_at_ms:?}, pays: {may_pay}"
+        ));
+        let created = self
+            .nwc
+            .create(
+                self.model.members[member].account,
+                NewConnection {
+                    name: format!("app {c}"),
+                    wallet_id: None,
+                    methods: (!may_pay).then(|| vec!["get_balance".to_string()]),
+                    budget_sats: budget,
+                    budget_period: period.map(str::to_string),
+                    expires_at_ms,
+                },
+            )
+            .await;
+        let (record, uri) = created.unwrap_or_else(|e| self.fail(format!("connecting an app failed: {e}")));
+        let uri = nostr::nips::nip47::NostrWalletConnectURI::parse(&uri)
+            .unwrap_or_else(|e| self.fail(format!("the connection's URI {uri:?} does not parse: {e}")));
+        let period = period.unwrap_or("monthly");
+        let period_start_ms = budget_period_start(period, now, now);
+        if uri.public_key != self.service_keys.public_key()
+            || record.wallet_id != self.model.members[member].wallet
+            || record.budget_sats != budget
+            || record.spent_sats != 0
+            || record.period_start != period_start_ms
+        {
+            self.fail(format!(
+                "app {c}'s connection is {record:?} (URI to {}), the model's period from {period_start_ms}",
+                uri.public_key
+            ));
+        }
+        self.model.nwc.push(NwcConn {
+            id: record.id,
+            member,
+            app: nostr::Keys::new(uri.secret),
+            may_pay,
+            budget,
+            period,
+            created_at_ms: now,
+            expires_at_ms,
+            revoked: false,
+            period_start_ms,
+            spent: 0,
+        });
+    }
+
+    /// A member revokes a connection (again: not found).
+    async fn nwc_revoke(&mut self, c: usize) {
+        let conn = self.model.nwc[c].clone();
+        self.note(format!(
+            "member {} revokes app {c} (revoked: {})",
+            conn.member, conn.revoked
+        ));
+        let answer = self.nwc.revoke(self.model.members[conn.member].account, &conn.id).await;
+        match answer {
+            Ok(()) if !conn.revoked => self.model.nwc[c].revoked = true,
+            Err(e) if conn.revoked && e.code().as_str() == "NOT_FOUND" => self.stats.refusals += 1,
+            other => self.fail(format!(
+                "revoking app {c} (revoked: {}) answered {other:?}",
+                conn.revoked
+            )),
+        }
+    }
+
+    /// App `c` asks for its wallet's balance.
+    async fn nwc_balance(&mut self, c: usize) {
+        let conn = self.model.nwc[c].clone();
+        let live = conn.live(self.clock.now_ms());
+        let balance = self.model.members[conn.member].balance;
+        self.note(format!("app {c} asks for the balance (live: {live}): expect {balance}"));
+        let (event, seal) = self.nwc_request(c, &json!({ "method": "get_balance", "params": {} }));
+        let answer = self.nwc_ask(c, &event, seal).await;
+        let expected = if live {
+            json!({ "result_type": "get_balance", "result": { "balance": balance * 1_000 } })
+        } else {
+            json!({ "result_type": "get_balance", "code": "UNAUTHORIZED" })
+        };
+        let seen = match answer["error"]["code"].as_str() {
+            Some(code) => json!({ "result_type": answer["result_type"], "code": code }),
+            None => json!({ "result_type": answer["result_type"], "result": answer["result"] }),
+        };
+        if seen != expected {
+            self.fail(format!("app {c}'s balance was answered {answer}, expected {expected}"));
+        }
+        *self
+            .stats
+            .nwc
+            .entry(if live { "balance" } else { "UNAUTHORIZED" })
+            .or_default() += 1;
+    }
+
+    /// A `pay_invoice` request that reserved budget is sent again, the same event: the first
+    /// answer, nothing paid twice (or `UNAUTHORIZED` once the connection is revoked or expired).
+    async fn nwc_replay(&mut self) {
+        if self.model.nwc_asked.is_empty() {
+            let c = self.nwc_pick(false);
+            return self.nwc_balance(c).await;
+        }
+        let n = usize::try_from(self.rng.below(self.model.nwc_asked.len() as u64)).expect("index");
+        let asked = self.model.nwc_asked[n].clone();
+        let live = self.model.nwc[asked.conn].live(self.clock.now_ms());
+        self.note(format!(
+            "app {} sends request {} again (live: {live})",
+            asked.conn, asked.event.id
+        ));
+        let answer = self.nwc_ask(asked.conn, &asked.event, asked.seal).await;
+        let fine = if live {
+            answer == asked.answer
+        } else {
+            answer["error"]["code"] == "UNAUTHORIZED" && answer["result_type"] == "pay_invoice"
+        };
+        if !fine {
+            self.fail(format!(
+                "request {} sent again was answered {answer}; the first answer was {}",
+                asked.event.id, asked.answer
+            ));
+        }
+        *self
+            .stats
+            .nwc
+            .entry(if live { "replayed" } else { "UNAUTHORIZED" })
+            .or_default() += 1;
+    }
+
+    /// An app with a budget pays exactly what is left of it (amount and fee cap), or a
+    /// satoshi more (`QUOTA_EXCEEDED`).
+    async fn nwc_edge_of_budget(&mut self) {
+        let now = self.clock.now_ms();
+        let budgeted: Vec<usize> = (0..self.model.nwc.len())
+            .filter(|&c| {
+                let conn = &self.model.nwc[c];
+                conn.budget.is_some() && conn.may_pay && conn.live(now)
+            })
+            .collect();
+        if budgeted.is_empty() {
+            return self.nwc_connect().await;
+        }
+        let c = budgeted[usize::try_from(self.rng.below(budgeted.len() as u64)).expect("index")];
+        let conn = &self.model.nwc[c];
+        let member = conn.member;
+        let room = conn.budget.expect("a budget") - conn.counted(now).0;
+        let fits = largest_within(room);
+        let amount = if fits > 0 && self.rng.chance(40) {
+            fits
+        } else {
+            fits + 1
+        };
+        let n = self.nwc_outside_invoice(member, amount).await;
+        self.nwc_pay(c, NwcTarget::Out(n)).await;
+    }
+
+    /// An app pays exactly what the wallet can (amount and fee cap), or a satoshi more
+    /// (`INSUFFICIENT_BALANCE`, unless the budget or the withdrawal limit refuses first).
+    async fn nwc_edge_of_balance(&mut self, c: usize) {
+        let member = self.model.nwc[c].member;
+        let fits = largest_within(self.model.members[member].balance);
+        let amount = if fits > 0 && self.rng.chance(30) {
+            fits
+        } else {
+            fits + 1
+        };
+        let n = self.nwc_outside_invoice(member, amount).await;
+        self.nwc_pay(c, NwcTarget::Out(n)).await;
+    }
+
+    /// An invoice of the outside node for `amount`, for `member`'s app to pay: it succeeds
+    /// now (with a routing fee, perhaps over the cap) or fails; never late or hanging (the
+    /// service would wait a minute for it).
+    async fn nwc_outside_invoice(&mut self, member: usize, amount: i64) -> usize {
+        let invoice = self
+            .outside
+            .create_invoice(InvoiceRequest {
+                amount_msat: Some(u64::try_from(amount).expect("positive") * 1_000),
+                description: InvoiceDescription::Memo(String::new()),
+                expiry_secs: 3_600,
+            })
+            .await
+            .expect("outside invoice");
+        let outcome = if self.rng.chance(75) {
+            Outcome::Succeed {
+                fee_ppm: self.rng.pick(&[0, 100, 1_000, 4_000, 6_000]),
+            }
+        } else {
+            Outcome::Fail
+        };
+        self.model.payments.push(OutPayment {
+            member,
+            request: invoice.payment_request,
+            amount,
+            expires_at_secs: invoice.created_at_secs + 3_600,
+            outcome,
+            state: OutState::None,
+            crashed: false,
+        });
+        self.model.payments.len() - 1
+    }
+
+    /// How app `c`'s payment of `target` should end, in the service's order of checks: the
+    /// connection (revoked or expired, not allowed to pay), the budget (amount and fee cap
+    /// against what is left of this period), then the bank's own checks and the rail.
+    fn nwc_expect(&self, c: usize, target: NwcTarget, amount: i64) -> NwcExpect {
+        let conn = &self.model.nwc[c];
+        let now = self.clock.now_ms();
+        if !conn.live(now) {
+            return NwcExpect::Refused("UNAUTHORIZED");
+        }
+        if !conn.may_pay {
+            return NwcExpect::Refused("RESTRICTED");
+        }
+        if conn
+            .budget
+            .is_some_and(|budget| conn.counted(now).0 + amount + fee_cap(amount) > budget)
+        {
+            return NwcExpect::Refused("QUOTA_EXCEEDED");
+        }
+        // What the bank answers, as NIP-47 says it.
+        let bank_refused = |code: &str| NwcExpect::Released {
+            code: if code == "INSUFFICIENT_BALANCE" {
+                "INSUFFICIENT_BALANCE"
+            } else {
+                "OTHER"
+            },
+            went_out: false,
+        };
+        let paid_before = NwcExpect::Released {
+            code: "PAYMENT_FAILED",
+            went_out: false,
+        };
+        match target {
+            NwcTarget::Own { invoice, .. } => {
+                let invoice = &self.model.invoices[invoice];
+                if self.now_secs() >= invoice.expires_at_secs {
+                    bank_refused("INVOICE_EXPIRED")
+                } else if invoice.paid {
+                    paid_before
+                } else {
+                    match self.expect_transfer(conn.member, invoice.member, amount) {
+                        Some(code) => bank_refused(code),
+                        None => NwcExpect::Paid { fee: 0 },
+                    }
+                }
+            }
+            NwcTarget::Out(n) => match self.expect_pay_out(n) {
+                Some(Err(code)) => bank_refused(code),
+                Some(Ok(PaymentStatus::AlreadyPaid)) => paid_before,
+                Some(Ok(status)) => self.fail(format!("the model expects {status:?} before a payment goes out")),
+                None => match self.model.payments[n].outcome.fee(amount) {
+                    Some(fee) => NwcExpect::Paid { fee },
+                    None => NwcExpect::Released {
+                        code: "PAYMENT_FAILED",
+                        went_out: true,
+                    },
+                },
+            },
+        }
+    }
+
+    /// App `c` pays `target` over the relay; the answer is checked against the model and the
+    /// payment and the budget booked.
+    async fn nwc_pay(&mut self, c: usize, target: NwcTarget) {
+        let (request, amount, given) = match target {
+            NwcTarget::Own { invoice, given } => {
+                let invoice = &self.model.invoices[invoice];
+                (
+                    invoice.request.clone(),
+                    invoice.amount.or(given).expect("an amount"),
+                    given,
+                )
+            }
+            NwcTarget::Out(n) => {
+                let p = &self.model.payments[n];
+                self.bank.dev_ln_set_outcome(p.outcome.dev()).expect("outcome");
+                (p.request.clone(), p.amount, None)
+            }
+        };
+        let expected = self.nwc_expect(c, target, amount);
+        let mut params = json!({ "invoice": request });
+        if let Some(given) = given {
+            params["amount"] = json!(given * 1_000);
+        }
+        let (event, seal) = self.nwc_request(c, &json!({ "method": "pay_invoice", "params": params }));
+        self.note(format!(
+            "app {c} pays {amount} ({target:?}, {seal:?}, request {}): expect {expected:?}",
+            event.id
+        ));
+        let answer = self.nwc_ask(c, &event, seal).await;
+        let code = answer["error"]["code"].as_str();
+        let fine = answer["result_type"] == "pay_invoice"
+            && match expected {
+                NwcExpect::Refused(want) | NwcExpect::Released { code: want, .. } => {
+                    code == Some(want) && answer["result"].is_null()
+                }
+                NwcExpect::Paid { fee } => code.is_none() && answer["result"]["fees_paid"] == json!(fee * 1_000),
+            };
+        if !fine {
+            self.fail(format!(
+                "app {c}'s payment was answered {answer}, expected {expected:?}"
+            ));
+        }
+        let now = self.clock.now_ms();
+        let (counted, period) = self.model.nwc[c].counted(now);
+        let conn = &mut self.model.nwc[c];
+        let member = conn.member;
+        match expected {
+            NwcExpect::Refused(code) => {
+                self.stats.refusals += 1;
+                *self.stats.nwc.entry(code).or_default() += 1;
+                return;
+            }
+            NwcExpect::Released { code, went_out } => {
+                if conn.period_start_ms < period && conn.spent > 0 {
+                    *self.stats.nwc.entry("new period").or_default() += 1;
+                }
+                (conn.period_start_ms, conn.spent) = (period, counted);
+                self.stats.refusals += 1;
+                *self.stats.nwc.entry(code).or_default() += 1;
+                if let (true, NwcTarget::Out(n)) = (went_out, target) {
+                    self.model.payments[n].state = OutState::Failed;
+                    self.model.members[member].withdrawal_used += amount;
+                }
+            }
+            NwcExpect::Paid { fee } => {
+                if conn.period_start_ms < period && conn.spent > 0 {
+                    *self.stats.nwc.entry("new period").or_default() += 1;
+                }
+                (conn.period_start_ms, conn.spent) = (period, counted + amount + fee);
+                *self.stats.nwc.entry("paid").or_default() += 1;
+                self.model.members[member].balance -= amount + fee;
+                match target {
+                    NwcTarget::Own { invoice, .. } => {
+                        let payee = self.model.invoices[invoice].member;
+                        self.stats.intraledger += 1;
+                        self.model.members[member].intraledger_used += amount;
+                        self.model.members[payee].balance += amount;
+                        self.model.invoices[invoice].paid = true;
+                    }
+                    NwcTarget::Out(n) => {
+                        self.stats.ln_sent += 1;
+                        self.model.members[member].withdrawal_used += amount;
+                        self.model.ln_out += amount + fee;
+                        self.model.payments[n].state = OutState::Succeeded;
+                    }
+                }
+            }
+        }
+        self.model.nwc_asked.push(NwcAsked {
+            conn: c,
+            event,
+            seal,
+            answer,
+        });
+    }
+
+    /// A NIP-47 request of app `c` as its client makes one: `body` sealed to the service
+    /// (NIP-44 v2 mostly, NIP-04 tagged or not), addressed to it, signed with the app's key.
+    fn nwc_request(&mut self, c: usize, body: &Value) -> (nostr::Event, Seal) {
+        let seal = match self.rng.below(10) {
+            0..=6 => Seal::Nip44,
+            7 | 8 => Seal::Nip04,
+            _ => Seal::Untagged,
+        };
+        let app = &self.model.nwc[c].app;
+        let service = self.service_keys.public_key();
+        let text = body.to_string();
+        let sealed = match seal {
+            Seal::Nip44 => {
+                nostr::nips::nip44::encrypt(app.secret_key(), &service, &text, nostr::nips::nip44::Version::V2)
+                    .expect("NIP-44 seal")
+            }
+            Seal::Nip04 | Seal::Untagged => {
+                nostr::nips::nip04::encrypt(app.secret_key(), &service, &text).expect("NIP-04 seal")
+            }
+        };
+        let mut tags = vec![nostr::Tag::public_key(service)];
+        let named = match seal {
+            Seal::Nip44 => Some("nip44_v2"),
+            Seal::Nip04 => Some("nip04"),
+            Seal::Untagged => None,
+        };
+        if let Some(name) = named {
+            tags.push(nostr::Tag::custom(nostr::TagKind::custom("encryption"), [name]));
+        }
+        let event = nostr::EventBuilder::new(nostr::Kind::WalletConnectRequest, sealed)
+            .tags(tags)
+            .sign_with_keys(app)
+            .expect("sign");
+        (event, seal)
+    }
+
+    /// Publishes `request` on the relay as app `c` and waits (at most [`NWC_ANSWER_WAIT`]) for
+    /// the service's response to it: from the service, to the app, opened with the request's
+    /// cipher.
+    async fn nwc_ask(&self, c: usize, request: &nostr::Event, seal: Seal) -> Value {
+        let app = &self.model.nwc[c].app;
+        let service = self.service_keys.public_key();
+        let mut live = self.relay.live();
+        if let Err(e) = self.relay.publish(request.clone(), &Sender::default()).await {
+            self.fail(format!("the relay refused request {}: {e}", request.id));
+        }
+        let response = tokio::time::timeout(NWC_ANSWER_WAIT, async {
+            loop {
+                match live.recv().await {
+                    Ok(l)
+                        if l.event.kind == nostr::Kind::WalletConnectResponse
+                            && l.event.tags.event_ids().any(|id| *id == request.id) =>
+                    {
+                        return Some(l.event.clone());
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await;
+        let Ok(Some(response)) = response else {
+            self.fail(format!("request {} got no answer in {NWC_ANSWER_WAIT:?}", request.id));
+        };
+        if response.pubkey != service || !response.tags.public_keys().any(|pk| *pk == app.public_key()) {
+            self.fail(format!(
+                "the answer to {} is not from the service to the app: {response:?}",
+                request.id
+            ));
+        }
+        let opened = match seal {
+            Seal::Nip44 => nostr::nips::nip44::decrypt(app.secret_key(), &service, &response.content).ok(),
+            Seal::Nip04 | Seal::Untagged => {
+                nostr::nips::nip04::decrypt(app.secret_key(), &service, &response.content).ok()
+            }
+        };
+        let Some(opened) = opened else {
+            self.fail(format!("the answer to {} does not open with {seal:?}", request.id));
+        };
+        serde_json::from_str(&opened)
+            .unwrap_or_else(|e| self.fail(format!("the answer to {} is not JSON ({e}): {opened}", request.id)))
+    }
+
+    /// At the end: every connection is as the model has it (budget, the period counted and
+    /// what was spent in it, revoked or not), and no reservation is left open.
+    async fn check_connections(&mut self) {
+        for (m, member) in self.model.members.iter().enumerate() {
+            let listed = self
+                .nwc
+                .list(member.account)
+                .await
+                .unwrap_or_else(|e| self.fail(format!("listing member {m}'s connections failed: {e}")));
+            let ours: Vec<&NwcConn> = self.model.nwc.iter().filter(|c| c.member == m).collect();
+            if listed.len() != ours.len() {
+                self.fail(format!(
+                    "member {m} has {} connections, the model {}",
+                    listed.len(),
+                    ours.len()
+                ));
+            }
+            for conn in ours {
+                let Some(record) = listed.iter().find(|r| r.id == conn.id) else {
+                    self.fail(format!("connection {} of member {m} is not listed", conn.id));
+                };
+                if record.spent_sats != conn.spent
+                    || record.period_start != conn.period_start_ms
+                    || record.budget_sats != conn.budget
+                    || record.budget_period != conn.period
+                    || record.revoked_at.is_some() != conn.revoked
+                {
+                    self.fail(format!(
+                        "connection {} of member {m} is {record:?}; the model: {} spent in the period from {}, \
+                         budget {:?} {}, revoked: {}",
+                        conn.id, conn.spent, conn.period_start_ms, conn.budget, conn.period, conn.revoked
+                    ));
+                }
+            }
+        }
+        let open = self
+            .store
+            .nwc_unfinished(i64::MAX, 10)
+            .await
+            .expect("open reservations");
+        if !open.is_empty() {
+            self.fail(format!("budget reservations left open: {open:?}"));
+        }
+    }
+
     // --- the clock ---------------------------------------------------------------------------
 
     async fn move_clock(&mut self) {
@@ -2426,6 +3170,7 @@ impl Sim {
                 "the hot wallet has {coins} sats confirmed; deposits less payouts and their fees is {expected}"
             ));
         }
+        self.check_connections().await;
         let report = self.store.verify().await.expect("verify");
         if !report.ok() {
             self.fail(format!("ledger verify: {report:?}"));
