@@ -11,11 +11,11 @@
 
 use std::fmt;
 
+pub use flash_core::secrets::{hash_token, random_token};
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
-use rand::distributions::Alphanumeric;
 use rand::{Rng, RngCore};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -33,14 +33,6 @@ pub const LOGIN_CODE_DIGITS: usize = 6;
 /// Domain-separation tag mixed into every login-code HMAC.
 const CODE_HASH_DOMAIN: &[u8] = b"flash/login-code/v1";
 
-/// `prefix` followed by `len` random base62 characters (`0-9A-Za-z`).
-pub fn random_token(prefix: &str, len: usize) -> String {
-    let mut out = String::with_capacity(prefix.len() + len);
-    out.push_str(prefix);
-    out.extend(rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from));
-    out
-}
-
 /// A new session token: 43 base62 characters, no prefix.
 pub fn session_token() -> String {
     random_token("", SESSION_TOKEN_LEN)
@@ -54,11 +46,6 @@ pub fn api_key_secret() -> String {
 /// A new admin API key secret: `flashadm_` followed by 40 base62 characters.
 pub fn admin_key_secret() -> String {
     random_token(ADMIN_KEY_PREFIX, KEY_SECRET_LEN)
-}
-
-/// Lowercase hex SHA-256 of a high-entropy token, for storage and lookup.
-pub fn hash_token(token: &str) -> String {
-    to_hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// A new login code: six decimal digits, uniform over `000000..=999999`.

@@ -88,6 +88,24 @@ impl KeyEncryptionKey {
     }
 }
 
+/// `prefix` followed by `len` random base62 characters (`0-9A-Za-z`) from the operating
+/// system's CSPRNG: session tokens and API keys.
+pub fn random_token(prefix: &str, len: usize) -> String {
+    use rand::distributions::Alphanumeric;
+    use rand::Rng;
+    let mut out = String::with_capacity(prefix.len() + len);
+    out.push_str(prefix);
+    out.extend(rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from));
+    out
+}
+
+/// Lowercase hex SHA-256 of a high-entropy token, for storage and lookup: a token of 200+
+/// random bits needs no salt or stretching.
+pub fn hash_token(token: &str) -> String {
+    use sha2::Digest;
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("auth", &["flash-core", "flash-store"]),
     ("mint", &["flash-core", "flash-store", "flash-bank"]),
     ("nostr", &["flash-core", "flash-store", "flash-bank"]),
+    ("merchant", &["flash-core", "flash-store", "flash-bank"]),
     (
         "api",
         &["flash-core", "flash-bank", "flash-auth", "flash-mint", "flash-nostr"],

@@ -17,6 +17,7 @@ mod leases;
 mod ledger;
 mod lightning;
 mod limits;
+mod merchant;
 mod mint;
 mod nostr;
 mod nwc;
@@ -48,6 +49,7 @@ pub use lightning::{
     NewLnInvoice, NewLnPayment, NewWithdrawLink, PaidVia, WithdrawLinkRecord,
 };
 pub use limits::WindowHit;
+pub use merchant::{MerchantKeyRecord, MerchantStoreRecord};
 pub use mint::{
     KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, PresentedProof,
     ProofRow, ProofState, SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,

@@ -1,0 +1,53 @@
+//! What merchant operations refuse, typed so the API can answer as BTCPay does.
+
+use flash_bank::BankError;
+use flash_store::StoreError;
+
+/// One problem with one field of a request (BTCPay's validation answer `{path, message}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The JSON path of the field (`""` for the whole body).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `path`.
+    pub fn new(path: &str, message: &str) -> FieldError {
+        FieldError {
+            path: path.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Why a merchant operation failed. Each refusal changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum MerchantError {
+    /// The request's fields are not acceptable.
+    #[error("invalid request: {}", .0.iter().map(|e| format!("{}: {}", e.path, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// No such store (or not one the caller may see).
+    #[error("store not found")]
+    StoreNotFound,
+    /// No such API key of the caller.
+    #[error("API key not found")]
+    KeyNotFound,
+    /// The caller lacks this permission.
+    #[error("missing permission {0}")]
+    Forbidden(&'static str),
+    /// The bank refused or failed.
+    #[error(transparent)]
+    Bank(#[from] BankError),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl MerchantError {
+    /// A refusal of one field.
+    pub fn field(path: &str, message: &str) -> MerchantError {
+        MerchantError::Invalid(vec![FieldError::new(path, message)])
+    }
+}

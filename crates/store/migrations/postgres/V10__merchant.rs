@@ -1,0 +1,5 @@
+/// Merchant stores and Greenfield API keys (postgres): the shared text in
+/// `migrations/merchant.sql`.
+pub fn migration() -> String {
+    include_str!("../migrations/merchant.sql").to_string()
+}
