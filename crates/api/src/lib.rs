@@ -12,6 +12,7 @@
 
 mod error;
 mod graphql;
+mod greenfield;
 mod health;
 mod lnurl;
 mod metrics;
@@ -61,6 +62,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Facts for `/healthz`.
     pub info: Arc<ServerInfo>,
+    /// Merchant services (`/api/v1/…`, BTCPay Greenfield).
+    pub merchant: flash_merchant::Merchant,
     /// The users' NOSTR names (`userUpdateNpub`, `npubByUsername`, NIP-05).
     pub names: flash_nostr::Names,
     /// The Cashu mint (`/v1/...`, `ecashMint`/`ecashRedeem`), when one runs here.
@@ -93,6 +96,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(public)
         .merge(admin)
         .merge(rest::routes(state.clone()))
+        .merge(greenfield::routes(state.clone()))
         .merge(lnurl::routes(state.clone()))
         .merge(health::routes(state.clone()))
         .merge(relay::routes(state.clone()))

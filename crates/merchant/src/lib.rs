@@ -12,11 +12,13 @@ pub mod stores;
 use flash_bank::Bank;
 use flash_core::secrets::{hash_token, random_token};
 use flash_core::AccountId;
-use flash_store::{MerchantKeyRecord, MerchantStoreRecord, Store};
+use flash_store::{MerchantStoreRecord, Store};
 use serde_json::Value;
 
 pub use error::{FieldError, MerchantError};
-use permissions::{Permission, Permissions, CAN_MODIFY_STORE_SETTINGS, CAN_VIEW_STORE_SETTINGS, UNRESTRICTED};
+/// A Greenfield API key as stored (what `api-keys/current` shows, with the presented secret).
+pub use flash_store::MerchantKeyRecord;
+use permissions::{Permission, Permissions, CAN_MODIFY_STORE_SETTINGS, CAN_VIEW_STORE_SETTINGS};
 use stores::{StoreSettings, StoreView};
 
 /// Random characters in a Greenfield API key.
@@ -43,6 +45,16 @@ impl Caller {
         Caller {
             account,
             permissions: Permissions::unrestricted(),
+        }
+    }
+
+    /// Refuses unless the caller holds `policy` over at least one store (or every store):
+    /// for lists, which then show what the caller may see.
+    pub fn require_somewhere(&self, policy: &'static str) -> Result<(), MerchantError> {
+        if self.permissions.allows_somewhere(policy) {
+            Ok(())
+        } else {
+            Err(MerchantError::Forbidden(policy))
         }
     }
 
@@ -237,11 +249,6 @@ impl Merchant {
             _ => Err(MerchantError::StoreNotFound),
         }
     }
-}
-
-/// Whether a caller holds every permission (an owner's session, or an `unrestricted` key).
-pub fn is_unrestricted(caller: &Caller) -> bool {
-    caller.permissions.allows(UNRESTRICTED, None)
 }
 
 /// A new store id: 44 base62 characters, like BTCPay's base58 ids in length and alphabet size.

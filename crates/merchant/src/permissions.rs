@@ -254,6 +254,11 @@ impl Permissions {
         self.0.iter().any(|p| p.allows(policy, store))
     }
 
+    /// Whether any permission allows `policy`, on some store or on all.
+    pub fn allows_somewhere(&self, policy: &str) -> bool {
+        self.0.iter().any(|p| grants(p.policy, policy))
+    }
+
     /// The permissions, as strings.
     pub fn strings(&self) -> Vec<String> {
         self.0.iter().map(ToString::to_string).collect()

@@ -494,6 +494,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lightning_on = bank.lightning_node().is_some();
     let state = ApiState {
         names: flash_nostr::Names::new(store.clone()),
+        merchant: flash_merchant::Merchant::new(bank.clone(), store.clone()),
         bank,
         auth,
         metrics: Arc::new(Metrics::default()),

@@ -18,7 +18,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("merchant", &["flash-core", "flash-store", "flash-bank"]),
     (
         "api",
-        &["flash-core", "flash-bank", "flash-auth", "flash-mint", "flash-nostr"],
+        &[
+            "flash-core",
+            "flash-bank",
+            "flash-auth",
+            "flash-mint",
+            "flash-nostr",
+            "flash-merchant",
+        ],
     ),
     ("cli", &[]),
 ];

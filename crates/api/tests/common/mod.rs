@@ -320,6 +320,7 @@ impl TestServer {
         let admission = flash_nostr::AdmissionFees::new(bank.clone(), relay.clone());
         let state = ApiState {
             names: flash_nostr::Names::new(store_for_relay.clone()),
+            merchant: flash_merchant::Merchant::new(bank.clone(), store_for_relay.clone()),
             bank,
             auth,
             metrics: Arc::new(Metrics::default()),

@@ -1,0 +1,299 @@
+//! BTCPay Server's Greenfield API (`/api/v1/…`) over the merchant service: stores and API
+//! keys so far. Requests authenticate with a Greenfield key (`Authorization: token <key>`) or
+//! a Flash session or API key (`Authorization: Bearer …`, its owner's full rights with the
+//! `write` scope, viewing rights with `read`). Errors are shaped as BTCPay sends them:
+//! `{code, message}` for 4xx and 5xx, and `[{path, message}]` with 422 for validation.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use flash_auth::{Credential, Scope};
+use flash_merchant::permissions::CAN_VIEW_STORE_SETTINGS;
+use flash_merchant::permissions::{Permissions, UNRESTRICTED};
+use flash_merchant::{Caller, FieldError, MerchantError, MerchantKeyRecord};
+use serde_json::{json, Value};
+
+use crate::{ApiState, Peer};
+
+pub(crate) fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/stores", get(list_stores).post(create_store))
+        .route(
+            "/api/v1/stores/{store_id}",
+            get(get_store).put(update_store).delete(delete_store),
+        )
+        .route("/api/v1/api-keys", axum::routing::post(create_key))
+        .route("/api/v1/api-keys/current", get(current_key).delete(revoke_current_key))
+        .route("/api/v1/api-keys/{api_key}", delete(revoke_key))
+        .with_state(state)
+}
+
+/// A Greenfield error, answered as BTCPay answers it.
+#[derive(Debug)]
+pub(crate) enum GreenfieldError {
+    /// No usable credential.
+    Unauthenticated(&'static str),
+    /// The credential lacks a permission.
+    MissingPermission(&'static str),
+    /// Not found: `code`, `message`.
+    NotFound(&'static str, &'static str),
+    /// The request's fields.
+    Invalid(Vec<FieldError>),
+    /// Something failed on our side.
+    Internal,
+}
+
+impl From<MerchantError> for GreenfieldError {
+    fn from(e: MerchantError) -> Self {
+        match e {
+            MerchantError::Invalid(errors) => GreenfieldError::Invalid(errors),
+            MerchantError::StoreNotFound => GreenfieldError::NotFound("store-not-found", "The store was not found"),
+            MerchantError::KeyNotFound => GreenfieldError::NotFound("apikey-not-found", "The API key was not found"),
+            MerchantError::Forbidden(policy) => GreenfieldError::MissingPermission(policy),
+            e @ (MerchantError::Bank(_) | MerchantError::Store(_)) => {
+                tracing::error!(error = %e, "greenfield: request failed");
+                GreenfieldError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for GreenfieldError {
+    fn into_response(self) -> Response {
+        match self {
+            GreenfieldError::Unauthenticated(message) => (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"code": "unauthenticated", "message": message})),
+            )
+                .into_response(),
+            GreenfieldError::MissingPermission(policy) => (
+                StatusCode::FORBIDDEN,
+                Json(json!({
+                    "code": "missing-permission",
+                    "message": format!("Insufficient API Permissions. Please use an API key with permission: {policy}"),
+                    "missingPermission": policy,
+                })),
+            )
+                .into_response(),
+            GreenfieldError::NotFound(code, message) => {
+                (StatusCode::NOT_FOUND, Json(json!({"code": code, "message": message}))).into_response()
+            }
+            GreenfieldError::Invalid(errors) => {
+                let body: Vec<Value> = errors
+                    .into_iter()
+                    .map(|e| json!({"path": e.path, "message": e.message}))
+                    .collect();
+                (StatusCode::UNPROCESSABLE_ENTITY, Json(Value::Array(body))).into_response()
+            }
+            GreenfieldError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"code": "server-error", "message": "the request could not be completed; try again"})),
+            )
+                .into_response(),
+        }
+    }
+}
+
+type Answer = Result<Json<Value>, GreenfieldError>;
+
+/// Who sent a request, and the Greenfield key (as presented, and as stored) if it used one.
+struct KeyOfCaller {
+    caller: Caller,
+    key: Option<(String, MerchantKeyRecord)>,
+}
+
+/// Who sent the request, and the Greenfield key it used (if it used one).
+async fn caller(state: &ApiState, headers: &HeaderMap, peer: &Peer) -> Result<KeyOfCaller, GreenfieldError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or(GreenfieldError::Unauthenticated(
+            "Authentication is required for accessing this endpoint",
+        ))?;
+    let (scheme, credential) = header.split_once(' ').unwrap_or((header, ""));
+    let credential = credential.trim();
+    match scheme.to_ascii_lowercase().as_str() {
+        "token" => match state.merchant.authenticate(credential).await? {
+            Some((caller, key)) => Ok(KeyOfCaller {
+                caller,
+                key: Some((credential.to_string(), key)),
+            }),
+            None => Err(GreenfieldError::Unauthenticated("The API key is not valid")),
+        },
+        "bearer" => {
+            let principal = state
+                .auth
+                .authenticate(credential, peer.0.ip())
+                .await
+                .map_err(|_| GreenfieldError::Unauthenticated("The token is not valid"))?;
+            let caller = match principal.credential {
+                Credential::Session { .. } => Caller::owner(principal.account_id),
+                Credential::ApiKey { .. } if principal.require(Scope::Write).is_ok() => {
+                    Caller::owner(principal.account_id)
+                }
+                Credential::ApiKey { .. } => Caller {
+                    account: principal.account_id,
+                    permissions: Permissions::from_stored(&[
+                        CAN_VIEW_STORE_SETTINGS.to_string(),
+                        flash_merchant::permissions::CAN_VIEW_PROFILE.to_string(),
+                    ]),
+                },
+            };
+            Ok(KeyOfCaller { caller, key: None })
+        }
+        "basic" => Err(GreenfieldError::Unauthenticated(
+            "Flash has no passwords: use an API key (Authorization: token <key>)",
+        )),
+        _ => Err(GreenfieldError::Unauthenticated(
+            "Authentication is required for accessing this endpoint",
+        )),
+    }
+}
+
+/// The JSON body, or a validation answer naming the body.
+fn body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| GreenfieldError::Invalid(vec![FieldError::new("", &format!("invalid JSON: {e}"))]))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"synchronized": true}))
+}
+
+async fn list_stores(State(state): State<ApiState>, peer: Peer, headers: HeaderMap) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    // A key scoped to some stores lists those.
+    who.caller.require_somewhere(CAN_VIEW_STORE_SETTINGS)?;
+    let stores = state.merchant.stores(&who.caller).await?;
+    Ok(Json(Value::Array(stores.iter().map(|s| s.to_json()).collect())))
+}
+
+async fn create_store(State(state): State<ApiState>, peer: Peer, headers: HeaderMap, bytes: Bytes) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    let body = body(&bytes)?;
+    Ok(Json(state.merchant.create_store(&who.caller, &body).await?.to_json()))
+}
+
+async fn get_store(
+    State(state): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(store_id): Path<String>,
+) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    Ok(Json(state.merchant.store(&who.caller, &store_id).await?.to_json()))
+}
+
+async fn update_store(
+    State(state): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(store_id): Path<String>,
+    bytes: Bytes,
+) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    let body = body(&bytes)?;
+    Ok(Json(
+        state
+            .merchant
+            .update_store(&who.caller, &store_id, &body)
+            .await?
+            .to_json(),
+    ))
+}
+
+async fn delete_store(
+    State(state): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(store_id): Path<String>,
+) -> Result<StatusCode, GreenfieldError> {
+    let who = caller(&state, &headers, &peer).await?;
+    state.merchant.delete_store(&who.caller, &store_id).await?;
+    Ok(StatusCode::OK)
+}
+
+fn key_json(secret: &str, key: &MerchantKeyRecord) -> Value {
+    json!({"apiKey": secret, "label": key.label, "permissions": key.permissions})
+}
+
+async fn create_key(State(state): State<ApiState>, peer: Peer, headers: HeaderMap, bytes: Bytes) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    who.caller.require(UNRESTRICTED, None)?;
+    let body = body(&bytes)?;
+    let label = match body.get("label") {
+        None | Some(Value::Null) => "",
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => {
+            return Err(GreenfieldError::Invalid(vec![FieldError::new(
+                "label",
+                "label is a string",
+            )]))
+        }
+    };
+    let permissions: Vec<String> = match body.get("permissions") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    GreenfieldError::Invalid(vec![FieldError::new(
+                        &format!("permissions[{i}]"),
+                        "a permission is a string",
+                    )])
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(GreenfieldError::Invalid(vec![FieldError::new(
+                "permissions",
+                "permissions is a list of strings",
+            )]))
+        }
+    };
+    let made = state.merchant.create_key(&who.caller, label, &permissions).await?;
+    Ok(Json(key_json(&made.secret, &made.key)))
+}
+
+async fn current_key(State(state): State<ApiState>, peer: Peer, headers: HeaderMap) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    let (secret, key) = who
+        .key
+        .ok_or(GreenfieldError::Unauthenticated("this route is for API keys"))?;
+    Ok(Json(key_json(&secret, &key)))
+}
+
+async fn revoke_current_key(State(state): State<ApiState>, peer: Peer, headers: HeaderMap) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    let (secret, key) = who
+        .key
+        .ok_or(GreenfieldError::Unauthenticated("this route is for API keys"))?;
+    state.merchant.revoke_key(key.account_id, &key.id).await?;
+    Ok(Json(key_json(&secret, &key)))
+}
+
+async fn revoke_key(
+    State(state): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(api_key): Path<String>,
+) -> Result<StatusCode, GreenfieldError> {
+    let who = caller(&state, &headers, &peer).await?;
+    who.caller.require(UNRESTRICTED, None)?;
+    match state.merchant.authenticate(&api_key).await? {
+        Some((_, key)) if key.account_id == who.caller.account => {
+            state.merchant.revoke_key(key.account_id, &key.id).await?;
+            Ok(StatusCode::OK)
+        }
+        _ => Err(GreenfieldError::NotFound(
+            "apikey-not-found",
+            "The API key was not found",
+        )),
+    }
+}
