@@ -164,7 +164,7 @@ impl Decimal {
     }
 
     /// Multiplies by `10^digits` exactly (moves the point right), keeping the scale minimal.
-    fn shift_left(self, digits: u32) -> Result<Decimal, PriceError> {
+    pub fn shift_left(self, digits: u32) -> Result<Decimal, PriceError> {
         if self.scale >= digits {
             Ok(Decimal {
                 mantissa: self.mantissa,
@@ -177,6 +177,21 @@ impl Decimal {
                 scale: 0,
             })
         }
+    }
+}
+
+impl Decimal {
+    /// Divides by `10^digits` exactly (moves the point left); refuses a scale above
+    /// [`MAX_PRICE_SCALE`].
+    pub fn shift_right(self, digits: u32) -> Result<Decimal, PriceError> {
+        let scale = self.scale.checked_add(digits).ok_or(PriceError::Overflow)?;
+        if scale > MAX_PRICE_SCALE {
+            return Err(PriceError::InvalidDecimal(format!("{} digits after the point", scale)));
+        }
+        Ok(Decimal {
+            mantissa: self.mantissa,
+            scale,
+        })
     }
 }
 
@@ -245,8 +260,17 @@ impl BtcPrice {
         observed_at_ms: i64,
         provider: impl Into<String>,
     ) -> Result<BtcPrice, PriceError> {
-        let major = Decimal::parse(major_per_btc)?;
-        let minor = major.shift_left(u32::from(currency.exponent()))?;
+        BtcPrice::from_major(currency, Decimal::parse(major_per_btc)?, observed_at_ms, provider)
+    }
+
+    /// A price from major units per BTC as an exact decimal.
+    pub fn from_major(
+        currency: FiatCurrency,
+        major_per_btc: Decimal,
+        observed_at_ms: i64,
+        provider: impl Into<String>,
+    ) -> Result<BtcPrice, PriceError> {
+        let minor = major_per_btc.shift_left(u32::from(currency.exponent()))?;
         BtcPrice::from_minor_units(currency, minor, observed_at_ms, provider)
     }
 
