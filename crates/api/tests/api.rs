@@ -1990,7 +1990,8 @@ async fn health_readiness_metrics_and_pages(backend: Backend) {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], db);
     assert_eq!(health["network"], "regtest");
-    assert_eq!(health["simulated"], json!(["lightning", "onchain"]));
+    assert_eq!(health["simulated"], json!(["lightning", "onchain", "prices"]));
+    assert_eq!(health["prices"], "dev");
     assert!(health["version"].as_str().is_some_and(|v| !v.is_empty()));
 
     let r = s.get("/readyz", &[]).await;

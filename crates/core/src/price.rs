@@ -201,7 +201,7 @@ fn pow10(n: u32) -> Result<u128, PriceError> {
 
 /// `a / b` rounded up; `b > 0`.
 fn div_ceil(a: u128, b: u128) -> u128 {
-    a / b + u128::from(a % b != 0)
+    a / b + u128::from(!a.is_multiple_of(b))
 }
 
 /// `a / b` rounded to nearest, halves away from zero; `b > 0`.
