@@ -67,6 +67,29 @@ impl ApiError {
     }
 }
 
+impl From<flash_core::PriceSourceError> for ApiError {
+    fn from(e: flash_core::PriceSourceError) -> Self {
+        match e {
+            flash_core::PriceSourceError::UnknownCurrency(_) => {
+                ApiError::new(ErrorCode::InvalidCurrency, e.to_string())
+            }
+            e => {
+                tracing::warn!(error = %e, "no price");
+                ApiError::new(ErrorCode::PriceUnavailable, "no price is available now")
+            }
+        }
+    }
+}
+
+impl From<flash_core::PriceError> for ApiError {
+    fn from(e: flash_core::PriceError) -> Self {
+        match e {
+            flash_core::PriceError::InvalidCurrency(_) => ApiError::new(ErrorCode::InvalidCurrency, e.to_string()),
+            e => ApiError::new(ErrorCode::InvalidInput, e.to_string()),
+        }
+    }
+}
+
 impl From<BankError> for ApiError {
     fn from(e: BankError) -> Self {
         match e {

@@ -27,6 +27,7 @@ async fn healthz(State(state): State<ApiState>) -> Json<serde_json::Value> {
         "network": state.bank.config().network.as_str(),
         "database": state.info.backend,
         "simulated": state.info.simulated_rails,
+        "prices": state.prices.name(),
     }))
 }
 

@@ -76,6 +76,8 @@ pub struct ApiState {
     pub zaps: Option<flash_nostr::Zaps>,
     /// Admission invoices (`/relay/admission`), when the relay runs here and is paid.
     pub admission: Option<flash_nostr::AdmissionFees>,
+    /// BTC prices in fiat (`realtimePrice`, `currencyList`, display amounts).
+    pub prices: Arc<dyn flash_core::PriceSource>,
 }
 
 /// The peer's address, as seen by the listener. Serve the router with

@@ -45,6 +45,7 @@ flash_store::on_both_backends!(
     operator_api_checks_the_key_before_parsing,
     galoy_notification_type_names,
     galoy_account_interface_fields,
+    prices_fill_galoy_display_fields,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1990,7 +1991,8 @@ async fn health_readiness_metrics_and_pages(backend: Backend) {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["database"], db);
     assert_eq!(health["network"], "regtest");
-    assert_eq!(health["simulated"], json!(["lightning", "onchain"]));
+    assert_eq!(health["simulated"], json!(["lightning", "onchain", "prices"]));
+    assert_eq!(health["prices"], "dev");
     assert!(health["version"].as_str().is_some_and(|v| !v.is_empty()));
 
     let r = s.get("/readyz", &[]).await;
@@ -2093,4 +2095,76 @@ async fn galoy_account_interface_fields(backend: Backend) {
     let account = &data(&r, "me")["defaultAccount"];
     assert_eq!(account["walletById"]["id"], a.wallet_id.as_str());
     assert_eq!(account["defaultWallet"]["id"], a.wallet_id.as_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prices: realtimePrice, currencyList and display amounts from the (dev) price source
+// ---------------------------------------------------------------------------------------------
+
+async fn prices_fill_galoy_display_fields(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let a = s.member().await;
+    s.fund(&a.wallet_id, 4_321).await;
+    // The dev source: 1 BTC = 100,000.00 USD = 92,000.00 EUR.
+    let data = s
+        .gql(
+            None,
+            "{ usd: realtimePrice { id timestamp denominatorCurrency btcSatPrice { base offset currencyUnit } usdCentPrice { base offset } } \
+               eur: realtimePrice(currency: \"EUR\") { denominatorCurrency btcSatPrice { base offset } usdCentPrice { base offset } } \
+               currencyList { id name symbol flag fractionDigits } }",
+            json!({}),
+        )
+        .await;
+    let usd = &data["data"]["usd"];
+    assert_eq!(usd["denominatorCurrency"], "USD", "{data}");
+    assert_eq!(
+        usd["btcSatPrice"],
+        json!({ "base": 100_000_000_000_i64, "offset": 12, "currencyUnit": "MINOR" })
+    );
+    assert_eq!(usd["usdCentPrice"], json!({ "base": 1_000_000, "offset": 6 }));
+    assert!(usd["timestamp"].as_i64().is_some_and(|t| t > 1_700_000_000), "{usd}");
+    let eur = &data["data"]["eur"];
+    assert_eq!(eur["btcSatPrice"], json!({ "base": 92_000_000_000_i64, "offset": 12 }));
+    assert_eq!(eur["usdCentPrice"], json!({ "base": 920_000, "offset": 6 }));
+    let list = data["data"]["currencyList"].as_array().expect("currencyList");
+    assert!(
+        list.contains(&json!({ "id": "USD", "name": "US Dollar", "symbol": "$", "flag": "🇺🇸", "fractionDigits": 2 })),
+        "{list:?}"
+    );
+    assert!(
+        list.iter().any(|c| c["id"] == "JPY" && c["fractionDigits"] == 0),
+        "{list:?}"
+    );
+
+    // Bad and unknown currencies: typed errors.
+    for (currency, code) in [("usd", "INVALID_CURRENCY"), ("XYZ", "INVALID_CURRENCY")] {
+        let data = s
+            .gql(
+                None,
+                "query($c: DisplayCurrency) { realtimePrice(currency: $c) { id } }",
+                json!({ "c": currency }),
+            )
+            .await;
+        assert_eq!(data["errors"][0]["extensions"]["code"], code, "{currency}: {data}");
+    }
+
+    // A transaction's display amounts, at the price of now: 4,321 sats = $4.321 → "4.32".
+    let data = s
+        .gql(
+            Some(&a.token),
+            "{ me { defaultAccount { transactions(first: 1) { edges { node { settlementAmount \
+               settlementDisplayAmount settlementDisplayFee settlementDisplayCurrency \
+               settlementPrice { base offset currencyUnit formattedAmount } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let node = &data["data"]["me"]["defaultAccount"]["transactions"]["edges"][0]["node"];
+    assert_eq!(node["settlementAmount"], 4_321, "{data}");
+    assert_eq!(node["settlementDisplayAmount"], "4.32");
+    assert_eq!(node["settlementDisplayFee"], "0.00");
+    assert_eq!(node["settlementDisplayCurrency"], "USD");
+    assert_eq!(
+        node["settlementPrice"],
+        json!({ "base": 100_000_000_000_i64, "offset": 12, "currencyUnit": "MINOR", "formattedAmount": "0.1" })
+    );
 }

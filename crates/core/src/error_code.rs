@@ -220,6 +220,10 @@ error_codes! {
     EcashDisabled = "ECASH_DISABLED",
     /// The melt's payment failed.
     EcashPaymentFailed = "ECASH_PAYMENT_FAILED",
+    /// Not an ISO 4217 currency code, or one no price source prices.
+    InvalidCurrency = "INVALID_CURRENCY",
+    /// No fresh price could be had from the price source; try again later.
+    PriceUnavailable = "PRICE_UNAVAILABLE",
 
     // Faults.
     /// Something failed on the server; details only in its log.

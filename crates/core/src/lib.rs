@@ -19,6 +19,7 @@ pub mod money;
 pub mod network;
 pub mod onchain;
 pub mod ports;
+pub mod price;
 pub mod secrets;
 pub mod text;
 
@@ -31,4 +32,5 @@ pub use ledger::{
 pub use limits::{LevelLimits, LimitKind, LimitPolicy};
 pub use money::{Currency, MoneyError, Sats, MAX_SATS};
 pub use network::Network;
+pub use price::{BtcPrice, FiatCurrency, PriceError, PriceSource, PriceSourceError};
 pub use text::TextError;

@@ -110,6 +110,8 @@ struct FileConfig {
     mint: flash_mint::MintConfig,
     #[serde(default)]
     relay: flash_nostr::RelayConfig,
+    #[serde(default)]
+    rates: flash_rates::RatesConfig,
 }
 
 /// Which Lightning node backs the bank.
@@ -525,6 +527,8 @@ pub struct Config {
     pub mint: flash_mint::MintConfig,
     /// The NOSTR relay.
     pub relay: flash_nostr::RelayConfig,
+    /// Where BTC prices come from (`dev` fixed rates by default).
+    pub rates: flash_rates::RatesConfig,
 }
 
 /// The host (and port) of a public URL: the domain of this server's Lightning addresses.
@@ -598,6 +602,7 @@ impl Config {
             onchain: file.onchain,
             mint: file.mint,
             relay: file.relay,
+            rates: file.rates,
         })
     }
 }

@@ -357,6 +357,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let onchain = hot_wallet(&config, &data_dir, &store).await?;
     let onchain_off = onchain.hot.is_none();
     simulated_rails.extend(onchain.simulated.iter().copied());
+    let prices = flash_rates::build(&config.rates, Arc::new(SystemClock)).context("[rates]")?;
+    if prices.is_simulated() {
+        simulated_rails.push("prices");
+        if !config.network.allows_dev_features() {
+            tracing::warn!(network = %config.network, "prices are the dev fixed rates: configure [rates] source");
+        }
+    }
+    tracing::info!(source = %prices.name(), "price source ready");
     tracing::info!(database = store.backend(), network = %config.network, "storage ready");
 
     let sender = CodeRouter {
@@ -504,6 +512,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         nwc,
         zaps,
         admission,
+        prices,
     };
 
     if config.network == Network::Mainnet {

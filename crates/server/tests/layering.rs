@@ -11,6 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["flash-core"]),
     ("lightning", &["flash-core"]),
     ("onchain", &["flash-core"]),
+    ("rates", &["flash-core"]),
     ("bank", &["flash-core", "flash-store"]),
     ("auth", &["flash-core", "flash-store"]),
     ("mint", &["flash-core", "flash-store", "flash-bank"]),

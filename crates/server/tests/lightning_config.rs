@@ -35,8 +35,8 @@ async fn without_lightning_the_bank_runs_and_says_so() {
     let api = Api::new(&server.base);
     assert_eq!(
         api.get_json("/healthz").await["simulated"],
-        json!(["onchain"]),
-        "only the (default) dev chain"
+        json!(["onchain", "prices"]),
+        "only the (default) dev chain and dev prices"
     );
     let user = api.device_user(&unique("no-ln")).await;
     let data = api

@@ -79,8 +79,8 @@ async fn without_an_onchain_wallet_the_bank_runs_and_says_so() {
     let api = Api::new(&server.base);
     assert_eq!(
         api.get_json("/healthz").await["simulated"],
-        json!(["lightning"]),
-        "only the (default) dev Lightning node"
+        json!(["lightning", "prices"]),
+        "only the (default) dev Lightning node and dev prices"
     );
     let user = api.device_user(&unique("no-onchain")).await;
     let data = api

@@ -8,6 +8,7 @@ mod lightning;
 mod limits;
 mod nwc;
 mod onchain;
+mod prices;
 mod public;
 mod types;
 
@@ -42,6 +43,7 @@ pub(crate) struct PublicQuery(
     lightning::LightningQuery,
     onchain::OnchainQuery,
     nwc::NwcQuery,
+    prices::PricesQuery,
 );
 
 /// The app API's mutations.

@@ -459,6 +459,36 @@ impl TransactionGql {
     async fn settlement_currency(&self) -> WalletCurrency {
         self.0.currency.into()
     }
+    /// `settlementAmount` in the display currency (US dollars, major units), at the price of
+    /// now (not of the settlement).
+    async fn settlement_display_amount(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(super::prices::display_amounts(ctx, self.0.amount, self.0.fee)
+            .await?
+            .amount)
+    }
+    /// `settlementFee` in the display currency, at the price of now.
+    async fn settlement_display_fee(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(super::prices::display_amounts(ctx, self.0.amount, self.0.fee)
+            .await?
+            .fee)
+    }
+    /// The display currency: `USD`.
+    async fn settlement_display_currency(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::prices::DisplayCurrency> {
+        let shown = super::prices::display_amounts(ctx, self.0.amount, self.0.fee).await?;
+        Ok(super::prices::DisplayCurrency(shown.currency))
+    }
+    /// The price of one sat in the display currency's minor unit, now.
+    async fn settlement_price(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<super::prices::PriceOfOneSettlementMinorUnitInDisplayMinorUnit> {
+        Ok(super::prices::display_amounts(ctx, self.0.amount, self.0.fee)
+            .await?
+            .price)
+    }
     async fn status(&self) -> TxStatusGql {
         match self.0.status {
             TxStatus::Success => TxStatusGql::Success,

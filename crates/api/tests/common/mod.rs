@@ -266,7 +266,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("local addr");
         let info = ServerInfo {
             backend: store.backend(),
-            simulated_rails: vec!["lightning", "onchain"],
+            simulated_rails: vec!["lightning", "onchain", "prices"],
             public_url: format!("http://{addr}"),
         };
         let node = Arc::new(DevNode::new(Network::Regtest, DevNode::generate_key(), INSTANT).expect("dev node"));
@@ -330,6 +330,9 @@ impl TestServer {
             nwc: Some(nwc),
             zaps: Some(zaps),
             admission,
+            prices: Arc::new(flash_rates::DevPrices::with_defaults(Arc::new(
+                flash_core::ports::SystemClock,
+            ))),
         };
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
