@@ -7,7 +7,11 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-flash_store::on_both_backends!(stores_and_keys_over_http, refusals_answer_as_btcpay_does);
+flash_store::on_both_backends!(
+    stores_and_keys_over_http,
+    refusals_answer_as_btcpay_does,
+    the_owner_makes_stores_and_keys_in_graphql,
+);
 
 /// A Greenfield request: `auth` is the whole `Authorization` header value.
 async fn call(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> Resp {
@@ -235,4 +239,87 @@ async fn refusals_answer_as_btcpay_does(backend: Backend) {
     );
     let r = call(&s, "GET", "/api/v1/stores", Some(&owner), None).await;
     assert_eq!(r.json().as_array().map(Vec::len), Some(1), "nothing written");
+}
+
+async fn the_owner_makes_stores_and_keys_in_graphql(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.member().await;
+    let r = s
+        .gql(
+            Some(&alice.token),
+            "mutation($input: MerchantStoreCreateInput!) { merchantStoreCreate(input: $input) \
+             { errors { code } store { id name defaultCurrency archived } } }",
+            json!({"input": {"name": "Cafe", "defaultCurrency": "eur"}}),
+        )
+        .await;
+    let store = data(&r, "merchantStoreCreate")["store"].clone();
+    assert_eq!(
+        (&store["name"], &store["defaultCurrency"]),
+        (&json!("Cafe"), &json!("EUR")),
+        "{r}"
+    );
+    let id = store["id"].as_str().expect("id").to_string();
+
+    let create_key = "mutation($input: MerchantApiKeyCreateInput!) { merchantApiKeyCreate(input: $input) \
+         { errors { code } apiKey { id label permissions } secret } }";
+    let r = s
+        .gql(
+            Some(&alice.token),
+            create_key,
+            json!({"input": {"label": "till", "permissions": [format!("btcpay.store.cancreateinvoice:{id}")]}}),
+        )
+        .await;
+    let made = data(&r, "merchantApiKeyCreate").clone();
+    let secret = made["secret"].as_str().expect("secret").to_string();
+    let key_id = made["apiKey"]["id"].as_str().expect("id").to_string();
+    let r = call(
+        &s,
+        "GET",
+        "/api/v1/api-keys/current",
+        Some(&format!("token {secret}")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.json()["permissions"],
+        json!([format!("btcpay.store.cancreateinvoice:{id}")])
+    );
+
+    // Refusals come back as payload errors and write nothing.
+    let r = s
+        .gql(
+            Some(&alice.token),
+            create_key,
+            json!({"input": {"label": "x", "permissions": ["btcpay.store.nope"]}}),
+        )
+        .await;
+    assert_eq!(payload_code(data(&r, "merchantApiKeyCreate")), "INVALID_INPUT");
+    let r = s
+        .gql(
+            Some(&alice.token),
+            "{ merchantApiKeys { id label } merchantStores { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data(&r, "merchantApiKeys").as_array().map(Vec::len), Some(1));
+    assert_eq!(data(&r, "merchantStores"), &json!([{"id": id}]));
+
+    let revoke = "mutation($input: MerchantApiKeyRevokeInput!) { merchantApiKeyRevoke(input: $input) \
+         { errors { code } revoked } }";
+    let bob = s.member().await;
+    let r = s.gql(Some(&bob.token), revoke, json!({"input": {"id": key_id}})).await;
+    assert_eq!(payload_code(data(&r, "merchantApiKeyRevoke")), "API_KEY_NOT_FOUND");
+    let r = s
+        .gql(Some(&alice.token), revoke, json!({"input": {"id": key_id}}))
+        .await;
+    assert_eq!(data(&r, "merchantApiKeyRevoke")["revoked"], json!(true));
+    let r = call(
+        &s,
+        "GET",
+        "/api/v1/api-keys/current",
+        Some(&format!("token {secret}")),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
 }

@@ -6,6 +6,7 @@ mod cold;
 mod ecash;
 mod lightning;
 mod limits;
+mod merchant;
 mod nwc;
 mod onchain;
 mod prices;
@@ -43,6 +44,7 @@ pub(crate) struct PublicQuery(
     lightning::LightningQuery,
     onchain::OnchainQuery,
     nwc::NwcQuery,
+    merchant::MerchantQuery,
     prices::PricesQuery,
 );
 
@@ -54,6 +56,7 @@ pub(crate) struct PublicMutation(
     onchain::OnchainMutation,
     ecash::EcashMutation,
     nwc::NwcMutation,
+    merchant::MerchantMutation,
 );
 
 /// The app API's subscriptions.
