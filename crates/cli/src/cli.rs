@@ -151,6 +151,14 @@ pub enum Command {
     /// what each spent this period; `flash nwc revoke ID` cuts one off.
     #[command(subcommand, verbatim_doc_comment)]
     Nwc(NwcCommand),
+    /// Merchant services: BTCPay Greenfield-compatible stores and their API keys
+    ///
+    /// `flash merchant store create NAME` makes a store settled into your default wallet;
+    /// `flash merchant key create --permission btcpay.store.cancreateinvoice:STORE_ID` makes a
+    /// key for an integration (WooCommerce, scripts) to use as `Authorization: token KEY`
+    /// against /api/v1 (docs/merchant.md).
+    #[command(subcommand, verbatim_doc_comment)]
+    Merchant(MerchantCommand),
     /// LNURL-withdraw links (LUD-03): vouchers anyone holding them can withdraw from
     ///
     /// Whoever holds a link may withdraw from your wallet, within its limits.
@@ -496,6 +504,66 @@ pub enum NostrCommand {
     Link {
         /// The key.
         npub: String,
+    },
+}
+
+/// `flash merchant ...`.
+#[derive(Debug, Subcommand)]
+pub enum MerchantCommand {
+    /// Stores.
+    #[command(subcommand)]
+    Store(MerchantStoreCommand),
+    /// Greenfield API keys.
+    #[command(subcommand)]
+    Key(MerchantKeyCommand),
+}
+
+/// `flash merchant store ...`.
+#[derive(Debug, Subcommand)]
+pub enum MerchantStoreCommand {
+    /// Make a store, settled into your default wallet; prints its id
+    ///
+    /// With --json, prints {"id", "name", "defaultCurrency", "archived"}.
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// Its name, 1-50 characters.
+        name: String,
+        /// The currency its invoices are priced in by default (server default: USD).
+        #[arg(long, value_name = "CODE")]
+        currency: Option<String>,
+    },
+    /// List your stores
+    ///
+    /// With --json, prints [{"id", "name", "defaultCurrency", "archived"}].
+    #[command(verbatim_doc_comment)]
+    List,
+}
+
+/// `flash merchant key ...`.
+#[derive(Debug, Subcommand)]
+pub enum MerchantKeyCommand {
+    /// Make a Greenfield API key and print it (shown once)
+    ///
+    /// The key alone is printed on stdout (KEY=$(flash merchant key create ...) works).
+    /// With --json, prints {"secret", "apiKey": {"id", "label", "permissions", "createdAt"}}.
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// A BTCPay permission, e.g. btcpay.store.cancreateinvoice:STORE_ID; repeat for several.
+        #[arg(long = "permission", value_name = "PERMISSION", required = true)]
+        permissions: Vec<String>,
+    },
+    /// List your keys (never their secrets)
+    ///
+    /// With --json, prints [{"id", "label", "permissions", "createdAt"}].
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Revoke a key by its id
+    Revoke {
+        /// The key's id (from `flash merchant key list`).
+        id: String,
     },
 }
 

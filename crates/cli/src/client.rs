@@ -13,10 +13,10 @@ use crate::types::{
     AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, ColdStorage, ColdSweep, Contact,
     CreatedApiKey, Destination, EcashKeyset, EcashMinted, EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest,
     InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity, LightningNode, LightningReconcile,
-    LnInvoice, Me, NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow,
-    OnchainPayout, OnchainReclaim, OnchainReview, OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult,
-    PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection, UserNpub, UserSummary, WithdrawLink,
-    WithdrawLinkCreateInput, WithdrawLinkCreated,
+    LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated, MerchantStore, NwcConnection, NwcConnectionCreateInput,
+    NwcConnectionCreated, OnchainBatch, OnchainBatchNow, OnchainPayout, OnchainReclaim, OnchainReview,
+    OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, SendRequest, Speed,
+    TransactionConnection, UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput, WithdrawLinkCreated,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -714,6 +714,56 @@ impl Client {
             .graphql(graphql::NWC_CONNECTION_REVOKE, json!({ "input": { "id": id } }))
             .await?;
         mutation_payload(data, "nwcConnectionRevoke").map(drop)
+    }
+
+    /// Makes a merchant store, settled into the default wallet.
+    pub async fn merchant_store_create(
+        &self,
+        name: &str,
+        default_currency: Option<&str>,
+    ) -> Result<MerchantStore, ClientError> {
+        let input = json!({ "name": name, "defaultCurrency": default_currency });
+        let data = self
+            .graphql(graphql::MERCHANT_STORE_CREATE, json!({ "input": input }))
+            .await?;
+        let payload = mutation_payload(data, "merchantStoreCreate")?;
+        decode(
+            payload.get("store").cloned().unwrap_or_default(),
+            "merchantStoreCreate.store",
+        )
+    }
+
+    /// The caller's merchant stores.
+    pub async fn merchant_stores(&self) -> Result<Vec<MerchantStore>, ClientError> {
+        let data = self.graphql(graphql::MERCHANT_STORES_QUERY, json!({})).await?;
+        decode(field(data, "merchantStores")?, "merchantStores")
+    }
+
+    /// Makes a Greenfield API key; its secret is shown only this once.
+    pub async fn merchant_api_key_create(
+        &self,
+        label: &str,
+        permissions: &[String],
+    ) -> Result<MerchantApiKeyCreated, ClientError> {
+        let input = json!({ "label": label, "permissions": permissions });
+        let data = self
+            .graphql(graphql::MERCHANT_API_KEY_CREATE, json!({ "input": input }))
+            .await?;
+        decode(mutation_payload(data, "merchantApiKeyCreate")?, "merchantApiKeyCreate")
+    }
+
+    /// The caller's Greenfield API keys.
+    pub async fn merchant_api_keys(&self) -> Result<Vec<MerchantApiKey>, ClientError> {
+        let data = self.graphql(graphql::MERCHANT_API_KEYS_QUERY, json!({})).await?;
+        decode(field(data, "merchantApiKeys")?, "merchantApiKeys")
+    }
+
+    /// Revokes a Greenfield API key.
+    pub async fn merchant_api_key_revoke(&self, id: &str) -> Result<(), ClientError> {
+        let data = self
+            .graphql(graphql::MERCHANT_API_KEY_REVOKE, json!({ "input": { "id": id } }))
+            .await?;
+        mutation_payload(data, "merchantApiKeyRevoke").map(drop)
     }
 
     /// Creates an LNURL-withdraw link; its LNURL is shown only this once.

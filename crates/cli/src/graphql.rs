@@ -135,6 +135,24 @@ pub const NWC_CONNECTIONS_QUERY: &str = concat!("query { nwcConnections { ", nwc
 pub const NWC_CONNECTION_REVOKE: &str = "mutation($input: NwcConnectionRevokeInput!) { \
 nwcConnectionRevoke(input: $input) { errors { message code } revoked } }";
 
+/// Makes a merchant store.
+pub const MERCHANT_STORE_CREATE: &str = "mutation($input: MerchantStoreCreateInput!) { \
+merchantStoreCreate(input: $input) { errors { message code } store { id name defaultCurrency archived } } }";
+
+/// The caller's merchant stores.
+pub const MERCHANT_STORES_QUERY: &str = "query { merchantStores { id name defaultCurrency archived } }";
+
+/// Makes a Greenfield API key.
+pub const MERCHANT_API_KEY_CREATE: &str = "mutation($input: MerchantApiKeyCreateInput!) { \
+merchantApiKeyCreate(input: $input) { errors { message code } secret apiKey { id label permissions createdAt } } }";
+
+/// The caller's Greenfield API keys.
+pub const MERCHANT_API_KEYS_QUERY: &str = "query { merchantApiKeys { id label permissions createdAt } }";
+
+/// Revokes a Greenfield API key.
+pub const MERCHANT_API_KEY_REVOKE: &str = "mutation($input: MerchantApiKeyRevokeInput!) { \
+merchantApiKeyRevoke(input: $input) { errors { message code } revoked } }";
+
 /// The fields of an LNURL-withdraw link.
 macro_rules! withdraw_link_fields {
     () => {

@@ -16,9 +16,9 @@ use flash_cli::{
     AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand,
     ColdStorage, ColdSweep, Command, ContactsCommand, CosignerKey, CredentialStore, CurrencyTotal, Destination,
     EcashCommand, EcashStatus, FeeArgs, FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest,
-    LightningLiquidity, LoginArgs, NostrCommand, NwcCommand, NwcConnectionCreateInput, OnchainSendRequest, PayArgs,
-    PaymentResult, Scope, SendRequest, Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand,
-    WithdrawLinkCreateInput, DEFAULT_SERVER,
+    LightningLiquidity, LoginArgs, MerchantCommand, MerchantKeyCommand, MerchantStoreCommand, NostrCommand, NwcCommand,
+    NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp,
+    Transaction, UsernameCommand, WithdrawLinkCommand, WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
 
 /// `println!` that ends the process quietly when stdout is closed (`flash history | head -1`):
@@ -197,6 +197,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nwc(cmd) => nwc(&ctx, cmd).await,
+        Command::Merchant(cmd) => merchant(&ctx, cmd).await,
         Command::WithdrawLink(cmd) => withdraw_link(&ctx, cmd).await,
         Command::Contacts(cmd) => contacts(&ctx, cmd).await,
         Command::Apikey(cmd) => apikey(&ctx, cmd).await,
@@ -802,6 +803,80 @@ async fn nwc(ctx: &Ctx, cmd: NwcCommand) -> Result<ExitCode> {
                 print_json(&json!({ "id": id, "revoked": true }))?;
             } else {
                 outln!("Revoked wallet connection {id}.");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash merchant ...`: stores and Greenfield API keys.
+async fn merchant(ctx: &Ctx, cmd: MerchantCommand) -> Result<ExitCode> {
+    let client = ctx.authed().await?;
+    match cmd {
+        MerchantCommand::Store(MerchantStoreCommand::Create { name, currency }) => {
+            let store = client.merchant_store_create(&name, currency.as_deref()).await?;
+            if ctx.json {
+                print_json(&store)?;
+            } else {
+                outln!("{}", store.id);
+                eprintln!(
+                    "Store \"{}\" ({}) settles into your default wallet.",
+                    store.name, store.default_currency
+                );
+            }
+        }
+        MerchantCommand::Store(MerchantStoreCommand::List) => {
+            let stores = client.merchant_stores().await?;
+            if ctx.json {
+                print_json(&stores)?;
+            } else if stores.is_empty() {
+                outln!("No stores.");
+            } else {
+                outln!("{:<46} {:<8} {:<8} NAME", "ID", "CURRENCY", "ARCHIVED");
+                for s in &stores {
+                    let archived = if s.archived { "yes" } else { "no" };
+                    outln!("{:<46} {:<8} {:<8} {}", s.id, s.default_currency, archived, s.name);
+                }
+            }
+        }
+        MerchantCommand::Key(MerchantKeyCommand::Create { label, permissions }) => {
+            let made = client.merchant_api_key_create(&label, &permissions).await?;
+            if ctx.json {
+                print_json(&made)?;
+            } else {
+                outln!("{}", made.secret);
+                eprintln!(
+                    "Key {} ({}). It is shown only this once: use it as `Authorization: token KEY`.",
+                    made.api_key.id,
+                    made.api_key.permissions.join(" ")
+                );
+            }
+        }
+        MerchantCommand::Key(MerchantKeyCommand::List) => {
+            let keys = client.merchant_api_keys().await?;
+            if ctx.json {
+                print_json(&keys)?;
+            } else if keys.is_empty() {
+                outln!("No merchant API keys.");
+            } else {
+                outln!("{:<34} {:<23} {:<16} PERMISSIONS", "ID", "CREATED", "LABEL");
+                for k in &keys {
+                    outln!(
+                        "{:<34} {:<23} {:<16} {}",
+                        k.id,
+                        ts(&k.created_at),
+                        k.label,
+                        k.permissions.join(" ")
+                    );
+                }
+            }
+        }
+        MerchantCommand::Key(MerchantKeyCommand::Revoke { id }) => {
+            client.merchant_api_key_revoke(&id).await?;
+            if ctx.json {
+                print_json(&json!({ "id": id, "revoked": true }))?;
+            } else {
+                outln!("Revoked merchant API key {id}.");
             }
         }
     }

@@ -1642,6 +1642,55 @@ impl fmt::Debug for NwcConnectionCreated {
     }
 }
 
+/// A merchant store (served under `/api/v1/stores`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantStore {
+    /// Its id (the Greenfield `storeId`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its default currency.
+    pub default_currency: String,
+    /// Whether it is archived.
+    #[serde(default)]
+    pub archived: bool,
+}
+
+/// A Greenfield API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantApiKey {
+    /// Its id (to revoke it).
+    pub id: String,
+    /// What it is for.
+    pub label: String,
+    /// BTCPay permission strings.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Created.
+    pub created_at: Option<Timestamp>,
+}
+
+/// A new Greenfield API key and its secret, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MerchantApiKeyCreated {
+    /// The key.
+    pub api_key: MerchantApiKey,
+    /// The secret, for `Authorization: token <secret>`.
+    pub secret: String,
+}
+
+impl fmt::Debug for MerchantApiKeyCreated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MerchantApiKeyCreated")
+            .field("api_key", &self.api_key)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
 /// A new LNURL-withdraw link to create (`lnurlWithdrawCreate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -682,3 +682,58 @@ async fn cli_lightning_walkthrough() {
     assert!(out.contains("Ledger OK"), "{out}");
     println!("checked the `flash` Lightning commands at {}", bin.display());
 }
+
+/// Issue 15: a merchant makes a store and a Greenfield key with the CLI; an integration uses
+/// the key against `/api/v1` until the merchant revokes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_merchant_walkthrough() {
+    let Some(bin) = flash_binary_or_skip() else {
+        return;
+    };
+    let dir = TempDir::new("merchant-walkthrough");
+    let server = Flashd::start(&Launch::new(dir.path(), None)).await;
+    let profile = TempDir::new("flash-merchant");
+    let flash = |args: &[&str]| {
+        let mut all = vec!["--server", server.base.as_str()];
+        all.extend_from_slice(args);
+        flash_stdout(&bin, profile.path(), &all)
+    };
+    flash(&["login", "--device"]);
+    let store = flash(&["merchant", "store", "create", "Corner Shop", "--currency", "eur"])
+        .trim()
+        .to_string();
+    let listed: Value = serde_json::from_str(&flash(&["--json", "merchant", "store", "list"])).expect("json");
+    assert_eq!(
+        listed,
+        json!([{"id": store, "name": "Corner Shop", "defaultCurrency": "EUR", "archived": false}])
+    );
+    let permission = format!("btcpay.store.canviewstoresettings:{store}");
+    let key = flash(&[
+        "merchant",
+        "key",
+        "create",
+        "--label",
+        "till",
+        "--permission",
+        &permission,
+    ])
+    .trim()
+    .to_string();
+
+    let http = reqwest::Client::builder().no_proxy().build().expect("http");
+    let get_store = || {
+        http.get(format!("{}/api/v1/stores/{store}", server.base))
+            .header("authorization", format!("token {key}"))
+            .send()
+    };
+    let resp = get_store().await.expect("GET");
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!((&body["id"], &body["defaultCurrency"]), (&json!(store), &json!("EUR")));
+
+    let keys: Value = serde_json::from_str(&flash(&["--json", "merchant", "key", "list"])).expect("json");
+    assert_eq!(keys[0]["permissions"], json!([permission]));
+    let id = keys[0]["id"].as_str().expect("id").to_string();
+    assert!(flash(&["merchant", "key", "revoke", &id]).contains("Revoked"));
+    assert_eq!(get_store().await.expect("GET").status().as_u16(), 401);
+}
