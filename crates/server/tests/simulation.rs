@@ -9,7 +9,8 @@
 //! different body), Lightning invoices paid from outside, Flash invoices paid inside the
 //! ledger, payments to other nodes that succeed, fail, exceed the fee cap, hang or finish after
 //! the bank stopped waiting, repeated payments of one invoice, reconciliation passes, on-chain
-//! deposits, blocks and one-block reorganisations (returned to the mempool or dropped), clock
+//! deposits, blocks and one-block reorganisations (returned to the mempool, or dropped when no
+//! payout transaction the store recorded is in the mempool or the tip block), clock
 //! moves (invoice expiry, the rolling 24-hour limits), on-chain withdrawals (fast and batched,
 //! refused below dust, over the limit or the balance) and batcher passes, the Cashu mint (mint
 //! quotes paid from outside or from a wallet, minting, swaps and double spends, melts inside
