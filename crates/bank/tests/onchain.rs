@@ -34,6 +34,7 @@ flash_store::on_both_backends!(
     twenty_withdrawals_go_out_in_one_batch,
     a_fast_withdrawal_gets_its_own_transaction,
     a_payout_transaction_reorganised_out_is_followed_until_it_confirms_again,
+    a_payout_transaction_no_mempool_kept_is_broadcast_again,
     a_chain_that_only_got_shorter_is_followed_before_the_next_block,
     withdrawals_to_flash_addresses_stay_inside,
     refused_withdrawals_hold_nothing,
@@ -627,6 +628,53 @@ async fn a_payout_transaction_reorganised_out_is_followed_until_it_confirms_agai
     );
     assert_ne!(again.confirmed_height, Some(first_height));
     assert_eq!(status_line(&lab).await, TxStatus::Success);
+    assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
+    assert_ledger_ok(&lab.bank).await;
+}
+
+/// A confirmed payout transaction whose block is reorganised away and that no mempool kept
+/// (evicted, a node restarted without its mempool) is broadcast again by the watcher's next
+/// pass and confirms, without a fee bump: the hot wallet keeps its own spends as unconfirmed
+/// (their coins stay spent), so "the wallet no longer lists it" cannot be how the bank learns
+/// the network lost it.
+async fn a_payout_transaction_no_mempool_kept_is_broadcast_again(backend: Backend) {
+    let lab = lab_with(
+        backend,
+        BankConfig {
+            onchain: OnchainConfig {
+                confirmations: 2,
+                rbf_after_blocks: 0,
+                ..OnchainConfig::default()
+            },
+            ..config(2)
+        },
+    )
+    .await;
+    fund_hot_wallet(&lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Fast))
+        .await
+        .expect("queued");
+    lab.bank.onchain_payout_pass(false).await.expect("pass");
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let batch = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!(batch.status, BatchStatus::Confirmed);
+    let txid: bitcoin::Txid = batch.batch.txid.parse().expect("txid");
+
+    // The block goes and its transactions with it: the network no longer has the payout.
+    lab.bank.dev_chain_reorg(1, true).await.expect("reorg");
+    assert_eq!(
+        lab.chain.mempool(),
+        vec![txid],
+        "the watcher's pass broadcast the payout transaction again"
+    );
+    lab.bank.dev_chain_mine(1).await.expect("mine");
+    let again = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
+    assert_eq!(
+        (again.status, again.confirmed_height),
+        (BatchStatus::Confirmed, Some(i64::from(lab.chain.height())))
+    );
     assert_hot_account_matches_chain(&lab.bank, &*lab.wallet).await;
     assert_ledger_ok(&lab.bank).await;
 }

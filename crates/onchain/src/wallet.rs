@@ -247,7 +247,16 @@ impl BdkHotWallet {
     /// blocks it knows above a source's tip when the chain only got shorter (a block
     /// invalidated and none yet in its place), so what they confirmed counts as unconfirmed
     /// here, as the source sees it.
-    fn snapshot(&self, wallet: &Wallet, from_height: u32, source_tip: Option<BlockRef>) -> WalletSnapshot {
+    ///
+    /// `lost` are the wallet's own spends the source has in neither its chain nor its mempool:
+    /// the wallet keeps them (their coins stay spent) but they are not in `spending`.
+    fn snapshot(
+        &self,
+        wallet: &Wallet,
+        from_height: u32,
+        source_tip: Option<BlockRef>,
+        lost: &HashSet<Txid>,
+    ) -> WalletSnapshot {
         let wallet_tip = block_ref(wallet.latest_checkpoint().block_id());
         let tip = source_tip
             .filter(|t| t.height < wallet_tip.height)
@@ -272,7 +281,7 @@ impl BdkHotWallet {
             .collect();
         let spending = wallet
             .transactions()
-            .filter(|tx| spends_ours(wallet, &tx.tx_node.tx))
+            .filter(|tx| spends_ours(wallet, &tx.tx_node.tx) && !lost.contains(&tx.tx_node.txid))
             .filter_map(|tx| {
                 let confirmed_height = in_chain(tx.chain_position.confirmation_height_upper_bound());
                 if confirmed_height.is_some_and(|h| h < from_height) {
@@ -515,11 +524,17 @@ impl HotWallet for BdkHotWallet {
             let mut wallet = self.wallet.lock().await;
             // Our own spends (payout batches, sweeps) are never taken as gone because a mempool
             // lost them: their coins stay spent until a conflicting transaction confirms, so
-            // they cannot be spent twice (the bank broadcasts them again or replaces them).
+            // they cannot be spent twice. They are left out of this sync's `spending`, as the
+            // snapshot promises, so that the bank broadcasts them again (or replaces them).
+            let mut lost = HashSet::new();
             update.missing.retain(|(txid, _)| {
-                wallet
+                let ours = wallet
                     .get_tx(*txid)
-                    .is_none_or(|tx| !spends_ours(&wallet, &tx.tx_node.tx))
+                    .is_some_and(|tx| spends_ours(&wallet, &tx.tx_node.tx));
+                if ours {
+                    lost.insert(*txid);
+                }
+                !ours
             });
             wallet
                 .apply_update(to_bdk_update(update))
@@ -527,7 +542,7 @@ impl HotWallet for BdkHotWallet {
                     ChainError::Unavailable(format!("the chain moved during the sync, try again: {e}"))
                 })?;
             self.persist(&mut wallet).await?;
-            Ok(self.snapshot(&wallet, from_height, source_tip))
+            Ok(self.snapshot(&wallet, from_height, source_tip, &lost))
         })
     }
 

@@ -246,8 +246,10 @@ async fn payouts_are_built_signed_batched_bumped_and_relayed() {
     assert_ne!(bumped.txid, batch.txid);
     assert!(bumped.fee > batch.fee);
     assert_eq!(bumped.payout_vouts.len(), 20, "the same payouts");
-    // The replacement is not out yet, and our own spends are never dropped for missing from
-    // the chain: the wallet holds one of the two (they spend the same coins), unconfirmed.
+    // The replacement is not out yet. The wallet holds one of the two (they spend the same
+    // coins), unconfirmed, and never drops its own spend for missing from the chain (its coins
+    // stay spent, see the next build); but one the source has in neither its chain nor its
+    // mempool is not listed among the spends, so that the bank broadcasts it again.
     let snap = wallet.sync(0).await.expect("sync");
     let pending: Vec<_> = snap
         .spending
@@ -256,8 +258,13 @@ async fn payouts_are_built_signed_batched_bumped_and_relayed() {
         .map(|s| s.txid)
         .collect();
     assert!(
-        pending == vec![batch.txid] || pending == vec![bumped.txid],
-        "one of the pair: {pending:?}"
+        pending == vec![batch.txid] || pending.is_empty(),
+        "the original, in the mempool, or the replacement, not listed: {pending:?}"
+    );
+    let still = wallet.build_payout(&[payout(&outside(31), 10_000)], 2_000).await;
+    assert!(
+        matches!(still, Err(ChainError::InsufficientFunds(_))),
+        "the coins stay spent: {still:?}"
     );
 
     // The replacement pays more, so the chain takes it instead of the original (BIP125); the

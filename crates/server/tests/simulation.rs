@@ -9,7 +9,8 @@
 //! different body), Lightning invoices paid from outside, Flash invoices paid inside the
 //! ledger, payments to other nodes that succeed, fail, exceed the fee cap, hang or finish after
 //! the bank stopped waiting, repeated payments of one invoice, reconciliation passes, on-chain
-//! deposits, blocks and one-block reorganisations (returned to the mempool or dropped), clock
+//! deposits, blocks and one-block reorganisations (returned to the mempool, or dropped when no
+//! payout transaction the store recorded is in the mempool or the tip block), clock
 //! moves (invoice expiry, the rolling 24-hour limits), on-chain withdrawals (fast and batched,
 //! refused below dust, over the limit or the balance) and batcher passes, the Cashu mint (mint
 //! quotes paid from outside or from a wallet, minting, swaps and double spends, melts inside
@@ -52,7 +53,7 @@ use flash_bank::{
     OnchainConfig, OnchainSend, PaymentStatus, Recipient, SendRequest, Speed,
 };
 use flash_core::lightning::{DevOutcome, InvoiceDescription, InvoiceRequest, LightningNode};
-use flash_core::onchain::{ChainSource, HotWallet};
+use flash_core::onchain::{ChainSource, HotWallet, TxPosition};
 use flash_core::ports::{Clock, SystemClock};
 use flash_core::{
     AccountId, Currency, HoldId, IdempotencyKey, LevelLimits, LimitPolicy, Network, Phone, SystemAccount, WalletId,
@@ -166,7 +167,9 @@ async fn run(backend: Backend, default_seeds: u64) {
         tasks.push((
             seed,
             tokio::spawn(async move {
-                let stats = simulate(backend, seed, ops).await;
+                let stats =
+                    tracing::Instrument::instrument(simulate(backend, seed, ops), tracing::info_span!("sim", seed))
+                        .await;
                 drop(permit);
                 stats
             }),
@@ -488,6 +491,8 @@ enum PayoutState {
 /// A payout transaction the network has.
 #[derive(Clone, Debug)]
 struct Batch {
+    /// Its txid, as the bank recorded it.
+    txid: String,
     /// What the transaction pays miners.
     fee: i64,
     /// What its payouts were charged together.
@@ -969,6 +974,7 @@ async fn open_nwc(bank: &Bank, store: &Store, service: &nostr::Keys) -> (Relay, 
 
 impl Sim {
     fn note(&mut self, what: String) {
+        tracing::info!("sim: {what}");
         if self.log.len() == 64 {
             self.log.remove(0);
         }
@@ -1650,10 +1656,28 @@ impl Sim {
         if self.model.tip < 1 {
             return self.mine().await;
         }
-        // A payout transaction is never dropped as double-spent (its coins are the bank's own;
-        // nor are the deposits it spends, so none is in play then): that is the review path.
+        // A payout transaction is never dropped as double-spent: its coins are the bank's own,
+        // nobody else can spend them (nor the deposits it spends, so none is in play then); a
+        // conflict that takes a payout is the review path. What is at stake is read from the
+        // chain and the store (the transactions the bank recorded that the mempool or the tip
+        // block holds), not from the model, which must agree.
         let tip = self.model.tip;
-        let payout_in_play = self.model.batches.iter().any(|b| b.mined.is_none_or(|h| h == tip));
+        let at_stake = self.bank_transactions_at_stake().await;
+        let mut believed: Vec<String> = self
+            .model
+            .batches
+            .iter()
+            .filter(|b| b.mined.is_none_or(|h| h == tip))
+            .map(|b| b.txid.clone())
+            .collect();
+        believed.sort();
+        if believed != at_stake {
+            self.fail(format!(
+                "before a reorganisation the chain holds payout transactions {at_stake:?} unconfirmed or in its \
+                 tip block; the model {believed:?}"
+            ));
+        }
+        let payout_in_play = !at_stake.is_empty();
         let drop = self.rng.chance(50) && !payout_in_play;
         self.note(format!("reorganise the last block (drop its transactions: {drop})"));
         if let Err(e) = self.bank.dev_chain_reorg(1, drop).await {
@@ -1675,6 +1699,43 @@ impl Sim {
         }
         self.model.tip += 1;
         self.credit_confirmed();
+    }
+
+    /// The txids (sorted) of the transactions the bank recorded (every payout transaction of
+    /// the store, whatever the model believes) that the dev chain holds in its mempool or in
+    /// its tip block: what a reorganisation of the tip block puts at stake.
+    async fn bank_transactions_at_stake(&self) -> Vec<String> {
+        let recorded = self.store.recent_onchain_batches(10_000).await.expect("batches");
+        let txids = recorded
+            .iter()
+            .map(|b| {
+                b.batch
+                    .txid
+                    .parse()
+                    .unwrap_or_else(|_| self.fail(format!("batch {} has a bad txid", b.batch.id)))
+            })
+            .collect();
+        let request = flash_core::onchain::ChainSyncRequest {
+            known_chain: Vec::new(),
+            scripts: Vec::new(),
+            outpoints: Vec::new(),
+            txids,
+        };
+        let update = ChainSource::sync(&*self.chain, request)
+            .await
+            .unwrap_or_else(|e| self.fail(format!("the dev chain did not answer: {e}")));
+        let height = self.chain.height();
+        let mut at_stake: Vec<String> = update
+            .transactions
+            .iter()
+            .filter(|t| match t.position {
+                TxPosition::Confirmed { block, .. } => block.height == height,
+                TxPosition::Mempool { .. } => true,
+            })
+            .map(|t| t.tx.compute_txid().to_string())
+            .collect();
+        at_stake.sort();
+        at_stake
     }
 
     // --- on-chain withdrawals ----------------------------------------------------------------
@@ -1938,6 +1999,7 @@ impl Sim {
                 settled += 1;
             }
             self.model.batches.push(Batch {
+                txid: sent.batch.txid.clone(),
                 fee,
                 charged,
                 mined: None,
