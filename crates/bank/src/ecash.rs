@@ -141,6 +141,7 @@ impl Bank {
             Err(e) => Err(BankError::Ledger(e)),
         }
     }
+
     /// Issues an invoice for a mint quote of `amount` satoshis; nothing is recorded here (the
     /// mint records its quote with the invoice's hash).
     pub async fn ln_invoice_for_mint(&self, amount: i64, expiry_secs: u64) -> Result<Invoice, BankError> {
