@@ -6,6 +6,7 @@
 //! the bank's methods.
 
 mod error;
+pub mod invoice_state;
 pub mod permissions;
 pub mod stores;
 
