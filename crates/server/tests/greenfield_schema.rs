@@ -226,14 +226,16 @@ async fn greenfield_routes_conform_to_the_openapi() {
         .expect("POST stores");
     assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
 
-    // Every operation but the one revoking the key in use; then that one, with a key of its own.
+    // Every operation but the two that revoke keys (schemathesis reuses the key it is given as
+    // test data, so it would revoke it and leave the rest unauthenticated); then those two,
+    // with a key of their own.
     let (passed, report) = run_schemathesis(
         &st,
         dir.path(),
         &spec_path,
         &server.base,
         &key,
-        &["--exclude-operation-id", "ApiKeys_DeleteCurrentApiKey"],
+        &["--exclude-operation-id-regex", "^ApiKeys_Delete"],
     );
     println!("{report}");
     assert!(passed, "schemathesis found non-conformances (report above)");
@@ -244,7 +246,7 @@ async fn greenfield_routes_conform_to_the_openapi() {
         &spec_path,
         &server.base,
         &revoked,
-        &["--include-operation-id", "ApiKeys_DeleteCurrentApiKey"],
+        &["--include-operation-id-regex", "^ApiKeys_Delete"],
     );
     println!("{report}");
     assert!(passed, "schemathesis found non-conformances (report above)");
