@@ -11,6 +11,7 @@ flash_store::on_both_backends!(
     stores_and_keys_over_http,
     refusals_answer_as_btcpay_does,
     the_owner_makes_stores_and_keys_in_graphql,
+    an_empty_body_makes_a_key_without_permissions,
 );
 
 /// A Greenfield request: `auth` is the whole `Authorization` header value.
@@ -322,4 +323,28 @@ async fn the_owner_makes_stores_and_keys_in_graphql(backend: Backend) {
     )
     .await;
     assert_eq!(r.status, 401);
+}
+
+/// Found by schemathesis: BTCPay reads a missing body on `POST /api/v1/api-keys` as `{}` (a key
+/// with no label and no permissions); Flash answered 422 "invalid JSON".
+async fn an_empty_body_makes_a_key_without_permissions(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.member().await;
+    let unrestricted = key(&s, &alice, &["unrestricted".into()]).await;
+    let r = call(&s, "POST", "/api/v1/api-keys", Some(&unrestricted), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let made = r.json();
+    assert_eq!((&made["label"], &made["permissions"]), (&json!(""), &json!([])));
+    assert!(made["apiKey"].as_str().is_some_and(|k| k.len() == 40), "{made}");
+    // A body that is there but not JSON is still refused.
+    let r = s
+        .http
+        .post(s.url("/api/v1/api-keys"))
+        .header("authorization", &unrestricted)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 422);
 }
