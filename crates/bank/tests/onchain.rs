@@ -476,6 +476,18 @@ async fn fund_hot_wallet(lab: &Lab, sats: i64) {
     lab.bank.dev_chain_mine(2).await.expect("mine");
 }
 
+/// Funds the hot wallet with 500,000 sats and queues a 20,000-sat payout to an outside
+/// address from a member funded with 50,000; the member.
+async fn one_payout(lab: &Lab, speed: Speed) -> AccountRecord {
+    fund_hot_wallet(lab, 500_000).await;
+    let alice = funded(&lab.bank, 50_000).await;
+    lab.bank
+        .onchain_send(send(&alice, &outside(1), Some(20_000), speed))
+        .await
+        .expect("queued");
+    alice
+}
+
 async fn twenty_withdrawals_go_out_in_one_batch(backend: Backend) {
     let lab = lab(backend).await;
     fund_hot_wallet(&lab, 2_000_000).await;
@@ -582,12 +594,7 @@ async fn a_chain_that_only_got_shorter_is_followed_before_the_next_block(backend
 
 async fn a_payout_transaction_reorganised_out_is_followed_until_it_confirms_again(backend: Backend) {
     let lab = lab(backend).await;
-    fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab.bank, 50_000).await;
-    lab.bank
-        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Fast))
-        .await
-        .expect("queued");
+    let alice = one_payout(&lab, Speed::Fast).await;
     lab.bank.onchain_payout_pass(false).await.expect("pass");
     lab.bank.dev_chain_mine(1).await.expect("mine");
     let first_height = i64::from(lab.chain.height());
@@ -650,12 +657,7 @@ async fn a_payout_transaction_no_mempool_kept_is_broadcast_again(backend: Backen
         },
     )
     .await;
-    fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab.bank, 50_000).await;
-    lab.bank
-        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Fast))
-        .await
-        .expect("queued");
+    one_payout(&lab, Speed::Fast).await;
     lab.bank.onchain_payout_pass(false).await.expect("pass");
     lab.bank.dev_chain_mine(1).await.expect("mine");
     let batch = lab.bank.onchain_batch_history(1).await.expect("batches").remove(0);
@@ -762,12 +764,7 @@ async fn refused_withdrawals_hold_nothing(backend: Backend) {
 
 async fn a_batch_is_recorded_before_it_is_broadcast(backend: Backend) {
     let lab = lab(backend).await;
-    fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab.bank, 50_000).await;
-    lab.bank
-        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
-        .await
-        .expect("queued");
+    let alice = one_payout(&lab, Speed::Medium).await;
     lab.wallet.hooks.set(Broadcasts::Unreachable);
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
     assert_eq!((report.broadcast, report.settled), (0, 0));
@@ -959,12 +956,7 @@ async fn one_node_spends_and_another_takes_over_when_its_lease_expires(backend: 
 
 async fn a_refused_batch_returns_its_payouts_to_the_queue(backend: Backend) {
     let lab = lab(backend).await;
-    fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab.bank, 50_000).await;
-    lab.bank
-        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
-        .await
-        .expect("queued");
+    one_payout(&lab, Speed::Medium).await;
     lab.wallet.hooks.set(Broadcasts::Refuse);
     let report = lab.bank.onchain_payout_pass(true).await.expect("pass");
     assert_eq!(report.refused, 1);
@@ -1005,12 +997,7 @@ async fn a_stuck_batch_is_replaced_at_a_higher_fee(backend: Backend) {
         },
     )
     .await;
-    fund_hot_wallet(&lab, 500_000).await;
-    let alice = funded(&lab.bank, 50_000).await;
-    lab.bank
-        .onchain_send(send(&alice, &outside(1), Some(20_000), Speed::Medium))
-        .await
-        .expect("queued");
+    let alice = one_payout(&lab, Speed::Medium).await;
     // Miners want 2.5 sat/vB; the batch pays 2 and stays in the mempool (the bump pays 3).
     lab.chain.set_mining_floor(2_500);
     lab.bank.onchain_payout_pass(true).await.expect("pass");
