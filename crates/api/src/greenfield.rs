@@ -21,6 +21,7 @@ use crate::{ApiState, Peer};
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health))
+        .route("/api/v1/server/info", get(server_info))
         .route("/api/v1/stores", get(list_stores).post(create_store))
         .route(
             "/api/v1/stores/{store_id}",
@@ -163,6 +164,35 @@ fn body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
 
 async fn health() -> Json<Value> {
     Json(json!({"synchronized": true}))
+}
+
+/// What this server offers (BTCPay's `ApplicationServerInfoData`): Flash's version, the payment
+/// methods its rails give, and the chain's height as of the watcher's last pass.
+async fn server_info(State(state): State<ApiState>, peer: Peer, headers: HeaderMap) -> Answer {
+    caller(&state, &headers, &peer).await?;
+    let mut methods = Vec::new();
+    let mut sync = Vec::new();
+    if let Ok(status) = state.bank.onchain_status().await {
+        let height = status.hot.map(|(tip, _, _)| tip);
+        methods.push("BTC-CHAIN");
+        sync.push(json!({
+            "paymentMethodId": "BTC-CHAIN",
+            "chainHeight": height.unwrap_or(0),
+            "syncHeight": height,
+            "nodeInformation": null,
+            "available": height.is_some(),
+        }));
+    }
+    if state.bank.lightning_node().is_some() {
+        methods.extend(["BTC-LN", "BTC-LNURL"]);
+    }
+    let synced = sync.iter().all(|s| s["available"] == json!(true));
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "supportedPaymentMethods": methods,
+        "fullySynched": synced,
+        "syncStatus": sync,
+    })))
 }
 
 async fn list_stores(State(state): State<ApiState>, peer: Peer, headers: HeaderMap) -> Answer {

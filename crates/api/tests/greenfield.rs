@@ -11,6 +11,7 @@ flash_store::on_both_backends!(
     stores_and_keys_over_http,
     refusals_answer_as_btcpay_does,
     the_owner_makes_stores_and_keys_in_graphql,
+    server_info_names_the_rails,
     an_empty_body_makes_a_key_without_permissions,
 );
 
@@ -347,4 +348,21 @@ async fn an_empty_body_makes_a_key_without_permissions(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(r.status().as_u16(), 422);
+}
+
+async fn server_info_names_the_rails(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let r = call(&s, "GET", "/api/v1/server/info", None, None).await;
+    assert_eq!((r.status, &r.json()["code"]), (401, &json!("unauthenticated")));
+    let alice = s.member().await;
+    let key = key(&s, &alice, &[]).await;
+    let r = call(&s, "GET", "/api/v1/server/info", Some(&key), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let info = r.json();
+    assert_eq!(info["version"], json!(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        info["supportedPaymentMethods"],
+        json!(["BTC-CHAIN", "BTC-LN", "BTC-LNURL"])
+    );
+    assert_eq!(info["syncStatus"][0]["paymentMethodId"], json!("BTC-CHAIN"));
 }

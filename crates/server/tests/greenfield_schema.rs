@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 /// The operations Flash serves: path and its methods. Every other Greenfield route is 404.
 const SERVED: &[(&str, &[&str])] = &[
     ("/api/v1/health", &["get"]),
+    ("/api/v1/server/info", &["get"]),
     ("/api/v1/stores", &["get", "post"]),
     ("/api/v1/stores/{storeId}", &["get", "put", "delete"]),
     ("/api/v1/api-keys", &["post"]),
