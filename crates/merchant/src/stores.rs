@@ -1,6 +1,7 @@
 //! Stores as Greenfield shows them (`StoreData`) and the checks on what a caller sends
 //! (`StoreBaseData`): each problem named by its JSON path, as BTCPay's validation answers do.
 
+use flash_core::price::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
@@ -154,18 +155,14 @@ fn percent(bps: i64) -> Value {
 
 /// A percentage 0..=100 with at most two decimals, as hundredths of a percent.
 fn tolerance_bps(value: &Value) -> Option<i64> {
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        _ => return None,
+    let Value::Number(n) = value else {
+        return None;
     };
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
-    if fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+    let bps = Decimal::parse(&n.to_string()).ok()?.shift_left(2).ok()?;
+    if bps.scale != 0 {
         return None;
     }
-    let whole: i64 = whole.parse().ok()?;
-    let fraction: i64 = format!("{fraction:0<2}").parse().ok()?;
-    let bps = whole.checked_mul(100)?.checked_add(fraction)?;
-    (0..=10_000).contains(&bps).then_some(bps)
+    i64::try_from(bps.mantissa).ok().filter(|b| (0..=10_000).contains(b))
 }
 
 /// A currency code as stores use it: three to five letters (`USD`, `BTC`, `SATS`), uppercased.

@@ -75,13 +75,7 @@ pub async fn balance(bank: &Bank, wallet: WalletId) -> i64 {
 
 /// A system account's BTC balance.
 pub async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
-    let id = account.ledger_id(Currency::Btc);
-    let balances = bank
-        .store_for_tests()
-        .balances(std::slice::from_ref(&id))
-        .await
-        .expect("balances");
-    balances.get(&id).copied().unwrap_or(0)
+    bank.system_balance(account, Currency::Btc).await.expect("balance")
 }
 
 /// The ledger balances and sums to zero.

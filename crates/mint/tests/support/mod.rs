@@ -120,13 +120,7 @@ pub async fn melt_quote(lab: &Lab, request: &str) -> cashu::nuts::MeltQuoteBolt1
 
 /// A system account's BTC balance.
 pub async fn system_balance(bank: &Bank, account: SystemAccount) -> i64 {
-    let id = account.ledger_id(Currency::Btc);
-    let balances = bank
-        .store_for_tests()
-        .balances(std::slice::from_ref(&id))
-        .await
-        .expect("balances");
-    balances.get(&id).copied().unwrap_or(0)
+    bank.system_balance(account, Currency::Btc).await.expect("balance")
 }
 
 /// The invariant after every scenario: unspent ecash equals `mint:outstanding`, paid and not
