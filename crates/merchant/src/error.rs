@@ -31,6 +31,15 @@ pub enum MerchantError {
     /// No such store (or not one the caller may see).
     #[error("store not found")]
     StoreNotFound,
+    /// No such invoice (or not one the caller may see).
+    #[error("invoice not found")]
+    InvoiceNotFound,
+    /// No such webhook (or not one the caller may see).
+    #[error("webhook not found")]
+    WebhookNotFound,
+    /// No such delivery of the webhook.
+    #[error("webhook delivery not found")]
+    DeliveryNotFound,
     /// No such API key of the caller.
     #[error("API key not found")]
     KeyNotFound,

@@ -15,6 +15,8 @@ use flash_core::secrets::{hash_token, random_token};
 use flash_core::AccountId;
 use flash_store::{MerchantStoreRecord, Store};
 use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 pub use error::{FieldError, MerchantError};
 /// A Greenfield API key as stored (what `api-keys/current` shows, with the presented secret).
@@ -83,12 +85,18 @@ pub struct CreatedKey {
 pub struct Merchant {
     bank: Bank,
     store: Store,
+    /// Woken when events were appended to the outbox (the webhook sender waits on it).
+    outbox: Arc<Notify>,
 }
 
 impl Merchant {
     /// Merchant services over `bank`, keeping stores and keys in `store` (the bank's database).
     pub fn new(bank: Bank, store: Store) -> Merchant {
-        Merchant { bank, store }
+        Merchant {
+            bank,
+            store,
+            outbox: Arc::new(Notify::new()),
+        }
     }
 
     /// The caller a Greenfield key secret stands for, if it is a live key.

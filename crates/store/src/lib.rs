@@ -18,6 +18,7 @@ mod ledger;
 mod lightning;
 mod limits;
 mod merchant;
+mod merchant_invoices;
 mod mint;
 mod nostr;
 mod nwc;
@@ -50,6 +51,10 @@ pub use lightning::{
 };
 pub use limits::WindowHit;
 pub use merchant::{MerchantKeyRecord, MerchantStoreRecord};
+pub use merchant_invoices::{
+    InvoiceFilter, InvoiceMethodRecord, InvoicePaymentRecord, InvoiceTransition, MerchantInvoiceRecord,
+    NewMerchantEvent,
+};
 pub use mint::{
     KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, PresentedProof,
     ProofRow, ProofState, SignatureRow, REFUSED_OUTPUT_SIGNED, REFUSED_PROOF_TAKEN, REFUSED_QUOTE_STATE,

@@ -20,7 +20,10 @@ impl From<MerchantError> for ApiError {
             MerchantError::Bank(b) => b.into(),
             MerchantError::Store(s) => flash_bank::BankError::Store(s).into(),
             MerchantError::Invalid(_) => ApiError::new(ErrorCode::InvalidInput, e.to_string()),
-            MerchantError::StoreNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            MerchantError::StoreNotFound
+            | MerchantError::InvoiceNotFound
+            | MerchantError::WebhookNotFound
+            | MerchantError::DeliveryNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             MerchantError::KeyNotFound => ApiError::new(ErrorCode::ApiKeyNotFound, e.to_string()),
             MerchantError::Forbidden(_) => ApiError::new(ErrorCode::ForbiddenScope, e.to_string()),
         }

@@ -18,8 +18,13 @@ use serde_json::{json, Value};
 
 use crate::{ApiState, Peer};
 
+mod invoices;
+mod webhooks;
+
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
+        .merge(invoices::routes())
+        .merge(webhooks::routes())
         .route("/api/v1/health", get(health))
         .route("/api/v1/server/info", get(server_info))
         .route("/api/v1/stores", get(list_stores).post(create_store))
@@ -54,6 +59,15 @@ impl From<MerchantError> for GreenfieldError {
             MerchantError::Invalid(errors) => GreenfieldError::Invalid(errors),
             MerchantError::StoreNotFound => GreenfieldError::NotFound("store-not-found", "The store was not found"),
             MerchantError::KeyNotFound => GreenfieldError::NotFound("apikey-not-found", "The API key was not found"),
+            MerchantError::InvoiceNotFound => {
+                GreenfieldError::NotFound("invoice-not-found", "The invoice was not found")
+            }
+            MerchantError::WebhookNotFound => {
+                GreenfieldError::NotFound("webhook-not-found", "The webhook was not found")
+            }
+            MerchantError::DeliveryNotFound => {
+                GreenfieldError::NotFound("webhookdelivery-not-found", "The webhook delivery was not found")
+            }
             MerchantError::Forbidden(policy) => GreenfieldError::MissingPermission(policy),
             e @ (MerchantError::Bank(_) | MerchantError::Store(_)) => {
                 tracing::error!(error = %e, "greenfield: request failed");
@@ -99,16 +113,18 @@ impl IntoResponse for GreenfieldError {
     }
 }
 
-type Answer = Result<Json<Value>, GreenfieldError>;
+pub(crate) type Answer = Result<Json<Value>, GreenfieldError>;
 
 /// Who sent a request, and the Greenfield key (as presented, and as stored) if it used one.
-struct KeyOfCaller {
-    caller: Caller,
-    key: Option<(String, MerchantKeyRecord)>,
+pub(crate) struct KeyOfCaller {
+    /// Who.
+    pub(crate) caller: Caller,
+    /// The Greenfield key used.
+    pub(crate) key: Option<(String, MerchantKeyRecord)>,
 }
 
 /// Who sent the request, and the Greenfield key it used (if it used one).
-async fn caller(state: &ApiState, headers: &HeaderMap, peer: &Peer) -> Result<KeyOfCaller, GreenfieldError> {
+pub(crate) async fn caller(state: &ApiState, headers: &HeaderMap, peer: &Peer) -> Result<KeyOfCaller, GreenfieldError> {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -157,7 +173,7 @@ async fn caller(state: &ApiState, headers: &HeaderMap, peer: &Peer) -> Result<Ke
 }
 
 /// The JSON body, or a validation answer naming the body.
-fn body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
+pub(crate) fn body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
     serde_json::from_slice(bytes)
         .map_err(|e| GreenfieldError::Invalid(vec![FieldError::new("", &format!("invalid JSON: {e}"))]))
 }

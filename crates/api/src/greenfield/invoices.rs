@@ -1,0 +1,9 @@
+//! Greenfield's invoices routes.
+
+use axum::Router;
+
+use crate::ApiState;
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+}

@@ -1,0 +1,5 @@
+/// Merchant invoices and the merchant outbox (sqlite): the shared text in
+/// `migrations/merchant_invoices.sql` with this dialect's row id.
+pub fn migration() -> String {
+    include_str!("../migrations/merchant_invoices.sql").replace("{row_id}", "INTEGER PRIMARY KEY")
+}
