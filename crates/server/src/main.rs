@@ -476,7 +476,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let stop = until_stopped();
         tokio::spawn(async move { mint.run_melt_reconciler(stop).await })
     });
+    let merchant = flash_merchant::Merchant::new(bank.clone(), store.clone()).with_prices(prices.clone());
     let workers = [
+        tokio::spawn({
+            let (merchant, stop) = (merchant.clone(), until_stopped());
+            async move { merchant.run_invoice_watcher(stop).await }
+        }),
         tokio::spawn({
             let (bank, stop) = (bank.clone(), until_stopped());
             async move { bank.run_ln_settlements(stop).await }
@@ -502,7 +507,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let lightning_on = bank.lightning_node().is_some();
     let state = ApiState {
         names: flash_nostr::Names::new(store.clone()),
-        merchant: flash_merchant::Merchant::new(bank.clone(), store.clone()),
+        merchant,
         bank,
         auth,
         metrics: Arc::new(Metrics::default()),
