@@ -140,8 +140,7 @@ impl Merchant {
         body: &Value,
         options: &CreateOptions,
     ) -> Result<InvoiceView, MerchantError> {
-        let store = self.own_store(caller.account, store_id).await?;
-        caller.require(CAN_CREATE_INVOICE, Some(store_id))?;
+        let store = self.store_for(caller, store_id, CAN_CREATE_INVOICE).await?;
         if let Some(key) = &options.idempotency_key {
             if key.is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS {
                 return Err(MerchantError::field(
@@ -242,8 +241,7 @@ impl Merchant {
         store_id: &str,
         filter: &InvoiceFilter,
     ) -> Result<Vec<InvoiceView>, MerchantError> {
-        self.own_store(caller.account, store_id).await?;
-        caller.require(CAN_VIEW_INVOICES, Some(store_id))?;
+        self.store_for(caller, store_id, CAN_VIEW_INVOICES).await?;
         let mut filter = filter.clone();
         filter.take = filter.take.clamp(0, MAX_PAGE);
         filter.skip = filter.skip.max(0);
@@ -595,6 +593,21 @@ impl Merchant {
                     lookup_key: address,
                 })
             }
+        }
+    }
+
+    /// One of the caller's stores that it holds `policy` over. As BTCPay checks the permission
+    /// before it looks the store up, a store the caller does not have is a missing permission.
+    async fn store_for(
+        &self,
+        caller: &Caller,
+        store_id: &str,
+        policy: &'static str,
+    ) -> Result<MerchantStoreRecord, MerchantError> {
+        caller.require(policy, Some(store_id))?;
+        match self.own_store(caller.account, store_id).await {
+            Err(MerchantError::StoreNotFound) => Err(MerchantError::Forbidden(policy)),
+            other => other,
         }
     }
 

@@ -27,6 +27,11 @@ const SERVED: &[(&str, &[&str])] = &[
     ("/api/v1/api-keys", &["post"]),
     ("/api/v1/api-keys/current", &["get", "delete"]),
     ("/api/v1/api-keys/{apikey}", &["delete"]),
+    ("/api/v1/stores/{storeId}/invoices", &["get", "post"]),
+    ("/api/v1/invoices/{invoiceId}", &["get", "put", "delete"]),
+    ("/api/v1/invoices/{invoiceId}/payment-methods", &["get"]),
+    ("/api/v1/invoices/{invoiceId}/status", &["post"]),
+    ("/api/v1/invoices/{invoiceId}/unarchive", &["post"]),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
@@ -121,8 +126,10 @@ fn merged_spec(vectors: &Path) -> Value {
 fn patch_spec(doc: &mut Value) {
     let problem = json!({"description": "Not authenticated", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let invalid = json!({"description": "Validation errors", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationProblemDetails"}}}});
+    let not_found = json!({"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let global_security = doc.get("security").cloned();
-    for item in doc["paths"].as_object_mut().expect("paths").values_mut() {
+    for (path, item) in doc["paths"].as_object_mut().expect("paths") {
+        let names_invoice = path.contains("{invoiceId}");
         for (method, op) in item.as_object_mut().expect("path item") {
             if !METHODS.contains(&method.as_str()) {
                 continue;
@@ -136,6 +143,11 @@ fn patch_spec(doc: &mut Value) {
             // BTCPay answers 401 on every authenticated route when the caller is not.
             if secured {
                 responses.entry("401").or_insert_with(|| problem.clone());
+            }
+            // BTCPay answers 404 `invoice-not-found` on every route naming an invoice it does not
+            // have (`InvoiceNotFound()`); the spec lists it on some.
+            if names_invoice {
+                responses.entry("404").or_insert_with(|| not_found.clone());
             }
             // BTCPay answers validation errors with 422 (`CreateValidationError`), not 400.
             if op.get("requestBody").is_some() {
@@ -152,6 +164,15 @@ fn patch_spec(doc: &mut Value) {
     // properties, so no store with an `id` could validate.
     if let Some(base) = schemas["StoreBaseData"].as_object_mut() {
         base.remove("additionalProperties");
+    }
+    // `InvoiceData` is `allOf: [InvoiceDataBase, {…, additionalProperties: false}]`: the same
+    // contradiction for `metadata`, `checkout` and `receipt`.
+    if let Some(parts) = schemas["InvoiceData"]["allOf"].as_array_mut() {
+        for part in parts {
+            if let Some(part) = part.as_object_mut() {
+                part.remove("additionalProperties");
+            }
+        }
     }
     // Declared `type: object` with `items`; BTCPay sends a list.
     if let Some(criteria) = schemas["StoreBaseData"]["properties"]["paymentMethodCriteria"].as_object_mut() {

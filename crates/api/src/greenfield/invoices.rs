@@ -46,38 +46,24 @@ fn pairs(query: &Option<String>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// A boolean query parameter (absent: `default`).
-fn flag(pairs: &[(String, String)], name: &str, default: bool) -> Result<bool, GreenfieldError> {
+/// A boolean query parameter; absent or not a boolean: `default` (as ASP.NET binds it).
+fn flag(pairs: &[(String, String)], name: &str, default: bool) -> bool {
     match pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-        None => Ok(default),
-        Some((_, v)) => match v.to_ascii_lowercase().as_str() {
-            "true" | "1" => Ok(true),
-            "false" | "0" | "" => Ok(false),
-            _ => Err(GreenfieldError::Invalid(vec![FieldError::new(
-                name,
-                &format!("{name} is true or false"),
-            )])),
-        },
+        Some((_, v)) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+        Some((_, v)) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+        _ => default,
     }
 }
 
-/// A whole-number query parameter.
-fn number(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, GreenfieldError> {
-    match pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-        None => Ok(None),
-        Some((_, v)) if v.is_empty() => Ok(None),
-        Some((_, v)) => {
-            // BTCPay reads these as numbers; `10.0` is ten.
-            let n = v.strip_suffix(".0").unwrap_or(v);
-            n.parse::<i64>().map(Some).map_err(|_| {
-                GreenfieldError::Invalid(vec![FieldError::new(name, &format!("{name} is a whole number"))])
-            })
-        }
-    }
+/// A whole-number query parameter; absent or not a number: `None`.
+fn number(pairs: &[(String, String)], name: &str) -> Option<i64> {
+    let (_, v) = pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+    // BTCPay reads these as numbers; `10.0` is ten.
+    v.strip_suffix(".0").unwrap_or(v).parse().ok()
 }
 
 /// Greenfield's list filters from the query.
-fn filter(query: &Option<String>) -> Result<(InvoiceFilter, bool), GreenfieldError> {
+fn filter(query: &Option<String>) -> (InvoiceFilter, bool) {
     let pairs = pairs(query);
     let all = |name: &str| -> Vec<String> {
         pairs
@@ -86,31 +72,25 @@ fn filter(query: &Option<String>) -> Result<(InvoiceFilter, bool), GreenfieldErr
             .map(|(_, v)| v.clone())
             .collect()
     };
-    let mut statuses = Vec::new();
-    for s in all("status") {
-        let status: InvoiceStatus = serde_json::from_value(Value::String(s.clone())).map_err(|_| {
-            GreenfieldError::Invalid(vec![FieldError::new(
-                "status",
-                "status is one of New, Processing, Expired, Invalid, Settled",
-            )])
-        })?;
-        statuses.push(flash_merchant::invoice_data::name(status));
-    }
-    let secs = |name: &str| -> Result<Option<i64>, GreenfieldError> {
-        Ok(number(&pairs, name)?.map(|s| s.saturating_mul(1_000)))
-    };
+    // An unknown status filters nothing, as ASP.NET leaves an unbindable value out.
+    let statuses = all("status")
+        .into_iter()
+        .filter_map(|s| serde_json::from_value::<InvoiceStatus>(Value::String(s)).ok())
+        .map(flash_merchant::invoice_data::name)
+        .collect();
+    let secs = |name: &str| number(&pairs, name).map(|s| s.saturating_mul(1_000));
     let text = all("textSearch").pop().filter(|t| !t.trim().is_empty());
     let filter = InvoiceFilter {
         order_ids: all("orderId"),
         statuses,
         text: text.map(|t| t.trim().to_lowercase()),
-        created_from: secs("startDate")?,
-        created_to: secs("endDate")?,
-        include_archived: flag(&pairs, "includeArchived", false)?,
-        skip: number(&pairs, "skip")?.unwrap_or(0).max(0),
-        take: number(&pairs, "take")?.unwrap_or(MAX_PAGE).clamp(0, MAX_PAGE),
+        created_from: secs("startDate"),
+        created_to: secs("endDate"),
+        include_archived: flag(&pairs, "includeArchived", false),
+        skip: number(&pairs, "skip").unwrap_or(0).max(0),
+        take: number(&pairs, "take").unwrap_or(MAX_PAGE).clamp(0, MAX_PAGE),
     };
-    Ok((filter, flag(&pairs, "includePaymentMethods", false)?))
+    (filter, flag(&pairs, "includePaymentMethods", false))
 }
 
 /// `InvoiceData`, with its payment methods when asked for.
@@ -132,7 +112,7 @@ async fn list(
     RawQuery(query): RawQuery,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let (filter, with_methods) = filter(&query)?;
+    let (filter, with_methods) = filter(&query);
     let views = state.merchant.invoices(&who.caller, &store_id, &filter).await?;
     Ok(Json(Value::Array(
         views.iter().map(|v| shown(&state, v, with_methods)).collect(),
@@ -181,7 +161,7 @@ async fn read_one(
     query: Option<String>,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let with_methods = flag(&pairs(&query), "includePaymentMethods", false)?;
+    let with_methods = flag(&pairs(&query), "includePaymentMethods", false);
     let view = state.merchant.invoice(&who.caller, store.as_deref(), &id).await?;
     Ok(Json(shown(&state, &view, with_methods)))
 }
@@ -341,7 +321,7 @@ async fn methods_one(
     query: Option<String>,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let only_accounted = flag(&pairs(&query), "onlyAccountedPayments", true)?;
+    let only_accounted = flag(&pairs(&query), "onlyAccountedPayments", true);
     let view = state.merchant.invoice(&who.caller, store.as_deref(), &id).await?;
     Ok(Json(view.payment_methods_json(only_accounted)))
 }
