@@ -34,6 +34,9 @@ pub enum MerchantError {
     /// No such invoice (or not one the caller may see).
     #[error("invoice not found")]
     InvoiceNotFound,
+    /// No such app (or not one the caller may see).
+    #[error("app not found")]
+    AppNotFound,
     /// No such webhook (or not one the caller may see).
     #[error("webhook not found")]
     WebhookNotFound,

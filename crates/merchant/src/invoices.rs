@@ -128,6 +128,8 @@ impl InvoiceView {
 pub struct CreateOptions {
     /// The `Idempotency-Key` header: a retry with the same key answers the first invoice.
     pub idempotency_key: Option<String>,
+    /// The app making it (its sales count it).
+    pub app_id: Option<String>,
 }
 
 impl Merchant {
@@ -180,6 +182,7 @@ impl Merchant {
             id: id.clone(),
             store_id: store.id.clone(),
             idempotency_key: options.idempotency_key.clone(),
+            app_id: options.app_id.clone(),
             kind: if due_sat.is_some() { "Standard" } else { "TopUp" }.into(),
             amount: request.amount.map_or_else(|| "0".into(), decimal_string),
             currency: request.currency.code(),
@@ -593,21 +596,6 @@ impl Merchant {
                     lookup_key: address,
                 })
             }
-        }
-    }
-
-    /// One of the caller's stores that it holds `policy` over. As BTCPay checks the permission
-    /// before it looks the store up, a store the caller does not have is a missing permission.
-    async fn store_for(
-        &self,
-        caller: &Caller,
-        store_id: &str,
-        policy: &'static str,
-    ) -> Result<MerchantStoreRecord, MerchantError> {
-        caller.require(policy, Some(store_id))?;
-        match self.own_store(caller.account, store_id).await {
-            Err(MerchantError::StoreNotFound) => Err(MerchantError::Forbidden(policy)),
-            other => other,
         }
     }
 

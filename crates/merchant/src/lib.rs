@@ -5,6 +5,7 @@
 //! The merchant crate decides; the store records (its own tables) and money moves only through
 //! the bank's methods.
 
+pub mod apps;
 mod error;
 pub mod invoice_data;
 pub mod invoice_state;
@@ -264,6 +265,21 @@ impl Merchant {
             Ok(())
         } else {
             Err(MerchantError::StoreNotFound)
+        }
+    }
+
+    /// One of the caller's stores that it holds `policy` over. As BTCPay checks the permission
+    /// before it looks the store up, a store the caller does not have is a missing permission.
+    async fn store_for(
+        &self,
+        caller: &Caller,
+        store_id: &str,
+        policy: &'static str,
+    ) -> Result<MerchantStoreRecord, MerchantError> {
+        caller.require(policy, Some(store_id))?;
+        match self.own_store(caller.account, store_id).await {
+            Err(MerchantError::StoreNotFound) => Err(MerchantError::Forbidden(policy)),
+            other => other,
         }
     }
 

@@ -32,6 +32,13 @@ const SERVED: &[(&str, &[&str])] = &[
     ("/api/v1/invoices/{invoiceId}/payment-methods", &["get"]),
     ("/api/v1/invoices/{invoiceId}/status", &["post"]),
     ("/api/v1/invoices/{invoiceId}/unarchive", &["post"]),
+    ("/api/v1/stores/{storeId}/apps/pos", &["post"]),
+    ("/api/v1/apps/pos/{appId}", &["get", "put"]),
+    ("/api/v1/apps/{appId}", &["get", "delete"]),
+    ("/api/v1/apps/{appId}/sales", &["get"]),
+    ("/api/v1/apps/{appId}/top-items", &["get"]),
+    ("/api/v1/stores/{storeId}/apps", &["get"]),
+    ("/api/v1/apps", &["get"]),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
@@ -126,10 +133,11 @@ fn merged_spec(vectors: &Path) -> Value {
 fn patch_spec(doc: &mut Value) {
     let problem = json!({"description": "Not authenticated", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let invalid = json!({"description": "Validation errors", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationProblemDetails"}}}});
+    let forbidden = json!({"description": "Missing permission", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let not_found = json!({"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let global_security = doc.get("security").cloned();
     for (path, item) in doc["paths"].as_object_mut().expect("paths") {
-        let names_invoice = path.contains("{invoiceId}");
+        let names_resource = path.contains("{invoiceId}") || path.contains("{appId}");
         for (method, op) in item.as_object_mut().expect("path item") {
             if !METHODS.contains(&method.as_str()) {
                 continue;
@@ -140,13 +148,15 @@ fn patch_spec(doc: &mut Value) {
                 .and_then(Value::as_array)
                 .is_some_and(|s| !s.is_empty());
             let responses = op["responses"].as_object_mut().expect("responses");
-            // BTCPay answers 401 on every authenticated route when the caller is not.
+            // BTCPay answers 401 on every authenticated route when the caller is not, and 403
+            // `missing-permission` when its key lacks the route's policy on the route's store.
             if secured {
                 responses.entry("401").or_insert_with(|| problem.clone());
+                responses.entry("403").or_insert_with(|| forbidden.clone());
             }
-            // BTCPay answers 404 `invoice-not-found` on every route naming an invoice it does not
-            // have (`InvoiceNotFound()`); the spec lists it on some.
-            if names_invoice {
+            // BTCPay answers 404 on every route naming an invoice or an app it does not have
+            // (`InvoiceNotFound()`, `AppNotFound()`); the spec lists it on some.
+            if names_resource {
                 responses.entry("404").or_insert_with(|| not_found.clone());
             }
             // BTCPay answers validation errors with 422 (`CreateValidationError`), not 400.

@@ -8,6 +8,7 @@ CREATE TABLE merchant_invoices (
     id                TEXT PRIMARY KEY,
     store_id          TEXT NOT NULL REFERENCES merchant_stores (id),
     idempotency_key   TEXT,
+    app_id            TEXT,
     kind              TEXT NOT NULL CHECK (kind IN ('Standard', 'TopUp')),
     amount            TEXT NOT NULL,
     currency          TEXT NOT NULL,
@@ -32,6 +33,8 @@ CREATE TABLE merchant_invoices (
 );
 CREATE INDEX merchant_invoices_by_store ON merchant_invoices (store_id, created_at);
 CREATE INDEX merchant_invoices_by_order ON merchant_invoices (store_id, order_id);
+-- An app's sales (point of sale, payment requests).
+CREATE INDEX merchant_invoices_by_app ON merchant_invoices (app_id, created_at);
 CREATE UNIQUE INDEX merchant_invoices_idempotency ON merchant_invoices (store_id, idempotency_key);
 -- What the watcher's clock moves: expired `New` ones, `Processing` ones.
 CREATE INDEX merchant_invoices_by_status ON merchant_invoices (status, expires_at);

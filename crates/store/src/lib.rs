@@ -18,6 +18,7 @@ mod ledger;
 mod lightning;
 mod limits;
 mod merchant;
+mod merchant_apps;
 mod merchant_invoices;
 mod mint;
 mod nostr;
@@ -51,6 +52,7 @@ pub use lightning::{
 };
 pub use limits::WindowHit;
 pub use merchant::{MerchantKeyRecord, MerchantStoreRecord};
+pub use merchant_apps::{AppSaleRecord, MerchantAppRecord};
 pub use merchant_invoices::{
     InvoiceFilter, InvoiceMethodRecord, InvoicePaymentRecord, InvoiceTransition, MerchantInvoiceRecord,
     NewMerchantEvent,

@@ -15,6 +15,8 @@ pub struct MerchantInvoiceRecord {
     pub store_id: String,
     /// The creator's idempotency key, if one was sent.
     pub idempotency_key: Option<String>,
+    /// The app (point of sale) that made it, if one did.
+    pub app_id: Option<String>,
     /// `Standard` or `TopUp`.
     pub kind: String,
     /// The amount asked, a decimal string in `currency` (`"0"` for a top-up).
@@ -144,7 +146,7 @@ pub struct InvoiceFilter {
     pub take: i64,
 }
 
-const INVOICE_COLUMNS: &str = "SELECT id, store_id, idempotency_key, kind, amount, currency, rate, due_sat, \
+const INVOICE_COLUMNS: &str = "SELECT id, store_id, idempotency_key, app_id, kind, amount, currency, rate, due_sat, \
      tolerance_bps, speed_policy, status, additional_status, paid_sat, version, order_id, metadata, checkout, \
      receipt, search_text, archived, created_at, expires_at, monitoring_until, updated_at FROM merchant_invoices";
 
@@ -153,27 +155,28 @@ fn invoice_record(r: &Row) -> Result<MerchantInvoiceRecord, StoreError> {
         id: r.text(0)?,
         store_id: r.text(1)?,
         idempotency_key: r.opt_text(2)?,
-        kind: r.text(3)?,
-        amount: r.text(4)?,
-        currency: r.text(5)?,
-        rate: r.opt_text(6)?,
-        due_sat: r.opt_int(7)?,
-        tolerance_bps: r.int(8)?,
-        speed_policy: r.text(9)?,
-        status: r.text(10)?,
-        additional_status: r.text(11)?,
-        paid_sat: r.int(12)?,
-        version: r.int(13)?,
-        order_id: r.opt_text(14)?,
-        metadata: r.text(15)?,
-        checkout: r.text(16)?,
-        receipt: r.text(17)?,
-        search_text: r.text(18)?,
-        archived: r.int(19)? != 0,
-        created_at: r.int(20)?,
-        expires_at: r.int(21)?,
-        monitoring_until: r.int(22)?,
-        updated_at: r.int(23)?,
+        app_id: r.opt_text(3)?,
+        kind: r.text(4)?,
+        amount: r.text(5)?,
+        currency: r.text(6)?,
+        rate: r.opt_text(7)?,
+        due_sat: r.opt_int(8)?,
+        tolerance_bps: r.int(9)?,
+        speed_policy: r.text(10)?,
+        status: r.text(11)?,
+        additional_status: r.text(12)?,
+        paid_sat: r.int(13)?,
+        version: r.int(14)?,
+        order_id: r.opt_text(15)?,
+        metadata: r.text(16)?,
+        checkout: r.text(17)?,
+        receipt: r.text(18)?,
+        search_text: r.text(19)?,
+        archived: r.int(20)? != 0,
+        created_at: r.int(21)?,
+        expires_at: r.int(22)?,
+        monitoring_until: r.int(23)?,
+        updated_at: r.int(24)?,
     })
 }
 
@@ -210,16 +213,16 @@ impl Store {
         events: &[NewMerchantEvent],
     ) -> Result<(), StoreError> {
         let mut records = vec![Record {
-            sql:
-                "INSERT INTO merchant_invoices (id, store_id, idempotency_key, kind, amount, currency, rate, due_sat, \
-                  tolerance_bps, speed_policy, status, additional_status, paid_sat, version, order_id, metadata, \
-                  checkout, receipt, search_text, archived, created_at, expires_at, monitoring_until, updated_at) \
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-                  $21, $22, $23, $24)",
+            sql: "INSERT INTO merchant_invoices (id, store_id, idempotency_key, app_id, kind, amount, currency, rate, \
+                  due_sat, tolerance_bps, speed_policy, status, additional_status, paid_sat, version, order_id, \
+                  metadata, checkout, receipt, search_text, archived, created_at, expires_at, monitoring_until, \
+                  updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                  $19, $20, $21, $22, $23, $24, $25)",
             params: params![
                 i.id.as_str(),
                 i.store_id.as_str(),
                 i.idempotency_key.clone(),
+                i.app_id.clone(),
                 i.kind.as_str(),
                 i.amount.as_str(),
                 i.currency.as_str(),

@@ -22,6 +22,7 @@ impl From<MerchantError> for ApiError {
             MerchantError::Invalid(_) => ApiError::new(ErrorCode::InvalidInput, e.to_string()),
             MerchantError::StoreNotFound
             | MerchantError::InvoiceNotFound
+            | MerchantError::AppNotFound
             | MerchantError::WebhookNotFound
             | MerchantError::DeliveryNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             MerchantError::KeyNotFound => ApiError::new(ErrorCode::ApiKeyNotFound, e.to_string()),

@@ -147,7 +147,15 @@ async fn create(
     };
     let view = state
         .merchant
-        .create_invoice(&who.caller, &store_id, &body, &CreateOptions { idempotency_key })
+        .create_invoice(
+            &who.caller,
+            &store_id,
+            &body,
+            &CreateOptions {
+                idempotency_key,
+                app_id: None,
+            },
+        )
         .await?;
     Ok(Json(shown(&state, &view, false)))
 }

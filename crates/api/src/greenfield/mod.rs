@@ -18,11 +18,13 @@ use serde_json::{json, Value};
 
 use crate::{ApiState, Peer};
 
+mod apps;
 mod invoices;
 mod webhooks;
 
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
+        .merge(apps::routes())
         .merge(invoices::routes())
         .merge(webhooks::routes())
         .route("/api/v1/health", get(health))
@@ -49,6 +51,8 @@ pub(crate) enum GreenfieldError {
     NotFound(&'static str, &'static str),
     /// The request's fields.
     Invalid(Vec<FieldError>),
+    /// Too many requests from this address: retry after this many seconds.
+    RateLimited(u64),
     /// A service the request needs is down for now: `code`, `message`.
     Unavailable(&'static str, String),
     /// Something failed on our side.
@@ -61,6 +65,7 @@ impl From<MerchantError> for GreenfieldError {
             MerchantError::Invalid(errors) => GreenfieldError::Invalid(errors),
             MerchantError::StoreNotFound => GreenfieldError::NotFound("store-not-found", "The store was not found"),
             MerchantError::KeyNotFound => GreenfieldError::NotFound("apikey-not-found", "The API key was not found"),
+            MerchantError::AppNotFound => GreenfieldError::NotFound("app-not-found", "The app was not found"),
             MerchantError::InvoiceNotFound => {
                 GreenfieldError::NotFound("invoice-not-found", "The invoice was not found")
             }
@@ -116,6 +121,12 @@ impl IntoResponse for GreenfieldError {
                     .collect();
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(Value::Array(body))).into_response()
             }
+            GreenfieldError::RateLimited(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                Json(json!({"code": "rate-limited", "message": format!("too many requests: retry in {secs} s")})),
+            )
+                .into_response(),
             GreenfieldError::Unavailable(code, message) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"code": code, "message": message})),

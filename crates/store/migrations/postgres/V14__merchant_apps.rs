@@ -1,0 +1,4 @@
+/// Merchant apps, the point of sale (postgres): the shared text in `migrations/merchant_apps.sql`.
+pub fn migration() -> String {
+    include_str!("../migrations/merchant_apps.sql").to_string()
+}
