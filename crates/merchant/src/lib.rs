@@ -9,6 +9,7 @@ mod error;
 pub mod invoice_state;
 pub mod permissions;
 pub mod stores;
+pub mod webhooks;
 
 use flash_bank::Bank;
 use flash_core::secrets::{hash_token, random_token};
@@ -80,6 +81,39 @@ pub struct CreatedKey {
     pub key: MerchantKeyRecord,
 }
 
+/// The merchant service's settings.
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | `allow_private_webhooks` | `false` | deliver webhooks to loopback, private and link-local addresses |
+/// | `webhook_timeout_secs` | 10 | longest wait for an endpoint's answer |
+/// | `webhook_concurrency` | 16 | most deliveries attempted at once |
+/// | `webhook_poll_interval_secs` | 2 | longest wait between sender passes |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerchantConfig {
+    /// Whether webhook URLs may lead to this machine or a private network (checked on the
+    /// addresses connected to, at delivery time). Off by default; `flashd` turns it on where
+    /// dev features are allowed (not on mainnet).
+    pub allow_private_webhooks: bool,
+    /// Longest wait for a webhook endpoint's answer, seconds.
+    pub webhook_timeout_secs: u64,
+    /// Most webhook deliveries attempted at once.
+    pub webhook_concurrency: usize,
+    /// Longest wait between two webhook sender passes, seconds.
+    pub webhook_poll_interval_secs: u64,
+}
+
+impl Default for MerchantConfig {
+    fn default() -> Self {
+        MerchantConfig {
+            allow_private_webhooks: false,
+            webhook_timeout_secs: 10,
+            webhook_concurrency: 16,
+            webhook_poll_interval_secs: 2,
+        }
+    }
+}
+
 /// The merchant service.
 #[derive(Clone)]
 pub struct Merchant {
@@ -87,16 +121,28 @@ pub struct Merchant {
     store: Store,
     /// Woken when events were appended to the outbox (the webhook sender waits on it).
     outbox: Arc<Notify>,
+    config: MerchantConfig,
+    transport: webhooks::Transport,
 }
 
 impl Merchant {
     /// Merchant services over `bank`, keeping stores and keys in `store` (the bank's database).
     pub fn new(bank: Bank, store: Store) -> Merchant {
+        let config = MerchantConfig::default();
         Merchant {
             bank,
             store,
             outbox: Arc::new(Notify::new()),
+            transport: webhooks::Transport::new(&config),
+            config,
         }
+    }
+
+    /// The same service with other settings.
+    pub fn with_config(mut self, config: MerchantConfig) -> Merchant {
+        self.transport = webhooks::Transport::new(&config);
+        self.config = config;
+        self
     }
 
     /// The caller a Greenfield key secret stands for, if it is a live key.

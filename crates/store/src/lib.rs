@@ -19,6 +19,7 @@ mod lightning;
 mod limits;
 mod merchant;
 mod merchant_invoices;
+mod merchant_webhooks;
 mod mint;
 mod nostr;
 mod nwc;
@@ -54,6 +55,9 @@ pub use merchant::{MerchantKeyRecord, MerchantStoreRecord};
 pub use merchant_invoices::{
     InvoiceFilter, InvoiceMethodRecord, InvoicePaymentRecord, InvoiceTransition, MerchantInvoiceRecord,
     NewMerchantEvent,
+};
+pub use merchant_webhooks::{
+    DeliveryAttempt, DueDelivery, MerchantEventRecord, MerchantWebhookRecord, WebhookDeliveryRecord,
 };
 pub use mint::{
     KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, PresentedProof,
