@@ -73,8 +73,11 @@ const LEASE_TTL_MS: i64 = 30_000;
 const DISPATCH_BATCH_MAX: i64 = 100;
 /// Dispatch transactions per pass.
 const DISPATCH_BATCHES_PER_PASS_MAX: usize = 10;
-/// How long a claimed attempt may run before another pass may try the delivery again.
-const CLAIM_MS: i64 = 60_000;
+/// Most deliveries of one webhook attempted in one pass (one after the other).
+const DUE_PER_WEBHOOK_MAX: usize = 8;
+/// Added to a claim's length: a claimed delivery whose attempt never reported (a crash) is
+/// tried again once its group's timeouts and this margin have passed.
+const CLAIM_MARGIN_MS: i64 = 30_000;
 /// Longest webhook URL.
 const MAX_URL_CHARS: usize = 2_048;
 /// Longest secret.
@@ -733,23 +736,29 @@ impl Merchant {
     }
 
     /// Runs sender passes until `shutdown`: after events are appended (the outbox is
-    /// notified), after an attempt ends, or every poll interval (events may come from other
-    /// nodes, retries come due). Attempts run as tasks, at most `webhook_concurrency` at once,
-    /// so a slow endpoint never holds back the next pass. Errors are logged and retried.
+    /// notified), after attempts end, or every poll interval (events may come from other
+    /// nodes, retries come due). Each webhook's due deliveries run as one task, in event order;
+    /// tasks of different webhooks run at once (at most `webhook_concurrency`), so a slow
+    /// endpoint never holds back another or the next pass. Errors are logged and retried.
     pub async fn run_webhook_sender(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let every = Duration::from_secs(self.config.webhook_poll_interval_secs.max(1));
-        let mut in_flight: JoinSet<Result<bool, MerchantError>> = JoinSet::new();
+        let mut in_flight: JoinSet<(String, Vec<Result<bool, MerchantError>>)> = JoinSet::new();
+        let mut busy: BTreeSet<String> = BTreeSet::new();
         loop {
             while let Some(done) = in_flight.try_join_next() {
-                log_attempt(done);
+                log_attempts(done, &mut busy);
             }
             let room = self.config.webhook_concurrency.max(1).saturating_sub(in_flight.len());
-            match self.prepare_pass(room).await {
+            match self.prepare_pass(room, &busy).await {
                 Ok((_, due)) => {
-                    for d in due {
+                    for group in by_webhook(due) {
                         let me = self.clone();
-                        in_flight.spawn(async move { me.attempt(d).await });
+                        let Some(webhook) = group.first().map(|d| d.delivery.webhook_id.clone()) else {
+                            continue;
+                        };
+                        busy.insert(webhook.clone());
+                        in_flight.spawn(async move { (webhook, me.attempt_in_order(group).await) });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "webhook sender: pass failed"),
@@ -757,7 +766,7 @@ impl Merchant {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.outbox.notified() => {}
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => log_attempt(done),
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => log_attempts(done, &mut busy),
                 () = tokio::time::sleep(every) => {}
             }
         }
@@ -766,19 +775,37 @@ impl Merchant {
     }
 
     /// One sender pass, waiting for its attempts: take or renew the lease, dispatch the
-    /// undispatched events, attempt the due deliveries (at most `webhook_concurrency`).
+    /// undispatched events, attempt the due deliveries (of at most `webhook_concurrency`
+    /// webhooks at once, each webhook's in event order).
     pub async fn run_webhook_pass(&self) -> Result<WebhookPass, MerchantError> {
-        let (mut pass, due) = self.prepare_pass(self.config.webhook_concurrency.max(1)).await?;
-        let results = futures_util::future::join_all(due.into_iter().map(|d| self.attempt(d))).await;
-        for result in results {
-            pass.attempted += 1;
-            pass.succeeded += usize::from(result?);
+        let room = self.config.webhook_concurrency.max(1);
+        let (mut pass, due) = self.prepare_pass(room, &BTreeSet::new()).await?;
+        let groups = by_webhook(due).into_iter().map(|group| self.attempt_in_order(group));
+        for results in futures_util::future::join_all(groups).await {
+            for result in results {
+                pass.attempted += 1;
+                pass.succeeded += usize::from(result?);
+            }
         }
         Ok(pass)
     }
 
-    /// The lease, dispatch, and the claimed due deliveries (at most `room`).
-    async fn prepare_pass(&self, room: usize) -> Result<(WebhookPass, Vec<DueDelivery>), MerchantError> {
+    /// Attempts one webhook's deliveries one after the other.
+    async fn attempt_in_order(&self, group: Vec<DueDelivery>) -> Vec<Result<bool, MerchantError>> {
+        let mut results = Vec::with_capacity(group.len());
+        for d in group {
+            results.push(self.attempt(d).await);
+        }
+        results
+    }
+
+    /// The lease, dispatch, and the claimed due deliveries of at most `room` webhooks, none
+    /// of them `busy` (still being attempted).
+    async fn prepare_pass(
+        &self,
+        room: usize,
+        busy: &BTreeSet<String>,
+    ) -> Result<(WebhookPass, Vec<DueDelivery>), MerchantError> {
         let mut pass = WebhookPass::default();
         let holder = &self.bank.config().node_name;
         if !self.store.take_lease(WEBHOOK_LEASE, holder, LEASE_TTL_MS).await? {
@@ -793,22 +820,39 @@ impl Merchant {
                 break;
             }
         }
-        let mut claimed = Vec::new();
+        let mut claimed: Vec<DueDelivery> = Vec::new();
         if room == 0 {
             return Ok((pass, claimed));
         }
         let now = self.bank.now_ms();
-        let limit = i64::try_from(room).unwrap_or(i64::MAX);
+        // Long enough for a whole webhook's group to run before anyone tries it again.
+        let claim_secs = self
+            .config
+            .webhook_timeout_secs
+            .max(1)
+            .saturating_mul(DUE_PER_WEBHOOK_MAX as u64);
+        let until = now
+            .saturating_add(i64::try_from(claim_secs).unwrap_or(i64::MAX / 2).saturating_mul(1_000) + CLAIM_MARGIN_MS);
+        let limit = i64::try_from(room.saturating_mul(DUE_PER_WEBHOOK_MAX)).unwrap_or(i64::MAX);
+        let mut webhooks: BTreeSet<String> = BTreeSet::new();
         for mut d in self.store.merchant_webhook_deliveries_due(now, limit).await? {
+            let webhook = &d.delivery.webhook_id;
+            if busy.contains(webhook) || (!webhooks.contains(webhook) && webhooks.len() >= room) {
+                continue;
+            }
+            if claimed.iter().filter(|c| &c.delivery.webhook_id == webhook).count() >= DUE_PER_WEBHOOK_MAX {
+                continue;
+            }
             let Some(due_at) = d.delivery.next_attempt_at else {
                 continue;
             };
             if self
                 .store
-                .merchant_webhook_delivery_claim(&d.delivery.id, due_at, now.saturating_add(CLAIM_MS))
+                .merchant_webhook_delivery_claim(&d.delivery.id, due_at, until)
                 .await?
             {
-                d.delivery.next_attempt_at = Some(now.saturating_add(CLAIM_MS));
+                webhooks.insert(webhook.clone());
+                d.delivery.next_attempt_at = Some(until);
                 claimed.push(d);
             }
         }
@@ -882,12 +926,35 @@ impl Merchant {
     }
 }
 
-fn log_attempt(done: Result<Result<bool, MerchantError>, tokio::task::JoinError>) {
+fn log_attempts(
+    done: Result<(String, Vec<Result<bool, MerchantError>>), tokio::task::JoinError>,
+    busy: &mut BTreeSet<String>,
+) {
     match done {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "webhook sender: recording an attempt failed"),
+        Ok((webhook, results)) => {
+            busy.remove(&webhook);
+            for e in results.into_iter().filter_map(Result::err) {
+                tracing::warn!(error = %e, %webhook, "webhook sender: recording an attempt failed");
+            }
+        }
+        // Its webhook stays busy; its deliveries are tried again once their claims lapse.
         Err(e) => tracing::error!(error = %e, "webhook sender: an attempt task failed"),
     }
+}
+
+/// Due deliveries grouped by webhook, each group in the order given (event order).
+fn by_webhook(due: Vec<DueDelivery>) -> Vec<Vec<DueDelivery>> {
+    let mut groups: Vec<Vec<DueDelivery>> = Vec::new();
+    for d in due {
+        match groups.iter_mut().find(|g| {
+            g.first()
+                .is_some_and(|f| f.delivery.webhook_id == d.delivery.webhook_id)
+        }) {
+            Some(group) => group.push(d),
+            None => groups.push(vec![d]),
+        }
+    }
+    groups
 }
 
 /// The first deliveries of an event: one per enabled webhook of its store that wants its type.

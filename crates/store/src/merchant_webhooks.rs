@@ -335,7 +335,7 @@ impl Store {
     ) -> Result<Vec<WebhookDeliveryRecord>, StoreError> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM merchant_webhook_deliveries d WHERE d.webhook_id = $1 \
-             ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
+             ORDER BY d.created_at DESC, COALESCE(d.event_seq, 0) DESC, d.id DESC LIMIT $2"
         );
         let rows = self.db.query(&sql, params![webhook_id, limit]).await?;
         rows.iter().map(delivery_record).collect()
@@ -358,7 +358,8 @@ impl Store {
             .transpose()
     }
 
-    /// Up to `limit` deliveries due at `now_ms`, the longest waiting first, with their webhooks.
+    /// Up to `limit` deliveries due at `now_ms`, the longest waiting first (then in the order
+    /// their events were appended), with their webhooks.
     pub async fn merchant_webhook_deliveries_due(
         &self,
         now_ms: i64,
@@ -368,7 +369,7 @@ impl Store {
             "SELECT {DELIVERY_COLUMNS}, w.url, w.secret, w.enabled, w.automatic_redelivery \
              FROM merchant_webhook_deliveries d JOIN merchant_webhooks w ON w.id = d.webhook_id \
              WHERE d.next_attempt_at IS NOT NULL AND d.next_attempt_at <= $1 \
-             ORDER BY d.next_attempt_at, d.id LIMIT $2"
+             ORDER BY d.next_attempt_at, d.created_at, COALESCE(d.event_seq, 0), d.id LIMIT $2"
         );
         let rows = self.db.query(&sql, params![now_ms, limit]).await?;
         rows.iter()
