@@ -11,9 +11,10 @@
 //! Each delivery keeps its own schedule in the database (attempts, next attempt, last outcome):
 //! after a retryable failure (connection error, timeout, 408, 429, 5xx) it is tried again after
 //! [`RETRY_DELAYS_SECS`] when the webhook asks for automatic redelivery; a 2xx ends it as
-//! `HttpSuccess`, another answer as `HttpError`. Attempts run concurrently (bounded), each with a
-//! timeout, so a slow or failing endpoint never holds back another endpoint or a later event.
-//! Every time comes from the store's clock.
+//! `HttpSuccess`, another answer as `HttpError`. A webhook's due deliveries are attempted one
+//! after the other in event order, different webhooks' at once (bounded), each attempt within a
+//! timeout: a slow or failing endpoint never holds back another endpoint, and a failed delivery
+//! waiting for its retry never holds back a later event. Every time comes from the store's clock.
 
 use std::collections::BTreeSet;
 use std::error::Error as StdError;
