@@ -30,6 +30,8 @@ flash_store::on_both_backends!(
     a_redelivery_is_a_new_signed_delivery_of_the_first,
     deliveries_survive_a_reopened_store,
     one_node_sends_at_a_time,
+    private_addresses_are_refused_unless_allowed,
+    the_running_sender_delivers_without_being_driven,
 );
 
 /// A clock the test moves.
@@ -587,4 +589,68 @@ async fn one_node_sends_at_a_time(backend: Backend) {
     let p = other.run_webhook_pass().await.expect("pass");
     assert_eq!((p.leading, p.events, p.attempted), (true, 1, 1));
     assert_eq!(receiver.got().len(), 2);
+}
+
+async fn private_addresses_are_refused_unless_allowed(backend: Backend) {
+    let lab = lab(backend).await;
+    let (owner, store) = shop(&lab).await;
+    let receiver = Receiver::start(200).await;
+    // By name (checked on the addresses it resolves to) and by address.
+    let by_name = lab
+        .merchant
+        .create_webhook(
+            &owner,
+            &store,
+            &json!({"url": format!("http://localhost:{}/hook", receiver.addr.port())}),
+        )
+        .await
+        .expect("webhook")
+        .webhook
+        .id;
+    let by_address = receiver.hook(&lab, &owner, &store, json!({})).await;
+    let strict = Merchant::new(lab.bank.clone(), lab.store.clone()).with_config(MerchantConfig {
+        allow_private_webhooks: false,
+        ..settings()
+    });
+    append(&lab, &store, "InvoiceCreated", "inv1").await;
+    let p = strict.run_webhook_pass().await.expect("pass");
+    assert_eq!((p.attempted, p.succeeded), (2, 0));
+    assert!(receiver.got().is_empty(), "nothing reached this machine");
+    for hook in [&by_name, &by_address] {
+        let d = &deliveries(&lab, &owner, &store, hook).await[0];
+        assert_eq!((d.status.as_str(), d.next_attempt_at), ("Failed", None), "final: {d:?}");
+        let error = d.error_message.as_deref().unwrap_or_default();
+        assert!(error.contains("refused"), "{error}");
+    }
+}
+
+async fn the_running_sender_delivers_without_being_driven(backend: Backend) {
+    let lab = lab(backend).await;
+    let (owner, store) = shop(&lab).await;
+    let receiver = Receiver::start(200).await;
+    receiver.hook(&lab, &owner, &store, json!({})).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let sender = tokio::spawn({
+        let merchant = lab.merchant.clone();
+        async move {
+            merchant
+                .run_webhook_sender(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+    append(&lab, &store, "InvoiceSettled", "inv1").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while receiver.got().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = receiver.got();
+    assert_eq!(got.len(), 1, "delivered by the worker within its poll interval");
+    assert!(got[0].signed);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), sender)
+        .await
+        .expect("the sender stops on shutdown")
+        .expect("sender task");
 }
