@@ -437,7 +437,6 @@ impl reqwest::dns::Resolve for PublicOnly {
 pub(crate) struct Transport {
     client: Result<reqwest::Client, String>,
     allow_private: bool,
-    timeout: Duration,
 }
 
 impl Transport {
@@ -455,7 +454,6 @@ impl Transport {
         Transport {
             client: builder.build().map_err(|e| e.to_string()),
             allow_private: config.allow_private_webhooks,
-            timeout,
         }
     }
 
@@ -493,7 +491,6 @@ impl Transport {
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("BTCPay-Sig", signature(secret, body.as_bytes()))
             .body(body.to_string())
-            .timeout(self.timeout)
             .send()
             .await;
         match sent {

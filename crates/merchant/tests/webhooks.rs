@@ -305,10 +305,21 @@ async fn deliveries_are_signed_and_go_to_the_webhooks_that_want_them_once(backen
     assert_eq!(request.as_bytes(), got[0].body.as_slice());
     assert_eq!(deliveries(&lab, &owner, &store, &settled_id).await.len(), 1);
 
-    // Exactly once: a second pass dispatches and sends nothing.
+    // Exactly once: a second pass dispatches and sends nothing, and a second dispatch of a
+    // dispatched event (a sender that lost its lease) is refused whole.
     let p = pass(&lab).await;
     assert_eq!((p.events, p.deliveries, p.attempted), (0, 0, 0));
     assert_eq!(all.got().len(), 2);
+    let seq = lab
+        .store
+        .db()
+        .query("SELECT MIN(seq) FROM merchant_events", vec![])
+        .await
+        .expect("seq")[0]
+        .int(0)
+        .expect("int");
+    let again = lab.store.merchant_events_dispatch(&[seq], &[], 0).await;
+    assert!(matches!(again, Err(flash_store::StoreError::Refused(_))), "{again:?}");
 }
 
 async fn a_receiver_down_for_ten_minutes_gets_the_delivery_on_a_retry(backend: Backend) {
