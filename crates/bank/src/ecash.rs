@@ -359,7 +359,7 @@ impl Bank {
             Err(e) => return Err(e.into()),
         };
         if let Some((account, wallet)) = payee {
-            self.publish_journal(account, wallet, posted.journal_id);
+            self.publish_invoice_paid(account, wallet, posted.journal_id, &hash);
         }
         if let Err(e) = self.rail()?.node.cancel_invoice(target.payment_hash).await {
             tracing::warn!(payment_hash = %hash, error = %e, "could not cancel an invoice paid by a melt");

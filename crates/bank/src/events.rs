@@ -29,6 +29,12 @@ pub enum WalletChange {
         /// Its value, satoshis.
         amount_sat: i64,
     },
+    /// One of the bank's Lightning invoices into this wallet was paid (by this journal, which
+    /// was announced just before as [`WalletChange::Journal`]).
+    InvoicePaid {
+        /// The invoice's payment hash, hex.
+        payment_hash: String,
+    },
 }
 
 #[derive(Clone)]
@@ -54,6 +60,25 @@ impl crate::Bank {
             account_id,
             wallet_id,
             change: WalletChange::Journal(journal_id),
+        });
+    }
+
+    /// Tells subscribers that `journal_id` paid the invoice `payment_hash` into `wallet_id` (of
+    /// `account_id`): the journal first, then the invoice.
+    pub(crate) fn publish_invoice_paid(
+        &self,
+        account_id: AccountId,
+        wallet_id: WalletId,
+        journal_id: JournalId,
+        payment_hash: &str,
+    ) {
+        self.publish_journal(account_id, wallet_id, journal_id);
+        self.events.publish(WalletEvent {
+            account_id,
+            wallet_id,
+            change: WalletChange::InvoicePaid {
+                payment_hash: payment_hash.to_string(),
+            },
         });
     }
 

@@ -178,6 +178,10 @@ pub struct LnInvoice {
     pub wallet_id: WalletId,
     /// Status now.
     pub status: InvoiceStatus,
+    /// What was received, once paid.
+    pub paid_sat: Option<i64>,
+    /// When it was paid, Unix ms.
+    pub paid_at_ms: Option<i64>,
     /// Unix ms.
     pub created_at_ms: i64,
     /// Unix ms.
@@ -200,6 +204,8 @@ impl LnInvoice {
             amount: r.invoice.amount_sat,
             wallet_id: r.invoice.wallet_id,
             status,
+            paid_sat: r.paid_sat,
+            paid_at_ms: r.paid_at_ms,
             created_at_ms: r.invoice.created_at_ms,
             expires_at_ms: r.invoice.expires_at_ms,
         }
@@ -421,6 +427,8 @@ impl Bank {
             amount: record.amount_sat,
             wallet_id: wallet.id,
             status: InvoiceStatus::Pending,
+            paid_sat: None,
+            paid_at_ms: None,
             created_at_ms,
             expires_at_ms: record.expires_at_ms,
         })
@@ -634,7 +642,12 @@ impl Bank {
             Err(e) => return Err(self.payment_error(e, payer.wallet.id)),
         };
         self.publish_journal(payer.wallet.account_id, payer.wallet.id, posted.journal_id);
-        self.publish_journal(payee.wallet.account_id, payee.wallet.id, posted.journal_id);
+        self.publish_invoice_paid(
+            payee.wallet.account_id,
+            payee.wallet.id,
+            posted.journal_id,
+            &hash.to_string(),
+        );
         // Nobody may pay it over the network now; if cancelling fails, a late network payment
         // is caught (and logged for review) by the credit's idempotency key.
         if let Err(e) = self.rail()?.node.cancel_invoice(hash).await {
@@ -999,7 +1012,12 @@ impl Bank {
         };
         match self.store.post(post).await? {
             Ok(posted) if !posted.replayed => {
-                self.publish_journal(invoice.account_id, invoice.invoice.wallet_id, posted.journal_id);
+                self.publish_invoice_paid(
+                    invoice.account_id,
+                    invoice.invoice.wallet_id,
+                    posted.journal_id,
+                    &hash.to_string(),
+                );
                 Ok(true)
             }
             Ok(_) => Ok(false),

@@ -193,6 +193,11 @@ pub struct ReviewReclaim {
 }
 
 impl Bank {
+    /// Whether an on-chain wallet is configured.
+    pub fn onchain_enabled(&self) -> bool {
+        self.onchain.is_some()
+    }
+
     pub(crate) fn chain(&self) -> Result<&ChainRail, BankError> {
         self.onchain
             .as_deref()

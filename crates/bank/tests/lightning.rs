@@ -501,12 +501,21 @@ async fn receiving_credits_the_wallet_exactly_once(backend: Backend) {
     );
     assert_eq!(
         events(&mut rx),
-        vec![WalletEvent {
-            account_id: alice.id(),
-            wallet_id: alice.wallet(),
-            change: WalletChange::Journal(line.journal_id),
-        }],
-        "one wallet event for one credit"
+        vec![
+            WalletEvent {
+                account_id: alice.id(),
+                wallet_id: alice.wallet(),
+                change: WalletChange::Journal(line.journal_id),
+            },
+            WalletEvent {
+                account_id: alice.id(),
+                wallet_id: alice.wallet(),
+                change: WalletChange::InvoicePaid {
+                    payment_hash: invoice.payment_hash.to_string(),
+                },
+            },
+        ],
+        "one journal event for one credit, then the invoice it paid"
     );
     assert_eq!(journals_of_kind(&bank, JournalKind::LnReceive).await, 1);
 
@@ -950,7 +959,7 @@ async fn paying_a_flash_invoice_settles_intraledger(backend: Backend) {
         .into_iter()
         .filter_map(|e| match e.change {
             WalletChange::Journal(journal) => Some((e.wallet_id, journal)),
-            WalletChange::Deposit { .. } => None,
+            WalletChange::Deposit { .. } | WalletChange::InvoicePaid { .. } => None,
         })
         .collect();
     assert_eq!(
@@ -1283,7 +1292,7 @@ async fn slow_payments_stay_pending_until_reconciled(backend: Backend) {
         .into_iter()
         .filter_map(|e| match e.change {
             WalletChange::Journal(journal) => Some((e.wallet_id, journal)),
-            WalletChange::Deposit { .. } => None,
+            WalletChange::Deposit { .. } | WalletChange::InvoicePaid { .. } => None,
         })
         .collect();
     assert_eq!(

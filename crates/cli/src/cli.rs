@@ -516,6 +516,59 @@ pub enum MerchantCommand {
     /// Greenfield API keys.
     #[command(subcommand)]
     Key(MerchantKeyCommand),
+    /// Invoices of your stores.
+    #[command(subcommand)]
+    Invoice(MerchantInvoiceCommand),
+}
+
+/// `flash merchant invoice ...`.
+#[derive(Debug, Subcommand)]
+pub enum MerchantInvoiceCommand {
+    /// Make an invoice and show how to pay it (a QR code of its payment link)
+    ///
+    /// The invoice id alone is printed on stdout, the rest on stderr.
+    /// With --json, prints Greenfield's InvoiceData with its paymentMethods.
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// The store's id (from `flash merchant store list`).
+        #[arg(long)]
+        store: String,
+        /// The amount, a decimal in --currency; leave it out for a top-up invoice.
+        #[arg(long)]
+        amount: Option<String>,
+        /// BTC, SATS or a fiat code such as USD (default: the store's currency).
+        #[arg(long, value_name = "CODE")]
+        currency: Option<String>,
+        /// The order it is for (metadata.orderId).
+        #[arg(long)]
+        order_id: Option<String>,
+        /// What is sold (metadata.itemDesc, shown to the payer).
+        #[arg(long)]
+        item: Option<String>,
+        /// Minutes until it expires (default: the store's).
+        #[arg(long, value_name = "MINUTES")]
+        expires_in: Option<u32>,
+    },
+    /// List a store's invoices, newest first
+    ///
+    /// With --json, prints Greenfield's InvoiceData list.
+    #[command(verbatim_doc_comment)]
+    List {
+        /// The store's id.
+        #[arg(long)]
+        store: String,
+        /// Only invoices in this status (New, Processing, Settled, Expired, Invalid).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show an invoice, its payments and a QR code of its payment link
+    ///
+    /// With --json, prints Greenfield's InvoiceData with its paymentMethods.
+    #[command(verbatim_doc_comment)]
+    Show {
+        /// The invoice's id.
+        id: String,
+    },
 }
 
 /// `flash merchant store ...`.

@@ -235,6 +235,70 @@ impl Client {
         serde_json::from_str(&text).map_err(|e| ClientError::Decode(format!("{path}: invalid JSON: {e}")))
     }
 
+    /// Calls a Greenfield route (`/api/v1/…`) as the signed-in user; BTCPay's error bodies
+    /// (`{code, message}`, or 422's `[{path, message}]`) become [`ClientError::Api`].
+    async fn greenfield(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut req = self.http.request(method, &url);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| self.send_error(&url, e))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|source| ClientError::Request {
+            url: url.clone(),
+            source,
+        })?;
+        let value: Option<Value> = serde_json::from_str(&text).ok();
+        if status.is_success() {
+            return value.ok_or_else(|| ClientError::Decode(format!("{path}: invalid JSON")));
+        }
+        let api = |code: &str, message: String| ClientError::Api {
+            status: status.as_u16(),
+            code: code.to_string(),
+            message,
+            retry_after_secs: None,
+        };
+        Err(match value {
+            Some(Value::Object(o)) => api(
+                o.get("code").and_then(Value::as_str).unwrap_or("error"),
+                o.get("message").and_then(Value::as_str).unwrap_or_default().to_string(),
+            ),
+            Some(Value::Array(errors)) => api(
+                "validation",
+                errors
+                    .iter()
+                    .map(|e| {
+                        let path = e["path"].as_str().unwrap_or_default();
+                        let message = e["message"].as_str().unwrap_or_default();
+                        if path.is_empty() {
+                            message.to_string()
+                        } else {
+                            format!("{path}: {message}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            _ => ClientError::Http {
+                status: status.as_u16(),
+                body: truncate(&text),
+            },
+        })
+    }
+
     /// Sends a GraphQL document to `path` and returns its `data`.
     async fn graphql_at(
         &self,
@@ -764,6 +828,39 @@ impl Client {
             .graphql(graphql::MERCHANT_API_KEY_REVOKE, json!({ "input": { "id": id } }))
             .await?;
         mutation_payload(data, "merchantApiKeyRevoke").map(drop)
+    }
+
+    /// Makes an invoice of `store` from a Greenfield `CreateInvoiceRequest`; Greenfield's
+    /// `InvoiceData`. The idempotency key makes a retry answer the first invoice.
+    pub async fn merchant_invoice_create(
+        &self,
+        store: &str,
+        request: &Value,
+        idempotency_key: &str,
+    ) -> Result<Value, ClientError> {
+        let path = format!("/api/v1/stores/{}/invoices", path_segment(store));
+        self.greenfield(
+            reqwest::Method::POST,
+            &path,
+            Some(request),
+            &[("Idempotency-Key", idempotency_key)],
+        )
+        .await
+    }
+
+    /// A store's invoices, newest first (Greenfield's `InvoiceData` list); `status` filters.
+    pub async fn merchant_invoices(&self, store: &str, status: Option<&str>) -> Result<Value, ClientError> {
+        let mut path = format!("/api/v1/stores/{}/invoices", path_segment(store));
+        if let Some(status) = status {
+            path.push_str(&format!("?status={}", path_segment(status)));
+        }
+        self.greenfield(reqwest::Method::GET, &path, None, &[]).await
+    }
+
+    /// One invoice with its payment methods (`InvoiceData` with `paymentMethods`).
+    pub async fn merchant_invoice(&self, id: &str) -> Result<Value, ClientError> {
+        let path = format!("/api/v1/invoices/{}?includePaymentMethods=true", path_segment(id));
+        self.greenfield(reqwest::Method::GET, &path, None, &[]).await
     }
 
     /// Creates an LNURL-withdraw link; its LNURL is shown only this once.
@@ -1297,4 +1394,15 @@ mod tests {
         assert!(bad.as_deref().is_some_and(|e| e.contains("signed PSBT #1")), "{bad:?}");
         Ok(())
     }
+}
+
+/// `text` as one URL path segment (or query value): every byte outside RFC 3986's unreserved
+/// set percent-encoded.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use flash_cli::{
     decode_psbt, ecash_token_arg, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address,
@@ -16,9 +16,9 @@ use flash_cli::{
     AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand,
     ColdStorage, ColdSweep, Command, ContactsCommand, CosignerKey, CredentialStore, CurrencyTotal, Destination,
     EcashCommand, EcashStatus, FeeArgs, FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest,
-    LightningLiquidity, LoginArgs, MerchantCommand, MerchantKeyCommand, MerchantStoreCommand, NostrCommand, NwcCommand,
-    NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp,
-    Transaction, UsernameCommand, WithdrawLinkCommand, WithdrawLinkCreateInput, DEFAULT_SERVER,
+    LightningLiquidity, LoginArgs, MerchantCommand, MerchantInvoiceCommand, MerchantKeyCommand, MerchantStoreCommand,
+    NostrCommand, NwcCommand, NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest,
+    Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand, WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
 
 /// `println!` that ends the process quietly when stdout is closed (`flash history | head -1`):
@@ -871,6 +871,7 @@ async fn merchant(ctx: &Ctx, cmd: MerchantCommand) -> Result<ExitCode> {
                 }
             }
         }
+        MerchantCommand::Invoice(cmd) => return merchant_invoice(ctx, &client, cmd).await,
         MerchantCommand::Key(MerchantKeyCommand::Revoke { id }) => {
             client.merchant_api_key_revoke(&id).await?;
             if ctx.json {
@@ -881,6 +882,128 @@ async fn merchant(ctx: &Ctx, cmd: MerchantCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `flash merchant invoice ...`: a store's invoices over the Greenfield API.
+async fn merchant_invoice(ctx: &Ctx, client: &Client, cmd: MerchantInvoiceCommand) -> Result<ExitCode> {
+    match cmd {
+        MerchantInvoiceCommand::Create {
+            store,
+            amount,
+            currency,
+            order_id,
+            item,
+            expires_in,
+        } => {
+            let mut metadata = serde_json::Map::new();
+            if let Some(order) = order_id {
+                metadata.insert("orderId".into(), json!(order));
+            }
+            if let Some(item) = item {
+                metadata.insert("itemDesc".into(), json!(item));
+            }
+            let mut request = json!({ "amount": amount, "currency": currency, "metadata": metadata });
+            if let Some(minutes) = expires_in {
+                request["checkout"] = json!({ "expirationMinutes": minutes });
+            }
+            let created = client
+                .merchant_invoice_create(&store, &request, &new_idempotency_key())
+                .await?;
+            let id = created["id"].as_str().unwrap_or_default().to_string();
+            let invoice = client.merchant_invoice(&id).await?;
+            if ctx.json {
+                print_json(&invoice)?;
+            } else {
+                outln!("{id}");
+                eprint!("{}", invoice_text(&invoice));
+            }
+        }
+        MerchantInvoiceCommand::List { store, status } => {
+            let invoices = client.merchant_invoices(&store, status.as_deref()).await?;
+            let list = invoices.as_array().cloned().unwrap_or_default();
+            if ctx.json {
+                print_json(&invoices)?;
+            } else if list.is_empty() {
+                outln!("No invoices.");
+            } else {
+                outln!(
+                    "{:<24} {:<11} {:<12} {:>14} {:<5} ORDER",
+                    "ID",
+                    "STATUS",
+                    "ADDITIONAL",
+                    "AMOUNT",
+                    "CUR"
+                );
+                for i in &list {
+                    outln!(
+                        "{:<24} {:<11} {:<12} {:>14} {:<5} {}",
+                        i["id"].as_str().unwrap_or_default(),
+                        i["status"].as_str().unwrap_or_default(),
+                        i["additionalStatus"].as_str().unwrap_or_default(),
+                        i["amount"].as_str().unwrap_or_default(),
+                        i["currency"].as_str().unwrap_or_default(),
+                        i["metadata"]["orderId"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        MerchantInvoiceCommand::Show { id } => {
+            let invoice = client.merchant_invoice(&id).await?;
+            if ctx.json {
+                print_json(&invoice)?;
+            } else {
+                outln!("{}", invoice_text(&invoice));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An invoice for a terminal: its amount and status, where to pay it (with a QR code of the
+/// payment link: BIP21 with `lightning=`, or the BOLT11 alone), and its payments.
+fn invoice_text(invoice: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let mut out = format!(
+        "Invoice {}: {} {} ({} paid), {} {}\nCheckout: {}\n",
+        s(&invoice["id"]),
+        s(&invoice["amount"]),
+        s(&invoice["currency"]),
+        s(&invoice["paidAmount"]),
+        s(&invoice["status"]),
+        s(&invoice["additionalStatus"]),
+        s(&invoice["checkoutLink"]),
+    );
+    let methods = invoice["paymentMethods"].as_array().cloned().unwrap_or_default();
+    let link = methods
+        .iter()
+        .find(|m| m["paymentMethodId"] == "BTC-CHAIN")
+        .or_else(|| methods.first())
+        .map(|m| s(&m["paymentLink"]));
+    for m in &methods {
+        out.push_str(&format!(
+            "{}: {} BTC due of {}, to {}\n",
+            s(&m["paymentMethodId"]),
+            s(&m["due"]),
+            s(&m["amount"]),
+            s(&m["destination"])
+        ));
+        for p in m["payments"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  paid {} BTC ({}) {}\n",
+                s(&p["value"]),
+                s(&p["status"]),
+                s(&p["id"])
+            ));
+        }
+    }
+    let open = invoice["status"] == "New";
+    if let (true, Some(link)) = (open, link.filter(|l| !l.is_empty())) {
+        if let Ok(qr) = qr_text(&link) {
+            out.push_str(&qr);
+        }
+        out.push_str(&format!("{link}\n"));
+    }
+    out
 }
 
 /// `flash withdraw-link ...`: LNURL-withdraw links.

@@ -40,6 +40,9 @@ pub enum MerchantError {
     /// No such delivery of the webhook.
     #[error("webhook delivery not found")]
     DeliveryNotFound,
+    /// No exchange rate could be had for this currency now (the price source is down).
+    #[error("no rate available: {0}")]
+    RateUnavailable(String),
     /// No such API key of the caller.
     #[error("API key not found")]
     KeyNotFound,

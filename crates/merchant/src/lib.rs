@@ -6,12 +6,16 @@
 //! the bank's methods.
 
 mod error;
+pub mod invoice_data;
 pub mod invoice_state;
+mod invoices;
 pub mod permissions;
 pub mod stores;
+pub mod watcher;
 pub mod webhooks;
 
 use flash_bank::Bank;
+use flash_core::price::PriceSource;
 use flash_core::secrets::{hash_token, random_token};
 use flash_core::AccountId;
 use flash_store::{MerchantStoreRecord, Store};
@@ -20,8 +24,11 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 pub use error::{FieldError, MerchantError};
+/// What an invoice list asks for.
+pub use flash_store::InvoiceFilter;
 /// A Greenfield API key as stored (what `api-keys/current` shows, with the presented secret).
 pub use flash_store::MerchantKeyRecord;
+pub use invoices::{CreateOptions, InvoiceView, MAX_PAGE};
 use permissions::{Permission, Permissions, CAN_MODIFY_STORE_SETTINGS, CAN_VIEW_STORE_SETTINGS};
 use stores::{StoreSettings, StoreView};
 
@@ -121,6 +128,8 @@ pub struct Merchant {
     store: Store,
     /// Woken when events were appended to the outbox (the webhook sender waits on it).
     outbox: Arc<Notify>,
+    /// Where fiat invoices get their rate.
+    prices: Option<Arc<dyn PriceSource>>,
     config: MerchantConfig,
     transport: webhooks::Transport,
 }
@@ -133,9 +142,16 @@ impl Merchant {
             bank,
             store,
             outbox: Arc::new(Notify::new()),
+            prices: None,
             transport: webhooks::Transport::new(&config),
             config,
         }
+    }
+
+    /// Prices fiat invoices with `prices` (without, only BTC and SATS invoices can be made).
+    pub fn with_prices(mut self, prices: Arc<dyn PriceSource>) -> Merchant {
+        self.prices = Some(prices);
+        self
     }
 
     /// The same service with other settings.

@@ -142,7 +142,7 @@ impl StoreView {
 }
 
 /// Hundredths of a percent as a JSON number of percent (`150` → `1.5`).
-fn percent(bps: i64) -> Value {
+pub(crate) fn percent(bps: i64) -> Value {
     let text = if bps % 100 == 0 {
         (bps / 100).to_string()
     } else {
@@ -154,7 +154,7 @@ fn percent(bps: i64) -> Value {
 }
 
 /// A percentage 0..=100 with at most two decimals, as hundredths of a percent.
-fn tolerance_bps(value: &Value) -> Option<i64> {
+pub(crate) fn tolerance_bps(value: &Value) -> Option<i64> {
     let Value::Number(n) = value else {
         return None;
     };

@@ -27,6 +27,11 @@ const SERVED: &[(&str, &[&str])] = &[
     ("/api/v1/api-keys", &["post"]),
     ("/api/v1/api-keys/current", &["get", "delete"]),
     ("/api/v1/api-keys/{apikey}", &["delete"]),
+    ("/api/v1/stores/{storeId}/invoices", &["get", "post"]),
+    ("/api/v1/invoices/{invoiceId}", &["get", "put", "delete"]),
+    ("/api/v1/invoices/{invoiceId}/payment-methods", &["get"]),
+    ("/api/v1/invoices/{invoiceId}/status", &["post"]),
+    ("/api/v1/invoices/{invoiceId}/unarchive", &["post"]),
     ("/api/v1/stores/{storeId}/webhooks", &["get", "post"]),
     (
         "/api/v1/stores/{storeId}/webhooks/{webhookId}",
@@ -157,9 +162,11 @@ fn merged_spec(vectors: &Path) -> Value {
 fn patch_spec(doc: &mut Value) {
     let problem = json!({"description": "Not authenticated", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let invalid = json!({"description": "Validation errors", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ValidationProblemDetails"}}}});
-    let global_security = doc.get("security").cloned();
     let not_found = json!({"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
-    for (path, item) in doc["paths"].as_object_mut().expect("paths").iter_mut() {
+    let global_security = doc.get("security").cloned();
+    for (path, item) in doc["paths"].as_object_mut().expect("paths") {
+        let names_invoice = path.contains("{invoiceId}");
+        let names_webhooks = path.contains("/webhooks");
         for (method, op) in item.as_object_mut().expect("path item") {
             if !METHODS.contains(&method.as_str()) {
                 continue;
@@ -174,9 +181,11 @@ fn patch_spec(doc: &mut Value) {
             if secured {
                 responses.entry("401").or_insert_with(|| problem.clone());
             }
-            // BTCPay answers 404 `store-not-found` on every store route for a store the caller
-            // does not have (the webhook routes' PUT and POST leave it out).
-            if path.contains("{storeId}") {
+            // BTCPay answers 404 `invoice-not-found` on every route naming an invoice it does not
+            // have (`InvoiceNotFound()`); the spec lists it on some. The webhook routes answer 404
+            // `store-not-found` for a store the caller does not have, and `webhook-not-found`
+            // (the spec leaves it out of their POST and PUT).
+            if names_invoice || names_webhooks {
                 responses.entry("404").or_insert_with(|| not_found.clone());
             }
             // BTCPay answers validation errors with 422 (`CreateValidationError`), not 400.
@@ -199,6 +208,15 @@ fn patch_spec(doc: &mut Value) {
     // `secret`.
     if let Some(base) = schemas["WebhookDataBase"].as_object_mut() {
         base.remove("additionalProperties");
+    }
+    // `InvoiceData` is `allOf: [InvoiceDataBase, {…, additionalProperties: false}]`: the same
+    // contradiction for `metadata`, `checkout` and `receipt`.
+    if let Some(parts) = schemas["InvoiceData"]["allOf"].as_array_mut() {
+        for part in parts {
+            if let Some(part) = part.as_object_mut() {
+                part.remove("additionalProperties");
+            }
+        }
     }
     // Declared `type: object` with `items`; BTCPay sends a list.
     if let Some(criteria) = schemas["StoreBaseData"]["properties"]["paymentMethodCriteria"].as_object_mut() {

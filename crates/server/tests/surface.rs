@@ -731,6 +731,40 @@ async fn cli_merchant_walkthrough() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!((&body["id"], &body["defaultCurrency"]), (&json!(store), &json!("EUR")));
 
+    // An invoice in the store's currency, listed and shown with its QR code.
+    let invoice = flash(&[
+        "merchant",
+        "invoice",
+        "create",
+        "--store",
+        &store,
+        "--amount",
+        "2.50",
+        "--order-id",
+        "A-17",
+        "--item",
+        "Espresso",
+    ])
+    .trim()
+    .to_string();
+    let listed: Value =
+        serde_json::from_str(&flash(&["--json", "merchant", "invoice", "list", "--store", &store])).expect("json");
+    assert_eq!(
+        (
+            &listed[0]["id"],
+            &listed[0]["amount"],
+            &listed[0]["currency"],
+            &listed[0]["metadata"]["orderId"]
+        ),
+        (&json!(invoice), &json!("2.5"), &json!("EUR"), &json!("A-17"))
+    );
+    let shown = flash(&["merchant", "invoice", "show", &invoice]);
+    assert!(shown.contains(&format!("Invoice {invoice}: 2.5 EUR")), "{shown}");
+    assert!(shown.contains("bitcoin:") && shown.contains("lightning="), "{shown}");
+    assert!(shown.contains('▀') || shown.contains('▄'), "a QR code: {shown}");
+    let settled = flash(&["merchant", "invoice", "list", "--store", &store, "--status", "Settled"]);
+    assert!(settled.contains("No invoices."), "{settled}");
+
     let keys: Value = serde_json::from_str(&flash(&["--json", "merchant", "key", "list"])).expect("json");
     assert_eq!(keys[0]["permissions"], json!([permission]));
     let id = keys[0]["id"].as_str().expect("id").to_string();

@@ -33,9 +33,13 @@ CREATE TABLE merchant_invoices (
 CREATE INDEX merchant_invoices_by_store ON merchant_invoices (store_id, created_at);
 CREATE INDEX merchant_invoices_by_order ON merchant_invoices (store_id, order_id);
 CREATE UNIQUE INDEX merchant_invoices_idempotency ON merchant_invoices (store_id, idempotency_key);
--- What the watcher looks at: invoices that may still change by themselves.
+-- What the watcher's clock moves: expired `New` ones, `Processing` ones.
+CREATE INDEX merchant_invoices_by_status ON merchant_invoices (status, expires_at);
+-- What the watcher looks at: invoices that may still change by themselves (a settled one
+-- moves back if a reorganisation takes its payment's confirmations; `Invalid` and marked ones
+-- are final).
 CREATE INDEX merchant_invoices_watched ON merchant_invoices (monitoring_until)
-    WHERE status IN ('New', 'Processing', 'Expired');
+    WHERE status IN ('New', 'Processing', 'Expired', 'Settled') AND additional_status <> 'Marked';
 
 -- How an invoice may be paid: `BTC-LN` (a BOLT11 of the bank's node, `key` its payment hash)
 -- or `BTC-CHAIN` (a fresh address of the store's wallet, `key` the address). A payment hash or

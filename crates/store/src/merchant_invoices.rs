@@ -389,9 +389,9 @@ impl Store {
         rows.iter().map(invoice_record).collect()
     }
 
-    /// Invoices the watcher must look at now: those still `New` or `Processing`, and `Expired`
-    /// ones still monitored (a late payment may come), oldest change first, at most `limit`
-    /// after `after_id` (for paging through them all).
+    /// Invoices the watcher must look at while they are monitored: all but the final ones
+    /// (`Invalid`, marked by hand), since a late payment may come to an `Expired` one and a
+    /// reorganisation may move a `Settled` one back. By id after `after_id`, at most `limit`.
     pub async fn merchant_invoices_watched(
         &self,
         now_ms: i64,
@@ -399,7 +399,25 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<MerchantInvoiceRecord>, StoreError> {
         let sql = format!(
-            "{INVOICE_COLUMNS} WHERE status IN ('New', 'Processing', 'Expired') AND monitoring_until > $1 \
+            "{INVOICE_COLUMNS} WHERE status IN ('New', 'Processing', 'Expired', 'Settled') \
+             AND additional_status <> 'Marked' AND monitoring_until > $1 \
+             AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows = self.db.query(&sql, params![now_ms, after_id, limit]).await?;
+        rows.iter().map(invoice_record).collect()
+    }
+
+    /// Invoices the clock may move now: `New` ones past their expiry and `Processing` ones
+    /// (waiting for confirmations or the end of monitoring), by id after `after_id`, at most
+    /// `limit`.
+    pub async fn merchant_invoices_due(
+        &self,
+        now_ms: i64,
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<MerchantInvoiceRecord>, StoreError> {
+        let sql = format!(
+            "{INVOICE_COLUMNS} WHERE ((status = 'New' AND expires_at <= $1) OR status = 'Processing') \
              AND id > $2 ORDER BY id LIMIT $3"
         );
         let rows = self.db.query(&sql, params![now_ms, after_id, limit]).await?;

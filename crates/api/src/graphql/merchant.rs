@@ -25,6 +25,7 @@ impl From<MerchantError> for ApiError {
             | MerchantError::WebhookNotFound
             | MerchantError::DeliveryNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             MerchantError::KeyNotFound => ApiError::new(ErrorCode::ApiKeyNotFound, e.to_string()),
+            MerchantError::RateUnavailable(_) => ApiError::new(ErrorCode::Refused, e.to_string()),
             MerchantError::Forbidden(_) => ApiError::new(ErrorCode::ForbiddenScope, e.to_string()),
         }
     }

@@ -713,6 +713,8 @@ impl Subscription {
                                     let update = pending_deposit(e.wallet_id, &outpoint, amount_sat);
                                     return Some((update, events));
                                 }
+                                // Announced as its journal just before.
+                                WalletChange::InvoicePaid { .. } => continue,
                             };
                             let payload = match bank.transaction(e.wallet_id, journal).await {
                                 Ok(t) => update(t),

@@ -49,6 +49,8 @@ pub(crate) enum GreenfieldError {
     NotFound(&'static str, &'static str),
     /// The request's fields.
     Invalid(Vec<FieldError>),
+    /// A service the request needs is down for now: `code`, `message`.
+    Unavailable(&'static str, String),
     /// Something failed on our side.
     Internal,
 }
@@ -69,12 +71,22 @@ impl From<MerchantError> for GreenfieldError {
                 GreenfieldError::NotFound("webhookdelivery-not-found", "The webhook delivery was not found")
             }
             MerchantError::Forbidden(policy) => GreenfieldError::MissingPermission(policy),
+            MerchantError::RateUnavailable(why) => GreenfieldError::Unavailable("rate-unavailable", why),
+            MerchantError::Bank(b) if is_refusal(&b) => {
+                GreenfieldError::Invalid(vec![FieldError::new("", &b.to_string())])
+            }
             e @ (MerchantError::Bank(_) | MerchantError::Store(_)) => {
                 tracing::error!(error = %e, "greenfield: request failed");
                 GreenfieldError::Internal
             }
         }
     }
+}
+
+/// Whether the bank refused for a reason the caller can act on (an account that is not
+/// active, a rail switched off), rather than failed.
+fn is_refusal(e: &flash_bank::BankError) -> bool {
+    !matches!(e, flash_bank::BankError::Store(_))
 }
 
 impl IntoResponse for GreenfieldError {
@@ -104,6 +116,11 @@ impl IntoResponse for GreenfieldError {
                     .collect();
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(Value::Array(body))).into_response()
             }
+            GreenfieldError::Unavailable(code, message) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"code": code, "message": message})),
+            )
+                .into_response(),
             GreenfieldError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(json!({"code": "server-error", "message": "the request could not be completed; try again"})),

@@ -318,9 +318,12 @@ impl TestServer {
         let nwc = flash_nostr::WalletConnect::start(bank.clone(), relay.clone(), Some(addr.to_string())).await;
         let zaps = flash_nostr::Zaps::start(bank.clone(), relay.clone());
         let admission = flash_nostr::AdmissionFees::new(bank.clone(), relay.clone());
+        let prices: Arc<dyn flash_core::price::PriceSource> = Arc::new(flash_rates::DevPrices::with_defaults(
+            Arc::new(TestClock(clock.clone())),
+        ));
         let state = ApiState {
             names: flash_nostr::Names::new(store_for_relay.clone()),
-            merchant: flash_merchant::Merchant::new(bank.clone(), store_for_relay.clone()),
+            merchant: flash_merchant::Merchant::new(bank.clone(), store_for_relay.clone()).with_prices(prices.clone()),
             bank,
             auth,
             metrics: Arc::new(Metrics::default()),
@@ -330,9 +333,7 @@ impl TestServer {
             nwc: Some(nwc),
             zaps: Some(zaps),
             admission,
-            prices: Arc::new(flash_rates::DevPrices::with_defaults(Arc::new(
-                flash_core::ports::SystemClock,
-            ))),
+            prices: prices.clone(),
         };
         let app = flash_api::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
