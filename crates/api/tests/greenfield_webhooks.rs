@@ -12,6 +12,7 @@ flash_store::on_both_backends!(
     webhooks_are_created_read_changed_and_deleted,
     refusals_answer_as_btcpay_does,
     deliveries_show_their_request_and_redeliver,
+    an_invoice_made_over_http_is_delivered_to_the_stores_webhooks,
 );
 
 const MODIFY_WEBHOOKS: &str = "btcpay.store.webhooks.canmodifywebhooks";
@@ -404,4 +405,69 @@ async fn deliveries_show_their_request_and_redeliver(backend: Backend) {
     assert_eq!(ids, [json!(again), json!(first_id)], "newest first");
     let r = call(&s, "GET", &format!("{base}/{hook}/deliveries?count=1"), &auth, None).await;
     assert_eq!(r.json().as_array().map(Vec::len), Some(1));
+}
+
+async fn an_invoice_made_over_http_is_delivered_to_the_stores_webhooks(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let alice = s.member().await;
+    let store = new_store(&s, &alice, "Shop").await;
+    let owner = format!("Bearer {}", alice.token);
+    let base = format!("/api/v1/stores/{store}/webhooks");
+    let r = call(
+        &s,
+        "POST",
+        &base,
+        &owner,
+        Some(&json!({"url": "https://example.com/hook", "authorizedEvents": {"everything": false, "specificEvents": ["InvoiceCreated"]}})),
+    )
+    .await;
+    let hook = r.json()["id"].as_str().expect("id").to_string();
+    let r = call(
+        &s,
+        "POST",
+        &format!("/api/v1/stores/{store}/invoices"),
+        &owner,
+        Some(&json!({"amount": "2100", "currency": "SATS", "metadata": {"orderId": "order-7"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let invoice = r.json()["id"].as_str().expect("invoice id").to_string();
+
+    // The invoice's outbox event becomes one delivery whose body is BTCPay's.
+    let pass = s.state.merchant.run_webhook_pass().await.expect("pass");
+    assert_eq!((pass.events, pass.deliveries), (1, 1), "{pass:?}");
+    let r = call(&s, "GET", &format!("{base}/{hook}/deliveries"), &owner, None).await;
+    let delivery = r.json()[0]["id"].as_str().expect("delivery").to_string();
+    let r = call(
+        &s,
+        "GET",
+        &format!("{base}/{hook}/deliveries/{delivery}/request"),
+        &owner,
+        None,
+    )
+    .await;
+    let sent = r.json();
+    assert_eq!(
+        (
+            &sent["type"],
+            &sent["storeId"],
+            &sent["invoiceId"],
+            &sent["metadata"]["orderId"]
+        ),
+        (
+            &json!("InvoiceCreated"),
+            &json!(store),
+            &json!(invoice),
+            &json!("order-7")
+        )
+    );
+    assert_eq!(
+        (
+            &sent["deliveryId"],
+            &sent["originalDeliveryId"],
+            &sent["webhookId"],
+            &sent["isRedelivery"]
+        ),
+        (&json!(delivery), &json!(delivery), &json!(hook), &json!(false))
+    );
 }
