@@ -13,6 +13,7 @@ mod invoices;
 pub mod permissions;
 pub mod stores;
 pub mod watcher;
+pub mod webhooks;
 
 use flash_bank::Bank;
 use flash_core::price::PriceSource;
@@ -88,6 +89,39 @@ pub struct CreatedKey {
     pub key: MerchantKeyRecord,
 }
 
+/// The merchant service's settings.
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | `allow_private_webhooks` | `false` | deliver webhooks to loopback, private and link-local addresses |
+/// | `webhook_timeout_secs` | 10 | longest wait for an endpoint's answer |
+/// | `webhook_concurrency` | 16 | most deliveries attempted at once |
+/// | `webhook_poll_interval_secs` | 2 | longest wait between sender passes |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerchantConfig {
+    /// Whether webhook URLs may lead to this machine or a private network (checked on the
+    /// addresses connected to, at delivery time). Off by default; `flashd` turns it on where
+    /// dev features are allowed (not on mainnet).
+    pub allow_private_webhooks: bool,
+    /// Longest wait for a webhook endpoint's answer, seconds.
+    pub webhook_timeout_secs: u64,
+    /// Most webhook deliveries attempted at once.
+    pub webhook_concurrency: usize,
+    /// Longest wait between two webhook sender passes, seconds.
+    pub webhook_poll_interval_secs: u64,
+}
+
+impl Default for MerchantConfig {
+    fn default() -> Self {
+        MerchantConfig {
+            allow_private_webhooks: false,
+            webhook_timeout_secs: 10,
+            webhook_concurrency: 16,
+            webhook_poll_interval_secs: 2,
+        }
+    }
+}
+
 /// The merchant service.
 #[derive(Clone)]
 pub struct Merchant {
@@ -97,22 +131,34 @@ pub struct Merchant {
     outbox: Arc<Notify>,
     /// Where fiat invoices get their rate.
     prices: Option<Arc<dyn PriceSource>>,
+    config: MerchantConfig,
+    transport: webhooks::Transport,
 }
 
 impl Merchant {
     /// Merchant services over `bank`, keeping stores and keys in `store` (the bank's database).
     pub fn new(bank: Bank, store: Store) -> Merchant {
+        let config = MerchantConfig::default();
         Merchant {
             bank,
             store,
             outbox: Arc::new(Notify::new()),
             prices: None,
+            transport: webhooks::Transport::new(&config),
+            config,
         }
     }
 
     /// Prices fiat invoices with `prices` (without, only BTC and SATS invoices can be made).
     pub fn with_prices(mut self, prices: Arc<dyn PriceSource>) -> Merchant {
         self.prices = Some(prices);
+        self
+    }
+
+    /// The same service with other settings.
+    pub fn with_config(mut self, config: MerchantConfig) -> Merchant {
+        self.transport = webhooks::Transport::new(&config);
+        self.config = config;
         self
     }
 

@@ -476,11 +476,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let stop = until_stopped();
         tokio::spawn(async move { mint.run_melt_reconciler(stop).await })
     });
-    let merchant = flash_merchant::Merchant::new(bank.clone(), store.clone()).with_prices(prices.clone());
+    // Webhooks may reach this machine or a private network only where dev features are allowed
+    // (not on mainnet): see docs/merchant.md, "Webhooks".
+    let merchant = flash_merchant::Merchant::new(bank.clone(), store.clone())
+        .with_prices(prices.clone())
+        .with_config(flash_merchant::MerchantConfig {
+            allow_private_webhooks: config.network.allows_dev_features(),
+            ..flash_merchant::MerchantConfig::default()
+        });
     let workers = [
         tokio::spawn({
             let (merchant, stop) = (merchant.clone(), until_stopped());
             async move { merchant.run_invoice_watcher(stop).await }
+        }),
+        tokio::spawn({
+            let (merchant, stop) = (merchant.clone(), until_stopped());
+            async move { merchant.run_webhook_sender(stop).await }
         }),
         tokio::spawn({
             let (bank, stop) = (bank.clone(), until_stopped());

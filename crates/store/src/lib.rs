@@ -20,6 +20,7 @@ mod limits;
 mod merchant;
 mod merchant_apps;
 mod merchant_invoices;
+mod merchant_webhooks;
 mod mint;
 mod nostr;
 mod nwc;
@@ -56,6 +57,9 @@ pub use merchant_apps::{AppSaleRecord, MerchantAppRecord};
 pub use merchant_invoices::{
     InvoiceFilter, InvoiceMethodRecord, InvoicePaymentRecord, InvoiceTransition, MerchantInvoiceRecord,
     NewMerchantEvent,
+};
+pub use merchant_webhooks::{
+    DeliveryAttempt, DueDelivery, MerchantEventRecord, MerchantWebhookRecord, WebhookDeliveryRecord,
 };
 pub use mint::{
     KeysetRecord, MeltQuoteRecord, MeltQuoteState, MintQuoteRecord, MintQuoteState, MintTotals, PresentedProof,
