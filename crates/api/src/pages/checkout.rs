@@ -118,8 +118,8 @@ async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
 
 /// GET `/i/{id}/status`: `text/event-stream` of `status` events, one now and one at each
 /// change, each a JSON object: `status`, `additionalStatus` (Greenfield's names), `stage`,
-/// `html` (the state panel), `expiresInSecs`, and `redirect` when the page should go back to
-/// the store by itself.
+/// `html` (the state panel), `expiresInSecs`, `methods` (where to pay, while there is
+/// something to pay), and `redirect` when the page should go back to the store by itself.
 async fn status(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
     let view = match state.merchant.public_invoice(&id).await {
         Ok(view) => view,
@@ -216,6 +216,7 @@ fn status_json(view: &InvoiceView, now_ms: i64) -> Value {
         "stage": stage.key(),
         "html": state_html(view, stage),
         "expiresInSecs": expires_in_secs(view, now_ms),
+        "methods": matches!(stage, Stage::Waiting | Stage::Partial).then(|| methods_html(view, stage)),
         "redirect": auto_redirect(view, stage),
     })
 }
@@ -293,7 +294,7 @@ fn render(view: &InvoiceView, store: &str, now_ms: i64) -> String {
          <section class=\"card summary\">{store}{item}{order}\
          <p class=\"amount\" id=\"amount\">{amount}</p>{sats}</section>\
          <section class=\"card state\" id=\"state\" aria-live=\"polite\">{state}</section>\
-         <section class=\"card pay\" id=\"pay\">{countdown}{methods}</section>\
+         <section class=\"card pay\" id=\"pay\">{countdown}<div id=\"methods\">{methods}</div></section>\
          <p class=\"invoice-id\">Invoice <code>{id}</code></p></div>",
         id = escape(&r.id),
         stage = stage.key(),
@@ -303,7 +304,7 @@ fn render(view: &InvoiceView, store: &str, now_ms: i64) -> String {
         amount = escape(&amount),
         state = state_html(view, stage),
         countdown = countdown_html(view, now_ms),
-        methods = methods_html(view),
+        methods = methods_html(view, stage),
     )
 }
 
@@ -333,11 +334,12 @@ fn clock_text(secs: i64) -> String {
 
 /// The tabs and panels of where to pay: the unified URI when there are both methods, then
 /// Lightning and on-chain, each a QR code, the destination with a copy button, and a link a
-/// wallet opens.
-fn methods_html(view: &InvoiceView) -> String {
+/// wallet opens. Once part is paid, only on-chain for the rest: the BOLT11 asks the whole
+/// amount.
+fn methods_html(view: &InvoiceView, stage: Stage) -> String {
     let mut panels: Vec<(&str, &str, String, String)> = Vec::new();
-    let ln = view.method(LIGHTNING);
     let chain = view.method(ONCHAIN);
+    let ln = view.method(LIGHTNING).filter(|_| stage != Stage::Partial || chain.is_none());
     if let (Some(_), Some(_), Some(uri)) = (ln, chain, view.payment_uri()) {
         panels.push(("unified", "Any wallet", uri.clone(), uri));
     }
@@ -348,7 +350,8 @@ fn methods_html(view: &InvoiceView) -> String {
     if let Some(chain) = chain {
         let mut link = format!("bitcoin:{}", chain.destination);
         if let Some(due) = view.record.due_sat {
-            link.push_str(&format!("?amount={}", btc(due)));
+            let rest = (due - view.record.paid_sat).max(0);
+            link.push_str(&format!("?amount={}", btc(rest)));
         }
         panels.push(("onchain", "On-chain", chain.destination.clone(), link));
     }
@@ -395,12 +398,11 @@ fn state_html(view: &InvoiceView, stage: Stage) -> String {
     let r = &view.record;
     let remaining = r.due_sat.map(|due| (due - r.paid_sat).max(0)).unwrap_or(0);
     match stage {
-        Stage::Waiting => "<h2>Waiting for payment</h2>\
-             <p class=\"muted\">Scan the code with a Bitcoin or Lightning wallet, or copy where to pay.</p>"
-            .to_string(),
+        Stage::Waiting => "<h2>Waiting for payment</h2>".to_string(),
         Stage::Partial => format!(
             "<h2>Partially paid</h2><p>Received {paid}.</p>\
-             <p class=\"due\">Amount still due: <strong>{due}</strong> ({due_btc} BTC)</p>",
+             <p class=\"due\">Amount still due: <strong>{due}</strong> ({due_btc} BTC)</p>\
+             <p class=\"muted\">Pay the rest on-chain.</p>",
             paid = sats_text(r.paid_sat),
             due = sats_text(remaining),
             due_btc = btc(remaining),

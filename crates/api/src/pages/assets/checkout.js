@@ -9,6 +9,8 @@
   var id = root.getAttribute("data-invoice");
   var panel = document.getElementById("state");
   var countdown = document.getElementById("countdown");
+  var methods = document.getElementById("methods");
+  var shownMethods = methods ? methods.innerHTML : "";
   var finalStages = { settled: true, expired: true, "paid-late": true, invalid: true };
   var deadline = countdown ? Date.now() + Number(countdown.getAttribute("data-expires-in")) * 1000 : 0;
   var redirecting = false;
@@ -44,6 +46,11 @@
       panel.innerHTML = update.html;
       localTimes(panel);
     }
+    // Where to pay changes once part is paid; the same answer keeps the tab chosen.
+    if (methods && typeof update.methods === "string" && update.methods !== shownMethods) {
+      methods.innerHTML = update.methods;
+      shownMethods = methods.innerHTML;
+    }
     if (typeof update.expiresInSecs === "number") {
       deadline = Date.now() + update.expiresInSecs * 1000;
       tick();
@@ -71,8 +78,8 @@
   }
 
   // Tabs: one way to pay shown at a time.
-  var tabs = root.querySelectorAll("[role=tab]");
   function select(tab) {
+    var tabs = root.querySelectorAll("[role=tab]");
     for (var i = 0; i < tabs.length; i++) {
       var on = tabs[i] === tab;
       tabs[i].setAttribute("aria-selected", on ? "true" : "false");
@@ -80,11 +87,8 @@
       if (target) target.hidden = !on;
     }
   }
-  for (var i = 0; i < tabs.length; i++) {
-    tabs[i].addEventListener("click", function (e) { select(e.currentTarget); });
-  }
 
-  // Copy: the Clipboard API where the page is a secure context, else a selected text area.
+  // Copying without the Clipboard API: a selected text area, off screen.
   function copyByHand(text) {
     var area = document.createElement("textarea");
     area.value = text;
@@ -97,8 +101,12 @@
     document.body.removeChild(area);
     return ok;
   }
+  // Clicks: a tab, or a copy button (the Clipboard API where the page is a secure context).
   root.addEventListener("click", function (e) {
-    var button = e.target.closest ? e.target.closest("button.copy") : null;
+    if (!e.target.closest) return;
+    var tab = e.target.closest("[role=tab]");
+    if (tab) { select(tab); return; }
+    var button = e.target.closest("button.copy");
     if (!button) return;
     var source = document.getElementById(button.getAttribute("data-copy"));
     if (!source) return;
