@@ -95,7 +95,9 @@ async fn loaded_resources(browser: &Browser) -> Vec<String> {
 /// Opens an invoice's page on a phone and marks the document, to tell a reload later.
 async fn open(browser: &Browser, s: &TestServer, id: &str) {
     browser.goto(&s.url(&format!("/i/{id}"))).await;
-    browser.wait_for_text("#state", |t| t.starts_with("Waiting for payment")).await;
+    browser
+        .wait_for_text("#state", |t| t.starts_with("Waiting for payment"))
+        .await;
     browser.eval("window.__marker = 1; return null;").await;
 }
 
@@ -138,16 +140,30 @@ async fn the_page_turns_paid_without_reloading() {
         assert!(r.starts_with(&base), "{r} is not from this server ({base})");
     }
     let summary = browser.text(&browser.find(".summary").await).await;
-    for shown in ["TEA SHOP", "Two cups of sencha", "Order order-42", "$5.00", "sats", "BTC"] {
+    for shown in [
+        "TEA SHOP",
+        "Two cups of sencha",
+        "Order order-42",
+        "$5.00",
+        "sats",
+        "BTC",
+    ] {
         assert!(summary.contains(shown), "{shown} is not in {summary}");
     }
     let qr = browser
         .eval("return Array.from(document.querySelectorAll('#pay svg.qr')).map(q => q.getBoundingClientRect().width);")
         .await;
-    let widths: Vec<f64> = qr.as_array().expect("widths").iter().filter_map(Value::as_f64).collect();
+    let widths: Vec<f64> = qr
+        .as_array()
+        .expect("widths")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
     assert_eq!(widths.len(), 3, "unified, Lightning and on-chain: {qr}");
     assert!(widths[0] > 200.0, "the shown QR code is large enough to scan: {qr}");
-    let countdown = browser.wait_for_text("#countdown", |t| t.starts_with("Expires in 14:")).await;
+    let countdown = browser
+        .wait_for_text("#countdown", |t| t.starts_with("Expires in 14:"))
+        .await;
     assert!(countdown.len() <= "Expires in 14:59".len(), "{countdown}");
     // Nothing wider than the phone.
     let wider = browser
@@ -222,7 +238,9 @@ async fn the_page_turns_expired_when_the_server_says_so() {
     .await;
     browser.emulate_phone(PHONE.0, PHONE.1).await;
     open(&browser, &s, &id).await;
-    browser.wait_for_text("#countdown", |t| t.starts_with("Expires in 0:")).await;
+    browser
+        .wait_for_text("#countdown", |t| t.starts_with("Expires in 0:"))
+        .await;
 
     // The server's clock passes the expiry (the browser's does not): the stream tells.
     s.advance_secs(61);
@@ -254,10 +272,7 @@ async fn a_partial_payment_shows_what_is_still_due() {
         .wait_for_text("#state", |t| t.starts_with("Partially paid"))
         .await;
     assert!(state.contains("Received 700 sats"), "{state}");
-    assert!(
-        state.contains("Amount still due: 1,400 sats (0.000014 BTC)"),
-        "{state}"
-    );
+    assert!(state.contains("Amount still due: 1,400 sats (0.000014 BTC)"), "{state}");
     same_document(&browser).await;
     // Still payable, on-chain only (the BOLT11 asks the whole amount), for the rest.
     let pay = browser
@@ -354,7 +369,9 @@ async fn the_status_stream_tells_the_state_and_ends_when_final(backend: Backend)
     );
     let left = first["expiresInSecs"].as_i64().expect("seconds left");
     assert!((890..=900).contains(&left), "{first}");
-    assert!(first["html"].as_str().is_some_and(|h| h.contains("Waiting for payment")));
+    assert!(first["html"]
+        .as_str()
+        .is_some_and(|h| h.contains("Waiting for payment")));
 
     s.pay_from_outside(&destination(&s, &shop, &id, "BTC-LN").await).await;
     s.state.merchant.watch_pass(PassKind::Sweep).await.expect("sweep");
@@ -381,11 +398,7 @@ async fn what_the_merchant_wrote_is_escaped(backend: Backend) {
     .await;
     let r = s.get(&format!("/i/{id}"), &[]).await;
     assert_eq!(r.status, 200);
-    assert!(
-        r.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-        "{}",
-        r.text
-    );
+    assert!(r.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", r.text);
     assert!(r.text.contains("&lt;b&gt;Tea&lt;/b&gt; &amp; &quot;co&quot;"));
     assert!(r.text.contains("Order &quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));
     for raw in ["<script>alert", "<b>Tea", "<img src=x"] {

@@ -112,7 +112,11 @@ async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
     };
     let now_ms = state.bank.now_ms();
     let body = render(&view, &store, now_ms);
-    let title = if store.is_empty() { "Checkout".to_string() } else { format!("Pay {store}") };
+    let title = if store.is_empty() {
+        "Checkout".to_string()
+    } else {
+        format!("Pay {store}")
+    };
     page(&title, "Checkout", &body, Some("checkout.js"))
 }
 
@@ -203,7 +207,9 @@ fn change_key(view: &InvoiceView) -> (i64, String, String, i64) {
 }
 
 fn status_event(view: &InvoiceView, now_ms: i64) -> Event {
-    Event::default().event("status").data(status_json(view, now_ms).to_string())
+    Event::default()
+        .event("status")
+        .data(status_json(view, now_ms).to_string())
 }
 
 /// The data of a `status` event.
@@ -227,7 +233,9 @@ struct StreamSlot;
 impl StreamSlot {
     fn take() -> Option<StreamSlot> {
         OPEN_STREAMS
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < MAX_STREAMS).then_some(n + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_STREAMS).then_some(n + 1)
+            })
             .ok()
             .map(|_| StreamSlot)
     }
@@ -339,7 +347,9 @@ fn clock_text(secs: i64) -> String {
 fn methods_html(view: &InvoiceView, stage: Stage) -> String {
     let mut panels: Vec<(&str, &str, String, String)> = Vec::new();
     let chain = view.method(ONCHAIN);
-    let ln = view.method(LIGHTNING).filter(|_| stage != Stage::Partial || chain.is_none());
+    let ln = view
+        .method(LIGHTNING)
+        .filter(|_| stage != Stage::Partial || chain.is_none());
     if let (Some(_), Some(_), Some(uri)) = (ln, chain, view.payment_uri()) {
         panels.push(("unified", "Any wallet", uri.clone(), uri));
     }
@@ -375,9 +385,8 @@ fn methods_html(view: &InvoiceView, stage: Stage) -> String {
         .iter()
         .enumerate()
         .map(|(i, (key, label, shown, link))| {
-            let code = qr::svg(link, &format!("QR code: {label}")).unwrap_or_else(|| {
-                "<p class=\"muted\">Too long for a QR code: copy it below.</p>".to_string()
-            });
+            let code = qr::svg(link, &format!("QR code: {label}"))
+                .unwrap_or_else(|| "<p class=\"muted\">Too long for a QR code: copy it below.</p>".to_string());
             format!(
                 "<div class=\"method\" id=\"pay-{key}\" role=\"tabpanel\"{hidden}>\
                  <div class=\"qr-box\">{code}</div>\
@@ -434,7 +443,12 @@ fn receipt_html(view: &InvoiceView) -> String {
         .filter(|p| p.status != "Invalid")
         .map(|p| p.received_at)
         .max()
-        .map(|ms| format!("<dt>Paid at</dt><dd><time data-ms=\"{ms}\">{}</time></dd>", utc_text(ms)))
+        .map(|ms| {
+            format!(
+                "<dt>Paid at</dt><dd><time data-ms=\"{ms}\">{}</time></dd>",
+                utc_text(ms)
+            )
+        })
         .unwrap_or_default();
     let payments: String = view
         .payments
@@ -450,16 +464,16 @@ fn receipt_html(view: &InvoiceView) -> String {
                 "Processing" => "waiting for confirmations",
                 _ => "invalid",
             };
-            format!(
-                "<li>{} · {} · {}</li>",
-                escape(method),
-                sats_text(p.value_sat),
-                status
-            )
+            format!("<li>{} · {} · {}</li>", escape(method), sats_text(p.value_sat), status)
         })
         .collect();
     let back = redirect_of(view)
-        .map(|(url, _)| format!("<a class=\"button\" id=\"return\" href=\"{}\">Return to store</a>", escape(&url)))
+        .map(|(url, _)| {
+            format!(
+                "<a class=\"button\" id=\"return\" href=\"{}\">Return to store</a>",
+                escape(&url)
+            )
+        })
         .unwrap_or_default();
     let amount = if r.kind == "TopUp" {
         String::new()
@@ -484,9 +498,10 @@ fn redirect_of(view: &InvoiceView) -> Option<(String, bool)> {
         return None;
     }
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let url = url
-        .replace("{InvoiceId}", &encode(&view.record.id))
-        .replace("{OrderId}", &encode(view.record.order_id.as_deref().unwrap_or_default()));
+    let url = url.replace("{InvoiceId}", &encode(&view.record.id)).replace(
+        "{OrderId}",
+        &encode(view.record.order_id.as_deref().unwrap_or_default()),
+    );
     let automatic = checkout
         .get("redirectAutomatically")
         .and_then(Value::as_bool)
