@@ -382,6 +382,32 @@ async fn the_status_stream_tells_the_state_and_ends_when_final(backend: Backend)
     );
     assert!(ended, "a settled invoice's stream ends after telling it");
     assert_eq!(events[0]["redirect"], Value::Null);
+    assert_eq!(events[0]["methods"], Value::Null, "nothing left to pay");
+
+    // Back to the store by itself, placeholders filled in as BTCPay does.
+    let id = invoice(
+        &s,
+        &shop,
+        json!({
+            "amount": "2100", "currency": "SATS", "metadata": {"orderId": "a b&c"},
+            "checkout": {"redirectURL": "https://tea.example/{OrderId}/done?i={InvoiceId}", "redirectAutomatically": true}
+        }),
+    )
+    .await;
+    let (events, _) = read_events(&s, &id, 1).await;
+    assert_eq!(events[0]["redirect"], Value::Null, "not before it is paid");
+    s.pay_from_outside(&destination(&s, &shop, &id, "BTC-LN").await).await;
+    s.state.merchant.watch_pass(PassKind::Sweep).await.expect("sweep");
+    let (events, _) = read_events(&s, &id, 1).await;
+    let back = format!("https://tea.example/a+b%26c/done?i={id}");
+    assert_eq!(events[0]["redirect"], json!(back));
+    let page = s.get(&format!("/i/{id}"), &[]).await;
+    assert!(
+        page.text.contains(&format!("data-redirect=\"{back}\"")),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains(&format!("href=\"{back}\">Return to store</a>")));
 }
 
 async fn what_the_merchant_wrote_is_escaped(backend: Backend) {
