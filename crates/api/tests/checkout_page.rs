@@ -308,6 +308,9 @@ async fn unknown_invoices_are_a_404_page(backend: Backend) {
         landing.text
     );
     assert_eq!(s.get("/i/NoSuchInvoice/status", &[]).await.status, 404);
+    let odd = s.get(&format!("/i/{}", "x".repeat(500)), &[]).await;
+    assert_eq!(odd.status, 404);
+    assert_eq!(s.get("/i/a%3Cb/status", &[]).await.status, 404);
 }
 
 /// Reads a status stream until `events` events came or it ended; the events' data and
@@ -424,6 +427,7 @@ async fn what_the_merchant_wrote_is_escaped(backend: Backend) {
     .await;
     let r = s.get(&format!("/i/{id}"), &[]).await;
     assert_eq!(r.status, 200);
+    assert_eq!(r.headers["cache-control"], "no-store");
     assert!(r.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", r.text);
     assert!(r.text.contains("&lt;b&gt;Tea&lt;/b&gt; &amp; &quot;co&quot;"));
     assert!(r.text.contains("Order &quot;&gt;&lt;img src=x onerror=alert(2)&gt;"));

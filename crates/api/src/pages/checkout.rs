@@ -90,7 +90,12 @@ impl Stage {
 
 /// GET `/i/{id}`: the checkout page, or a 404 page.
 async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    let view = match state.merchant.public_invoice(&id).await {
+    let found = if plausible_id(&id) {
+        state.merchant.public_invoice(&id).await
+    } else {
+        Err(MerchantError::InvoiceNotFound)
+    };
+    let view = match found {
         Ok(view) => view,
         Err(MerchantError::InvoiceNotFound) => {
             return with_status(
@@ -117,7 +122,18 @@ async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
     } else {
         format!("Pay {store}")
     };
-    page(&title, "Checkout", &body, Some("checkout.js"))
+    let mut response = page(&title, "Checkout", &body, Some("checkout.js"));
+    // The state changes: going back to the page must not show an old one.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Whether `id` could be an invoice id (letters and digits, 64 at most), before asking the
+/// database.
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// GET `/i/{id}/status`: `text/event-stream` of `status` events, one now and one at each
@@ -125,7 +141,12 @@ async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
 /// `html` (the state panel), `expiresInSecs`, `methods` (where to pay, while there is
 /// something to pay), and `redirect` when the page should go back to the store by itself.
 async fn status(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    let view = match state.merchant.public_invoice(&id).await {
+    let found = if plausible_id(&id) {
+        state.merchant.public_invoice(&id).await
+    } else {
+        Err(MerchantError::InvoiceNotFound)
+    };
+    let view = match found {
         Ok(view) => view,
         Err(MerchantError::InvoiceNotFound) => return (StatusCode::NOT_FOUND, "invoice not found").into_response(),
         Err(e) => {
