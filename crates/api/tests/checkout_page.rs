@@ -1,8 +1,9 @@
 //! The checkout page `/i/{invoiceId}` in a real headless Chromium laid out as a 390-pixel-wide
 //! phone: it loads only this server's assets, shows the amount, a QR code and the countdown,
 //! and turns paid, expired or partially paid as the invoice does, without reloading (the
-//! status stream). Over plain HTTP: the 404 page, the status stream's first event and its end
-//! once the invoice is final, and escaping of what the merchant wrote. Screenshots go to
+//! status stream). Over plain HTTP: the 404 page, the status stream's first event, its end
+//! once the invoice is final, on-chain confirmations, the automatic redirect, and escaping of
+//! what the merchant wrote. Screenshots go to
 //! `FLASH_SCREENSHOT_DIR` when it is set (`docs/img/checkout*.png` are the committed ones).
 
 mod common;
@@ -20,6 +21,7 @@ flash_store::on_both_backends!(
     unknown_invoices_are_a_404_page,
     the_status_stream_tells_the_state_and_ends_when_final,
     what_the_merchant_wrote_is_escaped,
+    on_chain_waits_for_confirmations_then_settles,
 );
 
 /// A phone's viewport, in CSS pixels.
@@ -189,6 +191,11 @@ async fn the_page_turns_paid_without_reloading() {
         .await;
     assert_eq!(link, json!(format!("lightning:{bolt11}")));
     browser.click(&browser.find("#tab-unified").await).await;
+    browser.click(&browser.find("#pay-unified button.copy").await).await;
+    browser
+        .wait_for_text("#pay-unified button.copy", |t| t == "Copied")
+        .await;
+    browser.wait_for_text("#pay-unified button.copy", |t| t == "Copy").await;
     browser.screenshot("checkout").await;
 
     // Paid from outside: the page says so by itself, with the receipt and the way back.
@@ -442,4 +449,30 @@ async fn what_the_merchant_wrote_is_escaped(backend: Backend) {
     assert_eq!(r.text.matches("<script").count(), 1);
     assert!(r.text.contains("<script src=\"/assets/checkout.js\" defer></script>"));
     assert!(r.text.contains("<svg class=\"qr\""));
+}
+
+async fn on_chain_waits_for_confirmations_then_settles(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, json!({"name": "Tea shop", "speedPolicy": "MediumSpeed"})).await;
+    let id = invoice(&s, &shop, json!({"amount": "2100", "currency": "SATS"})).await;
+    let address = destination(&s, &shop, &id, "BTC-CHAIN").await;
+    s.state.bank.dev_chain_deposit(&address, 2_100).await.expect("deposit");
+    s.state.merchant.watch_pass(PassKind::Sweep).await.expect("sweep");
+    let (events, ended) = read_events(&s, &id, 1).await;
+    assert_eq!(
+        (&events[0]["status"], &events[0]["stage"]),
+        (&json!("Processing"), &json!("processing"))
+    );
+    assert!(events[0]["html"]
+        .as_str()
+        .is_some_and(|h| h.contains("Waiting for confirmations")));
+    assert!(!ended, "a processing invoice's stream stays open");
+    s.state.bank.dev_chain_mine(1).await.expect("mine");
+    s.state.merchant.watch_pass(PassKind::Sweep).await.expect("sweep");
+    let (events, ended) = read_events(&s, &id, 1).await;
+    assert_eq!(events[0]["stage"], "settled");
+    assert!(events[0]["html"]
+        .as_str()
+        .is_some_and(|h| h.contains("On-chain · 2,100 sats · confirmed")));
+    assert!(ended);
 }
