@@ -644,6 +644,12 @@ impl Merchant {
             .ok_or(MerchantError::InvoiceNotFound)?;
         self.view(record).await
     }
+
+    /// The name of the store an invoice belongs to, for its public checkout page; `None` once
+    /// the store is gone.
+    pub async fn public_store_name(&self, store_id: &str) -> Result<Option<String>, MerchantError> {
+        Ok(self.store.merchant_store(store_id).await?.map(|s| s.name))
+    }
 }
 
 /// A new invoice id: 22 base62 characters (BTCPay's are 22 base58 ones).

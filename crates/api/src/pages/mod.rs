@@ -2,6 +2,9 @@
 //! of our own, all compiled into the binary and served from `/assets/`. No page loads anything
 //! from another origin; the Content-Security-Policy on every page says so to the browser too.
 
+pub(crate) mod checkout;
+mod qr;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +22,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "console.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/console.js"),
+    ),
+    (
+        "checkout.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/checkout.js"),
     ),
 ];
 
@@ -128,6 +136,7 @@ pub(crate) async fn landing(State(state): State<ApiState>) -> Response {
         "<p>A Bitcoin bank on {network} ({db}).</p>{simulated}\
          <ul><li><a href=\"/graphql\">GraphQL app API</a> (query console)</li>\
          <li><a href=\"/admin/graphql\">Operator API</a> (query console; needs the operator key)</li>\
+         <li>Checkout pages: <code>/i/{{invoiceId}}</code> (the <code>checkoutLink</code> of a Greenfield invoice)</li>\
          {relay}<li><a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, <a href=\"/metrics\">/metrics</a></li></ul>",
         network = escape(&state.bank.config().network.to_string()),
         db = escape(state.info.backend),

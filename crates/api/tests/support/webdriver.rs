@@ -6,6 +6,9 @@
 //! tests print why and skip, except under `CI`, where they fail. With `FLASH_SCREENSHOT_DIR`
 //! set, [`Browser::screenshot`] writes PNGs there (how `docs/img/` is refreshed).
 
+// Each page test binary uses some of these commands, none uses all.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -183,6 +186,34 @@ impl Browser {
             json!({ "script": script, "args": [] }),
         )
         .await
+    }
+
+    /// Runs a Chrome DevTools Protocol command (chromedriver's `goog/cdp/execute`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.command(
+            "POST",
+            &self.path("/goog/cdp/execute"),
+            json!({ "cmd": cmd, "params": params }),
+        )
+        .await
+    }
+
+    /// Lays pages out as a phone of `width`×`height` CSS pixels does (touch, mobile viewport).
+    pub async fn emulate_phone(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": true }),
+        )
+        .await;
+    }
+
+    /// Makes `prefers-color-scheme` match `scheme` (`"dark"`, `"light"`).
+    pub async fn prefer_color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await;
     }
 
     /// Waits until the text of `css` satisfies `ok`; the text.

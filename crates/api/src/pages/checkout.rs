@@ -1,0 +1,646 @@
+//! The checkout page `/i/{invoiceId}`, BTCPay's flow served by flashd: the amount, the store
+//! and what is bought, QR codes of where to pay (the unified BIP21 URI, the BOLT11, the
+//! address), a countdown to expiry, and the invoice's state kept live by a server-sent-events
+//! stream (`/i/{invoiceId}/status`) that the page's script follows without reloading.
+//!
+//! One renderer: the stream's events carry the state panel as HTML made here, so the page
+//! and its updates cannot disagree. A stream reads the invoice once a second, is closed once
+//! the invoice is final or after [`STREAM_MAX_SECS`], and at most [`MAX_STREAMS`] are open on
+//! one node at a time.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use flash_merchant::invoice_data::{btc, InvoiceCurrency, LIGHTNING, ONCHAIN};
+use flash_merchant::invoice_state::{AdditionalStatus, InvoiceStatus};
+use flash_merchant::{InvoiceView, MerchantError};
+use serde_json::{json, Value};
+
+use super::{escape, page, qr};
+use crate::ApiState;
+
+/// How often an open status stream reads its invoice.
+const STATUS_POLL: Duration = Duration::from_secs(1);
+/// Longest one status stream stays open; the browser then reconnects.
+const STREAM_MAX_SECS: u64 = 30 * 60;
+/// Most status streams open at once on one node; more are answered 503.
+const MAX_STREAMS: usize = 512;
+/// Status streams open now.
+static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// The checkout routes.
+pub(crate) fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route("/i/{id}", get(checkout))
+        .route("/i/{id}/status", get(status))
+        .with_state(state)
+}
+
+/// Where an invoice stands, as the page tells the payer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Waiting,
+    Partial,
+    Processing,
+    Settled,
+    Expired,
+    PaidLate,
+    Invalid,
+}
+
+impl Stage {
+    fn of(view: &InvoiceView) -> Stage {
+        let state = view.state();
+        match (state.status, state.additional) {
+            (InvoiceStatus::New, AdditionalStatus::PaidPartial) => Stage::Partial,
+            (InvoiceStatus::New, _) => Stage::Waiting,
+            (InvoiceStatus::Processing, _) => Stage::Processing,
+            (InvoiceStatus::Settled, _) => Stage::Settled,
+            (InvoiceStatus::Expired, AdditionalStatus::PaidLate) => Stage::PaidLate,
+            (InvoiceStatus::Expired, _) => Stage::Expired,
+            (InvoiceStatus::Invalid, _) => Stage::Invalid,
+        }
+    }
+
+    /// Its name in the page (`data-stage`) and in the stream's events.
+    fn key(self) -> &'static str {
+        match self {
+            Stage::Waiting => "waiting",
+            Stage::Partial => "partial",
+            Stage::Processing => "processing",
+            Stage::Settled => "settled",
+            Stage::Expired => "expired",
+            Stage::PaidLate => "paid-late",
+            Stage::Invalid => "invalid",
+        }
+    }
+
+    /// Whether nothing more is expected: the stream closes after telling it.
+    fn is_final(self) -> bool {
+        matches!(self, Stage::Settled | Stage::Expired | Stage::PaidLate | Stage::Invalid)
+    }
+}
+
+/// GET `/i/{id}`: the checkout page, or a 404 page.
+async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    let found = if plausible_id(&id) {
+        state.merchant.public_invoice(&id).await
+    } else {
+        Err(MerchantError::InvoiceNotFound)
+    };
+    let view = match found {
+        Ok(view) => view,
+        Err(MerchantError::InvoiceNotFound) => {
+            return with_status(
+                StatusCode::NOT_FOUND,
+                page(
+                    "Invoice not found",
+                    "Checkout",
+                    "<section class=\"card notice\"><h2>Invoice not found</h2>\
+                     <p>There is no invoice at this address. Check the link the store gave you.</p></section>",
+                    None,
+                ),
+            );
+        }
+        Err(e) => return unavailable(&id, &e),
+    };
+    let store = match state.merchant.public_store_name(&view.record.store_id).await {
+        Ok(name) => name.unwrap_or_default(),
+        Err(e) => return unavailable(&id, &e),
+    };
+    let now_ms = state.bank.now_ms();
+    let body = render(&view, &store, now_ms);
+    let title = if store.is_empty() {
+        "Checkout".to_string()
+    } else {
+        format!("Pay {store}")
+    };
+    let mut response = page(&title, "Checkout", &body, Some("checkout.js"));
+    // The state changes: going back to the page must not show an old one.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Whether `id` could be an invoice id (letters and digits, 64 at most), before asking the
+/// database.
+fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// GET `/i/{id}/status`: `text/event-stream` of `status` events, one now and one at each
+/// change, each a JSON object: `status`, `additionalStatus` (Greenfield's names), `stage`,
+/// `html` (the state panel), `expiresInSecs`, `methods` (where to pay, while there is
+/// something to pay), and `redirect` when the page should go back to the store by itself.
+async fn status(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    let found = if plausible_id(&id) {
+        state.merchant.public_invoice(&id).await
+    } else {
+        Err(MerchantError::InvoiceNotFound)
+    };
+    let view = match found {
+        Ok(view) => view,
+        Err(MerchantError::InvoiceNotFound) => return (StatusCode::NOT_FOUND, "invoice not found").into_response(),
+        Err(e) => {
+            tracing::warn!(invoice = %id, error = %e, "checkout status: could not read the invoice");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
+    };
+    let Some(slot) = StreamSlot::take() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "10")],
+            "too many open status streams",
+        )
+            .into_response();
+    };
+    let first = status_event(&view, state.bank.now_ms());
+    let watch = Watch {
+        last: change_key(&view),
+        done: Stage::of(&view).is_final(),
+        pending: Some(first),
+        state,
+        id,
+        opened: Instant::now(),
+        _slot: slot,
+    };
+    let events = futures_util::stream::unfold(watch, next_event);
+    let mut response = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tells a buffering reverse proxy (nginx) to pass events on as they come.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// One open status stream.
+struct Watch {
+    state: ApiState,
+    id: String,
+    /// What the last event told, to send only changes.
+    last: (i64, String, String, i64),
+    /// An event to send before reading again.
+    pending: Option<Event>,
+    /// The invoice is final: the stream ends after its pending event.
+    done: bool,
+    opened: Instant,
+    _slot: StreamSlot,
+}
+
+/// The stream's next event: the pending one, or the next change of the invoice.
+async fn next_event(mut watch: Watch) -> Option<(Result<Event, Infallible>, Watch)> {
+    if let Some(event) = watch.pending.take() {
+        return Some((Ok(event), watch));
+    }
+    loop {
+        if watch.done || watch.opened.elapsed() >= Duration::from_secs(STREAM_MAX_SECS) {
+            return None;
+        }
+        tokio::time::sleep(STATUS_POLL).await;
+        match watch.state.merchant.public_invoice(&watch.id).await {
+            Ok(view) => {
+                let key = change_key(&view);
+                if key != watch.last {
+                    watch.last = key;
+                    watch.done = Stage::of(&view).is_final();
+                    let event = status_event(&view, watch.state.bank.now_ms());
+                    return Some((Ok(event), watch));
+                }
+            }
+            Err(MerchantError::InvoiceNotFound) => return None,
+            Err(e) => tracing::warn!(invoice = %watch.id, error = %e, "checkout status: could not read the invoice"),
+        }
+    }
+}
+
+/// What a payer sees change: every transition bumps the version.
+fn change_key(view: &InvoiceView) -> (i64, String, String, i64) {
+    let r = &view.record;
+    (r.version, r.status.clone(), r.additional_status.clone(), r.paid_sat)
+}
+
+fn status_event(view: &InvoiceView, now_ms: i64) -> Event {
+    Event::default()
+        .event("status")
+        .data(status_json(view, now_ms).to_string())
+}
+
+/// The data of a `status` event.
+fn status_json(view: &InvoiceView, now_ms: i64) -> Value {
+    let state = view.state();
+    let stage = Stage::of(view);
+    json!({
+        "status": state.status,
+        "additionalStatus": state.additional,
+        "stage": stage.key(),
+        "html": state_html(view, stage),
+        "expiresInSecs": expires_in_secs(view, now_ms),
+        "methods": matches!(stage, Stage::Waiting | Stage::Partial).then(|| methods_html(view, stage)),
+        "redirect": auto_redirect(view, stage),
+    })
+}
+
+/// A slot among the [`MAX_STREAMS`], given back on drop.
+struct StreamSlot;
+
+impl StreamSlot {
+    fn take() -> Option<StreamSlot> {
+        OPEN_STREAMS
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_STREAMS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| StreamSlot)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        OPEN_STREAMS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn with_status(status: StatusCode, mut response: Response) -> Response {
+    *response.status_mut() = status;
+    response
+}
+
+fn unavailable(id: &str, error: &MerchantError) -> Response {
+    tracing::warn!(invoice = %id, error = %error, "checkout: could not read the invoice");
+    with_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        page(
+            "Checkout unavailable",
+            "Checkout",
+            "<section class=\"card notice\"><h2>Checkout unavailable</h2>\
+             <p>This invoice cannot be shown right now. Reload the page in a moment.</p></section>",
+            None,
+        ),
+    )
+}
+
+/// The page's body.
+fn render(view: &InvoiceView, store: &str, now_ms: i64) -> String {
+    let r = &view.record;
+    let stage = Stage::of(view);
+    let metadata: Value = serde_json::from_str(&r.metadata).unwrap_or(Value::Null);
+    let item = metadata
+        .get("itemDesc")
+        .and_then(Value::as_str)
+        .map(|d| format!("<p class=\"item\">{}</p>", escape(d)))
+        .unwrap_or_default();
+    let order = r
+        .order_id
+        .as_deref()
+        .map(|o| format!("<p class=\"order\">Order {}</p>", escape(o)))
+        .unwrap_or_default();
+    let store = if store.is_empty() {
+        String::new()
+    } else {
+        format!("<p class=\"store\">{}</p>", escape(store))
+    };
+    let (amount, sats) = match r.due_sat {
+        Some(due) if r.kind != "TopUp" => {
+            let other = match InvoiceCurrency::parse(&r.currency) {
+                Some(InvoiceCurrency::Sats) => format!("{} BTC", btc(due)),
+                Some(InvoiceCurrency::Btc) => sats_text(due),
+                _ => format!("{} · {} BTC", sats_text(due), btc(due)),
+            };
+            (money(&r.amount, &r.currency), format!("<p class=\"sats\">{other}</p>"))
+        }
+        _ => ("Any amount".to_string(), String::new()),
+    };
+    format!(
+        "<div class=\"checkout\" data-invoice=\"{id}\" data-stage=\"{stage}\"{redirect}>\
+         <section class=\"card summary\">{store}{item}{order}\
+         <p class=\"amount\" id=\"amount\">{amount}</p>{sats}</section>\
+         <section class=\"card state\" id=\"state\" aria-live=\"polite\">{state}</section>\
+         <section class=\"card pay\" id=\"pay\">{countdown}<div id=\"methods\">{methods}</div></section>\
+         <p class=\"invoice-id\">Invoice <code>{id}</code></p></div>",
+        id = escape(&r.id),
+        stage = stage.key(),
+        redirect = auto_redirect(view, stage)
+            .map(|url| format!(" data-redirect=\"{}\"", escape(&url)))
+            .unwrap_or_default(),
+        amount = escape(&amount),
+        state = state_html(view, stage),
+        countdown = countdown_html(view, now_ms),
+        methods = methods_html(view, stage),
+    )
+}
+
+fn expires_in_secs(view: &InvoiceView, now_ms: i64) -> i64 {
+    (view.record.expires_at.saturating_sub(now_ms) / 1_000).max(0)
+}
+
+fn countdown_html(view: &InvoiceView, now_ms: i64) -> String {
+    let secs = expires_in_secs(view, now_ms);
+    let text = if secs == 0 {
+        "Expired".to_string()
+    } else {
+        format!("Expires in {}", clock_text(secs))
+    };
+    format!("<p class=\"countdown\" id=\"countdown\" data-expires-in=\"{secs}\">{text}</p>")
+}
+
+/// `h:mm:ss` or `m:ss`.
+fn clock_text(secs: i64) -> String {
+    let (h, m, s) = (secs / 3_600, secs % 3_600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// The tabs and panels of where to pay: the unified URI when there are both methods, then
+/// Lightning and on-chain, each a QR code, the destination with a copy button, and a link a
+/// wallet opens. Once part is paid, only on-chain for the rest: the BOLT11 asks the whole
+/// amount.
+fn methods_html(view: &InvoiceView, stage: Stage) -> String {
+    let mut panels: Vec<(&str, &str, String, String)> = Vec::new();
+    let chain = view.method(ONCHAIN);
+    let ln = view
+        .method(LIGHTNING)
+        .filter(|_| stage != Stage::Partial || chain.is_none());
+    if let (Some(_), Some(_), Some(uri)) = (ln, chain, view.payment_uri()) {
+        panels.push(("unified", "Any wallet", uri.clone(), uri));
+    }
+    if let Some(ln) = ln {
+        let link = format!("lightning:{}", ln.destination);
+        panels.push(("lightning", "Lightning", ln.destination.clone(), link));
+    }
+    if let Some(chain) = chain {
+        let mut link = format!("bitcoin:{}", chain.destination);
+        if let Some(due) = view.record.due_sat {
+            let rest = (due - view.record.paid_sat).max(0);
+            link.push_str(&format!("?amount={}", btc(rest)));
+        }
+        panels.push(("onchain", "On-chain", chain.destination.clone(), link));
+    }
+    let tabs = if panels.len() > 1 {
+        let buttons: String = panels
+            .iter()
+            .enumerate()
+            .map(|(i, (key, label, _, _))| {
+                format!(
+                    "<button type=\"button\" role=\"tab\" id=\"tab-{key}\" aria-controls=\"pay-{key}\" \
+                     aria-selected=\"{}\">{label}</button>",
+                    i == 0
+                )
+            })
+            .collect();
+        format!("<div class=\"tabs\" role=\"tablist\">{buttons}</div>")
+    } else {
+        String::new()
+    };
+    let panels: String = panels
+        .iter()
+        .enumerate()
+        .map(|(i, (key, label, shown, link))| {
+            let code = qr::svg(link, &format!("QR code: {label}"))
+                .unwrap_or_else(|| "<p class=\"muted\">Too long for a QR code: copy it below.</p>".to_string());
+            format!(
+                "<div class=\"method\" id=\"pay-{key}\" role=\"tabpanel\"{hidden}>\
+                 <div class=\"qr-box\">{code}</div>\
+                 <div class=\"destination\"><code id=\"dest-{key}\">{shown}</code>\
+                 <button type=\"button\" class=\"copy\" data-copy=\"dest-{key}\">Copy</button></div>\
+                 <a class=\"button wallet\" href=\"{link}\">Open in wallet</a></div>",
+                hidden = if i == 0 { "" } else { " hidden" },
+                shown = escape(shown),
+                link = escape(link),
+            )
+        })
+        .collect();
+    format!("{tabs}{panels}")
+}
+
+/// The state panel: what happened and what to do now; after settlement, the receipt.
+fn state_html(view: &InvoiceView, stage: Stage) -> String {
+    let r = &view.record;
+    let remaining = r.due_sat.map(|due| (due - r.paid_sat).max(0)).unwrap_or(0);
+    match stage {
+        Stage::Waiting => "<h2>Waiting for payment</h2>".to_string(),
+        Stage::Partial => format!(
+            "<h2>Partially paid</h2><p>Received {paid}.</p>\
+             <p class=\"due\">Amount still due: <strong>{due}</strong> ({due_btc} BTC)</p>\
+             <p class=\"muted\">Pay the rest on-chain.</p>",
+            paid = sats_text(r.paid_sat),
+            due = sats_text(remaining),
+            due_btc = btc(remaining),
+        ),
+        Stage::Processing => "<h2>Payment received</h2>\
+             <p class=\"muted\">Waiting for confirmations on the Bitcoin network. This page updates by itself.</p>"
+            .to_string(),
+        Stage::Settled => receipt_html(view),
+        Stage::Expired if r.paid_sat > 0 => format!(
+            "<h2>Expired</h2><p>This invoice expired before it was paid in full; {} came. \
+             Contact the store about it.</p>",
+            sats_text(r.paid_sat)
+        ),
+        Stage::Expired => "<h2>Expired</h2>\
+             <p>This invoice expired before it was paid. Do not pay it now: ask the store for a new one.</p>"
+            .to_string(),
+        Stage::PaidLate => "<h2>Paid after expiry</h2>\
+             <p>The payment came after the invoice expired. Contact the store about it.</p>"
+            .to_string(),
+        Stage::Invalid => "<h2>Invalid</h2><p>This invoice is no longer valid. Contact the store.</p>".to_string(),
+    }
+}
+
+fn receipt_html(view: &InvoiceView) -> String {
+    let r = &view.record;
+    let paid_at = view
+        .payments
+        .iter()
+        .filter(|p| p.status != "Invalid")
+        .map(|p| p.received_at)
+        .max()
+        .map(|ms| {
+            format!(
+                "<dt>Paid at</dt><dd><time data-ms=\"{ms}\">{}</time></dd>",
+                utc_text(ms)
+            )
+        })
+        .unwrap_or_default();
+    let payments: String = view
+        .payments
+        .iter()
+        .map(|p| {
+            let method = match p.method.as_str() {
+                LIGHTNING => "Lightning",
+                ONCHAIN => "On-chain",
+                other => other,
+            };
+            let status = match p.status.as_str() {
+                "Settled" => "confirmed",
+                "Processing" => "waiting for confirmations",
+                _ => "invalid",
+            };
+            format!("<li>{} · {} · {}</li>", escape(method), sats_text(p.value_sat), status)
+        })
+        .collect();
+    let back = redirect_of(view)
+        .map(|(url, _)| {
+            format!(
+                "<a class=\"button\" id=\"return\" href=\"{}\">Return to store</a>",
+                escape(&url)
+            )
+        })
+        .unwrap_or_default();
+    let amount = if r.kind == "TopUp" {
+        String::new()
+    } else {
+        format!("<dt>Amount</dt><dd>{}</dd>", escape(&money(&r.amount, &r.currency)))
+    };
+    format!(
+        "<h2>Paid</h2><p class=\"muted\">Thank you: the store has your payment.</p>\
+         <dl class=\"receipt\">{amount}<dt>Paid</dt><dd>{paid} ({paid_btc} BTC)</dd>{paid_at}</dl>\
+         <ul class=\"payments\">{payments}</ul>{back}",
+        paid = sats_text(r.paid_sat),
+        paid_btc = btc(r.paid_sat),
+    )
+}
+
+/// The invoice's `checkout.redirectURL` with BTCPay's `{InvoiceId}` and `{OrderId}`
+/// placeholders filled in (URL-encoded), and whether to go there without asking.
+fn redirect_of(view: &InvoiceView) -> Option<(String, bool)> {
+    let checkout: Value = serde_json::from_str(&view.record.checkout).ok()?;
+    let url = checkout.get("redirectURL").and_then(Value::as_str)?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return None;
+    }
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let url = url.replace("{InvoiceId}", &encode(&view.record.id)).replace(
+        "{OrderId}",
+        &encode(view.record.order_id.as_deref().unwrap_or_default()),
+    );
+    let automatic = checkout
+        .get("redirectAutomatically")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Some((url, automatic))
+}
+
+/// Where the page goes by itself: the redirect URL once settled, if it is to be automatic.
+fn auto_redirect(view: &InvoiceView, stage: Stage) -> Option<String> {
+    match (stage, redirect_of(view)) {
+        (Stage::Settled, Some((url, true))) => Some(url),
+        _ => None,
+    }
+}
+
+/// An amount in its invoice currency as people write it: `$5.00`, `2,100 sats`, `0.0001 BTC`,
+/// `1,500 JPY`.
+fn money(amount: &str, currency: &str) -> String {
+    let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
+    match InvoiceCurrency::parse(currency) {
+        Some(InvoiceCurrency::Sats) => format!("{} sats", group(int)),
+        Some(InvoiceCurrency::Btc) => format!("{amount} BTC"),
+        Some(InvoiceCurrency::Fiat(c)) => {
+            let digits = usize::from(c.exponent());
+            let number = if digits == 0 {
+                group(int)
+            } else {
+                format!("{}.{frac:0<digits$}", group(int))
+            };
+            match c.code() {
+                "USD" => format!("${number}"),
+                "EUR" => format!("€{number}"),
+                "GBP" => format!("£{number}"),
+                code => format!("{number} {code}"),
+            }
+        }
+        None => format!("{amount} {currency}"),
+    }
+}
+
+fn sats_text(sats: i64) -> String {
+    let unit = if sats == 1 { "sat" } else { "sats" };
+    format!("{} {unit}", group(&sats.to_string()))
+}
+
+/// Digits in groups of three: `1234567` → `1,234,567`; anything else unchanged.
+fn group(digits: &str) -> String {
+    let (sign, digits) = digits.strip_prefix('-').map_or(("", digits), |d| ("-", d));
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("{sign}{digits}");
+    }
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+/// Unix ms as `2026-12-07 10:58 UTC` (the page's script shows it in the payer's time zone).
+fn utc_text(ms: i64) -> String {
+    let secs = ms.div_euclid(1_000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a Gregorian date, counting in 400-year eras from 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3_600,
+        rest % 3_600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_as_people_write_them() {
+        assert_eq!(money("5", "USD"), "$5.00");
+        assert_eq!(money("1234.5", "EUR"), "€1,234.50");
+        assert_eq!(money("1500", "JPY"), "1,500 JPY");
+        assert_eq!(money("2100", "SATS"), "2,100 sats");
+        assert_eq!(money("0.0001", "BTC"), "0.0001 BTC");
+        assert_eq!(sats_text(1), "1 sat");
+        assert_eq!(sats_text(1_234_567), "1,234,567 sats");
+        assert_eq!(group("123"), "123");
+        assert_eq!(group("-1000"), "-1,000");
+    }
+
+    #[test]
+    fn clock_and_dates() {
+        assert_eq!(clock_text(899), "14:59");
+        assert_eq!(clock_text(3_661), "1:01:01");
+        assert_eq!(utc_text(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_text(951_782_400_000 + 3_600_000 + 60_000), "2000-02-29 01:01 UTC");
+        assert_eq!(utc_text(1_796_641_200_000), "2026-12-07 11:00 UTC");
+    }
+
+    #[test]
+    fn stream_slots_are_counted_and_given_back() {
+        let before = OPEN_STREAMS.load(Ordering::SeqCst);
+        let slot = StreamSlot::take().expect("a slot");
+        assert_eq!(OPEN_STREAMS.load(Ordering::SeqCst), before + 1);
+        drop(slot);
+        assert_eq!(OPEN_STREAMS.load(Ordering::SeqCst), before);
+    }
+}
