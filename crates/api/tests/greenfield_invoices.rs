@@ -485,6 +485,10 @@ async fn lists_filter_archive_and_idempotent_creation(backend: Backend) {
     assert_eq!(list("?textSearch=TEA").await, [ids[1].clone(), ids[0].clone()]);
     assert_eq!(list("?skip=1&take=1").await, [ids[1].clone()]);
     assert_eq!(list("?status=Settled").await, Vec::<String>::new());
+    // As ASP.NET routes it, a trailing slash names the same route (btcpay-python-sdk sends one).
+    assert_eq!(list("/?orderId=A-1").await, [ids[0].clone()]);
+    let r = call(&s, "GET", "/api/v1/no-such-route/", &shop.auth, None).await;
+    assert_eq!((r.status, r.json()["code"].clone()), (404, json!("not-found")));
     assert_eq!(list("?status=New").await.len(), 3);
     let with = call(
         &s,

@@ -23,7 +23,7 @@ mod invoices;
 mod webhooks;
 
 pub(crate) fn routes(state: ApiState) -> Router {
-    Router::new()
+    let served = Router::new()
         .merge(apps::routes())
         .merge(invoices::routes())
         .merge(webhooks::routes())
@@ -37,7 +37,49 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .route("/api/v1/api-keys", axum::routing::post(create_key))
         .route("/api/v1/api-keys/current", get(current_key).delete(revoke_current_key))
         .route("/api/v1/api-keys/{api_key}", delete(revoke_key))
-        .with_state(state)
+        .with_state(state);
+    let again = served
+        .clone()
+        .fallback(|| async { GreenfieldError::NotFound("not-found", "No such Greenfield route") });
+    served.route(
+        "/api/v1/{*rest}",
+        axum::routing::any(move |req: axum::extract::Request| without_trailing_slash(again.clone(), req)),
+    )
+}
+
+/// A Greenfield path that matched no route: served again without its trailing slash, as
+/// ASP.NET routes `/api/v1/stores/{id}/invoices/` (clients such as btcpay-python-sdk send it);
+/// otherwise BTCPay's 404.
+async fn without_trailing_slash(served: Router, req: axum::extract::Request) -> Response {
+    use tower::ServiceExt;
+    let not_found = || GreenfieldError::NotFound("not-found", "No such Greenfield route").into_response();
+    let path = req.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() || trimmed.is_empty() {
+        return not_found();
+    }
+    let target = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_string(),
+    };
+    let Ok(uri) = target.parse::<axum::http::Uri>() else {
+        return not_found();
+    };
+    // A fresh request: the first match's path parameters must not follow it. Only the
+    // caller's address is carried over.
+    let (parts, body) = req.into_parts();
+    let mut again = axum::extract::Request::new(body);
+    *again.method_mut() = parts.method;
+    *again.uri_mut() = uri;
+    *again.version_mut() = parts.version;
+    *again.headers_mut() = parts.headers;
+    if let Some(peer) = parts.extensions.get::<Peer>() {
+        again.extensions_mut().insert(peer.clone());
+    }
+    match served.oneshot(again).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 /// A Greenfield error, answered as BTCPay answers it.
