@@ -242,6 +242,30 @@ pub(crate) async fn caller(state: &ApiState, headers: &HeaderMap, peer: &Peer) -
     }
 }
 
+/// The query's pairs, decoded.
+fn pairs(query: &Option<String>) -> Vec<(String, String)> {
+    query
+        .as_deref()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// A boolean query parameter; absent or not a boolean: `default` (as ASP.NET binds it).
+fn flag(pairs: &[(String, String)], name: &str, default: bool) -> bool {
+    match pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        Some((_, v)) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+        Some((_, v)) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+        _ => default,
+    }
+}
+
+/// A whole-number query parameter; absent or not a number: `None`.
+fn number(pairs: &[(String, String)], name: &str) -> Option<i64> {
+    let (_, v) = pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+    // BTCPay reads these as numbers; `10.0` is ten.
+    v.strip_suffix(".0").unwrap_or(v).parse().ok()
+}
+
 /// The JSON body, or a validation answer naming the body.
 pub(crate) fn body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
     serde_json::from_slice(bytes)
