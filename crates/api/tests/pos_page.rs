@@ -167,8 +167,12 @@ async fn the_keypad_charges_with_a_tip_and_lands_on_the_checkout_page() {
     assert_eq!(pos_data["tip"], "315");
     assert_eq!(pos_data["total"], "2415");
 
-    // A dollar keypad takes two decimals, no more.
-    let usd = self::pos(&s, json!({"appName": "Dollars", "currency": "USD"})).await;
+    // A dollar keypad takes two decimals, no more; its items add to the amount.
+    let usd = self::pos(
+        &s,
+        json!({"appName": "Dollars", "currency": "USD", "showItems": true, "template": ITEMS}),
+    )
+    .await;
     browser.goto(&s.url(&format!("/apps/{}/pos", usd.app))).await;
     for key in ["1", "2", ".", "5", "0", "9"] {
         click(&browser, &format!("[data-key='{key}']")).await;
@@ -177,11 +181,18 @@ async fn the_keypad_charges_with_a_tip_and_lands_on_the_checkout_page() {
     click(&browser, "[data-key='back']").await;
     assert_eq!(browser.text(&browser.find("#amount").await).await, "$12.5");
     assert_eq!(browser.text(&browser.find("#total").await).await, "$12.50");
+    click(&browser, ".pos-item[data-id='tea'] [data-step='1']").await;
+    assert_eq!(browser.text(&browser.find("#amount").await).await, "$14.00");
+    assert_eq!(browser.text(&browser.find("#total").await).await, "$14.00");
     click(&browser, "#pay").await;
     let id = checkout_reached(&browser).await;
-    assert_eq!(browser.text(&browser.find("#amount").await).await, "$12.50");
+    assert_eq!(browser.text(&browser.find("#amount").await).await, "$14.00");
+    let inv = invoice(&s, &usd, &id).await;
     // Greenfield writes decimals without trailing zeros.
-    assert_eq!(invoice(&s, &usd, &id).await["amount"], "12.5");
+    assert_eq!(inv["amount"], "14");
+    assert_eq!(inv["metadata"]["posData"]["customAmount"], "12.50", "{inv}");
+    assert_eq!(inv["metadata"]["posData"]["cart"][0]["id"], "tea", "{inv}");
+    assert_eq!(inv["metadata"]["posData"]["cart"][0]["count"], 1, "{inv}");
     browser.quit().await;
 }
 
@@ -217,6 +228,14 @@ async fn the_cart_sends_ids_and_counts_and_the_server_prices_them() {
     assert_eq!(browser.text(&browser.find("#total").await).await, "$6.00");
     fits_and_is_ours(&browser, &s).await;
     browser.screenshot("pos-cart").await;
+    // Dark mode: the same page, light text on a dark background.
+    browser.prefer_color_scheme("dark").await;
+    let colors = browser
+        .eval("return [getComputedStyle(document.body).backgroundColor, getComputedStyle(document.body).color];")
+        .await;
+    assert_eq!(colors, json!(["rgb(20, 23, 28)", "rgb(230, 233, 239)"]));
+    browser.screenshot("pos-cart-dark").await;
+    browser.prefer_color_scheme("light").await;
 
     // The cake sold out after the page loaded: the server refuses, the page says why.
     let sold_out = ITEMS.replace(r#""inventory": 5"#, r#""inventory": 0"#);

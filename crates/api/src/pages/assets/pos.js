@@ -99,8 +99,9 @@
     var pct = discountPercent();
     if (custom) custom.classList.toggle("invalid", isNaN(entry));
     if (discount) discount.classList.toggle("invalid", isNaN(pct));
-    if (amount) amount.textContent = typed ? show(typed) : money(0);
     var sub = itemsMinor + (entry > 0 ? entry : 0);
+    // The keypad's amount as typed; with items chosen, what they add up to with it.
+    if (amount) amount.textContent = itemsMinor > 0 ? money(sub) : typed ? show(typed) : money(0);
     var off = pct > 0 ? Math.floor((sub * pct) / 100) : 0;
     var tipMinor = Math.floor(((sub - off) * tip + 50) / 100);
     var total = sub - off + tipMinor;
