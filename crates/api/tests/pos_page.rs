@@ -28,7 +28,8 @@ const PHONE: (u32, u32) = (390, 844);
 const ITEMS: &str = r#"[{"id": "tea", "title": "Green tea", "description": "Sencha, a pot for one", "price": "1.50"},
     {"id": "cake", "title": "Cheesecake", "price": "3.00", "inventory": 5},
     {"id": "scone", "title": "Scone", "price": "2.25", "inventory": 0},
-    {"id": "secret", "title": "Off the menu", "price": "9", "disabled": true}]"#;
+    {"id": "secret", "title": "Off the menu", "price": "9", "disabled": true},
+    {"id": "tip-jar", "title": "Tip jar", "priceType": "Topup"}]"#;
 
 async fn call(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> Resp {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
@@ -211,7 +212,11 @@ async fn the_cart_sends_ids_and_counts_and_the_server_prices_them() {
     let shown = browser
         .eval("return Array.from(document.querySelectorAll('.pos-item')).map(i => i.dataset.id);")
         .await;
-    assert_eq!(shown, json!(["tea", "cake", "scone"]), "the disabled item is hidden");
+    assert_eq!(
+        shown,
+        json!(["tea", "cake", "scone", "tip-jar"]),
+        "the disabled item is hidden"
+    );
     let scone = browser.text(&browser.find(".pos-item[data-id='scone']").await).await;
     assert!(scone.contains("Sold out"), "{scone}");
     assert_eq!(
@@ -226,6 +231,11 @@ async fn the_cart_sends_ids_and_counts_and_the_server_prices_them() {
         .await;
     assert_eq!(tea, "2");
     assert_eq!(browser.text(&browser.find("#total").await).await, "$6.00");
+    // A top-up item is priced by the buyer.
+    click(&browser, ".pos-item[data-id='tip-jar'] [data-step='1']").await;
+    let jar = browser.find(".pos-item[data-id='tip-jar'] .pos-item-price").await;
+    browser.type_into(&jar, "4").await;
+    assert_eq!(browser.text(&browser.find("#total").await).await, "$10.00");
     fits_and_is_ours(&browser, &s).await;
     browser.screenshot("pos-cart").await;
     // Dark mode: the same page, light text on a dark background.
@@ -249,15 +259,16 @@ async fn the_cart_sends_ids_and_counts_and_the_server_prices_them() {
     update(&s, &pos, json!({"template": dearer})).await;
     click(&browser, "#pay").await;
     let id = checkout_reached(&browser).await;
-    assert_eq!(browser.text(&browser.find("#amount").await).await, "$7.00");
+    assert_eq!(browser.text(&browser.find("#amount").await).await, "$11.00");
     let inv = invoice(&s, &pos, &id).await;
-    assert_eq!(inv["amount"], "7");
+    assert_eq!(inv["amount"], "11");
     let cart = &inv["metadata"]["posData"]["cart"];
     assert_eq!(
         cart,
         &json!([
             {"id": "tea", "title": "Green tea", "count": 2, "price": "2.00"},
-            {"id": "cake", "title": "Cheesecake", "count": 1, "price": "3.00"}
+            {"id": "cake", "title": "Cheesecake", "count": 1, "price": "3.00"},
+            {"id": "tip-jar", "title": "Tip jar", "count": 1, "price": "4.00"}
         ]),
         "{inv}"
     );

@@ -81,7 +81,7 @@ fn render(app: &PosApp, title: &str) -> String {
     let items: String = app
         .items
         .iter()
-        .filter(|item| !item.disabled && item.price_type != PriceType::Topup)
+        .filter(|item| !item.disabled)
         .map(|item| item_html(item, &app.currency))
         .collect();
     let items = if items.is_empty() || (keypad && !s.show_items) {
@@ -164,8 +164,8 @@ fn keypad_html(currency: &str, unit: &Unit) -> String {
     )
 }
 
-/// One item: its picture (https only), title, description and price, and a +/- count, or
-/// "Sold out".
+/// One item: its picture (https only), title, description and price (a field for a top-up),
+/// and a +/- count, or "Sold out".
 fn item_html(item: &AppItem, currency: &str) -> String {
     let image = item
         .image
@@ -179,13 +179,23 @@ fn item_html(item: &AppItem, currency: &str) -> String {
         .filter(|d| !d.trim().is_empty())
         .map(|d| format!("<p class=\"muted\">{}</p>", escape(d)))
         .unwrap_or_default();
-    let price = item.price.as_deref().unwrap_or("0").trim();
-    let from = if item.price_type == PriceType::Minimum {
-        "from "
-    } else {
-        ""
-    };
     let title = escape(&item.title);
+    let price = item.price.as_deref().unwrap_or("0").trim();
+    // A top-up's price is the buyer's: a field (sent with the line), else the listed price.
+    let shown = match item.price_type {
+        PriceType::Fixed => escape(&money(price, currency)),
+        PriceType::Minimum => format!("from {}", escape(&money(price, currency))),
+        PriceType::Topup => {
+            let unit = Unit::of(currency);
+            format!(
+                "{}<input class=\"pos-item-price\" inputmode=\"decimal\" autocomplete=\"off\" \
+                 aria-label=\"Amount for {title}\" placeholder=\"Any amount\" value=\"{}\">{}",
+                escape(&unit.prefix),
+                escape(item.price.as_deref().unwrap_or_default().trim()),
+                escape(&unit.suffix),
+            )
+        }
+    };
     let control = if item.inventory == Some(0) {
         "<span class=\"sold-out\">Sold out</span>".to_string()
     } else {
@@ -201,10 +211,9 @@ fn item_html(item: &AppItem, currency: &str) -> String {
         .unwrap_or_default();
     format!(
         "<li class=\"pos-item\" data-id=\"{id}\" data-price=\"{price_attr}\"{left}>{image}\
-         <div class=\"pos-item-text\"><h3>{title}</h3>{description}<p class=\"price\">{from}{shown}</p></div>\
+         <div class=\"pos-item-text\"><h3>{title}</h3>{description}<p class=\"price\">{shown}</p></div>\
          {control}</li>",
         id = escape(&item.id),
         price_attr = escape(price),
-        shown = escape(&money(price, currency)),
     )
 }

@@ -58,6 +58,12 @@
 
   function count(item) { return Number(item.getAttribute("data-count") || "0"); }
 
+  // An item's unit price in minor units: the buyer's for a top-up (its field), else the listed.
+  function unitPrice(item) {
+    var field = item.querySelector(".pos-item-price");
+    return toMinor(field ? field.value : item.getAttribute("data-price") || "0");
+  }
+
   // Counts, the typed or custom amount, and the percentages, as the server reads them.
   function entered() { return keypad ? typed : (custom ? custom.value : ""); }
 
@@ -71,7 +77,10 @@
     var o = {}, cart = [];
     var list = items();
     for (var i = 0; i < list.length; i++) {
-      if (count(list[i]) > 0) cart.push({ id: list[i].getAttribute("data-id"), count: count(list[i]) });
+      if (count(list[i]) === 0) continue;
+      var line = { id: list[i].getAttribute("data-id"), count: count(list[i]) };
+      if (list[i].querySelector(".pos-item-price")) line.price = toDecimal(unitPrice(list[i]));
+      cart.push(line);
     }
     if (cart.length) o.cart = cart;
     var minor = toMinor(entered());
@@ -90,10 +99,12 @@
 
   // The buyer's view of the total, computed as the server does (it decides, though).
   function update() {
-    var itemsMinor = 0, list = items();
+    var itemsMinor = 0, badPrice = false, list = items();
     for (var i = 0; i < list.length; i++) {
-      var price = toMinor(list[i].getAttribute("data-price") || "0");
-      if (price > 0) itemsMinor += price * count(list[i]);
+      var price = unitPrice(list[i]), field = list[i].querySelector(".pos-item-price");
+      if (field) field.classList.toggle("invalid", isNaN(price));
+      if (count(list[i]) > 0 && !(price >= 0)) badPrice = true;
+      else if (price > 0) itemsMinor += price * count(list[i]);
     }
     var entry = toMinor(entered());
     var pct = discountPercent();
@@ -109,7 +120,7 @@
     row("discount", off, "−");
     row("tip", tipMinor, "");
     document.getElementById("total").textContent = money(total);
-    payButton.disabled = busy || !(total > 0) || isNaN(entry) || isNaN(pct);
+    payButton.disabled = busy || badPrice || !(total > 0) || isNaN(entry) || isNaN(pct);
   }
 
   function press(key) {
