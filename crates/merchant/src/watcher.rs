@@ -26,6 +26,9 @@ const PASS_INTERVAL: Duration = Duration::from_secs(5);
 const SWEEP_EVERY_PASSES: u32 = 120;
 /// Invoices read per page of a pass.
 const PAGE: i64 = 500;
+/// Announced payments followed at once (each a few reads and one write): enough to keep up
+/// with hundreds of payments a second when each database round trip takes a millisecond.
+const MAX_IN_FLIGHT: usize = 32;
 
 /// Which invoices a pass refreshes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,15 +92,25 @@ impl Merchant {
         let mut passes: u32 = 0;
         let node = self.bank.config().node_name.clone();
         let ttl_ms = i64::try_from(PASS_INTERVAL.as_millis().saturating_mul(3)).unwrap_or(i64::MAX);
+        let mut following: tokio::task::JoinSet<Result<(), MerchantError>> = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
-                received = announcements.recv() => match received {
+                Some(done) = following.join_next(), if !following.is_empty() => {
+                    let failure = match done {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(error) = failure {
+                        tracing::warn!(%error, "invoice watcher: could not follow a payment; the next sweep will");
+                        sweep_due = true;
+                    }
+                }
+                received = announcements.recv(), if following.len() < MAX_IN_FLIGHT => match received {
                     Ok(event) => {
-                        if let Err(e) = self.on_wallet_change(&event.change).await {
-                            tracing::warn!(error = %e, "invoice watcher: could not follow a payment; the next sweep will");
-                            sweep_due = true;
-                        }
+                        let merchant = self.clone();
+                        following.spawn(async move { merchant.on_wallet_change(&event.change).await });
                     }
                     Err(RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "invoice watcher fell behind the bank's announcements; sweeping");

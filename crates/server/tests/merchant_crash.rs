@@ -113,18 +113,11 @@ async fn a_webhook_survives_a_kill_between_payment_and_delivery(backend: Backend
         .to_string();
     let paid = api.admin(&admin, PAY_FROM_OUTSIDE, json!({ "r": bolt11 })).await;
     assert_eq!(paid["devLightningPayInvoice"]["errors"], json!([]), "{paid}");
+    let invoice_path = format!("/api/v1/invoices/{id}");
     wait_for(
         "the invoice settled",
         Duration::from_secs(20),
-        || {
-            greenfield(
-                &api,
-                reqwest::Method::GET,
-                &format!("/api/v1/invoices/{id}"),
-                &key,
-                None,
-            )
-        },
+        || greenfield(&api, reqwest::Method::GET, &invoice_path, &key, None),
         |i| i["status"] == "Settled",
     )
     .await;
