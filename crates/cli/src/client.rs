@@ -1254,9 +1254,26 @@ impl Client {
     }
 }
 
+/// `text` as one URL path segment (or query value): every byte outside RFC 3986's unreserved
+/// set percent-encoded.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_typed_by_users_stay_one_path_segment() {
+        assert_eq!(path_segment("Ab3-_.~"), "Ab3-_.~");
+        assert_eq!(path_segment("../x?y=1 é"), "..%2Fx%3Fy%3D1%20%C3%A9");
+    }
 
     #[test]
     fn new_normalises_and_validates_url() {
@@ -1433,15 +1450,4 @@ mod tests {
         assert!(bad.as_deref().is_some_and(|e| e.contains("signed PSBT #1")), "{bad:?}");
         Ok(())
     }
-}
-
-/// `text` as one URL path segment (or query value): every byte outside RFC 3986's unreserved
-/// set percent-encoded.
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

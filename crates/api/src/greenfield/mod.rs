@@ -74,7 +74,7 @@ async fn without_trailing_slash(served: Router, req: axum::extract::Request) -> 
     *again.version_mut() = parts.version;
     *again.headers_mut() = parts.headers;
     if let Some(peer) = parts.extensions.get::<Peer>() {
-        again.extensions_mut().insert(peer.clone());
+        again.extensions_mut().insert(*peer);
     }
     match served.oneshot(again).await {
         Ok(response) => response,
