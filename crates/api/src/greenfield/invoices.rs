@@ -153,7 +153,7 @@ async fn create(
             &body,
             &CreateOptions {
                 idempotency_key,
-                app_id: None,
+                ..CreateOptions::default()
             },
         )
         .await?;
