@@ -47,7 +47,8 @@ impl LightningAddressView {
     }
 
     fn from_record(r: &LightningAddressRecord) -> Result<LightningAddressView, MerchantError> {
-        let decode = |e: String| MerchantError::Store(flash_store::StoreError::Decode(format!("address {}: {e}", r.username)));
+        let decode =
+            |e: String| MerchantError::Store(flash_store::StoreError::Decode(format!("address {}: {e}", r.username)));
         let data: Value = serde_json::from_str(&r.data).map_err(|e| decode(e.to_string()))?;
         let mut view = parse(&r.username, &data).map_err(|e| decode(format!("{e:?}")))?;
         view.store_id = r.store_id.clone();
@@ -105,7 +106,10 @@ fn parse(name: &str, body: &Value) -> Result<LightningAddressView, Vec<FieldErro
             match n {
                 Some(n) if n >= 1 => Some(n),
                 _ => {
-                    errors.push(FieldError::new(field, &format!("{field} is a whole number of satoshis, at least 1")));
+                    errors.push(FieldError::new(
+                        field,
+                        &format!("{field} is a whole number of satoshis, at least 1"),
+                    ));
                     None
                 }
             }
@@ -224,7 +228,12 @@ impl Merchant {
     }
 
     /// Removes a store's Lightning address (`btcpay.store.canmodifystoresettings`).
-    pub async fn delete_lightning_address(&self, caller: &Caller, store_id: &str, name: &str) -> Result<(), MerchantError> {
+    pub async fn delete_lightning_address(
+        &self,
+        caller: &Caller,
+        store_id: &str,
+        name: &str,
+    ) -> Result<(), MerchantError> {
         self.store_for(caller, store_id, CAN_MODIFY_STORE_SETTINGS).await?;
         if self.store.merchant_lightning_address_delete(store_id, name).await? {
             Ok(())
@@ -247,7 +256,9 @@ impl Merchant {
         }
         let view = LightningAddressView::from_record(&record)?;
         let domain = self.bank.lightning_address_domain()?;
-        let max_sats = view.max.unwrap_or(DEFAULT_MAX_SATS.min(self.bank.config().lightning.lnurl_max_sendable_sats));
+        let max_sats = view
+            .max
+            .unwrap_or(DEFAULT_MAX_SATS.min(self.bank.config().lightning.lnurl_max_sendable_sats));
         Ok(Some(AddressOffer {
             metadata: address_metadata(
                 &format!("Paid to {}", store.name),
@@ -263,7 +274,11 @@ impl Merchant {
     /// The BOLT11 a store's address issues for `amount_msat`: the Lightning method of a new
     /// store invoice for that amount, committing to the address's metadata. `None` when no
     /// store has that address.
-    pub async fn lightning_address_invoice(&self, name: &str, amount_msat: u64) -> Result<Option<String>, MerchantError> {
+    pub async fn lightning_address_invoice(
+        &self,
+        name: &str,
+        amount_msat: u64,
+    ) -> Result<Option<String>, MerchantError> {
         let Some(offer) = self.lightning_address_offer(name).await? else {
             return Ok(None);
         };
@@ -321,8 +336,11 @@ mod tests {
             v.to_json(),
             json!({"username": "shop.one", "currencyCode": "BTC", "min": "10", "max": "500", "invoiceMetadata": null})
         );
-        let errors = parse("no way", &json!({"min": "5", "max": "1", "currencyCode": 3, "invoiceMetadata": []}))
-            .expect_err("invalid");
+        let errors = parse(
+            "no way",
+            &json!({"min": "5", "max": "1", "currencyCode": 3, "invoiceMetadata": []}),
+        )
+        .expect_err("invalid");
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["username", "currencyCode", "min", "invoiceMetadata"]);
     }

@@ -183,7 +183,10 @@ impl RequestData {
         }
         let expiry_date = match body.get("expiryDate") {
             None | Some(Value::Null) => None,
-            Some(v) => match v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)) {
+            Some(v) => match v
+                .as_i64()
+                .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            {
                 Some(secs) if secs > 0 => Some(secs),
                 _ => {
                     errors.push(FieldError::new("expiryDate", "expiryDate is a Unix time in seconds"));
@@ -195,7 +198,10 @@ impl RequestData {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                errors.push(FieldError::new("allowCustomPaymentAmounts", "allowCustomPaymentAmounts is a boolean"));
+                errors.push(FieldError::new(
+                    "allowCustomPaymentAmounts",
+                    "allowCustomPaymentAmounts is a boolean",
+                ));
                 false
             }
         };
@@ -306,7 +312,10 @@ fn status_of(data: &RequestData, paid: Paid, now_ms: i64) -> RequestStatus {
     let due = units(data.amount, &data.currency).unwrap_or(u128::MAX);
     if paid.settled >= due {
         RequestStatus::Completed
-    } else if data.expiry_date.is_some_and(|secs| secs.saturating_mul(1_000) <= now_ms) {
+    } else if data
+        .expiry_date
+        .is_some_and(|secs| secs.saturating_mul(1_000) <= now_ms)
+    {
         RequestStatus::Expired
     } else if paid.settled.saturating_add(paid.processing) >= due {
         RequestStatus::Processing
@@ -388,7 +397,9 @@ impl Merchant {
         store_id: Option<&str>,
         id: &str,
     ) -> Result<PaymentRequestView, MerchantError> {
-        let record = self.own_request(caller, store_id, id, CAN_VIEW_PAYMENT_REQUESTS).await?;
+        let record = self
+            .own_request(caller, store_id, id, CAN_VIEW_PAYMENT_REQUESTS)
+            .await?;
         self.current(record).await
     }
 
@@ -400,7 +411,9 @@ impl Merchant {
         id: &str,
         body: &Value,
     ) -> Result<PaymentRequestView, MerchantError> {
-        let record = self.own_request(caller, store_id, id, CAN_MODIFY_PAYMENT_REQUESTS).await?;
+        let record = self
+            .own_request(caller, store_id, id, CAN_MODIFY_PAYMENT_REQUESTS)
+            .await?;
         let store = self.own_store(caller.account, &record.store_id).await?;
         let data = RequestData::parse(body, &store.default_currency).map_err(MerchantError::Invalid)?;
         let mut next = record.clone();
@@ -416,7 +429,9 @@ impl Merchant {
         store_id: Option<&str>,
         id: &str,
     ) -> Result<(), MerchantError> {
-        let record = self.own_request(caller, store_id, id, CAN_MODIFY_PAYMENT_REQUESTS).await?;
+        let record = self
+            .own_request(caller, store_id, id, CAN_MODIFY_PAYMENT_REQUESTS)
+            .await?;
         if record.archived {
             return Ok(());
         }
@@ -437,7 +452,9 @@ impl Merchant {
         id: &str,
         body: &Value,
     ) -> Result<InvoiceView, MerchantError> {
-        let record = self.own_request(caller, store_id, id, CAN_VIEW_PAYMENT_REQUESTS).await?;
+        let record = self
+            .own_request(caller, store_id, id, CAN_VIEW_PAYMENT_REQUESTS)
+            .await?;
         let body = match body {
             Value::Null => Map::new(),
             Value::Object(m) => m.clone(),
@@ -562,25 +579,45 @@ impl Merchant {
             }
         }
         let data = RequestData::stored(&record)?;
-        let status = status_of(&data, paid_toward(&data, &self.request_invoices(&record).await?), self.bank.now_ms());
+        let status = status_of(
+            &data,
+            paid_toward(&data, &self.request_invoices(&record).await?),
+            self.bank.now_ms(),
+        );
         Ok(PaymentRequestView { record, data, status })
     }
 
     /// Writes a changed request (its fields or archived flag) with `kind`'s event, and a
     /// status change it causes.
-    async fn change_request(&self, next: PaymentRequestRecord, kind: &str) -> Result<PaymentRequestView, MerchantError> {
+    async fn change_request(
+        &self,
+        next: PaymentRequestRecord,
+        kind: &str,
+    ) -> Result<PaymentRequestView, MerchantError> {
         let data = RequestData::stored(&next)?;
-        let status = status_of(&data, paid_toward(&data, &self.request_invoices(&next).await?), next.updated_at);
+        let status = status_of(
+            &data,
+            paid_toward(&data, &self.request_invoices(&next).await?),
+            next.updated_at,
+        );
         let mut events = vec![request_event(&next, kind, status, next.updated_at)];
         let mut next = next;
         if status.name() != next.status {
             next.status = status.name().into();
-            events.push(request_event(&next, "PaymentRequestStatusChanged", status, next.updated_at));
+            events.push(request_event(
+                &next,
+                "PaymentRequestStatusChanged",
+                status,
+                next.updated_at,
+            ));
         }
         match self.store.merchant_payment_request_update(&next, &events).await {
             Ok(()) => {}
             Err(StoreError::Refused(_)) => {
-                return Err(MerchantError::field("", "the payment request changed meanwhile; try again"))
+                return Err(MerchantError::field(
+                    "",
+                    "the payment request changed meanwhile; try again",
+                ))
             }
             Err(e) => return Err(e.into()),
         }
@@ -594,7 +631,10 @@ impl Merchant {
     }
 
     /// The invoices made for a request, archived ones too.
-    async fn request_invoices(&self, record: &PaymentRequestRecord) -> Result<Vec<MerchantInvoiceRecord>, MerchantError> {
+    async fn request_invoices(
+        &self,
+        record: &PaymentRequestRecord,
+    ) -> Result<Vec<MerchantInvoiceRecord>, MerchantError> {
         let filter = InvoiceFilter {
             order_ids: vec![format!("{ORDER_PREFIX}{}", record.id)],
             include_archived: true,
@@ -678,11 +718,21 @@ mod tests {
         let none = paid_toward(&d, &[]);
         assert_eq!(status_of(&d, none, 99_000), RequestStatus::Pending);
         assert_eq!(status_of(&d, none, 100_000), RequestStatus::Expired);
-        let part = paid_toward(&d, &[invoice("5", "USD", "Settled"), invoice("5.5", "USD", "Processing")]);
+        let part = paid_toward(
+            &d,
+            &[invoice("5", "USD", "Settled"), invoice("5.5", "USD", "Processing")],
+        );
         assert_eq!((part.settled, part.processing), (500, 550));
         assert_eq!(status_of(&d, part, 1), RequestStatus::Processing);
-        let other = paid_toward(&d, &[invoice("10.5", "EUR", "Settled"), invoice("10.5", "USD", "Expired")]);
-        assert_eq!(other, Paid::default(), "other currencies and unpaid invoices do not count");
+        let other = paid_toward(
+            &d,
+            &[invoice("10.5", "EUR", "Settled"), invoice("10.5", "USD", "Expired")],
+        );
+        assert_eq!(
+            other,
+            Paid::default(),
+            "other currencies and unpaid invoices do not count"
+        );
         let full = paid_toward(&d, &[invoice("5", "USD", "Settled"), invoice("5.5", "USD", "Settled")]);
         assert_eq!(status_of(&d, full, 200_000), RequestStatus::Completed);
     }

@@ -95,10 +95,7 @@ const GRANTS: &[(&str, &[&str])] = &[
         "btcpay.store.cancreatenonapprovedpullpayments",
         &["btcpay.store.canviewpullpayments"],
     ),
-    (
-        CAN_MODIFY_PAYMENT_REQUESTS,
-        &[CAN_VIEW_PAYMENT_REQUESTS],
-    ),
+    (CAN_MODIFY_PAYMENT_REQUESTS, &[CAN_VIEW_PAYMENT_REQUESTS]),
     ("btcpay.user.canmodifyprofile", &[CAN_VIEW_PROFILE]),
     ("btcpay.store.canmodifyofferings", &["btcpay.store.canviewofferings"]),
     (

@@ -166,7 +166,10 @@ impl Store {
     }
 
     /// The Lightning address of this name (any case), whichever store holds it.
-    pub async fn merchant_lightning_address(&self, username: &str) -> Result<Option<LightningAddressRecord>, StoreError> {
+    pub async fn merchant_lightning_address(
+        &self,
+        username: &str,
+    ) -> Result<Option<LightningAddressRecord>, StoreError> {
         let sql = format!("{ADDRESS_COLUMNS} WHERE name_key = $1");
         self.db
             .query_opt(&sql, params![username.to_lowercase()])

@@ -134,11 +134,9 @@ impl IntoResponse for GreenfieldError {
                     .collect();
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(Value::Array(body))).into_response()
             }
-            GreenfieldError::Refused(code, message) => (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"code": code, "message": message})),
-            )
-                .into_response(),
+            GreenfieldError::Refused(code, message) => {
+                (StatusCode::BAD_REQUEST, Json(json!({"code": code, "message": message}))).into_response()
+            }
             GreenfieldError::RateLimited(secs) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(axum::http::header::RETRY_AFTER, secs.to_string())],
