@@ -256,16 +256,20 @@ impl Merchant {
         }
         let view = LightningAddressView::from_record(&record)?;
         let domain = self.bank.lightning_address_domain()?;
-        let max_sats = view
-            .max
-            .unwrap_or(DEFAULT_MAX_SATS.min(self.bank.config().lightning.lnurl_max_sendable_sats));
+        let min_sats = view.min.unwrap_or(1);
+        // Without a maximum, the smaller of 1 BTC and the bank's limit, and never below the minimum.
+        let max_sats = view.max.unwrap_or(
+            DEFAULT_MAX_SATS
+                .min(self.bank.config().lightning.lnurl_max_sendable_sats)
+                .max(min_sats),
+        );
         Ok(Some(AddressOffer {
             metadata: address_metadata(
                 &format!("Paid to {}", store.name),
                 &format!("{}@{domain}", view.username),
             ),
             username: view.username,
-            min_sendable_msat: u64::try_from(view.min.unwrap_or(1)).unwrap_or(1).saturating_mul(1_000),
+            min_sendable_msat: u64::try_from(min_sats).unwrap_or(1).saturating_mul(1_000),
             max_sendable_msat: u64::try_from(max_sats).unwrap_or(0).saturating_mul(1_000),
             comment_allowed: 0,
         }))
