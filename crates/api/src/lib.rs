@@ -103,6 +103,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(health::routes(state.clone()))
         .merge(relay::routes(state.clone()))
         .merge(pages::checkout::routes(state.clone()))
+        .merge(pages::pos::routes(state.clone()))
         .route("/assets/{name}", get(pages::asset))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));

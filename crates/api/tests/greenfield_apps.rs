@@ -14,20 +14,9 @@ flash_store::on_both_backends!(
     orders_become_invoices_and_paid_ones_are_sales,
 );
 
+/// A Greenfield request: `auth` is the whole `Authorization` header value.
 async fn call(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> Resp {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = s.http.request(method, s.url(path));
-    if let Some(auth) = auth {
-        req = req.header("authorization", auth);
-    }
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("body");
-    Resp { status, headers, text }
+    s.greenfield(method, path, auth, body, &[]).await
 }
 
 const ITEMS: &str = r#"[{"id": "tea", "title": "Green tea", "price": "1.50"},

@@ -21,16 +21,7 @@ flash_store::on_both_backends!(
 
 /// A Greenfield request: `auth` is the whole `Authorization` header value.
 async fn call(s: &TestServer, method: &str, path: &str, auth: &str, body: Option<Value>) -> Resp {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = s.http.request(method, s.url(path)).header("authorization", auth);
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("body");
-    Resp { status, headers, text }
+    s.greenfield(method, path, Some(auth), body.as_ref(), &[]).await
 }
 
 /// `call`, asserting a 200; the JSON answer (`null` when empty).

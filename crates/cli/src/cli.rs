@@ -519,6 +519,61 @@ pub enum MerchantCommand {
     /// Invoices of your stores.
     #[command(subcommand)]
     Invoice(MerchantInvoiceCommand),
+    /// Webhooks of your stores (BTCPay's events, signed with BTCPay-Sig).
+    #[command(subcommand)]
+    Webhook(MerchantWebhookCommand),
+}
+
+/// `flash merchant webhook ...`.
+#[derive(Debug, Subcommand)]
+pub enum MerchantWebhookCommand {
+    /// Register a webhook; prints its id, and its secret once (check BTCPay-Sig with it)
+    ///
+    /// With --json, prints Greenfield's WebhookDataCreateResult.
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The store's id.
+        #[arg(long)]
+        store: String,
+        /// Where the events are POSTed (absolute http(s) URL).
+        url: String,
+        /// Only this event type (e.g. InvoiceSettled); repeat for several. Default: every event.
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Vec<String>,
+        /// The signing secret (default: one is made).
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// List a store's webhooks
+    ///
+    /// With --json, prints Greenfield's WebhookData list.
+    #[command(verbatim_doc_comment)]
+    List {
+        /// The store's id.
+        #[arg(long)]
+        store: String,
+    },
+    /// A webhook's deliveries, newest first
+    ///
+    /// With --json, prints Greenfield's WebhookDeliveryData list.
+    #[command(verbatim_doc_comment)]
+    Deliveries {
+        /// The store's id.
+        #[arg(long)]
+        store: String,
+        /// The webhook's id.
+        webhook: String,
+    },
+    /// Send a delivery again (as a new delivery); prints the new delivery's id
+    Redeliver {
+        /// The store's id.
+        #[arg(long)]
+        store: String,
+        /// The webhook's id.
+        webhook: String,
+        /// The delivery's id.
+        delivery: String,
+    },
 }
 
 /// `flash merchant invoice ...`.

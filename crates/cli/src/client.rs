@@ -863,6 +863,45 @@ impl Client {
         self.greenfield(reqwest::Method::GET, &path, None, &[]).await
     }
 
+    /// Registers a webhook of `store` (Greenfield's `WebhookDataCreate`); the answer holds the
+    /// secret, shown only this once.
+    pub async fn merchant_webhook_create(&self, store: &str, request: &Value) -> Result<Value, ClientError> {
+        let path = format!("/api/v1/stores/{}/webhooks", path_segment(store));
+        self.greenfield(reqwest::Method::POST, &path, Some(request), &[]).await
+    }
+
+    /// A store's webhooks.
+    pub async fn merchant_webhooks(&self, store: &str) -> Result<Value, ClientError> {
+        let path = format!("/api/v1/stores/{}/webhooks", path_segment(store));
+        self.greenfield(reqwest::Method::GET, &path, None, &[]).await
+    }
+
+    /// A webhook's deliveries, newest first.
+    pub async fn merchant_webhook_deliveries(&self, store: &str, webhook: &str) -> Result<Value, ClientError> {
+        let path = format!(
+            "/api/v1/stores/{}/webhooks/{}/deliveries",
+            path_segment(store),
+            path_segment(webhook)
+        );
+        self.greenfield(reqwest::Method::GET, &path, None, &[]).await
+    }
+
+    /// Sends a delivery again; the new delivery's id.
+    pub async fn merchant_webhook_redeliver(
+        &self,
+        store: &str,
+        webhook: &str,
+        delivery: &str,
+    ) -> Result<Value, ClientError> {
+        let path = format!(
+            "/api/v1/stores/{}/webhooks/{}/deliveries/{}/redeliver",
+            path_segment(store),
+            path_segment(webhook),
+            path_segment(delivery)
+        );
+        self.greenfield(reqwest::Method::POST, &path, None, &[]).await
+    }
+
     /// Creates an LNURL-withdraw link; its LNURL is shown only this once.
     pub async fn lnurl_withdraw_create(
         &self,

@@ -17,8 +17,9 @@ use flash_cli::{
     ColdStorage, ColdSweep, Command, ContactsCommand, CosignerKey, CredentialStore, CurrencyTotal, Destination,
     EcashCommand, EcashStatus, FeeArgs, FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest,
     LightningLiquidity, LoginArgs, MerchantCommand, MerchantInvoiceCommand, MerchantKeyCommand, MerchantStoreCommand,
-    NostrCommand, NwcCommand, NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest,
-    Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand, WithdrawLinkCreateInput, DEFAULT_SERVER,
+    MerchantWebhookCommand, NostrCommand, NwcCommand, NwcConnectionCreateInput, OnchainSendRequest, PayArgs,
+    PaymentResult, Scope, SendRequest, Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand,
+    WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
 
 /// `println!` that ends the process quietly when stdout is closed (`flash history | head -1`):
@@ -872,6 +873,7 @@ async fn merchant(ctx: &Ctx, cmd: MerchantCommand) -> Result<ExitCode> {
             }
         }
         MerchantCommand::Invoice(cmd) => return merchant_invoice(ctx, &client, cmd).await,
+        MerchantCommand::Webhook(cmd) => return merchant_webhook(ctx, &client, cmd).await,
         MerchantCommand::Key(MerchantKeyCommand::Revoke { id }) => {
             client.merchant_api_key_revoke(&id).await?;
             if ctx.json {
@@ -953,6 +955,98 @@ async fn merchant_invoice(ctx: &Ctx, client: &Client, cmd: MerchantInvoiceComman
                 print_json(&invoice)?;
             } else {
                 outln!("{}", invoice_text(&invoice));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash merchant webhook ...`: a store's webhooks over the Greenfield API.
+async fn merchant_webhook(ctx: &Ctx, client: &Client, cmd: MerchantWebhookCommand) -> Result<ExitCode> {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    match cmd {
+        MerchantWebhookCommand::Add {
+            store,
+            url,
+            events,
+            secret,
+        } => {
+            let authorized = if events.is_empty() {
+                json!({ "everything": true })
+            } else {
+                json!({ "everything": false, "specificEvents": events })
+            };
+            let request = json!({ "url": url, "secret": secret, "authorizedEvents": authorized });
+            let made = client.merchant_webhook_create(&store, &request).await?;
+            if ctx.json {
+                print_json(&made)?;
+            } else {
+                outln!("{}", s(&made["id"]));
+                eprintln!(
+                    "Webhook to {}. Its secret, shown only this once: {}\nCheck each delivery's \
+                     BTCPay-Sig header: sha256=HMAC-SHA256(secret, body).",
+                    s(&made["url"]),
+                    s(&made["secret"])
+                );
+            }
+        }
+        MerchantWebhookCommand::List { store } => {
+            let hooks = client.merchant_webhooks(&store).await?;
+            if ctx.json {
+                print_json(&hooks)?;
+            } else if hooks.as_array().is_none_or(Vec::is_empty) {
+                outln!("No webhooks.");
+            } else {
+                outln!("{:<24} {:<8} {:<30} URL", "ID", "ENABLED", "EVENTS");
+                for h in hooks.as_array().into_iter().flatten() {
+                    let events = if h["authorizedEvents"]["everything"] == json!(true) {
+                        "everything".to_string()
+                    } else {
+                        h["authorizedEvents"]["specificEvents"]
+                            .as_array()
+                            .map(|e| e.iter().map(&s).collect::<Vec<_>>().join(","))
+                            .unwrap_or_default()
+                    };
+                    outln!(
+                        "{:<24} {:<8} {:<30} {}",
+                        s(&h["id"]),
+                        h["enabled"].as_bool().unwrap_or(false),
+                        events,
+                        s(&h["url"])
+                    );
+                }
+            }
+        }
+        MerchantWebhookCommand::Deliveries { store, webhook } => {
+            let deliveries = client.merchant_webhook_deliveries(&store, &webhook).await?;
+            if ctx.json {
+                print_json(&deliveries)?;
+            } else if deliveries.as_array().is_none_or(Vec::is_empty) {
+                outln!("No deliveries.");
+            } else {
+                outln!("{:<24} {:<12} {:<5} {:<12} ERROR", "ID", "STATUS", "HTTP", "TIME");
+                for d in deliveries.as_array().into_iter().flatten() {
+                    outln!(
+                        "{:<24} {:<12} {:<5} {:<12} {}",
+                        s(&d["id"]),
+                        s(&d["status"]),
+                        d["httpCode"].as_i64().map(|c| c.to_string()).unwrap_or_default(),
+                        d["timestamp"].as_i64().unwrap_or_default(),
+                        s(&d["errorMessage"])
+                    );
+                }
+            }
+        }
+        MerchantWebhookCommand::Redeliver {
+            store,
+            webhook,
+            delivery,
+        } => {
+            let again = client.merchant_webhook_redeliver(&store, &webhook, &delivery).await?;
+            if ctx.json {
+                print_json(&json!({ "deliveryId": again }))?;
+            } else {
+                outln!("{}", again.as_str().unwrap_or_default());
             }
         }
     }

@@ -731,6 +731,22 @@ async fn cli_merchant_walkthrough() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!((&body["id"], &body["defaultCurrency"]), (&json!(store), &json!("EUR")));
 
+    // A webhook for invoice creations, to an address where nothing listens.
+    let hook = flash(&[
+        "merchant",
+        "webhook",
+        "add",
+        "--store",
+        &store,
+        "http://127.0.0.1:9/hook",
+        "--event",
+        "InvoiceCreated",
+    ])
+    .trim()
+    .to_string();
+    let hooks = flash(&["merchant", "webhook", "list", "--store", &store]);
+    assert!(hooks.contains(&hook) && hooks.contains("InvoiceCreated"), "{hooks}");
+
     // An invoice in the store's currency, listed and shown with its QR code.
     let invoice = flash(&[
         "merchant",
@@ -764,6 +780,33 @@ async fn cli_merchant_walkthrough() {
     assert!(shown.contains('▀') || shown.contains('▄'), "a QR code: {shown}");
     let settled = flash(&["merchant", "invoice", "list", "--store", &store, "--status", "Settled"]);
     assert!(settled.contains("No invoices."), "{settled}");
+    // The creation was delivered (and failed: nobody listens); a redelivery is a new delivery.
+    let deliveries = |flash: &dyn Fn(&[&str]) -> String| -> Value {
+        serde_json::from_str(&flash(&[
+            "--json",
+            "merchant",
+            "webhook",
+            "deliveries",
+            "--store",
+            &store,
+            &hook,
+        ]))
+        .expect("json")
+    };
+    let mut first = deliveries(&flash);
+    for _ in 0..100 {
+        if first.as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        first = deliveries(&flash);
+    }
+    let delivery = first[0]["id"].as_str().expect("a delivery").to_string();
+    let again = flash(&["merchant", "webhook", "redeliver", "--store", &store, &hook, &delivery])
+        .trim()
+        .to_string();
+    assert!(!again.is_empty() && again != delivery, "{again}");
+    assert_eq!(deliveries(&flash).as_array().map(Vec::len), Some(2));
 
     let keys: Value = serde_json::from_str(&flash(&["--json", "merchant", "key", "list"])).expect("json");
     assert_eq!(keys[0]["permissions"], json!([permission]));

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::{body, caller, Answer, GreenfieldError};
+use super::{body, caller, number, pairs, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -22,23 +22,6 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/api/v1/apps/{app_id}/sales", get(sales))
         .route("/api/v1/apps/{app_id}/top-items", get(top_items))
         .route("/apps/{app_id}/pos", post(order))
-}
-
-/// A whole-number query parameter; absent or not a number: `default`.
-fn number(query: &Option<String>, name: &str, default: i64) -> i64 {
-    query
-        .as_deref()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .rev()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(default)
 }
 
 async fn create_pos(
@@ -121,7 +104,7 @@ async fn sales(
     RawQuery(query): RawQuery,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let days = number(&query, "numberOfDays", 7);
+    let days = number(&pairs(&query), "numberOfDays").unwrap_or(7);
     Ok(Json(state.merchant.app_sales(&who.caller, &app_id, days).await?))
 }
 
@@ -133,8 +116,14 @@ async fn top_items(
     RawQuery(query): RawQuery,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let offset = usize::try_from(number(&query, "offset", 0)).unwrap_or(0);
-    let count = usize::try_from(number(&query, "count", 10)).unwrap_or(10).min(1_000);
+    let pairs = pairs(&query);
+    let offset = number(&pairs, "offset")
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    let count = number(&pairs, "count")
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(10)
+        .min(1_000);
     Ok(Json(
         state
             .merchant

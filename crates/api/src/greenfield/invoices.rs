@@ -1,6 +1,8 @@
 //! Greenfield's invoice routes, store-scoped (`/api/v1/stores/{storeId}/invoices/…`) and short
 //! (`/api/v1/invoices/{invoiceId}/…`) as BTCPay serves both.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -10,7 +12,7 @@ use flash_merchant::invoice_state::InvoiceStatus;
 use flash_merchant::{CreateOptions, FieldError, InvoiceFilter, InvoiceView, MAX_PAGE};
 use serde_json::Value;
 
-use super::{body, caller, Answer, GreenfieldError};
+use super::{body, caller, flag, number, pairs, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -18,48 +20,21 @@ pub(super) fn routes() -> Router<ApiState> {
         .route("/api/v1/stores/{store_id}/invoices", get(list).post(create))
         .route(
             "/api/v1/stores/{store_id}/invoices/{invoice_id}",
-            get(read_scoped).put(update_scoped).delete(archive_scoped),
+            get(read).put(update).delete(archive),
         )
         .route("/api/v1/invoices/{invoice_id}", get(read).put(update).delete(archive))
-        .route(
-            "/api/v1/stores/{store_id}/invoices/{invoice_id}/status",
-            post(mark_scoped),
-        )
+        .route("/api/v1/stores/{store_id}/invoices/{invoice_id}/status", post(mark))
         .route("/api/v1/invoices/{invoice_id}/status", post(mark))
         .route(
             "/api/v1/stores/{store_id}/invoices/{invoice_id}/unarchive",
-            post(unarchive_scoped),
+            post(unarchive),
         )
         .route("/api/v1/invoices/{invoice_id}/unarchive", post(unarchive))
         .route(
             "/api/v1/stores/{store_id}/invoices/{invoice_id}/payment-methods",
-            get(methods_scoped),
+            get(methods),
         )
         .route("/api/v1/invoices/{invoice_id}/payment-methods", get(methods))
-}
-
-/// The query's pairs, decoded.
-fn pairs(query: &Option<String>) -> Vec<(String, String)> {
-    query
-        .as_deref()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
-}
-
-/// A boolean query parameter; absent or not a boolean: `default` (as ASP.NET binds it).
-fn flag(pairs: &[(String, String)], name: &str, default: bool) -> bool {
-    match pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-        Some((_, v)) if v.eq_ignore_ascii_case("true") || v == "1" => true,
-        Some((_, v)) if v.eq_ignore_ascii_case("false") || v == "0" => false,
-        _ => default,
-    }
-}
-
-/// A whole-number query parameter; absent or not a number: `None`.
-fn number(pairs: &[(String, String)], name: &str) -> Option<i64> {
-    let (_, v) = pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
-    // BTCPay reads these as numbers; `10.0` is ten.
-    v.strip_suffix(".0").unwrap_or(v).parse().ok()
 }
 
 /// Greenfield's list filters from the query.
@@ -160,127 +135,88 @@ async fn create(
     Ok(Json(shown(&state, &view, false)))
 }
 
-async fn read_one(
-    state: ApiState,
-    peer: Peer,
-    headers: HeaderMap,
+/// The invoice a route names, and its store when the route is store-scoped
+/// (`/api/v1/stores/{storeId}/invoices/{invoiceId}/…`).
+struct InvoicePath {
     store: Option<String>,
     id: String,
-    query: Option<String>,
-) -> Answer {
-    let who = caller(&state, &headers, &peer).await?;
-    let with_methods = flag(&pairs(&query), "includePaymentMethods", false);
-    let view = state.merchant.invoice(&who.caller, store.as_deref(), &id).await?;
-    Ok(Json(shown(&state, &view, with_methods)))
+}
+
+impl InvoicePath {
+    fn from(mut params: HashMap<String, String>) -> InvoicePath {
+        InvoicePath {
+            store: params.remove("store_id"),
+            id: params.remove("invoice_id").unwrap_or_default(),
+        }
+    }
 }
 
 async fn read(
     State(state): State<ApiState>,
     peer: Peer,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Answer {
-    read_one(state, peer, headers, None, id, query).await
-}
-
-async fn read_scoped(
-    State(state): State<ApiState>,
-    peer: Peer,
-    headers: HeaderMap,
-    Path((store, id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    read_one(state, peer, headers, Some(store), id, query).await
-}
-
-async fn update_one(
-    state: ApiState,
-    peer: Peer,
-    headers: HeaderMap,
-    store: Option<String>,
-    id: String,
-    bytes: Bytes,
-) -> Answer {
+    let at = InvoicePath::from(params);
     let who = caller(&state, &headers, &peer).await?;
-    let body = body(&bytes)?;
-    let view = state
-        .merchant
-        .update_invoice(&who.caller, store.as_deref(), &id, &body)
-        .await?;
-    Ok(Json(shown(&state, &view, false)))
+    let with_methods = flag(&pairs(&query), "includePaymentMethods", false);
+    let view = state.merchant.invoice(&who.caller, at.store.as_deref(), &at.id).await?;
+    Ok(Json(shown(&state, &view, with_methods)))
 }
 
 async fn update(
     State(state): State<ApiState>,
     peer: Peer,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     bytes: Bytes,
 ) -> Answer {
-    update_one(state, peer, headers, None, id, bytes).await
-}
-
-async fn update_scoped(
-    State(state): State<ApiState>,
-    peer: Peer,
-    headers: HeaderMap,
-    Path((store, id)): Path<(String, String)>,
-    bytes: Bytes,
-) -> Answer {
-    update_one(state, peer, headers, Some(store), id, bytes).await
-}
-
-async fn set_archived(
-    state: ApiState,
-    peer: Peer,
-    headers: HeaderMap,
-    store: Option<String>,
-    id: String,
-    archived: bool,
-) -> Answer {
+    let at = InvoicePath::from(params);
     let who = caller(&state, &headers, &peer).await?;
+    let body = body(&bytes)?;
     let view = state
         .merchant
-        .archive_invoice(&who.caller, store.as_deref(), &id, archived)
+        .update_invoice(&who.caller, at.store.as_deref(), &at.id, &body)
         .await?;
     Ok(Json(shown(&state, &view, false)))
 }
 
-async fn archive(State(state): State<ApiState>, peer: Peer, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    set_archived(state, peer, headers, None, id, true).await
+async fn set_archived(state: ApiState, peer: Peer, headers: HeaderMap, at: InvoicePath, archived: bool) -> Answer {
+    let who = caller(&state, &headers, &peer).await?;
+    let view = state
+        .merchant
+        .archive_invoice(&who.caller, at.store.as_deref(), &at.id, archived)
+        .await?;
+    Ok(Json(shown(&state, &view, false)))
 }
 
-async fn archive_scoped(
+async fn archive(
     State(state): State<ApiState>,
     peer: Peer,
     headers: HeaderMap,
-    Path((store, id)): Path<(String, String)>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> Answer {
-    set_archived(state, peer, headers, Some(store), id, true).await
+    set_archived(state, peer, headers, InvoicePath::from(params), true).await
 }
 
-async fn unarchive(State(state): State<ApiState>, peer: Peer, headers: HeaderMap, Path(id): Path<String>) -> Answer {
-    set_archived(state, peer, headers, None, id, false).await
-}
-
-async fn unarchive_scoped(
+async fn unarchive(
     State(state): State<ApiState>,
     peer: Peer,
     headers: HeaderMap,
-    Path((store, id)): Path<(String, String)>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> Answer {
-    set_archived(state, peer, headers, Some(store), id, false).await
+    set_archived(state, peer, headers, InvoicePath::from(params), false).await
 }
 
-async fn mark_one(
-    state: ApiState,
+async fn mark(
+    State(state): State<ApiState>,
     peer: Peer,
     headers: HeaderMap,
-    store: Option<String>,
-    id: String,
+    Path(params): Path<HashMap<String, String>>,
     bytes: Bytes,
 ) -> Answer {
+    let at = InvoicePath::from(params);
     let who = caller(&state, &headers, &peer).await?;
     let body = body(&bytes)?;
     let to = match body.get("status").and_then(Value::as_str) {
@@ -295,61 +231,21 @@ async fn mark_one(
     };
     let view = state
         .merchant
-        .mark_invoice(&who.caller, store.as_deref(), &id, to)
+        .mark_invoice(&who.caller, at.store.as_deref(), &at.id, to)
         .await?;
     Ok(Json(shown(&state, &view, false)))
-}
-
-async fn mark(
-    State(state): State<ApiState>,
-    peer: Peer,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    bytes: Bytes,
-) -> Answer {
-    mark_one(state, peer, headers, None, id, bytes).await
-}
-
-async fn mark_scoped(
-    State(state): State<ApiState>,
-    peer: Peer,
-    headers: HeaderMap,
-    Path((store, id)): Path<(String, String)>,
-    bytes: Bytes,
-) -> Answer {
-    mark_one(state, peer, headers, Some(store), id, bytes).await
-}
-
-async fn methods_one(
-    state: ApiState,
-    peer: Peer,
-    headers: HeaderMap,
-    store: Option<String>,
-    id: String,
-    query: Option<String>,
-) -> Answer {
-    let who = caller(&state, &headers, &peer).await?;
-    let only_accounted = flag(&pairs(&query), "onlyAccountedPayments", true);
-    let view = state.merchant.invoice(&who.caller, store.as_deref(), &id).await?;
-    Ok(Json(view.payment_methods_json(only_accounted)))
 }
 
 async fn methods(
     State(state): State<ApiState>,
     peer: Peer,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
     RawQuery(query): RawQuery,
 ) -> Answer {
-    methods_one(state, peer, headers, None, id, query).await
-}
-
-async fn methods_scoped(
-    State(state): State<ApiState>,
-    peer: Peer,
-    headers: HeaderMap,
-    Path((store, id)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> Answer {
-    methods_one(state, peer, headers, Some(store), id, query).await
+    let at = InvoicePath::from(params);
+    let who = caller(&state, &headers, &peer).await?;
+    let only_accounted = flag(&pairs(&query), "onlyAccountedPayments", true);
+    let view = state.merchant.invoice(&who.caller, at.store.as_deref(), &at.id).await?;
+    Ok(Json(view.payment_methods_json(only_accounted)))
 }

@@ -25,7 +25,7 @@ mod payment_requests;
 mod webhooks;
 
 pub(crate) fn routes(state: ApiState) -> Router {
-    Router::new()
+    let served = Router::new()
         .merge(apps::routes())
         .merge(invoices::routes())
         .merge(payment_requests::routes())
@@ -41,7 +41,49 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .route("/api/v1/api-keys", axum::routing::post(create_key))
         .route("/api/v1/api-keys/current", get(current_key).delete(revoke_current_key))
         .route("/api/v1/api-keys/{api_key}", delete(revoke_key))
-        .with_state(state)
+        .with_state(state);
+    let again = served
+        .clone()
+        .fallback(|| async { GreenfieldError::NotFound("not-found", "No such Greenfield route") });
+    served.route(
+        "/api/v1/{*rest}",
+        axum::routing::any(move |req: axum::extract::Request| without_trailing_slash(again.clone(), req)),
+    )
+}
+
+/// A Greenfield path that matched no route: served again without its trailing slash, as
+/// ASP.NET routes `/api/v1/stores/{id}/invoices/` (clients such as btcpay-python-sdk send it);
+/// otherwise BTCPay's 404.
+async fn without_trailing_slash(served: Router, req: axum::extract::Request) -> Response {
+    use tower::ServiceExt;
+    let not_found = || GreenfieldError::NotFound("not-found", "No such Greenfield route").into_response();
+    let path = req.uri().path();
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() || trimmed.is_empty() {
+        return not_found();
+    }
+    let target = match req.uri().query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_string(),
+    };
+    let Ok(uri) = target.parse::<axum::http::Uri>() else {
+        return not_found();
+    };
+    // A fresh request: the first match's path parameters must not follow it. Only the
+    // caller's address is carried over.
+    let (parts, body) = req.into_parts();
+    let mut again = axum::extract::Request::new(body);
+    *again.method_mut() = parts.method;
+    *again.uri_mut() = uri;
+    *again.version_mut() = parts.version;
+    *again.headers_mut() = parts.headers;
+    if let Some(peer) = parts.extensions.get::<Peer>() {
+        again.extensions_mut().insert(peer.clone());
+    }
+    match served.oneshot(again).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 /// A Greenfield error, answered as BTCPay answers it.
@@ -214,6 +256,30 @@ pub(crate) async fn caller(state: &ApiState, headers: &HeaderMap, peer: &Peer) -
             "Authentication is required for accessing this endpoint",
         )),
     }
+}
+
+/// The query's pairs, decoded.
+fn pairs(query: &Option<String>) -> Vec<(String, String)> {
+    query
+        .as_deref()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+/// A boolean query parameter; absent or not a boolean: `default` (as ASP.NET binds it).
+fn flag(pairs: &[(String, String)], name: &str, default: bool) -> bool {
+    match pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        Some((_, v)) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+        Some((_, v)) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+        _ => default,
+    }
+}
+
+/// A whole-number query parameter; absent or not a number: `None`.
+fn number(pairs: &[(String, String)], name: &str) -> Option<i64> {
+    let (_, v) = pairs.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(name))?;
+    // BTCPay reads these as numbers; `10.0` is ten.
+    v.strip_suffix(".0").unwrap_or(v).parse().ok()
 }
 
 /// The JSON body, or a validation answer naming the body.

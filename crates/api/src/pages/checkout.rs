@@ -23,7 +23,8 @@ use flash_merchant::invoice_state::{AdditionalStatus, InvoiceStatus};
 use flash_merchant::{InvoiceView, MerchantError};
 use serde_json::{json, Value};
 
-use super::{escape, page, qr};
+use super::amounts::{money, sats_text};
+use super::{escape, notice, page, qr};
 use crate::ApiState;
 
 /// How often an open status stream reads its invoice.
@@ -98,15 +99,11 @@ async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
     let view = match found {
         Ok(view) => view,
         Err(MerchantError::InvoiceNotFound) => {
-            return with_status(
+            return notice(
                 StatusCode::NOT_FOUND,
-                page(
-                    "Invoice not found",
-                    "Checkout",
-                    "<section class=\"card notice\"><h2>Invoice not found</h2>\
-                     <p>There is no invoice at this address. Check the link the store gave you.</p></section>",
-                    None,
-                ),
+                "Invoice not found",
+                "Checkout",
+                "There is no invoice at this address. Check the link the store gave you.",
             );
         }
         Err(e) => return unavailable(&id, &e),
@@ -130,9 +127,9 @@ async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
     response
 }
 
-/// Whether `id` could be an invoice id (letters and digits, 64 at most), before asking the
-/// database.
-fn plausible_id(id: &str) -> bool {
+/// Whether `id` could be an invoice's or an app's id (letters and digits, 64 at most), before
+/// asking the database.
+pub(super) fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
@@ -268,22 +265,13 @@ impl Drop for StreamSlot {
     }
 }
 
-fn with_status(status: StatusCode, mut response: Response) -> Response {
-    *response.status_mut() = status;
-    response
-}
-
 fn unavailable(id: &str, error: &MerchantError) -> Response {
     tracing::warn!(invoice = %id, error = %error, "checkout: could not read the invoice");
-    with_status(
+    notice(
         StatusCode::SERVICE_UNAVAILABLE,
-        page(
-            "Checkout unavailable",
-            "Checkout",
-            "<section class=\"card notice\"><h2>Checkout unavailable</h2>\
-             <p>This invoice cannot be shown right now. Reload the page in a moment.</p></section>",
-            None,
-        ),
+        "Checkout unavailable",
+        "Checkout",
+        "This invoice cannot be shown right now. Reload the page in a moment.",
     )
 }
 
@@ -538,52 +526,6 @@ fn auto_redirect(view: &InvoiceView, stage: Stage) -> Option<String> {
     }
 }
 
-/// An amount in its invoice currency as people write it: `$5.00`, `2,100 sats`, `0.0001 BTC`,
-/// `1,500 JPY`.
-fn money(amount: &str, currency: &str) -> String {
-    let (int, frac) = amount.split_once('.').unwrap_or((amount, ""));
-    match InvoiceCurrency::parse(currency) {
-        Some(InvoiceCurrency::Sats) => format!("{} sats", group(int)),
-        Some(InvoiceCurrency::Btc) => format!("{amount} BTC"),
-        Some(InvoiceCurrency::Fiat(c)) => {
-            let digits = usize::from(c.exponent());
-            let number = if digits == 0 {
-                group(int)
-            } else {
-                format!("{}.{frac:0<digits$}", group(int))
-            };
-            match c.code() {
-                "USD" => format!("${number}"),
-                "EUR" => format!("€{number}"),
-                "GBP" => format!("£{number}"),
-                code => format!("{number} {code}"),
-            }
-        }
-        None => format!("{amount} {currency}"),
-    }
-}
-
-fn sats_text(sats: i64) -> String {
-    let unit = if sats == 1 { "sat" } else { "sats" };
-    format!("{} {unit}", group(&sats.to_string()))
-}
-
-/// Digits in groups of three: `1234567` → `1,234,567`; anything else unchanged.
-fn group(digits: &str) -> String {
-    let (sign, digits) = digits.strip_prefix('-').map_or(("", digits), |d| ("-", d));
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return format!("{sign}{digits}");
-    }
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{sign}{out}")
-}
-
 /// Unix ms as `2026-12-07 10:58 UTC` (the page's script shows it in the payer's time zone).
 fn utc_text(ms: i64) -> String {
     let secs = ms.div_euclid(1_000);
@@ -612,19 +554,6 @@ fn utc_text(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn amounts_read_as_people_write_them() {
-        assert_eq!(money("5", "USD"), "$5.00");
-        assert_eq!(money("1234.5", "EUR"), "€1,234.50");
-        assert_eq!(money("1500", "JPY"), "1,500 JPY");
-        assert_eq!(money("2100", "SATS"), "2,100 sats");
-        assert_eq!(money("0.0001", "BTC"), "0.0001 BTC");
-        assert_eq!(sats_text(1), "1 sat");
-        assert_eq!(sats_text(1_234_567), "1,234,567 sats");
-        assert_eq!(group("123"), "123");
-        assert_eq!(group("-1000"), "-1,000");
-    }
 
     #[test]
     fn clock_and_dates() {

@@ -2,7 +2,9 @@
 //! of our own, all compiled into the binary and served from `/assets/`. No page loads anything
 //! from another origin; the Content-Security-Policy on every page says so to the browser too.
 
+mod amounts;
 pub(crate) mod checkout;
+pub(crate) mod pos;
 mod qr;
 
 use axum::extract::{Path, State};
@@ -11,9 +13,22 @@ use axum::response::{IntoResponse, Response};
 
 use crate::ApiState;
 
-/// What every page may load: only this origin's scripts, styles and connections.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// A Content-Security-Policy allowing only this origin's scripts, styles and connections, and
+/// images from `$img`.
+macro_rules! csp {
+    ($img:literal) => {
+        concat!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src ",
+            $img,
+            "; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+    };
+}
+
+/// What every page may load: only this origin's scripts, styles, connections and images.
+const CONTENT_SECURITY_POLICY: &str = csp!("'self' data:");
+/// The point of sale's policy: the same, plus item pictures over https from anywhere.
+const POS_CONTENT_SECURITY_POLICY: &str = csp!("'self' data: https:");
 
 /// The files under `/assets/`: name, content type, bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -27,6 +42,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "checkout.js",
         "text/javascript; charset=utf-8",
         include_str!("assets/checkout.js"),
+    ),
+    (
+        "pos.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/pos.js"),
     ),
 ];
 
@@ -62,6 +82,19 @@ pub(crate) fn page(title: &str, where_: &str, body: &str, script: Option<&str>) 
         where_ = escape(where_),
     );
     with_page_headers(html.into_response())
+}
+
+/// A page that only tells something (not found, unavailable), answered with `status`. The
+/// texts are escaped here.
+pub(crate) fn notice(status: StatusCode, title: &str, where_: &str, text: &str) -> Response {
+    let body = format!(
+        "<section class=\"card notice\"><h2>{}</h2><p>{}</p></section>",
+        escape(title),
+        escape(text)
+    );
+    let mut response = page(title, where_, &body, None);
+    *response.status_mut() = status;
+    response
 }
 
 fn with_page_headers(mut response: Response) -> Response {
@@ -137,6 +170,7 @@ pub(crate) async fn landing(State(state): State<ApiState>) -> Response {
          <ul><li><a href=\"/graphql\">GraphQL app API</a> (query console)</li>\
          <li><a href=\"/admin/graphql\">Operator API</a> (query console; needs the operator key)</li>\
          <li>Checkout pages: <code>/i/{{invoiceId}}</code> (the <code>checkoutLink</code> of a Greenfield invoice)</li>\
+         <li>Point of sale: <code>/apps/{{appId}}/pos</code> (a Greenfield point-of-sale app)</li>\
          {relay}<li><a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, <a href=\"/metrics\">/metrics</a></li></ul>",
         network = escape(&state.bank.config().network.to_string()),
         db = escape(state.info.backend),

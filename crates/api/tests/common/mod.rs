@@ -411,6 +411,30 @@ impl TestServer {
         Resp { status, headers, text }
     }
 
+    /// A request as Greenfield clients send it: `method` on `path` with a whole `Authorization`
+    /// header value (`token …`, `Bearer …`) if given, a JSON body if given, and extra headers.
+    pub async fn greenfield(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(auth) = auth {
+            req = req.header("authorization", auth);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.header("content-type", "application/json").body(body.to_string());
+        }
+        Self::read(req.send().await.expect("request")).await
+    }
+
     /// POSTs raw bytes with a content type and optional bearer token.
     pub async fn post_raw(&self, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Resp {
         let mut req = self
