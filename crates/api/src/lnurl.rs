@@ -2,7 +2,8 @@
 //! every answer allows any origin, as wallets on the web fetch them directly.
 //!
 //! - Lightning addresses: `/.well-known/lnurlp/{username}` (LUD-06, LUD-16) and its callback
-//!   `/lnurl/pay/{username}?amount=…&comment=…` (LUD-12).
+//!   `/lnurl/pay/{username}?amount=…&comment=…` (LUD-12). A store's Lightning address (see
+//!   `flash_merchant`) is served here too; its callback makes a store invoice.
 //! - Withdraw links: `/lnurl/withdraw/{secret}` (LUD-03) and its callback
 //!   `/lnurl/withdraw/{secret}/callback?k1=…&pr=…`.
 
@@ -11,7 +12,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use flash_bank::{BankError, PaymentStatus};
+use flash_bank::{AddressOffer, BankError, PaymentStatus};
+use flash_merchant::MerchantError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -64,17 +66,41 @@ fn refusal(e: BankError) -> Response {
     answer(status, json!({ "status": "ERROR", "reason": reason }))
 }
 
+/// A merchant service's refusal, in the LNURL shape.
+fn merchant_refusal(e: MerchantError) -> Response {
+    match e {
+        MerchantError::Bank(b) => refusal(b),
+        MerchantError::Store(s) => refusal(BankError::Store(s)),
+        e => answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "ERROR", "reason": e.to_string() }),
+        ),
+    }
+}
+
+/// The first LNURL-pay answer for `o`.
+fn pay_request(state: &ApiState, o: &AddressOffer) -> Value {
+    json!({
+        "tag": "payRequest",
+        "callback": format!("{}/lnurl/pay/{}", state.info.public_url, o.username.to_ascii_lowercase()),
+        "minSendable": o.min_sendable_msat,
+        "maxSendable": o.max_sendable_msat,
+        "metadata": o.metadata,
+        "commentAllowed": o.comment_allowed,
+    })
+}
+
 async fn offer(State(state): State<ApiState>, Path(username): Path<String>) -> Response {
+    // A store's address first: a Flash user cannot take a store address's name, nor a store
+    // a user's.
+    match state.merchant.lightning_address_offer(&username).await {
+        Ok(Some(o)) => return answer(StatusCode::OK, pay_request(&state, &o)),
+        Ok(None) => {}
+        Err(e) => return merchant_refusal(e),
+    }
     match state.bank.lnurl_address_offer(&username).await {
         Ok(o) => {
-            let mut body = json!({
-                "tag": "payRequest",
-                "callback": format!("{}/lnurl/pay/{}", state.info.public_url, o.username.to_ascii_lowercase()),
-                "minSendable": o.min_sendable_msat,
-                "maxSendable": o.max_sendable_msat,
-                "metadata": o.metadata,
-                "commentAllowed": o.comment_allowed,
-            });
+            let mut body = pay_request(&state, &o);
             // Zaps (NIP-57): receipts are signed by the relay's service key.
             if let (Some(relay), Some(_)) = (&state.relay, &state.zaps) {
                 body["allowsNostr"] = true.into();
@@ -122,6 +148,13 @@ async fn invoice(
         let reason = "amount (millisatoshis) is required";
         return answer(StatusCode::BAD_REQUEST, json!({ "status": "ERROR", "reason": reason }));
     };
+    if q.nostr.is_none() {
+        match state.merchant.lightning_address_invoice(&username, amount).await {
+            Ok(Some(pr)) => return answer(StatusCode::OK, json!({ "pr": pr, "routes": [] })),
+            Ok(None) => {}
+            Err(e) => return merchant_refusal(e),
+        }
+    }
     let made = match (&q.nostr, &state.zaps) {
         (Some(request), Some(zaps)) => zaps
             .invoice(&username, amount, q.comment.as_deref(), request)

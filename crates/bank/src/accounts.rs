@@ -124,12 +124,19 @@ impl Bank {
 
     /// Whether a username is free (invalid names are an error, not "unavailable").
     pub async fn username_available(&self, username: &str) -> Result<bool, BankError> {
-        Ok(self.store.username_available(&Username::parse(username)?).await?)
+        let name = Username::parse(username)?;
+        Ok(self.store.username_available(&name).await?
+            && self.store.merchant_lightning_address(name.as_str()).await?.is_none())
     }
 
     /// Sets the user's username (once).
     pub async fn set_username(&self, user: UserId, username: &str) -> Result<UserRecord, BankError> {
-        match self.store.set_username(user, &Username::parse(username)?).await? {
+        let name = Username::parse(username)?;
+        // A store's Lightning address holds its name as a user's would.
+        if self.store.merchant_lightning_address(name.as_str()).await?.is_some() {
+            return Err(BankError::UsernameTaken);
+        }
+        match self.store.set_username(user, &name).await? {
             UsernameUpdate::Set => self.user(user).await,
             UsernameUpdate::Taken => Err(BankError::UsernameTaken),
             UsernameUpdate::AlreadySet => Err(BankError::UsernameAlreadySet),

@@ -45,7 +45,10 @@ pub use lightning::{
     PaymentStatus, ReconcileReport,
 };
 pub use liquidity::{assess, LiquidityConfig, LiquidityIssue, LiquidityReport, OpenPlan, PreferredPeer};
-pub use lnurl::{AddressOffer, CreatedWithdrawLink, LnurlPayRequest, WithdrawLinkCreate};
+pub use lnurl::{
+    address_metadata, description_hash, offered_sats, AddressOffer, CreatedWithdrawLink, LnurlPayRequest,
+    WithdrawLinkCreate,
+};
 pub use onchain::{DepositReport, OnchainConfig, OnchainStatus, ReviewReclaim};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 pub use payouts::{OnchainSend, OnchainSendOutcome, PayoutDetails, PayoutReport, Speed};

@@ -92,14 +92,44 @@ pub struct AddressOffer {
     pub comment_allowed: u32,
 }
 
+/// An address's LNURL-pay metadata (LUD-06, LUD-16): its description and its identifier
+/// `name@host`, as the JSON text the invoice's description hash commits to.
+pub fn address_metadata(text: &str, identifier: &str) -> String {
+    serde_json::json!([["text/plain", text], ["text/identifier", identifier]]).to_string()
+}
+
+/// The description hash of an LNURL-pay invoice: SHA-256 of the metadata text as served.
+pub fn description_hash(metadata: &str) -> Hash32 {
+    Hash32(Sha256::digest(metadata.as_bytes()).into())
+}
+
+/// Checks an LNURL-pay callback's `amount_msat` against `offer` (in range, whole satoshis):
+/// the satoshis to invoice.
+pub fn offered_sats(offer: &AddressOffer, amount_msat: u64) -> Result<i64, BankError> {
+    if !(offer.min_sendable_msat..=offer.max_sendable_msat).contains(&amount_msat) {
+        return Err(BankError::AmountMismatch(format!(
+            "amount must be {} to {} msat",
+            offer.min_sendable_msat, offer.max_sendable_msat
+        )));
+    }
+    if !amount_msat.is_multiple_of(1_000) {
+        return Err(BankError::AmountMismatch("amount must be whole satoshis".into()));
+    }
+    i64::try_from(amount_msat / 1_000).map_err(|_| BankError::Amount(flash_core::MoneyError::TooLarge))
+}
+
 impl Bank {
-    /// What `name@<our host>` offers, if the user exists and may receive.
-    pub async fn lnurl_address_offer(&self, name: &str) -> Result<AddressOffer, BankError> {
-        let domain = self
-            .config
+    /// The domain of this Flash's Lightning addresses (`name@<domain>`), when configured.
+    pub fn lightning_address_domain(&self) -> Result<String, BankError> {
+        self.config
             .lightning_address_domain
             .clone()
-            .ok_or_else(|| BankError::LightningUnavailable("Lightning addresses are not configured".into()))?;
+            .ok_or_else(|| BankError::LightningUnavailable("Lightning addresses are not configured".into()))
+    }
+
+    /// What `name@<our host>` offers, if the user exists and may receive.
+    pub async fn lnurl_address_offer(&self, name: &str) -> Result<AddressOffer, BankError> {
+        let domain = self.lightning_address_domain()?;
         let username = Username::parse(name).map_err(|_| BankError::RecipientNotFound)?;
         let account = self
             .store
@@ -115,11 +145,10 @@ impl Bank {
             .await?
             .ok_or(BankError::RecipientNotFound)?;
         let username = user.username.unwrap_or_else(|| username.as_str().to_string());
-        let metadata = serde_json::json!([
-            ["text/plain", format!("Payment to {username}")],
-            ["text/identifier", format!("{}@{domain}", username.to_ascii_lowercase())],
-        ])
-        .to_string();
+        let metadata = address_metadata(
+            &format!("Payment to {username}"),
+            &format!("{}@{domain}", username.to_ascii_lowercase()),
+        );
         let cfg = &self.config.lightning;
         Ok(AddressOffer {
             username,
@@ -141,24 +170,14 @@ impl Bank {
         description: Option<&str>,
     ) -> Result<LnInvoice, BankError> {
         let offer = self.lnurl_address_offer(name).await?;
-        if !(offer.min_sendable_msat..=offer.max_sendable_msat).contains(&amount_msat) {
-            return Err(BankError::AmountMismatch(format!(
-                "amount must be {} to {} msat",
-                offer.min_sendable_msat, offer.max_sendable_msat
-            )));
-        }
-        if !amount_msat.is_multiple_of(1_000) {
-            return Err(BankError::AmountMismatch("amount must be whole satoshis".into()));
-        }
+        let amount = offered_sats(&offer, amount_msat)?;
         let comment = comment.filter(|c| !c.is_empty());
         if comment.is_some_and(|c| c.chars().count() > offer.comment_allowed as usize) {
             return Err(ValidationError::MemoTooLong.into());
         }
         let wallet = self.default_wallet_of(&offer.username).await?;
         let committed = description.unwrap_or(&offer.metadata);
-        let hash = Hash32(Sha256::digest(committed.as_bytes()).into());
-        let amount =
-            i64::try_from(amount_msat / 1_000).map_err(|_| BankError::Amount(flash_core::MoneyError::TooLarge))?;
+        let hash = description_hash(committed);
         self.ln_invoice_create(
             InvoiceFor::Recipient,
             InvoiceCreate {

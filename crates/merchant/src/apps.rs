@@ -679,6 +679,7 @@ impl Merchant {
         let options = CreateOptions {
             idempotency_key: None,
             app_id: Some(app.id.clone()),
+            description_hash: None,
         };
         self.create_invoice(&Caller::owner(store.account_id), &store.id, &body, &options)
             .await

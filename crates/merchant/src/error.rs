@@ -43,6 +43,16 @@ pub enum MerchantError {
     /// No such delivery of the webhook.
     #[error("webhook delivery not found")]
     DeliveryNotFound,
+    /// No such payment request (or not one the caller may see).
+    #[error("payment request not found")]
+    PaymentRequestNotFound,
+    /// The payment request takes no payment now: BTCPay's code (`archived`, `expired`,
+    /// `already-paid`).
+    #[error("the payment request cannot be paid: {0}")]
+    PaymentRequestClosed(&'static str),
+    /// No such Lightning address of the store.
+    #[error("lightning address not found")]
+    LightningAddressNotFound,
     /// No exchange rate could be had for this currency now (the price source is down).
     #[error("no rate available: {0}")]
     RateUnavailable(String),

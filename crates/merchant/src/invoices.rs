@@ -130,6 +130,8 @@ pub struct CreateOptions {
     pub idempotency_key: Option<String>,
     /// The app making it (its sales count it).
     pub app_id: Option<String>,
+    /// What its BOLT11 commits to instead of a memo (an LNURL-pay metadata's hash).
+    pub description_hash: Option<Hash32>,
 }
 
 impl Merchant {
@@ -175,7 +177,10 @@ impl Merchant {
         let expires_at = now.saturating_add(request.expiration_secs.saturating_mul(1_000));
         let mut rails = Vec::new();
         for method in &methods {
-            rails.push(self.open_method(&store, &id, method, due_sat, &request).await?);
+            rails.push(
+                self.open_method(&store, &id, method, due_sat, &request, options.description_hash)
+                    .await?,
+            );
         }
         let checkout = request.checkout_json(&methods);
         let record = MerchantInvoiceRecord {
@@ -334,7 +339,10 @@ impl Merchant {
             events,
         };
         match self.store.merchant_invoice_transition(&transition).await {
-            Ok(()) => self.outbox.notify_one(),
+            Ok(()) => {
+                self.outbox.notify_one();
+                self.payment_request_touched(&record).await?;
+            }
             Err(StoreError::Refused(_)) => {
                 return Err(MerchantError::field(
                     "status",
@@ -401,6 +409,7 @@ impl Merchant {
             match self.store.merchant_invoice_transition(&transition).await {
                 Ok(()) => {
                     self.outbox.notify_one();
+                    self.payment_request_touched(&record).await?;
                     return self
                         .store
                         .merchant_invoice(&record.id)
@@ -550,6 +559,7 @@ impl Merchant {
         method: &str,
         due_sat: Option<i64>,
         request: &invoice_data::InvoiceRequest,
+        description_hash: Option<Hash32>,
     ) -> Result<InvoiceMethodRecord, MerchantError> {
         match method {
             LIGHTNING => {
@@ -572,7 +582,7 @@ impl Merchant {
                             wallet_id: store.wallet_id,
                             amount: due_sat,
                             memo: Some(memo),
-                            description_hash: None,
+                            description_hash,
                             expires_in_mins: Some(minutes.clamp(1, max)),
                         },
                     )

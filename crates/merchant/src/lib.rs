@@ -10,6 +10,8 @@ mod error;
 pub mod invoice_data;
 pub mod invoice_state;
 mod invoices;
+mod lightning_addresses;
+mod payment_requests;
 pub mod permissions;
 pub mod stores;
 pub mod watcher;
@@ -30,6 +32,8 @@ pub use flash_store::InvoiceFilter;
 /// A Greenfield API key as stored (what `api-keys/current` shows, with the presented secret).
 pub use flash_store::MerchantKeyRecord;
 pub use invoices::{CreateOptions, InvoiceView, MAX_PAGE};
+pub use lightning_addresses::LightningAddressView;
+pub use payment_requests::PaymentRequestView;
 use permissions::{Permission, Permissions, CAN_MODIFY_STORE_SETTINGS, CAN_VIEW_STORE_SETTINGS};
 use stores::{StoreSettings, StoreView};
 

@@ -19,6 +19,10 @@ pub const CAN_VIEW_INVOICES: &str = "btcpay.store.canviewinvoices";
 pub const CAN_MODIFY_INVOICES: &str = "btcpay.store.canmodifyinvoices";
 /// Add, change and remove webhooks.
 pub const CAN_MODIFY_WEBHOOKS: &str = "btcpay.store.webhooks.canmodifywebhooks";
+/// View payment requests (and pay them: make an invoice for one).
+pub const CAN_VIEW_PAYMENT_REQUESTS: &str = "btcpay.store.canviewpaymentrequests";
+/// Create, change and archive payment requests (and everything viewing them allows).
+pub const CAN_MODIFY_PAYMENT_REQUESTS: &str = "btcpay.store.canmodifypaymentrequests";
 /// View the user's profile.
 pub const CAN_VIEW_PROFILE: &str = "btcpay.user.canviewprofile";
 
@@ -33,8 +37,8 @@ const POLICIES: &[&str] = &[
     CAN_MODIFY_WEBHOOKS,
     CAN_VIEW_PROFILE,
     "btcpay.store.canviewreports",
-    "btcpay.store.canviewpaymentrequests",
-    "btcpay.store.canmodifypaymentrequests",
+    CAN_VIEW_PAYMENT_REQUESTS,
+    CAN_MODIFY_PAYMENT_REQUESTS,
     "btcpay.store.canmanagepullpayments",
     "btcpay.store.canarchivepullpayments",
     "btcpay.store.cancreatepullpayments",
@@ -69,7 +73,7 @@ const GRANTS: &[(&str, &[&str])] = &[
             CAN_MODIFY_INVOICES,
             CAN_VIEW_STORE_SETTINGS,
             CAN_MODIFY_WEBHOOKS,
-            "btcpay.store.canmodifypaymentrequests",
+            CAN_MODIFY_PAYMENT_REQUESTS,
             "btcpay.store.canmanagepayouts",
             "btcpay.store.canmodifyofferings",
             "btcpay.store.canuselightningnode",
@@ -91,10 +95,7 @@ const GRANTS: &[(&str, &[&str])] = &[
         "btcpay.store.cancreatenonapprovedpullpayments",
         &["btcpay.store.canviewpullpayments"],
     ),
-    (
-        "btcpay.store.canmodifypaymentrequests",
-        &["btcpay.store.canviewpaymentrequests"],
-    ),
+    (CAN_MODIFY_PAYMENT_REQUESTS, &[CAN_VIEW_PAYMENT_REQUESTS]),
     ("btcpay.user.canmodifyprofile", &[CAN_VIEW_PROFILE]),
     ("btcpay.store.canmodifyofferings", &["btcpay.store.canviewofferings"]),
     (
@@ -134,7 +135,7 @@ const GRANTS: &[(&str, &[&str])] = &[
         CAN_VIEW_STORE_SETTINGS,
         &[
             CAN_VIEW_INVOICES,
-            "btcpay.store.canviewpaymentrequests",
+            CAN_VIEW_PAYMENT_REQUESTS,
             "btcpay.store.canviewreports",
             "btcpay.store.canviewpullpayments",
             "btcpay.store.canviewpayouts",
@@ -303,6 +304,10 @@ mod tests {
         assert!(!p(CAN_VIEW_STORE_SETTINGS).allows(CAN_CREATE_INVOICE, Some("s")));
         assert!(p(CAN_VIEW_STORE_SETTINGS).allows(CAN_VIEW_INVOICES, Some("s")));
         assert!(!p(CAN_VIEW_INVOICES).allows(CAN_MODIFY_STORE_SETTINGS, Some("s")));
+        assert!(modify.allows(CAN_MODIFY_PAYMENT_REQUESTS, Some("s")));
+        assert!(p(CAN_MODIFY_PAYMENT_REQUESTS).allows(CAN_VIEW_PAYMENT_REQUESTS, Some("s")));
+        assert!(p(CAN_VIEW_STORE_SETTINGS).allows(CAN_VIEW_PAYMENT_REQUESTS, Some("s")));
+        assert!(!p(CAN_VIEW_PAYMENT_REQUESTS).allows(CAN_MODIFY_PAYMENT_REQUESTS, Some("s")));
         assert!(p(UNRESTRICTED).allows(CAN_MODIFY_STORE_SETTINGS, Some("s")));
         assert!(p(UNRESTRICTED).allows("btcpay.server.canmodifyserversettings", None));
     }

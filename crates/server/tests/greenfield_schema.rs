@@ -39,6 +39,14 @@ const SERVED: &[(&str, &[&str])] = &[
     ("/api/v1/apps/{appId}/top-items", &["get"]),
     ("/api/v1/stores/{storeId}/apps", &["get"]),
     ("/api/v1/apps", &["get"]),
+    ("/api/v1/stores/{storeId}/payment-requests", &["get", "post"]),
+    ("/api/v1/payment-requests/{paymentRequestId}", &["get", "put", "delete"]),
+    ("/api/v1/payment-requests/{paymentRequestId}/pay", &["post"]),
+    ("/api/v1/stores/{storeId}/lightning-addresses", &["get"]),
+    (
+        "/api/v1/stores/{storeId}/lightning-addresses/{username}",
+        &["get", "post", "delete"],
+    ),
     ("/api/v1/stores/{storeId}/webhooks", &["get", "post"]),
     (
         "/api/v1/stores/{storeId}/webhooks/{webhookId}",
@@ -173,7 +181,8 @@ fn patch_spec(doc: &mut Value) {
     let not_found = json!({"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let global_security = doc.get("security").cloned();
     for (path, item) in doc["paths"].as_object_mut().expect("paths") {
-        let names_resource = path.contains("{invoiceId}") || path.contains("{appId}");
+        let names_resource =
+            path.contains("{invoiceId}") || path.contains("{appId}") || path.contains("{paymentRequestId}");
         let names_webhooks = path.contains("/webhooks");
         for (method, op) in item.as_object_mut().expect("path item") {
             if !METHODS.contains(&method.as_str()) {
@@ -217,6 +226,9 @@ fn patch_spec(doc: &mut Value) {
     // The same with `WebhookData` (`allOf: [{id}, WebhookDataBase]`) and the create result's
     // `secret`.
     if let Some(base) = schemas["WebhookDataBase"].as_object_mut() {
+        base.remove("additionalProperties");
+    }
+    if let Some(base) = schemas["PaymentRequestBaseData"].as_object_mut() {
         base.remove("additionalProperties");
     }
     // `InvoiceData` is `allOf: [InvoiceDataBase, {…, additionalProperties: false}]`: the same
@@ -313,6 +325,24 @@ async fn greenfield_routes_conform_to_the_openapi() {
         .await
         .expect("POST webhooks");
     assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    // A payment request and a Lightning address, so their lists answer one too.
+    for (path, body) in [
+        (
+            "payment-requests",
+            json!({"amount": "10", "currency": "SATS", "title": "Schemathesis"}),
+        ),
+        ("lightning-addresses/schemathesis", json!({"min": "1"})),
+    ] {
+        let resp = api
+            .http
+            .post(format!("{}/api/v1/stores/{store_id}/{path}", server.base))
+            .header("authorization", format!("token {key}"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    }
 
     // Every operation but the two that revoke keys (schemathesis reuses the key it is given as
     // test data, so it would revoke it and leave the rest unauthenticated); then those two,

@@ -20,6 +20,7 @@ mod limits;
 mod merchant;
 mod merchant_apps;
 mod merchant_invoices;
+mod merchant_requests;
 mod merchant_webhooks;
 mod mint;
 mod nostr;
@@ -58,6 +59,7 @@ pub use merchant_invoices::{
     InvoiceFilter, InvoiceMethodRecord, InvoicePaymentRecord, InvoiceTransition, MerchantInvoiceRecord,
     NewMerchantEvent,
 };
+pub use merchant_requests::{LightningAddressRecord, PaymentRequestRecord};
 pub use merchant_webhooks::{
     DeliveryAttempt, DueDelivery, MerchantEventRecord, MerchantWebhookRecord, WebhookDeliveryRecord,
 };

@@ -193,7 +193,7 @@ fn payment_record(r: &Row) -> Result<InvoicePaymentRecord, StoreError> {
     })
 }
 
-fn event_record(e: &NewMerchantEvent, now_ms: i64) -> Record {
+pub(crate) fn event_record(e: &NewMerchantEvent, now_ms: i64) -> Record {
     Record {
         sql: "INSERT INTO merchant_events (store_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)",
         params: params![e.store_id.as_str(), e.event_type.as_str(), e.payload.as_str(), now_ms],

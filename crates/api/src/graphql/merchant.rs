@@ -24,9 +24,13 @@ impl From<MerchantError> for ApiError {
             | MerchantError::InvoiceNotFound
             | MerchantError::AppNotFound
             | MerchantError::WebhookNotFound
-            | MerchantError::DeliveryNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            | MerchantError::DeliveryNotFound
+            | MerchantError::PaymentRequestNotFound
+            | MerchantError::LightningAddressNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             MerchantError::KeyNotFound => ApiError::new(ErrorCode::ApiKeyNotFound, e.to_string()),
-            MerchantError::RateUnavailable(_) => ApiError::new(ErrorCode::Refused, e.to_string()),
+            MerchantError::RateUnavailable(_) | MerchantError::PaymentRequestClosed(_) => {
+                ApiError::new(ErrorCode::Refused, e.to_string())
+            }
             MerchantError::Forbidden(_) => ApiError::new(ErrorCode::ForbiddenScope, e.to_string()),
         }
     }

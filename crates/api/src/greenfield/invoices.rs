@@ -128,7 +128,7 @@ async fn create(
             &body,
             &CreateOptions {
                 idempotency_key,
-                app_id: None,
+                ..CreateOptions::default()
             },
         )
         .await?;

@@ -20,12 +20,16 @@ use crate::{ApiState, Peer};
 
 mod apps;
 mod invoices;
+mod lightning_addresses;
+mod payment_requests;
 mod webhooks;
 
 pub(crate) fn routes(state: ApiState) -> Router {
     let served = Router::new()
         .merge(apps::routes())
         .merge(invoices::routes())
+        .merge(payment_requests::routes())
+        .merge(lightning_addresses::routes())
         .merge(webhooks::routes())
         .route("/api/v1/health", get(health))
         .route("/api/v1/server/info", get(server_info))
@@ -93,6 +97,8 @@ pub(crate) enum GreenfieldError {
     NotFound(&'static str, &'static str),
     /// The request's fields.
     Invalid(Vec<FieldError>),
+    /// Refused as a whole (400): `code`, `message`.
+    Refused(&'static str, String),
     /// Too many requests from this address: retry after this many seconds.
     RateLimited(u64),
     /// A service the request needs is down for now: `code`, `message`.
@@ -117,6 +123,13 @@ impl From<MerchantError> for GreenfieldError {
             MerchantError::DeliveryNotFound => {
                 GreenfieldError::NotFound("webhookdelivery-not-found", "The webhook delivery was not found")
             }
+            MerchantError::PaymentRequestNotFound => {
+                GreenfieldError::NotFound("paymentrequest-not-found", "The payment request was not found")
+            }
+            MerchantError::LightningAddressNotFound => {
+                GreenfieldError::NotFound("lightning-address-not-found", "The lightning address was not found")
+            }
+            e @ MerchantError::PaymentRequestClosed(code) => GreenfieldError::Refused(code, e.to_string()),
             MerchantError::Forbidden(policy) => GreenfieldError::MissingPermission(policy),
             MerchantError::RateUnavailable(why) => GreenfieldError::Unavailable("rate-unavailable", why),
             MerchantError::Bank(b) if is_refusal(&b) => {
@@ -162,6 +175,9 @@ impl IntoResponse for GreenfieldError {
                     .map(|e| json!({"path": e.path, "message": e.message}))
                     .collect();
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(Value::Array(body))).into_response()
+            }
+            GreenfieldError::Refused(code, message) => {
+                (StatusCode::BAD_REQUEST, Json(json!({"code": code, "message": message}))).into_response()
             }
             GreenfieldError::RateLimited(secs) => (
                 StatusCode::TOO_MANY_REQUESTS,
