@@ -623,15 +623,10 @@ impl Merchant {
             .merchant_invoice(id)
             .await?
             .ok_or(MerchantError::InvoiceNotFound)?;
-        if store_id.is_some_and(|s| s != record.store_id) {
-            return Err(MerchantError::InvoiceNotFound);
-        }
-        match self.own_store(caller.account, &record.store_id).await {
-            Ok(_) => {}
-            Err(MerchantError::StoreNotFound) if store_id.is_none() => return Err(MerchantError::InvoiceNotFound),
-            Err(e) => return Err(e),
-        }
-        caller.require(policy, Some(&record.store_id))?;
+        self.reach(caller, store_id, &record.store_id, policy, || {
+            MerchantError::InvoiceNotFound
+        })
+        .await?;
         Ok(record)
     }
 

@@ -333,6 +333,28 @@ impl Merchant {
         }
     }
 
+    /// Whether `caller` may reach a resource of store `owner` with `policy`, on a route that
+    /// names `route_store` (if it does): a resource of another store than the route's, or of
+    /// another account's store, is `missing()`, as unknown as one that does not exist.
+    async fn reach(
+        &self,
+        caller: &Caller,
+        route_store: Option<&str>,
+        owner: &str,
+        policy: &'static str,
+        missing: fn() -> MerchantError,
+    ) -> Result<(), MerchantError> {
+        if route_store.is_some_and(|s| s != owner) {
+            return Err(missing());
+        }
+        match self.own_store(caller.account, owner).await {
+            Ok(_) => {}
+            Err(MerchantError::StoreNotFound) if route_store.is_none() => return Err(missing()),
+            Err(e) => return Err(e),
+        }
+        caller.require(policy, Some(owner))
+    }
+
     /// A store of `account`; another account's store is as unknown as a missing one.
     async fn own_store(&self, account: AccountId, id: &str) -> Result<MerchantStoreRecord, MerchantError> {
         match self.store.merchant_store(id).await? {

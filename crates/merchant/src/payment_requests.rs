@@ -658,17 +658,10 @@ impl Merchant {
             .merchant_payment_request(id)
             .await?
             .ok_or(MerchantError::PaymentRequestNotFound)?;
-        if store_id.is_some_and(|s| s != record.store_id) {
-            return Err(MerchantError::PaymentRequestNotFound);
-        }
-        match self.own_store(caller.account, &record.store_id).await {
-            Ok(_) => {}
-            Err(MerchantError::StoreNotFound) if store_id.is_none() => {
-                return Err(MerchantError::PaymentRequestNotFound)
-            }
-            Err(e) => return Err(e),
-        }
-        caller.require(policy, Some(&record.store_id))?;
+        self.reach(caller, store_id, &record.store_id, policy, || {
+            MerchantError::PaymentRequestNotFound
+        })
+        .await?;
         Ok(record)
     }
 }
