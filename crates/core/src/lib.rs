@@ -9,6 +9,7 @@
 //! invariants all rest on that split.
 
 pub mod account;
+pub mod calendar;
 mod error_code;
 pub mod ids;
 pub mod ledger;

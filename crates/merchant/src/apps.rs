@@ -534,15 +534,7 @@ pub fn price_order(app: &PosApp, order: &Value) -> Result<PricedOrder, Vec<Field
 /// The UTC day a Unix-ms time falls on, as (start of day ms, "Mon DD").
 fn day_of(ms: i64) -> (i64, String) {
     let day = ms.div_euclid(DAY_MS);
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let (_, m, d) = flash_core::calendar::civil_from_days(day);
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];

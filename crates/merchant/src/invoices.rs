@@ -650,6 +650,17 @@ impl Merchant {
         self.view(record).await
     }
 
+    /// An invoice's version (bumped by every change of its state or payments), to learn cheaply
+    /// whether to read it again.
+    pub async fn invoice_version(&self, id: &str) -> Result<i64, MerchantError> {
+        let record = self
+            .store
+            .merchant_invoice(id)
+            .await?
+            .ok_or(MerchantError::InvoiceNotFound)?;
+        Ok(record.version)
+    }
+
     /// The name of the store an invoice belongs to, for its public checkout page; `None` once
     /// the store is gone.
     pub async fn public_store_name(&self, store_id: &str) -> Result<Option<String>, MerchantError> {

@@ -19,6 +19,7 @@ use std::time::Duration;
 use flash_bank::{
     Bank, BankError, HistoryPageRequest, InvoiceCreate, InvoiceFor, LnPayRequest, PaymentStatus, Transaction,
 };
+use flash_core::calendar::{civil_from_days, days_from_civil};
 use flash_core::lightning::Hash32;
 use flash_core::{AccountId, WalletId};
 use flash_store::{NwcConnectionRecord, Reservation, StoreError};
@@ -160,30 +161,6 @@ fn bank_error(e: BankError) -> NIP47Error {
     }
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// The start (Unix ms, UTC) of the budget period `now_ms` falls in; `never` counts from the
 /// connection's creation.
 pub fn period_start(period: &str, created_at_ms: i64, now_ms: i64) -> i64 {
@@ -194,10 +171,10 @@ pub fn period_start(period: &str, created_at_ms: i64, now_ms: i64) -> i64 {
         // 1970-01-01 was a Thursday; weeks start on Monday.
         "weekly" => (days - (days + 3).rem_euclid(7)) * DAY_MS,
         "monthly" => {
-            let (y, m, _) = civil(days);
+            let (y, m, _) = civil_from_days(days);
             days_from_civil(y, m, 1) * DAY_MS
         }
-        "yearly" => days_from_civil(civil(days).0, 1, 1) * DAY_MS,
+        "yearly" => days_from_civil(civil_from_days(days).0, 1, 1) * DAY_MS,
         _ => created_at_ms,
     }
 }

@@ -161,7 +161,7 @@ async fn status(State(state): State<ApiState>, Path(id): Path<String>) -> Respon
     };
     let first = status_event(&view, state.bank.now_ms());
     let watch = Watch {
-        last: change_key(&view),
+        version: view.record.version,
         done: Stage::of(&view).is_final(),
         pending: Some(first),
         state,
@@ -182,8 +182,8 @@ async fn status(State(state): State<ApiState>, Path(id): Path<String>) -> Respon
 struct Watch {
     state: ApiState,
     id: String,
-    /// What the last event told, to send only changes.
-    last: (i64, String, String, i64),
+    /// The invoice's version the last event told, to send only changes.
+    version: i64,
     /// An event to send before reading again.
     pending: Option<Event>,
     /// The invoice is final: the stream ends after its pending event.
@@ -202,26 +202,23 @@ async fn next_event(mut watch: Watch) -> Option<(Result<Event, Infallible>, Watc
             return None;
         }
         tokio::time::sleep(STATUS_POLL).await;
-        match watch.state.merchant.public_invoice(&watch.id).await {
+        // One row a second; the whole invoice only when it changed.
+        let changed = match watch.state.merchant.invoice_version(&watch.id).await {
+            Ok(version) if version == watch.version => continue,
+            Ok(_) => watch.state.merchant.public_invoice(&watch.id).await,
+            Err(e) => Err(e),
+        };
+        match changed {
             Ok(view) => {
-                let key = change_key(&view);
-                if key != watch.last {
-                    watch.last = key;
-                    watch.done = Stage::of(&view).is_final();
-                    let event = status_event(&view, watch.state.bank.now_ms());
-                    return Some((Ok(event), watch));
-                }
+                watch.version = view.record.version;
+                watch.done = Stage::of(&view).is_final();
+                let event = status_event(&view, watch.state.bank.now_ms());
+                return Some((Ok(event), watch));
             }
             Err(MerchantError::InvoiceNotFound) => return None,
             Err(e) => tracing::warn!(invoice = %watch.id, error = %e, "checkout status: could not read the invoice"),
         }
     }
-}
-
-/// What a payer sees change: every transition bumps the version.
-fn change_key(view: &InvoiceView) -> (i64, String, String, i64) {
-    let r = &view.record;
-    (r.version, r.status.clone(), r.additional_status.clone(), r.paid_sat)
 }
 
 fn status_event(view: &InvoiceView, now_ms: i64) -> Event {
@@ -530,20 +527,7 @@ fn auto_redirect(view: &InvoiceView, stage: Stage) -> Option<String> {
 fn utc_text(ms: i64) -> String {
     let secs = ms.div_euclid(1_000);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a Gregorian date, counting in 400-year eras from 0000-03-01.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = flash_core::calendar::civil_from_days(days);
     format!(
         "{year}-{month:02}-{day:02} {:02}:{:02} UTC",
         rest / 3_600,
