@@ -935,7 +935,8 @@ async fn groups_check_timeline_references_and_late_publication(backend: Backend)
     for bad in [
         short(&there),
         "00000000".to_string(),
-        short(&here).to_uppercase(),
+        // Upper-case hex (always with a letter: an all-digit prefix upper-cased is itself).
+        format!("A{}", &short(&here)[1..]),
         "abc".to_string(),
     ] {
         let refused = c.publish(&referring(&[&short(&here), &bad])).await;
