@@ -99,7 +99,8 @@ pub struct CreatedKey {
 /// |---|---|---|
 /// | `allow_private_webhooks` | `false` | deliver webhooks to loopback, private and link-local addresses |
 /// | `webhook_timeout_secs` | 10 | longest wait for an endpoint's answer |
-/// | `webhook_concurrency` | 16 | most deliveries attempted at once |
+/// | `webhook_concurrency` | 16 | most webhooks served at once |
+/// | `webhook_in_flight` | 8 | most deliveries of one webhook attempted at once |
 /// | `webhook_poll_interval_secs` | 2 | longest wait between sender passes |
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MerchantConfig {
@@ -109,8 +110,11 @@ pub struct MerchantConfig {
     pub allow_private_webhooks: bool,
     /// Longest wait for a webhook endpoint's answer, seconds.
     pub webhook_timeout_secs: u64,
-    /// Most webhook deliveries attempted at once.
+    /// Most webhooks whose deliveries are attempted at once.
     pub webhook_concurrency: usize,
+    /// Most deliveries of one webhook attempted at once, started in event order (1: one after
+    /// the other, strictly in event order).
+    pub webhook_in_flight: usize,
     /// Longest wait between two webhook sender passes, seconds.
     pub webhook_poll_interval_secs: u64,
 }
@@ -121,6 +125,7 @@ impl Default for MerchantConfig {
             allow_private_webhooks: false,
             webhook_timeout_secs: 10,
             webhook_concurrency: 16,
+            webhook_in_flight: 8,
             webhook_poll_interval_secs: 2,
         }
     }

@@ -16,7 +16,7 @@
 //! timeout: a slow or failing endpoint never holds back another endpoint, and a failed delivery
 //! waiting for its retry never holds back a later event. Every time comes from the store's clock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use flash_core::secrets::random_token;
 use flash_store::{
     DeliveryAttempt, DueDelivery, MerchantEventRecord, MerchantWebhookRecord, StoreError, WebhookDeliveryRecord,
 };
+use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
@@ -75,7 +76,7 @@ const DISPATCH_BATCH_MAX: i64 = 100;
 /// Dispatch transactions per pass.
 const DISPATCH_BATCHES_PER_PASS_MAX: usize = 10;
 /// Most deliveries of one webhook attempted in one pass (one after the other).
-const DUE_PER_WEBHOOK_MAX: usize = 8;
+const DUE_PER_WEBHOOK_MAX: usize = 64;
 /// Added to a claim's length: a claimed delivery whose attempt never reported (a crash) is
 /// tried again once its group's timeouts and this margin have passed.
 const CLAIM_MARGIN_MS: i64 = 30_000;
@@ -735,8 +736,8 @@ impl Merchant {
 
     /// Runs sender passes until `shutdown`: after events are appended (the outbox is
     /// notified), after attempts end, or every poll interval (events may come from other
-    /// nodes, retries come due). Each webhook's due deliveries run as one task, in event order;
-    /// tasks of different webhooks run at once (at most `webhook_concurrency`), so a slow
+    /// nodes, retries come due). Each webhook's due deliveries run as one task, started in event
+    /// order (at most `webhook_in_flight` at once); tasks of different webhooks run at once (at most `webhook_concurrency`), so a slow
     /// endpoint never holds back another or the next pass. Errors are logged and retried.
     pub async fn run_webhook_sender(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
@@ -788,13 +789,14 @@ impl Merchant {
         Ok(pass)
     }
 
-    /// Attempts one webhook's deliveries one after the other.
+    /// Attempts one webhook's deliveries, started in event order, at most `webhook_in_flight`
+    /// at once (one: strictly one after the other).
     async fn attempt_in_order(&self, group: Vec<DueDelivery>) -> Vec<Result<bool, MerchantError>> {
-        let mut results = Vec::with_capacity(group.len());
-        for d in group {
-            results.push(self.attempt(d).await);
-        }
-        results
+        futures_util::stream::iter(group)
+            .map(|d| self.attempt(d))
+            .buffered(self.config.webhook_in_flight.max(1))
+            .collect()
+            .await
     }
 
     /// The lease, dispatch, and the claimed due deliveries of at most `room` webhooks, none
@@ -818,42 +820,44 @@ impl Merchant {
                 break;
             }
         }
-        let mut claimed: Vec<DueDelivery> = Vec::new();
         if room == 0 {
-            return Ok((pass, claimed));
+            return Ok((pass, Vec::new()));
         }
         let now = self.bank.now_ms();
         // Long enough for a whole webhook's group to run before anyone tries it again.
-        let claim_secs = self
-            .config
-            .webhook_timeout_secs
-            .max(1)
-            .saturating_mul(DUE_PER_WEBHOOK_MAX as u64);
+        let rounds = DUE_PER_WEBHOOK_MAX.div_ceil(self.config.webhook_in_flight.max(1));
+        let claim_secs = self.config.webhook_timeout_secs.max(1).saturating_mul(rounds as u64);
         let until = now
             .saturating_add(i64::try_from(claim_secs).unwrap_or(i64::MAX / 2).saturating_mul(1_000) + CLAIM_MARGIN_MS);
         let limit = i64::try_from(room.saturating_mul(DUE_PER_WEBHOOK_MAX)).unwrap_or(i64::MAX);
-        let mut webhooks: BTreeSet<String> = BTreeSet::new();
-        for mut d in self.store.merchant_webhook_deliveries_due(now, limit).await? {
+        let mut per_webhook: BTreeMap<String, usize> = BTreeMap::new();
+        let mut chosen: Vec<DueDelivery> = Vec::new();
+        for d in self.store.merchant_webhook_deliveries_due(now, limit).await? {
             let webhook = &d.delivery.webhook_id;
-            if busy.contains(webhook) || (!webhooks.contains(webhook) && webhooks.len() >= room) {
+            if busy.contains(webhook) || (!per_webhook.contains_key(webhook) && per_webhook.len() >= room) {
                 continue;
             }
-            if claimed.iter().filter(|c| &c.delivery.webhook_id == webhook).count() >= DUE_PER_WEBHOOK_MAX {
-                continue;
-            }
-            let Some(due_at) = d.delivery.next_attempt_at else {
-                continue;
-            };
-            if self
-                .store
-                .merchant_webhook_delivery_claim(&d.delivery.id, due_at, until)
-                .await?
-            {
-                webhooks.insert(webhook.clone());
-                d.delivery.next_attempt_at = Some(until);
-                claimed.push(d);
+            let taken = per_webhook.entry(webhook.clone()).or_default();
+            if *taken < DUE_PER_WEBHOOK_MAX {
+                *taken += 1;
+                chosen.push(d);
             }
         }
+        let ids: Vec<String> = chosen.iter().map(|d| d.delivery.id.clone()).collect();
+        let got: BTreeSet<String> = self
+            .store
+            .merchant_webhook_deliveries_claim(&ids, now, until)
+            .await?
+            .into_iter()
+            .collect();
+        let claimed = chosen
+            .into_iter()
+            .filter(|d| got.contains(&d.delivery.id))
+            .map(|mut d| {
+                d.delivery.next_attempt_at = Some(until);
+                d
+            })
+            .collect();
         Ok((pass, claimed))
     }
 

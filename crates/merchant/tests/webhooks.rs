@@ -32,6 +32,7 @@ flash_store::on_both_backends!(
     one_node_sends_at_a_time,
     private_addresses_are_refused_unless_allowed,
     the_running_sender_delivers_without_being_driven,
+    one_webhooks_deliveries_go_several_at_once,
 );
 
 /// A clock the test moves.
@@ -61,6 +62,8 @@ fn settings() -> MerchantConfig {
     MerchantConfig {
         allow_private_webhooks: true,
         webhook_timeout_secs: 1,
+        // One at a time, so the order asserted below is the order sent.
+        webhook_in_flight: 1,
         ..MerchantConfig::default()
     }
 }
@@ -165,13 +168,19 @@ struct ReceiverState {
     status: AtomicU16,
     delay_ms: AtomicU64,
     got: Mutex<Vec<Received>>,
+    /// Requests being answered now, and the most there ever were at once.
+    open: AtomicU64,
+    peak: AtomicU64,
 }
 
 async fn receive(State(state): State<Arc<ReceiverState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let open = state.open.fetch_add(1, Ordering::SeqCst) + 1;
+    state.peak.fetch_max(open, Ordering::SeqCst);
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    state.open.fetch_sub(1, Ordering::SeqCst);
     let secret = state.secret.lock().expect("lock").clone();
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac key");
     mac.update(&body);
@@ -664,4 +673,30 @@ async fn the_running_sender_delivers_without_being_driven(backend: Backend) {
         .await
         .expect("the sender stops on shutdown")
         .expect("sender task");
+}
+
+async fn one_webhooks_deliveries_go_several_at_once(backend: Backend) {
+    let mut lab = lab(backend).await;
+    lab.merchant = lab.merchant.clone().with_config(MerchantConfig {
+        webhook_in_flight: 4,
+        ..settings()
+    });
+    let (owner, store) = shop(&lab).await;
+    let slow = Receiver::start(200).await;
+    slow.inner.delay_ms.store(300, Ordering::SeqCst);
+    slow.hook(&lab, &owner, &store, json!({})).await;
+    for n in 0..12 {
+        append(&lab, &store, "InvoiceCreated", &format!("inv{n}")).await;
+    }
+    let p = pass(&lab).await;
+    assert_eq!((p.events, p.deliveries, p.attempted, p.succeeded), (12, 12, 12, 12));
+    let mut ids: Vec<Value> = slow.got().iter().map(|r| r.json()["invoiceId"].clone()).collect();
+    ids.sort_by_key(ToString::to_string);
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "each event once");
+    let peak = slow.inner.peak.load(Ordering::SeqCst);
+    assert!(
+        (2..=4).contains(&peak),
+        "several at once, never more than webhook_in_flight: {peak}"
+    );
 }

@@ -385,18 +385,27 @@ impl Store {
             .collect()
     }
 
-    /// Claims a due delivery for one attempt: moves its next attempt from `due_at` to `until`
-    /// (when it is tried again if the attempt never reports, e.g. after a crash). Whether this
-    /// caller got it.
-    pub async fn merchant_webhook_delivery_claim(&self, id: &str, due_at: i64, until: i64) -> Result<bool, StoreError> {
-        let n = self
-            .db
-            .execute(
-                "UPDATE merchant_webhook_deliveries SET next_attempt_at = $3 WHERE id = $1 AND next_attempt_at = $2",
-                params![id, due_at, until],
-            )
-            .await?;
-        Ok(n == 1)
+    /// Claims due deliveries for one attempt each, in one statement: moves the next attempt of
+    /// each of `ids` that is still due at `now_ms` to `until` (when it is tried again if the
+    /// attempt never reports, e.g. after a crash). The ids this caller got.
+    pub async fn merchant_webhook_deliveries_claim(
+        &self,
+        ids: &[String],
+        now_ms: i64,
+        until: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "UPDATE merchant_webhook_deliveries SET next_attempt_at = $1 \
+             WHERE next_attempt_at <= $2 AND id IN ({}) RETURNING id",
+            placeholders(3, ids.len())
+        );
+        let mut values = params![until, now_ms];
+        values.extend(ids.iter().map(|id| Value::from(id.as_str())));
+        let rows = self.db.query(&sql, values).await?;
+        rows.iter().map(|r| r.text(0)).collect()
     }
 
     /// Records an attempt of a delivery. Whether the delivery still exists.

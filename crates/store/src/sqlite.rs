@@ -37,15 +37,31 @@ const CHECKPOINT_INTERVAL_MS: u64 = 200;
 /// (`journal_size_limit`); when the writer is idle it is truncated to nothing.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 
+/// Most writes committed together in one group transaction.
+const WRITE_GROUP_MAX: usize = 1_024;
+
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A write: runs inside its own savepoint of a group transaction on the writer thread, and
+/// says whether it succeeded and how its caller is answered once the group has committed.
+type Write = Box<dyn FnOnce(&Connection) -> Written + Send>;
+
+/// What a [`Write`] left behind: whether to keep its changes, and its caller's answer, given
+/// the outcome of the group's commit.
+struct Written {
+    ok: bool,
+    answer: Box<dyn FnOnce(Result<(), StoreError>) + Send>,
+}
 
 /// Reads run on a pool of connection threads, whichever is free; every write runs on the one
 /// writer thread, in turn with the ledger's batches, so writers never compete for SQLite's
-/// write lock (no busy waits, no starved writes).
+/// write lock (no busy waits, no starved writes). Writes that queue up meanwhile commit
+/// together (group commit: one fsync for many), each in its own savepoint so one that fails
+/// takes back only its own changes.
 #[derive(Clone)]
 pub struct Pool {
     reads: std_mpsc::Sender<Job>,
-    writes: mpsc::UnboundedSender<Job>,
+    writes: mpsc::UnboundedSender<Write>,
     /// The database's write-ahead log.
     wal: Arc<PathBuf>,
 }
@@ -204,22 +220,39 @@ impl Pool {
         std::fs::metadata(self.wal.as_path()).map_or(0, |m| m.len())
     }
 
-    /// Runs `f` on a reader thread, or on the writer thread when `write` is set.
-    async fn run<T: Send + 'static>(
+    /// Runs `f` on a reader thread.
+    async fn read<T: Send + 'static>(
         &self,
-        write: bool,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let _ = tx.send(f(conn));
         });
-        let sent = if write {
-            self.writes.send(job).is_ok()
-        } else {
-            self.reads.send(job).is_ok()
-        };
-        if !sent {
+        if self.reads.send(job).is_err() {
+            return Err(StoreError::Unavailable("sqlite connections stopped"));
+        }
+        rx.await.map_err(|_| StoreError::Unavailable("sqlite job failed"))?
+    }
+
+    /// Runs `f` on the writer thread, in its own savepoint of the next group transaction, and
+    /// answers once that transaction has committed: an error of `f` takes back its changes
+    /// only; a failed commit fails every write of the group.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Write = Box::new(move |conn| {
+            let out = f(conn);
+            Written {
+                ok: out.is_ok(),
+                answer: Box::new(move |committed| {
+                    let _ = tx.send(out.and_then(|value| committed.map(|()| value)));
+                }),
+            }
+        });
+        if self.writes.send(job).is_err() {
             return Err(StoreError::Unavailable("sqlite connections stopped"));
         }
         rx.await.map_err(|_| StoreError::Unavailable("sqlite job failed"))?
@@ -228,13 +261,16 @@ impl Pool {
     pub(crate) async fn query(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
         // `UPDATE … RETURNING` and friends are writes: they go to the writer thread.
         let head = sql.trim_start().get(..6).unwrap_or_default().to_ascii_uppercase();
-        let write = !matches!(head.as_str(), "SELECT" | "WITH ");
         let sql = to_sqlite(sql).into_owned();
-        self.run(write, move |conn| query(conn, &sql, &params)).await
+        if matches!(head.as_str(), "SELECT" | "WITH ") {
+            self.read(move |conn| query(conn, &sql, &params)).await
+        } else {
+            self.write(move |conn| query(conn, &sql, &params)).await
+        }
     }
 
     pub(crate) async fn snapshot(&self, queries: Vec<(String, Vec<Value>)>) -> Result<Vec<Vec<Row>>, StoreError> {
-        self.run(false, move |conn| {
+        self.read(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let rows = queries
                 .iter()
@@ -251,31 +287,27 @@ impl Pool {
         statements: Vec<(String, Vec<Value>)>,
         expect_rows: Option<u64>,
     ) -> Result<Vec<u64>, StoreError> {
-        self.run(true, move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |conn| {
             let mut changed = Vec::with_capacity(statements.len());
             for (sql, params) in &statements {
-                let mut stmt = tx.prepare_cached(&to_sqlite(sql))?;
+                let mut stmt = conn.prepare_cached(&to_sqlite(sql))?;
                 let rows = stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64;
                 check_rows(rows, expect_rows)?;
                 changed.push(rows);
             }
-            tx.commit()?;
             Ok(changed)
         })
         .await
     }
 
     pub(crate) async fn apply(&self, records: Vec<store_ledger::Record>) -> Result<(), StoreError> {
-        self.run(true, move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(move |conn| {
             for record in &records {
-                let changed = tx
+                let changed = conn
                     .prepare_cached(&to_sqlite(record.sql))?
                     .execute(rusqlite::params_from_iter(record.params.iter()))?;
                 store_ledger::check_record(record, changed as u64)?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await
@@ -291,19 +323,19 @@ fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, Sto
 
 /// What the writer thread does next.
 enum Work {
-    /// An ordinary write (its own transaction).
-    Script(Job),
+    /// The first of a group of ordinary writes.
+    Script(Write),
     /// The first ledger request of a batch.
     Post(Box<WriteJob>),
 }
 
-/// The writer thread: ordinary writes one by one, ledger requests in batches. Stops when the
-/// store is dropped.
+/// The writer thread: ordinary writes in groups, ledger requests in batches, taking turns
+/// (neither starves the other). Stops when the store is dropped.
 fn write_loop(
     runtime: &tokio::runtime::Runtime,
     mut conn: Connection,
     mut jobs: mpsc::Receiver<WriteJob>,
-    mut scripts: mpsc::UnboundedReceiver<Job>,
+    mut scripts: mpsc::UnboundedReceiver<Write>,
     clock: Arc<dyn Clock>,
     stats: &LedgerStats,
     work_done: &AtomicU64,
@@ -313,16 +345,21 @@ fn write_loop(
         work_done.fetch_add(1, Ordering::Relaxed);
         let next = runtime.block_on(async {
             tokio::select! {
-                biased;
                 script = scripts.recv() => script.map(Work::Script),
                 job = jobs.recv() => job.map(|j| Work::Post(Box::new(j))),
             }
         });
         let first = match next {
             None => return,
-            Some(Work::Script(job)) => {
-                // A panicking job must not take the writer (and its connection) with it.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+            Some(Work::Script(first)) => {
+                let mut group = vec![first];
+                while group.len() < WRITE_GROUP_MAX {
+                    match scripts.try_recv() {
+                        Ok(write) => group.push(write),
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&mut conn, group);
                 continue;
             }
             Some(Work::Post(first)) => *first,
@@ -338,6 +375,57 @@ fn write_loop(
             ) {
                 tracing::warn!(error = %e, "pruning limit usage failed");
             }
+        }
+    }
+}
+
+/// Runs a group of writes in one IMMEDIATE transaction, each in its own savepoint, commits it
+/// (one fsync) and then answers every caller. A write that fails or panics takes back its own
+/// changes only; if the transaction itself fails, every write of the group is answered with
+/// that failure and nothing of it is kept.
+fn commit_group(conn: &mut Connection, group: Vec<Write>) {
+    let failed = || Err(StoreError::Unavailable("the write's transaction did not commit"));
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, "sqlite: a write group could not begin");
+            // Dropping the writes unanswered tells their callers the job failed.
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(group.len());
+    let mut broken = None;
+    for write in group {
+        if let Err(e) = tx.execute_batch("SAVEPOINT flash_write") {
+            broken = Some(e);
+            break;
+        }
+        // A panicking write must not take the writer (and its connection) with it; its caller
+        // learns from its dropped answer.
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(&tx)));
+        let keep = matches!(&written, Ok(w) if w.ok);
+        let end = if keep {
+            "RELEASE SAVEPOINT flash_write"
+        } else {
+            "ROLLBACK TO SAVEPOINT flash_write; RELEASE SAVEPOINT flash_write"
+        };
+        if let Ok(written) = written {
+            answers.push(written.answer);
+        }
+        if let Err(e) = tx.execute_batch(end) {
+            broken = Some(e);
+            break;
+        }
+    }
+    let committed = match broken {
+        Some(e) => Err(e),
+        None => tx.commit(),
+    };
+    match committed {
+        Ok(()) => answers.into_iter().for_each(|answer| answer(Ok(()))),
+        Err(e) => {
+            tracing::error!(error = %e, "sqlite: a write group did not commit");
+            answers.into_iter().for_each(|answer| answer(failed()));
         }
     }
 }

@@ -28,6 +28,7 @@ flash_store::on_both_backends!(
     rate_windows_cap_exactly_and_expire,
     a_refused_record_fails_only_its_own_request,
     an_event_the_database_refuses_fails_alone,
+    concurrent_writes_commit_together_and_fail_alone,
 );
 
 fn faucet() -> LedgerAccountId {
@@ -700,6 +701,78 @@ async fn leases_go_to_one_holder_until_they_expire(backend: Backend) {
         .take_lease("other-worker", holder, 30_000)
         .await
         .expect("another lease"));
+}
+
+/// Writes that arrive together (SQLite commits them in one transaction): each is all or
+/// nothing on its own, a failing one takes back only its own changes, and every answer comes
+/// after its write is visible.
+async fn concurrent_writes_commit_together_and_fail_alone(backend: Backend) {
+    let store = fresh_store(backend).await;
+    let db = store.db();
+    let insert = "INSERT INTO worker_leases (name, holder, expires_at) VALUES ($1, 'test', 1)";
+    let writes = (0..60).map(|i| {
+        let db = db.clone();
+        async move {
+            let name = format!("w{}", i % 30);
+            let statements = match i % 3 {
+                // A plain insert (the second of each name is a duplicate).
+                0 => vec![(insert.to_string(), vec![name.as_str().into()])],
+                // Two inserts, the second a duplicate of the first: neither is kept.
+                1 => vec![
+                    (insert.to_string(), vec![format!("pair-{i}").as_str().into()]),
+                    (insert.to_string(), vec![format!("pair-{i}").as_str().into()]),
+                ],
+                // An insert, then an update expected to change a row that is not there.
+                _ => {
+                    let refused = db
+                        .script_exact(
+                            vec![
+                                (insert.to_string(), vec![format!("exact-{i}").as_str().into()]),
+                                (
+                                    "UPDATE worker_leases SET holder = 'x' WHERE name = 'nobody'".to_string(),
+                                    Vec::new(),
+                                ),
+                            ],
+                            1,
+                        )
+                        .await;
+                    return (i, refused.map(|()| Vec::new()));
+                }
+            };
+            (i, db.script(statements).await)
+        }
+    });
+    let answers = futures_util::future::join_all(writes).await;
+    for (i, answer) in &answers {
+        match i % 3 {
+            0 => {
+                let seen = db
+                    .query_opt(
+                        "SELECT holder FROM worker_leases WHERE name = $1",
+                        vec![format!("w{}", i % 30).as_str().into()],
+                    )
+                    .await
+                    .expect("read");
+                assert!(seen.is_some(), "write {i} answered before it was visible: {answer:?}");
+            }
+            1 => assert!(
+                answer.as_ref().is_err_and(StoreError::is_unique_violation),
+                "{i}: {answer:?}"
+            ),
+            _ => assert!(matches!(answer, Err(StoreError::Refused(_))), "{i}: {answer:?}"),
+        }
+    }
+    let kept = db
+        .query(
+            "SELECT name FROM worker_leases WHERE holder = 'test' ORDER BY name",
+            vec![],
+        )
+        .await
+        .expect("read");
+    let plain = answers.iter().filter(|(i, a)| i % 3 == 0 && a.is_ok()).count();
+    assert_eq!(kept.len(), plain, "only the plain inserts that succeeded are kept");
+    let names: std::collections::BTreeSet<String> = kept.iter().map(|r| r.text(0).expect("name")).collect();
+    assert!(names.iter().all(|n| n.starts_with('w')), "{names:?}");
 }
 
 /// Issue 14: of concurrent right answers to one code, exactly one uses it up; a code replaced
