@@ -33,7 +33,7 @@ pub use flash_store::InvoiceFilter;
 pub use flash_store::MerchantKeyRecord;
 pub use invoices::{CreateOptions, InvoiceView, MAX_PAGE};
 pub use lightning_addresses::LightningAddressView;
-pub use payment_requests::PaymentRequestView;
+pub use payment_requests::{PaymentRequestView, PublicPaymentRequest, RequestInvoice, RequestStatus};
 use permissions::{Permission, Permissions, CAN_MODIFY_STORE_SETTINGS, CAN_VIEW_STORE_SETTINGS};
 use stores::{StoreSettings, StoreView};
 

@@ -92,6 +92,78 @@ impl PaymentRequestView {
         }
         json
     }
+
+    /// What it is for.
+    pub fn title(&self) -> &str {
+        &self.data.title
+    }
+
+    /// The merchant's description (text, never to be shown as markup).
+    pub fn description(&self) -> Option<&str> {
+        self.data.description.as_deref()
+    }
+
+    /// The amount asked, as a decimal in [`PaymentRequestView::currency`].
+    pub fn amount(&self) -> String {
+        decimal_string(self.data.amount)
+    }
+
+    /// The currency's code (`USD`, `BTC`, `SATS`).
+    pub fn currency(&self) -> String {
+        self.data.currency.code()
+    }
+
+    /// When it expires, in Unix seconds.
+    pub fn expiry_date(&self) -> Option<i64> {
+        self.data.expiry_date
+    }
+
+    /// Whether a payer may pay less than what is due (`allowCustomPaymentAmounts`).
+    pub fn allows_custom_amounts(&self) -> bool {
+        self.data.allow_custom_payment_amounts
+    }
+}
+
+/// A payment request as its public page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublicPaymentRequest {
+    /// The request with its status now.
+    pub request: PaymentRequestView,
+    /// The name of its store.
+    pub store_name: String,
+    /// What its settled and processing invoices bring, as a decimal in its currency.
+    pub paid: String,
+    /// What is still due, as a decimal in its currency (every decimal of the currency written).
+    pub due: String,
+    /// Its invoices, newest first.
+    pub invoices: Vec<RequestInvoice>,
+}
+
+/// One invoice of a payment request, as its public page lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestInvoice {
+    /// The invoice's id (its checkout page is `/i/{id}`).
+    pub id: String,
+    /// Its amount, as a decimal in `currency`.
+    pub amount: String,
+    /// Its currency's code.
+    pub currency: String,
+    /// Its status.
+    pub status: InvoiceStatus,
+    /// When it was made, Unix ms.
+    pub created_at: i64,
+}
+
+/// Who pays a request, which decides what an amount above what is due means and which pending
+/// invoice answers instead of a new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Payer {
+    /// Greenfield's `…/pay`: an amount above what is due is capped; with `reuse`
+    /// (`allowPendingInvoiceReuse`) any pending invoice answers.
+    Api { reuse: bool },
+    /// The public page: an amount above what is due is refused; a pending invoice of the same
+    /// amount answers.
+    Page,
 }
 
 /// Digits a currency's amounts may have after the point.
@@ -305,6 +377,12 @@ fn paid_toward(data: &RequestData, invoices: &[MerchantInvoiceRecord]) -> Paid {
     paid
 }
 
+/// What is still due on a request paid `paid`, in its currency's units.
+fn still_due(data: &RequestData, paid: Paid) -> u128 {
+    let asked = units(data.amount, &data.currency).unwrap_or(0);
+    asked.saturating_sub(paid.settled.saturating_add(paid.processing))
+}
+
 /// The status of a request paid `paid`, at `now_ms`: completed once settled in full (even
 /// after its expiry), else expired past its expiry date, else processing when what is paid
 /// and not yet settled covers the rest, else pending.
@@ -460,6 +538,72 @@ impl Merchant {
             Value::Object(m) => m.clone(),
             _ => return Err(MerchantError::field("", "the body is a JSON object")),
         };
+        let reuse = body.get("allowPendingInvoiceReuse") == Some(&Value::Bool(true));
+        self.pay_request(record, body.get("amount"), Payer::Api { reuse }).await
+    }
+
+    /// A payment request by id for its public page, with no caller: whoever holds the id may
+    /// see it, as BTCPay's `/payment-requests/{id}`. An archived request is not found.
+    pub async fn public_payment_request(&self, id: &str) -> Result<PublicPaymentRequest, MerchantError> {
+        let record = self.open_request(id).await?;
+        let request = self.current(record).await?;
+        let mut records = self.request_invoices(&request.record).await?;
+        records.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+        let data = &request.data;
+        let paid = paid_toward(data, &records);
+        let store_name = self
+            .public_store_name(&request.record.store_id)
+            .await?
+            .unwrap_or_default();
+        let invoices = records
+            .iter()
+            .map(|i| RequestInvoice {
+                id: i.id.clone(),
+                amount: i.amount.clone(),
+                currency: i.currency.clone(),
+                status: invoice_data::state_of(i).status,
+                created_at: i.created_at,
+            })
+            .collect();
+        Ok(PublicPaymentRequest {
+            paid: decimal_string(amount_of(paid.settled.saturating_add(paid.processing), &data.currency)),
+            due: decimal_string(amount_of(still_due(data, paid), &data.currency)),
+            store_name,
+            invoices,
+            request,
+        })
+    }
+
+    /// Pays a payment request from its public page, with no caller (the request's id is the
+    /// capability, as on BTCPay's page): for `amount` (as typed, in the request's currency;
+    /// only when it allows custom amounts, and never more than is due) or, without one, for
+    /// what is due. A pending invoice of the same amount answers instead of a new one.
+    pub async fn pay_public_payment_request(
+        &self,
+        id: &str,
+        amount: Option<&str>,
+    ) -> Result<InvoiceView, MerchantError> {
+        let record = self.open_request(id).await?;
+        let amount = amount.map(|a| Value::String(a.to_string()));
+        self.pay_request(record, amount.as_ref(), Payer::Page).await
+    }
+
+    /// A payment request that is not archived, by id alone.
+    async fn open_request(&self, id: &str) -> Result<PaymentRequestRecord, MerchantError> {
+        match self.store.merchant_payment_request(id).await? {
+            Some(record) if !record.archived => Ok(record),
+            _ => Err(MerchantError::PaymentRequestNotFound),
+        }
+    }
+
+    /// Makes (or finds) the invoice paying `record`: `amount` (a Greenfield decimal) or what is
+    /// still due, as `payer` may ask.
+    async fn pay_request(
+        &self,
+        record: PaymentRequestRecord,
+        amount: Option<&Value>,
+        payer: Payer,
+    ) -> Result<InvoiceView, MerchantError> {
         let view = self.current(record).await?;
         if view.record.archived {
             return Err(MerchantError::PaymentRequestClosed("archived"));
@@ -473,19 +617,17 @@ impl Merchant {
         }
         let data = &view.data;
         let invoices = self.request_invoices(&view.record).await?;
-        if body.get("allowPendingInvoiceReuse") == Some(&Value::Bool(true)) {
-            let now = self.bank.now_ms();
-            let pending = invoices
-                .iter()
-                .find(|i| invoice_data::state_of(i).status == InvoiceStatus::New && i.expires_at > now);
-            if let Some(pending) = pending {
+        let now = self.bank.now_ms();
+        let mut pending = invoices
+            .iter()
+            .filter(|i| invoice_data::state_of(i).status == InvoiceStatus::New && i.expires_at > now);
+        if payer == (Payer::Api { reuse: true }) {
+            if let Some(pending) = pending.next() {
                 return self.public_invoice(&pending.id).await;
             }
         }
-        let paid = paid_toward(data, &invoices);
-        let asked = units(data.amount, &data.currency).unwrap_or(0);
-        let due = asked.saturating_sub(paid.settled.saturating_add(paid.processing));
-        let amount = match body.get("amount") {
+        let due = still_due(data, paid_toward(data, &invoices));
+        let amount = match amount {
             None | Some(Value::Null) => due,
             Some(v) => {
                 let custom = decimal_field(v)
@@ -500,9 +642,28 @@ impl Merchant {
                         "this payment request does not allow custom payment amounts",
                     ));
                 }
+                if custom > due && payer == Payer::Page {
+                    return Err(MerchantError::field(
+                        "amount",
+                        &format!(
+                            "amount is more than what is still due ({} {})",
+                            decimal_string(amount_of(due, &data.currency)),
+                            data.currency.code()
+                        ),
+                    ));
+                }
                 custom.min(due)
             }
         };
+        if payer == Payer::Page {
+            let same = pending.find(|i| {
+                Decimal::parse(&i.amount).ok().and_then(|d| units(d, &data.currency)) == Some(amount)
+                    && i.currency == data.currency.code()
+            });
+            if let Some(same) = same {
+                return self.public_invoice(&same.id).await;
+            }
+        }
         let mut metadata = json!({
             "orderId": format!("{ORDER_PREFIX}{}", view.record.id),
             "paymentRequestId": view.record.id,
