@@ -104,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(relay::routes(state.clone()))
         .merge(pages::checkout::routes(state.clone()))
         .merge(pages::pos::routes(state.clone()))
+        .merge(pages::payment_request::routes(state.clone()))
         .route("/assets/{name}", get(pages::asset))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES));

@@ -524,7 +524,7 @@ fn auto_redirect(view: &InvoiceView, stage: Stage) -> Option<String> {
 }
 
 /// Unix ms as `2026-12-07 10:58 UTC` (the page's script shows it in the payer's time zone).
-fn utc_text(ms: i64) -> String {
+pub(super) fn utc_text(ms: i64) -> String {
     let secs = ms.div_euclid(1_000);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = flash_core::calendar::civil_from_days(days);

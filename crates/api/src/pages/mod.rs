@@ -4,6 +4,7 @@
 
 mod amounts;
 pub(crate) mod checkout;
+pub(crate) mod payment_request;
 pub(crate) mod pos;
 mod qr;
 
@@ -171,6 +172,7 @@ pub(crate) async fn landing(State(state): State<ApiState>) -> Response {
          <li><a href=\"/admin/graphql\">Operator API</a> (query console; needs the operator key)</li>\
          <li>Checkout pages: <code>/i/{{invoiceId}}</code> (the <code>checkoutLink</code> of a Greenfield invoice)</li>\
          <li>Point of sale: <code>/apps/{{appId}}/pos</code> (a Greenfield point-of-sale app)</li>\
+         <li>Payment requests: <code>/payment-requests/{{paymentRequestId}}</code> (a Greenfield payment request)</li>\
          {relay}<li><a href=\"/healthz\">/healthz</a>, <a href=\"/readyz\">/readyz</a>, <a href=\"/metrics\">/metrics</a></li></ul>",
         network = escape(&state.bank.config().network.to_string()),
         db = escape(state.info.backend),
