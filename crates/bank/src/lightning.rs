@@ -16,6 +16,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::{FutureExt, StreamExt};
+
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerError, LedgerOp, LimitCheck};
 use flash_core::lightning::{
     FeeEstimateRequest, Hash32, Invoice, InvoiceDescription, InvoiceRequest, LightningError, LightningNode, PayRequest,
@@ -38,6 +40,8 @@ use crate::{Bank, BankError};
 pub(crate) const INVOICE_SCOPE: &str = "ln-invoice";
 /// Idempotency scope of the journals that finish an outgoing payment.
 const PAYMENT_SCOPE: &str = "ln-payment";
+/// Settlements credited at once by [`Bank::run_ln_settlements`].
+const SETTLEMENTS_IN_FLIGHT: usize = 64;
 /// Longest BOLT11 text accepted.
 const PAYMENT_REQUEST_MAX_CHARS: usize = 4_096;
 /// Longest memo a BOLT11 description holds, bytes.
@@ -1052,27 +1056,56 @@ impl Bank {
         };
         let mut backoff = Duration::from_millis(200);
         loop {
-            let step = async {
-                let cursor = self.store.ln_settle_cursor(&node_id).await?;
-                let settled = rail.node.wait_settled(cursor).await.map_err(lightning_error)?;
-                self.ln_credit_settlement(&settled).await?;
-                self.store
-                    .advance_ln_settle_cursor(&node_id, settled.settle_index)
-                    .await?;
-                Ok::<_, BankError>(())
-            };
+            let mut progressed = false;
             tokio::select! {
                 _ = &mut shutdown => return,
-                result = step => match result {
-                    Ok(()) => backoff = Duration::from_millis(200),
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "crediting Lightning settlements failed");
-                        tokio::select! {
-                            _ = &mut shutdown => return,
-                            _ = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                result = self.credit_settlements(rail, &node_id, &mut progressed) => {
+                    let Err(e) = result;
+                    if progressed {
+                        backoff = Duration::from_millis(200);
                     }
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "crediting Lightning settlements failed");
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    /// Follows the node's settlements from the stored cursor, crediting up to
+    /// [`SETTLEMENTS_IN_FLIGHT`] at once (their journals commit together), and moves the cursor
+    /// past a settlement only once it and every one before it are credited. Runs until an error;
+    /// the caller starts it again from the cursor (crediting twice is a replay). `progressed`
+    /// turns true once the cursor has moved.
+    async fn credit_settlements(
+        &self,
+        rail: &Rail,
+        node_id: &str,
+        progressed: &mut bool,
+    ) -> Result<std::convert::Infallible, BankError> {
+        let mut last_seen = self.store.ln_settle_cursor(node_id).await?;
+        let mut next = rail.node.wait_settled(last_seen);
+        let mut crediting = futures_util::stream::FuturesOrdered::new();
+        loop {
+            tokio::select! {
+                settled = &mut next, if crediting.len() < SETTLEMENTS_IN_FLIGHT => {
+                    let settled = settled.map_err(lightning_error)?;
+                    last_seen = settled.settle_index;
+                    next = rail.node.wait_settled(last_seen);
+                    crediting.push_back(async move {
+                        self.ln_credit_settlement(&settled).await.map(|_| settled.settle_index)
+                    });
+                }
+                Some(done) = crediting.next(), if !crediting.is_empty() => {
+                    let mut through = done?;
+                    while let Some(Some(more)) = crediting.next().now_or_never() {
+                        through = more?;
+                    }
+                    self.store.advance_ln_settle_cursor(node_id, through).await?;
+                    *progressed = true;
                 }
             }
         }
