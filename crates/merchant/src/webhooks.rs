@@ -790,13 +790,18 @@ impl Merchant {
     }
 
     /// Attempts one webhook's deliveries, started in event order, at most `webhook_in_flight`
-    /// at once (one: strictly one after the other).
+    /// at once (one: strictly one after the other), and records the outcomes together (one
+    /// transaction; a crash before it means the claims lapse and the deliveries go again).
     async fn attempt_in_order(&self, group: Vec<DueDelivery>) -> Vec<Result<bool, MerchantError>> {
-        futures_util::stream::iter(group)
+        let attempts: Vec<(String, DeliveryAttempt)> = futures_util::stream::iter(group)
             .map(|d| self.attempt(d))
             .buffered(self.config.webhook_in_flight.max(1))
             .collect()
-            .await
+            .await;
+        match self.store.merchant_webhook_deliveries_attempted(&attempts).await {
+            Ok(()) => attempts.iter().map(|(_, a)| Ok(a.status == "HttpSuccess")).collect(),
+            Err(e) => vec![Err(e.into())],
+        }
     }
 
     /// The lease, dispatch, and the claimed due deliveries of at most `room` webhooks, none
@@ -885,8 +890,8 @@ impl Merchant {
         }
     }
 
-    /// Attempts one claimed delivery and records the outcome: whether it succeeded.
-    async fn attempt(&self, d: DueDelivery) -> Result<bool, MerchantError> {
+    /// Attempts one claimed delivery: its id and what came of it.
+    async fn attempt(&self, d: DueDelivery) -> (String, DeliveryAttempt) {
         let (sent, retry) = if d.enabled {
             self.transport.send(&d.url, &d.secret, &d.delivery.request).await
         } else {
@@ -903,7 +908,6 @@ impl Merchant {
             .then(|| RETRY_DELAYS_SECS.get(made.saturating_sub(1)))
             .flatten()
             .map(|secs| now.saturating_add(secs.saturating_mul(1_000)));
-        let success = sent.status == "HttpSuccess";
         let attempt = DeliveryAttempt {
             status: sent.status.to_string(),
             http_code: sent.http_code,
@@ -911,7 +915,7 @@ impl Merchant {
             attempted_at: now,
             next_attempt_at,
         };
-        if !success {
+        if attempt.status != "HttpSuccess" {
             tracing::info!(
                 delivery = %d.delivery.id,
                 webhook = %d.delivery.webhook_id,
@@ -921,10 +925,7 @@ impl Merchant {
                 "webhook delivery failed"
             );
         }
-        self.store
-            .merchant_webhook_delivery_attempted(&d.delivery.id, &attempt)
-            .await?;
-        Ok(success)
+        (d.delivery.id, attempt)
     }
 }
 

@@ -408,23 +408,33 @@ impl Store {
         rows.iter().map(|r| r.text(0)).collect()
     }
 
-    /// Records an attempt of a delivery. Whether the delivery still exists.
-    pub async fn merchant_webhook_delivery_attempted(&self, id: &str, a: &DeliveryAttempt) -> Result<bool, StoreError> {
-        let n = self
-            .db
-            .execute(
-                "UPDATE merchant_webhook_deliveries SET attempts = attempts + 1, status = $2, http_code = $3, \
-                 error_message = $4, attempted_at = $5, next_attempt_at = $6 WHERE id = $1",
-                params![
-                    id,
-                    a.status.as_str(),
-                    a.http_code,
-                    a.error_message.clone(),
-                    a.attempted_at,
-                    a.next_attempt_at
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+    /// Records attempts of deliveries, in one transaction (a delivery deleted meanwhile, with
+    /// its webhook, is skipped).
+    pub async fn merchant_webhook_deliveries_attempted(
+        &self,
+        attempts: &[(String, DeliveryAttempt)],
+    ) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let statements = attempts
+            .iter()
+            .map(|(id, a)| {
+                (
+                    "UPDATE merchant_webhook_deliveries SET attempts = attempts + 1, status = $2, http_code = $3, \
+                     error_message = $4, attempted_at = $5, next_attempt_at = $6 WHERE id = $1"
+                        .to_string(),
+                    params![
+                        id.as_str(),
+                        a.status.as_str(),
+                        a.http_code,
+                        a.error_message.clone(),
+                        a.attempted_at,
+                        a.next_attempt_at
+                    ],
+                )
+            })
+            .collect();
+        self.db.script(statements).await.map(|_| ())
     }
 }
