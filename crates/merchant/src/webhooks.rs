@@ -884,7 +884,8 @@ impl Merchant {
         let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
         match self.store.merchant_events_dispatch(&seqs, &deliveries, now).await {
             Ok(()) => Ok((events.len(), deliveries.len())),
-            // Another sender got there first (a lease handover): nothing was written.
+            // Another sender got there first (a lease handover), or an event committed late
+            // inside the range read: nothing was written; the next pass reads them again.
             Err(StoreError::Refused(_)) => Ok((0, 0)),
             Err(e) => Err(e.into()),
         }

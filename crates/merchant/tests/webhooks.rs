@@ -33,6 +33,7 @@ flash_store::on_both_backends!(
     private_addresses_are_refused_unless_allowed,
     the_running_sender_delivers_without_being_driven,
     one_webhooks_deliveries_go_several_at_once,
+    an_event_left_out_of_a_dispatch_refuses_it,
 );
 
 /// A clock the test moves.
@@ -699,4 +700,44 @@ async fn one_webhooks_deliveries_go_several_at_once(backend: Backend) {
         (2..=4).contains(&peak),
         "several at once, never more than webhook_in_flight: {peak}"
     );
+}
+
+/// Dispatching marks the events between the lowest and the highest given in one statement: an
+/// undispatched event inside that range that the dispatch does not name (one that committed
+/// late) refuses the whole, so no event is ever marked without its deliveries.
+async fn an_event_left_out_of_a_dispatch_refuses_it(backend: Backend) {
+    let lab = lab(backend).await;
+    let (_, store) = shop(&lab).await;
+    for n in 1..=3 {
+        append(&lab, &store, "InvoiceCreated", &format!("inv{n}")).await;
+    }
+    let events = lab.store.merchant_events_undispatched(10).await.expect("events");
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs.len(), 3);
+    let now = lab.clock.load(Ordering::SeqCst);
+    let gap = [seqs[0], seqs[2]];
+    assert!(matches!(
+        lab.store.merchant_events_dispatch(&gap, &[], now).await,
+        Err(flash_store::StoreError::Refused(_))
+    ));
+    assert_eq!(
+        lab.store.merchant_events_undispatched(10).await.expect("events").len(),
+        3,
+        "nothing marked"
+    );
+    lab.store
+        .merchant_events_dispatch(&seqs, &[], now)
+        .await
+        .expect("dispatch");
+    assert!(lab
+        .store
+        .merchant_events_undispatched(10)
+        .await
+        .expect("events")
+        .is_empty());
+    // Dispatched already: refused, as for a second sender.
+    assert!(matches!(
+        lab.store.merchant_events_dispatch(&seqs, &[], now).await,
+        Err(flash_store::StoreError::Refused(_))
+    ));
 }

@@ -301,23 +301,29 @@ impl Store {
     }
 
     /// Marks events `seqs` dispatched at `now_ms` and records their deliveries, in one
-    /// transaction: each event is dispatched exactly once. Refused ([`StoreError::Refused`]),
-    /// writing nothing, when one of them was dispatched meanwhile.
+    /// transaction: each event is dispatched exactly once. `seqs` are distinct, and every
+    /// event between the lowest and the highest of them that was undispatched when they were
+    /// read. Refused ([`StoreError::Refused`]), writing nothing, when the events between them
+    /// changed meanwhile (one dispatched, one more appeared).
     pub async fn merchant_events_dispatch(
         &self,
         seqs: &[i64],
         deliveries: &[WebhookDeliveryRecord],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut records: Vec<Record> = seqs
-            .iter()
-            .map(|seq| Record {
-                sql: "UPDATE merchant_events SET dispatched_at = $2 WHERE seq = $1 AND dispatched_at IS NULL",
-                params: params![*seq, now_ms],
-                rows: 1,
-                refusal: Some("the event was dispatched meanwhile"),
-            })
-            .collect();
+        let (Some(first), Some(last)) = (seqs.iter().min(), seqs.iter().max()) else {
+            return Ok(());
+        };
+        // One statement over the range, which must hold exactly these events undispatched: an
+        // event dispatched meanwhile, or one committed late with a number inside the range
+        // (PostgreSQL numbers rows before they commit), changes the count and refuses it all.
+        let mut records = vec![Record {
+            sql: "UPDATE merchant_events SET dispatched_at = $3 \
+                  WHERE seq >= $1 AND seq <= $2 AND dispatched_at IS NULL",
+            params: params![*first, *last, now_ms],
+            rows: u64::try_from(seqs.len()).unwrap_or(u64::MAX),
+            refusal: Some("the events changed meanwhile"),
+        }];
         records.extend(deliveries.iter().map(delivery_insert));
         self.db.apply(records).await
     }
