@@ -84,16 +84,6 @@ fn watch(s: &TestServer) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move { merchant.run_invoice_watcher(std::future::pending()).await })
 }
 
-/// Every resource the page loaded, by URL.
-async fn loaded_resources(browser: &Browser) -> Vec<String> {
-    let v = browser
-        .eval("return performance.getEntriesByType('resource').map(e => e.name);")
-        .await;
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 /// Opens an invoice's page on a phone and marks the document, to tell a reload later.
 async fn open(browser: &Browser, s: &TestServer, id: &str) {
     browser.goto(&s.url(&format!("/i/{id}"))).await;
@@ -133,7 +123,7 @@ async fn the_page_turns_paid_without_reloading() {
     // Only this server's script and stylesheet; the amount, the store, what is bought, a QR
     // code drawn in the page, and the countdown from the invoice's 15 minutes.
     let base = s.url("");
-    let resources = loaded_resources(&browser).await;
+    let resources = browser.loaded_resources().await;
     assert!(
         resources.iter().any(|r| r.ends_with("/assets/checkout.js")),
         "{resources:?}"
@@ -167,15 +157,8 @@ async fn the_page_turns_paid_without_reloading() {
         .wait_for_text("#countdown", |t| t.starts_with("Expires in 14:"))
         .await;
     assert!(countdown.len() <= "Expires in 14:59".len(), "{countdown}");
-    // Nothing wider than the phone.
-    let wider = browser
-        .eval(
-            "return Array.from(document.querySelectorAll('body *'))\
-             .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)\
-             .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
-        )
-        .await;
-    assert_eq!(wider, json!([]), "wider than the phone ({} px)", PHONE.0);
+    // Nothing wider than the phone, nothing from elsewhere.
+    browser.assert_fits_and_loads_only_from(&s.url("")).await;
 
     // The tabs show one way to pay at a time; the unified URI comes first.
     let unified = browser.text(&browser.find("#dest-unified").await).await;

@@ -8,18 +8,7 @@ mod common;
 mod webdriver;
 
 use common::*;
-use serde_json::Value;
 use webdriver::Browser;
-
-/// Every resource the page loaded, by URL.
-async fn loaded_resources(browser: &Browser) -> Vec<String> {
-    let v = browser
-        .eval("return performance.getEntriesByType('resource').map(e => e.name);")
-        .await;
-    v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
-}
 
 /// Replaces the console's query and runs it; the answer panel's text once it shows `expect`.
 async fn run(browser: &Browser, query: &str, expect: &str) -> String {
@@ -43,7 +32,7 @@ async fn query_consoles_work_offline_in_a_browser() {
         .wait_for_text("#fields", |t| t.contains("usernameAvailable"))
         .await;
     assert!(fields.contains("intraLedgerPaymentSend"), "{fields}");
-    let resources = loaded_resources(&browser).await;
+    let resources = browser.loaded_resources().await;
     assert!(
         resources.iter().any(|r| r.ends_with("/assets/console.js")),
         "{resources:?}"
@@ -86,7 +75,7 @@ async fn query_consoles_work_offline_in_a_browser() {
         body.contains("GraphQL app API") && body.contains("Operator API"),
         "{body}"
     );
-    for r in loaded_resources(&browser).await {
+    for r in browser.loaded_resources().await {
         assert!(r.starts_with(&base), "{r} is not from this server");
     }
     browser.quit().await;

@@ -104,28 +104,6 @@ fn watch(s: &TestServer) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move { merchant.run_invoice_watcher(std::future::pending()).await })
 }
 
-/// Fails when something in the page is wider than the phone, or was loaded from elsewhere.
-async fn fits_and_is_ours(browser: &Browser, s: &TestServer) {
-    let wider = browser
-        .eval(
-            "return Array.from(document.querySelectorAll('body *'))\
-             .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)\
-             .map(e => e.tagName + '.' + e.className);",
-        )
-        .await;
-    assert_eq!(wider, json!([]), "wider than the phone ({} px)", PHONE.0);
-    let resources = browser
-        .eval("return performance.getEntriesByType('resource').map(e => e.name);")
-        .await;
-    let base = s.url("");
-    for r in resources.as_array().expect("resources") {
-        assert!(
-            r.as_str().is_some_and(|r| r.starts_with(&base)),
-            "{r} is not from this server"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_lands_on_the_checkout_page_and_the_paid_request_shows_completed() {
     let Some(browser) = Browser::start().await else { return };
@@ -159,7 +137,7 @@ async fn pay_lands_on_the_checkout_page_and_the_paid_request_shows_completed() {
     assert!(summary.contains("TEA SHOP"), "{summary}");
     assert!(summary.contains("planting plan."), "{summary}");
     assert_eq!(browser.text(&browser.find("#pay").await).await, "Pay $12.50");
-    fits_and_is_ours(&browser, &s).await;
+    browser.assert_fits_and_loads_only_from(&s.url("")).await;
 
     browser.click(&browser.find("#pay").await).await;
     let started = Instant::now();
@@ -228,7 +206,7 @@ async fn pay_lands_on_the_checkout_page_and_the_paid_request_shows_completed() {
     );
     let listed = browser.text(&browser.find("#invoices").await).await;
     assert!(listed.contains("Settled"), "{listed}");
-    fits_and_is_ours(&browser, &s).await;
+    browser.assert_fits_and_loads_only_from(&s.url("")).await;
     browser.screenshot("payment-request-paid").await;
 
     // A request taking custom amounts: the field holds what is due; the screenshot of record.
@@ -246,7 +224,7 @@ async fn pay_lands_on_the_checkout_page_and_the_paid_request_shows_completed() {
         .await;
     assert_eq!(field, json!(["40.00", "40.00", "0.01"]));
     assert_eq!(browser.text(&browser.find("#pay").await).await, "Pay");
-    fits_and_is_ours(&browser, &s).await;
+    browser.assert_fits_and_loads_only_from(&s.url("")).await;
     browser.screenshot("payment-request").await;
     browser.prefer_color_scheme("dark").await;
     let colors = browser

@@ -101,28 +101,6 @@ async fn checkout_reached(browser: &Browser) -> String {
     }
 }
 
-/// Fails when something in the page is wider than the phone, or was loaded from elsewhere.
-async fn fits_and_is_ours(browser: &Browser, s: &TestServer) {
-    let wider = browser
-        .eval(
-            "return Array.from(document.querySelectorAll('body *'))\
-             .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)\
-             .map(e => e.tagName + '.' + e.className);",
-        )
-        .await;
-    assert_eq!(wider, json!([]), "wider than the phone ({} px)", PHONE.0);
-    let resources = browser
-        .eval("return performance.getEntriesByType('resource').map(e => e.name);")
-        .await;
-    let base = s.url("");
-    for r in resources.as_array().expect("resources") {
-        assert!(
-            r.as_str().is_some_and(|r| r.starts_with(&base)),
-            "{r} is not from this server"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_keypad_charges_with_a_tip_and_lands_on_the_checkout_page() {
     let Some(browser) = Browser::start().await else { return };
@@ -149,7 +127,7 @@ async fn the_keypad_charges_with_a_tip_and_lands_on_the_checkout_page() {
     // 15 % of 2,100 is 315.
     assert_eq!(browser.text(&browser.find("#total").await).await, "2,415 sats");
     assert_eq!(browser.text(&browser.find("#tip-amount").await).await, "315 sats");
-    fits_and_is_ours(&browser, &s).await;
+    browser.assert_fits_and_loads_only_from(&s.url("")).await;
     browser.screenshot("pos-keypad").await;
 
     click(&browser, "#pay").await;
@@ -236,7 +214,7 @@ async fn the_cart_sends_ids_and_counts_and_the_server_prices_them() {
     let jar = browser.find(".pos-item[data-id='tip-jar'] .pos-item-price").await;
     browser.type_into(&jar, "4").await;
     assert_eq!(browser.text(&browser.find("#total").await).await, "$10.00");
-    fits_and_is_ours(&browser, &s).await;
+    browser.assert_fits_and_loads_only_from(&s.url("")).await;
     browser.screenshot("pos-cart").await;
     // Dark mode: the same page, light text on a dark background.
     browser.prefer_color_scheme("dark").await;

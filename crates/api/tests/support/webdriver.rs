@@ -188,6 +188,32 @@ impl Browser {
         .await
     }
 
+    /// Fails when an element of the page reaches past the viewport's right edge (naming it and
+    /// where it ends), or when the page loaded anything from outside `base`.
+    pub async fn assert_fits_and_loads_only_from(&self, base: &str) {
+        let wider = self
+            .eval(
+                "return Array.from(document.querySelectorAll('body *'))\
+                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)\
+                 .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+            )
+            .await;
+        assert_eq!(wider, json!([]), "wider than the viewport");
+        for r in self.loaded_resources().await {
+            assert!(r.starts_with(base), "{r} is not from {base}");
+        }
+    }
+
+    /// Every resource the page loaded, by URL.
+    pub async fn loaded_resources(&self) -> Vec<String> {
+        let v = self
+            .eval("return performance.getEntriesByType('resource').map(e => e.name);")
+            .await;
+        v.as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
     /// Runs a Chrome DevTools Protocol command (chromedriver's `goog/cdp/execute`).
     pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
         self.command(
