@@ -42,22 +42,7 @@ struct Lab {
 }
 
 async fn lab(backend: Backend, binary: &Path) -> Lab {
-    let binary = binary.to_path_buf();
-    let node = Arc::new(
-        tokio::task::spawn_blocking(move || {
-            let node = RegtestNode::start(&binary);
-            // Coins for the node's wallet to pay deposits with.
-            node.mine(101);
-            node
-        })
-        .await
-        .expect("start bitcoind"),
-    );
-    let chain = Arc::new(
-        BitcoindChain::connect(node.config(Network::Regtest))
-            .await
-            .expect("connect to bitcoind"),
-    );
+    let (node, chain) = regtest_chain(binary).await;
     let store = fresh_store(backend).await;
     let wallet = hot_wallet(&store, chain.clone()).await;
     let bank = Bank::new(store.clone(), config(2)).with_onchain(wallet.clone(), None);

@@ -8,14 +8,12 @@ mod support;
 
 use std::sync::Arc;
 
-use flash_core::Network;
 use flash_merchant::watcher::PassKind;
 use flash_merchant::{Caller, CreateOptions, Merchant};
 use flash_onchain::testing::{bitcoind_binary, RegtestNode};
-use flash_onchain::BitcoindChain;
 use flash_store::testing::{fresh_store, Backend};
 use serde_json::json;
-use support::{config, hot_wallet, member};
+use support::{config, hot_wallet, member, regtest_chain};
 
 flash_store::on_both_backends!(a_chain_payment_settles_with_its_confirmation_and_goes_back_with_its_block);
 
@@ -29,20 +27,7 @@ async fn on_node<T: Send + 'static>(node: &Arc<RegtestNode>, f: impl FnOnce(&Reg
 
 async fn a_chain_payment_settles_with_its_confirmation_and_goes_back_with_its_block(backend: Backend) {
     let Some(binary) = bitcoind_binary() else { return };
-    let node = Arc::new(
-        tokio::task::spawn_blocking(move || {
-            let node = RegtestNode::start(&binary);
-            node.mine(101);
-            node
-        })
-        .await
-        .expect("start bitcoind"),
-    );
-    let chain = Arc::new(
-        BitcoindChain::connect(node.config(Network::Regtest))
-            .await
-            .expect("connect to bitcoind"),
-    );
+    let (node, chain) = regtest_chain(&binary).await;
     let store = fresh_store(backend).await;
     let wallet = hot_wallet(&store, chain).await;
     let bank = flash_bank::Bank::new(store.clone(), config(2)).with_onchain(wallet, None);
@@ -64,36 +49,23 @@ async fn a_chain_payment_settles_with_its_confirmation_and_goes_back_with_its_bl
         .await
         .expect("invoice");
     let address = invoice.methods[0].destination.clone();
+    let id = invoice.record.id.clone();
+    // A watcher pass of the bank's chain and of the merchant's invoices; the invoice's status.
+    let status = || async {
+        bank.onchain_sync().await.expect("sync");
+        merchant.watch_pass(PassKind::Sweep).await.expect("pass");
+        let view = merchant.invoice(&owner, None, &id).await.expect("invoice");
+        (view.record.status, view.record.paid_sat)
+    };
     on_node(&node, move |n| n.send_to(&address, 50_000)).await;
-    bank.onchain_sync().await.expect("sync");
-    merchant.watch_pass(PassKind::Sweep).await.expect("pass");
-    let seen = merchant
-        .invoice(&owner, None, &invoice.record.id)
-        .await
-        .expect("invoice");
-    assert_eq!(
-        (seen.record.status.as_str(), seen.record.paid_sat),
-        ("Processing", 50_000)
-    );
+    assert_eq!(status().await, ("Processing".to_string(), 50_000));
 
     let mined = on_node(&node, |n| n.mine(1)).await;
-    bank.onchain_sync().await.expect("sync");
-    merchant.watch_pass(PassKind::Sweep).await.expect("pass");
-    let settled = merchant
-        .invoice(&owner, None, &invoice.record.id)
-        .await
-        .expect("invoice");
-    assert_eq!(settled.record.status, "Settled", "one confirmation under MediumSpeed");
+    assert_eq!(status().await.0, "Settled", "one confirmation under MediumSpeed");
 
     let block = mined[0];
     on_node(&node, move |n| n.invalidate(&block)).await;
-    bank.onchain_sync().await.expect("sync");
-    merchant.watch_pass(PassKind::Sweep).await.expect("pass");
-    let back = merchant
-        .invoice(&owner, None, &invoice.record.id)
-        .await
-        .expect("invoice");
-    assert_eq!(back.record.status, "Processing", "its block went: waiting again");
+    assert_eq!(status().await.0, "Processing", "its block went: waiting again");
 
     // Mined again (to another address: the same template would rebuild the invalid block).
     on_node(&node, |n| {
@@ -101,11 +73,5 @@ async fn a_chain_payment_settles_with_its_confirmation_and_goes_back_with_its_bl
         n.rpc("generatetoaddress", json!([1, other]))
     })
     .await;
-    bank.onchain_sync().await.expect("sync");
-    merchant.watch_pass(PassKind::Sweep).await.expect("pass");
-    let again = merchant
-        .invoice(&owner, None, &invoice.record.id)
-        .await
-        .expect("invoice");
-    assert_eq!(again.record.status, "Settled");
+    assert_eq!(status().await, ("Settled".to_string(), 50_000));
 }

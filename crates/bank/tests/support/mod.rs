@@ -15,8 +15,8 @@ use flash_bank::{Bank, BankConfig, BankError, ColdPolicy, Identity, OnchainConfi
 use flash_bank::{TxStatus, WalletChange, WalletEvent};
 use flash_core::onchain::{ChainSource, HotWallet};
 use flash_core::{Currency, JournalKind, Network, Phone, SystemAccount, WalletId};
-use flash_onchain::testing::open_hot_wallet;
-use flash_onchain::{cold_descriptors, BdkColdWallet};
+use flash_onchain::testing::{open_hot_wallet, RegtestNode};
+use flash_onchain::{cold_descriptors, BdkColdWallet, BitcoindChain};
 use flash_store::{AccountRecord, BatchStatus, DepositStatus, Store};
 use tokio::sync::broadcast;
 
@@ -50,6 +50,27 @@ pub async fn hot_wallet(store: &Store, chain: Arc<dyn ChainSource>) -> Arc<dyn H
 // Members, balances, the ledger
 
 /// A new member signed up with a phone number of its own.
+/// A `bitcoind -regtest` of the test's own (`binary`) with 101 blocks mined (coins for its
+/// wallet to pay with), and a chain source following it.
+pub async fn regtest_chain(binary: &std::path::Path) -> (Arc<RegtestNode>, Arc<BitcoindChain>) {
+    let binary = binary.to_path_buf();
+    let node = Arc::new(
+        tokio::task::spawn_blocking(move || {
+            let node = RegtestNode::start(&binary);
+            node.mine(101);
+            node
+        })
+        .await
+        .expect("start bitcoind"),
+    );
+    let chain = Arc::new(
+        BitcoindChain::connect(node.config(Network::Regtest))
+            .await
+            .expect("connect to bitcoind"),
+    );
+    (node, chain)
+}
+
 pub async fn member(bank: &Bank) -> AccountRecord {
     let n = NEXT_PHONE.fetch_add(1, Ordering::Relaxed);
     let phone = Phone::parse(&format!("+1557{n:07}")).expect("phone");
