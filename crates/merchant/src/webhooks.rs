@@ -736,9 +736,10 @@ impl Merchant {
 
     /// Runs sender passes until `shutdown`: after events are appended (the outbox is
     /// notified), after attempts end, or every poll interval (events may come from other
-    /// nodes, retries come due). Each webhook's due deliveries run as one task, started in event
-    /// order (at most `webhook_in_flight` at once); tasks of different webhooks run at once (at most `webhook_concurrency`), so a slow
-    /// endpoint never holds back another or the next pass. Errors are logged and retried.
+    /// nodes, retries come due). Each webhook's due deliveries run as one task, started in
+    /// event order (at most `webhook_in_flight` at once); tasks of different webhooks run at
+    /// once (at most `webhook_concurrency`), so a slow endpoint never holds back another or
+    /// the next pass. Errors are logged and retried.
     pub async fn run_webhook_sender(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let every = Duration::from_secs(self.config.webhook_poll_interval_secs.max(1));
