@@ -43,16 +43,7 @@ async fn shop(s: &TestServer, body: Value) -> Shop {
 }
 
 async fn greenfield(s: &TestServer, method: &str, path: &str, auth: &str, body: Option<&Value>) -> Resp {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = s.http.request(method, s.url(path)).header("authorization", auth);
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("body");
-    Resp { status, headers, text }
+    s.greenfield(method, path, Some(auth), body, &[]).await
 }
 
 /// Creates an invoice; its id.
@@ -78,12 +69,6 @@ async fn destination(s: &TestServer, shop: &Shop, id: &str, method: &str) -> Str
         .to_string()
 }
 
-/// Runs the invoice watcher as flashd does, for the test's lifetime.
-fn watch(s: &TestServer) -> tokio::task::JoinHandle<()> {
-    let merchant = s.state.merchant.clone();
-    tokio::spawn(async move { merchant.run_invoice_watcher(std::future::pending()).await })
-}
-
 /// Opens an invoice's page on a phone and marks the document, to tell a reload later.
 async fn open(browser: &Browser, s: &TestServer, id: &str) {
     browser.goto(&s.url(&format!("/i/{id}"))).await;
@@ -105,7 +90,7 @@ async fn same_document(browser: &Browser) {
 async fn the_page_turns_paid_without_reloading() {
     let Some(browser) = Browser::start().await else { return };
     let s = TestServer::start(Backend::Sqlite).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s, json!({"name": "Tea shop"})).await;
     let id = invoice(
         &s,
@@ -249,7 +234,7 @@ async fn the_page_turns_expired_when_the_server_says_so() {
 async fn a_partial_payment_shows_what_is_still_due() {
     let Some(browser) = Browser::start().await else { return };
     let s = TestServer::start(Backend::Sqlite).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s, json!({"name": "Tea shop", "speedPolicy": "HighSpeed"})).await;
     let id = invoice(&s, &shop, json!({"amount": "2100", "currency": "SATS"})).await;
     browser.emulate_phone(PHONE.0, PHONE.1).await;

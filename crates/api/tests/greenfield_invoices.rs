@@ -48,12 +48,6 @@ async fn shop(s: &TestServer, settings: Value) -> Shop {
     Shop { owner, auth, store }
 }
 
-/// Runs the watcher as flashd does, for the test's lifetime.
-fn watch(s: &TestServer) -> tokio::task::JoinHandle<()> {
-    let merchant = s.state.merchant.clone();
-    tokio::spawn(async move { merchant.run_invoice_watcher(std::future::pending()).await })
-}
-
 async fn create(s: &TestServer, shop: &Shop, body: Value) -> Value {
     let r = call(
         s,
@@ -108,35 +102,13 @@ async fn until(s: &TestServer, shop: &Shop, id: &str, status: &str, additional: 
     panic!("invoice never became {status}/{additional}: {invoice}");
 }
 
-/// The event types the outbox holds for an invoice, in order.
-async fn events(s: &TestServer, invoice: &str) -> Vec<(String, Value)> {
-    let rows = s
-        .state
-        .bank
-        .store_for_tests()
-        .db()
-        .query(
-            "SELECT event_type, payload FROM merchant_events ORDER BY seq",
-            Vec::new(),
-        )
-        .await
-        .expect("outbox");
-    rows.iter()
-        .map(|r| {
-            let payload: Value = serde_json::from_str(&r.text(1).expect("payload")).expect("json");
-            (r.text(0).expect("type"), payload)
-        })
-        .filter(|(_, p)| p["invoiceId"] == invoice)
-        .collect()
-}
-
 fn types(events: &[(String, Value)]) -> Vec<&str> {
     events.iter().map(|(t, _)| t.as_str()).collect()
 }
 
 async fn lightning_from_outside_settles_and_appends_btcpays_events(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s, json!({})).await;
     let invoice = create(
         &s,
@@ -206,7 +178,7 @@ async fn lightning_from_outside_settles_and_appends_btcpays_events(backend: Back
     assert_eq!(ln["payments"][0]["status"], "Settled");
     assert_eq!(ln["payments"][0]["value"], "0.0001");
 
-    let evs = events(&s, id).await;
+    let evs = s.merchant_events("invoiceId", id).await;
     assert_eq!(
         types(&evs),
         [
@@ -231,13 +203,13 @@ async fn lightning_from_outside_settles_and_appends_btcpays_events(backend: Back
     assert_eq!(evs[1].1["afterExpiration"], false);
     // Refreshing again changes nothing and appends nothing.
     s.state.merchant.watch_pass(PassKind::Sweep).await.expect("sweep");
-    assert_eq!(events(&s, id).await.len(), 5);
+    assert_eq!(s.merchant_events("invoiceId", id).await.len(), 5);
     s.journals().await;
 }
 
 async fn a_flash_user_pays_a_store_invoice_inside_the_ledger(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s, json!({})).await;
     let buyer = s.member().await;
     s.fund(&buyer.wallet_id, 50_000).await;
@@ -261,7 +233,7 @@ async fn a_flash_user_pays_a_store_invoice_inside_the_ledger(backend: Backend) {
 
 async fn fiat_partial_on_chain_then_lightning_overpays(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s, json!({"speedPolicy": "HighSpeed"})).await;
     let invoice = create(&s, &shop, json!({"amount": "5.00", "currency": "usd"})).await;
     let id = invoice["id"].as_str().expect("id");
@@ -294,7 +266,7 @@ async fn fiat_partial_on_chain_then_lightning_overpays(backend: Backend) {
         .iter()
         .all(|m| m["payments"].as_array().is_some_and(|p| p.len() == 1)));
     assert!(paid["paidAmount"].as_str().expect("paid").parse::<f64>().expect("usd") > 5.0);
-    let evs = events(&s, id).await;
+    let evs = s.merchant_events("invoiceId", id).await;
     assert_eq!(
         types(&evs),
         [
@@ -335,7 +307,7 @@ async fn expiry_then_a_late_payment(backend: Backend) {
         (&late["status"], &late["additionalStatus"]),
         (&json!("Expired"), &json!("PaidLate"))
     );
-    let evs = events(&s, id).await;
+    let evs = s.merchant_events("invoiceId", id).await;
     assert_eq!(
         types(&evs),
         [
@@ -374,7 +346,7 @@ async fn a_reorg_moves_a_settled_invoice_back(backend: Backend) {
     s.state.bank.dev_chain_mine(1).await.expect("mine");
     sweep().await;
     assert_eq!(get(&s, &shop, id).await["status"], "Settled");
-    let settled = types(&events(&s, id).await)
+    let settled = types(&s.merchant_events("invoiceId", id).await)
         .into_iter()
         .filter(|t| *t == "InvoiceSettled")
         .count();
@@ -417,7 +389,7 @@ async fn marking_by_hand_is_final(backend: Backend) {
     s.pay_from_outside(&bolt11).await;
     s.state.merchant.watch_pass(PassKind::Sweep).await.expect("sweep");
     assert_eq!(get(&s, &shop, &id).await["additionalStatus"], "Marked");
-    let evs = events(&s, &id).await;
+    let evs = s.merchant_events("invoiceId", &id).await;
     assert_eq!(types(&evs), ["InvoiceCreated", "InvoiceInvalid", "InvoiceSettled"]);
     assert_eq!(
         (&evs[1].1["manuallyMarked"], &evs[2].1["manuallyMarked"]),

@@ -57,34 +57,6 @@ async fn shop(s: &TestServer) -> Shop {
     Shop { owner, auth, store }
 }
 
-/// Runs the invoice watcher as flashd does, for the test's lifetime.
-fn watch(s: &TestServer) -> tokio::task::JoinHandle<()> {
-    let merchant = s.state.merchant.clone();
-    tokio::spawn(async move { merchant.run_invoice_watcher(std::future::pending()).await })
-}
-
-/// The outbox's events whose body has `field` = `id`: (type, body), in order.
-async fn events(s: &TestServer, field: &str, id: &str) -> Vec<(String, Value)> {
-    let rows = s
-        .state
-        .bank
-        .store_for_tests()
-        .db()
-        .query(
-            "SELECT event_type, payload FROM merchant_events ORDER BY seq",
-            Vec::new(),
-        )
-        .await
-        .expect("outbox");
-    rows.iter()
-        .map(|r| {
-            let payload: Value = serde_json::from_str(&r.text(1).expect("payload")).expect("json");
-            (r.text(0).expect("type"), payload)
-        })
-        .filter(|(_, p)| p[field] == id)
-        .collect()
-}
-
 /// The BOLT11 of an invoice.
 async fn bolt11(s: &TestServer, shop: &Shop, invoice: &str) -> String {
     let methods = ok(
@@ -120,7 +92,7 @@ async fn until(s: &TestServer, shop: &Shop, path: &str, status: &str) -> Value {
 
 async fn a_request_paid_in_two_invoices_completes_with_its_events(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s).await;
     let created = ok(
         &s,
@@ -196,7 +168,7 @@ async fn a_request_paid_in_two_invoices_completes_with_its_events(backend: Backe
     let r = call(&s, "POST", &pay, &shop.auth, None).await;
     assert_eq!((r.status, code(&r)), (400, "archived".to_string()), "{}", r.text);
 
-    let evs = events(&s, "paymentRequestId", &id).await;
+    let evs = s.merchant_events("paymentRequestId", &id).await;
     let types: Vec<&str> = evs.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         types,
@@ -309,7 +281,9 @@ async fn expiry_custom_amounts_permissions_and_refusals(backend: Backend) {
     assert_eq!(ok(&s, "GET", &path, &shop.auth, None).await["status"], "Expired");
     let r = call(&s, "POST", &format!("{path}/pay"), &shop.auth, None).await;
     assert_eq!((r.status, code(&r)), (400, "expired".to_string()), "{}", r.text);
-    let evs = events(&s, "paymentRequestId", expiring["id"].as_str().expect("id")).await;
+    let evs = s
+        .merchant_events("paymentRequestId", expiring["id"].as_str().expect("id"))
+        .await;
     assert_eq!(
         evs.last().map(|(t, p)| (t.as_str(), p["status"].clone())),
         Some(("PaymentRequestStatusChanged", json!("Expired")))
@@ -357,7 +331,7 @@ async fn expiry_custom_amounts_permissions_and_refusals(backend: Backend) {
 
 async fn a_store_lightning_address_settles_a_store_invoice(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s).await;
     let base = format!("/api/v1/stores/{}/lightning-addresses", shop.store);
     let made = ok(
@@ -440,7 +414,12 @@ async fn a_store_lightning_address_settles_a_store_invoice(backend: Backend) {
     let id = invoice["id"].as_str().expect("id");
     until(&s, &shop, &format!("/api/v1/invoices/{id}"), "Settled").await;
     assert_eq!(s.balance(&shop.owner).await - before, 21);
-    let types: Vec<String> = events(&s, "invoiceId", id).await.into_iter().map(|(t, _)| t).collect();
+    let types: Vec<String> = s
+        .merchant_events("invoiceId", id)
+        .await
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
     assert!(types.iter().any(|t| t == "InvoiceSettled"), "{types:?}");
     s.journals().await;
 }

@@ -98,17 +98,11 @@ async fn submit(s: &TestServer, id: &str, form: &str) -> Resp {
     Resp { status, headers, text }
 }
 
-/// Runs the invoice watcher as flashd does, for the test's lifetime.
-fn watch(s: &TestServer) -> tokio::task::JoinHandle<()> {
-    let merchant = s.state.merchant.clone();
-    tokio::spawn(async move { merchant.run_invoice_watcher(std::future::pending()).await })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_lands_on_the_checkout_page_and_the_paid_request_shows_completed() {
     let Some(browser) = Browser::start().await else { return };
     let s = TestServer::start(Backend::Sqlite).await;
-    let _watcher = watch(&s);
+    let _watcher = s.watch_invoices();
     let shop = shop(&s).await;
     let id = request(
         &s,

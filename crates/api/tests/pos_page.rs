@@ -32,19 +32,7 @@ const ITEMS: &str = r#"[{"id": "tea", "title": "Green tea", "description": "Senc
     {"id": "tip-jar", "title": "Tip jar", "priceType": "Topup"}]"#;
 
 async fn call(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> Resp {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = s.http.request(method, s.url(path));
-    if let Some(auth) = auth {
-        req = req.header("authorization", auth);
-    }
-    if let Some(body) = body {
-        req = req.header("content-type", "application/json").body(body.to_string());
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.expect("body");
-    Resp { status, headers, text }
+    s.greenfield(method, path, auth, body, &[]).await
 }
 
 /// A point of sale of a new member's store.

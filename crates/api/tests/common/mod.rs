@@ -435,6 +435,35 @@ impl TestServer {
         Self::read(req.send().await.expect("request")).await
     }
 
+    /// Runs the merchant's invoice watcher as flashd does, until the handle is dropped or the
+    /// test ends.
+    pub fn watch_invoices(&self) -> tokio::task::JoinHandle<()> {
+        let merchant = self.state.merchant.clone();
+        tokio::spawn(async move { merchant.run_invoice_watcher(std::future::pending()).await })
+    }
+
+    /// The merchant outbox's events whose body has `field` = `id`: (type, body), in order.
+    pub async fn merchant_events(&self, field: &str, id: &str) -> Vec<(String, Value)> {
+        let rows = self
+            .state
+            .bank
+            .store_for_tests()
+            .db()
+            .query(
+                "SELECT event_type, payload FROM merchant_events ORDER BY seq",
+                Vec::new(),
+            )
+            .await
+            .expect("outbox");
+        rows.iter()
+            .map(|r| {
+                let payload: Value = serde_json::from_str(&r.text(1).expect("payload")).expect("json");
+                (r.text(0).expect("type"), payload)
+            })
+            .filter(|(_, p)| p[field] == id)
+            .collect()
+    }
+
     /// POSTs raw bytes with a content type and optional bearer token.
     pub async fn post_raw(&self, path: &str, token: Option<&str>, content_type: &str, body: Vec<u8>) -> Resp {
         let mut req = self
