@@ -248,19 +248,35 @@ async fn a_partial_payment_shows_what_is_still_due() {
         .await;
     assert!(state.contains("Received 700 sats"), "{state}");
     assert!(state.contains("Amount still due: 1,400 sats (0.000014 BTC)"), "{state}");
+    // The watcher renews the BOLT11 for the rest, and the page offers Lightning again.
+    browser.wait_for_text("#state", |t| t.contains("Pay the rest.")).await;
     same_document(&browser).await;
-    // Still payable, on-chain only (the BOLT11 asks the whole amount), for the rest.
+    let bolt11 = destination(&s, &shop, &id, "BTC-LN").await;
+    let renewed = s
+        .state
+        .bank
+        .ln_invoice_by_request(&bolt11)
+        .await
+        .expect("renewed BOLT11");
+    assert_eq!(renewed.amount, Some(1_400));
     let pay = browser
         .eval(
             "return [getComputedStyle(document.getElementById('pay')).display,\
-             document.querySelectorAll('#pay [role=tab]').length,\
-             document.querySelectorAll('#pay svg.qr').length,\
-             document.querySelector('#pay-onchain a.wallet').getAttribute('href')];",
+             [...document.querySelectorAll('#pay [role=tab]')].map(t => t.textContent),\
+             [...document.querySelectorAll('#pay a.wallet')].map(a => a.getAttribute('href'))];",
         )
         .await;
     assert_eq!(
         pay,
-        json!(["block", 0, 1, format!("bitcoin:{address}?amount=0.000014")])
+        json!([
+            "block",
+            ["Any wallet", "Lightning", "On-chain"],
+            [
+                format!("bitcoin:{address}?amount=0.000014&lightning={bolt11}"),
+                format!("lightning:{bolt11}"),
+                format!("bitcoin:{address}?amount=0.000014")
+            ]
+        ])
     );
     browser.screenshot("checkout-partial").await;
     browser.quit().await;

@@ -1,8 +1,9 @@
 //! Greenfield invoices over HTTP on both backends, paid on the dev rails: Lightning from
 //! outside, a Flash user paying inside the ledger, on-chain with confirmations and a reorg,
-//! under-, over- and late payment, Lightning and on-chain together, marking by hand, the list's
-//! filters, idempotent creation, and refusals that write nothing. The invoice watcher runs as
-//! in flashd; the outbox is read to check the events each change appends.
+//! under- and late payment, on-chain then the rest over a renewed BOLT11 (renewed again when
+//! the partial payment goes), marking by hand, the list's filters, idempotent creation, and
+//! refusals that write nothing. The invoice watcher runs as in flashd; the outbox is read to
+//! check the events each change appends.
 
 mod common;
 
@@ -15,7 +16,8 @@ use serde_json::{json, Value};
 flash_store::on_both_backends!(
     lightning_from_outside_settles_and_appends_btcpays_events,
     a_flash_user_pays_a_store_invoice_inside_the_ledger,
-    fiat_partial_on_chain_then_lightning_overpays,
+    fiat_partial_on_chain_then_the_rest_over_lightning,
+    a_partial_payment_that_goes_renews_the_bolt11_again,
     expiry_then_a_late_payment,
     a_reorg_moves_a_settled_invoice_back,
     marking_by_hand_is_final,
@@ -231,7 +233,7 @@ async fn a_flash_user_pays_a_store_invoice_inside_the_ledger(backend: Backend) {
     s.journals().await;
 }
 
-async fn fiat_partial_on_chain_then_lightning_overpays(backend: Backend) {
+async fn fiat_partial_on_chain_then_the_rest_over_lightning(backend: Backend) {
     let s = TestServer::start(backend).await;
     let _watcher = s.watch_invoices();
     let shop = shop(&s, json!({"speedPolicy": "HighSpeed"})).await;
@@ -241,9 +243,9 @@ async fn fiat_partial_on_chain_then_lightning_overpays(backend: Backend) {
     let ms = methods(&s, &shop, id).await;
     let rate = ms[0]["rate"].as_str().expect("rate").to_string();
     assert!(rate.parse::<f64>().is_ok_and(|r| r > 0.0), "a locked rate: {rate}");
-    let due_btc = ms[0]["amount"].as_str().expect("amount").to_string();
-    let due: i64 = (due_btc.parse::<f64>().expect("btc") * 1e8).round() as i64;
+    let due = sats(&ms[0]["amount"]);
     assert!(due > 0);
+    let whole = destination(&ms, "BTC-LN");
 
     // A third on-chain (seen in the mempool: HighSpeed counts it at once): partly paid.
     s.state
@@ -252,20 +254,74 @@ async fn fiat_partial_on_chain_then_lightning_overpays(backend: Backend) {
         .await
         .expect("deposit");
     until(&s, &shop, id, "New", "PaidPartial").await;
-    // Then the whole amount over Lightning: paid over.
-    s.pay_from_outside(&destination(&ms, "BTC-LN")).await;
-    let paid = until(&s, &shop, id, "Settled", "PaidOver").await;
+    // The BOLT11 for the whole amount gives way to one for the rest, as BTCPay does.
+    let rest = due - due / 3;
+    let ms = until_lightning_renewed(&s, &shop, id, &whole).await;
+    let bolt11 = destination(&ms, "BTC-LN");
+    let renewed = s
+        .state
+        .bank
+        .ln_invoice_by_request(&bolt11)
+        .await
+        .expect("renewed BOLT11");
+    assert_eq!(renewed.amount, Some(rest));
+    let ln = ms.iter().find(|m| m["paymentMethodId"] == "BTC-LN").expect("BTC-LN");
+    assert_eq!(
+        (sats(&ln["due"]), &ln["paymentLink"]),
+        (rest, &json!(format!("lightning:{bolt11}")))
+    );
+    let chain = ms
+        .iter()
+        .find(|m| m["paymentMethodId"] == "BTC-CHAIN")
+        .expect("BTC-CHAIN");
+    let uri = chain["paymentLink"].as_str().expect("BIP21");
+    assert!(
+        uri.contains(&format!("amount={}", ln["due"].as_str().expect("due")))
+            && uri.ends_with(&format!("lightning={bolt11}")),
+        "the BIP21 asks the rest, with the renewed BOLT11: {uri}"
+    );
+    // The old one is withdrawn: neither the node nor the bank takes a payment of it.
+    let outside = s
+        .admin(
+            "mutation($input: DevLightningPayInvoiceInput!) { devLightningPayInvoice(input: $input) { \
+             success errors { code message } } }",
+            json!({ "input": { "paymentRequest": whole } }),
+        )
+        .await;
+    assert_eq!(data(&outside, "devLightningPayInvoice")["success"], false, "{outside}");
+    let buyer = s.member().await;
+    s.fund(&buyer.wallet_id, 50_000).await;
+    let inside = s
+        .gql(
+            Some(&buyer.token),
+            "mutation($input: LnInvoicePaymentInput!) { lnInvoicePaymentSend(input: $input) { status errors { code message } } }",
+            json!({"input": {"walletId": buyer.wallet_id, "paymentRequest": whole}}),
+        )
+        .await;
+    assert_eq!(
+        data(&inside, "lnInvoicePaymentSend")["errors"][0]["code"],
+        "INVOICE_EXPIRED",
+        "{inside}"
+    );
+    assert_eq!(s.balance(&buyer).await, 50_000);
+
+    // The rest over Lightning: paid exactly.
+    s.pay_from_outside(&bolt11).await;
+    let paid = until(&s, &shop, id, "Settled", "None").await;
     let ms = methods(&s, &shop, id).await;
     let total: i64 = ms
         .iter()
         .flat_map(|m| m["payments"].as_array().cloned().unwrap_or_default())
-        .map(|p| (p["value"].as_str().expect("value").parse::<f64>().expect("btc") * 1e8).round() as i64)
+        .map(|p| sats(&p["value"]))
         .sum();
-    assert_eq!(total, due / 3 + due);
+    assert_eq!(total, due);
     assert!(ms
         .iter()
         .all(|m| m["payments"].as_array().is_some_and(|p| p.len() == 1)));
-    assert!(paid["paidAmount"].as_str().expect("paid").parse::<f64>().expect("usd") > 5.0);
+    let ln_payment = &ms.iter().find(|m| m["paymentMethodId"] == "BTC-LN").expect("BTC-LN")["payments"][0];
+    assert_eq!(ln_payment["destination"], json!(bolt11));
+    let paid_usd: f64 = paid["paidAmount"].as_str().expect("paid").parse().expect("usd");
+    assert!((paid_usd - 5.0).abs() < 0.011, "paid in full, to the cent: {paid_usd}");
     let evs = s.merchant_events("invoiceId", id).await;
     assert_eq!(
         types(&evs),
@@ -279,7 +335,82 @@ async fn fiat_partial_on_chain_then_lightning_overpays(backend: Backend) {
             "InvoicePaymentSettled"
         ]
     );
-    assert_eq!(evs[5].1["overPaid"], true);
+    assert_eq!(evs[5].1["overPaid"], false);
+    s.journals().await;
+}
+
+/// A BTC amount string in satoshis.
+fn sats(btc: &Value) -> i64 {
+    let text = btc.as_str().unwrap_or_else(|| panic!("a BTC amount: {btc}"));
+    (text.parse::<f64>().expect("btc") * 1e8).round() as i64
+}
+
+/// The invoice's current BOLT11 and the amount it asks.
+async fn bolt11_asks(s: &TestServer, shop: &Shop, id: &str) -> (String, Option<i64>) {
+    let bolt11 = destination(&methods(s, shop, id).await, "BTC-LN");
+    let invoice = s.state.bank.ln_invoice_by_request(&bolt11).await.expect("BOLT11");
+    (bolt11, invoice.amount)
+}
+
+/// The invoice's payment methods once its BOLT11 is no longer `before`.
+async fn until_lightning_renewed(s: &TestServer, shop: &Shop, id: &str, before: &str) -> Vec<Value> {
+    for _ in 0..100 {
+        let ms = methods(s, shop, id).await;
+        if destination(&ms, "BTC-LN") != before {
+            return ms;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the invoice's BOLT11 was never renewed");
+}
+
+async fn a_partial_payment_that_goes_renews_the_bolt11_again(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, json!({"speedPolicy": "HighSpeed"})).await;
+    let invoice = create(&s, &shop, json!({"amount": "3000", "currency": "SATS"})).await;
+    let id = invoice["id"].as_str().expect("id");
+    let sweep = || async { s.state.merchant.watch_pass(PassKind::Sweep).await.expect("sweep") };
+    let ms = methods(&s, &shop, id).await;
+    let (whole, amount) = bolt11_asks(&s, &shop, id).await;
+    assert_eq!(amount, Some(3_000));
+
+    s.state
+        .bank
+        .dev_chain_deposit(&destination(&ms, "BTC-CHAIN"), 1_000)
+        .await
+        .expect("deposit");
+    s.state.bank.dev_chain_mine(1).await.expect("mine");
+    sweep().await;
+    let (rest, amount) = bolt11_asks(&s, &shop, id).await;
+    assert_eq!(amount, Some(2_000));
+    assert_ne!(rest, whole);
+    // A second sweep finds nothing to renew.
+    sweep().await;
+    assert_eq!(bolt11_asks(&s, &shop, id).await, (rest.clone(), Some(2_000)));
+
+    // The block goes and its transaction with it: nothing is paid, so the whole amount is due.
+    s.state.bank.dev_chain_reorg(1, true).await.expect("reorg");
+    sweep().await;
+    let again = get(&s, &shop, id).await;
+    assert_eq!(
+        (&again["status"], &again["additionalStatus"]),
+        (&json!("New"), &json!("None"))
+    );
+    let (fresh, amount) = bolt11_asks(&s, &shop, id).await;
+    assert_eq!(amount, Some(3_000));
+    assert!(fresh != whole && fresh != rest);
+    for old in [&whole, &rest] {
+        let old = s.state.bank.ln_invoice_by_request(old).await.expect("old BOLT11");
+        assert_eq!(old.status, flash_bank::InvoiceStatus::Expired, "withdrawn");
+    }
+    s.pay_from_outside(&fresh).await;
+    sweep().await;
+    let paid = get(&s, &shop, id).await;
+    assert_eq!(
+        (&paid["status"], &paid["paidAmount"]),
+        (&json!("Settled"), &json!("3000"))
+    );
+    s.journals().await;
 }
 
 async fn expiry_then_a_late_payment(backend: Backend) {

@@ -454,6 +454,19 @@ impl Bank {
         Ok(LnInvoice::from_record(&record, hash, self.store.now_ms()))
     }
 
+    /// Withdraws an unpaid invoice of this Flash: it expires now, the node refuses payments of
+    /// it and the bank refuses to pay it inside the ledger. A payment that got in first stays
+    /// paid: read the invoice after to know.
+    pub async fn ln_invoice_withdraw(&self, hash: Hash32) -> Result<(), BankError> {
+        self.store
+            .ln_invoice_withdraw(&hash.to_string(), self.store.now_ms())
+            .await?;
+        match self.rail()?.node.cancel_invoice(hash).await {
+            Ok(()) | Err(LightningError::AlreadyPaid) => Ok(()),
+            Err(e) => Err(lightning_error(e)),
+        }
+    }
+
     pub(crate) async fn decode(&self, payment_request: &str) -> Result<Invoice, BankError> {
         let text = payment_request.trim();
         let text = text
@@ -600,6 +613,10 @@ impl Bank {
     ) -> Result<LnPayOutcome, BankError> {
         if own.paid_at_ms.is_some() {
             return Ok(LnPayOutcome::already_paid());
+        }
+        // Its BOLT11 may be unexpired while the bank withdrew it.
+        if own.invoice.expires_at_ms <= self.store.now_ms() {
+            return Err(BankError::InvoiceExpired);
         }
         let hash = target.invoice.payment_hash;
         let (from, to) = (payer.wallet.account_id, payee.wallet.account_id);

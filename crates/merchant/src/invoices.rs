@@ -36,7 +36,7 @@ const REFRESH_ATTEMPTS: usize = 5;
 pub struct InvoiceView {
     /// The invoice.
     pub record: MerchantInvoiceRecord,
-    /// How it may be paid.
+    /// How it may be paid now: the current method of each kind.
     pub methods: Vec<InvoiceMethodRecord>,
     /// What was paid.
     pub payments: Vec<InvoicePaymentRecord>,
@@ -53,15 +53,30 @@ impl InvoiceView {
         state_of(&self.record)
     }
 
-    /// The BIP21 URI paying it on-chain with a Lightning fallback (`lightning=`), or the
-    /// BOLT11 alone when there is no on-chain method.
+    /// Satoshis still due: the amount less what was paid, never below zero; `None` for a
+    /// top-up.
+    pub fn still_due_sat(&self) -> Option<i64> {
+        self.record.due_sat.map(|due| (due - self.record.paid_sat).max(0))
+    }
+
+    /// The Lightning method, when its BOLT11 asks what is due now (a top-up's asks nothing).
+    /// After a partial payment the BOLT11 asks the whole amount until the invoice watcher
+    /// renews it for the rest.
+    pub fn lightning(&self) -> Option<&InvoiceMethodRecord> {
+        self.method(LIGHTNING)
+            .filter(|ln| ln.amount_sat == self.still_due_sat())
+    }
+
+    /// The BIP21 URI paying what is still due on-chain with a Lightning fallback
+    /// (`lightning=`, when [`InvoiceView::lightning`] has one), or the BOLT11 alone when there
+    /// is no on-chain method.
     pub fn payment_uri(&self) -> Option<String> {
-        let ln = self.method(LIGHTNING);
+        let ln = self.lightning();
         match self.method(ONCHAIN) {
             Some(chain) => {
                 let mut uri = format!("bitcoin:{}", chain.destination);
                 let mut sep = '?';
-                if let Some(due) = self.record.due_sat {
+                if let Some(due) = self.still_due_sat().filter(|due| *due > 0) {
                     uri.push_str(&format!("{sep}amount={}", btc(due)));
                     sep = '&';
                 }
@@ -74,7 +89,7 @@ impl InvoiceView {
         }
     }
 
-    /// One of its methods.
+    /// One of its current methods.
     pub fn method(&self, id: &str) -> Option<&InvoiceMethodRecord> {
         self.methods.iter().find(|m| m.method == id)
     }
@@ -363,7 +378,23 @@ impl Merchant {
         Ok(())
     }
 
-    async fn refresh_record(&self, mut record: MerchantInvoiceRecord) -> Result<MerchantInvoiceRecord, MerchantError> {
+    async fn refresh_record(&self, record: MerchantInvoiceRecord) -> Result<MerchantInvoiceRecord, MerchantError> {
+        let record = self.follow_rails(record).await?;
+        match self.renew_lightning(&record).await {
+            Ok(Some(renewed)) => Ok(renewed),
+            Ok(None) => Ok(record),
+            Err(error) => {
+                // The invoice's state is right; its BOLT11 still asks the whole amount, which
+                // the pages and the payment URI leave out. The next refresh tries again.
+                tracing::warn!(invoice = %record.id, %error, "could not renew an invoice's Lightning method");
+                Ok(record)
+            }
+        }
+    }
+
+    /// Records new or changed payments and moves the invoice's state, retrying when another
+    /// change got in first.
+    async fn follow_rails(&self, mut record: MerchantInvoiceRecord) -> Result<MerchantInvoiceRecord, MerchantError> {
         for _ in 0..REFRESH_ATTEMPTS {
             let state = state_of(&record);
             if state.additional == invoice_state::AdditionalStatus::Marked || state.status == InvoiceStatus::Invalid {
@@ -429,8 +460,87 @@ impl Merchant {
         Ok(record)
     }
 
-    /// The payments the rails show for an invoice now; a payment seen before and gone now is
-    /// kept as `Invalid`.
+    /// When what is still due changed (a partial payment came, or went with its transaction),
+    /// replaces the invoice's BOLT11 by one for what is due now (as BTCPay does) and withdraws
+    /// the old one, so nobody overpays with it; the old one stays watched, so a payment that
+    /// reached it first is still accounted. The invoice as renewed, or `None` when there was
+    /// nothing to renew or another change got in first (the next refresh decides again).
+    async fn renew_lightning(
+        &self,
+        record: &MerchantInvoiceRecord,
+    ) -> Result<Option<MerchantInvoiceRecord>, MerchantError> {
+        let now = self.bank.now_ms();
+        let rest = record.due_sat.map_or(0, |due| due - record.paid_sat);
+        let payable = state_of(record).status == InvoiceStatus::New && rest > 0 && now < record.expires_at;
+        if !payable || self.bank.lightning_node().is_none() {
+            return Ok(None);
+        }
+        let methods = self.store.merchant_invoice_methods(&record.id).await?;
+        let Some(current) = methods
+            .iter()
+            .find(|m| m.method == LIGHTNING && m.superseded_at.is_none())
+        else {
+            return Ok(None);
+        };
+        if current.amount_sat == Some(rest) {
+            return Ok(None);
+        }
+        let Some(store) = self.store.merchant_store(&record.store_id).await? else {
+            return Ok(None);
+        };
+        // The new BOLT11 says what the old one said, and expires with the invoice.
+        let old = self.store.ln_invoice(&current.lookup_key).await?;
+        let memo = old.as_ref().and_then(|o| o.invoice.memo.clone());
+        let description_hash = old
+            .as_ref()
+            .and_then(|o| o.invoice.description_hash.as_deref())
+            .and_then(|h| h.parse::<Hash32>().ok());
+        let max = self.bank.config().lightning.invoice_expiry_max_mins;
+        let minutes = (record.expires_at - now + 59_999) / 60_000;
+        let fresh = self
+            .bank
+            .ln_invoice_create(
+                InvoiceFor::Owner(store.account_id),
+                InvoiceCreate {
+                    wallet_id: store.wallet_id,
+                    amount: Some(rest),
+                    memo,
+                    description_hash,
+                    expires_in_mins: Some(minutes.clamp(1, max)),
+                },
+            )
+            .await?;
+        let renewed = InvoiceMethodRecord {
+            invoice_id: record.id.clone(),
+            method: LIGHTNING.into(),
+            destination: fresh.payment_request,
+            lookup_key: fresh.payment_hash.to_string(),
+            amount_sat: Some(rest),
+            superseded_at: None,
+        };
+        let (kept, withdrawn) = match self
+            .store
+            .merchant_invoice_method_renew(record.version, &current.lookup_key, &renewed)
+            .await
+        {
+            Ok(()) => (true, current.lookup_key.as_str()),
+            Err(StoreError::Refused(_)) => (false, renewed.lookup_key.as_str()),
+            Err(e) => return Err(e.into()),
+        };
+        let hash: Hash32 = withdrawn
+            .parse()
+            .map_err(|_| StoreError::Decode(format!("payment hash {withdrawn}")))?;
+        if let Err(error) = self.bank.ln_invoice_withdraw(hash).await {
+            tracing::warn!(invoice = %record.id, payment_hash = %hash, %error, "could not withdraw a replaced BOLT11");
+        }
+        if !kept {
+            return Ok(None);
+        }
+        Ok(self.store.merchant_invoice(&record.id).await?)
+    }
+
+    /// The payments the rails show for an invoice now, by every method it had (superseded ones
+    /// too); a payment seen before and gone now is kept as `Invalid`.
     async fn observe(
         &self,
         store: &MerchantStoreRecord,
@@ -592,6 +702,8 @@ impl Merchant {
                     method: LIGHTNING.into(),
                     destination: invoice.payment_request,
                     lookup_key: invoice.payment_hash.to_string(),
+                    amount_sat: due_sat,
+                    superseded_at: None,
                 })
             }
             _ => {
@@ -604,6 +716,8 @@ impl Merchant {
                     method: ONCHAIN.into(),
                     destination: address.clone(),
                     lookup_key: address,
+                    amount_sat: None,
+                    superseded_at: None,
                 })
             }
         }
@@ -631,7 +745,8 @@ impl Merchant {
     }
 
     async fn view(&self, record: MerchantInvoiceRecord) -> Result<InvoiceView, MerchantError> {
-        let methods = self.store.merchant_invoice_methods(&record.id).await?;
+        let mut methods = self.store.merchant_invoice_methods(&record.id).await?;
+        methods.retain(|m| m.superseded_at.is_none());
         let payments = self.store.merchant_invoice_payments(&record.id).await?;
         Ok(InvoiceView {
             record,

@@ -304,6 +304,18 @@ impl Store {
         self.db.execute(sql, params).await.map(|_| ())
     }
 
+    /// Ends an unpaid invoice at `now_ms`: it expires then. Whether it was unpaid and open.
+    pub async fn ln_invoice_withdraw(&self, payment_hash: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE ln_invoices SET expires_at = $2 WHERE payment_hash = $1 AND paid_at IS NULL AND expires_at > $2",
+                params![payment_hash, now_ms],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     /// An invoice issued by this Flash, by payment hash.
     pub async fn ln_invoice(&self, payment_hash: &str) -> Result<Option<LnInvoiceRecord>, StoreError> {
         let sql = format!("{INVOICE_COLUMNS} WHERE i.payment_hash = $1");

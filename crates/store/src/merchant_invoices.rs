@@ -61,7 +61,9 @@ pub struct MerchantInvoiceRecord {
     pub updated_at: i64,
 }
 
-/// One way to pay an invoice.
+/// One way to pay an invoice. An invoice has one current row per method; a Lightning row
+/// replaced by a BOLT11 for what was left due after a partial payment stays, superseded, so a
+/// payment that still reaches it is found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvoiceMethodRecord {
     /// The invoice.
@@ -72,6 +74,11 @@ pub struct InvoiceMethodRecord {
     pub destination: String,
     /// What a payment is found by (the payment hash, the address); one invoice per key.
     pub lookup_key: String,
+    /// Satoshis the destination asks (a BOLT11's amount); `None` for an address and for a
+    /// BOLT11 without an amount.
+    pub amount_sat: Option<i64>,
+    /// When a newer row of the same method replaced it, Unix ms; `None` while current.
+    pub superseded_at: Option<i64>,
 }
 
 /// A payment accounted to an invoice, as last seen on its rail.
@@ -193,6 +200,23 @@ fn payment_record(r: &Row) -> Result<InvoicePaymentRecord, StoreError> {
     })
 }
 
+fn method_insert(m: &InvoiceMethodRecord) -> Record {
+    Record {
+        sql: "INSERT INTO merchant_invoice_methods (invoice_id, method, destination, lookup_key, amount_sat, \
+              superseded_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        params: params![
+            m.invoice_id.as_str(),
+            m.method.as_str(),
+            m.destination.as_str(),
+            m.lookup_key.as_str(),
+            m.amount_sat,
+            m.superseded_at
+        ],
+        rows: 1,
+        refusal: None,
+    }
+}
+
 pub(crate) fn event_record(e: &NewMerchantEvent, now_ms: i64) -> Record {
     Record {
         sql: "INSERT INTO merchant_events (store_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)",
@@ -248,18 +272,7 @@ impl Store {
             rows: 1,
             refusal: None,
         }];
-        records.extend(methods.iter().map(|m| Record {
-            sql: "INSERT INTO merchant_invoice_methods (invoice_id, method, destination, lookup_key) \
-                  VALUES ($1, $2, $3, $4)",
-            params: params![
-                m.invoice_id.as_str(),
-                m.method.as_str(),
-                m.destination.as_str(),
-                m.lookup_key.as_str()
-            ],
-            rows: 1,
-            refusal: None,
-        }));
+        records.extend(methods.iter().map(method_insert));
         records.extend(events.iter().map(|e| event_record(e, i.created_at)));
         self.db.apply(records).await
     }
@@ -302,13 +315,15 @@ impl Store {
         row.map(|r| r.text(0)).transpose()
     }
 
-    /// An invoice's payment methods.
+    /// An invoice's payment methods, superseded ones included: by method, each method's
+    /// superseded rows oldest first and its current one last.
     pub async fn merchant_invoice_methods(&self, invoice_id: &str) -> Result<Vec<InvoiceMethodRecord>, StoreError> {
         let rows = self
             .db
             .query(
-                "SELECT invoice_id, method, destination, lookup_key FROM merchant_invoice_methods \
-                 WHERE invoice_id = $1 ORDER BY method",
+                "SELECT invoice_id, method, destination, lookup_key, amount_sat, superseded_at \
+                 FROM merchant_invoice_methods WHERE invoice_id = $1 \
+                 ORDER BY method, superseded_at IS NULL, superseded_at, lookup_key",
                 params![invoice_id],
             )
             .await?;
@@ -319,9 +334,44 @@ impl Store {
                     method: r.text(1)?,
                     destination: r.text(2)?,
                     lookup_key: r.text(3)?,
+                    amount_sat: r.opt_int(4)?,
+                    superseded_at: r.opt_int(5)?,
                 })
             })
             .collect()
+    }
+
+    /// Replaces the current method `replaced` (its lookup key) of an invoice by `renewed`, as
+    /// decided on the invoice's `from_version`, and bumps the version so readers see the new
+    /// destination. Refused ([`StoreError::Refused`]) when the invoice changed since or the
+    /// method was replaced already; then nothing changes.
+    pub async fn merchant_invoice_method_renew(
+        &self,
+        from_version: i64,
+        replaced: &str,
+        renewed: &InvoiceMethodRecord,
+    ) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let invoice_id = renewed.invoice_id.as_str();
+        self.db
+            .apply(vec![
+                Record {
+                    sql: "UPDATE merchant_invoices SET version = version + 1, updated_at = $3 \
+                          WHERE id = $1 AND version = $2",
+                    params: params![invoice_id, from_version, now],
+                    rows: 1,
+                    refusal: Some("the invoice changed meanwhile"),
+                },
+                Record {
+                    sql: "UPDATE merchant_invoice_methods SET superseded_at = $4 \
+                          WHERE invoice_id = $1 AND method = $2 AND lookup_key = $3 AND superseded_at IS NULL",
+                    params: params![invoice_id, renewed.method.as_str(), replaced, now],
+                    rows: 1,
+                    refusal: Some("the payment method was replaced meanwhile"),
+                },
+                method_insert(renewed),
+            ])
+            .await
     }
 
     /// An invoice's payments, oldest first.

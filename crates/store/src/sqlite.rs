@@ -609,3 +609,54 @@ fn write(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::embedded;
+
+    /// V15 rebuilds `merchant_invoice_methods`: the rows stay, a Lightning row learns the
+    /// amount its BOLT11 asks, and a second Lightning row per invoice fits once the first is
+    /// superseded (never two current ones).
+    #[test]
+    fn invoice_methods_keep_their_rows_through_v15() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open");
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(14))
+            .run(&mut conn)
+            .expect("up to V14");
+        // Parents are left out: foreign keys unchecked for these rows, then checked again for
+        // the migration, as flashd runs it.
+        conn.pragma_update(None, "foreign_keys", "OFF").expect("pragma");
+        conn.execute_batch(
+            "INSERT INTO merchant_invoices (id, store_id, kind, amount, currency, due_sat, tolerance_bps, speed_policy, \
+             status, additional_status, metadata, checkout, receipt, search_text, created_at, expires_at, \
+             monitoring_until, updated_at) VALUES ('inv', 'shop', 'Standard', '2100', 'SATS', 2100, 0, 'HighSpeed', \
+             'New', 'None', '{}', '{}', '{}', 'inv', 1, 2, 3, 1);
+             INSERT INTO merchant_invoice_methods (invoice_id, method, destination, lookup_key) VALUES
+             ('inv', 'BTC-LN', 'lnbcrt1', 'hash1'), ('inv', 'BTC-CHAIN', 'bcrt1q', 'bcrt1q');",
+        )
+        .expect("rows of V14");
+        conn.pragma_update(None, "foreign_keys", "ON").expect("pragma");
+        embedded::migrations::runner().run(&mut conn).expect("V15");
+        let rows: Vec<(String, Option<i64>, Option<i64>)> = conn
+            .prepare("SELECT lookup_key, amount_sat, superseded_at FROM merchant_invoice_methods ORDER BY lookup_key")
+            .expect("select")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rows,
+            [("bcrt1q".into(), None, None), ("hash1".into(), Some(2_100), None)]
+        );
+        let second = "INSERT INTO merchant_invoice_methods (invoice_id, method, destination, lookup_key, amount_sat) \
+                      VALUES ('inv', 'BTC-LN', 'lnbcrt2', 'hash2', 1400)";
+        assert!(conn.execute(second, []).is_err(), "two current Lightning rows");
+        conn.execute(
+            "UPDATE merchant_invoice_methods SET superseded_at = 5 WHERE lookup_key = 'hash1'",
+            [],
+        )
+        .expect("supersede");
+        conn.execute(second, []).expect("a renewed Lightning row");
+    }
+}

@@ -237,7 +237,7 @@ fn status_json(view: &InvoiceView, now_ms: i64) -> Value {
         "stage": stage.key(),
         "html": state_html(view, stage),
         "expiresInSecs": expires_in_secs(view, now_ms),
-        "methods": matches!(stage, Stage::Waiting | Stage::Partial).then(|| methods_html(view, stage)),
+        "methods": matches!(stage, Stage::Waiting | Stage::Partial).then(|| methods_html(view)),
         "redirect": auto_redirect(view, stage),
     })
 }
@@ -318,7 +318,7 @@ fn render(view: &InvoiceView, store: &str, now_ms: i64) -> String {
         amount = escape(&amount),
         state = state_html(view, stage),
         countdown = countdown_html(view, now_ms),
-        methods = methods_html(view, stage),
+        methods = methods_html(view),
     )
 }
 
@@ -348,14 +348,12 @@ fn clock_text(secs: i64) -> String {
 
 /// The tabs and panels of where to pay: the unified URI when there are both methods, then
 /// Lightning and on-chain, each a QR code, the destination with a copy button, and a link a
-/// wallet opens. Once part is paid, only on-chain for the rest: the BOLT11 asks the whole
-/// amount.
-fn methods_html(view: &InvoiceView, stage: Stage) -> String {
+/// wallet opens, each for what is still due. Lightning only while its BOLT11 asks that: after
+/// a partial payment, until the invoice watcher has renewed it.
+fn methods_html(view: &InvoiceView) -> String {
     let mut panels: Vec<(&str, &str, String, String)> = Vec::new();
     let chain = view.method(ONCHAIN);
-    let ln = view
-        .method(LIGHTNING)
-        .filter(|_| stage != Stage::Partial || chain.is_none());
+    let ln = view.lightning();
     if let (Some(_), Some(_), Some(uri)) = (ln, chain, view.payment_uri()) {
         panels.push(("unified", "Any wallet", uri.clone(), uri));
     }
@@ -365,8 +363,7 @@ fn methods_html(view: &InvoiceView, stage: Stage) -> String {
     }
     if let Some(chain) = chain {
         let mut link = format!("bitcoin:{}", chain.destination);
-        if let Some(due) = view.record.due_sat {
-            let rest = (due - view.record.paid_sat).max(0);
+        if let Some(rest) = view.still_due_sat() {
             link.push_str(&format!("?amount={}", btc(rest)));
         }
         panels.push(("onchain", "On-chain", chain.destination.clone(), link));
@@ -417,7 +414,8 @@ fn state_html(view: &InvoiceView, stage: Stage) -> String {
         Stage::Partial => format!(
             "<h2>Partially paid</h2><p>Received {paid}.</p>\
              <p class=\"due\">Amount still due: <strong>{due}</strong> ({due_btc} BTC)</p>\
-             <p class=\"muted\">Pay the rest on-chain.</p>",
+             <p class=\"muted\">Pay the rest{how}.</p>",
+            how = if view.lightning().is_some() { "" } else { " on-chain" },
             paid = sats_text(r.paid_sat),
             due = sats_text(remaining),
             due_btc = btc(remaining),
