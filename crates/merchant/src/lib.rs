@@ -6,6 +6,8 @@
 //! the bank's methods.
 
 pub mod apps;
+/// Bolt Card (NTAG 424 DNA) cryptography: SUN tap verification and deterministic card keys.
+pub mod boltcard;
 mod error;
 pub mod invoice_data;
 pub mod invoice_state;
