@@ -10,6 +10,7 @@
 // async-graphql's interface attributes repeat `ty = …` per field, which this lint misreads.
 #![allow(clippy::duplicated_attributes)]
 
+mod boltcard;
 mod error;
 mod graphql;
 mod greenfield;
@@ -64,6 +65,8 @@ pub struct ApiState {
     pub info: Arc<ServerInfo>,
     /// Merchant services (`/api/v1/…`, BTCPay Greenfield).
     pub merchant: flash_merchant::Merchant,
+    /// Flash Cards (`/boltcard…`).
+    pub cards: flash_merchant::cards::Cards,
     /// The users' NOSTR names (`userUpdateNpub`, `npubByUsername`, NIP-05).
     pub names: flash_nostr::Names,
     /// The Cashu mint (`/v1/...`, `ecashMint`/`ecashRedeem`), when one runs here.
@@ -100,6 +103,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(rest::routes(state.clone()))
         .merge(greenfield::routes(state.clone()))
         .merge(lnurl::routes(state.clone()))
+        .merge(boltcard::routes(state.clone()))
         .merge(health::routes(state.clone()))
         .merge(relay::routes(state.clone()))
         .merge(pages::checkout::routes(state.clone()))

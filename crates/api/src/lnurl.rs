@@ -42,7 +42,7 @@ pub(crate) fn encode_lnurl(url: &str) -> String {
 }
 
 /// A JSON answer anyone's browser may read.
-fn answer(status: StatusCode, body: Value) -> Response {
+pub(crate) fn answer(status: StatusCode, body: Value) -> Response {
     let mut response = (status, Json(body)).into_response();
     response
         .headers_mut()
@@ -50,7 +50,7 @@ fn answer(status: StatusCode, body: Value) -> Response {
     response
 }
 
-fn refusal(e: BankError) -> Response {
+pub(crate) fn refusal(e: BankError) -> Response {
     let status = match e {
         BankError::RecipientNotFound | BankError::WithdrawLinkNotFound => StatusCode::NOT_FOUND,
         BankError::Store(_) | BankError::LightningUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -122,7 +122,7 @@ struct InvoiceQuery {
 }
 
 /// Counts a request against the caller's address; the refusal to send when over the limit.
-fn over_limit(state: &ApiState, peer: &Peer) -> Option<Response> {
+pub(crate) fn over_limit(state: &ApiState, peer: &Peer) -> Option<Response> {
     let retry = match state.auth.check_public_lightning_rate(peer.0.ip()) {
         Ok(()) => return None,
         Err(flash_auth::AuthError::RateLimited { retry_after_secs }) => retry_after_secs,

@@ -243,7 +243,7 @@ impl Bank {
         payer: &WalletOwner,
         target: Target,
         memo: Option<String>,
-        taken: Option<Record>,
+        taken: Vec<Record>,
     ) -> Result<LnPayOutcome, BankError> {
         let hash = target.invoice.payment_hash;
         let quote = self

@@ -28,8 +28,8 @@ use flash_core::{
     WalletId,
 };
 use flash_store::{
-    LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus, NewLnInvoice, NewLnPayment, PaidVia, PostRequest,
-    Record, WalletOwner,
+    CardSpend, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus, NewLnInvoice, NewLnPayment, PaidVia,
+    PostRequest, Record, WalletOwner,
 };
 
 use crate::history::Transaction;
@@ -291,6 +291,45 @@ pub struct ReconcileReport {
 
 /// How a payment made for a withdraw link is marked (`origin`).
 const WITHDRAW_ORIGIN: &str = "lnurlw:";
+/// How a payment made for a Flash Card tap is marked (`origin`).
+const CARD_ORIGIN: &str = "boltcard:";
+
+/// What a payment spends besides its wallet's balance: taken in the transaction that moves (or
+/// holds) the money, and given back if the payment fails.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Allowance<'a> {
+    /// One use of a withdraw link (its id).
+    WithdrawLink(&'a str),
+    /// A Flash Card tap's spend.
+    Card(&'a CardSpend),
+}
+
+impl Allowance<'_> {
+    /// The records that take it for a payment of `amount_sat`.
+    fn taken(self, amount_sat: i64, now_ms: i64) -> Vec<Record> {
+        match self {
+            Allowance::WithdrawLink(link) => vec![Record::lnurl_withdraw_use_taken(link, now_ms)],
+            Allowance::Card(spend) => Record::boltcard_spend_taken(spend, amount_sat, now_ms),
+        }
+    }
+
+    /// How a payment out made with it is marked, to give it back if the payment fails.
+    fn origin(self) -> String {
+        match self {
+            Allowance::WithdrawLink(link) => format!("{WITHDRAW_ORIGIN}{link}"),
+            Allowance::Card(spend) => format!("{CARD_ORIGIN}{}", spend.tap_id),
+        }
+    }
+}
+
+/// What gives back the allowance of a failed payment out marked `origin`.
+fn allowance_returned(origin: &str) -> Option<Record> {
+    if let Some(link) = origin.strip_prefix(WITHDRAW_ORIGIN) {
+        Some(Record::lnurl_withdraw_use_returned(link))
+    } else {
+        origin.strip_prefix(CARD_ORIGIN).map(Record::boltcard_spend_returned)
+    }
+}
 
 /// What a payment out starts with, besides the invoice.
 struct Start {
@@ -298,7 +337,7 @@ struct Start {
     idempotency: IdempotencyKey,
     prior: Option<JournalId>,
     origin: Option<String>,
-    taken: Option<Record>,
+    taken: Vec<Record>,
 }
 
 /// What the journal that ends a payment carries besides its own: a melt's records (its notes
@@ -556,10 +595,14 @@ impl Bank {
         self.ln_pay_for(req, None).await
     }
 
-    /// [`Bank::ln_pay`], on behalf of a withdraw link when `link` is given: one of its uses is
-    /// taken in the transaction that moves (or holds) the money, and given back if the
-    /// payment fails.
-    pub(crate) async fn ln_pay_for(&self, req: LnPayRequest, link: Option<&str>) -> Result<LnPayOutcome, BankError> {
+    /// [`Bank::ln_pay`], spending `allowance` too when it is given (a withdraw link's use, a
+    /// card tap): taken in the transaction that moves (or holds) the money, and given back if
+    /// the payment fails.
+    pub(crate) async fn ln_pay_for(
+        &self,
+        req: LnPayRequest,
+        allowance: Option<Allowance<'_>>,
+    ) -> Result<LnPayOutcome, BankError> {
         let target = self.target(&req.payment_request, req.amount).await?;
         let memo = req.memo.as_deref().map(Memo::parse).transpose()?;
         let idempotency = idempotency(req.account.to_string(), req.idempotency_key.clone())?;
@@ -581,7 +624,9 @@ impl Bank {
             return Err(BankError::AccountNotActive(payer.status.as_str()));
         }
         let memo = memo.map(|m| m.as_str().to_string());
-        let taken = link.map(|l| Record::lnurl_withdraw_use_taken(l, self.store.now_ms()));
+        let taken = allowance
+            .map(|a| a.taken(target.amount.get(), self.store.now_ms()))
+            .unwrap_or_default();
         match own {
             Some(own) => {
                 let payee = parties.payee.ok_or(BankError::RecipientNotFound)?;
@@ -589,7 +634,7 @@ impl Bank {
             }
             None if self.mint_invoice(&target.invoice).await? => self.pay_mint_quote(&payer, target, memo, taken).await,
             None => {
-                let origin = link.map(|l| format!("{WITHDRAW_ORIGIN}{l}"));
+                let origin = allowance.map(Allowance::origin);
                 let start = Start {
                     memo,
                     idempotency,
@@ -609,7 +654,7 @@ impl Bank {
         own: &LnInvoiceRecord,
         target: Target,
         memo: Option<String>,
-        taken: Option<Record>,
+        taken: Vec<Record>,
     ) -> Result<LnPayOutcome, BankError> {
         if own.paid_at_ms.is_some() {
             return Ok(LnPayOutcome::already_paid());
@@ -913,9 +958,10 @@ impl Bank {
                 (op, JournalKind::HoldReverse, end)
             }
         };
-        // A failed withdrawal gives its link's use back.
-        let returned = match (&end, p.origin.as_deref().and_then(|o| o.strip_prefix(WITHDRAW_ORIGIN))) {
-            (LnPaymentEnd::Failed { .. }, Some(link)) => Some(Record::lnurl_withdraw_use_returned(link)),
+        // A failed payment gives back what it spent besides money (a link's use, a card's
+        // spend).
+        let returned = match (&end, p.origin.as_deref()) {
+            (LnPaymentEnd::Failed { .. }, Some(origin)) => allowance_returned(origin),
             _ => None,
         };
         let journal = JournalRequest {

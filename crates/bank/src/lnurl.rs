@@ -13,10 +13,10 @@ use flash_core::lightning::Hash32;
 use flash_core::{AccountId, AccountStatus, Memo, Sats, Username, ValidationError, WalletId};
 use sha2::{Digest, Sha256};
 
-use flash_store::{NewWithdrawLink, WithdrawLinkRecord};
+use flash_store::{CardSpend, NewWithdrawLink, WithdrawLinkRecord};
 use rand::RngCore;
 
-use crate::lightning::{InvoiceCreate, InvoiceFor, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus};
+use crate::lightning::{Allowance, InvoiceCreate, InvoiceFor, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus};
 use crate::payments::idempotency;
 use crate::{Bank, BankError, Recipient, SendRequest};
 
@@ -367,7 +367,42 @@ impl Bank {
             memo: Some(link.link.title.clone()),
             idempotency_key: Some(format!("lnurlw:{}:{}", link.link.id, invoice.payment_hash)),
         };
-        self.ln_pay_for(req, Some(&link.link.id)).await
+        self.ln_pay_for(req, Some(Allowance::WithdrawLink(&link.link.id))).await
+    }
+
+    /// Pays `payment_request` from a Flash Card's wallet for one of its taps (`spend`): the
+    /// amount must be 1 to `max_sat`; the tap is used up, and the amount counted toward the
+    /// card's 24-hour limit, in the transaction that moves (or holds) the money (both given
+    /// back if the payment fails). Repeating the call with the same invoice (from any tap)
+    /// answers with the first attempt.
+    pub async fn card_pay(
+        &self,
+        account: AccountId,
+        wallet_id: WalletId,
+        spend: &CardSpend,
+        max_sat: i64,
+        payment_request: &str,
+    ) -> Result<LnPayOutcome, BankError> {
+        let invoice = self.decode(payment_request).await?;
+        let msat = invoice
+            .amount_msat
+            .ok_or_else(|| BankError::AmountMismatch("the invoice must have an amount".into()))?;
+        let amount = Sats::from_msat_up(msat)?.get();
+        if amount > max_sat {
+            return Err(BankError::AmountMismatch(format!(
+                "this tap pays at most {max_sat} sats"
+            )));
+        }
+        let req = LnPayRequest {
+            account,
+            wallet_id,
+            payment_request: invoice.payment_request.clone(),
+            amount: None,
+            memo: Some("Flash Card".into()),
+            // An invoice is paid once: a second tap for it answers with the first payment.
+            idempotency_key: Some(format!("boltcard:{}", invoice.payment_hash)),
+        };
+        self.ln_pay_for(req, Some(Allowance::Card(spend))).await
     }
 
     /// The username of a Lightning address of this Flash (`name@our-host`).

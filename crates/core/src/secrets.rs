@@ -99,6 +99,13 @@ pub fn random_token(prefix: &str, len: usize) -> String {
     out
 }
 
+/// `N` random bytes from a CSPRNG seeded by the operating system: keys.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+}
+
 /// Lowercase hex SHA-256 of a high-entropy token, for storage and lookup: a token of 200+
 /// random bits needs no salt or stretching.
 pub fn hash_token(token: &str) -> String {

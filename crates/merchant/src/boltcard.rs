@@ -171,6 +171,21 @@ fn sun_mac(k2: &[u8; 16], picc: &PiccData) -> [u8; 8] {
     c
 }
 
+/// A tap's `p` given as 32 hex digits (either case).
+pub fn parse_p(text: &str) -> Result<[u8; 16], CardError> {
+    decode_hex::<16>("p", text)
+}
+
+/// A card UID given as 14 hex digits (either case), as the programming app sends it.
+pub fn parse_uid(text: &str) -> Result<[u8; 7], CardError> {
+    decode_hex::<7>("UID", text.trim())
+}
+
+/// `bytes` as upper-case hex, as cards and BTCPay write keys.
+pub fn upper_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 /// `text` as exactly `N` bytes of hex, in either case.
 fn decode_hex<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], CardError> {
     let invalid = CardError::InvalidHex { field, bytes: N };
@@ -202,7 +217,7 @@ fn nibble(digit: u8) -> Option<u8> {
 /// A card that taps like a real one, for tests.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing {
-    use super::{sun_mac, PiccData, PICC_TAG};
+    use super::{sun_mac, upper_hex, PiccData, PICC_TAG};
     use aes::cipher::{BlockEncryptMut, KeyIvInit};
     use aes::Aes128;
     use rand::Rng;
@@ -242,11 +257,6 @@ pub mod testing {
             };
             (upper_hex(&block), upper_hex(&sun_mac(&self.k2, &picc)))
         }
-    }
-
-    /// `bytes` as upper-case hex, as cards write it.
-    fn upper_hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02X}")).collect()
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod apps;
 /// Bolt Card (NTAG 424 DNA) cryptography: SUN tap verification and deterministic card keys.
 pub mod boltcard;
+pub mod cards;
 mod error;
 pub mod invoice_data;
 pub mod invoice_state;

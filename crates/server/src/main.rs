@@ -484,6 +484,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             allow_private_webhooks: config.network.allows_dev_features(),
             ..flash_merchant::MerchantConfig::default()
         });
+    let cards = flash_merchant::cards::Cards::open(
+        bank.clone(),
+        store.clone(),
+        &KeyEncryptionKey::new(data_dir.key("master.key")?),
+        &info.public_url,
+    )
+    .await
+    .context("opening Flash Cards (their issuer key is sealed with DATA_DIR/master.key)")?;
     let workers = [
         tokio::spawn({
             let (merchant, stop) = (merchant.clone(), until_stopped());
@@ -519,6 +527,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let state = ApiState {
         names: flash_nostr::Names::new(store.clone()),
         merchant,
+        cards,
         bank,
         auth,
         metrics: Arc::new(Metrics::default()),

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod auth;
+mod boltcards;
 mod db;
 mod groups;
 mod leases;
@@ -42,6 +43,7 @@ pub use accounts::{
     AccountRecord, Audit, ContactRecord, NewUser, PaymentParties, UserRecord, UsernameUpdate, WalletOwner, WalletRecord,
 };
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
+pub use boltcards::{BoltcardRecord, BoltcardTapRecord, CardSpend, NewBoltcard, NewBoltcardTap, CARD_WINDOW_MS};
 pub use db::Db;
 pub use groups::GroupRecord;
 pub use ledger::{

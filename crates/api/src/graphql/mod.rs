@@ -2,6 +2,7 @@
 //! per-request caller context.
 
 mod admin;
+mod cards;
 mod cold;
 mod ecash;
 mod lightning;
@@ -44,6 +45,7 @@ pub(crate) struct PublicQuery(
     lightning::LightningQuery,
     onchain::OnchainQuery,
     nwc::NwcQuery,
+    cards::CardsQuery,
     merchant::MerchantQuery,
     prices::PricesQuery,
 );
@@ -56,6 +58,7 @@ pub(crate) struct PublicMutation(
     onchain::OnchainMutation,
     ecash::EcashMutation,
     nwc::NwcMutation,
+    cards::CardsMutation,
     merchant::MerchantMutation,
 );
 

@@ -321,8 +321,12 @@ impl TestServer {
         let prices: Arc<dyn flash_core::price::PriceSource> = Arc::new(flash_rates::DevPrices::with_defaults(
             Arc::new(TestClock(clock.clone())),
         ));
+        let cards = flash_merchant::cards::Cards::open(bank.clone(), store_for_relay.clone(), &kek, &public_url)
+            .await
+            .expect("cards");
         let state = ApiState {
             names: flash_nostr::Names::new(store_for_relay.clone()),
+            cards,
             merchant: flash_merchant::Merchant::new(bank.clone(), store_for_relay.clone()).with_prices(prices.clone()),
             bank,
             auth,

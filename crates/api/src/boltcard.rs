@@ -1,0 +1,152 @@
+//! Flash Cards (Bolt Cards) over HTTP; errors in the LNURL shape `{"status":"ERROR","reason":…}`.
+//!
+//! - A tap: `GET /boltcard?p=…&c=…` answers a LUD-03 `withdrawRequest` whose `k1` works once;
+//!   its callback `GET /boltcard/callback?k1=…&pr=…` pays the invoice from the card's wallet.
+//! - Programming, as the Bolt Card NFC Programmer app does it: `POST /boltcard/program/{secret}`
+//!   with `{"UID": "…"}` answers `{"LNURLW", "version", "K0"…"K4"}` (the one-time link the owner
+//!   made); `POST /boltcard/reset` with `{"LNURLW": "lnurlw://…?p=…&c=…"}` (read from the card)
+//!   answers the keys to put the factory keys back, and wipes the card.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use flash_bank::{BankError, PaymentStatus};
+use flash_merchant::boltcard::upper_hex;
+use flash_merchant::cards::{CardsError, ProgrammedCard};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::lnurl::{answer, over_limit, refusal};
+use crate::{ApiState, Peer};
+
+pub(crate) fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route("/boltcard", get(tap))
+        .route("/boltcard/callback", get(callback))
+        .route("/boltcard/program/{secret}", post(program))
+        .route("/boltcard/reset", post(reset))
+        .with_state(state)
+}
+
+/// A card operation's refusal, in the LNURL shape.
+fn card_refusal(e: CardsError) -> Response {
+    match e {
+        CardsError::Bank(b) => refusal(b),
+        CardsError::Store(s) => refusal(BankError::Store(s)),
+        e => {
+            let status = match e {
+                CardsError::NotFound => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            answer(status, json!({ "status": "ERROR", "reason": e.to_string() }))
+        }
+    }
+}
+
+/// One text field of a posted JSON object (`None` when the body is not such an object).
+fn posted_field(body: &[u8], field: &str) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get(field)?.as_str().map(str::to_string)
+}
+
+/// A tap's query.
+#[derive(Deserialize)]
+struct TapQuery {
+    p: Option<String>,
+    c: Option<String>,
+}
+
+async fn tap(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery>) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
+    let (Some(p), Some(c)) = (q.p, q.c) else {
+        return card_refusal(CardsError::Invalid("a tap carries p and c".into()));
+    };
+    match state.cards.tap(&p, &c).await {
+        Ok(offer) if offer.max_sat < 1 => answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "ERROR", "reason": "nothing to spend with this card now: its balance or its 24-hour limit is used up" }),
+        ),
+        Ok(offer) => answer(
+            StatusCode::OK,
+            json!({
+                "tag": "withdrawRequest",
+                "callback": format!("{}/boltcard/callback", state.info.public_url),
+                "k1": offer.k1,
+                "defaultDescription": offer.name,
+                "minWithdrawable": 1_000,
+                "maxWithdrawable": offer.max_sat.saturating_mul(1_000),
+            }),
+        ),
+        Err(e) => card_refusal(e),
+    }
+}
+
+/// The withdraw callback's query.
+#[derive(Deserialize)]
+struct CallbackQuery {
+    k1: Option<String>,
+    pr: Option<String>,
+}
+
+async fn callback(State(state): State<ApiState>, peer: Peer, Query(q): Query<CallbackQuery>) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
+    let (Some(k1), Some(pr)) = (q.k1.filter(|k| !k.is_empty()), q.pr.filter(|p| !p.is_empty())) else {
+        return card_refusal(CardsError::Invalid("k1 and pr (a BOLT11 invoice) are required".into()));
+    };
+    let error = |reason: &str| answer(StatusCode::BAD_REQUEST, json!({ "status": "ERROR", "reason": reason }));
+    match state.cards.withdraw(&k1, &pr).await {
+        Ok(o) => match (o.status, o.failure) {
+            (PaymentStatus::Failure, reason) => error(&reason.unwrap_or_else(|| "payment failed".into())),
+            (PaymentStatus::AlreadyPaid, _) => error("that invoice is already paid"),
+            (PaymentStatus::Success | PaymentStatus::Pending, _) => answer(StatusCode::OK, json!({ "status": "OK" })),
+        },
+        Err(e) => card_refusal(e),
+    }
+}
+
+/// The keys as the programming app reads them (and BTCPay answers them).
+fn keys_json(card: &ProgrammedCard) -> Value {
+    let [k0, k1, k2, k3, k4] = card.keys.map(|k| upper_hex(&k));
+    json!({
+        "LNURLW": card.lnurlw,
+        "version": card.version,
+        "K0": k0, "K1": k1, "K2": k2, "K3": k3, "K4": k4,
+    })
+}
+
+async fn program(State(state): State<ApiState>, peer: Peer, Path(secret): Path<String>, body: Bytes) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
+    let Some(uid) = posted_field(&body, "UID") else {
+        return card_refusal(CardsError::Invalid(
+            "post {\"UID\": \"…\"}: the card's UID, 7 bytes of hex".into(),
+        ));
+    };
+    match state.cards.program(&secret, &uid).await {
+        Ok(card) => answer(StatusCode::OK, keys_json(&card)),
+        Err(e) => card_refusal(e),
+    }
+}
+
+async fn reset(State(state): State<ApiState>, peer: Peer, body: Bytes) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
+    let Some(lnurlw) = posted_field(&body, "LNURLW") else {
+        return card_refusal(CardsError::Invalid(
+            "post {\"LNURLW\": \"…\"}: the link read from the card, with its p and c".into(),
+        ));
+    };
+    match state.cards.reset(&lnurlw).await {
+        Ok(card) => answer(StatusCode::OK, keys_json(&card)),
+        Err(e) => card_refusal(e),
+    }
+}

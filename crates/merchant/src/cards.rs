@@ -1,0 +1,508 @@
+//! Flash Cards: Bolt Cards (NTAG 424 DNA) that spend from their owner's Flash wallet.
+//!
+//! - **Keys** come from one issuer key, sealed like the other secrets, the card's UID and its
+//!   key version ([`CardKeys::derive`]); only the card id derived from the UID is stored.
+//! - **Programming**: the owner makes a card and gets a one-time link; the Bolt Card NFC
+//!   Programmer app posts the card's UID to it and writes the keys it answers. A physical card
+//!   programmed again gets the next key version, so old keys never come back.
+//! - **A tap** (`lnurlw://…/boltcard?p=…&c=…`) is checked (`p` under K1, `c` under K2) and its
+//!   counter must be strictly above the card's last, stored in the same transaction as the tap
+//!   it opens: one tap, one `k1`, one withdrawal, at most the per-tap limit, what is left of the
+//!   rolling 24-hour limit and the balance. The withdrawal takes the tap and counts toward the
+//!   24-hour limit in the transaction that moves the money.
+//! - **Reset** (wipe) hands the keys to the app only for a valid tap of the card itself.
+
+use std::sync::Arc;
+
+use flash_bank::{Bank, BankError, LnPayOutcome};
+
+use flash_core::secrets::{hash_token, random_bytes, random_token, KeyEncryptionKey};
+use flash_core::{AccountId, LedgerAccountId, WalletId};
+use flash_store::{CardSpend, NewBoltcard, NewBoltcardTap, Store, StoreError, CARD_WINDOW_MS};
+
+/// A card as stored.
+pub use flash_store::BoltcardRecord;
+
+use crate::boltcard::{self, card_id, encryption_key, upper_hex, CardError, CardKeys, PiccData};
+
+/// The purpose the issuer key is sealed under.
+pub const ISSUER_KEY_PURPOSE: &str = "boltcard-issuer-key";
+/// How long a programming link works.
+const PROGRAM_LINK_MS: i64 = 60 * 60 * 1_000;
+/// How long a tap's `k1` may be used.
+const TAP_MS: i64 = 10 * 60 * 1_000;
+/// The most a card may spend in one tap or in a day, sats (1 BTC).
+const LIMIT_MAX_SAT: i64 = 100_000_000;
+/// Longest card name.
+const NAME_MAX_CHARS: usize = 64;
+/// Most cards (not wiped) per account.
+const CARDS_MAX: usize = 20;
+/// Characters of a programming link's or a tap's secret.
+const SECRET_LEN: usize = 43;
+
+/// Why a card operation failed. Each refusal changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CardsError {
+    /// A field is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such card (or not one of the caller's), programming link or tap.
+    #[error("card not found")]
+    NotFound,
+    /// The tap's `p`/`c` do not check out.
+    #[error(transparent)]
+    Tap(#[from] CardError),
+    /// The tap's counter is not above the card's last: a replayed or stale tap.
+    #[error("this tap was seen before: tap the card again")]
+    Replayed,
+    /// The card is disabled or wiped.
+    #[error("the card is {0}")]
+    NotActive(String),
+    /// This physical card is already programmed as a card that is not wiped.
+    #[error("this card is already programmed: reset it first")]
+    AlreadyProgrammed,
+    /// The bank refused or failed.
+    #[error(transparent)]
+    Bank(#[from] BankError),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A card to make, as its owner asks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CardCreate {
+    /// The wallet it spends from (the account's default when `None`).
+    pub wallet_id: Option<WalletId>,
+    /// What the owner calls it.
+    pub name: String,
+    /// Most one tap may spend, sats.
+    pub tap_limit_sat: i64,
+    /// Most it may spend in any 24 hours, sats.
+    pub day_limit_sat: i64,
+}
+
+/// A card just made, with the link that programs it (shown once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedCard {
+    /// The card.
+    pub card: BoltcardRecord,
+    /// The one-time programming URL the app posts the card's UID to.
+    pub program_url: String,
+}
+
+impl CreatedCard {
+    /// The deep link that opens the Bolt Card NFC Programmer app on the programming URL.
+    pub fn deeplink(&self) -> String {
+        format!("boltcard://program?url={}", url_escape(&self.program_url))
+    }
+}
+
+/// What the programming app writes to the card: the LNURL-withdraw base and the five keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgrammedCard {
+    /// `lnurlw://host/boltcard`; the card appends `?p=…&c=…`.
+    pub lnurlw: String,
+    /// The card's key version.
+    pub version: i64,
+    /// The keys, in order K0..K4.
+    pub keys: [[u8; 16]; 5],
+    /// What the owner calls it.
+    pub name: String,
+}
+
+/// What one tap offers: a `k1` to withdraw once, up to `max_sat`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TapOffer {
+    /// The secret the wallet sends back with its invoice.
+    pub k1: String,
+    /// Most this tap may withdraw, sats (0 when nothing is available now).
+    pub max_sat: i64,
+    /// The card's name, as the withdrawal's description.
+    pub name: String,
+}
+
+/// Card state names.
+const PROGRAMMING: &str = "programming";
+const ACTIVE: &str = "active";
+const DISABLED: &str = "disabled";
+const WIPED: &str = "wiped";
+
+/// What an owner may do to a card's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardAction {
+    /// Let it pay again.
+    Enable,
+    /// Stop it paying (taps are refused) until enabled again.
+    Disable,
+    /// Retire it for good (the physical card can then be reset and programmed again).
+    Wipe,
+}
+
+/// The Flash Cards service.
+#[derive(Clone)]
+pub struct Cards {
+    bank: Bank,
+    store: Store,
+    issuer_key: Arc<[u8; 16]>,
+    public_url: Arc<str>,
+}
+
+impl Cards {
+    /// Opens the service over `bank`: unseals (or first makes) the issuer key with `kek`.
+    /// `public_url` is where this Flash is reached (`https://host`).
+    pub async fn open(bank: Bank, store: Store, kek: &KeyEncryptionKey, public_url: &str) -> Result<Cards, CardsError> {
+        let sealed = store
+            .sealed_secret(ISSUER_KEY_PURPOSE, || {
+                let key: [u8; 16] = random_bytes();
+                kek.seal(ISSUER_KEY_PURPOSE, &key)
+            })
+            .await?;
+        let opened = kek
+            .open(ISSUER_KEY_PURPOSE, &sealed)
+            .map_err(|e| CardsError::Invalid(format!("the card issuer key does not open with this key: {e}")))?;
+        let issuer_key: [u8; 16] = opened
+            .as_slice()
+            .try_into()
+            .map_err(|_| CardsError::Invalid("the sealed card issuer key is not 16 bytes".into()))?;
+        Ok(Cards {
+            bank,
+            store,
+            issuer_key: Arc::new(issuer_key),
+            public_url: Arc::from(public_url.trim_end_matches('/')),
+        })
+    }
+
+    /// The LNURL-withdraw base written on cards: `lnurlw://host/boltcard`.
+    pub fn lnurlw_base(&self) -> String {
+        let host = self
+            .public_url
+            .split_once("://")
+            .map_or(&*self.public_url, |(_, rest)| rest);
+        format!("lnurlw://{host}/boltcard")
+    }
+
+    /// Makes a card of `account` and its one-time programming link.
+    pub async fn create(&self, account: AccountId, req: CardCreate) -> Result<CreatedCard, CardsError> {
+        let name = req.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+            return Err(CardsError::Invalid(format!(
+                "the name is 1 to {NAME_MAX_CHARS} characters"
+            )));
+        }
+        check_limits(req.tap_limit_sat, req.day_limit_sat)?;
+        let record = self
+            .store
+            .account(account)
+            .await?
+            .ok_or(CardsError::Bank(BankError::AccountNotFound))?;
+        let wallet_id = req.wallet_id.unwrap_or(record.default_wallet_id);
+        self.bank.own_wallet(account, wallet_id).await?;
+        let live = self
+            .store
+            .boltcards_of(account)
+            .await?
+            .iter()
+            .filter(|c| c.state != WIPED)
+            .count();
+        if live >= CARDS_MAX {
+            return Err(CardsError::Invalid(format!(
+                "an account holds at most {CARDS_MAX} cards: wipe one first"
+            )));
+        }
+        let secret = random_token("", SECRET_LEN);
+        let id = uuid::Uuid::now_v7().to_string();
+        self.store
+            .boltcard_create(&NewBoltcard {
+                id: id.clone(),
+                account_id: account,
+                wallet_id,
+                name,
+                tap_limit_sat: req.tap_limit_sat,
+                day_limit_sat: req.day_limit_sat,
+                program_secret_hash: hash_token(&secret),
+                program_expires_at: self.bank.now_ms() + PROGRAM_LINK_MS,
+            })
+            .await?;
+        let card = self.store.boltcard(&id).await?.ok_or(CardsError::NotFound)?;
+        Ok(CreatedCard {
+            card,
+            program_url: format!("{}/boltcard/program/{secret}", self.public_url),
+        })
+    }
+
+    /// The account's cards, newest first.
+    pub async fn list(&self, account: AccountId) -> Result<Vec<BoltcardRecord>, CardsError> {
+        Ok(self.store.boltcards_of(account).await?)
+    }
+
+    /// One of the account's cards.
+    pub async fn card(&self, account: AccountId, id: &str) -> Result<BoltcardRecord, CardsError> {
+        match self.store.boltcard(id).await? {
+            Some(card) if card.account_id == account => Ok(card),
+            _ => Err(CardsError::NotFound),
+        }
+    }
+
+    /// Enables, disables or wipes one of the account's cards. A wiped card stays wiped.
+    pub async fn act(&self, account: AccountId, id: &str, action: CardAction) -> Result<BoltcardRecord, CardsError> {
+        let card = self.card(account, id).await?;
+        if card.state == WIPED {
+            return Err(CardsError::NotActive(WIPED.into()));
+        }
+        let state = match action {
+            CardAction::Enable if card.card_key_id.is_none() => {
+                return Err(CardsError::Invalid("the card is not programmed yet".into()))
+            }
+            CardAction::Enable => ACTIVE,
+            CardAction::Disable => DISABLED,
+            CardAction::Wipe => WIPED,
+        };
+        if !self.store.boltcard_set_state(account, id, state).await? {
+            return Err(CardsError::NotFound);
+        }
+        self.card(account, id).await
+    }
+
+    /// Sets one of the account's cards' limits.
+    pub async fn set_limits(
+        &self,
+        account: AccountId,
+        id: &str,
+        tap_limit_sat: i64,
+        day_limit_sat: i64,
+    ) -> Result<BoltcardRecord, CardsError> {
+        check_limits(tap_limit_sat, day_limit_sat)?;
+        self.card(account, id).await?;
+        if !self
+            .store
+            .boltcard_set_limits(account, id, tap_limit_sat, day_limit_sat)
+            .await?
+        {
+            return Err(CardsError::NotActive(WIPED.into()));
+        }
+        self.card(account, id).await
+    }
+
+    /// The programming link's answer to the app: binds the card waiting behind `secret` to the
+    /// physical card `uid` at the next key version it has under this issuer, and returns its
+    /// keys. Until the card's first tap the link answers the same keys again for the same card
+    /// (the app may have failed half way) and refuses any other.
+    pub async fn program(&self, secret: &str, uid: &str) -> Result<ProgrammedCard, CardsError> {
+        let uid = boltcard::parse_uid(uid).map_err(|_| CardsError::Invalid("the UID is 7 bytes of hex".into()))?;
+        let hash = hash_token(secret);
+        let card = self
+            .store
+            .boltcard_by_program_secret(&hash)
+            .await?
+            .filter(|c| c.program_expires_at.is_some_and(|t| t > self.bank.now_ms()))
+            .ok_or(CardsError::NotFound)?;
+        let key_id = hex_lower(&card_id(&self.issuer_key, &uid));
+        let version = match &card.card_key_id {
+            // The app trying again with the same card before its first tap: the same keys.
+            Some(bound) if *bound == key_id => card.key_version,
+            Some(_) => return Err(CardsError::Invalid("this link programmed another card".into())),
+            None => {
+                if self.store.boltcard_by_key_id(&key_id).await?.is_some() {
+                    return Err(CardsError::AlreadyProgrammed);
+                }
+                self.store
+                    .boltcard_last_version(&key_id)
+                    .await?
+                    .map_or(0, |v| v.saturating_add(1))
+            }
+        };
+        match self.store.boltcard_programmed(&card.id, &hash, &key_id, version).await {
+            Ok(true) => {}
+            Ok(false) => return Err(CardsError::NotFound),
+            Err(e) if e.is_unique_violation() => return Err(CardsError::AlreadyProgrammed),
+            Err(e) => return Err(e.into()),
+        }
+        let keys = CardKeys::derive(&self.issuer_key, &uid, key_version(version)?);
+        Ok(ProgrammedCard {
+            lnurlw: self.lnurlw_base(),
+            version,
+            keys: [keys.k0, keys.k1, keys.k2, keys.k3, keys.k4],
+            name: card.name,
+        })
+    }
+
+    /// The reset link's answer to the app: for a valid tap of the card (`lnurlw`, read from
+    /// it, with its `p` and `c`), the keys it was programmed with, so the app can put the
+    /// factory keys back; the card is wiped (a card its owner wiped already is reset too).
+    /// Only the card itself proves the right to reset it, and one tap resets once.
+    pub async fn reset(&self, lnurlw: &str) -> Result<ProgrammedCard, CardsError> {
+        let (p, c) = tap_params(lnurlw)?;
+        let picc = boltcard::decrypt_picc(&encryption_key(&self.issuer_key), &boltcard::parse_p(&p)?)?;
+        let key_id = hex_lower(&card_id(&self.issuer_key, &picc.uid));
+        let card = self
+            .store
+            .boltcard_latest_by_key_id(&key_id)
+            .await?
+            .ok_or(CardsError::NotFound)?;
+        let keys = CardKeys::derive(&self.issuer_key, &picc.uid, key_version(card.key_version)?);
+        boltcard::verify_tap(&keys.sun_keys(), &p, &c)?;
+        if !self.store.boltcard_reset(&card.id, i64::from(picc.counter)).await? {
+            return Err(CardsError::Replayed);
+        }
+        Ok(ProgrammedCard {
+            lnurlw: self.lnurlw_base(),
+            version: card.key_version,
+            keys: [keys.k0, keys.k1, keys.k2, keys.k3, keys.k4],
+            name: card.name,
+        })
+    }
+
+    /// The deep link that opens the Bolt Card NFC Programmer app to reset a card here.
+    pub fn reset_deeplink(&self) -> String {
+        format!(
+            "boltcard://reset?url={}",
+            url_escape(&format!("{}/boltcard/reset", self.public_url))
+        )
+    }
+
+    /// A tap: checks `p` and `c`, accepts the counter and opens a withdrawal of at most the
+    /// per-tap limit, what is left of the 24-hour limit and the wallet's balance.
+    pub async fn tap(&self, p: &str, c: &str) -> Result<TapOffer, CardsError> {
+        let (card, picc) = self.checked_tap(p, c).await?;
+        let spent = self
+            .store
+            .boltcard_spent_since(&card.id, self.bank.now_ms() - CARD_WINDOW_MS)
+            .await?;
+        let balances = self.store.balances(&[LedgerAccountId::from(card.wallet_id)]).await?;
+        let balance = balances.values().copied().next().unwrap_or(0);
+        let max_sat = card.tap_limit_sat.min(card.day_limit_sat - spent).min(balance).max(0);
+        let k1 = self.accept(&card, &picc, max_sat).await?;
+        Ok(TapOffer {
+            k1,
+            max_sat,
+            name: card.name,
+        })
+    }
+
+    /// A withdrawal for the tap that handed out `k1`: pays `payment_request` from the card's
+    /// wallet, once.
+    pub async fn withdraw(&self, k1: &str, payment_request: &str) -> Result<LnPayOutcome, CardsError> {
+        let tap = self
+            .store
+            .boltcard_tap(&hash_token(k1))
+            .await?
+            .ok_or(CardsError::NotFound)?;
+        let card = self
+            .store
+            .boltcard(&tap.tap.card_id)
+            .await?
+            .ok_or(CardsError::NotFound)?;
+        if card.state != ACTIVE {
+            return Err(CardsError::NotActive(card.state));
+        }
+        let spend = CardSpend {
+            tap_id: tap.tap.id.clone(),
+            card_id: card.id.clone(),
+            day_limit_sat: card.day_limit_sat,
+        };
+        Ok(self
+            .bank
+            .card_pay(
+                card.account_id,
+                card.wallet_id,
+                &spend,
+                tap.tap.max_sat,
+                payment_request,
+            )
+            .await?)
+    }
+
+    /// The card a tap's `p` and `c` come from, checked; refused before anything is looked up
+    /// when `p` does not decrypt under the issuer's K1, and before the card's state is told
+    /// when `c` is wrong.
+    async fn checked_tap(&self, p: &str, c: &str) -> Result<(BoltcardRecord, PiccData), CardsError> {
+        let k1 = encryption_key(&self.issuer_key);
+        let p_bytes = boltcard::parse_p(p)?;
+        let picc = boltcard::decrypt_picc(&k1, &p_bytes)?;
+        let key_id = hex_lower(&card_id(&self.issuer_key, &picc.uid));
+        let card = self
+            .store
+            .boltcard_by_key_id(&key_id)
+            .await?
+            .ok_or(CardsError::NotFound)?;
+        let keys = CardKeys::derive(&self.issuer_key, &picc.uid, key_version(card.key_version)?);
+        boltcard::verify_tap(&keys.sun_keys(), p, c)?;
+        if card.state != ACTIVE && card.state != PROGRAMMING {
+            return Err(CardsError::NotActive(card.state));
+        }
+        if i64::from(picc.counter) <= card.counter {
+            return Err(CardsError::Replayed);
+        }
+        Ok((card, picc))
+    }
+
+    /// Records the tap with the card's new counter; its `k1`.
+    async fn accept(&self, card: &BoltcardRecord, picc: &PiccData, max_sat: i64) -> Result<String, CardsError> {
+        let k1 = random_token("", SECRET_LEN);
+        let tap = NewBoltcardTap {
+            id: hash_token(&k1),
+            card_id: card.id.clone(),
+            counter: i64::from(picc.counter),
+            max_sat,
+            expires_at: self.bank.now_ms() + TAP_MS,
+        };
+        match self.store.boltcard_tap_accept(&tap).await {
+            Ok(()) => Ok(k1),
+            // Another tap with this counter or a later one got in first.
+            Err(StoreError::Refused(_)) => Err(CardsError::Replayed),
+            Err(e) if e.is_unique_violation() => Err(CardsError::Replayed),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Refuses limits out of range or a per-tap limit above the daily one.
+fn check_limits(tap_limit_sat: i64, day_limit_sat: i64) -> Result<(), CardsError> {
+    if !(1..=LIMIT_MAX_SAT).contains(&tap_limit_sat) || !(1..=LIMIT_MAX_SAT).contains(&day_limit_sat) {
+        return Err(CardsError::Invalid(format!("limits are 1 to {LIMIT_MAX_SAT} sats")));
+    }
+    if tap_limit_sat > day_limit_sat {
+        return Err(CardsError::Invalid(
+            "the per-tap limit is above the 24-hour limit".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A stored key version as the derivation takes it.
+fn key_version(version: i64) -> Result<u32, CardsError> {
+    u32::try_from(version).map_err(|_| CardsError::Store(StoreError::Decode(format!("key version {version}"))))
+}
+
+/// `p` and `c` of a card's `lnurlw://…?p=…&c=…` link.
+fn tap_params(lnurlw: &str) -> Result<(String, String), CardsError> {
+    let invalid = || CardsError::Invalid("LNURLW must be the card's link with its p= and c= parameters".into());
+    let https = lnurlw
+        .trim()
+        .get(..9)
+        .filter(|s| s.eq_ignore_ascii_case("lnurlw://"))
+        .map(|_| format!("https://{}", &lnurlw.trim()[9..]))
+        .ok_or_else(invalid)?;
+    let url = url::Url::parse(&https).map_err(|_| invalid())?;
+    let find = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    match (find("p"), find("c")) {
+        (Some(p), Some(c)) => Ok((p, c)),
+        _ => Err(invalid()),
+    }
+}
+
+/// Lower-case hex.
+fn hex_lower(bytes: &[u8]) -> String {
+    upper_hex(bytes).to_ascii_lowercase()
+}
+
+/// Percent-escapes everything but unreserved characters (RFC 3986), for a URL inside a query.
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,393 @@
+//! Flash Cards (Bolt Cards): the cards, the taps whose SUN message checked, and what each tap
+//! spent. The merchant crate gives the states their meaning; the bank commits a tap's spend
+//! with the payment's money ([`Record::boltcard_spend_taken`]).
+
+use flash_core::{AccountId, WalletId};
+
+use crate::ledger::Record;
+use crate::sql::{params, Row};
+use crate::{Store, StoreError};
+
+/// A card as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoltcardRecord {
+    /// Its id.
+    pub id: String,
+    /// The card id derived from the issuer key and the UID (hex); `None` until programmed.
+    pub card_key_id: Option<String>,
+    /// The owner.
+    pub account_id: AccountId,
+    /// The wallet it spends from.
+    pub wallet_id: WalletId,
+    /// What the owner calls it.
+    pub name: String,
+    /// `programming`, `active`, `disabled` or `wiped`.
+    pub state: String,
+    /// How many times this physical card was programmed before under the issuer key.
+    pub key_version: i64,
+    /// The counter of the last accepted tap.
+    pub counter: i64,
+    /// Most one tap may spend, sats.
+    pub tap_limit_sat: i64,
+    /// Most the card may spend in any 24 hours, sats.
+    pub day_limit_sat: i64,
+    /// Until when its programming link works, Unix ms (while it has one).
+    pub program_expires_at: Option<i64>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// A card to record, waiting to be programmed through a one-time link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBoltcard {
+    /// Its id.
+    pub id: String,
+    /// The owner.
+    pub account_id: AccountId,
+    /// The wallet it spends from.
+    pub wallet_id: WalletId,
+    /// What the owner calls it.
+    pub name: String,
+    /// Most one tap may spend, sats.
+    pub tap_limit_sat: i64,
+    /// Most the card may spend in any 24 hours, sats.
+    pub day_limit_sat: i64,
+    /// The hash of the programming link's secret.
+    pub program_secret_hash: String,
+    /// Until when the programming link works, Unix ms.
+    pub program_expires_at: i64,
+}
+
+/// A tap whose SUN message checked, to record with the card's new counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBoltcardTap {
+    /// The hash of the `k1` handed to the wallet.
+    pub id: String,
+    /// The card.
+    pub card_id: String,
+    /// The tap's counter: strictly above the card's last.
+    pub counter: i64,
+    /// Most this tap may withdraw, sats.
+    pub max_sat: i64,
+    /// Until when `k1` may be used, Unix ms.
+    pub expires_at: i64,
+}
+
+/// A recorded tap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoltcardTapRecord {
+    /// The tap as recorded.
+    pub tap: NewBoltcardTap,
+    /// Unix ms.
+    pub created_at: i64,
+    /// When a withdrawal used it, Unix ms.
+    pub used_at: Option<i64>,
+}
+
+/// What a card tap spends with a payment: its tap is used up, and the amount counts toward the
+/// card's rolling 24-hour limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardSpend {
+    /// The tap (its id).
+    pub tap_id: String,
+    /// The card.
+    pub card_id: String,
+    /// The card's limit over any 24 hours, sats.
+    pub day_limit_sat: i64,
+}
+
+/// A card's rolling limit window.
+pub const CARD_WINDOW_MS: i64 = 24 * 60 * 60 * 1_000;
+
+const CARD_COLUMNS: &str = "SELECT id, card_key_id, account_id, wallet_id, name, state, key_version, counter, \
+     tap_limit_sat, day_limit_sat, program_expires_at, created_at, updated_at FROM boltcards";
+
+fn card_record(r: &Row) -> Result<BoltcardRecord, StoreError> {
+    Ok(BoltcardRecord {
+        id: r.text(0)?,
+        card_key_id: r.opt_text(1)?,
+        account_id: r.parse(2)?,
+        wallet_id: r.parse(3)?,
+        name: r.text(4)?,
+        state: r.text(5)?,
+        key_version: r.int(6)?,
+        counter: r.int(7)?,
+        tap_limit_sat: r.int(8)?,
+        day_limit_sat: r.int(9)?,
+        program_expires_at: r.opt_int(10)?,
+        created_at: r.int(11)?,
+        updated_at: r.int(12)?,
+    })
+}
+
+impl Record {
+    /// Takes a card tap's spend of `amount_sat` with the payment that moves the money: the card
+    /// must still be active (its row is locked first, so a card's spends are decided one at a
+    /// time), the tap unused and unexpired, and the card's spends of the last 24 hours with
+    /// this one within its limit. Each is a refusal otherwise.
+    pub fn boltcard_spend_taken(spend: &CardSpend, amount_sat: i64, now_ms: i64) -> Vec<Record> {
+        vec![
+            Record {
+                sql: "UPDATE boltcards SET updated_at = $2 WHERE id = $1 AND state = 'active'",
+                params: params![spend.card_id.as_str(), now_ms],
+                rows: 1,
+                refusal: Some("the card is not active"),
+            },
+            Record {
+                sql: "UPDATE boltcard_taps SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND expires_at > $2",
+                params: params![spend.tap_id.as_str(), now_ms],
+                rows: 1,
+                refusal: Some("this tap was used already or has expired: tap the card again"),
+            },
+            Record {
+                sql: "INSERT INTO boltcard_spends (tap_id, card_id, amount_sat, spent_at) \
+                      SELECT $1, $2, CAST($3 AS BIGINT), CAST($4 AS BIGINT) WHERE CAST(( \
+                      SELECT COALESCE(SUM(amount_sat), 0) FROM boltcard_spends WHERE card_id = $2 \
+                      AND spent_at > CAST($5 AS BIGINT)) AS BIGINT) + CAST($3 AS BIGINT) <= CAST($6 AS BIGINT)",
+                params: params![
+                    spend.tap_id.as_str(),
+                    spend.card_id.as_str(),
+                    amount_sat,
+                    now_ms,
+                    now_ms - CARD_WINDOW_MS,
+                    spend.day_limit_sat
+                ],
+                rows: 1,
+                refusal: Some("the card's 24-hour limit would be exceeded"),
+            },
+        ]
+    }
+
+    /// Gives back the spend of a tap whose payment failed (the tap stays used).
+    pub fn boltcard_spend_returned(tap_id: &str) -> Record {
+        Record {
+            sql: "DELETE FROM boltcard_spends WHERE tap_id = $1",
+            params: params![tap_id],
+            rows: 1,
+            refusal: None,
+        }
+    }
+}
+
+impl Store {
+    /// Records a card waiting to be programmed.
+    pub async fn boltcard_create(&self, c: &NewBoltcard) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        self.db
+            .execute(
+                "INSERT INTO boltcards (id, account_id, wallet_id, name, state, key_version, tap_limit_sat, \
+                 day_limit_sat, program_secret_hash, program_expires_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'programming', 0, $5, $6, $7, $8, $9, $9)",
+                params![
+                    c.id.as_str(),
+                    c.account_id.to_string(),
+                    c.wallet_id.to_string(),
+                    c.name.as_str(),
+                    c.tap_limit_sat,
+                    c.day_limit_sat,
+                    c.program_secret_hash.as_str(),
+                    c.program_expires_at,
+                    now
+                ],
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// A card by id.
+    pub async fn boltcard(&self, id: &str) -> Result<Option<BoltcardRecord>, StoreError> {
+        let sql = format!("{CARD_COLUMNS} WHERE id = $1");
+        let row = self.db.query_opt(&sql, params![id]).await?;
+        row.as_ref().map(card_record).transpose()
+    }
+
+    /// The card a programming link opens, while it is unprogrammed.
+    pub async fn boltcard_by_program_secret(&self, secret_hash: &str) -> Result<Option<BoltcardRecord>, StoreError> {
+        let sql = format!("{CARD_COLUMNS} WHERE program_secret_hash = $1 AND state = 'programming'");
+        let row = self.db.query_opt(&sql, params![secret_hash]).await?;
+        row.as_ref().map(card_record).transpose()
+    }
+
+    /// The card (not wiped) of a derived card id.
+    pub async fn boltcard_by_key_id(&self, card_key_id: &str) -> Result<Option<BoltcardRecord>, StoreError> {
+        let sql = format!("{CARD_COLUMNS} WHERE card_key_id = $1 AND state <> 'wiped'");
+        let row = self.db.query_opt(&sql, params![card_key_id]).await?;
+        row.as_ref().map(card_record).transpose()
+    }
+
+    /// The newest card (in any state, wiped ones included) of a derived card id.
+    pub async fn boltcard_latest_by_key_id(&self, card_key_id: &str) -> Result<Option<BoltcardRecord>, StoreError> {
+        let sql = format!("{CARD_COLUMNS} WHERE card_key_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1");
+        let row = self.db.query_opt(&sql, params![card_key_id]).await?;
+        row.as_ref().map(card_record).transpose()
+    }
+
+    /// Wipes a card for a reset through a tap with `counter`: refused (false) unless the counter
+    /// is strictly above the card's last, so one tap resets once.
+    pub async fn boltcard_reset(&self, id: &str, counter: i64) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE boltcards SET state = 'wiped', counter = $2, updated_at = $3, program_secret_hash = NULL, \
+                 program_expires_at = NULL WHERE id = $1 AND counter < $2",
+                params![id, counter, self.now_ms()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The highest key version a card id was ever programmed with (wiped cards included).
+    pub async fn boltcard_last_version(&self, card_key_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT MAX(key_version) FROM boltcards WHERE card_key_id = $1",
+                params![card_key_id],
+            )
+            .await?;
+        Ok(row.map(|r| r.opt_int(0)).transpose()?.flatten())
+    }
+
+    /// An account's cards, newest first (wiped ones included).
+    pub async fn boltcards_of(&self, account: AccountId) -> Result<Vec<BoltcardRecord>, StoreError> {
+        let sql = format!("{CARD_COLUMNS} WHERE account_id = $1 ORDER BY created_at DESC, id LIMIT 200");
+        let rows = self.db.query(&sql, params![account.to_string()]).await?;
+        rows.iter().map(card_record).collect()
+    }
+
+    /// Binds a card waiting to be programmed, through its link, to the physical card
+    /// `card_key_id` at `key_version`. The link keeps working for that physical card until
+    /// its first tap (so the app may try again) and no other. False when the link is not (or
+    /// no longer) valid or bound to another card; a unique violation when another card that is
+    /// not wiped has that card id.
+    pub async fn boltcard_programmed(
+        &self,
+        id: &str,
+        secret_hash: &str,
+        card_key_id: &str,
+        key_version: i64,
+    ) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let n = self
+            .db
+            .execute(
+                "UPDATE boltcards SET card_key_id = $3, key_version = $4, counter = 0, updated_at = $5 \
+                 WHERE id = $1 AND program_secret_hash = $2 AND state = 'programming' AND program_expires_at > $5 \
+                 AND (card_key_id IS NULL OR (card_key_id = $3 AND key_version = $4))",
+                params![id, secret_hash, card_key_id, key_version, now],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Records a tap with the card's new counter, in one transaction: refused
+    /// ([`StoreError::Refused`]) unless the counter is strictly above the card's last and the
+    /// card is programmed (a first tap makes it active and ends its programming link) or
+    /// active.
+    pub async fn boltcard_tap_accept(&self, t: &NewBoltcardTap) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        self.db
+            .apply(vec![
+                Record {
+                    sql: "UPDATE boltcards SET counter = $2, updated_at = $3, program_secret_hash = NULL, \
+                          program_expires_at = NULL, state = CASE WHEN state = 'programming' THEN 'active' ELSE state END \
+                          WHERE id = $1 AND counter < $2 AND card_key_id IS NOT NULL \
+                          AND state IN ('programming', 'active')",
+                    params: params![t.card_id.as_str(), t.counter, now],
+                    rows: 1,
+                    refusal: Some("this tap's counter is not above the card's last, or the card is not active"),
+                },
+                Record {
+                    sql: "INSERT INTO boltcard_taps (id, card_id, counter, max_sat, created_at, expires_at) \
+                          VALUES ($1, $2, $3, $4, $5, $6)",
+                    params: params![
+                        t.id.as_str(),
+                        t.card_id.as_str(),
+                        t.counter,
+                        t.max_sat,
+                        now,
+                        t.expires_at
+                    ],
+                    rows: 1,
+                    refusal: None,
+                },
+            ])
+            .await
+    }
+
+    /// A tap by id (the hash of its `k1`).
+    pub async fn boltcard_tap(&self, id: &str) -> Result<Option<BoltcardTapRecord>, StoreError> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT id, card_id, counter, max_sat, expires_at, created_at, used_at FROM boltcard_taps \
+                 WHERE id = $1",
+                params![id],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(BoltcardTapRecord {
+                tap: NewBoltcardTap {
+                    id: r.text(0)?,
+                    card_id: r.text(1)?,
+                    counter: r.int(2)?,
+                    max_sat: r.int(3)?,
+                    expires_at: r.int(4)?,
+                },
+                created_at: r.int(5)?,
+                used_at: r.opt_int(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// What a card spent after `since_ms`.
+    pub async fn boltcard_spent_since(&self, card_id: &str, since_ms: i64) -> Result<i64, StoreError> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT CAST(COALESCE(SUM(amount_sat), 0) AS BIGINT) FROM boltcard_spends \
+                 WHERE card_id = $1 AND spent_at > $2",
+                params![card_id, since_ms],
+            )
+            .await?;
+        Ok(row.map(|r| r.int(0)).transpose()?.unwrap_or(0))
+    }
+
+    /// Moves one of an account's cards to `state` (`active`, `disabled` or `wiped`), from a
+    /// state that allows it: a wiped card never changes again, and only a programmed card is
+    /// enabled. Whether it changed.
+    pub async fn boltcard_set_state(&self, account: AccountId, id: &str, state: &str) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE boltcards SET state = $3, updated_at = $4, program_secret_hash = NULL, \
+                 program_expires_at = NULL WHERE id = $1 AND account_id = $2 AND state <> 'wiped' \
+                 AND ($3 <> 'active' OR card_key_id IS NOT NULL)",
+                params![id, account.to_string(), state, self.now_ms()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Sets one of an account's cards' limits. Whether it changed.
+    pub async fn boltcard_set_limits(
+        &self,
+        account: AccountId,
+        id: &str,
+        tap_limit_sat: i64,
+        day_limit_sat: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE boltcards SET tap_limit_sat = $3, day_limit_sat = $4, updated_at = $5 \
+                 WHERE id = $1 AND account_id = $2 AND state <> 'wiped'",
+                params![id, account.to_string(), tap_limit_sat, day_limit_sat, self.now_ms()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+}
