@@ -1,7 +1,8 @@
 //! Flash Cards (Bolt Cards) over HTTP; errors in the LNURL shape `{"status":"ERROR","reason":…}`.
 //!
 //! - A tap: `GET /boltcard?p=…&c=…` answers a LUD-03 `withdrawRequest` whose `k1` works once;
-//!   its callback `GET /boltcard/callback?k1=…&pr=…` pays the invoice from the card's wallet.
+//!   its callback `GET /boltcard/callback?k1=…&pr=…[&pin=…]` pays the invoice from the card's
+//!   wallet (`pinLimit`, LUD-21, tells the wallet from which amount the card's PIN is needed).
 //! - Programming, as the Bolt Card NFC Programmer app does it: `POST /boltcard/program/{secret}`
 //!   with `{"UID": "…"}` answers `{"LNURLW", "version", "K0"…"K4"}` (the one-time link the owner
 //!   made); `POST /boltcard/reset` with `{"LNURLW": "lnurlw://…?p=…&c=…"}` (read from the card)
@@ -71,17 +72,20 @@ async fn tap(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery
             StatusCode::BAD_REQUEST,
             json!({ "status": "ERROR", "reason": "nothing to spend with this card now: its balance or its 24-hour limit is used up" }),
         ),
-        Ok(offer) => answer(
-            StatusCode::OK,
-            json!({
+        Ok(offer) => {
+            let mut body = json!({
                 "tag": "withdrawRequest",
                 "callback": format!("{}/boltcard/callback", state.info.public_url),
                 "k1": offer.k1,
                 "defaultDescription": offer.name,
                 "minWithdrawable": 1_000,
                 "maxWithdrawable": offer.max_sat.saturating_mul(1_000),
-            }),
-        ),
+            });
+            if let (Some(limit), Some(fields)) = (offer.pin_limit_sat, body.as_object_mut()) {
+                fields.insert("pinLimit".into(), json!(limit.saturating_mul(1_000)));
+            }
+            answer(StatusCode::OK, body)
+        }
         Err(e) => card_refusal(e),
     }
 }
@@ -91,6 +95,8 @@ async fn tap(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery
 struct CallbackQuery {
     k1: Option<String>,
     pr: Option<String>,
+    /// The card's PIN (LUD-21), when the wallet asked for it.
+    pin: Option<String>,
 }
 
 async fn callback(State(state): State<ApiState>, peer: Peer, Query(q): Query<CallbackQuery>) -> Response {
@@ -101,7 +107,7 @@ async fn callback(State(state): State<ApiState>, peer: Peer, Query(q): Query<Cal
         return card_refusal(CardsError::Invalid("k1 and pr (a BOLT11 invoice) are required".into()));
     };
     let error = |reason: &str| answer(StatusCode::BAD_REQUEST, json!({ "status": "ERROR", "reason": reason }));
-    match state.cards.withdraw(&k1, &pr).await {
+    match state.cards.withdraw(&k1, &pr, q.pin.as_deref()).await {
         Ok(o) => match (o.status, o.failure) {
             (PaymentStatus::Failure, reason) => error(&reason.unwrap_or_else(|| "payment failed".into())),
             (PaymentStatus::AlreadyPaid, _) => error("that invoice is already paid"),

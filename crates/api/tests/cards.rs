@@ -23,6 +23,7 @@ flash_store::on_both_backends!(
     two_callbacks_for_one_tap_pay_once,
     cards_are_managed_over_graphql,
     a_failed_lightning_payment_gives_the_spend_back,
+    a_pin_guards_withdrawals_from_its_limit,
 );
 
 /// A card's UID, as a test card has it.
@@ -596,5 +597,104 @@ async fn a_failed_lightning_payment_gives_the_spend_back(backend: Backend) {
     assert!(s.balance(&owner).await <= 20_000 - 3_000);
     // The day is spent now.
     assert!(reason(&tap(&s, &mut card).await).contains("used up"));
+    s.journals().await;
+}
+
+async fn a_pin_guards_withdrawals_from_its_limit(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (owner, shop) = (s.member().await, s.member().await);
+    s.fund(&owner.wallet_id, 50_000).await;
+    let (id, mut card, _, _) = programmed(&s, &owner, 10_000, 40_000, UID).await;
+    let pin_set = |input: Value| {
+        let (s, token, id) = (&s, owner.token.clone(), id.clone());
+        async move {
+            let mut input = input;
+            if let Some(i) = input.as_object_mut() {
+                i.insert("id".into(), json!(id));
+            }
+            let r = s
+                .gql(
+                    Some(&token),
+                    "mutation($input: CardPinSetInput!) { cardPinSet(input: $input) { errors { code message } \
+                     card { state pinLimit pinFailures } } }",
+                    json!({ "input": input }),
+                )
+                .await;
+            data(&r, "cardPinSet").clone()
+        }
+    };
+    for bad in [
+        json!({"pin": "12", "pinLimit": 5_000}),
+        json!({"pin": "12a4", "pinLimit": 5_000}),
+        json!({"pin": "1234"}),
+    ] {
+        assert_eq!(
+            pin_set(bad.clone()).await["errors"][0]["code"],
+            "INVALID_INPUT",
+            "{bad}"
+        );
+    }
+    let set = pin_set(json!({"pin": "1234", "pinLimit": 5_000})).await;
+    assert_eq!(
+        set["card"],
+        json!({"state": "programming", "pinLimit": 5_000, "pinFailures": 0})
+    );
+
+    // Below the PIN limit no PIN is asked.
+    let offer = tap(&s, &mut card).await.json();
+    assert_eq!(offer["pinLimit"], 5_000_000, "{offer}");
+    let k1 = offer["k1"].as_str().expect("k1").to_string();
+    assert_eq!(
+        withdraw(&s, &k1, &invoice(&s, &shop, 2_000).await).await.json()["status"],
+        "OK"
+    );
+    // From it up the PIN is needed: without it the tap stays usable; with it, paid.
+    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
+    let pr = invoice(&s, &shop, 6_000).await;
+    assert!(reason(&withdraw(&s, &k1, &pr).await).contains("needs the card's PIN"));
+    let paid = s
+        .get(&format!("/boltcard/callback?k1={k1}&pr={pr}&pin=1234"), &[])
+        .await;
+    assert_eq!(paid.json()["status"], "OK", "{}", paid.text);
+    assert_eq!(s.balance(&shop).await, 8_000);
+
+    // Three wrong PINs disable the card; the right one after that is too late.
+    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
+    let pr = invoice(&s, &shop, 6_000).await;
+    for left in [2, 1, 0] {
+        let r = s
+            .get(&format!("/boltcard/callback?k1={k1}&pr={pr}&pin=0000"), &[])
+            .await;
+        assert!(
+            reason(&r).contains(&format!("wrong PIN: {left} tries left")),
+            "{}",
+            r.text
+        );
+    }
+    let late = s
+        .get(&format!("/boltcard/callback?k1={k1}&pr={pr}&pin=1234"), &[])
+        .await;
+    assert!(reason(&late).contains("disabled"), "{}", late.text);
+    assert!(reason(&tap(&s, &mut card).await).contains("disabled"));
+    assert_eq!(s.balance(&shop).await, 8_000);
+    let listed = s
+        .gql(Some(&owner.token), "{ cards { state pinFailures } }", json!({}))
+        .await;
+    assert_eq!(
+        data(&listed, "cards"),
+        &json!([{"state": "disabled", "pinFailures": 3}])
+    );
+    // Enabling forgives them; removing the PIN takes `pinLimit` out of the taps.
+    s.state
+        .cards
+        .act(account(&owner), &id, CardAction::Enable)
+        .await
+        .expect("enable");
+    assert_eq!(
+        pin_set(json!({"pin": null})).await["card"],
+        json!({"state": "active", "pinLimit": null, "pinFailures": 0})
+    );
+    let offer = tap(&s, &mut card).await.json();
+    assert!(offer.get("pinLimit").is_none(), "{offer}");
     s.journals().await;
 }

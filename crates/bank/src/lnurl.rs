@@ -371,7 +371,8 @@ impl Bank {
     }
 
     /// Pays `payment_request` from a Flash Card's wallet for one of its taps (`spend`): the
-    /// amount must be 1 to `max_sat`; the tap is used up, and the amount counted toward the
+    /// amount must be 1 to `max_sat`, and below `pin_from_sat` when that is given (the card
+    /// has a PIN that was not given); the tap is used up, and the amount counted toward the
     /// card's 24-hour limit, in the transaction that moves (or holds) the money (both given
     /// back if the payment fails). Repeating the call with the same invoice (from any tap)
     /// answers with the first attempt.
@@ -381,6 +382,7 @@ impl Bank {
         wallet_id: WalletId,
         spend: &CardSpend,
         max_sat: i64,
+        pin_from_sat: Option<i64>,
         payment_request: &str,
     ) -> Result<LnPayOutcome, BankError> {
         let invoice = self.decode(payment_request).await?;
@@ -392,6 +394,9 @@ impl Bank {
             return Err(BankError::AmountMismatch(format!(
                 "this tap pays at most {max_sat} sats"
             )));
+        }
+        if pin_from_sat.is_some_and(|from| amount >= from) {
+            return Err(BankError::Refused("this amount needs the card's PIN"));
         }
         let req = LnPayRequest {
             account,

@@ -39,6 +39,10 @@ const NAME_MAX_CHARS: usize = 64;
 const CARDS_MAX: usize = 20;
 /// Characters of a programming link's or a tap's secret.
 const SECRET_LEN: usize = 43;
+/// Wrong PINs that disable a card.
+const PIN_FAILURES_MAX: i64 = 3;
+/// Digits of a PIN.
+const PIN_DIGITS: std::ops::RangeInclusive<usize> = 4..=8;
 
 /// Why a card operation failed. Each refusal changes nothing.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,12 @@ pub enum CardsError {
     /// The card is disabled or wiped.
     #[error("the card is {0}")]
     NotActive(String),
+    /// The PIN is wrong; `left` more tries before the card is disabled.
+    #[error("wrong PIN: {left} tries left before the card is disabled")]
+    WrongPin {
+        /// Tries left.
+        left: i64,
+    },
     /// This physical card is already programmed as a card that is not wiped.
     #[error("this card is already programmed: reset it first")]
     AlreadyProgrammed,
@@ -120,6 +130,8 @@ pub struct TapOffer {
     pub max_sat: i64,
     /// The card's name, as the withdrawal's description.
     pub name: String,
+    /// Withdrawals of this much or more need the card's PIN, sats (LUD-21 `pinLimit`).
+    pub pin_limit_sat: Option<i64>,
 }
 
 /// Card state names.
@@ -264,6 +276,36 @@ impl Cards {
         self.card(account, id).await
     }
 
+    /// Sets one of the account's cards' PIN (4 to 8 digits) and the amount from which a
+    /// withdrawal needs it, or removes the PIN (`None`).
+    pub async fn set_pin(
+        &self,
+        account: AccountId,
+        id: &str,
+        pin: Option<(&str, i64)>,
+    ) -> Result<BoltcardRecord, CardsError> {
+        self.card(account, id).await?;
+        if let Some((digits, limit)) = pin {
+            if !PIN_DIGITS.contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(CardsError::Invalid("a PIN is 4 to 8 digits".into()));
+            }
+            if !(1..=LIMIT_MAX_SAT).contains(&limit) {
+                return Err(CardsError::Invalid(format!(
+                    "the PIN limit is 1 to {LIMIT_MAX_SAT} sats"
+                )));
+            }
+        }
+        let hashed = pin.map(|(digits, limit)| (pin_hash(id, digits), limit));
+        let changed = self
+            .store
+            .boltcard_set_pin(account, id, hashed.as_ref().map(|(h, l)| (h.as_str(), *l)))
+            .await?;
+        if !changed {
+            return Err(CardsError::NotActive(WIPED.into()));
+        }
+        self.card(account, id).await
+    }
+
     /// Sets one of the account's cards' limits.
     pub async fn set_limits(
         &self,
@@ -376,13 +418,20 @@ impl Cards {
         Ok(TapOffer {
             k1,
             max_sat,
+            pin_limit_sat: card.pin_hash.as_ref().and(card.pin_limit_sat),
             name: card.name,
         })
     }
 
     /// A withdrawal for the tap that handed out `k1`: pays `payment_request` from the card's
-    /// wallet, once.
-    pub async fn withdraw(&self, k1: &str, payment_request: &str) -> Result<LnPayOutcome, CardsError> {
+    /// wallet, once. A card with a PIN needs it (`pin`) from its PIN limit up; a wrong PIN is
+    /// counted, and the third disables the card.
+    pub async fn withdraw(
+        &self,
+        k1: &str,
+        payment_request: &str,
+        pin: Option<&str>,
+    ) -> Result<LnPayOutcome, CardsError> {
         let tap = self
             .store
             .boltcard_tap(&hash_token(k1))
@@ -396,6 +445,20 @@ impl Cards {
         if card.state != ACTIVE {
             return Err(CardsError::NotActive(card.state));
         }
+        let pin_from_sat = match (&card.pin_hash, pin) {
+            (Some(expected), Some(given)) => {
+                if pin_hash(&card.id, given) != *expected {
+                    let failures = self.store.boltcard_pin_failed(&card.id, PIN_FAILURES_MAX).await?;
+                    return Err(CardsError::WrongPin {
+                        left: (PIN_FAILURES_MAX - failures).max(0),
+                    });
+                }
+                self.store.boltcard_pin_passed(&card.id).await?;
+                None
+            }
+            (Some(_), None) => card.pin_limit_sat,
+            (None, _) => None,
+        };
         let spend = CardSpend {
             tap_id: tap.tap.id.clone(),
             card_id: card.id.clone(),
@@ -408,6 +471,7 @@ impl Cards {
                 card.wallet_id,
                 &spend,
                 tap.tap.max_sat,
+                pin_from_sat,
                 payment_request,
             )
             .await?)
@@ -490,6 +554,13 @@ fn tap_params(lnurlw: &str) -> Result<(String, String), CardsError> {
         (Some(p), Some(c)) => Ok((p, c)),
         _ => Err(invalid()),
     }
+}
+
+/// What is stored of a card's PIN: a digest of the card and the digits. Four to eight digits
+/// are found by trying them all, given the database: the protection is the count of wrong PINs
+/// (three disable the card) and, at rest, the database's own.
+fn pin_hash(card_id: &str, digits: &str) -> String {
+    hash_token(&format!("flash-card-pin:{card_id}:{digits}"))
 }
 
 /// Lower-case hex.

@@ -12,6 +12,11 @@ CREATE TABLE boltcards (
     counter             BIGINT NOT NULL DEFAULT 0 CHECK (counter >= 0),
     tap_limit_sat       BIGINT NOT NULL CHECK (tap_limit_sat > 0),
     day_limit_sat       BIGINT NOT NULL CHECK (day_limit_sat >= tap_limit_sat),
+    -- A PIN asked for withdrawals of `pin_limit_sat` or more (LUD-21's `pinLimit`); wrong
+    -- PINs are counted, and the card is disabled at the third.
+    pin_hash            TEXT,
+    pin_limit_sat       BIGINT CHECK (pin_limit_sat > 0),
+    pin_failures        BIGINT NOT NULL DEFAULT 0,
     program_secret_hash TEXT UNIQUE,
     program_expires_at  BIGINT,
     created_at          BIGINT NOT NULL,

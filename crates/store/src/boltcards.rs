@@ -31,6 +31,12 @@ pub struct BoltcardRecord {
     pub tap_limit_sat: i64,
     /// Most the card may spend in any 24 hours, sats.
     pub day_limit_sat: i64,
+    /// The hash of its PIN, when it has one.
+    pub pin_hash: Option<String>,
+    /// Withdrawals of this much or more need the PIN, sats.
+    pub pin_limit_sat: Option<i64>,
+    /// Wrong PINs since the last right one.
+    pub pin_failures: i64,
     /// Until when its programming link works, Unix ms (while it has one).
     pub program_expires_at: Option<i64>,
     /// Unix ms.
@@ -102,7 +108,8 @@ pub struct CardSpend {
 pub const CARD_WINDOW_MS: i64 = 24 * 60 * 60 * 1_000;
 
 const CARD_COLUMNS: &str = "SELECT id, card_key_id, account_id, wallet_id, name, state, key_version, counter, \
-     tap_limit_sat, day_limit_sat, program_expires_at, created_at, updated_at FROM boltcards";
+     tap_limit_sat, day_limit_sat, program_expires_at, created_at, updated_at, pin_hash, pin_limit_sat, \
+     pin_failures FROM boltcards";
 
 fn card_record(r: &Row) -> Result<BoltcardRecord, StoreError> {
     Ok(BoltcardRecord {
@@ -119,6 +126,9 @@ fn card_record(r: &Row) -> Result<BoltcardRecord, StoreError> {
         program_expires_at: r.opt_int(10)?,
         created_at: r.int(11)?,
         updated_at: r.int(12)?,
+        pin_hash: r.opt_text(13)?,
+        pin_limit_sat: r.opt_int(14)?,
+        pin_failures: r.int(15)?,
     })
 }
 
@@ -358,14 +368,14 @@ impl Store {
 
     /// Moves one of an account's cards to `state` (`active`, `disabled` or `wiped`), from a
     /// state that allows it: a wiped card never changes again, and only a programmed card is
-    /// enabled. Whether it changed.
+    /// enabled (which forgives its wrong PINs). Whether it changed.
     pub async fn boltcard_set_state(&self, account: AccountId, id: &str, state: &str) -> Result<bool, StoreError> {
         let n = self
             .db
             .execute(
                 "UPDATE boltcards SET state = $3, updated_at = $4, program_secret_hash = NULL, \
-                 program_expires_at = NULL WHERE id = $1 AND account_id = $2 AND state <> 'wiped' \
-                 AND ($3 <> 'active' OR card_key_id IS NOT NULL)",
+                 program_expires_at = NULL, pin_failures = CASE WHEN $3 = 'active' THEN 0 ELSE pin_failures END \
+                 WHERE id = $1 AND account_id = $2 AND state <> 'wiped' AND ($3 <> 'active' OR card_key_id IS NOT NULL)",
                 params![id, account.to_string(), state, self.now_ms()],
             )
             .await?;
@@ -389,5 +399,53 @@ impl Store {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    /// Sets (or, with `None`, removes) one of an account's cards' PIN and the amount from which
+    /// it is asked; its wrong PINs are forgiven. Whether it changed.
+    pub async fn boltcard_set_pin(
+        &self,
+        account: AccountId,
+        id: &str,
+        pin: Option<(&str, i64)>,
+    ) -> Result<bool, StoreError> {
+        let (hash, limit) = match pin {
+            Some((hash, limit)) => (Some(hash), Some(limit)),
+            None => (None, None),
+        };
+        let n = self
+            .db
+            .execute(
+                "UPDATE boltcards SET pin_hash = $3, pin_limit_sat = $4, pin_failures = 0, updated_at = $5 \
+                 WHERE id = $1 AND account_id = $2 AND state <> 'wiped'",
+                params![id, account.to_string(), hash, limit, self.now_ms()],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Counts a wrong PIN for a card; at `max_failures` the card is disabled. The wrong PINs
+    /// counted now.
+    pub async fn boltcard_pin_failed(&self, id: &str, max_failures: i64) -> Result<i64, StoreError> {
+        self.db
+            .execute(
+                "UPDATE boltcards SET pin_failures = pin_failures + 1, updated_at = $3, \
+                 state = CASE WHEN pin_failures + 1 >= $2 AND state = 'active' THEN 'disabled' ELSE state END \
+                 WHERE id = $1",
+                params![id, max_failures, self.now_ms()],
+            )
+            .await?;
+        Ok(self.boltcard(id).await?.map_or(max_failures, |c| c.pin_failures))
+    }
+
+    /// Forgives a card's wrong PINs after a right one.
+    pub async fn boltcard_pin_passed(&self, id: &str) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "UPDATE boltcards SET pin_failures = 0 WHERE id = $1 AND pin_failures > 0",
+                params![id],
+            )
+            .await
+            .map(|_| ())
     }
 }

@@ -1,6 +1,6 @@
 //! Flash Cards (Flash extensions): `cardCreate` makes a card and its one-time programming link
 //! for the Bolt Card NFC Programmer app; `cards` lists the caller's; `cardLimitsUpdate`,
-//! `cardDisable`, `cardEnable` and `cardWipe` manage one.
+//! `cardPinSet`, `cardDisable`, `cardEnable` and `cardWipe` manage one.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use flash_auth::Scope as AuthScope;
@@ -18,9 +18,10 @@ impl From<CardsError> for ApiError {
             CardsError::Store(s) => flash_bank::BankError::Store(s).into(),
             CardsError::NotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             e @ (CardsError::Invalid(_) | CardsError::Tap(_)) => ApiError::new(ErrorCode::InvalidInput, e.to_string()),
-            e @ (CardsError::Replayed | CardsError::NotActive(_) | CardsError::AlreadyProgrammed) => {
-                ApiError::new(ErrorCode::Refused, e.to_string())
-            }
+            e @ (CardsError::Replayed
+            | CardsError::NotActive(_)
+            | CardsError::AlreadyProgrammed
+            | CardsError::WrongPin { .. }) => ApiError::new(ErrorCode::Refused, e.to_string()),
         }
     }
 }
@@ -44,6 +45,10 @@ pub struct Card {
     pub tap_limit: SatAmount,
     /// Most it may spend in any 24 hours, sats.
     pub day_limit: SatAmount,
+    /// Withdrawals of this much or more need its PIN, sats (none: it has no PIN).
+    pub pin_limit: Option<SatAmount>,
+    /// Wrong PINs since the last right one (three disable the card).
+    pub pin_failures: i64,
     /// Created.
     pub created_at: Timestamp,
 }
@@ -59,6 +64,8 @@ impl From<BoltcardRecord> for Card {
             counter: r.counter,
             tap_limit: SatAmount(r.tap_limit_sat),
             day_limit: SatAmount(r.day_limit_sat),
+            pin_limit: r.pin_hash.as_ref().and(r.pin_limit_sat).map(SatAmount),
+            pin_failures: r.pin_failures,
             created_at: ts(r.created_at),
         }
     }
@@ -100,6 +107,17 @@ pub struct CardLimitsUpdateInput {
     pub tap_limit: SatAmount,
     /// Most it may spend in any 24 hours, sats.
     pub day_limit: SatAmount,
+}
+
+/// `cardPinSet` input.
+#[derive(InputObject)]
+pub struct CardPinSetInput {
+    /// The card.
+    pub id: ID,
+    /// Its new PIN, 4 to 8 digits; none removes the PIN.
+    pub pin: Option<String>,
+    /// Withdrawals of this much or more need the PIN, sats (required with a PIN).
+    pub pin_limit: Option<SatAmount>,
 }
 
 /// Input naming one card.
@@ -209,6 +227,21 @@ impl CardsMutation {
                 .set_limits(p.account_id, &input.id.0, input.tap_limit.0, input.day_limit.0)
                 .await,
         ))
+    }
+
+    /// Sets a card's PIN and the amount from which withdrawals need it, or removes it; wrong
+    /// PINs are forgiven (scope `write`).
+    async fn card_pin_set(&self, ctx: &Context<'_>, input: CardPinSetInput) -> async_graphql::Result<CardPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        let cards = &state(ctx).cards;
+        let result = match (input.pin.as_deref(), input.pin_limit) {
+            (Some(pin), Some(limit)) => cards.set_pin(p.account_id, &input.id.0, Some((pin, limit.0))).await,
+            (Some(_), None) => Err(CardsError::Invalid(
+                "a PIN needs a pinLimit: the amount from which it is asked".into(),
+            )),
+            (None, _) => cards.set_pin(p.account_id, &input.id.0, None).await,
+        };
+        Ok(card_payload(result))
     }
 
     /// Stops a card paying until it is enabled again (scope `write`).
