@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 use crate::error::ClientError;
 use crate::graphql::{self, mutation_payload, payload_errors, response_data};
 use crate::types::{
-    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, ColdStorage, ColdSweep, Contact,
-    CreatedApiKey, Destination, EcashKeyset, EcashMinted, EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest,
-    InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity, LightningNode, LightningReconcile,
-    LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated, MerchantStore, NwcConnection, NwcConnectionCreateInput,
-    NwcConnectionCreated, OnchainBatch, OnchainBatchNow, OnchainPayout, OnchainReclaim, OnchainReview,
-    OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult, PublicWallet, RevokedApiKey, SendRequest, Speed,
-    TransactionConnection, UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput, WithdrawLinkCreated,
+    AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, Card, CardCreateInput, CardCreated,
+    CardStateChange, ColdStorage, ColdSweep, Contact, CreatedApiKey, Destination, EcashKeyset, EcashMinted,
+    EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification,
+    LightningLiquidity, LightningNode, LightningReconcile, LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated,
+    MerchantStore, NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow,
+    OnchainPayout, OnchainReclaim, OnchainReview, OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult,
+    PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection, UserNpub, UserSummary, WithdrawLink,
+    WithdrawLinkCreateInput, WithdrawLinkCreated,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -925,6 +926,47 @@ impl Client {
             .graphql(graphql::LNURL_WITHDRAW_REVOKE, json!({ "input": { "id": id } }))
             .await?;
         mutation_payload(data, "lnurlWithdrawRevoke").map(drop)
+    }
+
+    /// Makes a Flash Card; its programming link is shown only this once (valid for an hour).
+    pub async fn card_create(&self, input: &CardCreateInput) -> Result<CardCreated, ClientError> {
+        let data = self.graphql(graphql::CARD_CREATE, json!({ "input": input })).await?;
+        decode(mutation_payload(data, "cardCreate")?, "cardCreate")
+    }
+
+    /// The caller's Flash Cards, newest first.
+    pub async fn cards(&self) -> Result<Vec<Card>, ClientError> {
+        let data = self.graphql(graphql::CARDS_QUERY, json!({})).await?;
+        decode(field(data, "cards")?, "cards")
+    }
+
+    /// `boltcard://reset?url=…`: the deep link that opens the Bolt Card NFC Programmer app
+    /// to reset a card of this server.
+    pub async fn card_reset_deeplink(&self) -> Result<String, ClientError> {
+        let data = self.graphql(graphql::CARD_RESET_DEEPLINK_QUERY, json!({})).await?;
+        decode(field(data, "cardResetDeeplink")?, "cardResetDeeplink")
+    }
+
+    /// Sets a card's per-tap and 24-hour limits, sats.
+    pub async fn card_limits_update(&self, id: &str, tap_limit: u64, day_limit: u64) -> Result<Card, ClientError> {
+        let input = json!({ "id": id, "tapLimit": tap_limit, "dayLimit": day_limit });
+        let data = self
+            .graphql(graphql::CARD_LIMITS_UPDATE, json!({ "input": input }))
+            .await?;
+        let payload = mutation_payload(data, "cardLimitsUpdate")?;
+        decode(field(payload, "card")?, "cardLimitsUpdate.card")
+    }
+
+    /// Disables, enables or wipes a card; the card as it is now.
+    pub async fn card_set_state(&self, id: &str, change: CardStateChange) -> Result<Card, ClientError> {
+        let (document, name) = match change {
+            CardStateChange::Disable => (graphql::CARD_DISABLE, "cardDisable"),
+            CardStateChange::Enable => (graphql::CARD_ENABLE, "cardEnable"),
+            CardStateChange::Wipe => (graphql::CARD_WIPE, "cardWipe"),
+        };
+        let data = self.graphql(document, json!({ "input": { "id": id } })).await?;
+        let payload = mutation_payload(data, name)?;
+        decode(field(payload, "card")?, name)
     }
 
     /// The caller's contacts.

@@ -175,6 +175,58 @@ pub const LNURL_WITHDRAW_LINKS_QUERY: &str = concat!("query { lnurlWithdrawLinks
 pub const LNURL_WITHDRAW_REVOKE: &str = "mutation($input: LnurlWithdrawRevokeInput!) { \
 lnurlWithdrawRevoke(input: $input) { errors { message code } success } }";
 
+/// The fields of a Flash Card.
+macro_rules! card_fields {
+    () => {
+        "id name walletId state keyVersion counter tapLimit dayLimit createdAt"
+    };
+}
+
+/// Makes a Flash Card and its one-time programming link.
+pub const CARD_CREATE: &str = concat!(
+    "mutation($input: CardCreateInput!) { cardCreate(input: $input) { \
+errors { message code } programUrl programDeeplink card { ",
+    card_fields!(),
+    " } } }"
+);
+
+/// The caller's Flash Cards.
+pub const CARDS_QUERY: &str = concat!("query { cards { ", card_fields!(), " } }");
+
+/// The deep link that opens the Bolt Card NFC Programmer app to reset a card.
+pub const CARD_RESET_DEEPLINK_QUERY: &str = "query { cardResetDeeplink }";
+
+/// Sets a card's limits.
+pub const CARD_LIMITS_UPDATE: &str = concat!(
+    "mutation($input: CardLimitsUpdateInput!) { cardLimitsUpdate(input: $input) { \
+errors { message code } card { ",
+    card_fields!(),
+    " } } }"
+);
+
+/// One of the mutations that change a card's state, by its field name (`cardDisable`,
+/// `cardEnable`, `cardWipe`).
+macro_rules! card_state_mutation {
+    ($field:literal) => {
+        concat!(
+            "mutation($input: CardInput!) { ",
+            $field,
+            "(input: $input) { errors { message code } card { ",
+            card_fields!(),
+            " } } }"
+        )
+    };
+}
+
+/// Stops a card paying.
+pub const CARD_DISABLE: &str = card_state_mutation!("cardDisable");
+
+/// Lets a disabled card pay again.
+pub const CARD_ENABLE: &str = card_state_mutation!("cardEnable");
+
+/// Retires a card for good.
+pub const CARD_WIPE: &str = card_state_mutation!("cardWipe");
+
 /// The caller's contacts.
 pub const CONTACTS_QUERY: &str = "query { me { contacts { username alias transactionsCount } } }";
 
@@ -619,6 +671,34 @@ mod tests {
             ECASH_KEYSET_ROTATE,
             "mutation { ecashKeysetRotate { id unit active inputFeePpk } }"
         );
+    }
+
+    #[test]
+    fn card_documents_select_the_payloads() {
+        assert!(CARD_CREATE.contains("$input: CardCreateInput!) { cardCreate(input: $input)"));
+        assert!(CARD_CREATE.contains("errors { message code } programUrl programDeeplink card { id name"));
+        assert!(CARD_LIMITS_UPDATE.contains("cardLimitsUpdate(input: $input) { errors { message code } card {"));
+        for (doc, field) in [
+            (CARD_DISABLE, "{ cardDisable(input: $input)"),
+            (CARD_ENABLE, "{ cardEnable(input: $input)"),
+            (CARD_WIPE, "{ cardWipe(input: $input)"),
+        ] {
+            assert!(doc.starts_with("mutation($input: CardInput!) "), "{doc}");
+            assert!(doc.contains(field), "{doc}");
+        }
+        for doc in [
+            CARD_CREATE,
+            CARDS_QUERY,
+            CARD_RESET_DEEPLINK_QUERY,
+            CARD_LIMITS_UPDATE,
+            CARD_DISABLE,
+            CARD_ENABLE,
+            CARD_WIPE,
+        ] {
+            assert_eq!(doc.matches('{').count(), doc.matches('}').count(), "{doc}");
+            assert!(!doc.contains("  "), "stray spaces from a line continuation: {doc}");
+        }
+        assert!(CARDS_QUERY.contains("state keyVersion counter tapLimit dayLimit createdAt"));
     }
 
     #[test]

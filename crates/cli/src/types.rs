@@ -1762,6 +1762,78 @@ impl fmt::Debug for WithdrawLinkCreated {
     }
 }
 
+/// A new Flash Card to make (`cardCreate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardCreateInput {
+    /// What to call it, 1–64 characters.
+    pub name: String,
+    /// The wallet it spends from (default: the account's default wallet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_id: Option<String>,
+    /// Most one tap may spend, sats.
+    pub tap_limit: u64,
+    /// Most it may spend in any 24 hours, sats.
+    pub day_limit: u64,
+}
+
+/// A Flash Card (a Bolt Card spending from one of the owner's wallets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Card {
+    /// Its id.
+    pub id: String,
+    /// What the owner calls it.
+    pub name: String,
+    /// The wallet it spends from.
+    pub wallet_id: String,
+    /// `programming`, `active`, `disabled` or `wiped`.
+    pub state: String,
+    /// How many times this physical card was programmed before.
+    pub key_version: i64,
+    /// The counter of its last accepted tap.
+    pub counter: i64,
+    /// Most one tap may spend, sats.
+    pub tap_limit: i64,
+    /// Most it may spend in any 24 hours, sats.
+    pub day_limit: i64,
+    /// Created.
+    pub created_at: Option<Timestamp>,
+}
+
+/// A change of a card's state (`cardDisable`, `cardEnable`, `cardWipe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardStateChange {
+    /// Stop it paying until it is enabled again.
+    Disable,
+    /// Let a disabled card pay again (refused before its first tap).
+    Enable,
+    /// Retire it for good.
+    Wipe,
+}
+
+/// A new card and its one-time programming link, shown once (valid for an hour).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardCreated {
+    /// The card.
+    pub card: Card,
+    /// The programming URL the app posts the card's UID to.
+    pub program_url: String,
+    /// `boltcard://program?url=…`, for the Bolt Card NFC Programmer app to scan.
+    pub program_deeplink: String,
+}
+
+impl fmt::Debug for CardCreated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardCreated")
+            .field("card", &self.card)
+            .field("program_url", &"<redacted>")
+            .field("program_deeplink", &"<redacted>")
+            .finish()
+    }
+}
+
 /// One of the user's contacts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
