@@ -166,6 +166,15 @@ pub enum Command {
     /// a terminal); `list` shows the links and their uses left; `revoke ID` ends one.
     #[command(subcommand, verbatim_doc_comment)]
     WithdrawLink(WithdrawLinkCommand),
+    /// Flash Cards: Bolt Cards (NFC) that pay from a wallet, within limits
+    ///
+    /// `flash card create NAME --tap-limit SATS --day-limit SATS` (or `flash card program`)
+    /// prints a one-time link (and a QR code on a terminal) for the Bolt Card NFC Programmer
+    /// app, which writes the card; `list` shows the cards, `limits ID` changes what they may
+    /// spend, `disable ID` / `enable ID` stop and restart one, `wipe ID` retires one for good
+    /// and `reset-link` prints the app's link to reset a card to its factory keys.
+    #[command(subcommand, verbatim_doc_comment)]
+    Card(CardCommand),
     /// The users you have paid or been paid by, and your names for them.
     #[command(subcommand)]
     Contacts(ContactsCommand),
@@ -758,6 +767,100 @@ pub enum WithdrawLinkCommand {
         /// The link's id.
         id: String,
     },
+}
+
+/// `flash card ...`.
+#[derive(Debug, Subcommand)]
+pub enum CardCommand {
+    /// Make a card and print its programming link (shown once, valid for an hour)
+    ///
+    /// Prints the boltcard://program?url=… deep link alone on stdout, as a QR code too when
+    /// stdout is a terminal: scan it with the Bolt Card NFC Programmer app within the hour,
+    /// then hold a blank card (or one reset) to the phone. The card is `programming` until its
+    /// first tap, then `active`. Each tap may spend up to --tap-limit sats, and all taps of any
+    /// 24 hours up to --day-limit sats (at least the per-tap limit; at most 1 BTC).
+    ///
+    /// With --json, prints {"card": CARD, "programUrl", "programDeeplink"}, CARD as in
+    ///   `flash card list`.
+    #[command(visible_alias = "program", verbatim_doc_comment)]
+    Create {
+        /// What to call it (1 to 64 characters).
+        name: String,
+        /// Most one tap may spend, sats.
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        tap_limit: u64,
+        /// Most it may spend in any 24 hours, sats.
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        day_limit: u64,
+        /// The wallet it pays from (default: the account's default wallet).
+        #[arg(long, value_name = "WALLET_ID")]
+        wallet: Option<String>,
+    },
+    /// List the cards, newest first
+    ///
+    /// STATE is programming (waiting for the app or its first tap), active, disabled or
+    /// wiped; KEY VER is how many times the physical card was programmed before; COUNTER is
+    /// its last tap's.
+    ///
+    /// With --json, prints [{"id", "name", "walletId", "state", "keyVersion", "counter",
+    ///   "tapLimit", "dayLimit", "createdAt"}].
+    #[command(verbatim_doc_comment)]
+    List,
+    /// Set a card's limits
+    ///
+    /// With --json, prints CARD as in `flash card list`.
+    #[command(verbatim_doc_comment)]
+    Limits {
+        /// The card's id (from `flash card list`).
+        id: String,
+        /// Most one tap may spend, sats.
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        tap_limit: u64,
+        /// Most it may spend in any 24 hours, sats (at least the per-tap limit).
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        day_limit: u64,
+    },
+    /// Stop a card paying until `flash card enable`
+    ///
+    /// With --json, prints CARD as in `flash card list`.
+    #[command(verbatim_doc_comment)]
+    Disable {
+        /// The card's id.
+        id: String,
+    },
+    /// Let a disabled card pay again (a card not yet tapped once cannot be enabled)
+    ///
+    /// With --json, prints CARD as in `flash card list`.
+    #[command(verbatim_doc_comment)]
+    Enable {
+        /// The card's id.
+        id: String,
+    },
+    /// Retire a card for good (a lost card): it never pays again
+    ///
+    /// Asks `Wipe card ID? [y/N]` on the terminal first; with --yes there is no question (for
+    /// scripts), and without a terminal on stdin nothing is wiped unless --yes is given. The
+    /// physical card can still be reset with the app (`flash card reset-link`) and programmed
+    /// again, with new keys.
+    ///
+    /// With --json, prints CARD as in `flash card list`.
+    #[command(verbatim_doc_comment)]
+    Wipe {
+        /// The card's id.
+        id: String,
+        /// Wipe without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print the link that resets a card to its factory keys
+    ///
+    /// Prints the boltcard://reset?url=… deep link alone on stdout, as a QR code too when
+    /// stdout is a terminal: scan it with the Bolt Card NFC Programmer app, then hold the card
+    /// to the phone. The card's own tap proves it; the card is then wiped here.
+    ///
+    /// With --json, prints {"resetDeeplink"}.
+    #[command(verbatim_doc_comment)]
+    ResetLink,
 }
 
 /// `flash contacts ...`.
@@ -2074,6 +2177,45 @@ mod tests {
             command(&["contacts", "alias", "bob", "Bobby"]),
             Ok(Command::Contacts(ContactsCommand::Alias { ref username, ref alias })) if username == "bob" && alias == "Bobby"
         ));
+    }
+
+    #[test]
+    fn commands_for_cards() {
+        let card = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Card(c)) => Some(c),
+            _ => None,
+        };
+        for verb in ["create", "program"] {
+            assert!(matches!(
+                card(&["card", verb, "coffee", "--tap-limit", "1000", "--day-limit", "5000"]),
+                Some(CardCommand::Create { ref name, tap_limit: 1_000, day_limit: 5_000, wallet: None }) if name == "coffee"
+            ));
+        }
+        assert!(matches!(
+            card(&["card", "create", "c", "--tap-limit", "1", "--day-limit", "1", "--wallet", "w1"]),
+            Some(CardCommand::Create { wallet: Some(ref w), .. }) if w == "w1"
+        ));
+        assert!(parse(&["card", "create", "c", "--tap-limit", "1000"]).is_err());
+        assert!(parse(&["card", "create", "c", "--tap-limit", "0", "--day-limit", "1"]).is_err());
+        assert!(parse(&["card", "create", "--tap-limit", "1", "--day-limit", "1"]).is_err());
+        assert!(matches!(card(&["card", "list"]), Some(CardCommand::List)));
+        assert!(matches!(
+            card(&["card", "limits", "k1", "--tap-limit", "10", "--day-limit", "20"]),
+            Some(CardCommand::Limits { ref id, tap_limit: 10, day_limit: 20 }) if id == "k1"
+        ));
+        assert!(parse(&["card", "limits", "k1", "--day-limit", "20"]).is_err());
+        assert!(matches!(card(&["card", "disable", "k1"]), Some(CardCommand::Disable { ref id }) if id == "k1"));
+        assert!(matches!(card(&["card", "enable", "k1"]), Some(CardCommand::Enable { ref id }) if id == "k1"));
+        assert!(matches!(
+            card(&["card", "wipe", "k1"]),
+            Some(CardCommand::Wipe { ref id, yes: false }) if id == "k1"
+        ));
+        assert!(matches!(
+            card(&["card", "wipe", "k1", "--yes"]),
+            Some(CardCommand::Wipe { yes: true, .. })
+        ));
+        assert!(parse(&["card", "wipe"]).is_err());
+        assert!(matches!(card(&["card", "reset-link"]), Some(CardCommand::ResetLink)));
     }
 
     #[test]

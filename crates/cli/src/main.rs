@@ -13,13 +13,13 @@ use flash_cli::{
     decode_psbt, ecash_token_arg, new_idempotency_key, normalize_server, parse_invoice_arg, parse_onchain_address,
     qr_text, signing_confirmed, AddressArgs, AdminAccountCommand, AdminChainCommand, AdminColdCommand,
     AdminColdPsbtCommand, AdminCommand, AdminEcashCommand, AdminLedgerCommand, AdminLightningCommand,
-    AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, Cli, Client, ClientError, ColdCommand,
-    ColdStorage, ColdSweep, Command, ContactsCommand, CosignerKey, CredentialStore, CurrencyTotal, Destination,
-    EcashCommand, EcashStatus, FeeArgs, FeeTarget, HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest,
-    LightningLiquidity, LoginArgs, MerchantCommand, MerchantInvoiceCommand, MerchantKeyCommand, MerchantStoreCommand,
-    MerchantWebhookCommand, NostrCommand, NwcCommand, NwcConnectionCreateInput, OnchainSendRequest, PayArgs,
-    PaymentResult, Scope, SendRequest, Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand,
-    WithdrawLinkCreateInput, DEFAULT_SERVER,
+    AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, CardCommand, CardCreateInput,
+    CardStateChange, Cli, Client, ClientError, ColdCommand, ColdStorage, ColdSweep, Command, ContactsCommand,
+    CosignerKey, CredentialStore, CurrencyTotal, Destination, EcashCommand, EcashStatus, FeeArgs, FeeTarget,
+    HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, MerchantCommand,
+    MerchantInvoiceCommand, MerchantKeyCommand, MerchantStoreCommand, MerchantWebhookCommand, NostrCommand, NwcCommand,
+    NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp,
+    Transaction, UsernameCommand, WithdrawLinkCommand, WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
 
 /// `println!` that ends the process quietly when stdout is closed (`flash history | head -1`):
@@ -200,6 +200,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Nwc(cmd) => nwc(&ctx, cmd).await,
         Command::Merchant(cmd) => merchant(&ctx, cmd).await,
         Command::WithdrawLink(cmd) => withdraw_link(&ctx, cmd).await,
+        Command::Card(cmd) => card(&ctx, cmd).await,
         Command::Contacts(cmd) => contacts(&ctx, cmd).await,
         Command::Apikey(cmd) => apikey(&ctx, cmd).await,
         Command::Admin(cmd) => admin(&ctx, cmd).await,
@@ -1182,6 +1183,116 @@ async fn withdraw_link(ctx: &Ctx, cmd: WithdrawLinkCommand) -> Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `flash card ...`: Flash Cards (Bolt Cards).
+async fn card(ctx: &Ctx, cmd: CardCommand) -> Result<ExitCode> {
+    let client = ctx.authed().await?;
+    let changed = match cmd {
+        CardCommand::Create {
+            name,
+            tap_limit,
+            day_limit,
+            wallet,
+        } => {
+            let input = CardCreateInput {
+                name,
+                wallet_id: wallet,
+                tap_limit,
+                day_limit,
+            };
+            let created = client.card_create(&input).await?;
+            if ctx.json {
+                print_json(&created)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            outln!("{}", created.program_deeplink);
+            print_qr(ctx, &created.program_deeplink);
+            let c = &created.card;
+            eprintln!(
+                "Card {} \"{}\" on wallet {}: up to {} sats per tap, {} sats per 24 hours.",
+                c.id, c.name, c.wallet_id, c.tap_limit, c.day_limit
+            );
+            eprintln!(
+                "Scan the link above with the Bolt Card NFC Programmer app within an hour, then hold the card to the phone; it is shown only this once."
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        CardCommand::List => {
+            let cards = client.cards().await?;
+            if ctx.json {
+                print_json(&cards)?;
+            } else if cards.is_empty() {
+                outln!("No cards.");
+            } else {
+                outln!(
+                    "{:<38} {:<16} {:<11} {:>10} {:>10} {:>7} {:>8}",
+                    "ID",
+                    "NAME",
+                    "STATE",
+                    "TAP LIMIT",
+                    "DAY LIMIT",
+                    "KEY VER",
+                    "COUNTER"
+                );
+                for c in &cards {
+                    outln!(
+                        "{:<38} {:<16} {:<11} {:>10} {:>10} {:>7} {:>8}",
+                        c.id,
+                        c.name,
+                        c.state,
+                        c.tap_limit,
+                        c.day_limit,
+                        c.key_version,
+                        c.counter
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        CardCommand::ResetLink => {
+            let link = client.card_reset_deeplink().await?;
+            if ctx.json {
+                print_json(&json!({ "resetDeeplink": link }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            outln!("{link}");
+            print_qr(ctx, &link);
+            eprintln!(
+                "Scan the link above with the Bolt Card NFC Programmer app, then hold the card to the phone: it gets its factory keys back and is wiped here."
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        CardCommand::Limits {
+            id,
+            tap_limit,
+            day_limit,
+        } => client.card_limits_update(&id, tap_limit, day_limit).await?,
+        CardCommand::Disable { id } => client.card_set_state(&id, CardStateChange::Disable).await?,
+        CardCommand::Enable { id } => client.card_set_state(&id, CardStateChange::Enable).await?,
+        CardCommand::Wipe { id, yes } => {
+            confirm(
+                yes,
+                &format!("Wipe card {id}?"),
+                "not wiped",
+                &format!("wiping card {id}; run `flash card wipe` at a terminal, or pass --yes to wipe without asking"),
+            )?;
+            client.card_set_state(&id, CardStateChange::Wipe).await?
+        }
+    };
+    if ctx.json {
+        print_json(&changed)?;
+    } else {
+        outln!(
+            "Card {} \"{}\" is {}: up to {} sats per tap, {} sats per 24 hours.",
+            changed.id,
+            changed.name,
+            changed.state,
+            changed.tap_limit,
+            changed.day_limit
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `flash contacts ...`.
 async fn contacts(ctx: &Ctx, cmd: ContactsCommand) -> Result<ExitCode> {
     let client = ctx.authed().await?;
@@ -1939,20 +2050,28 @@ async fn admin_ecash(ctx: &Ctx, client: &Client, cmd: AdminEcashCommand) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// Asks `Sign? [y/N]` on the terminal (stderr, then a line of stdin) unless `yes`; refuses
-/// without a terminal on stdin (nobody to ask), and on any answer but y or yes.
+/// Asks `Sign? [y/N]` on the terminal unless `yes`, as [`confirm`] does.
 fn confirm_signing(yes: bool) -> Result<()> {
+    confirm(
+        yes,
+        "Sign?",
+        "not signed",
+        "the transaction above; run `flash cold sign` at a terminal, or pass --yes to sign without asking",
+    )
+}
+
+/// Asks `QUESTION [y/N]` on the terminal (stderr, then a line of stdin) unless `yes`; refuses
+/// without a terminal on stdin (nobody to ask: "NOT_DONE: stdin is not a terminal, so nobody
+/// can confirm UNCONFIRMED"), and on any answer but y or yes.
+fn confirm(yes: bool, question: &str, not_done: &str, unconfirmed: &str) -> Result<()> {
     if yes {
         return Ok(());
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        bail!(
-            "not signed: stdin is not a terminal, so nobody can confirm the transaction above; \
-             run `flash cold sign` at a terminal, or pass --yes to sign without asking"
-        );
+        bail!("{not_done}: stdin is not a terminal, so nobody can confirm {unconfirmed}");
     }
-    eprint!("Sign? [y/N] ");
+    eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     stdin
@@ -1960,7 +2079,7 @@ fn confirm_signing(yes: bool) -> Result<()> {
         .read_line(&mut answer)
         .context("cannot read the answer from stdin")?;
     if !signing_confirmed(&answer) {
-        bail!("not signed: the answer was not yes");
+        bail!("{not_done}: the answer was not yes");
     }
     Ok(())
 }

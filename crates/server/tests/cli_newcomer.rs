@@ -2,9 +2,9 @@
 //! server of the login is remembered; what goes wrong is said precisely (an operator key the
 //! server refuses, junk that looks like an invoice or an address, a server that is down, an
 //! expired session); `flash history | head -1` does not panic; what the README showed as raw
-//! GraphQL has commands (NOSTR key, wallet connect, withdraw links, contacts); QR codes are
-//! printed on a terminal and never into a pipe; on-chain history lines show their address and
-//! transaction; `flash admin ledger verify` says what its totals mean.
+//! GraphQL has commands (NOSTR key, wallet connect, withdraw links, contacts, Flash Cards); QR
+//! codes are printed on a terminal and never into a pipe; on-chain history lines show their
+//! address and transaction; `flash admin ledger verify` says what its totals mean.
 
 mod common;
 
@@ -343,6 +343,177 @@ async fn commands_for_what_was_raw_graphql() {
         let shown = String::from_utf8_lossy(&tty.stdout);
         assert!(tty.status.success(), "{shown}");
         assert!(shown.contains("lnbcrt") && shown.contains(QR_BLOCKS), "{shown}");
+    } else {
+        println!("skipping the terminal QR check: no `script` (util-linux) to make a terminal");
+    }
+}
+
+/// Issue 16: `flash card …` manages Flash Cards (Bolt Cards) as the GraphQL does: the
+/// programming link alone on stdout, limits checked by the server with its message, a card not
+/// yet tapped cannot be enabled, a wipe asks first (and refuses without a terminal), the reset
+/// link for the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_commands_walk_through() {
+    let Some(bin) = flash_binary_or_skip() else {
+        return;
+    };
+    let dir = TempDir::new("cli-cards");
+    let server = Flashd::start(&Launch::new(dir.path(), None)).await;
+    let profile = TempDir::new("flash-cards");
+    let run = |args: &[&str]| run_on(&bin, profile.path(), &server.base, args);
+    run(&["login", "--device"]).succeeded();
+    let wallet = btc_wallet(&bin, profile.path(), &server.base);
+
+    // Create: the deep link alone on stdout (no QR code into a pipe), what to do on stderr.
+    let created = run(&["card", "create", "coffee", "--tap-limit", "1000", "--day-limit", "5000"]).succeeded();
+    assert_eq!(created.stdout.lines().count(), 1, "{}", created.stdout);
+    assert!(
+        created.stdout.starts_with("boltcard://program?url="),
+        "{}",
+        created.stdout
+    );
+    assert!(!created.stdout.contains(QR_BLOCKS), "{}", created.stdout);
+    assert!(
+        created.stderr.contains("Bolt Card NFC Programmer") && created.stderr.contains("within an hour"),
+        "{}",
+        created.stderr
+    );
+    // `program` is the same command; --json prints the payload.
+    let created = json_of(
+        &run(&[
+            "--json",
+            "card",
+            "program",
+            "groceries",
+            "--tap-limit",
+            "2000",
+            "--day-limit",
+            "20000",
+            "--wallet",
+            &wallet,
+        ])
+        .succeeded()
+        .stdout,
+    );
+    assert!(
+        created["programDeeplink"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("boltcard://program?url=")),
+        "{created}"
+    );
+    assert!(
+        created["programUrl"].as_str().is_some_and(|u| u.starts_with("http")),
+        "{created}"
+    );
+    assert_eq!(
+        (
+            &created["card"]["name"],
+            &created["card"]["state"],
+            &created["card"]["walletId"],
+            &created["card"]["tapLimit"]
+        ),
+        (&json!("groceries"), &json!("programming"), &json!(wallet), &json!(2000)),
+        "{created}"
+    );
+
+    // List: newest first, as JSON and as a table.
+    let cards = json_of(&run(&["--json", "card", "list"]).succeeded().stdout);
+    let names: Vec<&Value> = cards.as_array().expect("a list").iter().map(|c| &c["name"]).collect();
+    assert_eq!(names, [&json!("groceries"), &json!("coffee")], "{cards}");
+    let id = cards[1]["id"].as_str().expect("id").to_string();
+    let table = run(&["card", "list"]).succeeded().stdout;
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["ID", "NAME", "STATE", "TAP LIMIT", "DAY LIMIT", "KEY VER", "COUNTER"] {
+        assert!(header.contains(column), "{table}");
+    }
+    let coffee = table.lines().find(|l| l.starts_with(&id)).unwrap_or_default();
+    assert!(
+        coffee.contains("coffee") && coffee.contains("programming") && coffee.contains("5000"),
+        "{table}"
+    );
+
+    // Limits: set, and refused with the server's reason and a failing exit.
+    let changed = json_of(
+        &run(&[
+            "--json",
+            "card",
+            "limits",
+            &id,
+            "--tap-limit",
+            "1500",
+            "--day-limit",
+            "3000",
+        ])
+        .succeeded()
+        .stdout,
+    );
+    assert_eq!(
+        (&changed["tapLimit"], &changed["dayLimit"]),
+        (&json!(1500), &json!(3000)),
+        "{changed}"
+    );
+    let e = run(&["card", "limits", &id, "--tap-limit", "4000", "--day-limit", "3000"]).failed();
+    assert!(
+        e.contains("the per-tap limit is above the 24-hour limit") && e.contains("INVALID_INPUT"),
+        "{e}"
+    );
+    let e = run(&["card", "limits", &id, "--tap-limit", "1", "--day-limit", "200000000"]).failed();
+    assert!(e.contains("limits are 1 to 100000000 sats"), "{e}");
+    let e = run(&["card", "disable", "no-such-card"]).failed();
+    assert!(e.contains("card not found (NOT_FOUND)"), "{e}");
+
+    // Disable; enable is refused until the card was programmed and tapped.
+    let disabled = run(&["card", "disable", &id]).succeeded().stdout;
+    assert!(disabled.contains("is disabled"), "{disabled}");
+    let e = run(&["card", "enable", &id]).failed();
+    assert!(e.contains("the card is not programmed yet (INVALID_INPUT)"), "{e}");
+
+    // Wipe asks first: without a terminal nothing is wiped, unless --yes.
+    let e = run(&["card", "wipe", &id]).failed();
+    assert!(
+        e.contains("not wiped: stdin is not a terminal") && e.contains("--yes"),
+        "{e}"
+    );
+    let cards = json_of(&run(&["--json", "card", "list"]).succeeded().stdout);
+    assert_eq!(cards[1]["state"], json!("disabled"), "{cards}");
+    let wiped = json_of(&run(&["--json", "card", "wipe", &id, "--yes"]).succeeded().stdout);
+    assert_eq!(wiped["state"], json!("wiped"), "{wiped}");
+    let table = run(&["card", "list"]).succeeded().stdout;
+    let coffee = table.lines().find(|l| l.starts_with(&id)).unwrap_or_default();
+    assert!(coffee.contains("wiped"), "{table}");
+    let e = run(&["card", "disable", &id]).failed();
+    assert!(e.contains("the card is wiped (REFUSED)"), "{e}");
+
+    // The reset link for the app, alone on stdout.
+    let reset = run(&["card", "reset-link"]).succeeded();
+    assert_eq!(reset.stdout.lines().count(), 1, "{}", reset.stdout);
+    assert!(reset.stdout.starts_with("boltcard://reset?url="), "{}", reset.stdout);
+    let reset = json_of(&run(&["--json", "card", "reset-link"]).succeeded().stdout);
+    assert!(
+        reset["resetDeeplink"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("boltcard://reset?url=")),
+        "{reset}"
+    );
+
+    // On a terminal (through `script`), the links come with their QR codes.
+    if Command::new("script").arg("--version").output().is_ok() {
+        for args in ["card create tea --tap-limit 100 --day-limit 100", "card reset-link"] {
+            let tty = Command::new("script")
+                .args([
+                    "-qec",
+                    &format!("'{}' --server '{}' {args}", bin.display(), server.base),
+                    "/dev/null",
+                ])
+                .env("FLASH_CONFIG_DIR", profile.path())
+                .env_remove("FLASH_SERVER")
+                .stdin(Stdio::null())
+                .output()
+                .expect("run script");
+            let shown = String::from_utf8_lossy(&tty.stdout);
+            assert!(tty.status.success(), "{shown}");
+            assert!(shown.contains("boltcard://") && shown.contains(QR_BLOCKS), "{shown}");
+        }
     } else {
         println!("skipping the terminal QR check: no `script` (util-linux) to make a terminal");
     }
