@@ -3,6 +3,8 @@
 //! - A tap: `GET /boltcard?p=…&c=…` answers a LUD-03 `withdrawRequest` whose `k1` works once;
 //!   its callback `GET /boltcard/callback?k1=…&pr=…[&pin=…]` pays the invoice from the card's
 //!   wallet (`pinLimit`, LUD-21, tells the wallet from which amount the card's PIN is needed).
+//! - The card's balance for its holder: `GET /boltcard/balance?p=…&c=…` (a tap: its counter
+//!   is used up) answers JSON `{name, balance, tapLimit, dayLimit, dayLeft}` in sats.
 //! - Programming, as the Bolt Card NFC Programmer app does it: `POST /boltcard/program/{secret}`
 //!   with `{"UID": "…"}` answers `{"LNURLW", "version", "K0"…"K4"}` (the one-time link the owner
 //!   made); `POST /boltcard/reset` with `{"LNURLW": "lnurlw://…?p=…&c=…"}` (read from the card)
@@ -27,6 +29,7 @@ pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/boltcard", get(tap))
         .route("/boltcard/callback", get(callback))
+        .route("/boltcard/balance", get(balance))
         .route("/boltcard/program/{secret}", post(program))
         .route("/boltcard/reset", post(reset))
         .with_state(state)
@@ -86,6 +89,28 @@ async fn tap(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery
             }
             answer(StatusCode::OK, body)
         }
+        Err(e) => card_refusal(e),
+    }
+}
+
+async fn balance(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery>) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
+    let (Some(p), Some(c)) = (q.p, q.c) else {
+        return card_refusal(CardsError::Invalid("a tap carries p and c".into()));
+    };
+    match state.cards.balance(&p, &c).await {
+        Ok(b) => answer(
+            StatusCode::OK,
+            json!({
+                "name": b.name,
+                "balance": b.balance_sat,
+                "tapLimit": b.tap_limit_sat,
+                "dayLimit": b.day_limit_sat,
+                "dayLeft": b.day_left_sat,
+            }),
+        ),
         Err(e) => card_refusal(e),
     }
 }

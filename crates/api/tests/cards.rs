@@ -193,6 +193,16 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
     assert!(withdraw(&s, k1, &pr).await.status >= 400);
     assert_eq!(s.balance(&owner).await, 50_000 - 2_100);
 
+    // The holder's balance, for a tap (its counter is used up: the same tap shows nothing).
+    let (p, c) = card.tap();
+    let balance = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await;
+    assert_eq!(
+        balance.json(),
+        json!({"name": "Coffee card", "balance": 50_000 - 2_100, "tapLimit": 10_000, "dayLimit": 25_000, "dayLeft": 25_000 - 2_100})
+    );
+    let again = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await;
+    assert!(reason(&again).contains("seen before"));
+    assert_eq!(s.get("/boltcard/balance?p=00", &[]).await.status, 400);
     // A second tap has 25,000 - 2,100 left of the day and 10,000 per tap.
     let second = tap(&s, &mut card).await.json();
     assert_eq!(second["maxWithdrawable"], 10_000_000);
@@ -209,7 +219,7 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
             listed[0].state.as_str(),
             listed[0].counter
         ),
-        (1, id.as_str(), "active", 2)
+        (1, id.as_str(), "active", 3)
     );
     s.journals().await;
 }

@@ -134,6 +134,21 @@ pub struct TapOffer {
     pub pin_limit_sat: Option<i64>,
 }
 
+/// What a card's holder may know of it, shown for a valid tap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardBalance {
+    /// What the owner calls it.
+    pub name: String,
+    /// Its wallet's balance, sats.
+    pub balance_sat: i64,
+    /// Most one tap may spend, sats.
+    pub tap_limit_sat: i64,
+    /// Most it may spend in any 24 hours, sats.
+    pub day_limit_sat: i64,
+    /// What is left of the 24-hour limit now, sats.
+    pub day_left_sat: i64,
+}
+
 /// Card state names.
 const PROGRAMMING: &str = "programming";
 const ACTIVE: &str = "active";
@@ -407,13 +422,8 @@ impl Cards {
     /// per-tap limit, what is left of the 24-hour limit and the wallet's balance.
     pub async fn tap(&self, p: &str, c: &str) -> Result<TapOffer, CardsError> {
         let (card, picc) = self.checked_tap(p, c).await?;
-        let spent = self
-            .store
-            .boltcard_spent_since(&card.id, self.bank.now_ms() - CARD_WINDOW_MS)
-            .await?;
-        let balances = self.store.balances(&[LedgerAccountId::from(card.wallet_id)]).await?;
-        let balance = balances.values().copied().next().unwrap_or(0);
-        let max_sat = card.tap_limit_sat.min(card.day_limit_sat - spent).min(balance).max(0);
+        let (balance, day_left) = self.room(&card).await?;
+        let max_sat = card.tap_limit_sat.min(day_left).min(balance).max(0);
         let k1 = self.accept(&card, &picc, max_sat).await?;
         Ok(TapOffer {
             k1,
@@ -421,6 +431,33 @@ impl Cards {
             pin_limit_sat: card.pin_hash.as_ref().and(card.pin_limit_sat),
             name: card.name,
         })
+    }
+
+    /// The balance and limits of the card a tap's `p` and `c` come from (a disabled card is
+    /// refused as for a payment). The tap is used up (its counter accepted), so a tap read by
+    /// someone else shows nothing later.
+    pub async fn balance(&self, p: &str, c: &str) -> Result<CardBalance, CardsError> {
+        let (card, picc) = self.checked_tap(p, c).await?;
+        self.accept(&card, &picc, 0).await?;
+        let (balance, day_left) = self.room(&card).await?;
+        Ok(CardBalance {
+            name: card.name,
+            balance_sat: balance,
+            tap_limit_sat: card.tap_limit_sat,
+            day_limit_sat: card.day_limit_sat,
+            day_left_sat: day_left.max(0),
+        })
+    }
+
+    /// A card's wallet balance and what is left of its 24-hour limit.
+    async fn room(&self, card: &BoltcardRecord) -> Result<(i64, i64), CardsError> {
+        let spent = self
+            .store
+            .boltcard_spent_since(&card.id, self.bank.now_ms() - CARD_WINDOW_MS)
+            .await?;
+        let balances = self.store.balances(&[LedgerAccountId::from(card.wallet_id)]).await?;
+        let balance = balances.values().copied().next().unwrap_or(0);
+        Ok((balance, card.day_limit_sat - spent))
     }
 
     /// A withdrawal for the tap that handed out `k1`: pays `payment_request` from the card's
