@@ -172,6 +172,7 @@ pub enum Command {
     /// prints a one-time link (and a QR code on a terminal) for the Bolt Card NFC Programmer
     /// app, which writes the card; `list` shows the cards, `limits ID` changes what they may
     /// spend, `disable ID` / `enable ID` stop and restart one, `wipe ID` retires one for good
+    /// `pin ID --pin-limit SATS` asks for a PIN from that amount on (`pin ID --remove` drops it)
     /// and `reset-link` prints the app's link to reset a card to its factory keys.
     #[command(subcommand, verbatim_doc_comment)]
     Card(CardCommand),
@@ -799,11 +800,12 @@ pub enum CardCommand {
     /// List the cards, newest first
     ///
     /// STATE is programming (waiting for the app or its first tap), active, disabled or
-    /// wiped; KEY VER is how many times the physical card was programmed before; COUNTER is
-    /// its last tap's.
+    /// wiped; PIN is the amount from which withdrawals need the card's PIN, sats (- when it has
+    /// none); KEY VER is how many times the physical card was programmed before; COUNTER is its
+    /// last tap's.
     ///
     /// With --json, prints [{"id", "name", "walletId", "state", "keyVersion", "counter",
-    ///   "tapLimit", "dayLimit", "createdAt"}].
+    ///   "tapLimit", "dayLimit", "createdAt", "pinLimit" (null without a PIN), "pinFailures"}].
     #[command(verbatim_doc_comment)]
     List,
     /// Set a card's limits
@@ -819,6 +821,31 @@ pub enum CardCommand {
         /// Most it may spend in any 24 hours, sats (at least the per-tap limit).
         #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
         day_limit: u64,
+    },
+    /// Give a card a PIN, asked for withdrawals of --pin-limit sats or more (or --remove it)
+    ///
+    /// The PIN (4 to 8 digits) is never an argument, which would land in the shell history:
+    /// on a terminal it is asked for twice without echo; otherwise the first line of stdin is
+    /// the PIN (`flash card pin ID --pin-limit 10000 < pin.txt`). Setting a PIN forgives the
+    /// wrong PINs counted so far; three wrong PINs in a row disable the card.
+    ///
+    /// With --json, prints CARD as in `flash card list`.
+    #[command(verbatim_doc_comment)]
+    Pin {
+        /// The card's id.
+        id: String,
+        /// Withdrawals of this many sats or more need the PIN.
+        #[arg(
+            long,
+            value_name = "SATS",
+            value_parser = clap::value_parser!(u64).range(1..),
+            required_unless_present = "remove",
+            conflicts_with = "remove"
+        )]
+        pin_limit: Option<u64>,
+        /// Remove the card's PIN.
+        #[arg(long)]
+        remove: bool,
     },
     /// Stop a card paying until `flash card enable`
     ///
@@ -2216,6 +2243,24 @@ mod tests {
         ));
         assert!(parse(&["card", "wipe"]).is_err());
         assert!(matches!(card(&["card", "reset-link"]), Some(CardCommand::ResetLink)));
+        assert!(matches!(
+            card(&["card", "pin", "k1", "--pin-limit", "10000"]),
+            Some(CardCommand::Pin { ref id, pin_limit: Some(10_000), remove: false }) if id == "k1"
+        ));
+        assert!(matches!(
+            card(&["card", "pin", "k1", "--remove"]),
+            Some(CardCommand::Pin {
+                pin_limit: None,
+                remove: true,
+                ..
+            })
+        ));
+        // A limit or --remove, not both; never the PIN itself as an argument.
+        assert!(parse(&["card", "pin", "k1"]).is_err());
+        assert!(parse(&["card", "pin", "k1", "--pin-limit", "10", "--remove"]).is_err());
+        assert!(parse(&["card", "pin", "k1", "--pin-limit", "0"]).is_err());
+        assert!(parse(&["card", "pin", "k1", "1234", "--pin-limit", "10"]).is_err());
+        assert!(parse(&["card", "pin", "k1", "--pin", "1234", "--pin-limit", "10"]).is_err());
     }
 
     #[test]

@@ -957,6 +957,18 @@ impl Client {
         decode(field(payload, "card")?, "cardLimitsUpdate.card")
     }
 
+    /// Gives a card a PIN (4 to 8 digits), asked for withdrawals of `pin_limit` sats or more,
+    /// or removes it (`None`); the card as it is now.
+    pub async fn card_pin_set(&self, id: &str, pin: Option<(&str, u64)>) -> Result<Card, ClientError> {
+        let input = match pin {
+            Some((pin, pin_limit)) => json!({ "id": id, "pin": pin, "pinLimit": pin_limit }),
+            None => json!({ "id": id, "pin": null }),
+        };
+        let data = self.graphql(graphql::CARD_PIN_SET, json!({ "input": input })).await?;
+        let payload = mutation_payload(data, "cardPinSet")?;
+        decode(field(payload, "card")?, "cardPinSet.card")
+    }
+
     /// Disables, enables or wipes a card; the card as it is now.
     pub async fn card_set_state(&self, id: &str, change: CardStateChange) -> Result<Card, ClientError> {
         let (document, name) = match change {

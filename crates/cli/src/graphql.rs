@@ -178,7 +178,7 @@ lnurlWithdrawRevoke(input: $input) { errors { message code } success } }";
 /// The fields of a Flash Card.
 macro_rules! card_fields {
     () => {
-        "id name walletId state keyVersion counter tapLimit dayLimit createdAt"
+        "id name walletId state keyVersion counter tapLimit dayLimit createdAt pinLimit pinFailures"
     };
 }
 
@@ -199,6 +199,14 @@ pub const CARD_RESET_DEEPLINK_QUERY: &str = "query { cardResetDeeplink }";
 /// Sets a card's limits.
 pub const CARD_LIMITS_UPDATE: &str = concat!(
     "mutation($input: CardLimitsUpdateInput!) { cardLimitsUpdate(input: $input) { \
+errors { message code } card { ",
+    card_fields!(),
+    " } } }"
+);
+
+/// Sets or removes a card's PIN.
+pub const CARD_PIN_SET: &str = concat!(
+    "mutation($input: CardPinSetInput!) { cardPinSet(input: $input) { \
 errors { message code } card { ",
     card_fields!(),
     " } } }"
@@ -678,6 +686,9 @@ mod tests {
         assert!(CARD_CREATE.contains("$input: CardCreateInput!) { cardCreate(input: $input)"));
         assert!(CARD_CREATE.contains("errors { message code } programUrl programDeeplink card { id name"));
         assert!(CARD_LIMITS_UPDATE.contains("cardLimitsUpdate(input: $input) { errors { message code } card {"));
+        assert!(CARD_PIN_SET.starts_with(
+            "mutation($input: CardPinSetInput!) { cardPinSet(input: $input) { errors { message code } card {"
+        ));
         for (doc, field) in [
             (CARD_DISABLE, "{ cardDisable(input: $input)"),
             (CARD_ENABLE, "{ cardEnable(input: $input)"),
@@ -691,6 +702,7 @@ mod tests {
             CARDS_QUERY,
             CARD_RESET_DEEPLINK_QUERY,
             CARD_LIMITS_UPDATE,
+            CARD_PIN_SET,
             CARD_DISABLE,
             CARD_ENABLE,
             CARD_WIPE,
@@ -698,7 +710,7 @@ mod tests {
             assert_eq!(doc.matches('{').count(), doc.matches('}').count(), "{doc}");
             assert!(!doc.contains("  "), "stray spaces from a line continuation: {doc}");
         }
-        assert!(CARDS_QUERY.contains("state keyVersion counter tapLimit dayLimit createdAt"));
+        assert!(CARDS_QUERY.contains("state keyVersion counter tapLimit dayLimit createdAt pinLimit pinFailures"));
     }
 
     #[test]

@@ -1224,23 +1224,26 @@ async fn card(ctx: &Ctx, cmd: CardCommand) -> Result<ExitCode> {
                 outln!("No cards.");
             } else {
                 outln!(
-                    "{:<38} {:<16} {:<11} {:>10} {:>10} {:>7} {:>8}",
+                    "{:<38} {:<16} {:<11} {:>10} {:>10} {:>10} {:>7} {:>8}",
                     "ID",
                     "NAME",
                     "STATE",
                     "TAP LIMIT",
                     "DAY LIMIT",
+                    "PIN",
                     "KEY VER",
                     "COUNTER"
                 );
                 for c in &cards {
+                    let pin = c.pin_limit.map_or_else(|| "-".to_owned(), |limit| limit.to_string());
                     outln!(
-                        "{:<38} {:<16} {:<11} {:>10} {:>10} {:>7} {:>8}",
+                        "{:<38} {:<16} {:<11} {:>10} {:>10} {:>10} {:>7} {:>8}",
                         c.id,
                         c.name,
                         c.state,
                         c.tap_limit,
                         c.day_limit,
+                        pin,
                         c.key_version,
                         c.counter
                     );
@@ -1259,6 +1262,33 @@ async fn card(ctx: &Ctx, cmd: CardCommand) -> Result<ExitCode> {
             eprintln!(
                 "Scan the link above with the Bolt Card NFC Programmer app, then hold the card to the phone: it gets its factory keys back and is wiped here."
             );
+            return Ok(ExitCode::SUCCESS);
+        }
+        // clap makes --pin-limit and --remove exclusive, and one of them required.
+        CardCommand::Pin {
+            id,
+            pin_limit,
+            remove: _,
+        } => {
+            let changed = match pin_limit {
+                Some(limit) => {
+                    let pin = read_pin()?;
+                    client.card_pin_set(&id, Some((&pin, limit))).await?
+                }
+                None => client.card_pin_set(&id, None).await?,
+            };
+            if ctx.json {
+                print_json(&changed)?;
+            } else if let Some(limit) = changed.pin_limit {
+                outln!(
+                    "Card {} \"{}\" asks for its PIN for withdrawals of {} sats or more.",
+                    changed.id,
+                    changed.name,
+                    limit
+                );
+            } else {
+                outln!("Card {} \"{}\" has no PIN.", changed.id, changed.name);
+            }
             return Ok(ExitCode::SUCCESS);
         }
         CardCommand::Limits {
@@ -2058,6 +2088,60 @@ fn confirm_signing(yes: bool) -> Result<()> {
         "not signed",
         "the transaction above; run `flash cold sign` at a terminal, or pass --yes to sign without asking",
     )
+}
+
+/// A card's new PIN for `flash card pin`: never an argument (the shell history would keep
+/// it). On a terminal it is typed twice without echo; otherwise it is the first line of stdin.
+fn read_pin() -> Result<String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the PIN from stdin")?;
+        let pin = line.trim().to_owned();
+        if pin.is_empty() {
+            bail!("no PIN on stdin: give the PIN (4 to 8 digits) as its first line");
+        }
+        return Ok(pin);
+    }
+    let pin = read_hidden("PIN (4 to 8 digits): ")?;
+    if pin.is_empty() {
+        bail!("no PIN entered");
+    }
+    if read_hidden("The PIN again: ")? != pin {
+        bail!("the two PINs differ: nothing was changed");
+    }
+    Ok(pin)
+}
+
+/// Reads a line from the terminal on stdin after printing `prompt` on stderr, with echo off
+/// (`stty -echo`, restored afterwards); refuses when echo cannot be turned off.
+fn read_hidden(prompt: &str) -> Result<String> {
+    /// Turns the terminal's echo back on when dropped.
+    struct EchoOff;
+    impl Drop for EchoOff {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("stty").arg("echo").status();
+        }
+    }
+    let off = std::process::Command::new("stty")
+        .arg("-echo")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !off {
+        bail!("cannot turn off the terminal's echo (stty -echo failed): give the PIN on stdin instead (`flash card pin ID --pin-limit SATS < pin.txt`)");
+    }
+    let echo_off = EchoOff;
+    eprint!("{prompt}");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    drop(echo_off);
+    eprintln!();
+    read.context("cannot read the PIN from the terminal")?;
+    Ok(line.trim().to_owned())
 }
 
 /// Asks `QUESTION [y/N]` on the terminal (stderr, then a line of stdin) unless `yes`; refuses

@@ -1799,6 +1799,12 @@ pub struct Card {
     pub day_limit: i64,
     /// Created.
     pub created_at: Option<Timestamp>,
+    /// Withdrawals of this much or more need the card's PIN, sats (none: it has no PIN).
+    #[serde(default)]
+    pub pin_limit: Option<i64>,
+    /// Wrong PINs since the last right one (three disable the card).
+    #[serde(default)]
+    pub pin_failures: i64,
 }
 
 /// A change of a card's state (`cardDisable`, `cardEnable`, `cardWipe`).

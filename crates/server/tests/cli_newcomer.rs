@@ -462,6 +462,71 @@ async fn card_commands_walk_through() {
     let e = run(&["card", "disable", "no-such-card"]).failed();
     assert!(e.contains("card not found (NOT_FOUND)"), "{e}");
 
+    // PIN: read from stdin (never an argument), shown in the list, refused with the server's
+    // reason when it is not 4 to 8 digits, and removed.
+    let groceries = cards[0]["id"].as_str().expect("id").to_string();
+    let pin = |args: &[&str], input: &str| {
+        let all = on(&server.base, args);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_flash_with_stdin(&bin, profile.path(), &all, input)
+    };
+    let set = pin(&["card", "pin", &groceries, "--pin-limit", "10000"], "1234\n").succeeded();
+    assert!(
+        set.stdout
+            .contains("asks for its PIN for withdrawals of 10000 sats or more"),
+        "{}",
+        set.stdout
+    );
+    assert!(
+        !set.stdout.contains("1234") && !set.stderr.contains("1234"),
+        "{}\n{}",
+        set.stdout,
+        set.stderr
+    );
+    let cards = json_of(&run(&["--json", "card", "list"]).succeeded().stdout);
+    assert_eq!(
+        (&cards[0]["pinLimit"], &cards[0]["pinFailures"], &cards[1]["pinLimit"]),
+        (&json!(10000), &json!(0), &Value::Null),
+        "{cards}"
+    );
+    let table = run(&["card", "list"]).succeeded().stdout;
+    assert!(table.lines().next().unwrap_or_default().contains("PIN"), "{table}");
+    let row = |table: &str, id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // ID NAME STATE TAP DAY PIN KEY-VER COUNTER
+    assert_eq!(row(&table, &groceries)[5], "10000", "{table}");
+    assert_eq!(row(&table, &id)[5], "-", "{table}");
+    let bad = pin(&["card", "pin", &groceries, "--pin-limit", "10000"], "12\n");
+    assert_eq!(bad.status, "exit status: 1", "{}", bad.stderr);
+    let e = bad.failed();
+    assert!(
+        e.contains("a PIN is 4 to 8 digits") && e.contains("INVALID_INPUT"),
+        "{e}"
+    );
+    let e = pin(&["card", "pin", &groceries, "--pin-limit", "10000"], "").failed();
+    assert!(e.contains("no PIN on stdin"), "{e}");
+    let e = run(&["card", "pin", &groceries, "1234", "--pin-limit", "10000"]).failed();
+    assert!(e.contains("unexpected argument"), "{e}");
+    let kept = json_of(&run(&["--json", "card", "list"]).succeeded().stdout);
+    assert_eq!(kept[0]["pinLimit"], json!(10000), "{kept}");
+    let removed = run(&["card", "pin", &groceries, "--remove"]).succeeded().stdout;
+    assert!(removed.contains("has no PIN"), "{removed}");
+    let removed = json_of(
+        &run(&["--json", "card", "pin", &groceries, "--remove"])
+            .succeeded()
+            .stdout,
+    );
+    assert_eq!(removed["pinLimit"], Value::Null, "{removed}");
+    let table = run(&["card", "list"]).succeeded().stdout;
+    assert_eq!(row(&table, &groceries)[5], "-", "{table}");
+
     // Disable; enable is refused until the card was programmed and tapped.
     let disabled = run(&["card", "disable", &id]).succeeded().stdout;
     assert!(disabled.contains("is disabled"), "{disabled}");
