@@ -33,60 +33,6 @@ fn account(m: &Member) -> AccountId {
     m.account_id.parse().expect("account id")
 }
 
-fn hex16(v: &Value) -> [u8; 16] {
-    let text = v.as_str().unwrap_or_else(|| panic!("a key: {v}"));
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex");
-    }
-    out
-}
-
-fn uid_hex(uid: &[u8; 7]) -> String {
-    uid.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A member's new card, programmed over HTTP as the app does it: its id, the simulated card,
-/// the program answer and the programming link's path.
-async fn programmed(
-    s: &TestServer,
-    owner: &Member,
-    tap: i64,
-    day: i64,
-    uid: [u8; 7],
-) -> (String, SimulatedCard, Value, String) {
-    let created = s
-        .state
-        .cards
-        .create(
-            account(owner),
-            CardCreate {
-                wallet_id: None,
-                name: "Coffee card".into(),
-                tap_limit_sat: tap,
-                day_limit_sat: day,
-            },
-        )
-        .await
-        .expect("card");
-    assert!(created.deeplink().starts_with("boltcard://program?url=http%3A%2F%2F"));
-    let path = created
-        .program_url
-        .strip_prefix(&format!("http://{}", s.addr))
-        .expect("a URL of this server")
-        .to_string();
-    let keys = s.post_json(&path, None, &json!({ "UID": uid_hex(&uid) })).await;
-    assert_eq!(keys.status, 200, "{}", keys.text);
-    let keys = keys.json();
-    let card = SimulatedCard {
-        uid,
-        k1: hex16(&keys["K1"]),
-        k2: hex16(&keys["K2"]),
-        counter: 0,
-    };
-    (created.card.id, card, keys, path)
-}
-
 /// A tap of `card` at `/boltcard`: the answer.
 async fn tap(s: &TestServer, card: &mut SimulatedCard) -> Resp {
     let (p, c) = card.tap();
@@ -126,7 +72,7 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (owner, shop) = (s.member().await, s.member().await);
     s.fund(&owner.wallet_id, 50_000).await;
-    let (id, mut card, keys, link) = programmed(&s, &owner, 10_000, 25_000, UID).await;
+    let (id, mut card, keys, link) = programmed_card(&s, &owner, 10_000, 25_000, UID).await;
     assert_eq!(keys["LNURLW"], format!("lnurlw://{}/boltcard", s.addr));
     assert_eq!(keys["version"], 0);
     for k in ["K0", "K1", "K2", "K3", "K4"] {
@@ -135,7 +81,7 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
     // Until the first tap the link answers the same keys for the same card (the app may have
     // failed half way), and refuses another card.
     let again = s
-        .post_json(&link, None, &json!({"UID": uid_hex(&UID).to_uppercase()}))
+        .post_json(&link, None, &json!({"UID": card_uid_hex(&UID).to_uppercase()}))
         .await;
     assert_eq!((again.status, again.json()), (200, keys.clone()), "{}", again.text);
     let other = s.post_json(&link, None, &json!({"UID": "04010203040506"})).await;
@@ -144,7 +90,7 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
         .post_json(
             &format!("/boltcard/program/{}", "x".repeat(43)),
             None,
-            &json!({"UID": uid_hex(&UID)}),
+            &json!({"UID": card_uid_hex(&UID)}),
         )
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
@@ -169,7 +115,7 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
     assert_eq!(offer["callback"], format!("http://{}/boltcard/callback", s.addr));
     let k1 = offer["k1"].as_str().expect("k1");
     // After the first tap the programming link is spent.
-    let spent = s.post_json(&link, None, &json!({"UID": uid_hex(&UID)})).await;
+    let spent = s.post_json(&link, None, &json!({"UID": card_uid_hex(&UID)})).await;
     assert_eq!(spent.status, 404, "{}", spent.text);
     // Over the tap's limit: refused, and the tap stays usable.
     let big = invoice(&s, &shop, 10_001).await;
@@ -228,7 +174,7 @@ async fn bad_taps_are_refused_and_change_nothing(backend: Backend) {
     let s = TestServer::start(backend).await;
     let owner = s.member().await;
     s.fund(&owner.wallet_id, 10_000).await;
-    let (id, mut card, _, _) = programmed(&s, &owner, 1_000, 5_000, UID).await;
+    let (id, mut card, _, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
     let (p, c) = card.tap_with_counter(7);
     let mut bad_c = c.clone().into_bytes();
     bad_c[0] = if bad_c[0] == b'0' { b'1' } else { b'0' };
@@ -301,7 +247,7 @@ async fn disabled_and_wiped_cards_do_not_pay(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (owner, shop) = (s.member().await, s.member().await);
     s.fund(&owner.wallet_id, 10_000).await;
-    let (id, mut card, keys, _) = programmed(&s, &owner, 1_000, 5_000, UID).await;
+    let (id, mut card, keys, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
     let cards = &s.state.cards;
     let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
     cards
@@ -339,7 +285,7 @@ async fn disabled_and_wiped_cards_do_not_pay(backend: Backend) {
     );
 
     // The same physical card programmed again: the next key version, new keys (but K1).
-    let (_, mut again, keys2, _) = programmed(&s, &owner, 1_000, 5_000, UID).await;
+    let (_, mut again, keys2, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
     assert_eq!(keys2["version"], 1);
     assert_ne!(keys2["K2"], keys["K2"]);
     assert_eq!(keys2["K1"], keys["K1"]);
@@ -362,7 +308,7 @@ async fn disabled_and_wiped_cards_do_not_pay(backend: Backend) {
         .strip_prefix(&format!("http://{}", s.addr))
         .expect("path")
         .to_string();
-    let dup = s.post_json(&path, None, &json!({ "UID": uid_hex(&UID) })).await;
+    let dup = s.post_json(&path, None, &json!({ "UID": card_uid_hex(&UID) })).await;
     assert!(reason(&dup).contains("already programmed"));
     assert_eq!(s.balance(&owner).await, 10_000 - 500);
 }
@@ -371,7 +317,7 @@ async fn concurrent_taps_never_exceed_the_day_limit(backend: Backend) {
     let s = Arc::new(TestServer::start(backend).await);
     let (owner, shop) = (s.member().await, s.member().await);
     s.fund(&owner.wallet_id, 100_000).await;
-    let (_, mut card, _, _) = programmed(&s, &owner, 1_000, 5_000, UID).await;
+    let (_, mut card, _, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
     // 200 taps with increasing counters, all sent at once; then a callback for each tap
     // that got a k1, all at once, each for 1,000 sats.
     let taps: Vec<(String, String)> = (0..200).map(|_| card.tap()).collect();
@@ -426,7 +372,7 @@ async fn two_callbacks_for_one_tap_pay_once(backend: Backend) {
     let s = Arc::new(TestServer::start(backend).await);
     let (owner, shop) = (s.member().await, s.member().await);
     s.fund(&owner.wallet_id, 10_000).await;
-    let (_, mut card, _, _) = programmed(&s, &owner, 1_000, 5_000, UID).await;
+    let (_, mut card, _, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
     let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
     let (a, b) = (invoice(&s, &shop, 400).await, invoice(&s, &shop, 600).await);
     let (ra, rb) = tokio::join!(withdraw(&s, &k1, &a), withdraw(&s, &k1, &b));
@@ -586,7 +532,7 @@ async fn a_failed_lightning_payment_gives_the_spend_back(backend: Backend) {
     let s = TestServer::start(backend).await;
     let owner = s.member().await;
     s.fund(&owner.wallet_id, 20_000).await;
-    let (_, mut card, _, _) = programmed(&s, &owner, 3_000, 3_000, UID).await;
+    let (_, mut card, _, _) = programmed_card(&s, &owner, 3_000, 3_000, UID).await;
     let other = other_node(Network::Regtest);
     // A payment to another node that fails: the tap is used, the day's limit is whole again.
     set_outcome(&s, "FAIL").await;
@@ -614,7 +560,7 @@ async fn a_pin_guards_withdrawals_from_its_limit(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (owner, shop) = (s.member().await, s.member().await);
     s.fund(&owner.wallet_id, 50_000).await;
-    let (id, mut card, _, _) = programmed(&s, &owner, 10_000, 40_000, UID).await;
+    let (id, mut card, _, _) = programmed_card(&s, &owner, 10_000, 40_000, UID).await;
     let pin_set = |input: Value| {
         let (s, token, id) = (&s, owner.token.clone(), id.clone());
         async move {

@@ -3,7 +3,7 @@
 //! and turns paid, expired or partially paid as the invoice does, without reloading (the
 //! status stream). Over plain HTTP: the 404 page, the status stream's first event, its end
 //! once the invoice is final, on-chain confirmations, the automatic redirect, and escaping of
-//! what the merchant wrote. Screenshots go to
+//! what the merchant wrote; a Flash Card paying from the page, its PIN asked. Screenshots go to
 //! `FLASH_SCREENSHOT_DIR` when it is set (`docs/img/checkout*.png` are the committed ones).
 
 mod common;
@@ -227,6 +227,89 @@ async fn the_page_turns_expired_when_the_server_says_so() {
         .eval("return getComputedStyle(document.getElementById('pay')).display;")
         .await;
     assert_eq!(pay_display, json!("none"));
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_card_pays_from_the_page() {
+    let Some(browser) = Browser::start().await else { return };
+    let s = TestServer::start(Backend::Sqlite).await;
+    let _watcher = s.watch_invoices();
+    let shop = shop(&s, json!({"name": "Tea shop"})).await;
+    let id = invoice(
+        &s,
+        &shop,
+        json!({"amount": "2100", "currency": "SATS", "metadata": {"itemDesc": "Sencha"}}),
+    )
+    .await;
+    let payer = s.member().await;
+    s.fund(&payer.wallet_id, 50_000).await;
+    let uid = [0x04, 0x51, 0x2a, 0x6a, 0x92, 0x69, 0x80];
+    let (card_id, mut card, _, _) = programmed_card(&s, &payer, 5_000, 20_000, uid).await;
+    // From 2,000 sats up the card wants its PIN.
+    s.state
+        .cards
+        .set_pin(
+            payer.account_id.parse().expect("account"),
+            &card_id,
+            Some(("2468", 2_000)),
+        )
+        .await
+        .expect("pin");
+    browser.emulate_phone(PHONE.0, PHONE.1).await;
+    open(&browser, &s, &id).await;
+    // No NFC in headless Chromium: the tap button stays hidden, the link field is there.
+    let shown = browser
+        .eval(
+            "return [document.getElementById('card-tap').hidden,\
+             getComputedStyle(document.getElementById('card-form')).display];",
+        )
+        .await;
+    assert_eq!(shown, json!([true, "flex"]));
+    let link = browser.find("#card-link").await;
+    let pay = browser.find("#card-form button").await;
+    browser
+        .type_into(&link, "lnurlw://example.com/boltcard?p=00&c=00")
+        .await;
+    browser.click(&pay).await;
+    let said = browser
+        .wait_for_text("#card-message", |t| t.contains("Flash Card"))
+        .await;
+    assert!(said.contains("not a Flash Card of this server"), "{said}");
+
+    let (p, c) = card.tap();
+    browser.clear(&link).await;
+    browser
+        .type_into(&link, &format!("lnurlw://{}/boltcard?p={p}&c={c}", s.addr))
+        .await;
+    browser.click(&pay).await;
+    browser.wait_for_text("#card-message", |t| t.contains("PIN")).await;
+    let pin = browser.find("#card-pin").await;
+    let pin_pay = browser.find("#card-pin-form button").await;
+    browser.type_into(&pin, "1357").await;
+    browser.click(&pin_pay).await;
+    let said = browser
+        .wait_for_text("#card-message", |t| t.contains("wrong PIN"))
+        .await;
+    assert!(said.contains("2 tries left"), "{said}");
+    browser.type_into(&pin, "2468").await;
+    browser.screenshot("checkout-card").await;
+    browser.click(&pin_pay).await;
+    browser
+        .wait_for_text("#card-message", |t| t.contains("Paid with the card"))
+        .await;
+    browser.wait_for_text("#state", |t| t.starts_with("Paid")).await;
+    same_document(&browser).await;
+    assert_eq!(s.balance(&payer).await, 50_000 - 2_100);
+    // The same tap again: refused (the page is final; the route says so).
+    let again = s
+        .post_json(
+            &format!("/i/{id}/card"),
+            None,
+            &json!({"lnurlw": format!("lnurlw://{}/boltcard?p={p}&c={c}", s.addr)}),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text);
     browser.quit().await;
 }
 

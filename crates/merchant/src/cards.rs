@@ -433,6 +433,13 @@ impl Cards {
         })
     }
 
+    /// A tap given as the card's whole link (`lnurlw://…?p=…&c=…`, as a point of sale reads
+    /// it): [`Cards::tap`] on its `p` and `c`.
+    pub async fn tap_link(&self, lnurlw: &str) -> Result<TapOffer, CardsError> {
+        let (p, c) = tap_params(lnurlw)?;
+        self.tap(&p, &c).await
+    }
+
     /// The balance and limits of the card a tap's `p` and `c` come from (a disabled card is
     /// refused as for a payment). The tap is used up (its counter accepted), so a tap read by
     /// someone else shows nothing later.
@@ -576,16 +583,18 @@ fn key_version(version: i64) -> Result<u32, CardsError> {
     u32::try_from(version).map_err(|_| CardsError::Store(StoreError::Decode(format!("key version {version}"))))
 }
 
-/// `p` and `c` of a card's `lnurlw://…?p=…&c=…` link.
-fn tap_params(lnurlw: &str) -> Result<(String, String), CardsError> {
-    let invalid = || CardsError::Invalid("LNURLW must be the card's link with its p= and c= parameters".into());
-    let https = lnurlw
-        .trim()
-        .get(..9)
-        .filter(|s| s.eq_ignore_ascii_case("lnurlw://"))
-        .map(|_| format!("https://{}", &lnurlw.trim()[9..]))
+/// `p` and `c` of a card's link: `lnurlw://…?p=…&c=…` (LUD-17), or the same as `https://`.
+fn tap_params(link: &str) -> Result<(String, String), CardsError> {
+    let invalid = || CardsError::Invalid("the card's link is lnurlw://… with its p= and c= parameters".into());
+    let link = link.trim();
+    let web = match link.get(..9) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("lnurlw://") => format!("https://{}", &link[9..]),
+        _ => link.to_string(),
+    };
+    let url = url::Url::parse(&web)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http"))
         .ok_or_else(invalid)?;
-    let url = url::Url::parse(&https).map_err(|_| invalid())?;
     let find = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
     match (find("p"), find("c")) {
         (Some(p), Some(c)) => Ok((p, c)),

@@ -1,7 +1,9 @@
 //! The checkout page `/i/{invoiceId}`, BTCPay's flow served by flashd: the amount, the store
 //! and what is bought, QR codes of where to pay (the unified BIP21 URI, the BOLT11, the
 //! address), a countdown to expiry, and the invoice's state kept live by a server-sent-events
-//! stream (`/i/{invoiceId}/status`) that the page's script follows without reloading.
+//! stream (`/i/{invoiceId}/status`) that the page's script follows without reloading. A Flash
+//! Card of this server pays it too: the page posts the card's link (read with Web NFC, or
+//! pasted) to `/i/{invoiceId}/card`.
 //!
 //! One renderer: the stream's events carry the state panel as HTML made here, so the page
 //! and its updates cannot disagree. A stream reads the invoice once a second, is closed once
@@ -12,12 +14,15 @@ use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flash_bank::PaymentStatus;
+use flash_merchant::cards::CardsError;
 use flash_merchant::invoice_data::{btc, InvoiceCurrency, LIGHTNING, ONCHAIN};
 use flash_merchant::invoice_state::{AdditionalStatus, InvoiceStatus};
 use flash_merchant::{InvoiceView, MerchantError};
@@ -25,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::amounts::{money, sats_text};
 use super::{escape, notice, page, qr};
-use crate::ApiState;
+use crate::{ApiState, Peer};
 
 /// How often an open status stream reads its invoice.
 const STATUS_POLL: Duration = Duration::from_secs(1);
@@ -41,6 +46,7 @@ pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/i/{id}", get(checkout))
         .route("/i/{id}/status", get(status))
+        .route("/i/{id}/card", post(card_pay))
         .with_state(state)
 }
 
@@ -125,6 +131,101 @@ async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Resp
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// POST `/i/{id}/card`: pays the invoice's BOLT11 with a Flash Card of this server, as a
+/// point of sale does. The body is `{"lnurlw": "…"}` (the card's link, with its `p` and `c`);
+/// when the card wants its PIN for this amount the answer is `{"pin": true, "k1": …}` and the
+/// page posts `{"k1": …, "pin": "…"}`. `{"paid": true}` once paid (the status stream then
+/// tells the rest); otherwise `{"error": …}` with a 4xx status.
+async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<String>, body: Bytes) -> Response {
+    if let Some(refused) = crate::lnurl::over_limit(&state, &peer) {
+        return refused;
+    }
+    let refuse = |status: StatusCode, message: &str| (status, Json(json!({ "error": message }))).into_response();
+    let found = if plausible_id(&id) {
+        state.merchant.public_invoice(&id).await
+    } else {
+        Err(MerchantError::InvoiceNotFound)
+    };
+    let view = match found {
+        Ok(view) => view,
+        Err(MerchantError::InvoiceNotFound) => return refuse(StatusCode::NOT_FOUND, "invoice not found"),
+        Err(e) => {
+            tracing::warn!(invoice = %id, error = %e, "checkout: could not read the invoice");
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again in a moment");
+        }
+    };
+    if !matches!(Stage::of(&view), Stage::Waiting | Stage::Partial) {
+        return refuse(StatusCode::CONFLICT, "this invoice is not waiting for a payment");
+    }
+    let Some((bolt11, amount)) = view
+        .lightning()
+        .and_then(|ln| ln.amount_sat.map(|a| (ln.destination.clone(), a)))
+    else {
+        return refuse(
+            StatusCode::CONFLICT,
+            "this invoice cannot be paid with a card now: pay it from a wallet",
+        );
+    };
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+    let (k1, pin) = match (field("lnurlw"), field("k1")) {
+        (Some(link), _) => {
+            let offer = match state.cards.tap_link(&link).await {
+                Ok(offer) => offer,
+                Err(e) => return card_refusal(e),
+            };
+            if offer.max_sat < amount {
+                return refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("this card can spend {} now", sats_text(offer.max_sat)),
+                );
+            }
+            if offer.pin_limit_sat.is_some_and(|limit| amount >= limit) {
+                return Json(json!({ "pin": true, "k1": offer.k1 })).into_response();
+            }
+            (offer.k1, None)
+        }
+        (None, Some(k1)) => (k1, field("pin")),
+        (None, None) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "send the card's link (lnurlw://…), or the k1 of its tap and its PIN",
+            )
+        }
+    };
+    match state.cards.withdraw(&k1, &bolt11, pin.as_deref()).await {
+        Ok(outcome) => match outcome.status {
+            PaymentStatus::Success | PaymentStatus::Pending | PaymentStatus::AlreadyPaid => {
+                Json(json!({ "paid": true })).into_response()
+            }
+            PaymentStatus::Failure => refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &outcome.failure.unwrap_or_else(|| "the payment failed".into()),
+            ),
+        },
+        Err(e) => card_refusal(e),
+    }
+}
+
+/// A card's refusal, for the page to show.
+fn card_refusal(e: CardsError) -> Response {
+    let (status, message) = match e {
+        CardsError::NotFound | CardsError::Tap(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "this is not a Flash Card of this server, or its tap did not read well: tap again".to_string(),
+        ),
+        CardsError::Store(e) => {
+            tracing::warn!(error = %e, "checkout: a card payment failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again in a moment".to_string())
+        }
+        e @ (CardsError::Replayed | CardsError::NotActive(_) | CardsError::AlreadyProgrammed) => {
+            (StatusCode::CONFLICT, e.to_string())
+        }
+        e => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    };
+    (status, Json(json!({ "error": message }))).into_response()
 }
 
 /// Whether `id` could be an invoice's or an app's id (letters and digits, 64 at most), before
@@ -308,7 +409,7 @@ fn render(view: &InvoiceView, store: &str, now_ms: i64) -> String {
          <section class=\"card summary\">{store}{item}{order}\
          <p class=\"amount\" id=\"amount\">{amount}</p>{sats}</section>\
          <section class=\"card state\" id=\"state\" aria-live=\"polite\">{state}</section>\
-         <section class=\"card pay\" id=\"pay\">{countdown}<div id=\"methods\">{methods}</div></section>\
+         <section class=\"card pay\" id=\"pay\">{countdown}<div id=\"methods\">{methods}</div>{card}</section>\
          <p class=\"invoice-id\">Invoice <code>{id}</code></p></div>",
         id = escape(&r.id),
         stage = stage.key(),
@@ -319,7 +420,24 @@ fn render(view: &InvoiceView, store: &str, now_ms: i64) -> String {
         state = state_html(view, stage),
         countdown = countdown_html(view, now_ms),
         methods = methods_html(view),
+        card = card_html(view),
     )
+}
+
+/// The form that pays with a Flash Card: a tap where the browser reads NFC (the script shows
+/// the button), the card's link pasted otherwise, and its PIN when the card asks for it.
+fn card_html(view: &InvoiceView) -> String {
+    if view.method(LIGHTNING).is_none() || view.record.due_sat.is_none() {
+        return String::new();
+    }
+    "<div class=\"card-pay\" id=\"card-pay\"><h3>Pay with a Flash Card</h3>\
+     <button type=\"button\" id=\"card-tap\" hidden>Tap the card</button>\
+     <form id=\"card-form\" class=\"row\"><input id=\"card-link\" name=\"lnurlw\" autocomplete=\"off\" \
+     placeholder=\"lnurlw://… (the card's link)\" aria-label=\"The card's link\"><button type=\"submit\">Pay</button></form>\
+     <form id=\"card-pin-form\" class=\"row\" hidden><input id=\"card-pin\" type=\"password\" inputmode=\"numeric\" maxlength=\"8\" \
+     autocomplete=\"off\" placeholder=\"PIN\" aria-label=\"The card's PIN\"><button type=\"submit\">Pay</button></form>\
+     <p id=\"card-message\" class=\"status\" role=\"status\"></p></div>"
+        .to_string()
 }
 
 fn expires_in_secs(view: &InvoiceView, now_ms: i64) -> i64 {

@@ -930,3 +930,60 @@ impl EventWriteBlock {
         }
     }
 }
+
+/// A key of a card's program answer (`K0`…`K4`, 32 hex digits).
+pub fn card_key(v: &Value) -> [u8; 16] {
+    let text = v.as_str().unwrap_or_else(|| panic!("a key: {v}"));
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("hex");
+    }
+    out
+}
+
+/// A card UID as the programming app sends it.
+pub fn card_uid_hex(uid: &[u8; 7]) -> String {
+    uid.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A member's new card ("Coffee card", with these limits), programmed over HTTP as the Bolt
+/// Card NFC Programmer app does it: its id, the simulated card, the program answer and the
+/// programming link's path.
+pub async fn programmed_card(
+    s: &TestServer,
+    owner: &Member,
+    tap: i64,
+    day: i64,
+    uid: [u8; 7],
+) -> (String, flash_merchant::boltcard::testing::SimulatedCard, Value, String) {
+    let created = s
+        .state
+        .cards
+        .create(
+            owner.account_id.parse().expect("account id"),
+            flash_merchant::cards::CardCreate {
+                wallet_id: None,
+                name: "Coffee card".into(),
+                tap_limit_sat: tap,
+                day_limit_sat: day,
+            },
+        )
+        .await
+        .expect("card");
+    assert!(created.deeplink().starts_with("boltcard://program?url=http%3A%2F%2F"));
+    let path = created
+        .program_url
+        .strip_prefix(&format!("http://{}", s.addr))
+        .expect("a URL of this server")
+        .to_string();
+    let keys = s.post_json(&path, None, &json!({ "UID": card_uid_hex(&uid) })).await;
+    assert_eq!(keys.status, 200, "{}", keys.text);
+    let keys = keys.json();
+    let card = flash_merchant::boltcard::testing::SimulatedCard {
+        uid,
+        k1: card_key(&keys["K1"]),
+        k2: card_key(&keys["K2"]),
+        counter: 0,
+    };
+    (created.card.id, card, keys, path)
+}

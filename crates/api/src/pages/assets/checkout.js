@@ -1,6 +1,7 @@
-// Flash's checkout page: switches between the ways to pay, copies a destination, counts down
-// to expiry, and follows the invoice's state from this server's event stream
-// (/i/{id}/status), replacing the state panel with what each event carries. Nothing is loaded
+// Flash's checkout page: switches between the ways to pay, copies a destination, pays with a
+// Flash Card (Web NFC, or its link pasted), counts down to expiry, and follows the invoice's
+// state from this server's event stream (/i/{id}/status), replacing the state panel with what
+// each event carries. Nothing is loaded
 // from elsewhere.
 (function () {
   "use strict";
@@ -122,6 +123,75 @@
       fallback();
     }
   });
+
+  // Paying with a Flash Card: its link, read with Web NFC where the browser has it or pasted,
+  // is posted to /i/{id}/card; a card that wants its PIN for this amount gets a PIN field.
+  var cardForm = document.getElementById("card-form");
+  var pinForm = document.getElementById("card-pin-form");
+  var cardMessage = document.getElementById("card-message");
+  var cardTap = document.getElementById("card-tap");
+  var tapK1 = null;
+
+  function say(text, isError) {
+    cardMessage.textContent = text;
+    cardMessage.classList.toggle("error", !!isError);
+  }
+
+  function payWithCard(body) {
+    say("Paying…");
+    fetch("/i/" + encodeURIComponent(id) + "/card", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().then(function (answer) { return answer; }, function () { return { error: "the server did not answer: try again" }; });
+    }).then(function (answer) {
+      if (answer.paid) {
+        say("Paid with the card.");
+        pinForm.hidden = true;
+      } else if (answer.pin) {
+        tapK1 = answer.k1;
+        cardForm.hidden = true;
+        pinForm.hidden = false;
+        document.getElementById("card-pin").focus();
+        say("Enter the card's PIN.");
+      } else {
+        say(answer.error || "the card could not pay", true);
+      }
+    }, function () { say("no connection to the server: try again", true); });
+  }
+
+  if (cardForm) {
+    cardForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var link = document.getElementById("card-link").value.trim();
+      if (link) payWithCard({ lnurlw: link });
+    });
+    pinForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var pin = document.getElementById("card-pin");
+      if (tapK1 && pin.value) payWithCard({ k1: tapK1, pin: pin.value });
+      pin.value = "";
+    });
+    if ("NDEFReader" in window) {
+      cardTap.hidden = false;
+      cardTap.addEventListener("click", function () {
+        var reader = new window.NDEFReader();
+        reader.scan().then(function () {
+          say("Hold the card to the phone.");
+          reader.onreading = function (event) {
+            var records = event.message.records;
+            for (var i = 0; i < records.length; i++) {
+              if (records[i].recordType !== "url") continue;
+              var link = new TextDecoder().decode(records[i].data);
+              if (/^lnurlw:/i.test(link)) { payWithCard({ lnurlw: link }); return; }
+            }
+            say("this card holds no payment link", true);
+          };
+        }, function () { say("NFC is off or not allowed: paste the card's link instead", true); });
+      });
+    }
+  }
 
   localTimes(panel);
   if (root.getAttribute("data-redirect")) apply({ stage: root.getAttribute("data-stage"), redirect: root.getAttribute("data-redirect") });
