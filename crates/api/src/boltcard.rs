@@ -4,7 +4,10 @@
 //!   its callback `GET /boltcard/callback?k1=…&pr=…[&pin=…]` pays the invoice from the card's
 //!   wallet (`pinLimit`, LUD-21, tells the wallet from which amount the card's PIN is needed).
 //! - The card's balance for its holder: `GET /boltcard/balance?p=…&c=…` (a tap: its counter
-//!   is used up) answers JSON `{name, balance, tapLimit, dayLimit, dayLeft}` in sats.
+//!   is used up) answers JSON `{name, balance, tapLimit, dayLimit, dayLeft, payLink}` in sats.
+//! - Its top-up link (LUD-06, given as LUD-19 `payLink` with taps and the balance):
+//!   `GET /boltcard/pay/{payId}` and its callback `…/callback?amount=…` (msat) pay into the
+//!   card's wallet.
 //! - Programming, as the Bolt Card NFC Programmer app does it: `POST /boltcard/program/{secret}`
 //!   with `{"UID": "…"}` answers `{"LNURLW", "version", "K0"…"K4"}` (the one-time link the owner
 //!   made); `POST /boltcard/reset` with `{"LNURLW": "lnurlw://…?p=…&c=…"}` (read from the card)
@@ -30,6 +33,8 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .route("/boltcard", get(tap))
         .route("/boltcard/callback", get(callback))
         .route("/boltcard/balance", get(balance))
+        .route("/boltcard/pay/{pay_id}", get(top_up_offer))
+        .route("/boltcard/pay/{pay_id}/callback", get(top_up_invoice))
         .route("/boltcard/program/{secret}", post(program))
         .route("/boltcard/reset", post(reset))
         .with_state(state)
@@ -83,6 +88,7 @@ async fn tap(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery
                 "defaultDescription": offer.name,
                 "minWithdrawable": 1_000,
                 "maxWithdrawable": offer.max_sat.saturating_mul(1_000),
+                "payLink": offer.pay_link,
             });
             if let (Some(limit), Some(fields)) = (offer.pin_limit_sat, body.as_object_mut()) {
                 fields.insert("pinLimit".into(), json!(limit.saturating_mul(1_000)));
@@ -109,8 +115,49 @@ async fn balance(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQ
                 "tapLimit": b.tap_limit_sat,
                 "dayLimit": b.day_limit_sat,
                 "dayLeft": b.day_left_sat,
+                "payLink": b.pay_link,
             }),
         ),
+        Err(e) => card_refusal(e),
+    }
+}
+
+async fn top_up_offer(State(state): State<ApiState>, Path(pay_id): Path<String>) -> Response {
+    match state.cards.top_up_offer(&pay_id).await {
+        Ok(o) => answer(
+            StatusCode::OK,
+            json!({
+                "tag": "payRequest",
+                "callback": format!("{}/boltcard/pay/{pay_id}/callback", state.info.public_url),
+                "minSendable": o.min_sendable_msat,
+                "maxSendable": o.max_sendable_msat,
+                "metadata": o.metadata,
+            }),
+        ),
+        Err(e) => card_refusal(e),
+    }
+}
+
+/// The top-up callback's query.
+#[derive(Deserialize)]
+struct TopUpQuery {
+    amount: Option<String>,
+}
+
+async fn top_up_invoice(
+    State(state): State<ApiState>,
+    peer: Peer,
+    Path(pay_id): Path<String>,
+    Query(q): Query<TopUpQuery>,
+) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
+    let Some(amount) = q.amount.and_then(|a| a.parse::<u64>().ok()) else {
+        return card_refusal(CardsError::Invalid("amount (millisatoshis) is required".into()));
+    };
+    match state.cards.top_up_invoice(&pay_id, amount).await {
+        Ok(invoice) => answer(StatusCode::OK, json!({ "pr": invoice.payment_request, "routes": [] })),
         Err(e) => card_refusal(e),
     }
 }

@@ -24,6 +24,7 @@ flash_store::on_both_backends!(
     cards_are_managed_over_graphql,
     a_failed_lightning_payment_gives_the_spend_back,
     a_pin_guards_withdrawals_from_its_limit,
+    a_card_is_topped_up_through_its_pay_link,
 );
 
 /// A card's UID, as a test card has it.
@@ -141,10 +142,12 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
 
     // The holder's balance, for a tap (its counter is used up: the same tap shows nothing).
     let (p, c) = card.tap();
-    let balance = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await;
+    let mut balance = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await.json();
+    let pay_link = balance["payLink"].take();
+    assert_eq!(pay_link, offer["payLink"], "the top-up link, as the tap gave it");
     assert_eq!(
-        balance.json(),
-        json!({"name": "Coffee card", "balance": 50_000 - 2_100, "tapLimit": 10_000, "dayLimit": 25_000, "dayLeft": 25_000 - 2_100})
+        balance,
+        json!({"name": "Coffee card", "balance": 50_000 - 2_100, "tapLimit": 10_000, "dayLimit": 25_000, "dayLeft": 25_000 - 2_100, "payLink": null})
     );
     let again = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await;
     assert!(reason(&again).contains("seen before"));
@@ -653,4 +656,52 @@ async fn a_pin_guards_withdrawals_from_its_limit(backend: Backend) {
     let offer = tap(&s, &mut card).await.json();
     assert!(offer.get("pinLimit").is_none(), "{offer}");
     s.journals().await;
+}
+
+async fn a_card_is_topped_up_through_its_pay_link(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let owner = s.member().await;
+    let (_, mut card, _, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
+    // A card with nothing in its wallet: the tap offers nothing but still gives the top-up link.
+    let empty = tap(&s, &mut card).await;
+    assert!(reason(&empty).contains("nothing to spend"), "{}", empty.text);
+    let (p, c) = card.tap();
+    let link = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await.json()["payLink"]
+        .as_str()
+        .expect("payLink")
+        .to_string();
+    let path = link
+        .strip_prefix(&format!("lnurlp://{}", s.addr))
+        .unwrap_or_else(|| panic!("a link of this server: {link}"))
+        .to_string();
+    let offer = s.get(&path, &[]).await.json();
+    assert_eq!(
+        (&offer["tag"], &offer["minSendable"]),
+        (&json!("payRequest"), &json!(1_000)),
+        "{offer}"
+    );
+    let callback = offer["callback"].as_str().expect("callback").to_string();
+    let callback = callback
+        .strip_prefix(&format!("http://{}", s.addr))
+        .expect("this server")
+        .to_string();
+    // Amounts that are not whole satoshis or out of range are refused; an unknown link too.
+    assert_eq!(s.get(&format!("{callback}?amount=1500"), &[]).await.status, 400);
+    assert_eq!(s.get(&format!("{callback}?amount=0"), &[]).await.status, 400);
+    assert_eq!(s.get(&format!("{callback}?amount=lots"), &[]).await.status, 400);
+    assert_eq!(s.get("/boltcard/pay/nosuchcard", &[]).await.status, 404);
+    let pr = s.get(&format!("{callback}?amount=4000000"), &[]).await.json()["pr"]
+        .as_str()
+        .expect("pr")
+        .to_string();
+    s.pay_from_outside(&pr).await;
+    for _ in 0..100 {
+        if s.balance(&owner).await == 4_000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.balance(&owner).await, 4_000, "the top-up went into the card's wallet");
+    let offer = tap(&s, &mut card).await.json();
+    assert_eq!(offer["maxWithdrawable"], 1_000_000, "{offer}");
 }

@@ -14,7 +14,9 @@
 
 use std::sync::Arc;
 
-use flash_bank::{Bank, BankError, LnPayOutcome};
+use flash_bank::{
+    description_hash, offered_sats, AddressOffer, Bank, BankError, InvoiceCreate, InvoiceFor, LnInvoice, LnPayOutcome,
+};
 
 use flash_core::secrets::{hash_token, random_bytes, random_token, KeyEncryptionKey};
 use flash_core::{AccountId, LedgerAccountId, WalletId};
@@ -39,6 +41,8 @@ const NAME_MAX_CHARS: usize = 64;
 const CARDS_MAX: usize = 20;
 /// Characters of a programming link's or a tap's secret.
 const SECRET_LEN: usize = 43;
+/// Characters of a card's top-up link id.
+const PAY_ID_LEN: usize = 22;
 /// Wrong PINs that disable a card.
 const PIN_FAILURES_MAX: i64 = 3;
 /// Digits of a PIN.
@@ -132,6 +136,8 @@ pub struct TapOffer {
     pub name: String,
     /// Withdrawals of this much or more need the card's PIN, sats (LUD-21 `pinLimit`).
     pub pin_limit_sat: Option<i64>,
+    /// The card's top-up link (LUD-19 `payLink`, `lnurlp://…`).
+    pub pay_link: String,
 }
 
 /// What a card's holder may know of it, shown for a valid tap.
@@ -147,6 +153,8 @@ pub struct CardBalance {
     pub day_limit_sat: i64,
     /// What is left of the 24-hour limit now, sats.
     pub day_left_sat: i64,
+    /// The card's top-up link (`lnurlp://…`).
+    pub pay_link: String,
 }
 
 /// Card state names.
@@ -247,6 +255,7 @@ impl Cards {
                 name,
                 tap_limit_sat: req.tap_limit_sat,
                 day_limit_sat: req.day_limit_sat,
+                pay_id: random_token("", PAY_ID_LEN),
                 program_secret_hash: hash_token(&secret),
                 program_expires_at: self.bank.now_ms() + PROGRAM_LINK_MS,
             })
@@ -410,6 +419,58 @@ impl Cards {
         })
     }
 
+    /// A card's top-up link: LNURL-pay (LUD-06) into its wallet, as `lnurlp://` (LUD-17).
+    fn pay_link(&self, card: &BoltcardRecord) -> String {
+        let host = self
+            .public_url
+            .split_once("://")
+            .map_or(&*self.public_url, |(_, rest)| rest);
+        format!("lnurlp://{host}/boltcard/pay/{}", card.pay_id)
+    }
+
+    /// What the top-up link `pay_id` offers (LUD-06): a payment into the card's wallet of 1
+    /// sat up to the bank's LNURL-pay maximum, described as a top-up of the card.
+    pub async fn top_up_offer(&self, pay_id: &str) -> Result<AddressOffer, CardsError> {
+        let card = self
+            .store
+            .boltcard_by_pay_id(pay_id)
+            .await?
+            .ok_or(CardsError::NotFound)?;
+        let max = self.bank.config().lightning.lnurl_max_sendable_sats;
+        Ok(AddressOffer {
+            username: card.name.clone(),
+            metadata: serde_json::json!([["text/plain", format!("Top up the Flash Card {}", card.name)]]).to_string(),
+            min_sendable_msat: 1_000,
+            max_sendable_msat: u64::try_from(max).unwrap_or(0).saturating_mul(1_000),
+            comment_allowed: 0,
+        })
+    }
+
+    /// An invoice of `amount_msat` into the wallet of the card whose top-up link is `pay_id`,
+    /// committing to the offer's metadata.
+    pub async fn top_up_invoice(&self, pay_id: &str, amount_msat: u64) -> Result<LnInvoice, CardsError> {
+        let offer = self.top_up_offer(pay_id).await?;
+        let amount = offered_sats(&offer, amount_msat)?;
+        let card = self
+            .store
+            .boltcard_by_pay_id(pay_id)
+            .await?
+            .ok_or(CardsError::NotFound)?;
+        Ok(self
+            .bank
+            .ln_invoice_create(
+                InvoiceFor::Recipient,
+                InvoiceCreate {
+                    wallet_id: card.wallet_id,
+                    amount: Some(amount),
+                    memo: None,
+                    description_hash: Some(description_hash(&offer.metadata)),
+                    expires_in_mins: None,
+                },
+            )
+            .await?)
+    }
+
     /// The deep link that opens the Bolt Card NFC Programmer app to reset a card here.
     pub fn reset_deeplink(&self) -> String {
         format!(
@@ -429,6 +490,7 @@ impl Cards {
             k1,
             max_sat,
             pin_limit_sat: card.pin_hash.as_ref().and(card.pin_limit_sat),
+            pay_link: self.pay_link(&card),
             name: card.name,
         })
     }
@@ -448,6 +510,7 @@ impl Cards {
         self.accept(&card, &picc, 0).await?;
         let (balance, day_left) = self.room(&card).await?;
         Ok(CardBalance {
+            pay_link: self.pay_link(&card),
             name: card.name,
             balance_sat: balance,
             tap_limit_sat: card.tap_limit_sat,

@@ -17,6 +17,8 @@ CREATE TABLE boltcards (
     pin_hash            TEXT,
     pin_limit_sat       BIGINT CHECK (pin_limit_sat > 0),
     pin_failures        BIGINT NOT NULL DEFAULT 0,
+    -- The public id of the card's top-up link (LNURL-pay into its wallet).
+    pay_id              TEXT NOT NULL UNIQUE,
     program_secret_hash TEXT UNIQUE,
     program_expires_at  BIGINT,
     created_at          BIGINT NOT NULL,

@@ -37,6 +37,8 @@ pub struct BoltcardRecord {
     pub pin_limit_sat: Option<i64>,
     /// Wrong PINs since the last right one.
     pub pin_failures: i64,
+    /// The public id of its top-up link.
+    pub pay_id: String,
     /// Until when its programming link works, Unix ms (while it has one).
     pub program_expires_at: Option<i64>,
     /// Unix ms.
@@ -60,6 +62,8 @@ pub struct NewBoltcard {
     pub tap_limit_sat: i64,
     /// Most the card may spend in any 24 hours, sats.
     pub day_limit_sat: i64,
+    /// The public id of its top-up link.
+    pub pay_id: String,
     /// The hash of the programming link's secret.
     pub program_secret_hash: String,
     /// Until when the programming link works, Unix ms.
@@ -109,7 +113,7 @@ pub const CARD_WINDOW_MS: i64 = 24 * 60 * 60 * 1_000;
 
 const CARD_COLUMNS: &str = "SELECT id, card_key_id, account_id, wallet_id, name, state, key_version, counter, \
      tap_limit_sat, day_limit_sat, program_expires_at, created_at, updated_at, pin_hash, pin_limit_sat, \
-     pin_failures FROM boltcards";
+     pin_failures, pay_id FROM boltcards";
 
 fn card_record(r: &Row) -> Result<BoltcardRecord, StoreError> {
     Ok(BoltcardRecord {
@@ -129,6 +133,7 @@ fn card_record(r: &Row) -> Result<BoltcardRecord, StoreError> {
         pin_hash: r.opt_text(13)?,
         pin_limit_sat: r.opt_int(14)?,
         pin_failures: r.int(15)?,
+        pay_id: r.text(16)?,
     })
 }
 
@@ -188,8 +193,8 @@ impl Store {
         self.db
             .execute(
                 "INSERT INTO boltcards (id, account_id, wallet_id, name, state, key_version, tap_limit_sat, \
-                 day_limit_sat, program_secret_hash, program_expires_at, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'programming', 0, $5, $6, $7, $8, $9, $9)",
+                 day_limit_sat, program_secret_hash, program_expires_at, created_at, updated_at, pay_id) \
+                 VALUES ($1, $2, $3, $4, 'programming', 0, $5, $6, $7, $8, $9, $9, $10)",
                 params![
                     c.id.as_str(),
                     c.account_id.to_string(),
@@ -199,7 +204,8 @@ impl Store {
                     c.day_limit_sat,
                     c.program_secret_hash.as_str(),
                     c.program_expires_at,
-                    now
+                    now,
+                    c.pay_id.as_str()
                 ],
             )
             .await
@@ -210,6 +216,13 @@ impl Store {
     pub async fn boltcard(&self, id: &str) -> Result<Option<BoltcardRecord>, StoreError> {
         let sql = format!("{CARD_COLUMNS} WHERE id = $1");
         let row = self.db.query_opt(&sql, params![id]).await?;
+        row.as_ref().map(card_record).transpose()
+    }
+
+    /// The card (not wiped) a top-up link pays into.
+    pub async fn boltcard_by_pay_id(&self, pay_id: &str) -> Result<Option<BoltcardRecord>, StoreError> {
+        let sql = format!("{CARD_COLUMNS} WHERE pay_id = $1 AND state <> 'wiped'");
+        let row = self.db.query_opt(&sql, params![pay_id]).await?;
         row.as_ref().map(card_record).transpose()
     }
 
