@@ -25,6 +25,7 @@ flash_store::on_both_backends!(
     a_failed_lightning_payment_gives_the_spend_back,
     a_pin_guards_withdrawals_from_its_limit,
     a_card_is_topped_up_through_its_pay_link,
+    the_operator_disables_any_card_and_is_audited,
 );
 
 /// A card's UID, as a test card has it.
@@ -704,4 +705,88 @@ async fn a_card_is_topped_up_through_its_pay_link(backend: Backend) {
     assert_eq!(s.balance(&owner).await, 4_000, "the top-up went into the card's wallet");
     let offer = tap(&s, &mut card).await.json();
     assert_eq!(offer["maxWithdrawable"], 1_000_000, "{offer}");
+}
+
+async fn the_operator_disables_any_card_and_is_audited(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let owner = s.member().await;
+    s.fund(&owner.wallet_id, 10_000).await;
+    let (id, mut card, _, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
+    let update = |state: &'static str, comment: &'static str| {
+        let (s, id) = (&s, id.clone());
+        async move {
+            let r = s
+                .admin(
+                    "mutation($input: CardUpdateStateInput!) { cardUpdateState(input: $input) { \
+                     errors { code message } card { id state } } }",
+                    json!({ "input": { "id": id, "state": state, "comment": comment } }),
+                )
+                .await;
+            data(&r, "cardUpdateState").clone()
+        }
+    };
+    let listed = s
+        .admin(
+            "query($id: ID!) { cardsByAccount(accountId: $id) { id state } }",
+            json!({ "id": owner.account_id }),
+        )
+        .await;
+    assert_eq!(
+        data(&listed, "cardsByAccount"),
+        &json!([{"id": id, "state": "programming"}])
+    );
+    assert_eq!(update("DISABLED", "reported stolen").await["card"]["state"], "disabled");
+    assert!(reason(&tap(&s, &mut card).await).contains("disabled"));
+    assert_eq!(update("ACTIVE", "found again").await["card"]["state"], "active");
+    assert_eq!(tap(&s, &mut card).await.status, 200);
+    assert_eq!(update("WIPED", "").await["card"]["state"], "wiped");
+    assert_eq!(update("ACTIVE", "").await["errors"][0]["code"], "REFUSED");
+    let bad = s
+        .admin(
+            "mutation($input: CardUpdateStateInput!) { cardUpdateState(input: $input) { errors { code } } }",
+            json!({ "input": { "id": "no-such-card", "state": "DISABLED" } }),
+        )
+        .await;
+    assert_eq!(data(&bad, "cardUpdateState")["errors"][0]["code"], "NOT_FOUND");
+    let audit = s
+        .state
+        .bank
+        .store_for_tests()
+        .db()
+        .query(
+            "SELECT action, subject, detail FROM audit_log WHERE action = 'card.state' ORDER BY id",
+            vec![],
+        )
+        .await
+        .expect("audit log");
+    let rows: Vec<(String, String, String)> = audit
+        .iter()
+        .map(|r| {
+            (
+                r.text(0).expect("action"),
+                r.text(1).expect("subject"),
+                r.text(2).expect("detail"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "card.state".to_string(),
+                owner.account_id.clone(),
+                format!("{id} disabled reported stolen")
+            ),
+            (
+                "card.state".to_string(),
+                owner.account_id.clone(),
+                format!("{id} active found again")
+            ),
+            (
+                "card.state".to_string(),
+                owner.account_id.clone(),
+                format!("{id} wiped")
+            ),
+        ]
+    );
 }

@@ -20,7 +20,7 @@ use flash_bank::{
 
 use flash_core::secrets::{hash_token, random_bytes, random_token, KeyEncryptionKey};
 use flash_core::{AccountId, LedgerAccountId, WalletId};
-use flash_store::{CardSpend, NewBoltcard, NewBoltcardTap, Store, StoreError, CARD_WINDOW_MS};
+use flash_store::{Audit, CardSpend, NewBoltcard, NewBoltcardTap, Store, StoreError, CARD_WINDOW_MS};
 
 /// A card as stored.
 pub use flash_store::BoltcardRecord;
@@ -43,6 +43,8 @@ const CARDS_MAX: usize = 20;
 const SECRET_LEN: usize = 43;
 /// Characters of a card's top-up link id.
 const PAY_ID_LEN: usize = 22;
+/// Longest operator comment kept in the audit log.
+const COMMENT_MAX_CHARS: usize = 500;
 /// Wrong PINs that disable a card.
 const PIN_FAILURES_MAX: i64 = 3;
 /// Digits of a PIN.
@@ -283,21 +285,54 @@ impl Cards {
     /// Enables, disables or wipes one of the account's cards. A wiped card stays wiped.
     pub async fn act(&self, account: AccountId, id: &str, action: CardAction) -> Result<BoltcardRecord, CardsError> {
         let card = self.card(account, id).await?;
-        if card.state == WIPED {
-            return Err(CardsError::NotActive(WIPED.into()));
-        }
-        let state = match action {
-            CardAction::Enable if card.card_key_id.is_none() => {
-                return Err(CardsError::Invalid("the card is not programmed yet".into()))
-            }
-            CardAction::Enable => ACTIVE,
-            CardAction::Disable => DISABLED,
-            CardAction::Wipe => WIPED,
-        };
+        let state = self.next_state(&card, action)?;
         if !self.store.boltcard_set_state(account, id, state).await? {
             return Err(CardsError::NotFound);
         }
         self.card(account, id).await
+    }
+
+    /// Enables, disables or wipes any card, as the operator `actor` (audited with `comment`).
+    pub async fn operator_act(
+        &self,
+        actor: &str,
+        id: &str,
+        action: CardAction,
+        comment: &str,
+    ) -> Result<BoltcardRecord, CardsError> {
+        let comment = flash_core::text::multiline(comment.trim(), COMMENT_MAX_CHARS)
+            .map_err(|e| CardsError::Invalid(format!("the comment {e}")))?;
+        let card = self.store.boltcard(id).await?.ok_or(CardsError::NotFound)?;
+        let state = self.next_state(&card, action)?;
+        let audit = Audit {
+            actor: actor.to_string(),
+            action: "card.state".into(),
+            subject: card.account_id.to_string(),
+            detail: format!("{id} {state} {comment}").trim().to_string(),
+        };
+        if !self
+            .store
+            .boltcard_set_state_audited(card.account_id, id, state, &audit)
+            .await?
+        {
+            return Err(CardsError::NotActive(WIPED.into()));
+        }
+        self.card(card.account_id, id).await
+    }
+
+    /// The state `action` moves `card` to, if it may.
+    fn next_state(&self, card: &BoltcardRecord, action: CardAction) -> Result<&'static str, CardsError> {
+        if card.state == WIPED {
+            return Err(CardsError::NotActive(WIPED.into()));
+        }
+        match action {
+            CardAction::Enable if card.card_key_id.is_none() => {
+                Err(CardsError::Invalid("the card is not programmed yet".into()))
+            }
+            CardAction::Enable => Ok(ACTIVE),
+            CardAction::Disable => Ok(DISABLED),
+            CardAction::Wipe => Ok(WIPED),
+        }
     }
 
     /// Sets one of the account's cards' PIN (4 to 8 digits) and the amount from which a

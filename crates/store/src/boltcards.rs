@@ -6,7 +6,7 @@ use flash_core::{AccountId, WalletId};
 
 use crate::ledger::Record;
 use crate::sql::{params, Row};
-use crate::{Store, StoreError};
+use crate::{Audit, Store, StoreError};
 
 /// A card as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +107,12 @@ pub struct CardSpend {
     /// The card's limit over any 24 hours, sats.
     pub day_limit_sat: i64,
 }
+
+/// Moves a card (`$1`) of an account (`$2`) to a state (`$3`) at `$4`, unless it is wiped, or
+/// it is to be enabled and was never programmed; enabling forgives its wrong PINs.
+const SET_STATE_SQL: &str = "UPDATE boltcards SET state = $3, updated_at = $4, program_secret_hash = NULL, \
+     program_expires_at = NULL, pin_failures = CASE WHEN $3 = 'active' THEN 0 ELSE pin_failures END \
+     WHERE id = $1 AND account_id = $2 AND state <> 'wiped' AND ($3 <> 'active' OR card_key_id IS NOT NULL)";
 
 /// A card's rolling limit window.
 pub const CARD_WINDOW_MS: i64 = 24 * 60 * 60 * 1_000;
@@ -385,14 +391,49 @@ impl Store {
     pub async fn boltcard_set_state(&self, account: AccountId, id: &str, state: &str) -> Result<bool, StoreError> {
         let n = self
             .db
-            .execute(
-                "UPDATE boltcards SET state = $3, updated_at = $4, program_secret_hash = NULL, \
-                 program_expires_at = NULL, pin_failures = CASE WHEN $3 = 'active' THEN 0 ELSE pin_failures END \
-                 WHERE id = $1 AND account_id = $2 AND state <> 'wiped' AND ($3 <> 'active' OR card_key_id IS NOT NULL)",
-                params![id, account.to_string(), state, self.now_ms()],
-            )
+            .execute(SET_STATE_SQL, params![id, account.to_string(), state, self.now_ms()])
             .await?;
         Ok(n == 1)
+    }
+
+    /// [`Store::boltcard_set_state`] by an operator: the change and its audit record in one
+    /// transaction. Whether it changed.
+    pub async fn boltcard_set_state_audited(
+        &self,
+        account: AccountId,
+        id: &str,
+        state: &str,
+        audit: &Audit,
+    ) -> Result<bool, StoreError> {
+        let now = self.now_ms();
+        let applied = self
+            .db
+            .apply(vec![
+                Record {
+                    sql: SET_STATE_SQL,
+                    params: params![id, account.to_string(), state, now],
+                    rows: 1,
+                    refusal: Some("the card cannot change so"),
+                },
+                Record {
+                    sql: "INSERT INTO audit_log (actor, action, subject, detail, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    params: params![
+                        audit.actor.as_str(),
+                        audit.action.as_str(),
+                        audit.subject.as_str(),
+                        audit.detail.as_str(),
+                        now
+                    ],
+                    rows: 1,
+                    refusal: None,
+                },
+            ])
+            .await;
+        match applied {
+            Ok(()) => Ok(true),
+            Err(StoreError::Refused(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets one of an account's cards' limits. Whether it changed.

@@ -2,12 +2,12 @@
 //! for the Bolt Card NFC Programmer app; `cards` lists the caller's; `cardLimitsUpdate`,
 //! `cardPinSet`, `cardDisable`, `cardEnable` and `cardWipe` manage one.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use flash_auth::Scope as AuthScope;
 use flash_merchant::cards::{BoltcardRecord, CardAction, CardCreate, CardsError};
 
 use super::types::*;
-use super::{principal, state};
+use super::{operator, principal, state};
 use crate::error::ApiError;
 
 impl From<CardsError> for ApiError {
@@ -269,6 +269,73 @@ impl CardsMutation {
         let cards = &state(ctx).cards;
         Ok(card_payload(
             cards.act(p.account_id, &input.id.0, CardAction::Wipe).await,
+        ))
+    }
+}
+
+/// What an operator moves a card to.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum CardStateChange {
+    /// Paying again (a programmed card).
+    Active,
+    /// Not paying until enabled again.
+    Disabled,
+    /// Retired for good.
+    Wiped,
+}
+
+/// `cardUpdateState` input (operator).
+#[derive(InputObject)]
+pub struct CardUpdateStateInput {
+    /// The card.
+    pub id: ID,
+    /// Its new state.
+    pub state: CardStateChange,
+    /// Why (kept in the audit log).
+    pub comment: Option<String>,
+}
+
+/// Operator card queries.
+#[derive(Default)]
+pub struct CardsAdminQuery;
+
+#[Object]
+impl CardsAdminQuery {
+    /// An account's cards, newest first.
+    async fn cards_by_account(&self, ctx: &Context<'_>, account_id: ID) -> async_graphql::Result<Vec<Card>> {
+        operator(ctx)?;
+        let account = account_id
+            .0
+            .parse()
+            .map_err(|_| ApiError::from(flash_bank::BankError::AccountNotFound).to_graphql())?;
+        let list = state(ctx).cards.list(account).await;
+        list.map(|l| l.into_iter().map(Card::from).collect())
+            .map_err(|e| ApiError::from(e).to_graphql())
+    }
+}
+
+/// Operator card mutations.
+#[derive(Default)]
+pub struct CardsAdminMutation;
+
+#[Object]
+impl CardsAdminMutation {
+    /// Enables, disables or wipes any card (audited).
+    async fn card_update_state(
+        &self,
+        ctx: &Context<'_>,
+        input: CardUpdateStateInput,
+    ) -> async_graphql::Result<CardPayload> {
+        let actor = operator(ctx)?;
+        let action = match input.state {
+            CardStateChange::Active => CardAction::Enable,
+            CardStateChange::Disabled => CardAction::Disable,
+            CardStateChange::Wiped => CardAction::Wipe,
+        };
+        let comment = input.comment.unwrap_or_default();
+        let cards = &state(ctx).cards;
+        Ok(card_payload(
+            cards.operator_act(actor, &input.id.0, action, &comment).await,
         ))
     }
 }

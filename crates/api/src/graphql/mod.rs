@@ -71,6 +71,7 @@ pub(crate) type PublicSchema = Schema<PublicQuery, PublicMutation, PublicSubscri
 #[derive(MergedObject, Default)]
 pub(crate) struct AdminMutation(
     admin::Mutation,
+    cards::CardsAdminMutation,
     onchain::OnchainAdminMutation,
     cold::ColdAdminMutation,
     ecash::EcashAdminMutation,
@@ -80,6 +81,7 @@ pub(crate) struct AdminMutation(
 #[derive(MergedObject, Default)]
 pub(crate) struct AdminQuery(
     admin::Query,
+    cards::CardsAdminQuery,
     onchain::OnchainAdminQuery,
     cold::ColdAdminQuery,
     ecash::EcashAdminQuery,
