@@ -16,6 +16,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/flashd.rs"]
+#[allow(dead_code)] // Not every count of refusals is needed here.
+mod flashd;
 #[path = "support/shared.rs"]
 #[allow(dead_code)] // The other benchmarks' peers are not needed here.
 mod shared;
@@ -27,10 +30,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::routing::post;
-use common::{http, unique, Api, Flashd, Launch, TempDir};
+use common::{http, unique};
+use flashd::{BenchFlashd, Refusals};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use shared::{env_list, env_number, percentile, PgDatabase};
+use shared::{env_list, env_number, percentile};
 
 const PAY_FROM_OUTSIDE: &str =
     "mutation($r: String!) { devLightningPayInvoice(input: {paymentRequest: $r}) { errors { code message } } }";
@@ -40,24 +44,14 @@ const PAYERS_IN_FLIGHT: usize = 8;
 
 /// A running flashd with a store and an unrestricted Greenfield key.
 struct Shop {
-    server: Flashd,
-    _dir: TempDir,
-    _db: Option<PgDatabase>,
-    admin: String,
+    flashd: BenchFlashd,
     key: String,
     store: String,
 }
 
 async fn shop(backend: &str) -> Shop {
-    let db = match backend {
-        "postgres" => Some(PgDatabase::create().await),
-        _ => None,
-    };
-    let dir = TempDir::new(&format!("merchant-bench-{backend}"));
-    let launch = Launch::new(dir.path(), db.as_ref().map(|d| d.url.as_str())).env("RUST_LOG", "warn");
-    let server = Flashd::start(&launch).await;
-    let admin = server.admin_key.clone().expect("admin key on first start");
-    let api = Api::new(&server.base);
+    let flashd = BenchFlashd::start(backend, "merchant-bench").await;
+    let api = &flashd.api;
     let owner = api.device_user(&unique("bench-merchant")).await;
     let (_, key) = api
         .post(
@@ -74,16 +68,13 @@ async fn shop(backend: &str) -> Shop {
     Shop {
         key: key["apiKey"].as_str().expect("apiKey").to_string(),
         store: store["id"].as_str().expect("store").to_string(),
-        admin,
-        server,
-        _dir: dir,
-        _db: db,
+        flashd,
     }
 }
 
 /// Creates one invoice; its id and BOLT11 (with `methods` payment methods).
 async fn create(client: &reqwest::Client, shop: &Shop, methods: &[&str]) -> Result<(String, String), String> {
-    let url = format!("{}/api/v1/stores/{}/invoices", shop.server.base, shop.store);
+    let url = format!("{}/api/v1/stores/{}/invoices", shop.flashd.server.base, shop.store);
     let body = json!({"amount": "1000", "currency": "SATS", "checkout": {"paymentMethods": methods}});
     let resp = client
         .post(&url)
@@ -98,7 +89,7 @@ async fn create(client: &reqwest::Client, shop: &Shop, methods: &[&str]) -> Resu
         return Err(format!("HTTP {status}: {invoice}"));
     }
     let id = invoice["id"].as_str().unwrap_or_default().to_string();
-    let url = format!("{}/api/v1/invoices/{id}/payment-methods", shop.server.base);
+    let url = format!("{}/api/v1/invoices/{id}/payment-methods", shop.flashd.server.base);
     let methods: Value = client
         .get(&url)
         .header("authorization", format!("token {}", shop.key))
@@ -123,7 +114,7 @@ async fn bench_invoices(backend: &str, clients: u64, secs: u64) {
         let stop = Arc::new(AtomicBool::new(false));
         let made = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
-        let url = format!("{}/api/v1/stores/{}/invoices", shop.server.base, shop.store);
+        let url = format!("{}/api/v1/stores/{}/invoices", shop.flashd.server.base, shop.store);
         let body = json!({"amount": "1000", "currency": "SATS", "checkout": {"paymentMethods": methods}});
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -205,7 +196,7 @@ async fn bench_webhooks(backend: &str, rate: u64, secs: u64) {
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let hook = client
-        .post(format!("{}/api/v1/stores/{}/webhooks", shop.server.base, shop.store))
+        .post(format!("{}/api/v1/stores/{}/webhooks", shop.flashd.server.base, shop.store))
         .header("authorization", format!("token {}", shop.key))
         .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "authorizedEvents": {"everything": false, "specificEvents": ["InvoiceSettled"]}}))
         .send()
@@ -226,7 +217,7 @@ async fn bench_webhooks(backend: &str, rate: u64, secs: u64) {
     );
 
     let paid: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let api = Arc::new(Api::new(&shop.server.base));
+    let api = Arc::new(shop.flashd.api.clone());
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
     // The operator key's failure limit reserves a count for every request in flight (given
     // back on success): more than its 10 at once would lock the bench out.
@@ -236,7 +227,7 @@ async fn bench_webhooks(backend: &str, rate: u64, secs: u64) {
     for (i, (id, bolt11)) in invoices.into_iter().enumerate() {
         let due = started + interval.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
-        let (api, admin, paid) = (api.clone(), shop.admin.clone(), paid.clone());
+        let (api, admin, paid) = (api.clone(), shop.flashd.admin.clone(), paid.clone());
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             break;
         };
@@ -264,15 +255,13 @@ async fn bench_webhooks(backend: &str, rate: u64, secs: u64) {
             }
         }));
     }
-    let mut refusals: HashMap<String, usize> = HashMap::new();
+    let mut refusals = Refusals::default();
     for t in tasks {
         if let Ok(Some(refusal)) = t.await {
-            *refusals.entry(refusal).or_default() += 1;
+            refusals.add(refusal);
         }
     }
-    for (refusal, n) in &refusals {
-        println!("webhooks {backend}: {n} payments refused: {refusal}");
-    }
+    refusals.print(&format!("webhooks {backend}"), "payments refused");
     let paying = started.elapsed().as_secs_f64();
     // Let the last deliveries arrive.
     let deadline = Instant::now() + Duration::from_secs(30);
