@@ -212,11 +212,14 @@ impl Cards {
 
     /// The LNURL-withdraw base written on cards: `lnurlw://host/boltcard`.
     pub fn lnurlw_base(&self) -> String {
-        let host = self
-            .public_url
+        format!("lnurlw://{}/boltcard", self.host())
+    }
+
+    /// This Flash's host (and port), from its public URL.
+    fn host(&self) -> &str {
+        self.public_url
             .split_once("://")
-            .map_or(&*self.public_url, |(_, rest)| rest);
-        format!("lnurlw://{host}/boltcard")
+            .map_or(&*self.public_url, |(_, rest)| rest)
     }
 
     /// Makes a card of `account` and its one-time programming link.
@@ -285,7 +288,7 @@ impl Cards {
     /// Enables, disables or wipes one of the account's cards. A wiped card stays wiped.
     pub async fn act(&self, account: AccountId, id: &str, action: CardAction) -> Result<BoltcardRecord, CardsError> {
         let card = self.card(account, id).await?;
-        let state = self.next_state(&card, action)?;
+        let state = Self::next_state(&card, action)?;
         if !self.store.boltcard_set_state(account, id, state).await? {
             return Err(CardsError::NotFound);
         }
@@ -303,7 +306,7 @@ impl Cards {
         let comment = flash_core::text::multiline(comment.trim(), COMMENT_MAX_CHARS)
             .map_err(|e| CardsError::Invalid(format!("the comment {e}")))?;
         let card = self.store.boltcard(id).await?.ok_or(CardsError::NotFound)?;
-        let state = self.next_state(&card, action)?;
+        let state = Self::next_state(&card, action)?;
         let audit = Audit {
             actor: actor.to_string(),
             action: "card.state".into(),
@@ -321,7 +324,7 @@ impl Cards {
     }
 
     /// The state `action` moves `card` to, if it may.
-    fn next_state(&self, card: &BoltcardRecord, action: CardAction) -> Result<&'static str, CardsError> {
+    fn next_state(card: &BoltcardRecord, action: CardAction) -> Result<&'static str, CardsError> {
         if card.state == WIPED {
             return Err(CardsError::NotActive(WIPED.into()));
         }
@@ -456,41 +459,39 @@ impl Cards {
 
     /// A card's top-up link: LNURL-pay (LUD-06) into its wallet, as `lnurlp://` (LUD-17).
     fn pay_link(&self, card: &BoltcardRecord) -> String {
-        let host = self
-            .public_url
-            .split_once("://")
-            .map_or(&*self.public_url, |(_, rest)| rest);
-        format!("lnurlp://{host}/boltcard/pay/{}", card.pay_id)
+        format!("lnurlp://{}/boltcard/pay/{}", self.host(), card.pay_id)
     }
 
     /// What the top-up link `pay_id` offers (LUD-06): a payment into the card's wallet of 1
     /// sat up to the bank's LNURL-pay maximum, described as a top-up of the card.
     pub async fn top_up_offer(&self, pay_id: &str) -> Result<AddressOffer, CardsError> {
-        let card = self
-            .store
-            .boltcard_by_pay_id(pay_id)
-            .await?
-            .ok_or(CardsError::NotFound)?;
+        let card = self.top_up_card(pay_id).await?;
+        Ok(self.top_up_offer_of(&card))
+    }
+
+    /// The card (not wiped) whose top-up link is `pay_id`.
+    async fn top_up_card(&self, pay_id: &str) -> Result<BoltcardRecord, CardsError> {
+        self.store.boltcard_by_pay_id(pay_id).await?.ok_or(CardsError::NotFound)
+    }
+
+    /// What `card`'s top-up link offers.
+    fn top_up_offer_of(&self, card: &BoltcardRecord) -> AddressOffer {
         let max = self.bank.config().lightning.lnurl_max_sendable_sats;
-        Ok(AddressOffer {
+        AddressOffer {
             username: card.name.clone(),
             metadata: serde_json::json!([["text/plain", format!("Top up the Flash Card {}", card.name)]]).to_string(),
             min_sendable_msat: 1_000,
             max_sendable_msat: u64::try_from(max).unwrap_or(0).saturating_mul(1_000),
             comment_allowed: 0,
-        })
+        }
     }
 
     /// An invoice of `amount_msat` into the wallet of the card whose top-up link is `pay_id`,
     /// committing to the offer's metadata.
     pub async fn top_up_invoice(&self, pay_id: &str, amount_msat: u64) -> Result<LnInvoice, CardsError> {
-        let offer = self.top_up_offer(pay_id).await?;
+        let card = self.top_up_card(pay_id).await?;
+        let offer = self.top_up_offer_of(&card);
         let amount = offered_sats(&offer, amount_msat)?;
-        let card = self
-            .store
-            .boltcard_by_pay_id(pay_id)
-            .await?
-            .ok_or(CardsError::NotFound)?;
         Ok(self
             .bank
             .ln_invoice_create(

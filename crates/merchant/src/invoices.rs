@@ -495,29 +495,10 @@ impl Merchant {
             .as_ref()
             .and_then(|o| o.invoice.description_hash.as_deref())
             .and_then(|h| h.parse::<Hash32>().ok());
-        let max = self.bank.config().lightning.invoice_expiry_max_mins;
         let minutes = (record.expires_at - now + 59_999) / 60_000;
-        let fresh = self
-            .bank
-            .ln_invoice_create(
-                InvoiceFor::Owner(store.account_id),
-                InvoiceCreate {
-                    wallet_id: store.wallet_id,
-                    amount: Some(rest),
-                    memo,
-                    description_hash,
-                    expires_in_mins: Some(minutes.clamp(1, max)),
-                },
-            )
+        let renewed = self
+            .lightning_method(&store, &record.id, Some(rest), memo, description_hash, minutes)
             .await?;
-        let renewed = InvoiceMethodRecord {
-            invoice_id: record.id.clone(),
-            method: LIGHTNING.into(),
-            destination: fresh.payment_request,
-            lookup_key: fresh.payment_hash.to_string(),
-            amount_sat: Some(rest),
-            superseded_at: None,
-        };
         let (kept, withdrawn) = match self
             .store
             .merchant_invoice_method_renew(record.version, &current.lookup_key, &renewed)
@@ -673,8 +654,6 @@ impl Merchant {
     ) -> Result<InvoiceMethodRecord, MerchantError> {
         match method {
             LIGHTNING => {
-                let max = self.bank.config().lightning.invoice_expiry_max_mins;
-                let minutes = (request.expiration_secs + 59) / 60;
                 let memo = match (
                     request.metadata.get("itemDesc").and_then(Value::as_str),
                     request.order_id(),
@@ -684,27 +663,9 @@ impl Merchant {
                     (None, None) => store.name.clone(),
                 };
                 let memo: String = memo.chars().filter(|c| !c.is_control()).take(200).collect();
-                let invoice = self
-                    .bank
-                    .ln_invoice_create(
-                        InvoiceFor::Owner(store.account_id),
-                        InvoiceCreate {
-                            wallet_id: store.wallet_id,
-                            amount: due_sat,
-                            memo: Some(memo),
-                            description_hash,
-                            expires_in_mins: Some(minutes.clamp(1, max)),
-                        },
-                    )
-                    .await?;
-                Ok(InvoiceMethodRecord {
-                    invoice_id: invoice_id.to_string(),
-                    method: LIGHTNING.into(),
-                    destination: invoice.payment_request,
-                    lookup_key: invoice.payment_hash.to_string(),
-                    amount_sat: due_sat,
-                    superseded_at: None,
-                })
+                let minutes = (request.expiration_secs + 59) / 60;
+                self.lightning_method(store, invoice_id, due_sat, Some(memo), description_hash, minutes)
+                    .await
             }
             _ => {
                 let address = self
@@ -721,6 +682,41 @@ impl Merchant {
                 })
             }
         }
+    }
+
+    /// A Lightning method of invoice `invoice_id`: a BOLT11 of the bank's node for `amount` into
+    /// the store's wallet, expiring in `minutes` (within the bank's bounds).
+    async fn lightning_method(
+        &self,
+        store: &MerchantStoreRecord,
+        invoice_id: &str,
+        amount: Option<i64>,
+        memo: Option<String>,
+        description_hash: Option<Hash32>,
+        minutes: i64,
+    ) -> Result<InvoiceMethodRecord, MerchantError> {
+        let max = self.bank.config().lightning.invoice_expiry_max_mins;
+        let invoice = self
+            .bank
+            .ln_invoice_create(
+                InvoiceFor::Owner(store.account_id),
+                InvoiceCreate {
+                    wallet_id: store.wallet_id,
+                    amount,
+                    memo,
+                    description_hash,
+                    expires_in_mins: Some(minutes.clamp(1, max)),
+                },
+            )
+            .await?;
+        Ok(InvoiceMethodRecord {
+            invoice_id: invoice_id.to_string(),
+            method: LIGHTNING.into(),
+            destination: invoice.payment_request,
+            lookup_key: invoice.payment_hash.to_string(),
+            amount_sat: amount,
+            superseded_at: None,
+        })
     }
 
     /// An invoice of one of the caller's stores (of `store_id` when the route names it), that

@@ -328,23 +328,8 @@ async fn commands_for_what_was_raw_graphql() {
     assert!(!invoice.stdout.contains(QR_BLOCKS), "{}", invoice.stdout);
     let address = a(&["address"]).succeeded();
     assert!(!address.stdout.contains(QR_BLOCKS), "{}", address.stdout);
-    if Command::new("script").arg("--version").output().is_ok() {
-        let tty = Command::new("script")
-            .args([
-                "-qec",
-                &format!("'{}' --server '{}' invoice 1000", bin.display(), server.base),
-                "/dev/null",
-            ])
-            .env("FLASH_CONFIG_DIR", alice.path())
-            .env_remove("FLASH_SERVER")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run script");
-        let shown = String::from_utf8_lossy(&tty.stdout);
-        assert!(tty.status.success(), "{shown}");
+    if let Some(shown) = on_a_terminal(&bin, &server.base, alice.path(), "invoice 1000") {
         assert!(shown.contains("lnbcrt") && shown.contains(QR_BLOCKS), "{shown}");
-    } else {
-        println!("skipping the terminal QR check: no `script` (util-linux) to make a terminal");
     }
 }
 
@@ -562,26 +547,34 @@ async fn card_commands_walk_through() {
     );
 
     // On a terminal (through `script`), the links come with their QR codes.
-    if Command::new("script").arg("--version").output().is_ok() {
-        for args in ["card create tea --tap-limit 100 --day-limit 100", "card reset-link"] {
-            let tty = Command::new("script")
-                .args([
-                    "-qec",
-                    &format!("'{}' --server '{}' {args}", bin.display(), server.base),
-                    "/dev/null",
-                ])
-                .env("FLASH_CONFIG_DIR", profile.path())
-                .env_remove("FLASH_SERVER")
-                .stdin(Stdio::null())
-                .output()
-                .expect("run script");
-            let shown = String::from_utf8_lossy(&tty.stdout);
-            assert!(tty.status.success(), "{shown}");
+    for args in ["card create tea --tap-limit 100 --day-limit 100", "card reset-link"] {
+        if let Some(shown) = on_a_terminal(&bin, &server.base, profile.path(), args) {
             assert!(shown.contains("boltcard://") && shown.contains(QR_BLOCKS), "{shown}");
         }
-    } else {
-        println!("skipping the terminal QR check: no `script` (util-linux) to make a terminal");
     }
+}
+
+/// What `flash ARGS` prints on a terminal (made by `script`, util-linux) for the profile in
+/// `config_dir`, asserting it succeeded; `None`, with a printed reason, without `script`.
+fn on_a_terminal(bin: &Path, server: &str, config_dir: &Path, args: &str) -> Option<String> {
+    if Command::new("script").arg("--version").output().is_err() {
+        println!("skipping the terminal QR check: no `script` (util-linux) to make a terminal");
+        return None;
+    }
+    let tty = Command::new("script")
+        .args([
+            "-qec",
+            &format!("'{}' --server '{server}' {args}", bin.display()),
+            "/dev/null",
+        ])
+        .env("FLASH_CONFIG_DIR", config_dir)
+        .env_remove("FLASH_SERVER")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run script");
+    let shown = String::from_utf8_lossy(&tty.stdout).into_owned();
+    assert!(tty.status.success(), "{shown}");
+    Some(shown)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,11 +97,7 @@ impl Stage {
 
 /// GET `/i/{id}`: the checkout page, or a 404 page.
 async fn checkout(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    let found = if plausible_id(&id) {
-        state.merchant.public_invoice(&id).await
-    } else {
-        Err(MerchantError::InvoiceNotFound)
-    };
+    let found = public_invoice(&state, &id).await;
     let view = match found {
         Ok(view) => view,
         Err(MerchantError::InvoiceNotFound) => {
@@ -143,11 +139,7 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
         return refused;
     }
     let refuse = |status: StatusCode, message: &str| (status, Json(json!({ "error": message }))).into_response();
-    let found = if plausible_id(&id) {
-        state.merchant.public_invoice(&id).await
-    } else {
-        Err(MerchantError::InvoiceNotFound)
-    };
+    let found = public_invoice(&state, &id).await;
     let view = match found {
         Ok(view) => view,
         Err(MerchantError::InvoiceNotFound) => return refuse(StatusCode::NOT_FOUND, "invoice not found"),
@@ -228,6 +220,16 @@ fn card_refusal(e: CardsError) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// The invoice `id` for its public page; not found without asking the database when `id`
+/// cannot be one.
+async fn public_invoice(state: &ApiState, id: &str) -> Result<InvoiceView, MerchantError> {
+    if plausible_id(id) {
+        state.merchant.public_invoice(id).await
+    } else {
+        Err(MerchantError::InvoiceNotFound)
+    }
+}
+
 /// Whether `id` could be an invoice's or an app's id (letters and digits, 64 at most), before
 /// asking the database.
 pub(super) fn plausible_id(id: &str) -> bool {
@@ -239,11 +241,7 @@ pub(super) fn plausible_id(id: &str) -> bool {
 /// `html` (the state panel), `expiresInSecs`, `methods` (where to pay, while there is
 /// something to pay), and `redirect` when the page should go back to the store by itself.
 async fn status(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
-    let found = if plausible_id(&id) {
-        state.merchant.public_invoice(&id).await
-    } else {
-        Err(MerchantError::InvoiceNotFound)
-    };
+    let found = public_invoice(&state, &id).await;
     let view = match found {
         Ok(view) => view,
         Err(MerchantError::InvoiceNotFound) => return (StatusCode::NOT_FOUND, "invoice not found").into_response(),
