@@ -1,7 +1,8 @@
 //! Free text users type — names, titles, labels, comments — checked by one rule everywhere,
 //! before it reaches the store: no control characters (a NUL, for one, cannot be stored in
 //! PostgreSQL text, and the others are never meant), newline and tab only where text may run
-//! over several lines, and a maximum length in characters.
+//! over several lines, and a maximum length in characters. Also how text is put into a URI's
+//! query ([`percent_encode`]).
 
 /// Why a piece of free text was refused. Every variant is the API's `INVALID_INPUT`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +54,17 @@ pub fn multiline(s: &str, max_chars: usize) -> Result<&str, TextError> {
     Ok(s)
 }
 
+/// `%`-encodes every byte but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`): a
+/// value (a URL, a relay address) to put inside a URI's query.
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +87,13 @@ mod tests {
         assert_eq!(multiline("a\u{0}", 5), Err(TextError::ControlCharacters));
         assert_eq!(multiline("a\rb", 5), Err(TextError::ControlCharacters));
         assert_eq!(multiline("abcdef", 5), Err(TextError::TooLong { max_chars: 5 }));
+    }
+
+    #[test]
+    fn percent_encode_keeps_only_unreserved_characters() {
+        assert_eq!(
+            percent_encode("https://a.b/c?d=e f~_-.é"),
+            "https%3A%2F%2Fa.b%2Fc%3Fd%3De%20f~_-.%C3%A9"
+        );
     }
 }

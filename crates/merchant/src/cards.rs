@@ -19,6 +19,7 @@ use flash_bank::{
 };
 
 use flash_core::secrets::{hash_token, random_bytes, random_token, KeyEncryptionKey};
+use flash_core::text::percent_encode;
 use flash_core::{AccountId, LedgerAccountId, WalletId};
 use flash_store::{Audit, CardSpend, NewBoltcard, NewBoltcardTap, Store, StoreError, CARD_WINDOW_MS};
 
@@ -110,7 +111,7 @@ pub struct CreatedCard {
 impl CreatedCard {
     /// The deep link that opens the Bolt Card NFC Programmer app on the programming URL.
     pub fn deeplink(&self) -> String {
-        format!("boltcard://program?url={}", url_escape(&self.program_url))
+        format!("boltcard://program?url={}", percent_encode(&self.program_url))
     }
 }
 
@@ -511,7 +512,7 @@ impl Cards {
     pub fn reset_deeplink(&self) -> String {
         format!(
             "boltcard://reset?url={}",
-            url_escape(&format!("{}/boltcard/reset", self.public_url))
+            percent_encode(&format!("{}/boltcard/reset", self.public_url))
         )
     }
 
@@ -711,14 +712,4 @@ fn pin_hash(card_id: &str, digits: &str) -> String {
 /// Lower-case hex.
 fn hex_lower(bytes: &[u8]) -> String {
     upper_hex(bytes).to_ascii_lowercase()
-}
-
-/// Percent-escapes everything but unreserved characters (RFC 3986), for a URL inside a query.
-fn url_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

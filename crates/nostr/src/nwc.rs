@@ -21,6 +21,7 @@ use flash_bank::{
 };
 use flash_core::calendar::{civil_from_days, days_from_civil};
 use flash_core::lightning::Hash32;
+use flash_core::text::percent_encode;
 use flash_core::{AccountId, WalletId};
 use flash_store::{NwcConnectionRecord, Reservation, StoreError};
 use nostr::nips::nip47::{
@@ -983,14 +984,4 @@ fn payment_key(event_id: &str) -> String {
 
 fn method(name: &str) -> Option<Method> {
     serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
-}
-
-/// `%`-encodes the characters a URI query value may not hold.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
