@@ -225,12 +225,9 @@ impl Cards {
 
     /// Makes a card of `account` and its one-time programming link.
     pub async fn create(&self, account: AccountId, req: CardCreate) -> Result<CreatedCard, CardsError> {
-        let name = req.name.trim().to_string();
-        if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
-            return Err(CardsError::Invalid(format!(
-                "the name is 1 to {NAME_MAX_CHARS} characters"
-            )));
-        }
+        let name = flash_core::text::label(&req.name, NAME_MAX_CHARS)
+            .map_err(|e| CardsError::Invalid(format!("the name {e}")))?
+            .to_string();
         check_limits(req.tap_limit_sat, req.day_limit_sat)?;
         let record = self
             .store
