@@ -114,6 +114,13 @@ impl Bank {
         Ok(views)
     }
 
+    /// A wallet's settled balance, minor units.
+    pub async fn wallet_balance(&self, wallet: WalletId) -> Result<i64, BankError> {
+        let id = LedgerAccountId::from(wallet);
+        let balances = self.store.balances(std::slice::from_ref(&id)).await?;
+        Ok(balances.get(&id).copied().unwrap_or(0))
+    }
+
     /// One of `account`'s wallets; another account's wallet is reported as not found.
     pub async fn own_wallet(&self, account: AccountId, wallet: WalletId) -> Result<WalletRecord, BankError> {
         match self.store.wallet(wallet).await? {

@@ -180,6 +180,10 @@ pub struct LnInvoice {
     pub amount: Option<i64>,
     /// The wallet it pays into.
     pub wallet_id: WalletId,
+    /// Its memo, if it has one.
+    pub memo: Option<String>,
+    /// The description hash it commits to instead of a memo (LNURL-pay, zaps).
+    pub description_hash: Option<Hash32>,
     /// Status now.
     pub status: InvoiceStatus,
     /// What was received, once paid.
@@ -207,6 +211,8 @@ impl LnInvoice {
             payment_secret: r.invoice.payment_secret.clone(),
             amount: r.invoice.amount_sat,
             wallet_id: r.invoice.wallet_id,
+            memo: r.invoice.memo.clone(),
+            description_hash: r.invoice.description_hash.as_deref().and_then(|h| h.parse().ok()),
             status,
             paid_sat: r.paid_sat,
             paid_at_ms: r.paid_at_ms,
@@ -469,6 +475,8 @@ impl Bank {
             payment_secret: record.payment_secret.clone(),
             amount: record.amount_sat,
             wallet_id: wallet.id,
+            memo: record.memo.clone(),
+            description_hash: req.description_hash,
             status: InvoiceStatus::Pending,
             paid_sat: None,
             paid_at_ms: None,

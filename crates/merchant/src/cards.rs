@@ -20,7 +20,7 @@ use flash_bank::{
 
 use flash_core::secrets::{hash_token, random_bytes, random_token, KeyEncryptionKey};
 use flash_core::text::percent_encode;
-use flash_core::{AccountId, LedgerAccountId, WalletId};
+use flash_core::{AccountId, WalletId};
 use flash_store::{Audit, CardSpend, NewBoltcard, NewBoltcardTap, Store, StoreError, CARD_WINDOW_MS};
 
 /// A card as stored.
@@ -229,12 +229,10 @@ impl Cards {
             .map_err(|e| CardsError::Invalid(format!("the name {e}")))?
             .to_string();
         check_limits(req.tap_limit_sat, req.day_limit_sat)?;
-        let record = self
-            .store
-            .account(account)
-            .await?
-            .ok_or(CardsError::Bank(BankError::AccountNotFound))?;
-        let wallet_id = req.wallet_id.unwrap_or(record.default_wallet_id);
+        let wallet_id = match req.wallet_id {
+            Some(wallet) => wallet,
+            None => self.bank.account(account).await?.default_wallet_id,
+        };
         self.bank.own_wallet(account, wallet_id).await?;
         let live = self
             .store
@@ -559,8 +557,7 @@ impl Cards {
             .store
             .boltcard_spent_since(&card.id, self.bank.now_ms() - CARD_WINDOW_MS)
             .await?;
-        let balances = self.store.balances(&[LedgerAccountId::from(card.wallet_id)]).await?;
-        let balance = balances.values().copied().next().unwrap_or(0);
+        let balance = self.bank.wallet_balance(card.wallet_id).await?;
         Ok((balance, card.day_limit_sat - spent))
     }
 

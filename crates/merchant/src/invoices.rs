@@ -489,12 +489,15 @@ impl Merchant {
             return Ok(None);
         };
         // The new BOLT11 says what the old one said, and expires with the invoice.
-        let old = self.store.ln_invoice(&current.lookup_key).await?;
-        let memo = old.as_ref().and_then(|o| o.invoice.memo.clone());
-        let description_hash = old
-            .as_ref()
-            .and_then(|o| o.invoice.description_hash.as_deref())
-            .and_then(|h| h.parse::<Hash32>().ok());
+        let old_hash: Hash32 = current
+            .lookup_key
+            .parse()
+            .map_err(|_| StoreError::Decode(format!("payment hash {}", current.lookup_key)))?;
+        let (memo, description_hash) = match self.bank.ln_invoice_by_hash(old_hash).await {
+            Ok(old) => (old.memo, old.description_hash),
+            Err(BankError::InvoiceNotFound) => (None, None),
+            Err(e) => return Err(e.into()),
+        };
         let minutes = (record.expires_at - now + 59_999) / 60_000;
         let renewed = self
             .lightning_method(&store, &record.id, Some(rest), memo, description_hash, minutes)
