@@ -242,12 +242,17 @@ impl Browser {
         .await;
     }
 
-    /// Waits until the text of `css` satisfies `ok`; the text.
+    /// Waits until the text of `css` satisfies `ok`; the text. The element may appear later
+    /// (the page may still be navigating), so a missing element only means "not yet".
     pub async fn wait_for_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
+        let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;";
         loop {
-            let text = self.text(&self.find(css).await).await;
-            if ok(&text) {
+            let found = self
+                .command("POST", &self.path("/execute/sync"), json!({ "script": script, "args": [css] }))
+                .await;
+            let text = found.as_str().unwrap_or("(no such element yet)").to_string();
+            if found.is_string() && ok(&text) {
                 return text;
             }
             assert!(started.elapsed() < WAIT, "{css} never matched; last text: {text}");
