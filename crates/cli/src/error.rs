@@ -148,6 +148,13 @@ pub enum ClientError {
     },
 }
 
+impl From<flash_core::destination::DestinationError> for ClientError {
+    /// A destination, payment request or amount that was refused is invalid input.
+    fn from(e: flash_core::destination::DestinationError) -> Self {
+        ClientError::InvalidInput(e.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -520,7 +520,7 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
 /// `flash invoice`: creates an invoice, or shows one's status.
 async fn invoice(ctx: &Ctx, args: InvoiceArgs) -> Result<ExitCode> {
     if let Some(InvoiceCommand::Status { payment_request }) = args.command {
-        let payment_request = parse_invoice_arg(&payment_request)?;
+        let payment_request = parse_invoice_arg(&payment_request).map_err(ClientError::from)?;
         // No login needed: anyone holding the invoice may ask.
         let status = ctx.client()?.ln_invoice_payment_status(&payment_request).await?;
         if ctx.json {
@@ -1568,7 +1568,7 @@ fn print_liquidity(l: &LightningLiquidity) {
 async fn admin_lightning(ctx: &Ctx, client: &Client, cmd: AdminLightningCommand) -> Result<ExitCode> {
     match cmd {
         AdminLightningCommand::Pay { invoice, sats } => {
-            let payment_request = parse_invoice_arg(&invoice)?;
+            let payment_request = parse_invoice_arg(&invoice).map_err(ClientError::from)?;
             client.dev_lightning_pay_invoice(&payment_request, sats).await?;
             if ctx.json {
                 print_json(&json!({ "paid": true, "paymentRequest": payment_request }))?;
@@ -1816,7 +1816,7 @@ fn currency_total_line(c: &CurrencyTotal) -> String {
 async fn admin_chain(ctx: &Ctx, client: &Client, cmd: AdminChainCommand) -> Result<ExitCode> {
     match cmd {
         AdminChainCommand::Deposit { address, sats } => {
-            let address = parse_onchain_address(&address)?;
+            let address = parse_onchain_address(&address).map_err(ClientError::from)?;
             let txid = client.dev_chain_deposit(&address, sats).await?;
             if ctx.json {
                 print_json(&json!({ "txHash": txid, "address": address, "amount": sats }))?;

@@ -10,6 +10,8 @@
 
 pub mod account;
 pub mod calendar;
+/// Payment destinations as people write them, classified and checked.
+pub mod destination;
 mod error_code;
 pub mod ids;
 pub mod ledger;
