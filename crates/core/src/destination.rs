@@ -364,7 +364,8 @@ fn percent_decode(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| format!("`{s}` is not UTF-8 once decoded"))
 }
 
-/// A BIP21 payment request: `bitcoin:ADDRESS?amount=BTC&label=…&message=…`.
+/// A BIP21 payment request: `bitcoin:ADDRESS?amount=BTC&label=…&message=…`, and a unified
+/// QR's `lightning=BOLT11`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentUri {
     /// The address, normalised as [`parse_onchain_address`] does.
@@ -375,13 +376,17 @@ pub struct PaymentUri {
     pub label: Option<String>,
     /// What the payment is for, percent-decoded.
     pub message: Option<String>,
+    /// The BOLT11 invoice of a unified QR's `lightning` parameter, lowercased: the same
+    /// payment over Lightning.
+    pub lightning: Option<String>,
 }
 
 impl PaymentUri {
     /// Reads a `bitcoin:` URI (the scheme and parameter names in any case). `amount` is in BTC
-    /// ([`parse_btc_amount`]); `label` and `message` are percent-decoded; a `req-` parameter is
-    /// refused, as BIP21 requires of one the client does not understand; any other parameter
-    /// (e.g. `lightning`) is ignored.
+    /// ([`parse_btc_amount`]); `label` and `message` are percent-decoded; `lightning` must be a
+    /// BOLT11 invoice (checked as [`parse_invoice_arg`] does, without a `lightning:` prefix); a
+    /// `req-` parameter is refused, as BIP21 requires of one the client does not understand;
+    /// any other parameter is ignored.
     pub fn parse(input: &str) -> Result<PaymentUri, DestinationError> {
         let s = input.trim();
         let rest = strip_prefix_ignore_case(s, BITCOIN_SCHEME)
@@ -398,6 +403,7 @@ impl PaymentUri {
             amount: None,
             label: None,
             message: None,
+            lightning: None,
         };
         for param in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
@@ -411,6 +417,14 @@ impl PaymentUri {
                 }
                 "label" => uri.label = Some(percent_decode(value).map_err(bad)?),
                 "message" => uri.message = Some(percent_decode(value).map_err(bad)?),
+                "lightning" => {
+                    if uri.lightning.is_some() {
+                        return Err(bad("it has two Lightning invoices".into()));
+                    }
+                    let invoice = parse_invoice(value)
+                        .map_err(|why| bad(format!("its `lightning` is not a valid Lightning invoice: {why}")))?;
+                    uri.lightning = Some(invoice);
+                }
                 k if k.starts_with("req-") => {
                     return Err(bad(format!(
                         "it requires `{key}`, which this client does not understand"
@@ -1016,12 +1030,14 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
                 amount: Some(1),
                 label: Some("Luke-Jr".into()),
                 message: Some("Donation for project xyz".into()),
+                lightning: None,
             })
         );
         // Upper case (QR codes), unknown optional parameters and a BIP21 unified QR's `lightning`.
         let upper = format!(
-            "BITCOIN:{}?AMOUNT=1.5&LIGHTNING=LNBC1XYZ&foo=bar",
-            address.to_ascii_uppercase()
+            "BITCOIN:{}?AMOUNT=1.5&LIGHTNING={}&foo=bar",
+            address.to_ascii_uppercase(),
+            SPEC_INVOICE.to_ascii_uppercase()
         );
         let target = PaymentTarget::parse(&upper).ok();
         assert_eq!(
@@ -1033,6 +1049,10 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
             })
         );
         assert_eq!(parsed(&upper), onchain(address), "Destination::parse keeps the address");
+        assert_eq!(
+            PaymentUri::parse(&upper).ok().and_then(|uri| uri.lightning).as_deref(),
+            Some(SPEC_INVOICE)
+        );
         assert_eq!(
             PaymentTarget::parse(&format!("bitcoin:{address}"))
                 .ok()
@@ -1049,6 +1069,10 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
                 "req-somethingyoudontunderstand",
             ),
             (format!("bitcoin:{address}?message=%ZZ"), "%-escape"),
+            (
+                format!("bitcoin:{address}?lightning={SPEC_INVOICE}&lightning={SPEC_INVOICE}"),
+                "two Lightning invoices",
+            ),
             ("bitcoin:".to_owned(), "no address"),
             ("bitcoin:?amount=1".to_owned(), "no address"),
             ("bitcoin:alice".to_owned(), "not a valid Bitcoin address"),
@@ -1062,6 +1086,57 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
                 .map(|e| e.to_string())
                 .unwrap_or_default();
             assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn bip21_lightning_parameter() {
+        let address = ADDRESSES[3];
+        // Present and valid: lowercased, the rest of the URI read as without it.
+        let uri = PaymentUri::parse(&format!(
+            "bitcoin:{address}?amount=0.00001&lightning={}",
+            SPEC_INVOICE.to_ascii_uppercase()
+        ));
+        assert_eq!(
+            uri,
+            Ok(PaymentUri {
+                address: address.into(),
+                amount: Some(1_000),
+                label: None,
+                message: None,
+                lightning: Some(SPEC_INVOICE.into()),
+            })
+        );
+        // Any well-shaped invoice of any network, in the first or a later parameter.
+        let regtest = invoice("lnbcrt15u");
+        let uri = PaymentUri::parse(&format!("bitcoin:{address}?lightning={regtest}&label=shop"));
+        assert_eq!(
+            uri.map(|u| (u.lightning, u.label)),
+            Ok((Some(regtest), Some("shop".into())))
+        );
+        // Absent: none.
+        assert_eq!(
+            PaymentUri::parse(&format!("bitcoin:{address}?amount=1")).map(|u| u.lightning),
+            Ok(None)
+        );
+        // Malformed: the whole URI is refused, saying why.
+        for (junk, why) in [
+            ("LNBC1XYZ", "it is too short"),
+            ("", "it has no `1` separator"),
+            (&format!("lightning:{SPEC_INVOICE}")[..], "is not an invoice prefix"),
+            (&format!("{}b", invoice("lnbc")), "`b` is not a bech32 character"),
+            (&invoice("lnxy")[..], "`lnxy` is not an invoice prefix"),
+            (&SPEC_LNURL.to_ascii_lowercase()[..], "`lnurl` is not an invoice prefix"),
+        ] {
+            let bad = format!("bitcoin:{address}?lightning={junk}");
+            let e = PaymentUri::parse(&bad).err().map(|e| e.0).unwrap_or_default();
+            assert!(
+                e.contains("is not a valid bitcoin: URI: its `lightning` is not a valid Lightning invoice: "),
+                "{junk}: {e}"
+            );
+            assert!(e.contains(why), "{junk}: {e}");
+            assert!(PaymentTarget::parse(&bad).is_err(), "{junk}");
+            assert!(Destination::parse(&bad).is_err(), "{junk}");
         }
     }
 
