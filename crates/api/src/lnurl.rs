@@ -6,6 +6,8 @@
 //!   `flash_merchant`) is served here too; its callback makes a store invoice.
 //! - Withdraw links: `/lnurl/withdraw/{secret}` (LUD-03) and its callback
 //!   `/lnurl/withdraw/{secret}/callback?k1=…&pr=…`.
+//! - A pull payment's LNURL-withdraw: `/pull-payments/{id}/withdraw` and its callback, which
+//!   claims a payout to the invoice given (auto-approved pull payments only).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -25,12 +27,19 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .route("/lnurl/pay/{username}", get(invoice))
         .route("/lnurl/withdraw/{secret}", get(withdraw_offer))
         .route("/lnurl/withdraw/{secret}/callback", get(withdraw))
+        .route("/pull-payments/{id}/withdraw", get(pull_payment_offer))
+        .route("/pull-payments/{id}/withdraw/callback", get(pull_payment_withdraw))
         .with_state(state)
 }
 
 /// The URL of a withdraw link.
 pub(crate) fn withdraw_url(public_url: &str, secret: &str) -> String {
     format!("{public_url}/lnurl/withdraw/{secret}")
+}
+
+/// The LNURL-withdraw URL of a pull payment.
+pub(crate) fn pull_payment_withdraw_url(public_url: &str, id: &str) -> String {
+    format!("{public_url}/pull-payments/{id}/withdraw")
 }
 
 /// A URL as a bech32 LNURL (LUD-01), upper case for QR codes.
@@ -225,5 +234,50 @@ async fn withdraw(
             (PaymentStatus::Success | PaymentStatus::Pending, _) => answer(StatusCode::OK, json!({ "status": "OK" })),
         },
         Err(e) => refusal(e),
+    }
+}
+
+/// A pull payment's withdraw request (LUD-03): up to what is left to claim of it.
+async fn pull_payment_offer(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    let view = match state.merchant.pull_payment_withdrawable(&id).await {
+        Ok(v) => v,
+        Err(e) => return merchant_refusal(e),
+    };
+    let (view, left_sat) = view;
+    answer(
+        StatusCode::OK,
+        json!({
+            "tag": "withdrawRequest",
+            "callback": format!("{}/callback", pull_payment_withdraw_url(&state.info.public_url, &view.record.id)),
+            "k1": view.record.id,
+            "minWithdrawable": 1_000,
+            "maxWithdrawable": left_sat.saturating_mul(1_000),
+            "defaultDescription": view.name(),
+        }),
+    )
+}
+
+/// `?k1=…&pr=…` of a pull payment's withdraw callback.
+#[derive(Deserialize)]
+struct PullPaymentWithdraw {
+    k1: String,
+    pr: String,
+}
+
+/// Claims a payout of the invoice's amount to it; the payout is paid at once.
+async fn pull_payment_withdraw(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<PullPaymentWithdraw>,
+) -> Response {
+    if q.k1 != id {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "ERROR", "reason": "k1 does not match this pull payment" }),
+        );
+    }
+    match state.merchant.pull_payment_withdraw(&id, &q.pr).await {
+        Ok(_) => answer(StatusCode::OK, json!({ "status": "OK" })),
+        Err(e) => merchant_refusal(e),
     }
 }

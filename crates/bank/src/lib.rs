@@ -7,6 +7,8 @@
 //! to the bank through core's ports; they never touch the ledger themselves.
 
 mod accounts;
+mod allowance;
+mod budgets;
 mod cold;
 mod ecash;
 mod error;
@@ -29,6 +31,7 @@ use flash_core::{LimitPolicy, Network};
 use flash_store::Store;
 
 pub use accounts::{Identity, WalletView};
+pub use budgets::{PayoutPayment, PayoutProgress};
 pub use cold::{ColdPolicy, ColdPsbt};
 pub use ecash::{EcashMove, MeltPayment, MeltTarget, MintMove};
 pub use error::BankError;

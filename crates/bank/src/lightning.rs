@@ -28,10 +28,11 @@ use flash_core::{
     WalletId,
 };
 use flash_store::{
-    CardSpend, LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus, NewLnInvoice, NewLnPayment, PaidVia,
-    PostRequest, Record, WalletOwner,
+    LnInvoiceRecord, LnPaymentEnd, LnPaymentRecord, LnPaymentStatus, NewLnInvoice, NewLnPayment, PaidVia, PostRequest,
+    Record, WalletOwner,
 };
 
+use crate::allowance::{allowance_returned, may_spend, Allowance};
 use crate::history::Transaction;
 use crate::payments::idempotency;
 use crate::{Bank, BankError};
@@ -295,48 +296,6 @@ pub struct ReconcileReport {
     pub pending: usize,
 }
 
-/// How a payment made for a withdraw link is marked (`origin`).
-const WITHDRAW_ORIGIN: &str = "lnurlw:";
-/// How a payment made for a Flash Card tap is marked (`origin`).
-const CARD_ORIGIN: &str = "boltcard:";
-
-/// What a payment spends besides its wallet's balance: taken in the transaction that moves (or
-/// holds) the money, and given back if the payment fails.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Allowance<'a> {
-    /// One use of a withdraw link (its id).
-    WithdrawLink(&'a str),
-    /// A Flash Card tap's spend.
-    Card(&'a CardSpend),
-}
-
-impl Allowance<'_> {
-    /// The records that take it for a payment of `amount_sat`.
-    fn taken(self, amount_sat: i64, now_ms: i64) -> Vec<Record> {
-        match self {
-            Allowance::WithdrawLink(link) => vec![Record::lnurl_withdraw_use_taken(link, now_ms)],
-            Allowance::Card(spend) => Record::boltcard_spend_taken(spend, amount_sat, now_ms),
-        }
-    }
-
-    /// How a payment out made with it is marked, to give it back if the payment fails.
-    fn origin(self) -> String {
-        match self {
-            Allowance::WithdrawLink(link) => format!("{WITHDRAW_ORIGIN}{link}"),
-            Allowance::Card(spend) => format!("{CARD_ORIGIN}{}", spend.tap_id),
-        }
-    }
-}
-
-/// What gives back the allowance of a failed payment out marked `origin`.
-fn allowance_returned(origin: &str) -> Option<Record> {
-    if let Some(link) = origin.strip_prefix(WITHDRAW_ORIGIN) {
-        Some(Record::lnurl_withdraw_use_returned(link))
-    } else {
-        origin.strip_prefix(CARD_ORIGIN).map(Record::boltcard_spend_returned)
-    }
-}
-
 /// What a payment out starts with, besides the invoice.
 struct Start {
     memo: Option<String>,
@@ -514,7 +473,8 @@ impl Bank {
         }
     }
 
-    pub(crate) async fn decode(&self, payment_request: &str) -> Result<Invoice, BankError> {
+    /// Decodes a BOLT11 invoice (a `lightning:` prefix is accepted) for this Flash's network.
+    pub async fn decode(&self, payment_request: &str) -> Result<Invoice, BankError> {
         let text = payment_request.trim();
         let text = text
             .get(..10)
@@ -626,7 +586,7 @@ impl Bank {
             .await?;
         let payer = parties
             .payer
-            .filter(|p| p.wallet.account_id == req.account)
+            .filter(|p| p.wallet.account_id == req.account && may_spend(&p.wallet, allowance))
             .ok_or(BankError::WalletNotFound)?;
         if parties.prior.is_none() && payer.status != AccountStatus::Active {
             return Err(BankError::AccountNotActive(payer.status.as_str()));
@@ -637,7 +597,10 @@ impl Bank {
             .unwrap_or_default();
         match own {
             Some(own) => {
-                let payee = parties.payee.ok_or(BankError::RecipientNotFound)?;
+                let payee = parties
+                    .payee
+                    .filter(|p| !p.wallet.budget)
+                    .ok_or(BankError::RecipientNotFound)?;
                 self.pay_own_invoice(&payer, &payee, &own, target, memo, taken).await
             }
             None if self.mint_invoice(&target.invoice).await? => self.pay_mint_quote(&payer, target, memo, taken).await,

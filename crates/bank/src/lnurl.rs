@@ -16,7 +16,8 @@ use sha2::{Digest, Sha256};
 use flash_store::{CardSpend, NewWithdrawLink, WithdrawLinkRecord};
 use rand::RngCore;
 
-use crate::lightning::{Allowance, InvoiceCreate, InvoiceFor, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus};
+use crate::allowance::Allowance;
+use crate::lightning::{InvoiceCreate, InvoiceFor, LnInvoice, LnPayOutcome, LnPayRequest, PaymentStatus};
 use crate::payments::idempotency;
 use crate::{Bank, BankError, Recipient, SendRequest};
 
@@ -196,17 +197,29 @@ impl Bank {
     /// commit to the service's metadata), which is then paid like any invoice. A retry with
     /// the same idempotency key answers with the first payment, without a new invoice.
     pub async fn lnurl_pay(&self, req: LnurlPayRequest) -> Result<LnPayOutcome, BankError> {
+        self.lnurl_pay_for(req, None).await
+    }
+
+    /// [`Bank::lnurl_pay`], spending `allowance` too when it is given.
+    pub(crate) async fn lnurl_pay_for(
+        &self,
+        req: LnurlPayRequest,
+        allowance: Option<Allowance<'_>>,
+    ) -> Result<LnPayOutcome, BankError> {
         let amount = Sats::positive(req.amount)?;
         if let Some(name) = self.own_address(&req.target) {
             let sent = self
-                .send_intraledger(SendRequest {
-                    account: req.account,
-                    from: req.wallet_id,
-                    to: Recipient::Username(name.to_string()),
-                    amount: amount.get(),
-                    memo: req.comment,
-                    idempotency_key: req.idempotency_key,
-                })
+                .send_intraledger_for(
+                    SendRequest {
+                        account: req.account,
+                        from: req.wallet_id,
+                        to: Recipient::Username(name.to_string()),
+                        amount: amount.get(),
+                        memo: req.comment,
+                        idempotency_key: req.idempotency_key,
+                    },
+                    allowance,
+                )
                 .await?;
             return Ok(LnPayOutcome {
                 status: PaymentStatus::Success,
@@ -216,7 +229,7 @@ impl Bank {
         }
         let idempotency = idempotency(req.account.to_string(), req.idempotency_key.clone())?;
         if let Some(prior) = self.store.journal_for_key(&idempotency).await? {
-            let wallet = self.store.wallet(req.wallet_id).await?;
+            let wallet = self.spending_wallet(req.wallet_id, allowance).await?;
             if wallet.is_none_or(|w| w.account_id != req.account) {
                 return Err(BankError::WalletNotFound);
             }
@@ -248,15 +261,15 @@ impl Bank {
             return Err(ValidationError::MemoTooLong.into());
         }
         let payment_request = client.invoice(&params, msat, comment).await?;
-        self.ln_pay(LnPayRequest {
+        let pay = LnPayRequest {
             account: req.account,
             wallet_id: req.wallet_id,
             payment_request,
             amount: None,
             memo: req.comment,
             idempotency_key: Some(idempotency.key),
-        })
-        .await
+        };
+        self.ln_pay_for(pay, allowance).await
     }
 
     /// Creates a withdraw link on one of the account's wallets.

@@ -7,6 +7,7 @@ use flash_core::{
 };
 use flash_store::{AccountRecord, Audit, PostRequest};
 
+use crate::allowance::{may_spend, Allowance};
 use crate::history::{Direction, Transaction, TxStatus};
 use crate::{Bank, BankError};
 
@@ -86,6 +87,16 @@ impl Bank {
     /// wallet and status, the recipient, then (in the ledger, atomically) the idempotency
     /// key, the limit and the balance. A retry of a posted request skips the status checks.
     pub async fn send_intraledger(&self, req: SendRequest) -> Result<PaymentOutcome, BankError> {
+        self.send_intraledger_for(req, None).await
+    }
+
+    /// [`Bank::send_intraledger`], spending `allowance` too when it is given (taken in the
+    /// payment's transaction).
+    pub(crate) async fn send_intraledger_for(
+        &self,
+        req: SendRequest,
+        allowance: Option<Allowance<'_>>,
+    ) -> Result<PaymentOutcome, BankError> {
         let amount = Sats::positive(req.amount)?;
         let memo = req.memo.as_deref().map(Memo::parse).transpose()?;
         let idempotency = idempotency(req.account.to_string(), req.idempotency_key)?;
@@ -100,9 +111,12 @@ impl Bank {
             .await?;
         let from = parties
             .payer
-            .filter(|p| p.wallet.account_id == req.account)
+            .filter(|p| p.wallet.account_id == req.account && may_spend(&p.wallet, allowance))
             .ok_or(BankError::WalletNotFound)?;
-        let to = parties.payee.ok_or(BankError::RecipientNotFound)?;
+        let to = parties
+            .payee
+            .filter(|p| !p.wallet.budget)
+            .ok_or(BankError::RecipientNotFound)?;
         // A retry of a request that already posted gets the first answer whatever happened
         // since (an account locked in between must not turn a success into a refusal); the
         // ledger still checks that it is the same request.
@@ -137,10 +151,14 @@ impl Bank {
             limit,
         };
         let contact = other_account.then_some((payer, recipient));
+        let records = allowance
+            .map(|a| a.taken(amount.get(), self.store.now_ms()))
+            .unwrap_or_default();
         let posted = self
             .store
             .post(PostRequest {
                 contact,
+                records,
                 ..PostRequest::from(journal)
             })
             .await?

@@ -22,6 +22,7 @@ use flash_store::{
     BatchRecord, BatchStatus, NewBatch, NewPayout, PayoutRecord, PayoutSpeed, PayoutStatus, PostRequest, Record,
 };
 
+use crate::allowance::{may_spend, Allowance};
 use crate::payments::idempotency;
 use crate::{Bank, BankError, PaymentStatus, Recipient, SendRequest, Transaction};
 
@@ -205,6 +206,11 @@ impl Bank {
         speed: Speed,
     ) -> Result<Sats, BankError> {
         self.own_wallet(account, wallet_id).await?;
+        self.onchain_fee_to(address, amount, speed).await
+    }
+
+    /// [`Bank::onchain_fee`] without the wallet's check.
+    pub(crate) async fn onchain_fee_to(&self, address: &str, amount: i64, speed: Speed) -> Result<Sats, BankError> {
         let amount = Sats::positive(amount)?;
         let (address, out_vbytes) = self.payout_address(address)?;
         if self.store.onchain_address_owner(&address.to_string()).await?.is_some() {
@@ -227,6 +233,16 @@ impl Bank {
     /// Flash is paid inside the ledger with no fee; any other is held (amount + fee reserve)
     /// and queued for the next batch, or for its own transaction when fast.
     pub async fn onchain_send(&self, req: OnchainSend) -> Result<OnchainSendOutcome, BankError> {
+        self.onchain_send_for(req, None).await
+    }
+
+    /// [`Bank::onchain_send`], spending `allowance` too when it is given (taken in the
+    /// transaction that pays or holds the money).
+    pub(crate) async fn onchain_send_for(
+        &self,
+        req: OnchainSend,
+        allowance: Option<Allowance<'_>>,
+    ) -> Result<OnchainSendOutcome, BankError> {
         self.chain()?;
         let (parsed, out_vbytes) = self.payout_address(&req.address)?;
         let address = parsed.to_string();
@@ -241,16 +257,15 @@ impl Bank {
                 Some(amount) => amount,
                 None => self.store.wallet_balance(req.wallet_id).await?,
             };
-            let paid = self
-                .send_intraledger(SendRequest {
-                    account: req.account,
-                    from: req.wallet_id,
-                    to: Recipient::Wallet(owner.wallet_id),
-                    amount,
-                    memo,
-                    idempotency_key: req.idempotency_key,
-                })
-                .await?;
+            let send = SendRequest {
+                account: req.account,
+                from: req.wallet_id,
+                to: Recipient::Wallet(owner.wallet_id),
+                amount,
+                memo,
+                idempotency_key: req.idempotency_key,
+            };
+            let paid = self.send_intraledger_for(send, allowance).await?;
             return Ok(OnchainSendOutcome {
                 status: PaymentStatus::Success,
                 transaction: paid.transaction,
@@ -265,6 +280,7 @@ impl Bank {
         let payer = parties
             .payer
             .filter(|p| p.wallet.account_id == req.account && p.wallet.currency == Currency::Btc)
+            .filter(|p| may_spend(&p.wallet, allowance))
             .ok_or(BankError::WalletNotFound)?;
         if let Some(prior) = parties.prior {
             return self.prior_payout(payer.wallet.id, prior).await;
@@ -315,7 +331,13 @@ impl Bank {
         };
         let post = PostRequest {
             reference: Some(reference(&payout.id)),
-            records: vec![Record::onchain_payout_queued(&payout, self.store.now_ms())],
+            records: std::iter::once(Record::onchain_payout_queued(&payout, self.store.now_ms()))
+                .chain(
+                    allowance
+                        .map(|a| a.taken(amount.get(), self.store.now_ms()))
+                        .unwrap_or_default(),
+                )
+                .collect(),
             ..PostRequest::from(journal)
         };
         let posted = match self.store.post(post).await? {

@@ -50,6 +50,18 @@ pub enum MerchantError {
     /// `already-paid`).
     #[error("the payment request cannot be paid: {0}")]
     PaymentRequestClosed(&'static str),
+    /// No such pull payment (or not one the caller may see).
+    #[error("pull payment not found")]
+    PullPaymentNotFound,
+    /// The pull payment takes no claim now: `archived`, `expired` or `not-started`.
+    #[error("the pull payment cannot be claimed: {0}")]
+    PullPaymentClosed(&'static str),
+    /// No such payout (or not one the caller may see).
+    #[error("payout not found")]
+    PayoutNotFound,
+    /// The payout is not in a state that allows this.
+    #[error("{0}")]
+    PayoutState(&'static str),
     /// No such Lightning address of the store.
     #[error("lightning address not found")]
     LightningAddressNotFound,

@@ -610,7 +610,7 @@ impl Merchant {
     }
 
     /// The price of one bitcoin in `currency`, to lock into an invoice.
-    async fn price(&self, currency: FiatCurrency) -> Result<BtcPrice, MerchantError> {
+    pub(crate) async fn price(&self, currency: FiatCurrency) -> Result<BtcPrice, MerchantError> {
         let source = self
             .prices
             .as_ref()

@@ -16,6 +16,7 @@ mod invoices;
 mod lightning_addresses;
 mod payment_requests;
 pub mod permissions;
+mod pull_payments;
 pub mod stores;
 pub mod watcher;
 pub mod webhooks;
@@ -38,6 +39,7 @@ pub use invoices::{CreateOptions, InvoiceView, MAX_PAGE};
 pub use lightning_addresses::LightningAddressView;
 pub use payment_requests::{PaymentRequestView, PublicPaymentRequest, RequestInvoice, RequestStatus};
 use permissions::{Permission, Permissions, CAN_MODIFY_STORE_SETTINGS, CAN_VIEW_STORE_SETTINGS};
+pub use pull_payments::{Claim, PayoutPass, PayoutView, PullPaymentView, PAYOUT_LIGHTNING, PAYOUT_ONCHAIN};
 use stores::{StoreSettings, StoreView};
 
 /// Random characters in a Greenfield API key.
@@ -141,6 +143,8 @@ pub struct Merchant {
     store: Store,
     /// Woken when events were appended to the outbox (the webhook sender waits on it).
     outbox: Arc<Notify>,
+    /// Woken when a payout may be paid (the payout driver waits on it).
+    payout_wake: Arc<Notify>,
     /// Where fiat invoices get their rate.
     prices: Option<Arc<dyn PriceSource>>,
     config: MerchantConfig,
@@ -155,6 +159,7 @@ impl Merchant {
             bank,
             store,
             outbox: Arc::new(Notify::new()),
+            payout_wake: Arc::new(Notify::new()),
             prices: None,
             transport: webhooks::Transport::new(&config),
             config,

@@ -191,7 +191,7 @@ fn amount_of(units: u128, currency: &InvoiceCurrency) -> Decimal {
 }
 
 /// A decimal as BTCPay sends one: a string or a JSON number.
-fn decimal_field(v: &Value) -> Option<Decimal> {
+pub(crate) fn decimal_field(v: &Value) -> Option<Decimal> {
     let text = match v {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
@@ -201,7 +201,12 @@ fn decimal_field(v: &Value) -> Option<Decimal> {
 }
 
 /// An optional string field: absent, `null` or empty is `None`.
-fn text_field(body: &Map<String, Value>, name: &str, max: usize, errors: &mut Vec<FieldError>) -> Option<String> {
+pub(crate) fn text_field(
+    body: &Map<String, Value>,
+    name: &str,
+    max: usize,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
     match body.get(name) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,

@@ -23,6 +23,16 @@ pub const CAN_MODIFY_WEBHOOKS: &str = "btcpay.store.webhooks.canmodifywebhooks";
 pub const CAN_VIEW_PAYMENT_REQUESTS: &str = "btcpay.store.canviewpaymentrequests";
 /// Create, change and archive payment requests (and everything viewing them allows).
 pub const CAN_MODIFY_PAYMENT_REQUESTS: &str = "btcpay.store.canmodifypaymentrequests";
+/// Create, archive and manage pull payments and their payouts.
+pub const CAN_MANAGE_PULL_PAYMENTS: &str = "btcpay.store.canmanagepullpayments";
+/// Archive pull payments.
+pub const CAN_ARCHIVE_PULL_PAYMENTS: &str = "btcpay.store.canarchivepullpayments";
+/// Create pull payments, also auto-approved ones, and approved payouts.
+pub const CAN_CREATE_PULL_PAYMENTS: &str = "btcpay.store.cancreatepullpayments";
+/// Create pull payments whose claims need approval, and payouts awaiting approval.
+pub const CAN_CREATE_NON_APPROVED_PULL_PAYMENTS: &str = "btcpay.store.cancreatenonapprovedpullpayments";
+/// View pull payments and payouts.
+pub const CAN_VIEW_PULL_PAYMENTS: &str = "btcpay.store.canviewpullpayments";
 /// View the user's profile.
 pub const CAN_VIEW_PROFILE: &str = "btcpay.user.canviewprofile";
 
@@ -39,11 +49,11 @@ const POLICIES: &[&str] = &[
     "btcpay.store.canviewreports",
     CAN_VIEW_PAYMENT_REQUESTS,
     CAN_MODIFY_PAYMENT_REQUESTS,
-    "btcpay.store.canmanagepullpayments",
-    "btcpay.store.canarchivepullpayments",
-    "btcpay.store.cancreatepullpayments",
-    "btcpay.store.cancreatenonapprovedpullpayments",
-    "btcpay.store.canviewpullpayments",
+    CAN_MANAGE_PULL_PAYMENTS,
+    CAN_ARCHIVE_PULL_PAYMENTS,
+    CAN_CREATE_PULL_PAYMENTS,
+    CAN_CREATE_NON_APPROVED_PULL_PAYMENTS,
+    CAN_VIEW_PULL_PAYMENTS,
     "btcpay.store.canmanagepayouts",
     "btcpay.store.canviewpayouts",
     "btcpay.store.canmodifyofferings",
@@ -69,7 +79,7 @@ const GRANTS: &[(&str, &[&str])] = &[
     (
         CAN_MODIFY_STORE_SETTINGS,
         &[
-            "btcpay.store.canmanagepullpayments",
+            CAN_MANAGE_PULL_PAYMENTS,
             CAN_MODIFY_INVOICES,
             CAN_VIEW_STORE_SETTINGS,
             CAN_MODIFY_WEBHOOKS,
@@ -81,20 +91,11 @@ const GRANTS: &[(&str, &[&str])] = &[
     ),
     ("btcpay.server.canmanageusers", &["btcpay.server.cancreateuser"]),
     (
-        "btcpay.store.canmanagepullpayments",
-        &[
-            "btcpay.store.cancreatepullpayments",
-            "btcpay.store.canarchivepullpayments",
-        ],
+        CAN_MANAGE_PULL_PAYMENTS,
+        &[CAN_CREATE_PULL_PAYMENTS, CAN_ARCHIVE_PULL_PAYMENTS],
     ),
-    (
-        "btcpay.store.cancreatepullpayments",
-        &["btcpay.store.cancreatenonapprovedpullpayments"],
-    ),
-    (
-        "btcpay.store.cancreatenonapprovedpullpayments",
-        &["btcpay.store.canviewpullpayments"],
-    ),
+    (CAN_CREATE_PULL_PAYMENTS, &[CAN_CREATE_NON_APPROVED_PULL_PAYMENTS]),
+    (CAN_CREATE_NON_APPROVED_PULL_PAYMENTS, &[CAN_VIEW_PULL_PAYMENTS]),
     (CAN_MODIFY_PAYMENT_REQUESTS, &[CAN_VIEW_PAYMENT_REQUESTS]),
     ("btcpay.user.canmodifyprofile", &[CAN_VIEW_PROFILE]),
     ("btcpay.store.canmodifyofferings", &["btcpay.store.canviewofferings"]),
@@ -137,7 +138,7 @@ const GRANTS: &[(&str, &[&str])] = &[
             CAN_VIEW_INVOICES,
             CAN_VIEW_PAYMENT_REQUESTS,
             "btcpay.store.canviewreports",
-            "btcpay.store.canviewpullpayments",
+            CAN_VIEW_PULL_PAYMENTS,
             "btcpay.store.canviewpayouts",
         ],
     ),

@@ -502,6 +502,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             async move { merchant.run_webhook_sender(stop).await }
         }),
         tokio::spawn({
+            let (merchant, stop) = (merchant.clone(), until_stopped());
+            async move { merchant.run_payouts(stop).await }
+        }),
+        tokio::spawn({
             let (bank, stop) = (bank.clone(), until_stopped());
             async move { bank.run_ln_settlements(stop).await }
         }),

@@ -52,6 +52,9 @@ pub struct WalletRecord {
     pub currency: Currency,
     /// Unix ms.
     pub created_at_ms: i64,
+    /// True for a budget (money set aside for a pull payment's payouts): never listed among
+    /// the account's wallets, never paid into, spent only by the payouts of what it funds.
+    pub budget: bool,
 }
 
 /// One of an account's contacts.
@@ -129,12 +132,16 @@ pub struct PaymentParties {
     pub prior: Option<flash_core::JournalId>,
 }
 
-const OWNER_COLUMNS: &str = "SELECT w.id, w.account_id, w.currency, w.created_at, a.level, a.status, u.username, \
+const OWNER_COLUMNS: &str =
+    "SELECT w.id, w.account_id, w.currency, w.created_at, w.purpose, a.level, a.status, u.username, \
     (SELECT j.id FROM journals j WHERE j.idem_scope = $3 AND j.idem_key = $4)";
 
 const USER_COLUMNS: &str = "SELECT id, phone, email, device_id, username, created_at FROM users";
 const ACCOUNT_COLUMNS: &str = "SELECT id, user_id, level, status, default_wallet_id, created_at FROM accounts";
-const WALLET_COLUMNS: &str = "SELECT id, account_id, currency, created_at FROM wallets";
+const WALLET_COLUMNS: &str = "SELECT id, account_id, currency, created_at, purpose FROM wallets";
+/// A wallet's purpose column: an account's own wallet, or a budget.
+const USER_WALLET: &str = "user";
+const BUDGET_WALLET: &str = "budget";
 
 fn user(r: &Row) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
@@ -164,6 +171,7 @@ fn wallet(r: &Row) -> Result<WalletRecord, StoreError> {
         account_id: r.parse(1)?,
         currency: r.parse(2)?,
         created_at_ms: r.int(3)?,
+        budget: r.text(4)? == BUDGET_WALLET,
     })
 }
 
@@ -195,6 +203,7 @@ impl Store {
             account_id,
             currency,
             created_at_ms: now,
+            budget: false,
         };
         self.db
             .script(vec![
@@ -261,12 +270,12 @@ impl Store {
         for r in self.db.query(&sql, params).await? {
             let owner = WalletOwner {
                 wallet: wallet(&r)?,
-                level: AccountLevel::from_number(r.int(4)?).map_err(|e| StoreError::Decode(e.to_string()))?,
-                status: r.parse(5)?,
-                username: r.opt_text(6)?,
+                level: AccountLevel::from_number(r.int(5)?).map_err(|e| StoreError::Decode(e.to_string()))?,
+                status: r.parse(6)?,
+                username: r.opt_text(7)?,
             };
             parties.prior = r
-                .opt_text(7)?
+                .opt_text(8)?
                 .map(|s| s.parse())
                 .transpose()
                 .map_err(|_| StoreError::Decode("journal id".into()))?;
@@ -400,9 +409,47 @@ impl Store {
         }
     }
 
-    /// A wallet by id.
-    pub async fn wallet(&self, id: WalletId) -> Result<Option<WalletRecord>, StoreError> {
-        let sql = format!("{WALLET_COLUMNS} WHERE id = $1");
+    /// Creates an empty budget wallet owned by `account_id` (see [`WalletRecord::budget`]).
+    pub async fn budget_wallet_create(
+        &self,
+        account_id: AccountId,
+        currency: Currency,
+    ) -> Result<WalletRecord, StoreError> {
+        let w = WalletRecord {
+            id: WalletId::generate(),
+            account_id,
+            currency,
+            created_at_ms: self.now_ms(),
+            budget: true,
+        };
+        self.db
+            .script(vec![
+                (
+                    "INSERT INTO ledger_accounts (id, currency, kind, balance, created_at) \
+                     VALUES ($1, $2, 'wallet', 0, $3)"
+                        .into(),
+                    params![w.id.to_string(), currency.code(), w.created_at_ms],
+                ),
+                (
+                    format!(
+                        "INSERT INTO wallets (id, account_id, currency, created_at, purpose) \
+                         VALUES ($1, $2, $3, $4, '{BUDGET_WALLET}')"
+                    ),
+                    params![
+                        w.id.to_string(),
+                        account_id.to_string(),
+                        currency.code(),
+                        w.created_at_ms
+                    ],
+                ),
+            ])
+            .await?;
+        Ok(w)
+    }
+
+    /// A budget wallet by id.
+    pub async fn budget_wallet(&self, id: WalletId) -> Result<Option<WalletRecord>, StoreError> {
+        let sql = format!("{WALLET_COLUMNS} WHERE id = $1 AND purpose = '{BUDGET_WALLET}'");
         self.db
             .query_opt(&sql, params![id.to_string()])
             .await?
@@ -411,9 +458,21 @@ impl Store {
             .transpose()
     }
 
-    /// An account's wallets, oldest first.
+    /// An account's own wallet by id (never a budget).
+    pub async fn wallet(&self, id: WalletId) -> Result<Option<WalletRecord>, StoreError> {
+        let sql = format!("{WALLET_COLUMNS} WHERE id = $1 AND purpose = '{USER_WALLET}'");
+        self.db
+            .query_opt(&sql, params![id.to_string()])
+            .await?
+            .as_ref()
+            .map(wallet)
+            .transpose()
+    }
+
+    /// An account's wallets, oldest first (not its budgets).
     pub async fn wallets_of(&self, account_id: AccountId) -> Result<Vec<WalletRecord>, StoreError> {
-        let sql = format!("{WALLET_COLUMNS} WHERE account_id = $1 ORDER BY created_at, id");
+        let sql =
+            format!("{WALLET_COLUMNS} WHERE account_id = $1 AND purpose = '{USER_WALLET}' ORDER BY created_at, id");
         self.db
             .query(&sql, params![account_id.to_string()])
             .await?
@@ -480,7 +539,7 @@ impl Store {
     /// Makes one of the account's wallets its default; `false` if the wallet is not the account's.
     pub async fn set_default_wallet(&self, id: AccountId, wallet: WalletId) -> Result<bool, StoreError> {
         let sql = "UPDATE accounts SET default_wallet_id = $1 WHERE id = $2 \
-                   AND EXISTS (SELECT 1 FROM wallets w WHERE w.id = $1 AND w.account_id = $2)";
+                   AND EXISTS (SELECT 1 FROM wallets w WHERE w.id = $1 AND w.account_id = $2 AND w.purpose = 'user')";
         Ok(self
             .db
             .execute(sql, params![wallet.to_string(), id.to_string()])

@@ -21,6 +21,7 @@ mod limits;
 mod merchant;
 mod merchant_apps;
 mod merchant_invoices;
+mod merchant_payouts;
 mod merchant_requests;
 mod merchant_webhooks;
 mod mint;
@@ -60,6 +61,9 @@ pub use merchant_apps::{AppSaleRecord, MerchantAppRecord};
 pub use merchant_invoices::{
     InvoiceFilter, InvoiceMethodRecord, InvoicePaymentRecord, InvoiceTransition, MerchantInvoiceRecord,
     NewMerchantEvent,
+};
+pub use merchant_payouts::{
+    payout_retry_delay_ms, MerchantPayoutRecord, MerchantPayoutState, PayoutAttempt, PullPaymentRecord,
 };
 pub use merchant_requests::{LightningAddressRecord, PaymentRequestRecord};
 pub use merchant_webhooks::{

@@ -26,11 +26,14 @@ impl From<MerchantError> for ApiError {
             | MerchantError::WebhookNotFound
             | MerchantError::DeliveryNotFound
             | MerchantError::PaymentRequestNotFound
-            | MerchantError::LightningAddressNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            | MerchantError::LightningAddressNotFound
+            | MerchantError::PullPaymentNotFound
+            | MerchantError::PayoutNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             MerchantError::KeyNotFound => ApiError::new(ErrorCode::ApiKeyNotFound, e.to_string()),
-            MerchantError::RateUnavailable(_) | MerchantError::PaymentRequestClosed(_) => {
-                ApiError::new(ErrorCode::Refused, e.to_string())
-            }
+            MerchantError::RateUnavailable(_)
+            | MerchantError::PaymentRequestClosed(_)
+            | MerchantError::PullPaymentClosed(_)
+            | MerchantError::PayoutState(_) => ApiError::new(ErrorCode::Refused, e.to_string()),
             MerchantError::Forbidden(_) => ApiError::new(ErrorCode::ForbiddenScope, e.to_string()),
         }
     }

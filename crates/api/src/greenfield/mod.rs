@@ -22,6 +22,7 @@ mod apps;
 mod invoices;
 mod lightning_addresses;
 mod payment_requests;
+mod pull_payments;
 mod webhooks;
 
 pub(crate) fn routes(state: ApiState) -> Router {
@@ -29,6 +30,7 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .merge(apps::routes())
         .merge(invoices::routes())
         .merge(payment_requests::routes())
+        .merge(pull_payments::routes())
         .merge(lightning_addresses::routes())
         .merge(webhooks::routes())
         .route("/api/v1/health", get(health))
@@ -126,6 +128,14 @@ impl From<MerchantError> for GreenfieldError {
             MerchantError::PaymentRequestNotFound => {
                 GreenfieldError::NotFound("paymentrequest-not-found", "The payment request was not found")
             }
+            MerchantError::PullPaymentNotFound => {
+                GreenfieldError::NotFound("pullpayment-not-found", "The pull payment was not found")
+            }
+            MerchantError::PayoutNotFound => GreenfieldError::NotFound("payout-not-found", "The payout was not found"),
+            e @ MerchantError::PullPaymentClosed(_) => {
+                GreenfieldError::Invalid(vec![FieldError::new("", &e.to_string())])
+            }
+            e @ MerchantError::PayoutState(_) => GreenfieldError::Refused("invalid-state", e.to_string()),
             MerchantError::LightningAddressNotFound => {
                 GreenfieldError::NotFound("lightning-address-not-found", "The lightning address was not found")
             }

@@ -249,7 +249,11 @@ impl Browser {
         let script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;";
         loop {
             let found = self
-                .command("POST", &self.path("/execute/sync"), json!({ "script": script, "args": [css] }))
+                .command(
+                    "POST",
+                    &self.path("/execute/sync"),
+                    json!({ "script": script, "args": [css] }),
+                )
                 .await;
             let text = found.as_str().unwrap_or("(no such element yet)").to_string();
             if found.is_string() && ok(&text) {

@@ -1,0 +1,494 @@
+//! Greenfield pull payments and payouts over HTTP on both backends, paid on the dev rails: a
+//! budget set aside on the ledger and claimed to every kind of destination, approval,
+//! cancellation and payouts marked paid with their webhook events, concurrent claims against
+//! one budget, an attempt repeated by two drivers at once, the budget's return when the pull
+//! payment is archived, and bad input that changes nothing.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+flash_store::on_both_backends!(
+    claims_to_every_destination_kind_are_paid_and_the_rest_goes_back,
+    approval_cancel_and_mark_paid_with_their_events,
+    concurrent_claims_never_exceed_the_budget,
+    two_drivers_pay_an_attempt_once,
+    bad_input_changes_nothing,
+);
+
+/// A Greenfield request with a whole `Authorization` value (none: a public route).
+async fn call(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: Option<Value>) -> Resp {
+    s.greenfield(method, path, auth, body.as_ref(), &[]).await
+}
+
+/// `call`, asserting a 200; the JSON answer (`null` when empty).
+async fn ok(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: Option<Value>) -> Value {
+    let r = call(s, method, path, auth, body).await;
+    assert_eq!(r.status, 200, "{method} {path}: {}", r.text);
+    if r.text.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    }
+}
+
+/// A store owner with `funds` sats in the store's wallet.
+struct Shop {
+    owner: Member,
+    auth: String,
+    store: String,
+}
+
+async fn shop(s: &TestServer, funds: i64) -> Shop {
+    let owner = s.member().await;
+    s.fund(&owner.wallet_id, funds).await;
+    let auth = format!("Bearer {}", owner.token);
+    let store = ok(
+        s,
+        "POST",
+        "/api/v1/stores",
+        Some(&auth),
+        Some(json!({"name": "Tea shop"})),
+    )
+    .await["id"]
+        .as_str()
+        .expect("store id")
+        .to_string();
+    Shop { owner, auth, store }
+}
+
+/// Creates a pull payment; its id.
+async fn pull_payment(s: &TestServer, shop: &Shop, body: Value) -> String {
+    let created = ok(
+        s,
+        "POST",
+        &format!("/api/v1/stores/{}/pull-payments", shop.store),
+        Some(&shop.auth),
+        Some(body),
+    )
+    .await;
+    created["id"].as_str().expect("pull payment id").to_string()
+}
+
+/// Claims from a pull payment; the answer.
+async fn claim(s: &TestServer, pp: &str, body: Value) -> Resp {
+    call(
+        s,
+        "POST",
+        &format!("/api/v1/pull-payments/{pp}/payouts"),
+        None,
+        Some(body),
+    )
+    .await
+}
+
+/// Runs payout passes (and on-chain batches) until every payout of `pp` is in a final state
+/// or waits for approval.
+async fn settle(s: &TestServer, pp: &str) -> Vec<Value> {
+    for _ in 0..50 {
+        s.state.merchant.run_payout_pass().await.expect("payout pass");
+        s.state.bank.onchain_payout_pass(true).await.expect("on-chain batch");
+        s.state.bank.dev_chain_mine(1).await.expect("mine");
+        s.state.bank.onchain_sync().await.expect("chain sync");
+        let payouts = ok(s, "GET", &format!("/api/v1/pull-payments/{pp}/payouts"), None, None).await;
+        let list = payouts.as_array().cloned().unwrap_or_default();
+        if list
+            .iter()
+            .all(|p| ["Completed", "Cancelled", "AwaitingApproval"].contains(&p["state"].as_str().unwrap_or("")))
+        {
+            return list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "payouts never settled: {}",
+        ok(s, "GET", &format!("/api/v1/pull-payments/{pp}/payouts"), None, None).await
+    );
+}
+
+/// The state of the payout `id` in `list`.
+fn state_of<'a>(list: &'a [Value], id: &str) -> &'a str {
+    list.iter()
+        .find(|p| p["id"] == id)
+        .and_then(|p| p["state"].as_str())
+        .unwrap_or("missing")
+}
+
+/// Coins for the dev hot wallet: a deposit to a bystander, confirmed.
+async fn hot_coins(s: &TestServer) {
+    let whale = s.member().await;
+    let r = s
+        .gql(
+            Some(&whale.token),
+            "mutation($input: OnChainAddressCurrentInput!) { onChainAddressCurrent(input: $input) { address } }",
+            json!({ "input": { "walletId": whale.wallet_id } }),
+        )
+        .await;
+    let address = data(&r, "onChainAddressCurrent")["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    s.admin(
+        "mutation($input: DevChainDepositInput!) { devChainDeposit(input: $input) { txHash } }",
+        json!({ "input": { "address": address, "amount": 1_000_000 } }),
+    )
+    .await;
+    s.admin(
+        "mutation($input: DevChainMineInput!) { devChainMine(input: $input) { height } }",
+        json!({ "input": { "blocks": 3 } }),
+    )
+    .await;
+    s.state.bank.onchain_sync().await.expect("chain sync");
+}
+
+async fn claims_to_every_destination_kind_are_paid_and_the_rest_goes_back(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    hot_coins(&s).await;
+    let shop = shop(&s, 100_000).await;
+    let bob = s.named_member("bob").await;
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"name": "Refunds", "amount": "60000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    assert_eq!(s.balance(&shop.owner).await, 40_000, "the budget is set aside");
+    let public = ok(&s, "GET", &format!("/api/v1/pull-payments/{pp}"), None, None).await;
+    assert_eq!(
+        (
+            public["amount"].as_str(),
+            public["currency"].as_str(),
+            public["autoApproveClaims"].as_bool()
+        ),
+        (Some("60000"), Some("SATS"), Some(true))
+    );
+
+    let other = other_node(flash_core::Network::Regtest);
+    let bolt11 = external_invoice(&other, Some(1_000), 3_600).await;
+    let outside = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let claims = [
+        json!({"destination": bolt11}),
+        json!({"destination": "@bob", "amount": "2000"}),
+        json!({"destination": format!("bob@{}", s.url("").trim_start_matches("http://")), "amount": "3000"}),
+        json!({"destination": bob.wallet_id, "amount": "1500"}),
+        json!({"destination": outside, "amount": "10000", "payoutMethodId": "BTC-CHAIN"}),
+        json!({"destination": format!("bitcoin:{outside}?amount=0.0002")}),
+    ];
+    let mut ids = Vec::new();
+    for body in claims {
+        let r = claim(&s, &pp, body.clone()).await;
+        assert_eq!(r.status, 200, "{body}: {}", r.text);
+        assert_eq!(r.json()["state"], "AwaitingPayment", "{}", r.text);
+        ids.push(r.json()["id"].as_str().expect("payout id").to_string());
+    }
+    let list = settle(&s, &pp).await;
+    for id in &ids {
+        assert_eq!(state_of(&list, id), "Completed", "{list:?}");
+    }
+    let proof = &list.iter().find(|p| p["id"] == ids[0]).expect("bolt11 payout")["paymentProof"];
+    assert_eq!(proof["proofType"], "PayoutLightningBlob", "{proof}");
+    let onchain = &list.iter().find(|p| p["id"] == ids[4]).expect("on-chain payout")["paymentProof"];
+    assert_eq!(onchain["proofType"], "PayoutTransactionOnChainBlob", "{onchain}");
+    assert_eq!(s.balance(&bob).await, 2_000 + 3_000 + 1_500, "paid inside the ledger");
+
+    // What is left: 60,000 − 37,500 claimed, and what the on-chain fee reserves did not use
+    // (back in the budget once their batch went out). More is refused, and nothing is written.
+    let r = claim(&s, &pp, json!({"destination": "@bob", "amount": "30000"})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        ok(&s, "GET", &format!("/api/v1/pull-payments/{pp}/payouts"), None, None)
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
+    let before = s.balance(&shop.owner).await;
+    ok(
+        &s,
+        "DELETE",
+        &format!("/api/v1/pull-payments/{pp}"),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    settle(&s, &pp).await;
+    let returned = s.balance(&shop.owner).await - before;
+    // The unclaimed 22,500 and what the on-chain fee reserves left over come back.
+    assert!(returned >= 22_500, "returned {returned}");
+    let r = claim(&s, &pp, json!({"destination": "@bob", "amount": "1"})).await;
+    assert_eq!(r.status, 422, "archived: {}", r.text);
+    let again = s.state.merchant.run_payout_pass().await.expect("pass");
+    assert_eq!(again.returned, 0, "returned once");
+}
+
+async fn approval_cancel_and_mark_paid_with_their_events(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 50_000).await;
+    s.named_member("carol").await;
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"name": "Prizes", "amount": "0.0003", "currency": "BTC"}),
+    )
+    .await;
+    // A claim waiting for approval needs a BOLT11 that outlasts BOLT11Expiration (30 days).
+    let other = other_node(flash_core::Network::Regtest);
+    let short = external_invoice(&other, Some(1_000), 3_600).await;
+    let r = claim(&s, &pp, json!({"destination": short})).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+
+    let first = claim(&s, &pp, json!({"destination": "carol", "amount": "0.0001"}))
+        .await
+        .json();
+    assert_eq!(first["state"], "AwaitingApproval", "{first}");
+    assert_eq!(first["payoutAmount"], Value::Null, "set when approved");
+    let id = first["id"].as_str().expect("id").to_string();
+    let r = call(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{id}"),
+        Some(&shop.auth),
+        Some(json!({"revision": 7})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "a stale revision: {}", r.text);
+    let approved = ok(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{id}"),
+        Some(&shop.auth),
+        Some(json!({"revision": 0})),
+    )
+    .await;
+    assert_eq!(approved["state"], "AwaitingPayment");
+    assert_eq!(approved["payoutAmount"], "0.0001");
+    settle(&s, &pp).await;
+    let events: Vec<String> = s
+        .merchant_events("payoutId", &id)
+        .await
+        .into_iter()
+        .map(|(kind, body)| format!("{kind}:{}", body["payoutState"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "PayoutCreated:AwaitingApproval",
+            "PayoutApproved:AwaitingPayment",
+            "PayoutUpdated:InProgress",
+            "PayoutUpdated:Completed"
+        ]
+    );
+
+    // Cancelled: never paid; marked paid: its money goes back to the store.
+    let second = claim(&s, &pp, json!({"destination": "carol", "amount": "0.00005"}))
+        .await
+        .json();
+    let second = second["id"].as_str().expect("id").to_string();
+    ok(
+        &s,
+        "DELETE",
+        &format!("/api/v1/payouts/{second}"),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    let r = call(
+        &s,
+        "DELETE",
+        &format!("/api/v1/payouts/{second}"),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "cancelled once: {}", r.text);
+    let third = claim(&s, &pp, json!({"destination": "carol", "amount": "0.00005"}))
+        .await
+        .json();
+    let third = third["id"].as_str().expect("id").to_string();
+    let r = call(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{third}/mark-paid"),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 400, "not approved yet: {}", r.text);
+    ok(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{third}"),
+        Some(&shop.auth),
+        Some(json!({})),
+    )
+    .await;
+    let before = s.balance(&shop.owner).await;
+    ok(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{third}/mark-paid"),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    assert_eq!(s.balance(&shop.owner).await - before, 5_000);
+    let marked = ok(&s, "GET", &format!("/api/v1/payouts/{third}"), Some(&shop.auth), None).await;
+    assert_eq!(marked["state"], "Completed");
+    assert_eq!(marked["paymentProof"]["proofType"], "ManualPayoutProof");
+    s.state.merchant.run_payout_pass().await.expect("pass");
+    let list = ok(
+        &s,
+        "GET",
+        &format!("/api/v1/pull-payments/{pp}/payouts?includeCancelled=true"),
+        None,
+        None,
+    )
+    .await;
+    let list = list.as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        (state_of(&list, &second), state_of(&list, &third)),
+        ("Cancelled", "Completed")
+    );
+    // Another account's key sees none of it.
+    let stranger = s.member().await;
+    let r = call(
+        &s,
+        "GET",
+        &format!("/api/v1/payouts/{id}"),
+        Some(&format!("Bearer {}", stranger.token)),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+}
+
+async fn concurrent_claims_never_exceed_the_budget(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 30_000).await;
+    let dave = s.named_member("dave").await;
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"amount": "20000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    let path = format!("/api/v1/pull-payments/{pp}/payouts");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (http, url) = (reqwest::Client::new(), s.url(&path));
+            tokio::spawn(async move {
+                http.post(url)
+                    .json(&json!({"destination": "@dave", "amount": "1000"}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            200 => accepted += 1,
+            422 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(accepted, 20, "exactly the budget is claimed");
+    settle(&s, &pp).await;
+    assert_eq!(s.balance(&dave).await, 20_000);
+}
+
+async fn two_drivers_pay_an_attempt_once(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 10_000).await;
+    let erin = s.named_member("erin").await;
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"amount": "5000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    for _ in 0..5 {
+        let r = claim(&s, &pp, json!({"destination": "@erin", "amount": "1000"})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let (a, b) = tokio::join!(s.state.merchant.run_payout_pass(), s.state.merchant.run_payout_pass());
+    a.expect("first driver");
+    b.expect("second driver");
+    settle(&s, &pp).await;
+    assert_eq!(s.balance(&erin).await, 5_000, "each payout paid once");
+    assert_eq!(s.balance(&shop.owner).await, 5_000);
+}
+
+async fn bad_input_changes_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 10_000).await;
+    let create = format!("/api/v1/stores/{}/pull-payments", shop.store);
+    for body in [
+        json!({"amount": "-1", "currency": "SATS"}),
+        json!({"amount": "abc"}),
+        json!({"amount": "1.5", "currency": "SATS"}),
+        json!({"amount": "100", "currency": "NOPE1"}),
+        json!({"amount": "100", "currency": "SATS", "BOLT11Expiration": 9999}),
+        json!({"amount": "100", "currency": "SATS", "expiresAt": 1}),
+        json!({"amount": "100", "currency": "SATS", "payoutMethods": ["DOGE"]}),
+        json!({"amount": "100", "currency": "SATS", "autoApproveClaims": "yes"}),
+        json!({"amount": "20000", "currency": "SATS"}),
+        json!([1, 2]),
+    ] {
+        let r = call(&s, "POST", &create, Some(&shop.auth), Some(body.clone())).await;
+        assert!(r.status == 422 || r.status == 400, "{body}: {} {}", r.status, r.text);
+    }
+    assert_eq!(s.balance(&shop.owner).await, 10_000, "nothing set aside");
+    let listed = ok(&s, "GET", &create, Some(&shop.auth), None).await;
+    assert_eq!(listed, json!([]));
+
+    let pp = pull_payment(&s, &shop, json!({"amount": "1000", "currency": "SATS"})).await;
+    for body in [
+        json!({}),
+        json!({"destination": "not a destination at all"}),
+        json!({"destination": "@nobody_here", "amount": "10"}),
+        json!({"destination": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "amount": "100"}),
+        json!({"destination": "@", "amount": "10"}),
+        json!({"destination": "lnbc1invalid", "amount": "10"}),
+        json!({"destination": "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "amount": "100", "payoutMethodId": "BTC-LN"}),
+        json!({"destination": "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "amount": "0"}),
+        json!({"destination": "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "amount": "5000"}),
+        json!({"destination": "bitcoin:bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080?amount=0.00001", "amount": "999"}),
+    ] {
+        let r = claim(&s, &pp, body.clone()).await;
+        assert!(r.status == 422 || r.status == 400, "{body}: {} {}", r.status, r.text);
+    }
+    let payouts = ok(
+        &s,
+        "GET",
+        &format!("/api/v1/pull-payments/{pp}/payouts?includeCancelled=true"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(payouts, json!([]), "no payout written");
+    for (method, path) in [
+        ("GET", "/api/v1/pull-payments/NoSuch".to_string()),
+        ("POST", "/api/v1/pull-payments/NoSuch/payouts".to_string()),
+        ("GET", "/api/v1/payouts/NoSuch".to_string()),
+        ("DELETE", "/api/v1/payouts/NoSuch".to_string()),
+        ("POST", "/api/v1/payouts/NoSuch/mark-paid".to_string()),
+    ] {
+        let auth = (method != "GET" || path.contains("/payouts/")).then_some(shop.auth.as_str());
+        let r = call(
+            &s,
+            method,
+            &path,
+            auth,
+            Some(json!({"destination": "@x", "amount": "1"})),
+        )
+        .await;
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
+    }
+    let r = call(&s, "DELETE", &format!("/api/v1/pull-payments/{pp}"), None, None).await;
+    assert_eq!(r.status, 401, "archiving needs a key: {}", r.text);
+    assert_eq!(s.balance(&shop.owner).await, 9_000);
+}

@@ -1,0 +1,297 @@
+//! Budgets and payouts. A budget is money an account sets aside for a purpose (a store's pull
+//! payment): a budget wallet it owns, funded from one of its wallets by one journal. Only the
+//! payouts of what it funds spend it, each attempt on whatever rail its destination needs, and
+//! what is left goes back to the wallet it came from.
+//!
+//! A payout's attempt `n` pays under the idempotency key `payout:<id>:<n>` and takes the payout
+//! from `AwaitingPayment` to `InProgress` in the transaction that moves or holds its money
+//! (`Allowance::Payout`); a failed Lightning payment gives it back with the money. So an attempt
+//! pays at most once however often it is retried, and a payout has at most one attempt under way.
+
+use flash_core::destination::Destination;
+use flash_core::ledger::{JournalKind, JournalRequest, LedgerOp};
+use flash_core::{AccountId, AccountStatus, Currency, JournalId, Sats, WalletId};
+use flash_store::{PayoutAttempt, PostRequest, Record, WalletRecord};
+
+use crate::allowance::Allowance;
+use crate::history::TxStatus;
+use crate::lightning::{LnPayRequest, PaymentStatus};
+use crate::lnurl::LnurlPayRequest;
+use crate::payments::idempotency;
+use crate::payouts::{OnchainSend, Speed};
+use crate::{Bank, BankError, Recipient, SendRequest};
+
+/// Idempotency scope of the journals that fund and empty budgets.
+const BUDGET_SCOPE: &str = "budget";
+
+/// A payout's payment, as its saga asks for one attempt. On-chain, the network fee comes out
+/// of the amount.
+#[derive(Clone, Debug)]
+pub struct PayoutPayment<'a> {
+    /// The account that owns the paying wallet.
+    pub account: AccountId,
+    /// The paying wallet: a budget, or one of the account's wallets.
+    pub wallet: WalletId,
+    /// The attempt (the payout's attempts so far + 1) and the events its start causes.
+    pub attempt: &'a PayoutAttempt,
+    /// Where to.
+    pub destination: &'a Destination,
+    /// How much.
+    pub amount: Sats,
+    /// Memo for the paying wallet's history (and a comment for a Lightning address).
+    pub memo: Option<String>,
+}
+
+/// Where one payout attempt stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutProgress {
+    /// Its transaction's status.
+    pub status: TxStatus,
+    /// The journal that paid or holds it.
+    pub journal_id: JournalId,
+    /// The Greenfield payment proof (`proofType` and its fields) once there is one.
+    pub proof: Option<serde_json::Value>,
+}
+
+/// The idempotency key of a payout's attempt.
+fn attempt_key(attempt: &PayoutAttempt) -> String {
+    format!("payout:{}:{}", attempt.payout_id, attempt.attempt)
+}
+
+impl Bank {
+    /// Sets `amount` aside for `account` in a new budget wallet, funded from `from` (one of the
+    /// account's own BTC wallets) by one journal that commits `records(budget)` too. `key`
+    /// names the budget (a retry with the same key and records posts nothing new); refused
+    /// with the ledger's reasons (balance, an inactive account).
+    pub async fn budget_open(
+        &self,
+        account: AccountId,
+        from: WalletId,
+        amount: Sats,
+        key: &str,
+        records: impl FnOnce(WalletId) -> Vec<Record>,
+    ) -> Result<WalletId, BankError> {
+        let source = self
+            .store
+            .wallet(from)
+            .await?
+            .filter(|w| w.account_id == account && w.currency == Currency::Btc)
+            .ok_or(BankError::WalletNotFound)?;
+        let owner = self.store.account(account).await?.ok_or(BankError::WalletNotFound)?;
+        if owner.status != AccountStatus::Active {
+            return Err(BankError::AccountNotActive(owner.status.as_str()));
+        }
+        let budget = self.store.budget_wallet_create(account, Currency::Btc).await?;
+        let journal = JournalRequest {
+            idempotency: idempotency(BUDGET_SCOPE.into(), Some(format!("open:{key}")))?,
+            kind: JournalKind::IntraLedger,
+            op: LedgerOp::Transfer {
+                from: source.id.into(),
+                to: budget.id.into(),
+                amount: amount.get(),
+                fee: 0,
+                fee_to: None,
+            },
+            memo: Some("set aside".into()),
+            limit: None,
+        };
+        let post = PostRequest {
+            records: records(budget.id),
+            ..PostRequest::from(journal)
+        };
+        let posted = self
+            .store
+            .post(post)
+            .await?
+            .map_err(|e| self.payment_error(e, source.id))?;
+        self.publish_journal(account, source.id, posted.journal_id);
+        Ok(budget.id)
+    }
+
+    /// What a budget wallet holds, satoshis.
+    pub async fn budget_balance(&self, budget: WalletId) -> Result<i64, BankError> {
+        self.budget(budget).await?;
+        Ok(self.store.wallet_balance(budget).await?)
+    }
+
+    /// Gives `amount` of a budget back to `to` (the wallet it came from) by one journal under
+    /// `key`, committing `records` too (which may refuse it).
+    pub async fn budget_return(
+        &self,
+        budget: WalletId,
+        to: WalletId,
+        amount: Sats,
+        key: &str,
+        records: Vec<Record>,
+    ) -> Result<JournalId, BankError> {
+        let wallet = self.budget(budget).await?;
+        let journal = JournalRequest {
+            idempotency: idempotency(BUDGET_SCOPE.into(), Some(format!("return:{key}")))?,
+            kind: JournalKind::IntraLedger,
+            op: LedgerOp::Transfer {
+                from: budget.into(),
+                to: to.into(),
+                amount: amount.get(),
+                fee: 0,
+                fee_to: None,
+            },
+            memo: Some("returned from a budget".into()),
+            limit: None,
+        };
+        let post = PostRequest {
+            records,
+            ..PostRequest::from(journal)
+        };
+        let posted = self
+            .store
+            .post(post)
+            .await?
+            .map_err(|e| self.payment_error(e, budget))?;
+        if !posted.replayed {
+            self.publish_journal(wallet.account_id, to, posted.journal_id);
+        }
+        Ok(posted.journal_id)
+    }
+
+    /// Starts one attempt of a payout: pays `destination` from the paying wallet on its rail
+    /// (inside the ledger for a Flash user, address or invoice; Lightning; on-chain in the
+    /// next batch) under the attempt's idempotency key. A retry of the same attempt answers
+    /// with its first payment. Refusals (balance, limits, the destination's) are errors and
+    /// leave the payout awaiting payment.
+    pub async fn payout_pay(&self, p: PayoutPayment<'_>) -> Result<PayoutProgress, BankError> {
+        let key = attempt_key(p.attempt);
+        let allowance = Some(Allowance::Payout(p.attempt));
+        let amount = p.amount.get();
+        let journal = match p.destination {
+            Destination::Invoice(bolt11) => {
+                let req = LnPayRequest {
+                    account: p.account,
+                    wallet_id: p.wallet,
+                    payment_request: bolt11.clone(),
+                    amount: Some(amount),
+                    memo: p.memo,
+                    idempotency_key: Some(key.clone()),
+                };
+                let paid = self.ln_pay_for(req, allowance).await?;
+                if paid.status == PaymentStatus::AlreadyPaid {
+                    return Err(BankError::Refused("the invoice was paid already"));
+                }
+                paid.transaction.map(|t| t.journal_id)
+            }
+            Destination::LightningAddress(target) | Destination::Lnurl(target) => {
+                let req = LnurlPayRequest {
+                    account: p.account,
+                    wallet_id: p.wallet,
+                    target: target.clone(),
+                    amount,
+                    comment: p.memo,
+                    idempotency_key: Some(key.clone()),
+                };
+                self.lnurl_pay_for(req, allowance)
+                    .await?
+                    .transaction
+                    .map(|t| t.journal_id)
+            }
+            Destination::Username(_) | Destination::WalletId(_) => {
+                let to = match p.destination {
+                    Destination::WalletId(id) => {
+                        Recipient::Wallet(id.parse().map_err(|_| BankError::RecipientNotFound)?)
+                    }
+                    other => Recipient::Username(other.value().to_string()),
+                };
+                let req = SendRequest {
+                    account: p.account,
+                    from: p.wallet,
+                    to,
+                    amount,
+                    memo: p.memo,
+                    idempotency_key: Some(key.clone()),
+                };
+                Some(self.send_intraledger_for(req, allowance).await?.journal_id)
+            }
+            Destination::OnchainAddress(address) => {
+                // The receiver bears the network fee, as in BTCPay: the hold (amount sent +
+                // fee reserve) is the payout's amount.
+                let fee = self.onchain_fee_to(address, amount, Speed::Medium).await?;
+                let sent = Sats::positive(amount - fee.get())
+                    .map_err(|_| BankError::Refused("the payout is too small to pay on-chain after the fee"))?;
+                let req = OnchainSend {
+                    account: p.account,
+                    wallet_id: p.wallet,
+                    address: address.clone(),
+                    amount: Some(sent.get()),
+                    speed: Speed::Medium,
+                    memo: p.memo,
+                    idempotency_key: Some(key.clone()),
+                };
+                Some(self.onchain_send_for(req, allowance).await?.transaction.journal_id)
+            }
+        };
+        match journal {
+            Some(_) => self
+                .payout_progress(p.account, p.wallet, p.attempt)
+                .await?
+                .ok_or(BankError::Refused("the payout's payment was not recorded")),
+            None => Err(BankError::Refused("the payout's payment was not recorded")),
+        }
+    }
+
+    /// Where a payout's attempt stands, once it reached the ledger; `None` before (a crash
+    /// before its journal committed: the attempt may start again).
+    pub async fn payout_progress(
+        &self,
+        account: AccountId,
+        wallet: WalletId,
+        attempt: &PayoutAttempt,
+    ) -> Result<Option<PayoutProgress>, BankError> {
+        let Some(tx) = self.transaction_by_key(account, wallet, &attempt_key(attempt)).await? else {
+            return Ok(None);
+        };
+        let proof = match (tx.status, &tx.payment_hash, &tx.onchain_payout) {
+            (TxStatus::Success, Some(hash), _) => {
+                let details = self.ln_details(tx.journal_id, hash).await?;
+                Some(serde_json::json!({
+                    "proofType": "PayoutLightningBlob",
+                    "paymentHash": hash,
+                    "preimage": details.preimage,
+                }))
+            }
+            (TxStatus::Success, None, Some(payout)) => {
+                let details = self.onchain_payout_details(payout).await?;
+                Some(serde_json::json!({
+                    "proofType": "PayoutTransactionOnChainBlob",
+                    "transactionId": details.as_ref().and_then(|d| d.txid.clone()),
+                    "candidates": details.as_ref().and_then(|d| d.txid.clone()).into_iter().collect::<Vec<_>>(),
+                    "destination": details.map(|d| d.address),
+                }))
+            }
+            (TxStatus::Success, None, None) => Some(serde_json::json!({
+                "proofType": "FlashIntraLedger",
+                "id": tx.journal_id.to_string(),
+            })),
+            _ => None,
+        };
+        Ok(Some(PayoutProgress {
+            status: tx.status,
+            journal_id: tx.journal_id,
+            proof,
+        }))
+    }
+
+    /// A budget wallet by id.
+    async fn budget(&self, id: WalletId) -> Result<WalletRecord, BankError> {
+        self.store.budget_wallet(id).await?.ok_or(BankError::WalletNotFound)
+    }
+
+    /// The wallet a payment with `allowance` spends from: a budget only for a payout.
+    pub(crate) async fn spending_wallet(
+        &self,
+        id: WalletId,
+        allowance: Option<Allowance<'_>>,
+    ) -> Result<Option<WalletRecord>, BankError> {
+        if let (Some(Allowance::Payout(_)), Some(budget)) = (allowance, self.store.budget_wallet(id).await?) {
+            return Ok(Some(budget));
+        }
+        Ok(self.store.wallet(id).await?)
+    }
+}
