@@ -10,7 +10,7 @@
 
 use flash_core::destination::Destination;
 use flash_core::ledger::{JournalKind, JournalRequest, LedgerOp};
-use flash_core::{AccountId, AccountStatus, Currency, JournalId, Sats, WalletId};
+use flash_core::{AccountId, Currency, JournalId, Sats, WalletId};
 use flash_store::{PayoutAttempt, PostRequest, Record, WalletRecord};
 
 use crate::allowance::Allowance;
@@ -77,10 +77,7 @@ impl Bank {
             .await?
             .filter(|w| w.account_id == account && w.currency == Currency::Btc)
             .ok_or(BankError::WalletNotFound)?;
-        let owner = self.store.account(account).await?.ok_or(BankError::WalletNotFound)?;
-        if owner.status != AccountStatus::Active {
-            return Err(BankError::AccountNotActive(owner.status.as_str()));
-        }
+        // The ledger refuses an inactive account and a short balance, with the journal.
         let budget = self.store.budget_wallet_create(account, Currency::Btc).await?;
         let journal = JournalRequest {
             idempotency: idempotency(BUDGET_SCOPE.into(), Some(format!("open:{key}")))?,
@@ -162,7 +159,7 @@ impl Bank {
         let key = attempt_key(p.attempt);
         let allowance = Some(Allowance::Payout(p.attempt));
         let amount = p.amount.get();
-        let journal = match p.destination {
+        match p.destination {
             Destination::Invoice(bolt11) => {
                 let req = LnPayRequest {
                     account: p.account,
@@ -172,11 +169,9 @@ impl Bank {
                     memo: p.memo,
                     idempotency_key: Some(key.clone()),
                 };
-                let paid = self.ln_pay_for(req, allowance).await?;
-                if paid.status == PaymentStatus::AlreadyPaid {
+                if self.ln_pay_for(req, allowance).await?.status == PaymentStatus::AlreadyPaid {
                     return Err(BankError::Refused("the invoice was paid already"));
                 }
-                paid.transaction.map(|t| t.journal_id)
             }
             Destination::LightningAddress(target) | Destination::Lnurl(target) => {
                 let req = LnurlPayRequest {
@@ -187,10 +182,7 @@ impl Bank {
                     comment: p.memo,
                     idempotency_key: Some(key.clone()),
                 };
-                self.lnurl_pay_for(req, allowance)
-                    .await?
-                    .transaction
-                    .map(|t| t.journal_id)
+                self.lnurl_pay_for(req, allowance).await?;
             }
             Destination::Username(_) | Destination::WalletId(_) => {
                 let to = match p.destination {
@@ -207,7 +199,7 @@ impl Bank {
                     memo: p.memo,
                     idempotency_key: Some(key.clone()),
                 };
-                Some(self.send_intraledger_for(req, allowance).await?.journal_id)
+                self.send_intraledger_for(req, allowance).await?;
             }
             Destination::OnchainAddress(address) => {
                 // The receiver bears the network fee, as in BTCPay: the hold (amount sent +
@@ -224,16 +216,12 @@ impl Bank {
                     memo: p.memo,
                     idempotency_key: Some(key.clone()),
                 };
-                Some(self.onchain_send_for(req, allowance).await?.transaction.journal_id)
+                self.onchain_send_for(req, allowance).await?;
             }
-        };
-        match journal {
-            Some(_) => self
-                .payout_progress(p.account, p.wallet, p.attempt)
-                .await?
-                .ok_or(BankError::Refused("the payout's payment was not recorded")),
-            None => Err(BankError::Refused("the payout's payment was not recorded")),
         }
+        self.payout_progress(p.account, p.wallet, p.attempt)
+            .await?
+            .ok_or(BankError::Refused("the payout's payment was not recorded"))
     }
 
     /// Where a payout's attempt stands, once it reached the ledger; `None` before (a crash

@@ -527,20 +527,15 @@ impl Merchant {
             ),
             _ => None,
         };
-        let (amount_sat, original_amount) = match (&claim.amount, checked.asked_sat) {
-            (Some(given), asked) => {
-                let d = Decimal::parse(given).map_err(|_| MerchantError::field("amount", "amount is a decimal"))?;
-                let sats = priced(d, &currency, price.as_ref(), "amount")?;
-                if asked.is_some_and(|a| a != sats) {
-                    return Err(MerchantError::field(
-                        "amount",
-                        "the amount differs from what the destination asks for",
-                    ));
-                }
-                (sats, given.clone())
-            }
-            (None, Some(asked)) => (asked, original_of(asked, &currency, price.as_ref())),
-            (None, None) => {
+        let (amount_sat, original_amount) = match claimed_sats(claim, &checked, &currency, price.as_ref())? {
+            Some(sats) => (
+                sats,
+                claim
+                    .amount
+                    .clone()
+                    .unwrap_or_else(|| original_of(sats, &currency, price.as_ref())),
+            ),
+            None => {
                 let left = self.pull_payment_left(&pp).await?;
                 if left < 1 {
                     return Err(MerchantError::field("amount", "nothing is left to claim"));
@@ -652,26 +647,8 @@ impl Merchant {
                 DEFAULT_BOLT11_EXPIRATION_DAYS,
             )
             .await?;
-        let amount_sat = match (&claim.amount, checked.asked_sat) {
-            (Some(given), asked) => {
-                let d = Decimal::parse(given).map_err(|_| MerchantError::field("amount", "amount is a decimal"))?;
-                let sats = priced(d, &InvoiceCurrency::Btc, None, "amount")?;
-                if asked.is_some_and(|a| a != sats) {
-                    return Err(MerchantError::field(
-                        "amount",
-                        "the amount differs from what the destination asks for",
-                    ));
-                }
-                sats
-            }
-            (None, Some(asked)) => asked,
-            (None, None) => {
-                return Err(MerchantError::field(
-                    "amount",
-                    "amount is required for this destination",
-                ))
-            }
-        };
+        let amount_sat = claimed_sats(claim, &checked, &InvoiceCurrency::Btc, None)?
+            .ok_or_else(|| MerchantError::field("amount", "amount is required for this destination"))?;
         let state = if approved {
             MerchantPayoutState::AwaitingPayment
         } else {
@@ -966,6 +943,28 @@ impl Merchant {
             method: rail,
         })
     }
+}
+
+/// The satoshis a claim asks for: its amount in `currency` (which must match what the
+/// destination asks, if it does), else the destination's; `None` when neither says.
+fn claimed_sats(
+    claim: &Claim,
+    checked: &Checked,
+    currency: &InvoiceCurrency,
+    price: Option<&BtcPrice>,
+) -> Result<Option<i64>, MerchantError> {
+    let Some(given) = &claim.amount else {
+        return Ok(checked.asked_sat);
+    };
+    let d = Decimal::parse(given).map_err(|_| MerchantError::field("amount", "amount is a decimal"))?;
+    let sats = priced(d, currency, price, "amount")?;
+    if checked.asked_sat.is_some_and(|a| a != sats) {
+        return Err(MerchantError::field(
+            "amount",
+            "the amount differs from what the destination asks for",
+        ));
+    }
+    Ok(Some(sats))
 }
 
 /// `amount` of `currency` in satoshis (a fiat amount at `price`), a field error at `path`.

@@ -175,6 +175,28 @@ fn wallet(r: &Row) -> Result<WalletRecord, StoreError> {
     })
 }
 
+/// The statements that create a wallet's ledger account and its row.
+fn wallet_inserts(w: &WalletRecord) -> [(String, Vec<Value>); 2] {
+    let purpose = if w.budget { BUDGET_WALLET } else { USER_WALLET };
+    [
+        (
+            "INSERT INTO ledger_accounts (id, currency, kind, balance, created_at) VALUES ($1, $2, 'wallet', 0, $3)"
+                .into(),
+            params![w.id.to_string(), w.currency.code(), w.created_at_ms],
+        ),
+        (
+            "INSERT INTO wallets (id, account_id, currency, created_at, purpose) VALUES ($1, $2, $3, $4, $5)".into(),
+            params![
+                w.id.to_string(),
+                w.account_id.to_string(),
+                w.currency.code(),
+                w.created_at_ms,
+                purpose
+            ],
+        ),
+    ]
+}
+
 impl Store {
     /// Creates a user with an account (at `new.level`, active) and a BTC wallet, atomically.
     /// A duplicate phone, email or device id fails with a unique violation.
@@ -206,40 +228,36 @@ impl Store {
             budget: false,
         };
         self.db
-            .script(vec![
-                (
-                    "INSERT INTO users (id, phone, email, device_id, created_at) VALUES ($1, $2, $3, $4, $5)".into(),
-                    params![
-                        user_id.to_string(),
-                        u.phone.clone(),
-                        u.email.clone(),
-                        u.device_id.clone(),
-                        now
-                    ],
-                ),
-                (
-                    "INSERT INTO accounts (id, user_id, level, status, default_wallet_id, created_at) \
+            .script(
+                [
+                    (
+                        "INSERT INTO users (id, phone, email, device_id, created_at) VALUES ($1, $2, $3, $4, $5)"
+                            .into(),
+                        params![
+                            user_id.to_string(),
+                            u.phone.clone(),
+                            u.email.clone(),
+                            u.device_id.clone(),
+                            now
+                        ],
+                    ),
+                    (
+                        "INSERT INTO accounts (id, user_id, level, status, default_wallet_id, created_at) \
                      VALUES ($1, $2, $3, 'active', $4, $5)"
-                        .into(),
-                    params![
-                        account_id.to_string(),
-                        user_id.to_string(),
-                        a.level.number(),
-                        wallet_id.to_string(),
-                        now
-                    ],
-                ),
-                (
-                    "INSERT INTO ledger_accounts (id, currency, kind, balance, created_at) \
-                     VALUES ($1, $2, 'wallet', 0, $3)"
-                        .into(),
-                    params![wallet_id.to_string(), currency.code(), now],
-                ),
-                (
-                    "INSERT INTO wallets (id, account_id, currency, created_at) VALUES ($1, $2, $3, $4)".into(),
-                    params![wallet_id.to_string(), account_id.to_string(), currency.code(), now],
-                ),
-            ])
+                            .into(),
+                        params![
+                            account_id.to_string(),
+                            user_id.to_string(),
+                            a.level.number(),
+                            wallet_id.to_string(),
+                            now
+                        ],
+                    ),
+                ]
+                .into_iter()
+                .chain(wallet_inserts(&w))
+                .collect(),
+            )
             .await?;
         Ok((u, a, w))
     }
@@ -422,36 +440,20 @@ impl Store {
             created_at_ms: self.now_ms(),
             budget: true,
         };
-        self.db
-            .script(vec![
-                (
-                    "INSERT INTO ledger_accounts (id, currency, kind, balance, created_at) \
-                     VALUES ($1, $2, 'wallet', 0, $3)"
-                        .into(),
-                    params![w.id.to_string(), currency.code(), w.created_at_ms],
-                ),
-                (
-                    format!(
-                        "INSERT INTO wallets (id, account_id, currency, created_at, purpose) \
-                         VALUES ($1, $2, $3, $4, '{BUDGET_WALLET}')"
-                    ),
-                    params![
-                        w.id.to_string(),
-                        account_id.to_string(),
-                        currency.code(),
-                        w.created_at_ms
-                    ],
-                ),
-            ])
-            .await?;
+        self.db.script(wallet_inserts(&w).into()).await?;
         Ok(w)
     }
 
     /// A budget wallet by id.
     pub async fn budget_wallet(&self, id: WalletId) -> Result<Option<WalletRecord>, StoreError> {
-        let sql = format!("{WALLET_COLUMNS} WHERE id = $1 AND purpose = '{BUDGET_WALLET}'");
+        self.wallet_of_purpose(id, BUDGET_WALLET).await
+    }
+
+    /// A wallet by id, if it has `purpose`.
+    async fn wallet_of_purpose(&self, id: WalletId, purpose: &str) -> Result<Option<WalletRecord>, StoreError> {
+        let sql = format!("{WALLET_COLUMNS} WHERE id = $1 AND purpose = $2");
         self.db
-            .query_opt(&sql, params![id.to_string()])
+            .query_opt(&sql, params![id.to_string(), purpose])
             .await?
             .as_ref()
             .map(wallet)
@@ -460,13 +462,7 @@ impl Store {
 
     /// An account's own wallet by id (never a budget).
     pub async fn wallet(&self, id: WalletId) -> Result<Option<WalletRecord>, StoreError> {
-        let sql = format!("{WALLET_COLUMNS} WHERE id = $1 AND purpose = '{USER_WALLET}'");
-        self.db
-            .query_opt(&sql, params![id.to_string()])
-            .await?
-            .as_ref()
-            .map(wallet)
-            .transpose()
+        self.wallet_of_purpose(id, USER_WALLET).await
     }
 
     /// An account's wallets, oldest first (not its budgets).

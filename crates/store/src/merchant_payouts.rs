@@ -387,16 +387,6 @@ impl Store {
         }
     }
 
-    /// What a pull payment's payouts that are not cancelled add up to, satoshis.
-    pub async fn pull_payment_claimed(&self, id: &str) -> Result<i64, StoreError> {
-        let sql = "SELECT CAST(COALESCE(SUM(amount_sat), 0) AS BIGINT) FROM merchant_payouts \
-                   WHERE pull_payment_id = $1 AND state <> 'Cancelled'";
-        match self.db.query_opt(sql, params![id]).await? {
-            Some(r) => r.int(0),
-            None => Ok(0),
-        }
-    }
-
     /// Archives a pull payment and cancels its `open` payouts (read just before, each still
     /// awaiting approval or payment), with the events this causes; refused when it was
     /// archived already or one of the payouts moved on meanwhile.

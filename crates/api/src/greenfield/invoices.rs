@@ -12,7 +12,7 @@ use flash_merchant::invoice_state::InvoiceStatus;
 use flash_merchant::{CreateOptions, FieldError, InvoiceFilter, InvoiceView, MAX_PAGE};
 use serde_json::Value;
 
-use super::{body, caller, flag, number, pairs, Answer, GreenfieldError};
+use super::{body, caller, flag, number, optional_body, pairs, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -102,11 +102,7 @@ async fn create(
     bytes: Bytes,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Default::default())
-    } else {
-        body(&bytes)?
-    };
+    let body = optional_body(&bytes)?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => Some(

@@ -298,6 +298,15 @@ pub(crate) fn body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
         .map_err(|e| GreenfieldError::Invalid(vec![FieldError::new("", &format!("invalid JSON: {e}"))]))
 }
 
+/// A JSON body that may be left out: none (or only whitespace) is `{}`.
+pub(crate) fn optional_body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(json!({}))
+    } else {
+        body(bytes)
+    }
+}
+
 async fn health() -> Json<Value> {
     Json(json!({"synchronized": true}))
 }
@@ -392,11 +401,7 @@ async fn create_key(State(state): State<ApiState>, peer: Peer, headers: HeaderMa
     let who = caller(&state, &headers, &peer).await?;
     who.caller.require(UNRESTRICTED, None)?;
     // As BTCPay (`request ??= new CreateApiKeyRequest()`): no body is an empty request.
-    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        body(&bytes)?
-    };
+    let body = optional_body(&bytes)?;
     let label = match body.get("label") {
         None | Some(Value::Null) => "",
         Some(Value::String(s)) => s.as_str(),

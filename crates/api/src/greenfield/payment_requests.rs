@@ -9,9 +9,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{body, caller, Answer, GreenfieldError};
+use super::{body, caller, optional_body, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -106,11 +106,7 @@ async fn pay(
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
     // The body is optional: none asks for what is due.
-    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        body(&bytes)?
-    };
+    let body = optional_body(&bytes)?;
     let view = state
         .merchant
         .pay_payment_request(&who.caller, p.store_id.as_deref(), &p.request_id, &body)

@@ -12,7 +12,7 @@ use flash_merchant::{Claim, MerchantError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{body, caller, Answer, GreenfieldError};
+use super::{body, caller, optional_body, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -75,15 +75,6 @@ struct Include {
     include_archived: bool,
     #[serde(default)]
     include_cancelled: bool,
-}
-
-/// An optional JSON body: none (or only whitespace) is `{}`.
-fn optional_body(bytes: &Bytes) -> Result<Value, GreenfieldError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        Ok(json!({}))
-    } else {
-        body(bytes)
-    }
 }
 
 async fn list(
