@@ -65,6 +65,15 @@ const SERVED: &[(&str, &[&str])] = &[
         "/api/v1/stores/{storeId}/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver",
         &["post"],
     ),
+    ("/api/v1/stores/{storeId}/pull-payments", &["get", "post"]),
+    ("/api/v1/pull-payments/{pullPaymentId}", &["get", "delete"]),
+    ("/api/v1/pull-payments/{pullPaymentId}/payouts", &["get", "post"]),
+    ("/api/v1/pull-payments/{pullPaymentId}/payouts/{payoutId}", &["get"]),
+    ("/api/v1/pull-payments/{pullPaymentId}/lnurl", &["get"]),
+    ("/api/v1/stores/{storeId}/payouts", &["get", "post"]),
+    ("/api/v1/payouts/{payoutId}", &["get", "post", "delete"]),
+    ("/api/v1/payouts/{payoutId}/mark-paid", &["post"]),
+    ("/api/v1/payouts/{payoutId}/mark", &["post"]),
 ];
 
 /// Where the spec names a route without the store BTCPay serves it under: the spec's
@@ -181,18 +190,28 @@ fn patch_spec(doc: &mut Value) {
     let not_found = json!({"description": "Not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}});
     let global_security = doc.get("security").cloned();
     for (path, item) in doc["paths"].as_object_mut().expect("paths") {
-        let names_resource =
-            path.contains("{invoiceId}") || path.contains("{appId}") || path.contains("{paymentRequestId}");
+        let names_resource = [
+            "{invoiceId}",
+            "{appId}",
+            "{paymentRequestId}",
+            "{pullPaymentId}",
+            "{payoutId}",
+        ]
+        .iter()
+        .any(|p| path.contains(p));
         let names_webhooks = path.contains("/webhooks");
         for (method, op) in item.as_object_mut().expect("path item") {
             if !METHODS.contains(&method.as_str()) {
                 continue;
             }
-            let secured = op
-                .get("security")
-                .or(global_security.as_ref())
-                .and_then(Value::as_array)
-                .is_some_and(|s| !s.is_empty());
+            // The spec leaves `GET /stores/{storeId}/payouts` unsecured; BTCPay guards every
+            // store-scoped route with a store permission.
+            let secured = path.starts_with("/api/v1/stores/{storeId}")
+                || op
+                    .get("security")
+                    .or(global_security.as_ref())
+                    .and_then(Value::as_array)
+                    .is_some_and(|s| !s.is_empty());
             let responses = op["responses"].as_object_mut().expect("responses");
             // BTCPay answers 401 on every authenticated route when the caller is not, and 403
             // `missing-permission` when its key lacks the route's policy on the route's store.
@@ -239,6 +258,17 @@ fn patch_spec(doc: &mut Value) {
                 part.remove("additionalProperties");
             }
         }
+    }
+    // `PayoutData`: BTCPay writes `date` as Unix seconds (a number, like every Greenfield date),
+    // and `pullPaymentId` and `paymentProof` as null for a store's own payout and one without
+    // a proof yet.
+    if let Some(payout) = schemas["PayoutData"]["properties"].as_object_mut() {
+        payout.insert("date".into(), json!({"type": "integer"}));
+        payout.insert("pullPaymentId".into(), json!({"type": "string", "nullable": true}));
+        payout.insert(
+            "paymentProof".into(),
+            json!({"nullable": true, "allOf": [{"$ref": "#/components/schemas/PayoutPaymentProof"}]}),
+        );
     }
     // Declared `type: object` with `items`; BTCPay sends a list.
     if let Some(criteria) = schemas["StoreBaseData"]["properties"]["paymentMethodCriteria"].as_object_mut() {
@@ -325,6 +355,10 @@ async fn greenfield_routes_conform_to_the_openapi() {
         .await
         .expect("POST webhooks");
     assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    // Money for a pull payment, whose payout awaits approval: their lists answer one too.
+    let admin = server.admin_key.clone().expect("admin key");
+    api.fund(&admin, &user.wallet_id, 100_000, &unique("schemathesis-fund"))
+        .await;
     // A payment request and a Lightning address, so their lists answer one too.
     for (path, body) in [
         (
@@ -332,6 +366,11 @@ async fn greenfield_routes_conform_to_the_openapi() {
             json!({"amount": "10", "currency": "SATS", "title": "Schemathesis"}),
         ),
         ("lightning-addresses/schemathesis", json!({"min": "1"})),
+        ("pull-payments", json!({"amount": "5000", "currency": "SATS"})),
+        (
+            "payouts",
+            json!({"destination": "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "amount": "0.00001"}),
+        ),
     ] {
         let resp = api
             .http

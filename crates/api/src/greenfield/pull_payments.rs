@@ -4,7 +4,7 @@
 //! payout routes are served short (`/api/v1/payouts/{id}`) and store-scoped.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use flash_merchant::{Claim, MerchantError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{body, caller, optional_body, Answer, GreenfieldError};
+use super::{body, caller, flag, optional_body, pairs, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -67,14 +67,9 @@ struct PayoutPath {
     payout_id: String,
 }
 
-/// `?includeArchived=` / `?includeCancelled=`.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct Include {
-    #[serde(default)]
-    include_archived: bool,
-    #[serde(default)]
-    include_cancelled: bool,
+/// A boolean query parameter, false unless given as true (as ASP.NET binds it).
+fn include(query: &Option<String>, name: &str) -> bool {
+    flag(&pairs(query), name, false)
 }
 
 async fn list(
@@ -82,12 +77,12 @@ async fn list(
     peer: Peer,
     headers: HeaderMap,
     Path(store_id): Path<String>,
-    Query(q): Query<Include>,
+    RawQuery(query): RawQuery,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
     let views = state
         .merchant
-        .pull_payments(&who.caller, &store_id, q.include_archived)
+        .pull_payments(&who.caller, &store_id, include(&query, "includeArchived"))
         .await?;
     let base = &state.info.public_url;
     Ok(Json(Value::Array(views.iter().map(|v| v.to_json(base)).collect())))
@@ -134,11 +129,11 @@ async fn archive(
 async fn payouts(
     State(state): State<ApiState>,
     Path(pull_payment_id): Path<String>,
-    Query(q): Query<Include>,
+    RawQuery(query): RawQuery,
 ) -> Answer {
     let views = state
         .merchant
-        .pull_payment_payouts(&pull_payment_id, q.include_cancelled)
+        .pull_payment_payouts(&pull_payment_id, include(&query, "includeCancelled"))
         .await?;
     Ok(Json(Value::Array(views.iter().map(|v| v.to_json()).collect())))
 }
@@ -173,12 +168,12 @@ async fn store_payouts(
     peer: Peer,
     headers: HeaderMap,
     Path(store_id): Path<String>,
-    Query(q): Query<Include>,
+    RawQuery(query): RawQuery,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
     let views = state
         .merchant
-        .store_payouts(&who.caller, &store_id, q.include_cancelled)
+        .store_payouts(&who.caller, &store_id, include(&query, "includeCancelled"))
         .await?;
     Ok(Json(Value::Array(views.iter().map(|v| v.to_json()).collect())))
 }
