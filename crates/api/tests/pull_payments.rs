@@ -2,7 +2,7 @@
 //! budget set aside on the ledger and claimed to every kind of destination, approval,
 //! cancellation and payouts marked paid with their webhook events, concurrent claims against
 //! one budget, an attempt repeated by two drivers at once, the budget's return when the pull
-//! payment is archived, and bad input that changes nothing.
+//! payment is archived, bad input that changes nothing, and invoice refunds of every variant.
 
 mod common;
 
@@ -15,6 +15,7 @@ flash_store::on_both_backends!(
     concurrent_claims_never_exceed_the_budget,
     two_drivers_pay_an_attempt_once,
     bad_input_changes_nothing,
+    refunds_are_pull_payments_of_each_variant,
 );
 
 /// A Greenfield request with a whole `Authorization` value (none: a public route).
@@ -33,7 +34,7 @@ async fn ok(s: &TestServer, method: &str, path: &str, auth: Option<&str>, body: 
     }
 }
 
-/// A store owner with `funds` sats in the store's wallet.
+/// A store owner with `funds` sats (none when 0) in the store's wallet.
 struct Shop {
     owner: Member,
     auth: String,
@@ -42,7 +43,9 @@ struct Shop {
 
 async fn shop(s: &TestServer, funds: i64) -> Shop {
     let owner = s.member().await;
-    s.fund(&owner.wallet_id, funds).await;
+    if funds > 0 {
+        s.fund(&owner.wallet_id, funds).await;
+    }
     let auth = format!("Bearer {}", owner.token);
     let store = ok(
         s,
@@ -491,4 +494,172 @@ async fn bad_input_changes_nothing(backend: Backend) {
     let r = call(&s, "DELETE", &format!("/api/v1/pull-payments/{pp}"), None, None).await;
     assert_eq!(r.status, 401, "archiving needs a key: {}", r.text);
     assert_eq!(s.balance(&shop.owner).await, 9_000);
+}
+
+/// A settled invoice of `body`, paid over Lightning from outside; its id.
+async fn paid_invoice(s: &TestServer, shop: &Shop, body: Value) -> String {
+    let invoice = ok(
+        s,
+        "POST",
+        &format!("/api/v1/stores/{}/invoices", shop.store),
+        Some(&shop.auth),
+        Some(body),
+    )
+    .await;
+    let id = invoice["id"].as_str().expect("invoice id").to_string();
+    let methods = ok(
+        s,
+        "GET",
+        &format!("/api/v1/invoices/{id}/payment-methods"),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    let bolt11 = methods
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["paymentMethodId"] == "BTC-LN"))
+        .and_then(|m| m["destination"].as_str())
+        .expect("a BOLT11")
+        .to_string();
+    s.pay_from_outside(&bolt11).await;
+    for _ in 0..100 {
+        let got = ok(s, "GET", &format!("/api/v1/invoices/{id}"), Some(&shop.auth), None).await;
+        if got["status"] == "Settled" {
+            return id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("invoice {id} never settled");
+}
+
+async fn refunds_are_pull_payments_of_each_variant(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let _watcher = s.watch_invoices();
+    let shop = shop(&s, 0).await;
+    let frank = s.named_member("frank").await;
+    let refund = |id: &str| format!("/api/v1/invoices/{id}/refund");
+
+    let unpaid = ok(
+        &s,
+        "POST",
+        &format!("/api/v1/stores/{}/invoices", shop.store),
+        Some(&shop.auth),
+        Some(json!({"amount": "100", "currency": "SATS"})),
+    )
+    .await;
+    let unpaid = unpaid["id"].as_str().expect("id").to_string();
+    let r = call(
+        &s,
+        "POST",
+        &refund(&unpaid),
+        Some(&shop.auth),
+        Some(json!({"refundVariant": "RateThen"})),
+    )
+    .await;
+    assert_eq!(r.status, 422, "nothing paid: {}", r.text);
+
+    let sats = paid_invoice(&s, &shop, json!({"amount": "5000", "currency": "SATS"})).await;
+    for body in [
+        json!({"refundVariant": "Nope"}),
+        json!({}),
+        json!({"refundVariant": "OverpaidAmount"}),
+        json!({"refundVariant": "Custom", "customAmount": "10"}),
+        json!({"refundVariant": "RateThen", "subtractPercentage": "100.5"}),
+        json!({"refundVariant": "RateThen", "subtractPercentage": "1.234"}),
+        json!({"refundVariant": "Custom", "customAmount": "6000", "customCurrency": "SATS"}),
+    ] {
+        let r = call(&s, "POST", &refund(&sats), Some(&shop.auth), Some(body.clone())).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text);
+    }
+    let r = call(
+        &s,
+        "POST",
+        &refund("NoSuchInvoice"),
+        Some(&shop.auth),
+        Some(json!({"refundVariant": "RateThen"})),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let listed = ok(
+        &s,
+        "GET",
+        &format!("/api/v1/stores/{}/pull-payments", shop.store),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    assert_eq!(listed, json!([]), "no refund made");
+    assert_eq!(s.balance(&shop.owner).await, 5_000, "nothing set aside");
+
+    // The bitcoin paid, less 10 %: the customer claims it to their Flash username.
+    let pp = ok(
+        &s,
+        "POST",
+        &refund(&sats),
+        Some(&shop.auth),
+        Some(json!({"refundVariant": "RateThen", "subtractPercentage": "10"})),
+    )
+    .await;
+    assert_eq!(
+        (
+            pp["amount"].as_str(),
+            pp["currency"].as_str(),
+            pp["autoApproveClaims"].as_bool()
+        ),
+        (Some("0.000045"), Some("BTC"), Some(true)),
+        "{pp}"
+    );
+    assert_eq!(pp["name"], format!("Refund {sats}"));
+    let pp = pp["id"].as_str().expect("pull payment id").to_string();
+    let r = claim(&s, &pp, json!({"destination": "@frank"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    settle(&s, &pp).await;
+    assert_eq!(s.balance(&frank).await, 4_500);
+    assert_eq!(s.balance(&shop.owner).await, 500);
+
+    // A fiat invoice: refunded in its currency, or in bitcoin at today's rate.
+    s.fund(&shop.owner.wallet_id, 1_000_000).await;
+    let usd = paid_invoice(&s, &shop, json!({"amount": "12.50", "currency": "USD"})).await;
+    let fiat = ok(
+        &s,
+        "POST",
+        &refund(&usd),
+        Some(&shop.auth),
+        Some(json!({"refundVariant": "Fiat"})),
+    )
+    .await;
+    assert_eq!(
+        (fiat["amount"].as_str(), fiat["currency"].as_str()),
+        (Some("12.5"), Some("USD")),
+        "{fiat}"
+    );
+    let now = ok(
+        &s,
+        "POST",
+        &refund(&usd),
+        Some(&shop.auth),
+        Some(json!({"refundVariant": "CurrentRate"})),
+    )
+    .await;
+    assert_eq!(now["currency"], "BTC", "{now}");
+    let custom = ok(
+        &s,
+        "POST",
+        &refund(&usd),
+        Some(&shop.auth),
+        Some(
+            json!({"refundVariant": "Custom", "customAmount": "1000", "customCurrency": "SATS",
+                    "name": "Goodwill", "payoutMethods": ["BTC-LN"]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (
+            custom["amount"].as_str(),
+            custom["currency"].as_str(),
+            custom["name"].as_str()
+        ),
+        (Some("1000"), Some("SATS"), Some("Goodwill"))
+    );
+    assert_eq!(custom["payoutMethods"], json!(["BTC-LN"]));
 }

@@ -724,7 +724,7 @@ impl Merchant {
 
     /// An invoice of one of the caller's stores (of `store_id` when the route names it), that
     /// the caller holds `policy` over; anything else is not found.
-    async fn own_invoice(
+    pub(crate) async fn own_invoice(
         &self,
         caller: &Caller,
         store_id: Option<&str>,

@@ -17,6 +17,7 @@ mod lightning_addresses;
 mod payment_requests;
 pub mod permissions;
 mod pull_payments;
+mod refunds;
 pub mod stores;
 pub mod watcher;
 pub mod webhooks;

@@ -176,14 +176,14 @@ fn scale_of(currency: &InvoiceCurrency) -> u32 {
 }
 
 /// `amount` in the smallest unit of `currency`; `None` when it has more decimals than that.
-fn units(amount: Decimal, currency: &InvoiceCurrency) -> Option<u128> {
+pub(crate) fn units(amount: Decimal, currency: &InvoiceCurrency) -> Option<u128> {
     let scale = scale_of(currency);
     let shift = scale.checked_sub(amount.scale)?;
     amount.mantissa.checked_mul(10u128.checked_pow(shift)?)
 }
 
 /// `units` of `currency` as a decimal.
-fn amount_of(units: u128, currency: &InvoiceCurrency) -> Decimal {
+pub(crate) fn amount_of(units: u128, currency: &InvoiceCurrency) -> Decimal {
     Decimal {
         mantissa: units,
         scale: scale_of(currency),

@@ -32,6 +32,7 @@ const SERVED: &[(&str, &[&str])] = &[
     ("/api/v1/invoices/{invoiceId}/payment-methods", &["get"]),
     ("/api/v1/invoices/{invoiceId}/status", &["post"]),
     ("/api/v1/invoices/{invoiceId}/unarchive", &["post"]),
+    ("/api/v1/invoices/{invoiceId}/refund", &["post"]),
     ("/api/v1/stores/{storeId}/apps/pos", &["post"]),
     ("/api/v1/apps/pos/{appId}", &["get", "put"]),
     ("/api/v1/apps/{appId}", &["get", "delete"]),

@@ -35,6 +35,8 @@ pub(super) fn routes() -> Router<ApiState> {
             get(methods),
         )
         .route("/api/v1/invoices/{invoice_id}/payment-methods", get(methods))
+        .route("/api/v1/stores/{store_id}/invoices/{invoice_id}/refund", post(refund))
+        .route("/api/v1/invoices/{invoice_id}/refund", post(refund))
 }
 
 /// Greenfield's list filters from the query.
@@ -230,6 +232,24 @@ async fn mark(
         .mark_invoice(&who.caller, at.store.as_deref(), &at.id, to)
         .await?;
     Ok(Json(shown(&state, &view, false)))
+}
+
+/// A refund: a pull payment for the customer (`PullPaymentData`).
+async fn refund(
+    State(state): State<ApiState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(params): Path<HashMap<String, String>>,
+    bytes: Bytes,
+) -> Answer {
+    let at = InvoicePath::from(params);
+    let who = caller(&state, &headers, &peer).await?;
+    let body = body(&bytes)?;
+    let pull_payment = state
+        .merchant
+        .refund_invoice(&who.caller, at.store.as_deref(), &at.id, &body)
+        .await?;
+    Ok(Json(pull_payment.to_json(&state.info.public_url)))
 }
 
 async fn methods(
