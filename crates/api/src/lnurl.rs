@@ -8,6 +8,8 @@
 //!   `/lnurl/withdraw/{secret}/callback?k1=…&pr=…`.
 //! - A pull payment's LNURL-withdraw: `/pull-payments/{id}/withdraw` and its callback, which
 //!   claims a payout to the invoice given (auto-approved pull payments only).
+//! - A reward's claim link: `/rewards/claim/{id}` (LUD-03, exactly the reward) and its
+//!   callback, which makes the reward a payout to the invoice given, once.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -29,6 +31,8 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .route("/lnurl/withdraw/{secret}/callback", get(withdraw))
         .route("/pull-payments/{id}/withdraw", get(pull_payment_offer))
         .route("/pull-payments/{id}/withdraw/callback", get(pull_payment_withdraw))
+        .route("/rewards/claim/{id}", get(reward_offer))
+        .route("/rewards/claim/{id}/callback", get(reward_claim))
         .with_state(state)
 }
 
@@ -257,7 +261,7 @@ async fn pull_payment_offer(State(state): State<ApiState>, Path(id): Path<String
     )
 }
 
-/// `?k1=…&pr=…` of a pull payment's withdraw callback.
+/// `?k1=…&pr=…` of a pull payment's or a reward's withdraw callback.
 #[derive(Deserialize)]
 struct PullPaymentWithdraw {
     k1: String,
@@ -278,6 +282,49 @@ async fn pull_payment_withdraw(
     }
     match state.merchant.pull_payment_withdraw(&id, &q.pr).await {
         Ok(_) => answer(StatusCode::OK, json!({ "status": "OK" })),
+        Err(e) => merchant_refusal(e),
+    }
+}
+
+/// A reward's claim link (LUD-03): exactly the reward, while it may be claimed.
+async fn reward_offer(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    let grant = match state.merchant.reward_claimable(&id).await {
+        Ok(g) => g,
+        Err(e) => return merchant_refusal(e),
+    };
+    let msat = grant.record.amount_sat.saturating_mul(1_000);
+    let url = format!("{}{}", state.info.public_url, flash_merchant::rewards::claim_path(&id));
+    answer(
+        StatusCode::OK,
+        json!({
+            "tag": "withdrawRequest",
+            "callback": format!("{url}/callback"),
+            "k1": id,
+            "minWithdrawable": msat,
+            "maxWithdrawable": msat,
+            "defaultDescription": format!("Reward: {}", grant.program_name),
+        }),
+    )
+}
+
+/// Claims a reward to the invoice given (for exactly the reward); paid by the payout saga.
+async fn reward_claim(
+    State(state): State<ApiState>,
+    peer: Peer,
+    Path(id): Path<String>,
+    Query(q): Query<PullPaymentWithdraw>,
+) -> Response {
+    if let Some(refused) = over_limit(&state, &peer) {
+        return refused;
+    }
+    if q.k1 != id {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "status": "ERROR", "reason": "k1 does not match this claim link" }),
+        );
+    }
+    match state.merchant.reward_claim(&id, &q.pr).await {
+        Ok(()) => answer(StatusCode::OK, json!({ "status": "OK" })),
         Err(e) => merchant_refusal(e),
     }
 }

@@ -9,13 +9,13 @@
 //! pays at most once however often it is retried, and a payout has at most one attempt under way.
 
 use flash_core::destination::Destination;
-use flash_core::ledger::{JournalKind, JournalRequest, LedgerOp};
+use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
 use flash_core::{AccountId, Currency, JournalId, Sats, WalletId};
 use flash_store::{PayoutAttempt, PostRequest, Record, WalletRecord};
 
 use crate::allowance::Allowance;
 use crate::history::TxStatus;
-use crate::lightning::{LnPayRequest, PaymentStatus};
+use crate::lightning::{LnPayRequest, PaymentStatus, INVOICE_SCOPE};
 use crate::lnurl::LnurlPayRequest;
 use crate::payments::idempotency;
 use crate::payouts::{OnchainSend, Speed};
@@ -23,6 +23,13 @@ use crate::{Bank, BankError, Recipient, SendRequest};
 
 /// Idempotency scope of the journals that fund and empty budgets.
 const BUDGET_SCOPE: &str = "budget";
+
+/// A journal out of a budget: its key (in the budget scope), memo and the records it commits.
+struct BudgetMovement {
+    key: String,
+    memo: String,
+    records: Vec<Record>,
+}
 
 /// A payout's payment, as its saga asks for one attempt. On-chain, the network fee comes out
 /// of the amount.
@@ -122,8 +129,49 @@ impl Bank {
         records: Vec<Record>,
     ) -> Result<JournalId, BankError> {
         let wallet = self.budget(budget).await?;
+        let movement = BudgetMovement {
+            key: format!("return:{key}"),
+            memo: "returned from a budget".into(),
+            records,
+        };
+        self.budget_move(budget, to, amount, movement, wallet.account_id).await
+    }
+
+    /// Pays a reward of `amount` from a budget into `to`, one of a customer's own wallets, by
+    /// one journal under `key` (`memo` in both histories), committing `records` too (the grant,
+    /// which may refuse it). A retry with the same key answers with the first journal.
+    pub async fn budget_reward(
+        &self,
+        budget: WalletId,
+        to: WalletId,
+        amount: Sats,
+        key: &str,
+        memo: String,
+        records: Vec<Record>,
+    ) -> Result<JournalId, BankError> {
+        self.budget(budget).await?;
+        let customer = self.store.wallet(to).await?.ok_or(BankError::RecipientNotFound)?;
+        let movement = BudgetMovement {
+            key: format!("reward:{key}"),
+            memo,
+            records,
+        };
+        self.budget_move(budget, to, amount, movement, customer.account_id)
+            .await
+    }
+
+    /// Moves `amount` out of a budget into `to` by one journal, and tells `notified` (the
+    /// receiving wallet's account) when it is new.
+    async fn budget_move(
+        &self,
+        budget: WalletId,
+        to: WalletId,
+        amount: Sats,
+        movement: BudgetMovement,
+        notified: AccountId,
+    ) -> Result<JournalId, BankError> {
         let journal = JournalRequest {
-            idempotency: idempotency(BUDGET_SCOPE.into(), Some(format!("return:{key}")))?,
+            idempotency: idempotency(BUDGET_SCOPE.into(), Some(movement.key))?,
             kind: JournalKind::IntraLedger,
             op: LedgerOp::Transfer {
                 from: budget.into(),
@@ -132,11 +180,11 @@ impl Bank {
                 fee: 0,
                 fee_to: None,
             },
-            memo: Some("returned from a budget".into()),
+            memo: Some(movement.memo),
             limit: None,
         };
         let post = PostRequest {
-            records,
+            records: movement.records,
             ..PostRequest::from(journal)
         };
         let posted = self
@@ -145,9 +193,25 @@ impl Bank {
             .await?
             .map_err(|e| self.payment_error(e, budget))?;
         if !posted.replayed {
-            self.publish_journal(wallet.account_id, to, posted.journal_id);
+            self.publish_journal(notified, to, posted.journal_id);
         }
         Ok(posted.journal_id)
+    }
+
+    /// The wallet that paid one of this bank's BOLT11 invoices inside the ledger (a Flash
+    /// user's, a Flash Card's), if it was paid that way.
+    pub async fn ln_invoice_payer(&self, payment_hash: &str) -> Result<Option<WalletRecord>, BankError> {
+        let key = IdempotencyKey {
+            scope: INVOICE_SCOPE.into(),
+            key: payment_hash.to_string(),
+        };
+        let Some(journal) = self.store.journal_for_key(&key).await? else {
+            return Ok(None);
+        };
+        let Some(from) = self.store.journal(journal).await?.and_then(|j| j.from.wallet()) else {
+            return Ok(None);
+        };
+        Ok(self.store.wallet(from).await?)
     }
 
     /// Starts one attempt of a payout: pays `destination` from the paying wallet on its rail

@@ -176,6 +176,14 @@ pub enum Command {
     /// and `reset-link` prints the app's link to reset a card to its factory keys.
     #[command(subcommand, verbatim_doc_comment)]
     Card(CardCommand),
+    /// Rewards programs: cashback or a fixed reward for purchases at your stores
+    ///
+    /// `flash rewards create --store ID NAME --budget SATS --rate 2.5%` (or `--fixed SATS`)
+    /// sets the budget aside from the store's wallet; customers who pay inside Flash get their
+    /// reward at once, and points of sale ask for others' (docs/rewards.md). `status` shows
+    /// what is granted and left, `end ID` stops a program and gives the rest back.
+    #[command(subcommand, verbatim_doc_comment)]
+    Rewards(RewardsCommand),
     /// The users you have paid or been paid by, and your names for them.
     #[command(subcommand)]
     Contacts(ContactsCommand),
@@ -770,6 +778,124 @@ pub enum WithdrawLinkCommand {
     },
 }
 
+/// `flash rewards ...`.
+#[derive(Debug, Subcommand)]
+pub enum RewardsCommand {
+    /// Make a rewards program for one of your stores
+    ///
+    /// The budget is set aside from the store's wallet now, and the program grants exactly
+    /// that much, never more: one reward per purchase, --rate of it (at least --min-reward,
+    /// at most --max-reward, for purchases of --min-purchase or more) or --fixed sats. Event
+    /// mode: --customer-cap, --cooldown and --duration. A program ends when its budget is
+    /// granted, when --duration is over, or with `flash rewards end`.
+    ///
+    /// With --json, prints PROGRAM as in `flash rewards status ID --json`.
+    #[command(verbatim_doc_comment)]
+    #[command(group(clap::ArgGroup::new("reward").required(true).args(["rate", "fixed"])))]
+    Create {
+        /// What to call it, shown in customers' histories (1 to 100 characters).
+        name: String,
+        /// The store whose purchases it rewards (from `flash merchant store list`).
+        #[arg(long, value_name = "STORE_ID")]
+        store: String,
+        /// Its budget, sats.
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        budget: u64,
+        /// Cashback: a percentage of the purchase, at most two decimals (`2.5%`).
+        #[arg(long, value_name = "PERCENT", value_parser = parse_rate)]
+        rate: Option<u32>,
+        /// A fixed reward per purchase, sats.
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        fixed: Option<u64>,
+        /// Only purchases paid with a Flash Card (a reward per card tap).
+        #[arg(long)]
+        card_only: bool,
+        /// The smallest purchase rewarded, sats.
+        #[arg(long, value_name = "SATS")]
+        min_purchase: Option<u64>,
+        /// The smallest reward, sats (a smaller cashback is raised to it).
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        min_reward: Option<u64>,
+        /// The largest reward, sats.
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        max_reward: Option<u64>,
+        /// The most one customer gets from the program, sats.
+        #[arg(long, value_name = "SATS", value_parser = clap::value_parser!(u64).range(1..))]
+        customer_cap: Option<u64>,
+        /// The least time between one customer's rewards (`90s`, `30m`, `12h`, `7d`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        cooldown: Option<u64>,
+        /// How long the program runs from now (`2h`, `3d`); without it, until its budget is
+        /// granted or it is ended.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        duration: Option<u64>,
+        /// How long a claim link on a receipt may be claimed, days (default 30).
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..=365))]
+        claim_days: Option<u64>,
+    },
+    /// Show one program, or a store's programs
+    ///
+    /// With --json, prints PROGRAM (or [PROGRAM] for --store), PROGRAM being {"id", "storeId",
+    ///   "name", "status", "budget", "granted", "left", "held", "returned", "grants",
+    ///   "rateBasisPoints", "fixed", "cardOnly", "minPurchase", "minReward", "maxReward",
+    ///   "customerCap", "cooldownSeconds", "claimDays", "startsAt", "endsAt", "createdAt"}.
+    #[command(verbatim_doc_comment)]
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "store"])))]
+    Status {
+        /// The program's id.
+        id: Option<String>,
+        /// List this store's programs instead.
+        #[arg(long, value_name = "STORE_ID")]
+        store: Option<String>,
+    },
+    /// End a program now: it grants nothing more, and what it does not owe (claim links not
+    /// yet claimed, payouts not yet paid) goes back to the store's wallet
+    ///
+    /// With --json, prints PROGRAM as in `flash rewards status ID --json`.
+    #[command(verbatim_doc_comment)]
+    End {
+        /// The program's id.
+        id: String,
+    },
+}
+
+/// A percentage with at most two decimals (`2.5`, `2.5%`, `10`), as basis points (1 to 10000).
+pub fn parse_rate(text: &str) -> Result<u32, String> {
+    let bad = || format!("{text:?} is not a percentage from 0.01% to 100% with at most two decimals");
+    let number = text.trim().trim_end_matches('%').trim();
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || fraction.len() > 2 || !whole.chars().chain(fraction.chars()).all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: u32 = whole.parse().map_err(|_| bad())?;
+    let hundredths: u32 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    let bps = whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(hundredths))
+        .ok_or_else(bad)?;
+    if (1..=10_000).contains(&bps) {
+        Ok(bps)
+    } else {
+        Err(bad())
+    }
+}
+
+/// A duration as a whole number and a unit (`s`, `m`, `h`, `d`), as seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a duration such as 90s, 30m, 12h or 7d");
+    let text = text.trim();
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let per = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return Err(bad()),
+    };
+    let count: u64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
+    count.checked_mul(per).filter(|s| *s > 0).ok_or_else(bad)
+}
+
 /// `flash card ...`.
 #[derive(Debug, Subcommand)]
 pub enum CardCommand {
@@ -1342,6 +1468,45 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("flash").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn rates_are_percentages_with_two_decimals_at_most() {
+        for (text, bps) in [
+            ("2.5%", 250),
+            ("2.5", 250),
+            ("10", 1_000),
+            ("0.01%", 1),
+            ("100%", 10_000),
+            (" 3.25 % ", 325),
+        ] {
+            assert_eq!(parse_rate(text), Ok(bps), "{text}");
+        }
+        for text in [
+            "0",
+            "0%",
+            "100.01",
+            "2.555",
+            "-1",
+            "abc",
+            "",
+            "%",
+            ".5",
+            "1e2",
+            "99999999999",
+        ] {
+            assert!(parse_rate(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_have_a_unit() {
+        for (text, secs) in [("90s", 90), ("30m", 1_800), ("12h", 43_200), ("7d", 604_800)] {
+            assert_eq!(parse_duration(text), Ok(secs), "{text}");
+        }
+        for text in ["0s", "5", "h", "1w", "-1h", "1.5h", "", "99999999999999999999d"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
     }
 
     #[test]

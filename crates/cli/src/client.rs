@@ -16,8 +16,8 @@ use crate::types::{
     LightningLiquidity, LightningNode, LightningReconcile, LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated,
     MerchantStore, NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow,
     OnchainPayout, OnchainReclaim, OnchainReview, OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult,
-    PublicWallet, RevokedApiKey, SendRequest, Speed, TransactionConnection, UserNpub, UserSummary, WithdrawLink,
-    WithdrawLinkCreateInput, WithdrawLinkCreated,
+    PublicWallet, RevokedApiKey, RewardProgram, RewardProgramCreateInput, SendRequest, Speed, TransactionConnection,
+    UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput, WithdrawLinkCreated,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -979,6 +979,38 @@ impl Client {
         let data = self.graphql(document, json!({ "input": { "id": id } })).await?;
         let payload = mutation_payload(data, name)?;
         decode(field(payload, "card")?, name)
+    }
+
+    /// Makes a rewards program for one of the caller's stores.
+    pub async fn reward_program_create(&self, input: &RewardProgramCreateInput) -> Result<RewardProgram, ClientError> {
+        let data = self
+            .graphql(graphql::REWARD_PROGRAM_CREATE, json!({ "input": input }))
+            .await?;
+        let payload = mutation_payload(data, "rewardProgramCreate")?;
+        decode(field(payload, "program")?, "rewardProgramCreate.program")
+    }
+
+    /// One of the caller's rewards programs.
+    pub async fn reward_program(&self, id: &str) -> Result<RewardProgram, ClientError> {
+        let data = self.graphql(graphql::REWARD_PROGRAM_QUERY, json!({ "id": id })).await?;
+        decode(field(data, "rewardProgram")?, "rewardProgram")
+    }
+
+    /// A store's rewards programs, newest first.
+    pub async fn reward_programs(&self, store_id: &str) -> Result<Vec<RewardProgram>, ClientError> {
+        let data = self
+            .graphql(graphql::REWARD_PROGRAMS_QUERY, json!({ "storeId": store_id }))
+            .await?;
+        decode(field(data, "rewardPrograms")?, "rewardPrograms")
+    }
+
+    /// Ends a rewards program now.
+    pub async fn reward_program_end(&self, id: &str) -> Result<RewardProgram, ClientError> {
+        let data = self
+            .graphql(graphql::REWARD_PROGRAM_END, json!({ "input": { "id": id } }))
+            .await?;
+        let payload = mutation_payload(data, "rewardProgramEnd")?;
+        decode(field(payload, "program")?, "rewardProgramEnd.program")
     }
 
     /// The caller's contacts.

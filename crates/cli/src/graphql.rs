@@ -235,6 +235,44 @@ pub const CARD_ENABLE: &str = card_state_mutation!("cardEnable");
 /// Retires a card for good.
 pub const CARD_WIPE: &str = card_state_mutation!("cardWipe");
 
+/// The fields of a rewards program, as the CLI reads them.
+macro_rules! reward_program_fields {
+    () => {
+        "id storeId name status budget granted left held returned grants rateBasisPoints fixed cardOnly \
+minPurchase minReward maxReward customerCap cooldownSeconds claimDays startsAt endsAt createdAt"
+    };
+}
+
+/// Makes a rewards program.
+pub const REWARD_PROGRAM_CREATE: &str = concat!(
+    "mutation($input: RewardProgramCreateInput!) { rewardProgramCreate(input: $input) { \
+errors { message code } program { ",
+    reward_program_fields!(),
+    " } } }"
+);
+
+/// Ends a rewards program.
+pub const REWARD_PROGRAM_END: &str = concat!(
+    "mutation($input: RewardProgramEndInput!) { rewardProgramEnd(input: $input) { \
+errors { message code } program { ",
+    reward_program_fields!(),
+    " } } }"
+);
+
+/// One rewards program.
+pub const REWARD_PROGRAM_QUERY: &str = concat!(
+    "query($id: ID!) { rewardProgram(id: $id) { ",
+    reward_program_fields!(),
+    " } }"
+);
+
+/// A store's rewards programs.
+pub const REWARD_PROGRAMS_QUERY: &str = concat!(
+    "query($storeId: ID!) { rewardPrograms(storeId: $storeId) { ",
+    reward_program_fields!(),
+    " } }"
+);
+
 /// The caller's contacts.
 pub const CONTACTS_QUERY: &str = "query { me { contacts { username alias transactionsCount } } }";
 

@@ -18,8 +18,9 @@ use flash_cli::{
     CosignerKey, CredentialStore, CurrencyTotal, Destination, EcashCommand, EcashStatus, FeeArgs, FeeTarget,
     HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, MerchantCommand,
     MerchantInvoiceCommand, MerchantKeyCommand, MerchantStoreCommand, MerchantWebhookCommand, NostrCommand, NwcCommand,
-    NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, Scope, SendRequest, Speed, Timestamp,
-    Transaction, UsernameCommand, WithdrawLinkCommand, WithdrawLinkCreateInput, DEFAULT_SERVER,
+    NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, RewardProgram, RewardProgramCreateInput,
+    RewardsCommand, Scope, SendRequest, Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand,
+    WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
 
 /// `println!` that ends the process quietly when stdout is closed (`flash history | head -1`):
@@ -201,6 +202,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Merchant(cmd) => merchant(&ctx, cmd).await,
         Command::WithdrawLink(cmd) => withdraw_link(&ctx, cmd).await,
         Command::Card(cmd) => card(&ctx, cmd).await,
+        Command::Rewards(cmd) => rewards(&ctx, cmd).await,
         Command::Contacts(cmd) => contacts(&ctx, cmd).await,
         Command::Apikey(cmd) => apikey(&ctx, cmd).await,
         Command::Admin(cmd) => admin(&ctx, cmd).await,
@@ -1184,6 +1186,124 @@ async fn withdraw_link(ctx: &Ctx, cmd: WithdrawLinkCommand) -> Result<ExitCode> 
 }
 
 /// `flash card ...`: Flash Cards (Bolt Cards).
+async fn rewards(ctx: &Ctx, cmd: RewardsCommand) -> Result<ExitCode> {
+    let client = ctx.authed().await?;
+    let program = match cmd {
+        RewardsCommand::Create {
+            name,
+            store,
+            budget,
+            rate,
+            fixed,
+            card_only,
+            min_purchase,
+            min_reward,
+            max_reward,
+            customer_cap,
+            cooldown,
+            duration,
+            claim_days,
+        } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let ends_at = duration
+                .map(|secs| i64::try_from(now.saturating_add(secs)))
+                .transpose()
+                .context("the duration is too long")?;
+            let input = RewardProgramCreateInput {
+                store_id: store,
+                name,
+                budget,
+                rate_basis_points: rate,
+                fixed,
+                card_only,
+                min_purchase,
+                min_reward,
+                max_reward,
+                customer_cap,
+                cooldown_seconds: cooldown,
+                claim_days,
+                ends_at,
+            };
+            client.reward_program_create(&input).await?
+        }
+        RewardsCommand::Status { id: Some(id), .. } => client.reward_program(&id).await?,
+        RewardsCommand::Status { id: None, store } => {
+            let store = store.context("name a program or a --store")?;
+            let programs = client.reward_programs(&store).await?;
+            if ctx.json {
+                print_json(&programs)?;
+            } else if programs.is_empty() {
+                outln!("No rewards programs.");
+            } else {
+                outln!(
+                    "{:<34} {:<20} {:<7} {:>12} {:>12} {:>12} {:>7}",
+                    "ID",
+                    "NAME",
+                    "STATUS",
+                    "BUDGET",
+                    "GRANTED",
+                    "LEFT",
+                    "GRANTS"
+                );
+                for p in &programs {
+                    outln!(
+                        "{:<34} {:<20} {:<7} {:>12} {:>12} {:>12} {:>7}",
+                        p.id,
+                        p.name,
+                        p.status,
+                        p.budget,
+                        p.granted,
+                        p.left,
+                        p.grants
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        RewardsCommand::End { id } => client.reward_program_end(&id).await?,
+    };
+    if ctx.json {
+        print_json(&program)?;
+    } else {
+        print_program(&program);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A rewards program, one `field: value` per line.
+fn print_program(p: &RewardProgram) {
+    let reward = match (p.rate_basis_points, p.fixed) {
+        (Some(bps), _) => format!("{}.{:02}% of the purchase", bps / 100, bps % 100),
+        (None, Some(fixed)) => format!("{fixed} sats per purchase"),
+        (None, None) => "-".to_owned(),
+    };
+    let optional = |v: Option<i64>, unit: &str| v.map_or_else(|| "-".to_owned(), |v| format!("{v} {unit}"));
+    outln!("id:            {}", p.id);
+    outln!("name:          {}", p.name);
+    outln!("store:         {}", p.store_id.as_deref().unwrap_or("-"));
+    outln!("status:        {}", p.status);
+    outln!(
+        "reward:        {reward}{}",
+        if p.card_only { ", Flash Card purchases only" } else { "" }
+    );
+    outln!("min purchase:  {} sats", p.min_purchase);
+    outln!("min reward:    {} sats", p.min_reward);
+    outln!("max reward:    {}", optional(p.max_reward, "sats"));
+    outln!("customer cap:  {}", optional(p.customer_cap, "sats"));
+    outln!("cooldown:      {}", optional(p.cooldown_seconds, "s"));
+    outln!("budget:        {} sats", p.budget);
+    outln!("granted:       {} sats in {} grants", p.granted, p.grants);
+    outln!("left:          {} sats", p.left);
+    outln!("held:          {} sats", p.held);
+    outln!("returned:      {} sats", p.returned);
+    outln!("claim links:   {} days", p.claim_days);
+    if let Some(end) = &p.ends_at {
+        outln!("ends at:       {end}");
+    }
+}
+
 async fn card(ctx: &Ctx, cmd: CardCommand) -> Result<ExitCode> {
     let client = ctx.authed().await?;
     let changed = match cmd {

@@ -1135,6 +1135,97 @@ impl fmt::Debug for WithdrawLinkCreated {
     }
 }
 
+/// A new rewards program (`rewardProgramCreate`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardProgramCreateInput {
+    /// The store whose purchases it rewards.
+    pub store_id: String,
+    /// What to call it.
+    pub name: String,
+    /// Its budget, sats.
+    pub budget: u64,
+    /// Cashback rate, basis points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_basis_points: Option<u32>,
+    /// A fixed reward per purchase, sats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<u64>,
+    /// Only purchases paid with a Flash Card.
+    pub card_only: bool,
+    /// The smallest purchase rewarded, sats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_purchase: Option<u64>,
+    /// The smallest reward, sats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_reward: Option<u64>,
+    /// The largest reward, sats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_reward: Option<u64>,
+    /// The most one customer gets, sats.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_cap: Option<u64>,
+    /// The least time between one customer's rewards, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown_seconds: Option<u64>,
+    /// How long a claim link may be claimed, days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_days: Option<u64>,
+    /// When it ends, Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<i64>,
+}
+
+/// A rewards program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardProgram {
+    /// Its id.
+    pub id: String,
+    /// The store whose purchases it rewards.
+    pub store_id: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// `ACTIVE` or `ENDED`.
+    pub status: String,
+    /// Its budget, sats.
+    pub budget: i64,
+    /// Granted so far, sats.
+    pub granted: i64,
+    /// Left to grant, sats.
+    pub left: i64,
+    /// What its budget wallet holds, sats.
+    pub held: i64,
+    /// Given back to the store's wallet, sats.
+    pub returned: i64,
+    /// Grants made.
+    pub grants: i64,
+    /// Cashback rate, basis points.
+    pub rate_basis_points: Option<i64>,
+    /// A fixed reward, sats.
+    pub fixed: Option<i64>,
+    /// Only purchases paid with a Flash Card.
+    pub card_only: bool,
+    /// The smallest purchase rewarded, sats.
+    pub min_purchase: i64,
+    /// The smallest reward, sats.
+    pub min_reward: i64,
+    /// The largest reward, sats.
+    pub max_reward: Option<i64>,
+    /// The most one customer gets, sats.
+    pub customer_cap: Option<i64>,
+    /// The least time between one customer's rewards, seconds.
+    pub cooldown_seconds: Option<i64>,
+    /// How long a claim link may be claimed, days.
+    pub claim_days: i64,
+    /// When it starts.
+    pub starts_at: Option<Timestamp>,
+    /// When it ends.
+    pub ends_at: Option<Timestamp>,
+    /// Created.
+    pub created_at: Option<Timestamp>,
+}
+
 /// A new Flash Card to make (`cardCreate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -677,6 +677,18 @@ fn key_version(version: i64) -> Result<u32, CardsError> {
     u32::try_from(version).map_err(|_| CardsError::Store(StoreError::Decode(format!("key version {version}"))))
 }
 
+impl Cards {
+    /// The id of the card whose tap gave `k1`.
+    pub async fn card_of_tap(&self, k1: &str) -> Result<String, CardsError> {
+        let tap = self
+            .store
+            .boltcard_tap(&hash_token(k1))
+            .await?
+            .ok_or(CardsError::NotFound)?;
+        Ok(tap.tap.card_id)
+    }
+}
+
 /// `p` and `c` of a card's link: `lnurlw://…?p=…&c=…` (LUD-17), or the same as `https://`.
 fn tap_params(link: &str) -> Result<(String, String), CardsError> {
     let invalid = || CardsError::Invalid("the card's link is lnurlw://… with its p= and c= parameters".into());

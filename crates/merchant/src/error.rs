@@ -62,6 +62,15 @@ pub enum MerchantError {
     /// The payout is not in a state that allows this.
     #[error("{0}")]
     PayoutState(&'static str),
+    /// No such rewards program (or not one of the caller's stores).
+    #[error("rewards program not found")]
+    RewardProgramNotFound,
+    /// No such reward (claim link).
+    #[error("reward not found")]
+    RewardNotFound,
+    /// The reward or program cannot do this now.
+    #[error("{0}")]
+    RewardClosed(&'static str),
     /// No such Lightning address of the store.
     #[error("lightning address not found")]
     LightningAddressNotFound,

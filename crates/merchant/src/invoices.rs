@@ -378,7 +378,10 @@ impl Merchant {
         Ok(())
     }
 
-    async fn refresh_record(&self, record: MerchantInvoiceRecord) -> Result<MerchantInvoiceRecord, MerchantError> {
+    pub(crate) async fn refresh_record(
+        &self,
+        record: MerchantInvoiceRecord,
+    ) -> Result<MerchantInvoiceRecord, MerchantError> {
         let record = self.follow_rails(record).await?;
         match self.renew_lightning(&record).await {
             Ok(Some(renewed)) => Ok(renewed),
@@ -441,6 +444,13 @@ impl Merchant {
                 Ok(()) => {
                     self.outbox.notify_one();
                     self.payment_request_touched(&record).await?;
+                    if after.status == InvoiceStatus::Settled && state.status != InvoiceStatus::Settled {
+                        // A customer who paid inside the ledger gets the store's rewards now;
+                        // a failure leaves them to the point of sale, which may ask again.
+                        if let Err(error) = self.reward_paid_invoice(&record.id, None).await {
+                            tracing::warn!(invoice = %record.id, %error, "could not reward a settled invoice");
+                        }
+                    }
                     return self
                         .store
                         .merchant_invoice(&record.id)

@@ -18,6 +18,7 @@ mod payment_requests;
 pub mod permissions;
 mod pull_payments;
 mod refunds;
+pub mod rewards;
 pub mod stores;
 pub mod watcher;
 pub mod webhooks;

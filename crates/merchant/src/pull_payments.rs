@@ -670,6 +670,41 @@ impl Merchant {
         PayoutView::of(record)
     }
 
+    /// An approved payout of `store_id` from `wallet` (a budget) of `amount_sat` over Lightning
+    /// to `destination`, checked as a claim's, with the events its creation causes, for the
+    /// caller to record; a BOLT11 must ask exactly `amount_sat`.
+    pub(crate) async fn approved_payout(
+        &self,
+        store_id: &str,
+        wallet: flash_core::WalletId,
+        destination: &str,
+        amount_sat: i64,
+        metadata: Value,
+    ) -> Result<(MerchantPayoutRecord, Vec<NewMerchantEvent>), MerchantError> {
+        let now = self.bank.now_ms();
+        let checked = self
+            .check_destination(destination, Some(PAYOUT_LIGHTNING), true, 0)
+            .await?;
+        if checked.asked_sat.is_some_and(|asked| asked != amount_sat) {
+            return Err(MerchantError::field(
+                "destination",
+                &format!("the invoice must ask exactly {amount_sat} sats"),
+            ));
+        }
+        let state = MerchantPayoutState::AwaitingPayment;
+        let data = PayoutData {
+            original_amount: btc(amount_sat),
+            original_currency: "BTC".into(),
+            metadata,
+        };
+        let record = new_payout(store_id, None, wallet, checked, amount_sat, state, &data, now)?;
+        let events = vec![
+            payout_event(&record, "PayoutCreated", state, now),
+            payout_event(&record, "PayoutApproved", state, now),
+        ];
+        Ok((record, events))
+    }
+
     /// A pull payment's payouts (anyone who has its id), oldest first.
     pub async fn pull_payment_payouts(
         &self,
@@ -1061,7 +1096,7 @@ pub struct PayoutPass {
     pub completed: usize,
     /// Attempts that failed (the payout waits for its next one).
     pub failed: usize,
-    /// Closed pull payments whose budget went back to their store.
+    /// Closed pull payments and ended rewards programs whose budget went back to their store.
     pub returned: usize,
 }
 
@@ -1085,7 +1120,8 @@ impl Merchant {
     }
 
     /// One pass: starts the due attempts of payouts awaiting payment, follows those in
-    /// progress, and gives closed pull payments' unclaimed budget back to their store.
+    /// progress, ends rewards programs past their end, and gives closed pull payments' and
+    /// ended programs' unowed budget back to their store.
     pub async fn run_payout_pass(&self) -> Result<PayoutPass, MerchantError> {
         let mut pass = PayoutPass::default();
         let now = self.bank.now_ms();
@@ -1094,6 +1130,7 @@ impl Merchant {
                 tracing::warn!(payout = %payout.id, error = %e, "payout step failed; tried again next pass");
             }
         }
+        pass.returned += self.settle_reward_programs().await?;
         for pp in self.store.pull_payments_to_return(now, PASS_BATCH).await? {
             match self.return_budget(&pp).await {
                 Ok(true) => pass.returned += 1,

@@ -52,6 +52,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "PayoutCreated",
     "PayoutApproved",
     "PayoutUpdated",
+    "RewardProgramBudgetLow",
+    "RewardProgramEnded",
     "SubscriberCreated",
     "SubscriberCredited",
     "SubscriberCharged",

@@ -333,6 +333,103 @@ async fn commands_for_what_was_raw_graphql() {
     }
 }
 
+/// Issue 16: `flash rewards …` makes a program for a store (its budget set aside), shows it as
+/// a table, a card and JSON, refuses what the server refuses with its message, and ends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewards_commands_walk_through() {
+    let Some(bin) = flash_binary_or_skip() else {
+        return;
+    };
+    let dir = TempDir::new("cli-rewards");
+    let server = Flashd::start(&Launch::new(dir.path(), None)).await;
+    let admin_key = server.admin_key.clone().expect("admin key on first start");
+    let profile = TempDir::new("flash-rewards");
+    let run = |args: &[&str]| run_on(&bin, profile.path(), &server.base, args);
+    run(&["login", "--device"]).succeeded();
+    let wallet = btc_wallet(&bin, profile.path(), &server.base);
+    run(&["--admin-key", &admin_key, "admin", "wallet", "fund", &wallet, "20000"]).succeeded();
+    let store = json_of(
+        &run(&["--json", "merchant", "store", "create", "Corner shop"])
+            .succeeded()
+            .stdout,
+    )["id"]
+        .as_str()
+        .expect("store id")
+        .to_string();
+
+    let made = json_of(
+        &run(&[
+            "--json",
+            "rewards",
+            "create",
+            "Spring",
+            "--store",
+            &store,
+            "--budget",
+            "5000",
+            "--rate",
+            "2.5%",
+            "--max-reward",
+            "200",
+            "--cooldown",
+            "1h",
+            "--duration",
+            "7d",
+        ])
+        .succeeded()
+        .stdout,
+    );
+    assert_eq!(
+        (
+            &made["status"],
+            &made["budget"],
+            &made["left"],
+            &made["rateBasisPoints"],
+            &made["cooldownSeconds"]
+        ),
+        (&json!("ACTIVE"), &json!(5000), &json!(5000), &json!(250), &json!(3600)),
+        "{made}"
+    );
+    let id = made["id"].as_str().expect("program id").to_string();
+    let shown = run(&["rewards", "status", &id]).succeeded().stdout;
+    assert!(
+        shown.contains("2.50% of the purchase") && shown.contains("left:          5000 sats"),
+        "{shown}"
+    );
+    let table = run(&["rewards", "status", "--store", &store]).succeeded().stdout;
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("BUDGET") && h.contains("LEFT")),
+        "{table}"
+    );
+    assert!(table.contains(&id) && table.contains("Spring"), "{table}");
+
+    // The server's refusal, with its message; the CLI's own before any request.
+    let e = run(&[
+        "rewards", "create", "Big", "--store", &store, "--budget", "1000000", "--fixed", "5",
+    ])
+    .failed();
+    assert!(e.contains("insufficient balance"), "{e}");
+    let e = run(&[
+        "rewards", "create", "Odd", "--store", &store, "--budget", "100", "--rate", "2.555",
+    ])
+    .failed();
+    assert!(e.contains("at most two decimals"), "{e}");
+    let e = run(&["rewards", "create", "None", "--store", &store, "--budget", "100"]).failed();
+    assert!(e.contains("--rate") && e.contains("--fixed"), "{e}");
+
+    let ended = json_of(&run(&["--json", "rewards", "end", &id]).succeeded().stdout);
+    assert_eq!(
+        (&ended["status"], &ended["left"]),
+        (&json!("ENDED"), &json!(0)),
+        "{ended}"
+    );
+    let e = run(&["rewards", "end", &id]).failed();
+    assert!(e.contains("ended already"), "{e}");
+}
+
 /// Issue 16: `flash card …` manages Flash Cards (Bolt Cards) as the GraphQL does: the
 /// programming link alone on stdout, limits checked by the server with its message, a card not
 /// yet tapped cannot be enabled, a wipe asks first (and refuses without a terminal), the reset

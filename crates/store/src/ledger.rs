@@ -97,6 +97,10 @@ pub(crate) fn posted_extras<'a>(
     (references, records)
 }
 
+/// `Record::rows` of a record whose condition may or may not hold (an event written only by the
+/// change that crosses a threshold): any count of changed rows is right.
+pub(crate) const ANY_ROWS: u64 = u64::MAX;
+
 /// Fails unless a record changed the rows it expected to.
 pub(crate) fn check_record(record: &Record, changed: u64) -> Result<(), StoreError> {
     match record_refusal(record, changed)? {
@@ -109,7 +113,7 @@ pub(crate) fn check_record(record: &Record, changed: u64) -> Result<(), StoreErr
 /// error when it changed an unexpected number of rows without a refusal to give.
 pub(crate) fn record_refusal(record: &Record, changed: u64) -> Result<Option<&'static str>, StoreError> {
     match record.refusal {
-        _ if changed == record.rows => Ok(None),
+        _ if changed == record.rows || record.rows == ANY_ROWS => Ok(None),
         Some(reason) => Ok(Some(reason)),
         None => Err(StoreError::Invariant(format!(
             "rail record changed {changed} rows, {} expected: {}",

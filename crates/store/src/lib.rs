@@ -29,6 +29,7 @@ mod nostr;
 mod nwc;
 mod onchain;
 mod postgres;
+mod rewards;
 mod secrets;
 mod sql;
 mod sqlite;
@@ -79,6 +80,7 @@ pub use onchain::{
     AddressOwner, BatchRecord, BatchStatus, DepositRecord, DepositStatus, NewBatch, NewPayout, OnchainTotals,
     PayoutRecord, PayoutSpeed, PayoutStatus, SeenDeposit, SweepDirection, SweepRecord,
 };
+pub use rewards::{GrantEvents, RewardGrantRecord, RewardProgramRecord, REWARD_CUSTOMER_LIMITED, REWARD_PROGRAM_SHORT};
 pub use sql::{Row, Value};
 
 /// Where the data lives.

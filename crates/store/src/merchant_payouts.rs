@@ -225,6 +225,35 @@ fn covered(pull_payment_id: &str, returned: i64, refusal: &'static str) -> Recor
     }
 }
 
+/// Inserts a payout.
+pub(crate) fn payout_inserted(p: &MerchantPayoutRecord) -> Record {
+    Record {
+        sql: "INSERT INTO merchant_payouts (id, store_id, pull_payment_id, wallet_id, destination, method, \
+              amount_sat, state, revision, attempt, retry_at, last_error, proof, data, created_at, updated_at) \
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        params: params![
+            p.id.as_str(),
+            p.store_id.as_str(),
+            p.pull_payment_id.clone(),
+            p.wallet_id.to_string(),
+            p.destination.as_str(),
+            p.method.as_str(),
+            p.amount_sat,
+            p.state.as_str(),
+            p.revision,
+            p.attempt,
+            p.retry_at,
+            p.last_error.clone(),
+            p.proof.clone(),
+            p.data.as_str(),
+            p.created_at,
+            p.updated_at
+        ],
+        rows: 1,
+        refusal: None,
+    }
+}
+
 /// Wait before the first retry of a payout's failed attempt, ms; doubled for each further
 /// attempt up to [`MAX_RETRY_MS`].
 const FIRST_RETRY_MS: i64 = 30_000;
@@ -419,31 +448,7 @@ impl Store {
         if let Some(pp) = &p.pull_payment_id {
             records.push(lock_open(pp, p.created_at));
         }
-        records.push(Record {
-            sql: "INSERT INTO merchant_payouts (id, store_id, pull_payment_id, wallet_id, destination, method, \
-                  amount_sat, state, revision, attempt, retry_at, last_error, proof, data, created_at, updated_at) \
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-            params: params![
-                p.id.as_str(),
-                p.store_id.as_str(),
-                p.pull_payment_id.clone(),
-                p.wallet_id.to_string(),
-                p.destination.as_str(),
-                p.method.as_str(),
-                p.amount_sat,
-                p.state.as_str(),
-                p.revision,
-                p.attempt,
-                p.retry_at,
-                p.last_error.clone(),
-                p.proof.clone(),
-                p.data.as_str(),
-                p.created_at,
-                p.updated_at
-            ],
-            rows: 1,
-            refusal: None,
-        });
+        records.push(payout_inserted(p));
         if let Some(pp) = &p.pull_payment_id {
             records.push(covered(pp, 0, "the pull payment has not that much left to claim"));
         }

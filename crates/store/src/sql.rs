@@ -90,6 +90,13 @@ impl Row {
         s.parse()
             .map_err(|_| StoreError::Decode(format!("column {i}: unexpected value {s:?}")))
     }
+    /// A nullable text column parsed with `FromStr`.
+    pub fn opt_parse<T: std::str::FromStr>(&self, i: usize) -> Result<Option<T>, StoreError> {
+        match self.opt_text(i)? {
+            Some(_) => self.parse(i).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Rewrites `$N` placeholders to SQLite's `?N` (same numbering, so order never matters).

@@ -28,12 +28,15 @@ impl From<MerchantError> for ApiError {
             | MerchantError::PaymentRequestNotFound
             | MerchantError::LightningAddressNotFound
             | MerchantError::PullPaymentNotFound
-            | MerchantError::PayoutNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            | MerchantError::PayoutNotFound
+            | MerchantError::RewardProgramNotFound
+            | MerchantError::RewardNotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             MerchantError::KeyNotFound => ApiError::new(ErrorCode::ApiKeyNotFound, e.to_string()),
             MerchantError::RateUnavailable(_)
             | MerchantError::PaymentRequestClosed(_)
             | MerchantError::PullPaymentClosed(_)
-            | MerchantError::PayoutState(_) => ApiError::new(ErrorCode::Refused, e.to_string()),
+            | MerchantError::PayoutState(_)
+            | MerchantError::RewardClosed(_) => ApiError::new(ErrorCode::Refused, e.to_string()),
             MerchantError::Forbidden(_) => ApiError::new(ErrorCode::ForbiddenScope, e.to_string()),
         }
     }

@@ -12,6 +12,7 @@ mod nwc;
 mod onchain;
 mod prices;
 mod public;
+mod rewards;
 mod types;
 
 use flash_core::ErrorCode;
@@ -47,6 +48,7 @@ pub(crate) struct PublicQuery(
     nwc::NwcQuery,
     cards::CardsQuery,
     merchant::MerchantQuery,
+    rewards::RewardsQuery,
     prices::PricesQuery,
 );
 
@@ -60,6 +62,7 @@ pub(crate) struct PublicMutation(
     nwc::NwcMutation,
     cards::CardsMutation,
     merchant::MerchantMutation,
+    rewards::RewardsMutation,
 );
 
 /// The app API's subscriptions.

@@ -23,6 +23,7 @@ mod invoices;
 mod lightning_addresses;
 mod payment_requests;
 mod pull_payments;
+mod rewards;
 mod webhooks;
 
 pub(crate) fn routes(state: ApiState) -> Router {
@@ -31,6 +32,7 @@ pub(crate) fn routes(state: ApiState) -> Router {
         .merge(invoices::routes())
         .merge(payment_requests::routes())
         .merge(pull_payments::routes())
+        .merge(rewards::routes())
         .merge(lightning_addresses::routes())
         .merge(webhooks::routes())
         .route("/api/v1/health", get(health))
@@ -132,6 +134,11 @@ impl From<MerchantError> for GreenfieldError {
                 GreenfieldError::NotFound("pullpayment-not-found", "The pull payment was not found")
             }
             MerchantError::PayoutNotFound => GreenfieldError::NotFound("payout-not-found", "The payout was not found"),
+            MerchantError::RewardProgramNotFound => {
+                GreenfieldError::NotFound("reward-program-not-found", "The rewards program was not found")
+            }
+            MerchantError::RewardNotFound => GreenfieldError::NotFound("reward-not-found", "The reward was not found"),
+            e @ MerchantError::RewardClosed(_) => GreenfieldError::Refused("reward-refused", e.to_string()),
             e @ MerchantError::PullPaymentClosed(_) => {
                 GreenfieldError::Invalid(vec![FieldError::new("", &e.to_string())])
             }

@@ -190,6 +190,7 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
     match state.cards.withdraw(&k1, &bolt11, pin.as_deref()).await {
         Ok(outcome) => match outcome.status {
             PaymentStatus::Success | PaymentStatus::Pending | PaymentStatus::AlreadyPaid => {
+                card_rewards(&state, &id, &k1).await;
                 Json(json!({ "paid": true })).into_response()
             }
             PaymentStatus::Failure => refuse(
@@ -198,6 +199,28 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
             ),
         },
         Err(e) => card_refusal(e),
+    }
+}
+
+/// Gives the store's rewards for a purchase paid with the card of tap `k1` (its card-only
+/// programs too) once the invoice has seen the payment. A failure is logged: the point of sale
+/// may still ask for them.
+async fn card_rewards(state: &ApiState, invoice: &str, k1: &str) {
+    let rewarded = async {
+        let card = state.cards.card_of_tap(k1).await.map_err(|e| e.to_string())?;
+        state
+            .merchant
+            .refresh_invoice(invoice)
+            .await
+            .map_err(|e| e.to_string())?;
+        state
+            .merchant
+            .reward_paid_invoice(invoice, Some(&card))
+            .await
+            .map_err(|e| e.to_string())
+    };
+    if let Err(error) = rewarded.await {
+        tracing::warn!(%invoice, %error, "checkout: could not reward a card purchase");
     }
 }
 

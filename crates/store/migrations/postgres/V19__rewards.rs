@@ -1,0 +1,4 @@
+/// Rewards programs and their grants (postgres): the shared text in `migrations/rewards.sql`.
+pub fn migration() -> String {
+    include_str!("../migrations/rewards.sql").to_string()
+}
