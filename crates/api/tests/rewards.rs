@@ -16,6 +16,7 @@ flash_store::on_both_backends!(
     event_mode_caps_cools_down_and_ends,
     claim_links_and_lightning_addresses_pay_customers_from_outside,
     a_card_tap_at_the_checkout_earns_card_rewards,
+    referrals_pay_invitee_and_inviter_once,
     bad_input_changes_nothing,
 );
 
@@ -527,6 +528,96 @@ async fn a_card_tap_at_the_checkout_earns_card_rewards(backend: Backend) {
     let both = reward(&s, &shop, &inv, None).await.json();
     assert_eq!(both.as_array().map(Vec::len), Some(2), "{both}");
     assert_eq!(s.balance(&holder).await, 50_000 - 1_000 - 2_100 + 10 + 21 + 21);
+    s.journals().await;
+}
+
+/// `m` names `inviter` as who invited them; the payload.
+async fn name_inviter(s: &TestServer, m: &Member, inviter: &str) -> Value {
+    let r = s
+        .gql(
+            Some(&m.token),
+            "mutation($input: AccountReferrerSetInput!) { accountReferrerSet(input: $input) { success errors { code message } } }",
+            json!({"input": {"username": inviter}}),
+        )
+        .await;
+    data(&r, "accountReferrerSet").clone()
+}
+
+/// The operator sets `m`'s account level.
+async fn set_level(s: &TestServer, m: &Member, level: &str) {
+    let r = s
+        .admin(
+            "mutation($input: AccountUpdateLevelInput!) { accountUpdateLevel(input: $input) { errors { message } } }",
+            json!({"input": {"accountId": m.account_id, "level": level}}),
+        )
+        .await;
+    assert_eq!(data(&r, "accountUpdateLevel")["errors"], json!([]), "{r}");
+}
+
+async fn referrals_pay_invitee_and_inviter_once(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let treasury = s.member().await;
+    s.fund(&treasury.wallet_id, 10_000).await;
+    let (ann, ben, cat) = (s.named_member("ann").await, s.member().await, s.member().await);
+    // Named before the program: not rewarded by it.
+    let early = s.member().await;
+    assert_eq!(name_inviter(&s, &early, "ann").await["success"], true);
+    s.advance_secs(1);
+
+    let made = s
+        .admin(
+            "mutation($input: RewardReferralProgramCreateInput!) { rewardReferralProgramCreate(input: $input) { \
+             errors { code message } program { id status budget fixed inviterReward referralLevel } } }",
+            json!({"input": {"name": "Invite a friend", "accountId": treasury.account_id, "budget": 2_500,
+                             "level": "TWO", "inviteeReward": 1_000, "inviterReward": 500}}),
+        )
+        .await;
+    let payload = data(&made, "rewardReferralProgramCreate");
+    assert_eq!(payload["errors"], json!([]), "{made}");
+    assert_eq!(
+        payload["program"]["referralLevel"]
+            .as_i64()
+            .zip(payload["program"]["inviterReward"].as_i64()),
+        Some((2, 500)),
+        "{made}"
+    );
+    assert_eq!(s.balance(&treasury).await, 7_500);
+
+    // Naming an inviter: once, not oneself, not an unknown user.
+    assert_eq!(name_inviter(&s, &ben, "ben_is_nobody").await["success"], false);
+    assert_eq!(name_inviter(&s, &ann, "ann").await["success"], false, "not oneself");
+    assert_eq!(name_inviter(&s, &ben, "ann").await["success"], true);
+    assert_eq!(name_inviter(&s, &ben, "ann").await["success"], false, "once");
+    assert_eq!(name_inviter(&s, &cat, "ann").await["success"], true);
+
+    // Nothing until the invitee reaches the level; then both, once, however many passes.
+    s.state.merchant.run_payout_pass().await.expect("payout pass");
+    assert_eq!((s.balance(&ben).await, s.balance(&ann).await), (0, 0));
+    set_level(&s, &ben, "TWO").await;
+    set_level(&s, &early, "TWO").await;
+    for _ in 0..3 {
+        s.state.merchant.run_payout_pass().await.expect("payout pass");
+    }
+    assert_eq!(
+        (s.balance(&ben).await, s.balance(&ann).await, s.balance(&early).await),
+        (1_000, 500, 0)
+    );
+    // Past the level, an account can no longer name an inviter.
+    let late = s.member().await;
+    set_level(&s, &late, "TWO").await;
+    assert_eq!(name_inviter(&s, &late, "ann").await["success"], false);
+
+    // The next referral takes what is left (1,000 for cat, nothing for ann), and the program ends.
+    set_level(&s, &cat, "THREE").await;
+    s.state.merchant.run_payout_pass().await.expect("payout pass");
+    assert_eq!((s.balance(&cat).await, s.balance(&ann).await), (1_000, 500));
+    let programs = s
+        .admin("{ rewardReferralPrograms { status granted left held } }", json!({}))
+        .await;
+    assert_eq!(
+        data(&programs, "rewardReferralPrograms")[0],
+        json!({"status": "ENDED", "granted": 2_500, "left": 0, "held": 0})
+    );
     s.journals().await;
 }
 

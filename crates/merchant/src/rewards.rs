@@ -19,10 +19,10 @@
 use flash_bank::BankError;
 use flash_core::ledger::LedgerError;
 use flash_core::secrets::random_token;
-use flash_core::{Currency, Sats, WalletId};
+use flash_core::{AccountId, Currency, Sats, WalletId};
 use flash_store::{
-    GrantEvents, MerchantInvoiceRecord, MerchantStoreRecord, NewMerchantEvent, Record, RewardGrantRecord,
-    RewardProgramRecord, StoreError, WalletRecord, REWARD_CUSTOMER_LIMITED, REWARD_PROGRAM_SHORT,
+    GrantEvents, MerchantInvoiceRecord, NewMerchantEvent, Record, RewardGrantRecord, RewardProgramRecord, StoreError,
+    WalletRecord, REWARD_CUSTOMER_LIMITED, REWARD_PROGRAM_SHORT,
 };
 use serde_json::{json, Value};
 
@@ -78,6 +78,31 @@ pub struct ProgramInput {
     /// When it ends, Unix ms.
     pub ends_at_ms: Option<i64>,
 }
+
+/// What a new referral program is (the operator's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReferralInput {
+    /// Its name, shown in the invitee's and inviter's histories.
+    pub name: String,
+    /// The account that funds it.
+    pub account: AccountId,
+    /// The wallet it is funded from (default: the account's BTC wallet).
+    pub wallet: Option<WalletId>,
+    /// Its budget, satoshis.
+    pub budget_sat: i64,
+    /// The level (2 or 3) an invitee's account must reach.
+    pub level: i64,
+    /// The invitee's reward, satoshis.
+    pub invitee_sat: i64,
+    /// The inviter's reward, satoshis (0: none).
+    pub inviter_sat: i64,
+    /// When it ends, Unix ms.
+    pub ends_at_ms: Option<i64>,
+}
+
+/// An account may name its inviter only below this level; referral programs reward reaching
+/// it or the next, so nobody is paid for a level they had before they were invited.
+pub const REFERRAL_BEFORE_LEVEL: i64 = 2;
 
 /// A program as its owner sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -396,31 +421,7 @@ impl Merchant {
             created_at: now,
             updated_at: now,
         };
-        let template = record.clone();
-        let budget = Sats::positive(input.budget_sat).map_err(|e| MerchantError::field("budget", &e.to_string()))?;
-        let budget_wallet = self
-            .bank
-            .budget_open(
-                store.account_id,
-                store.wallet_id,
-                budget,
-                &record.id,
-                move |budget_wallet| {
-                    vec![Record::reward_program_created(&RewardProgramRecord {
-                        budget_wallet,
-                        ..template
-                    })]
-                },
-            )
-            .await?;
-        Ok(RewardProgramView {
-            record: RewardProgramRecord {
-                budget_wallet,
-                ..record
-            },
-            grants: 0,
-            held_sat: input.budget_sat,
-        })
+        self.open_program(record).await
     }
 
     /// A store's programs, newest first (`btcpay.store.canviewstoresettings`).
@@ -603,7 +604,7 @@ impl Merchant {
             let Some(reward) = reward_for(&program, purchase) else {
                 continue;
             };
-            if let Some(grant) = self.grant(&store, program, &invoice.id, payee, reward).await? {
+            if let Some(grant) = self.grant(program, &invoice.id, payee, reward).await? {
                 granted = true;
                 grants.push(grant);
             }
@@ -628,7 +629,6 @@ impl Merchant {
     /// reached its cap or is within its cooldown.
     async fn grant(
         &self,
-        store: &MerchantStoreRecord,
         mut program: RewardProgramRecord,
         purchase: &str,
         payee: &Payee,
@@ -674,9 +674,12 @@ impl Merchant {
                         .map_err(MerchantError::from)
                 }
                 Pay::Address(address) => {
+                    let store = program.store_id.as_deref().ok_or(MerchantError::RewardClosed(
+                        "only a store's program pays Lightning addresses",
+                    ))?;
                     let (payout, payout_events) = self
                         .approved_payout(
-                            &store.id,
+                            store,
                             program.budget_wallet,
                             address,
                             grant.amount_sat,
@@ -770,10 +773,208 @@ impl Merchant {
         Ok(())
     }
 
-    /// Ends the programs whose end time passed and gives ended programs' budget beyond what
-    /// they owe back to their source wallet; how many budgets went back.
+    /// Makes a referral program (the operator's): its budget set aside from `input.account`'s
+    /// wallet; an invitee who named their inviter after it started and reaches `input.level`
+    /// gets `invitee_sat`, and their inviter `inviter_sat`, once each.
+    pub async fn create_referral_program(&self, input: &ReferralInput) -> Result<RewardProgramView, MerchantError> {
+        let now = self.bank.now_ms();
+        let mut errors = Vec::new();
+        let name = input.name.trim();
+        if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+            errors.push(FieldError::new("name", "name is 1 to 100 printable characters"));
+        }
+        sats_field("budget", Some(input.budget_sat), &mut errors);
+        sats_field("inviteeReward", Some(input.invitee_sat), &mut errors);
+        if !(0..=SATS_MAX).contains(&input.inviter_sat) {
+            errors.push(FieldError::new(
+                "inviterReward",
+                "inviterReward is 0 to 21 million BTC in satoshis",
+            ));
+        }
+        if !(REFERRAL_BEFORE_LEVEL..=3).contains(&input.level) {
+            errors.push(FieldError::new("level", "level is 2 or 3"));
+        }
+        if input.ends_at_ms.is_some_and(|end| end <= now) {
+            errors.push(FieldError::new("endsAt", "endsAt is after now"));
+        }
+        if !errors.is_empty() {
+            return Err(MerchantError::Invalid(errors));
+        }
+        let wallets = self.bank.wallets(input.account).await?;
+        let wallet = wallets
+            .iter()
+            .map(|w| &w.wallet)
+            .find(|w| w.currency == Currency::Btc && input.wallet.is_none_or(|id| id == w.id))
+            .ok_or_else(|| MerchantError::field("walletId", "the account has no such BTC wallet"))?;
+        let record = RewardProgramRecord {
+            id: uuid::Uuid::now_v7().simple().to_string(),
+            account_id: input.account,
+            store_id: None,
+            name: name.to_string(),
+            source_wallet: wallet.id,
+            budget_wallet: wallet.id,
+            budget_sat: input.budget_sat,
+            granted_sat: 0,
+            rate_bps: None,
+            fixed_sat: Some(input.invitee_sat),
+            card_only: false,
+            min_purchase_sat: 0,
+            min_reward_sat: 1,
+            max_reward_sat: None,
+            customer_cap_sat: None,
+            cooldown_ms: None,
+            referral_level: Some(input.level),
+            inviter_sat: Some(input.inviter_sat),
+            claim_ms: CLAIM_DAYS_DEFAULT * 86_400_000,
+            starts_at: now,
+            ends_at: input.ends_at_ms,
+            ended: false,
+            returned_sat: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.open_program(record).await
+    }
+
+    /// The referral programs, newest first.
+    pub async fn referral_programs(&self) -> Result<Vec<RewardProgramView>, MerchantError> {
+        let mut views = Vec::new();
+        for record in self.store.reward_referral_programs().await? {
+            views.push(self.program_view(record).await?);
+        }
+        Ok(views)
+    }
+
+    /// Ends a referral program now (the operator's); the rest goes back on the next pass.
+    pub async fn end_referral_program(&self, id: &str) -> Result<RewardProgramView, MerchantError> {
+        let record = self
+            .store
+            .reward_program(id)
+            .await?
+            .filter(|p| p.store_id.is_none())
+            .ok_or(MerchantError::RewardProgramNotFound)?;
+        if !self
+            .store
+            .reward_program_end(&record.id, None, self.bank.now_ms())
+            .await?
+        {
+            return Err(MerchantError::RewardClosed("the program has ended already"));
+        }
+        self.payout_wake.notify_one();
+        let record = self
+            .store
+            .reward_program(id)
+            .await?
+            .ok_or(MerchantError::RewardProgramNotFound)?;
+        self.program_view(record).await
+    }
+
+    /// Names `account`'s inviter, the Flash user `inviter`: once, and only while the account is
+    /// below level [`REFERRAL_BEFORE_LEVEL`].
+    pub async fn set_referrer(&self, account: AccountId, inviter: &str) -> Result<(), MerchantError> {
+        let unknown = || MerchantError::field("username", &format!("no Flash user is called {inviter}"));
+        let inviter = self
+            .bank
+            .default_wallet_of(inviter)
+            .await
+            .map_err(|_| unknown())?
+            .account_id;
+        if inviter == account {
+            return Err(MerchantError::field("username", "an account cannot invite itself"));
+        }
+        if !self
+            .store
+            .set_referred_by(account, inviter, REFERRAL_BEFORE_LEVEL)
+            .await?
+        {
+            return Err(MerchantError::RewardClosed(
+                "the inviter was named already, or the account is past the level where it may be",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Rewards the invitees (and their inviters) that running referral programs still owe.
+    async fn reward_referrals(&self, now: i64) -> Result<(), MerchantError> {
+        for program in self.store.reward_programs_running(None, now).await? {
+            let (Some(level), Some(invitee_sat)) = (program.referral_level, program.fixed_sat) else {
+                continue;
+            };
+            let inviter_sat = program.inviter_sat.unwrap_or(0);
+            let last = if inviter_sat > 0 { "inviter:" } else { "referral:" };
+            let due = self
+                .store
+                .referrals_due(&program.id, level, program.starts_at, last, PASS_BATCH)
+                .await?;
+            for (invitee, inviter) in due {
+                let rewards = [(invitee, "referral:", invitee_sat), (inviter, "inviter:", inviter_sat)];
+                for (account, prefix, amount) in rewards {
+                    if amount < 1 {
+                        continue;
+                    }
+                    let Some(payee) = self.account_payee(account).await? else {
+                        continue;
+                    };
+                    let purchase = format!("{prefix}{invitee}");
+                    if self.grant(program.clone(), &purchase, &payee, amount).await?.is_none() {
+                        // Granted out: the program has ended.
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An account as a payee, paid into its BTC wallet.
+    async fn account_payee(&self, account: AccountId) -> Result<Option<Payee>, MerchantError> {
+        let btc = self
+            .bank
+            .wallets(account)
+            .await?
+            .into_iter()
+            .find(|w| w.wallet.currency == Currency::Btc);
+        Ok(btc.map(|w| Payee {
+            customer: Some(format!("account:{account}")),
+            pay: Pay::Wallet(w.wallet.id),
+        }))
+    }
+
+    /// Sets a new program's budget aside (one journal that inserts it).
+    async fn open_program(&self, record: RewardProgramRecord) -> Result<RewardProgramView, MerchantError> {
+        let template = record.clone();
+        let budget = Sats::positive(record.budget_sat).map_err(|e| MerchantError::field("budget", &e.to_string()))?;
+        let budget_wallet = self
+            .bank
+            .budget_open(
+                record.account_id,
+                record.source_wallet,
+                budget,
+                &record.id,
+                move |budget_wallet| {
+                    vec![Record::reward_program_created(&RewardProgramRecord {
+                        budget_wallet,
+                        ..template
+                    })]
+                },
+            )
+            .await?;
+        Ok(RewardProgramView {
+            held_sat: record.budget_sat,
+            record: RewardProgramRecord {
+                budget_wallet,
+                ..record
+            },
+            grants: 0,
+        })
+    }
+
+    /// Rewards the referrals due, ends the programs whose end time passed and gives ended
+    /// programs' budget beyond what they owe back to their source wallet; how many budgets
+    /// went back.
     pub(crate) async fn settle_reward_programs(&self) -> Result<usize, MerchantError> {
         let now = self.bank.now_ms();
+        self.reward_referrals(now).await?;
         for due in self.store.reward_programs_due(now, PASS_BATCH).await? {
             let event = grant_events(&due, now).ended;
             self.store.reward_program_end(&due.id, event.as_ref(), now).await?;

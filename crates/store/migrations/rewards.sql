@@ -67,5 +67,7 @@ CREATE TABLE reward_grants (
 );
 CREATE INDEX reward_grants_by_customer ON reward_grants (program_id, customer, created_at);
 
--- Who invited an account (set once, by the invitee), for referral programs.
+-- Who invited an account and when (set once, by the invitee), for referral programs.
 ALTER TABLE accounts ADD COLUMN referred_by TEXT REFERENCES accounts (id);
+ALTER TABLE accounts ADD COLUMN referred_at BIGINT;
+CREATE INDEX accounts_referred ON accounts (referred_at) WHERE referred_by IS NOT NULL;

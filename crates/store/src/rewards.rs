@@ -533,30 +533,51 @@ impl Store {
         self.db.apply(records).await
     }
 
-    /// Sets who invited an account, once; `false` when it was set already.
-    pub async fn set_referred_by(&self, account: AccountId, inviter: AccountId) -> Result<bool, StoreError> {
+    /// Sets who invited an account, once, while its level is below `below_level`; `false` when
+    /// it was set already (or the account is the inviter, or has that level).
+    pub async fn set_referred_by(
+        &self,
+        account: AccountId,
+        inviter: AccountId,
+        below_level: i64,
+    ) -> Result<bool, StoreError> {
         let n = self
             .db
             .execute(
-                "UPDATE accounts SET referred_by = $2 WHERE id = $1 AND referred_by IS NULL AND id <> $2",
-                params![account.to_string(), inviter.to_string()],
+                "UPDATE accounts SET referred_by = $2, referred_at = $3 WHERE id = $1 AND referred_by IS NULL \
+                 AND id <> $2 AND level < $4",
+                params![account.to_string(), inviter.to_string(), self.now_ms(), below_level],
             )
             .await?;
         Ok(n == 1)
     }
 
-    /// Who invited an account, if anyone.
-    pub async fn referred_by(&self, account: AccountId) -> Result<Option<AccountId>, StoreError> {
-        let row = self
+    /// Invitees a referral program still has to reward: accounts that named their inviter since
+    /// `since` (Unix ms) and reached `level`, without the program's grant for `last_purchase`
+    /// followed by their id (the last grant of a referral). Each as (invitee, inviter).
+    pub async fn referrals_due(
+        &self,
+        program_id: &str,
+        level: i64,
+        since: i64,
+        last_purchase: &str,
+        limit: i64,
+    ) -> Result<Vec<(AccountId, AccountId)>, StoreError> {
+        let rows = self
             .db
-            .query_opt(
-                "SELECT referred_by FROM accounts WHERE id = $1",
-                params![account.to_string()],
+            .query(
+                "SELECT a.id, a.referred_by FROM accounts a WHERE a.referred_by IS NOT NULL AND a.referred_at >= $3 \
+                 AND a.level >= $2 AND NOT EXISTS (SELECT 1 FROM reward_grants g WHERE g.program_id = $1 AND \
+                 g.purchase = CAST($4 AS TEXT) || a.id) ORDER BY a.referred_at, a.id LIMIT $5",
+                params![program_id, level, since, last_purchase, limit],
             )
             .await?;
-        match row {
-            Some(r) => r.opt_parse(0),
-            None => Ok(None),
-        }
+        rows.iter().map(|r| Ok((r.parse(0)?, r.parse(1)?))).collect()
+    }
+
+    /// The referral programs (programs without a store), newest first.
+    pub async fn reward_referral_programs(&self) -> Result<Vec<RewardProgramRecord>, StoreError> {
+        let sql = format!("{PROGRAM_COLUMNS} WHERE store_id IS NULL ORDER BY created_at DESC, id");
+        self.programs(&sql, Vec::new()).await
     }
 }

@@ -75,6 +75,7 @@ pub(crate) type PublicSchema = Schema<PublicQuery, PublicMutation, PublicSubscri
 pub(crate) struct AdminMutation(
     admin::Mutation,
     cards::CardsAdminMutation,
+    rewards::RewardsAdminMutation,
     onchain::OnchainAdminMutation,
     cold::ColdAdminMutation,
     ecash::EcashAdminMutation,
@@ -85,6 +86,7 @@ pub(crate) struct AdminMutation(
 pub(crate) struct AdminQuery(
     admin::Query,
     cards::CardsAdminQuery,
+    rewards::RewardsAdminQuery,
     onchain::OnchainAdminQuery,
     cold::ColdAdminQuery,
     ecash::EcashAdminQuery,

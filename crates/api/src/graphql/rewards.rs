@@ -1,15 +1,17 @@
 //! Rewards (Flash extensions): a store's owner makes a program with `rewardProgramCreate`
 //! (its budget set aside from the store's wallet), follows it with `rewardPrograms`, and ends it
 //! with `rewardProgramEnd`. Points of sale ask for a purchase's reward over REST
-//! (docs/rewards.md).
+//! (docs/rewards.md). A user names who invited them with `accountReferrerSet`; the operator runs
+//! referral programs (`rewardReferralProgramCreate`, `rewardReferralPrograms`,
+//! `rewardReferralProgramEnd`).
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, ID};
 use flash_auth::Scope as AuthScope;
-use flash_merchant::rewards::{ProgramInput, RewardProgramView};
-use flash_merchant::Caller;
+use flash_merchant::rewards::{ProgramInput, ReferralInput, RewardProgramView};
+use flash_merchant::{Caller, MerchantError};
 
 use super::types::*;
-use super::{principal, state};
+use super::{operator, principal, state};
 use crate::error::ApiError;
 
 /// A rewards program.
@@ -53,6 +55,10 @@ pub struct RewardProgram {
     pub cooldown_seconds: Option<i64>,
     /// How long a claim link may be claimed, days.
     pub claim_days: i64,
+    /// A referral program's level the invitee must reach.
+    pub referral_level: Option<i64>,
+    /// A referral program's reward to the inviter, sats (its `fixed` is the invitee's).
+    pub inviter_reward: Option<SatAmount>,
     /// When it starts.
     pub starts_at: Timestamp,
     /// When it ends, if it has an end time.
@@ -85,6 +91,8 @@ impl From<RewardProgramView> for RewardProgram {
             customer_cap: r.customer_cap_sat.map(SatAmount),
             cooldown_seconds: r.cooldown_ms.map(|ms| ms / 1_000),
             claim_days: r.claim_ms / 86_400_000,
+            referral_level: r.referral_level,
+            inviter_reward: r.inviter_sat.map(SatAmount),
             starts_at: ts(r.starts_at),
             ends_at: r.ends_at.map(ts),
             created_at: ts(r.created_at),
@@ -141,8 +149,8 @@ pub struct RewardProgramPayload {
     pub program: Option<RewardProgram>,
 }
 
-impl From<Result<RewardProgramView, flash_merchant::MerchantError>> for RewardProgramPayload {
-    fn from(r: Result<RewardProgramView, flash_merchant::MerchantError>) -> Self {
+impl From<Result<RewardProgramView, MerchantError>> for RewardProgramPayload {
+    fn from(r: Result<RewardProgramView, MerchantError>) -> Self {
         match r {
             Ok(view) => RewardProgramPayload {
                 errors: vec![],
@@ -154,6 +162,43 @@ impl From<Result<RewardProgramView, flash_merchant::MerchantError>> for RewardPr
             },
         }
     }
+}
+
+/// `accountReferrerSet` input.
+#[derive(InputObject)]
+pub struct AccountReferrerSetInput {
+    /// The username of the Flash user who invited the caller.
+    pub username: String,
+}
+
+/// Whether the inviter was recorded, or errors.
+#[derive(SimpleObject)]
+pub struct AccountReferrerSetPayload {
+    /// Errors.
+    pub errors: Vec<ErrorIface>,
+    /// True once recorded.
+    pub success: bool,
+}
+
+/// `rewardReferralProgramCreate` input.
+#[derive(InputObject)]
+pub struct RewardReferralProgramCreateInput {
+    /// Its name, 1–100 characters.
+    pub name: String,
+    /// The account that funds it.
+    pub account_id: ID,
+    /// Its wallet the budget comes from (default: its BTC wallet).
+    pub wallet_id: Option<WalletId>,
+    /// Its budget, sats.
+    pub budget: SatAmount,
+    /// The level an invitee must reach (`TWO` or `THREE`).
+    pub level: AccountLevel,
+    /// The invitee's reward, sats.
+    pub invitee_reward: SatAmount,
+    /// The inviter's reward, sats (0: none).
+    pub inviter_reward: SatAmount,
+    /// When it ends.
+    pub ends_at: Option<Timestamp>,
 }
 
 /// Rewards queries.
@@ -193,6 +238,32 @@ pub struct RewardsMutation;
 
 #[Object]
 impl RewardsMutation {
+    /// Names the Flash user who invited the caller: once, and only before the caller's account
+    /// reaches level two (scope `write`).
+    async fn account_referrer_set(
+        &self,
+        ctx: &Context<'_>,
+        input: AccountReferrerSetInput,
+    ) -> async_graphql::Result<AccountReferrerSetPayload> {
+        let p = principal(ctx, AuthScope::Write)?;
+        Ok(
+            match state(ctx)
+                .merchant
+                .set_referrer(p.account_id, input.username.trim())
+                .await
+            {
+                Ok(()) => AccountReferrerSetPayload {
+                    errors: vec![],
+                    success: true,
+                },
+                Err(e) => AccountReferrerSetPayload {
+                    errors: vec![ApiError::from(e).into()],
+                    success: false,
+                },
+            },
+        )
+    }
+
     /// Makes a rewards program for one of the caller's stores and sets its budget aside from
     /// the store's wallet (scope `write`).
     async fn reward_program_create(
@@ -236,5 +307,71 @@ impl RewardsMutation {
             .end_reward_program(&Caller::owner(p.account_id), &input.id.0)
             .await
             .into())
+    }
+}
+
+/// Operator rewards queries.
+#[derive(Default)]
+pub struct RewardsAdminQuery;
+
+#[Object]
+impl RewardsAdminQuery {
+    /// The referral programs, newest first.
+    async fn reward_referral_programs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RewardProgram>> {
+        operator(ctx)?;
+        let programs = state(ctx).merchant.referral_programs().await;
+        programs
+            .map(|l| l.into_iter().map(RewardProgram::from).collect())
+            .map_err(|e| ApiError::from(e).to_graphql())
+    }
+}
+
+/// Operator rewards mutations.
+#[derive(Default)]
+pub struct RewardsAdminMutation;
+
+#[Object]
+impl RewardsAdminMutation {
+    /// Makes a referral program funded from an account's wallet: an invitee who names their
+    /// inviter after it starts and reaches `level` gets `inviteeReward`, the inviter
+    /// `inviterReward`, once each.
+    async fn reward_referral_program_create(
+        &self,
+        ctx: &Context<'_>,
+        input: RewardReferralProgramCreateInput,
+    ) -> async_graphql::Result<RewardProgramPayload> {
+        let actor = operator(ctx)?;
+        let (Ok(account), Ok(wallet)) = (
+            input.account_id.0.parse(),
+            input.wallet_id.map(|w| w.0.parse()).transpose(),
+        ) else {
+            return Ok(Err(MerchantError::field("accountId", "no such account or wallet")).into());
+        };
+        let referral = ReferralInput {
+            name: input.name,
+            account,
+            wallet,
+            budget_sat: input.budget.0,
+            level: flash_core::AccountLevel::from(input.level).number(),
+            invitee_sat: input.invitee_reward.0,
+            inviter_sat: input.inviter_reward.0,
+            ends_at_ms: input.ends_at.map(|t| t.0 * 1_000),
+        };
+        let made = state(ctx).merchant.create_referral_program(&referral).await;
+        if let Ok(view) = &made {
+            tracing::info!(operator = actor, program = %view.record.id, "referral program made");
+        }
+        Ok(made.into())
+    }
+
+    /// Ends a referral program now; what it does not owe goes back to its account.
+    async fn reward_referral_program_end(
+        &self,
+        ctx: &Context<'_>,
+        input: RewardProgramEndInput,
+    ) -> async_graphql::Result<RewardProgramPayload> {
+        let actor = operator(ctx)?;
+        tracing::info!(operator = actor, program = %input.id.0, "referral program ended");
+        Ok(state(ctx).merchant.end_referral_program(&input.id.0).await.into())
     }
 }
