@@ -778,6 +778,7 @@ impl Bank {
             Err(e) => return Err(e.into()),
         };
         self.publish_journal(payer.wallet.account_id, payer.wallet.id, posted.journal_id);
+        crate::crash_point("lightning.held");
         let record = self
             .store
             .ln_payment(&payment.id)
@@ -956,8 +957,12 @@ impl Bank {
         };
         match self.store.post(post).await? {
             Ok(posted) => {
-                if let (false, Some(wallet)) = (posted.replayed, p.wallet_id) {
-                    let wallet = self.store.wallet(wallet).await?.ok_or(BankError::WalletNotFound)?;
+                // A budget's payment (a payout's) is in no app's history: nobody to tell.
+                let paid_from = match (posted.replayed, p.wallet_id) {
+                    (false, Some(wallet)) => self.store.wallet(wallet).await?,
+                    _ => None,
+                };
+                if let Some(wallet) = paid_from {
                     // The payment's line in history is its opening journal; tell the app it changed.
                     let opened = self.store.hold_journal(&p.id).await?.unwrap_or(posted.journal_id);
                     self.publish_journal(wallet.account_id, wallet.id, opened);

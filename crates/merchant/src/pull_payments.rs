@@ -572,6 +572,7 @@ impl Merchant {
             Err(StoreError::Refused(why)) => return Err(MerchantError::field("amount", why)),
             Err(e) => return Err(e.into()),
         }
+        flash_bank::crash_point("payout.claimed");
         self.outbox.notify_one();
         self.payout_wake.notify_one();
         PayoutView::of(record)
@@ -1193,7 +1194,10 @@ impl Merchant {
                 };
                 pass.started += 1;
                 match self.bank.payout_pay(payment).await {
-                    Ok(progress) => (attempt.attempt, progress),
+                    Ok(progress) => {
+                        flash_bank::crash_point("payout.paid");
+                        (attempt.attempt, progress)
+                    }
                     // Refused, or failed on the way (a crash after the commit leaves the payout
                     // in progress, which `payout_failed` then leaves alone).
                     Err(e) => {
@@ -1233,6 +1237,7 @@ impl Merchant {
 
     /// Notes a failed attempt on a payout back awaiting payment, and when to try again.
     async fn payout_failed(&self, payout_id: &str, why: &str) -> Result<(), MerchantError> {
+        tracing::info!(payout = %payout_id, why, "a payout's attempt did not pay");
         let Some(payout) = self.store.merchant_payout(payout_id).await? else {
             return Ok(());
         };
