@@ -3,7 +3,8 @@
 //! and turns paid, expired or partially paid as the invoice does, without reloading (the
 //! status stream). Over plain HTTP: the 404 page, the status stream's first event, its end
 //! once the invoice is final, on-chain confirmations, the automatic redirect, and escaping of
-//! what the merchant wrote; a Flash Card paying from the page, its PIN asked. Screenshots go to
+//! what the merchant wrote; a Flash Card paying from the page, its PIN asked; another issuer's
+//! card (a withdraw service on this machine) paying through its service. Screenshots go to
 //! `FLASH_SCREENSHOT_DIR` when it is set (`docs/img/checkout*.png` are the committed ones).
 
 mod common;
@@ -22,6 +23,7 @@ flash_store::on_both_backends!(
     the_status_stream_tells_the_state_and_ends_when_final,
     what_the_merchant_wrote_is_escaped,
     on_chain_waits_for_confirmations_then_settles,
+    another_issuers_card_pays_through_its_service,
 );
 
 /// A phone's viewport, in CSS pixels.
@@ -542,4 +544,81 @@ async fn on_chain_waits_for_confirmations_then_settles(backend: Backend) {
         .as_str()
         .is_some_and(|h| h.contains("On-chain · 2,100 sats · confirmed")));
     assert!(ended);
+}
+
+/// Another issuer's card service on this machine (LUD-03): its tap answers a withdraw request
+/// of at most `max_msat` (or refuses), and its callback keeps the invoice it is given (to be paid
+/// from outside later, as that service would) and answers OK. Its address, and the invoices.
+async fn other_issuer(max_msat: u64) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::extract::{Query, State};
+    use axum::routing::get;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    type Kept = Arc<Mutex<Vec<String>>>;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let kept: Kept = Arc::new(Mutex::new(Vec::new()));
+    let tap = move |Query(q): Query<HashMap<String, String>>| async move {
+        if q.get("c").map(String::as_str) == Some("bad") {
+            return axum::Json(json!({"status": "ERROR", "reason": "card not recognised"}));
+        }
+        axum::Json(json!({
+            "tag": "withdrawRequest",
+            "callback": format!("http://{addr}/cb"),
+            "k1": "tap-k1",
+            "minWithdrawable": 1_000,
+            "maxWithdrawable": max_msat,
+            "defaultDescription": "other card",
+        }))
+    };
+    let callback = |State(kept): State<Kept>, Query(q): Query<HashMap<String, String>>| async move {
+        match (q.get("k1").map(String::as_str), q.get("pr")) {
+            (Some("tap-k1"), Some(pr)) => {
+                kept.lock().expect("kept").push(pr.clone());
+                axum::Json(json!({"status": "OK"}))
+            }
+            _ => axum::Json(json!({"status": "ERROR", "reason": "unknown k1"})),
+        }
+    };
+    let app = axum::Router::new()
+        .route("/ln", get(tap))
+        .route("/cb", get(callback))
+        .with_state(kept.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr.to_string(), kept)
+}
+
+async fn another_issuers_card_pays_through_its_service(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, json!({"name": "Tea shop"})).await;
+    let id = invoice(&s, &shop, json!({"amount": "2100", "currency": "SATS"})).await;
+    let bolt11 = destination(&s, &shop, &id, "BTC-LN").await;
+    let pay = |link: String| {
+        let s = &s;
+        let id = id.clone();
+        async move {
+            s.post_json(&format!("/i/{id}/card"), None, &json!({ "lnurlw": link }))
+                .await
+        }
+    };
+
+    // A card that may spend less than is due, and one its service does not know: refused.
+    let (small, kept) = other_issuer(2_000_000).await;
+    let r = pay(format!("lnurlw://{small}/ln?p=AA&c=BB")).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("2000 sats"), "{}", r.text);
+    let r = pay(format!("lnurlw://{small}/ln?p=AA&c=bad")).await;
+    assert!(r.status == 422 && r.text.contains("card not recognised"), "{}", r.text);
+    assert!(kept.lock().expect("kept").is_empty(), "no invoice was handed over");
+
+    // A card that may: its service gets the invoice and pays it from outside.
+    let (issuer, kept) = other_issuer(10_000_000).await;
+    let r = pay(format!("lnurlw://{issuer}/ln?p=AA&c=BB")).await;
+    assert_eq!((r.status, r.json()), (200, json!({"sent": true})), "{}", r.text);
+    let handed = kept.lock().expect("kept").clone();
+    assert_eq!(handed, [bolt11.clone()]);
+    s.pay_from_outside(&bolt11).await;
+    s.state.merchant.refresh_invoice(&id).await.expect("refresh");
+    let r = greenfield(&s, "GET", &format!("/api/v1/invoices/{id}"), &shop.auth, None).await;
+    assert_eq!(r.json()["status"], "Settled", "{}", r.text);
 }

@@ -192,6 +192,24 @@ impl Bank {
         .await
     }
 
+    /// Has another service's withdraw link (another issuer's Bolt Card tap, a voucher) pay
+    /// `payment_request`, one of this bank's invoices, for `amount_sat` (LUD-03). `Ok` once the
+    /// service took the invoice; the money arrives as any payment from outside.
+    pub async fn lnurl_withdraw_from(
+        &self,
+        link: &str,
+        payment_request: &str,
+        amount_sat: i64,
+    ) -> Result<(), BankError> {
+        let amount = Sats::positive(amount_sat)?;
+        let client = self
+            .lnurl
+            .clone()
+            .ok_or_else(|| BankError::LightningUnavailable("no LNURL client is configured".into()))?;
+        client.withdraw(link, payment_request, amount.msat()).await?;
+        Ok(())
+    }
+
     /// Pays a Lightning address or LNURL-pay link. An address of this Flash is paid inside the
     /// ledger; another service's is asked for an invoice (checked to be for the amount and to
     /// commit to the service's metadata), which is then paid like any invoice. A retry with

@@ -1185,7 +1185,7 @@ async fn withdraw_link(ctx: &Ctx, cmd: WithdrawLinkCommand) -> Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// `flash card ...`: Flash Cards (Bolt Cards).
+/// `flash rewards ...`: a store's rewards programs.
 async fn rewards(ctx: &Ctx, cmd: RewardsCommand) -> Result<ExitCode> {
     let client = ctx.authed().await?;
     let program = match cmd {
@@ -1304,6 +1304,7 @@ fn print_program(p: &RewardProgram) {
     }
 }
 
+/// `flash card ...`: Flash Cards (Bolt Cards).
 async fn card(ctx: &Ctx, cmd: CardCommand) -> Result<ExitCode> {
     let client = ctx.authed().await?;
     let changed = match cmd {

@@ -39,7 +39,7 @@ pub enum LnurlError {
     Refused(String),
 }
 
-/// A client for other services' LNURL-pay endpoints.
+/// A client for other services' LNURL-pay and LNURL-withdraw endpoints.
 pub trait LnurlClient: Send + Sync {
     /// Resolves a Lightning address (`name@host`), a bech32 LNURL (`lnurl1…`) or an
     /// `lnurlp://` link to its pay parameters.
@@ -53,4 +53,15 @@ pub trait LnurlClient: Send + Sync {
         amount_msat: u64,
         comment: Option<&'a str>,
     ) -> BoxFuture<'a, Result<String, LnurlError>>;
+
+    /// Withdraws `amount_msat` from another service's withdraw link (`lnurlw://…`, `lnurl1…` or
+    /// its URL; LUD-03) into `payment_request`: reads the withdraw request, checks that it
+    /// allows the amount, and hands over the invoice. `Ok` once the service took it; it pays
+    /// in its own time.
+    fn withdraw<'a>(
+        &'a self,
+        link: &'a str,
+        payment_request: &'a str,
+        amount_msat: u64,
+    ) -> BoxFuture<'a, Result<(), LnurlError>>;
 }

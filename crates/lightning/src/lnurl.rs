@@ -67,6 +67,24 @@ struct PayResponse {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WithdrawResponse {
+    tag: Option<String>,
+    callback: Option<String>,
+    k1: Option<String>,
+    min_withdrawable: Option<u64>,
+    max_withdrawable: Option<u64>,
+    status: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusResponse {
+    status: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct InvoiceResponse {
     pr: Option<String>,
     status: Option<String>,
@@ -100,6 +118,19 @@ fn is_private(url: &Url) -> bool {
         }
         None => true,
     }
+}
+
+/// The URL in a bech32 LNURL (`lnurl1…`): `None` when `text` is not one, `Some(None)` when it
+/// is one that does not decode.
+fn bech32_url(text: &str) -> Option<Option<String>> {
+    if !text.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("lnurl1")) {
+        return None;
+    }
+    let decoded = bitcoin::bech32::decode(text)
+        .ok()
+        .filter(|(hrp, _)| hrp.as_str().eq_ignore_ascii_case("lnurl"))
+        .and_then(|(_, data)| String::from_utf8(data).ok());
+    Some(decoded)
 }
 
 /// A refusal in the LNURL error shape, if the body is one.
@@ -167,16 +198,46 @@ impl HttpLnurlClient {
                 "https"
             };
             format!("{scheme}://{host}/.well-known/lnurlp/{}", name.to_ascii_lowercase())
-        } else if text.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("lnurl1")) {
-            let (hrp, data) = bitcoin::bech32::decode(text).map_err(|_| invalid())?;
-            if !hrp.as_str().eq_ignore_ascii_case("lnurl") {
-                return Err(invalid());
-            }
-            String::from_utf8(data).map_err(|_| invalid())?
+        } else if let Some(url) = bech32_url(text) {
+            url.ok_or_else(invalid)?
         } else if let Some(rest) = text.strip_prefix("lnurlp://") {
             format!("https://{rest}")
         } else {
             return Err(invalid());
+        };
+        let url = Url::parse(&url).map_err(|_| invalid())?;
+        self.check_url(&url).map_err(|_| invalid())?;
+        Ok(url)
+    }
+
+    /// The URL of a withdraw link: `lnurlw://host/path?…` (LUD-17; plain HTTP only to this
+    /// machine, when allowed), `lnurl1…` (bech32) or the URL itself.
+    pub fn withdraw_url(&self, link: &str) -> Result<Url, LnurlError> {
+        let invalid = || LnurlError::InvalidTarget(link.chars().take(80).collect());
+        let text = link.trim();
+        if text.is_empty() || text.chars().count() > TARGET_MAX_CHARS {
+            return Err(invalid());
+        }
+        let text = text
+            .get(..10)
+            .filter(|p| p.eq_ignore_ascii_case("lightning:"))
+            .map_or(text, |_| &text[10..]);
+        let url = if let Some(rest) = text
+            .get(..9)
+            .filter(|p| p.eq_ignore_ascii_case("lnurlw://"))
+            .map(|_| &text[9..])
+        {
+            let probe = Url::parse(&format!("http://{rest}")).map_err(|_| invalid())?;
+            let scheme = if self.config.allow_local_http && is_local(&probe) {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{rest}")
+        } else if let Some(url) = bech32_url(text) {
+            url.ok_or_else(invalid)?
+        } else {
+            text.to_string()
         };
         let url = Url::parse(&url).map_err(|_| invalid())?;
         self.check_url(&url).map_err(|_| invalid())?;
@@ -292,6 +353,46 @@ impl LnurlClient for HttpLnurlClient {
             Ok(invoice.payment_request)
         })
     }
+
+    fn withdraw<'a>(
+        &'a self,
+        link: &'a str,
+        payment_request: &'a str,
+        amount_msat: u64,
+    ) -> BoxFuture<'a, Result<(), LnurlError>> {
+        Box::pin(async move {
+            let r: WithdrawResponse = self.get_json(self.withdraw_url(link)?).await?;
+            if let Some(e) = refusal(&r.status, &r.reason) {
+                return Err(e);
+            }
+            if r.tag.as_deref() != Some("withdrawRequest") {
+                return Err(bad("not a withdrawRequest"));
+            }
+            let callback = r.callback.ok_or_else(|| bad("no callback"))?;
+            let k1 = r.k1.ok_or_else(|| bad("no k1"))?;
+            let (min, max) = (r.min_withdrawable.unwrap_or(0), r.max_withdrawable.unwrap_or(0));
+            if !(min..=max).contains(&amount_msat) {
+                return Err(LnurlError::Refused(format!(
+                    "it allows {} to {} sats now",
+                    min.div_ceil(1_000),
+                    max / 1_000
+                )));
+            }
+            let mut url = Url::parse(&callback).map_err(|_| bad("callback is not a URL"))?;
+            self.check_url(&url)?;
+            url.query_pairs_mut()
+                .append_pair("k1", &k1)
+                .append_pair("pr", payment_request);
+            let answer: StatusResponse = self.get_json(url).await?;
+            if let Some(e) = refusal(&answer.status, &answer.reason) {
+                return Err(e);
+            }
+            match answer.status.as_deref() {
+                Some(s) if s.eq_ignore_ascii_case("OK") => Ok(()),
+                _ => Err(bad("the callback did not answer OK")),
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -310,6 +411,31 @@ mod tests {
     fn lnurl(url: &str) -> String {
         let hrp = bitcoin::bech32::Hrp::parse("lnurl").expect("hrp");
         bitcoin::bech32::encode::<bitcoin::bech32::Bech32>(hrp, url.as_bytes()).expect("bech32")
+    }
+
+    #[test]
+    fn withdraw_links_map_to_urls() {
+        let c = client(false);
+        let url = c
+            .withdraw_url("lnurlw://cards.example.com/ln?p=AB&c=CD")
+            .expect("lnurlw");
+        assert_eq!(url.as_str(), "https://cards.example.com/ln?p=AB&c=CD");
+        let url = c.withdraw_url(&lnurl("https://cards.example.com/w/1")).expect("bech32");
+        assert_eq!(url.as_str(), "https://cards.example.com/w/1");
+        for bad in [
+            "",
+            "lnurlw://127.0.0.1:8080/ln",
+            "http://cards.example.com/w",
+            "lnurl1€€",
+            "w@x",
+        ] {
+            assert!(c.withdraw_url(bad).is_err(), "{bad:?} is refused");
+        }
+        let local = client(true);
+        let url = local
+            .withdraw_url("LNURLW://127.0.0.1:8080/ln?p=1")
+            .expect("local lnurlw");
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/ln?p=1");
     }
 
     #[test]

@@ -1131,7 +1131,10 @@ impl Merchant {
                 tracing::warn!(payout = %payout.id, error = %e, "payout step failed; tried again next pass");
             }
         }
-        pass.returned += self.settle_reward_programs().await?;
+        match self.settle_reward_programs().await {
+            Ok(returned) => pass.returned += returned,
+            Err(e) => tracing::warn!(error = %e, "rewards pass failed; tried again next pass"),
+        }
         for pp in self.store.pull_payments_to_return(now, PASS_BATCH).await? {
             match self.return_budget(&pp).await {
                 Ok(true) => pass.returned += 1,

@@ -324,6 +324,15 @@ pub fn reward_for(p: &RewardProgramRecord, purchase_sat: i64) -> Option<i64> {
     Some(p.max_reward_sat.map_or(reward, |max| reward.min(max)))
 }
 
+/// A program's name, trimmed: 1 to [`NAME_MAX_CHARS`] printable characters.
+fn name_field<'a>(name: &'a str, errors: &mut Vec<FieldError>) -> &'a str {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
+        errors.push(FieldError::new("name", "name is 1 to 100 printable characters"));
+    }
+    name
+}
+
 /// A positive amount field, at most [`SATS_MAX`].
 fn sats_field(name: &str, value: Option<i64>, errors: &mut Vec<FieldError>) {
     if value.is_some_and(|v| !(1..=SATS_MAX).contains(&v)) {
@@ -343,10 +352,7 @@ impl Merchant {
         let store = self.store_for(caller, store_id, CAN_MODIFY_STORE_SETTINGS).await?;
         let now = self.bank.now_ms();
         let mut errors = Vec::new();
-        let name = input.name.trim();
-        if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
-            errors.push(FieldError::new("name", "name is 1 to 100 printable characters"));
-        }
+        let name = name_field(&input.name, &mut errors);
         sats_field("budget", Some(input.budget_sat), &mut errors);
         match (input.rate_bps, input.fixed_sat) {
             (Some(bps), None) if (1..=10_000).contains(&bps) => {}
@@ -702,7 +708,11 @@ impl Merchant {
                 }
             };
             match granted {
-                Ok(()) => return Ok(Some(view(grant, &program))),
+                // As stored: a journal replayed for a concurrent twin wrote no row of its own.
+                Ok(()) => {
+                    let stored = self.store.reward_grant(&program.id, purchase).await?;
+                    return Ok(Some(view(stored.unwrap_or(grant), &program)));
+                }
                 Err(e) if refused_as(&e, REWARD_CUSTOMER_LIMITED) => return Ok(None),
                 // Another grant took what was left first (the program's guard, or the budget
                 // wallet's balance when that grant's journal came first), or this purchase's
@@ -779,10 +789,7 @@ impl Merchant {
     pub async fn create_referral_program(&self, input: &ReferralInput) -> Result<RewardProgramView, MerchantError> {
         let now = self.bank.now_ms();
         let mut errors = Vec::new();
-        let name = input.name.trim();
-        if name.is_empty() || name.chars().count() > NAME_MAX_CHARS || name.chars().any(char::is_control) {
-            errors.push(FieldError::new("name", "name is 1 to 100 printable characters"));
-        }
+        let name = name_field(&input.name, &mut errors);
         sats_field("budget", Some(input.budget_sat), &mut errors);
         sats_field("inviteeReward", Some(input.invitee_sat), &mut errors);
         if !(0..=SATS_MAX).contains(&input.inviter_sat) {

@@ -10,8 +10,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flash_merchant::rewards::{Customer, GrantView, ProgramInput};
-use flash_merchant::MerchantError;
+use flash_merchant::rewards::{Customer, GrantView, ProgramInput, RewardProgramView};
+use flash_merchant::{Caller, MerchantError};
 use serde_json::{json, Value};
 
 use super::{body, caller, number, optional_body, pairs, Answer};
@@ -57,10 +57,7 @@ async fn read(
     Path((store_id, program_id)): Path<(String, String)>,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let view = state.merchant.reward_program(&who.caller, &program_id).await?;
-    if view.record.store_id.as_deref() != Some(store_id.as_str()) {
-        return Err(MerchantError::RewardProgramNotFound.into());
-    }
+    let view = store_program(&state, &who.caller, &store_id, &program_id).await?;
     Ok(Json(view.to_json()))
 }
 
@@ -71,10 +68,7 @@ async fn end(
     Path((store_id, program_id)): Path<(String, String)>,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let program = state.merchant.reward_program(&who.caller, &program_id).await?;
-    if program.record.store_id.as_deref() != Some(store_id.as_str()) {
-        return Err(MerchantError::RewardProgramNotFound.into());
-    }
+    store_program(&state, &who.caller, &store_id, &program_id).await?;
     let view = state.merchant.end_reward_program(&who.caller, &program_id).await?;
     Ok(Json(view.to_json()))
 }
@@ -87,10 +81,7 @@ async fn grants(
     RawQuery(query): RawQuery,
 ) -> Answer {
     let who = caller(&state, &headers, &peer).await?;
-    let program = state.merchant.reward_program(&who.caller, &program_id).await?;
-    if program.record.store_id.as_deref() != Some(store_id.as_str()) {
-        return Err(MerchantError::RewardProgramNotFound.into());
-    }
+    let program = store_program(&state, &who.caller, &store_id, &program_id).await?;
     let limit = number(&pairs(&query), "take").unwrap_or(100);
     let grants = state.merchant.reward_grants(&who.caller, &program_id, limit).await?;
     let base = &state.info.public_url;
@@ -121,6 +112,21 @@ async fn reward(
         .await?;
     let base = &state.info.public_url;
     Ok(Json(Value::Array(grants.iter().map(|g| grant_json(g, base)).collect())))
+}
+
+/// A program of the route's store, as the caller may see it (another store's is not found).
+async fn store_program(
+    state: &ApiState,
+    caller: &Caller,
+    store_id: &str,
+    program_id: &str,
+) -> Result<RewardProgramView, MerchantError> {
+    let view = state.merchant.reward_program(caller, program_id).await?;
+    if view.record.store_id.as_deref() == Some(store_id) {
+        Ok(view)
+    } else {
+        Err(MerchantError::RewardProgramNotFound)
+    }
 }
 
 /// The body's `customer`: absent or null for the payer, a Lightning address, or a Flash

@@ -163,6 +163,17 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
     let (k1, pin) = match (field("lnurlw"), field("k1")) {
+        // Another issuer's card (or any withdraw link): its service is given the invoice and
+        // pays it from outside; the page's status shows the payment when it arrives.
+        (Some(link), _) if !own_link(&state.info.public_url, &link) => {
+            return match state.bank.lnurl_withdraw_from(&link, &bolt11, amount).await {
+                Ok(()) => Json(json!({ "sent": true })).into_response(),
+                Err(e) => refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("the card could not pay: {e}"),
+                ),
+            };
+        }
         (Some(link), _) => {
             let offer = match state.cards.tap_link(&link).await {
                 Ok(offer) => offer,
@@ -199,6 +210,23 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
             ),
         },
         Err(e) => card_refusal(e),
+    }
+}
+
+/// Whether a card's link (`lnurlw://host/…` or its URL) leads to this server.
+fn own_link(public_url: &str, link: &str) -> bool {
+    let link = link.trim();
+    let web = match link.get(..9) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("lnurlw://") => format!("https://{}", &link[9..]),
+        _ => link.to_string(),
+    };
+    match (url::Url::parse(&web), url::Url::parse(public_url)) {
+        (Ok(card), Ok(ours)) => {
+            card.host_str().map(str::to_ascii_lowercase) == ours.host_str().map(str::to_ascii_lowercase)
+                && card.port() == ours.port()
+        }
+        // Not a URL at all: the card service says what is wrong with it.
+        _ => true,
     }
 }
 

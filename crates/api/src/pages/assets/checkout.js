@@ -149,6 +149,8 @@
       if (answer.paid) {
         say("Paid with the card.");
         pinForm.hidden = true;
+      } else if (answer.sent) {
+        say("Sent to the card's bank: waiting for its payment.");
       } else if (answer.pin) {
         tapK1 = answer.k1;
         cardForm.hidden = true;
