@@ -16,6 +16,7 @@ impl From<CardsError> for ApiError {
         match e {
             CardsError::Bank(b) => b.into(),
             CardsError::Store(s) => flash_bank::BankError::Store(s).into(),
+            CardsError::Merchant(m) => m.into(),
             CardsError::NotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             e @ (CardsError::Invalid(_) | CardsError::Tap(_)) => ApiError::new(ErrorCode::InvalidInput, e.to_string()),
             e @ (CardsError::Replayed

@@ -33,6 +33,7 @@ impl From<MerchantError> for ApiError {
             MerchantError::RateUnavailable(_)
             | MerchantError::PaymentRequestClosed(_)
             | MerchantError::PullPaymentClosed(_)
+            | MerchantError::CardInUse
             | MerchantError::PayoutState(_) => ApiError::new(ErrorCode::Refused, e.to_string()),
             MerchantError::Forbidden(_) => ApiError::new(ErrorCode::ForbiddenScope, e.to_string()),
         }

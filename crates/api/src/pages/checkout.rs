@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flash_bank::PaymentStatus;
-use flash_merchant::cards::CardsError;
+use flash_merchant::cards::{CardsError, Withdrawal};
 use flash_merchant::invoice_data::{btc, InvoiceCurrency, LIGHTNING, ONCHAIN};
 use flash_merchant::invoice_state::{AdditionalStatus, InvoiceStatus};
 use flash_merchant::{InvoiceView, MerchantError};
@@ -188,7 +188,9 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
         }
     };
     match state.cards.withdraw(&k1, &bolt11, pin.as_deref()).await {
-        Ok(outcome) => match outcome.status {
+        // A pull payment card's payout: the payout driver pays the invoice.
+        Ok(Withdrawal::Claimed(_)) => Json(json!({ "paid": true })).into_response(),
+        Ok(Withdrawal::Paid(outcome)) => match outcome.status {
             PaymentStatus::Success | PaymentStatus::Pending | PaymentStatus::AlreadyPaid => {
                 Json(json!({ "paid": true })).into_response()
             }
