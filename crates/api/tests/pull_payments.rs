@@ -885,6 +885,9 @@ async fn a_live_card_is_linked_again_only_for_a_tap_of_it(backend: Backend) {
     // tap with the old ones (the card is never bricked).
     let updated = linked(&s, &pp, json!({"LNURLW": lnurlw(&s, &mut card)})).await;
     assert_eq!(updated["version"], 1);
+    // Its new keys are not for whoever knows the UID, though the card is programming again.
+    let r = link(&s, &pp, json!({"UID": card_uid_hex(&UID)})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
     assert_ne!(updated["K2"], keys["K2"]);
     assert_eq!(updated["K1"], keys["K1"], "K1 is the issuer's");
     let again = linked(&s, &pp, json!({"LNURLW": lnurlw(&s, &mut card)})).await;

@@ -601,7 +601,8 @@ impl Cards {
     ///
     /// - A card that is not live here (never programmed, or wiped): a new card of the pull
     ///   payment at the physical card's next key version, `programming` until its first tap.
-    ///   Until then the same request answers the same keys (the app may have failed half way).
+    ///   Until then the same request answers the same keys (the app may have failed half way)
+    ///   and writes nothing.
     /// - A live card, whoever's it is, needs `LNURLW`, a fresh tap of it (its counter is used
     ///   up): `KeepVersion` answers the keys it has and it is `active`, `UpdateVersion` the next
     ///   version's and it is `programming` until tapped with them. A card of this pull payment
@@ -655,8 +656,9 @@ impl Cards {
                     .map_or(0, |v| v.saturating_add(1));
                 (next, PROGRAMMING, 0)
             }
-            // The app again before the card's first tap with its keys: the same keys.
-            (Some(card), None) if ours.is_some() && card.state == PROGRAMMING => {
+            // The app again, for a card linked here by its UID and never tapped since: the same
+            // keys. (Once a tap was seen, only a tap links it again.)
+            (Some(card), None) if ours.is_some() && card.state == PROGRAMMING && card.counter == 0 => {
                 return Ok(self.keys_of(&uid, card.key_version, card.name.clone())?);
             }
             (Some(_), None) => return Err(MerchantError::CardInUse),
