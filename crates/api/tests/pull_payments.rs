@@ -803,17 +803,11 @@ async fn a_linked_card_spends_from_the_pull_payment(backend: Backend) {
     );
     // The store's owner has it among its cards.
     let cards = s
-        .state
-        .cards
-        .list(shop.owner.account_id.parse().expect("account"))
-        .await
-        .expect("cards");
+        .gql(Some(&shop.owner.token), "{ cards { state pullPaymentId } }", json!({}))
+        .await;
     assert_eq!(
-        cards
-            .iter()
-            .map(|c| (c.state.as_str(), c.pull_payment_id.as_deref()))
-            .collect::<Vec<_>>(),
-        [("active", Some(pp.as_str()))]
+        data(&cards, "cards"),
+        &json!([{"state": "active", "pullPaymentId": pp}])
     );
     // Nothing left for the next tap beyond the pull payment's 2,000.
     let (_, max) = opened(&s, &mut card).await;
