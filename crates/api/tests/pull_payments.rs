@@ -5,7 +5,8 @@
 //! payment is archived, bad input that changes nothing, and invoice refunds of every variant.
 //! Flash Cards linked to a pull payment (`…/boltcards`, driven by a simulated Bolt Card): taps
 //! bounded by what the pull payment has left, a withdrawal claimed once per tap and paid by
-//! the payout driver, and a live card linked again only for a tap of it.
+//! the payout driver (also at a checkout page), and a live card linked again only for a tap of
+//! it.
 
 mod common;
 
@@ -25,6 +26,7 @@ flash_store::on_both_backends!(
     two_callbacks_for_one_card_tap_claim_once,
     a_card_of_a_pull_payment_needing_approval_waits_for_it,
     bad_card_links_change_nothing,
+    a_pull_payment_card_pays_at_the_checkout,
 );
 
 /// A Greenfield request with a whole `Authorization` value (none: a public route).
@@ -1042,4 +1044,93 @@ async fn bad_card_links_change_nothing(backend: Backend) {
         );
     }
     assert_eq!(cards_stored(&s).await, 0, "no card written");
+}
+
+async fn a_pull_payment_card_pays_at_the_checkout(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let _watcher = s.watch_invoices();
+    let cafe = shop(&s, 0).await;
+    let shop = shop(&s, 20_000).await;
+    let auto = pull_payment(
+        &s,
+        &shop,
+        json!({"amount": "5000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    let keys = linked(&s, &auto, json!({"UID": card_uid_hex(&UID)})).await;
+    let mut card = card_with(&keys, 0);
+    // The café's checkout takes the card: a payout of the pull payment pays the invoice.
+    let invoice = cafe_invoice(&s, &cafe, 1_200).await;
+    let r = s
+        .post_json(
+            &format!("/i/{invoice}/card"),
+            None,
+            &json!({"lnurlw": lnurlw(&s, &mut card)}),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"paid": true, "awaitingApproval": false}), "{}", r.text);
+    settle(&s, &auto).await;
+    wait_settled(&s, &cafe, &invoice).await;
+
+    // A pull payment needing approval: the page is told so, and the invoice is paid once the
+    // store approves.
+    let approved_later = pull_payment(&s, &shop, json!({"amount": "5000", "currency": "SATS"})).await;
+    let r = link(
+        &s,
+        &approved_later,
+        json!({"LNURLW": lnurlw(&s, &mut card), "onExisting": "KeepVersion"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let invoice = cafe_invoice(&s, &cafe, 800).await;
+    let r = s
+        .post_json(
+            &format!("/i/{invoice}/card"),
+            None,
+            &json!({"lnurlw": lnurlw(&s, &mut card)}),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"paid": false, "awaitingApproval": true}), "{}", r.text);
+    let list = settle(&s, &approved_later).await;
+    let id = list[0]["id"].as_str().expect("payout id");
+    ok(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{id}"),
+        Some(&shop.auth),
+        Some(json!({})),
+    )
+    .await;
+    settle(&s, &approved_later).await;
+    wait_settled(&s, &cafe, &invoice).await;
+    s.journals().await;
+}
+
+/// An invoice of `shop` for `sats`; its id.
+async fn cafe_invoice(s: &TestServer, shop: &Shop, sats: i64) -> String {
+    let path = format!("/api/v1/stores/{}/invoices", shop.store);
+    let made = ok(
+        s,
+        "POST",
+        &path,
+        Some(&shop.auth),
+        Some(json!({"amount": sats.to_string(), "currency": "SATS"})),
+    )
+    .await;
+    made["id"].as_str().expect("invoice id").to_string()
+}
+
+/// Waits until `shop`'s invoice `id` is settled.
+async fn wait_settled(s: &TestServer, shop: &Shop, id: &str) {
+    let path = format!("/api/v1/stores/{}/invoices/{id}", shop.store);
+    for _ in 0..100 {
+        if ok(s, "GET", &path, Some(&shop.auth), None).await["status"] == "Settled" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the invoice was never settled: {}",
+        ok(s, "GET", &path, Some(&shop.auth), None).await
+    );
 }

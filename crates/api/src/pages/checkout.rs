@@ -188,8 +188,12 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
         }
     };
     match state.cards.withdraw(&k1, &bolt11, pin.as_deref()).await {
-        // A pull payment card's payout: the payout driver pays the invoice.
-        Ok(Withdrawal::Claimed(_)) => Json(json!({ "paid": true })).into_response(),
+        // A pull payment card's payout: the payout driver pays the invoice, once approved
+        // when its pull payment does not approve claims itself.
+        Ok(Withdrawal::Claimed(payout)) => {
+            let waiting = payout.to_json()["state"] == "AwaitingApproval";
+            Json(json!({ "paid": !waiting, "awaitingApproval": waiting })).into_response()
+        }
         Ok(Withdrawal::Paid(outcome)) => match outcome.status {
             PaymentStatus::Success | PaymentStatus::Pending | PaymentStatus::AlreadyPaid => {
                 Json(json!({ "paid": true })).into_response()

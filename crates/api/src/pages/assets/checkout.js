@@ -149,6 +149,9 @@
       if (answer.paid) {
         say("Paid with the card.");
         pinForm.hidden = true;
+      } else if (answer.awaitingApproval) {
+        say("The card's pull payment pays once its store approves the payout.");
+        pinForm.hidden = true;
       } else if (answer.pin) {
         tapK1 = answer.k1;
         cardForm.hidden = true;
