@@ -4,7 +4,8 @@
 //!   its callback `GET /boltcard/callback?k1=…&pr=…[&pin=…]` pays the invoice from the card's
 //!   wallet (`pinLimit`, LUD-21, tells the wallet from which amount the card's PIN is needed).
 //! - The card's balance for its holder: `GET /boltcard/balance?p=…&c=…` (a tap: its counter
-//!   is used up) answers JSON `{name, balance, tapLimit, dayLimit, dayLeft, payLink}` in sats.
+//!   is used up) answers JSON `{name, balance, tapLimit, dayLimit, dayLeft, payLink}` in sats,
+//!   or, to a browser (`Accept: text/html`), the balance page (`crate::pages::card`).
 //! - Its top-up link (LUD-06, given as LUD-19 `payLink` with taps and the balance):
 //!   `GET /boltcard/pay/{payId}` and its callback `…/callback?amount=…` (msat) pay into the
 //!   card's wallet.
@@ -15,18 +16,18 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use flash_bank::{BankError, PaymentStatus};
 use flash_merchant::boltcard::upper_hex;
-use flash_merchant::cards::{CardsError, ProgrammedCard};
+use flash_merchant::cards::{CardsError, ProgrammedCard, Withdrawal};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::lnurl::{answer, over_limit, refusal};
-use crate::{ApiState, Peer};
+use crate::lnurl::{answer, merchant_refusal, over_limit, refusal};
+use crate::{pages, ApiState, Peer};
 
 pub(crate) fn routes(state: ApiState) -> Router {
     Router::new()
@@ -45,6 +46,7 @@ fn card_refusal(e: CardsError) -> Response {
     match e {
         CardsError::Bank(b) => refusal(b),
         CardsError::Store(s) => refusal(BankError::Store(s)),
+        CardsError::Merchant(m) => merchant_refusal(m),
         e => {
             let status = match e {
                 CardsError::NotFound => StatusCode::NOT_FOUND,
@@ -88,10 +90,14 @@ async fn tap(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery
                 "defaultDescription": offer.name,
                 "minWithdrawable": 1_000,
                 "maxWithdrawable": offer.max_sat.saturating_mul(1_000),
-                "payLink": offer.pay_link,
             });
-            if let (Some(limit), Some(fields)) = (offer.pin_limit_sat, body.as_object_mut()) {
-                fields.insert("pinLimit".into(), json!(limit.saturating_mul(1_000)));
+            if let Some(fields) = body.as_object_mut() {
+                if let Some(link) = offer.pay_link {
+                    fields.insert("payLink".into(), json!(link));
+                }
+                if let Some(limit) = offer.pin_limit_sat {
+                    fields.insert("pinLimit".into(), json!(limit.saturating_mul(1_000)));
+                }
             }
             answer(StatusCode::OK, body)
         }
@@ -99,14 +105,19 @@ async fn tap(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery
     }
 }
 
-async fn balance(State(state): State<ApiState>, peer: Peer, Query(q): Query<TapQuery>) -> Response {
+async fn balance(State(state): State<ApiState>, peer: Peer, headers: HeaderMap, Query(q): Query<TapQuery>) -> Response {
+    let html = pages::card::wants_html(&headers);
     if let Some(refused) = over_limit(&state, &peer) {
         return refused;
     }
-    let (Some(p), Some(c)) = (q.p, q.c) else {
-        return card_refusal(CardsError::Invalid("a tap carries p and c".into()));
+    let balance = match (q.p, q.c) {
+        (Some(p), Some(c)) => state.cards.balance(&p, &c).await,
+        _ => Err(CardsError::Invalid("a tap carries p and c".into())),
     };
-    match state.cards.balance(&p, &c).await {
+    if html {
+        return pages::card::balance_page(&state.info.public_url, balance);
+    }
+    match balance {
         Ok(b) => answer(
             StatusCode::OK,
             json!({
@@ -180,7 +191,9 @@ async fn callback(State(state): State<ApiState>, peer: Peer, Query(q): Query<Cal
     };
     let error = |reason: &str| answer(StatusCode::BAD_REQUEST, json!({ "status": "ERROR", "reason": reason }));
     match state.cards.withdraw(&k1, &pr, q.pin.as_deref()).await {
-        Ok(o) => match (o.status, o.failure) {
+        // A pull payment card's payout: claimed, the payout driver pays it.
+        Ok(Withdrawal::Claimed(_)) => answer(StatusCode::OK, json!({ "status": "OK" })),
+        Ok(Withdrawal::Paid(o)) => match (o.status, o.failure) {
             (PaymentStatus::Failure, reason) => error(&reason.unwrap_or_else(|| "payment failed".into())),
             (PaymentStatus::AlreadyPaid, _) => error("that invoice is already paid"),
             (PaymentStatus::Success | PaymentStatus::Pending, _) => answer(StatusCode::OK, json!({ "status": "OK" })),
@@ -190,7 +203,7 @@ async fn callback(State(state): State<ApiState>, peer: Peer, Query(q): Query<Cal
 }
 
 /// The keys as the programming app reads them (and BTCPay answers them).
-fn keys_json(card: &ProgrammedCard) -> Value {
+pub(crate) fn keys_json(card: &ProgrammedCard) -> Value {
     let [k0, k1, k2, k3, k4] = card.keys.map(|k| upper_hex(&k));
     json!({
         "LNURLW": card.lnurlw,

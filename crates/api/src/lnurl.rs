@@ -80,7 +80,7 @@ pub(crate) fn refusal(e: BankError) -> Response {
 }
 
 /// A merchant service's refusal, in the LNURL shape.
-fn merchant_refusal(e: MerchantError) -> Response {
+pub(crate) fn merchant_refusal(e: MerchantError) -> Response {
     match e {
         MerchantError::Bank(b) => refusal(b),
         MerchantError::Store(s) => refusal(BankError::Store(s)),

@@ -9,7 +9,6 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use flash_bank::{InvoiceCreate, InvoiceFor};
 use flash_core::{AccountId, Network};
 use flash_merchant::boltcard::testing::SimulatedCard;
 use flash_merchant::cards::{CardAction, CardCreate};
@@ -35,41 +34,6 @@ fn account(m: &Member) -> AccountId {
     m.account_id.parse().expect("account id")
 }
 
-/// A tap of `card` at `/boltcard`: the answer.
-async fn tap(s: &TestServer, card: &mut SimulatedCard) -> Resp {
-    let (p, c) = card.tap();
-    s.get(&format!("/boltcard?p={p}&c={c}"), &[]).await
-}
-
-/// The withdraw callback for `k1` with `pr`.
-async fn withdraw(s: &TestServer, k1: &str, pr: &str) -> Resp {
-    s.get(&format!("/boltcard/callback?k1={k1}&pr={pr}"), &[]).await
-}
-
-/// An invoice of `payee` for `sats`, issued by this Flash (a card pays it inside the ledger).
-async fn invoice(s: &TestServer, payee: &Member, sats: i64) -> String {
-    s.state
-        .bank
-        .ln_invoice_create(
-            InvoiceFor::Owner(account(payee)),
-            InvoiceCreate {
-                wallet_id: payee.wallet_id.parse().expect("wallet id"),
-                amount: Some(sats),
-                memo: Some("coffee".into()),
-                description_hash: None,
-                expires_in_mins: None,
-            },
-        )
-        .await
-        .expect("invoice")
-        .payment_request
-}
-
-fn reason(r: &Resp) -> String {
-    assert_eq!(r.json()["status"], "ERROR", "{}", r.text);
-    r.json()["reason"].as_str().unwrap_or_default().to_string()
-}
-
 async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (owner, shop) = (s.member().await, s.member().await);
@@ -87,7 +51,7 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
         .await;
     assert_eq!((again.status, again.json()), (200, keys.clone()), "{}", again.text);
     let other = s.post_json(&link, None, &json!({"UID": "04010203040506"})).await;
-    assert!(reason(&other).contains("another card"));
+    assert!(lnurl_reason(&other).contains("another card"));
     let unknown = s
         .post_json(
             &format!("/boltcard/program/{}", "x".repeat(43)),
@@ -97,7 +61,7 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
         .await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
 
-    let offer = tap(&s, &mut card).await;
+    let offer = card_tap(&s, &mut card).await;
     assert_eq!(offer.status, 200, "{}", offer.text);
     let offer = offer.json();
     assert_eq!(
@@ -120,10 +84,10 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
     let spent = s.post_json(&link, None, &json!({"UID": card_uid_hex(&UID)})).await;
     assert_eq!(spent.status, 404, "{}", spent.text);
     // Over the tap's limit: refused, and the tap stays usable.
-    let big = invoice(&s, &shop, 10_001).await;
-    assert!(reason(&withdraw(&s, k1, &big).await).contains("at most 10000"));
-    let pr = invoice(&s, &shop, 2_100).await;
-    let paid = withdraw(&s, k1, &pr).await;
+    let big = wallet_invoice(&s, &shop, 10_001).await;
+    assert!(lnurl_reason(&card_withdraw(&s, k1, &big).await).contains("at most 10000"));
+    let pr = wallet_invoice(&s, &shop, 2_100).await;
+    let paid = card_withdraw(&s, k1, &pr).await;
     assert_eq!(
         (paid.status, paid.json()),
         (200, json!({"status": "OK"})),
@@ -135,10 +99,10 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
         (50_000 - 2_100, 2_100)
     );
     // The same k1 again, for another invoice: the tap is used.
-    let other = invoice(&s, &shop, 100).await;
-    assert!(reason(&withdraw(&s, k1, &other).await).contains("tap the card again"));
+    let other = wallet_invoice(&s, &shop, 100).await;
+    assert!(lnurl_reason(&card_withdraw(&s, k1, &other).await).contains("tap the card again"));
     // The same invoice again: already paid, nothing moves.
-    assert!(withdraw(&s, k1, &pr).await.status >= 400);
+    assert!(card_withdraw(&s, k1, &pr).await.status >= 400);
     assert_eq!(s.balance(&owner).await, 50_000 - 2_100);
 
     // The holder's balance, for a tap (its counter is used up: the same tap shows nothing).
@@ -151,16 +115,16 @@ async fn a_programmed_card_pays_once_per_tap(backend: Backend) {
         json!({"name": "Coffee card", "balance": 50_000 - 2_100, "tapLimit": 10_000, "dayLimit": 25_000, "dayLeft": 25_000 - 2_100, "payLink": null})
     );
     let again = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await;
-    assert!(reason(&again).contains("seen before"));
+    assert!(lnurl_reason(&again).contains("seen before"));
     assert_eq!(s.get("/boltcard/balance?p=00", &[]).await.status, 400);
     // A second tap has 25,000 - 2,100 left of the day and 10,000 per tap.
-    let second = tap(&s, &mut card).await.json();
+    let second = card_tap(&s, &mut card).await.json();
     assert_eq!(second["maxWithdrawable"], 10_000_000);
     // A replayed tap and a lower counter are refused.
     let (p, c) = card.tap_with_counter(card.counter);
-    assert!(reason(&s.get(&format!("/boltcard?p={p}&c={c}"), &[]).await).contains("seen before"));
+    assert!(lnurl_reason(&s.get(&format!("/boltcard?p={p}&c={c}"), &[]).await).contains("seen before"));
     let (p, c) = card.tap_with_counter(1);
-    assert!(reason(&s.get(&format!("/boltcard?p={p}&c={c}"), &[]).await).contains("seen before"));
+    assert!(lnurl_reason(&s.get(&format!("/boltcard?p={p}&c={c}"), &[]).await).contains("seen before"));
     let listed = s.state.cards.list(account(&owner)).await.expect("list");
     assert_eq!(
         (
@@ -203,16 +167,16 @@ async fn bad_taps_are_refused_and_change_nothing(backend: Backend) {
         uid: [4, 1, 2, 3, 4, 5, 6],
         ..card.clone()
     };
-    assert_eq!(tap(&s, &mut stranger).await.status, 404);
+    assert_eq!(card_tap(&s, &mut stranger).await.status, 404);
     // A card under other keys (another issuer): `p` does not decrypt (or, 1 in 256, to no
     // card of this issuer).
     let mut foreign = SimulatedCard {
         k1: [1; 16],
         ..card.clone()
     };
-    assert!(matches!(tap(&s, &mut foreign).await.status, 400 | 404));
+    assert!(matches!(card_tap(&s, &mut foreign).await.status, 400 | 404));
     // Callbacks with unknown or missing k1: refused.
-    assert_eq!(withdraw(&s, "nosuchk1", "lnbc1").await.status, 404);
+    assert_eq!(card_withdraw(&s, "nosuchk1", "lnbc1").await.status, 404);
     assert_eq!(s.get("/boltcard/callback?k1=abc", &[]).await.status, 400);
     // Programming and reset with bad bodies.
     assert_eq!(
@@ -253,22 +217,28 @@ async fn disabled_and_wiped_cards_do_not_pay(backend: Backend) {
     s.fund(&owner.wallet_id, 10_000).await;
     let (id, mut card, keys, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
     let cards = &s.state.cards;
-    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
+    let k1 = card_tap(&s, &mut card).await.json()["k1"]
+        .as_str()
+        .expect("k1")
+        .to_string();
     cards
         .act(account(&owner), &id, CardAction::Disable)
         .await
         .expect("disable");
-    assert!(reason(&tap(&s, &mut card).await).contains("disabled"));
-    let pr = invoice(&s, &shop, 500).await;
-    assert!(reason(&withdraw(&s, &k1, &pr).await).contains("disabled"));
+    assert!(lnurl_reason(&card_tap(&s, &mut card).await).contains("disabled"));
+    let pr = wallet_invoice(&s, &shop, 500).await;
+    assert!(lnurl_reason(&card_withdraw(&s, &k1, &pr).await).contains("disabled"));
     // Another account cannot touch it.
     assert!(cards.act(account(&shop), &id, CardAction::Enable).await.is_err());
     cards
         .act(account(&owner), &id, CardAction::Enable)
         .await
         .expect("enable");
-    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
-    assert_eq!(withdraw(&s, &k1, &pr).await.json()["status"], "OK");
+    let k1 = card_tap(&s, &mut card).await.json()["k1"]
+        .as_str()
+        .expect("k1")
+        .to_string();
+    assert_eq!(card_withdraw(&s, &k1, &pr).await.json()["status"], "OK");
 
     // A reset needs a valid tap of the card: a replayed one is refused.
     let (p, c) = card.tap_with_counter(card.counter);
@@ -282,7 +252,7 @@ async fn disabled_and_wiped_cards_do_not_pay(backend: Backend) {
         assert_eq!(reset[k], keys[k], "the keys it was programmed with");
     }
     assert_eq!(cards.card(account(&owner), &id).await.expect("card").state, "wiped");
-    assert_eq!(tap(&s, &mut card).await.status, 404, "a wiped card is no card");
+    assert_eq!(card_tap(&s, &mut card).await.status, 404, "a wiped card is no card");
     assert!(
         cards.act(account(&owner), &id, CardAction::Enable).await.is_err(),
         "wiped is final"
@@ -293,7 +263,7 @@ async fn disabled_and_wiped_cards_do_not_pay(backend: Backend) {
     assert_eq!(keys2["version"], 1);
     assert_ne!(keys2["K2"], keys["K2"]);
     assert_eq!(keys2["K1"], keys["K1"]);
-    assert_eq!(tap(&s, &mut again).await.status, 200);
+    assert_eq!(card_tap(&s, &mut again).await.status, 200);
     // A second programming of a card that is live is refused.
     let created = cards
         .create(
@@ -313,7 +283,7 @@ async fn disabled_and_wiped_cards_do_not_pay(backend: Backend) {
         .expect("path")
         .to_string();
     let dup = s.post_json(&path, None, &json!({ "UID": card_uid_hex(&UID) })).await;
-    assert!(reason(&dup).contains("already programmed"));
+    assert!(lnurl_reason(&dup).contains("already programmed"));
     assert_eq!(s.balance(&owner).await, 10_000 - 500);
 }
 
@@ -338,15 +308,15 @@ async fn concurrent_taps_never_exceed_the_day_limit(backend: Backend) {
         if r.status == 200 {
             k1s.push(r.json()["k1"].as_str().expect("k1").to_string());
         } else {
-            assert!(reason(&r).contains("seen before"), "{}", r.text);
+            assert!(lnurl_reason(&r).contains("seen before"), "{}", r.text);
         }
     }
     assert!(!k1s.is_empty());
     let opened = k1s.len();
     let mut paid = Vec::new();
     for k1 in k1s {
-        let (s, pr) = (s.clone(), invoice(&s, &shop, 1_000).await);
-        paid.push(tokio::spawn(async move { withdraw(&s, &k1, &pr).await }));
+        let (s, pr) = (s.clone(), wallet_invoice(&s, &shop, 1_000).await);
+        paid.push(tokio::spawn(async move { card_withdraw(&s, &k1, &pr).await }));
     }
     let mut ok: i64 = 0;
     for p in paid {
@@ -354,7 +324,7 @@ async fn concurrent_taps_never_exceed_the_day_limit(backend: Backend) {
         if r.json()["status"] == "OK" {
             ok += 1;
         } else {
-            assert!(reason(&r).contains("24-hour limit"), "{}", r.text);
+            assert!(lnurl_reason(&r).contains("24-hour limit"), "{}", r.text);
         }
     }
     assert_eq!(
@@ -366,8 +336,8 @@ async fn concurrent_taps_never_exceed_the_day_limit(backend: Backend) {
     assert_eq!(s.balance(&owner).await, 100_000 - ok * 1_000);
     // The next tap offers nothing more today when the limit is spent.
     if ok == 5 {
-        let r = tap(&s, &mut card).await;
-        assert!(reason(&r).contains("24-hour limit is used up"), "{}", r.text);
+        let r = card_tap(&s, &mut card).await;
+        assert!(lnurl_reason(&r).contains("24-hour limit is used up"), "{}", r.text);
     }
     s.journals().await;
 }
@@ -377,9 +347,15 @@ async fn two_callbacks_for_one_tap_pay_once(backend: Backend) {
     let (owner, shop) = (s.member().await, s.member().await);
     s.fund(&owner.wallet_id, 10_000).await;
     let (_, mut card, _, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
-    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
-    let (a, b) = (invoice(&s, &shop, 400).await, invoice(&s, &shop, 600).await);
-    let (ra, rb) = tokio::join!(withdraw(&s, &k1, &a), withdraw(&s, &k1, &b));
+    let k1 = card_tap(&s, &mut card).await.json()["k1"]
+        .as_str()
+        .expect("k1")
+        .to_string();
+    let (a, b) = (
+        wallet_invoice(&s, &shop, 400).await,
+        wallet_invoice(&s, &shop, 600).await,
+    );
+    let (ra, rb) = tokio::join!(card_withdraw(&s, &k1, &a), card_withdraw(&s, &k1, &b));
     let oks = [&ra, &rb].iter().filter(|r| r.json()["status"] == "OK").count();
     assert_eq!(oks, 1, "{} / {}", ra.text, rb.text);
     let spent = 10_000 - s.balance(&owner).await;
@@ -540,23 +516,26 @@ async fn a_failed_lightning_payment_gives_the_spend_back(backend: Backend) {
     let other = other_node(Network::Regtest);
     // A payment to another node that fails: the tap is used, the day's limit is whole again.
     set_outcome(&s, "FAIL").await;
-    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
+    let k1 = card_tap(&s, &mut card).await.json()["k1"]
+        .as_str()
+        .expect("k1")
+        .to_string();
     let pr = external_invoice(&other, Some(3_000), 600).await;
-    assert_eq!(withdraw(&s, &k1, &pr).await.json()["status"], "ERROR");
+    assert_eq!(card_withdraw(&s, &k1, &pr).await.json()["status"], "ERROR");
     assert_eq!(s.balance(&owner).await, 20_000, "the hold was reversed");
     // The same tap and invoice again: the first attempt's answer, nothing moves.
-    assert_eq!(withdraw(&s, &k1, &pr).await.json()["status"], "ERROR");
+    assert_eq!(card_withdraw(&s, &k1, &pr).await.json()["status"], "ERROR");
     assert_eq!(s.balance(&owner).await, 20_000);
     // A payment to another node that succeeds: the whole 3,000 of the day was still there.
     set_outcome(&s, "SUCCEED").await;
-    let offer = tap(&s, &mut card).await.json();
+    let offer = card_tap(&s, &mut card).await.json();
     assert_eq!(offer["maxWithdrawable"], 3_000_000, "{offer}");
     let k1 = offer["k1"].as_str().expect("k1");
     let pr = external_invoice(&other, Some(3_000), 600).await;
-    assert_eq!(withdraw(&s, k1, &pr).await.json()["status"], "OK");
+    assert_eq!(card_withdraw(&s, k1, &pr).await.json()["status"], "OK");
     assert!(s.balance(&owner).await <= 20_000 - 3_000);
     // The day is spent now.
-    assert!(reason(&tap(&s, &mut card).await).contains("used up"));
+    assert!(lnurl_reason(&card_tap(&s, &mut card).await).contains("used up"));
     s.journals().await;
 }
 
@@ -601,17 +580,22 @@ async fn a_pin_guards_withdrawals_from_its_limit(backend: Backend) {
     );
 
     // Below the PIN limit no PIN is asked.
-    let offer = tap(&s, &mut card).await.json();
+    let offer = card_tap(&s, &mut card).await.json();
     assert_eq!(offer["pinLimit"], 5_000_000, "{offer}");
     let k1 = offer["k1"].as_str().expect("k1").to_string();
     assert_eq!(
-        withdraw(&s, &k1, &invoice(&s, &shop, 2_000).await).await.json()["status"],
+        card_withdraw(&s, &k1, &wallet_invoice(&s, &shop, 2_000).await)
+            .await
+            .json()["status"],
         "OK"
     );
     // From it up the PIN is needed: without it the tap stays usable; with it, paid.
-    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
-    let pr = invoice(&s, &shop, 6_000).await;
-    assert!(reason(&withdraw(&s, &k1, &pr).await).contains("needs the card's PIN"));
+    let k1 = card_tap(&s, &mut card).await.json()["k1"]
+        .as_str()
+        .expect("k1")
+        .to_string();
+    let pr = wallet_invoice(&s, &shop, 6_000).await;
+    assert!(lnurl_reason(&card_withdraw(&s, &k1, &pr).await).contains("needs the card's PIN"));
     let paid = s
         .get(&format!("/boltcard/callback?k1={k1}&pr={pr}&pin=1234"), &[])
         .await;
@@ -619,14 +603,17 @@ async fn a_pin_guards_withdrawals_from_its_limit(backend: Backend) {
     assert_eq!(s.balance(&shop).await, 8_000);
 
     // Three wrong PINs disable the card; the right one after that is too late.
-    let k1 = tap(&s, &mut card).await.json()["k1"].as_str().expect("k1").to_string();
-    let pr = invoice(&s, &shop, 6_000).await;
+    let k1 = card_tap(&s, &mut card).await.json()["k1"]
+        .as_str()
+        .expect("k1")
+        .to_string();
+    let pr = wallet_invoice(&s, &shop, 6_000).await;
     for left in [2, 1, 0] {
         let r = s
             .get(&format!("/boltcard/callback?k1={k1}&pr={pr}&pin=0000"), &[])
             .await;
         assert!(
-            reason(&r).contains(&format!("wrong PIN: {left} tries left")),
+            lnurl_reason(&r).contains(&format!("wrong PIN: {left} tries left")),
             "{}",
             r.text
         );
@@ -634,8 +621,8 @@ async fn a_pin_guards_withdrawals_from_its_limit(backend: Backend) {
     let late = s
         .get(&format!("/boltcard/callback?k1={k1}&pr={pr}&pin=1234"), &[])
         .await;
-    assert!(reason(&late).contains("disabled"), "{}", late.text);
-    assert!(reason(&tap(&s, &mut card).await).contains("disabled"));
+    assert!(lnurl_reason(&late).contains("disabled"), "{}", late.text);
+    assert!(lnurl_reason(&card_tap(&s, &mut card).await).contains("disabled"));
     assert_eq!(s.balance(&shop).await, 8_000);
     let listed = s
         .gql(Some(&owner.token), "{ cards { state pinFailures } }", json!({}))
@@ -654,7 +641,7 @@ async fn a_pin_guards_withdrawals_from_its_limit(backend: Backend) {
         pin_set(json!({"pin": null})).await["card"],
         json!({"state": "active", "pinLimit": null, "pinFailures": 0})
     );
-    let offer = tap(&s, &mut card).await.json();
+    let offer = card_tap(&s, &mut card).await.json();
     assert!(offer.get("pinLimit").is_none(), "{offer}");
     s.journals().await;
 }
@@ -664,8 +651,8 @@ async fn a_card_is_topped_up_through_its_pay_link(backend: Backend) {
     let owner = s.member().await;
     let (_, mut card, _, _) = programmed_card(&s, &owner, 1_000, 5_000, UID).await;
     // A card with nothing in its wallet: the tap offers nothing but still gives the top-up link.
-    let empty = tap(&s, &mut card).await;
-    assert!(reason(&empty).contains("nothing to spend"), "{}", empty.text);
+    let empty = card_tap(&s, &mut card).await;
+    assert!(lnurl_reason(&empty).contains("nothing to spend"), "{}", empty.text);
     let (p, c) = card.tap();
     let link = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await.json()["payLink"]
         .as_str()
@@ -703,7 +690,7 @@ async fn a_card_is_topped_up_through_its_pay_link(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(s.balance(&owner).await, 4_000, "the top-up went into the card's wallet");
-    let offer = tap(&s, &mut card).await.json();
+    let offer = card_tap(&s, &mut card).await.json();
     assert_eq!(offer["maxWithdrawable"], 1_000_000, "{offer}");
 }
 
@@ -736,9 +723,9 @@ async fn the_operator_disables_any_card_and_is_audited(backend: Backend) {
         &json!([{"id": id, "state": "programming"}])
     );
     assert_eq!(update("DISABLED", "reported stolen").await["card"]["state"], "disabled");
-    assert!(reason(&tap(&s, &mut card).await).contains("disabled"));
+    assert!(lnurl_reason(&card_tap(&s, &mut card).await).contains("disabled"));
     assert_eq!(update("ACTIVE", "found again").await["card"]["state"], "active");
-    assert_eq!(tap(&s, &mut card).await.status, 200);
+    assert_eq!(card_tap(&s, &mut card).await.status, 200);
     assert_eq!(update("WIPED", "").await["card"]["state"], "wiped");
     assert_eq!(update("ACTIVE", "").await["errors"][0]["code"], "REFUSED");
     let bad = s

@@ -3,10 +3,15 @@
 //! cancellation and payouts marked paid with their webhook events, concurrent claims against
 //! one budget, an attempt repeated by two drivers at once, the budget's return when the pull
 //! payment is archived, bad input that changes nothing, and invoice refunds of every variant.
+//! Flash Cards linked to a pull payment (`…/boltcards`, driven by a simulated Bolt Card): taps
+//! bounded by what the pull payment has left, a withdrawal claimed once per tap and paid by
+//! the payout driver (also at a checkout page), and a live card linked again only for a tap of
+//! it.
 
 mod common;
 
 use common::*;
+use flash_merchant::boltcard::testing::SimulatedCard;
 use serde_json::{json, Value};
 
 flash_store::on_both_backends!(
@@ -16,6 +21,12 @@ flash_store::on_both_backends!(
     two_drivers_pay_an_attempt_once,
     bad_input_changes_nothing,
     refunds_are_pull_payments_of_each_variant,
+    a_linked_card_spends_from_the_pull_payment,
+    a_live_card_is_linked_again_only_for_a_tap_of_it,
+    two_callbacks_for_one_card_tap_claim_once,
+    a_card_of_a_pull_payment_needing_approval_waits_for_it,
+    bad_card_links_change_nothing,
+    a_pull_payment_card_pays_at_the_checkout,
 );
 
 /// A Greenfield request with a whole `Authorization` value (none: a public route).
@@ -662,4 +673,464 @@ async fn refunds_are_pull_payments_of_each_variant(backend: Backend) {
         (Some("1000"), Some("SATS"), Some("Goodwill"))
     );
     assert_eq!(custom["payoutMethods"], json!(["BTC-LN"]));
+}
+
+/// The UID of the tests' physical card.
+const UID: [u8; 7] = [0x04, 0x51, 0x2f, 0x6a, 0x92, 0x69, 0x80];
+
+/// Links a card to `pp` (`PullPayments_LinkBoltcard`, no credential); the answer.
+async fn link(s: &TestServer, pp: &str, body: Value) -> Resp {
+    call(
+        s,
+        "POST",
+        &format!("/api/v1/pull-payments/{pp}/boltcards"),
+        None,
+        Some(body),
+    )
+    .await
+}
+
+/// `link`, asserting a 200; the keys answered.
+async fn linked(s: &TestServer, pp: &str, body: Value) -> Value {
+    let r = link(s, pp, body.clone()).await;
+    assert_eq!(r.status, 200, "{body}: {}", r.text);
+    r.json()
+}
+
+/// The simulated card `UID` holding the keys of a link answer, its counter at `counter`.
+fn card_with(keys: &Value, counter: u32) -> SimulatedCard {
+    SimulatedCard {
+        uid: UID,
+        k1: card_key(&keys["K1"]),
+        k2: card_key(&keys["K2"]),
+        counter,
+    }
+}
+
+/// The link a wallet reads from `card` on its next tap.
+fn lnurlw(s: &TestServer, card: &mut SimulatedCard) -> String {
+    let (p, c) = card.tap();
+    format!("lnurlw://{}/boltcard?p={p}&c={c}", s.addr)
+}
+
+/// A tap of `card` that opens a withdrawal: its `k1`, and what it offers in msat.
+async fn opened(s: &TestServer, card: &mut SimulatedCard) -> (String, Value) {
+    let r = card_tap(s, card).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let offer = r.json();
+    (
+        offer["k1"].as_str().expect("k1").to_string(),
+        offer["maxWithdrawable"].clone(),
+    )
+}
+
+/// How many cards (of any state) the database holds.
+async fn cards_stored(s: &TestServer) -> i64 {
+    let rows = s
+        .state
+        .bank
+        .store_for_tests()
+        .db()
+        .query("SELECT CAST(COUNT(*) AS BIGINT) FROM boltcards", vec![])
+        .await
+        .expect("count");
+    rows[0].int(0).expect("count")
+}
+
+async fn a_linked_card_spends_from_the_pull_payment(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 50_000).await;
+    let carol = s.named_member("carol").await;
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"name": "Gift card", "amount": "10000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    let uid = card_uid_hex(&UID);
+    let keys = linked(&s, &pp, json!({"UID": uid, "tapLimit": 8_000, "dayLimit": 9_000})).await;
+    assert_eq!(keys["LNURLW"], format!("lnurlw://{}/boltcard", s.addr));
+    assert_eq!(keys["version"], 0);
+    for k in ["K0", "K1", "K2", "K3", "K4"] {
+        assert_eq!(keys[k].as_str().map(str::len), Some(32), "{k}: {keys}");
+    }
+    // The app again before the card's first tap: the same keys, and no second card.
+    let again = linked(
+        &s,
+        &pp,
+        json!({"UID": uid.to_uppercase(), "onExisting": "UpdateVersion"}),
+    )
+    .await;
+    assert_eq!(again, keys);
+    assert_eq!(cards_stored(&s).await, 1);
+
+    // 3,000 claimed elsewhere leaves 7,000: a tap offers the least of 8,000 a tap, 9,000 a
+    // day and the 7,000 left. A pull payment's card has no top-up link.
+    let r = claim(&s, &pp, json!({"destination": "@carol", "amount": "3000"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut card = card_with(&keys, 0);
+    let r = card_tap(&s, &mut card).await;
+    let offer = r.json();
+    assert_eq!(
+        (&offer["maxWithdrawable"], &offer["defaultDescription"]),
+        (&json!(7_000_000), &json!("Gift card")),
+        "{}",
+        r.text
+    );
+    assert!(offer.get("payLink").is_none(), "{offer}");
+    let k1 = offer["k1"].as_str().expect("k1");
+    // More than the tap offers: refused, and the tap stays usable.
+    let big = wallet_invoice(&s, &carol, 7_001).await;
+    assert!(lnurl_reason(&card_withdraw(&s, k1, &big).await).contains("at most 7000"));
+    let pr = wallet_invoice(&s, &carol, 5_000).await;
+    let paid = card_withdraw(&s, k1, &pr).await;
+    assert_eq!(paid.json(), json!({"status": "OK"}), "{}", paid.text);
+    // The withdrawal is a payout of the pull payment, paid by the payout driver.
+    let list = settle(&s, &pp).await;
+    let payout = list.iter().find(|p| p["destination"] == pr).expect("the card's payout");
+    assert_eq!(
+        (&payout["state"], &payout["originalAmount"], &payout["payoutMethodId"]),
+        (&json!("Completed"), &json!("5000"), &json!("BTC-LN")),
+        "{payout}"
+    );
+    assert_eq!(s.balance(&carol).await, 3_000 + 5_000);
+    // The holder's balance is what the pull payment has left.
+    let (p, c) = card.tap();
+    let balance = s.get(&format!("/boltcard/balance?p={p}&c={c}"), &[]).await;
+    assert_eq!(
+        balance.json(),
+        json!({"name": "Gift card", "balance": 2_000, "tapLimit": 8_000, "dayLimit": 9_000, "dayLeft": 4_000, "payLink": null}),
+        "{}",
+        balance.text
+    );
+    // The store's owner has it among its cards.
+    let cards = s
+        .gql(Some(&shop.owner.token), "{ cards { state pullPaymentId } }", json!({}))
+        .await;
+    assert_eq!(
+        data(&cards, "cards"),
+        &json!([{"state": "active", "pullPaymentId": pp}])
+    );
+    // Nothing left for the next tap beyond the pull payment's 2,000.
+    let (_, max) = opened(&s, &mut card).await;
+    assert_eq!(max, 2_000_000);
+    s.journals().await;
+}
+
+async fn a_live_card_is_linked_again_only_for_a_tap_of_it(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 50_000).await;
+    let owner = s.member().await;
+    s.fund(&owner.wallet_id, 5_000).await;
+    let (wallet_card, mut card, keys, _) = programmed_card(&s, &owner, 1_000, 2_000, UID).await;
+    assert_eq!(card_tap(&s, &mut card).await.status, 200);
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"name": "Gift card", "amount": "4000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    let state = |id: String| {
+        let s = &s;
+        let owner: flash_core::AccountId = owner.account_id.parse().expect("account");
+        async move { s.state.cards.card(owner, &id).await.expect("card").state }
+    };
+    // By its UID alone a live card is not linked, whatever onExisting says.
+    for on_existing in ["KeepVersion", "UpdateVersion"] {
+        let r = link(&s, &pp, json!({"UID": card_uid_hex(&UID), "onExisting": on_existing})).await;
+        assert_eq!(
+            (r.status, &r.json()["code"]),
+            (400, &json!("card-already-linked")),
+            "{}",
+            r.text
+        );
+    }
+    // A tap seen before, or with a wrong MAC: refused on LNURLW.
+    let (p, c) = card.tap_with_counter(card.counter);
+    let mut forged = SimulatedCard {
+        k2: [7; 16],
+        ..card.clone()
+    };
+    for link_read in [
+        format!("lnurlw://{}/boltcard?p={p}&c={c}", s.addr),
+        lnurlw(&s, &mut forged),
+    ] {
+        let r = link(&s, &pp, json!({"LNURLW": link_read, "onExisting": "KeepVersion"})).await;
+        assert_eq!((r.status, &r.json()[0]["path"]), (422, &json!("LNURLW")), "{}", r.text);
+    }
+    assert_eq!(state(wallet_card.clone()).await, "active", "nothing changed");
+    assert_eq!(cards_stored(&s).await, 1);
+
+    // KeepVersion for a fresh tap: the keys the card has; the wallet card is wiped and the
+    // pull payment's is active, spending from the pull payment (not the wallet's 5,000).
+    let kept = linked(
+        &s,
+        &pp,
+        json!({"LNURLW": lnurlw(&s, &mut card), "onExisting": "KeepVersion"}),
+    )
+    .await;
+    for k in ["K0", "K1", "K2", "K3", "K4", "version"] {
+        assert_eq!(kept[k], keys[k], "{k}");
+    }
+    assert_eq!(state(wallet_card).await, "wiped");
+    let (_, max) = opened(&s, &mut card).await;
+    assert_eq!(max, 4_000_000);
+
+    // UpdateVersion (the default): the next version's keys; until the card is tapped with
+    // them, old keys pay nothing, and the app failing half way gets the same keys again for a
+    // tap with the old ones (the card is never bricked).
+    let updated = linked(&s, &pp, json!({"LNURLW": lnurlw(&s, &mut card)})).await;
+    assert_eq!(updated["version"], 1);
+    // Its new keys are not for whoever knows the UID, though the card is programming again.
+    let r = link(&s, &pp, json!({"UID": card_uid_hex(&UID)})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_ne!(updated["K2"], keys["K2"]);
+    assert_eq!(updated["K1"], keys["K1"], "K1 is the issuer's");
+    let again = linked(&s, &pp, json!({"LNURLW": lnurlw(&s, &mut card)})).await;
+    assert_eq!(again, updated);
+    assert_eq!(card_tap(&s, &mut card).await.status, 400, "the old keys pay nothing");
+    let mut rewritten = card_with(&updated, card.counter);
+    let (_, max) = opened(&s, &mut rewritten).await;
+    assert_eq!(max, 4_000_000);
+    let kept = linked(
+        &s,
+        &pp,
+        json!({"LNURLW": lnurlw(&s, &mut rewritten), "onExisting": "KeepVersion"}),
+    )
+    .await;
+    assert_eq!(kept, updated);
+    assert_eq!(
+        cards_stored(&s).await,
+        2,
+        "the wiped wallet card and the pull payment's"
+    );
+    s.journals().await;
+}
+
+async fn two_callbacks_for_one_card_tap_claim_once(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 20_000).await;
+    let dave = s.named_member("dave").await;
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"amount": "10000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    let keys = linked(&s, &pp, json!({"UID": card_uid_hex(&UID)})).await;
+    let mut card = card_with(&keys, 0);
+    let (k1, _) = opened(&s, &mut card).await;
+    let (a, b) = (
+        wallet_invoice(&s, &dave, 400).await,
+        wallet_invoice(&s, &dave, 600).await,
+    );
+    let (ra, rb) = tokio::join!(card_withdraw(&s, &k1, &a), card_withdraw(&s, &k1, &b));
+    let oks = [&ra, &rb].iter().filter(|r| r.json()["status"] == "OK").count();
+    assert_eq!(oks, 1, "{} / {}", ra.text, rb.text);
+    let list = settle(&s, &pp).await;
+    assert_eq!(list.len(), 1, "one payout: {list:?}");
+    let paid = s.balance(&dave).await;
+    assert!(paid == 400 || paid == 600, "one of the two: {paid}");
+    // The same k1 once more: used.
+    let c = wallet_invoice(&s, &dave, 100).await;
+    assert!(lnurl_reason(&card_withdraw(&s, &k1, &c).await).contains("tap the card again"));
+    assert_eq!(settle(&s, &pp).await.len(), 1);
+    s.journals().await;
+}
+
+async fn a_card_of_a_pull_payment_needing_approval_waits_for_it(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 20_000).await;
+    let erin = s.named_member("erin").await;
+    let pp = pull_payment(&s, &shop, json!({"amount": "10000", "currency": "SATS"})).await;
+    let keys = linked(&s, &pp, json!({"UID": card_uid_hex(&UID), "tapLimit": 2_000})).await;
+    let mut card = card_with(&keys, 0);
+    let (k1, max) = opened(&s, &mut card).await;
+    assert_eq!(max, 2_000_000);
+    // An invoice valid for an hour (not the pull payment's 30 days): claimed, awaiting approval.
+    let pr = wallet_invoice(&s, &erin, 1_500).await;
+    assert_eq!(card_withdraw(&s, &k1, &pr).await.json()["status"], "OK");
+    let list = settle(&s, &pp).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["state"], "AwaitingApproval");
+    assert_eq!(s.balance(&erin).await, 0);
+    let id = list[0]["id"].as_str().expect("payout id");
+    ok(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{id}"),
+        Some(&shop.auth),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(state_of(&settle(&s, &pp).await, id), "Completed");
+    assert_eq!(s.balance(&erin).await, 1_500);
+    s.journals().await;
+}
+
+async fn bad_card_links_change_nothing(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let shop = shop(&s, 20_000).await;
+    let pp = pull_payment(
+        &s,
+        &shop,
+        json!({"amount": "10000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    let uid = card_uid_hex(&UID);
+    for (body, path) in [
+        (json!({}), "UID"),
+        (json!({"UID": "04512f6a9269"}), "UID"),
+        (json!({"UID": "zz512f6a926980"}), "UID"),
+        (json!({"UID": 42}), "UID"),
+        (json!({"UID": uid, "onExisting": "Sometimes"}), "onExisting"),
+        (json!({"LNURLW": "https://example.com/nothing"}), "LNURLW"),
+        (
+            json!({"LNURLW": format!("lnurlw://{}/boltcard?p=zz&c=00", s.addr)}),
+            "LNURLW",
+        ),
+        (json!({"UID": uid, "tapLimit": 0}), "tapLimit"),
+        (json!({"UID": uid, "tapLimit": 5_000, "dayLimit": 1_000}), "tapLimit"),
+        (json!({"UID": uid, "dayLimit": "lots"}), "dayLimit"),
+        (json!([1]), ""),
+    ] {
+        let r = link(&s, &pp, body.clone()).await;
+        assert_eq!(
+            (r.status, &r.json()[0]["path"]),
+            (422, &json!(path)),
+            "{body}: {}",
+            r.text
+        );
+    }
+    let r = call(
+        &s,
+        "POST",
+        &format!("/api/v1/pull-payments/{pp}/boltcards?onExisting=Never"),
+        None,
+        Some(json!({"UID": uid})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.json()[0]["path"]),
+        (422, &json!("onExisting")),
+        "{}",
+        r.text
+    );
+    let raw = s
+        .post_raw(
+            &format!("/api/v1/pull-payments/{pp}/boltcards"),
+            None,
+            "application/json",
+            b"{".to_vec(),
+        )
+        .await;
+    assert_eq!(raw.status, 422, "{}", raw.text);
+    let archived = pull_payment(&s, &shop, json!({"amount": "1000", "currency": "SATS"})).await;
+    ok(
+        &s,
+        "DELETE",
+        &format!("/api/v1/pull-payments/{archived}"),
+        Some(&shop.auth),
+        None,
+    )
+    .await;
+    for unknown in ["NoSuch", archived.as_str()] {
+        let r = link(&s, unknown, json!({"UID": uid})).await;
+        assert_eq!(
+            (r.status, &r.json()["code"]),
+            (404, &json!("pullpayment-not-found")),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(cards_stored(&s).await, 0, "no card written");
+}
+
+async fn a_pull_payment_card_pays_at_the_checkout(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let _watcher = s.watch_invoices();
+    let cafe = shop(&s, 0).await;
+    let shop = shop(&s, 20_000).await;
+    let auto = pull_payment(
+        &s,
+        &shop,
+        json!({"amount": "5000", "currency": "SATS", "autoApproveClaims": true}),
+    )
+    .await;
+    let keys = linked(&s, &auto, json!({"UID": card_uid_hex(&UID)})).await;
+    let mut card = card_with(&keys, 0);
+    // The café's checkout takes the card: a payout of the pull payment pays the invoice.
+    let invoice = cafe_invoice(&s, &cafe, 1_200).await;
+    let r = s
+        .post_json(
+            &format!("/i/{invoice}/card"),
+            None,
+            &json!({"lnurlw": lnurlw(&s, &mut card)}),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"paid": true, "awaitingApproval": false}), "{}", r.text);
+    settle(&s, &auto).await;
+    wait_settled(&s, &cafe, &invoice).await;
+
+    // A pull payment needing approval: the page is told so, and the invoice is paid once the
+    // store approves.
+    let approved_later = pull_payment(&s, &shop, json!({"amount": "5000", "currency": "SATS"})).await;
+    let r = link(
+        &s,
+        &approved_later,
+        json!({"LNURLW": lnurlw(&s, &mut card), "onExisting": "KeepVersion"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let invoice = cafe_invoice(&s, &cafe, 800).await;
+    let r = s
+        .post_json(
+            &format!("/i/{invoice}/card"),
+            None,
+            &json!({"lnurlw": lnurlw(&s, &mut card)}),
+        )
+        .await;
+    assert_eq!(r.json(), json!({"paid": false, "awaitingApproval": true}), "{}", r.text);
+    let list = settle(&s, &approved_later).await;
+    let id = list[0]["id"].as_str().expect("payout id");
+    ok(
+        &s,
+        "POST",
+        &format!("/api/v1/payouts/{id}"),
+        Some(&shop.auth),
+        Some(json!({})),
+    )
+    .await;
+    settle(&s, &approved_later).await;
+    wait_settled(&s, &cafe, &invoice).await;
+    s.journals().await;
+}
+
+/// An invoice of `shop` for `sats`; its id.
+async fn cafe_invoice(s: &TestServer, shop: &Shop, sats: i64) -> String {
+    let path = format!("/api/v1/stores/{}/invoices", shop.store);
+    let made = ok(
+        s,
+        "POST",
+        &path,
+        Some(&shop.auth),
+        Some(json!({"amount": sats.to_string(), "currency": "SATS"})),
+    )
+    .await;
+    made["id"].as_str().expect("invoice id").to_string()
+}
+
+/// Waits until `shop`'s invoice `id` is settled.
+async fn wait_settled(s: &TestServer, shop: &Shop, id: &str) {
+    let path = format!("/api/v1/stores/{}/invoices/{id}", shop.store);
+    for _ in 0..100 {
+        if ok(s, "GET", &path, Some(&shop.auth), None).await["status"] == "Settled" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the invoice was never settled: {}",
+        ok(s, "GET", &path, Some(&shop.auth), None).await
+    );
 }

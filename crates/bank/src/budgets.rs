@@ -283,20 +283,25 @@ impl Bank {
                 self.onchain_send_for(req, allowance).await?;
             }
         }
-        self.payout_progress(p.account, p.wallet, p.attempt)
+        self.payout_progress(p.account, p.wallet, p.attempt, p.destination)
             .await?
             .ok_or(BankError::Refused("the payout's payment was not recorded"))
     }
 
-    /// Where a payout's attempt stands, once it reached the ledger; `None` before (a crash
-    /// before its journal committed: the attempt may start again).
+    /// Where a payout's attempt to pay `destination` stands, once it reached the ledger;
+    /// `None` before (a crash before its journal committed: the attempt may start again).
     pub async fn payout_progress(
         &self,
         account: AccountId,
         wallet: WalletId,
         attempt: &PayoutAttempt,
+        destination: &Destination,
     ) -> Result<Option<PayoutProgress>, BankError> {
-        let Some(tx) = self.transaction_by_key(account, wallet, &attempt_key(attempt)).await? else {
+        let tx = match self.transaction_by_key(account, wallet, &attempt_key(attempt)).await? {
+            Some(tx) => Some(tx),
+            None => self.own_invoice_paid_from(wallet, destination).await?,
+        };
+        let Some(tx) = tx else {
             return Ok(None);
         };
         let proof = match (tx.status, &tx.payment_hash, &tx.onchain_payout) {
@@ -328,6 +333,32 @@ impl Bank {
             journal_id: tx.journal_id,
             proof,
         }))
+    }
+
+    /// The payment from `wallet` of `destination` when it is an invoice of this Flash paid
+    /// inside the ledger: such a journal is keyed by the invoice (paid once, by whoever pays
+    /// first), not by the payer's idempotency key.
+    async fn own_invoice_paid_from(
+        &self,
+        wallet: WalletId,
+        destination: &Destination,
+    ) -> Result<Option<crate::history::Transaction>, BankError> {
+        let Destination::Invoice(bolt11) = destination else {
+            return Ok(None);
+        };
+        let hash = self.decode(bolt11).await?.payment_hash.to_string();
+        let key = flash_core::ledger::IdempotencyKey {
+            scope: crate::lightning::INVOICE_SCOPE.into(),
+            key: hash,
+        };
+        let Some(journal) = self.store.journal_for_key(&key).await? else {
+            return Ok(None);
+        };
+        match self.transaction(wallet, journal).await {
+            Ok(tx) if tx.amount < 0 => Ok(Some(tx)),
+            Ok(_) | Err(BankError::WalletNotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// A budget wallet by id.

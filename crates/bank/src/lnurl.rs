@@ -401,6 +401,31 @@ impl Bank {
         self.ln_pay_for(req, Some(Allowance::WithdrawLink(&link.link.id))).await
     }
 
+    /// `payment_request` decoded for a Flash Card's tap, with its amount in satoshis: refused
+    /// unless it asks for 1 to `max_sat`, and below `pin_from_sat` when that is given (the
+    /// card has a PIN that was not given).
+    pub async fn card_invoice(
+        &self,
+        payment_request: &str,
+        max_sat: i64,
+        pin_from_sat: Option<i64>,
+    ) -> Result<(flash_core::lightning::Invoice, i64), BankError> {
+        let invoice = self.decode(payment_request).await?;
+        let msat = invoice
+            .amount_msat
+            .ok_or_else(|| BankError::AmountMismatch("the invoice must have an amount".into()))?;
+        let amount = Sats::from_msat_up(msat)?.get();
+        if amount > max_sat {
+            return Err(BankError::AmountMismatch(format!(
+                "this tap pays at most {max_sat} sats"
+            )));
+        }
+        if pin_from_sat.is_some_and(|from| amount >= from) {
+            return Err(BankError::Refused("this amount needs the card's PIN"));
+        }
+        Ok((invoice, amount))
+    }
+
     /// Pays `payment_request` from a Flash Card's wallet for one of its taps (`spend`): the
     /// amount must be 1 to `max_sat`, and below `pin_from_sat` when that is given (the card
     /// has a PIN that was not given); the tap is used up, and the amount counted toward the
@@ -416,19 +441,7 @@ impl Bank {
         pin_from_sat: Option<i64>,
         payment_request: &str,
     ) -> Result<LnPayOutcome, BankError> {
-        let invoice = self.decode(payment_request).await?;
-        let msat = invoice
-            .amount_msat
-            .ok_or_else(|| BankError::AmountMismatch("the invoice must have an amount".into()))?;
-        let amount = Sats::from_msat_up(msat)?.get();
-        if amount > max_sat {
-            return Err(BankError::AmountMismatch(format!(
-                "this tap pays at most {max_sat} sats"
-            )));
-        }
-        if pin_from_sat.is_some_and(|from| amount >= from) {
-            return Err(BankError::Refused("this amount needs the card's PIN"));
-        }
+        let (invoice, _) = self.card_invoice(payment_request, max_sat, pin_from_sat).await?;
         let req = LnPayRequest {
             account,
             wallet_id,

@@ -11,6 +11,10 @@
 //!   rolling 24-hour limit and the balance. The withdrawal takes the tap and counts toward the
 //!   24-hour limit in the transaction that moves the money.
 //! - **Reset** (wipe) hands the keys to the app only for a valid tap of the card itself.
+//! - **Pull payment cards** (BTCPay's `POST /api/v1/pull-payments/{id}/boltcards`) spend from
+//!   a pull payment: a tap offers at most what the pull payment has left, and the withdrawal is
+//!   a payout claimed of it in the transaction that uses the tap up. A card that is live here
+//!   already is linked again only for a valid tap of it ([`Cards::link_pull_payment`]).
 
 use std::sync::Arc;
 
@@ -21,12 +25,16 @@ use flash_bank::{
 use flash_core::secrets::{hash_token, random_bytes, random_token, KeyEncryptionKey};
 use flash_core::text::percent_encode;
 use flash_core::{AccountId, WalletId};
-use flash_store::{Audit, CardSpend, NewBoltcard, NewBoltcardTap, Store, StoreError, CARD_WINDOW_MS};
+use flash_store::{
+    Audit, CardSpend, LinkedBoltcard, NewBoltcard, NewBoltcardTap, Record, Store, StoreError, CARD_WINDOW_MS,
+};
+use serde_json::{Map, Value};
 
 /// A card as stored.
 pub use flash_store::BoltcardRecord;
 
 use crate::boltcard::{self, card_id, encryption_key, upper_hex, CardError, CardKeys, PiccData};
+use crate::{FieldError, Merchant, MerchantError, PayoutView};
 
 /// The purpose the issuer key is sealed under.
 pub const ISSUER_KEY_PURPOSE: &str = "boltcard-issuer-key";
@@ -81,6 +89,9 @@ pub enum CardsError {
     /// The bank refused or failed.
     #[error(transparent)]
     Bank(#[from] BankError),
+    /// The merchant service (a pull payment card's pull payment) refused or failed.
+    #[error(transparent)]
+    Merchant(#[from] MerchantError),
     /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -139,8 +150,8 @@ pub struct TapOffer {
     pub name: String,
     /// Withdrawals of this much or more need the card's PIN, sats (LUD-21 `pinLimit`).
     pub pin_limit_sat: Option<i64>,
-    /// The card's top-up link (LUD-19 `payLink`, `lnurlp://…`).
-    pub pay_link: String,
+    /// The card's top-up link (LUD-19 `payLink`, `lnurlp://…`); none for a pull payment's card.
+    pub pay_link: Option<String>,
 }
 
 /// What a card's holder may know of it, shown for a valid tap.
@@ -148,7 +159,7 @@ pub struct TapOffer {
 pub struct CardBalance {
     /// What the owner calls it.
     pub name: String,
-    /// Its wallet's balance, sats.
+    /// Its wallet's balance (a pull payment card's: what its pull payment has left), sats.
     pub balance_sat: i64,
     /// Most one tap may spend, sats.
     pub tap_limit_sat: i64,
@@ -156,8 +167,123 @@ pub struct CardBalance {
     pub day_limit_sat: i64,
     /// What is left of the 24-hour limit now, sats.
     pub day_left_sat: i64,
-    /// The card's top-up link (`lnurlp://…`).
-    pub pay_link: String,
+    /// The card's top-up link (`lnurlp://…`); none for a pull payment's card.
+    pub pay_link: Option<String>,
+}
+
+/// What a withdrawal did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Withdrawal {
+    /// A wallet card's payment from its wallet.
+    Paid(LnPayOutcome),
+    /// A pull payment card's payout, claimed from its pull payment: the payout driver pays it
+    /// (at once when the pull payment approves its claims itself, else once the store approves).
+    Claimed(PayoutView),
+}
+
+/// What to do with a card that is linked already (BTCPay's `onExisting`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Answer the keys the card has.
+    KeepVersion,
+    /// Answer the next version's keys, to write to the card (BTCPay's default).
+    UpdateVersion,
+}
+
+/// A request to link a physical card to a pull payment (`PullPayments_LinkBoltcard`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullPaymentLink {
+    /// The card's UID, when given.
+    uid: Option<[u8; 7]>,
+    /// The link read from the card (`p` and `c`), the proof of possession, when given.
+    tap: Option<(String, String)>,
+    /// What to do with a card that is linked already.
+    on_existing: OnExisting,
+    /// Most one tap may spend, sats, when given.
+    tap_limit_sat: Option<i64>,
+    /// Most the card may spend in any 24 hours, sats, when given.
+    day_limit_sat: Option<i64>,
+}
+
+impl PullPaymentLink {
+    /// Reads the request's body: `UID` (7 bytes of hex) or `LNURLW` (`lnurlw://…?p=…&c=…`, read
+    /// from the card), `onExisting` (`KeepVersion` or `UpdateVersion`, the default; the query's
+    /// `on_existing`, as BTCPay's deep links give it, wins), and Flash's `tapLimit` and
+    /// `dayLimit` (sats). Every bad field is told at once.
+    pub fn parse(body: &Value, on_existing: Option<&str>) -> Result<PullPaymentLink, MerchantError> {
+        let Some(fields) = body.as_object() else {
+            return Err(MerchantError::field("", "the body is a JSON object"));
+        };
+        let mut errors = Vec::new();
+        let text = |name: &str, errors: &mut Vec<FieldError>| match fields.get(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(_) => {
+                errors.push(FieldError::new(name, &format!("{name} is a string")));
+                None
+            }
+        };
+        let uid = text("UID", &mut errors).and_then(|u| match boltcard::parse_uid(&u) {
+            Ok(uid) => Some(uid),
+            Err(_) => {
+                errors.push(FieldError::new("UID", "the UID is 7 bytes of hex (14 hex digits)"));
+                None
+            }
+        });
+        let tap = text("LNURLW", &mut errors).and_then(|link| match tap_params(&link) {
+            Ok(pc) => Some(pc),
+            Err(e) => {
+                errors.push(FieldError::new("LNURLW", &e.to_string()));
+                None
+            }
+        });
+        let given = on_existing
+            .map(str::to_string)
+            .or_else(|| text("onExisting", &mut errors));
+        let on_existing = match given.as_deref() {
+            None | Some("UpdateVersion") => OnExisting::UpdateVersion,
+            Some("KeepVersion") => OnExisting::KeepVersion,
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "onExisting",
+                    "onExisting is KeepVersion or UpdateVersion",
+                ));
+                OnExisting::UpdateVersion
+            }
+        };
+        let tap_limit_sat = limit_field(fields, "tapLimit", &mut errors);
+        let day_limit_sat = limit_field(fields, "dayLimit", &mut errors);
+        if errors.is_empty() && uid.is_none() && tap.is_none() {
+            errors.push(FieldError::new("UID", "UID or LNURLW is required"));
+        }
+        if !errors.is_empty() {
+            return Err(MerchantError::Invalid(errors));
+        }
+        Ok(PullPaymentLink {
+            uid,
+            tap,
+            on_existing,
+            tap_limit_sat,
+            day_limit_sat,
+        })
+    }
+}
+
+/// An optional limit in sats, 1 to [`LIMIT_MAX_SAT`].
+fn limit_field(fields: &Map<String, Value>, name: &str, errors: &mut Vec<FieldError>) -> Option<i64> {
+    match fields.get(name) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64().filter(|l| (1..=LIMIT_MAX_SAT).contains(l)) {
+            Some(limit) => Some(limit),
+            None => {
+                errors.push(FieldError::new(
+                    name,
+                    &format!("{name} is a whole number of sats, 1 to {LIMIT_MAX_SAT}"),
+                ));
+                None
+            }
+        },
+    }
 }
 
 /// Card state names.
@@ -182,14 +308,17 @@ pub enum CardAction {
 pub struct Cards {
     bank: Bank,
     store: Store,
+    merchant: Merchant,
     issuer_key: Arc<[u8; 16]>,
     public_url: Arc<str>,
 }
 
 impl Cards {
-    /// Opens the service over `bank`: unseals (or first makes) the issuer key with `kek`.
-    /// `public_url` is where this Flash is reached (`https://host`).
-    pub async fn open(bank: Bank, store: Store, kek: &KeyEncryptionKey, public_url: &str) -> Result<Cards, CardsError> {
+    /// Opens the service over `merchant` (its bank and database; its pull payments pay pull
+    /// payment cards): unseals (or first makes) the issuer key with `kek`. `public_url` is
+    /// where this Flash is reached (`https://host`).
+    pub async fn open(merchant: &Merchant, kek: &KeyEncryptionKey, public_url: &str) -> Result<Cards, CardsError> {
+        let (bank, store) = (merchant.bank.clone(), merchant.store.clone());
         let sealed = store
             .sealed_secret(ISSUER_KEY_PURPOSE, || {
                 let key: [u8; 16] = random_bytes();
@@ -206,6 +335,7 @@ impl Cards {
         Ok(Cards {
             bank,
             store,
+            merchant: merchant.clone(),
             issuer_key: Arc::new(issuer_key),
             public_url: Arc::from(public_url.trim_end_matches('/')),
         })
@@ -239,7 +369,7 @@ impl Cards {
             .boltcards_of(account)
             .await?
             .iter()
-            .filter(|c| c.state != WIPED)
+            .filter(|c| c.state != WIPED && c.pull_payment_id.is_none())
             .count();
         if live >= CARDS_MAX {
             return Err(CardsError::Invalid(format!(
@@ -418,13 +548,32 @@ impl Cards {
             Err(e) if e.is_unique_violation() => return Err(CardsError::AlreadyProgrammed),
             Err(e) => return Err(e.into()),
         }
-        let keys = CardKeys::derive(&self.issuer_key, &uid, key_version(version)?);
+        Ok(self.keys_of(&uid, version, card.name)?)
+    }
+
+    /// What the app writes to the card `uid` at key `version`.
+    fn keys_of(&self, uid: &[u8; 7], version: i64, name: String) -> Result<ProgrammedCard, StoreError> {
+        let keys = CardKeys::derive(&self.issuer_key, uid, key_version(version)?);
         Ok(ProgrammedCard {
             lnurlw: self.lnurlw_base(),
             version,
             keys: [keys.k0, keys.k1, keys.k2, keys.k3, keys.k4],
-            name: card.name,
+            name,
         })
+    }
+
+    /// The key version a tap of `card` (`p`, `c`) was made with: the card's, or, while the card
+    /// is `programming`, the one before (the app may not have written the new keys yet, and the
+    /// card must not be bricked for that). Refused when neither checks out.
+    fn proven_version(&self, card: &BoltcardRecord, uid: &[u8; 7], p: &str, c: &str) -> Result<i64, CardsError> {
+        let earlier = (card.state == PROGRAMMING && card.key_version > 0).then(|| card.key_version - 1);
+        for version in std::iter::once(card.key_version).chain(earlier) {
+            let keys = CardKeys::derive(&self.issuer_key, uid, key_version(version)?);
+            if boltcard::verify_tap(&keys.sun_keys(), p, c).is_ok() {
+                return Ok(version);
+            }
+        }
+        Err(CardsError::Tap(CardError::CmacMismatch))
     }
 
     /// The reset link's answer to the app: for a valid tap of the card (`lnurlw`, read from
@@ -440,22 +589,148 @@ impl Cards {
             .boltcard_latest_by_key_id(&key_id)
             .await?
             .ok_or(CardsError::NotFound)?;
-        let keys = CardKeys::derive(&self.issuer_key, &picc.uid, key_version(card.key_version)?);
-        boltcard::verify_tap(&keys.sun_keys(), &p, &c)?;
+        let version = self.proven_version(&card, &picc.uid, &p, &c)?;
         if !self.store.boltcard_reset(&card.id, i64::from(picc.counter)).await? {
             return Err(CardsError::Replayed);
         }
-        Ok(ProgrammedCard {
-            lnurlw: self.lnurlw_base(),
-            version: card.key_version,
-            keys: [keys.k0, keys.k1, keys.k2, keys.k3, keys.k4],
-            name: card.name,
-        })
+        Ok(self.keys_of(&picc.uid, version, card.name)?)
     }
 
-    /// A card's top-up link: LNURL-pay (LUD-06) into its wallet, as `lnurlp://` (LUD-17).
-    fn pay_link(&self, card: &BoltcardRecord) -> String {
-        format!("lnurlp://{}/boltcard/pay/{}", self.host(), card.pay_id)
+    /// Links the physical card `link` names to the pull payment `pull_payment_id` (not archived
+    /// nor expired) and answers the keys to write to it (`PullPayments_LinkBoltcard`).
+    ///
+    /// - A card that is not live here (never programmed, or wiped): a new card of the pull
+    ///   payment at the physical card's next key version, `programming` until its first tap.
+    ///   Until then the same request answers the same keys (the app may have failed half way)
+    ///   and writes nothing.
+    /// - A live card, whoever's it is, needs `LNURLW`, a fresh tap of it (its counter is used
+    ///   up): `KeepVersion` answers the keys it has and it is `active`, `UpdateVersion` the next
+    ///   version's and it is `programming` until tapped with them. A card of this pull payment
+    ///   is changed in place (a disabled one stays disabled); any other (a wallet card, another
+    ///   pull payment's) is wiped and the pull payment's new card made, in one transaction.
+    ///
+    /// Limits are `tapLimit` and `dayLimit` when given, else those the card of this pull payment
+    /// had, else the pull payment's amount (at most 1 BTC).
+    pub async fn link_pull_payment(
+        &self,
+        pull_payment_id: &str,
+        link: &PullPaymentLink,
+    ) -> Result<ProgrammedCard, MerchantError> {
+        let pp = self.merchant.pull_payment(pull_payment_id).await?;
+        let r = &pp.record;
+        if r.archived || r.expires_at.is_some_and(|at| at <= self.bank.now_ms()) {
+            return Err(MerchantError::PullPaymentNotFound);
+        }
+        let bad_tap = |e: CardsError| MerchantError::field("LNURLW", &e.to_string());
+        let tap = match &link.tap {
+            Some((p, c)) => {
+                let bytes = boltcard::parse_p(p).map_err(|e| bad_tap(e.into()))?;
+                let picc =
+                    boltcard::decrypt_picc(&encryption_key(&self.issuer_key), &bytes).map_err(|e| bad_tap(e.into()))?;
+                Some((p.as_str(), c.as_str(), picc))
+            }
+            None => None,
+        };
+        let uid = match (&tap, link.uid) {
+            (Some((_, _, picc)), Some(uid)) if picc.uid != uid => {
+                return Err(MerchantError::field(
+                    "UID",
+                    "the UID is not that of the card LNURLW was read from",
+                ))
+            }
+            (Some((_, _, picc)), _) => picc.uid,
+            (None, Some(uid)) => uid,
+            (None, None) => return Err(MerchantError::field("UID", "UID or LNURLW is required")),
+        };
+        let key_id = hex_lower(&card_id(&self.issuer_key, &uid));
+        let live = self.store.boltcard_by_key_id(&key_id).await?;
+        let ours = live
+            .as_ref()
+            .filter(|c| c.pull_payment_id.as_deref() == Some(pull_payment_id));
+        let (version, state, counter) = match (&live, tap) {
+            (None, _) => {
+                let next = self
+                    .store
+                    .boltcard_last_version(&key_id)
+                    .await?
+                    .map_or(0, |v| v.saturating_add(1));
+                (next, PROGRAMMING, 0)
+            }
+            // The app again, for a card linked here by its UID and never tapped since: the same
+            // keys. (Once a tap was seen, only a tap links it again.)
+            (Some(card), None) if ours.is_some() && card.state == PROGRAMMING && card.counter == 0 => {
+                return Ok(self.keys_of(&uid, card.key_version, card.name.clone())?);
+            }
+            (Some(_), None) => return Err(MerchantError::CardInUse),
+            (Some(card), Some((p, c, picc))) => {
+                let proven = self.proven_version(card, &uid, p, c).map_err(bad_tap)?;
+                let counter = i64::from(picc.counter);
+                if counter <= card.counter {
+                    return Err(bad_tap(CardsError::Replayed));
+                }
+                match link.on_existing {
+                    OnExisting::KeepVersion => (proven, ACTIVE, counter),
+                    OnExisting::UpdateVersion => (proven.saturating_add(1), PROGRAMMING, counter),
+                }
+            }
+        };
+        let default = r.budget_sat.clamp(1, LIMIT_MAX_SAT);
+        let day_limit = link.day_limit_sat.or(ours.map(|c| c.day_limit_sat)).unwrap_or(default);
+        let tap_limit = link
+            .tap_limit_sat
+            .unwrap_or_else(|| ours.map_or(default, |c| c.tap_limit_sat).min(day_limit));
+        check_limits(tap_limit, day_limit).map_err(|e| MerchantError::field("tapLimit", &e.to_string()))?;
+        if let Some(card) = ours {
+            if !self
+                .store
+                .boltcard_relink(&card.id, counter, version, state, tap_limit, day_limit)
+                .await?
+            {
+                return Err(bad_tap(CardsError::Replayed));
+            }
+            return Ok(self.keys_of(&uid, version, card.name.clone())?);
+        }
+        let owner = self
+            .store
+            .merchant_store(&r.store_id)
+            .await?
+            .ok_or(MerchantError::PullPaymentNotFound)?;
+        let name: String = match pp.name().trim() {
+            "" => "Pull payment card".to_string(),
+            name => name.chars().take(NAME_MAX_CHARS).collect(),
+        };
+        let card = LinkedBoltcard {
+            id: uuid::Uuid::now_v7().to_string(),
+            account_id: owner.account_id,
+            wallet_id: r.budget_wallet,
+            pull_payment_id: r.id.clone(),
+            name,
+            tap_limit_sat: tap_limit,
+            day_limit_sat: day_limit,
+            pay_id: random_token("", PAY_ID_LEN),
+            card_key_id: key_id,
+            key_version: version,
+            counter,
+            state: state.to_string(),
+        };
+        match self
+            .store
+            .boltcard_link(&card, live.as_ref().map(|c| c.id.as_str()))
+            .await
+        {
+            Ok(()) => Ok(self.keys_of(&uid, version, card.name)?),
+            Err(StoreError::Refused(_)) => Err(bad_tap(CardsError::Replayed)),
+            Err(e) if e.is_unique_violation() => Err(MerchantError::CardInUse),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A wallet card's top-up link: LNURL-pay (LUD-06) into its wallet, as `lnurlp://`
+    /// (LUD-17). A pull payment's card has none (its money is the pull payment's).
+    fn pay_link(&self, card: &BoltcardRecord) -> Option<String> {
+        card.pull_payment_id
+            .is_none()
+            .then(|| format!("lnurlp://{}/boltcard/pay/{}", self.host(), card.pay_id))
     }
 
     /// What the top-up link `pay_id` offers (LUD-06): a payment into the card's wallet of 1
@@ -512,7 +787,8 @@ impl Cards {
     }
 
     /// A tap: checks `p` and `c`, accepts the counter and opens a withdrawal of at most the
-    /// per-tap limit, what is left of the 24-hour limit and the wallet's balance.
+    /// per-tap limit, what is left of the 24-hour limit and the wallet's balance (a pull
+    /// payment card's: what its pull payment has left to claim).
     pub async fn tap(&self, p: &str, c: &str) -> Result<TapOffer, CardsError> {
         let (card, picc) = self.checked_tap(p, c).await?;
         let (balance, day_left) = self.room(&card).await?;
@@ -551,25 +827,25 @@ impl Cards {
         })
     }
 
-    /// A card's wallet balance and what is left of its 24-hour limit.
+    /// What a card may spend beyond its limits (its wallet's balance, or what its pull payment
+    /// has left to claim by taps) and what is left of its 24-hour limit.
     async fn room(&self, card: &BoltcardRecord) -> Result<(i64, i64), CardsError> {
         let spent = self
             .store
             .boltcard_spent_since(&card.id, self.bank.now_ms() - CARD_WINDOW_MS)
             .await?;
-        let balance = self.bank.wallet_balance(card.wallet_id).await?;
+        let balance = match &card.pull_payment_id {
+            Some(pp) => self.merchant.pull_payment_card_left(pp).await?,
+            None => self.bank.wallet_balance(card.wallet_id).await?,
+        };
         Ok((balance, card.day_limit_sat - spent))
     }
 
-    /// A withdrawal for the tap that handed out `k1`: pays `payment_request` from the card's
-    /// wallet, once. A card with a PIN needs it (`pin`) from its PIN limit up; a wrong PIN is
-    /// counted, and the third disables the card.
-    pub async fn withdraw(
-        &self,
-        k1: &str,
-        payment_request: &str,
-        pin: Option<&str>,
-    ) -> Result<LnPayOutcome, CardsError> {
+    /// A withdrawal for the tap that handed out `k1`, once: pays `payment_request` from the
+    /// card's wallet, or, for a pull payment's card, claims a payout of it from the pull
+    /// payment in the transaction that uses the tap up. A card with a PIN needs it (`pin`) from
+    /// its PIN limit up; a wrong PIN is counted, and the third disables the card.
+    pub async fn withdraw(&self, k1: &str, payment_request: &str, pin: Option<&str>) -> Result<Withdrawal, CardsError> {
         let tap = self
             .store
             .boltcard_tap(&hash_token(k1))
@@ -602,17 +878,30 @@ impl Cards {
             card_id: card.id.clone(),
             day_limit_sat: card.day_limit_sat,
         };
-        Ok(self
+        let Some(pull_payment) = &card.pull_payment_id else {
+            let paid = self
+                .bank
+                .card_pay(
+                    card.account_id,
+                    card.wallet_id,
+                    &spend,
+                    tap.tap.max_sat,
+                    pin_from_sat,
+                    payment_request,
+                )
+                .await?;
+            return Ok(Withdrawal::Paid(paid));
+        };
+        let (_, amount) = self
             .bank
-            .card_pay(
-                card.account_id,
-                card.wallet_id,
-                &spend,
-                tap.tap.max_sat,
-                pin_from_sat,
-                payment_request,
-            )
-            .await?)
+            .card_invoice(payment_request, tap.tap.max_sat, pin_from_sat)
+            .await?;
+        let taken = Record::boltcard_spend_taken(&spend, amount, self.bank.now_ms());
+        let payout = self
+            .merchant
+            .claim_for_card(pull_payment, payment_request, taken)
+            .await?;
+        Ok(Withdrawal::Claimed(payout))
     }
 
     /// The card a tap's `p` and `c` come from, checked; refused before anything is looked up
@@ -673,8 +962,8 @@ fn check_limits(tap_limit_sat: i64, day_limit_sat: i64) -> Result<(), CardsError
 }
 
 /// A stored key version as the derivation takes it.
-fn key_version(version: i64) -> Result<u32, CardsError> {
-    u32::try_from(version).map_err(|_| CardsError::Store(StoreError::Decode(format!("key version {version}"))))
+fn key_version(version: i64) -> Result<u32, StoreError> {
+    u32::try_from(version).map_err(|_| StoreError::Decode(format!("key version {version}")))
 }
 
 impl Cards {

@@ -56,6 +56,11 @@ pub enum MerchantError {
     /// The pull payment takes no claim now: `archived`, `expired` or `not-started`.
     #[error("the pull payment cannot be claimed: {0}")]
     PullPaymentClosed(&'static str),
+    /// The physical card is a live card here already: linking it again needs a tap of it.
+    #[error(
+        "this card is already linked here: send LNURLW, the link read from the card (its p and c), to link it again"
+    )]
+    CardInUse,
     /// No such payout (or not one the caller may see).
     #[error("payout not found")]
     PayoutNotFound,

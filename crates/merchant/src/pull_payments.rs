@@ -492,6 +492,46 @@ impl Merchant {
     /// Claims a payout from a pull payment (anyone who has its id): refused unless the pull
     /// payment is open and has the amount left beyond its other open claims.
     pub async fn claim_payout(&self, pull_payment_id: &str, claim: &Claim) -> Result<PayoutView, MerchantError> {
+        self.claim_with(pull_payment_id, claim, None).await
+    }
+
+    /// A pull payment card's withdrawal: claims a payout of `payment_request` (a BOLT11 with
+    /// an amount) from the card's pull payment, in one transaction with `tap` (the tap's
+    /// spend: the tap is used up and the amount counted toward the card's 24-hour limit).
+    /// The invoice need only be unexpired: a claim awaiting approval is paid when the store
+    /// approves it, if the invoice is still valid then.
+    pub(crate) async fn claim_for_card(
+        &self,
+        pull_payment_id: &str,
+        payment_request: &str,
+        tap: Vec<Record>,
+    ) -> Result<PayoutView, MerchantError> {
+        let claim = Claim {
+            destination: payment_request.to_string(),
+            amount: None,
+            payout_method: Some(PAYOUT_LIGHTNING.into()),
+        };
+        self.claim_with(pull_payment_id, &claim, Some(tap)).await
+    }
+
+    /// What is left to claim of a pull payment by its cards' taps, satoshis: 0 unless it is
+    /// open (started, not archived, not expired) and pays over Lightning.
+    pub(crate) async fn pull_payment_card_left(&self, pull_payment_id: &str) -> Result<i64, MerchantError> {
+        let pp = self.pull_payment(pull_payment_id).await?;
+        if pp.record.starts_at > self.bank.now_ms() || !pp.data.payout_methods.iter().any(|m| m == PAYOUT_LIGHTNING) {
+            return Ok(0);
+        }
+        self.pull_payment_left(&pp).await
+    }
+
+    /// [`Merchant::claim_payout`], with a card tap's records when `tap` is given (then the
+    /// destination's BOLT11 need only be unexpired).
+    async fn claim_with(
+        &self,
+        pull_payment_id: &str,
+        claim: &Claim,
+        tap: Option<Vec<Record>>,
+    ) -> Result<PayoutView, MerchantError> {
         let pp = self.pull_payment(pull_payment_id).await?;
         let now = self.bank.now_ms();
         let r = &pp.record;
@@ -508,7 +548,7 @@ impl Merchant {
             .check_destination(
                 &claim.destination,
                 claim.payout_method.as_deref(),
-                r.auto_approve,
+                r.auto_approve || tap.is_some(),
                 pp.data.bolt11_expiration_days,
             )
             .await?;
@@ -567,7 +607,11 @@ impl Merchant {
         if r.auto_approve {
             events.push(payout_event(&record, "PayoutApproved", state, now));
         }
-        match self.store.merchant_payout_claim(&record, &events).await {
+        match self
+            .store
+            .merchant_payout_claim(&record, &events, tap.unwrap_or_default())
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::Refused(why)) => return Err(MerchantError::field("amount", why)),
             Err(e) => return Err(e.into()),
@@ -665,7 +709,7 @@ impl Merchant {
         if approved {
             events.push(payout_event(&record, "PayoutApproved", state, now));
         }
-        self.store.merchant_payout_claim(&record, &events).await?;
+        self.store.merchant_payout_claim(&record, &events, Vec::new()).await?;
         self.outbox.notify_one();
         self.payout_wake.notify_one();
         PayoutView::of(record)
@@ -1158,6 +1202,8 @@ impl Merchant {
             .await?
             .ok_or(MerchantError::StoreNotFound)?;
         let now = self.bank.now_ms();
+        let target = PaymentTarget::parse(&payout.destination)
+            .map_err(|e| MerchantError::field("destination", &e.to_string()))?;
         let progress = match payout.state {
             MerchantPayoutState::InProgress => {
                 let attempt = PayoutAttempt {
@@ -1167,7 +1213,7 @@ impl Merchant {
                 };
                 match self
                     .bank
-                    .payout_progress(store.account_id, payout.wallet_id, &attempt)
+                    .payout_progress(store.account_id, payout.wallet_id, &attempt, &target.destination)
                     .await?
                 {
                     Some(progress) => (attempt.attempt, progress),
@@ -1175,8 +1221,6 @@ impl Merchant {
                 }
             }
             MerchantPayoutState::AwaitingPayment => {
-                let target = PaymentTarget::parse(&payout.destination)
-                    .map_err(|e| MerchantError::field("destination", &e.to_string()))?;
                 let attempt = PayoutAttempt {
                     payout_id: payout.id.clone(),
                     attempt: payout.attempt + 1,

@@ -485,8 +485,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             ..flash_merchant::MerchantConfig::default()
         });
     let cards = flash_merchant::cards::Cards::open(
-        bank.clone(),
-        store.clone(),
+        &merchant,
         &KeyEncryptionKey::new(data_dir.key("master.key")?),
         &info.public_url,
     )

@@ -71,6 +71,7 @@ const SERVED: &[(&str, &[&str])] = &[
     ("/api/v1/pull-payments/{pullPaymentId}/payouts", &["get", "post"]),
     ("/api/v1/pull-payments/{pullPaymentId}/payouts/{payoutId}", &["get"]),
     ("/api/v1/pull-payments/{pullPaymentId}/lnurl", &["get"]),
+    ("/api/v1/pull-payments/{pullPaymentId}/boltcards", &["post"]),
     ("/api/v1/stores/{storeId}/payouts", &["get", "post"]),
     ("/api/v1/payouts/{payoutId}", &["get", "post", "delete"]),
     ("/api/v1/payouts/{payoutId}/mark-paid", &["post"]),
@@ -226,6 +227,11 @@ fn patch_spec(doc: &mut Value) {
             // `webhook-not-found` (the spec leaves it out of their POST and PUT).
             if names_resource || names_webhooks {
                 responses.entry("404").or_insert_with(|| not_found.clone());
+            }
+            // Flash refuses to link a card that is live already without a tap of it (400
+            // `card-already-linked`, docs/cards.md); BTCPay links it by its UID alone.
+            if path.ends_with("/boltcards") {
+                responses.entry("400").or_insert_with(|| problem.clone());
             }
             // BTCPay answers validation errors with 422 (`CreateValidationError`), not 400.
             if op.get("requestBody").is_some() {

@@ -17,8 +17,10 @@ pub struct BoltcardRecord {
     pub card_key_id: Option<String>,
     /// The owner.
     pub account_id: AccountId,
-    /// The wallet it spends from.
+    /// The wallet it spends from (a pull payment card's: the pull payment's budget wallet).
     pub wallet_id: WalletId,
+    /// The pull payment it spends from, for a pull payment's card.
+    pub pull_payment_id: Option<String>,
     /// What the owner calls it.
     pub name: String,
     /// `programming`, `active`, `disabled` or `wiped`.
@@ -70,6 +72,36 @@ pub struct NewBoltcard {
     pub program_expires_at: i64,
 }
 
+/// A pull payment's card to record, bound to its physical card already (its card id and key
+/// version are known): it spends from the pull payment's budget wallet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkedBoltcard {
+    /// Its id.
+    pub id: String,
+    /// The owner: the pull payment's store's owner.
+    pub account_id: AccountId,
+    /// The pull payment's budget wallet.
+    pub wallet_id: WalletId,
+    /// The pull payment.
+    pub pull_payment_id: String,
+    /// What it is called (the pull payment's name).
+    pub name: String,
+    /// Most one tap may spend, sats.
+    pub tap_limit_sat: i64,
+    /// Most the card may spend in any 24 hours, sats.
+    pub day_limit_sat: i64,
+    /// The public id of its top-up link (never served for a pull payment's card).
+    pub pay_id: String,
+    /// The card id derived from the issuer key and the UID (hex).
+    pub card_key_id: String,
+    /// The key version written to the card.
+    pub key_version: i64,
+    /// The counter of the last tap seen (0 when none was).
+    pub counter: i64,
+    /// `programming` (until its first tap with these keys) or `active`.
+    pub state: String,
+}
+
 /// A tap whose SUN message checked, to record with the card's new counter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewBoltcardTap {
@@ -119,7 +151,7 @@ pub const CARD_WINDOW_MS: i64 = 24 * 60 * 60 * 1_000;
 
 const CARD_COLUMNS: &str = "SELECT id, card_key_id, account_id, wallet_id, name, state, key_version, counter, \
      tap_limit_sat, day_limit_sat, program_expires_at, created_at, updated_at, pin_hash, pin_limit_sat, \
-     pin_failures, pay_id FROM boltcards";
+     pin_failures, pay_id, pull_payment_id FROM boltcards";
 
 fn card_record(r: &Row) -> Result<BoltcardRecord, StoreError> {
     Ok(BoltcardRecord {
@@ -140,6 +172,7 @@ fn card_record(r: &Row) -> Result<BoltcardRecord, StoreError> {
         pin_limit_sat: r.opt_int(14)?,
         pin_failures: r.int(15)?,
         pay_id: r.text(16)?,
+        pull_payment_id: r.opt_text(17)?,
     })
 }
 
@@ -225,9 +258,9 @@ impl Store {
         row.as_ref().map(card_record).transpose()
     }
 
-    /// The card (not wiped) a top-up link pays into.
+    /// The wallet card (not wiped) a top-up link pays into; a pull payment's card has none.
     pub async fn boltcard_by_pay_id(&self, pay_id: &str) -> Result<Option<BoltcardRecord>, StoreError> {
-        let sql = format!("{CARD_COLUMNS} WHERE pay_id = $1 AND state <> 'wiped'");
+        let sql = format!("{CARD_COLUMNS} WHERE pay_id = $1 AND state <> 'wiped' AND pull_payment_id IS NULL");
         let row = self.db.query_opt(&sql, params![pay_id]).await?;
         row.as_ref().map(card_record).transpose()
     }
@@ -284,6 +317,80 @@ impl Store {
         let sql = format!("{CARD_COLUMNS} WHERE account_id = $1 ORDER BY created_at DESC, id LIMIT 200");
         let rows = self.db.query(&sql, params![account.to_string()]).await?;
         rows.iter().map(card_record).collect()
+    }
+
+    /// Records a pull payment's card, in one transaction with the retirement (`wiped`) of the
+    /// live card it `replaces` (the same physical card, moved here by a tap with the new card's
+    /// `counter`): refused ([`StoreError::Refused`]) unless that card is still live with a
+    /// lower counter; a unique violation when another live card has the card id.
+    pub async fn boltcard_link(&self, card: &LinkedBoltcard, replaces: Option<&str>) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let mut records = Vec::new();
+        if let Some(old) = replaces {
+            records.push(Record {
+                sql:
+                    "UPDATE boltcards SET state = 'wiped', counter = $2, updated_at = $3, program_secret_hash = NULL, \
+                      program_expires_at = NULL WHERE id = $1 AND state <> 'wiped' AND counter < $2",
+                params: params![old, card.counter, now],
+                rows: 1,
+                refusal: Some("this tap was seen before: tap the card again"),
+            });
+        }
+        records.push(Record {
+            sql: "INSERT INTO boltcards (id, card_key_id, account_id, wallet_id, pull_payment_id, name, state, \
+                  key_version, counter, tap_limit_sat, day_limit_sat, pay_id, created_at, updated_at) \
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+            params: params![
+                card.id.as_str(),
+                card.card_key_id.as_str(),
+                card.account_id.to_string(),
+                card.wallet_id.to_string(),
+                card.pull_payment_id.as_str(),
+                card.name.as_str(),
+                card.state.as_str(),
+                card.key_version,
+                card.counter,
+                card.tap_limit_sat,
+                card.day_limit_sat,
+                card.pay_id.as_str(),
+                now
+            ],
+            rows: 1,
+            refusal: None,
+        });
+        self.db.apply(records).await
+    }
+
+    /// Links a live card again (to the same pull payment) for a tap with `counter`: its key
+    /// version, state (a disabled card stays disabled) and limits. False unless the card is
+    /// still live with a lower counter, so one tap links once.
+    pub async fn boltcard_relink(
+        &self,
+        id: &str,
+        counter: i64,
+        key_version: i64,
+        state: &str,
+        tap_limit_sat: i64,
+        day_limit_sat: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE boltcards SET counter = $2, key_version = $3, \
+                 state = CASE WHEN state = 'disabled' THEN state ELSE $4 END, tap_limit_sat = $5, \
+                 day_limit_sat = $6, updated_at = $7 WHERE id = $1 AND state <> 'wiped' AND counter < $2",
+                params![
+                    id,
+                    counter,
+                    key_version,
+                    state,
+                    tap_limit_sat,
+                    day_limit_sat,
+                    self.now_ms()
+                ],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     /// Binds a card waiting to be programmed, through its link, to the physical card

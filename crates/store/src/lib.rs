@@ -45,7 +45,9 @@ pub use accounts::{
     AccountRecord, Audit, ContactRecord, NewUser, PaymentParties, UserRecord, UsernameUpdate, WalletOwner, WalletRecord,
 };
 pub use auth::{ApiKeyRecord, CodeCheck, NewApiKey, SessionRecord};
-pub use boltcards::{BoltcardRecord, BoltcardTapRecord, CardSpend, NewBoltcard, NewBoltcardTap, CARD_WINDOW_MS};
+pub use boltcards::{
+    BoltcardRecord, BoltcardTapRecord, CardSpend, LinkedBoltcard, NewBoltcard, NewBoltcardTap, CARD_WINDOW_MS,
+};
 pub use db::Db;
 pub use groups::GroupRecord;
 pub use ledger::{

@@ -437,12 +437,14 @@ impl Store {
         self.db.apply(records).await
     }
 
-    /// Records a claim on a pull payment with its events: refused when the pull payment may
-    /// not be claimed now, or its budget does not cover this claim with the others open.
+    /// Records a claim on a pull payment with its events and the `with` records that must hold
+    /// with it (a card tap's spend): refused when the pull payment may not be claimed now, its
+    /// budget does not cover this claim with the others open, or one of `with` refuses.
     pub async fn merchant_payout_claim(
         &self,
         p: &MerchantPayoutRecord,
         events: &[NewMerchantEvent],
+        with: Vec<Record>,
     ) -> Result<(), StoreError> {
         let mut records = Vec::new();
         if let Some(pp) = &p.pull_payment_id {
@@ -452,6 +454,7 @@ impl Store {
         if let Some(pp) = &p.pull_payment_id {
             records.push(covered(pp, 0, "the pull payment has not that much left to claim"));
         }
+        records.extend(with);
         records.extend(events.iter().map(|e| event_record(e, p.created_at)));
         self.db.apply(records).await
     }

@@ -16,6 +16,7 @@ impl From<CardsError> for ApiError {
         match e {
             CardsError::Bank(b) => b.into(),
             CardsError::Store(s) => flash_bank::BankError::Store(s).into(),
+            CardsError::Merchant(m) => m.into(),
             CardsError::NotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
             e @ (CardsError::Invalid(_) | CardsError::Tap(_)) => ApiError::new(ErrorCode::InvalidInput, e.to_string()),
             e @ (CardsError::Replayed
@@ -33,8 +34,10 @@ pub struct Card {
     pub id: ID,
     /// What the owner calls it.
     pub name: String,
-    /// The wallet it spends from.
+    /// The wallet it spends from (a pull payment's card: the pull payment's budget).
     pub wallet_id: WalletId,
+    /// The pull payment it spends from, for a card linked to one (`…/pull-payments/{id}/boltcards`).
+    pub pull_payment_id: Option<String>,
     /// `programming` (waiting for the app or its first tap), `active`, `disabled` or `wiped`.
     pub state: String,
     /// How many times this physical card was programmed before (its keys change each time).
@@ -59,6 +62,7 @@ impl From<BoltcardRecord> for Card {
             id: ID(r.id),
             name: r.name,
             wallet_id: WalletId(r.wallet_id.to_string()),
+            pull_payment_id: r.pull_payment_id,
             state: r.state,
             key_version: r.key_version,
             counter: r.counter,

@@ -35,6 +35,7 @@ impl From<MerchantError> for ApiError {
             MerchantError::RateUnavailable(_)
             | MerchantError::PaymentRequestClosed(_)
             | MerchantError::PullPaymentClosed(_)
+            | MerchantError::CardInUse
             | MerchantError::PayoutState(_)
             | MerchantError::RewardClosed(_) => ApiError::new(ErrorCode::Refused, e.to_string()),
             MerchantError::Forbidden(_) => ApiError::new(ErrorCode::ForbiddenScope, e.to_string()),

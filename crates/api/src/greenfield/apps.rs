@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::{body, caller, number, pairs, Answer, GreenfieldError};
+use super::{body, caller, number, pairs, public_rate, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -136,13 +136,7 @@ async fn top_items(
 /// "tipPercentage"?, "discountPercentage"?}`, priced on the server. Answers the invoice's id
 /// and checkout link. Counted per address with the other public invoice requests (LNURL-pay).
 async fn order(State(state): State<ApiState>, peer: Peer, Path(app_id): Path<String>, bytes: Bytes) -> Answer {
-    match state.auth.check_public_lightning_rate(peer.0.ip()) {
-        Ok(()) => {}
-        Err(flash_auth::AuthError::RateLimited { retry_after_secs }) => {
-            return Err(GreenfieldError::RateLimited(retry_after_secs))
-        }
-        Err(_) => return Err(GreenfieldError::RateLimited(60)),
-    }
+    public_rate(&state, &peer)?;
     let body = body(&bytes)?;
     let view = state.merchant.pos_order(&app_id, &body).await?;
     Ok(Json(json!({

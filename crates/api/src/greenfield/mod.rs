@@ -143,6 +143,7 @@ impl From<MerchantError> for GreenfieldError {
                 GreenfieldError::Invalid(vec![FieldError::new("", &e.to_string())])
             }
             e @ MerchantError::PayoutState(_) => GreenfieldError::Refused("invalid-state", e.to_string()),
+            e @ MerchantError::CardInUse => GreenfieldError::Refused("card-already-linked", e.to_string()),
             MerchantError::LightningAddressNotFound => {
                 GreenfieldError::NotFound("lightning-address-not-found", "The lightning address was not found")
             }
@@ -217,6 +218,18 @@ impl IntoResponse for GreenfieldError {
 }
 
 pub(crate) type Answer = Result<Json<Value>, GreenfieldError>;
+
+/// Counts a public (unauthenticated) request that makes something against its address's
+/// allowance, shared with the other public payment requests (LNURL-pay); refused when spent.
+pub(crate) fn public_rate(state: &ApiState, peer: &Peer) -> Result<(), GreenfieldError> {
+    match state.auth.check_public_lightning_rate(peer.0.ip()) {
+        Ok(()) => Ok(()),
+        Err(flash_auth::AuthError::RateLimited { retry_after_secs }) => {
+            Err(GreenfieldError::RateLimited(retry_after_secs))
+        }
+        Err(_) => Err(GreenfieldError::RateLimited(60)),
+    }
+}
 
 /// Who sent a request, and the Greenfield key (as presented, and as stored) if it used one.
 pub(crate) struct KeyOfCaller {

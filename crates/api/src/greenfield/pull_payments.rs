@@ -1,18 +1,21 @@
 //! Greenfield's pull payment and payout routes. A pull payment's own routes (read, its payouts,
 //! a claim, its LNURL) are public: whoever holds its id may claim from it, as in BTCPay. The
 //! store's routes (create, list, archive, store payouts, approve, cancel, mark paid) need a key;
-//! payout routes are served short (`/api/v1/payouts/{id}`) and store-scoped.
+//! payout routes are served short (`/api/v1/payouts/{id}`) and store-scoped. Linking a Flash
+//! Card to a pull payment (`…/boltcards`) is public too, but a card that is live here already
+//! is linked again only for a tap of it (`LNURLW`), unlike BTCPay.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use flash_merchant::cards::PullPaymentLink;
 use flash_merchant::{Claim, MerchantError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{body, caller, flag, optional_body, pairs, Answer, GreenfieldError};
+use super::{body, caller, flag, optional_body, pairs, public_rate, Answer, GreenfieldError};
 use crate::{ApiState, Peer};
 
 pub(super) fn routes() -> Router<ApiState> {
@@ -32,6 +35,7 @@ pub(super) fn routes() -> Router<ApiState> {
             get(payout),
         )
         .route("/api/v1/pull-payments/{pull_payment_id}/lnurl", get(lnurl))
+        .route("/api/v1/pull-payments/{pull_payment_id}/boltcards", post(link_boltcard))
         .route(
             "/api/v1/stores/{store_id}/payouts",
             get(store_payouts).post(store_payout_create),
@@ -161,6 +165,28 @@ async fn lnurl(State(state): State<ApiState>, Path(pull_payment_id): Path<String
         "lnurlBech32": format!("lightning:{}", crate::lnurl::encode_lnurl(&url)),
         "lnurlUri": uri,
     })))
+}
+
+/// `PullPayments_LinkBoltcard`: `{"UID"}` or `{"LNURLW"}` (a tap of the card), `onExisting`
+/// (also as a query parameter, as BTCPay's deep links give it), Flash's `tapLimit` and
+/// `dayLimit`; answers the keys to write, as the card programming answer. Counted per address
+/// with the other public requests.
+async fn link_boltcard(
+    State(state): State<ApiState>,
+    peer: Peer,
+    Path(pull_payment_id): Path<String>,
+    RawQuery(query): RawQuery,
+    bytes: Bytes,
+) -> Answer {
+    public_rate(&state, &peer)?;
+    let body = body(&bytes)?;
+    let on_existing = pairs(&query)
+        .into_iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("onExisting"))
+        .map(|(_, v)| v);
+    let link = PullPaymentLink::parse(&body, on_existing.as_deref())?;
+    let card = state.cards.link_pull_payment(&pull_payment_id, &link).await?;
+    Ok(Json(crate::boltcard::keys_json(&card)))
 }
 
 async fn store_payouts(

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flash_bank::PaymentStatus;
-use flash_merchant::cards::CardsError;
+use flash_merchant::cards::{CardsError, Withdrawal};
 use flash_merchant::invoice_data::{btc, InvoiceCurrency, LIGHTNING, ONCHAIN};
 use flash_merchant::invoice_state::{AdditionalStatus, InvoiceStatus};
 use flash_merchant::{InvoiceView, MerchantError};
@@ -199,7 +199,13 @@ async fn card_pay(State(state): State<ApiState>, peer: Peer, Path(id): Path<Stri
         }
     };
     match state.cards.withdraw(&k1, &bolt11, pin.as_deref()).await {
-        Ok(outcome) => match outcome.status {
+        // A pull payment card's payout: the payout driver pays the invoice, once approved
+        // when its pull payment does not approve claims itself.
+        Ok(Withdrawal::Claimed(payout)) => {
+            let waiting = payout.to_json()["state"] == "AwaitingApproval";
+            Json(json!({ "paid": !waiting, "awaitingApproval": waiting })).into_response()
+        }
+        Ok(Withdrawal::Paid(outcome)) => match outcome.status {
             PaymentStatus::Success | PaymentStatus::Pending | PaymentStatus::AlreadyPaid => {
                 card_rewards(&state, &id, &k1).await;
                 Json(json!({ "paid": true })).into_response()

@@ -3,6 +3,7 @@
 //! from another origin; the Content-Security-Policy on every page says so to the browser too.
 
 mod amounts;
+pub(crate) mod card;
 pub(crate) mod checkout;
 pub(crate) mod payment_request;
 pub(crate) mod pos;

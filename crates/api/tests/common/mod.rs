@@ -321,13 +321,14 @@ impl TestServer {
         let prices: Arc<dyn flash_core::price::PriceSource> = Arc::new(flash_rates::DevPrices::with_defaults(
             Arc::new(TestClock(clock.clone())),
         ));
-        let cards = flash_merchant::cards::Cards::open(bank.clone(), store_for_relay.clone(), &kek, &public_url)
+        let merchant = flash_merchant::Merchant::new(bank.clone(), store_for_relay.clone()).with_prices(prices.clone());
+        let cards = flash_merchant::cards::Cards::open(&merchant, &kek, &public_url)
             .await
             .expect("cards");
         let state = ApiState {
             names: flash_nostr::Names::new(store_for_relay.clone()),
             cards,
-            merchant: flash_merchant::Merchant::new(bank.clone(), store_for_relay.clone()).with_prices(prices.clone()),
+            merchant,
             bank,
             auth,
             metrics: Arc::new(Metrics::default()),
@@ -986,4 +987,40 @@ pub async fn programmed_card(
         counter: 0,
     };
     (created.card.id, card, keys, path)
+}
+
+/// A tap of `card` at `/boltcard`: the answer.
+pub async fn card_tap(s: &TestServer, card: &mut flash_merchant::boltcard::testing::SimulatedCard) -> Resp {
+    let (p, c) = card.tap();
+    s.get(&format!("/boltcard?p={p}&c={c}"), &[]).await
+}
+
+/// The card withdraw callback for `k1` with `pr`.
+pub async fn card_withdraw(s: &TestServer, k1: &str, pr: &str) -> Resp {
+    s.get(&format!("/boltcard/callback?k1={k1}&pr={pr}"), &[]).await
+}
+
+/// An invoice of `payee` for `sats`, issued by this Flash (paid inside the ledger).
+pub async fn wallet_invoice(s: &TestServer, payee: &Member, sats: i64) -> String {
+    s.state
+        .bank
+        .ln_invoice_create(
+            flash_bank::InvoiceFor::Owner(payee.account_id.parse().expect("account id")),
+            flash_bank::InvoiceCreate {
+                wallet_id: payee.wallet_id.parse().expect("wallet id"),
+                amount: Some(sats),
+                memo: Some("coffee".into()),
+                description_hash: None,
+                expires_in_mins: None,
+            },
+        )
+        .await
+        .expect("invoice")
+        .payment_request
+}
+
+/// The `reason` of an LNURL error answer (asserting it is one).
+pub fn lnurl_reason(r: &Resp) -> String {
+    assert_eq!(r.json()["status"], "ERROR", "{}", r.text);
+    r.json()["reason"].as_str().unwrap_or_default().to_string()
 }

@@ -151,6 +151,9 @@
         pinForm.hidden = true;
       } else if (answer.sent) {
         say("Sent to the card's bank: waiting for its payment.");
+      } else if (answer.awaitingApproval) {
+        say("The card's pull payment pays once its store approves the payout.");
+        pinForm.hidden = true;
       } else if (answer.pin) {
         tapK1 = answer.k1;
         cardForm.hidden = true;

@@ -1,0 +1,4 @@
+/// Pull-payment Flash Cards (sqlite): the shared text in `migrations/boltcard_pull_payments.sql`.
+pub fn migration() -> String {
+    include_str!("../migrations/boltcard_pull_payments.sql").to_string()
+}
