@@ -271,7 +271,7 @@ async fn a_flash_card_pays_from_the_page() {
     let link = browser.find("#card-link").await;
     let pay = browser.find("#card-form button").await;
     browser
-        .type_into(&link, "lnurlw://example.com/boltcard?p=00&c=00")
+        .type_into(&link, &format!("lnurlw://{}/boltcard?p=00&c=00", s.addr))
         .await;
     browser.click(&pay).await;
     let said = browser

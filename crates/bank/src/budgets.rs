@@ -201,11 +201,7 @@ impl Bank {
     /// The wallet that paid one of this bank's BOLT11 invoices inside the ledger (a Flash
     /// user's, a Flash Card's), if it was paid that way.
     pub async fn ln_invoice_payer(&self, payment_hash: &str) -> Result<Option<WalletRecord>, BankError> {
-        let key = IdempotencyKey {
-            scope: INVOICE_SCOPE.into(),
-            key: payment_hash.to_string(),
-        };
-        let Some(journal) = self.store.journal_for_key(&key).await? else {
+        let Some(journal) = self.own_invoice_journal(payment_hash).await? else {
             return Ok(None);
         };
         let Some(from) = self.store.journal(journal).await?.and_then(|j| j.from.wallet()) else {
@@ -347,11 +343,7 @@ impl Bank {
             return Ok(None);
         };
         let hash = self.decode(bolt11).await?.payment_hash.to_string();
-        let key = flash_core::ledger::IdempotencyKey {
-            scope: crate::lightning::INVOICE_SCOPE.into(),
-            key: hash,
-        };
-        let Some(journal) = self.store.journal_for_key(&key).await? else {
+        let Some(journal) = self.own_invoice_journal(&hash).await? else {
             return Ok(None);
         };
         match self.transaction(wallet, journal).await {
@@ -359,6 +351,17 @@ impl Bank {
             Ok(_) | Err(BankError::WalletNotFound) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The journal that paid one of this bank's invoices (inside the ledger, or its credit from
+    /// outside), by payment hash: such a journal is keyed by the invoice, paid once by whoever
+    /// pays first.
+    async fn own_invoice_journal(&self, payment_hash: &str) -> Result<Option<JournalId>, BankError> {
+        let key = IdempotencyKey {
+            scope: INVOICE_SCOPE.into(),
+            key: payment_hash.to_string(),
+        };
+        Ok(self.store.journal_for_key(&key).await?)
     }
 
     /// A budget wallet by id.
