@@ -120,6 +120,20 @@ fn is_private(url: &Url) -> bool {
     }
 }
 
+/// A target or link as given, trimmed and without a `lightning:` prefix; `None` when it is empty
+/// or longer than [`TARGET_MAX_CHARS`].
+fn link_text(given: &str) -> Option<&str> {
+    let text = given.trim();
+    if text.is_empty() || text.chars().count() > TARGET_MAX_CHARS {
+        return None;
+    }
+    Some(
+        text.get(..10)
+            .filter(|p| p.eq_ignore_ascii_case("lightning:"))
+            .map_or(text, |_| &text[10..]),
+    )
+}
+
 /// The URL in a bech32 LNURL (`lnurl1…`): `None` when `text` is not one, `Some(None)` when it
 /// is one that does not decode.
 fn bech32_url(text: &str) -> Option<Option<String>> {
@@ -175,14 +189,7 @@ impl HttpLnurlClient {
     /// The URL a target names: `name@host`, `lnurl1…` (bech32) or `lnurlp://host/path`.
     pub fn target_url(&self, target: &str) -> Result<Url, LnurlError> {
         let invalid = || LnurlError::InvalidTarget(target.chars().take(80).collect());
-        let text = target.trim();
-        if text.is_empty() || text.chars().count() > TARGET_MAX_CHARS {
-            return Err(invalid());
-        }
-        let text = text
-            .get(..10)
-            .filter(|p| p.eq_ignore_ascii_case("lightning:"))
-            .map_or(text, |_| &text[10..]);
+        let text = link_text(target).ok_or_else(invalid)?;
         let url = if let Some((name, host)) = text.split_once('@') {
             let name_ok = !name.is_empty()
                 && name
@@ -214,14 +221,7 @@ impl HttpLnurlClient {
     /// machine, when allowed), `lnurl1…` (bech32) or the URL itself.
     pub fn withdraw_url(&self, link: &str) -> Result<Url, LnurlError> {
         let invalid = || LnurlError::InvalidTarget(link.chars().take(80).collect());
-        let text = link.trim();
-        if text.is_empty() || text.chars().count() > TARGET_MAX_CHARS {
-            return Err(invalid());
-        }
-        let text = text
-            .get(..10)
-            .filter(|p| p.eq_ignore_ascii_case("lightning:"))
-            .map_or(text, |_| &text[10..]);
+        let text = link_text(link).ok_or_else(invalid)?;
         let url = if let Some(rest) = text
             .get(..9)
             .filter(|p| p.eq_ignore_ascii_case("lnurlw://"))
