@@ -520,7 +520,11 @@ impl Merchant {
                 }
             }
         };
-        self.reward(&invoice, &payee, false).await
+        let running = self
+            .store
+            .reward_programs_running(Some(&invoice.store_id), self.bank.now_ms())
+            .await?;
+        self.reward(&invoice, running, &payee, false).await
     }
 
     /// Rewards a settled invoice paid inside the ledger (by a Flash user, or by the Flash Card
@@ -540,13 +544,21 @@ impl Merchant {
         if invoice.status != "Settled" {
             return Ok(Vec::new());
         }
+        // Most stores run no program: nothing more to read for their invoices.
+        let running = self
+            .store
+            .reward_programs_running(Some(&invoice.store_id), self.bank.now_ms())
+            .await?;
+        if running.is_empty() {
+            return Ok(Vec::new());
+        }
         let Some(mut payee) = self.ledger_payer(&invoice).await? else {
             return Ok(Vec::new());
         };
         if let Some(card) = card_id {
             payee.customer = Some(format!("card:{card}"));
         }
-        self.reward(&invoice, &payee, card_id.is_some()).await
+        self.reward(&invoice, running, &payee, card_id.is_some()).await
     }
 
     /// The wallet that paid an invoice's BOLT11 inside the ledger, as a payee.
@@ -586,20 +598,30 @@ impl Merchant {
     async fn reward(
         &self,
         invoice: &MerchantInvoiceRecord,
+        running: Vec<RewardProgramRecord>,
         payee: &Payee,
         by_card: bool,
     ) -> Result<Vec<GrantView>, MerchantError> {
-        let now = self.bank.now_ms();
         let purchase = invoice
             .due_sat
             .map_or(invoice.paid_sat, |due| due.min(invoice.paid_sat));
-        let Some(store) = self.store.merchant_store(&invoice.store_id).await? else {
-            return Ok(Vec::new());
-        };
-        let made = self.store.reward_grants_of_purchase(&store.id, &invoice.id).await?;
+        let made = self
+            .store
+            .reward_grants_of_purchase(&invoice.store_id, &invoice.id)
+            .await?;
         let mut grants = Vec::new();
+        for record in made.iter().cloned() {
+            let program_name = match running.iter().find(|p| p.id == record.program_id) {
+                Some(p) => p.name.clone(),
+                None => match self.store.reward_program(&record.program_id).await? {
+                    Some(p) => p.name,
+                    None => continue,
+                },
+            };
+            grants.push(GrantView { record, program_name });
+        }
         let mut granted = false;
-        for program in self.store.reward_programs_running(Some(&store.id), now).await? {
+        for program in running {
             // A program rewards purchases made while it ran.
             if made.iter().any(|g| g.program_id == program.id)
                 || invoice.created_at < program.starts_at
@@ -614,13 +636,6 @@ impl Merchant {
                 granted = true;
                 grants.push(grant);
             }
-        }
-        for record in made {
-            let program_name = match self.store.reward_program(&record.program_id).await? {
-                Some(p) => p.name,
-                None => continue,
-            };
-            grants.push(GrantView { record, program_name });
         }
         grants.sort_by(|a, b| (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id)));
         if granted {
