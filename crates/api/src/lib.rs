@@ -34,6 +34,7 @@ use flash_auth::Auth;
 use flash_bank::Bank;
 use tower_http::limit::RequestBodyLimitLayer;
 
+pub use graphql::{admin_schema_sdl, public_schema_sdl};
 pub use metrics::Metrics;
 
 /// Largest request body accepted, in bytes.

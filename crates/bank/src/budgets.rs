@@ -8,18 +8,18 @@
 //! (`Allowance::Payout`); a failed Lightning payment gives it back with the money. So an attempt
 //! pays at most once however often it is retried, and a payout has at most one attempt under way.
 
-use flash_core::destination::Destination;
+use flash_core::destination::{Destination, PaymentTarget};
 use flash_core::ledger::{IdempotencyKey, JournalKind, JournalRequest, LedgerOp};
 use flash_core::{AccountId, Currency, JournalId, Sats, WalletId};
 use flash_store::{PayoutAttempt, PostRequest, Record, WalletRecord};
 
 use crate::allowance::Allowance;
 use crate::history::TxStatus;
-use crate::lightning::{LnPayRequest, PaymentStatus, INVOICE_SCOPE};
-use crate::lnurl::LnurlPayRequest;
+use crate::lightning::{PaymentStatus, INVOICE_SCOPE};
+use crate::pay::PayRequest;
 use crate::payments::idempotency;
-use crate::payouts::{OnchainSend, Speed};
-use crate::{Bank, BankError, Recipient, SendRequest};
+use crate::payouts::Speed;
+use crate::{Bank, BankError};
 
 /// Idempotency scope of the journals that fund and empty budgets.
 const BUDGET_SCOPE: &str = "budget";
@@ -216,68 +216,26 @@ impl Bank {
     /// with its first payment. Refusals (balance, limits, the destination's) are errors and
     /// leave the payout awaiting payment.
     pub async fn payout_pay(&self, p: PayoutPayment<'_>) -> Result<PayoutProgress, BankError> {
-        let key = attempt_key(p.attempt);
-        let allowance = Some(Allowance::Payout(p.attempt));
-        let amount = p.amount.get();
-        match p.destination {
-            Destination::Invoice(bolt11) => {
-                let req = LnPayRequest {
-                    account: p.account,
-                    wallet_id: p.wallet,
-                    payment_request: bolt11.clone(),
-                    amount: Some(amount),
-                    memo: p.memo,
-                    idempotency_key: Some(key.clone()),
-                };
-                if self.ln_pay_for(req, allowance).await?.status == PaymentStatus::AlreadyPaid {
-                    return Err(BankError::Refused("the invoice was paid already"));
-                }
-            }
-            Destination::LightningAddress(target) | Destination::Lnurl(target) => {
-                let req = LnurlPayRequest {
-                    account: p.account,
-                    wallet_id: p.wallet,
-                    target: target.clone(),
-                    amount,
-                    comment: p.memo,
-                    idempotency_key: Some(key.clone()),
-                };
-                self.lnurl_pay_for(req, allowance).await?;
-            }
-            Destination::Username(_) | Destination::WalletId(_) => {
-                let to = match p.destination {
-                    Destination::WalletId(id) => {
-                        Recipient::Wallet(id.parse().map_err(|_| BankError::RecipientNotFound)?)
-                    }
-                    other => Recipient::Username(other.value().to_string()),
-                };
-                let req = SendRequest {
-                    account: p.account,
-                    from: p.wallet,
-                    to,
-                    amount,
-                    memo: p.memo,
-                    idempotency_key: Some(key.clone()),
-                };
-                self.send_intraledger_for(req, allowance).await?;
-            }
-            Destination::OnchainAddress(address) => {
-                // The receiver bears the network fee, as in BTCPay: the hold (amount sent +
-                // fee reserve) is the payout's amount.
-                let fee = self.onchain_fee_to(address, amount, Speed::Medium).await?;
-                let sent = Sats::positive(amount - fee.get())
-                    .map_err(|_| BankError::Refused("the payout is too small to pay on-chain after the fee"))?;
-                let req = OnchainSend {
-                    account: p.account,
-                    wallet_id: p.wallet,
-                    address: address.clone(),
-                    amount: Some(sent.get()),
-                    speed: Speed::Medium,
-                    memo: p.memo,
-                    idempotency_key: Some(key.clone()),
-                };
-                self.onchain_send_for(req, allowance).await?;
-            }
+        let mut amount = p.amount.get();
+        if let Destination::OnchainAddress(address) = p.destination {
+            // The receiver bears the network fee, as in BTCPay: the hold (amount sent + fee
+            // reserve) is the payout's amount.
+            let fee = self.onchain_fee_to(address, amount, Speed::Medium).await?;
+            amount = Sats::positive(amount - fee.get())
+                .map_err(|_| BankError::Refused("the payout is too small to pay on-chain after the fee"))?
+                .get();
+        }
+        let req = PayRequest {
+            account: p.account,
+            wallet_id: p.wallet,
+            target: PaymentTarget::from(p.destination.clone()),
+            amount: Some(amount),
+            memo: p.memo,
+            speed: Speed::Medium,
+            idempotency_key: Some(attempt_key(p.attempt)),
+        };
+        if self.pay_for(req, Some(Allowance::Payout(p.attempt))).await?.status == PaymentStatus::AlreadyPaid {
+            return Err(BankError::Refused("the invoice was paid already"));
         }
         self.payout_progress(p.account, p.wallet, p.attempt, p.destination)
             .await?

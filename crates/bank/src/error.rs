@@ -180,7 +180,9 @@ impl BankError {
             BankError::PaymentInFlight => ErrorCode::PaymentInFlight,
             BankError::NoRoute(_) => ErrorCode::NoRoute,
             BankError::LightningUnavailable(_) => ErrorCode::LightningUnavailable,
-            BankError::Lnurl(flash_core::lnurl::LnurlError::InvalidTarget(_)) => ErrorCode::InvalidLnurl,
+            BankError::Lnurl(
+                flash_core::lnurl::LnurlError::InvalidTarget(_) | flash_core::lnurl::LnurlError::WithdrawLink,
+            ) => ErrorCode::InvalidLnurl,
             BankError::Lnurl(flash_core::lnurl::LnurlError::Unreachable(_)) => ErrorCode::LnurlUnreachable,
             BankError::Lnurl(flash_core::lnurl::LnurlError::BadResponse(_)) => ErrorCode::LnurlBadResponse,
             BankError::Lnurl(flash_core::lnurl::LnurlError::Refused(_)) => ErrorCode::LnurlRefused,

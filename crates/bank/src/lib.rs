@@ -20,6 +20,7 @@ mod liquidity;
 mod lnurl;
 mod onchain;
 mod operator;
+mod pay;
 mod payments;
 mod payouts;
 
@@ -55,6 +56,7 @@ pub use lnurl::{
     WithdrawLinkCreate,
 };
 pub use onchain::{DepositReport, OnchainConfig, OnchainStatus, ReviewReclaim};
+pub use pay::{PayOutcome, PayRequest, Rail};
 pub use payments::{LimitView, PaymentOutcome, Recipient, SendRequest};
 pub use payouts::{OnchainSend, OnchainSendOutcome, PayoutDetails, PayoutReport, Speed};
 

@@ -226,8 +226,9 @@ pub struct LoginArgs {
 /// `flash pay`.
 #[derive(Debug, Args)]
 pub struct PayArgs {
-    /// Recipient: a username, a wallet id, a Lightning invoice, a Lightning address, an LNURL,
-    /// a Bitcoin address or a bitcoin: URI.
+    /// Recipient: a username, a wallet id, a Lightning invoice, a Lightning address, an LNURL
+    /// (pay or withdraw), a Bitcoin address, a bitcoin: URI (its lightning= invoice is paid
+    /// when it has one) or a NOSTR user (npub); the server picks the rail.
     pub destination: String,
     /// Amount in sats (optional for an invoice or a bitcoin: URI that carries its amount).
     #[arg(value_parser = clap::value_parser!(u64).range(1..))]
@@ -1867,6 +1868,7 @@ mod tests {
                 destination: Destination::OnchainAddress(ADDRESS.into()),
                 amount: Some(20_000),
                 memo: None,
+                lightning: None,
             })
         );
         // --all: no amount at all.
@@ -1896,6 +1898,7 @@ mod tests {
                 destination: Destination::OnchainAddress(ADDRESS.into()),
                 amount: Some(20_000),
                 memo: Some("rent may".into()),
+                lightning: None,
             })
         );
         assert_eq!(pay_target(&["pay", &uri, "20000"]).map(|t| t.amount), Ok(Some(20_000)));

@@ -11,11 +11,11 @@ use crate::error::ClientError;
 use crate::graphql::{self, mutation_payload, payload_errors, response_data};
 use crate::types::{
     AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, Card, CardCreateInput, CardCreated,
-    CardStateChange, ColdStorage, ColdSweep, Contact, CreatedApiKey, Destination, EcashKeyset, EcashMinted,
-    EcashRedeemed, EcashStatus, IdOnly, InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification,
-    LightningLiquidity, LightningNode, LightningReconcile, LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated,
-    MerchantStore, NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow,
-    OnchainPayout, OnchainReclaim, OnchainReview, OnchainSendRequest, OnchainStatus, PayRequest, PaymentResult,
+    CardStateChange, ColdStorage, ColdSweep, Contact, CreatedApiKey, EcashKeyset, EcashMinted, EcashRedeemed,
+    EcashStatus, IdOnly, InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity,
+    LightningNode, LightningReconcile, LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated, MerchantStore,
+    NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow, OnchainPayout,
+    OnchainReclaim, OnchainReview, OnchainSendAllRequest, OnchainStatus, PayRequest, PaymentResult, PaymentTarget,
     PublicWallet, RevokedApiKey, RewardProgram, RewardProgramCreateInput, SendRequest, Speed, TransactionConnection,
     UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput, WithdrawLinkCreated,
 };
@@ -479,84 +479,44 @@ impl Client {
         Ok(result)
     }
 
-    /// Sends a payment to any destination: `intraLedgerPaymentSend` for a username or wallet
-    /// id, `lnInvoicePaymentSend` for an invoice without `amount` and
-    /// `lnNoAmountInvoicePaymentSend` with one, `lnAddressPaymentSend` for a Lightning address
-    /// and `lnurlPaymentSend` for an LNURL (the memo goes as their `comment`),
-    /// `onChainPaymentSend` for a Bitcoin address at the server's default speed (see
-    /// [`Client::onchain_send`] to choose the speed or send everything).
+    /// Sends a payment to any destination with `paymentSend`: the server reads the
+    /// destination and picks the rail. The destination and amount are checked here first, for
+    /// a clear error without a round trip.
     ///
     /// The payload is returned as-is, a `FAILURE` with its `errors` and (for a Lightning
     /// payment that was attempted) its transaction; only a payload without a status becomes
     /// an error. A [`ClientError::Request`] means the outcome is unknown: retry with the same
     /// idempotency key.
     pub async fn send(&self, req: &SendRequest) -> Result<PaymentResult, ClientError> {
-        req.destination.check_amount(req.amount)?;
+        let target = PaymentTarget::parse(&req.destination)?;
+        let amount = target.amount(req.amount)?;
+        target.destination.check_amount(amount)?;
         let mut input = serde_json::Map::new();
         input.insert("walletId".into(), json!(req.wallet_id));
+        input.insert("destination".into(), json!(req.destination.trim()));
         if let Some(amount) = req.amount {
             input.insert("amount".into(), json!(amount));
+        }
+        if let Some(memo) = &req.memo {
+            input.insert("memo".into(), json!(memo));
+        }
+        if let Some(speed) = req.speed {
+            input.insert("speed".into(), json!(speed));
         }
         if let Some(key) = &req.idempotency_key {
             input.insert("idempotencyKey".into(), json!(key));
         }
-        let memo_key = match &req.destination {
-            Destination::LightningAddress(_) | Destination::Lnurl(_) => "comment",
-            _ => "memo",
-        };
-        if let Some(memo) = &req.memo {
-            input.insert(memo_key.into(), json!(memo));
-        }
-        let (document, field) = match &req.destination {
-            Destination::WalletId(id) => {
-                input.insert("recipientWalletId".into(), json!(id));
-                (graphql::INTRA_LEDGER_PAYMENT_SEND, "intraLedgerPaymentSend")
-            }
-            Destination::Username(u) => {
-                input.insert("recipientUsername".into(), json!(u));
-                (graphql::INTRA_LEDGER_PAYMENT_SEND, "intraLedgerPaymentSend")
-            }
-            Destination::Invoice(pr) => {
-                input.insert("paymentRequest".into(), json!(pr));
-                match req.amount {
-                    None => (graphql::LN_INVOICE_PAYMENT_SEND, "lnInvoicePaymentSend"),
-                    Some(_) => (
-                        graphql::LN_NO_AMOUNT_INVOICE_PAYMENT_SEND,
-                        "lnNoAmountInvoicePaymentSend",
-                    ),
-                }
-            }
-            Destination::LightningAddress(address) => {
-                input.insert("lnAddress".into(), json!(address));
-                (graphql::LN_ADDRESS_PAYMENT_SEND, "lnAddressPaymentSend")
-            }
-            Destination::Lnurl(lnurl) => {
-                input.insert("lnurl".into(), json!(lnurl));
-                (graphql::LNURL_PAYMENT_SEND, "lnurlPaymentSend")
-            }
-            Destination::OnchainAddress(address) => {
-                input.insert("address".into(), json!(address));
-                (graphql::ON_CHAIN_PAYMENT_SEND, "onChainPaymentSend")
-            }
-        };
-        let data = self.graphql(document, json!({ "input": input })).await?;
-        payment_result(data, field)
+        let data = self.graphql(graphql::PAYMENT_SEND, json!({ "input": input })).await?;
+        payment_result(data, "paymentSend")
     }
 
-    /// Pays a Bitcoin address: `onChainPaymentSend` with an amount, `onChainPaymentSendAll`
-    /// (the wallet's whole balance less the fee) without. Returned like [`Client::send`]: a
-    /// `FAILURE` keeps its errors; usually the status is `PENDING` until the transaction is
-    /// out (or `SUCCESS` for an address of this bank, paid inside the ledger).
-    pub async fn onchain_send(&self, req: &OnchainSendRequest) -> Result<PaymentResult, ClientError> {
-        if req.amount == Some(0) {
-            return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
-        }
+    /// Sends a wallet's whole balance, less the fee, to a Bitcoin address
+    /// (`onChainPaymentSendAll`). Returned like [`Client::send`]: usually `PENDING` until the
+    /// transaction is out (or `SUCCESS` for an address of this bank, paid inside the ledger).
+    pub async fn onchain_send_all(&self, req: &OnchainSendAllRequest) -> Result<PaymentResult, ClientError> {
         let mut input = serde_json::Map::new();
         input.insert("walletId".into(), json!(req.wallet_id));
         input.insert("address".into(), json!(req.address.trim()));
-        if let Some(amount) = req.amount {
-            input.insert("amount".into(), json!(amount));
-        }
         if let Some(speed) = req.speed {
             input.insert("speed".into(), json!(speed));
         }
@@ -566,12 +526,10 @@ impl Client {
         if let Some(key) = &req.idempotency_key {
             input.insert("idempotencyKey".into(), json!(key));
         }
-        let (document, name) = match req.amount {
-            Some(_) => (graphql::ON_CHAIN_PAYMENT_SEND, "onChainPaymentSend"),
-            None => (graphql::ON_CHAIN_PAYMENT_SEND_ALL, "onChainPaymentSendAll"),
-        };
-        let data = self.graphql(document, json!({ "input": input })).await?;
-        payment_result(data, name)
+        let data = self
+            .graphql(graphql::ON_CHAIN_PAYMENT_SEND_ALL, json!({ "input": input }))
+            .await?;
+        payment_result(data, "onChainPaymentSendAll")
     }
 
     /// The most, in sats, sending `amount` from `wallet_id` to a Bitcoin address costs in fees
@@ -1437,23 +1395,30 @@ mod tests {
         let c = Client::new("http://127.0.0.1:9")?.with_token("t");
         let base = SendRequest {
             wallet_id: "w".into(),
-            destination: Destination::Username("bob".into()),
+            destination: "bob".into(),
             amount: None,
             memo: None,
+            speed: None,
             idempotency_key: None,
         };
         assert!(matches!(c.send(&base).await, Err(ClientError::InvalidInput(_))));
         let zero = SendRequest {
             amount: Some(0),
-            destination: Destination::Invoice("lnbc1x".into()),
+            destination: "a@b.c".into(),
             ..base.clone()
         };
         assert!(matches!(c.send(&zero).await, Err(ClientError::InvalidInput(_))));
         let address = SendRequest {
-            destination: Destination::LightningAddress("a@b.c".into()),
-            ..base
+            destination: "a@b.c".into(),
+            ..base.clone()
         };
         assert!(matches!(c.send(&address).await, Err(ClientError::InvalidInput(_))));
+        let malformed = SendRequest {
+            destination: "lnbc1x".into(),
+            amount: Some(5),
+            ..base
+        };
+        assert!(matches!(c.send(&malformed).await, Err(ClientError::InvalidInput(_))));
         let invoice = InvoiceCreateRequest {
             wallet_id: "w".into(),
             amount: Some(0),
@@ -1502,15 +1467,6 @@ mod tests {
     async fn onchain_calls_are_checked_before_anything_is_sent() -> Result<(), ClientError> {
         // Nothing listens on port 9: a request would be a Request error.
         let c = Client::new("http://127.0.0.1:9")?.with_token("t").with_admin_key("k");
-        let zero = OnchainSendRequest {
-            wallet_id: "w".into(),
-            address: "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080".into(),
-            amount: Some(0),
-            speed: None,
-            memo: None,
-            idempotency_key: None,
-        };
-        assert!(matches!(c.onchain_send(&zero).await, Err(ClientError::InvalidInput(_))));
         assert!(matches!(
             c.onchain_fee("w", "bcrt1q", 0, None).await,
             Err(ClientError::InvalidInput(_))

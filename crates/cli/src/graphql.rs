@@ -57,21 +57,8 @@ macro_rules! payment_mutation {
     };
 }
 
-/// Sends sats to another wallet of this bank.
-pub const INTRA_LEDGER_PAYMENT_SEND: &str = payment_mutation!("IntraLedgerPaymentSendInput", "intraLedgerPaymentSend");
-
-/// Pays a BOLT11 invoice that carries its amount.
-pub const LN_INVOICE_PAYMENT_SEND: &str = payment_mutation!("LnInvoicePaymentInput", "lnInvoicePaymentSend");
-
-/// Pays a BOLT11 invoice without an amount, choosing the amount.
-pub const LN_NO_AMOUNT_INVOICE_PAYMENT_SEND: &str =
-    payment_mutation!("LnNoAmountInvoicePaymentInput", "lnNoAmountInvoicePaymentSend");
-
-/// Pays a Lightning address.
-pub const LN_ADDRESS_PAYMENT_SEND: &str = payment_mutation!("LnAddressPaymentSendInput", "lnAddressPaymentSend");
-
-/// Pays an LNURL-pay link.
-pub const LNURL_PAYMENT_SEND: &str = payment_mutation!("LnurlPaymentSendInput", "lnurlPaymentSend");
+/// Pays any destination; the server picks the rail (Flash extension).
+pub const PAYMENT_SEND: &str = payment_mutation!("PaymentSendInput", "paymentSend");
 
 /// Creates an invoice with an amount.
 pub const LN_INVOICE_CREATE: &str = "mutation($input: LnInvoiceCreateInput!) { lnInvoiceCreate(input: $input) \
@@ -329,9 +316,6 @@ pub const LIGHTNING_LIQUIDITY_CHECK: &str = concat!(
 /// Admin: resolves pending Lightning payments now.
 pub const LIGHTNING_RECONCILE: &str = "mutation { lightningReconcile { errors { message code } checked \
 succeeded failed pending } }";
-
-/// Pays a Bitcoin address (from the next batch, or at once when FAST).
-pub const ON_CHAIN_PAYMENT_SEND: &str = payment_mutation!("OnChainPaymentSendInput", "onChainPaymentSend");
 
 /// Sends a wallet's whole balance, less the fee, to a Bitcoin address.
 pub const ON_CHAIN_PAYMENT_SEND_ALL: &str = payment_mutation!("OnChainPaymentSendAllInput", "onChainPaymentSendAll");
@@ -613,55 +597,20 @@ mod tests {
 
     #[test]
     fn payment_documents_select_the_fee() {
-        for (doc, input, field) in [
-            (
-                INTRA_LEDGER_PAYMENT_SEND,
-                "IntraLedgerPaymentSendInput!",
-                "intraLedgerPaymentSend(input: $input)",
-            ),
-            (
-                LN_INVOICE_PAYMENT_SEND,
-                "LnInvoicePaymentInput!",
-                "lnInvoicePaymentSend(input: $input)",
-            ),
-            (
-                LN_NO_AMOUNT_INVOICE_PAYMENT_SEND,
-                "LnNoAmountInvoicePaymentInput!",
-                "lnNoAmountInvoicePaymentSend(input: $input)",
-            ),
-            (
-                LN_ADDRESS_PAYMENT_SEND,
-                "LnAddressPaymentSendInput!",
-                "lnAddressPaymentSend(input: $input)",
-            ),
-            (
-                LNURL_PAYMENT_SEND,
-                "LnurlPaymentSendInput!",
-                "lnurlPaymentSend(input: $input)",
-            ),
-        ] {
-            assert!(doc.starts_with("mutation($input: "), "{doc}");
-            assert!(doc.contains(input) && doc.contains(field), "{doc}");
-            assert!(doc.contains("settlementFee settlementCurrency"), "{doc}");
-            assert!(doc.contains("status errors { message code }"), "{doc}");
-            let opens = doc.matches('{').count();
-            assert_eq!(opens, doc.matches('}').count(), "unbalanced braces in {doc}");
-        }
-        for (doc, input, field) in [
-            (
-                ON_CHAIN_PAYMENT_SEND,
-                "OnChainPaymentSendInput!",
-                "onChainPaymentSend(input: $input)",
-            ),
-            (
-                ON_CHAIN_PAYMENT_SEND_ALL,
-                "OnChainPaymentSendAllInput!",
-                "onChainPaymentSendAll(input: $input)",
-            ),
-        ] {
-            assert!(doc.contains(input) && doc.contains(field), "{doc}");
-            assert!(doc.contains("settlementFee settlementCurrency"), "{doc}");
-        }
+        let doc = PAYMENT_SEND;
+        assert!(doc.starts_with("mutation($input: PaymentSendInput!) "), "{doc}");
+        assert!(doc.contains("paymentSend(input: $input)"), "{doc}");
+        assert!(doc.contains("settlementFee settlementCurrency"), "{doc}");
+        assert!(doc.contains("status errors { message code }"), "{doc}");
+        assert_eq!(
+            doc.matches('{').count(),
+            doc.matches('}').count(),
+            "unbalanced braces in {doc}"
+        );
+        let all = ON_CHAIN_PAYMENT_SEND_ALL;
+        assert!(all.contains("OnChainPaymentSendAllInput!"), "{all}");
+        assert!(all.contains("onChainPaymentSendAll(input: $input)"), "{all}");
+        assert!(all.contains("settlementFee settlementCurrency"), "{all}");
         for doc in [
             ON_CHAIN_TX_FEE_QUERY,
             ON_CHAIN_ADDRESS_CREATE,

@@ -15,10 +15,10 @@ use flash_cli::{
     AdminColdPsbtCommand, AdminCommand, AdminEcashCommand, AdminLedgerCommand, AdminLightningCommand,
     AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, CardCommand, CardCreateInput,
     CardStateChange, Cli, Client, ClientError, ColdCommand, ColdStorage, ColdSweep, Command, ContactsCommand,
-    CosignerKey, CredentialStore, CurrencyTotal, Destination, EcashCommand, EcashStatus, FeeArgs, FeeTarget,
-    HistoryArgs, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, MerchantCommand,
+    CosignerKey, CredentialStore, CurrencyTotal, EcashCommand, EcashStatus, FeeArgs, FeeTarget, HistoryArgs,
+    InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, MerchantCommand,
     MerchantInvoiceCommand, MerchantKeyCommand, MerchantStoreCommand, MerchantWebhookCommand, NostrCommand, NwcCommand,
-    NwcConnectionCreateInput, OnchainSendRequest, PayArgs, PaymentResult, RewardProgram, RewardProgramCreateInput,
+    NwcConnectionCreateInput, OnchainSendAllRequest, PayArgs, PaymentResult, RewardProgram, RewardProgramCreateInput,
     RewardsCommand, Scope, SendRequest, Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand,
     WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
@@ -407,30 +407,27 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
     let wallet_id = wallet_or_default(&client, args.wallet).await?;
     let key = args.idempotency_key.unwrap_or_else(new_idempotency_key);
     let memo = args.memo.or(target.memo);
-    let req = SendRequest {
-        wallet_id,
-        destination: target.destination,
-        amount: target.amount,
-        memo,
-        idempotency_key: Some(key.clone()),
-    };
-    let speed = req
-        .destination
-        .is_onchain()
-        .then(|| args.speed.unwrap_or(Speed::Medium));
-    let sent = match &req.destination {
-        Destination::OnchainAddress(address) => {
-            let onchain = OnchainSendRequest {
-                wallet_id: req.wallet_id.clone(),
-                address: address.clone(),
-                amount: req.amount,
-                speed: args.speed,
-                memo: req.memo.clone(),
-                idempotency_key: req.idempotency_key.clone(),
-            };
-            client.onchain_send(&onchain).await
-        }
-        _ => client.send(&req).await,
+    let onchain = target.destination.is_onchain() && target.lightning.is_none();
+    let speed = onchain.then(|| args.speed.unwrap_or(Speed::Medium));
+    let sent = if args.all {
+        let all = OnchainSendAllRequest {
+            wallet_id,
+            address: target.destination.value().to_owned(),
+            speed: args.speed,
+            memo,
+            idempotency_key: Some(key.clone()),
+        };
+        client.onchain_send_all(&all).await
+    } else {
+        let req = SendRequest {
+            wallet_id,
+            destination: args.destination.trim().to_owned(),
+            amount: target.amount,
+            memo,
+            speed: args.speed,
+            idempotency_key: Some(key.clone()),
+        };
+        client.send(&req).await
     };
     let result = match sent {
         Ok(r) => r,
@@ -445,15 +442,15 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
     };
     let pending_onchain = speed.is_some() && result.status == "PENDING";
     let fee = if pending_onchain {
-        onchain_fee_reserve(req.amount, &result).or(result.fee())
+        onchain_fee_reserve(target.amount, &result).or(result.fee())
     } else {
         result.fee()
     };
-    let amount = amount_paid(req.amount, &result);
+    let amount = amount_paid(target.amount, &result);
     if ctx.json {
         print_json(&json!({
             "status": result.status,
-            "destination": req.destination,
+            "destination": target.destination,
             "amount": amount,
             "fee": fee,
             "speed": speed,
@@ -468,13 +465,13 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
         } else {
             ClientError::GraphQl(result.errors.clone()).to_string()
         };
-        eprintln!("Payment to {} failed: {why}", req.destination);
+        eprintln!("Payment to {} failed: {why}", target.destination);
         if let Some(tx) = &result.transaction {
             eprintln!("Transaction: {}", tx.id);
         }
     } else {
         outln!("Status:      {}", result.status);
-        outln!("Destination: {}", req.destination);
+        outln!("Destination: {}", target.destination);
         match amount {
             Some(amount) => outln!("Amount:      {amount} sats"),
             None if args.all => {

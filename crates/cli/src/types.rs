@@ -230,18 +230,21 @@ pub struct PayRequest {
     pub idempotency_key: Option<String>,
 }
 
-/// A payment to any destination: a user or wallet of this bank, an invoice, a Lightning
-/// address or an LNURL.
+/// A payment to any destination the server's `paymentSend` reads: a user or wallet of this
+/// bank, an invoice, a Lightning address, an LNURL, a Bitcoin address, a BIP21 URI or a NOSTR
+/// user. The server picks the rail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendRequest {
     /// The paying wallet.
     pub wallet_id: String,
-    /// The recipient.
-    pub destination: Destination,
-    /// Amount in sats: required except for an invoice that carries its own amount.
+    /// Where to, as written (see [`Destination::written`] for a typed one).
+    pub destination: String,
+    /// Amount in sats: required unless the destination carries its own.
     pub amount: Option<u64>,
     /// Memo for the history (sent as the payee's comment to addresses and LNURLs).
     pub memo: Option<String>,
+    /// How fast an on-chain payment should confirm (`None` for the server's default, MEDIUM).
+    pub speed: Option<Speed>,
     /// Makes retries safe: the server pays at most once per key.
     pub idempotency_key: Option<String>,
 }
@@ -250,9 +253,10 @@ impl From<PayRequest> for SendRequest {
     fn from(r: PayRequest) -> Self {
         SendRequest {
             wallet_id: r.wallet_id,
-            destination: r.destination,
+            destination: r.destination.written(),
             amount: Some(r.amount),
             memo: r.memo,
+            speed: None,
             idempotency_key: r.idempotency_key,
         }
     }
@@ -486,15 +490,13 @@ pub enum Speed {
     Slow,
 }
 
-/// An on-chain payment to send.
+/// A wallet's whole balance, less the fee, to send to a Bitcoin address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OnchainSendRequest {
+pub struct OnchainSendAllRequest {
     /// The paying wallet.
     pub wallet_id: String,
     /// The Bitcoin address.
     pub address: String,
-    /// Amount in sats; `None` sends the wallet's whole balance less the fee.
-    pub amount: Option<u64>,
     /// How fast (`None` for the server's default, MEDIUM).
     pub speed: Option<Speed>,
     /// Memo for the payer's history.

@@ -1,8 +1,9 @@
 //! Where a payment goes, as a person writes it: a Flash username or wallet id, a BOLT11
-//! invoice, a Lightning address, an LNURL-pay link, a Bitcoin address or a BIP21 `bitcoin:`
-//! URI. [`Destination::parse`] classifies one; [`PaymentTarget::parse`] also keeps a URI's
-//! amount and message. The checks are of shape and checksum only: which network an address
-//! is for, and whether an invoice's signature holds, the bank decides.
+//! invoice, a Lightning address, an LNURL-pay or -withdraw link, a Bitcoin address, a BIP21
+//! `bitcoin:` URI (with a unified QR's `lightning=`), a NOSTR user (`npub`, `nprofile`) or a
+//! Cashu token. [`Destination::parse`] classifies one; [`PaymentTarget::parse`] also keeps a
+//! URI's amount, message and invoice. The checks are of shape and checksum only: which network
+//! an address is for, and whether an invoice's signature holds, the bank decides.
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -34,8 +35,28 @@ const LIGHTNING_SCHEME: &str = "lightning:";
 /// The URI scheme of an LNURL-pay link written as a URL (LUD-17).
 const LNURLP_SCHEME: &str = "lnurlp://";
 
+/// The URI scheme of an LNURL-withdraw link written as a URL (LUD-17).
+const LNURLW_SCHEME: &str = "lnurlw://";
+
 /// The URI scheme of a BIP21 payment request.
 const BITCOIN_SCHEME: &str = "bitcoin:";
+
+/// The URI scheme that may precede a NOSTR entity (NIP-21).
+const NOSTR_SCHEME: &str = "nostr:";
+
+/// Human-readable parts of the NIP-19 entities that name a user: a bare public key, and a
+/// profile (the key with relay hints).
+const NOSTR_USER_HRPS: [&str; 2] = ["npub", "nprofile"];
+
+/// The URI scheme that may precede a Cashu token.
+const CASHU_SCHEME: &str = "cashu:";
+
+/// Prefixes of a serialised Cashu token (NUT-00): version 3 (JSON) and version 4 (CBOR).
+const CASHU_TOKEN_PREFIXES: [&str; 2] = ["cashuA", "cashuB"];
+
+/// Fewest characters after a Cashu token's prefix: one proof is far longer than this, and a
+/// shorter string could be a username (`cashuBob`).
+const MIN_CASHU_TOKEN_DATA: usize = 64;
 
 /// Human-readable parts of segwit addresses, longest first: regtest, mainnet, testnet and
 /// signet.
@@ -87,6 +108,18 @@ pub enum Destination {
     /// A Bitcoin address, paid on-chain: segwit (lowercased) or base58.
     #[serde(rename = "ONCHAIN_ADDRESS")]
     OnchainAddress(String),
+    /// An LNURL-withdraw link written as `lnurlw://…` (LUD-17): money another service hands
+    /// over, so "paying" it receives into the wallet.
+    #[serde(rename = "LNURL_WITHDRAW")]
+    LnurlWithdraw(String),
+    /// A NOSTR user, as a 64-digit lowercase hex public key, from an `npub1…` or
+    /// `nprofile1…` (NIP-19, optionally `nostr:`-prefixed).
+    #[serde(rename = "NOSTR_PUBKEY")]
+    NostrPubkey(String),
+    /// A Cashu token (`cashuA…`, `cashuB…`, optionally `cashu:`-prefixed): ecash to redeem,
+    /// not somebody to pay.
+    #[serde(rename = "CASHU_TOKEN")]
+    CashuToken(String),
 }
 
 /// A [`DestinationError`] saying `msg`.
@@ -213,6 +246,78 @@ fn quoted_address(s: &str) -> String {
     } else {
         abbreviate(s)
     }
+}
+
+/// Reads a NIP-19 `npub1…` or `nprofile1…` (one case, checksum checked) into its 64-digit
+/// lowercase hex public key.
+fn parse_nostr_user(s: &str) -> Result<String, String> {
+    let (hrp, data) = bitcoin::bech32::decode(s).map_err(|e| e.to_string())?;
+    let key = match hrp.to_lowercase().as_str() {
+        "npub" => Some(data.as_slice()),
+        // A profile is TLV records; type 0 is the key (NIP-19).
+        "nprofile" => {
+            let mut rest = data.as_slice();
+            let mut key = None;
+            while let [kind, len, tail @ ..] = rest {
+                let len = usize::from(*len);
+                let value = tail.get(..len).ok_or("its TLV records are cut short")?;
+                if *kind == 0 && key.is_none() {
+                    key = Some(value);
+                }
+                rest = &tail[len..];
+            }
+            key
+        }
+        other => return Err(format!("`{other}` is not a NOSTR user (npub or nprofile)")),
+    };
+    match key {
+        Some(key) if key.len() == 32 => Ok(key.iter().map(|b| format!("{b:02x}")).collect()),
+        Some(_) => Err("its public key is not 32 bytes".into()),
+        None => Err("it names no public key".into()),
+    }
+}
+
+/// The `npub1…` of a 64-digit hex public key (NIP-19); `None` when it is not one.
+fn npub(hex: &str) -> Option<String> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let bytes = (0..32)
+        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let hrp = bitcoin::bech32::Hrp::parse("npub").ok()?;
+    bitcoin::bech32::encode::<bitcoin::bech32::Bech32>(hrp, &bytes).ok()
+}
+
+/// Checks the shape of a Cashu token after any `cashu:` prefix: `cashuA` or `cashuB`, then
+/// base64 characters (either alphabet, padding allowed). Whether it holds valid proofs, the
+/// mint decides.
+fn parse_cashu_token(s: &str) -> Result<String, String> {
+    let body = CASHU_TOKEN_PREFIXES
+        .iter()
+        .find_map(|p| s.strip_prefix(p))
+        .ok_or("a Cashu token starts with cashuA or cashuB")?;
+    if body.len() < MIN_CASHU_TOKEN_DATA {
+        return Err("it is too short".into());
+    }
+    if let Some(bad) = body
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '/' | '=')))
+    {
+        return Err(format!("`{bad}` is not a base64 character"));
+    }
+    Ok(s.to_owned())
+}
+
+/// Whether `s` is meant as a Cashu token rather than a username: a token prefix and longer
+/// than a username can be.
+fn looks_like_cashu_token(s: &str) -> bool {
+    CASHU_TOKEN_PREFIXES.iter().any(|p| s.starts_with(p)) && !could_be_username(s)
+}
+
+/// Whether `lower` (lowercased) is meant as a NIP-19 user: `npub1` or `nprofile1`.
+fn looks_like_nostr_user(lower: &str) -> bool {
+    NOSTR_USER_HRPS.iter().any(|hrp| lower.starts_with(&format!("{hrp}1")))
 }
 
 /// Whether `s` starts like a segwit address of one of our networks: `bc1`, `tb1` or `bcrt1`,
@@ -438,7 +543,7 @@ impl PaymentUri {
 }
 
 /// What to pay, as a person writes it: the destination and, for a BIP21 URI, the amount it
-/// asks for and its message.
+/// asks for, its message and a unified QR's Lightning invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentTarget {
     /// Who to pay.
@@ -447,6 +552,19 @@ pub struct PaymentTarget {
     pub amount: Option<u64>,
     /// A BIP21 URI's message.
     pub memo: Option<String>,
+    /// A BIP21 URI's `lightning=` invoice, which a payer may pay instead of the address.
+    pub lightning: Option<String>,
+}
+
+impl From<Destination> for PaymentTarget {
+    fn from(destination: Destination) -> Self {
+        PaymentTarget {
+            destination,
+            amount: None,
+            memo: None,
+            lightning: None,
+        }
+    }
 }
 
 impl PaymentTarget {
@@ -459,13 +577,10 @@ impl PaymentTarget {
                 destination: Destination::OnchainAddress(uri.address),
                 amount: uri.amount,
                 memo: uri.message,
+                lightning: uri.lightning,
             });
         }
-        Ok(PaymentTarget {
-            destination: Destination::parse(input)?,
-            amount: None,
-            memo: None,
-        })
+        Destination::parse(input).map(PaymentTarget::from)
     }
 
     /// The amount to send, sats: `sats` given separately (on the command line, in a request),
@@ -508,6 +623,18 @@ impl Destination {
         if strip_prefix_ignore_case(s, BITCOIN_SCHEME).is_some() {
             return PaymentUri::parse(s).map(|uri| Destination::OnchainAddress(uri.address));
         }
+        if let Some(entity) = strip_prefix_ignore_case(s, NOSTR_SCHEME) {
+            return Self::nostr_user(entity.trim());
+        }
+        if let Some(token) = strip_prefix_ignore_case(s, CASHU_SCHEME) {
+            return Self::cashu_token(token.trim());
+        }
+        if looks_like_nostr_user(&s.to_ascii_lowercase()) {
+            return Self::nostr_user(s);
+        }
+        if looks_like_cashu_token(s) {
+            return Self::cashu_token(s);
+        }
         let (s, explicit) = match strip_prefix_ignore_case(s, LIGHTNING_SCHEME) {
             Some(rest) => (rest.trim(), true),
             None => (s, false),
@@ -534,6 +661,12 @@ impl Destination {
                 return Err(invalid(format!("`{s}` is not a valid lnurlp:// link")));
             }
             return Ok(Destination::Lnurl(format!("{LNURLP_SCHEME}{rest}")));
+        }
+        if let Some(rest) = strip_prefix_ignore_case(s, LNURLW_SCHEME) {
+            if rest.is_empty() || rest.starts_with('/') || rest.chars().any(char::is_whitespace) {
+                return Err(invalid(format!("`{s}` is not a valid lnurlw:// link")));
+            }
+            return Ok(Destination::LnurlWithdraw(format!("{LNURLW_SCHEME}{rest}")));
         }
         if lower.starts_with("lnurl") {
             match parse_bech32_lnurl(s) {
@@ -581,21 +714,39 @@ impl Destination {
         Self::username(s)
     }
 
+    /// A NOSTR user destination from an `npub1…` or `nprofile1…`.
+    fn nostr_user(entity: &str) -> Result<Self, DestinationError> {
+        parse_nostr_user(entity)
+            .map(Destination::NostrPubkey)
+            .map_err(|why| invalid(format!("`{}` is not a valid NOSTR user: {why}", abbreviate(entity))))
+    }
+
+    /// A Cashu token destination, checked for shape.
+    fn cashu_token(token: &str) -> Result<Self, DestinationError> {
+        parse_cashu_token(token)
+            .map(Destination::CashuToken)
+            .map_err(|why| invalid(format!("`{}` is not a valid Cashu token: {why}", abbreviate(token))))
+    }
+
     /// A username destination, checked for emptiness and whitespace.
     fn username(name: &str) -> Result<Self, DestinationError> {
         if name.is_empty() {
             return Err(invalid(
-                "destination must be a username, a wallet id, a Lightning invoice, a Lightning address, an LNURL or a Bitcoin address",
+                "destination must be a username, a wallet id, a Lightning invoice, a Lightning address, an LNURL, a Bitcoin address, an npub or a Cashu token",
             ));
         }
-        if name.chars().any(|c| c.is_whitespace() || c == '@') {
+        if name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '@' || c == ':' || c == '/')
+        {
             return Err(invalid(format!("`{name}` is neither a wallet id nor a valid username")));
         }
         Ok(Destination::Username(name.to_owned()))
     }
 
     /// The kind, as serialised and in the CLI's `--json` output: `WALLET_ID`, `USERNAME`,
-    /// `LN_INVOICE`, `LN_ADDRESS`, `LNURL` or `ONCHAIN_ADDRESS`.
+    /// `LN_INVOICE`, `LN_ADDRESS`, `LNURL`, `ONCHAIN_ADDRESS`, `LNURL_WITHDRAW`,
+    /// `NOSTR_PUBKEY` or `CASHU_TOKEN`.
     pub fn kind(&self) -> &'static str {
         match self {
             Destination::WalletId(_) => "WALLET_ID",
@@ -604,10 +755,13 @@ impl Destination {
             Destination::LightningAddress(_) => "LN_ADDRESS",
             Destination::Lnurl(_) => "LNURL",
             Destination::OnchainAddress(_) => "ONCHAIN_ADDRESS",
+            Destination::LnurlWithdraw(_) => "LNURL_WITHDRAW",
+            Destination::NostrPubkey(_) => "NOSTR_PUBKEY",
+            Destination::CashuToken(_) => "CASHU_TOKEN",
         }
     }
 
-    /// The wallet id, username, invoice, address or LNURL itself.
+    /// The wallet id, username, invoice, address, link, public key or token itself.
     pub fn value(&self) -> &str {
         match self {
             Destination::WalletId(v)
@@ -615,7 +769,20 @@ impl Destination {
             | Destination::Invoice(v)
             | Destination::LightningAddress(v)
             | Destination::Lnurl(v)
-            | Destination::OnchainAddress(v) => v,
+            | Destination::OnchainAddress(v)
+            | Destination::LnurlWithdraw(v)
+            | Destination::NostrPubkey(v)
+            | Destination::CashuToken(v) => v,
+        }
+    }
+
+    /// The destination as text that [`Destination::parse`] reads back to it: a username with
+    /// its `@`, a NOSTR user as an `npub`, anything else as itself.
+    pub fn written(&self) -> String {
+        match self {
+            Destination::Username(name) => format!("@{name}"),
+            Destination::NostrPubkey(key) => npub(key).unwrap_or_else(|| key.clone()),
+            other => other.value().to_owned(),
         }
     }
 
@@ -624,9 +791,10 @@ impl Destination {
         matches!(self, Destination::OnchainAddress(_))
     }
 
-    /// Whether paying it takes an amount: everything but an invoice, which may carry its own.
+    /// Whether paying it takes an amount: everything but an invoice (which may carry its
+    /// own) and a token (which holds its own). A withdraw link takes the amount to claim.
     pub fn needs_amount(&self) -> bool {
-        !matches!(self, Destination::Invoice(_))
+        !matches!(self, Destination::Invoice(_) | Destination::CashuToken(_))
     }
 
     /// Checks an amount for this destination: never 0, and present unless it is an invoice
@@ -650,6 +818,9 @@ impl fmt::Display for Destination {
             Destination::LightningAddress(address) => f.write_str(address),
             Destination::Lnurl(lnurl) => write!(f, "LNURL {}", abbreviate(lnurl)),
             Destination::OnchainAddress(address) => write!(f, "address {address}"),
+            Destination::LnurlWithdraw(link) => write!(f, "withdraw link {}", abbreviate(link)),
+            Destination::NostrPubkey(key) => write!(f, "NOSTR user {}", abbreviate(key)),
+            Destination::CashuToken(token) => write!(f, "Cashu token {}", abbreviate(token)),
         }
     }
 }
@@ -695,6 +866,96 @@ mod tests {
             Destination::parse("3f2504e0-4f89-41d3-9a0c-0305e82c330z"),
             Ok(Destination::Username(_))
         ));
+    }
+
+    /// NIP-19's examples: an npub and an nprofile with relay hints, and their keys.
+    const SPEC_NPUB: &str = "npub10elfcs4fr0l0r8af98jlmgdh9c8tcxjvz9qkw038js35mp4dma8qzvjptg";
+    const SPEC_NPUB_HEX: &str = "7e7e9c42a91bfef19fa929e5fda1b72e0ebc1a4c1141673e2794234d86addf4e";
+    const SPEC_NPROFILE: &str = "nprofile1qqsrhuxx8l9ex335q7he0f09aej04zpazpl0ne2cgukyawd24mayt8gpp4mhxue69uhhytnc9e3k7mgpz4mhxue69uhkg6nzv9ejuumpv34kytnrdaksjlyr9p";
+    const SPEC_NPROFILE_HEX: &str = "3bf0c63fcb93463407af97a5e5ee64fa883d107ef9e558472c4eb9aaaefa459d";
+
+    #[test]
+    fn nostr_users_are_read_to_their_keys() {
+        let key = |s: &str| match Destination::parse(s) {
+            Ok(Destination::NostrPubkey(k)) => k,
+            other => panic!("{s}: {other:?}"),
+        };
+        assert_eq!(key(SPEC_NPUB), SPEC_NPUB_HEX);
+        assert_eq!(key(&SPEC_NPUB.to_ascii_uppercase()), SPEC_NPUB_HEX);
+        assert_eq!(key(&format!("nostr:{SPEC_NPUB}")), SPEC_NPUB_HEX);
+        assert_eq!(key(&format!(" NOSTR:{SPEC_NPROFILE} ")), SPEC_NPROFILE_HEX);
+        assert_eq!(Destination::NostrPubkey(SPEC_NPUB_HEX.into()).written(), SPEC_NPUB);
+        // A broken checksum, another NIP-19 kind behind `nostr:`, a key of the wrong size.
+        let mut broken = SPEC_NPUB.to_owned();
+        broken.replace_range(20..21, if &broken[20..21] == "q" { "p" } else { "q" });
+        for bad in [
+            broken.as_str(),
+            "nostr:note1fntxtkcy9pjwucqwa9mddn7v03wwwsu9j330jj350nvhpky2tuaspk6nqc",
+            "nostr:alice",
+            "npub1qqqsyqcyq5rqwzqf",
+        ] {
+            let err = Destination::parse(bad).expect_err(bad);
+            assert!(err.0.contains("NOSTR user"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn cashu_tokens_and_withdraw_links_are_told_apart() {
+        let token = format!("cashuB{}", "o2F0gaJhaUgA_9SLj17PgGFwgaNhYQFhc3hA".repeat(3));
+        assert_eq!(Destination::parse(&token), Ok(Destination::CashuToken(token.clone())));
+        assert_eq!(
+            Destination::parse(&format!("cashu:{token}")),
+            Ok(Destination::CashuToken(token.clone()))
+        );
+        assert!(!Destination::CashuToken(token.clone()).needs_amount());
+        // A short name that starts like a token is a username; a long one must be a token.
+        assert_eq!(
+            Destination::parse("cashuBob"),
+            Ok(Destination::Username("cashuBob".into()))
+        );
+        let err = Destination::parse(&format!("{token}!")).expect_err("bad character");
+        assert!(err.0.contains("not a base64 character"), "{err}");
+        assert!(Destination::parse("cashu:cashuAshort").is_err());
+
+        assert_eq!(
+            Destination::parse("LNURLW://pay.example.com/w/abc?k1=1"),
+            Ok(Destination::LnurlWithdraw("lnurlw://pay.example.com/w/abc?k1=1".into()))
+        );
+        assert!(Destination::parse("lnurlw://").is_err());
+        assert!(Destination::LnurlWithdraw("lnurlw://a.b/c".into()).needs_amount());
+        // A scheme that is none of ours is not a username either.
+        assert!(Destination::parse("lnurlx://a.b/c").is_err());
+    }
+
+    #[test]
+    fn every_destination_reads_back_from_its_written_form() {
+        let token = format!("cashuA{}", "eyJ0b2tlbiI6W3sibWludCI6Imh0dHA".repeat(3));
+        let all = [
+            Destination::WalletId("3f2504e0-4f89-41d3-9a0c-0305e82c3301".into()),
+            Destination::Username("bob".into()),
+            Destination::Username("lnbcfan".into()),
+            Destination::Invoice(SPEC_INVOICE.into()),
+            Destination::LightningAddress("alice@example.com".into()),
+            Destination::Lnurl(SPEC_LNURL.to_ascii_lowercase()),
+            Destination::Lnurl("lnurlp://example.com/p/1".into()),
+            Destination::OnchainAddress("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into()),
+            Destination::LnurlWithdraw("lnurlw://example.com/w/1".into()),
+            Destination::NostrPubkey(SPEC_NPUB_HEX.into()),
+            Destination::CashuToken(token),
+        ];
+        for d in all {
+            assert_eq!(Destination::parse(&d.written()).as_ref(), Ok(&d), "{}", d.written());
+        }
+    }
+
+    #[test]
+    fn a_unified_uri_keeps_its_invoice() {
+        let uri = format!("bitcoin:bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4?amount=0.0025&lightning={SPEC_INVOICE}");
+        let target = PaymentTarget::parse(&uri).expect("unified URI");
+        assert!(target.destination.is_onchain());
+        assert_eq!(target.amount, Some(250_000));
+        assert_eq!(target.lightning.as_deref(), Some(SPEC_INVOICE));
+        assert_eq!(PaymentTarget::parse("alice").map(|t| t.lightning), Ok(None));
     }
 
     #[test]
@@ -1046,6 +1307,7 @@ NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS";
                 destination: Destination::OnchainAddress(address.into()),
                 amount: Some(150_000_000),
                 memo: None,
+                lightning: Some(SPEC_INVOICE.into()),
             })
         );
         assert_eq!(parsed(&upper), onchain(address), "Destination::parse keeps the address");

@@ -37,6 +37,10 @@ pub enum LnurlError {
     /// The service refused (`{"status":"ERROR","reason":…}`).
     #[error("the LNURL service refused: {0}")]
     Refused(String),
+    /// Asked for pay parameters, the service answered with a withdraw request (LUD-03): the
+    /// link hands money over rather than taking it.
+    #[error("the LNURL is a withdraw link: it pays you rather than being paid")]
+    WithdrawLink,
 }
 
 /// A client for other services' LNURL-pay and LNURL-withdraw endpoints.

@@ -288,8 +288,10 @@ impl LnurlClient for HttpLnurlClient {
             if let Some(e) = refusal(&r.status, &r.reason) {
                 return Err(e);
             }
-            if r.tag.as_deref() != Some("payRequest") {
-                return Err(bad("not a payRequest"));
+            match r.tag.as_deref() {
+                Some("payRequest") => {}
+                Some("withdrawRequest") => return Err(LnurlError::WithdrawLink),
+                _ => return Err(bad("not a payRequest")),
             }
             let callback = r.callback.ok_or_else(|| bad("no callback"))?;
             let callback_url = Url::parse(&callback).map_err(|_| bad("callback is not a URL"))?;

@@ -998,6 +998,12 @@ impl Merchant {
                     .map_err(|_| bad(format!("no Flash user is called {name}")))?;
                 (format!("@{name}"), None, PAYOUT_LIGHTNING)
             }
+            Destination::CashuToken(_) | Destination::LnurlWithdraw(_) | Destination::NostrPubkey(_) => {
+                return Err(bad(format!(
+                    "{} is not somewhere a payout can be sent",
+                    target.destination
+                )))
+            }
             other => (other.value().to_string(), None, PAYOUT_LIGHTNING),
         };
         if let Some(asked) = method {

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use flash_core::{UserId, Username};
+use flash_core::{UserId, Username, WalletId};
 
 use crate::sql::{params, placeholders, Value};
 use crate::{Store, StoreError};
@@ -500,6 +500,19 @@ impl Store {
             .query_opt("SELECT 1 FROM nostr_user_keys WHERE pubkey = $1", params![pubkey])
             .await?
             .is_some())
+    }
+
+    /// The default wallet of the account whose user set this pubkey, if one did.
+    pub async fn nostr_key_wallet(&self, pubkey: &str) -> Result<Option<WalletId>, StoreError> {
+        self.db
+            .query_opt(
+                "SELECT a.default_wallet_id FROM nostr_user_keys k JOIN accounts a ON a.user_id = k.user_id \
+                 WHERE k.pubkey = $1",
+                params![pubkey],
+            )
+            .await?
+            .map(|r| r.parse(0))
+            .transpose()
     }
 
     /// The username (as written) and pubkey of the user with this username, when that user

@@ -2,21 +2,22 @@
 //! the invoice-status subscription; Lightning addresses and LNURL links (paying them, and
 //! the caller's own withdraw links).
 
-use flash_core::ErrorCode;
 use std::time::Duration;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
 use flash_auth::Scope as AuthScope;
 use flash_bank::{
-    Bank, BankError, InvoiceCreate, InvoiceFor, InvoiceStatus, LnInvoice as BankInvoice, LnPayOutcome, LnPayRequest,
-    LnurlPayRequest, PaymentStatus, WalletEvent, WithdrawLinkCreate,
+    Bank, BankError, InvoiceCreate, InvoiceFor, InvoiceStatus, LnInvoice as BankInvoice, WalletEvent,
+    WithdrawLinkCreate,
 };
+use flash_core::destination::Destination;
 use flash_core::lightning::Hash32;
 use flash_core::WalletId as CoreWalletId;
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
+use super::pay::{pay_request, send};
 use super::public::PaymentSendPayload;
 use super::types::*;
 use super::{principal, public_lightning_rate, state};
@@ -375,33 +376,6 @@ pub struct LnInvoicePaymentStatusInput {
     pub payment_request: LnPaymentRequest,
 }
 
-pub(crate) fn pay_payload(r: Result<LnPayOutcome, BankError>) -> PaymentSendPayload {
-    match r {
-        Ok(o) => {
-            let status = match o.status {
-                PaymentStatus::Success => PaymentSendResult::Success,
-                PaymentStatus::Failure => PaymentSendResult::Failure,
-                PaymentStatus::Pending => PaymentSendResult::Pending,
-                PaymentStatus::AlreadyPaid => PaymentSendResult::AlreadyPaid,
-            };
-            let errors = o
-                .failure
-                .map(|reason| errors(ApiError::new(ErrorCode::PaymentFailed, reason)))
-                .unwrap_or_default();
-            PaymentSendPayload {
-                errors,
-                status: Some(status),
-                transaction: o.transaction.map(TransactionGql),
-            }
-        }
-        Err(e) => PaymentSendPayload {
-            errors: errors(e),
-            status: Some(PaymentSendResult::Failure),
-            transaction: None,
-        },
-    }
-}
-
 async fn create(bank: &Bank, who: InvoiceFor, req: InvoiceCreate) -> Result<BankInvoice, BankError> {
     bank.ln_invoice_create(who, req).await
 }
@@ -571,18 +545,16 @@ impl LightningMutation {
         input: LnInvoicePaymentInput,
     ) -> async_graphql::Result<PaymentSendPayload> {
         let p = principal(ctx, AuthScope::Write)?;
-        let result = async {
-            let req = LnPayRequest {
-                account: p.account_id,
-                wallet_id: wallet(&input.wallet_id)?,
-                payment_request: input.payment_request.0,
-                amount: None,
-                memo: input.memo.map(|m| m.0),
-                idempotency_key: input.idempotency_key,
-            };
-            state(ctx).bank.ln_pay(req).await
-        };
-        Ok(pay_payload(result.await))
+        let target = Destination::Invoice(input.payment_request.0).into();
+        let req = pay_request(
+            p.account_id,
+            &input.wallet_id,
+            target,
+            None,
+            input.memo,
+            input.idempotency_key,
+        );
+        Ok(send(ctx, req).await)
     }
 
     /// Pays a no-amount invoice the given amount (scope `write`).
@@ -592,18 +564,17 @@ impl LightningMutation {
         input: LnNoAmountInvoicePaymentInput,
     ) -> async_graphql::Result<PaymentSendPayload> {
         let p = principal(ctx, AuthScope::Write)?;
-        let result = async {
-            let req = LnPayRequest {
-                account: p.account_id,
-                wallet_id: wallet(&input.wallet_id)?,
-                payment_request: input.payment_request.0,
-                amount: Some(input.amount.0),
-                memo: input.memo.map(|m| m.0),
-                idempotency_key: input.idempotency_key,
-            };
-            state(ctx).bank.ln_pay(req).await
-        };
-        Ok(pay_payload(result.await))
+        let target = Destination::Invoice(input.payment_request.0).into();
+        let amount = Some(input.amount.0);
+        let req = pay_request(
+            p.account_id,
+            &input.wallet_id,
+            target,
+            amount,
+            input.memo,
+            input.idempotency_key,
+        );
+        Ok(send(ctx, req).await)
     }
 
     /// Pays an LNURL-pay link (scope `write`).
@@ -613,18 +584,17 @@ impl LightningMutation {
         input: LnurlPaymentSendInput,
     ) -> async_graphql::Result<PaymentSendPayload> {
         let p = principal(ctx, AuthScope::Write)?;
-        let result = async {
-            let req = LnurlPayRequest {
-                account: p.account_id,
-                wallet_id: wallet(&input.wallet_id)?,
-                target: input.lnurl,
-                amount: input.amount.0,
-                comment: input.comment.map(|m| m.0),
-                idempotency_key: input.idempotency_key,
-            };
-            state(ctx).bank.lnurl_pay(req).await
-        };
-        Ok(pay_payload(result.await))
+        let target = Destination::Lnurl(input.lnurl).into();
+        let amount = Some(input.amount.0);
+        let req = pay_request(
+            p.account_id,
+            &input.wallet_id,
+            target,
+            amount,
+            input.comment,
+            input.idempotency_key,
+        );
+        Ok(send(ctx, req).await)
     }
 
     /// Pays a Lightning address (scope `write`); an address of this Flash is paid inside the
@@ -635,23 +605,23 @@ impl LightningMutation {
         input: LnAddressPaymentSendInput,
     ) -> async_graphql::Result<PaymentSendPayload> {
         let p = principal(ctx, AuthScope::Write)?;
-        let result = async {
-            if !input.ln_address.contains('@') {
-                return Err(BankError::Lnurl(flash_core::lnurl::LnurlError::InvalidTarget(
-                    "a Lightning address looks like name@host".into(),
-                )));
-            }
-            let req = LnurlPayRequest {
-                account: p.account_id,
-                wallet_id: wallet(&input.wallet_id)?,
-                target: input.ln_address,
-                amount: input.amount.0,
-                comment: input.comment.map(|m| m.0),
-                idempotency_key: input.idempotency_key,
-            };
-            state(ctx).bank.lnurl_pay(req).await
+        let req = if input.ln_address.contains('@') {
+            let target = Destination::LightningAddress(input.ln_address).into();
+            let amount = Some(input.amount.0);
+            pay_request(
+                p.account_id,
+                &input.wallet_id,
+                target,
+                amount,
+                input.comment,
+                input.idempotency_key,
+            )
+        } else {
+            Err(BankError::Lnurl(flash_core::lnurl::LnurlError::InvalidTarget(
+                "a Lightning address looks like name@host".into(),
+            )))
         };
-        Ok(pay_payload(result.await))
+        Ok(send(ctx, req).await)
     }
 
     /// Creates an LNURL-withdraw link on one of the caller's wallets (scope `write`; Flash

@@ -10,6 +10,7 @@ mod limits;
 mod merchant;
 mod nwc;
 mod onchain;
+mod pay;
 mod prices;
 mod public;
 mod rewards;
@@ -56,6 +57,7 @@ pub(crate) struct PublicQuery(
 #[derive(MergedObject, Default)]
 pub(crate) struct PublicMutation(
     public::Mutation,
+    pay::PayMutation,
     lightning::LightningMutation,
     onchain::OnchainMutation,
     ecash::EcashMutation,
@@ -105,6 +107,26 @@ pub(crate) fn public_schema(state: ApiState) -> PublicSchema {
     .limit_complexity(QUERY_COMPLEXITY_MAX)
     .extension(limits::RequestLimits)
     .finish()
+}
+
+/// The app API's schema in GraphQL SDL: what clients generate their types from
+/// (`flashd schema`, committed as `crates/sdk/schema/public.graphql`).
+pub fn public_schema_sdl() -> String {
+    Schema::build(
+        PublicQuery::default(),
+        PublicMutation::default(),
+        PublicSubscription::default(),
+    )
+    .finish()
+    .sdl()
+}
+
+/// The operator API's schema in GraphQL SDL (`flashd schema --admin`, committed as
+/// `crates/sdk/schema/admin.graphql`).
+pub fn admin_schema_sdl() -> String {
+    Schema::build(AdminQuery::default(), AdminMutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
 }
 
 pub(crate) fn admin_schema(state: ApiState) -> AdminSchema {

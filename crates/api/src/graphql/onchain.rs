@@ -4,11 +4,13 @@
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use flash_auth::Scope as AuthScope;
-use flash_bank::{BankError, OnchainSend, OnchainSendOutcome, PaymentStatus, Speed};
+use flash_bank::{BankError, OnchainSend, PayOutcome, PayRequest, Speed};
 use flash_bank::{BatchRecord, PayoutRecord};
+use flash_core::destination::Destination;
 use flash_core::onchain::BroadcastBehaviour;
 use flash_core::WalletId as CoreWalletId;
 
+use super::pay::{pay_payload, pay_request, send};
 use super::public::PaymentSendPayload;
 
 use super::types::*;
@@ -117,26 +119,6 @@ pub struct OnChainPaymentSendAllInput {
     pub idempotency_key: Option<String>,
 }
 
-fn send_payload(r: Result<OnchainSendOutcome, BankError>) -> PaymentSendPayload {
-    match r {
-        Ok(o) => PaymentSendPayload {
-            errors: vec![],
-            status: Some(match o.status {
-                PaymentStatus::Success => PaymentSendResult::Success,
-                PaymentStatus::Failure => PaymentSendResult::Failure,
-                PaymentStatus::Pending => PaymentSendResult::Pending,
-                PaymentStatus::AlreadyPaid => PaymentSendResult::AlreadyPaid,
-            }),
-            transaction: Some(TransactionGql(o.transaction)),
-        },
-        Err(e) => PaymentSendPayload {
-            errors: vec![ApiError::from(e).into()],
-            status: Some(PaymentSendResult::Failure),
-            transaction: None,
-        },
-    }
-}
-
 /// On-chain queries.
 #[derive(Default)]
 pub struct OnchainQuery;
@@ -213,20 +195,21 @@ impl OnchainMutation {
         input: OnChainPaymentSendInput,
     ) -> async_graphql::Result<PaymentSendPayload> {
         let p = principal(ctx, AuthScope::Write)?;
-        let bank = &state(ctx).bank;
-        let result = async {
-            let req = OnchainSend {
-                account: p.account_id,
-                wallet_id: wallet(&input.wallet_id)?,
-                address: input.address.0,
-                amount: Some(input.amount.0),
-                speed: input.speed.unwrap_or(PayoutSpeed::Medium).into(),
-                memo: input.memo.map(|m| m.0),
-                idempotency_key: input.idempotency_key,
-            };
-            bank.onchain_send(req).await
-        };
-        Ok(send_payload(result.await))
+        let target = Destination::OnchainAddress(input.address.0).into();
+        let amount = Some(input.amount.0);
+        let req = pay_request(
+            p.account_id,
+            &input.wallet_id,
+            target,
+            amount,
+            input.memo,
+            input.idempotency_key,
+        )
+        .map(|req| PayRequest {
+            speed: input.speed.unwrap_or(PayoutSpeed::Medium).into(),
+            ..req
+        });
+        Ok(send(ctx, req).await)
     }
 
     /// Sends a wallet's whole balance, less the fee, to a Bitcoin address (scope `write`).
@@ -247,9 +230,9 @@ impl OnchainMutation {
                 memo: input.memo.map(|m| m.0),
                 idempotency_key: input.idempotency_key,
             };
-            bank.onchain_send(req).await
+            bank.onchain_send(req).await.map(PayOutcome::from)
         };
-        Ok(send_payload(result.await))
+        Ok(pay_payload(result.await))
     }
 }
 

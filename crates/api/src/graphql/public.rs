@@ -2,12 +2,14 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription, Union, ID};
 use flash_auth::{ApiKeyRequest, Credential, Identifier, Scope as AuthScope};
-use flash_bank::{BankError, Identity, Recipient, SendRequest, Transaction, WalletChange};
+use flash_bank::{BankError, Identity, Transaction, WalletChange};
+use flash_core::destination::Destination;
 use flash_core::ErrorCode;
 use flash_core::{ApiKeyId, Email as CoreEmail, Phone as CorePhone, WalletId as CoreWalletId};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::pay::{pay_request, send};
 use super::types::*;
 use super::{caller, gql, principal, state};
 use crate::error::ApiError;
@@ -533,35 +535,23 @@ impl Mutation {
         input: IntraLedgerPaymentSendInput,
     ) -> async_graphql::Result<PaymentSendPayload> {
         let p = principal(ctx, AuthScope::Write)?;
-        let result: Result<Transaction, BankError> = async {
-            let to = match (input.recipient_wallet_id, input.recipient_username) {
-                (Some(w), None) => Recipient::Wallet(parse_wallet(&w).map_err(|_| BankError::RecipientNotFound)?),
-                (None, Some(u)) => Recipient::Username(u.0),
-                _ => return Err(BankError::AmbiguousRecipient),
-            };
-            let req = SendRequest {
-                account: p.account_id,
-                from: parse_wallet(&input.wallet_id)?,
-                to,
-                amount: input.amount.0,
-                memo: input.memo.map(|m| m.0),
-                idempotency_key: input.idempotency_key,
-            };
-            Ok(state(ctx).bank.send_intraledger(req).await?.transaction)
-        }
-        .await;
-        Ok(match result {
-            Ok(t) => PaymentSendPayload {
-                errors: vec![],
-                status: Some(PaymentSendResult::Success),
-                transaction: Some(TransactionGql(t)),
-            },
-            Err(e) => PaymentSendPayload {
-                errors: errors(e),
-                status: Some(PaymentSendResult::Failure),
-                transaction: None,
-            },
-        })
+        let to = match (input.recipient_wallet_id, input.recipient_username) {
+            (Some(w), None) => Ok(Destination::WalletId(w.0)),
+            (None, Some(u)) => Ok(Destination::Username(u.0)),
+            _ => Err(BankError::AmbiguousRecipient),
+        };
+        let amount = Some(input.amount.0);
+        let req = to.and_then(|to| {
+            pay_request(
+                p.account_id,
+                &input.wallet_id,
+                to.into(),
+                amount,
+                input.memo,
+                input.idempotency_key,
+            )
+        });
+        Ok(send(ctx, req).await)
     }
 
     /// Creates an API key (login session only; at most 10 live keys).
