@@ -71,6 +71,13 @@ pub enum Command {
     /// Operator keys (the keys of `/admin/graphql` and `flash admin`).
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
+    /// Prints the GraphQL schema in SDL, for clients to generate their types from (the SDK
+    /// commits it as `crates/sdk/schema/public.graphql` and `admin.graphql`).
+    Schema {
+        /// The operator API's schema instead of the app API's.
+        #[arg(long)]
+        admin: bool,
+    },
 }
 
 /// `flashd admin-key ...`.

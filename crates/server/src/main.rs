@@ -321,12 +321,24 @@ async fn shutdown_signal() {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(Command::Schema { admin }) = args.command {
+        // Needs no configuration, data dir or database.
+        let sdl = if admin {
+            flash_api::admin_schema_sdl()
+        } else {
+            flash_api::public_schema_sdl()
+        };
+        print!("{sdl}");
+        return Ok(());
+    }
     let command = args.command.clone();
     let config = Config::resolve(args)?;
     init_logging(config.log_format);
     match command {
         None => serve(config).await,
         Some(Command::AdminKey(AdminKeyCommand::Rotate { label })) => rotate_admin_keys(&config, &label).await,
+        // Printed above, before any configuration is read.
+        Some(Command::Schema { .. }) => Ok(()),
     }
 }
 

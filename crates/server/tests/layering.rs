@@ -28,9 +28,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "flash-merchant",
         ],
     ),
-    // The CLI still holds the client SDK (issue 17 splits `sdk` out), which may use `core`'s
-    // types, such as its payment-destination parser.
-    ("cli", &["flash-core"]),
+    // The client: the SDK uses `core`'s types (such as the payment-destination parser), never
+    // the server's crates. The CLI still holds the API client until it moves into the SDK.
+    ("sdk", &["flash-core"]),
+    ("cli", &["flash-core", "flash-sdk"]),
 ];
 
 /// The workspace crates (`flash-…`) a manifest's `[dependencies]` table names.
