@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::cold::BitcoinNetwork;
-use crate::error::ClientError;
-use crate::types::{
+use flash_sdk::{BitcoinNetwork, ClientError};
+use flash_sdk::{
     looks_like_base58_address, parse_invoice_arg, parse_onchain_address, AccountLevel, AccountStatus, BudgetPeriod,
     Destination, PaymentTarget, Scope, Speed,
 };

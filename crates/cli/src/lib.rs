@@ -1,10 +1,6 @@
-//! Flash client: an async SDK ([`Client`]) for a Flash server's REST auth
-//! routes, GraphQL app API and admin API, plus the argument definitions of the
-//! `flash` command-line tool ([`Cli`]) and its local credentials store
-//! ([`CredentialStore`]).
-//!
-//! Offline cold-storage cosigning ([`CosignerKey`]: keys, account keys, PSBT signing) is in
-//! the same crate and needs no server.
+//! The `flash` command line: the argument definitions of the tool ([`Cli`]) and terminal QR
+//! codes. The API client, the credentials store, the API's types and the cold-storage
+//! cosigner are flash-sdk's, re-exported here.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), flash_cli::ClientError> {
@@ -18,19 +14,8 @@
 //! ```
 
 mod cli;
-mod client;
-mod cold;
-mod credentials;
-mod error;
-mod graphql;
 mod qr;
-mod types;
 
 pub use cli::*;
-pub use client::*;
-pub use cold::*;
-pub use credentials::*;
-pub use error::*;
-pub use graphql::*;
+pub use flash_sdk::*;
 pub use qr::*;
-pub use types::*;

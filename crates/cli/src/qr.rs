@@ -8,7 +8,7 @@
 
 use qrcode::{Color, QrCode};
 
-use crate::error::ClientError;
+use flash_sdk::ClientError;
 
 /// Modules of quiet zone on each side of the code.
 pub const QR_QUIET_ZONE: usize = 2;

@@ -1,10 +1,24 @@
-//! flash-sdk: the client side of Flash. It talks to any Flash server over the public APIs and
-//! keeps the user's own things on the user's machine: the keystore, and the NOSTR identity
-//! and ecash seed it holds. The API client, the local database, NOSTR messaging, ecash and
-//! backups move in next (`docs/client.md`).
+//! flash-sdk: the client side of Flash. It talks to any Flash server over the public APIs
+//! ([`Client`]: the REST auth routes, the GraphQL app API and the operator API) and keeps the
+//! user's own things on the user's machine: the keystore, the NOSTR identity and ecash seed
+//! it holds, the tokens of the servers it signed in to ([`CredentialStore`]), and the offline
+//! cold-storage cosigner's keys ([`CosignerKey`]: BIP32 keys, PSBT signing, no server).
+//! `docs/client.md` says what is stored where.
 
+mod client;
+mod cold;
+mod credentials;
+mod error;
+mod graphql;
 pub mod identity;
 pub mod keystore;
+mod types;
 
+pub use client::*;
+pub use cold::*;
+pub use credentials::*;
+pub use error::*;
+pub use graphql::*;
 pub use identity::IdentityError;
 pub use keystore::{KdfParams, Keystore, KeystoreError, Secrets};
+pub use types::*;

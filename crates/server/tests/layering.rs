@@ -29,9 +29,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     // The client: the SDK uses `core`'s types (such as the payment-destination parser), never
-    // the server's crates. The CLI still holds the API client until it moves into the SDK.
+    // the server's crates; the CLI is a layer over the SDK.
     ("sdk", &["flash-core"]),
-    ("cli", &["flash-core", "flash-sdk"]),
+    ("cli", &["flash-sdk"]),
 ];
 
 /// The workspace crates (`flash-…`) a manifest's `[dependencies]` table names.

@@ -70,7 +70,8 @@ const BIP48_PURPOSE: u32 = 48;
 const BIP48_SCRIPT_TYPE_P2WSH: u32 = 2;
 
 /// The network a cosigner key is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BitcoinNetwork {
     /// Bitcoin's main network (account keys are `xpub`, coin type 0).

@@ -479,7 +479,8 @@ pub struct LightningReconcile {
 }
 
 /// How fast an on-chain payment should confirm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Speed {
     /// Its own transaction, now.
@@ -734,7 +735,8 @@ pub struct EcashStatus {
 }
 
 /// API key scope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Scope {
     /// Read balances and history.
@@ -864,25 +866,27 @@ pub struct CurrencyTotal {
 }
 
 /// Admin: target account level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AccountLevel {
     /// Level 0.
-    #[value(name = "0", alias = "zero")]
+    #[cfg_attr(feature = "clap", value(name = "0", alias = "zero"))]
     Zero,
     /// Level 1.
-    #[value(name = "1", alias = "one")]
+    #[cfg_attr(feature = "clap", value(name = "1", alias = "one"))]
     One,
     /// Level 2.
-    #[value(name = "2", alias = "two")]
+    #[cfg_attr(feature = "clap", value(name = "2", alias = "two"))]
     Two,
     /// Level 3.
-    #[value(name = "3", alias = "three")]
+    #[cfg_attr(feature = "clap", value(name = "3", alias = "three"))]
     Three,
 }
 
 /// Admin: target account status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AccountStatus {
     /// May transact.
@@ -934,7 +938,8 @@ pub struct JournalEntry {
 }
 
 /// How often a wallet connection's budget starts afresh (`NwcBudgetPeriod`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum BudgetPeriod {
     /// Every day.
