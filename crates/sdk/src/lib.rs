@@ -12,6 +12,7 @@ mod error;
 mod graphql;
 pub mod identity;
 pub mod keystore;
+pub mod local;
 mod types;
 
 pub use client::*;
@@ -21,4 +22,5 @@ pub use error::*;
 pub use graphql::*;
 pub use identity::IdentityError;
 pub use keystore::{KdfParams, Keystore, KeystoreError, Secrets};
+pub use local::{LocalContact, LocalError, LocalStore, LocalTransaction, SyncError, SyncReport, TransactionPage};
 pub use types::*;

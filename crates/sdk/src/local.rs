@@ -1,0 +1,562 @@
+//! The local database: what the client keeps of the user's data on the user's machine, in one
+//! SQLite file, so that history and contacts read with no server. The server stays the truth:
+//! a sync brings its changes in by cursor, and the local copy is only ever replaced by what
+//! the server said.
+//!
+//! Transactions sync newest first. A sync walks the server's pages from the top and stops
+//! once it reaches the newest transaction of the last complete sync, and has passed every
+//! transaction still pending here (a pending one may since have settled or failed). Every
+//! write is an upsert, so a sync that was interrupted is simply run again.
+
+use std::future::Future;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// The schema's migrations, in order; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &["CREATE TABLE transactions (
+        id           TEXT PRIMARY KEY,
+        wallet_id    TEXT,
+        created_at   INTEGER NOT NULL,
+        direction    TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        amount       INTEGER NOT NULL,
+        fee          INTEGER NOT NULL,
+        currency     TEXT NOT NULL,
+        memo         TEXT,
+        counterparty TEXT,
+        detail       TEXT NOT NULL
+     );
+     CREATE INDEX transactions_newest ON transactions (created_at DESC, id DESC);
+     CREATE INDEX transactions_pending ON transactions (created_at) WHERE status = 'PENDING';
+     CREATE TABLE sync_state (
+        stream TEXT PRIMARY KEY,
+        marker TEXT NOT NULL
+     );
+     CREATE TABLE contacts (
+        username     TEXT PRIMARY KEY,
+        alias        TEXT,
+        tx_count     INTEGER NOT NULL DEFAULT 0
+     );"];
+
+/// The sync stream of transactions.
+const TRANSACTIONS_STREAM: &str = "transactions";
+
+/// Why the local database could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// SQLite refused or failed.
+    #[error("local database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Its folder could not be made.
+    #[error("local database folder: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file was written by a newer client.
+    #[error("the local database is of a newer client (schema {found}, this client knows {known})")]
+    NewerSchema {
+        /// The file's schema version.
+        found: i64,
+        /// The newest this client knows.
+        known: i64,
+    },
+}
+
+/// One transaction as the client keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTransaction {
+    /// The server's transaction id.
+    pub id: String,
+    /// The wallet it belongs to, when known.
+    pub wallet_id: Option<String>,
+    /// When it was created, unix seconds.
+    pub created_at: i64,
+    /// `SEND` or `RECEIVE`.
+    pub direction: String,
+    /// `SUCCESS`, `PENDING` or `FAILURE`.
+    pub status: String,
+    /// Signed change to the wallet, minor units, fee included.
+    pub amount: i64,
+    /// Fee paid, minor units.
+    pub fee: i64,
+    /// `BTC` or `USD`.
+    pub currency: String,
+    /// Memo.
+    pub memo: Option<String>,
+    /// The other side, as shown: a username, an address, an invoice's payee.
+    pub counterparty: Option<String>,
+    /// The server's whole record, as JSON, for details the columns do not hold.
+    pub detail: String,
+}
+
+impl LocalTransaction {
+    /// Whether its outcome may still change.
+    pub fn is_pending(&self) -> bool {
+        self.status == "PENDING"
+    }
+}
+
+/// A contact as the client keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalContact {
+    /// The contact's username on the server.
+    pub username: String,
+    /// The name the user gave them.
+    pub alias: Option<String>,
+    /// Payments between the two.
+    pub tx_count: i64,
+}
+
+/// One page of the server's transactions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionPage {
+    /// The transactions.
+    pub transactions: Vec<LocalTransaction>,
+    /// The cursor after the last one, when more follow.
+    pub next: Option<String>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Pages read from the server.
+    pub pages: u32,
+    /// Transactions the server sent.
+    pub seen: u64,
+    /// Of those, new here.
+    pub added: u64,
+    /// Of those, changed since the last sync (a pending one that settled, say).
+    pub changed: u64,
+}
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError<E: std::error::Error + 'static> {
+    /// Reading a page from the server failed; what was stored so far stays.
+    #[error("reading from the server: {0}")]
+    Fetch(#[source] E),
+    /// Writing here failed.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+}
+
+/// The client's local database.
+#[derive(Debug)]
+pub struct LocalStore {
+    conn: Connection,
+}
+
+impl LocalStore {
+    /// Opens (or creates) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<LocalStore, LocalError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        Self::migrated(Connection::open(path)?)
+    }
+
+    /// A database in memory, for a client that keeps nothing (and for tests).
+    pub fn in_memory() -> Result<LocalStore, LocalError> {
+        Self::migrated(Connection::open_in_memory()?)
+    }
+
+    /// Applies the migrations `conn` lacks.
+    fn migrated(conn: Connection) -> Result<LocalStore, LocalError> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let applied: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if applied > known {
+            return Err(LocalError::NewerSchema { found: applied, known });
+        }
+        for (n, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(applied).unwrap_or(0))
+        {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i64::try_from(n + 1).unwrap_or(i64::MAX))?;
+            tx.commit()?;
+        }
+        Ok(LocalStore { conn })
+    }
+
+    /// Stores `transactions` (new ones added, known ones replaced) in one write; how many were
+    /// new and how many changed.
+    pub fn save_transactions(&mut self, transactions: &[LocalTransaction]) -> Result<(u64, u64), LocalError> {
+        let tx = self.conn.transaction()?;
+        let (mut added, mut changed) = (0, 0);
+        {
+            let mut find = tx.prepare_cached(
+                "SELECT wallet_id, created_at, direction, status, amount, fee, currency, memo, counterparty, detail \
+                 FROM transactions WHERE id = ?1",
+            )?;
+            let mut put = tx.prepare_cached(
+                "INSERT INTO transactions (id, wallet_id, created_at, direction, status, amount, fee, currency, memo, \
+                 counterparty, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (id) DO UPDATE SET wallet_id = COALESCE(excluded.wallet_id, wallet_id), \
+                 created_at = excluded.created_at, direction = excluded.direction, status = excluded.status, \
+                 amount = excluded.amount, fee = excluded.fee, currency = excluded.currency, memo = excluded.memo, \
+                 counterparty = excluded.counterparty, detail = excluded.detail",
+            )?;
+            for t in transactions {
+                let before = find
+                    .query_row([&t.id], |r| {
+                        Ok(LocalTransaction {
+                            id: t.id.clone(),
+                            wallet_id: r.get(0)?,
+                            created_at: r.get(1)?,
+                            direction: r.get(2)?,
+                            status: r.get(3)?,
+                            amount: r.get(4)?,
+                            fee: r.get(5)?,
+                            currency: r.get(6)?,
+                            memo: r.get(7)?,
+                            counterparty: r.get(8)?,
+                            detail: r.get(9)?,
+                        })
+                    })
+                    .optional()?;
+                // A page that does not say the wallet keeps the one stored.
+                let unchanged = before.as_ref().is_some_and(|old| {
+                    *old == LocalTransaction {
+                        wallet_id: t.wallet_id.clone().or_else(|| old.wallet_id.clone()),
+                        ..t.clone()
+                    }
+                });
+                match before {
+                    _ if unchanged => continue,
+                    None => added += 1,
+                    Some(_) => changed += 1,
+                }
+                put.execute(params![
+                    t.id,
+                    t.wallet_id,
+                    t.created_at,
+                    t.direction,
+                    t.status,
+                    t.amount,
+                    t.fee,
+                    t.currency,
+                    t.memo,
+                    t.counterparty,
+                    t.detail
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok((added, changed))
+    }
+
+    /// Stored transactions, newest first: at most `limit`, older than `before` (a transaction
+    /// id) when given.
+    pub fn transactions(&self, limit: u32, before: Option<&str>) -> Result<Vec<LocalTransaction>, LocalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, wallet_id, created_at, direction, status, amount, fee, currency, memo, counterparty, detail \
+             FROM transactions t WHERE ?1 IS NULL OR (t.created_at, t.id) < \
+             (SELECT created_at, id FROM transactions WHERE id = ?1) \
+             ORDER BY created_at DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![before, limit], |r| {
+            Ok(LocalTransaction {
+                id: r.get(0)?,
+                wallet_id: r.get(1)?,
+                created_at: r.get(2)?,
+                direction: r.get(3)?,
+                status: r.get(4)?,
+                amount: r.get(5)?,
+                fee: r.get(6)?,
+                currency: r.get(7)?,
+                memo: r.get(8)?,
+                counterparty: r.get(9)?,
+                detail: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many transactions are stored.
+    pub fn transaction_count(&self) -> Result<u64, LocalError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM transactions", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// When the oldest transaction still pending here was created.
+    fn oldest_pending(&self) -> Result<Option<i64>, LocalError> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(created_at) FROM transactions WHERE status = 'PENDING'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The marker of a sync stream: the newest item of its last complete sync.
+    fn marker(&self, stream: &str) -> Result<Option<String>, LocalError> {
+        Ok(self
+            .conn
+            .query_row("SELECT marker FROM sync_state WHERE stream = ?1", [stream], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Records a complete sync of `stream` up to `marker`.
+    fn set_marker(&self, stream: &str, marker: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO sync_state (stream, marker) VALUES (?1, ?2) \
+             ON CONFLICT (stream) DO UPDATE SET marker = excluded.marker",
+            params![stream, marker],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces the stored contacts with `contacts` (the server's list is the whole truth).
+    pub fn save_contacts(&mut self, contacts: &[LocalContact]) -> Result<(), LocalError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM contacts", [])?;
+        {
+            let mut put = tx.prepare_cached("INSERT INTO contacts (username, alias, tx_count) VALUES (?1, ?2, ?3)")?;
+            for c in contacts {
+                put.execute(params![c.username, c.alias, c.tx_count])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored contacts, by username.
+    pub fn contacts(&self) -> Result<Vec<LocalContact>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT username, alias, tx_count FROM contacts ORDER BY username")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(LocalContact {
+                username: r.get(0)?,
+                alias: r.get(1)?,
+                tx_count: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Brings the server's transactions in: pages from `fetch` (given the cursor to continue
+    /// after, `None` for the newest) are stored as they come, until the last complete sync's
+    /// newest transaction is reached and every transaction pending here has been seen again.
+    /// `progress` hears each page's report so far.
+    pub async fn sync_transactions<F, Fut, E>(
+        &mut self,
+        mut fetch: F,
+        mut progress: impl FnMut(&SyncReport),
+    ) -> Result<SyncReport, SyncError<E>>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<TransactionPage, E>>,
+        E: std::error::Error + 'static,
+    {
+        let marker = self.marker(TRANSACTIONS_STREAM)?;
+        let oldest_pending = self.oldest_pending()?;
+        let mut report = SyncReport::default();
+        let mut newest = None;
+        let mut after = None;
+        loop {
+            let page = fetch(after.take()).await.map_err(SyncError::Fetch)?;
+            let (added, changed) = self.save_transactions(&page.transactions)?;
+            report.pages += 1;
+            report.seen += page.transactions.len() as u64;
+            report.added += added;
+            report.changed += changed;
+            progress(&report);
+            if newest.is_none() {
+                newest = page.transactions.first().map(|t| t.id.clone());
+            }
+            let reached_marker = marker
+                .as_deref()
+                .is_some_and(|m| page.transactions.iter().any(|t| t.id == m));
+            let past_pending = match (oldest_pending, page.transactions.last()) {
+                (Some(pending), Some(last)) => last.created_at < pending,
+                _ => true,
+            };
+            match page.next {
+                Some(next) if !(reached_marker && past_pending) => after = Some(next),
+                _ => break,
+            }
+        }
+        if let Some(newest) = newest {
+            self.set_marker(TRANSACTIONS_STREAM, &newest)?;
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// A transaction created at `at`, with `status`.
+    fn tx(id: u32, at: i64, status: &str) -> LocalTransaction {
+        LocalTransaction {
+            id: format!("t{id:06}"),
+            wallet_id: Some("w".into()),
+            created_at: at,
+            direction: "RECEIVE".into(),
+            status: status.into(),
+            amount: i64::from(id),
+            fee: 0,
+            currency: "BTC".into(),
+            memo: None,
+            counterparty: Some("bob".into()),
+            detail: "{}".into(),
+        }
+    }
+
+    /// A server holding `txs` (newest first) in pages of `size`; counts the pages it served.
+    struct Server {
+        txs: RefCell<Vec<LocalTransaction>>,
+        size: usize,
+        served: RefCell<u32>,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the server is down")]
+    struct Down;
+
+    impl Server {
+        fn new(n: u32, size: usize) -> Server {
+            let txs = (1..=n).rev().map(|i| tx(i, i64::from(i), "SUCCESS")).collect();
+            Server {
+                txs: RefCell::new(txs),
+                size,
+                served: RefCell::new(0),
+            }
+        }
+
+        fn page(&self, after: Option<String>) -> Result<TransactionPage, Down> {
+            *self.served.borrow_mut() += 1;
+            let txs = self.txs.borrow();
+            let start = after.map_or(0, |a| a.parse::<usize>().unwrap_or(usize::MAX));
+            let end = (start + self.size).min(txs.len());
+            let transactions = txs.get(start..end).ok_or(Down)?.to_vec();
+            Ok(TransactionPage {
+                transactions,
+                next: (end < txs.len()).then(|| end.to_string()),
+            })
+        }
+    }
+
+    async fn sync(store: &mut LocalStore, server: &Server) -> SyncReport {
+        store
+            .sync_transactions(|after| std::future::ready(server.page(after)), |_| {})
+            .await
+            .expect("sync")
+    }
+
+    #[tokio::test]
+    async fn a_first_sync_takes_everything_and_the_next_only_what_is_new() {
+        let mut store = LocalStore::in_memory().expect("store");
+        let server = Server::new(250, 100);
+        let first = sync(&mut store, &server).await;
+        assert_eq!((first.pages, first.seen, first.added), (3, 250, 250));
+        assert_eq!(store.transaction_count().expect("count"), 250);
+
+        // Nothing new: one page is read, and it holds the marker.
+        let again = sync(&mut store, &server).await;
+        assert_eq!((again.pages, again.added, again.changed), (1, 0, 0));
+
+        // Three new ones on top.
+        for i in 251..=253 {
+            server.txs.borrow_mut().insert(0, tx(i, i64::from(i), "SUCCESS"));
+        }
+        let news = sync(&mut store, &server).await;
+        assert_eq!((news.pages, news.added), (1, 3));
+        let newest = store.transactions(2, None).expect("read");
+        assert_eq!(
+            newest.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["t000253", "t000252"]
+        );
+        let older = store.transactions(2, Some("t000252")).expect("read");
+        assert_eq!(
+            older.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["t000251", "t000250"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pending_transaction_is_followed_until_it_settles() {
+        let mut store = LocalStore::in_memory().expect("store");
+        let server = Server::new(300, 50);
+        server.txs.borrow_mut()[280] = tx(20, 20, "PENDING");
+        sync(&mut store, &server).await;
+        // It settles; the next sync walks down to it though the marker is on the first page.
+        server.txs.borrow_mut()[280] = tx(20, 20, "SUCCESS");
+        let report = sync(&mut store, &server).await;
+        assert_eq!((report.pages, report.changed), (6, 1));
+        let settled = store.transactions(1, Some("t000021")).expect("read");
+        assert_eq!(settled[0].status, "SUCCESS");
+        // Nothing pending any more: back to one page.
+        assert_eq!(sync(&mut store, &server).await.pages, 1);
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_sync_keeps_what_it_stored_and_runs_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("flash.db");
+        let server = Server::new(120, 50);
+        {
+            let mut store = LocalStore::open(&path).expect("store");
+            let mut n = 0;
+            let failed = store
+                .sync_transactions(
+                    |after| {
+                        n += 1;
+                        std::future::ready(if n == 2 { Err(Down) } else { server.page(after) })
+                    },
+                    |_| {},
+                )
+                .await;
+            assert!(matches!(failed, Err(SyncError::Fetch(Down))));
+            assert_eq!(store.transaction_count().expect("count"), 50);
+        }
+        // Read offline after a restart, then synced to the end.
+        let mut store = LocalStore::open(&path).expect("reopen");
+        assert_eq!(store.transactions(100, None).expect("offline").len(), 50);
+        let report = sync(&mut store, &server).await;
+        assert_eq!((report.added, store.transaction_count().expect("count")), (70, 120));
+    }
+
+    #[test]
+    fn contacts_are_replaced_by_the_servers_list() {
+        let mut store = LocalStore::in_memory().expect("store");
+        let bob = LocalContact {
+            username: "bob".into(),
+            alias: Some("Bob".into()),
+            tx_count: 2,
+        };
+        let carol = LocalContact {
+            username: "carol".into(),
+            alias: None,
+            tx_count: 0,
+        };
+        store.save_contacts(&[carol.clone(), bob.clone()]).expect("save");
+        assert_eq!(store.contacts().expect("read"), [bob.clone(), carol]);
+        store.save_contacts(std::slice::from_ref(&bob)).expect("save");
+        assert_eq!(store.contacts().expect("read"), [bob]);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("flash.db");
+        LocalStore::open(&path).expect("create");
+        Connection::open(&path)
+            .and_then(|c| c.pragma_update(None, "user_version", 99))
+            .expect("bump");
+        assert!(matches!(
+            LocalStore::open(&path),
+            Err(LocalError::NewerSchema { found: 99, .. })
+        ));
+    }
+}
