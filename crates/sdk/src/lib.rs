@@ -5,6 +5,7 @@
 //! cold-storage cosigner's keys ([`CosignerKey`]: BIP32 keys, PSBT signing, no server).
 //! `docs/client.md` says what is stored where.
 
+pub mod chat;
 mod client;
 mod cold;
 mod credentials;
@@ -15,6 +16,7 @@ pub mod keystore;
 pub mod local;
 mod types;
 
+pub use chat::{ChatError, Messenger, ReadReport};
 pub use client::*;
 pub use cold::*;
 pub use credentials::*;
@@ -22,5 +24,7 @@ pub use error::*;
 pub use graphql::*;
 pub use identity::IdentityError;
 pub use keystore::{KdfParams, Keystore, KeystoreError, Secrets};
-pub use local::{LocalContact, LocalError, LocalStore, LocalTransaction, SyncError, SyncReport, TransactionPage};
+pub use local::{
+    LocalContact, LocalError, LocalMessage, LocalStore, LocalTransaction, SyncError, SyncReport, TransactionPage,
+};
 pub use types::*;

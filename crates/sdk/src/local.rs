@@ -14,7 +14,8 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The schema's migrations, in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE transactions (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE transactions (
         id           TEXT PRIMARY KEY,
         wallet_id    TEXT,
         created_at   INTEGER NOT NULL,
@@ -37,7 +38,22 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE transactions (
         username     TEXT PRIMARY KEY,
         alias        TEXT,
         tx_count     INTEGER NOT NULL DEFAULT 0
-     );"];
+     );",
+    "CREATE TABLE messages (
+        id         TEXT PRIMARY KEY,
+        peer       TEXT NOT NULL,
+        author     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        content    TEXT NOT NULL
+     );
+     CREATE INDEX messages_by_peer ON messages (peer, created_at, id);
+     CREATE TABLE outbox (
+        event_id TEXT NOT NULL,
+        relay    TEXT NOT NULL,
+        event    TEXT NOT NULL,
+        PRIMARY KEY (event_id, relay)
+     );",
+];
 
 /// The sync stream of transactions.
 const TRANSACTIONS_STREAM: &str = "transactions";
@@ -104,6 +120,21 @@ pub struct LocalContact {
     pub alias: Option<String>,
     /// Payments between the two.
     pub tx_count: i64,
+}
+
+/// A private message as the client keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalMessage {
+    /// The rumor's event id: the same in every copy of the message.
+    pub id: String,
+    /// The other party (hex public key).
+    pub peer: String,
+    /// Who wrote it (hex public key): the peer or the user.
+    pub author: String,
+    /// When it was written, unix seconds.
+    pub created_at: i64,
+    /// The text.
+    pub content: String,
 }
 
 /// One page of the server's transactions, newest first.
@@ -293,7 +324,7 @@ impl LocalStore {
     }
 
     /// The marker of a sync stream: the newest item of its last complete sync.
-    fn marker(&self, stream: &str) -> Result<Option<String>, LocalError> {
+    pub(crate) fn marker(&self, stream: &str) -> Result<Option<String>, LocalError> {
         Ok(self
             .conn
             .query_row("SELECT marker FROM sync_state WHERE stream = ?1", [stream], |r| {
@@ -303,7 +334,7 @@ impl LocalStore {
     }
 
     /// Records a complete sync of `stream` up to `marker`.
-    fn set_marker(&self, stream: &str, marker: &str) -> Result<(), LocalError> {
+    pub(crate) fn set_marker(&self, stream: &str, marker: &str) -> Result<(), LocalError> {
         self.conn.execute(
             "INSERT INTO sync_state (stream, marker) VALUES (?1, ?2) \
              ON CONFLICT (stream) DO UPDATE SET marker = excluded.marker",
@@ -339,6 +370,72 @@ impl LocalStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps a message once; whether it was new.
+    pub fn save_message(&mut self, m: &LocalMessage) -> Result<bool, LocalError> {
+        let added = self.conn.execute(
+            "INSERT INTO messages (id, peer, author, created_at, content) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO NOTHING",
+            params![m.id, m.peer, m.author, m.created_at, m.content],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// The conversation with `peer` (hex public key), oldest first: its last `limit` messages.
+    pub fn conversation(&self, peer: &str, limit: u32) -> Result<Vec<LocalMessage>, LocalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, peer, author, created_at, content FROM \
+             (SELECT * FROM messages WHERE peer = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2) \
+             ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map(params![peer, limit], |r| {
+            Ok(LocalMessage {
+                id: r.get(0)?,
+                peer: r.get(1)?,
+                author: r.get(2)?,
+                created_at: r.get(3)?,
+                content: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The peers the user has conversations with, the most recent first, with their last
+    /// message's time.
+    pub fn conversations(&self) -> Result<Vec<(String, i64)>, LocalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT peer, MAX(created_at) AS last FROM messages GROUP BY peer ORDER BY last DESC, peer",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps an event (JSON) to send to `relay` later.
+    pub(crate) fn outbox_add(&mut self, event_id: &str, relay: &str, event: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO outbox (event_id, relay, event) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![event_id, relay, event],
+        )?;
+        Ok(())
+    }
+
+    /// What waits to be sent: (event id, relay, event JSON).
+    pub(crate) fn outbox(&self) -> Result<Vec<(String, String, String)>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT event_id, relay, event FROM outbox ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets an outbox entry once its relay took the event.
+    pub(crate) fn outbox_done(&mut self, event_id: &str, relay: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "DELETE FROM outbox WHERE event_id = ?1 AND relay = ?2",
+            params![event_id, relay],
+        )?;
+        Ok(())
     }
 
     /// Brings the server's transactions in: pages from `fetch` (given the cursor to continue
