@@ -90,6 +90,16 @@ impl Messenger {
         self.keys.public_key()
     }
 
+    /// The user's keys, to sign with.
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The relay pool.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Publishes the user's relay lists: NIP-65 (kind 10002, read and write) and NIP-17's DM
     /// relays (kind 10050), both naming the messenger's relays.
     pub async fn publish_relay_lists(&self) -> Result<(), ChatError> {

@@ -11,6 +11,7 @@ mod cold;
 mod credentials;
 mod error;
 mod graphql;
+pub mod groups;
 pub mod identity;
 pub mod keystore;
 pub mod local;
@@ -22,9 +23,11 @@ pub use cold::*;
 pub use credentials::*;
 pub use error::*;
 pub use graphql::*;
+pub use groups::{GroupError, GroupInvite, GroupRef};
 pub use identity::IdentityError;
 pub use keystore::{KdfParams, Keystore, KeystoreError, Secrets};
 pub use local::{
-    LocalContact, LocalError, LocalMessage, LocalStore, LocalTransaction, SyncError, SyncReport, TransactionPage,
+    LocalContact, LocalError, LocalGroupPost, LocalMessage, LocalStore, LocalTransaction, SyncError, SyncReport,
+    TransactionPage,
 };
 pub use types::*;

@@ -53,6 +53,21 @@ const MIGRATIONS: &[&str] = &[
         event    TEXT NOT NULL,
         PRIMARY KEY (event_id, relay)
      );",
+    "CREATE TABLE chat_groups (
+        relay TEXT NOT NULL,
+        id    TEXT NOT NULL,
+        name  TEXT NOT NULL,
+        PRIMARY KEY (relay, id)
+     );
+     CREATE TABLE group_posts (
+        id         TEXT PRIMARY KEY,
+        relay      TEXT NOT NULL,
+        group_id   TEXT NOT NULL,
+        author     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        content    TEXT NOT NULL
+     );
+     CREATE INDEX group_posts_by_group ON group_posts (relay, group_id, created_at, id);",
 ];
 
 /// The sync stream of transactions.
@@ -132,6 +147,19 @@ pub struct LocalMessage {
     /// Who wrote it (hex public key): the peer or the user.
     pub author: String,
     /// When it was written, unix seconds.
+    pub created_at: i64,
+    /// The text.
+    pub content: String,
+}
+
+/// A post in a group chat as the client keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalGroupPost {
+    /// Its event id.
+    pub id: String,
+    /// Who wrote it (hex public key).
+    pub author: String,
+    /// When, unix seconds.
     pub created_at: i64,
     /// The text.
     pub content: String,
@@ -408,6 +436,84 @@ impl LocalStore {
             "SELECT peer, MAX(created_at) AS last FROM messages GROUP BY peer ORDER BY last DESC, peer",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Remembers a group the user created or joined.
+    pub fn save_group(&mut self, relay: &str, id: &str, name: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO chat_groups (relay, id, name) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (relay, id) DO UPDATE SET name = excluded.name",
+            params![relay, id, name],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a group the user left, with its posts.
+    pub fn forget_group(&mut self, relay: &str, id: &str) -> Result<(), LocalError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM chat_groups WHERE relay = ?1 AND id = ?2",
+            params![relay, id],
+        )?;
+        tx.execute(
+            "DELETE FROM group_posts WHERE relay = ?1 AND group_id = ?2",
+            params![relay, id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The groups the user is in: (relay, id, name).
+    pub fn groups(&self) -> Result<Vec<(String, String, String)>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT relay, id, name FROM chat_groups ORDER BY name, relay, id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps a group's `posts` once each and drops the ones in `deleted` (by event id).
+    pub fn save_group_posts(
+        &mut self,
+        relay: &str,
+        group: &str,
+        posts: &[LocalGroupPost],
+        deleted: &[String],
+    ) -> Result<(), LocalError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO group_posts (id, relay, group_id, author, created_at, content) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+            )?;
+            for p in posts {
+                put.execute(params![p.id, relay, group, p.author, p.created_at, p.content])?;
+            }
+            let mut drop =
+                tx.prepare_cached("DELETE FROM group_posts WHERE id = ?1 AND relay = ?2 AND group_id = ?3")?;
+            for id in deleted {
+                drop.execute(params![id, relay, group])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A group's posts kept here, oldest first.
+    pub fn group_posts(&self, relay: &str, group: &str) -> Result<Vec<LocalGroupPost>, LocalError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, author, created_at, content FROM group_posts WHERE relay = ?1 AND group_id = ?2 \
+             ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map(params![relay, group], |r| {
+            Ok(LocalGroupPost {
+                id: r.get(0)?,
+                author: r.get(1)?,
+                created_at: r.get(2)?,
+                content: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

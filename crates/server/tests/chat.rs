@@ -1,8 +1,8 @@
-//! Private messages (NIP-17) between flash-sdk's messenger and an independent NOSTR client
-//! (rust-nostr's `nostr-sdk`), over two real `flashd` relays: one relay down while Alice and
-//! Bob write to each other loses nothing (the wrap waits in the sender's outbox and reaches
-//! the relay when it is back), reads keep each message once, and messages cross both ways
-//! between `flash` and `nostr-sdk`.
+//! flash-sdk's messenger against real `flashd` relays. Private messages (NIP-17) over two
+//! relays: one relay down while Alice and Bob write to each other loses nothing (the wrap waits
+//! in the sender's outbox and reaches the relay when it is back), reads keep each message once,
+//! and messages cross both ways between `flash` and rust-nostr's `nostr-sdk`. Group chats
+//! (NIP-29): created closed, joined only with an invite, moderated, left.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Flashd, Launch, TempDir};
-use flash_sdk::{LocalStore, Messenger};
+use flash_sdk::{GroupError, GroupInvite, GroupRef, LocalStore, Messenger};
 use nostr_sdk::prelude::{Client, Filter, Keys, Kind};
 
 /// A flashd on SQLite in `dir`, listening on `port`.
@@ -148,4 +148,85 @@ async fn flash_and_nostr_sdk_read_each_others_messages() {
     assert!(talk.iter().any(|m| m.content == "hello from nostr-sdk"));
     carol.shutdown().await;
     alice.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_group_is_created_joined_with_an_invite_moderated_and_left() {
+    let dir = TempDir::new("chat-groups");
+    let port = common::free_port();
+    let _relay = relay(dir.path(), port).await;
+    let relays = [ws(port)];
+    let alice = Messenger::connect(Keys::generate(), &relays).await.expect("alice");
+    let bob = Messenger::connect(Keys::generate(), &relays).await.expect("bob");
+    let carol = Messenger::connect(Keys::generate(), &relays).await.expect("carol");
+    let (mut alice_db, mut bob_db, mut carol_db) = (
+        LocalStore::in_memory().expect("db"),
+        LocalStore::in_memory().expect("db"),
+        LocalStore::in_memory().expect("db"),
+    );
+
+    let group = GroupRef::new(&ws(port), "climbers").expect("group");
+    alice
+        .group_create(&mut alice_db, &group, "Climbers", true)
+        .await
+        .expect("create");
+    let invite = alice.group_invite(&group).await.expect("invite");
+    let invite: GroupInvite = invite.to_string().parse().expect("the invite travels as text");
+
+    // Closed: without the code Carol is refused, and a non-member cannot post.
+    let wrong = GroupInvite {
+        code: "not-the-code".into(),
+        ..invite.clone()
+    };
+    assert!(matches!(
+        carol.group_join(&mut carol_db, &wrong).await,
+        Err(GroupError::Refused(_))
+    ));
+    assert!(matches!(
+        carol.group_post(&group, "let me in").await,
+        Err(GroupError::Refused(_))
+    ));
+    assert!(carol_db.groups().expect("groups").is_empty());
+
+    // With it Bob joins, posts, and everyone reads.
+    bob.group_join(&mut bob_db, &invite).await.expect("join");
+    let hello = bob.group_post(&group, "hello climbers").await.expect("post");
+    let rude = bob.group_post(&group, "something rude").await.expect("post");
+    alice.group_post(&group, "welcome bob").await.expect("post");
+    let read = alice.group_read(&mut alice_db, &group).await.expect("read");
+    assert_eq!(read.len(), 3, "{read:?}");
+    assert_eq!(bob_db.groups().expect("groups").len(), 1);
+
+    // Moderation: the admin deletes a post and removes Bob; Bob can no longer post, and a
+    // plain member cannot moderate.
+    assert!(matches!(
+        bob.group_delete_post(&group, hello).await,
+        Err(GroupError::Refused(_))
+    ));
+    alice.group_delete_post(&group, rude).await.expect("delete");
+    let read = bob.group_read(&mut bob_db, &group).await.expect("read");
+    let texts: Vec<&str> = read.iter().map(|p| p.content.as_str()).collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(!texts.contains(&"something rude"), "{texts:?}");
+    alice.group_remove(&group, bob.public_key()).await.expect("remove");
+    assert!(matches!(
+        bob.group_post(&group, "still here?").await,
+        Err(GroupError::Refused(_))
+    ));
+
+    // Carol joins with the invite, then leaves: she can no longer post, and forgets the group.
+    carol.group_join(&mut carol_db, &invite).await.expect("join");
+    carol.group_post(&group, "hi all").await.expect("post");
+    carol.group_leave(&mut carol_db, &group).await.expect("leave");
+    assert!(carol_db.groups().expect("groups").is_empty());
+    assert!(matches!(
+        carol.group_post(&group, "back?").await,
+        Err(GroupError::Refused(_))
+    ));
+    // The admin adds Bob back directly.
+    alice.group_add(&group, bob.public_key()).await.expect("add");
+    bob.group_post(&group, "thanks").await.expect("post again");
+    for m in [alice, bob, carol] {
+        m.shutdown().await;
+    }
 }
