@@ -68,6 +68,28 @@ const MIGRATIONS: &[&str] = &[
         content    TEXT NOT NULL
      );
      CREATE INDEX group_posts_by_group ON group_posts (relay, group_id, created_at, id);",
+    "CREATE TABLE ecash_keysets (
+        id     TEXT PRIMARY KEY,
+        mint   TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        keyset TEXT NOT NULL
+     );
+     CREATE TABLE ecash_counters (
+        keyset_id TEXT PRIMARY KEY,
+        counter   INTEGER NOT NULL
+     );
+     CREATE TABLE ecash_notes (
+        secret    TEXT PRIMARY KEY,
+        mint      TEXT NOT NULL,
+        keyset_id TEXT NOT NULL,
+        amount    INTEGER NOT NULL,
+        proof     TEXT NOT NULL
+     );
+     CREATE TABLE ecash_pending (
+        token  TEXT PRIMARY KEY,
+        mint   TEXT NOT NULL,
+        amount INTEGER NOT NULL
+     );",
 ];
 
 /// The sync stream of transactions.
@@ -515,6 +537,134 @@ impl LocalStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps a mint's keyset (its JSON, keys included) for offline checks.
+    pub(crate) fn save_keyset(&mut self, mint: &str, keyset: &str, id: &str, active: bool) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO ecash_keysets (id, mint, active, keyset) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO UPDATE SET active = excluded.active, keyset = excluded.keyset",
+            params![id, mint, active, keyset],
+        )?;
+        Ok(())
+    }
+
+    /// A mint's keysets kept here, as JSON.
+    pub(crate) fn keysets(&self, mint: &str) -> Result<Vec<String>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT keyset FROM ecash_keysets WHERE mint = ?1 ORDER BY active DESC, id")?;
+        let rows = stmt.query_map([mint], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The next NUT-13 counter of a keyset.
+    pub(crate) fn ecash_counter(&self, keyset: &str) -> Result<u32, LocalError> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT counter FROM ecash_counters WHERE keyset_id = ?1",
+                [keyset],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
+    }
+
+    /// Moves a keyset's counter up to `to` (never down: a secret is never derived twice).
+    pub(crate) fn raise_ecash_counter(&mut self, keyset: &str, to: u32) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO ecash_counters (keyset_id, counter) VALUES (?1, ?2) \
+             ON CONFLICT (keyset_id) DO UPDATE SET counter = MAX(counter, excluded.counter)",
+            params![keyset, to],
+        )?;
+        Ok(())
+    }
+
+    /// Keeps spendable notes: (secret, proof JSON, amount).
+    pub(crate) fn add_notes(
+        &mut self,
+        mint: &str,
+        keyset: &str,
+        notes: &[(String, String, u64)],
+    ) -> Result<(), LocalError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO ecash_notes (secret, mint, keyset_id, amount, proof) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (secret) DO NOTHING",
+            )?;
+            for (secret, proof, amount) in notes {
+                put.execute(params![
+                    secret,
+                    mint,
+                    keyset,
+                    i64::try_from(*amount).unwrap_or(i64::MAX),
+                    proof
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A mint's spendable notes, as proof JSON.
+    pub(crate) fn ecash_notes(&self, mint: &str) -> Result<Vec<String>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT proof FROM ecash_notes WHERE mint = ?1")?;
+        let rows = stmt.query_map([mint], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What a mint's spendable notes are worth, sats.
+    pub(crate) fn ecash_total(&self, mint: &str) -> Result<u64, LocalError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM ecash_notes WHERE mint = ?1",
+            [mint],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Forgets notes that were spent (by their secrets).
+    pub(crate) fn spend_notes(&mut self, secrets: &[String]) -> Result<(), LocalError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut drop = tx.prepare_cached("DELETE FROM ecash_notes WHERE secret = ?1")?;
+            for secret in secrets {
+                drop.execute([secret])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Keeps a token received while the mint was unreachable.
+    pub(crate) fn add_pending_token(&mut self, mint: &str, token: &str, amount: u64) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO ecash_pending (token, mint, amount) VALUES (?1, ?2, ?3) ON CONFLICT (token) DO NOTHING",
+            params![token, mint, i64::try_from(amount).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
+    }
+
+    /// A mint's pending tokens and their amounts.
+    pub(crate) fn pending_tokens(&self, mint: &str) -> Result<Vec<(String, u64)>, LocalError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT token, amount FROM ecash_pending WHERE mint = ?1 ORDER BY rowid")?;
+        let rows = stmt.query_map([mint], |r| {
+            Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets a pending token once redeemed (or found spent).
+    pub(crate) fn remove_pending_token(&mut self, token: &str) -> Result<(), LocalError> {
+        self.conn
+            .execute("DELETE FROM ecash_pending WHERE token = ?1", [token])?;
+        Ok(())
     }
 
     /// Keeps an event (JSON) to send to `relay` later.
