@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
-/// The envelope's format version.
-const FORMAT_VERSION: u32 = 1;
+/// The keystore's envelope format.
+const KEYSTORE_FORMAT: &str = "flash-keystore/1";
 /// Bytes of Argon2id salt.
 const SALT_LEN: usize = 16;
 /// Bytes of an XChaCha20-Poly1305 nonce.
@@ -136,8 +136,8 @@ impl Drop for Secrets {
 /// The file's envelope.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
-    /// Format version.
-    flash_keystore: u32,
+    /// What the envelope holds, and its version: `flash-keystore/1`, `flash-backup/1`.
+    format: String,
     /// How the key is derived.
     kdf: KdfSection,
     /// The sealed secrets.
@@ -171,68 +171,66 @@ struct CipherSection {
     ciphertext: String,
 }
 
-/// An open keystore: the secrets, and the key to seal them again.
-pub struct Keystore {
-    path: PathBuf,
+/// A key derived from a passphrase, with what derived it: seals envelopes again without the
+/// passphrase.
+pub(crate) struct SealKey {
     params: KdfParams,
     salt: [u8; SALT_LEN],
     key: Zeroizing<[u8; 32]>,
-    /// The secrets; [`Keystore::save`] writes changes.
-    pub secrets: Secrets,
 }
 
-impl std::fmt::Debug for Keystore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keystore")
-            .field("path", &self.path)
-            .field("params", &self.params)
-            .field("secrets", &self.secrets)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Keystore {
-    /// Makes a keystore at `path` holding `secrets`, sealed under `passphrase`. Refuses when a
-    /// file is there already.
-    pub fn create(
-        path: &Path,
-        passphrase: &str,
-        params: KdfParams,
-        secrets: Secrets,
-    ) -> Result<Keystore, KeystoreError> {
+impl SealKey {
+    /// A key from `passphrase` with a fresh salt. Refuses a passphrase shorter than
+    /// [`MIN_PASSPHRASE_CHARS`].
+    pub(crate) fn new(passphrase: &str, params: KdfParams) -> Result<SealKey, KeystoreError> {
         if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
             return Err(KeystoreError::WeakPassphrase);
-        }
-        if path.exists() {
-            return Err(KeystoreError::AlreadyExists(path.to_path_buf()));
         }
         let mut salt = [0u8; SALT_LEN];
         rand::thread_rng().fill_bytes(&mut salt);
         let key = derive(passphrase, &salt, &params)?;
-        let store = Keystore {
-            path: path.to_path_buf(),
-            params,
-            salt,
-            key,
-            secrets,
-        };
-        store.save()?;
-        Ok(store)
+        Ok(SealKey { params, salt, key })
     }
 
-    /// Opens the keystore at `path` with `passphrase`.
-    pub fn open(path: &Path, passphrase: &str) -> Result<Keystore, KeystoreError> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeystoreError::NotFound(path.to_path_buf())),
-            Err(e) => return Err(e.into()),
+    /// `plain` sealed in an envelope of `format` (fresh nonce), as JSON text.
+    pub(crate) fn seal(&self, format: &str, plain: &[u8]) -> Result<String, KeystoreError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let check = key_check(&self.key);
+        let aad = associated_data(format, &self.params, &self.salt, &check);
+        let ciphertext = XChaCha20Poly1305::new((&*self.key).into())
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: &aad })
+            .map_err(|_| io::Error::other("sealing failed"))?;
+        let envelope = Envelope {
+            format: format.to_owned(),
+            kdf: KdfSection {
+                algorithm: "argon2id".into(),
+                version: 0x13,
+                params: self.params,
+                salt: B64.encode(self.salt),
+                check: B64.encode(check),
+            },
+            cipher: CipherSection {
+                algorithm: "xchacha20poly1305".into(),
+                nonce: B64.encode(nonce),
+                ciphertext: B64.encode(ciphertext),
+            },
         };
+        Ok(serde_json::to_string_pretty(&envelope).map_err(io::Error::other)?)
+    }
+
+    /// Opens an envelope of `format` with `passphrase`: the key (to seal again) and what it held.
+    pub(crate) fn unseal(
+        format: &str,
+        text: &str,
+        passphrase: &str,
+    ) -> Result<(SealKey, Zeroizing<Vec<u8>>), KeystoreError> {
         let corrupt = |why: &str| KeystoreError::Corrupt(why.to_string());
-        let envelope: Envelope = serde_json::from_str(&text).map_err(|e| KeystoreError::Corrupt(e.to_string()))?;
-        if envelope.flash_keystore != FORMAT_VERSION {
+        let envelope: Envelope = serde_json::from_str(text).map_err(|e| KeystoreError::Corrupt(e.to_string()))?;
+        if envelope.format != format {
             return Err(KeystoreError::Corrupt(format!(
-                "format {} (this client reads {FORMAT_VERSION})",
-                envelope.flash_keystore
+                "format {} (expected {format})",
+                envelope.format
             )));
         }
         let kdf = &envelope.kdf;
@@ -252,7 +250,7 @@ impl Keystore {
         if key_check(&key) != check {
             return Err(KeystoreError::WrongPassphrase);
         }
-        let aad = associated_data(&kdf.params, &salt, &check);
+        let aad = associated_data(format, &kdf.params, &salt, &check);
         let plain = XChaCha20Poly1305::new((&*key).into())
             .decrypt(
                 XNonce::from_slice(&nonce),
@@ -262,13 +260,69 @@ impl Keystore {
                 },
             )
             .map(Zeroizing::new)
-            .map_err(|_| corrupt("the sealed secrets do not authenticate"))?;
-        let secrets = serde_json::from_slice(&plain).map_err(|_| corrupt("the secrets are not readable"))?;
-        Ok(Keystore {
-            path: path.to_path_buf(),
+            .map_err(|_| corrupt("the sealed part does not authenticate"))?;
+        let sealed = SealKey {
             params: kdf.params,
             salt,
             key,
+        };
+        Ok((sealed, plain))
+    }
+}
+
+/// An open keystore: the secrets, and the key to seal them again.
+pub struct Keystore {
+    path: PathBuf,
+    seal: SealKey,
+    /// The secrets; [`Keystore::save`] writes changes.
+    pub secrets: Secrets,
+}
+
+impl std::fmt::Debug for Keystore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keystore")
+            .field("path", &self.path)
+            .field("params", &self.seal.params)
+            .field("secrets", &self.secrets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keystore {
+    /// Makes a keystore at `path` holding `secrets`, sealed under `passphrase`. Refuses when a
+    /// file is there already.
+    pub fn create(
+        path: &Path,
+        passphrase: &str,
+        params: KdfParams,
+        secrets: Secrets,
+    ) -> Result<Keystore, KeystoreError> {
+        let seal = SealKey::new(passphrase, params)?;
+        if path.exists() {
+            return Err(KeystoreError::AlreadyExists(path.to_path_buf()));
+        }
+        let store = Keystore {
+            path: path.to_path_buf(),
+            seal,
+            secrets,
+        };
+        store.save()?;
+        Ok(store)
+    }
+
+    /// Opens the keystore at `path` with `passphrase`.
+    pub fn open(path: &Path, passphrase: &str) -> Result<Keystore, KeystoreError> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(KeystoreError::NotFound(path.to_path_buf())),
+            Err(e) => return Err(e.into()),
+        };
+        let (seal, plain) = SealKey::unseal(KEYSTORE_FORMAT, &text, passphrase)?;
+        let secrets = serde_json::from_slice(&plain)
+            .map_err(|_| KeystoreError::Corrupt("the secrets are not readable".into()))?;
+        Ok(Keystore {
+            path: path.to_path_buf(),
+            seal,
             secrets,
         })
     }
@@ -280,51 +334,22 @@ impl Keystore {
 
     /// The key derivation's parameters.
     pub fn params(&self) -> KdfParams {
-        self.params
+        self.seal.params
     }
 
     /// Seals the secrets again (fresh nonce) and replaces the file atomically.
     pub fn save(&self) -> Result<(), KeystoreError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let check = key_check(&self.key);
-        let aad = associated_data(&self.params, &self.salt, &check);
         let plain = Zeroizing::new(serde_json::to_vec(&self.secrets).map_err(io::Error::other)?);
-        let ciphertext = XChaCha20Poly1305::new((&*self.key).into())
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plain, aad: &aad })
-            .map_err(|_| io::Error::other("sealing failed"))?;
-        let envelope = Envelope {
-            flash_keystore: FORMAT_VERSION,
-            kdf: KdfSection {
-                algorithm: "argon2id".into(),
-                version: 0x13,
-                params: self.params,
-                salt: B64.encode(self.salt),
-                check: B64.encode(check),
-            },
-            cipher: CipherSection {
-                algorithm: "xchacha20poly1305".into(),
-                nonce: B64.encode(nonce),
-                ciphertext: B64.encode(ciphertext),
-            },
-        };
-        let text = serde_json::to_string_pretty(&envelope).map_err(io::Error::other)?;
+        let text = self.seal.seal(KEYSTORE_FORMAT, &plain)?;
         write_atomically(&self.path, text.as_bytes())?;
         Ok(())
     }
 
     /// Seals the keystore under a new passphrase (and fresh salt, with `params`) and saves it.
     pub fn change_passphrase(&mut self, new: &str, params: KdfParams) -> Result<(), KeystoreError> {
-        if new.chars().count() < MIN_PASSPHRASE_CHARS {
-            return Err(KeystoreError::WeakPassphrase);
-        }
-        let mut salt = [0u8; SALT_LEN];
-        rand::thread_rng().fill_bytes(&mut salt);
-        let key = derive(new, &salt, &params)?;
-        let previous = (self.params, self.salt, self.key.clone());
-        (self.params, self.salt, self.key) = (params, salt, key);
+        let previous = std::mem::replace(&mut self.seal, SealKey::new(new, params)?);
         if let Err(e) = self.save() {
-            (self.params, self.salt, self.key) = previous;
+            self.seal = previous;
             return Err(e);
         }
         Ok(())
@@ -353,9 +378,9 @@ fn key_check(key: &[u8; 32]) -> [u8; CHECK_LEN] {
 }
 
 /// The cipher's associated data: every parameter of the envelope, so none can be changed.
-fn associated_data(params: &KdfParams, salt: &[u8], check: &[u8]) -> Vec<u8> {
+fn associated_data(format: &str, params: &KdfParams, salt: &[u8], check: &[u8]) -> Vec<u8> {
     format!(
-        "flash-keystore/{FORMAT_VERSION}/argon2id/19/{}/{}/{}/{}/{}/xchacha20poly1305",
+        "{format}/argon2id/19/{}/{}/{}/{}/{}/xchacha20poly1305",
         params.memory_kib,
         params.iterations,
         params.parallelism,

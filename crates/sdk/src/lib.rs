@@ -5,6 +5,7 @@
 //! cold-storage cosigner's keys ([`CosignerKey`]: BIP32 keys, PSBT signing, no server).
 //! `docs/client.md` says what is stored where.
 
+pub mod backup;
 pub mod chat;
 mod client;
 mod cold;
@@ -18,6 +19,7 @@ pub mod keystore;
 pub mod local;
 mod types;
 
+pub use backup::{Backup, BackupError};
 pub use chat::{ChatError, Messenger, ReadReport};
 pub use client::*;
 pub use cold::*;

@@ -90,6 +90,10 @@ const MIGRATIONS: &[&str] = &[
         mint   TEXT NOT NULL,
         amount INTEGER NOT NULL
      );",
+    "CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+     );",
 ];
 
 /// The sync stream of transactions.
@@ -457,6 +461,22 @@ impl LocalStore {
         let mut stmt = self.conn.prepare_cached(
             "SELECT peer, MAX(created_at) AS last FROM messages GROUP BY peer ORDER BY last DESC, peer",
         )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets one of the client's settings (its server, relays, mint, …).
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), LocalError> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// The client's settings.
+    pub fn settings(&self) -> Result<std::collections::BTreeMap<String, String>, LocalError> {
+        let mut stmt = self.conn.prepare_cached("SELECT key, value FROM settings")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
