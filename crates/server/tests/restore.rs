@@ -75,7 +75,7 @@ async fn a_fresh_machine_comes_back_from_the_file_then_from_the_relays() {
         tx_count: 2,
     }])
     .expect("contacts");
-    let messenger = Messenger::connect(keys.clone(), &[relay.clone()])
+    let messenger = Messenger::connect(keys.clone(), std::slice::from_ref(&relay))
         .await
         .expect("messenger");
     let group = GroupRef::new(&relay, "climbers").expect("group");
@@ -133,7 +133,7 @@ async fn a_fresh_machine_comes_back_from_the_file_then_from_the_relays() {
         keys_again.public_key().to_bech32().ok(),
         keys.public_key().to_bech32().ok()
     );
-    let messenger = Messenger::connect(keys_again, &[relay.clone()])
+    let messenger = Messenger::connect(keys_again, std::slice::from_ref(&relay))
         .await
         .expect("messenger");
     let fetched = Backup::fetch(&messenger).await.expect("from the relays");
