@@ -90,7 +90,10 @@ async fn main() {
     let mut store = LocalStore::open(&dir.path().join("flash.db")).expect("local db");
     let started = Instant::now();
     let report = store
-        .sync_transactions(|after| std::future::ready(Ok::<_, Infallible>(page(total, size, after))), |_| {})
+        .sync_transactions(
+            |after| std::future::ready(Ok::<_, Infallible>(page(total, size, after))),
+            |_| {},
+        )
         .await
         .expect("sync");
     let took = started.elapsed();
@@ -106,7 +109,10 @@ async fn main() {
     // Ten new ones on top: one page.
     let started = Instant::now();
     let report = store
-        .sync_transactions(|after| std::future::ready(Ok::<_, Infallible>(page(total + 10, size, after))), |_| {})
+        .sync_transactions(
+            |after| std::future::ready(Ok::<_, Infallible>(page(total + 10, size, after))),
+            |_| {},
+        )
         .await
         .expect("sync");
     assert_eq!(report.added, 10);

@@ -16,6 +16,8 @@ use nostr_sdk::prelude::{
     UnsignedEvent, UnwrappedGift,
 };
 
+use flash_core::destination::{Destination, PaymentTarget};
+
 use crate::local::{LocalError, LocalMessage, LocalStore};
 
 /// How long a relay may take to connect, and to answer a query.
@@ -285,7 +287,69 @@ impl Messenger {
     }
 }
 
+/// The payment request a message carries, as written, if it carries one: a BOLT11 invoice
+/// (`lightning:` optional), a `bitcoin:` URI, or an LNURL-pay link. A bare username or
+/// address in a sentence is not taken for one.
+pub fn payment_request_in(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .map(|word| word.trim_matches(|c: char| matches!(c, '<' | '>' | '(' | ')' | '"' | '\'' | ',' | '.')))
+        .find(|word| {
+            let lower = word.to_ascii_lowercase();
+            let explicit = lower.starts_with("lightning:") || lower.starts_with("bitcoin:");
+            match PaymentTarget::parse(word) {
+                Ok(t) => match t.destination {
+                    Destination::Invoice(_) | Destination::Lnurl(_) => true,
+                    Destination::OnchainAddress(_) | Destination::LightningAddress(_) => explicit,
+                    _ => false,
+                },
+                Err(_) => false,
+            }
+        })
+        .map(str::to_owned)
+}
+
+/// The newest payment request `peer` (hex public key) sent the user in the conversation kept
+/// locally, if any ([`payment_request_in`]).
+pub fn latest_payment_request(store: &LocalStore, peer: &str) -> Result<Option<LocalMessage>, LocalError> {
+    Ok(store
+        .conversation(peer, 200)?
+        .into_iter()
+        .rev()
+        .find(|m| m.author == peer && payment_request_in(&m.content).is_some()))
+}
+
 /// A NOSTR library error, as text.
 fn nostr(e: impl std::fmt::Display) -> ChatError {
     ChatError::Nostr(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payment_request_in;
+
+    /// The BOLT11 specification's example invoice.
+    const INVOICE: &str = "lnbc2500u1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdq5xysxxatsyp3k7enxv4jsxqzpuaztrnwngzn3kdzw5hydlzf03qdgm2hdq27cqv3agm2awhz5se903vruatfhq77w3ls4evs3ch9zw97j25emudupq63nyw24cg27h2rspfj9srp";
+
+    #[test]
+    fn payment_requests_are_found_in_messages() {
+        assert_eq!(
+            payment_request_in(&format!("Here is the bill: {INVOICE}. Thanks!")).as_deref(),
+            Some(INVOICE)
+        );
+        assert_eq!(
+            payment_request_in(&format!("pay <lightning:{INVOICE}>")).as_deref(),
+            Some(format!("lightning:{INVOICE}").as_str())
+        );
+        let uri = "bitcoin:bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4?amount=0.001";
+        assert_eq!(payment_request_in(&format!("on-chain: {uri}")).as_deref(), Some(uri));
+        // Words, usernames and bare addresses in a sentence are not requests.
+        for text in [
+            "see you at alice@example.com tomorrow",
+            "thanks bob",
+            "",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        ] {
+            assert_eq!(payment_request_in(text), None, "{text}");
+        }
+    }
 }

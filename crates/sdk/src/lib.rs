@@ -20,7 +20,7 @@ pub mod local;
 mod types;
 
 pub use backup::{Backup, BackupError};
-pub use chat::{ChatError, Messenger, ReadReport};
+pub use chat::{latest_payment_request, payment_request_in, ChatError, Messenger, ReadReport};
 pub use client::*;
 pub use cold::*;
 pub use credentials::*;
