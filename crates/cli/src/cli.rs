@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use flash_sdk::{BitcoinNetwork, ClientError};
 use flash_sdk::{
     looks_like_base58_address, parse_invoice_arg, parse_onchain_address, AccountLevel, AccountStatus, BudgetPeriod,
     Destination, PaymentTarget, Scope, Speed,
 };
+use flash_sdk::{BitcoinNetwork, ClientError};
 
 /// The environment `flash` reads, shown at the end of `flash --help`.
 pub const ENVIRONMENT_HELP: &str = "\

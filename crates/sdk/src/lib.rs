@@ -12,6 +12,7 @@ mod error;
 mod graphql;
 pub mod identity;
 pub mod keystore;
+pub mod ops;
 mod types;
 
 pub use client::*;
