@@ -16,11 +16,11 @@ use flash_cli::{
     AdminOnchainCommand, AdminWalletCommand, ApiKeyCommand, ApiKeyCreateInput, CardCommand, CardCreateInput,
     CardStateChange, Cli, Client, ClientError, ColdCommand, ColdStorage, ColdSweep, Command, ContactsCommand,
     CosignerKey, CredentialStore, CurrencyTotal, EcashCommand, EcashStatus, FeeArgs, FeeTarget, HistoryArgs,
-    InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, MerchantCommand,
+    InitiationVia, InvoiceArgs, InvoiceCommand, InvoiceCreateRequest, LightningLiquidity, LoginArgs, MerchantCommand,
     MerchantInvoiceCommand, MerchantKeyCommand, MerchantStoreCommand, MerchantWebhookCommand, NostrCommand, NwcCommand,
     NwcConnectionCreateInput, OnchainSendAllRequest, PayArgs, PaymentResult, RewardProgram, RewardProgramCreateInput,
-    RewardsCommand, Scope, SendRequest, Speed, Timestamp, Transaction, UsernameCommand, WithdrawLinkCommand,
-    WithdrawLinkCreateInput, DEFAULT_SERVER,
+    RewardsCommand, Scope, SendRequest, SettlementVia, Speed, Timestamp, Transaction, UsernameCommand,
+    WithdrawLinkCommand, WithdrawLinkCreateInput, DEFAULT_SERVER,
 };
 
 /// `println!` that ends the process quietly when stdout is closed (`flash history | head -1`):
@@ -139,6 +139,11 @@ fn unit(currency: &str) -> &'static str {
         "USD" => "cents",
         _ => "",
     }
+}
+
+/// API key scopes as the server names them, comma-separated.
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Formats an optional timestamp.
@@ -315,18 +320,14 @@ async fn whoami(ctx: &Ctx) -> Result<ExitCode> {
         "Email:          {}",
         or_none(&me.email.as_ref().and_then(|e| e.address.clone()))
     );
-    if let Some(account) = &me.default_account {
-        outln!("Account:        {} (level {})", account.id, account.level);
-        outln!("Default wallet: {}", account.default_wallet_id);
-    }
+    let account = &me.default_account;
+    outln!("Account:        {} (level {})", account.id, account.level);
+    outln!("Default wallet: {}", account.default_wallet_id);
     Ok(ExitCode::SUCCESS)
 }
 
 async fn balance(ctx: &Ctx) -> Result<ExitCode> {
-    let me = ctx.authed().await?.me().await?;
-    let Some(account) = me.default_account else {
-        bail!("this user has no account");
-    };
+    let account = ctx.authed().await?.me().await?.default_account;
     if ctx.json {
         print_json(&account.wallets)?;
         return Ok(ExitCode::SUCCESS);
@@ -346,7 +347,7 @@ async fn balance(ctx: &Ctx) -> Result<ExitCode> {
             format!("{}{mark}", w.id),
             w.wallet_currency,
             format!("{} {u}", w.balance),
-            format!("{} {u}", w.pending_incoming_balance.unwrap_or(0)),
+            format!("{} {u}", w.pending_incoming_balance),
         );
     }
     outln!("(* default wallet)");
@@ -357,10 +358,7 @@ async fn balance(ctx: &Ctx) -> Result<ExitCode> {
 async fn wallet_or_default(client: &Client, wallet: Option<String>) -> Result<String> {
     match wallet {
         Some(w) => Ok(w),
-        None => match client.me().await?.default_account {
-            Some(a) => Ok(a.default_wallet_id),
-            None => bail!("this user has no account; pass --wallet"),
-        },
+        None => Ok(client.me().await?.default_account.default_wallet_id),
     }
 }
 
@@ -370,9 +368,7 @@ async fn btc_wallet_or_default(client: &Client, wallet: Option<String>) -> Resul
     if let Some(w) = wallet {
         return Ok(w);
     }
-    let Some(account) = client.me().await?.default_account else {
-        bail!("this user has no account; pass --wallet");
-    };
+    let account = client.me().await?.default_account;
     let btc: Vec<_> = account.wallets.iter().filter(|w| w.wallet_currency == "BTC").collect();
     btc.iter()
         .find(|w| w.id == account.default_wallet_id)
@@ -395,7 +391,7 @@ fn amount_paid(asked: Option<u64>, result: &PaymentResult) -> Option<i64> {
 /// the reserve together and reports no fee yet, so the reserve is what the hold exceeds the
 /// amount by.
 fn onchain_fee_reserve(asked: Option<u64>, result: &PaymentResult) -> Option<i64> {
-    let held = result.transaction.as_ref()?.settlement_amount?.checked_neg()?;
+    let held = result.transaction.as_ref()?.settlement_amount.checked_neg()?;
     let amount = i64::try_from(asked?).ok()?;
     held.checked_sub(amount).filter(|reserve| *reserve >= 0)
 }
@@ -478,7 +474,7 @@ async fn pay(ctx: &Ctx, args: PayArgs) -> Result<ExitCode> {
                 let held = result
                     .transaction
                     .as_ref()
-                    .and_then(|t| t.settlement_amount)
+                    .map(|t| t.settlement_amount)
                     .map(|a| format!(" ({} sats held, fee reserve included)", -a))
                     .unwrap_or_default();
                 outln!("Amount:      the whole balance, less the fee{held}");
@@ -654,7 +650,8 @@ async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
         print_json(&page)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if page.edges.is_empty() {
+    let edges = page.edges.as_deref().unwrap_or_default();
+    if edges.is_empty() {
         outln!("No transactions.");
     } else {
         outln!(
@@ -667,19 +664,18 @@ async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
             "COUNTERPARTY"
         );
     }
-    for edge in &page.edges {
+    for edge in edges {
         let t = &edge.node;
-        let counterparty = t
-            .settlement_via
-            .as_ref()
-            .and_then(|v| {
-                v.counter_party_username
-                    .as_ref()
-                    .map(|u| format!("@{u}"))
-                    .or_else(|| v.counter_party_wallet_id.clone())
-                    .or_else(|| Some(v.typename.trim_start_matches("SettlementVia").to_owned()))
-            })
-            .unwrap_or_else(|| "-".to_owned());
+        let counterparty = match &t.settlement_via {
+            SettlementVia::SettlementViaIntraLedger(v) => v
+                .counter_party_username
+                .as_ref()
+                .map(|u| format!("@{u}"))
+                .or_else(|| v.counter_party_wallet_id.clone())
+                .unwrap_or_else(|| "IntraLedger".to_owned()),
+            SettlementVia::SettlementViaLn => "Ln".to_owned(),
+            SettlementVia::SettlementViaOnChain(_) => "OnChain".to_owned(),
+        };
         let onchain = onchain_details(t);
         let counterparty = onchain
             .as_ref()
@@ -710,15 +706,13 @@ async fn history(ctx: &Ctx, args: HistoryArgs) -> Result<ExitCode> {
 /// The address and transaction id (`TXID:VOUT`, or why there is none yet) of an on-chain
 /// transaction; `None` for any other.
 fn onchain_details(t: &Transaction) -> Option<(Option<String>, String)> {
-    let via = t
-        .settlement_via
-        .as_ref()
-        .filter(|v| v.typename == "SettlementViaOnChain")?;
-    let address = t
-        .initiation_via
-        .as_ref()
-        .and_then(|i| i.address.clone())
-        .filter(|a| !a.is_empty());
+    let SettlementVia::SettlementViaOnChain(via) = &t.settlement_via else {
+        return None;
+    };
+    let address = match &t.initiation_via {
+        InitiationVia::InitiationViaOnChain(i) => Some(i.address.clone()).filter(|a| !a.is_empty()),
+        _ => None,
+    };
     let txid = match (&via.transaction_hash, via.vout) {
         (Some(hash), Some(vout)) => format!("{hash}:{vout}"),
         (Some(hash), None) => hash.clone(),
@@ -791,7 +785,7 @@ async fn nwc(ctx: &Ctx, cmd: NwcCommand) -> Result<ExitCode> {
                         c.budget_sats.map_or_else(|| "-".to_owned(), |b| b.to_string()),
                         c.budget_period,
                         c.spent_sats,
-                        ts(&c.created_at),
+                        c.created_at.to_string(),
                         if c.revoked_at.is_some() { "yes" } else { "no" },
                         ts(&c.last_used_at)
                     );
@@ -865,7 +859,7 @@ async fn merchant(ctx: &Ctx, cmd: MerchantCommand) -> Result<ExitCode> {
                     outln!(
                         "{:<34} {:<23} {:<16} {}",
                         k.id,
-                        ts(&k.created_at),
+                        k.created_at.to_string(),
                         k.label,
                         k.permissions.join(" ")
                     );
@@ -1507,7 +1501,7 @@ async fn apikey(ctx: &Ctx, cmd: ApiKeyCommand) -> Result<ExitCode> {
                     "Created API key {} \"{}\" (scopes {}, expires {}).",
                     k.id,
                     k.name,
-                    k.scopes.join(","),
+                    scope_list(&k.scopes),
                     ts(&k.expires_at)
                 );
                 outln!("Secret (shown only this once): {}", created.api_key_secret);
@@ -1534,10 +1528,10 @@ async fn apikey(ctx: &Ctx, cmd: ApiKeyCommand) -> Result<ExitCode> {
                         "{:<38} {:<16} {:<18} {:<23} {:<23} {:<8} {}",
                         k.id,
                         k.name,
-                        k.scopes.join(","),
-                        ts(&k.created_at),
+                        scope_list(&k.scopes),
+                        k.created_at.to_string(),
                         ts(&k.expires_at),
-                        if k.revoked.unwrap_or(false) { "yes" } else { "no" },
+                        if k.revoked { "yes" } else { "no" },
                         ts(&k.last_used_at)
                     );
                 }
@@ -1573,10 +1567,7 @@ async fn admin(ctx: &Ctx, cmd: AdminCommand) -> Result<ExitCode> {
                     outln!("  {}", currency_total_line(c));
                 }
                 for p in &v.problems {
-                    match p.as_str() {
-                        Some(s) => outln!("  problem: {s}"),
-                        None => outln!("  problem: {p}"),
-                    }
+                    outln!("  problem: {p}");
                 }
             }
             return Ok(if v.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });

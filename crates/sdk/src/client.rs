@@ -3,21 +3,24 @@
 use std::fmt;
 use std::time::Duration;
 
+use graphql_client::GraphQLQuery;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::ClientError;
-use crate::graphql::{self, mutation_payload, payload_errors, response_data};
+use crate::error::{ClientError, GraphQlError};
+use crate::graphql::{check_payloads, response_data};
+use crate::ops;
 use crate::types::{
     AccountDetails, AccountLevel, AccountStatus, ApiKey, ApiKeyCreateInput, Card, CardCreateInput, CardCreated,
     CardStateChange, ColdStorage, ColdSweep, Contact, CreatedApiKey, EcashKeyset, EcashMinted, EcashRedeemed,
-    EcashStatus, IdOnly, InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification, LightningLiquidity,
-    LightningNode, LightningReconcile, LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated, MerchantStore,
-    NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow, OnchainPayout,
-    OnchainReclaim, OnchainReview, OnchainSendAllRequest, OnchainStatus, PayRequest, PaymentResult, PaymentTarget,
-    PublicWallet, RevokedApiKey, RewardProgram, RewardProgramCreateInput, SendRequest, Speed, TransactionConnection,
-    UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput, WithdrawLinkCreated,
+    EcashStatus, FundTransaction, InvoiceCreateRequest, InvoicePaymentStatus, Journal, LedgerVerification,
+    LightningLiquidity, LightningNode, LightningReconcile, LnInvoice, Me, MerchantApiKey, MerchantApiKeyCreated,
+    MerchantStore, NwcConnection, NwcConnectionCreateInput, NwcConnectionCreated, OnchainBatch, OnchainBatchNow,
+    OnchainPayout, OnchainReclaim, OnchainReview, OnchainSendAllRequest, OnchainStatus, PayRequest, PaymentResult,
+    PaymentTarget, PaymentTransaction, PublicWallet, RevokedApiKey, RewardProgram, RewardProgramCreateInput,
+    SendRequest, Speed, Timestamp, TransactionConnection, UserNpub, UserSummary, WithdrawLink, WithdrawLinkCreateInput,
+    WithdrawLinkCreated,
 };
 
 /// Default server URL when neither `--server` nor `FLASH_SERVER` is given.
@@ -87,22 +90,34 @@ fn truncate(body: &str) -> String {
     format!("{}…", &body[..end])
 }
 
-/// Reads a payment payload `data[field]`: returned as-is when it has a status (a `FAILURE`
-/// keeps its errors), an error when it has none.
-fn payment_result(mut data: Value, field: &str) -> Result<PaymentResult, ClientError> {
-    let payload = data
-        .get_mut(field)
-        .map(Value::take)
-        .filter(|v| !v.is_null())
-        .ok_or_else(|| ClientError::Decode(format!("missing `{field}` in response")))?;
-    if payload.get("status").is_none_or(Value::is_null) {
-        let errors = payload_errors(&payload);
-        if errors.is_empty() {
-            return Err(ClientError::Decode(format!("missing `status` in `{field}`")));
-        }
-        return Err(ClientError::GraphQl(errors));
+/// A payment payload (`field`): returned as-is when it has a status (a `FAILURE` keeps its
+/// errors, given as `(message, code)`), an error when it has none.
+fn payment_result(
+    field: &str,
+    status: Option<String>,
+    errors: impl Iterator<Item = (String, Option<String>)>,
+    transaction: Option<PaymentTransaction>,
+) -> Result<PaymentResult, ClientError> {
+    let errors: Vec<GraphQlError> = errors.map(|(message, code)| GraphQlError { message, code }).collect();
+    match status {
+        Some(status) => Ok(PaymentResult {
+            status,
+            errors,
+            transaction,
+        }),
+        None if errors.is_empty() => Err(ClientError::Decode(format!("missing `status` in `{field}`"))),
+        None => Err(ClientError::GraphQl(errors)),
     }
-    decode(payload, field)
+}
+
+/// `what` is missing from a response.
+fn missing(what: &str) -> ClientError {
+    ClientError::Decode(format!("missing `{what}` in response"))
+}
+
+/// `n` as a GraphQL integer (`Int`, `SatAmount`: signed 64 bits on the wire).
+fn int(n: u64) -> Result<i64, ClientError> {
+    i64::try_from(n).map_err(|_| ClientError::InvalidInput(format!("{n} is too large")))
 }
 
 /// A fresh random idempotency key (a UUID v4).
@@ -300,16 +315,10 @@ impl Client {
         })
     }
 
-    /// Sends a GraphQL document to `path` and returns its `data`.
-    async fn graphql_at(
-        &self,
-        path: &str,
-        bearer: Option<&str>,
-        query: &str,
-        variables: Value,
-    ) -> Result<Value, ClientError> {
-        let body = json!({ "query": query, "variables": variables });
-        let (status, text) = self.post(path, &body, bearer).await?;
+    /// Sends a GraphQL request body (`{query, variables, operationName}`) to `path` and
+    /// returns its `data`.
+    async fn graphql_at(&self, path: &str, bearer: Option<&str>, body: &Value) -> Result<Value, ClientError> {
+        let (status, text) = self.post(path, body, bearer).await?;
         match serde_json::from_str::<Value>(&text) {
             Ok(v) if v.get("data").is_some() || v.get("errors").is_some() => response_data(v),
             Ok(v) if !status.is_success() => {
@@ -342,10 +351,13 @@ impl Client {
     /// returning `data` (top-level `errors` become [`ClientError::GraphQl`]).
     /// An expired session becomes [`ClientError::SessionExpired`].
     pub async fn graphql(&self, query: &str, variables: Value) -> Result<Value, ClientError> {
-        match self
-            .graphql_at("/graphql", self.token.as_deref(), query, variables)
+        self.graphql_body(&json!({ "query": query, "variables": variables }))
             .await
-        {
+    }
+
+    /// Sends a request body to `/graphql` with the session token: see [`Client::graphql`].
+    async fn graphql_body(&self, body: &Value) -> Result<Value, ClientError> {
+        match self.graphql_at("/graphql", self.token.as_deref(), body).await {
             Err(ClientError::GraphQl(errors)) if errors.iter().any(|e| e.code.as_deref() == Some("TOKEN_EXPIRED")) => {
                 Err(ClientError::SessionExpired {
                     server: self.base_url.clone(),
@@ -358,8 +370,15 @@ impl Client {
     /// Runs any query or mutation against `/admin/graphql` with the admin key; a key the server
     /// refuses becomes [`ClientError::AdminKeyRefused`].
     pub async fn admin_graphql(&self, query: &str, variables: Value) -> Result<Value, ClientError> {
+        self.admin_graphql_body(&json!({ "query": query, "variables": variables }))
+            .await
+    }
+
+    /// Sends a request body to `/admin/graphql` with the admin key: see
+    /// [`Client::admin_graphql`].
+    async fn admin_graphql_body(&self, body: &Value) -> Result<Value, ClientError> {
         let key = self.admin_key.as_deref().ok_or(ClientError::NoAdminKey)?;
-        match self.graphql_at("/admin/graphql", Some(key), query, variables).await {
+        match self.graphql_at("/admin/graphql", Some(key), body).await {
             Err(ClientError::NotAuthenticated) => Err(ClientError::AdminKeyRefused {
                 server: self.base_url.clone(),
             }),
@@ -431,14 +450,56 @@ impl Client {
 
     // ---- app API (GraphQL) -----------------------------------------------
 
+    /// Sends operation `Q` with `variables` to the app API (`/graphql`), or with `admin` to the
+    /// operator API, and decodes its generated `ResponseData`. With `payloads` (a mutation,
+    /// or a query answering a payload), a payload field that is null or carries `errors`
+    /// fails first ([`check_payloads`]).
+    async fn operation<Q: GraphQLQuery>(
+        &self,
+        admin: bool,
+        payloads: bool,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, ClientError> {
+        let body = Q::build_query(variables);
+        let name = body.operation_name;
+        let body = serde_json::to_value(&body).map_err(|e| ClientError::InvalidInput(format!("{name}: {e}")))?;
+        let data = if admin {
+            self.admin_graphql_body(&body).await?
+        } else {
+            self.graphql_body(&body).await?
+        };
+        if payloads {
+            check_payloads(&data)?;
+        }
+        decode(data, name)
+    }
+
+    /// Runs app API query `Q`.
+    async fn query<Q: GraphQLQuery>(&self, variables: Q::Variables) -> Result<Q::ResponseData, ClientError> {
+        self.operation::<Q>(false, false, variables).await
+    }
+
+    /// Runs app API mutation `Q`; payload `errors` become [`ClientError::GraphQl`].
+    async fn mutate<Q: GraphQLQuery>(&self, variables: Q::Variables) -> Result<Q::ResponseData, ClientError> {
+        self.operation::<Q>(false, true, variables).await
+    }
+
+    /// Runs operator API query `Q`.
+    async fn admin_query<Q: GraphQLQuery>(&self, variables: Q::Variables) -> Result<Q::ResponseData, ClientError> {
+        self.operation::<Q>(true, false, variables).await
+    }
+
+    /// Runs operator API mutation `Q`; payload `errors` become [`ClientError::GraphQl`].
+    async fn admin_mutate<Q: GraphQLQuery>(&self, variables: Q::Variables) -> Result<Q::ResponseData, ClientError> {
+        self.operation::<Q>(true, true, variables).await
+    }
+
     /// The authenticated user with the default account and wallets.
     pub async fn me(&self) -> Result<Me, ClientError> {
-        let data = self.graphql(graphql::ME_QUERY, json!({})).await?;
-        let me = data.get("me").cloned().unwrap_or(Value::Null);
-        if me.is_null() {
-            return Err(ClientError::NotAuthenticated);
-        }
-        decode(me, "me")
+        self.query::<ops::Me>(ops::me::Variables)
+            .await?
+            .me
+            .ok_or(ClientError::NotAuthenticated)
     }
 
     /// One page of transactions, newest first; `wallet_id = None` for all wallets.
@@ -448,23 +509,30 @@ impl Client {
         first: Option<u32>,
         after: Option<&str>,
     ) -> Result<TransactionConnection, ClientError> {
-        let mut vars = json!({ "first": first, "after": after });
-        if let (Some(id), Some(map)) = (wallet_id, vars.as_object_mut()) {
-            map.insert("walletId".into(), json!(id));
-        }
-        let query = graphql::transactions_query(wallet_id.is_some());
-        let data = self.graphql(&query, vars).await?;
-        let me = field(data, "me").map_err(|_| ClientError::NotAuthenticated)?;
-        let txs = field(field(me, "defaultAccount")?, "transactions")?;
-        decode(txs, "transactions")
+        // `walletIds` is only sent when a wallet is chosen: the server returns all wallets
+        // when it is omitted.
+        let vars = ops::transactions::Variables {
+            wallet_ids: wallet_id.map(|id| vec![Some(id.to_owned())]),
+            first: first.map(i64::from),
+            after: after.map(str::to_owned),
+        };
+        let me = self
+            .query::<ops::Transactions>(vars)
+            .await?
+            .me
+            .ok_or(ClientError::NotAuthenticated)?;
+        me.default_account.transactions.ok_or_else(|| missing("transactions"))
     }
 
     /// The default wallet of `username`.
     pub async fn account_default_wallet(&self, username: &str) -> Result<PublicWallet, ClientError> {
-        let data = self
-            .graphql(graphql::ACCOUNT_DEFAULT_WALLET_QUERY, json!({ "username": username }))
-            .await?;
-        decode(field(data, "accountDefaultWallet")?, "accountDefaultWallet")
+        let vars = ops::account_default_wallet::Variables {
+            username: username.to_owned(),
+        };
+        Ok(self
+            .query::<ops::AccountDefaultWallet>(vars)
+            .await?
+            .account_default_wallet)
     }
 
     /// Sends a payment with a fixed amount to any [`Destination`] (an invoice is paid as a
@@ -491,45 +559,47 @@ impl Client {
         let target = PaymentTarget::parse(&req.destination)?;
         let amount = target.amount(req.amount)?;
         target.destination.check_amount(amount)?;
-        let mut input = serde_json::Map::new();
-        input.insert("walletId".into(), json!(req.wallet_id));
-        input.insert("destination".into(), json!(req.destination.trim()));
-        if let Some(amount) = req.amount {
-            input.insert("amount".into(), json!(amount));
-        }
-        if let Some(memo) = &req.memo {
-            input.insert("memo".into(), json!(memo));
-        }
-        if let Some(speed) = req.speed {
-            input.insert("speed".into(), json!(speed));
-        }
-        if let Some(key) = &req.idempotency_key {
-            input.insert("idempotencyKey".into(), json!(key));
-        }
-        let data = self.graphql(graphql::PAYMENT_SEND, json!({ "input": input })).await?;
-        payment_result(data, "paymentSend")
+        let input = ops::payment_send::PaymentSendInput {
+            wallet_id: req.wallet_id.clone(),
+            destination: req.destination.trim().to_owned(),
+            amount: req.amount.map(int).transpose()?,
+            memo: req.memo.clone(),
+            speed: req.speed,
+            idempotency_key: req.idempotency_key.clone(),
+        };
+        let payload = self
+            .query::<ops::PaymentSend>(ops::payment_send::Variables { input })
+            .await?
+            .payment_send;
+        payment_result(
+            "paymentSend",
+            payload.status,
+            payload.errors.into_iter().map(|e| (e.message, e.code)),
+            payload.transaction,
+        )
     }
 
     /// Sends a wallet's whole balance, less the fee, to a Bitcoin address
     /// (`onChainPaymentSendAll`). Returned like [`Client::send`]: usually `PENDING` until the
     /// transaction is out (or `SUCCESS` for an address of this bank, paid inside the ledger).
     pub async fn onchain_send_all(&self, req: &OnchainSendAllRequest) -> Result<PaymentResult, ClientError> {
-        let mut input = serde_json::Map::new();
-        input.insert("walletId".into(), json!(req.wallet_id));
-        input.insert("address".into(), json!(req.address.trim()));
-        if let Some(speed) = req.speed {
-            input.insert("speed".into(), json!(speed));
-        }
-        if let Some(memo) = &req.memo {
-            input.insert("memo".into(), json!(memo));
-        }
-        if let Some(key) = &req.idempotency_key {
-            input.insert("idempotencyKey".into(), json!(key));
-        }
-        let data = self
-            .graphql(graphql::ON_CHAIN_PAYMENT_SEND_ALL, json!({ "input": input }))
-            .await?;
-        payment_result(data, "onChainPaymentSendAll")
+        let input = ops::on_chain_payment_send_all::OnChainPaymentSendAllInput {
+            wallet_id: req.wallet_id.clone(),
+            address: req.address.trim().to_owned(),
+            memo: req.memo.clone(),
+            speed: req.speed,
+            idempotency_key: req.idempotency_key.clone(),
+        };
+        let payload = self
+            .query::<ops::OnChainPaymentSendAll>(ops::on_chain_payment_send_all::Variables { input })
+            .await?
+            .on_chain_payment_send_all;
+        payment_result(
+            "onChainPaymentSendAll",
+            payload.status,
+            payload.errors.into_iter().map(|e| (e.message, e.code)),
+            payload.transaction.map(Into::into),
+        )
     }
 
     /// The most, in sats, sending `amount` from `wallet_id` to a Bitcoin address costs in fees
@@ -544,24 +614,34 @@ impl Client {
         if amount == 0 {
             return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
-        let vars = json!({ "walletId": wallet_id, "address": address.trim(), "amount": amount, "speed": speed });
-        let data = self.graphql(graphql::ON_CHAIN_TX_FEE_QUERY, vars).await?;
-        decode(field(field(data, "onChainTxFee")?, "amount")?, "onChainTxFee.amount")
+        let vars = ops::on_chain_tx_fee::Variables {
+            wallet_id: wallet_id.to_owned(),
+            address: address.trim().to_owned(),
+            amount: int(amount)?,
+            speed,
+        };
+        Ok(self.query::<ops::OnChainTxFee>(vars).await?.on_chain_tx_fee.amount)
     }
 
     /// A deposit address of one of the caller's wallets: its newest one
     /// (`onChainAddressCurrent`, created if it has none), or with `new` a fresh one
     /// (`onChainAddressCreate`).
     pub async fn onchain_address(&self, wallet_id: &str, new: bool) -> Result<String, ClientError> {
-        let (document, name) = if new {
-            (graphql::ON_CHAIN_ADDRESS_CREATE, "onChainAddressCreate")
+        let wallet_id = wallet_id.to_owned();
+        let address = if new {
+            let input = ops::on_chain_address_create::OnChainAddressCreateInput { wallet_id };
+            self.mutate::<ops::OnChainAddressCreate>(ops::on_chain_address_create::Variables { input })
+                .await?
+                .on_chain_address_create
+                .address
         } else {
-            (graphql::ON_CHAIN_ADDRESS_CURRENT, "onChainAddressCurrent")
+            let input = ops::on_chain_address_current::OnChainAddressCurrentInput { wallet_id };
+            self.mutate::<ops::OnChainAddressCurrent>(ops::on_chain_address_current::Variables { input })
+                .await?
+                .on_chain_address_current
+                .address
         };
-        let data = self
-            .graphql(document, json!({ "input": { "walletId": wallet_id } }))
-            .await?;
-        decode(field(mutation_payload(data, name)?, "address")?, name)
+        address.ok_or_else(|| missing("address"))
     }
 
     /// Creates a Lightning invoice on one of the caller's wallets: `lnInvoiceCreate` with an
@@ -570,38 +650,68 @@ impl Client {
         if req.amount == Some(0) {
             return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
-        let mut input = serde_json::Map::new();
-        input.insert("walletId".into(), json!(req.wallet_id));
-        if let Some(amount) = req.amount {
-            input.insert("amount".into(), json!(amount));
+        let expires_in = req.expires_in_mins.map(i64::from);
+        match req.amount {
+            Some(amount) => {
+                let input = ops::ln_invoice_create::LnInvoiceCreateInput {
+                    wallet_id: req.wallet_id.clone(),
+                    amount: int(amount)?,
+                    memo: req.memo.clone(),
+                    expires_in,
+                };
+                let invoice = self
+                    .mutate::<ops::LnInvoiceCreate>(ops::ln_invoice_create::Variables { input })
+                    .await?
+                    .ln_invoice_create
+                    .invoice
+                    .ok_or_else(|| missing("lnInvoiceCreate.invoice"))?;
+                Ok(LnInvoice {
+                    payment_hash: invoice.payment_hash,
+                    payment_request: invoice.payment_request,
+                    payment_status: invoice.payment_status,
+                    satoshis: Some(invoice.satoshis),
+                    created_at: Some(invoice.created_at),
+                    expires_at: Some(invoice.expires_at),
+                })
+            }
+            None => {
+                let input = ops::ln_no_amount_invoice_create::LnNoAmountInvoiceCreateInput {
+                    wallet_id: req.wallet_id.clone(),
+                    memo: req.memo.clone(),
+                    expires_in,
+                };
+                let invoice = self
+                    .mutate::<ops::LnNoAmountInvoiceCreate>(ops::ln_no_amount_invoice_create::Variables { input })
+                    .await?
+                    .ln_no_amount_invoice_create
+                    .invoice
+                    .ok_or_else(|| missing("lnNoAmountInvoiceCreate.invoice"))?;
+                Ok(LnInvoice {
+                    payment_hash: invoice.payment_hash,
+                    payment_request: invoice.payment_request,
+                    payment_status: invoice.payment_status,
+                    satoshis: None,
+                    created_at: Some(invoice.created_at),
+                    expires_at: Some(invoice.expires_at),
+                })
+            }
         }
-        if let Some(memo) = &req.memo {
-            input.insert("memo".into(), json!(memo));
-        }
-        if let Some(minutes) = req.expires_in_mins {
-            input.insert("expiresIn".into(), json!(minutes));
-        }
-        let (document, name) = match req.amount {
-            Some(_) => (graphql::LN_INVOICE_CREATE, "lnInvoiceCreate"),
-            None => (graphql::LN_NO_AMOUNT_INVOICE_CREATE, "lnNoAmountInvoiceCreate"),
-        };
-        let data = self.graphql(document, json!({ "input": input })).await?;
-        let payload = mutation_payload(data, name)?;
-        decode(field(payload, "invoice")?, &format!("{name}.invoice"))
     }
 
     /// The payment status of an invoice this bank issued (no login needed).
     pub async fn ln_invoice_payment_status(&self, payment_request: &str) -> Result<InvoicePaymentStatus, ClientError> {
-        let data = self
-            .graphql(
-                graphql::LN_INVOICE_PAYMENT_STATUS,
-                json!({ "input": { "paymentRequest": payment_request.trim() } }),
-            )
-            .await?;
-        decode(
-            mutation_payload(data, "lnInvoicePaymentStatus")?,
-            "lnInvoicePaymentStatus",
-        )
+        let input = ops::ln_invoice_payment_status::LnInvoicePaymentStatusInput {
+            payment_request: payment_request.trim().to_owned(),
+        };
+        let payload = self
+            .operation::<ops::LnInvoicePaymentStatus>(false, true, ops::ln_invoice_payment_status::Variables { input })
+            .await?
+            .ln_invoice_payment_status;
+        Ok(InvoicePaymentStatus {
+            status: payload.status.ok_or_else(|| missing("lnInvoicePaymentStatus.status"))?,
+            payment_hash: payload.payment_hash,
+            payment_request: payload.payment_request,
+        })
     }
 
     /// The fee, in sats, paying an invoice from `wallet_id` would cost: `lnInvoiceFeeProbe`
@@ -612,20 +722,33 @@ impl Client {
         payment_request: &str,
         amount: Option<u64>,
     ) -> Result<i64, ClientError> {
-        let mut input = json!({ "walletId": wallet_id, "paymentRequest": payment_request.trim() });
-        let (document, name) = match amount {
+        let wallet_id = wallet_id.to_owned();
+        let payment_request = payment_request.trim().to_owned();
+        let fee = match amount {
             Some(0) => return Err(ClientError::InvalidInput("amount must be at least 1 sat".into())),
-            Some(a) => {
-                if let Some(map) = input.as_object_mut() {
-                    map.insert("amount".into(), json!(a));
-                }
-                (graphql::LN_NO_AMOUNT_INVOICE_FEE_PROBE, "lnNoAmountInvoiceFeeProbe")
+            Some(amount) => {
+                let input = ops::ln_no_amount_invoice_fee_probe::LnNoAmountInvoiceFeeProbeInput {
+                    wallet_id,
+                    payment_request,
+                    amount: int(amount)?,
+                };
+                self.mutate::<ops::LnNoAmountInvoiceFeeProbe>(ops::ln_no_amount_invoice_fee_probe::Variables { input })
+                    .await?
+                    .ln_no_amount_invoice_fee_probe
+                    .amount
             }
-            None => (graphql::LN_INVOICE_FEE_PROBE, "lnInvoiceFeeProbe"),
+            None => {
+                let input = ops::ln_invoice_fee_probe::LnInvoiceFeeProbeInput {
+                    wallet_id,
+                    payment_request,
+                };
+                self.mutate::<ops::LnInvoiceFeeProbe>(ops::ln_invoice_fee_probe::Variables { input })
+                    .await?
+                    .ln_invoice_fee_probe
+                    .amount
+            }
         };
-        let data = self.graphql(document, json!({ "input": input })).await?;
-        let fee = field(mutation_payload(data, name)?, "amount")?;
-        decode(fee, &format!("{name}.amount"))
+        fee.ok_or_else(|| missing("amount"))
     }
 
     /// Turns `amount` sats of one of the caller's BTC wallets into a Cashu token of this bank's
@@ -643,12 +766,19 @@ impl Client {
         if amount == 0 {
             return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
-        let mut input = json!({ "walletId": wallet_id, "amount": amount });
-        if let (Some(key), Some(map)) = (idempotency_key, input.as_object_mut()) {
-            map.insert("idempotencyKey".into(), json!(key));
-        }
-        let data = self.graphql(graphql::ECASH_MINT, json!({ "input": input })).await?;
-        decode(mutation_payload(data, "ecashMint")?, "ecashMint")
+        let input = ops::ecash_mint::EcashMintInput {
+            wallet_id: wallet_id.to_owned(),
+            amount: int(amount)?,
+            idempotency_key: idempotency_key.map(str::to_owned),
+        };
+        let minted = self
+            .mutate::<ops::EcashMint>(ops::ecash_mint::Variables { input })
+            .await?
+            .ecash_mint;
+        Ok(EcashMinted {
+            token: minted.token.ok_or_else(|| missing("ecashMint.token"))?,
+            amount: minted.amount.ok_or_else(|| missing("ecashMint.amount"))?,
+        })
     }
 
     /// Credits one of the caller's BTC wallets from a Cashu token of this bank's mint
@@ -659,59 +789,82 @@ impl Client {
         if token.is_empty() {
             return Err(ClientError::InvalidInput("no token given".into()));
         }
-        let data = self
-            .graphql(
-                graphql::ECASH_REDEEM,
-                json!({ "input": { "token": token, "walletId": wallet_id } }),
-            )
-            .await?;
-        decode(mutation_payload(data, "ecashRedeem")?, "ecashRedeem")
+        let input = ops::ecash_redeem::EcashRedeemInput {
+            token: token.to_owned(),
+            wallet_id: wallet_id.to_owned(),
+        };
+        let redeemed = self
+            .mutate::<ops::EcashRedeem>(ops::ecash_redeem::Variables { input })
+            .await?
+            .ecash_redeem;
+        Ok(EcashRedeemed {
+            amount: redeemed.amount.ok_or_else(|| missing("ecashRedeem.amount"))?,
+            fee: redeemed.fee.ok_or_else(|| missing("ecashRedeem.fee"))?,
+        })
     }
 
     /// Sets the caller's username.
     pub async fn set_username(&self, username: &str) -> Result<UserSummary, ClientError> {
-        let data = self
-            .graphql(
-                graphql::USER_UPDATE_USERNAME,
-                json!({ "input": { "username": username } }),
-            )
-            .await?;
-        let payload = mutation_payload(data, "userUpdateUsername")?;
-        decode(field(payload, "user")?, "userUpdateUsername.user")
+        let input = ops::user_update_username::UserUpdateUsernameInput {
+            username: username.to_owned(),
+        };
+        self.mutate::<ops::UserUpdateUsername>(ops::user_update_username::Variables { input })
+            .await?
+            .user_update_username
+            .user
+            .ok_or_else(|| missing("userUpdateUsername.user"))
     }
 
     /// Creates an API key; the secret in the result is shown only this once.
     pub async fn api_key_create(&self, input: &ApiKeyCreateInput) -> Result<CreatedApiKey, ClientError> {
-        let data = self.graphql(graphql::API_KEY_CREATE, json!({ "input": input })).await?;
-        decode(mutation_payload(data, "apiKeyCreate")?, "apiKeyCreate")
+        let input = ops::api_key_create::ApiKeyCreateInput {
+            name: input.name.clone(),
+            scopes: Some(input.scopes.clone()),
+            expire_in_days: input.expire_in_days.map(i64::from),
+            ip_allowlist: input.ip_allowlist.clone(),
+        };
+        let created = self
+            .mutate::<ops::ApiKeyCreate>(ops::api_key_create::Variables { input })
+            .await?
+            .api_key_create;
+        Ok(CreatedApiKey {
+            api_key: created.api_key.ok_or_else(|| missing("apiKeyCreate.apiKey"))?.into(),
+            api_key_secret: created
+                .api_key_secret
+                .ok_or_else(|| missing("apiKeyCreate.apiKeySecret"))?,
+        })
     }
 
     /// Lists the caller's API keys.
     pub async fn api_keys(&self) -> Result<Vec<ApiKey>, ClientError> {
-        let data = self.graphql(graphql::API_KEYS_QUERY, json!({})).await?;
-        let me = field(data, "me").map_err(|_| ClientError::NotAuthenticated)?;
-        match me.get("apiKeys") {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(keys) => decode(keys.clone(), "apiKeys"),
-        }
+        let me = self
+            .query::<ops::ApiKeys>(ops::api_keys::Variables)
+            .await?
+            .me
+            .ok_or(ClientError::NotAuthenticated)?;
+        Ok(me.api_keys)
     }
 
     /// Revokes an API key by id.
     pub async fn api_key_revoke(&self, id: &str) -> Result<RevokedApiKey, ClientError> {
-        let data = self
-            .graphql(graphql::API_KEY_REVOKE, json!({ "input": { "id": id } }))
-            .await?;
-        let payload = mutation_payload(data, "apiKeyRevoke")?;
-        decode(field(payload, "apiKey")?, "apiKeyRevoke.apiKey")
+        let input = ops::api_key_revoke::ApiKeyRevokeInput { id: id.to_owned() };
+        self.mutate::<ops::ApiKeyRevoke>(ops::api_key_revoke::Variables { input })
+            .await?
+            .api_key_revoke
+            .api_key
+            .ok_or_else(|| missing("apiKeyRevoke.apiKey"))
     }
 
     /// Links the caller's NOSTR key (`npub1…` or 64 hex characters); returns the user.
     pub async fn set_npub(&self, npub: &str) -> Result<UserNpub, ClientError> {
-        let data = self
-            .graphql(graphql::USER_UPDATE_NPUB, json!({ "input": { "npub": npub.trim() } }))
-            .await?;
-        let payload = mutation_payload(data, "userUpdateNpub")?;
-        decode(field(payload, "user")?, "userUpdateNpub.user")
+        let input = ops::user_update_npub::UserUpdateNpubInput {
+            npub: npub.trim().to_owned(),
+        };
+        self.mutate::<ops::UserUpdateNpub>(ops::user_update_npub::Variables { input })
+            .await?
+            .user_update_npub
+            .user
+            .ok_or_else(|| missing("userUpdateNpub.user"))
     }
 
     /// Connects an app to a wallet; the URI in the result is shown only this once.
@@ -719,24 +872,41 @@ impl Client {
         &self,
         input: &NwcConnectionCreateInput,
     ) -> Result<NwcConnectionCreated, ClientError> {
-        let data = self
-            .graphql(graphql::NWC_CONNECTION_CREATE, json!({ "input": input }))
-            .await?;
-        decode(mutation_payload(data, "nwcConnectionCreate")?, "nwcConnectionCreate")
+        let input = ops::nwc_connection_create::NwcConnectionCreateInput {
+            name: input.name.clone(),
+            wallet_id: input.wallet_id.clone(),
+            methods: input.methods.clone(),
+            budget_sats: input.budget_sats.map(int).transpose()?,
+            budget_period: input.budget_period,
+            expires_at: None,
+        };
+        let created = self
+            .mutate::<ops::NwcConnectionCreate>(ops::nwc_connection_create::Variables { input })
+            .await?
+            .nwc_connection_create;
+        Ok(NwcConnectionCreated {
+            connection: created
+                .connection
+                .ok_or_else(|| missing("nwcConnectionCreate.connection"))?
+                .into(),
+            uri: created.uri.ok_or_else(|| missing("nwcConnectionCreate.uri"))?,
+        })
     }
 
     /// The caller's wallet connections, newest first.
     pub async fn nwc_connections(&self) -> Result<Vec<NwcConnection>, ClientError> {
-        let data = self.graphql(graphql::NWC_CONNECTIONS_QUERY, json!({})).await?;
-        decode(field(data, "nwcConnections")?, "nwcConnections")
+        Ok(self
+            .query::<ops::NwcConnections>(ops::nwc_connections::Variables)
+            .await?
+            .nwc_connections)
     }
 
     /// Cuts a wallet connection off.
     pub async fn nwc_connection_revoke(&self, id: &str) -> Result<(), ClientError> {
-        let data = self
-            .graphql(graphql::NWC_CONNECTION_REVOKE, json!({ "input": { "id": id } }))
-            .await?;
-        mutation_payload(data, "nwcConnectionRevoke").map(drop)
+        let input = ops::nwc_connection_revoke::NwcConnectionRevokeInput { id: id.to_owned() };
+        self.mutate::<ops::NwcConnectionRevoke>(ops::nwc_connection_revoke::Variables { input })
+            .await
+            .map(drop)
     }
 
     /// Makes a merchant store, settled into the default wallet.
@@ -745,21 +915,24 @@ impl Client {
         name: &str,
         default_currency: Option<&str>,
     ) -> Result<MerchantStore, ClientError> {
-        let input = json!({ "name": name, "defaultCurrency": default_currency });
-        let data = self
-            .graphql(graphql::MERCHANT_STORE_CREATE, json!({ "input": input }))
-            .await?;
-        let payload = mutation_payload(data, "merchantStoreCreate")?;
-        decode(
-            payload.get("store").cloned().unwrap_or_default(),
-            "merchantStoreCreate.store",
-        )
+        let input = ops::merchant_store_create::MerchantStoreCreateInput {
+            name: name.to_owned(),
+            default_currency: default_currency.map(str::to_owned),
+        };
+        self.mutate::<ops::MerchantStoreCreate>(ops::merchant_store_create::Variables { input })
+            .await?
+            .merchant_store_create
+            .store
+            .map(Into::into)
+            .ok_or_else(|| missing("merchantStoreCreate.store"))
     }
 
     /// The caller's merchant stores.
     pub async fn merchant_stores(&self) -> Result<Vec<MerchantStore>, ClientError> {
-        let data = self.graphql(graphql::MERCHANT_STORES_QUERY, json!({})).await?;
-        decode(field(data, "merchantStores")?, "merchantStores")
+        Ok(self
+            .query::<ops::MerchantStores>(ops::merchant_stores::Variables)
+            .await?
+            .merchant_stores)
     }
 
     /// Makes a Greenfield API key; its secret is shown only this once.
@@ -768,25 +941,37 @@ impl Client {
         label: &str,
         permissions: &[String],
     ) -> Result<MerchantApiKeyCreated, ClientError> {
-        let input = json!({ "label": label, "permissions": permissions });
-        let data = self
-            .graphql(graphql::MERCHANT_API_KEY_CREATE, json!({ "input": input }))
-            .await?;
-        decode(mutation_payload(data, "merchantApiKeyCreate")?, "merchantApiKeyCreate")
+        let input = ops::merchant_api_key_create::MerchantApiKeyCreateInput {
+            label: label.to_owned(),
+            permissions: permissions.to_vec(),
+        };
+        let created = self
+            .mutate::<ops::MerchantApiKeyCreate>(ops::merchant_api_key_create::Variables { input })
+            .await?
+            .merchant_api_key_create;
+        Ok(MerchantApiKeyCreated {
+            api_key: created
+                .api_key
+                .ok_or_else(|| missing("merchantApiKeyCreate.apiKey"))?
+                .into(),
+            secret: created.secret.ok_or_else(|| missing("merchantApiKeyCreate.secret"))?,
+        })
     }
 
     /// The caller's Greenfield API keys.
     pub async fn merchant_api_keys(&self) -> Result<Vec<MerchantApiKey>, ClientError> {
-        let data = self.graphql(graphql::MERCHANT_API_KEYS_QUERY, json!({})).await?;
-        decode(field(data, "merchantApiKeys")?, "merchantApiKeys")
+        Ok(self
+            .query::<ops::MerchantApiKeys>(ops::merchant_api_keys::Variables)
+            .await?
+            .merchant_api_keys)
     }
 
     /// Revokes a Greenfield API key.
     pub async fn merchant_api_key_revoke(&self, id: &str) -> Result<(), ClientError> {
-        let data = self
-            .graphql(graphql::MERCHANT_API_KEY_REVOKE, json!({ "input": { "id": id } }))
-            .await?;
-        mutation_payload(data, "merchantApiKeyRevoke").map(drop)
+        let input = ops::merchant_api_key_revoke::MerchantApiKeyRevokeInput { id: id.to_owned() };
+        self.mutate::<ops::MerchantApiKeyRevoke>(ops::merchant_api_key_revoke::Variables { input })
+            .await
+            .map(drop)
     }
 
     /// Makes an invoice of `store` from a Greenfield `CreateInvoiceRequest`; Greenfield's
@@ -866,154 +1051,236 @@ impl Client {
         &self,
         input: &WithdrawLinkCreateInput,
     ) -> Result<WithdrawLinkCreated, ClientError> {
-        let data = self
-            .graphql(graphql::LNURL_WITHDRAW_CREATE, json!({ "input": input }))
-            .await?;
-        decode(mutation_payload(data, "lnurlWithdrawCreate")?, "lnurlWithdrawCreate")
+        let input = ops::lnurl_withdraw_create::LnurlWithdrawCreateInput {
+            wallet_id: input.wallet_id.clone(),
+            min_amount: input.min_amount.map(int).transpose()?,
+            max_amount: int(input.max_amount)?,
+            uses: input.uses.map(i64::from),
+            expires_in: input.expires_in.map(i64::from),
+            title: input.title.clone(),
+        };
+        let created = self
+            .mutate::<ops::LnurlWithdrawCreate>(ops::lnurl_withdraw_create::Variables { input })
+            .await?
+            .lnurl_withdraw_create;
+        Ok(WithdrawLinkCreated {
+            link: created.link.ok_or_else(|| missing("lnurlWithdrawCreate.link"))?.into(),
+            lnurl: created.lnurl.ok_or_else(|| missing("lnurlWithdrawCreate.lnurl"))?,
+            url: created.url.ok_or_else(|| missing("lnurlWithdrawCreate.url"))?,
+        })
     }
 
     /// The caller's LNURL-withdraw links, newest first.
     pub async fn lnurl_withdraw_links(&self) -> Result<Vec<WithdrawLink>, ClientError> {
-        let data = self.graphql(graphql::LNURL_WITHDRAW_LINKS_QUERY, json!({})).await?;
-        decode(field(data, "lnurlWithdrawLinks")?, "lnurlWithdrawLinks")
+        Ok(self
+            .query::<ops::LnurlWithdrawLinks>(ops::lnurl_withdraw_links::Variables)
+            .await?
+            .lnurl_withdraw_links)
     }
 
     /// Revokes an LNURL-withdraw link.
     pub async fn lnurl_withdraw_revoke(&self, id: &str) -> Result<(), ClientError> {
-        let data = self
-            .graphql(graphql::LNURL_WITHDRAW_REVOKE, json!({ "input": { "id": id } }))
-            .await?;
-        mutation_payload(data, "lnurlWithdrawRevoke").map(drop)
+        let input = ops::lnurl_withdraw_revoke::LnurlWithdrawRevokeInput { id: id.to_owned() };
+        self.mutate::<ops::LnurlWithdrawRevoke>(ops::lnurl_withdraw_revoke::Variables { input })
+            .await
+            .map(drop)
     }
 
     /// Makes a Flash Card; its programming link is shown only this once (valid for an hour).
     pub async fn card_create(&self, input: &CardCreateInput) -> Result<CardCreated, ClientError> {
-        let data = self.graphql(graphql::CARD_CREATE, json!({ "input": input })).await?;
-        decode(mutation_payload(data, "cardCreate")?, "cardCreate")
+        let input = ops::card_create::CardCreateInput {
+            name: input.name.clone(),
+            wallet_id: input.wallet_id.clone(),
+            tap_limit: int(input.tap_limit)?,
+            day_limit: int(input.day_limit)?,
+        };
+        let created = self
+            .mutate::<ops::CardCreate>(ops::card_create::Variables { input })
+            .await?
+            .card_create;
+        Ok(CardCreated {
+            card: created.card.ok_or_else(|| missing("cardCreate.card"))?.into(),
+            program_url: created.program_url.ok_or_else(|| missing("cardCreate.programUrl"))?,
+            program_deeplink: created
+                .program_deeplink
+                .ok_or_else(|| missing("cardCreate.programDeeplink"))?,
+        })
     }
 
     /// The caller's Flash Cards, newest first.
     pub async fn cards(&self) -> Result<Vec<Card>, ClientError> {
-        let data = self.graphql(graphql::CARDS_QUERY, json!({})).await?;
-        decode(field(data, "cards")?, "cards")
+        Ok(self.query::<ops::Cards>(ops::cards::Variables).await?.cards)
     }
 
     /// `boltcard://reset?url=…`: the deep link that opens the Bolt Card NFC Programmer app
     /// to reset a card of this server.
     pub async fn card_reset_deeplink(&self) -> Result<String, ClientError> {
-        let data = self.graphql(graphql::CARD_RESET_DEEPLINK_QUERY, json!({})).await?;
-        decode(field(data, "cardResetDeeplink")?, "cardResetDeeplink")
+        Ok(self
+            .query::<ops::CardResetDeeplink>(ops::card_reset_deeplink::Variables)
+            .await?
+            .card_reset_deeplink)
     }
 
     /// Sets a card's per-tap and 24-hour limits, sats.
     pub async fn card_limits_update(&self, id: &str, tap_limit: u64, day_limit: u64) -> Result<Card, ClientError> {
-        let input = json!({ "id": id, "tapLimit": tap_limit, "dayLimit": day_limit });
-        let data = self
-            .graphql(graphql::CARD_LIMITS_UPDATE, json!({ "input": input }))
-            .await?;
-        let payload = mutation_payload(data, "cardLimitsUpdate")?;
-        decode(field(payload, "card")?, "cardLimitsUpdate.card")
+        let input = ops::card_limits_update::CardLimitsUpdateInput {
+            id: id.to_owned(),
+            tap_limit: int(tap_limit)?,
+            day_limit: int(day_limit)?,
+        };
+        self.mutate::<ops::CardLimitsUpdate>(ops::card_limits_update::Variables { input })
+            .await?
+            .card_limits_update
+            .card
+            .map(Into::into)
+            .ok_or_else(|| missing("cardLimitsUpdate.card"))
     }
 
     /// Gives a card a PIN (4 to 8 digits), asked for withdrawals of `pin_limit` sats or more,
     /// or removes it (`None`); the card as it is now.
     pub async fn card_pin_set(&self, id: &str, pin: Option<(&str, u64)>) -> Result<Card, ClientError> {
-        let input = match pin {
-            Some((pin, pin_limit)) => json!({ "id": id, "pin": pin, "pinLimit": pin_limit }),
-            None => json!({ "id": id, "pin": null }),
+        let input = ops::card_pin_set::CardPinSetInput {
+            id: id.to_owned(),
+            pin: pin.map(|(pin, _)| pin.to_owned()),
+            pin_limit: pin.map(|(_, limit)| int(limit)).transpose()?,
         };
-        let data = self.graphql(graphql::CARD_PIN_SET, json!({ "input": input })).await?;
-        let payload = mutation_payload(data, "cardPinSet")?;
-        decode(field(payload, "card")?, "cardPinSet.card")
+        self.mutate::<ops::CardPinSet>(ops::card_pin_set::Variables { input })
+            .await?
+            .card_pin_set
+            .card
+            .map(Into::into)
+            .ok_or_else(|| missing("cardPinSet.card"))
     }
 
     /// Disables, enables or wipes a card; the card as it is now.
     pub async fn card_set_state(&self, id: &str, change: CardStateChange) -> Result<Card, ClientError> {
-        let (document, name) = match change {
-            CardStateChange::Disable => (graphql::CARD_DISABLE, "cardDisable"),
-            CardStateChange::Enable => (graphql::CARD_ENABLE, "cardEnable"),
-            CardStateChange::Wipe => (graphql::CARD_WIPE, "cardWipe"),
+        let id = id.to_owned();
+        let (card, name) = match change {
+            CardStateChange::Disable => {
+                let input = ops::card_disable::CardInput { id };
+                let payload = self
+                    .mutate::<ops::CardDisable>(ops::card_disable::Variables { input })
+                    .await?
+                    .card_disable;
+                (payload.card.map(Into::into), "cardDisable")
+            }
+            CardStateChange::Enable => {
+                let input = ops::card_enable::CardInput { id };
+                let payload = self
+                    .mutate::<ops::CardEnable>(ops::card_enable::Variables { input })
+                    .await?
+                    .card_enable;
+                (payload.card.map(Into::into), "cardEnable")
+            }
+            CardStateChange::Wipe => {
+                let input = ops::card_wipe::CardInput { id };
+                let payload = self
+                    .mutate::<ops::CardWipe>(ops::card_wipe::Variables { input })
+                    .await?
+                    .card_wipe;
+                (payload.card.map(Into::into), "cardWipe")
+            }
         };
-        let data = self.graphql(document, json!({ "input": { "id": id } })).await?;
-        let payload = mutation_payload(data, name)?;
-        decode(field(payload, "card")?, name)
+        card.ok_or_else(|| missing(&format!("{name}.card")))
     }
 
     /// Makes a rewards program for one of the caller's stores.
     pub async fn reward_program_create(&self, input: &RewardProgramCreateInput) -> Result<RewardProgram, ClientError> {
-        let data = self
-            .graphql(graphql::REWARD_PROGRAM_CREATE, json!({ "input": input }))
-            .await?;
-        let payload = mutation_payload(data, "rewardProgramCreate")?;
-        decode(field(payload, "program")?, "rewardProgramCreate.program")
+        let input = ops::reward_program_create::RewardProgramCreateInput {
+            store_id: input.store_id.clone(),
+            name: input.name.clone(),
+            budget: int(input.budget)?,
+            rate_basis_points: input.rate_basis_points.map(i64::from),
+            fixed: input.fixed.map(int).transpose()?,
+            card_only: Some(input.card_only),
+            min_purchase: input.min_purchase.map(int).transpose()?,
+            min_reward: input.min_reward.map(int).transpose()?,
+            max_reward: input.max_reward.map(int).transpose()?,
+            customer_cap: input.customer_cap.map(int).transpose()?,
+            cooldown_seconds: input.cooldown_seconds.map(int).transpose()?,
+            claim_days: input.claim_days.map(int).transpose()?,
+            starts_at: None,
+            ends_at: input.ends_at.map(Timestamp::Secs),
+        };
+        self.mutate::<ops::RewardProgramCreate>(ops::reward_program_create::Variables { input })
+            .await?
+            .reward_program_create
+            .program
+            .map(Into::into)
+            .ok_or_else(|| missing("rewardProgramCreate.program"))
     }
 
     /// One of the caller's rewards programs.
     pub async fn reward_program(&self, id: &str) -> Result<RewardProgram, ClientError> {
-        let data = self.graphql(graphql::REWARD_PROGRAM_QUERY, json!({ "id": id })).await?;
-        decode(field(data, "rewardProgram")?, "rewardProgram")
+        let vars = ops::reward_program::Variables { id: id.to_owned() };
+        Ok(self.query::<ops::RewardProgram>(vars).await?.reward_program.into())
     }
 
     /// A store's rewards programs, newest first.
     pub async fn reward_programs(&self, store_id: &str) -> Result<Vec<RewardProgram>, ClientError> {
-        let data = self
-            .graphql(graphql::REWARD_PROGRAMS_QUERY, json!({ "storeId": store_id }))
-            .await?;
-        decode(field(data, "rewardPrograms")?, "rewardPrograms")
+        let vars = ops::reward_programs::Variables {
+            store_id: store_id.to_owned(),
+        };
+        Ok(self.query::<ops::RewardPrograms>(vars).await?.reward_programs)
     }
 
     /// Ends a rewards program now.
     pub async fn reward_program_end(&self, id: &str) -> Result<RewardProgram, ClientError> {
-        let data = self
-            .graphql(graphql::REWARD_PROGRAM_END, json!({ "input": { "id": id } }))
-            .await?;
-        let payload = mutation_payload(data, "rewardProgramEnd")?;
-        decode(field(payload, "program")?, "rewardProgramEnd.program")
+        let input = ops::reward_program_end::RewardProgramEndInput { id: id.to_owned() };
+        self.mutate::<ops::RewardProgramEnd>(ops::reward_program_end::Variables { input })
+            .await?
+            .reward_program_end
+            .program
+            .map(Into::into)
+            .ok_or_else(|| missing("rewardProgramEnd.program"))
     }
 
     /// The caller's contacts.
     pub async fn contacts(&self) -> Result<Vec<Contact>, ClientError> {
-        let data = self.graphql(graphql::CONTACTS_QUERY, json!({})).await?;
-        let me = field(data, "me").map_err(|_| ClientError::NotAuthenticated)?;
-        match me.get("contacts") {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(contacts) => decode(contacts.clone(), "contacts"),
-        }
+        let me = self
+            .query::<ops::Contacts>(ops::contacts::Variables)
+            .await?
+            .me
+            .ok_or(ClientError::NotAuthenticated)?;
+        Ok(me.contacts)
     }
 
     /// Names a contact (by username).
     pub async fn contact_set_alias(&self, username: &str, alias: &str) -> Result<Contact, ClientError> {
-        let data = self
-            .graphql(
-                graphql::USER_CONTACT_UPDATE_ALIAS,
-                json!({ "input": { "username": username.trim_start_matches('@'), "alias": alias } }),
-            )
-            .await?;
-        let payload = mutation_payload(data, "userContactUpdateAlias")?;
-        decode(field(payload, "contact")?, "userContactUpdateAlias.contact")
+        let input = ops::user_contact_update_alias::UserContactUpdateAliasInput {
+            username: username.trim_start_matches('@').to_owned(),
+            alias: alias.to_owned(),
+        };
+        self.mutate::<ops::UserContactUpdateAlias>(ops::user_contact_update_alias::Variables { input })
+            .await?
+            .user_contact_update_alias
+            .contact
+            .map(Into::into)
+            .ok_or_else(|| missing("userContactUpdateAlias.contact"))
     }
 
     // ---- admin API -------------------------------------------------------
 
     /// Admin: verifies the ledger.
     pub async fn ledger_verify(&self) -> Result<LedgerVerification, ClientError> {
-        let data = self.admin_graphql(graphql::LEDGER_VERIFY_QUERY, json!({})).await?;
-        decode(field(data, "ledgerVerify")?, "ledgerVerify")
+        Ok(self
+            .admin_query::<ops::LedgerVerify>(ops::ledger_verify::Variables)
+            .await?
+            .ledger_verify)
     }
 
     /// Admin: credits `amount` sats to a wallet; returns the transaction id if any.
-    pub async fn wallet_fund(&self, wallet_id: &str, amount: u64) -> Result<Option<IdOnly>, ClientError> {
-        let data = self
-            .admin_graphql(
-                graphql::WALLET_FUND,
-                json!({ "input": { "walletId": wallet_id, "amount": amount } }),
-            )
-            .await?;
-        let payload = mutation_payload(data, "walletFund")?;
-        match payload.get("transaction") {
-            None | Some(Value::Null) => Ok(None),
-            Some(t) => decode(t.clone(), "walletFund.transaction").map(Some),
-        }
+    pub async fn wallet_fund(&self, wallet_id: &str, amount: u64) -> Result<Option<FundTransaction>, ClientError> {
+        let input = ops::wallet_fund::WalletFundInput {
+            wallet_id: wallet_id.to_owned(),
+            amount: int(amount)?,
+            idempotency_key: None,
+        };
+        Ok(self
+            .admin_mutate::<ops::WalletFund>(ops::wallet_fund::Variables { input })
+            .await?
+            .wallet_fund
+            .transaction)
     }
 
     /// Admin: sets an account's level.
@@ -1022,14 +1289,15 @@ impl Client {
         account_id: &str,
         level: AccountLevel,
     ) -> Result<AccountDetails, ClientError> {
-        let data = self
-            .admin_graphql(
-                graphql::ACCOUNT_UPDATE_LEVEL,
-                json!({ "input": { "accountId": account_id, "level": level } }),
-            )
-            .await?;
-        let payload = mutation_payload(data, "accountUpdateLevel")?;
-        decode(field(payload, "accountDetails")?, "accountDetails")
+        let input = ops::account_update_level::AccountUpdateLevelInput {
+            account_id: account_id.to_owned(),
+            level,
+        };
+        self.admin_mutate::<ops::AccountUpdateLevel>(ops::account_update_level::Variables { input })
+            .await?
+            .account_update_level
+            .account_details
+            .ok_or_else(|| missing("accountDetails"))
     }
 
     /// Admin: sets an account's status, with an optional audit comment.
@@ -1039,15 +1307,17 @@ impl Client {
         status: AccountStatus,
         comment: Option<&str>,
     ) -> Result<AccountDetails, ClientError> {
-        let mut input = json!({ "accountId": account_id, "status": status });
-        if let (Some(c), Some(map)) = (comment, input.as_object_mut()) {
-            map.insert("comment".into(), json!(c));
-        }
-        let data = self
-            .admin_graphql(graphql::ACCOUNT_UPDATE_STATUS, json!({ "input": input }))
-            .await?;
-        let payload = mutation_payload(data, "accountUpdateStatus")?;
-        decode(field(payload, "accountDetails")?, "accountDetails")
+        let input = ops::account_update_status::AccountUpdateStatusInput {
+            account_id: account_id.to_owned(),
+            comment: comment.map(str::to_owned),
+            status,
+        };
+        self.admin_mutate::<ops::AccountUpdateStatus>(ops::account_update_status::Variables { input })
+            .await?
+            .account_update_status
+            .account_details
+            .map(Into::into)
+            .ok_or_else(|| missing("accountDetails"))
     }
 
     /// Admin (dev simulator only): pays an invoice of this bank from the simulated outside
@@ -1060,94 +1330,117 @@ impl Client {
         if amount == Some(0) {
             return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
-        let data = self
-            .admin_graphql(
-                graphql::DEV_LIGHTNING_PAY_INVOICE,
-                json!({ "input": { "paymentRequest": payment_request.trim(), "amount": amount } }),
-            )
-            .await?;
-        let payload = mutation_payload(data, "devLightningPayInvoice")?;
-        match payload.get("success").and_then(Value::as_bool) {
-            Some(true) => Ok(()),
-            _ => Err(ClientError::Decode("devLightningPayInvoice did not succeed".into())),
+        let input = ops::dev_lightning_pay_invoice::DevLightningPayInvoiceInput {
+            payment_request: payment_request.trim().to_owned(),
+            amount: amount.map(int).transpose()?,
+        };
+        let payload = self
+            .admin_mutate::<ops::DevLightningPayInvoice>(ops::dev_lightning_pay_invoice::Variables { input })
+            .await?
+            .dev_lightning_pay_invoice;
+        if payload.success {
+            Ok(())
+        } else {
+            Err(ClientError::Decode("devLightningPayInvoice did not succeed".into()))
         }
     }
 
     /// Admin: the Lightning node, its chain state and channels.
     pub async fn lightning_node(&self) -> Result<LightningNode, ClientError> {
-        let data = self.admin_graphql(graphql::LIGHTNING_NODE_QUERY, json!({})).await?;
-        decode(field(data, "lightningNode")?, "lightningNode")
+        Ok(self
+            .admin_query::<ops::LightningNode>(ops::lightning_node::Variables)
+            .await?
+            .lightning_node)
     }
 
     /// Admin: the liquidity manager's latest view (`lightningLiquidity`).
     pub async fn lightning_liquidity(&self) -> Result<LightningLiquidity, ClientError> {
-        let data = self
-            .admin_graphql(graphql::LIGHTNING_LIQUIDITY_QUERY, json!({}))
-            .await?;
-        decode(field(data, "lightningLiquidity")?, "lightningLiquidity")
+        Ok(self
+            .admin_query::<ops::LightningLiquidity>(ops::lightning_liquidity::Variables)
+            .await?
+            .lightning_liquidity)
     }
 
     /// Admin: runs a liquidity check now and acts on it (`lightningLiquidityCheck`).
     pub async fn lightning_liquidity_check(&self) -> Result<LightningLiquidity, ClientError> {
-        let data = self
-            .admin_graphql(graphql::LIGHTNING_LIQUIDITY_CHECK, json!({}))
-            .await?;
-        let payload = mutation_payload(data, "lightningLiquidityCheck")?;
-        decode(field(payload, "liquidity")?, "lightningLiquidityCheck.liquidity")
+        self.admin_mutate::<ops::LightningLiquidityCheck>(ops::lightning_liquidity_check::Variables)
+            .await?
+            .lightning_liquidity_check
+            .liquidity
+            .map(Into::into)
+            .ok_or_else(|| missing("lightningLiquidityCheck.liquidity"))
     }
 
     /// Admin: resolves pending Lightning payments from the node's truth now.
     pub async fn lightning_reconcile(&self) -> Result<LightningReconcile, ClientError> {
-        let data = self.admin_graphql(graphql::LIGHTNING_RECONCILE, json!({})).await?;
-        decode(mutation_payload(data, "lightningReconcile")?, "lightningReconcile")
+        Ok(self
+            .admin_mutate::<ops::LightningReconcile>(ops::lightning_reconcile::Variables)
+            .await?
+            .lightning_reconcile
+            .reconcile_fields)
     }
 
     /// Admin: the hot wallet, pending deposits and queued payouts.
     pub async fn onchain_status(&self) -> Result<OnchainStatus, ClientError> {
-        let data = self.admin_graphql(graphql::ONCHAIN_STATUS_QUERY, json!({})).await?;
-        decode(field(data, "onchainStatus")?, "onchainStatus")
+        Ok(self
+            .admin_query::<ops::OnchainStatus>(ops::onchain_status::Variables)
+            .await?
+            .onchain_status)
     }
 
     /// Admin: payouts waiting for a batch, oldest first (`first` or the server's 100).
     pub async fn onchain_payout_queue(&self, first: Option<u32>) -> Result<Vec<OnchainPayout>, ClientError> {
-        let data = self
-            .admin_graphql(graphql::ONCHAIN_PAYOUT_QUEUE_QUERY, json!({ "first": first }))
-            .await?;
-        decode(field(data, "onchainPayoutQueue")?, "onchainPayoutQueue")
+        let vars = ops::onchain_payout_queue::Variables {
+            first: first.map(i64::from),
+        };
+        Ok(self
+            .admin_query::<ops::OnchainPayoutQueue>(vars)
+            .await?
+            .onchain_payout_queue)
     }
 
     /// Admin: payout transactions, newest first (`first` or the server's 20).
     pub async fn onchain_batches(&self, first: Option<u32>) -> Result<Vec<OnchainBatch>, ClientError> {
-        let data = self
-            .admin_graphql(graphql::ONCHAIN_BATCHES_QUERY, json!({ "first": first }))
-            .await?;
-        decode(field(data, "onchainBatches")?, "onchainBatches")
+        let vars = ops::onchain_batches::Variables {
+            first: first.map(i64::from),
+        };
+        Ok(self.admin_query::<ops::OnchainBatches>(vars).await?.onchain_batches)
     }
 
     /// Admin: sends the queued payouts now instead of at the next batch interval.
     pub async fn onchain_batch_now(&self) -> Result<OnchainBatchNow, ClientError> {
-        let data = self.admin_graphql(graphql::ONCHAIN_PAYOUT_BATCH_NOW, json!({})).await?;
-        decode(
-            mutation_payload(data, "onchainPayoutBatchNow")?,
-            "onchainPayoutBatchNow",
-        )
+        Ok(self
+            .admin_mutate::<ops::OnchainPayoutBatchNow>(ops::onchain_payout_batch_now::Variables)
+            .await?
+            .onchain_payout_batch_now
+            .batch_now_fields)
     }
 
     /// Admin: the deposits under review, oldest first.
     pub async fn onchain_reviews(&self) -> Result<Vec<OnchainReview>, ClientError> {
-        let data = self.admin_graphql(graphql::ONCHAIN_REVIEWS_QUERY, json!({})).await?;
-        decode(field(data, "onchainReviews")?, "onchainReviews")
+        Ok(self
+            .admin_query::<ops::OnchainReviews>(ops::onchain_reviews::Variables)
+            .await?
+            .onchain_reviews)
     }
 
     /// Admin: ends the review of `outpoint` by reclaiming what its wallet still holds.
     pub async fn onchain_review_reclaim(&self, outpoint: &str) -> Result<OnchainReclaim, ClientError> {
-        let data = self
-            .admin_graphql(
-                graphql::ONCHAIN_REVIEW_RECLAIM,
-                json!({ "input": { "outpoint": outpoint.trim() } }),
-            )
-            .await?;
-        decode(mutation_payload(data, "onchainReviewReclaim")?, "onchainReviewReclaim")
+        let input = ops::onchain_review_reclaim::OnchainReviewReclaimInput {
+            outpoint: outpoint.trim().to_owned(),
+        };
+        let reclaim = self
+            .admin_mutate::<ops::OnchainReviewReclaim>(ops::onchain_review_reclaim::Variables { input })
+            .await?
+            .onchain_review_reclaim;
+        Ok(OnchainReclaim {
+            reclaimed: reclaim
+                .reclaimed
+                .ok_or_else(|| missing("onchainReviewReclaim.reclaimed"))?,
+            shortfall: reclaim
+                .shortfall
+                .ok_or_else(|| missing("onchainReviewReclaim.shortfall"))?,
+        })
     }
 
     /// Admin (dev chain only): pays `amount` sats from outside to `address`, into the
@@ -1156,62 +1449,62 @@ impl Client {
         if amount == 0 {
             return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
-        let data = self
-            .admin_graphql(
-                graphql::DEV_CHAIN_DEPOSIT,
-                json!({ "input": { "address": address.trim(), "amount": amount } }),
-            )
-            .await?;
-        decode(
-            field(mutation_payload(data, "devChainDeposit")?, "txHash")?,
-            "devChainDeposit.txHash",
-        )
+        let input = ops::dev_chain_deposit::DevChainDepositInput {
+            address: address.trim().to_owned(),
+            amount: int(amount)?,
+        };
+        self.admin_mutate::<ops::DevChainDeposit>(ops::dev_chain_deposit::Variables { input })
+            .await?
+            .dev_chain_deposit
+            .tx_hash
+            .ok_or_else(|| missing("devChainDeposit.txHash"))
     }
 
     /// Admin (dev chain only): mines `blocks` blocks (the mempool goes into the first) and
     /// credits what they confirmed; the new height.
     pub async fn dev_chain_mine(&self, blocks: u32) -> Result<i64, ClientError> {
-        let data = self
-            .admin_graphql(graphql::DEV_CHAIN_MINE, json!({ "input": { "blocks": blocks } }))
-            .await?;
-        decode(
-            field(mutation_payload(data, "devChainMine")?, "height")?,
-            "devChainMine.height",
-        )
+        let input = ops::dev_chain_mine::DevChainMineInput {
+            blocks: i64::from(blocks),
+        };
+        self.admin_mutate::<ops::DevChainMine>(ops::dev_chain_mine::Variables { input })
+            .await?
+            .dev_chain_mine
+            .height
+            .ok_or_else(|| missing("devChainMine.height"))
     }
 
     /// Admin (dev chain only): replaces the top `depth` blocks with a longer chain of empty
     /// ones; with `drop_transactions` their transactions vanish instead of going back to the
     /// mempool. The new height.
     pub async fn dev_chain_reorg(&self, depth: u32, drop_transactions: bool) -> Result<i64, ClientError> {
-        let data = self
-            .admin_graphql(
-                graphql::DEV_CHAIN_REORG,
-                json!({ "input": { "depth": depth, "dropTransactions": drop_transactions } }),
-            )
-            .await?;
-        decode(
-            field(mutation_payload(data, "devChainReorg")?, "height")?,
-            "devChainReorg.height",
-        )
+        let input = ops::dev_chain_reorg::DevChainReorgInput {
+            depth: i64::from(depth),
+            drop_transactions: Some(drop_transactions),
+        };
+        self.admin_mutate::<ops::DevChainReorg>(ops::dev_chain_reorg::Variables { input })
+            .await?
+            .dev_chain_reorg
+            .height
+            .ok_or_else(|| missing("devChainReorg.height"))
     }
 
     /// Admin: cold storage's balance and policy, and the latest sweeps (`first` or the
     /// server's 20).
     pub async fn cold_storage(&self, first: Option<u32>) -> Result<ColdStorage, ClientError> {
-        let data = self
-            .admin_graphql(graphql::COLD_STORAGE_QUERY, json!({ "first": first }))
-            .await?;
-        decode(field(data, "coldStorage")?, "coldStorage")
+        let vars = ops::cold_storage::Variables {
+            first: first.map(i64::from),
+        };
+        Ok(self.admin_query::<ops::ColdStorage>(vars).await?.cold_storage)
     }
 
     /// Admin: sweeps the hot wallet's excess to cold storage now; `None` when within policy.
     pub async fn cold_sweep_now(&self) -> Result<Option<ColdSweep>, ClientError> {
-        let data = self.admin_graphql(graphql::COLD_SWEEP_NOW, json!({})).await?;
-        match mutation_payload(data, "coldSweepNow")?.get("sweep") {
-            None | Some(Value::Null) => Ok(None),
-            Some(sweep) => decode(sweep.clone(), "coldSweepNow.sweep").map(Some),
-        }
+        Ok(self
+            .admin_mutate::<ops::ColdSweepNow>(ops::cold_sweep_now::Variables)
+            .await?
+            .cold_sweep_now
+            .sweep
+            .map(Into::into))
     }
 
     /// Admin: a PSBT bringing `amount` sats from cold storage back to the hot wallet, for the
@@ -1220,13 +1513,13 @@ impl Client {
         if amount == 0 {
             return Err(ClientError::InvalidInput("amount must be at least 1 sat".into()));
         }
-        let data = self
-            .admin_graphql(graphql::COLD_PSBT_CREATE, json!({ "input": { "amount": amount } }))
-            .await?;
-        decode(
-            field(mutation_payload(data, "coldPsbtCreate")?, "sweep")?,
-            "coldPsbtCreate.sweep",
-        )
+        let input = ops::cold_psbt_create::ColdPsbtCreateInput { amount: int(amount)? };
+        self.admin_mutate::<ops::ColdPsbtCreate>(ops::cold_psbt_create::Variables { input })
+            .await?
+            .cold_psbt_create
+            .sweep
+            .map(Into::into)
+            .ok_or_else(|| missing("coldPsbtCreate.sweep"))
     }
 
     /// Admin: combines the cosigners' signed PSBTs (base64) of sweep `sweep_id`, finalises
@@ -1247,16 +1540,16 @@ impl Client {
             })?;
             compact.push(psbt.chars().filter(|c| !c.is_whitespace()).collect::<String>());
         }
-        let data = self
-            .admin_graphql(
-                graphql::COLD_PSBT_FINALIZE_BROADCAST,
-                json!({ "input": { "sweepId": sweep_id, "psbts": compact } }),
-            )
-            .await?;
-        decode(
-            field(mutation_payload(data, "coldPsbtFinalizeBroadcast")?, "sweep")?,
-            "coldPsbtFinalizeBroadcast.sweep",
-        )
+        let input = ops::cold_psbt_finalize_broadcast::ColdPsbtFinalizeInput {
+            sweep_id: sweep_id.to_owned(),
+            psbts: compact,
+        };
+        self.admin_mutate::<ops::ColdPsbtFinalizeBroadcast>(ops::cold_psbt_finalize_broadcast::Variables { input })
+            .await?
+            .cold_psbt_finalize_broadcast
+            .sweep
+            .map(Into::into)
+            .ok_or_else(|| missing("coldPsbtFinalizeBroadcast.sweep"))
     }
 
     /// Admin: cancels sweep `sweep_id`, a cold → hot PSBT still awaiting signatures; its
@@ -1265,36 +1558,43 @@ impl Client {
         if sweep_id.trim().is_empty() {
             return Err(ClientError::InvalidInput("no sweep id given".into()));
         }
-        let data = self
-            .admin_graphql(
-                graphql::COLD_PSBT_CANCEL,
-                json!({ "input": { "sweepId": sweep_id.trim() } }),
-            )
-            .await?;
-        decode(
-            field(mutation_payload(data, "coldPsbtCancel")?, "sweep")?,
-            "coldPsbtCancel.sweep",
-        )
+        let input = ops::cold_psbt_cancel::ColdPsbtCancelInput {
+            sweep_id: sweep_id.trim().to_owned(),
+        };
+        self.admin_mutate::<ops::ColdPsbtCancel>(ops::cold_psbt_cancel::Variables { input })
+            .await?
+            .cold_psbt_cancel
+            .sweep
+            .map(Into::into)
+            .ok_or_else(|| missing("coldPsbtCancel.sweep"))
     }
 
     /// Admin: the mint's books (its notes against the ledger's `mint:outstanding` and
     /// `mint:quotes`) and keysets (`ecashStatus`).
     pub async fn ecash_status(&self) -> Result<EcashStatus, ClientError> {
-        let data = self.admin_graphql(graphql::ECASH_STATUS_QUERY, json!({})).await?;
-        decode(field(data, "ecashStatus")?, "ecashStatus")
+        Ok(self
+            .admin_query::<ops::EcashStatus>(ops::ecash_status::Variables)
+            .await?
+            .ecash_status)
     }
 
     /// Admin: makes a new active sat keyset with the configured amounts and input fee; the
     /// previous one stops signing and stays redeemable (`ecashKeysetRotate`).
     pub async fn ecash_keyset_rotate(&self) -> Result<EcashKeyset, ClientError> {
-        let data = self.admin_graphql(graphql::ECASH_KEYSET_ROTATE, json!({})).await?;
-        decode(field(data, "ecashKeysetRotate")?, "ecashKeysetRotate")
+        Ok(self
+            .admin_mutate::<ops::EcashKeysetRotate>(ops::ecash_keyset_rotate::Variables)
+            .await?
+            .ecash_keyset_rotate
+            .into())
     }
 
     /// Admin: reads a ledger journal.
     pub async fn journal(&self, id: &str) -> Result<Journal, ClientError> {
-        let data = self.admin_graphql(graphql::JOURNAL_QUERY, json!({ "id": id })).await?;
-        decode(field(data, "journal")?, "journal")
+        let vars = ops::journal::Variables { id: id.to_owned() };
+        self.admin_query::<ops::Journal>(vars)
+            .await?
+            .journal
+            .ok_or_else(|| missing("journal"))
     }
 }
 
@@ -1359,12 +1659,23 @@ mod tests {
 
     #[test]
     fn payment_payloads_keep_failures_and_reject_statusless_errors() {
-        let failed = json!({"lnInvoicePaymentSend": {
+        /// Reads `data` as `paymentSend`'s answer, as [`Client::send`] does.
+        fn read(data: Value) -> Result<PaymentResult, ClientError> {
+            let payload = decode::<ops::payment_send::ResponseData>(data, "PaymentSend")?.payment_send;
+            payment_result(
+                "paymentSend",
+                payload.status,
+                payload.errors.into_iter().map(|e| (e.message, e.code)),
+                payload.transaction,
+            )
+        }
+        let failed = json!({"paymentSend": {
             "status": "FAILURE",
-            "errors": [{"message": "no route", "code": "PAYMENT_FAILED"}],
-            "transaction": {"id": "t1", "settlementFee": 0}
+            "errors": [{"__typename": "GraphQLApplicationError", "message": "no route", "code": "PAYMENT_FAILED"}],
+            "transaction": {"id": "t1", "status": "FAILURE", "direction": "SEND", "settlementAmount": -5,
+                "settlementFee": 0, "settlementCurrency": "BTC", "memo": null}
         }});
-        match payment_result(failed, "lnInvoicePaymentSend") {
+        match read(failed) {
             Ok(r) => {
                 assert_eq!(r.status, "FAILURE");
                 assert_eq!(r.errors.first().and_then(|e| e.code.as_deref()), Some("PAYMENT_FAILED"));
@@ -1372,21 +1683,17 @@ mod tests {
             }
             other => panic!("expected the failure as a result, got {other:?}"),
         }
-        let statusless = json!({"lnurlPaymentSend": {
-            "status": null, "errors": [{"message": "bad", "code": "X"}], "transaction": null
+        let statusless = json!({"paymentSend": {
+            "status": null,
+            "errors": [{"__typename": "GraphQLApplicationError", "message": "bad", "code": "X"}],
+            "transaction": null
         }});
+        assert!(matches!(read(statusless), Err(ClientError::GraphQl(_))));
         assert!(matches!(
-            payment_result(statusless, "lnurlPaymentSend"),
-            Err(ClientError::GraphQl(_))
-        ));
-        assert!(matches!(
-            payment_result(json!({"lnurlPaymentSend": {"errors": []}}), "lnurlPaymentSend"),
+            read(json!({"paymentSend": {"errors": []}})),
             Err(ClientError::Decode(_))
         ));
-        assert!(matches!(
-            payment_result(json!({}), "lnurlPaymentSend"),
-            Err(ClientError::Decode(_))
-        ));
+        assert!(matches!(read(json!({})), Err(ClientError::Decode(_))));
     }
 
     #[tokio::test]

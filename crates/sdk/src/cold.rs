@@ -23,8 +23,8 @@
 //! amount (and so the fee) is the server's word.
 //!
 //! ```no_run
-//! # fn demo() -> Result<(), flash_cli::ClientError> {
-//! use flash_cli::{BitcoinNetwork, CosignerKey};
+//! # fn demo() -> Result<(), flash_sdk::ClientError> {
+//! use flash_sdk::{BitcoinNetwork, CosignerKey};
 //! let key = CosignerKey::generate(BitcoinNetwork::Regtest)?;
 //! key.save(std::path::Path::new("cosigner.json"))?;
 //! println!("{}", key.account_key()?);

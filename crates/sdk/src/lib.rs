@@ -17,6 +17,7 @@ pub mod groups;
 pub mod identity;
 pub mod keystore;
 pub mod local;
+pub mod ops;
 mod types;
 
 pub use backup::{Backup, BackupError};
