@@ -27,7 +27,7 @@ fn transaction(i: u64) -> LocalTransaction {
         id: format!("{i:012}"),
         wallet_id: Some("3f2504e0-4f89-41d3-9a0c-0305e82c3301".into()),
         created_at: 1_700_000_000 + i64::try_from(i).unwrap_or(0),
-        direction: if i % 2 == 0 { "SEND" } else { "RECEIVE" }.into(),
+        direction: if i.is_multiple_of(2) { "SEND" } else { "RECEIVE" }.into(),
         status: "SUCCESS".into(),
         amount: i64::try_from(i % 10_000).unwrap_or(0) + 1,
         fee: 0,
