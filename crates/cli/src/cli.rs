@@ -143,6 +143,19 @@ pub enum Command {
     /// With --json, prints {"id", "username", "npub"}.
     #[command(subcommand, verbatim_doc_comment)]
     Nostr(NostrCommand),
+    /// The keystore: this client's NOSTR key and ecash seed, sealed under a passphrase
+    ///
+    /// The keystore is `keystore.json` in the config directory (Argon2id + XChaCha20-Poly1305;
+    /// docs/client.md). The passphrase is read from FLASH_PASSPHRASE, else from the first line
+    /// of stdin.
+    #[command(subcommand, verbatim_doc_comment)]
+    Keys(KeysCommand),
+    /// Private messages (NIP-17) over your relays, kept in the local database
+    ///
+    /// Relays: --relay (repeatable), else FLASH_RELAYS (comma-separated), else the server's
+    /// own relay. PEER is an npub1…, nprofile1… or a hex public key. Needs `flash keys init`.
+    #[command(subcommand, verbatim_doc_comment)]
+    Chat(ChatCommand),
     /// Nostr Wallet Connect: let an app (NIP-47) pay from and read a wallet, within a budget
     ///
     /// `flash nwc create --name APP` prints a nostr+walletconnect:// URI, shown once (and as a
@@ -522,6 +535,59 @@ pub enum NostrCommand {
     Link {
         /// The key.
         npub: String,
+    },
+}
+
+/// `flash keys ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make the keystore: a new NOSTR key (or --import one) and a new ecash seed
+    ///
+    /// Prints the npub. With --json, prints {"npub", "publicKey", "keystore"}.
+    #[command(verbatim_doc_comment)]
+    Init {
+        /// An existing key: nsec1…, 64 hex digits, or the words of a NIP-06 mnemonic.
+        #[arg(long, value_name = "KEY")]
+        import: Option<String>,
+    },
+    /// Show the public key.
+    Show,
+    /// Export the NOSTR key as a NIP-49 ncryptsec, sealed under the keystore's passphrase.
+    Export,
+}
+
+/// `flash chat ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChatCommand {
+    /// Send PEER a message.
+    Send {
+        /// Who to write to.
+        peer: String,
+        /// The message.
+        text: String,
+        /// A relay to use (repeatable).
+        #[arg(long = "relay", value_name = "URL")]
+        relays: Vec<String>,
+    },
+    /// Fetch new messages from the relays, then show the conversation with PEER (or list the
+    /// conversations).
+    Read {
+        /// Whose conversation to show.
+        peer: Option<String>,
+        /// A relay to use (repeatable).
+        #[arg(long = "relay", value_name = "URL")]
+        relays: Vec<String>,
+    },
+    /// Pay the newest payment request PEER sent you (an invoice, a bitcoin: URI, an LNURL)
+    Pay {
+        /// Who asked to be paid.
+        peer: String,
+        /// The paying wallet (default: the account's default wallet).
+        #[arg(long, value_name = "WALLET_ID")]
+        wallet: Option<String>,
+        /// A relay to use (repeatable).
+        #[arg(long = "relay", value_name = "URL")]
+        relays: Vec<String>,
     },
 }
 

@@ -35,6 +35,8 @@ macro_rules! outln {
     }};
 }
 
+mod own;
+
 /// What to do when stdout cannot be written: see [`outln!`].
 fn stdout_failed(e: std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -177,6 +179,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Invoice(args) => invoice(&ctx, args).await,
         Command::Fee(args) => fee(&ctx, args).await,
         Command::Ecash(cmd) => ecash(&ctx, cmd).await,
+        Command::Keys(cmd) => own::keys(&ctx, cmd).await,
+        Command::Chat(cmd) => own::chat(&ctx, cmd).await,
         Command::History(args) => history(&ctx, args).await,
         Command::Username(UsernameCommand::Set { name }) => {
             let user = ctx.authed().await?.set_username(&name).await?;

@@ -2,10 +2,13 @@
 //! generated, imported (`nsec`, hex, a NIP-06 mnemonic, a NIP-49 `ncryptsec`) or exported as
 //! an `ncryptsec`; and the BIP39 mnemonic the ecash wallet's deterministic secrets come from.
 
+pub use nostr::{Keys, PublicKey};
+
+use flash_core::destination::Destination;
 use nostr::bip39::Mnemonic;
 use nostr::nips::nip06::FromMnemonic;
 use nostr::nips::nip49::{EncryptedSecretKey, KeySecurity};
-use nostr::{FromBech32, Keys, SecretKey, ToBech32};
+use nostr::{FromBech32, SecretKey, ToBech32};
 use rand::RngCore;
 
 /// scrypt's cost (2^16: 64 MiB) for an exported `ncryptsec`, NIP-49's recommended minimum.
@@ -23,6 +26,9 @@ pub enum IdentityError {
     /// The password does not open the `ncryptsec`.
     #[error("wrong password for the ncryptsec")]
     WrongPassword,
+    /// Not a NOSTR public key.
+    #[error("not a NOSTR public key (npub1…, nprofile1… or 64 hex digits)")]
+    NotAPublicKey,
     /// Encrypting the key failed.
     #[error("could not encrypt the key: {0}")]
     Encrypt(String),
@@ -69,6 +75,28 @@ pub fn to_ncryptsec(keys: &Keys, password: &str) -> Result<String, IdentityError
     let sealed = EncryptedSecretKey::new(keys.secret_key(), password, NCRYPTSEC_LOG_N, KeySecurity::Unknown)
         .map_err(|e| IdentityError::Encrypt(e.to_string()))?;
     sealed.to_bech32().map_err(|e| IdentityError::Encrypt(e.to_string()))
+}
+
+/// Reads a NOSTR user's public key: `npub1…`, `nprofile1…` (`nostr:` optional) or 64 hex
+/// digits.
+pub fn parse_public_key(text: &str) -> Result<PublicKey, IdentityError> {
+    let text = text.trim();
+    let hex = match Destination::parse(text) {
+        Ok(Destination::NostrPubkey(hex)) => hex,
+        _ if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) => text.to_ascii_lowercase(),
+        _ => return Err(IdentityError::NotAPublicKey),
+    };
+    PublicKey::from_hex(&hex).map_err(|_| IdentityError::NotAPublicKey)
+}
+
+/// `keys`' secret, for the keystore (64 hex digits).
+pub fn secret_hex(keys: &Keys) -> String {
+    keys.secret_key().to_secret_hex()
+}
+
+/// The user's `npub1…`.
+pub fn npub(key: &PublicKey) -> String {
+    key.to_bech32().unwrap_or_else(|_| key.to_hex())
 }
 
 /// A new 12-word BIP39 mnemonic (128 bits of entropy), for the ecash seed.
@@ -132,6 +160,24 @@ mod tests {
         assert!(sealed.starts_with("ncryptsec1"), "{sealed}");
         assert_eq!(from_ncryptsec(&sealed, "correct horse"), Ok(mine));
         assert_eq!(from_ncryptsec("ncryptsec1bad", "x"), Err(IdentityError::Unreadable));
+    }
+
+    #[test]
+    fn public_keys_are_read_in_every_form() {
+        let keys = from_mnemonic(NIP06_WORDS).expect("keys");
+        let hex = keys.public_key().to_hex();
+        for text in [
+            NIP06_NPUB.to_owned(),
+            format!("nostr:{NIP06_NPUB}"),
+            hex.clone(),
+            hex.to_uppercase(),
+        ] {
+            assert_eq!(parse_public_key(&text), Ok(keys.public_key()), "{text}");
+        }
+        assert_eq!(npub(&keys.public_key()), NIP06_NPUB);
+        for bad in ["bob", "npub1qqqq", &"zz".repeat(32)] {
+            assert_eq!(parse_public_key(bad), Err(IdentityError::NotAPublicKey), "{bad}");
+        }
     }
 
     #[test]
