@@ -156,6 +156,16 @@ pub enum Command {
     /// own relay. PEER is an npub1…, nprofile1… or a hex public key. Needs `flash keys init`.
     #[command(subcommand, verbatim_doc_comment)]
     Chat(ChatCommand),
+    /// Back up the keystore, settings, contacts and groups (to a file and/or the relays)
+    ///
+    /// The keystore's passphrase is the first line of stdin (or FLASH_PASSPHRASE). The ecash
+    /// notes come back from the seed in the backup; the history from the server.
+    #[command(verbatim_doc_comment)]
+    Backup(BackupArgs),
+    /// Make this config directory the client of a backup: a new keystore (passphrase: the first
+    /// line of stdin, or FLASH_PASSPHRASE), settings, contacts, groups, then the ecash notes
+    #[command(verbatim_doc_comment)]
+    Restore(RestoreArgs),
     /// Nostr Wallet Connect: let an app (NIP-47) pay from and read a wallet, within a budget
     ///
     /// `flash nwc create --name APP` prints a nostr+walletconnect:// URI, shown once (and as a
@@ -469,6 +479,36 @@ pub enum EcashCommand {
         #[arg(long, value_name = "WALLET_ID")]
         wallet: Option<String>,
     },
+    /// Make a token of SATS from this client's own notes, locked to --to when given
+    ///
+    /// The client's own notes live in its local database, their secrets derived from the
+    /// keystore's seed (docs/client.md). A token locked to a NOSTR user (npub1…, hex) can be
+    /// redeemed by that user alone. Prints the token on stdout. Needs the mint (a swap).
+    #[command(verbatim_doc_comment)]
+    Send {
+        /// Amount in sats.
+        #[arg(value_parser = clap::value_parser!(u64).range(1..))]
+        sats: u64,
+        /// The NOSTR user the token is locked to.
+        #[arg(long, value_name = "PEER")]
+        to: Option<String>,
+    },
+    /// Take a token into this client's own notes
+    ///
+    /// Checked first with no mint needed: the mint's DLEQ proof on every note, and a lock to
+    /// this client's key. When the mint cannot be reached the token is kept as pending and
+    /// redeemed by the next `flash ecash notes`. Exit 1 when it is refused.
+    #[command(verbatim_doc_comment)]
+    Receive {
+        /// The token, or - to read it from stdin.
+        #[arg(value_name = "TOKEN")]
+        cashu_token: String,
+    },
+    /// Show this client's own notes: spendable and pending sats (redeeming pending tokens
+    /// when the mint answers)
+    Notes,
+    /// Bring this client's notes back from the keystore's seed (NUT-09)
+    Restore,
 }
 
 /// The token `flash ecash redeem` was given: TOKEN itself or, for `-`, what `stdin` holds.
@@ -589,6 +629,38 @@ pub enum ChatCommand {
         #[arg(long = "relay", value_name = "URL")]
         relays: Vec<String>,
     },
+}
+
+/// `flash backup`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("to").required(true).multiple(true).args(["file", "relays_too"])))]
+pub struct BackupArgs {
+    /// Write the backup to this file, sealed under a backup passphrase (FLASH_BACKUP_PASSPHRASE,
+    /// else the second line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Publish it to the relays (NIP-78, encrypted to your own key).
+    #[arg(long = "relays")]
+    pub relays_too: bool,
+    /// A relay to use (repeatable).
+    #[arg(long = "relay", value_name = "URL")]
+    pub relays: Vec<String>,
+}
+
+/// `flash restore`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["file", "key"])))]
+pub struct RestoreArgs {
+    /// Restore from this backup file (its passphrase: FLASH_BACKUP_PASSPHRASE, else the
+    /// second line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Restore from the relays with this NOSTR key (nsec1…, hex, or NIP-06 words).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// A relay to use (repeatable).
+    #[arg(long = "relay", value_name = "URL")]
+    pub relays: Vec<String>,
 }
 
 /// `flash merchant ...`.

@@ -181,6 +181,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ecash(cmd) => ecash(&ctx, cmd).await,
         Command::Keys(cmd) => own::keys(&ctx, cmd).await,
         Command::Chat(cmd) => own::chat(&ctx, cmd).await,
+        Command::Backup(args) => own::backup(&ctx, args).await,
+        Command::Restore(args) => own::restore(&ctx, args).await,
         Command::History(args) => history(&ctx, args).await,
         Command::Username(UsernameCommand::Set { name }) => {
             let user = ctx.authed().await?.set_username(&name).await?;
@@ -598,9 +600,15 @@ async fn fee(ctx: &Ctx, args: FeeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `flash ecash ...`: wallet balance to Cashu tokens and back.
+/// `flash ecash ...`: wallet balance to Cashu tokens and back (and the client's own notes, in `own`).
 async fn ecash(ctx: &Ctx, cmd: EcashCommand) -> Result<ExitCode> {
     match cmd {
+        own @ (EcashCommand::Send { .. }
+        | EcashCommand::Receive { .. }
+        | EcashCommand::Notes
+        | EcashCommand::Restore) => {
+            return own::ecash(ctx, own).await;
+        }
         EcashCommand::Mint { sats, wallet } => {
             let client = ctx.authed().await?;
             let wallet_id = btc_wallet_or_default(&client, wallet).await?;

@@ -1,15 +1,19 @@
-//! `flash keys` and `flash chat`: commands over what the client keeps itself (the keystore and
-//! the local database, both in the config directory) and the user's NOSTR relays.
+//! `flash keys`, `flash chat`, the client's own ecash (`flash ecash send|receive|notes|restore`),
+//! `flash backup` and `flash restore`: commands over what the client keeps itself (the keystore
+//! and the local database, both in the config directory), the user's NOSTR relays, and the
+//! server's mint.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
+use flash_cli::ecash::{lock_for, signing_key};
 use flash_cli::identity::{self, Keys, PublicKey};
 use flash_cli::{
-    default_config_dir, latest_payment_request, payment_request_in, ChatCommand, ChatError, KdfParams, KeysCommand,
-    Keystore, LocalStore, Messenger, Secrets, SendRequest,
+    default_config_dir, latest_payment_request, payment_request_in, Backup, BackupArgs, ChatCommand, ChatError,
+    EcashCommand, EcashWallet, KdfParams, KeysCommand, Keystore, LocalStore, Messenger, Received, RestoreArgs, Secrets,
+    SendRequest,
 };
 use serde_json::json;
 
@@ -25,20 +29,40 @@ fn config_file(name: &str) -> Result<PathBuf> {
     Ok(default_config_dir()?.join(name))
 }
 
-/// The keystore's passphrase: `FLASH_PASSPHRASE`, else the first line of stdin.
-fn passphrase() -> Result<String> {
-    if let Ok(p) = std::env::var("FLASH_PASSPHRASE") {
+/// A passphrase: `env`, else the next line of stdin (prompting with `what` on a terminal).
+fn read_secret(env: &str, what: &str) -> Result<String> {
+    if let Ok(p) = std::env::var(env) {
         return Ok(p);
     }
     if std::io::stdin().is_terminal() {
-        eprint!("Keystore passphrase: ");
+        eprint!("{what}: ");
     }
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .context("reading the passphrase")?;
+        .with_context(|| format!("reading the {what}"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The keystore's passphrase: `FLASH_PASSPHRASE`, else a line of stdin.
+fn passphrase() -> Result<String> {
+    read_secret("FLASH_PASSPHRASE", "Keystore passphrase")
+}
+
+/// A backup's passphrase: `FLASH_BACKUP_PASSPHRASE`, else a line of stdin.
+fn backup_passphrase() -> Result<String> {
+    read_secret("FLASH_BACKUP_PASSPHRASE", "Backup passphrase")
+}
+
+/// The client's own ecash wallet at the server's mint, from the keystore's seed.
+fn ecash_wallet(ctx: &Ctx, store: &Keystore) -> Result<EcashWallet> {
+    let words = store
+        .secrets
+        .ecash_mnemonic
+        .as_deref()
+        .ok_or_else(|| anyhow!("the keystore holds no ecash seed"))?;
+    Ok(EcashWallet::new(&ctx.server, words)?)
 }
 
 /// Opens the keystore with the passphrase.
@@ -240,4 +264,142 @@ pub(crate) async fn chat(ctx: &Ctx, cmd: ChatCommand) -> Result<ExitCode> {
     };
     messenger.shutdown().await;
     result
+}
+
+/// `flash ecash send|receive|notes|restore`: the client's own notes.
+pub(crate) async fn ecash(ctx: &Ctx, cmd: EcashCommand) -> Result<ExitCode> {
+    let keystore = open_keystore()?;
+    let keys = nostr_keys(&keystore)?;
+    let wallet = ecash_wallet(ctx, &keystore)?;
+    let mut db = LocalStore::open(&config_file(LOCAL_DB_FILE)?)?;
+    let key = signing_key(&keys)?;
+    match cmd {
+        EcashCommand::Send { sats, to } => {
+            let lock = to.as_deref().map(identity::parse_public_key).transpose()?;
+            let lock = lock.as_ref().map(lock_for).transpose()?;
+            let token = wallet.send(&mut db, sats, lock).await?;
+            if ctx.json {
+                print_json(&json!({ "token": token, "amount": sats, "lockedTo": to }))?;
+            } else {
+                outln!("{token}");
+            }
+        }
+        EcashCommand::Receive { cashu_token } => {
+            let token = crate::ecash_token_arg(&cashu_token, std::io::stdin())?;
+            let received = wallet.receive(&mut db, &token, Some(&key)).await?;
+            let (state, amount) = match received {
+                Received::Redeemed(a) => ("REDEEMED", a),
+                Received::Pending(a) => ("PENDING", a),
+            };
+            if ctx.json {
+                print_json(&json!({ "state": state, "amount": amount }))?;
+            } else if state == "PENDING" {
+                outln!("Checked {amount} sats offline; kept until the mint answers.");
+            } else {
+                outln!("Received {amount} sats.");
+            }
+        }
+        EcashCommand::Notes => {
+            // While the mint answers, its keys are kept for checks offline and pending tokens
+            // are redeemed; while it does not, they wait.
+            let reachable = wallet.refresh_keysets(&mut db).await.is_ok();
+            let redeemed = if reachable {
+                wallet.redeem_pending(&mut db, Some(&key)).await?
+            } else {
+                0
+            };
+            let (balance, pending) = (wallet.balance(&db)?, wallet.pending(&db)?);
+            if ctx.json {
+                print_json(&json!({
+                    "balance": balance, "pending": pending, "redeemed": redeemed,
+                    "mint": wallet.mint_url(), "mintReachable": reachable,
+                }))?;
+            } else {
+                let state = if reachable { "" } else { ", unreachable" };
+                outln!(
+                    "{balance} sats spendable, {pending} sats pending (mint {}{state})",
+                    wallet.mint_url()
+                );
+            }
+        }
+        EcashCommand::Restore => {
+            let restored = wallet.restore(&mut db).await?;
+            if ctx.json {
+                print_json(&json!({ "restored": restored, "balance": wallet.balance(&db)? }))?;
+            } else {
+                outln!("Restored {restored} sats of notes.");
+            }
+        }
+        EcashCommand::Mint { .. } | EcashCommand::Redeem { .. } => {
+            return Err(anyhow!("`flash ecash mint` and `redeem` use the server's wallet"))
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash backup`.
+pub(crate) async fn backup(ctx: &Ctx, args: BackupArgs) -> Result<ExitCode> {
+    let keystore = open_keystore()?;
+    let db = LocalStore::open(&config_file(LOCAL_DB_FILE)?)?;
+    let backup = Backup::collect(&keystore.secrets, &db)?;
+    if let Some(path) = &args.file {
+        backup.write_file(path, &backup_passphrase()?, KdfParams::default())?;
+        eprintln!("Backup written to {}.", path.display());
+    }
+    if args.relays_too {
+        let messenger = Messenger::connect(nostr_keys(&keystore)?, &relays(ctx, args.relays)).await?;
+        let published = backup.publish(&messenger).await;
+        messenger.shutdown().await;
+        published?;
+        eprintln!("Backup published to the relays.");
+    }
+    if ctx.json {
+        print_json(&json!({ "file": args.file, "relays": args.relays_too }))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash restore`: a new keystore from the backup, its settings, contacts and groups, then
+/// the ecash notes from its seed.
+pub(crate) async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
+    let path = config_file(KEYSTORE_FILE)?;
+    if path.exists() {
+        return Err(anyhow!(
+            "a keystore exists already at {}; restore into a fresh config directory",
+            path.display()
+        ));
+    }
+    let passphrase = passphrase()?;
+    let backup = match (&args.file, &args.key) {
+        (Some(file), _) => Backup::read_file(file, &backup_passphrase()?)?,
+        (None, Some(key)) => {
+            let messenger = Messenger::connect(identity::import(key)?, &relays(ctx, args.relays)).await?;
+            let fetched = Backup::fetch(&messenger).await;
+            messenger.shutdown().await;
+            fetched?
+        }
+        (None, None) => return Err(anyhow!("give --file or --key")),
+    };
+    let mut db = LocalStore::open(&config_file(LOCAL_DB_FILE)?)?;
+    backup.apply(&mut db)?;
+    let keystore = Keystore::create(&path, &passphrase, KdfParams::default(), backup.secrets.clone())?;
+    let restored = ecash_wallet(ctx, &keystore)?.restore(&mut db).await;
+    let npub = identity::npub(&nostr_keys(&keystore)?.public_key());
+    match &restored {
+        Ok(sats) if !ctx.json => outln!(
+            "Restored {npub}: {} contacts, {} groups, {sats} sats of notes.",
+            backup.contacts.len(),
+            backup.groups.len()
+        ),
+        Err(e) if !ctx.json => {
+            eprintln!("Restored {npub}; the notes could not be restored yet ({e}): run `flash ecash restore`.")
+        }
+        _ => print_json(&json!({
+            "npub": npub,
+            "contacts": backup.contacts.len(),
+            "groups": backup.groups.len(),
+            "ecash": restored.as_ref().ok(),
+        }))?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

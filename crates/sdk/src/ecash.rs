@@ -459,6 +459,17 @@ impl EcashWallet {
     }
 }
 
+/// The key a token for the NOSTR user `peer` is locked to (NUT-11): their x-only key, even.
+/// NUT-11 checks Schnorr signatures against the x-only key, so their NOSTR secret redeems it.
+pub fn lock_for(peer: &nostr::PublicKey) -> Result<PublicKey, EcashError> {
+    PublicKey::from_hex(format!("02{}", peer.to_hex())).map_err(protocol)
+}
+
+/// The key that signs for notes locked to the user's NOSTR key.
+pub fn signing_key(keys: &nostr::Keys) -> Result<SecretKey, EcashError> {
+    SecretKey::from_hex(keys.secret_key().to_secret_hex()).map_err(protocol)
+}
+
 /// A mint's answer: its JSON, or its NUT-00 error (`11001` is "already spent").
 async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, EcashError> {
     let status = response.status();
