@@ -156,6 +156,12 @@ pub enum Command {
     /// own relay. PEER is an npub1…, nprofile1… or a hex public key. Needs `flash keys init`.
     #[command(subcommand, verbatim_doc_comment)]
     Chat(ChatCommand),
+    /// Group chats (NIP-29) on a relay that keeps groups (a Flash relay does)
+    ///
+    /// GROUP is the group's id on the relay (a-z, 0-9, - and _), with --relay naming the relay
+    /// (default: the server's own). Needs `flash keys init`.
+    #[command(subcommand, verbatim_doc_comment)]
+    Group(GroupCommand),
     /// Back up the keystore, settings, contacts and groups (to a file and/or the relays)
     ///
     /// The keystore's passphrase is the first line of stdin (or FLASH_PASSPHRASE). The ecash
@@ -628,6 +634,84 @@ pub enum ChatCommand {
         /// A relay to use (repeatable).
         #[arg(long = "relay", value_name = "URL")]
         relays: Vec<String>,
+    },
+}
+
+/// `flash group ...`.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create GROUP, closed (joining takes an invite) unless --open; you are its admin.
+    Create {
+        /// The group's id.
+        group: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Anyone may join without an invite.
+        #[arg(long)]
+        open: bool,
+        /// The relay that keeps it.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+    },
+    /// Make an invite to GROUP (admins); prints it (RELAY'GROUP?code=CODE).
+    Invite {
+        /// The group's id.
+        group: String,
+        /// The relay that keeps it.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+    },
+    /// Join the group of INVITE.
+    Join {
+        /// The invite, as `flash group invite` printed it.
+        invite: String,
+    },
+    /// Post TEXT to GROUP; prints the post's id.
+    Post {
+        /// The group's id.
+        group: String,
+        /// The message.
+        text: String,
+        /// The relay that keeps it.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+    },
+    /// Read GROUP's posts (kept in the local database).
+    Read {
+        /// The group's id.
+        group: String,
+        /// The relay that keeps it.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+    },
+    /// Leave GROUP.
+    Leave {
+        /// The group's id.
+        group: String,
+        /// The relay that keeps it.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+    },
+    /// Remove MEMBER from GROUP (admins and moderators).
+    Remove {
+        /// The group's id.
+        group: String,
+        /// The member (npub1…, hex).
+        member: String,
+        /// The relay that keeps it.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
+    },
+    /// Delete the post POST (its event id) from GROUP (admins and moderators).
+    Delete {
+        /// The group's id.
+        group: String,
+        /// The post's event id (hex).
+        post: String,
+        /// The relay that keeps it.
+        #[arg(long, value_name = "URL")]
+        relay: Option<String>,
     },
 }
 

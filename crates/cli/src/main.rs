@@ -181,6 +181,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ecash(cmd) => ecash(&ctx, cmd).await,
         Command::Keys(cmd) => own::keys(&ctx, cmd).await,
         Command::Chat(cmd) => own::chat(&ctx, cmd).await,
+        Command::Group(cmd) => own::group(&ctx, cmd).await,
         Command::Backup(args) => own::backup(&ctx, args).await,
         Command::Restore(args) => own::restore(&ctx, args).await,
         Command::History(args) => history(&ctx, args).await,

@@ -1,4 +1,4 @@
-//! `flash keys`, `flash chat`, the client's own ecash (`flash ecash send|receive|notes|restore`),
+//! `flash keys`, `flash chat`, `flash group`, the client's own ecash (`flash ecash send|receive|notes|restore`),
 //! `flash backup` and `flash restore`: commands over what the client keeps itself (the keystore
 //! and the local database, both in the config directory), the user's NOSTR relays, and the
 //! server's mint.
@@ -12,8 +12,8 @@ use flash_cli::ecash::{lock_for, signing_key};
 use flash_cli::identity::{self, Keys, PublicKey};
 use flash_cli::{
     default_config_dir, latest_payment_request, payment_request_in, Backup, BackupArgs, ChatCommand, ChatError,
-    EcashCommand, EcashWallet, KdfParams, KeysCommand, Keystore, LocalStore, Messenger, Received, RestoreArgs, Secrets,
-    SendRequest,
+    EcashCommand, EcashWallet, GroupCommand, GroupInvite, GroupRef, KdfParams, KeysCommand, Keystore, LocalStore,
+    Messenger, Received, RestoreArgs, Secrets, SendRequest,
 };
 use serde_json::json;
 
@@ -400,6 +400,102 @@ pub(crate) async fn restore(ctx: &Ctx, args: RestoreArgs) -> Result<ExitCode> {
             "groups": backup.groups.len(),
             "ecash": restored.as_ref().ok(),
         }))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `flash group ...`.
+pub(crate) async fn group(ctx: &Ctx, cmd: GroupCommand) -> Result<ExitCode> {
+    let keystore = open_keystore()?;
+    let mut db = LocalStore::open(&config_file(LOCAL_DB_FILE)?)?;
+    let default_relay = || relays(ctx, Vec::new()).remove(0);
+    let at = |group: &str, relay: Option<String>| GroupRef::new(&relay.unwrap_or_else(default_relay), group);
+    let invite = match &cmd {
+        GroupCommand::Join { invite } => Some(invite.parse::<GroupInvite>()?),
+        _ => None,
+    };
+    let relay = match (&cmd, &invite) {
+        (_, Some(invite)) => invite.group.relay.to_string(),
+        (
+            GroupCommand::Create { relay, .. }
+            | GroupCommand::Invite { relay, .. }
+            | GroupCommand::Post { relay, .. }
+            | GroupCommand::Read { relay, .. }
+            | GroupCommand::Leave { relay, .. }
+            | GroupCommand::Remove { relay, .. }
+            | GroupCommand::Delete { relay, .. },
+            None,
+        ) => relay.clone().unwrap_or_else(default_relay),
+        (GroupCommand::Join { .. }, None) => default_relay(),
+    };
+    let messenger = Messenger::connect(nostr_keys(&keystore)?, &[relay]).await?;
+    let done: Result<serde_json::Value> = async {
+        Ok(match cmd {
+            GroupCommand::Create {
+                group,
+                name,
+                open,
+                relay,
+            } => {
+                let group = at(&group, relay)?;
+                messenger.group_create(&mut db, &group, &name, !open).await?;
+                json!({ "group": group.id, "relay": group.relay.to_string(), "name": name })
+            }
+            GroupCommand::Invite { group, relay } => {
+                let invite = messenger.group_invite(&at(&group, relay)?).await?;
+                json!({ "invite": invite.to_string() })
+            }
+            GroupCommand::Join { .. } => {
+                let invite = invite.ok_or_else(|| anyhow!("no invite"))?;
+                messenger.group_join(&mut db, &invite).await?;
+                json!({ "joined": invite.group.id })
+            }
+            GroupCommand::Post { group, text, relay } => {
+                let id = messenger.group_post(&at(&group, relay)?, &text).await?;
+                json!({ "id": id.to_hex() })
+            }
+            GroupCommand::Read { group, relay } => {
+                let posts = messenger.group_read(&mut db, &at(&group, relay)?).await?;
+                json!({ "posts": posts.iter().map(|p| json!({
+                    "id": p.id, "author": p.author, "createdAt": p.created_at, "text": p.content,
+                })).collect::<Vec<_>>() })
+            }
+            GroupCommand::Leave { group, relay } => {
+                messenger.group_leave(&mut db, &at(&group, relay)?).await?;
+                json!({ "left": group })
+            }
+            GroupCommand::Remove { group, member, relay } => {
+                let member = identity::parse_public_key(&member)?;
+                messenger.group_remove(&at(&group, relay)?, member).await?;
+                json!({ "removed": identity::npub(&member) })
+            }
+            GroupCommand::Delete { group, post, relay } => {
+                let post = flash_cli::chat::event_id(&post)?;
+                messenger.group_delete_post(&at(&group, relay)?, post).await?;
+                json!({ "deleted": post.to_hex() })
+            }
+        })
+    }
+    .await;
+    messenger.shutdown().await;
+    let done = done?;
+    if ctx.json {
+        print_json(&done)?;
+    } else if let Some(posts) = done["posts"].as_array() {
+        for p in posts {
+            outln!(
+                "{} {}: {}",
+                p["createdAt"],
+                p["author"].as_str().unwrap_or_default(),
+                p["text"].as_str().unwrap_or_default()
+            );
+        }
+    } else if let Some(invite) = done["invite"].as_str() {
+        outln!("{invite}");
+    } else if let Some(id) = done["id"].as_str() {
+        outln!("{id}");
+    } else {
+        outln!("Done.");
     }
     Ok(ExitCode::SUCCESS)
 }

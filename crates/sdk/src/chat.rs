@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use nostr_sdk::prelude::{
-    Client, Event, EventBuilder, Filter, JsonUtil, Keys, Kind, PublicKey, RelayUrl, Tag, TagKind, Timestamp,
+    Client, Event, EventBuilder, EventId, Filter, JsonUtil, Keys, Kind, PublicKey, RelayUrl, Tag, TagKind, Timestamp,
     UnsignedEvent, UnwrappedGift,
 };
 
@@ -316,6 +316,11 @@ pub fn latest_payment_request(store: &LocalStore, peer: &str) -> Result<Option<L
         .into_iter()
         .rev()
         .find(|m| m.author == peer && payment_request_in(&m.content).is_some()))
+}
+
+/// Reads an event id written as 64 hex digits (or a `note1…`).
+pub fn event_id(text: &str) -> Result<EventId, ChatError> {
+    EventId::parse(text.trim()).map_err(|_| ChatError::Nostr(format!("not an event id: {text}")))
 }
 
 /// A NOSTR library error, as text.

@@ -1,7 +1,8 @@
 //! The `flash` binary chatting over two real `flashd` relays: Alice and Bob each make a
 //! keystore, write to each other while one relay is down (nothing is lost: the other relay
 //! carries it now, the outbox catches the down one up later), and Alice pays the invoice Bob
-//! sent in a message, from the chat, once however often she asks.
+//! sent in a message, from the chat, once however often she asks. Then a group: created
+//! closed, joined with an invite, moderated.
 
 mod common;
 
@@ -158,5 +159,44 @@ async fn two_users_chat_over_two_relays_and_pay_a_request_from_the_chat() {
     none.extend_from_slice(&both);
     let refused = flash(&bin, bob.path(), &server, &none).failed();
     assert!(refused.contains("sent no payment request"), "{refused}");
+
+    // A closed group on relay A: Bob joins with Alice's invite, posts; Alice deletes the post
+    // and removes him, after which the relay refuses his posts.
+    let on_a = ["--relay", ws_a.as_str()];
+    let mut create = vec!["group", "create", "climbers", "--name", "Climbers"];
+    create.extend_from_slice(&on_a);
+    flash(&bin, alice.path(), &server, &create).succeeded();
+    let mut invite = vec!["group", "invite", "climbers"];
+    invite.extend_from_slice(&on_a);
+    let invite = flash(&bin, alice.path(), &server, &invite)
+        .succeeded()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(invite.contains("'climbers?code="), "{invite}");
+    let mut post = vec!["group", "post", "climbers", "first!"];
+    post.extend_from_slice(&on_a);
+    let refused = flash(&bin, bob.path(), &server, &post).failed();
+    assert!(refused.contains("refused"), "not a member yet: {refused}");
+    flash(&bin, bob.path(), &server, &["group", "join", &invite]).succeeded();
+    let posted = flash(&bin, bob.path(), &server, &post)
+        .succeeded()
+        .stdout
+        .trim()
+        .to_string();
+    let mut read = vec!["--json", "group", "read", "climbers"];
+    read.extend_from_slice(&on_a);
+    let posts = json_of(&flash(&bin, alice.path(), &server, &read).succeeded().stdout);
+    assert_eq!(posts["posts"][0]["text"], "first!", "{posts}");
+    let mut delete = vec!["group", "delete", "climbers", posted.as_str()];
+    delete.extend_from_slice(&on_a);
+    flash(&bin, alice.path(), &server, &delete).succeeded();
+    let posts = json_of(&flash(&bin, alice.path(), &server, &read).succeeded().stdout);
+    assert_eq!(posts["posts"], serde_json::json!([]), "{posts}");
+    let mut remove = vec!["group", "remove", "climbers", bob_npub.as_str()];
+    remove.extend_from_slice(&on_a);
+    flash(&bin, alice.path(), &server, &remove).succeeded();
+    let refused = flash(&bin, bob.path(), &server, &post).failed();
+    assert!(refused.contains("refused"), "removed: {refused}");
     Api::new(&server).assert_ledger_ok(&admin_key).await;
 }
