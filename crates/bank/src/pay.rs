@@ -137,7 +137,10 @@ impl Bank {
             (given, asked) => given.or(asked),
         };
         let memo = req.memo.or(req.target.memo);
-        let described = req.target.destination.to_string();
+        let described = match &req.target.lightning {
+            Some(_) => "a payment request".to_owned(),
+            None => req.target.destination.to_string(),
+        };
         let needed = || BankError::InvalidInput(format!("paying {described} needs an amount in sats"));
         let (account, wallet_id, key) = (req.account, req.wallet_id, req.idempotency_key);
         let intraledger = |to: Recipient, amount: i64, memo: Option<String>| SendRequest {
@@ -156,18 +159,12 @@ impl Bank {
             comment,
             idempotency_key: key.clone(),
         };
-        if let Some(bolt11) = req.target.lightning {
-            let pay = LnPayRequest {
-                account,
-                wallet_id,
-                payment_request: bolt11,
-                amount,
-                memo,
-                idempotency_key: key.clone(),
-            };
-            return Ok(self.ln_pay_for(pay, allowance).await?.into());
-        }
-        match req.target.destination {
+        // A unified QR's invoice is paid rather than its address.
+        let destination = match req.target.lightning {
+            Some(bolt11) => Destination::Invoice(bolt11),
+            None => req.target.destination,
+        };
+        match destination {
             Destination::Username(name) => {
                 let send = intraledger(Recipient::Username(name), amount.ok_or_else(needed)?, memo);
                 Ok(self.send_intraledger_for(send, allowance).await?.into())

@@ -239,6 +239,7 @@ impl EcashWallet {
         let mut outputs: Vec<BlindedMessage> = sent.blinded_messages();
         outputs.extend(change.blinded_messages());
         let spent: Vec<String> = inputs.iter().map(|p| p.secret.to_string()).collect();
+        self.reserve(store, &keyset.id, counter, change.len())?;
         let signed: SwapResponse = self.post("/v1/swap", &SwapRequest::new(inputs, outputs)).await?;
         let (sent_sigs, change_sigs) = signed.signatures.split_at(sent.len().min(signed.signatures.len()));
         let sent_proofs =
@@ -246,7 +247,7 @@ impl EcashWallet {
         let change_proofs =
             construct_proofs(change_sigs.to_vec(), change.rs(), change.secrets(), &keyset.keys).map_err(protocol)?;
         store.spend_notes(&spent)?;
-        self.keep(store, &keyset.id, &change_proofs, change.len())?;
+        self.keep(store, &keyset.id, &change_proofs)?;
         Ok(Token::new(self.mint.clone(), sent_proofs, None, CurrencyUnit::Sat).to_string())
     }
 
@@ -396,21 +397,26 @@ impl EcashWallet {
             &amounts,
         )
         .map_err(protocol)?;
+        self.reserve(store, &keyset.id, counter, outputs.len())?;
         let signed: SwapResponse = self
             .post("/v1/swap", &SwapRequest::new(proofs, outputs.blinded_messages()))
             .await?;
         let notes =
             construct_proofs(signed.signatures, outputs.rs(), outputs.secrets(), &keyset.keys).map_err(protocol)?;
-        self.keep(store, &keyset.id, &notes, outputs.len())
+        self.keep(store, &keyset.id, &notes)
     }
 
-    /// Stores new notes of `keyset` and moves its counter past the `used` outputs.
-    fn keep(&self, store: &mut LocalStore, keyset: &Id, notes: &Proofs, used: usize) -> Result<(), EcashError> {
-        let id = keyset.to_string();
-        store.add_notes(&self.mint.to_string(), &id, &notes_json(notes)?)?;
-        let counter = store.ecash_counter(&id)?;
-        store.raise_ecash_counter(&id, counter + u32::try_from(used).unwrap_or(u32::MAX))?;
-        Ok(())
+    /// Moves `keyset`'s counter past the `used` outputs derived from `counter`, before they go
+    /// to the mint: a crash after the mint signed them never derives them again (the seed's
+    /// restore finds their notes).
+    fn reserve(&self, store: &mut LocalStore, keyset: &Id, counter: u32, used: usize) -> Result<(), EcashError> {
+        let next = counter.saturating_add(u32::try_from(used).unwrap_or(u32::MAX));
+        Ok(store.raise_ecash_counter(&keyset.to_string(), next)?)
+    }
+
+    /// Stores new notes of `keyset`.
+    fn keep(&self, store: &mut LocalStore, keyset: &Id, notes: &Proofs) -> Result<(), EcashError> {
+        Ok(store.add_notes(&self.mint.to_string(), &keyset.to_string(), &notes_json(notes)?)?)
     }
 
     /// The keysets kept locally.

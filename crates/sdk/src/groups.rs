@@ -128,6 +128,18 @@ fn tag<const N: usize>(parts: [&str; N]) -> Tag {
 }
 
 impl Messenger {
+    /// The relay pool, with `group`'s relay in it and connected (a relay that does not answer
+    /// shows in what is asked of it next).
+    async fn group_relay(&self, group: &GroupRef) -> Result<&nostr_sdk::prelude::Client, GroupError> {
+        let client = self.client();
+        client
+            .add_relay(group.relay.clone())
+            .await
+            .map_err(|e| GroupError::Unreachable(e.to_string()))?;
+        let _ = client.try_connect_relay(group.relay.clone(), RELAY_WAIT).await;
+        Ok(client)
+    }
+
     /// Signs an event of `kind` about `group` and has its relay take it.
     async fn group_send(
         &self,
@@ -142,12 +154,7 @@ impl Messenger {
             .tags(all)
             .sign_with_keys(self.keys())
             .map_err(|e| GroupError::Nostr(e.to_string()))?;
-        let client = self.client();
-        client
-            .add_relay(group.relay.clone())
-            .await
-            .map_err(|e| GroupError::Unreachable(e.to_string()))?;
-        let _ = client.try_connect_relay(group.relay.clone(), RELAY_WAIT).await;
+        let client = self.group_relay(group).await?;
         let output = client
             .send_event_to([group.relay.clone()], &event)
             .await
@@ -216,12 +223,7 @@ impl Messenger {
         store: &mut LocalStore,
         group: &GroupRef,
     ) -> Result<Vec<LocalGroupPost>, GroupError> {
-        let client = self.client();
-        client
-            .add_relay(group.relay.clone())
-            .await
-            .map_err(|e| GroupError::Unreachable(e.to_string()))?;
-        let _ = client.try_connect_relay(group.relay.clone(), RELAY_WAIT).await;
+        let client = self.group_relay(group).await?;
         let filter = Filter::new()
             .kinds([Kind::ChatMessage, Kind::from(DELETE_EVENT)])
             .custom_tag(SingleLetterTag::lowercase(Alphabet::H), &group.id)

@@ -42,29 +42,13 @@ impl fmt::Display for Timestamp {
 pub fn format_unix_secs(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = flash_core::calendar::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         rem / 3600,
         (rem % 3600) / 60,
         rem % 60
     )
-}
-
-/// Converts days since 1970-01-01 into a (year, month, day) civil date.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    // Shift the epoch to 0000-03-01 so leap days fall at the end of a year,
-    // then split into 400-year eras of 146 097 days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// The authenticated user (`me`).

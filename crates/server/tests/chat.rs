@@ -6,28 +6,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{Flashd, Launch, TempDir};
 use flash_sdk::{GroupError, GroupInvite, GroupRef, LocalStore, Messenger};
 use nostr_sdk::prelude::{Client, Filter, Keys, Kind};
-
-/// A flashd on SQLite in `dir`, listening on `port`.
-async fn relay(dir: &Path, port: u16) -> Flashd {
-    let launch = Launch {
-        args: [
-            "--data-dir",
-            &dir.display().to_string(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ]
-        .map(String::from)
-        .to_vec(),
-        env: Vec::new(),
-    };
-    Flashd::start(&launch).await
-}
 
 fn ws(port: u16) -> String {
     format!("ws://127.0.0.1:{port}")
@@ -37,8 +20,8 @@ fn ws(port: u16) -> String {
 async fn messages_cross_two_relays_while_one_is_down() {
     let (dir_a, dir_b) = (TempDir::new("chat-a"), TempDir::new("chat-b"));
     let (port_a, port_b) = (common::free_port(), common::free_port());
-    let _relay_a = relay(dir_a.path(), port_a).await;
-    let mut relay_b = relay(dir_b.path(), port_b).await;
+    let _relay_a = Flashd::start(&Launch::on_port(dir_a.path(), port_a)).await;
+    let mut relay_b = Flashd::start(&Launch::on_port(dir_b.path(), port_b)).await;
     let relays = [ws(port_a), ws(port_b)];
 
     let (alice_keys, bob_keys) = (Keys::generate(), Keys::generate());
@@ -75,7 +58,7 @@ async fn messages_cross_two_relays_while_one_is_down() {
     assert_eq!(alice.read(&mut alice_db).await.expect("read").new_messages, 1);
 
     // B is back: the waiting wraps reach it, and a reader of B alone sees the whole talk.
-    let _relay_b = relay(dir_b.path(), port_b).await;
+    let _relay_b = Flashd::start(&Launch::on_port(dir_b.path(), port_b)).await;
     let resent = alice.resend(&mut alice_db).await.expect("resend");
     assert!(resent >= 2, "the wrap to bob and alice's own copy: {resent}");
     assert!(bob.resend(&mut bob_db).await.expect("resend") >= 2);
@@ -104,7 +87,7 @@ async fn messages_cross_two_relays_while_one_is_down() {
 async fn flash_and_nostr_sdk_read_each_others_messages() {
     let dir = TempDir::new("chat-interop");
     let port = common::free_port();
-    let _relay = relay(dir.path(), port).await;
+    let _relay = Flashd::start(&Launch::on_port(dir.path(), port)).await;
     let alice = Messenger::connect(Keys::generate(), &[ws(port)]).await.expect("alice");
     let mut alice_db = LocalStore::in_memory().expect("db");
 
@@ -154,7 +137,7 @@ async fn flash_and_nostr_sdk_read_each_others_messages() {
 async fn a_group_is_created_joined_with_an_invite_moderated_and_left() {
     let dir = TempDir::new("chat-groups");
     let port = common::free_port();
-    let _relay = relay(dir.path(), port).await;
+    let _relay = Flashd::start(&Launch::on_port(dir.path(), port)).await;
     let relays = [ws(port)];
     let alice = Messenger::connect(Keys::generate(), &relays).await.expect("alice");
     let bob = Messenger::connect(Keys::generate(), &relays).await.expect("bob");

@@ -14,22 +14,6 @@ use serde_json::Value;
 /// The keystores' passphrase, given on stdin.
 const PASSPHRASE: &str = "correct horse battery\n";
 
-/// flashd on SQLite in `dir`, on `port` (a restart keeps its relay's URL).
-async fn start(dir: &Path, port: u16) -> Flashd {
-    let launch = Launch {
-        args: [
-            "--data-dir",
-            &dir.display().to_string(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ]
-        .map(String::from)
-        .to_vec(),
-        env: Vec::new(),
-    };
-    Flashd::start(&launch).await
-}
-
 /// Runs `flash --server SERVER args` in `profile` with the passphrase on stdin.
 fn flash(bin: &Path, profile: &Path, server: &str, args: &[&str]) -> FlashRun {
     let mut all = vec!["--server", server];
@@ -58,8 +42,8 @@ async fn two_users_chat_over_two_relays_and_pay_a_request_from_the_chat() {
     };
     let (dir_a, dir_b) = (TempDir::new("chat-cli-a"), TempDir::new("chat-cli-b"));
     let (port_a, port_b) = (free_port(), free_port());
-    let bank = start(dir_a.path(), port_a).await;
-    let mut relay_b = start(dir_b.path(), port_b).await;
+    let bank = Flashd::start(&Launch::on_port(dir_a.path(), port_a)).await;
+    let mut relay_b = Flashd::start(&Launch::on_port(dir_b.path(), port_b)).await;
     let admin_key = bank.admin_key.clone().expect("admin key");
     let server = bank.base.clone();
     let (ws_a, ws_b) = (format!("ws://127.0.0.1:{port_a}"), format!("ws://127.0.0.1:{port_b}"));
@@ -127,7 +111,7 @@ async fn two_users_chat_over_two_relays_and_pay_a_request_from_the_chat() {
     flash(&bin, alice.path(), &server, &reply).succeeded();
 
     // B is back. Alice pays from the chat (reading first sends her outbox to B), twice.
-    let _relay_b = start(dir_b.path(), port_b).await;
+    let _relay_b = Flashd::start(&Launch::on_port(dir_b.path(), port_b)).await;
     let mut pay = vec!["chat", "pay", bob_npub.as_str()];
     pay.extend_from_slice(&both);
     let paid = flash(&bin, alice.path(), &server, &pay).succeeded();

@@ -11,22 +11,6 @@ use common::*;
 use flash_sdk::identity::new_mnemonic;
 use serde_json::Value;
 
-/// flashd on SQLite in `dir`, on `port` (a restart keeps the mint's URL).
-async fn start(dir: &Path, port: u16) -> Flashd {
-    let launch = Launch {
-        args: [
-            "--data-dir",
-            &dir.display().to_string(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ]
-        .map(String::from)
-        .to_vec(),
-        env: Vec::new(),
-    };
-    Flashd::start(&launch).await
-}
-
 /// Runs `flash --server SERVER args` in `profile` with `stdin`.
 fn flash(bin: &Path, profile: &Path, server: &str, args: &[&str], stdin: &str) -> FlashRun {
     let mut all = vec!["--server", server];
@@ -47,7 +31,7 @@ async fn offline_ecash_and_a_restore_with_the_binary() {
     };
     let dir = TempDir::new("client-cli");
     let port = free_port();
-    let mut server = start(dir.path(), port).await;
+    let mut server = Flashd::start(&Launch::on_port(dir.path(), port)).await;
     let admin_key = server.admin_key.clone().expect("admin key");
     let base = server.base.clone();
     let (alice, bob) = (TempDir::new("client-cli-alice"), TempDir::new("client-cli-bob"));
@@ -115,7 +99,7 @@ async fn offline_ecash_and_a_restore_with_the_binary() {
     assert!(not_hers.contains("locked to another key"), "{not_hers}");
 
     // Back: redeemed into Bob's notes, and not twice.
-    let server = start(dir.path(), port).await;
+    let server = Flashd::start(&Launch::on_port(dir.path(), port)).await;
     let notes = json_of(
         &flash(&bin, bob.path(), &base, &["--json", "ecash", "notes"], PASS)
             .succeeded()

@@ -17,22 +17,6 @@ use flash_sdk::identity::new_mnemonic;
 use flash_sdk::{EcashError, EcashWallet, LocalStore, Received};
 use serde_json::json;
 
-/// flashd on SQLite in `dir`, on `port` (a restart keeps the mint's URL).
-async fn start(dir: &std::path::Path, port: u16) -> Flashd {
-    let launch = Launch {
-        args: [
-            "--data-dir",
-            &dir.display().to_string(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ]
-        .map(String::from)
-        .to_vec(),
-        env: Vec::new(),
-    };
-    Flashd::start(&launch).await
-}
-
 /// The lock a sender who knows only an npub writes: its x-only key, even.
 fn lock_for(key: &SecretKey) -> PublicKey {
     let x = key.public_key().x_only_public_key();
@@ -43,7 +27,7 @@ fn lock_for(key: &SecretKey) -> PublicKey {
 async fn locked_tokens_are_checked_offline_redeemed_later_and_restored_from_the_seed() {
     let dir = TempDir::new("ecash-wallet");
     let port = common::free_port();
-    let mut server = start(dir.path(), port).await;
+    let mut server = Flashd::start(&Launch::on_port(dir.path(), port)).await;
     let admin_key = server.admin_key.clone().expect("admin key on first start");
     let api = Api::new(&server.base);
     let alice = api.device_user(&common::unique("ecash-wallet-alice")).await;
@@ -116,7 +100,7 @@ async fn locked_tokens_are_checked_offline_redeemed_later_and_restored_from_the_
     assert_eq!(bob_wallet.pending(&bob_db).expect("pending"), 300);
 
     // Back online: redeemed into Bob's notes, once.
-    let server = start(dir.path(), port).await;
+    let server = Flashd::start(&Launch::on_port(dir.path(), port)).await;
     assert_eq!(
         bob_wallet
             .redeem_pending(&mut bob_db, Some(&bob_key))

@@ -113,6 +113,21 @@ impl Launch {
         Launch { args, env: Vec::new() }
     }
 
+    /// A start on SQLite in `data_dir` listening on `port`: a restart on the same port keeps
+    /// the server's URL (its relay's, its mint's).
+    pub fn on_port(data_dir: &Path, port: u16) -> Launch {
+        let args = [
+            "--data-dir",
+            &data_dir.display().to_string(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ];
+        Launch {
+            args: args.map(String::from).to_vec(),
+            env: Vec::new(),
+        }
+    }
+
     /// Adds flags.
     pub fn arg(mut self, a: &str) -> Launch {
         self.args.push(a.to_string());
