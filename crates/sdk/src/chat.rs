@@ -154,7 +154,8 @@ impl Messenger {
             content: text.to_owned(),
         };
         store.save_message(&message)?;
-        let peer_relays = self.dm_relays_of(peer).await?;
+        // With no relay answering, the wraps go to the user's relays' outbox all the same.
+        let peer_relays = self.dm_relays_of(peer).await.unwrap_or_else(|_| self.relays.clone());
         let took = self.publish(store, &to_peer, &peer_relays).await?;
         self.publish(store, &to_self, &self.relays).await?;
         if took == 0 {

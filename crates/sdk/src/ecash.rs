@@ -193,21 +193,19 @@ impl EcashWallet {
         notes.sort_by_key(|p: &Proof| std::cmp::Reverse(u64::from(p.amount)));
         let mut inputs = Vec::new();
         let mut sum = 0u64;
-        let available = notes.iter().map(|p| u64::from(p.amount)).sum();
+        let available = total(&notes);
         for note in notes {
             let fee = fee(&keyset, inputs.len() as u64);
-            if sum >= amount + fee {
+            if sum >= amount.saturating_add(fee) {
                 break;
             }
-            sum += u64::from(note.amount);
+            sum = sum.saturating_add(u64::from(note.amount));
             inputs.push(note);
         }
         let fee = fee(&keyset, inputs.len() as u64);
-        if sum < amount + fee {
-            return Err(EcashError::Insufficient {
-                available,
-                wanted: amount + fee,
-            });
+        let wanted = amount.saturating_add(fee);
+        if sum < wanted {
+            return Err(EcashError::Insufficient { available, wanted });
         }
         let amounts = (
             keyset.input_fee_ppk,
@@ -225,7 +223,7 @@ impl EcashWallet {
             None => PreMintSecrets::random(keyset.id, Amount::from(amount), &SplitTarget::None, &amounts),
         }
         .map_err(protocol)?;
-        let change_amount = sum - amount - fee;
+        let change_amount = sum - wanted;
         let counter = store.ecash_counter(&keyset.id.to_string())?;
         let change = PreMintSecrets::from_seed(
             keyset.id,
@@ -506,7 +504,9 @@ fn fee(keyset: &KeySet, inputs: u64) -> u64 {
 
 /// What notes are worth together, sats.
 fn total(proofs: &[Proof]) -> u64 {
-    proofs.iter().map(|p| u64::from(p.amount)).sum()
+    proofs
+        .iter()
+        .fold(0u64, |sum, p| sum.saturating_add(u64::from(p.amount)))
 }
 
 /// Notes as (secret, JSON) for the local database.
