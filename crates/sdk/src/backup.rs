@@ -12,13 +12,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use nostr_sdk::prelude::{nip44, EventBuilder, Filter, Kind, Tag, TagKind};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::chat::Messenger;
+use crate::chat::{Messenger, RELAY_WAIT};
 use crate::keystore::{write_atomically, KdfParams, KeystoreError, SealKey, Secrets};
 use crate::local::{LocalContact, LocalError, LocalStore};
 
@@ -27,8 +26,6 @@ const BACKUP_FORMAT: &str = "flash-backup/1";
 /// NIP-78's kind for application data, and the `d` tag of Flash's backup.
 const APP_DATA_KIND: u16 = 30078;
 const BACKUP_TAG: &str = "flash/backup";
-/// How long the relays may take to answer.
-const RELAY_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a backup could not be written or read.
 #[derive(Debug, thiserror::Error)]

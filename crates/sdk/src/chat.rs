@@ -20,8 +20,8 @@ use flash_core::destination::{Destination, PaymentTarget};
 
 use crate::local::{LocalError, LocalMessage, LocalStore};
 
-/// How long a relay may take to connect, and to answer a query.
-const RELAY_WAIT: Duration = Duration::from_secs(5);
+/// How long a relay may take to connect, and to answer a query (messages, groups, backups).
+pub(crate) const RELAY_WAIT: Duration = Duration::from_secs(5);
 /// How far back a gift wrap's `created_at` may be set (NIP-59 randomises it up to two days):
 /// reads look this far behind the newest wrap already read.
 const WRAP_JITTER_SECS: u64 = 2 * 24 * 60 * 60;
@@ -181,9 +181,20 @@ impl Messenger {
         Ok(took)
     }
 
-    /// Sends `event` to one relay; whether it took it. A relay that is not connected is tried
-    /// at once rather than at its next scheduled reconnection.
+    /// Sends `event` to one relay; whether it took it.
     async fn send_to(&self, url: &RelayUrl, event: &Event) -> bool {
+        if !self.connect_now(url).await {
+            return false;
+        }
+        match self.client.send_event_to([url.clone()], event).await {
+            Ok(output) => output.success.contains(url),
+            Err(_) => false,
+        }
+    }
+
+    /// Connects to `url` (adding it to the pool) and whether it is connected: a relay that is
+    /// not connected is tried at once rather than at its next scheduled reconnection.
+    pub(crate) async fn connect_now(&self, url: &RelayUrl) -> bool {
         if self.client.add_relay(url.clone()).await.is_err() {
             return false;
         }
@@ -196,10 +207,7 @@ impl Messenger {
                 return false;
             }
         }
-        match self.client.send_event_to([url.clone()], event).await {
-            Ok(output) => output.success.contains(url),
-            Err(_) => false,
-        }
+        true
     }
 
     /// Sends what waits in the outbox again; how many wraps reached their relay.

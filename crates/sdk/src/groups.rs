@@ -9,18 +9,15 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use nostr_sdk::prelude::{
     Alphabet, Event, EventBuilder, EventId, Filter, Kind, PublicKey, RelayUrl, SingleLetterTag, Tag, TagKind,
 };
 use rand::RngCore;
 
-use crate::chat::Messenger;
+use crate::chat::{Messenger, RELAY_WAIT};
 use crate::local::{LocalError, LocalGroupPost, LocalStore};
 
-/// How long the relay may take to answer.
-const RELAY_WAIT: Duration = Duration::from_secs(5);
 /// NIP-29's kinds: moderation (put-user, remove-user, edit-metadata, delete-event,
 /// create-group, create-invite), the user's join and leave requests, and the chat message.
 const PUT_USER: u16 = 9000;
@@ -128,16 +125,12 @@ fn tag<const N: usize>(parts: [&str; N]) -> Tag {
 }
 
 impl Messenger {
-    /// The relay pool, with `group`'s relay in it and connected (a relay that does not answer
-    /// shows in what is asked of it next).
+    /// The relay pool, connected to `group`'s relay.
     async fn group_relay(&self, group: &GroupRef) -> Result<&nostr_sdk::prelude::Client, GroupError> {
-        let client = self.client();
-        client
-            .add_relay(group.relay.clone())
-            .await
-            .map_err(|e| GroupError::Unreachable(e.to_string()))?;
-        let _ = client.try_connect_relay(group.relay.clone(), RELAY_WAIT).await;
-        Ok(client)
+        if !self.connect_now(&group.relay).await {
+            return Err(GroupError::Unreachable(format!("{} does not answer", group.relay)));
+        }
+        Ok(self.client())
     }
 
     /// Signs an event of `kind` about `group` and has its relay take it.
